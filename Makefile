@@ -1,0 +1,57 @@
+# The two entry points users were promised: `make demo` and `make test`.
+# Both run `setup` first, which is idempotent and works on a fresh machine.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_BIN := /usr/lib/postgresql/15/bin
+LAUNCHER_JAR := neo4j-launcher/target/neo4j-launcher.jar
+export DATAMIG_SALT ?= demo-salt-change-me
+
+.PHONY: setup venv postgres neo4j test lint demo services-up services-down clean
+
+setup: venv postgres neo4j
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+# PostgreSQL 15 server from Debian's packages, without the distribution's default cluster:
+# datamig runs its own throwaway cluster on a free loopback port.
+postgres:
+	@if [ ! -x $(PG_BIN)/postgres ]; then \
+	  mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/datamig.conf && \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 postgresql-client-15; \
+	fi
+
+neo4j: $(LAUNCHER_JAR)
+$(LAUNCHER_JAR): neo4j-launcher/pom.xml $(wildcard neo4j-launcher/src/main/java/datamig/*.java) | venv
+	$(BIN)/python -c "from pathlib import Path; from datamig.services import neo4j_server as n; n.build_launcher(Path('.'))"
+
+test: setup
+	$(BIN)/pytest
+	$(MAKE) lint
+
+lint: venv
+	$(BIN)/dbt parse --profiles-dir . --target lint --quiet
+	$(BIN)/sqlfluff lint
+
+services-up: setup
+	$(BIN)/datamig services up
+
+services-down:
+	$(BIN)/datamig services down
+
+demo: setup
+	$(BIN)/datamig services up
+	$(BIN)/datamig seed-prod --scale small
+	$(BIN)/datamig seed-cert
+	$(BIN)/datamig analyze-datastores
+	$(BIN)/datamig extract --district 42
+
+clean:
+	rm -rf target dbt_packages logs

@@ -1,0 +1,1 @@
+"""Introspection of the estate and the dependency graph built from it."""

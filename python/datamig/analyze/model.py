@@ -1,0 +1,133 @@
+"""The estate as datamig sees it: tables, keys, foreign keys and graph shapes.
+
+Everything downstream (extraction plan, dbt scaffolding, loader, reports) reads these
+plain dataclasses, never the catalogs directly, so an estate can be introspected once and
+replayed from `schema-analysis.json`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str  # as PostgreSQL's format_type() prints it, e.g. "bigint", "text[]"
+    nullable: bool
+    ordinal: int
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A parent reference: child (store, table, columns) -> parent (store, table, columns).
+
+    `declared` is False for logical links from config (no constraint in any catalog),
+    which is how links across databases are represented.
+    """
+
+    name: str
+    store: str
+    table: str
+    columns: tuple[str, ...]
+    ref_store: str
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    nullable: bool  # every child column nullable: the edge can be broken to load a cycle
+    deferrable: bool = False
+    declared: bool = True
+
+    @property
+    def child(self) -> str:
+        return f"{self.store}.{self.table}"
+
+    @property
+    def parent(self) -> str:
+        return f"{self.ref_store}.{self.ref_table}"
+
+
+@dataclass
+class Table:
+    store: str
+    schema: str
+    name: str
+    columns: list[Column]
+    primary_key: tuple[str, ...]
+    unique_keys: list[tuple[str, ...]] = field(default_factory=list)
+    row_estimate: int = 0
+    size_bytes: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.store}.{self.name}"
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.id} has no column {name!r}")
+
+
+@dataclass
+class NodeLabel:
+    label: str
+    count: int
+    properties: list[str]
+    key: str | None = None  # property backed by a uniqueness constraint, if any
+
+
+@dataclass
+class RelType:
+    type: str
+    start_label: str
+    end_label: str
+    count: int
+    properties: list[str]
+
+
+@dataclass
+class GraphSchema:
+    store: str
+    labels: dict[str, NodeLabel] = field(default_factory=dict)
+    relationships: list[RelType] = field(default_factory=list)
+    constraints: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Estate:
+    """All stores of one environment (PROD or CERT)."""
+
+    tables: dict[str, Table] = field(default_factory=dict)  # keyed by Table.id
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    graphs: dict[str, GraphSchema] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "tables": {k: asdict(t) for k, t in sorted(self.tables.items())},
+            "foreign_keys": [asdict(fk) for fk in self.foreign_keys],
+            "graphs": {k: asdict(g) for k, g in sorted(self.graphs.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Estate":
+        tables = {}
+        for key, t in data["tables"].items():
+            cols = [Column(**c) for c in t["columns"]]
+            tables[key] = Table(
+                store=t["store"], schema=t["schema"], name=t["name"], columns=cols,
+                primary_key=tuple(t["primary_key"]),
+                unique_keys=[tuple(u) for u in t.get("unique_keys", [])],
+                row_estimate=t.get("row_estimate", 0), size_bytes=t.get("size_bytes", 0),
+            )
+        fks = [
+            ForeignKey(**{**fk, "columns": tuple(fk["columns"]), "ref_columns": tuple(fk["ref_columns"])})
+            for fk in data["foreign_keys"]
+        ]
+        graphs = {}
+        for key, g in data.get("graphs", {}).items():
+            graphs[key] = GraphSchema(
+                store=g["store"],
+                labels={k: NodeLabel(**v) for k, v in g["labels"].items()},
+                relationships=[RelType(**r) for r in g["relationships"]],
+                constraints=g.get("constraints", []),
+            )
+        return cls(tables=tables, foreign_keys=fks, graphs=graphs)

@@ -1,0 +1,164 @@
+"""The `datamig` command: one Typer app, one small function per subcommand.
+
+Every user-caused error reaches the terminal as one line naming the thing at fault, with
+exit code 2 (usage, config, connection) or 1 (the migration itself failed), and secrets
+redacted.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import load_config
+from .errors import DatamigError
+from .services import envfile
+
+app = typer.Typer(help="Copy one school district from PROD to CERT: anonymized, complete, checked.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+services_app = typer.Typer(help="Local PROD and CERT stores (PostgreSQL 15 + Neo4j 5) on loopback.",
+                           no_args_is_help=True)
+app.add_typer(services_app, name="services")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Ctx:
+    config_path: Optional[Path] = None
+
+
+def project_root() -> Path:
+    return envfile.find_project_root()
+
+
+def config():
+    return load_config(Ctx.config_path)
+
+
+def env() -> dict[str, str]:
+    return envfile.load_env(project_root())
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {envfile.redact(message, env())}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handles_errors(fn):
+    """Turn DatamigError into one red line and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DatamigError as exc:
+            fail(str(exc), exc.exit_code)
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    config_path: Optional[Path] = typer.Option(
+        None, "--config", envvar="DATAMIG_CONFIG", help="Estate config (default config/datamig.yaml)."),
+) -> None:
+    Ctx.config_path = config_path
+
+
+@services_app.command("up")
+@handles_errors
+def services_up() -> None:
+    """Start PostgreSQL and both Neo4j servers (idempotent) and create PROD and CERT schemas."""
+    from .services import manager
+
+    cfg = config()
+    with console.status("starting services"):
+        manager.up(project_root(), cfg, apply_schemas=_apply_all_schemas)
+    console.print(f"services up; settings in {envfile.env_path(project_root())}")
+    _print_status(manager.status(cfg, env()))
+
+
+def _apply_all_schemas(values: dict) -> None:
+    from .estate.seed import apply_schemas
+
+    apply_schemas(values, "prod")
+    apply_schemas(values, "cert")
+
+
+@services_app.command("down")
+@handles_errors
+def services_down() -> None:
+    """Stop what `services up` started; data is kept for the next `up`."""
+    from .services import manager
+
+    stopped = manager.down(project_root())
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@services_app.command("status")
+@handles_errors
+def services_status() -> None:
+    """Show every PROD and CERT store as reachable or not (never a password)."""
+    from .services import manager
+
+    rows = manager.status(config(), env())
+    _print_status(rows)
+    if not all(r.reachable for r in rows):
+        raise typer.Exit(1)
+
+
+def _print_status(rows) -> None:
+    table = Table("store", "env", "kind", "address", "state")
+    for r in rows:
+        state = "[green]reachable[/]" if r.reachable else f"[red]unreachable[/] {r.detail}"
+        table.add_row(r.store, r.target, r.kind, r.address, state)
+    console.print(table)
+
+
+@app.command("seed-prod")
+@handles_errors
+def seed_prod(
+    scale: str = typer.Option("tiny", help="tiny | small | reference | large"),
+    seed: int = typer.Option(42, help="Same seed, same estate."),
+) -> None:
+    """Write the deterministic synthetic K-12 estate into the local PROD stores."""
+    from .estate.seed import SCALES, seed_prod as run
+
+    if scale not in SCALES:
+        fail(f"--scale: unknown scale {scale!r} (one of {', '.join(SCALES)})")
+    with console.status(f"seeding PROD ({scale})"):
+        summary = run(env(), scale=scale, seed=seed)
+    _print_seed_summary(summary)
+
+
+@app.command("seed-cert")
+@handles_errors
+def seed_cert(seed: int = typer.Option(7, help="Same seed, same CERT test data.")) -> None:
+    """Give CERT its own test data (CERT-only districts and rows whose keys collide with PROD)."""
+    from .estate.seed import seed_cert as run
+
+    with console.status("seeding CERT"):
+        summary = run(env(), seed=seed)
+    _print_seed_summary(summary)
+
+
+def _print_seed_summary(summary: dict) -> None:
+    table = Table("store", "tables", "rows")
+    for store, tables in sorted(summary.get("rows", summary).items()):
+        if isinstance(tables, dict) and all(isinstance(v, int) for v in tables.values()):
+            table.add_row(store, str(len(tables)), f"{sum(tables.values()):,}")
+    console.print(table)
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m datamig`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

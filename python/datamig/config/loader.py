@@ -1,0 +1,122 @@
+"""Read config/datamig.yaml, validate it against the JSON Schema, and report mistakes with
+file:line and the key at fault, so a typo is fixed in one look."""
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ..errors import ConfigError
+from .model import Config, DistrictRoot, FollowRule, GraphConfig, Link, StoreConfig
+
+DEFAULT_CONFIG_PATH = Path("config/datamig.yaml")
+
+
+def _schema() -> dict:
+    return json.loads(resources.files(__package__).joinpath("datamig.schema.json").read_text())
+
+
+def _line_of(node: yaml.Node, path: list[Any]) -> int:
+    """1-based line of the YAML node at `path`, or of its deepest existing ancestor."""
+    for key in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            child = node.value[key]
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1
+
+
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (set --config or DATAMIG_CONFIG)") from None
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def _parse_link(text: str) -> Link:
+    left, right = (side.strip() for side in text.split("->"))
+    store, table, cols = left.split(".")
+    rstore, rtable, rcols = right.split(".")
+    return Link(store, table, tuple(cols.split(",")), rstore, rtable, tuple(rcols.split(",")), text)
+
+
+def _graph(raw: dict | None) -> GraphConfig | None:
+    if not raw:
+        return None
+    follow = tuple(
+        FollowRule(f["type"], f["direction"], f.get("from"), f.get("to")) for f in raw.get("follow", [])
+    )
+    return GraphConfig(
+        store=raw["store"], root_label=raw["root"]["label"], root_key=raw["root"]["key"],
+        node_keys=dict(raw.get("node_keys", {})), follow=follow, max_depth=raw.get("max_depth", 4),
+    )
+
+
+def _check_references(cfg: Config, raw: dict, node: yaml.Node, path: Path) -> None:
+    """Cross-field checks JSON Schema cannot express: every store named must exist."""
+
+    def fail(keys: list[Any], message: str) -> None:
+        raise ConfigError(f"{path}:{_line_of(node, keys)}: {'.'.join(map(str, keys))}: {message}")
+
+    if cfg.district.store not in cfg.stores:
+        fail(["district", "store"], f"unknown store {cfg.district.store!r} (stores: {', '.join(cfg.stores)})")
+    for i, link in enumerate(cfg.links):
+        for store in (link.store, link.ref_store):
+            if store not in cfg.stores:
+                fail(["links", i], f"unknown store {store!r} in link {link.text!r}")
+        if len(link.columns) != len(link.ref_columns):
+            fail(["links", i], f"link {link.text!r} has {len(link.columns)} columns on the left "
+                               f"and {len(link.ref_columns)} on the right")
+    for i, table in enumerate(sorted(cfg.exclude_tables)):
+        if table.split(".")[0] not in cfg.stores:
+            fail(["exclude_tables"], f"unknown store in {table!r}")
+    if cfg.graph and cfg.stores.get(cfg.graph.store, None) is None:
+        fail(["graph", "store"], f"unknown store {cfg.graph.store!r}")
+    if cfg.graph and cfg.stores[cfg.graph.store].kind != "neo4j":
+        fail(["graph", "store"], f"store {cfg.graph.store!r} is not a neo4j store")
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    path = Path(path or os.environ.get("DATAMIG_CONFIG") or DEFAULT_CONFIG_PATH)
+    raw, node = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}:1: expected a mapping at the top level")
+    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(raw), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        keys = list(err.absolute_path)
+        where = ".".join(map(str, keys)) or "(top level)"
+        raise ConfigError(f"{path}:{_line_of(node, keys)}: {where}: {err.message}")
+    ref = raw.get("reference_tables", {})
+    extract = raw.get("extract", {})
+    cfg = Config(
+        path=path,
+        stores={name: StoreConfig(name=name, **s) for name, s in raw["stores"].items()},
+        district=DistrictRoot(**raw["district"]),
+        links=[_parse_link(t) for t in raw.get("links", [])],
+        exclude_tables=set(raw.get("exclude_tables", [])),
+        reference_default=ref.get("default_policy", "referenced"),
+        reference_tables=dict(ref.get("tables", {})),
+        graph=_graph(raw.get("graph")),
+        down_include=set(raw.get("traversal", {}).get("down_include", [])),
+        down_exclude=set(raw.get("traversal", {}).get("down_exclude", [])),
+        out_dir=Path(extract.get("out_dir", "data/runs")),
+        batch_rows=extract.get("batch_rows", 100_000),
+    )
+    _check_references(cfg, raw, node, path)
+    return cfg

@@ -1,0 +1,1 @@
+"""Referentially complete extraction of one district from PROD to Parquet."""

@@ -1,0 +1,159 @@
+"""`datamig extract --district N`: the district's slice of every store, landed as Parquet with
+a manifest, or nothing at all (a failed extraction leaves only its log)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+
+from ..analyze.dependency import links_to_foreign_keys
+from ..analyze.model import ForeignKey, Table
+from ..analyze.pg_introspect import introspect_postgres
+from ..config import Config
+from ..errors import ConfigError, DatamigError, NotFound
+from . import graph_parquet, pg_types
+from .closure import Closure
+from .graph_slice import extract_subgraph
+from .pg_snapshot import snapshot
+from .runs import attach_run_log, detach_run_log, new_run_id
+from .workspace import Workspace
+
+log = logging.getLogger("datamig.extract")
+
+
+def _env(env: Mapping[str, str], name: str, store: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise ConfigError(f"store {store}: environment variable {name} is not set (run `datamig services up`?)")
+    return value
+
+
+def introspect_all(cfg: Config, env: Mapping[str, str]) -> tuple[dict[str, Table], list[ForeignKey]]:
+    tables, fks = {}, []
+    for store in cfg.postgres_stores():
+        found, store_fks = introspect_postgres(store, _env(env, store.prod_env, store.name))
+        tables.update({t.id: t for t in found if t.id not in cfg.exclude_tables})
+        fks.extend(store_fks)
+    fks.extend(links_to_foreign_keys(cfg.links, tables))
+    return tables, [fk for fk in fks if fk.child in tables and fk.parent in tables]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_entry(path: Path, base: Path) -> dict:
+    return {"path": str(path.relative_to(base)), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _slice_postgres(cfg: Config, env, tables, fks, district: int, out: Path, progress) -> dict:
+    root_id = cfg.district.table_id
+    if root_id not in tables:
+        raise ConfigError(f"district root table {root_id} not found in store {cfg.district.store}")
+    timings = {}
+    with ExitStack() as stack:
+        snaps = {s.name: stack.enter_context(snapshot(s.name, _env(env, s.prod_env, s.name)))
+                 for s in cfg.postgres_stores()}
+        ws = Workspace(out / "_work" / "slice.duckdb")
+        stack.callback(ws.close)
+        for table in tables.values():
+            ws.create(table)
+        closure = Closure(tables, fks, ws, snaps, cfg.down_include, cfg.down_exclude, progress)
+        started = time.monotonic()
+        if closure.seed_root(tables[root_id], cfg.district.key, str(district)) == 0:
+            raise NotFound(f"district {district} not found in {root_id} ({cfg.district.key} = {district})")
+        closure.run_down()
+        for table_id, policy in sorted(cfg.reference_tables.items()):
+            if policy == "whole" and table_id in tables:
+                closure.add_whole(tables[table_id])
+        closure.run_up()
+        timings["closure_s"] = round(time.monotonic() - started, 3)
+        entries = _write_tables(tables, ws, out, closure)
+        timings["write_s"] = round(time.monotonic() - started - timings["closure_s"], 3)
+        stores = {name: {"kind": "postgres", "snapshot": s.id} for name, s in snaps.items()}
+    for name in stores:
+        stores[name]["timings"] = timings
+    return {"tables": entries, "stores": stores, "rounds": closure.stats.rounds, "fetches": closure.stats.fetches}
+
+
+def _write_tables(tables: dict[str, Table], ws: Workspace, out: Path, closure: Closure) -> dict:
+    entries = {}
+    for table_id, table in sorted(tables.items()):
+        path = out / table.store / f"{table.name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ws.write_parquet(table, path)
+        rows, down = ws.count(table), ws.count(table, down_only=True)
+        entries[table_id] = {
+            "store": table.store, "table": table.name, "rows": rows,
+            "rows_in_district": down, "rows_pulled_as_parents": rows - down,
+            "primary_key": list(table.primary_key),
+            "columns": [{"name": c.name, "pg_type": c.data_type, "type": pg_types.duckdb_type(c.data_type),
+                         "nullable": c.nullable} for c in table.columns],
+            "bytes_read": closure.stats.bytes_read.get(table_id, 0),
+            **_file_entry(path, out),
+        }
+    return entries
+
+
+def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
+    if cfg.graph is None:
+        return {}
+    store = cfg.stores[cfg.graph.store]
+    url_var, user_var, pw_var = store.env_names("prod")
+    started = time.monotonic()
+    sub = extract_subgraph(_env(env, url_var, store.name), env.get(user_var, "neo4j"),
+                           _env(env, pw_var, store.name), cfg.graph, district)
+    nodes, rels = {}, {}
+    for label, rows in sorted(sub.nodes.items()):
+        key = cfg.graph.node_keys.get(label)
+        path = out / store.name / "nodes" / f"{label}.parquet"
+        nodes[label] = {**graph_parquet.write_rows(rows, [key] if key else [], path), "key": key,
+                        **_file_entry(path, out)}
+    for rel_type, rows in sorted(sub.relationships.items()):
+        path = out / store.name / "relationships" / f"{rel_type}.parquet"
+        sort = ["start_label", "start_key", "end_label", "end_key"]
+        rels[rel_type] = {**graph_parquet.write_rows(rows, sort, path), **_file_entry(path, out)}
+    return {"store": store.name, "nodes": nodes, "relationships": rels, "depth_reached": sub.depth_reached,
+            "timings": {"subgraph_s": round(time.monotonic() - started, 3)}}
+
+
+def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | None = None,
+            progress: Callable[[str], None] | None = None) -> dict:
+    run_id = run_id or new_run_id(district)
+    run_dir = cfg.out_dir / run_id
+    final, partial = run_dir / "extract", run_dir / "extract.partial"
+    if final.exists():
+        raise DatamigError(f"run {run_id} already has an extract at {final}")
+    handler = attach_run_log(run_dir)
+    started = time.monotonic()
+    try:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        log.info("extract run=%s district=%s", run_id, district)
+        tables, fks = introspect_all(cfg, env)
+        manifest = {"run_id": run_id, "district": district, "config": str(cfg.path),
+                    **_slice_postgres(cfg, env, tables, fks, district, partial, progress or log.info)}
+        manifest["graph"] = _slice_graph(cfg, env, district, partial)
+        manifest["elapsed_s"] = round(time.monotonic() - started, 3)
+        manifest["totals"] = {"tables": len(manifest["tables"]),
+                              "rows": sum(t["rows"] for t in manifest["tables"].values())}
+        shutil.rmtree(partial / "_work")
+        (partial / "extraction-manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        partial.rename(final)
+        log.info("extract done: %s rows in %ss", manifest["totals"]["rows"], manifest["elapsed_s"])
+        return manifest
+    except BaseException as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        log.error("extract failed: %s", exc if isinstance(exc, DatamigError) else type(exc).__name__)
+        raise
+    finally:
+        detach_run_log(handler)

@@ -1,0 +1,30 @@
+"""Run ids and run folders: `mig-YYYYMMDD-HHMMSS-d<district>` under config `extract.out_dir`."""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+RUN_ID = re.compile(r"^mig-\d{8}-\d{6}-d\d+(-[a-z0-9]+)?$")
+
+
+def new_run_id(district: int, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"mig-{now:%Y%m%d-%H%M%S}-d{district}"
+
+
+def attach_run_log(run_dir: Path) -> logging.Handler:
+    """Everything datamig logs during the run also goes to <run>/run.log (no secrets are logged)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("datamig")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def detach_run_log(handler: logging.Handler) -> None:
+    logging.getLogger("datamig").removeHandler(handler)
+    handler.close()

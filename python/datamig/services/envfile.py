@@ -1,0 +1,74 @@
+"""`.datamig/services.env`: connection settings written by `services up`, read by every command.
+
+Variables already in the process environment win, so pointing datamig at a real estate is
+just a matter of exporting PROD_*/CERT_* variables.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+SECRET_MARKERS = ("PASSWORD", "SALT", "SECRET", "TOKEN")
+
+
+def state_dir(project_root: Path) -> Path:
+    """`.datamig/` of the checkout; DATAMIG_STATE_DIR moves it (tests run their own estate)."""
+    override = os.environ.get("DATAMIG_STATE_DIR")
+    return Path(override) if override else project_root / ".datamig"
+
+
+def env_path(project_root: Path) -> Path:
+    return state_dir(project_root) / "services.env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, raw = line.partition("=")
+        parts = shlex.split(raw)
+        values[key.strip()] = parts[0] if parts else ""
+    return values
+
+
+def write_env_file(path: Path, values: Mapping[str, str]) -> None:
+    """Written 0600 and atomically: it holds passwords."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    body = "# written by `datamig services up`; holds passwords, keep private\n"
+    body += "".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(values.items()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(body)
+    os.replace(tmp, path)
+
+
+def load_env(project_root: Path | None = None) -> dict[str, str]:
+    """services.env overlaid by the real environment."""
+    root = project_root or find_project_root()
+    merged = read_env_file(env_path(root))
+    merged.update(os.environ)
+    return merged
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder holding dbt_project.yml (the checkout), else the working directory."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dbt_project.yml").exists():
+            return folder
+    return here
+
+
+def redact(text: str, env: Mapping[str, str]) -> str:
+    """Remove every secret value of `env` from `text` (for logs and error messages)."""
+    for key, value in env.items():
+        if value and len(value) >= 4 and any(m in key.upper() for m in SECRET_MARKERS):
+            text = text.replace(value, "***")
+    return text
