@@ -156,6 +156,46 @@ def _print_seed_summary(summary: dict) -> None:
     console.print(table)
 
 
+@app.command("analyze-datastores")
+@handles_errors
+def analyze_datastores(
+    out_dir: Path = typer.Option(Path("data/analysis"), help="Where the analysis artifacts go."),
+) -> None:
+    """Introspect every PROD store, build the dependency graph, find cycles, order the tables."""
+    from .analyze.run import analyze, summary_table
+
+    with console.status("introspecting stores"):
+        summary = analyze(config(), env(), out_dir)
+    console.print(summary_table(summary))
+    console.print(f"artifacts in {out_dir}/")
+
+
+@app.command("extract")
+@handles_errors
+def extract_cmd(
+    district: int = typer.Option(..., "--district", help="District id (an integer)."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Use this run id instead of a new one."),
+) -> None:
+    """Extract the district's referentially complete slice of every PROD store to Parquet."""
+    from .extract.run import extract
+
+    with console.status(f"extracting district {district}") as status:
+        manifest = extract(config(), env(), district, run_id, progress=lambda m: status.update(m))
+    _print_extract_summary(manifest)
+
+
+def _print_extract_summary(manifest: dict) -> None:
+    table = Table("table", "rows", "in district", "parents from elsewhere", title=f"run {manifest['run_id']}")
+    for table_id, entry in manifest["tables"].items():
+        table.add_row(table_id, f"{entry['rows']:,}", f"{entry['rows_in_district']:,}",
+                      f"{entry['rows_pulled_as_parents']:,}")
+    for kind in ("nodes", "relationships"):
+        for name, entry in (manifest.get("graph") or {}).get(kind, {}).items():
+            table.add_row(f"sp {kind[:-1]} {name}", f"{entry['rows']:,}", "", "")
+    console.print(table)
+    console.print(f"{manifest['totals']['rows']:,} rows in {manifest['elapsed_s']}s")
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m datamig`
     app()
 

@@ -1,0 +1,128 @@
+"""Read one Neo4j store's shape into a GraphSchema: labels, relationship types, constraints.
+
+Every query runs in a READ session through execute_read, so the server itself refuses any
+write: introspecting PROD cannot change it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from urllib.parse import urlsplit
+
+import neo4j
+from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
+
+from ..config import StoreConfig
+from ..errors import ConnectionFailed
+from .model import GraphSchema, NodeLabel, RelType
+
+# Counts come from the count store (constant time per label).
+_LABELS = "CALL db.labels() YIELD label RETURN label ORDER BY label"
+_NODE_PROPS = "CALL db.schema.nodeTypeProperties() YIELD nodeLabels, propertyName RETURN nodeLabels, propertyName"
+_REL_PROPS = "CALL db.schema.relTypeProperties() YIELD relType, propertyName RETURN relType, propertyName"
+# The count store cannot answer (start label, type, end label) triples, so this scans the
+# relationships once; a node with several labels counts under each of them.
+_REL_TRIPLES = """
+MATCH (a)-[r]->(b)
+UNWIND labels(a) AS start_label
+UNWIND labels(b) AS end_label
+RETURN start_label, type(r) AS type, end_label, count(*) AS n
+ORDER BY type, start_label, end_label
+"""
+_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, type, entityType, labelsOrTypes, properties"
+# NODE_KEY (enterprise) implies unique + present, so it wins over a plain uniqueness
+# constraint, which Neo4j 5 calls UNIQUENESS and Cypher 25 NODE_PROPERTY_UNIQUENESS.
+_KEY_TYPES = ("NODE_KEY", "UNIQUENESS", "NODE_PROPERTY_UNIQUENESS")
+
+
+def introspect_neo4j(store: StoreConfig, url: str, user: str, password: str) -> GraphSchema:
+    """Labels with counts and property keys, relationship triples, and constraints."""
+    with _open_driver(store, url, user, password) as driver:
+        with driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
+            labels = session.execute_read(_read_labels)
+            relationships = session.execute_read(_read_relationships)
+            # SHOW commands get a transaction of their own: they may not share one with queries.
+            constraints = session.execute_read(lambda tx: tx.run(_CONSTRAINTS).data())
+    _attach_keys(labels, constraints)
+    return GraphSchema(store=store.name, labels=labels, relationships=relationships, constraints=constraints)
+
+
+def _open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4j.Driver:
+    """A driver that has reached the server and authenticated, or ConnectionFailed.
+
+    Errors raised later by a query are not connection problems and propagate unchanged.
+    """
+    try:
+        driver = neo4j.GraphDatabase.driver(url, auth=(user, password), connection_timeout=10)
+    except (ConfigurationError, ValueError) as exc:  # a URL the driver cannot parse
+        raise ConnectionFailed(_connection_message(store, url, password, exc)) from None
+    try:
+        driver.verify_connectivity()
+    except (ServiceUnavailable, AuthError, ConfigurationError) as exc:
+        driver.close()
+        raise ConnectionFailed(_connection_message(store, url, password, exc)) from None
+    return driver
+
+
+def _connection_message(store: StoreConfig, url: str, password: str, exc: Exception) -> str:
+    """One line naming store and host:port; the driver's text is scrubbed of the secrets."""
+    try:
+        parts = urlsplit(url)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 7687}"
+    except ValueError:
+        where = "(unparsable URL)"
+    # The driver explains on its last line ("... (reason [Errno 111] Connection refused)").
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    reason = lines[-1] if lines else type(exc).__name__
+    for secret in (password, url):
+        if secret:
+            reason = reason.replace(secret, "***")
+    return f"store {store.name}: cannot connect to Neo4j at {where}: {reason or type(exc).__name__}"
+
+
+def _read_labels(tx: neo4j.ManagedTransaction) -> dict[str, NodeLabel]:
+    props: dict[str, set[str]] = defaultdict(set)
+    for node_labels, prop in tx.run(_NODE_PROPS).values():
+        for label in node_labels or []:
+            if prop is not None:
+                props[label].add(prop)
+    labels = {}
+    for (label,) in tx.run(_LABELS).values():
+        count = tx.run(f"MATCH (n:{_quote(label)}) RETURN count(n)").single()[0]
+        labels[label] = NodeLabel(label=label, count=count, properties=sorted(props[label]))
+    return labels
+
+
+def _read_relationships(tx: neo4j.ManagedTransaction) -> list[RelType]:
+    props: dict[str, set[str]] = defaultdict(set)
+    for rel_type, prop in tx.run(_REL_PROPS).values():
+        if prop is not None:
+            props[_unquote_rel_type(rel_type)].add(prop)
+    return [
+        RelType(type=rtype, start_label=start, end_label=end, count=n, properties=sorted(props[rtype]))
+        for start, rtype, end, n in tx.run(_REL_TRIPLES).values()
+    ]
+
+
+def _attach_keys(labels: dict[str, NodeLabel], constraints: list[dict]) -> None:
+    """NodeLabel.key = the single property of a node uniqueness (or node key) constraint."""
+    ranked = sorted(
+        (c for c in constraints
+         if c.get("entityType") == "NODE" and c.get("type") in _KEY_TYPES and len(c.get("properties") or []) == 1),
+        key=lambda c: (c["type"] != "NODE_KEY", c["name"]),
+    )
+    for c in ranked:
+        for label in c.get("labelsOrTypes") or []:
+            if label in labels and labels[label].key is None:
+                labels[label].key = c["properties"][0]
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _unquote_rel_type(text: str) -> str:
+    """db.schema.relTypeProperties prints types as :`TYPE`."""
+    text = text[1:] if text.startswith(":") else text
+    if text.startswith("`") and text.endswith("`"):
+        text = text[1:-1].replace("``", "`")
+    return text

@@ -1,0 +1,193 @@
+"""Read one PostgreSQL store's catalog into model Tables and ForeignKeys.
+
+Only pg_catalog is read (information_schema hides constraints on tables the role does not
+own and loses the conkey/confkey pairing of composite FKs). The session is read-only, so
+introspecting PROD can never change it.
+"""
+from __future__ import annotations
+
+import re
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from ..config import StoreConfig
+from ..errors import ConnectionFailed
+from .model import Column, ForeignKey, Table
+
+# Ordinary ('r') and partitioned ('p') tables; partitions themselves are skipped because
+# their rows are read and written through the partitioned parent.
+_TABLES = """
+SELECT c.oid, c.relname, c.reltuples::bigint AS reltuples,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint
+                  FROM pg_partition_tree(c.oid) t)
+            ELSE pg_total_relation_size(c.oid) END AS size_bytes
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname
+"""
+
+# attnum is what information_schema reports as ordinal_position (gaps after DROP COLUMN).
+_COLUMNS = """
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, a.attnum
+FROM pg_attribute a
+WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+# Column names in constraint order (conkey order, not table order).
+_KEYS = """
+SELECT con.conrelid, con.contype,
+       array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(attnum, pos)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.pos) AS cols
+FROM pg_constraint con
+WHERE con.conrelid = ANY(%(oids)s) AND con.contype IN ('p', 'u')
+ORDER BY con.conrelid, con.contype, con.conname
+"""
+
+# Unique indexes that back no constraint still decide ON CONFLICT targets for the loader;
+# partial and expression indexes are left out because they do not make a column set unique.
+_UNIQUE_INDEXES = """
+SELECT i.indrelid,
+       array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, pos)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             ORDER BY k.pos) AS cols
+FROM pg_index i
+WHERE i.indrelid = ANY(%(oids)s) AND i.indisunique AND NOT i.indisprimary
+  AND i.indpred IS NULL AND NOT (0 = ANY(i.indkey::int2[]))
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
+ORDER BY i.indrelid, i.indexrelid
+"""
+
+# conkey[i] references confkey[i]: unnesting both arrays together keeps each child column
+# paired with its parent column, whatever order either table declares them in.
+# conparentid = 0 drops the copies PostgreSQL clones onto partitions.
+_FOREIGN_KEYS = """
+SELECT con.conname, con.conrelid, pn.nspname, pc.relname, con.condeferrable,
+       array_agg(ca.attname ORDER BY k.pos) AS cols,
+       array_agg(pa.attname ORDER BY k.pos) AS ref_cols,
+       bool_and(NOT ca.attnotnull) AS nullable
+FROM pg_constraint con
+JOIN pg_class pc ON pc.oid = con.confrelid
+JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY k(attnum, refnum, pos)
+JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.attnum
+JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.refnum
+WHERE con.conrelid = ANY(%(oids)s) AND con.contype = 'f' AND con.conparentid = 0
+GROUP BY con.oid, con.conname, con.conrelid, pn.nspname, pc.relname, con.condeferrable
+ORDER BY con.conrelid, con.conname
+"""
+
+# A table never vacuumed or analyzed has reltuples = -1; counting it is exact and, for
+# such (usually new, small) tables, cheap. The timeout bounds the worst case on PROD.
+_COUNT_TIMEOUT = "30s"
+
+
+def introspect_postgres(store: StoreConfig, url: str) -> tuple[list[Table], list[ForeignKey]]:
+    """Tables (with columns, keys, row estimates, sizes) and FKs of `store.schema`."""
+    with connect_read_only(store, url) as conn:
+        tables = _read_tables(conn, store)
+        by_oid = {oid: t for oid, t in tables}
+        oids = list(by_oid)
+        _attach_columns(conn, by_oid, oids)
+        _attach_keys(conn, by_oid, oids)
+        fks = _read_foreign_keys(conn, store, by_oid, oids)
+        for _, table in tables:
+            if table.row_estimate < 0:
+                table.row_estimate = _count_rows(conn, table)
+    return [t for _, t in tables], fks
+
+
+def connect_read_only(store: StoreConfig, url: str) -> psycopg.Connection:
+    """Open an autocommit connection whose every transaction is READ ONLY."""
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise ConnectionFailed(_connection_message(store, url, exc)) from None
+    try:
+        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _connection_message(store: StoreConfig, url: str, exc: Exception) -> str:
+    """One line naming store and host:port; libpq's text can echo the DSN, so it is scrubbed."""
+    info = _conninfo(url)
+    where = f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}"
+    return f"store {store.name}: cannot connect to PostgreSQL at {where}: {_reason(exc, url, info)}"
+
+
+def _conninfo(url: str) -> dict:
+    try:
+        return conninfo_to_dict(url)
+    except psycopg.Error:
+        return {}
+
+
+def _reason(exc: Exception, url: str, info: dict) -> str:
+    """The last clause of libpq's first line (e.g. 'Connection refused'), secrets removed."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    reason = lines[0].rsplit(" failed: ", 1)[-1] if lines else type(exc).__name__
+    reason = re.sub(r"^(FATAL|ERROR):\s+", "", reason)
+    for secret in (url, info.get("password")):
+        if secret:
+            reason = reason.replace(str(secret), "***")
+    return reason
+
+
+def _read_tables(conn: psycopg.Connection, store: StoreConfig) -> list[tuple[int, Table]]:
+    rows = conn.execute(_TABLES, {"schema": store.schema}).fetchall()
+    return [
+        (oid, Table(store=store.name, schema=store.schema, name=name, columns=[], primary_key=(),
+                    row_estimate=int(reltuples), size_bytes=int(size)))
+        for oid, name, reltuples, size in rows
+    ]
+
+
+def _attach_columns(conn: psycopg.Connection, by_oid: dict[int, Table], oids: list[int]) -> None:
+    for oid, name, data_type, nullable, ordinal in conn.execute(_COLUMNS, {"oids": oids}):
+        by_oid[oid].columns.append(Column(name, data_type, nullable, ordinal))
+
+
+def _attach_keys(conn: psycopg.Connection, by_oid: dict[int, Table], oids: list[int]) -> None:
+    for oid, contype, cols in conn.execute(_KEYS, {"oids": oids}):
+        if contype == "p":
+            by_oid[oid].primary_key = tuple(cols)
+        else:
+            by_oid[oid].unique_keys.append(tuple(cols))
+    for oid, cols in conn.execute(_UNIQUE_INDEXES, {"oids": oids}):
+        if tuple(cols) not in by_oid[oid].unique_keys:
+            by_oid[oid].unique_keys.append(tuple(cols))
+
+
+def _read_foreign_keys(conn: psycopg.Connection, store: StoreConfig, by_oid: dict[int, Table],
+                       oids: list[int]) -> list[ForeignKey]:
+    fks = []
+    for name, oid, ref_schema, ref_table, deferrable, cols, ref_cols, nullable in conn.execute(
+        _FOREIGN_KEYS, {"oids": oids}
+    ):
+        # A parent outside the store's schema keeps its schema in the name so it cannot be
+        # mistaken for a same-named table of this schema.
+        ref_name = ref_table if ref_schema == store.schema else f"{ref_schema}.{ref_table}"
+        fks.append(ForeignKey(
+            name=name, store=store.name, table=by_oid[oid].name, columns=tuple(cols),
+            ref_store=store.name, ref_table=ref_name, ref_columns=tuple(ref_cols),
+            nullable=bool(nullable), deferrable=bool(deferrable), declared=True,
+        ))
+    return fks
+
+
+def _count_rows(conn: psycopg.Connection, table: Table) -> int:
+    query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+        sql.Identifier(table.schema), sql.Identifier(table.name))
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(_COUNT_TIMEOUT)))
+            return int(conn.execute(query).fetchone()[0])
+    except psycopg.errors.QueryCanceled:
+        return 0  # too big to count within the timeout: leave it unknown rather than stall

@@ -1,0 +1,147 @@
+"""The analyze phase: introspect every store, plan the dependencies, write the artifacts.
+
+All introspection and rendering happens before the first file is written, so a store that
+cannot be reached or a bad link leaves out_dir as it was.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.table import Table as RichTable
+
+from ..config import Config, StoreConfig
+from ..errors import ConfigError
+from .artifacts import render_artifacts, write_artifacts
+from .dependency import DependencyPlan, links_to_foreign_keys, plan_dependencies
+from .model import Estate, ForeignKey, GraphSchema, Table
+from .neo4j_introspect import introspect_neo4j
+from .pg_introspect import introspect_postgres
+
+
+def analyze(cfg: Config, env: Mapping[str, str], out_dir: Path, target: str = "prod") -> dict:
+    """Introspect the `target` estate ("prod" or "cert"), write the artifacts, return the summary."""
+    tables, fks = _introspect_postgres(cfg, env, target)
+    # Links are checked against every introspected table, excluded or not, so a typo is
+    # reported as such rather than hidden behind an exclusion.
+    fks += links_to_foreign_keys(cfg.links, tables)
+    graphs = _introspect_graphs(cfg, env, target)
+    kept, kept_fks, warnings = apply_exclusions(tables, fks, cfg.exclude_tables)
+    estate = Estate(tables=kept, foreign_keys=kept_fks, graphs=graphs)
+    plan = plan_dependencies(kept, kept_fks)
+    summary = summarize(cfg, estate, plan, target)
+    files = render_artifacts(estate, plan, summary, warnings)
+    summary["artifacts"] = [str(p) for p in write_artifacts(Path(out_dir), files)]
+    return summary
+
+
+def _env(env: Mapping[str, str], name: str | None, store: StoreConfig) -> str:
+    value = env.get(name) if name else None
+    if not value:
+        raise ConfigError(f"store {store.name}: environment variable {name} is not set")
+    return value
+
+
+def _introspect_postgres(cfg: Config, env: Mapping[str, str], target: str
+                         ) -> tuple[dict[str, Table], list[ForeignKey]]:
+    tables: dict[str, Table] = {}
+    fks: list[ForeignKey] = []
+    for store in cfg.postgres_stores():
+        url = _env(env, store.env_names(target)[0], store)
+        store_tables, store_fks = introspect_postgres(store, url)
+        tables.update((t.id, t) for t in store_tables)
+        fks += store_fks
+    return tables, fks
+
+
+def _introspect_graphs(cfg: Config, env: Mapping[str, str], target: str) -> dict[str, GraphSchema]:
+    graphs = {}
+    for store in cfg.neo4j_stores():
+        url_var, user_var, password_var = store.env_names(target)
+        graphs[store.name] = introspect_neo4j(
+            store, _env(env, url_var, store), _env(env, user_var, store), _env(env, password_var, store))
+    return graphs
+
+
+def apply_exclusions(tables: Mapping[str, Table], fks: list[ForeignKey], excluded: set[str]
+                     ) -> tuple[dict[str, Table], list[ForeignKey], dict]:
+    """Drop excluded tables and the FKs out of them; report FKs whose parent is not kept.
+
+    A kept child whose parent is excluded (or lives outside the introspected schema) cannot
+    be loaded with referential integrity from the extract alone, so it is a warning to read.
+    """
+    kept = {tid: t for tid, t in tables.items() if tid not in excluded}
+    kept_fks, dangling = [], []
+    for fk in fks:
+        if fk.child not in kept:
+            continue
+        (kept_fks if fk.parent in kept else dangling).append(fk)
+    warnings = {
+        "exclude_tables_not_found": sorted(excluded - set(tables)),
+        "dangling_foreign_keys": [
+            {"fk": fk.name, "child": fk.child, "parent": fk.parent,
+             "reason": "parent excluded" if fk.parent in tables else "parent not introspected"}
+            for fk in dangling
+        ],
+    }
+    return kept, kept_fks, warnings
+
+
+def summarize(cfg: Config, estate: Estate, plan: DependencyPlan, target: str) -> dict:
+    stores = {}
+    for store in cfg.stores.values():
+        if store.kind == "postgres":
+            stores[store.name] = _postgres_summary(store.name, estate)
+        else:
+            stores[store.name] = _graph_summary(estate.graphs.get(store.name))
+    return {
+        "target": target,
+        "stores": stores,
+        "cycles": len([c for c in plan.cycles if len(c.members) > 1]),
+        "self_references": sum(len(c.self_references) for c in plan.cycles),
+        "unbreakable_cycles": len([c for c in plan.cycles if not c.breakable]),
+        "broken_fks": sorted(plan.broken_fks()),
+        "excluded_tables": sorted(cfg.exclude_tables),
+    }
+
+
+def _postgres_summary(store: str, estate: Estate) -> dict:
+    tables = [t for t in estate.tables.values() if t.store == store]
+    fks = [fk for fk in estate.foreign_keys if fk.store == store]
+    return {
+        "kind": "postgres",
+        "tables": len(tables),
+        "columns": sum(len(t.columns) for t in tables),
+        "foreign_keys": len([fk for fk in fks if fk.declared]),
+        "links": len([fk for fk in fks if not fk.declared]),
+        "rows": sum(t.row_estimate for t in tables),
+        "size_bytes": sum(t.size_bytes for t in tables),
+    }
+
+
+def _graph_summary(graph: GraphSchema | None) -> dict:
+    graph = graph or GraphSchema(store="")
+    return {
+        "kind": "neo4j",
+        "labels": len(graph.labels),
+        "relationship_types": len({r.type for r in graph.relationships}),
+        "constraints": len(graph.constraints),
+        "relationships": sum(r.count for r in graph.relationships),
+    }
+
+
+def summary_table(summary: dict) -> RichTable:
+    """The summary as a Rich table, one row per store, for the CLI to print."""
+    table = RichTable(title=f"datamig analyze ({summary['target']})")
+    for header in ("store", "kind", "tables / labels", "columns", "FKs / rel types", "links", "rows"):
+        table.add_column(header, justify="left" if header in ("store", "kind") else "right")
+    for name, s in summary["stores"].items():
+        if s["kind"] == "postgres":
+            table.add_row(name, s["kind"], str(s["tables"]), str(s["columns"]), str(s["foreign_keys"]),
+                          str(s["links"]), f"{s['rows']:,}")
+        else:
+            table.add_row(name, s["kind"], str(s["labels"]), "", str(s["relationship_types"]), "",
+                          f"{s['relationships']:,} rels")
+    table.caption = (f"cycles: {summary['cycles']} (unbreakable: {summary['unbreakable_cycles']}), "
+                     f"self-references: {summary['self_references']}")
+    return table

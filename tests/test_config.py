@@ -1,0 +1,68 @@
+"""config/datamig.yaml: the shipped file loads, and each kind of mistake is one line naming
+the file, the line and the key."""
+from pathlib import Path
+
+import pytest
+
+from datamig.config import load_config
+from datamig.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "datamig.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = """\
+version: 1
+stores:
+  ids: {kind: postgres, prod_env: PROD_IDS_URL, cert_env: CERT_IDS_URL}
+  sp: {kind: neo4j, prod_env: PROD_SP_URL, cert_env: CERT_SP_URL}
+district: {store: ids, table: districts, key: id}
+"""
+
+
+def test_shipped_config_loads():
+    cfg = load_config(ROOT / "config/datamig.yaml")
+    assert cfg.district.table_id == "ids.districts"
+    assert {s.name for s in cfg.postgres_stores()} == {"ids", "hcp1", "hcp2", "adb"}
+    assert cfg.stores["sp"].env_names("cert") == ("CERT_SP_URL", "CERT_SP_USER", "CERT_SP_PASSWORD")
+
+
+def test_links_are_parsed(tmp_path):
+    cfg = load_config(write(tmp_path, BASE + "links: ['ids.a.x,y -> ids.b.p,q']\n"))
+    link = cfg.links[0]
+    assert (link.store, link.table, link.columns, link.ref_table, link.ref_columns) == (
+        "ids", "a", ("x", "y"), "b", ("p", "q"))
+
+
+@pytest.mark.parametrize("text, expected", [
+    (BASE.replace("kind: postgres", "kind: mysql"), "datamig.yaml:3: stores.ids.kind"),
+    (BASE.replace("store: ids", "store: nope"), "datamig.yaml:5: district.store: unknown store 'nope'"),
+    (BASE + "links: ['ids.a.x -> ids.b.p,q']\n", "has 1 columns on the left and 2 on the right"),
+    (BASE + "links: ['hcp9.a.x -> ids.b.p']\n", "unknown store 'hcp9'"),
+    (BASE + "bogus: 1\n", "(top level): Additional properties are not allowed ('bogus'"),
+    (BASE.replace("version: 1", "version: 2"), "datamig.yaml:1: version"),
+    (BASE + "graph: {store: ids, root: {label: D, key: k}}\n", "graph.store: store 'ids' is not a neo4j store"),
+    ("stores: [", "invalid YAML"),
+])
+def test_mistakes_name_the_key(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = str(err.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_env_var_selects_config(tmp_path, monkeypatch):
+    path = write(tmp_path, BASE)
+    monkeypatch.setenv("DATAMIG_CONFIG", str(path))
+    assert load_config().path == path
