@@ -170,6 +170,26 @@ def analyze_datastores(
     console.print(f"artifacts in {out_dir}/")
 
 
+@app.command("select-districts")
+@handles_errors
+def select_districts_cmd(
+    top: Optional[int] = typer.Option(None, "--top", help="How many districts to recommend (default 15)."),
+    out_dir: Path = typer.Option(Path("data/manifests"), help="Where the manifest and report go."),
+) -> None:
+    """Score every district across stores, apply the filters, and pick pilots."""
+    from .select.run import select_districts
+
+    with console.status("measuring districts") as status:
+        result = select_districts(config(), env(), out_dir, top, progress=lambda m: status.update(m))
+    table = Table("district", "name", "score", "class", "records", "eligible")
+    for r in result["districts"]:
+        table.add_row(str(r["district"]), r["name"], f"{r['score']:.2f}", r["size_class"],
+                      f"{r['total_records']:,}", "yes" if r["eligible"] else "no")
+    console.print(table)
+    console.print("pilots: " + ", ".join(f"{k}={v}" for k, v in result["pilots"].items()))
+    console.print(f"written: {out_dir}/district-manifest.json, {out_dir}/district-selection-report.md")
+
+
 @app.command("extract")
 @handles_errors
 def extract_cmd(

@@ -115,6 +115,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         graph=_graph(raw.get("graph")),
         down_include=set(raw.get("traversal", {}).get("down_include", [])),
         down_exclude=set(raw.get("traversal", {}).get("down_exclude", [])),
+        selection=dict(raw.get("selection", {})),
         out_dir=Path(extract.get("out_dir", "data/runs")),
         batch_rows=extract.get("batch_rows", 100_000),
     )

@@ -77,6 +77,7 @@ class Config:
     graph: GraphConfig | None = None
     down_include: set[str] = field(default_factory=set)
     down_exclude: set[str] = field(default_factory=set)
+    selection: dict = field(default_factory=dict)
     out_dir: Path = Path("data/runs")
     batch_rows: int = 100_000
 

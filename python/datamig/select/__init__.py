@@ -1,0 +1,1 @@
+"""District selection: per-district metrics across stores, score, filters and pilot picks."""

@@ -1,0 +1,95 @@
+"""Per-district metrics measured on each district's own slice (the downward closure of the
+extractor, so a district's size counts attendance and health records reached only through
+FK chains and links), read in one snapshot per store."""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from ..analyze.model import Table
+from ..config import Config
+from ..extract.closure import Closure
+from ..extract.pg_snapshot import snapshot
+from ..extract.run import _env, introspect_all
+from ..extract.workspace import Workspace, q, rel
+from .scoring import DistrictMetrics
+
+
+def list_districts(cfg: Config, env: Mapping[str, str]) -> list[tuple[int, str, float]]:
+    """(id, name, business priority) of every district in the root table."""
+    root = cfg.district
+    sel = cfg.selection
+    name_col, prio_col = sel.get("name_column", "name"), sel.get("business_priority_column")
+    url = _env(env, cfg.stores[root.store].prod_env, root.store)
+    schema = cfg.stores[root.store].schema
+    with psycopg.connect(url) as conn:
+        cols = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            (schema, root.table))}
+        prio = sql.Identifier(prio_col) if prio_col in cols else sql.SQL("50")
+        name = sql.Identifier(name_col) if name_col in cols else sql.SQL("''")
+        query = sql.SQL("SELECT {}, {}, {} FROM {}.{} ORDER BY 1").format(
+            sql.Identifier(root.key), name, prio, sql.Identifier(schema), sql.Identifier(root.table))
+        return [(int(r[0]), str(r[1]), float(r[2])) for r in conn.execute(query)]
+
+
+def _updates_30d(ws: Workspace, table: Table, columns: list[str]) -> int:
+    present = [c for c in columns if c in {col.name for col in table.columns}]
+    if not present:
+        return 0
+    recent = " OR ".join(f"TRY_CAST({q(c)} AS TIMESTAMPTZ) >= now() - INTERVAL 30 DAY" for c in present)
+    return ws.db.execute(f"SELECT count(*) FROM {rel(table)} WHERE _down AND ({recent})").fetchone()[0]
+
+
+def _completeness(ws: Workspace, tables: dict[str, Table], required: dict[str, list[str]]) -> float:
+    filled = total = 0
+    for table_id, cols in required.items():
+        table = tables.get(table_id)
+        if table is None:
+            continue
+        checks = " + ".join(f"(CASE WHEN {q(c)} IS NOT NULL AND {q(c)} <> '' THEN 1 ELSE 0 END)" for c in cols)
+        rows, ok = ws.db.execute(f"SELECT count(*), coalesce(sum({checks}), 0) FROM {rel(table)} WHERE _down").fetchone()
+        filled, total = filled + ok, total + rows * len(cols)
+    return round(100.0 * filled / total, 2) if total else 100.0
+
+
+def measure(cfg: Config, env: Mapping[str, str], progress: Callable[[str], None] | None = None) -> list[DistrictMetrics]:
+    tables, fks = introspect_all(cfg, env)
+    sel = cfg.selection
+    counts = sel.get("counts", {})
+    updated_cols = sel.get("updated_at_columns", ["updated_at"])
+    out = []
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="datamig-select-") as tmp:
+        snaps = {s.name: stack.enter_context(snapshot(s.name, _env(env, s.prod_env, s.name)))
+                 for s in cfg.postgres_stores()}
+        for district, name, priority in list_districts(cfg, env):
+            if progress:
+                progress(f"measuring district {district}")
+            ws = Workspace(Path(tmp) / f"d{district}" / "slice.duckdb")
+            try:
+                for table in tables.values():
+                    ws.create(table)
+                closure = Closure(tables, fks, ws, snaps, cfg.down_include, cfg.down_exclude)
+                closure.seed_root(tables[cfg.district.table_id], cfg.district.key, str(district))
+                closure.run_down()
+                per_table = {tid: ws.count(t, down_only=True) for tid, t in tables.items()}
+                by_store: dict[str, int] = {}
+                for tid, n in per_table.items():
+                    by_store[tables[tid].store] = by_store.get(tables[tid].store, 0) + n
+                out.append(DistrictMetrics(
+                    district=district, name=name,
+                    students=per_table.get(counts.get("students", ""), 0),
+                    schools=per_table.get(counts.get("schools", ""), 0),
+                    staff=per_table.get(counts.get("staff", ""), 0),
+                    total_records=sum(per_table.values()),
+                    updates_30d=sum(_updates_30d(ws, t, updated_cols) for t in tables.values()),
+                    completeness=_completeness(ws, tables, sel.get("required_fields", {})),
+                    business_priority=priority, records_by_store=by_store))
+            finally:
+                ws.close()
+    return out
