@@ -190,6 +190,30 @@ def select_districts_cmd(
     console.print(f"written: {out_dir}/district-manifest.json, {out_dir}/district-selection-report.md")
 
 
+@app.command("scaffold")
+@handles_errors
+def scaffold_cmd(
+    check: bool = typer.Option(False, "--check", help="Only report generated files that are stale (exit 1)."),
+) -> None:
+    """Generate dbt sources, staging, anonymized and final models (+ YAML and tests) from
+    introspection of PROD and the rules."""
+    from .scaffold.run import live_estate, render, stale, write
+
+    cfg, root = config(), project_root()
+    with console.status("introspecting PROD"):
+        files = render(cfg, live_estate(cfg, env()), root)
+    if check:
+        differ = stale(root, files)
+        for rel in differ:
+            console.print(f"stale: {rel}")
+        if differ:
+            fail(f"{len(differ)} generated dbt files are stale: run `datamig scaffold`", 1)
+        console.print(f"{len(files)} generated files up to date")
+        return
+    changed = write(root, files)
+    console.print(f"{len(files)} files generated, {len(changed)} changed")
+
+
 @app.command("extract")
 @handles_errors
 def extract_cmd(

@@ -73,6 +73,9 @@ class NodeLabel:
     count: int
     properties: list[str]
     key: str | None = None  # property backed by a uniqueness constraint, if any
+    # property -> PostgreSQL-style type name ("text", "date", "bigint", "text[]"...), so graph
+    # properties are classified and anonymized by the same rules as columns
+    property_types: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +85,7 @@ class RelType:
     end_label: str
     count: int
     properties: list[str]
+    property_types: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

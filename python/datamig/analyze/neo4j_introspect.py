@@ -17,8 +17,20 @@ from .model import GraphSchema, NodeLabel, RelType
 
 # Counts come from the count store (constant time per label).
 _LABELS = "CALL db.labels() YIELD label RETURN label ORDER BY label"
-_NODE_PROPS = "CALL db.schema.nodeTypeProperties() YIELD nodeLabels, propertyName RETURN nodeLabels, propertyName"
-_REL_PROPS = "CALL db.schema.relTypeProperties() YIELD relType, propertyName RETURN relType, propertyName"
+_NODE_PROPS = ("CALL db.schema.nodeTypeProperties() YIELD nodeLabels, propertyName, propertyTypes "
+               "RETURN nodeLabels, propertyName, propertyTypes")
+_REL_PROPS = ("CALL db.schema.relTypeProperties() YIELD relType, propertyName, propertyTypes "
+              "RETURN relType, propertyName, propertyTypes")
+# Neo4j value types in the names PostgreSQL uses, so one rule set classifies both.
+_NEO4J_TYPES = {"String": "text", "Long": "bigint", "Double": "double precision", "Boolean": "boolean",
+                "Date": "date", "DateTime": "timestamp with time zone", "LocalDateTime": "timestamp without time zone",
+                "StringArray": "text[]", "LongArray": "bigint[]"}
+
+
+def _pg_type(neo4j_types) -> str:
+    """One type per property; mixed or unknown types fall back to text."""
+    names = {_NEO4J_TYPES.get(t, "text") for t in (neo4j_types or [])}
+    return names.pop() if len(names) == 1 else "text"
 # The count store cannot answer (start label, type, end label) triples, so this scans the
 # relationships once; a node with several labels counts under each of them.
 _REL_TRIPLES = """
@@ -81,24 +93,30 @@ def _connection_message(store: StoreConfig, url: str, password: str, exc: Except
 
 def _read_labels(tx: neo4j.ManagedTransaction) -> dict[str, NodeLabel]:
     props: dict[str, set[str]] = defaultdict(set)
-    for node_labels, prop in tx.run(_NODE_PROPS).values():
+    types: dict[str, dict[str, str]] = defaultdict(dict)
+    for node_labels, prop, prop_types in tx.run(_NODE_PROPS).values():
         for label in node_labels or []:
             if prop is not None:
                 props[label].add(prop)
+                types[label][prop] = _pg_type(prop_types)
     labels = {}
     for (label,) in tx.run(_LABELS).values():
         count = tx.run(f"MATCH (n:{_quote(label)}) RETURN count(n)").single()[0]
-        labels[label] = NodeLabel(label=label, count=count, properties=sorted(props[label]))
+        labels[label] = NodeLabel(label=label, count=count, properties=sorted(props[label]),
+                                  property_types=dict(sorted(types[label].items())))
     return labels
 
 
 def _read_relationships(tx: neo4j.ManagedTransaction) -> list[RelType]:
     props: dict[str, set[str]] = defaultdict(set)
-    for rel_type, prop in tx.run(_REL_PROPS).values():
+    types: dict[str, dict[str, str]] = defaultdict(dict)
+    for rel_type, prop, prop_types in tx.run(_REL_PROPS).values():
         if prop is not None:
             props[_unquote_rel_type(rel_type)].add(prop)
+            types[_unquote_rel_type(rel_type)][prop] = _pg_type(prop_types)
     return [
-        RelType(type=rtype, start_label=start, end_label=end, count=n, properties=sorted(props[rtype]))
+        RelType(type=rtype, start_label=start, end_label=end, count=n, properties=sorted(props[rtype]),
+                property_types=dict(sorted(types[rtype].items())))
         for start, rtype, end, n in tx.run(_REL_TRIPLES).values()
     ]
 

@@ -126,6 +126,16 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
             "timings": {"subgraph_s": round(time.monotonic() - started, 3)}}
 
 
+def _point_latest(out_dir: Path, district: int, run_id: str) -> None:
+    """`latest-d<district>` names the newest extract, so `dbt build --vars '{district: 42}'`
+    finds it without a run id."""
+    link = out_dir / f"latest-d{district}"
+    tmp = out_dir / f".latest-d{district}.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_id)
+    tmp.replace(link)
+
+
 def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | None = None,
             progress: Callable[[str], None] | None = None) -> dict:
     run_id = run_id or new_run_id(district)
@@ -149,6 +159,7 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         shutil.rmtree(partial / "_work")
         (partial / "extraction-manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         partial.rename(final)
+        _point_latest(cfg.out_dir, district, run_id)
         log.info("extract done: %s rows in %ss", manifest["totals"]["rows"], manifest["elapsed_s"])
         return manifest
     except BaseException as exc:

@@ -1,0 +1,23 @@
+{#- Key integrity, composite keys included: the built-in unique/relationships tests take one
+    column only. Portable across DuckDB (the transform) and PostgreSQL (CERT). -#}
+
+{% test datamig_unique_key(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as n_rows
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+   or {% for c in columns %}{{ c }} is null{% if not loop.last %} or {% endif %}{% endfor %}
+{% endtest %}
+
+
+{% test datamig_relationship(model, columns, to, to_columns, where=none) %}
+{#- Every child row whose FK columns are all non-null finds its parent. -#}
+select {% for c in columns %}child.{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}
+from {{ model }} as child
+where {% for c in columns %}child.{{ c }} is not null{% if not loop.last %} and {% endif %}{% endfor %}
+  {% if where %}and ({{ where }}){% endif %}
+  and not exists (
+    select 1 from {{ to }} as parent
+    where {% for c in columns %}parent.{{ to_columns[loop.index0] }} = child.{{ c }}{% if not loop.last %} and {% endif %}{% endfor %}
+  )
+{% endtest %}

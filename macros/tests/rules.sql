@@ -1,0 +1,83 @@
+{#- Business, completeness and cross-store rules of config/validation-rules.yaml, rendered
+    into the marts' YAML by `datamig scaffold`. Each returns the failing rows. -#}
+
+{% test datamig_expression(model, expression, where=none) %}
+select * from {{ model }}
+where not ({{ expression }}){% if where %} and ({{ where }}){% endif %}
+{% endtest %}
+
+
+{% test datamig_age_between(model, column_name, min_years, max_years) %}
+select {{ column_name }} from {{ model }}
+where {{ column_name }} is not null
+  and ({{ datamig_age_years(column_name) }} < {{ min_years }} or {{ datamig_age_years(column_name) }} > {{ max_years }})
+{% endtest %}
+
+
+{% test datamig_regex(model, column_name, pattern) %}
+select {{ column_name }} from {{ model }}
+where {{ column_name }} is not null and {{ column_name }} <> ''
+  and not {{ datamig_regex_matches(column_name, pattern) }}
+{% endtest %}
+
+
+{% test datamig_has_children(model, column_name, child, child_column, where=none) %}
+select {{ column_name }} from {{ model }} as p
+where {% if where %}({{ where }}) and {% endif %}not exists (
+    select 1 from {{ child }} as c where c.{{ child_column }} = p.{{ column_name }})
+{% endtest %}
+
+
+{% test datamig_min_children(model, column_name, child, child_column, min_count, where=none) %}
+select p.{{ column_name }}, count(c.{{ child_column }}) as n_children
+from {{ model }} as p
+left join {{ child }} as c on c.{{ child_column }} = p.{{ column_name }}
+{% if where %}where {{ where }}{% endif %}
+group by p.{{ column_name }}
+having count(c.{{ child_column }}) < {{ min_count }}
+{% endtest %}
+
+
+{% test datamig_same_parent_value(model, column_name, parent, parent_key, child_value, parent_value) %}
+{#- e.g. a student's school is in the student's district. -#}
+select c.{{ column_name }}
+from {{ model }} as c
+join {{ parent }} as p on p.{{ parent_key }} = c.{{ column_name }}
+where c.{{ child_value }} is distinct from p.{{ parent_value }}
+{% endtest %}
+
+
+{% test datamig_within_range_of(model, column_name, range_model, start_column, end_column) %}
+{#- The range comes from the data (e.g. the terms of the slice), not a hard-coded year. -#}
+select {{ column_name }} from {{ model }}
+where {{ column_name }} < (select min({{ start_column }}) from {{ range_model }})
+   or {{ column_name }} > (select max({{ end_column }}) from {{ range_model }})
+{% endtest %}
+
+
+{% test datamig_value_present(model, column_name, value) %}
+select 'missing' as problem
+where not exists (select 1 from {{ model }} where {{ column_name }} = {{ value }})
+{% endtest %}
+
+
+{% test datamig_count_ratio(model, other, tolerance, where=none, other_where=none) %}
+{#- Row counts of two models (e.g. IDS students and HCP1 patients) within a tolerance. -#}
+with a as (select count(*) as n from {{ model }}{% if where %} where {{ where }}{% endif %}),
+     b as (select count(*) as n from {{ other }}{% if other_where %} where {{ other_where }}{% endif %})
+select a.n as model_rows, b.n as other_rows from a, b
+where abs(a.n - b.n) > {{ tolerance }} * greatest(a.n, b.n)
+{% endtest %}
+
+
+{% test datamig_only_needed_foreign_rows(model, district_column, key_columns, referenced_by) %}
+{#- Rows of another district are allowed only as parents that some row of the slice points
+    at; anything else came along by mistake. referenced_by: [{model, columns}] aligned with
+    key_columns. -#}
+select {{ key_columns | join(', ') }} from {{ model }} as t
+where t.{{ district_column }} <> {{ var('district') }}
+{% for ref_spec in referenced_by %}
+  and not exists (select 1 from {{ ref_spec.model }} as r
+                  where {% for c in ref_spec.columns %}r.{{ c }} = t.{{ key_columns[loop.index0] }}{% if not loop.last %} and {% endif %}{% endfor %})
+{% endfor %}
+{% endtest %}

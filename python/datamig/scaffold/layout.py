@@ -1,0 +1,64 @@
+"""What the scaffold generates models for: every PostgreSQL table of the estate and every
+node label / relationship type of the graph, as one uniform list of "datasets"."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..analyze.model import Estate, ForeignKey
+from ..config import Config
+from . import naming
+
+
+@dataclass
+class Dataset:
+    store: str
+    name: str                  # table name, or node_<label> / rel_<type>
+    parquet: str               # path under the run's extract/ (and final/) folder
+    columns: dict[str, str]    # column -> PostgreSQL-style type
+    key: tuple[str, ...]       # identifying columns
+    kind: str = "table"        # table | node | relationship
+    graph_name: str = ""       # label or relationship type
+    description: str = ""
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.store}.{self.name}"
+
+    @property
+    def final_model(self) -> str:
+        return naming.final(self.store, self.name)
+
+
+def datasets(cfg: Config, estate: Estate) -> list[Dataset]:
+    out = []
+    for table_id, table in sorted(estate.tables.items()):
+        fks = [fk for fk in estate.foreign_keys if fk.child == table_id and fk.parent in estate.tables]
+        out.append(Dataset(
+            store=table.store, name=table.name, parquet=f"{table.store}/{table.name}.parquet",
+            columns={c.name: c.data_type for c in table.columns},
+            key=table.primary_key or tuple(c.name for c in table.columns), foreign_keys=fks,
+            description=cfg.stores[table.store].description))
+    out.extend(_graph_datasets(cfg, estate))
+    return out
+
+
+def _graph_datasets(cfg: Config, estate: Estate) -> list[Dataset]:
+    if cfg.graph is None or cfg.graph.store not in estate.graphs:
+        return []
+    graph, keys, store = estate.graphs[cfg.graph.store], cfg.graph.node_keys, cfg.graph.store
+    followed = {rule.type for rule in cfg.graph.follow}
+    out = []
+    for label, node in sorted(graph.labels.items()):
+        if label not in keys:
+            continue
+        out.append(Dataset(store=store, name=naming.graph_table("nodes", label), kind="node", graph_name=label,
+                           parquet=f"{store}/nodes/{label}.parquet", columns=dict(node.property_types),
+                           key=(keys[label],)))
+    for rel in sorted({r.type: r for r in graph.relationships if r.type in followed}.values(), key=lambda r: r.type):
+        ends = {"start_label": "text", "start_key": "bigint", "end_label": "text", "end_key": "bigint"}
+        out.append(Dataset(store=store, name=naming.graph_table("relationships", rel.type), kind="relationship",
+                           graph_name=rel.type, parquet=f"{store}/relationships/{rel.type}.parquet",
+                           columns={**ends, **rel.property_types},
+                           key=("start_label", "start_key", "end_label", "end_key")))
+    return out

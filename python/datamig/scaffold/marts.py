@@ -1,0 +1,88 @@
+"""The final layer: one table per dataset (what the loader pushes into CERT), exported as
+Parquet under the run's final/ folder, with key integrity and PII-leak tests."""
+from __future__ import annotations
+
+from ..anonymize.rules import Planned
+from . import naming
+from .layout import Dataset
+from .staging import HEADER
+
+# Strategies whose output must differ from the input on every row (free text may legitimately
+# come through unchanged when it holds no PII, so scrub_text/jsonb get the text test instead).
+ROW_LEAK = {"faker", "hash", "tokenize", "mask_format", "shift_date"}
+# High-entropy PII: no output value may equal any input value of the column anywhere.
+VALUE_LEAK_PROVIDERS = {"email", "phone", "ssn", "street", "user_name"}
+VALUE_LEAK_STRATEGIES = {"hash", "tokenize", "mask_format"}
+TEXT_STRATEGIES = {"scrub_text", "jsonb"}
+
+
+def final_sql(ds: Dataset) -> str:
+    order = ", ".join(naming.quote(k) for k in ds.key)
+    return (f"{HEADER}{{{{ config(materialized='table', post_hook=\"{{{{ datamig_export('{ds.parquet}') }}}}\") }}}}\n\n"
+            f"select * from {{{{ ref('{naming.anonymized(ds.store, ds.name)}') }}}}\norder by {order}\n")
+
+
+def _ref(model: str) -> str:
+    return f"ref('{model}')"
+
+
+def key_tests(ds: Dataset) -> tuple[dict[str, list], list]:
+    """(column tests, model tests) for the identifying key."""
+    if len(ds.key) == 1:
+        return {ds.key[0]: ["unique", "not_null"]}, []
+    return {}, [{"datamig_unique_key": {"arguments": {"columns": [naming.quote(k) for k in ds.key]}}}]
+
+
+def fk_tests(ds: Dataset, by_id: dict[str, Dataset]) -> list:
+    tests = []
+    for fk in ds.foreign_keys:
+        parent = by_id.get(fk.parent)
+        if parent is None:
+            continue
+        tests.append({"datamig_relationship": {
+            "name": f"fk_{ds.store}__{ds.name}__{'_'.join(fk.columns)}",
+            "arguments": {"columns": [naming.quote(c) for c in fk.columns], "to": _ref(parent.final_model),
+                          "to_columns": [naming.quote(c) for c in fk.ref_columns]},
+            "config": {"severity": "error", "meta": {"rule": "fk_integrity", "declared": fk.declared}}}})
+    return tests
+
+
+def graph_end_tests(ds: Dataset, nodes_by_label: dict[str, Dataset], ends: list[tuple[str, str]]) -> list:
+    """Every relationship end is a node of the slice (matched by label and business key)."""
+    tests = []
+    for side, label in ends:
+        node = nodes_by_label.get(label)
+        if node is None:
+            continue
+        tests.append({"datamig_relationship": {
+            "name": f"rel_{ds.graph_name.lower()}__{side}_{label.lower()}",
+            "arguments": {"columns": [f"{side}_key"], "to": _ref(node.final_model), "to_columns": [node.key[0]],
+                          "where": f"{side}_label = '{label}'"},
+            "config": {"severity": "error", "meta": {"rule": "graph_integrity"}}}})
+    return tests
+
+
+def leak_tests(ds: Dataset, planned: dict[str, Planned], shapes: dict[str, str]) -> dict[str, list]:
+    """Column tests proving the output holds none of the input's PII (DuckDB only: they read
+    the staging models, i.e. the original values)."""
+    staging = _ref(naming.staging(ds.store, ds.name))
+    out: dict[str, list] = {}
+    for column, p in planned.items():
+        if p.rule is None:
+            continue
+        tests = []
+        quoted = naming.quote(column)
+        cfg = {"severity": "error", "tags": ["leak"], "meta": {"rule": "pii_leak", "pii_rule": p.rule.name}}
+        if p.strategy in ROW_LEAK and len(ds.key) and column not in ds.key:
+            tests.append({"datamig_no_row_leak": {"arguments": {
+                "source": staging, "key_columns": [naming.quote(k) for k in ds.key]}, "config": cfg}})
+        if p.strategy in VALUE_LEAK_STRATEGIES or p.provider in VALUE_LEAK_PROVIDERS:
+            args = {"source": staging, "source_column": quoted}
+            if ds.columns[column].endswith("[]"):
+                args["is_array"] = True
+            tests.append({"datamig_no_value_leak": {"arguments": args, "config": cfg}})
+        if p.strategy in TEXT_STRATEGIES:
+            tests.append({"datamig_no_text_leak": {"arguments": {"shapes": dict(shapes)}, "config": cfg}})
+        if tests:
+            out[column] = tests
+    return out
