@@ -29,6 +29,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+SCALES = ("tiny", "small", "reference", "large")
+
+
 class Ctx:
     config_path: Optional[Path] = None
 
@@ -128,7 +131,7 @@ def seed_prod(
     seed: int = typer.Option(42, help="Same seed, same estate."),
 ) -> None:
     """Write the deterministic synthetic K-12 estate into the local PROD stores."""
-    from .estate.seed import SCALES, seed_prod as run
+    from .estate.seed import seed_prod as run
 
     if scale not in SCALES:
         fail(f"--scale: unknown scale {scale!r} (one of {', '.join(SCALES)})")

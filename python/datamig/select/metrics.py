@@ -38,11 +38,26 @@ def list_districts(cfg: Config, env: Mapping[str, str]) -> list[tuple[int, str, 
         return [(int(r[0]), str(r[1]), float(r[2])) for r in conn.execute(query)]
 
 
-def _updates_30d(ws: Workspace, table: Table, columns: list[str]) -> int:
+def _as_of(cfg: Config, snaps, tables: dict[str, Table], columns: list[str]) -> str:
+    """The end of the 30-day activity window: now, a date, or the newest update in PROD."""
+    as_of = cfg.selection.get("as_of", "now")
+    if as_of != "latest":
+        return "now()" if as_of == "now" else f"TIMESTAMPTZ '{as_of}'"
+    newest = None
+    for table in tables.values():
+        for col in (c for c in table.columns if c.name in columns):
+            query = sql.SQL("SELECT max({})::text FROM {}.{}").format(
+                sql.Identifier(col.name), sql.Identifier(table.schema), sql.Identifier(table.name))
+            value = snaps[table.store].conn.execute(query).fetchone()[0]
+            newest = max(newest or value, value) if value else newest
+    return f"TIMESTAMPTZ '{newest}'" if newest else "now()"
+
+
+def _updates_30d(ws: Workspace, table: Table, columns: list[str], as_of: str) -> int:
     present = [c for c in columns if c in {col.name for col in table.columns}]
     if not present:
         return 0
-    recent = " OR ".join(f"TRY_CAST({q(c)} AS TIMESTAMPTZ) >= now() - INTERVAL 30 DAY" for c in present)
+    recent = " OR ".join(f"TRY_CAST({q(c)} AS TIMESTAMPTZ) > {as_of} - INTERVAL 30 DAY" for c in present)
     return ws.db.execute(f"SELECT count(*) FROM {rel(table)} WHERE _down AND ({recent})").fetchone()[0]
 
 
@@ -67,6 +82,7 @@ def measure(cfg: Config, env: Mapping[str, str], progress: Callable[[str], None]
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="datamig-select-") as tmp:
         snaps = {s.name: stack.enter_context(snapshot(s.name, _env(env, s.prod_env, s.name)))
                  for s in cfg.postgres_stores()}
+        as_of = _as_of(cfg, snaps, tables, updated_cols)
         for district, name, priority in list_districts(cfg, env):
             if progress:
                 progress(f"measuring district {district}")
@@ -87,7 +103,7 @@ def measure(cfg: Config, env: Mapping[str, str], progress: Callable[[str], None]
                     schools=per_table.get(counts.get("schools", ""), 0),
                     staff=per_table.get(counts.get("staff", ""), 0),
                     total_records=sum(per_table.values()),
-                    updates_30d=sum(_updates_30d(ws, t, updated_cols) for t in tables.values()),
+                    updates_30d=sum(_updates_30d(ws, t, updated_cols, as_of) for t in tables.values()),
                     completeness=_completeness(ws, tables, sel.get("required_fields", {})),
                     business_priority=priority, records_by_store=by_store))
             finally:
