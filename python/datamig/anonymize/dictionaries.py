@@ -1,0 +1,103 @@
+"""Fake-value dictionaries built from Faker once per process.
+
+Why dictionaries: a per-row Faker call runs at ~5k rows/s; picking from a prebuilt list by a keyed
+hash runs at millions of rows/s in SQL. The dictionaries depend only on Faker's data, the locale
+list and a fixed seed (never on the salt), so every run builds the same lists; the salt decides
+only which entry a value picks. Lists are deduplicated, put in a canonical order (sorted, then a
+seeded shuffle so a size cut is not alphabetical) and cut to the configured size.
+
+Names come from the locale's person-provider lists (the full list, no sampling); other providers
+are drawn by calling the seeded Faker method until `size` distinct values or 3 x size attempts.
+A Faker upgrade can change the lists, and with them the fakes: `fingerprint()` goes into the
+anonymization report so such a change is visible.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import random
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Mapping
+
+from faker import Faker
+
+# Derived lists the SQL needs besides the configured ones: ASCII local parts for emails/user names.
+ASCII_VARIANTS = {"first_name_ascii": "first_name", "last_name_ascii": "last_name"}
+_PERSON_ATTRS = {"first_name": "first_names", "last_name": "last_names"}
+
+
+def _person_list(locale: str, method: str) -> list[str] | None:
+    """All names of a locale's person provider (first_names*, last_names* attributes)."""
+    prefix = _PERSON_ATTRS.get(method)
+    if prefix is None:
+        return None
+    try:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+    except (ImportError, AttributeError):
+        return None
+    names: list[str] = []
+    for attr in sorted(a for a in dir(provider) if a.startswith(prefix)):
+        value = getattr(provider, attr)
+        if isinstance(value, (dict, list, tuple)):
+            names.extend(str(v) for v in value)
+    return names or None
+
+
+def _drawn(locale: str, method: str, size: int, seed: int) -> list[str]:
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    generate = getattr(fake, method)
+    seen: dict[str, None] = {}
+    for _ in range(3 * size):
+        seen[str(generate())] = None
+        if len(seen) >= size:
+            break
+    return list(seen)
+
+
+@lru_cache(maxsize=None)
+def build_one(method: str, locales: tuple[str, ...], size: int, seed: int) -> tuple[str, ...]:
+    """One dictionary: distinct, canonical order, at most `size` entries. Cached per process."""
+    values: set[str] = set()
+    for locale in locales:
+        values.update(_person_list(locale, method) or _drawn(locale, method, size, seed))
+    values = {v.strip() for v in values if v and v.strip()}
+    ordered = sorted(values)
+    random.Random(seed).shuffle(ordered)
+    return tuple(ordered[:size])
+
+
+def ascii_variant(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Lower-case a-z forms (José -> jose) for email local parts and user names; deduplicated."""
+    out: dict[str, None] = {}
+    for v in values:
+        folded = unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode().lower()
+        folded = re.sub(r"[^a-z]", "", folded)
+        if len(folded) >= 2:
+            out[folded] = None
+    return tuple(out)
+
+
+def build(specs: Mapping[str, Mapping], default_locale: str, seed: int) -> dict[str, tuple[str, ...]]:
+    """All configured dictionaries plus the ASCII variants, by provider name."""
+    out = {}
+    for provider, spec in specs.items():
+        locales = (spec.get("locale", default_locale), *spec.get("extra_locales", ()))
+        out[provider] = build_one(spec.get("faker", provider), locales, int(spec["size"]), seed)
+    for name, source in ASCII_VARIANTS.items():
+        if source in out:
+            out[name] = ascii_variant(out[source])
+    empty = [p for p, v in out.items() if not v]
+    if empty:
+        raise ValueError(f"empty fake dictionaries: {', '.join(empty)}")
+    return out
+
+
+def fingerprint(dicts: Mapping[str, tuple[str, ...]]) -> str:
+    """SHA-256 over every list: changes exactly when the fakes a salt produces would change."""
+    h = hashlib.sha256()
+    for name in sorted(dicts):
+        h.update(name.encode() + b"\x1e" + "\x1f".join(dicts[name]).encode() + b"\x1d")
+    return h.hexdigest()

@@ -1,0 +1,86 @@
+"""Run-time state for one salt and one rules file, and how it is put on a DuckDB connection.
+
+What a connection gets:
+- the UDF `dm_domain_key(domain)` -> K_d (see keyed.py): the only key material SQL sees; the salt
+  and the master key stay in this process's memory;
+- the Arrow UDFs of udfs.py;
+and, as DuckDB variables (per connection, so every cursor gets them again; bound as parameters):
+- `dm_dict_<provider>`: each dictionary as a VARCHAR[] constant; a pick is a list index;
+  `dm_size_<provider>` its length (len() of a list constant is evaluated per row, not folded).
+- `dm_email_domain`, `dm_url_domain`, `dm_ipv4_prefix`, `dm_shift_days`, `dm_re_<shape>`,
+  `dm_ph_<shape>`: settings and pii_shapes from the rules file, so the macros hard-code none.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from ..errors import ConfigError
+from . import dictionaries, udfs
+from .fakes import Fakes
+from .fpe import DigitPermuter
+from .jsondoc import DocAnonymizer
+from .keyed import MIN_SALT_CHARS, Keys
+from .rules import RuleSet, load_rules
+
+
+def read_salt(env_name: str) -> Keys:
+    """Keys from the salt in `env_name`; a clear one-line error (never the value) if unusable."""
+    salt = os.environ.get(env_name, "")
+    if not salt.strip():
+        raise ConfigError(f"{env_name} is not set or empty: export the anonymization salt (a secret of at "
+                          f"least {MIN_SALT_CHARS} characters) before running; it keys every pseudonym")
+    if len(salt) < MIN_SALT_CHARS:
+        raise ConfigError(f"{env_name} is too short: use a secret of at least {MIN_SALT_CHARS} characters")
+    return Keys(salt)
+
+
+class Engine:
+    def __init__(self, ruleset: RuleSet, keys: Keys, locale: str | None = None):
+        settings = ruleset.settings if not locale else replace(ruleset.settings, faker_locale=locale)
+        self.ruleset, self.settings, self.keys = ruleset, settings, keys
+        try:
+            self.dicts = dictionaries.build(settings.dictionaries, settings.faker_locale, settings.dictionary_seed)
+        except (ValueError, AttributeError) as exc:
+            raise ConfigError(f"{ruleset.path}: settings.dictionaries: {exc}") from None
+        self.permuter = DigitPermuter(keys)
+        self.fakes = Fakes(keys, self.dicts, settings, ruleset.pii_shapes, self.permuter)
+        self.docs = DocAnonymizer(self.fakes, ruleset)
+
+    @classmethod
+    def from_env(cls, rules_file: str | None = None, locale: str | None = None,
+                 salt_env: str | None = None) -> "Engine":
+        ruleset = load_rules(rules_file)
+        return cls(ruleset, read_salt(salt_env or ruleset.settings.salt_env), locale)
+
+    def variables(self) -> dict[str, object]:
+        s = self.settings
+        out: dict[str, object] = {
+            "dm_email_domain": s.email_domain,
+            "dm_url_domain": s.url_domain,
+            "dm_ipv4_prefix": str(s.ipv4_prefix),
+            "dm_shift_days": s.date_shift_days,
+        }
+        out.update({f"dm_re_{k}": v for k, v in self.ruleset.pii_shapes.items()})
+        out.update({f"dm_ph_{k}": v for k, v in s.scrub_placeholders.items()})
+        out.update({f"dm_dict_{k}": list(v) for k, v in self.dicts.items()})
+        out.update({f"dm_size_{k}": len(v) for k, v in self.dicts.items()})
+        return out
+
+    def set_variables(self, conn) -> None:
+        for name, value in self.variables().items():
+            conn.execute(f"SET VARIABLE {name} = ?", [value])
+
+    def check_regexes(self, conn) -> None:
+        """pii_shapes must also compile in DuckDB's RE2 (Python `re` accepted them at load)."""
+        for name, pattern in self.ruleset.pii_shapes.items():
+            try:
+                conn.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+            except Exception as exc:
+                msg = " ".join(str(exc).split())[:160]
+                raise ConfigError(f"{self.ruleset.path}: pii_shapes.{name}: DuckDB cannot use this regex: {msg}") from None
+
+    def configure(self, conn) -> None:
+        udfs.register(conn, self)
+        self.set_variables(conn)
+        self.check_regexes(conn)

@@ -1,0 +1,114 @@
+"""Python twin of the SQL macros: for the same salt, domain and value it returns exactly what the
+SQL returns (tests hold the two together).
+
+Why a twin: values that never pass through DuckDB SQL still need the same pseudonyms: JSON
+documents (the jsonb UDF walks them in Python), Neo4j properties, report samples. Per-value
+Python is fine there; hot table columns go through SQL.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Mapping, Sequence
+
+from .fpe import DigitPermuter
+from .keyed import Keys, bits, pick
+from .rules import Settings
+
+# Name boundaries: anything but a digit, ASCII/Latin-1/Latin Extended letter or "_". Not \b,
+# whose ASCII-only notion of a word misses "José" and "王芳". RE2 spells the range \x{00C0}.
+NAME_EDGE = "[^0-9A-Za-z_\u00c0-\u024f]"
+NAME_EDGE_RE2 = r"[^0-9A-Za-z_\x{00C0}-\x{024F}]"
+
+
+def _blank(v: str) -> bool:
+    return v.strip(" ") == ""  # DuckDB trim() strips spaces only
+
+
+class Fakes:
+    def __init__(self, keys: Keys, dicts: Mapping[str, Sequence[str]], settings: Settings,
+                 shapes: Mapping[str, str], permuter: DigitPermuter | None = None):
+        self.keys, self.dicts, self.settings = keys, dicts, settings
+        self.permuter = permuter or DigitPermuter(keys)
+        self._shapes = {k: re.compile(v) for k, v in shapes.items()}
+
+    def apply(self, strategy: str, value: Any, provider: str | None = None, domain: str | None = None,
+              **options: Any) -> Any:
+        """One value through one strategy; NULL stays NULL, blank strings stay as they are."""
+        if value is None:
+            return None
+        if options.pop("elementwise", False) and isinstance(value, list):
+            return [self.apply(strategy, v, provider, domain, **options) for v in value]
+        if strategy == "preserve":
+            return value
+        if strategy == "nullify":
+            return None
+        if strategy == "shift_date":
+            return self.shift_date(domain, value, options.get("kind", "text"), options.get("key"))
+        text = str(value)
+        if _blank(text):
+            return text
+        if strategy == "constant":
+            return options["value"]
+        if strategy == "faker":
+            return self.faker(provider, domain, text)
+        if strategy == "hash":
+            return self.keys.sha_hex(domain, text)
+        if strategy == "tokenize":
+            return "TOKEN_" + str(bits(self.keys.h128(domain, text), 0, 63)).zfill(19)
+        if strategy == "mask_format":
+            out = self.permuter.transform_one(text, domain, bool(options.get("keep_country_code")))
+            return int(out) if isinstance(value, int) and out.isdigit() else out
+        if strategy == "scrub_text":
+            return self.scrub_text(text, options.get("names", ()))
+        raise ValueError(f"strategy {strategy!r} has no per-value form here")
+
+    def faker(self, provider: str, domain: str, v: str) -> str:
+        d, s = self.dicts, self.settings
+        if provider in ("phone", "ssn"):
+            return self.permuter.transform_one(v, domain, provider == "phone")
+        if provider in ("email", "user_name"):
+            v = v.strip(" ").lower()  # one identity whatever its case or padding
+        h = self.keys.h128(domain, v)
+        if provider == "name":
+            return f"{pick(d['first_name'], h, 0)} {pick(d['last_name'], h, 32)}"
+        if provider == "email":
+            first, last = pick(d["first_name_ascii"], h, 0), pick(d["last_name_ascii"], h, 32)
+            return f"{first}.{last}.{bits(h, 64, 40):010x}@{s.email_domain}"
+        if provider == "user_name":
+            first, last = pick(d["first_name_ascii"], h, 0), pick(d["last_name_ascii"], h, 32)
+            return f"{first[0]}{last}_{bits(h, 64, 48):012x}"
+        if provider == "ipv4":
+            return f"{s.ipv4_prefix}.{bits(h, 0, 8)}.{bits(h, 8, 8)}.{1 + bits(h, 16, 8) % 254}"
+        if provider == "url":
+            return f"https://{pick(d['last_name_ascii'], h, 0)}.{s.url_domain}/{bits(h, 32, 32):08x}"
+        return pick(d[provider], h, 0)
+
+    def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:
+        """Move a date by 1..W days either way, keyed by the date itself (or by `key`)."""
+        if isinstance(value, str):
+            if _blank(value):
+                return value
+            try:
+                day = dt.date.fromisoformat(value.strip())
+            except ValueError:
+                return None  # SQL: TRY_CAST fails -> NULL; an unreadable birth date is dropped
+        else:
+            day = value.date() if isinstance(value, dt.datetime) else value
+        h = self.keys.h128(domain, str(key) if key is not None else day.isoformat())
+        days = 1 + bits(h, 0, 32) % self.settings.date_shift_days
+        delta = dt.timedelta(days=-days if bits(h, 32, 1) else days)
+        return (day + delta).isoformat() if isinstance(value, str) else value + delta
+
+    def scrub_text(self, text: str, names: Sequence[str | None] = ()) -> str:
+        ph = self.settings.scrub_placeholders
+        for shape in ("email", "ssn", "phone"):
+            text = self._shapes[shape].sub(lambda _m, r=ph[shape]: r, text)
+        for name in names:
+            parts = [p for p in re.split(r"\s+", (name or "").strip(" ")) if len(p) >= 2]
+            if not parts:
+                continue
+            pattern = re.compile(f"(?i)(^|{NAME_EDGE})(?:{'|'.join(map(re.escape, parts))})($|{NAME_EDGE})")
+            for _ in range(2):  # pass 2 catches names the first pass's edges swallowed ("Ann Lee")
+                text = pattern.sub(lambda m: m.group(1) + ph["name"] + m.group(2), text)
+        return text

@@ -1,0 +1,68 @@
+"""Flag unruled text columns whose VALUES look like PII (the rules only see names).
+
+A column no rule classified (say `contact` or `misc1`) can still hold emails or phone numbers.
+Given a sample of values per such column, report the columns where at least `min_fraction` of the
+non-blank sampled values match a pii_shape of the rules file, either as the whole value or inside
+it (free text). Findings carry counts only, never the values: the report itself must not leak.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from .rules import RuleSet
+
+
+@dataclass(frozen=True)
+class Finding:
+    column: str
+    shape: str          # email | phone | ssn | any other pii_shapes key
+    how: str            # "whole" (the value is one) or "inside" (the value contains one)
+    matched: int
+    sampled: int
+
+    @property
+    def fraction(self) -> float:
+        return self.matched / self.sampled if self.sampled else 0.0
+
+    def __str__(self) -> str:
+        return (f"{self.column}: {self.matched}/{self.sampled} sampled values "
+                f"{'are' if self.how == 'whole' else 'contain'} {self.shape}s")
+
+
+def compile_shapes(shapes: Mapping[str, str] | RuleSet) -> dict[str, re.Pattern]:
+    raw = shapes.pii_shapes if isinstance(shapes, RuleSet) else shapes
+    return {name: re.compile(pattern) for name, pattern in raw.items()}
+
+
+def scan_column(column: str, values: Iterable[Any], shapes: Mapping[str, re.Pattern],
+                min_fraction: float = 0.2, min_matches: int = 2) -> list[Finding]:
+    texts = [str(v).strip() for v in values if v is not None and str(v).strip()]
+    found = []
+    for name, pattern in shapes.items():
+        whole = sum(1 for t in texts if pattern.fullmatch(t))
+        inside = sum(1 for t in texts if pattern.search(t))
+        for how, n in (("whole", whole), ("inside", inside)):
+            if n >= min_matches and n >= min_fraction * len(texts):
+                found.append(Finding(column, name, how, n, len(texts)))
+                break  # "whole" implies "inside": report the stronger one
+    return found
+
+
+def scan(samples: Mapping[str, Iterable[Any]], shapes: Mapping[str, str] | RuleSet,
+         min_fraction: float = 0.2, min_matches: int = 2) -> list[Finding]:
+    """{column: sampled values} -> findings, most certain first."""
+    compiled = compile_shapes(shapes)
+    findings = [f for col, vals in samples.items() for f in scan_column(col, vals, compiled, min_fraction, min_matches)]
+    return sorted(findings, key=lambda f: (-f.fraction, f.column, f.shape))
+
+
+def sample_columns(conn, relation: str, columns: Iterable[str], rows: int = 1000) -> dict[str, list]:
+    """A DuckDB reservoir sample of `columns` of `relation` (a table or a read_parquet(...) call)."""
+    cols = list(columns)
+    if not cols:
+        return {}
+    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    rows_ = conn.execute(f"SELECT {quoted} FROM {relation} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE (42)").fetchall()
+    return {c: [r[i] for r in rows_] for i, c in enumerate(cols)}

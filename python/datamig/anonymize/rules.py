@@ -1,0 +1,476 @@
+"""Load and validate config/anonymization-rules.yaml; classify columns; plan a table.
+
+A rule matches column-name TOKENS (split on "_", camelCase humps and letter/digit borders), never
+substrings: the old framework's substring regexes turned `capacity` into a city and
+`last_login_at` into a user name. Rules are ordered and the first match wins.
+
+Every mistake in the file is a ConfigError whose one line names the file, the line, and the rule
+(or override) at fault.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import jsonschema
+import yaml
+
+from ..errors import ConfigError
+from . import jsonpath
+
+RULES_ENV = "DATAMIG_RULES"
+DEFAULT_RULES_PATH = Path(__file__).resolve().parents[3] / "config" / "anonymization-rules.yaml"
+
+STRATEGIES = ("faker", "hash", "tokenize", "mask_format", "shift_date", "scrub_text", "jsonb",
+              "constant", "nullify", "preserve")
+KEYED = {"faker", "hash", "tokenize", "mask_format", "shift_date"}
+# Providers the SQL macros implement; the dictionary ones must be configured under settings.
+BUILTIN_PROVIDERS = {
+    "first_name": ("first_name",), "last_name": ("last_name",), "name": ("first_name", "last_name"),
+    "email": ("first_name", "last_name"), "user_name": ("first_name", "last_name"),
+    "street": ("street",), "city": ("city",), "zip": ("zip",), "url": ("last_name",),
+    "ipv4": (), "phone": (), "ssn": (),
+}
+UNIQUE_PROVIDERS = {"email", "user_name", "phone", "ssn"}
+UNIQUE_STRATEGIES = {"hash", "tokenize", "mask_format"}
+ELEMENTWISE = {"faker", "hash", "tokenize", "mask_format", "constant", "scrub_text", "nullify"}
+DOMAIN_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+_OPTION_KEYS = ("value", "keep_country_code", "by_key", "paths")
+
+
+# ----- column names and types ---------------------------------------------------------------
+def tokens(column_name: str) -> tuple[str, ...]:
+    """'guardianPhone2' -> ('guardian', 'phone', '2'); 'state_student_id' -> (state, student, id)."""
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", column_name)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    s = re.sub(r"([A-Za-z])([0-9])|([0-9])([A-Za-z])", lambda m: "_".join(g for g in m.groups() if g), s)
+    return tuple(t for t in re.split(r"[^a-z0-9]+", s.lower()) if t)
+
+
+_FAMILIES = [
+    (r"json|jsonb", "json"),
+    (r"(character varying|varchar|char|character|bpchar|text|citext|string|name|nvarchar|nchar)", "text"),
+    (r"(tinyint|smallint|integer|int|bigint|hugeint|int[1248]|u?(tiny|small|big|huge)int|uinteger|"
+     r"serial|bigserial|smallserial)", "integer"),
+    (r"(numeric|decimal|real|double( precision)?|float[48]?|float|money)", "numeric"),
+    (r"(bool|boolean)", "boolean"),
+    (r"date", "date"),
+    (r"(timestamp|timestamptz|datetime|timestamp with(out)? time zone|timestamp_(s|ms|ns))", "timestamp"),
+    (r"(time|timetz|time with(out)? time zone)", "time"),
+    (r"interval", "interval"),
+    (r"uuid", "uuid"),
+    (r"(inet|cidr)", "inet"),
+    (r"(bytea|blob|binary|varbinary)", "binary"),
+    (r"(user-defined|enum)", "enum"),
+]
+
+
+def type_family(data_type: str | None) -> str | None:
+    """'character varying(255)' -> 'text', 'text[]' -> 'text_array', 'integer[]' -> 'array'."""
+    if data_type is None:
+        return None
+    t = re.sub(r"\(.*?\)", "", data_type.strip().lower()).strip()
+    inner = None
+    if t.endswith("[]"):
+        inner = t[:-2].strip()
+    elif t.startswith("_"):  # PostgreSQL udt_name of arrays: _text, _varchar
+        inner = t[1:]
+    elif t == "array":
+        return "array"
+    if inner is not None:
+        return "text_array" if type_family(inner) == "text" else "array"
+    return next((fam for pattern, fam in _FAMILIES if re.fullmatch(pattern, t)), "other")
+
+
+# ----- rules --------------------------------------------------------------------------------
+def _phrases(items: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(p.split("_")) for p in items)
+
+
+def _contains(toks: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(toks[i:i + n] == phrase for i in range(len(toks) - n + 1))
+
+
+@dataclass(frozen=True, eq=False)
+class Matcher:
+    any: tuple = ()
+    first: tuple = ()
+    last: tuple = ()
+    exclude: tuple = ()
+    regex: re.Pattern | None = None
+
+    def matches(self, toks: tuple[str, ...]) -> bool:
+        if any(_contains(toks, p) for p in self.exclude):
+            return False
+        return (any(_contains(toks, p) for p in self.any)
+                or any(toks[:len(p)] == p for p in self.first)
+                or any(len(toks) >= len(p) and toks[-len(p):] == p for p in self.last)
+                or (self.regex is not None and any(self.regex.fullmatch(t) for t in toks)))
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    name: str
+    strategy: str
+    provider: str | None = None
+    domain: str | None = None
+    unique: bool = False
+    types: frozenset | None = None
+    match: Matcher | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        what = "/".join(x for x in (self.strategy, self.provider) if x)
+        return f"Rule({self.name!r}: {what}{' @' + self.domain if self.domain else ''}{' unique' if self.unique else ''})"
+
+    def applies_to(self, toks: tuple[str, ...], family: str | None) -> bool:
+        # Unknown type: treated as text, the type that can hold anything.
+        if self.types is not None and (family or "text") not in self.types:
+            return False
+        return self.match is not None and self.match.matches(toks)
+
+    def macro_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the `anonymize` macro that applies this rule."""
+        kw = {"strategy": self.strategy, "provider": self.provider, "domain": self.domain,
+              "unique": self.unique or None}
+        kw.update(self.options)
+        return {k: v for k, v in kw.items() if v is not None}
+
+    def macro_call(self, column_expr: str) -> str:
+        """The Jinja call for a model: {{ anonymize('"first_name"', 'faker', provider=...) }}.
+        `column_expr` is SQL (quote odd identifiers yourself)."""
+        kw = self.macro_kwargs()
+        args = [repr(column_expr), repr(kw.pop("strategy"))] + [f"{k}={v!r}" for k, v in kw.items()]
+        return "{{ anonymize(" + ", ".join(args) + ") }}"
+
+
+class Planned(NamedTuple):
+    rule: Rule | None
+    strategy: str | None
+    provider: str | None
+    domain: str | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    salt_env: str
+    faker_locale: str
+    dictionary_seed: int
+    dictionaries: Mapping[str, Mapping[str, Any]]
+    date_shift_days: int
+    email_domain: str
+    url_domain: str = "example.org"
+    ipv4_prefix: int = 10
+    scrub_placeholders: Mapping[str, str] = field(default_factory=lambda: {
+        "email": "[EMAIL]", "phone": "[PHONE]", "ssn": "[SSN]", "name": "[NAME]"})
+
+
+@dataclass(frozen=True)
+class Override:
+    table: str
+    column: str
+    rule: Rule
+    line: int
+
+
+@dataclass(frozen=True, eq=False)
+class RuleSet:
+    path: Path
+    settings: Settings
+    rules: tuple[Rule, ...]
+    pii_shapes: Mapping[str, str]
+    overrides: tuple[Override, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"RuleSet({str(self.path)!r}: {len(self.rules)} rules, {len(self.overrides)} overrides)"
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    def classify(self, column_name: str, data_type: str | None = None) -> Rule | None:
+        toks, family = tokens(column_name), type_family(data_type)
+        return next((r for r in self.rules if r.applies_to(toks, family)), None)
+
+    def overrides_for(self, table: str | None) -> dict[str, Override]:
+        if not table:
+            return {}
+        bare = table.split(".")[-1]
+        return {o.column: o for o in self.overrides if o.table in (table, bare)}
+
+    def plan_table(self, table_columns: Mapping[str, str | None] | Iterable[tuple[str, str | None]],
+                   overrides: Mapping[str, Any] | None = None, table: str | None = None) -> dict[str, Planned]:
+        """{column: Planned(rule, strategy, provider, domain)}; unclassified columns get all None
+        (the drift gate decides). `overrides`: {column: rule name | treatment dict | Override};
+        default: this file's overrides for `table`. An override naming a missing column fails."""
+        columns = dict(table_columns.items() if isinstance(table_columns, Mapping) else table_columns)
+        chosen = self._resolve_overrides(columns, self.overrides_for(table) if overrides is None else overrides, table)
+        plan = {}
+        for column, data_type in columns.items():
+            rule = chosen.get(column) or self.classify(column, data_type)
+            rule = rule and _fit_to_type(rule, type_family(data_type))
+            plan[column] = Planned(rule, *(rule and (rule.strategy, rule.provider, rule.domain) or (None,) * 3))
+        return plan
+
+    def check_overrides(self, catalog: Mapping[str, Iterable[str]]) -> None:
+        """Whole-estate check: every override names an existing table and column."""
+        for o in self.overrides:
+            cols = catalog.get(o.table, catalog.get(o.table.split(".")[-1]))
+            if cols is None:
+                raise ConfigError(f"{self.path}:{o.line}: override {o.table}.{o.column}: no table {o.table!r} in the extract")
+            if o.column not in set(cols):
+                raise ConfigError(f"{self.path}:{o.line}: override {o.table}.{o.column}: table {o.table} has no column {o.column!r}")
+
+    def _resolve_overrides(self, columns, overrides, table) -> dict[str, Rule]:
+        out = {}
+        for column, spec in overrides.items():
+            where = spec.line if isinstance(spec, Override) else "?"
+            label = f"override {table + '.' if table else ''}{column}"
+            if column not in columns:
+                raise ConfigError(f"{self.path}:{where}: {label}: no such column (table has: "
+                                  f"{', '.join(sorted(columns))[:200]})")
+            if isinstance(spec, Override):
+                out[column] = spec.rule
+            else:
+                out[column] = _override_rule(self, spec, label, str(self.path))
+        return out
+
+
+def _fit_to_type(rule: Rule, family: str | None) -> Rule:
+    """Per-column options the macro needs: element-wise for arrays, date kind for shift_date."""
+    extra = {}
+    if family in ("text_array", "array") and rule.strategy in ELEMENTWISE:
+        extra["elementwise"] = True
+    if rule.strategy == "shift_date":
+        extra["kind"] = family if family in ("date", "timestamp") else "text"
+    return replace(rule, options={**rule.options, **extra}) if extra else rule
+
+
+# ----- loading ------------------------------------------------------------------------------
+def _schema() -> dict:
+    return json.loads(resources.files(__package__).joinpath("rules.schema.json").read_text())
+
+
+def _line_of(node: yaml.Node | None, keys: list[Any]) -> int:
+    if node is None:
+        return 1
+    for key in keys:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            child = node.value[key]
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1
+
+
+def _one_line(text: str, limit: int = 240) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class _Loader:
+    """One load of one file: knows where each rule is, so every error can say so."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: anonymization rules file not found (set {RULES_ENV})") from None
+        try:
+            self.raw, self.node = yaml.safe_load(text), yaml.compose(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: invalid YAML: {_one_line(getattr(exc, 'problem', exc))}") from None
+
+    def fail(self, keys: list[Any], what: str, message: str) -> None:
+        raise ConfigError(_one_line(f"{self.path}:{_line_of(self.node, keys)}: {what}: {message}", 400))
+
+    def what(self, keys: list[Any]) -> str:
+        if len(keys) >= 2 and keys[0] in ("rules", "overrides") and isinstance(keys[1], int):
+            item = (self.raw.get(keys[0]) or [])[keys[1]]
+            item = item if isinstance(item, dict) else {}
+            if keys[0] == "rules":
+                return f"rule {item.get('name', '#' + str(keys[1] + 1))!r}"
+            return f"override {item.get('table', '?')}.{item.get('column', '?')}"
+        return ".".join(map(str, keys)) or "file"
+
+    def validate_schema(self) -> None:
+        if not isinstance(self.raw, dict):
+            self.fail([], "file", "expected a mapping with version, settings, rules")
+        err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema()).iter_errors(self.raw))
+        if err is not None:
+            keys = list(err.absolute_path)
+            field_name = ".".join(map(str, keys[2:])) if keys[:1] in (["rules"], ["overrides"]) else ""
+            self.fail(keys, self.what(keys), f"{field_name + ': ' if field_name else ''}{err.message}")
+
+    def load(self) -> RuleSet:
+        self.validate_schema()
+        raw_settings = dict(self.raw["settings"])
+        raw_settings["scrub_placeholders"] = {**Settings.__dataclass_fields__["scrub_placeholders"].default_factory(),
+                                              **raw_settings.get("scrub_placeholders", {})}
+        settings = Settings(**raw_settings)
+        shapes = dict(self.raw.get("pii_shapes") or {})
+        for name, pattern in shapes.items():
+            self.compile(pattern, ["pii_shapes", name], f"pii_shapes.{name}")
+        draft = RuleSet(self.path, settings, (), shapes)
+        rules = tuple(self.rule(i, r, draft) for i, r in enumerate(self.raw["rules"]))
+        names = [r.name for r in rules]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                self.fail(["rules", i, "name"], f"rule {name!r}", "duplicate rule name")
+        draft = replace(draft, rules=rules)
+        overrides = tuple(self.override(i, o, draft) for i, o in enumerate(self.raw.get("overrides") or []))
+        return replace(draft, overrides=overrides)
+
+    def compile(self, pattern: str, keys: list[Any], what: str) -> re.Pattern:
+        try:
+            return re.compile(pattern)
+        except re.error as exc:
+            self.fail(keys, what, f"bad regex {pattern!r}: {exc}")
+
+    def rule(self, i: int, raw: dict, ruleset: RuleSet) -> Rule:
+        keys, what = ["rules", i], f"rule {raw['name']!r}"
+        m = raw["match"]
+        m = {"any": m} if isinstance(m, list) else m
+        regex = self.compile(m["regex"], keys + ["match", "regex"], what) if "regex" in m else None
+        matcher = Matcher(_phrases(m.get("any", ())), _phrases(m.get("first", ())),
+                          _phrases(m.get("last", ())), _phrases(m.get("exclude", ())), regex)
+        rule = _treatment(raw, raw["name"], matcher, frozenset(raw["types"]) if "types" in raw else None)
+        problem = check_treatment(rule, ruleset.settings)
+        if problem:
+            self.fail(keys + [problem[0]], what, problem[1])
+        return rule
+
+    def override(self, i: int, raw: dict, ruleset: RuleSet) -> Override:
+        label = f"override {raw['table']}.{raw['column']}"
+        rule = _override_rule(ruleset, raw, label, f"{self.path}:{_line_of(self.node, ['overrides', i])}")
+        return Override(raw["table"], raw["column"], rule, _line_of(self.node, ["overrides", i]))
+
+
+def _treatment(raw: Mapping[str, Any], name: str, matcher: Matcher | None = None, types=None) -> Rule:
+    options = {k: raw[k] for k in _OPTION_KEYS if k in raw}
+    return Rule(name=name, strategy=raw["strategy"], provider=raw.get("provider"), domain=raw.get("domain"),
+                unique=bool(raw.get("unique", False)), types=types, match=matcher, options=options)
+
+
+def _override_rule(ruleset: RuleSet, spec: Any, label: str, where: str) -> Rule:
+    """An override is a rule name, or a treatment (strategy/provider/domain/options)."""
+    if isinstance(spec, str):
+        spec = {"rule": spec}
+    if "rule" in spec:
+        rule = ruleset.rule(spec["rule"])
+        if rule is None:
+            raise ConfigError(f"{where}: {label}: unknown rule {spec['rule']!r}")
+        return rule
+    if "strategy" not in spec:
+        raise ConfigError(f"{where}: {label}: needs `rule` or `strategy`")
+    rule = _treatment(spec, label)
+    problem = check_treatment(rule, ruleset.settings)
+    if problem:
+        raise ConfigError(_one_line(f"{where}: {label}: {problem[1]}", 400))
+    return rule
+
+
+# ----- semantic checks ----------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _faker_has(locale: str, method: str) -> bool:
+    from faker import Faker
+    try:
+        return callable(getattr(Faker(locale), method, None))
+    except AttributeError:
+        return False
+
+
+def dictionary_providers(settings: Settings) -> set[str]:
+    return set(settings.dictionaries)
+
+
+def check_treatment(rule: Rule, settings: Settings) -> tuple[str, str] | None:
+    """(field, problem) for the first thing wrong with a rule's treatment, else None."""
+    if rule.strategy not in STRATEGIES:
+        return "strategy", f"unknown strategy {rule.strategy!r} (known: {', '.join(STRATEGIES)})"
+    if rule.strategy == "faker":
+        problem = _check_provider(rule.provider, settings)
+        if problem:
+            return "provider", problem
+    elif rule.provider is not None:
+        return "provider", f"a provider only goes with strategy faker, not {rule.strategy}"
+    if rule.strategy in KEYED and not rule.domain:
+        return "domain", f"strategy {rule.strategy} needs a pseudonym domain (e.g. person.first_name)"
+    if rule.domain is not None and not DOMAIN_RE.match(rule.domain):
+        return "domain", f"bad domain {rule.domain!r}: lower-case words joined by '.'"
+    if rule.unique and not (rule.strategy in UNIQUE_STRATEGIES or rule.provider in UNIQUE_PROVIDERS):
+        return "unique", (f"{rule.strategy}{'/' + rule.provider if rule.provider else ''} cannot be unique "
+                          f"(unique: mask_format, tokenize, hash, faker email/user_name/phone/ssn)")
+    if rule.strategy == "constant" and "value" not in rule.options:
+        return "value", "strategy constant needs `value`"
+    return _check_paths(rule, settings)
+
+
+def _check_provider(provider: str | None, settings: Settings) -> str | None:
+    if provider is None:
+        return "strategy faker needs a provider"
+    needs = BUILTIN_PROVIDERS.get(provider)
+    if needs is None and provider not in settings.dictionaries:
+        return (f"unknown Faker provider {provider!r} (built in: {', '.join(sorted(BUILTIN_PROVIDERS))}; "
+                f"or add it under settings.dictionaries)")
+    missing = [d for d in (needs or ()) if d not in settings.dictionaries]
+    if missing:
+        return f"provider {provider!r} needs settings.dictionaries.{missing[0]}"
+    for name, spec in settings.dictionaries.items():
+        if name == provider and not _faker_has(settings.faker_locale, spec.get("faker", name)):
+            return f"unknown Faker provider {spec.get('faker', name)!r} for dictionary {name!r}"
+    return None
+
+
+def _check_paths(rule: Rule, settings: Settings) -> tuple[str, str] | None:
+    if rule.strategy != "jsonb":
+        return ("paths", "paths only go with strategy jsonb") if "paths" in rule.options else None
+    for spec in rule.options.get("paths", ()):
+        try:
+            jsonpath.parse(spec["path"])
+        except ValueError as exc:
+            return "paths", str(exc)
+        inner = _treatment(spec, rule.name)
+        if inner.strategy == "jsonb":
+            return "paths", f"{spec['path']}: jsonb cannot nest"
+        problem = check_treatment(inner, settings)
+        if problem:
+            return "paths", f"{spec['path']}: {problem[1]}"
+    return None
+
+
+def rules_path(path: str | os.PathLike | None = None) -> Path:
+    return Path(path or os.environ.get(RULES_ENV) or DEFAULT_RULES_PATH)
+
+
+def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
+    """Load and validate a rules file (default: $DATAMIG_RULES or config/anonymization-rules.yaml)."""
+    p = rules_path(path)
+    return _load_cached(str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, _mtime: int) -> RuleSet:
+    return _Loader(Path(path)).load()
+
+
+def classify(column_name: str, data_type: str | None = None) -> Rule | None:
+    """First matching rule of the default rules file."""
+    return load_rules().classify(column_name, data_type)
+
+
+def plan_table(table_columns, overrides=None, table: str | None = None) -> dict[str, Planned]:
+    """plan_table of the default rules file."""
+    return load_rules().plan_table(table_columns, overrides, table)

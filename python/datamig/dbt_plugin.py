@@ -1,0 +1,49 @@
+"""dbt-duckdb plugin: puts the anonymization engine on every DuckDB connection dbt opens.
+
+Profile:
+    outputs:
+      dev:
+        type: duckdb
+        path: target/datamig.duckdb
+        plugins:
+          - module: datamig.dbt_plugin
+            config: {rules_file: config/anonymization-rules.yaml, locale: en_US}  # both optional
+
+initialize() runs once per dbt process, before any model: it reads the salt from the env var the
+rules name (DATAMIG_SALT) and fails the run with a one-line error if it is missing or empty.
+configure_connection() registers the UDFs and variables; configure_cursor() repeats the variables
+(dictionaries, settings), because DuckDB variables belong to one connection and each dbt thread
+works on its own cursor (UDFs are shared by all cursors).
+The salt is never templated into SQL: compiled SQL (written by dbt to target/) only says
+dm_domain_key('person.first_name'); the UDF returns a key derived from the salt, and neither the
+salt nor the master key is ever handed to DuckDB.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from dbt.adapters.duckdb.plugins import BasePlugin
+from dbt_common.exceptions import DbtRuntimeError
+
+from .anonymize.engine import Engine
+from .errors import ConfigError
+
+
+class Plugin(BasePlugin):
+    def initialize(self, config: Dict[str, Any]) -> None:
+        # config also carries the profile's `settings`; only our keys are read.
+        try:
+            self.engine = Engine.from_env(
+                rules_file=config.get("rules_file"),
+                locale=config.get("locale"),
+                salt_env=config.get("salt_env"),
+            )
+        except ConfigError as exc:
+            # dbt prints its own errors as one clean line; anything else becomes a traceback
+            raise DbtRuntimeError(f"datamig.dbt_plugin: {exc}") from None
+
+    def configure_connection(self, conn) -> None:
+        self.engine.configure(conn)
+
+    def configure_cursor(self, cursor) -> None:
+        self.engine.set_variables(cursor)

@@ -1,0 +1,404 @@
+"""The engine on real DuckDB: the plugin on a plain connection, the macros' SQL on small tables,
+and one real dbt-duckdb project run through dbtRunner."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import textwrap
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dbt_common.exceptions import DbtRuntimeError
+
+from datamig.anonymize.engine import Engine
+from datamig.anonymize.rules import DEFAULT_RULES_PATH
+from datamig.anonymize.sqlrender import MACRO_DIR, anonymize_sql as A
+from datamig.dbt_plugin import Plugin
+from datamig.errors import ConfigError
+
+SALT = "engine-test-salt-0123456789"
+OTHER_SALT = "a-different-salt-abcdefghij"
+
+PEOPLE = """
+CREATE OR REPLACE TABLE people AS SELECT * FROM (VALUES
+ (1, 'José', 'García', 'jose.garcia@school.org', '555-123-4567', '123-45-6789', DATE '2012-03-04',
+  'Call José García at 555-123-4567 or jose.garcia@school.org. SSN 123-45-6789.',
+  '{"guardians":[{"name":"Ana García","phone":"(555) 987-6543","email":"ana@x.org","relationship":"mother"}],"grade":"5"}',
+  ['jose@home.net', NULL, '']),
+ (2, 'Zoë', 'O''Brien', 'Zoe.OBrien@school.org', '(555) 123-4567', '987-65-4321', DATE '2010-12-31',
+  'Zoë O''Brien''s mom called; O''BRIEN family moved.', NULL, NULL),
+ (3, '王芳', '王', 'wang@school.cn', '+1 555 123 4567', '', DATE '2008-02-29', '王芳的妈妈来了', '{}', []),
+ (4, NULL, '', NULL, NULL, NULL, NULL, NULL, NULL, [NULL]),
+ (5, '', 'Lee', '', '', '000-00-0000', DATE '2015-06-15', '', '', ['x@y.org'])
+) v(id, first_name, last_name, email, phone, ssn, birth_date, notes, doc, alt_emails)
+"""
+
+COLUMNS = {
+    "first_name": A("first_name", "faker", provider="first_name", domain="person.first_name"),
+    "last_name": A("last_name", "faker", provider="last_name", domain="person.last_name"),
+    "full_name": A("first_name || ' ' || last_name", "faker", provider="name", domain="person.full_name"),
+    "email": A("email", "faker", provider="email", domain="email", unique=True),
+    "user_name": A("email", "faker", provider="user_name", domain="user_name", unique=True),
+    "phone": A("phone", "mask_format", domain="phone", keep_country_code=True, unique=True),
+    "ssn": A("ssn", "mask_format", domain="ssn", unique=True),
+    "ssn_hash": A("ssn", "hash", domain="ssn"),
+    "ssn_token": A("ssn", "tokenize", domain="ssn"),
+    "birth_date": A("birth_date", "shift_date", domain="person.birth_date", kind="date"),
+    "notes": A("notes", "scrub_text", names=["first_name", "last_name"]),
+    "doc": A("doc", "jsonb", paths=[
+        {"path": "$.guardians[*].name", "strategy": "faker", "provider": "name", "domain": "person.full_name"}]),
+    "alt_emails": A("alt_emails", "faker", provider="email", domain="email", elementwise=True),
+    "city": A("last_name", "faker", provider="city", domain="address.city"),
+    "ip": A("email", "faker", provider="ipv4", domain="ip"),
+    "url": A("email", "faker", provider="url", domain="url"),
+    "password": A("email", "constant", value="!datamig-disabled"),
+    "nothing": A("email", "nullify"),
+}
+
+
+@contextmanager
+def salt_env(value: str | None):
+    old = os.environ.get("DATAMIG_SALT")
+    if value is None:
+        os.environ.pop("DATAMIG_SALT", None)
+    else:
+        os.environ["DATAMIG_SALT"] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("DATAMIG_SALT", None)
+        else:
+            os.environ["DATAMIG_SALT"] = old
+
+
+def make_plugin(salt: str | None) -> Plugin:
+    """The plugin as dbt-duckdb drives it: initialize(config), then configure_connection(conn)."""
+    with salt_env(salt):
+        plugin = Plugin.__new__(Plugin)
+        plugin.initialize({"rules_file": str(DEFAULT_RULES_PATH)})
+    return plugin
+
+
+def connect(plugin: Plugin) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    plugin.configure_connection(conn)
+    conn.execute(PEOPLE)
+    return conn
+
+
+def anonymized(conn) -> list[dict]:
+    sql = "SELECT id, " + ", ".join(f"{expr} AS {name}" for name, expr in COLUMNS.items()) + " FROM people ORDER BY id"
+    cur = conn.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    return make_plugin(SALT)
+
+
+@pytest.fixture(scope="module")
+def conn(plugin):
+    return connect(plugin)
+
+
+@pytest.fixture(scope="module")
+def rows(conn):
+    return anonymized(conn)
+
+
+def source(conn) -> list[dict]:
+    cur = conn.execute("SELECT * FROM people ORDER BY id")
+    return [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+
+
+# ----- determinism and keying ------------------------------------------------------------------
+def test_same_salt_same_output_across_connections(plugin, rows):
+    assert anonymized(connect(plugin)) == rows
+    assert anonymized(connect(make_plugin(SALT))) == rows  # a fresh process's state, same salt
+
+
+def test_different_salt_different_output(rows):
+    other = anonymized(connect(make_plugin(OTHER_SALT)))
+    for col in ["first_name", "last_name", "email", "phone", "ssn", "ssn_hash", "ssn_token", "city"]:
+        changed = [a[col] != b[col] for a, b in zip(rows, other) if a[col] not in (None, "")]
+        assert changed and all(changed), col
+
+
+def test_every_pii_value_replaced(conn, rows):
+    for src, out in zip(source(conn), rows):
+        for col in ["first_name", "last_name", "email", "phone", "ssn"]:
+            if src[col] not in (None, ""):
+                assert out[col] != src[col], (col, src[col])
+
+
+def test_same_domain_same_fake_across_columns_and_tables(conn):
+    conn.execute("CREATE OR REPLACE TABLE guardians AS SELECT * FROM (VALUES ('José', 'Zoë'), ('Ana', 'José')) v(a, b)")
+    fn = lambda c: A(c, "faker", provider="first_name", domain="person.first_name")
+    rows = conn.execute(f"SELECT {fn('a')}, {fn('b')} FROM guardians").fetchall()
+    student = conn.execute(f"SELECT {fn('first_name')} FROM people WHERE first_name = 'José'").fetchone()[0]
+    assert rows[0][0] == rows[1][1] == student          # José, wherever he appears
+    other = conn.execute(f"SELECT {A('a', 'faker', provider='first_name', domain='staff.first_name')} FROM guardians").fetchone()[0]
+    assert isinstance(other, str)                         # another domain: its own (independent) pick
+    # emails are one identity whatever their case or padding
+    e = lambda v: conn.execute(f"SELECT {A(repr(v), 'faker', provider='email', domain='email')}").fetchone()[0]
+    assert e("Ana@X.org") == e("  ana@x.org ")
+
+
+def test_sql_and_python_twin_agree(plugin, conn, rows):
+    fakes = plugin.engine.fakes
+    for src, out in zip(source(conn), rows):
+        assert out["first_name"] == fakes.apply("faker", src["first_name"], "first_name", "person.first_name")
+        assert out["email"] == fakes.apply("faker", src["email"], "email", "email")
+        assert out["phone"] == fakes.apply("mask_format", src["phone"], domain="phone", keep_country_code=True)
+        assert out["ssn_hash"] == fakes.apply("hash", src["ssn"], domain="ssn")
+        assert out["birth_date"] == fakes.apply("shift_date", src["birth_date"], domain="person.birth_date", kind="date")
+        assert out["notes"] == fakes.apply("scrub_text", src["notes"], names=[src["first_name"], src["last_name"]])
+
+
+# ----- uniqueness at scale ----------------------------------------------------------------------
+def test_uniqueness_on_200k_distinct_emails_ssns_phones(conn):
+    conn.execute("""CREATE OR REPLACE TABLE many AS SELECT
+        'person' || i::VARCHAR || '@district.org' AS email,
+        printf('%03d-%02d-%04d', i // 1000000, (i // 10000) % 100, i % 10000) AS ssn,
+        printf('%03d-%03d-%04d', 200 + i % 800, (i // 800) % 1000, (i * 7) % 10000) AS phone
+        FROM range(200000) r(i)""")
+    assert conn.execute("SELECT count(DISTINCT email), count(DISTINCT ssn), count(DISTINCT phone) FROM many").fetchone() == (200000,) * 3
+    counts = conn.execute(f"""SELECT count(DISTINCT {A('email', 'faker', provider='email', domain='email')}),
+        count(DISTINCT {A('ssn', 'mask_format', domain='ssn')}), count(DISTINCT {A('phone', 'mask_format', domain='phone')}),
+        count(DISTINCT {A('ssn', 'tokenize', domain='ssn')}), count(DISTINCT {A('ssn', 'hash', domain='ssn')}),
+        count(DISTINCT {A('email', 'faker', provider='user_name', domain='user_name')}),
+        count(*) FILTER (WHERE NOT regexp_full_match({A('ssn', 'mask_format', domain='ssn')}, '[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}')),
+        count(*) FILTER (WHERE NOT regexp_full_match({A('email', 'faker', provider='email', domain='email')}, '[a-z]+\\.[a-z]+\\.[0-9a-f]{{10}}@example\\.org'))
+        FROM many""").fetchone()
+    assert counts == (200000,) * 6 + (0, 0)
+
+
+# ----- formats, dates, text ---------------------------------------------------------------------
+def test_phone_formats_are_kept_and_digits_agree(rows):
+    p1, p2, p3 = (r["phone"] for r in rows[:3])
+    assert re.fullmatch(r"\d{3}-\d{3}-\d{4}", p1)
+    assert re.fullmatch(r"\(\d{3}\) \d{3}-\d{4}", p2)
+    assert re.fullmatch(r"\+1 \d{3} \d{3} \d{4}", p3)      # country code kept, 10 digits permuted
+    digits = {re.sub(r"\D", "", p)[-10:] for p in (p1, p2, p3)}
+    assert len(digits) == 1 and digits != {"5551234567"}    # same number -> same fake, any format
+
+
+def test_birth_dates_shift_inside_the_window(conn):
+    window = 180
+    conn.execute("CREATE OR REPLACE TABLE dobs AS SELECT DATE '2005-01-01' + CAST(i AS INTEGER) AS d FROM range(8000) r(i)")
+    shift = A("d", "shift_date", domain="person.birth_date", kind="date")
+    lo, hi, zero, n_neg = conn.execute(f"""SELECT min(s), max(s), count(*) FILTER (WHERE s = 0), count(*) FILTER (WHERE s < 0)
+        FROM (SELECT date_diff('day', d, {shift}) AS s FROM dobs)""").fetchone()
+    assert -window <= lo and hi <= window and zero == 0
+    assert 2000 < n_neg < 6000                               # both directions
+    ages = conn.execute(f"""SELECT max(abs(date_diff('year', d, DATE '2025-09-01') - date_diff('year', {shift}, DATE '2025-09-01')))
+        FROM dobs""").fetchone()[0]
+    assert ages <= 1                                         # a 10-year-old stays 9-11
+    text = conn.execute(f"SELECT {A(repr('2012-03-04'), 'shift_date', domain='person.birth_date', kind='text')}, "
+                        f"CAST({A('DATE ' + repr('2012-03-04'), 'shift_date', domain='person.birth_date')} AS VARCHAR)").fetchone()
+    assert text[0] == text[1]                                # text and DATE columns agree
+
+
+def test_scrub_text_removes_contacts_and_own_names(rows):
+    n1, n2, n3 = (r["notes"] for r in rows[:3])
+    assert n1 == "Call [NAME] [NAME] at [PHONE] or [EMAIL]. SSN [SSN]."
+    assert n2 == "[NAME] [NAME]'s mom called; [NAME] family moved."
+    assert n3 == "[NAME]的妈妈来了"
+
+
+def test_jsonb_paths_and_keys(plugin, conn, rows):
+    doc = json.loads(rows[0]["doc"])
+    g = doc["guardians"][0]
+    assert g["relationship"] == "mother" and doc["grade"] == "5"       # non-PII kept
+    assert g["name"] == plugin.engine.fakes.apply("faker", "Ana García", "name", "person.full_name")  # by path
+    assert re.fullmatch(r"\(\d{3}\) \d{3}-\d{4}", g["phone"]) and g["phone"] != "(555) 987-6543"     # by key
+    same = conn.execute(f"SELECT {A(repr('ana@x.org'), 'faker', provider='email', domain='email')}").fetchone()[0]
+    assert g["email"] == same                                # a JSON email = the same email in a column
+    assert rows[2]["doc"] == "{}"
+
+
+def test_text_array_elementwise(plugin, rows):
+    fakes = plugin.engine.fakes
+    assert rows[0]["alt_emails"] == [fakes.apply("faker", "jose@home.net", "email", "email"), None, ""]
+    assert rows[1]["alt_emails"] is None and rows[2]["alt_emails"] == [] and rows[3]["alt_emails"] == [None]
+
+
+def test_non_ascii_and_apostrophes(rows):
+    for r in rows[:3]:
+        for col in ["first_name", "last_name", "full_name", "email", "user_name", "city"]:
+            assert r[col] and isinstance(r[col], str)
+        assert re.fullmatch(r"[a-z]+\.[a-z]+\.[0-9a-f]{10}@example\.org", r["email"])
+        assert re.fullmatch(r"[a-z]+_[0-9a-f]{12}", r["user_name"])
+
+
+def test_null_and_empty_are_preserved(rows):
+    r4, r5 = rows[3], rows[4]
+    for col in ["first_name", "full_name", "email", "phone", "ssn", "ssn_hash", "ssn_token", "birth_date",
+                "notes", "doc", "ip", "url", "password", "nothing"]:
+        assert r4[col] is None, col
+    assert r4["last_name"] == "" and r4["city"] == ""
+    for col in ["first_name", "email", "phone", "notes", "doc", "user_name"]:
+        assert r5[col] == "", col
+    assert rows[2]["ssn"] == "" and rows[2]["ssn_hash"] == "" and rows[2]["ssn_token"] == ""
+    assert rows[0]["password"] == "!datamig-disabled" and rows[0]["nothing"] is None
+
+
+def test_token_and_hash_shapes(rows):
+    assert re.fullmatch(r"TOKEN_\d{19}", rows[0]["ssn_token"])
+    assert re.fullmatch(r"[0-9a-f]{64}", rows[0]["ssn_hash"])
+    assert re.fullmatch(r"10\.\d{1,3}\.\d{1,3}\.\d{1,3}", rows[0]["ip"])
+    assert re.fullmatch(r"https://[a-z]+\.example\.org/[0-9a-f]{8}", rows[0]["url"])
+
+
+def test_a_planned_table_compiles_and_runs(plugin, conn):
+    """rules -> plan_table -> macro kwargs -> SQL on DuckDB, for every column type the rules know."""
+    conn.execute("""CREATE OR REPLACE TABLE students AS SELECT * FROM (VALUES
+        (1, 'José', 'O''Brien', 'Ana García', 'jose@x.org', ['a@x.org'], '555-123-4567', '123-45-6789', 'TX0012345',
+         DATE '2012-03-04', '12 Main St', 'Springfield', 'IL', '62701', '10.0.0.1', 'https://x.org/jose',
+         'José called 555-123-4567', '{"guardians": [{"name": "Ana", "phone": "555-987-6543"}]}'::JSON,
+         'secret-hash', 250, 'H', TIMESTAMP '2025-01-01 08:00:00', 'Mr')
+        ) v(id, first_name, last_name, guardian_name, email, alternate_emails, phone, ssn, state_student_id,
+            birth_date, address, city, state, zip, ip_address, website, notes, contacts, password_hash,
+            capacity, ethnicity_code, last_login_at, title)""")
+    types = {r[0]: r[1] for r in conn.execute("DESCRIBE students").fetchall()}
+    plan = plugin.engine.ruleset.plan_table(types, table="ids.students")
+    assert plan["title"].strategy is None                                  # left to the drift gate
+    exprs = [A(f'"{c}"', **p.rule.macro_kwargs()) + f' AS "{c}"' for c, p in plan.items() if p.rule]
+    row = dict(zip([c for c, p in plan.items() if p.rule],
+                   conn.execute(f"SELECT {', '.join(exprs)} FROM students").fetchone()))
+    source = dict(zip(types, conn.execute("SELECT * FROM students").fetchone()))
+    kept = {"id", "state", "capacity", "ethnicity_code", "last_login_at"}
+    for column, value in row.items():
+        assert (value == source[column]) == (column in kept), (column, value)
+    assert "{{ anonymize('email', 'faker', provider='email', domain='email', unique=True) }}" == plan["email"].rule.macro_call("email")
+
+
+# ----- salt handling -----------------------------------------------------------------------------
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_missing_salt_is_a_clear_error(value):
+    with pytest.raises(DbtRuntimeError) as err:       # what dbt prints as one clean error
+        make_plugin(value)
+    msg = err.value.msg
+    assert "DATAMIG_SALT" in msg and "not set" in msg and "\n" not in msg
+    with salt_env(value), pytest.raises(ConfigError) as err:
+        Engine.from_env(DEFAULT_RULES_PATH)            # the datamig CLI's view of the same check
+    assert str(err.value).startswith("DATAMIG_SALT is not set")
+
+
+def test_short_salt_is_refused_without_echoing_it():
+    with pytest.raises(DbtRuntimeError) as err:
+        make_plugin("short-salt")
+    assert "too short" in err.value.msg and "short-salt" not in err.value.msg
+
+
+def test_no_key_material_in_duckdb_or_sql(plugin, conn):
+    keys = plugin.engine.keys
+    secrets = [SALT, keys._hex]
+    variables = " ".join(str(v) for v in conn.execute("SELECT name, value FROM duckdb_variables()").fetchall())
+    sql = " ".join(COLUMNS.values())
+    for secret in secrets:
+        assert secret not in variables and secret not in sql
+    assert "Keys(<redacted>)" == repr(keys)
+
+
+def test_connection_without_plugin_fails_loudly():
+    with pytest.raises(duckdb.CatalogException, match="dm_domain_key"):
+        duckdb.connect().execute(f"SELECT {A(repr('x'), 'faker', provider='first_name', domain='person.first_name')}")
+
+
+def test_unknown_strategy_fails_compilation():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        A("x", "fakr")
+    with pytest.raises(ValueError, match="cannot be unique"):
+        A("x", "faker", provider="first_name", domain="d", unique=True)
+
+
+# ----- a real dbt-duckdb project --------------------------------------------------------------
+MODEL = """
+select id,
+  {{ anonymize('first_name', 'faker', provider='first_name', domain='person.first_name') }} as first_name,
+  {{ anonymize('email', 'faker', provider='email', domain='email', unique=true) }} as email,
+  {{ anonymize('phone', 'mask_format', domain='phone', keep_country_code=true) }} as phone,
+  {{ anonymize('ssn', 'hash', domain='ssn') }} as ssn_hash,
+  {{ anonymize('birth_date', 'shift_date', domain='person.birth_date', kind='date') }} as birth_date,
+  {{ anonymize('notes', 'scrub_text', names=['first_name', 'last_name']) }} as notes,
+  {{ anonymize('alt_emails', 'faker', provider='email', domain='email', elementwise=true) }} as alt_emails
+from {{ ref('raw_people') }}
+"""
+
+
+def _dbt_project(root: Path) -> None:
+    (root / "models").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(textwrap.dedent(f"""
+        name: anon_check
+        version: '1.0'
+        profile: anon_check
+        macro-paths: ["{MACRO_DIR}"]
+        model-paths: ["models"]
+        models:
+          anon_check:
+            +materialized: table
+        """))
+    (root / "profiles.yml").write_text(textwrap.dedent(f"""
+        anon_check:
+          target: dev
+          outputs:
+            dev:
+              type: duckdb
+              path: "{root / 'anon.duckdb'}"
+              threads: 2
+              plugins:
+                - module: datamig.dbt_plugin
+                  config: {{rules_file: "{DEFAULT_RULES_PATH}"}}
+        """))
+    (root / "models" / "raw_people.sql").write_text(PEOPLE.split("AS ", 1)[1])
+    (root / "models" / "people_anon.sql").write_text(MODEL)
+
+
+def _dbt(root: Path, *args: str):
+    from dbt.cli.main import dbtRunner
+    return dbtRunner().invoke([*args, "--project-dir", str(root), "--profiles-dir", str(root),
+                               "--log-path", str(root / "logs"), "--target-path", str(root / "target"),
+                               "--log-level-file", "debug"])
+
+
+def test_dbt_project_anonymizes_and_never_writes_the_salt(tmp_path, plugin):
+    root = tmp_path / "proj"
+    _dbt_project(root)
+    with salt_env(SALT):
+        result = _dbt(root, "build")
+    assert result.success, result.exception
+    with duckdb.connect(str(root / "anon.duckdb")) as db:  # same config as dbt's still-cached handle
+        out = db.execute("SELECT id, first_name, email, phone, notes, alt_emails FROM people_anon ORDER BY id").fetchall()
+    fakes = plugin.engine.fakes
+    assert out[0][1] == fakes.apply("faker", "José", "first_name", "person.first_name")   # same engine, same salt
+    assert out[0][2] == fakes.apply("faker", "jose.garcia@school.org", "email", "email")
+    assert out[1][3] == fakes.apply("mask_format", "(555) 123-4567", domain="phone", keep_country_code=True)
+    assert out[0][4] == "Call [NAME] [NAME] at [PHONE] or [EMAIL]. SSN [SSN]."
+    assert out[3][1] is None and out[4][2] == ""
+    secrets = [SALT, plugin.engine.keys._hex] + [plugin.engine.keys.domain_key(d) for d in
+                                                ("person.first_name", "email", "phone", "ssn", "person.birth_date")]
+    written = [p for d in ("target", "logs") for p in (root / d).rglob("*") if p.is_file()]
+    assert any(p.name == "people_anon.sql" for p in written)          # compiled SQL is there...
+    for path in written:
+        text = path.read_bytes().decode("utf-8", "replace")
+        for secret in secrets:
+            assert secret not in text, f"key material in {path}"       # ...but no key material
+
+
+def test_dbt_run_without_salt_stops_before_any_model(tmp_path):
+    root = tmp_path / "proj"
+    _dbt_project(root)
+    with salt_env(None):
+        result = _dbt(root, "run")
+    assert not result.success
+    assert "DATAMIG_SALT is not set" in str(result.exception)
+    assert not (root / "anon.duckdb").exists() or not duckdb.connect(str(root / "anon.duckdb")) \
+        .execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'people_anon'").fetchone()[0]

@@ -1,0 +1,173 @@
+"""Rules file: classification (every Fix of domain-facts.md), planning, one-line config errors,
+and the value-shape scan for unruled columns."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from datamig.anonymize import pii_scan
+from datamig.anonymize.rules import DEFAULT_RULES_PATH, load_rules, tokens, type_family
+from datamig.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return load_rules(DEFAULT_RULES_PATH)
+
+
+# ----- classification -------------------------------------------------------------------------
+@pytest.mark.parametrize("column,data_type", [
+    ("capacity", "integer"), ("capacity", None),                    # was a city
+    ("ethnicity_code", "varchar(4)"), ("ethnicity", "text"),        # was a city
+    ("last_login_at", "timestamp with time zone"), ("last_login_at", None),  # was a user name
+    ("state", "char(2)"), ("created_at", "timestamp"), ("is_active", "boolean"),
+    ("id", "integer"), ("student_id", "bigint"), ("school_key", "text"), ("grade_level", "text"),
+    ("room_number", "text"),
+])
+def test_not_pii(rules, column, data_type):
+    rule = rules.classify(column, data_type)
+    assert rule is None or rule.strategy == "preserve", f"{column} -> {rule}"
+
+
+@pytest.mark.parametrize("column,data_type,rule_name,strategy", [
+    ("address", "text", "street", "faker"),                          # was not matched
+    ("home_address", "varchar", "street", "faker"),
+    ("name", "text", "full_name", "faker"),                          # was not matched
+    ("student_name", "character varying(100)", "full_name", "faker"),  # was not matched
+    ("state_student_id", "varchar", "natural_identifier", "mask_format"),  # was kept as a key
+    ("ssn", "char(11)", "ssn", "mask_format"),
+    ("social_security_number", "text", "ssn", "mask_format"),
+    ("license_number", "text", "natural_identifier", "mask_format"),
+    ("badge_no", "text", "other_number", "mask_format"),
+    ("guardian_phone", "text", "phone", "mask_format"),
+    ("phone_number", "text", "phone", "mask_format"),
+    ("email", "text", "email", "faker"), ("email_address", "citext", "email", "faker"),
+    ("alternate_emails", "text[]", "email", "faker"),
+    ("first_name", "text", "first_name", "faker"), ("firstName", None, "first_name", "faker"),
+    ("surname", "text", "last_name", "faker"),
+    ("birth_date", "date", "birth_date", "shift_date"), ("dob", "text", "birth_date_text", "shift_date"),
+    ("username", "text", "user_name", "faker"), ("login", "text", "user_name", "faker"),
+    ("password_hash", "text", "password", "constant"), ("api_key", "text", "credential", "nullify"),
+    ("ip_address", "inet", "ip_address", "faker"), ("website", "text", "url", "faker"),
+    ("city", "text", "city", "faker"), ("zip_code", "text", "zip", "faker"),
+    ("notes", "text", "free_text", "scrub_text"), ("contacts", "jsonb", "json_document", "jsonb"),
+])
+def test_pii(rules, column, data_type, rule_name, strategy):
+    rule = rules.classify(column, data_type)
+    assert rule is not None and (rule.name, rule.strategy) == (rule_name, strategy), f"{column} -> {rule}"
+
+
+def test_tokens_split_snake_camel_and_digits():
+    assert tokens("guardianPhone2") == ("guardian", "phone", "2")
+    assert tokens("state_student_id") == ("state", "student", "id")
+    assert tokens("HTMLAddress") == ("html", "address")
+    assert tokens("address_line_1") == tokens("addressLine1") == ("address", "line", "1")
+
+
+@pytest.mark.parametrize("data_type,family", [
+    ("character varying(255)", "text"), ("TEXT[]", "text_array"), ("_varchar", "text_array"),
+    ("integer[]", "array"), ("jsonb", "json"), ("timestamp without time zone", "timestamp"),
+    ("numeric(10,2)", "numeric"), ("inet", "inet"), ("USER-DEFINED", "enum"), ("geometry", "other"),
+])
+def test_type_family(data_type, family):
+    assert type_family(data_type) == family
+
+
+# ----- planning -------------------------------------------------------------------------------
+def test_plan_table_applies_overrides_and_per_column_options(rules):
+    plan = rules.plan_table({"id": "int", "name": "text", "capacity": "int"}, table="ids.schools")
+    assert plan["name"].strategy == "preserve"          # override: a school's name is not PII
+    plan = rules.plan_table({"id": "int", "name": "text", "alternate_emails": "text[]",
+                             "birth_date": "date", "title": "text"}, table="ids.students")
+    rule, strategy, provider, domain = plan["name"]
+    assert (strategy, provider, domain) == ("faker", "name", "person.full_name")
+    assert plan["alternate_emails"].rule.options["elementwise"] is True
+    assert plan["birth_date"].rule.macro_kwargs()["kind"] == "date"
+    assert plan["title"] == (None, None, None, None)     # unclassified: for the drift gate
+
+
+def test_override_naming_a_missing_column_is_one_line(rules):
+    with pytest.raises(ConfigError) as err:
+        rules.plan_table({"id": "int"}, overrides={"nmae": "preserve"}, table="ids.schools")
+    _one_line(err, "override ids.schools.nmae", str(rules.path))
+    with pytest.raises(ConfigError) as err:
+        rules.check_overrides({"ids.schools": ["id", "title"], "ids.districts": ["id", "name"]})
+    _one_line(err, "override ids.schools.name", str(rules.path))
+
+
+# ----- bad rules files --------------------------------------------------------------------------
+def _one_line(err, *needles: str) -> None:
+    msg = str(err.value)
+    assert "\n" not in msg, msg
+    for needle in needles:
+        assert needle in msg, msg
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    data = yaml.safe_load(DEFAULT_RULES_PATH.read_text())
+    mutate(data)
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def _rule(data, name):
+    return next(r for r in data["rules"] if r["name"] == name)
+
+
+BAD = {
+    "bad regex": (lambda d: _rule(d, "email")["match"].update(regex="e(mail"), "rule 'email'", "bad regex"),
+    "unknown strategy": (lambda d: _rule(d, "city").update(strategy="fakr"), "rule 'city'", "unknown strategy 'fakr'"),
+    "unknown provider": (lambda d: _rule(d, "city").update(provider="citty"), "rule 'city'", "unknown Faker provider 'citty'"),
+    "unknown dictionary method": (lambda d: d["settings"]["dictionaries"].update(pet={"faker": "no_such_thing", "size": 50})
+                                  or _rule(d, "city").update(provider="pet"), "rule 'city'", "no_such_thing"),
+    "missing domain": (lambda d: _rule(d, "first_name").pop("domain"), "rule 'first_name'", "domain"),
+    "unique impossible": (lambda d: _rule(d, "first_name").update(unique=True), "rule 'first_name'", "cannot be unique"),
+    "schema: unknown key": (lambda d: _rule(d, "zip").update(stratgy="x"), "rule 'zip'", "stratgy"),
+    "schema: bad type family": (lambda d: _rule(d, "zip").update(types=["txt"]), "rule 'zip'", "txt"),
+    "bad json path": (lambda d: _rule(d, "json_document")["paths"][0].update(path="guardians.name"),
+                      "rule 'json_document'", "must start with '$'"),
+    "duplicate name": (lambda d: d["rules"].append(dict(_rule(d, "zip"))), "rule 'zip'", "duplicate"),
+    "override of unknown rule": (lambda d: d["overrides"].append({"table": "ids.x", "column": "y", "rule": "nope"}),
+                                 "override ids.x.y", "unknown rule 'nope'"),
+    "bad pii shape": (lambda d: d["pii_shapes"].update(ssn="[0-9"), "pii_shapes.ssn", "bad regex"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_rules_file_is_one_line_naming_rule_and_file(tmp_path, case):
+    mutate, who, what = BAD[case]
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ConfigError) as err:
+        load_rules(path)
+    _one_line(err, str(path), who, what)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_rules(tmp_path / "nope.yaml")
+    _one_line(err, "nope.yaml", "not found")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules: [\n")
+    with pytest.raises(ConfigError) as err:
+        load_rules(bad)
+    _one_line(err, "bad.yaml", "invalid YAML")
+
+
+# ----- value shapes -------------------------------------------------------------------------------
+def test_pii_scan_flags_unruled_columns_by_their_values(rules):
+    samples = {
+        "contact": ["ana@x.org", "bob@y.org", None, "", "n/a"],
+        "misc": ["call 555-123-4567 after 5", "ok", "fax (555) 987-6543", "fine"],
+        "ref_code": ["A-12", "B-7", "C-99"],
+        "tax": ["123-45-6789", "987-65-4321"],
+    }
+    findings = pii_scan.scan(samples, rules)
+    got = {(f.column, f.shape, f.how) for f in findings}
+    assert ("contact", "email", "whole") in got
+    assert ("misc", "phone", "inside") in got
+    assert ("tax", "ssn", "whole") in got
+    assert not any(f.column == "ref_code" for f in findings)
+    assert all("@" not in str(f) for f in findings)  # counts, never values
