@@ -10,12 +10,12 @@ having count(*) > 1
 {% endtest %}
 
 
-{% test datamig_relationship(model, columns, to, to_columns, where=none) %}
+{% test datamig_relationship(model, columns, to, to_columns, row_filter=none) %}
 {#- Every child row whose FK columns are all non-null finds its parent. -#}
 select {% for c in columns %}child.{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}
 from {{ model }} as child
 where {% for c in columns %}child.{{ c }} is not null{% if not loop.last %} and {% endif %}{% endfor %}
-  {% if where %}and ({{ where }}){% endif %}
+  {% if row_filter %}and ({{ row_filter }}){% endif %}
   and not exists (
     select 1 from {{ to }} as parent
     where {% for c in columns %}parent.{{ to_columns[loop.index0] }} = child.{{ c }}{% if not loop.last %} and {% endif %}{% endfor %}

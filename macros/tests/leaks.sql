@@ -8,7 +8,7 @@ from {{ model }} as o
 join {{ source }} as s
   on {% for k in key_columns %}o.{{ k }} = s.{{ k }}{% if not loop.last %} and {% endif %}{% endfor %}
 where s.{{ column_name }} is not null
-  and cast(s.{{ column_name }} as varchar) <> ''
+  and cast(s.{{ column_name }} as varchar) not in ('', '[]', '{}')
   and o.{{ column_name }} = s.{{ column_name }}
 {% endtest %}
 

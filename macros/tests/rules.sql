@@ -1,9 +1,9 @@
 {#- Business, completeness and cross-store rules of config/validation-rules.yaml, rendered
     into the marts' YAML by `datamig scaffold`. Each returns the failing rows. -#}
 
-{% test datamig_expression(model, expression, where=none) %}
+{% test datamig_expression(model, expression, row_filter=none, column_name=none) %}
 select * from {{ model }}
-where not ({{ expression }}){% if where %} and ({{ where }}){% endif %}
+where not ({{ expression }}){% if row_filter %} and ({{ row_filter }}){% endif %}
 {% endtest %}
 
 
@@ -21,18 +21,18 @@ where {{ column_name }} is not null and {{ column_name }} <> ''
 {% endtest %}
 
 
-{% test datamig_has_children(model, column_name, child, child_column, where=none) %}
+{% test datamig_has_children(model, column_name, child, child_column, row_filter=none) %}
 select {{ column_name }} from {{ model }} as p
-where {% if where %}({{ where }}) and {% endif %}not exists (
+where {% if row_filter %}({{ row_filter }}) and {% endif %}not exists (
     select 1 from {{ child }} as c where c.{{ child_column }} = p.{{ column_name }})
 {% endtest %}
 
 
-{% test datamig_min_children(model, column_name, child, child_column, min_count, where=none) %}
+{% test datamig_min_children(model, column_name, child, child_column, min_count, row_filter=none) %}
 select p.{{ column_name }}, count(c.{{ child_column }}) as n_children
 from {{ model }} as p
 left join {{ child }} as c on c.{{ child_column }} = p.{{ column_name }}
-{% if where %}where {{ where }}{% endif %}
+{% if row_filter %}where {{ row_filter }}{% endif %}
 group by p.{{ column_name }}
 having count(c.{{ child_column }}) < {{ min_count }}
 {% endtest %}
@@ -61,10 +61,10 @@ where not exists (select 1 from {{ model }} where {{ column_name }} = {{ value }
 {% endtest %}
 
 
-{% test datamig_count_ratio(model, other, tolerance, where=none, other_where=none) %}
+{% test datamig_count_ratio(model, other, tolerance, row_filter=none, other_filter=none) %}
 {#- Row counts of two models (e.g. IDS students and HCP1 patients) within a tolerance. -#}
-with a as (select count(*) as n from {{ model }}{% if where %} where {{ where }}{% endif %}),
-     b as (select count(*) as n from {{ other }}{% if other_where %} where {{ other_where }}{% endif %})
+with a as (select count(*) as n from {{ model }}{% if row_filter %} where {{ row_filter }}{% endif %}),
+     b as (select count(*) as n from {{ other }}{% if other_filter %} where {{ other_filter }}{% endif %})
 select a.n as model_rows, b.n as other_rows from a, b
 where abs(a.n - b.n) > {{ tolerance }} * greatest(a.n, b.n)
 {% endtest %}

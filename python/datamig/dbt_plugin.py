@@ -20,12 +20,16 @@ salt nor the master key is ever handed to DuckDB.
 """
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
 from typing import Any, Dict
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt_common.exceptions import DbtRuntimeError
 
-from .anonymize.engine import Engine
+from .anonymize.engine import Engine, read_salt
+from .anonymize.keyed import Keys
+from .anonymize.rules import load_rules
 from .errors import ConfigError
 
 
@@ -33,17 +37,35 @@ class Plugin(BasePlugin):
     def initialize(self, config: Dict[str, Any]) -> None:
         # config also carries the profile's `settings`; only our keys are read.
         try:
-            self.engine = Engine.from_env(
-                rules_file=config.get("rules_file"),
-                locale=config.get("locale"),
-                salt_env=config.get("salt_env"),
-            )
+            ruleset = load_rules(config.get("rules_file"))
+            self.engine = Engine(ruleset, self._keys(config, ruleset), config.get("locale"))
         except ConfigError as exc:
             # dbt prints its own errors as one clean line; anything else becomes a traceback
             raise DbtRuntimeError(f"datamig.dbt_plugin: {exc}") from None
+        _prepare_final_dirs(config.get("run_dir"))
+
+    @staticmethod
+    def _keys(config: Dict[str, Any], ruleset) -> Keys:
+        """The salt's keys; a target that only parses or lints (require_salt: false) gets a
+        random throwaway key instead, so it needs no secret and can produce nothing reusable."""
+        salt_env = config.get("salt_env") or ruleset.settings.salt_env
+        if config.get("require_salt", True):
+            return read_salt(salt_env)
+        return Keys(secrets.token_hex(32))
 
     def configure_connection(self, conn) -> None:
         self.engine.configure(conn)
 
     def configure_cursor(self, cursor) -> None:
         self.engine.set_variables(cursor)
+
+
+def _prepare_final_dirs(run_dir: str | None) -> None:
+    """final/ mirrors extract/ folder by folder: DuckDB's COPY TO does not create folders."""
+    if not run_dir:
+        return
+    extract = Path(run_dir) / "extract"
+    if not extract.is_dir():
+        return
+    for folder in [extract, *(p for p in extract.rglob("*") if p.is_dir())]:
+        (Path(run_dir) / "final" / folder.relative_to(extract)).mkdir(parents=True, exist_ok=True)

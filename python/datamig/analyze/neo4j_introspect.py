@@ -64,7 +64,8 @@ def _open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4
     Errors raised later by a query are not connection problems and propagate unchanged.
     """
     try:
-        driver = neo4j.GraphDatabase.driver(url, auth=(user, password), connection_timeout=10)
+        driver = neo4j.GraphDatabase.driver(url, auth=(user, password), connection_timeout=10,
+                                              notifications_min_severity="OFF")
     except (ConfigurationError, ValueError) as exc:  # a URL the driver cannot parse
         raise ConnectionFailed(_connection_message(store, url, password, exc)) from None
     try:

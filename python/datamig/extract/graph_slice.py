@@ -27,9 +27,15 @@ def _chunks(items: list, size: int = BATCH):
         yield items[i:i + size]
 
 
-def _step(tx, ids: list[str], rel_type: str, direction: str) -> set[str]:
-    pattern = "(n)<-[:`%s`]-(m)" if direction == "in" else "(n)-[:`%s`]->(m)"
-    query = f"MATCH {pattern % rel_type} WHERE elementId(n) IN $ids RETURN DISTINCT elementId(m) AS id"
+def _step(tx, ids: list[str], rule) -> set[str]:
+    pattern = "(n)<-[:`%s`]-(m)" if rule.direction == "in" else "(n)-[:`%s`]->(m)"
+    where = "elementId(n) IN $ids"
+    # a rule's optional `from` / `to` labels restrict the node left and the node reached
+    if rule.from_label:
+        where += f" AND n:`{rule.from_label}`"
+    if rule.to_label:
+        where += f" AND m:`{rule.to_label}`"
+    query = f"MATCH {pattern % rule.type} WHERE {where} RETURN DISTINCT elementId(m) AS id"
     found = set()
     for chunk in _chunks(ids):
         found.update(r["id"] for r in tx.run(query, ids=chunk))
@@ -47,7 +53,7 @@ def _walk(tx, cfg: GraphConfig, district) -> tuple[set[str], int]:
         depth += 1
         reached = set()
         for rule in cfg.follow:
-            reached |= _step(tx, sorted(frontier), rule.type, rule.direction)
+            reached |= _step(tx, sorted(frontier), rule)
         frontier = reached - selected
         selected |= frontier
     return selected, depth
@@ -83,7 +89,8 @@ def _rel_rows(tx, ids: list[str], cfg: GraphConfig) -> dict[str, list[dict]]:
 
 def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, district) -> Subgraph:
     try:
-        driver = neo4j.GraphDatabase.driver(url, auth=(user, password), connection_timeout=10)
+        driver = neo4j.GraphDatabase.driver(url, auth=(user, password), connection_timeout=10,
+                                              notifications_min_severity="OFF")
         driver.verify_connectivity()
     except Exception:
         raise ConnectionFailed(f"store {cfg.store}: cannot connect to Neo4j at {url}") from None

@@ -57,7 +57,7 @@ def graph_end_tests(ds: Dataset, nodes_by_label: dict[str, Dataset], ends: list[
         tests.append({"datamig_relationship": {
             "name": f"rel_{ds.graph_name.lower()}__{side}_{label.lower()}",
             "arguments": {"columns": [f"{side}_key"], "to": _ref(node.final_model), "to_columns": [node.key[0]],
-                          "where": f"{side}_label = '{label}'"},
+                          "row_filter": f"{side}_label = '{label}'"},
             "config": {"severity": "error", "meta": {"rule": "graph_integrity"}}}})
     return tests
 

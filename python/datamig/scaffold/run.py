@@ -34,7 +34,7 @@ def live_estate(cfg: Config, env: Mapping[str, str]) -> Estate:
 
 def _dump(data: Any) -> str:
     return "# " + GENERATED_MARK + "; per-column overrides: meta.datamig.override\n" + yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=True, width=120)
+        data, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def _meta_overrides(root: Path, store: str) -> dict[str, dict[str, Any]]:

@@ -148,7 +148,9 @@ class Renderer:
     def _positive_keys(self, rule):
         for ds in self.by_id.values():
             for key in ds.key:
-                if ds.kind == "table" and ds.columns.get(key) in INTEGER_TYPES:
+                # surrogate ids only: a natural key such as grade_level (K = 0) may be 0
+                is_id = key == "id" or key.endswith("_id")
+                if ds.kind == "table" and is_id and ds.columns.get(key) in INTEGER_TYPES:
                     col = naming.quote(key)
                     self.add(rule, ds, "datamig_expression", {"expression": f"{col} is null or {col} > 0"}, key)
 
@@ -157,7 +159,7 @@ class Renderer:
         child = self.dataset(rule, rule["child"])
         self.column(rule, child, rule["child_column"])
         self.add(rule, ds, "datamig_has_children", {"child": self.ref(rule, rule["child"]),
-                 "child_column": rule["child_column"], "where": self.where(rule, rule.get("where"))},
+                 "child_column": rule["child_column"], "row_filter": self.where(rule, rule.get("where"))},
                  rule["column"])
 
     def _min_children(self, rule):
@@ -166,7 +168,7 @@ class Renderer:
         self.column(rule, child, rule["child_column"])
         self.add(rule, ds, "datamig_min_children", {"child": self.ref(rule, rule["child"]),
                  "child_column": rule["child_column"], "min_count": rule["min"],
-                 "where": self.where(rule, rule.get("where"))}, rule["column"])
+                 "row_filter": self.where(rule, rule.get("where"))}, rule["column"])
 
     def _same_parent_value(self, rule):
         ds = self.dataset(rule, rule["table"])
@@ -193,7 +195,7 @@ class Renderer:
         ds = self.dataset(rule, rule["table"])
         self.dataset(rule, rule["other"])
         self.add(rule, ds, "datamig_count_ratio", {"other": self.ref(rule, rule["other"]),
-                 "tolerance": rule["tolerance"], "where": rule.get("where"), "other_where": rule.get("other_where")})
+                 "tolerance": rule["tolerance"], "row_filter": rule.get("where"), "other_filter": rule.get("other_where")})
 
     def _only_needed_foreign_rows(self, rule):
         ds = self.dataset(rule, rule["table"])
