@@ -243,6 +243,119 @@ def _print_extract_summary(manifest: dict) -> None:
     console.print(f"{manifest['totals']['rows']:,} rows in {manifest['elapsed_s']}s")
 
 
+@app.command("migrate")
+@handles_errors
+def migrate_cmd(
+    district: Optional[int] = typer.Option(None, "--district", help="District id (an integer)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Stop before writing CERT; show the load plan."),
+    strategy: str = typer.Option("auto", "--strategy", help="insert | upsert | merge | auto"),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from the phase that failed."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask before writing CERT."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Preflight, extract, dbt build, validation gate, load, verify and report, in one run."""
+    import json as _json
+
+    from .runner import api
+
+    if district is None and resume is None:
+        fail("--district is required (or --resume RUN_ID)")
+    if strategy not in ("insert", "upsert", "merge", "auto"):
+        fail(f"--strategy: unknown strategy {strategy!r} (insert, upsert, merge or auto)")
+    if not (dry_run or yes or as_json) and sys.stdin.isatty():
+        typer.confirm(f"Migrate district {district} into CERT?", abort=True)
+    cfg = config()
+    if as_json:
+        result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume)
+        print(_json.dumps(result, indent=2, default=str))
+    else:
+        with console.status("migrating") as status:
+            result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume,
+                                 progress=lambda phase, msg: status.update(f"{phase}: {msg}"))
+        _print_run(result)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+def _print_run(result: dict) -> None:
+    table = Table("phase", "status", "seconds", "detail", title=f"run {result['run_id']} ({result['status']})")
+    for name, phase in result["phases"].items():
+        colour = {"done": "green", "failed": "red", "skipped": "yellow"}.get(phase["status"], "white")
+        table.add_row(name, f"[{colour}]{phase['status']}[/]", str(phase["seconds"] or ""), phase["error"] or "")
+    console.print(table)
+    for kind, path in (result.get("reports") or {}).items():
+        console.print(f"report ({kind}): {path}")
+
+
+@app.command("load")
+@handles_errors
+def load_cmd(
+    run: str = typer.Option(..., "--run", help="The run id to load."),
+    strategy: str = typer.Option("auto", "--strategy", help="insert | upsert | merge | auto"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show per table what would change; CERT untouched."),
+) -> None:
+    """Push a run's final models into CERT, all or nothing across stores."""
+    import json as _json
+
+    from .load.run import load_run
+
+    cfg = config()
+    with console.status(f"loading {run}") as status:
+        report = load_run(cfg, env(), cfg.out_dir / run, strategy, dry_run, progress=lambda m: status.update(m))
+    console.print_json(_json.dumps({k: report.get(k) for k in ("status", "totals")}, default=str))
+
+
+@app.command("rollback")
+@handles_errors
+def rollback_cmd(
+    run_id: str = typer.Argument(..., help="The run to undo."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Restore CERT exactly as it was before RUN_ID was loaded."""
+    import json as _json
+
+    from .runner import api
+
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("rollback changes CERT: confirm with --yes")
+        typer.confirm(f"Roll back run {run_id} in CERT?", abort=True)
+    result = api.rollback(config(), env(), run_id)
+    console.print_json(_json.dumps(result, default=str))
+
+
+@app.command("validate-migration")
+@handles_errors
+def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.")) -> None:
+    """Reconcile a loaded run against CERT (extracted = final = in CERT) and write
+    post-load-validation.json."""
+    from .runner import api
+
+    result = api.validate_migration(config(), env(), run_id)
+    table = Table("table", "extracted", "final", "in CERT", "ok", title=f"{run_id}: {result['status']}")
+    for r in result["tables"]:
+        table.add_row(r["table"], str(r["extracted"]), str(r["final"]), str(r["in_cert"]), "yes" if r["ok"] else "NO")
+    for r in result["graph"]:
+        table.add_row(f"sp {r['kind']} {r['name']}", str(r["extracted"]), str(r["final"]), str(r["in_cert"]),
+                      "yes" if r["ok"] else "NO")
+    console.print(table)
+    if result["status"] != "VALID":
+        raise typer.Exit(1)
+
+
+@app.command("runs")
+@handles_errors
+def runs_cmd() -> None:
+    """List runs with their status and phases."""
+    from .runner import api
+
+    table = Table("run", "district", "status", "failed phase")
+    for r in api.list_runs(config()):
+        failed = next((n for n, p in r["phases"].items() if p["status"] == "failed"), "")
+        table.add_row(r["run_id"], str(r["district"]), r["status"], failed)
+    console.print(table)
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m datamig`
     app()
 

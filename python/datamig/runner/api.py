@@ -1,0 +1,80 @@
+"""The operations users, CI and agents run, as plain functions returning JSON-able dicts.
+The CLI prints them; the MCP server returns them as structured results."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ..config import Config
+from ..errors import DatamigError
+from . import migrate as migration
+from .state import list_runs as _list_runs
+
+Progress = Callable[[str, str], None]
+
+
+def analyze_datastores(cfg: Config, env: Mapping[str, str], out_dir: Path = Path("data/analysis")) -> dict:
+    from ..analyze.run import analyze
+
+    return analyze(cfg, env, out_dir)
+
+
+def select_districts(cfg: Config, env: Mapping[str, str], top: int | None = None,
+                     out_dir: Path = Path("data/manifests")) -> dict:
+    from ..select.run import select_districts as run
+
+    return run(cfg, env, out_dir, top)
+
+
+def migrate(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_run: bool = False,
+            strategy: str = "auto", resume: str | None = None, progress: Progress | None = None) -> dict:
+    """Runs every phase; a phase failure is recorded in the result (status "failed"), a usage,
+    config or connection error raises DatamigError."""
+    try:
+        if resume:
+            state = migration.resume(cfg, env, root, resume, progress)
+        else:
+            state = migration.start(cfg, env, root, district, dry_run, strategy, progress=progress)
+    except migration.PhaseFailed as failed:
+        state = failed.state
+    return result(cfg, state)
+
+
+def result(cfg: Config, state) -> dict:
+    run_dir = cfg.out_dir / state.run_id
+    out = state.to_summary()
+    manifest = run_dir / "extract" / "extraction-manifest.json"
+    if manifest.exists():
+        out["rows"] = json.loads(manifest.read_text())["totals"]["rows"]
+    report = state.phases["report"].summary.get("paths") if "report" in state.phases else None
+    out["reports"] = report or {}
+    out["run_dir"] = str(run_dir)
+    return out
+
+
+def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str) -> dict:
+    from ..verify.run import validate_migration as run
+
+    return run(cfg, env, run_id)
+
+
+def rollback(cfg: Config, env: Mapping[str, str], run_id: str) -> dict:
+    from ..load.rollback import rollback_run
+
+    return rollback_run(cfg, env, cfg.out_dir, run_id)
+
+
+def get_report(cfg: Config, run_id: str) -> dict:
+    path = Path("data/reports") / f"{run_id}.json"
+    if not path.exists():
+        from ..report.build import build_report
+
+        build_report(cfg, run_id)
+    if not path.exists():
+        raise DatamigError(f"no report for run {run_id}")
+    return json.loads(path.read_text())
+
+
+def list_runs(cfg: Config) -> list[dict]:
+    return _list_runs(cfg.out_dir)

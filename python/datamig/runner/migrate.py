@@ -1,0 +1,141 @@
+"""`datamig migrate`: preflight -> extract -> transform (dbt build) -> validation gate ->
+load -> verify -> report, each phase recorded in run-state.json so `--resume` continues
+from the phase that failed."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ..config import Config
+from ..errors import DatamigError, MigrationFailed
+from ..extract.runs import new_run_id
+from .state import PhaseTimer, RunState
+
+log = logging.getLogger("datamig.runner")
+Progress = Callable[[str, str], None]  # (phase, message)
+
+
+class PhaseFailed(Exception):
+    """A phase failed for a reason of the migration itself (exit 1); carries the run state."""
+
+    def __init__(self, state: RunState, error: BaseException):
+        super().__init__(str(error))
+        self.state, self.error = state, error
+
+
+class Migration:
+    def __init__(self, cfg: Config, env: Mapping[str, str], root: Path, state: RunState,
+                 progress: Progress | None = None):
+        self.cfg, self.env, self.root, self.state = cfg, env, root, state
+        self.out_dir = cfg.out_dir
+        self.run_dir = self.out_dir / state.run_id
+        self.progress = progress or (lambda phase, msg: log.info("%s: %s", phase, msg))
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.state.options.get("dry_run"))
+
+    def run(self) -> RunState:
+        for name in self.state.phases:
+            phase = self.state.phases[name]
+            if phase.status in ("done", "skipped"):
+                continue
+            if self.dry_run and name in ("verify",):
+                phase.status = "skipped"
+                continue
+            self.progress(name, "starting")
+            try:
+                with PhaseTimer(self.state, name, self.out_dir) as ph:
+                    ph.summary = getattr(self, f"_{name}")() or {}
+            except MigrationFailed as exc:
+                self._report_anyway()
+                raise PhaseFailed(self.state, exc) from None
+        self.state.status = "dry_run" if self.dry_run else "succeeded"
+        self.state.save(self.out_dir)
+        return self.state
+
+    def _report_anyway(self) -> None:
+        """A failed migration still gets its report: that is when people read it."""
+        try:
+            from ..report.build import build_report
+
+            build_report(self.cfg, self.state.run_id)
+        except Exception as exc:  # noqa: BLE001 - the report must not hide the real failure
+            log.warning("report after failure not written: %s", type(exc).__name__)
+
+    # --- phases -------------------------------------------------------------------------
+    def _preflight(self) -> dict:
+        from . import preflight
+
+        preflight.check_salt(self.root)
+        stores = preflight.check_reachable(self.cfg, self.env)
+        return {"stores": len(stores), "cert_tables_checked": preflight.check_cert_schema(self.cfg, self.env)}
+
+    def _extract(self) -> dict:
+        from ..extract.run import extract
+
+        if (self.run_dir / "extract" / "extraction-manifest.json").exists():
+            return {"reused": True}
+        manifest = extract(self.cfg, self.env, self.state.district, self.state.run_id,
+                           progress=lambda m: self.progress("extract", m))
+        return {"rows": manifest["totals"]["rows"], "tables": manifest["totals"]["tables"]}
+
+    def _transform(self) -> dict:
+        from ..transform.run import transform
+
+        report = transform(self.cfg, self.env, self.state.run_id, self.state.district,
+                           progress=lambda m: self.progress("transform", m))
+        return {"validation_status": report["status"], "counts": report.get("counts", {})}
+
+    def _gate(self) -> dict:
+        path = self.run_dir / "validation-report.json"
+        status = json.loads(path.read_text())["status"] if path.exists() else "MISSING"
+        if status not in ("PASSED", "PASSED_WITH_WARNINGS"):
+            raise MigrationFailed(f"validation {status}: nothing loaded (see {path})")
+        return {"validation_status": status}
+
+    def _load(self) -> dict:
+        from ..load.run import load_run
+
+        report = load_run(self.cfg, self.env, self.run_dir, self.state.options.get("strategy", "auto"),
+                          dry_run=self.dry_run, progress=lambda m: self.progress("load", m))
+        return {k: report[k] for k in ("status", "totals") if k in report}
+
+    def _verify(self) -> dict:
+        from ..verify.run import validate_migration
+
+        result = validate_migration(self.cfg, self.env, self.state.run_id,
+                                    progress=lambda m: self.progress("verify", m))
+        if result["status"] != "VALID":
+            raise MigrationFailed(f"post-load validation {result['status']}: see {self.run_dir}/post-load-validation.json")
+        return {"status": result["status"]}
+
+    def _report(self) -> dict:
+        from ..report.build import build_report
+
+        paths = build_report(self.cfg, self.state.run_id)
+        return {"paths": {k: str(v) for k, v in paths.items()}}
+
+
+def start(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_run: bool = False,
+          strategy: str = "auto", run_id: str | None = None, progress: Progress | None = None) -> RunState:
+    state = RunState(run_id=run_id or new_run_id(district), district=district,
+                     options={"dry_run": dry_run, "strategy": strategy})
+    if (cfg.out_dir / state.run_id / "run-state.json").exists():
+        raise DatamigError(f"run {state.run_id} exists already: use --resume {state.run_id}")
+    state.save(cfg.out_dir)
+    return Migration(cfg, env, root, state, progress).run()
+
+
+def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
+           progress: Progress | None = None) -> RunState:
+    try:
+        state = RunState.load(cfg.out_dir, run_id)
+    except FileNotFoundError:
+        raise DatamigError(f"run {run_id} not found under {cfg.out_dir}") from None
+    if state.status == "succeeded":
+        return state
+    state.status = "running"
+    return Migration(cfg, env, root, state, progress).run()

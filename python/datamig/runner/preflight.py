@@ -1,0 +1,46 @@
+"""Checks before a migration touches anything: config valid (already loaded), salt set, every
+store reachable, CERT's schema able to take PROD's tables."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..analyze.pg_introspect import introspect_postgres
+from ..anonymize.engine import read_salt
+from ..anonymize.rules import load_rules
+from ..config import Config
+from ..errors import ConfigError, ConnectionFailed
+from ..services import manager
+
+
+def check_salt(root) -> None:
+    rules = load_rules(root / "config" / "anonymization-rules.yaml")
+    read_salt(rules.settings.salt_env)
+
+
+def check_reachable(cfg: Config, env: Mapping[str, str]) -> list[dict]:
+    rows = manager.status(cfg, dict(env))
+    down = [r for r in rows if not r.reachable]
+    if down:
+        r = down[0]
+        raise ConnectionFailed(f"store {r.store} ({r.target.upper()}) unreachable at {r.address}"
+                               + (f": {r.detail}" if r.detail else ""))
+    return [{"store": r.store, "target": r.target, "address": r.address} for r in rows]
+
+
+def check_cert_schema(cfg: Config, env: Mapping[str, str]) -> int:
+    """Every PROD table and column the slice may carry exists in CERT (types are checked by the
+    loader against the final Parquet)."""
+    checked = 0
+    for store in cfg.postgres_stores():
+        prod, _ = introspect_postgres(store, env[store.prod_env])
+        cert = {t.name: {c.name for c in t.columns} for t in introspect_postgres(store, env[store.cert_env])[0]}
+        for table in prod:
+            if f"{store.name}.{table.name}" in cfg.exclude_tables:
+                continue
+            if table.name not in cert:
+                raise ConfigError(f"CERT schema drift: table {store.name}.{table.name} is missing in CERT")
+            missing = [c.name for c in table.columns if c.name not in cert[table.name]]
+            if missing:
+                raise ConfigError(f"CERT schema drift: {store.name}.{table.name}.{missing[0]} is missing in CERT")
+            checked += 1
+    return checked

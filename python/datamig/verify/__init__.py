@@ -1,0 +1,1 @@
+"""Post-load verification of a run against CERT."""
