@@ -51,7 +51,8 @@ demo: setup
 	$(BIN)/datamig seed-prod --scale small
 	$(BIN)/datamig seed-cert
 	$(BIN)/datamig analyze-datastores
-	$(BIN)/datamig extract --district 42
+	$(BIN)/datamig select-districts
+	$(BIN)/datamig migrate --district 42 --yes
 
 clean:
 	rm -rf target dbt_packages logs
