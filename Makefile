@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_BIN := /usr/lib/postgresql/15/bin
 LAUNCHER_JAR := neo4j-launcher/target/neo4j-launcher.jar
-export DATAMIG_SALT ?= demo-salt-change-me
+# The demo's salt; a real migration brings its own secret in DATAMIG_SALT.
+DEMO_SALT ?= demo-salt-not-a-secret
 
 .PHONY: setup venv postgres neo4j test lint demo services-up services-down clean
 
@@ -52,7 +53,7 @@ demo: setup
 	$(BIN)/datamig seed-cert
 	$(BIN)/datamig analyze-datastores
 	$(BIN)/datamig select-districts
-	$(BIN)/datamig migrate --district 42 --yes
+	DATAMIG_SALT=$${DATAMIG_SALT:-$(DEMO_SALT)} $(BIN)/datamig migrate --district 42 --yes
 
 clean:
 	rm -rf target dbt_packages logs
