@@ -1,0 +1,331 @@
+"""Extraction of district 42 against the raw read limit, at `reference` (and `large`) scale.
+
+    .venv/bin/python bench/extract.py [--large] [--state-dir DIR] [--keep] [--skip-seed]
+
+Starts its own PostgreSQL + Neo4j (a private state folder under /tmp, like the tests), seeds
+PROD, and for each scale runs `extract` in a child process (so its peak RSS, ru_maxrss, is the
+extraction's alone), then measures in the same run the raw read limit: for every PostgreSQL
+table, `COPY (SELECT * FROM t WHERE <pk> IN (the extracted keys)) TO STDOUT (FORMAT binary)` of
+exactly the rows the extraction kept, keys sent as arrays, bytes discarded.
+
+Prints the extraction time (total and PostgreSQL part), the raw read time, their ratio
+(target <= 1.5) and the peak memory per scale (which should stay roughly flat as the district
+grows), plus where the extraction's time went (PostgreSQL COPY, DuckDB ingest, anti-joins for
+the next keys, Parquet write, Neo4j, introspection). A benchmark, not a test: nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DISTRICT = 42
+TARGET_RATIO = 1.5
+CONFIG = Path(os.environ.get("DATAMIG_CONFIG") or ROOT / "config" / "datamig.yaml")
+
+
+# ----------------------------------------------------------------------------- child: one extraction
+
+def _instrument(buckets: dict) -> None:
+    """Wrap the extractor's stages with timers (cheap: a few thousand calls at most)."""
+    from datamig.extract import closure, pg_snapshot, run, workspace
+
+    def timed(owner, name, bucket, generator=False):
+        original = getattr(owner, name)
+
+        if generator:
+            def wrapper(*args, **kwargs):
+                it = original(*args, **kwargs)
+                while True:
+                    t = time.perf_counter()
+                    try:
+                        item = next(it)
+                    except StopIteration:
+                        buckets[bucket] = buckets.get(bucket, 0.0) + time.perf_counter() - t
+                        return
+                    buckets[bucket] = buckets.get(bucket, 0.0) + time.perf_counter() - t
+                    yield item
+        else:
+            def wrapper(*args, **kwargs):
+                t = time.perf_counter()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    buckets[bucket] = buckets.get(bucket, 0.0) + time.perf_counter() - t
+                    buckets[bucket + " (calls)"] = buckets.get(bucket + " (calls)", 0) + 1
+        setattr(owner, name, wrapper)
+
+    timed(pg_snapshot.Snapshot, "_copy", "pg COPY to CSV")
+    timed(workspace.Workspace, "ingest", "duckdb ingest (dedup insert)")
+    timed(workspace.Workspace, "new_values", "duckdb next keys (anti-joins)", generator=True)
+    timed(workspace.Workspace, "max_batch", "duckdb bookkeeping (max_batch/count)")
+    timed(workspace.Workspace, "count", "duckdb bookkeeping (max_batch/count)")
+    timed(workspace.Workspace, "write_parquet", "parquet write")
+    timed(run, "extract_subgraph", "neo4j subgraph")
+    timed(run, "introspect_all", "introspection")
+    timed(closure.Closure, "_fetch", "closure fetch (COPY + ingest)")
+
+
+def _vm_kb(field: str) -> int:
+    """This process's own high-water mark / RSS from /proc (ru_maxrss also carries the RSS of
+    the parent that forked it, which is why the parent keeps its own memory small)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+RSS_AFTER_IMPORTS = 0
+
+
+def child_main(args) -> None:
+    global RSS_AFTER_IMPORTS
+    from datamig.config import load_config
+    from datamig.extract.run import extract
+    from datamig.services import envfile
+
+    RSS_AFTER_IMPORTS = _vm_kb("VmRSS")
+
+    buckets: dict = {}
+    _instrument(buckets)
+    cfg = load_config(CONFIG)
+    import dataclasses
+    cfg = dataclasses.replace(cfg, out_dir=Path(args.out_dir))
+    if os.environ.get("DATAMIG_BENCH_NO_GRAPH"):
+        cfg = dataclasses.replace(cfg, graph=None)
+    env = envfile.load_env(ROOT)
+    started = time.perf_counter()
+    manifest = extract(cfg, env, DISTRICT, run_id=args.run_id)
+    elapsed = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"elapsed_s": elapsed, "peak_rss_kb": peak_kb, "vm_hwm_kb": _vm_kb("VmHWM"),
+                      "rss_after_imports_kb": RSS_AFTER_IMPORTS, "buckets": buckets,
+                      "manifest": str(cfg.out_dir / args.run_id / "extract" / "extraction-manifest.json")}))
+
+
+# ----------------------------------------------------------------------------- parent
+
+def _subprocess(*args: str) -> dict:
+    """Run this script again with `args`; its last stdout line is JSON. The parent does the
+    heavy lifting (seeding, raw reads) in children too, so its own RSS stays small: a child's
+    ru_maxrss starts at its parent's high-water mark (Linux carries it across fork/exec)."""
+    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, env=dict(os.environ),
+                            text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args[0]} failed with exit code {proc.returncode}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["wait4_maxrss_kb"] = usage.ru_maxrss
+    return result
+
+
+def _run_child(out_dir: Path, run_id: str) -> dict:
+    return _subprocess("--child", "--out-dir", str(out_dir), "--run-id", run_id)
+
+
+def raw_read(env: dict, manifest: dict, base: Path) -> tuple[float, dict, int]:
+    """Binary COPY of exactly the extracted rows of every PostgreSQL table, keys as arrays."""
+    import psycopg
+    import pyarrow.parquet as pq
+    from psycopg import sql
+
+    per_store, per_table, total_bytes = {}, {}, 0
+    from datamig.config import load_config
+    cfg = load_config(CONFIG)
+    for store in cfg.postgres_stores():
+        t0 = time.perf_counter()
+        with psycopg.connect(env[store.prod_env]) as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            types = {}
+            for table, col, pg_type in conn.execute(
+                    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND a.attnum > 0 AND NOT a.attisdropped", (store.schema,)).fetchall():
+                types[(table, col)] = pg_type
+            for table_id, entry in manifest["tables"].items():
+                if entry["store"] != store.name or entry["rows"] == 0:
+                    continue
+                table, pk = entry["table"], entry["primary_key"]
+                keys = pq.read_table(base / entry["path"], columns=pk)
+                arrays = [[None if v is None else str(v) for v in keys.column(c).to_pylist()] for c in pk]
+                casts = [sql.SQL("%s::text[]::{}[]").format(sql.SQL(types[(table, c)])) for c in pk]
+                if len(pk) == 1:
+                    where = sql.SQL("{} = ANY({})").format(sql.Identifier(pk[0]), casts[0])
+                else:
+                    where = sql.SQL("({}) IN (SELECT * FROM unnest({}))").format(
+                        sql.SQL(", ").join(map(sql.Identifier, pk)), sql.SQL(", ").join(casts))
+                query = sql.SQL("COPY (SELECT * FROM {}.{} WHERE {}) TO STDOUT (FORMAT binary)").format(
+                    sql.Identifier(store.schema), sql.Identifier(table), where)
+                t1 = time.perf_counter()
+                with conn.cursor() as cur, cur.copy(query, arrays) as copy:
+                    for block in copy:
+                        total_bytes += len(block)
+                per_table[table_id] = time.perf_counter() - t1
+            conn.rollback()
+        per_store[store.name] = time.perf_counter() - t0
+    # The limit is the COPYs alone: reading the keys back from Parquet into Python lists is
+    # benchmark plumbing, not something an extractor has to do.
+    return sum(per_table.values()), per_store, total_bytes, per_table
+
+
+def seed_child(args) -> None:
+    from datamig.estate.seed import seed_prod
+    from datamig.services import envfile
+
+    t = time.perf_counter()
+    seed_prod(envfile.load_env(ROOT), scale=args.seed_scale, seed=42)
+    print(json.dumps({"seconds": time.perf_counter() - t}))
+
+
+def raw_child(args) -> None:
+    from datamig.services import envfile
+
+    manifest_path = Path(args.raw_manifest)
+    manifest = json.loads(manifest_path.read_text())
+    env = envfile.load_env(ROOT)
+    runs = [raw_read(env, manifest, manifest_path.parent) for _ in range(2)]    # best of two
+    best = min(runs, key=lambda r: r[0])
+    print(json.dumps({"raw_s": best[0], "per_store": best[1], "bytes": best[2], "per_table": best[3]}))
+
+
+def _seed(scale: str) -> float:
+    return _subprocess("--seed-child", scale)["seconds"]
+
+
+def measure(env: dict, scale: str, work: Path) -> dict:
+    out_dir = work / f"runs-{scale}"
+    run_id = f"mig-20260101-000000-d{DISTRICT}-{scale}"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    child = _run_child(out_dir, run_id)
+    manifest = json.loads(Path(child["manifest"]).read_text())
+    raw = _subprocess("--raw-child", child["manifest"])
+    raw_s, raw_per_store, raw_bytes = raw["raw_s"], raw["per_store"], raw["bytes"]
+    timings = next(iter(manifest["stores"].values()))["timings"]
+    pg_s = timings["closure_s"] + timings["write_s"]
+    return {"scale": scale, "child": child, "manifest": manifest, "raw_s": raw_s, "raw_per_store": raw_per_store,
+            "raw_per_table": raw["per_table"],
+            "raw_bytes": raw_bytes, "pg_s": pg_s, "timings": timings,
+            "graph_s": (manifest.get("graph") or {}).get("timings", {}).get("subgraph_s", 0.0)}
+
+
+def report(r: dict) -> None:
+    m, c = r["manifest"], r["child"]
+    rows = m["totals"]["rows"]
+    graph = m.get("graph") or {}
+    nodes = sum(e["rows"] for e in graph.get("nodes", {}).values())
+    rels = sum(e["rows"] for e in graph.get("relationships", {}).values())
+    print(f"\n=== scale {r['scale']}: district {DISTRICT} ===")
+    print(f"  slice                     {rows:>12,} PostgreSQL rows in {m['totals']['tables']} tables; "
+          f"{nodes:,} nodes, {rels:,} relationships")
+    print(f"  closure                   {m['rounds']} rounds, {m['fetches']} fetches")
+    print(f"  extraction (wall, child)  {c['elapsed_s']:>12.2f} s   (manifest elapsed {m['elapsed_s']} s)")
+    print(f"    PostgreSQL part         {r['pg_s']:>12.2f} s   (closure {r['timings']['closure_s']} s + "
+          f"parquet {r['timings']['write_s']} s)")
+    print(f"    Neo4j subgraph          {r['graph_s']:>12.2f} s")
+    print(f"  raw read limit            {r['raw_s']:>12.2f} s   ({r['raw_bytes'] / 1e6:,.1f} MB binary COPY, "
+          f"{len(r['raw_per_table'])} tables, sum of the COPYs, best of 2)")
+    ratio_pg = r["pg_s"] / r["raw_s"] if r["raw_s"] else float("inf")
+    ratio_all = c["elapsed_s"] / r["raw_s"] if r["raw_s"] else float("inf")
+    flag = "OK" if ratio_pg <= TARGET_RATIO else "OVER TARGET"
+    print(f"  ratio PostgreSQL / raw    {ratio_pg:>12.2f}     (target <= {TARGET_RATIO}: {flag})")
+    print(f"  ratio whole extract / raw {ratio_all:>12.2f}     (includes Neo4j and introspection)")
+    print(f"  peak memory (ru_maxrss)   {c['wait4_maxrss_kb'] / 1024:>12.1f} MB   (VmHWM {c['vm_hwm_kb'] / 1024:.1f} MB; "
+          f"{c['rss_after_imports_kb'] / 1024:.1f} MB of it is the imported libraries)")
+    print("  where the time went (child, inclusive timers):")
+    for name, value in sorted(c["buckets"].items(), key=lambda kv: -kv[1] if "(calls)" not in kv[0] else 0):
+        if "(calls)" in name:
+            continue
+        calls = c["buckets"].get(name + " (calls)")
+        print(f"    {name:<40} {value:>9.2f} s" + (f"   {calls} calls" if calls else ""))
+    top = sorted(m["tables"].items(), key=lambda kv: -kv[1]["rows"])[:5]
+    print("  largest tables: " + ", ".join(f"{k} {v['rows']:,}" for k, v in top))
+    slow = sorted(r["raw_per_table"].items(), key=lambda kv: -kv[1])[:5]
+    print("  slowest raw reads: " + ", ".join(f"{k} {v:.2f}s" for k, v in slow))
+
+
+def parent_main(args) -> None:
+    from datamig.config import load_config
+    from datamig.services import manager
+
+    own_state = args.state_dir is None
+    state = Path(args.state_dir or tempfile.mkdtemp(prefix="datamig-bench-"))
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o755)                                # the postgres user must reach the data directory
+    os.environ["DATAMIG_STATE_DIR"] = str(state)
+    cfg = load_config(CONFIG)
+    work = state / "bench"
+    work.mkdir(exist_ok=True)
+    print(f"state folder {state}")
+    t = time.perf_counter()
+    from datamig.estate.seed import apply_schemas
+    env = manager.up(ROOT, cfg, apply_schemas=lambda v: (apply_schemas(v, "prod"), apply_schemas(v, "cert")))
+    print(f"services up in {time.perf_counter() - t:.1f} s")
+    results = []
+    try:
+        for scale in args.scale or (["reference"] + (["large"] if args.large else [])):
+            if not args.skip_seed:
+                print(f"seeding PROD at {scale} ...", flush=True)
+                print(f"  seeded in {_seed(scale):.1f} s", flush=True)
+            r = measure(env, scale, work)
+            report(r)
+            results.append(r)
+    finally:
+        if not args.keep:
+            manager.down(ROOT)
+            if own_state:
+                shutil.rmtree(state, ignore_errors=True)
+        else:
+            print(f"services left running; DATAMIG_STATE_DIR={state}")
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        rows_a, rows_b = a["manifest"]["totals"]["rows"], b["manifest"]["totals"]["rows"]
+        print(f"\n=== growth {a['scale']} -> {b['scale']} ===")
+        print(f"  rows x{rows_b / rows_a:.1f}; extraction time x{b['child']['elapsed_s'] / a['child']['elapsed_s']:.1f}; "
+              f"peak memory {a['child']['wait4_maxrss_kb'] / 1024:.0f} MB -> {b['child']['wait4_maxrss_kb'] / 1024:.0f} MB "
+              f"(x{b['child']['wait4_maxrss_kb'] / a['child']['wait4_maxrss_kb']:.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--large", action="store_true", help="also seed and measure the large scale")
+    parser.add_argument("--scale", action="append", choices=["tiny", "small", "reference", "large"],
+                        help="measure these scales instead (repeatable; with --skip-seed: what PROD holds)")
+    parser.add_argument("--state-dir", help="reuse this state folder (default: a fresh one under /tmp)")
+    parser.add_argument("--keep", action="store_true", help="leave the services running")
+    parser.add_argument("--skip-seed", action="store_true", help="PROD is already seeded (with --state-dir)")
+    parser.add_argument("--config", help="estate config (default config/datamig.yaml)")
+    parser.add_argument("--no-graph", action="store_true", help="PostgreSQL stores only (skip the Neo4j subgraph)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--run-id", help=argparse.SUPPRESS)
+    parser.add_argument("--seed-child", dest="seed_scale", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-child", dest="raw_manifest", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global CONFIG
+    if args.no_graph:
+        os.environ["DATAMIG_BENCH_NO_GRAPH"] = "1"
+    if args.config:
+        CONFIG = Path(args.config).resolve()
+        os.environ["DATAMIG_CONFIG"] = str(CONFIG)        # children inherit it
+    if args.child:
+        child_main(args)
+    elif args.seed_scale:
+        seed_child(args)
+    elif args.raw_manifest:
+        raw_child(args)
+    else:
+        parent_main(args)
+
+
+if __name__ == "__main__":
+    main()
