@@ -559,10 +559,7 @@ def test_prod_role_cannot_write(env, statement):
 @pytest.mark.parametrize("statement", [
     "INSERT INTO states (code, name, fips_code) VALUES ('ZZ', 'Nowhere', '99')",
     "CREATE TABLE scratch (i int)",
-    pytest.param("CREATE TEMP TABLE scratch (i int)", marks=pytest.mark.xfail(
-        reason="services/roles.py leaves PUBLIC's TEMPORARY privilege on the PROD databases: once the "
-               "session lifts default_transaction_read_only the reader can create temp tables "
-               "(fix: REVOKE TEMPORARY ON DATABASE <prod db> FROM PUBLIC)")),
+    "CREATE TEMP TABLE scratch (i int)",
 ])
 def test_prod_role_cannot_write_even_after_lifting_read_only(env, statement):
     """default_transaction_read_only is only a default the session may change: the grants

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import neo4j
 
 from ..config.model import GraphConfig
-from ..errors import ConnectionFailed, NotFound
+from ..errors import ConfigError, ConnectionFailed, NotFound
 
 BATCH = 10_000
 
@@ -59,31 +59,41 @@ def _walk(tx, cfg: GraphConfig, district) -> tuple[set[str], int]:
     return selected, depth
 
 
+def _key_label(labels: list[str], cfg: GraphConfig) -> str:
+    label = next((lb for lb in sorted(labels) if lb in cfg.node_keys), None)
+    if label is None:
+        raise ConfigError(f"graph: a node labelled {':'.join(sorted(labels)) or '(none)'} was reached but "
+                          f"graph.node_keys names no key for any of its labels")
+    return label
+
+
 def _node_rows(tx, ids: list[str], cfg: GraphConfig) -> dict[str, list[dict]]:
     rows = defaultdict(list)
     for chunk in _chunks(ids):
         for rec in tx.run("MATCH (n) WHERE elementId(n) IN $ids RETURN labels(n) AS labels, "
                           "properties(n) AS props", ids=chunk):
-            label = next((lb for lb in sorted(rec["labels"]) if lb in cfg.node_keys), sorted(rec["labels"])[0])
-            rows[label].append(dict(rec["props"]))
+            rows[_key_label(rec["labels"], cfg)].append(dict(rec["props"]))
     return rows
 
 
 def _rel_rows(tx, ids: list[str], cfg: GraphConfig) -> dict[str, list[dict]]:
-    """Every followed-type relationship whose two ends are both in the slice."""
+    """Every followed-type relationship whose two ends are both in the slice. The end check is
+    done here, not in Cypher: `elementId(b) IN <the whole slice>` costs Neo4j a lookup of every
+    end node per chunk, quadratic in the slice."""
     types = sorted({r.type for r in cfg.follow})
-    keys = cfg.node_keys
+    selected = set(ids)
     rows = defaultdict(list)
-    query = ("MATCH (a)-[r]->(b) WHERE elementId(a) IN $ids AND type(r) IN $types AND elementId(b) IN $all "
-             "RETURN type(r) AS type, labels(a) AS al, properties(a) AS ap, labels(b) AS bl, "
-             "properties(b) AS bp, properties(r) AS rp")
+    query = ("MATCH (a)-[r]->(b) WHERE elementId(a) IN $ids AND type(r) IN $types "
+             "RETURN type(r) AS type, labels(a) AS al, elementId(b) AS b, labels(b) AS bl, "
+             "a[$keys[head([l IN labels(a) WHERE l IN keys($keys)])]] AS ak, "
+             "b[$keys[head([l IN labels(b) WHERE l IN keys($keys)])]] AS bk, properties(r) AS rp")
     for chunk in _chunks(ids):
-        for rec in tx.run(query, ids=chunk, types=types, all=ids):
-            a_label = next(lb for lb in sorted(rec["al"]) if lb in keys)
-            b_label = next(lb for lb in sorted(rec["bl"]) if lb in keys)
+        for rec in tx.run(query, ids=chunk, types=types, keys=dict(cfg.node_keys)):
+            if rec["b"] not in selected:
+                continue
             rows[rec["type"]].append({
-                "start_label": a_label, "start_key": rec["ap"][keys[a_label]],
-                "end_label": b_label, "end_key": rec["bp"][keys[b_label]], **dict(rec["rp"])})
+                "start_label": _key_label(rec["al"], cfg), "start_key": rec["ak"],
+                "end_label": _key_label(rec["bl"], cfg), "end_key": rec["bk"], **dict(rec["rp"])})
     return rows
 
 

@@ -55,6 +55,18 @@ def _file_entry(path: Path, base: Path) -> dict:
     return {"path": str(path.relative_to(base)), "bytes": path.stat().st_size, "sha256": _sha256(path)}
 
 
+def _whole_tables(cfg: Config, tables: dict[str, Table], fks: list[ForeignKey]) -> set[str]:
+    """Lookup tables copied whole: those listed as `whole`, and with `default_policy: whole`
+    every table that no FK makes belong to anything (no parent, so no district)."""
+    listed = {t for t, policy in cfg.reference_tables.items() if policy == "whole" and t in tables}
+    if cfg.reference_default != "whole":
+        return listed
+    children = {fk.child for fk in fks}
+    unlisted = {t for t in tables if t not in cfg.reference_tables and t not in children
+                and t != cfg.district.table_id}
+    return listed | unlisted
+
+
 def _slice_postgres(cfg: Config, env, tables, fks, district: int, out: Path, progress) -> dict:
     root_id = cfg.district.table_id
     if root_id not in tables:
@@ -72,9 +84,8 @@ def _slice_postgres(cfg: Config, env, tables, fks, district: int, out: Path, pro
         if closure.seed_root(tables[root_id], cfg.district.key, str(district)) == 0:
             raise NotFound(f"district {district} not found in {root_id} ({cfg.district.key} = {district})")
         closure.run_down()
-        for table_id, policy in sorted(cfg.reference_tables.items()):
-            if policy == "whole" and table_id in tables:
-                closure.add_whole(tables[table_id])
+        for table_id in sorted(_whole_tables(cfg, tables, fks)):
+            closure.add_whole(tables[table_id])
         closure.run_up()
         timings["closure_s"] = round(time.monotonic() - started, 3)
         entries = _write_tables(tables, ws, out, closure)

@@ -50,15 +50,14 @@ class Workspace:
         key = identity(table)
         on = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in key)
         part = ", ".join(f"c.{q(k)}" for k in key)
-        before = self.count(table)
-        self.db.execute(
+        inserted = self.db.execute(
             f"INSERT INTO {rel(table)} SELECT c.*, {str(down).upper()}, {batch} "
             f"FROM read_csv('{csv_path}', header=false, columns={cols}, allow_quoted_nulls=false, "
             f"quote='\"', escape='\"', delim=',', auto_detect=false, parallel=false) c "
             f"WHERE NOT EXISTS (SELECT 1 FROM {rel(table)} t WHERE {on}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {part}) = 1")
+            f"QUALIFY row_number() OVER (PARTITION BY {part}) = 1").fetchone()[0]
         csv_path.unlink()
-        return self.count(table) - before
+        return inserted
 
     def count(self, table: Table, down_only: bool = False) -> int:
         where = " WHERE _down" if down_only else ""

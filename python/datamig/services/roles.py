@@ -33,6 +33,8 @@ def ensure_database(admin_url: str, name: str, owner: str = "postgres") -> None:
 def grant_prod_reader(db_url: str, schema: str = "public") -> None:
     """SELECT on everything now and on tables created later by the seeder."""
     stmts = [
+        # PUBLIC may create temp tables by default: PROD must not accept even those
+        "REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC",
         "GRANT CONNECT ON DATABASE {db} TO {role}",
         "GRANT USAGE ON SCHEMA {schema} TO {role}",
         "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
