@@ -343,6 +343,28 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.
         raise typer.Exit(1)
 
 
+@app.command("report")
+@handles_errors
+def report_cmd(run_id: str = typer.Argument(..., help="Run id.")) -> None:
+    """Write a run's report: data/reports/<run_id>.json, .md and a self-contained .html."""
+    from .report.build import build_report
+
+    for kind, path in build_report(config(), run_id).items():
+        console.print(f"{kind}: {path}")
+
+
+@app.command("mcp")
+def mcp_cmd() -> None:
+    """Serve datamig to AI agents over MCP (stdio); prints nothing else to stdout."""
+    import os
+
+    from .mcp_server import main as serve
+
+    if Ctx.config_path:  # the server reads DATAMIG_CONFIG after moving to the project root
+        os.environ["DATAMIG_CONFIG"] = str(Path(Ctx.config_path).resolve())
+    serve()
+
+
 @app.command("runs")
 @handles_errors
 def runs_cmd() -> None:

@@ -66,10 +66,10 @@ def rollback(cfg: Config, env: Mapping[str, str], run_id: str) -> dict:
 
 
 def get_report(cfg: Config, run_id: str) -> dict:
-    path = Path("data/reports") / f"{run_id}.json"
-    if not path.exists():
-        from ..report.build import build_report
+    from ..report.build import build_report, report_paths, reports_dir_of
 
+    path = report_paths(run_id, reports_dir_of(cfg))["json"]
+    if not path.exists():
         build_report(cfg, run_id)
     if not path.exists():
         raise DatamigError(f"no report for run {run_id}")

@@ -1,0 +1,267 @@
+"""datamig as an MCP server (stdio), for agents: the same operations as the CLI, with
+structured JSON results.
+
+A FAILED validation, a failed migration or a refused rollback is a normal result (its
+`status` says so); only usage, config and connection errors (DatamigError) are tool errors,
+each one line with secrets redacted. Long operations report progress from the runner's
+progress callback.
+
+Config: DATAMIG_CONFIG, else config/datamig.yaml; connection settings: services.env of the
+checkout (found from the working directory) overlaid by the process environment.
+Run: `python -m datamig.mcp_server` (or `datamig mcp`).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
+from pydantic import Field
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from .errors import DatamigError, MigrationFailed
+from .report import scrub
+from .runner.state import PHASES
+from .services import envfile
+
+log = logging.getLogger("datamig.mcp")
+
+INSTRUCTIONS = """datamig copies one school district from PROD to CERT: extract -> dbt transform
+(anonymization + tests) -> validation gate -> load -> verify -> report.
+Start with list_runs or select_districts; migrate runs as a dry run unless dry_run=false;
+rollback needs confirm=true. Results are JSON with a `status` field."""
+
+
+class Settings:
+    """What every tool needs, read afresh per call (services.env may change between calls)."""
+
+    def __init__(self) -> None:
+        from .config import load_config
+
+        self.root = envfile.find_project_root()
+        self.env = envfile.load_env(self.root)
+        self.cfg = load_config(None)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _line(exc: DatamigError) -> str:
+    """The error's one line, secrets redacted."""
+    env = envfile.load_env(envfile.find_project_root())
+    line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return scrub.text(line, env)
+
+
+class _Progress:
+    """Runner progress callbacks (called in a worker thread) -> MCP progress notifications.
+
+    The progress value strictly increases (the protocol requires it): migrate reports
+    phase index + a fraction per message, total = number of phases; other tools count messages.
+    """
+
+    def __init__(self, ctx: Context, total: float | None = None):
+        self.ctx, self.total = ctx, total
+        self.token = anyio.lowlevel.current_token()  # created in the tool: the server's event loop
+        self.env = envfile.load_env(envfile.find_project_root())
+        self.value = 0.0
+        self.counter = itertools.count(1)
+        self.phase: str | None = None
+        self.in_phase = 0
+
+    def _send(self, value: float, message: str) -> None:
+        self.value = max(value, self.value + 1e-6)
+        try:
+            anyio.from_thread.run(self.ctx.report_progress, self.value, self.total,
+                                  scrub.text(message, self.env)[:300], token=self.token)
+        except Exception:  # noqa: BLE001 - a client gone away must not fail the migration
+            log.debug("progress notification not sent", exc_info=True)
+
+    def message(self, message: str) -> None:
+        self._send(float(next(self.counter)), message)
+
+    def phase_message(self, phase: str, message: str) -> None:
+        if phase != self.phase:
+            self.phase, self.in_phase = phase, 0
+        self.in_phase += 1
+        base = PHASES.index(phase) if phase in PHASES else self.value
+        self._send(base + self.in_phase / (self.in_phase + 1), f"{phase}: {message}")
+
+
+async def _call(fn: Callable[[], Any]) -> dict[str, Any]:
+    """Run blocking datamig code in a worker thread; DatamigError -> tool error (one line).
+    The result is made JSON-safe and scrubbed of secret values (belt and braces: datamig's
+    results carry none)."""
+    try:
+        result = await anyio.to_thread.run_sync(fn)
+    except DatamigError as exc:
+        raise ToolError(_line(exc)) from None
+    return scrub.deep(_jsonable(result), envfile.load_env(envfile.find_project_root()))
+
+
+def build_server() -> MCPServer:
+    server = MCPServer(name="datamig", instructions=INSTRUCTIONS)
+
+    @server.tool()
+    async def analyze_datastores(ctx: Context) -> dict[str, Any]:
+        """Introspect every PROD store: tables, foreign keys and declared links, cycles, load order.
+        Writes the analysis artifacts under data/analysis/."""
+        progress = _Progress(ctx, total=2)
+
+        def run() -> dict:
+            from .runner import api
+
+            s = Settings()
+            progress.message("introspecting PROD stores")
+            summary = api.analyze_datastores(s.cfg, s.env)
+            progress.message("analysis written")
+            return summary
+
+        return await _call(run)
+
+    @server.tool()
+    async def select_districts(
+        ctx: Context,
+        top: Annotated[int | None, Field(ge=1, description="How many districts to recommend (default 15).")] = None,
+    ) -> dict[str, Any]:
+        """Score every district across stores (size, activity, completeness, priority), apply the
+        filters and pick pilots (one large, one medium, one small). Writes data/manifests/."""
+        progress = _Progress(ctx)
+
+        def run() -> dict:
+            from .select.run import select_districts as select
+
+            s = Settings()
+            return select(s.cfg, s.env, Path("data/manifests"), top, progress=progress.message)
+
+        return await _call(run)
+
+    @server.tool()
+    async def migrate(
+        ctx: Context,
+        district: Annotated[int, Field(ge=1, description="District id (an integer).")],
+        dry_run: Annotated[bool, Field(description="Do everything but write to CERT (the load "
+                                                   "reports what it would do).")] = True,
+        strategy: Annotated[Literal["auto", "insert", "upsert", "merge"],
+                            Field(description="Load strategy; auto chooses per table.")] = "auto",
+        resume: Annotated[str | None, Field(description="Run id to resume from its failed phase "
+                                                        "(district and options come from that run).")] = None,
+    ) -> dict[str, Any]:
+        """Migrate one district PROD -> CERT: preflight, extract, transform (anonymize + test),
+        validation gate, load, verify, report. A dry run by default. A failed phase is a normal
+        result: status "failed" and the phase's error."""
+        progress = _Progress(ctx, total=len(PHASES))
+
+        def run() -> dict:
+            from .runner import api
+
+            s = Settings()
+            return api.migrate(s.cfg, s.env, s.root, district, dry_run=dry_run, strategy=strategy,
+                               resume=resume, progress=progress.phase_message)
+
+        return await _call(run)
+
+    @server.tool()
+    async def validate_migration(
+        run_id: Annotated[str, Field(description="Run id, e.g. mig-20251106-143000-d42.")],
+    ) -> dict[str, Any]:
+        """After a load: reconcile row counts per table, label and relationship type (extracted =
+        final = in CERT). status VALID or ISSUES_FOUND."""
+
+        def run() -> dict:
+            from .runner import api
+
+            s = Settings()
+            try:
+                return api.validate_migration(s.cfg, s.env, run_id)
+            except MigrationFailed as exc:
+                return {"run_id": run_id, "status": "FAILED", "error": _line(exc)}
+
+        return await _call(run)
+
+    @server.tool()
+    async def rollback(
+        run_id: Annotated[str, Field(description="Run id to roll back.")],
+        confirm: Annotated[bool, Field(description="Must be true: rollback removes the run's rows from "
+                                                   "CERT and restores what it overwrote.")] = False,
+    ) -> dict[str, Any]:
+        """Undo one loaded run in CERT (only its own inserts and updates; CERT's own data is kept).
+        Refuses, as a normal result, unless confirm is true."""
+        if not confirm:
+            return _refused(run_id)
+
+        def run() -> dict:
+            from .runner import api
+
+            s = Settings()
+            try:
+                return api.rollback(s.cfg, s.env, run_id)
+            except MigrationFailed as exc:
+                return {"run_id": run_id, "status": "FAILED", "rolled_back": False, "error": _line(exc)}
+
+        return await _call(run)
+
+    @server.tool()
+    async def get_report(
+        run_id: Annotated[str, Field(description="Run id.")],
+    ) -> dict[str, Any]:
+        """The final report of a run (built if missing): summary and verdict, phases, per-store
+        rows, anonymization coverage, validation, load, verification, timings, warnings, errors,
+        next steps, artifacts."""
+
+        def run() -> dict:
+            from .runner import api
+
+            return api.get_report(Settings().cfg, run_id)
+
+        return await _call(run)
+
+    @server.tool()
+    async def list_runs() -> dict[str, Any]:
+        """Every run under the runs folder with its status and per-phase status."""
+
+        def run() -> dict:
+            from .runner import api
+
+            return {"runs": api.list_runs(Settings().cfg)}
+
+        return await _call(run)
+
+    return server
+
+
+def _refused(run_id: str) -> dict:
+    found = None
+    try:
+        from .config import load_config
+        from .runner.state import RunState
+
+        state = RunState.load(load_config(None).out_dir, run_id)
+        found = {"status": state.status, "district": state.district}
+    except (DatamigError, OSError, ValueError, TypeError):
+        pass
+    return {"run_id": run_id, "status": "REFUSED", "rolled_back": False, "run": found,
+            "reason": "rollback not confirmed: it deletes this run's rows from CERT and restores the rows it "
+                      "overwrote; call rollback again with confirm=true to proceed"}
+
+
+def main() -> None:
+    """Serve over stdio from the checkout's root, so relative paths (config/, data/) resolve
+    there whatever directory the client started the server in."""
+    os.chdir(envfile.find_project_root())
+    build_server().run("stdio")
+
+
+if __name__ == "__main__":
+    main()

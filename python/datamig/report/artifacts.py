@@ -1,0 +1,112 @@
+"""Read what a run folder holds, tolerant of anything missing or half-written.
+
+Only counts, names, statuses, timings and sample KEYS are taken from the artifacts; a report
+never needs a row's values, so nothing here reads them (final row counts come from Parquet
+metadata, not data).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATE = "run-state.json"
+MANIFEST = "extract/extraction-manifest.json"
+VALIDATION = "validation-report.json"
+ANONYMIZATION = "anonymization-report.json"
+LOAD = "load-report.json"
+VERIFY = "post-load-validation.json"
+DRIFT = "drift-report.json"
+LOG = "run.log"
+LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+): (.*)$")
+LOG_KEPT = 20
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object at `path`, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def parquet_rows(path: Path) -> int | None:
+    """Rows of a Parquet file from its footer (no data read), None if absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows
+    except Exception:  # noqa: BLE001 - a torn file is reported as "unknown", not a crash
+        return None
+
+
+@dataclass
+class RunFolder:
+    """Everything a report is built from, each artifact None when the run did not write it."""
+
+    run_id: str
+    path: Path
+    state: dict | None = None
+    manifest: dict | None = None
+    validation: dict | None = None
+    anonymization: dict | None = None
+    load: dict | None = None
+    verify: dict | None = None
+    log_lines: list[tuple[str, str]] = field(default_factory=list)  # (level, "logger: message")
+
+    @property
+    def district(self) -> int | None:
+        for source in (self.state, self.manifest, self.validation, self.load, self.verify):
+            value = (source or {}).get("district")
+            if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+                return int(value)
+        match = re.search(r"-d(\d+)", self.run_id)
+        return int(match.group(1)) if match else None
+
+    def final_rows(self, store: str, table: str) -> int | None:
+        return parquet_rows(self.path / "final" / store / f"{table}.parquet")
+
+    def final_graph_rows(self, store: str, kind: str, name: str) -> int | None:
+        return parquet_rows(self.path / "final" / store / kind / f"{name}.parquet")
+
+
+def read_log(path: Path) -> list[tuple[str, str]]:
+    """The last WARNING/ERROR lines of run.log (datamig's own one-line messages)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    kept = []
+    for line in text.splitlines():
+        match = LOG_LINE.match(line)
+        if match:
+            level, logger, message = match.groups()
+            kept.append(("error" if level in ("ERROR", "CRITICAL") else "warning", f"{logger}: {message[:300]}"))
+    return kept[-LOG_KEPT:]
+
+
+def read_run(out_dir: Path, run_id: str) -> RunFolder:
+    path = Path(out_dir) / run_id
+    return RunFolder(
+        run_id=run_id, path=path,
+        state=read_json(path / STATE),
+        manifest=read_json(path / MANIFEST),
+        validation=read_json(path / VALIDATION),
+        anonymization=read_json(path / ANONYMIZATION),
+        load=read_json(path / LOAD),
+        verify=read_json(path / VERIFY),
+        log_lines=read_log(path / LOG),
+    )
+
+
+def artifact_list(run: RunFolder) -> list[dict]:
+    """The run's artifacts with whether each exists (paths only)."""
+    names = [("run state", STATE), ("run log", LOG), ("extraction manifest", MANIFEST),
+             ("anonymization report", ANONYMIZATION), ("validation report", VALIDATION),
+             ("CERT drift report", DRIFT), ("load report", LOAD), ("post-load validation", VERIFY),
+             ("final Parquet", "final")]
+    return [{"name": name, "path": str(run.path / rel), "exists": (run.path / rel).exists()} for name, rel in names]

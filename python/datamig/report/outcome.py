@@ -1,0 +1,144 @@
+"""What happened to the run in one word and one line, and what to do next.
+
+The commands suggested are the ones users know (`datamig migrate`, `validate-migration`,
+`rollback`); `COMMANDS` keeps their spelling in one place.
+"""
+from __future__ import annotations
+
+COMMANDS = {
+    "migrate": "datamig migrate {district}",
+    "resume": "datamig migrate {district} --resume {run_id}",
+    "validate": "datamig validate-migration {run_id}",
+    "rollback": "datamig rollback {run_id}",
+    "scaffold": "datamig scaffold",
+    "services": "datamig services status",
+}
+RULES_SHOWN = 5
+
+
+def command(name: str, run_id: str, district) -> str:
+    return COMMANDS[name].format(run_id=run_id, district=district if district is not None else "<district>")
+
+
+def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
+    """(SUCCEEDED | DRY_RUN | FAILED | INCOMPLETE | UNKNOWN, the failed or stopped phase)."""
+    if not state:
+        return "UNKNOWN", None
+    failed = next((p["name"] for p in phases if p["status"] == "failed"), None)
+    if failed or state.get("status") == "failed":
+        return "FAILED", failed
+    dry = bool((state.get("options") or {}).get("dry_run"))
+    if state.get("status") == "succeeded":
+        return "SUCCEEDED", None
+    if state.get("status") == "dry_run":
+        return "DRY_RUN", None
+    # The report phase builds this report while it is itself "running": every phase before
+    # it done means the run has in effect finished.
+    before = [p for p in phases if p["name"] != "report"]
+    if before and all(p["status"] in ("done", "skipped") for p in before):
+        return ("DRY_RUN" if dry else "SUCCEEDED"), None
+    stopped = next((p["name"] for p in phases if p["status"] not in ("done", "skipped")), None)
+    return "INCOMPLETE", stopped
+
+
+def _fmt(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else "?"
+
+
+def verdict(status: str, phase: str | None, district, rows: dict, validation: dict, load: dict,
+            verify: dict, error: str | None) -> str:
+    d = f"district {district}" if district is not None else "the district"
+    if status == "SUCCEEDED":
+        checked = f", verified {verify['status']}" if verify.get("available") else ""
+        return (f"Migrated {d} to CERT: {_fmt(rows.get('total'))} rows extracted, "
+                f"{_fmt(rows.get('loaded'))} written{checked}.")
+    if status == "DRY_RUN":
+        t = load.get("totals") or {}
+        would = (f"; the load would insert {_fmt(_sum(load, 'inserted'))} and update {_fmt(_sum(load, 'updated'))}"
+                 if load.get("available") else "")
+        return (f"Dry run of {d}: {_fmt(rows.get('total'))} rows extracted, validation "
+                f"{validation.get('status') or 'not run'}{would}; CERT unchanged."
+                + (f" {t.get('conflicts')} insert conflicts." if t.get("conflicts") else ""))
+    if status == "FAILED":
+        if phase == "gate" or validation.get("status") == "FAILED":
+            errors = validation.get("blocking")
+            what = f" ({errors} blocking failure{'' if errors == 1 else 's'})" if errors else ""
+            return f"Validation FAILED for {d}{what}: nothing was loaded into CERT."
+        if phase == "load":
+            return f"The load of {d} failed ({error or 'see the load report'}): CERT was left unchanged."
+        if phase == "verify":
+            return (f"{d.capitalize()} was loaded, but post-load verification found "
+                    f"{len(verify.get('issues') or [])} issues.")
+        return f"The migration of {d} failed at {phase or 'an unknown phase'}: {error or 'see run.log'}."
+    if status == "INCOMPLETE":
+        return f"The run of {d} is in progress or was interrupted (at {phase or 'an unknown phase'})."
+    return f"No run state for this run: the report shows whatever artifacts exist."
+
+
+def _sum(load: dict, key: str) -> int:
+    return sum(s.get(key) or 0 for s in (load.get("by_strategy") or {}).values())
+
+
+def next_steps(status: str, phase: str | None, run_id: str, district, validation: dict, load: dict,
+               verify: dict, coverage: dict, options: dict, error: str | None) -> list[str]:
+    cmd = lambda name: f"`{command(name, run_id, district)}`"  # noqa: E731
+    steps: list[str] = []
+    if status == "FAILED" and (phase == "gate" or validation.get("status") == "FAILED"):
+        rules = [r for r in validation.get("rules") or [] if r["severity"] == "error"] or validation.get("rules") or []
+        if validation.get("model_errors"):
+            steps.append("Models failed to build: " + ", ".join(validation["model_errors"][:RULES_SHOWN])
+                         + "; see the run's dbt/logs/ folder.")
+        if rules:
+            shown = ", ".join(f"{r['rule']} ({r['failures']} failing rows)" for r in rules[:RULES_SHOWN])
+            steps.append(f"Look at the blocking rules first: {shown}; the failing tests and sample keys are "
+                         f"listed under Validation.")
+        else:
+            steps.append("Read validation-report.json: the validation did not pass"
+                         + (f" (status {validation.get('status')})" if validation.get("status") else "") + ".")
+        steps.append("Fix the PROD data or the rule/model at fault, then start a new run: " + cmd("migrate")
+                     + " (nothing was loaded, so there is nothing to roll back).")
+    elif status == "FAILED" and phase == "load":
+        if load.get("conflicts"):
+            steps.append("Insert conflicts: CERT already holds some of these keys; choose "
+                         "`--strategy upsert` or `--strategy merge`, or remove those CERT rows.")
+        if error and "drift" in error.lower():
+            steps.append("CERT's schema has drifted from the final columns: align CERT (see drift-report.json).")
+        steps.append(f"Fix the cause ({error or 'see load-report.json'}), then resume from the load: "
+                     + cmd("resume") + ".")
+        steps.append("CERT was not changed: the load is all or nothing across stores (a load killed after its "
+                     "decision is finished by the next load or rollback).")
+    elif status == "FAILED" and phase == "verify":
+        steps.append("Read post-load-validation.json: counts extracted, final and in CERT disagree for "
+                     f"{len(verify.get('issues') or [])} items.")
+        steps.append("Re-check once the cause is understood: " + cmd("validate") + "; if CERT holds wrong data, "
+                     "undo this run: " + cmd("rollback") + ".")
+    elif status == "FAILED":
+        hint = {"preflight": "check the stores and the salt (" + cmd("services") + ")",
+                "extract": "check PROD's reachability and the district id",
+                "transform": "see run.log; a schema drift needs " + cmd("scaffold"),
+                "report": "the data work is done; only the report failed"}.get(phase or "", "see run.log")
+        steps.append(f"{(phase or 'The run').capitalize()} failed: {error or 'no message'}; {hint}.")
+        steps.append("Then resume from the failed phase: " + cmd("resume") + ".")
+    elif status == "SUCCEEDED":
+        steps.append("Re-check CERT against the extract at any time: " + cmd("validate") + ".")
+        steps.append("To undo this run (only its own rows and changes; CERT's own data is kept): "
+                     + cmd("rollback") + " (asks for confirmation).")
+    elif status == "DRY_RUN":
+        strategy = options.get("strategy") or "auto"
+        flag = f" --strategy {strategy}" if strategy != "auto" else ""
+        if (load.get("totals") or {}).get("conflicts"):
+            steps.append("The insert strategy would conflict with keys CERT already holds: run with "
+                         "`--strategy upsert` or `--strategy merge`.")
+        steps.append(f"Nothing was written to CERT. Migrate for real: `{command('migrate', run_id, district)}{flag}`.")
+    elif status == "INCOMPLETE":
+        steps.append(f"If the run is not still going, resume it: {cmd('resume')}.")
+    if validation.get("status") == "PASSED_WITH_WARNINGS":
+        warn = [r["rule"] for r in validation.get("rules") or [] if r["severity"] != "error"]
+        steps.append("Review the validation warnings" + (f" ({', '.join(warn[:RULES_SHOWN])})" if warn else "")
+                     + ": they did not block the load.")
+    flagged = coverage.get("possible_pii_without_rule") or []
+    if flagged:
+        steps.append(f"{len(flagged)} column{'' if len(flagged) == 1 else 's'} may hold PII with no rule: add a rule "
+                     "or a per-column override "
+                     "(config/anonymization-rules.yaml, meta.datamig.override), then " + cmd("scaffold") + ".")
+    return steps
