@@ -465,15 +465,16 @@ def test_unknown_run_is_a_usage_error(rcfg, project, tmp_path):
         build_report(rcfg, "../etc", reports_dir=tmp_path, root=project, env=ENV)
 
 
-def test_get_report_builds_into_data_reports(rcfg, project, tmp_path, monkeypatch):
-    """The runner's get_report contract: data/reports/<run_id>.json under the working directory."""
+def test_get_report_builds_beside_the_runs(rcfg, project, tmp_path, monkeypatch):
+    """The runner's get_report contract: <runs folder>/../reports/<run_id>.json (data/runs ->
+    data/reports), whatever the working directory."""
     from datamig.runner import api
 
     _gate_run(rcfg)
     monkeypatch.chdir(tmp_path)
     report = api.get_report(rcfg, RUN_GATE)
     assert report["summary"]["status"] == "FAILED"
-    assert (tmp_path / "data" / "reports" / f"{RUN_GATE}.html").exists()
+    assert (Path(rcfg.out_dir).parent / "reports" / f"{RUN_GATE}.html").exists()
 
 
 def test_tolerates_a_sparse_validation_report(rcfg, project, tmp_path):
