@@ -1,0 +1,69 @@
+"""The transform on district 42 at `reference` scale: anonymization (every model, `dbt run`)
+against a plain DuckDB copy of the same Parquet measured in the same run (target ratio <= 2.0),
+rows/s, and the whole `dbt build` (models + every test). Hot-column rows/s on 1M rows are in
+bench/anonymize_engine.py. Runs on private services; a benchmark, not a test.
+
+    .venv/bin/python bench/transform.py [--scale reference|small|tiny]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _services import ROOT, private_estate  # noqa: E402
+
+
+def plain_copy(extract: Path, out: Path) -> tuple[float, int]:
+    con = duckdb.connect()
+    rows, started = 0, time.monotonic()
+    for src in sorted(extract.rglob("*.parquet")):
+        dst = out / src.relative_to(extract)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY (SELECT * FROM read_parquet('{src}')) TO '{dst}' (FORMAT parquet, COMPRESSION zstd)")
+        rows += con.execute(f"SELECT count(*) FROM read_parquet('{src}')").fetchone()[0]
+    return time.monotonic() - started, rows
+
+
+def dbt(command: str, run_id: str, env: dict) -> float:
+    started = time.monotonic()
+    subprocess.run([str(ROOT / ".venv/bin/dbt"), command, "--profiles-dir", ".", "--quiet",
+                    "--vars", f"{{district: 42, run_id: {run_id}}}"], cwd=ROOT, env=env, check=True)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="reference")
+    args = parser.parse_args()
+    os.environ.setdefault("DATAMIG_SALT", "bench-salt-0123456789abcdef")
+    from datamig.estate.seed import seed_prod
+    from datamig.extract.run import extract
+
+    with private_estate() as (cfg, env, _state):
+        seed_prod(env, scale=args.scale, seed=42)
+        runs = Path(tempfile.mkdtemp(prefix="datamig-bench-runs-"))
+        cfg = dataclasses.replace(cfg, out_dir=runs)
+        manifest = extract(cfg, env, 42)
+    run_id = manifest["run_id"]
+    proc_env = {**os.environ, "DATAMIG_RUNS_DIR": str(runs)}
+    copy_s, rows = plain_copy(runs / run_id / "extract", runs / "plain-copy")
+    run_s = dbt("run", run_id, proc_env)
+    build_s = dbt("build", run_id, proc_env)
+    print(f"district 42 at {args.scale}: {rows:,} rows in {len(list((runs / run_id / 'extract').rglob('*.parquet')))} files")
+    print(f"plain DuckDB copy Parquet -> Parquet : {copy_s:8.2f} s  ({rows / copy_s:,.0f} rows/s)")
+    print(f"anonymization (dbt run, every model): {run_s:8.2f} s  ({rows / run_s:,.0f} rows/s)")
+    print(f"ratio anonymization / plain copy      : {run_s / copy_s:8.2f}   (target <= 2.0)")
+    print(f"whole dbt build (models + tests)      : {build_s:8.2f} s")
+
+
+if __name__ == "__main__":
+    main()
