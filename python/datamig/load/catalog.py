@@ -1,0 +1,46 @@
+"""CERT's catalog as the loader needs it: the analyze phase's tables and foreign keys, plus the
+column facts that decide how a column may be written (default, identity, generated)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..analyze.model import ForeignKey, Table
+from ..analyze.pg_introspect import connect_read_only, introspect_postgres
+from ..config import StoreConfig
+
+_COLUMN_FACTS = """
+SELECT c.relname, a.attname, a.atthasdef, a.attidentity, a.attgenerated
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+
+@dataclass(frozen=True)
+class ColumnFacts:
+    has_default: bool
+    identity: str   # '' | 'a' (ALWAYS) | 'd' (BY DEFAULT)
+    generated: bool  # GENERATED ALWAYS AS (...) STORED: never written
+
+
+@dataclass
+class StoreCatalog:
+    store: StoreConfig
+    tables: dict[str, Table]                  # by table name
+    fks: list[ForeignKey]
+    facts: dict[tuple[str, str], ColumnFacts] = field(default_factory=dict)  # (table, column)
+
+    def fact(self, table: str, column: str) -> ColumnFacts:
+        return self.facts.get((table, column), ColumnFacts(False, "", False))
+
+
+def read_catalog(store: StoreConfig, url: str) -> StoreCatalog:
+    """Read-only: a failed drift check must leave CERT exactly as it was."""
+    tables, fks = introspect_postgres(store, url)
+    catalog = StoreCatalog(store=store, tables={t.name: t for t in tables}, fks=fks)
+    with connect_read_only(store, url) as conn:
+        for table, column, has_default, identity, generated in conn.execute(
+                _COLUMN_FACTS, {"schema": store.schema}):
+            catalog.facts[(table, column)] = ColumnFacts(bool(has_default), identity or "", bool(generated))
+    return catalog

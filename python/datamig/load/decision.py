@@ -1,0 +1,93 @@
+"""The commit decision of a two-phase load or rollback, and the lock that keeps two datamig
+processes from running the protocol on the same runs folder at once.
+
+The decision record is the single point after which a run must be finished rather than
+undone. It is written only once every PostgreSQL store has PREPAREd (and, for a load, Neo4j
+has committed), made durable (fsync of the file, then of its folder after the rename), and
+read by recovery to resolve prepared transactions a killed process left behind.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import MigrationFailed
+
+LOAD = "load-decision.json"
+ROLLBACK = "rollback-decision.json"
+LOCK = ".datamig-load.lock"
+
+
+def path(run_dir: Path, op: str) -> Path:
+    return run_dir / (LOAD if op == "load" else ROLLBACK)
+
+
+def write(run_dir: Path, op: str, run_id: str, gids: list[str], graph: str | None) -> Path:
+    target = path(run_dir, op)
+    record = {"run_id": run_id, "op": op, "decision": "commit", "gids": gids, "graph_store": graph,
+              "decided_at": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
+    tmp = target.with_name(f".{target.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, json.dumps(record, indent=2).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    _fsync_dir(run_dir)
+    return target
+
+
+def exists(run_dir: Path, op: str) -> bool:
+    """A readable commit decision (a torn temp file never counts: only the rename publishes)."""
+    try:
+        return json.loads(path(run_dir, op).read_text()).get("decision") == "commit"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def clear(run_dir: Path, *ops: str) -> None:
+    """A decision is only meaningful while its prepared transactions exist; once recovery has
+    resolved them, a new attempt must not be mistaken for the old one."""
+    for op in ops:
+        p = path(run_dir, op)
+        if p.exists():
+            p.unlink()
+            _fsync_dir(run_dir)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def locked(out_dir: Path, wait_s: float = 30.0):
+    """Exclusive across processes (flock: released by the kernel even on kill -9)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() > deadline:
+                    raise MigrationFailed(f"another datamig load, rollback or recovery holds {out_dir / LOCK}") \
+                        from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -1,0 +1,26 @@
+"""Fail points: named moments of the load and rollback protocols where a test can stop the
+process, to prove recovery from each window.
+
+DATAMIG_FAILPOINT=<name>        the process kills itself (SIGKILL: no clean-up of any kind);
+DATAMIG_FAILPOINT=raise:<name>  a MigrationFailed is raised there (the in-process failure path:
+                                rollback of prepared transactions, Neo4j compensation).
+Unset, a fail point costs one dictionary lookup.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+from ..errors import MigrationFailed
+
+ENV = "DATAMIG_FAILPOINT"
+
+
+def failpoint(name: str) -> None:
+    value = os.environ.get(ENV)
+    if value is None:
+        return
+    if value == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif value == f"raise:{name}":
+        raise MigrationFailed(f"fail point {name}")

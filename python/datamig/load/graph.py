@@ -1,0 +1,153 @@
+"""The CERT Neo4j store as the loader drives it: connection, errors naming the store, the
+uniqueness constraints on business keys, and the per-run ledger nodes.
+
+Neo4j has no two-phase commit, so its part of a run is applied in batches, each batch
+committing its data together with the ledger that undoes it:
+
+  (:DatamigRun {run_id, status, district, started_at, loaded_at})
+      status: applying -> applied -> committed; compensated / rolled_back once undone
+  (:DatamigLedger {run_id, kind: 'node', label, key_prop, keys: [...]})   nodes the run created
+  (:DatamigLedger {run_id, kind: 'rel', type, start_label, start_prop, end_label, end_prop,
+                   start_keys: [...], end_keys: [...]})                     relationships it created
+  (:DatamigRun)-[:DATAMIG_BEFORE {kind: 'node', label, key_prop, key}]->(:DatamigBefore {...})
+  (:DatamigRun)-[:DATAMIG_BEFORE {kind: 'rel', type, start_label, start_prop, start_key,
+                                  end_label, end_prop, end_key}]->(:DatamigBefore {...})
+      the properties of a node or relationship as they were before the run changed them,
+      copied property by property so every type (dates, lists, ...) comes back exactly.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import neo4j
+from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from ..analyze.neo4j_introspect import _open_driver
+from ..config import StoreConfig
+from ..errors import ConfigError, ConnectionFailed, DatamigError, MigrationFailed
+from ..services.envfile import redact
+
+BATCH = 10_000
+# "label does not exist yet" and the like are expected on a first load: do not ask for them.
+_QUIET = {"notifications_min_severity": "OFF"}
+LEDGER_LABELS = ("DatamigRun", "DatamigLedger", "DatamigBefore")
+
+
+def q(name: str) -> str:
+    """A label, type or property name as a Cypher identifier."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def connect(store: StoreConfig, env: Mapping[str, str]) -> "GraphStore":
+    url_var, user_var, pw_var = store.env_names("cert")
+    url = env.get(url_var)
+    if not url:
+        raise ConfigError(f"store {store.name}: environment variable {url_var} is not set (the CERT Neo4j URL)")
+    return GraphStore(store, url, env.get(user_var) or "neo4j", env.get(pw_var) or "", env)
+
+
+class GraphStore:
+    def __init__(self, store: StoreConfig, url: str, user: str, password: str, env: Mapping[str, str]):
+        self.store = store
+        self.name = store.name
+        self.env = env
+        self._secrets = [s for s in (password, url) if s]
+        try:
+            parts = urlsplit(url)
+            self.where = f"{parts.hostname or 'localhost'}:{parts.port or 7687}"
+        except ValueError:
+            self.where = "(unparsable URL)"
+        self.driver = _open_driver(store, url, user, password)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    # --- errors ----------------------------------------------------------------------------
+
+    def error(self, exc: BaseException, doing: str) -> DatamigError:
+        if isinstance(exc, DatamigError):
+            return exc
+        if isinstance(exc, (ServiceUnavailable, SessionExpired, OSError)):
+            return ConnectionFailed(f"store {self.name}: lost the connection to Neo4j at {self.where} while {doing}")
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        text = f"store {self.name}: {doing}: {message}"
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return MigrationFailed(redact(" ".join(text.split()), self.env))
+
+    def read(self, fn, *args, doing: str):
+        try:
+            with self.driver.session(default_access_mode=neo4j.READ_ACCESS, **_QUIET) as session:
+                return session.execute_read(fn, *args)
+        except (Neo4jError, DriverError, OSError) as exc:
+            raise self.error(exc, doing) from None
+
+    def write(self, fn, *args, doing: str):
+        """One transaction (retried by the driver on transient errors: `fn` must be pure)."""
+        try:
+            with self.driver.session(default_access_mode=neo4j.WRITE_ACCESS, **_QUIET) as session:
+                return session.execute_write(fn, *args)
+        except (Neo4jError, DriverError, OSError) as exc:
+            raise self.error(exc, doing) from None
+        except MigrationFailed as exc:  # raised by `fn` itself: name the store too
+            if str(exc).startswith("store "):
+                raise
+            raise MigrationFailed(f"store {self.name}: {exc}") from None
+
+    def run(self, query: str, doing: str, **params) -> list[dict]:
+        """An auto-commit query (schema commands must run outside explicit transactions)."""
+        try:
+            with self.driver.session(**_QUIET) as session:
+                return session.run(query, **params).data()
+        except (Neo4jError, DriverError, OSError) as exc:
+            raise self.error(exc, doing) from None
+
+    # --- schema --------------------------------------------------------------------------
+
+    def ensure_constraints(self, keys: Mapping[str, str]) -> None:
+        """A uniqueness constraint per label business key (MERGE needs it to be both correct and
+        indexed), plus the ledger's own. Idempotent; an equivalent constraint under another
+        name satisfies it."""
+        existing = {(tuple(c.get("labelsOrTypes") or ()), tuple(c.get("properties") or ()))
+                    for c in self.run("SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type "
+                                      "WHERE type IN ['UNIQUENESS', 'NODE_KEY', 'NODE_PROPERTY_UNIQUENESS'] "
+                                      "RETURN labelsOrTypes, properties", "reading constraints")}
+        wanted = dict(keys) | {"DatamigRun": "run_id"}
+        for label, prop in sorted(wanted.items()):
+            if ((label,), (prop,)) in existing:
+                continue
+            name = "datamig_" + "".join(ch if ch.isalnum() else "_" for ch in f"{label}_{prop}")
+            self.run(f"CREATE CONSTRAINT {q(name)} IF NOT EXISTS FOR (n:{q(label)}) REQUIRE n.{q(prop)} IS UNIQUE",
+                     f"creating the uniqueness constraint on {label}.{prop}")
+        self.run("CREATE INDEX datamig_ledger_run IF NOT EXISTS FOR (l:DatamigLedger) ON (l.run_id)",
+                 "creating the ledger index")
+
+    # --- run nodes -------------------------------------------------------------------------
+
+    def run_state(self, run_id: str) -> dict | None:
+        rows = self.read(lambda tx: tx.run("MATCH (r:DatamigRun {run_id: $run}) RETURN properties(r) AS p",
+                                           run=run_id).data(), doing="reading the run ledger")
+        return rows[0]["p"] if rows else None
+
+    def runs_in(self, statuses: list[str]) -> list[dict]:
+        return self.read(lambda tx: [r["p"] for r in tx.run(
+            "MATCH (r:DatamigRun) WHERE r.status IN $s RETURN properties(r) AS p ORDER BY r.run_id",
+            s=statuses).data()], doing="reading the run ledger")
+
+    def set_status(self, run_id: str, status: str, **extra) -> None:
+        self.write(lambda tx: tx.run("MATCH (r:DatamigRun {run_id: $run}) SET r.status = $status, r += $extra",
+                                     run=run_id, status=status, extra=extra).consume(),
+                   doing=f"marking run {run_id} {status}")
+
+    def start_run(self, run_id: str, district: int | None) -> None:
+        """Written before the first batch: recovery finds a run that died half-applied."""
+        self.write(lambda tx: tx.run(
+            "MERGE (r:DatamigRun {run_id: $run}) SET r.status = 'applying', r.district = $district, "
+            "r.started_at = $now, r.loaded_at = null, r.rolled_back_at = null",
+            run=run_id, district=district, now=now()).consume(), doing=f"recording run {run_id}")

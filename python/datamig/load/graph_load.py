@@ -1,0 +1,231 @@
+"""The run's nodes and relationships into CERT Neo4j: classify (read only), then apply in
+batches of BATCH rows, each batch one transaction holding its data and its ledger.
+
+Nodes are MERGEd on their label's business key; relationships are matched by the business
+keys of their two ends (internal ids of PROD mean nothing in CERT) and MERGEd, keeping their
+properties; one without properties is just the pattern. `SET x += props` writes the final's
+properties and keeps CERT-only ones; a NULL in the final means "no value", never "remove".
+"""
+from __future__ import annotations
+
+import decimal
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import MigrationFailed
+from . import faults
+from .graph import BATCH, GraphStore, now, q
+from .parquet_source import iter_rows
+
+END_COLUMNS = ("start_label", "start_key", "end_label", "end_key")
+CONFLICT_LIMIT = 20
+
+
+@dataclass
+class GraphSet:
+    """One label's nodes or one (type, start label, end label) group of relationships."""
+
+    kind: str        # node | rel
+    name: str        # label or relationship type
+    path: Path
+    key_prop: str = ""                 # node: the label's business key
+    start_label: str = ""
+    start_prop: str = ""
+    end_label: str = ""
+    end_prop: str = ""
+    counts: dict = field(default_factory=dict)
+    strategy: str = ""
+    conflicts: list = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.name if self.kind == "node" else f"({self.start_label})-[{self.name}]->({self.end_label})"
+
+
+def _value(v):
+    """Parquet values as Bolt can carry them."""
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True, default=str)
+    if isinstance(v, list):
+        return [_value(x) for x in v]
+    return v
+
+
+def _props(row: dict, skip: tuple[str, ...] = ()) -> dict:
+    return {k: _value(v) for k, v in row.items() if v is not None and k not in skip}
+
+
+def plan_sets(store: str, nodes: dict[str, Path], rels: dict[str, Path], node_keys: dict[str, str]) -> list[GraphSet]:
+    """Node sets first (relationships need their ends), each relationship type split by its
+    (start label, end label) pair so every query names its labels and uses their indexes."""
+    sets = []
+    for label, path in sorted(nodes.items()):
+        key = node_keys.get(label)
+        if not key:
+            raise MigrationFailed(f"store {store}: label {label} has no business key in config graph.node_keys")
+        sets.append(GraphSet("node", label, path, key_prop=key))
+    for rel_type, path in sorted(rels.items()):
+        pairs = set()
+        for batch in iter_rows(path, BATCH):
+            pairs |= {(r["start_label"], r["end_label"]) for r in batch}
+        for start, end in sorted(pairs):
+            for label in (start, end):
+                if not node_keys.get(label):
+                    raise MigrationFailed(f"store {store}: relationship {rel_type}: label {label} has no business key "
+                                          f"in config graph.node_keys")
+            sets.append(GraphSet("rel", rel_type, path, start_label=start, start_prop=node_keys[start],
+                                 end_label=end, end_prop=node_keys[end]))
+    return sets
+
+
+def batches(s: GraphSet) -> Iterator[list[dict]]:
+    """Rows as {"k": key, "p": props} (nodes) or {"s", "e", "p"} (relationships)."""
+    for batch in iter_rows(s.path, BATCH):
+        if s.kind == "node":
+            rows = []
+            for r in batch:
+                if r.get(s.key_prop) is None:
+                    raise MigrationFailed(f"label {s.name}: a node has no {s.key_prop} (its business key)")
+                rows.append({"k": _value(r[s.key_prop]), "p": _props(r)})
+        else:
+            rows = [{"s": _value(r["start_key"]), "e": _value(r["end_key"]), "p": _props(r, END_COLUMNS)}
+                    for r in batch if r["start_label"] == s.start_label and r["end_label"] == s.end_label]
+        if rows:
+            yield rows
+
+
+# --- classification ---------------------------------------------------------------------------
+
+_CHANGED = "any(p IN keys(row.p) WHERE x[p] IS NULL OR x[p] <> row.p[p])"
+
+
+def _node_status(s: GraphSet) -> str:
+    return (f"UNWIND $rows AS row OPTIONAL MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) "
+            f"RETURN row.k AS k, x IS NULL AS new, x IS NOT NULL AND {_CHANGED} AS changed")
+
+
+def _rel_status(s: GraphSet, ends_must_exist: bool) -> str:
+    match = "MATCH" if ends_must_exist else "OPTIONAL MATCH"
+    return (f"UNWIND $rows AS row "
+            f"{match} (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
+            f"{match} (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
+            f"OPTIONAL MATCH (a)-[x:{q(s.name)}]->(b) "
+            f"WITH row, a, b, head(collect(x)) AS x "
+            f"RETURN row.s AS s, row.e AS e, a IS NOT NULL AS has_start, b IS NOT NULL AS has_end, "
+            f"x IS NULL AS new, x IS NOT NULL AND {_CHANGED} AS changed")
+
+
+def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
+    """Counts per set (rows, new, changed, unchanged) and the first existing keys, read only.
+    A relationship whose end is neither in CERT nor among the run's nodes can never be
+    created: that is an error now, not a silent gap later."""
+    final_keys: dict[str, set] = defaultdict(set)
+    for s in sets:
+        counts = {"rows": 0, "existing": 0, "new": 0, "changed": 0, "unchanged": 0}
+        missing = []
+        for rows in batches(s):
+            if s.kind == "node":
+                final_keys[s.name] |= {r["k"] for r in rows}
+                result = graph.read(lambda tx, rows=rows: tx.run(_node_status(s), rows=rows).data(),
+                                    doing=f"reading label {s.name}")
+                keys = [r["k"] for r in result if not r["new"]]
+            else:
+                result = graph.read(lambda tx, rows=rows: tx.run(_rel_status(s, False), rows=rows).data(),
+                                    doing=f"reading relationship {s.name}")
+                for r in result:
+                    if (not r["has_start"] and r["s"] not in final_keys[s.start_label]) or \
+                            (not r["has_end"] and r["e"] not in final_keys[s.end_label]):
+                        missing.append(r)
+                keys = [{"start": r["s"], "end": r["e"]} for r in result if not r["new"]]
+            counts["rows"] += len(result)
+            counts["new"] += sum(1 for r in result if r["new"])
+            counts["changed"] += sum(1 for r in result if not r["new"] and r["changed"])
+            counts["unchanged"] += sum(1 for r in result if not r["new"] and not r["changed"])
+            counts["existing"] += sum(1 for r in result if not r["new"])
+            s.conflicts += keys[:CONFLICT_LIMIT - len(s.conflicts)]
+        if missing:
+            first = missing[0]
+            raise MigrationFailed(
+                f"store {graph.name}: relationship {s.id}: {len(missing)} rows whose end nodes are neither in CERT "
+                f"nor in the run (first: {s.start_label} {first['s']!r} -> {s.end_label} {first['e']!r})")
+        s.counts = counts
+
+
+# --- apply -------------------------------------------------------------------------------------
+
+def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
+    status = tx.run(_node_status(s), rows=rows).data()
+    created = [r["k"] for r in status if r["new"]]
+    changed = [r["k"] for r in status if not r["new"] and (r["changed"] or s.strategy == "upsert")]
+    if s.strategy == "insert" and len(created) < len(status):
+        raise MigrationFailed(f"label {s.name}: nodes appeared in CERT since the conflict check")
+    if changed:
+        tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $keys AS k "
+               f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: k}}) "
+               f"CREATE (b:DatamigBefore) SET b = properties(x) "
+               f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'node', label: $label, key_prop: $prop, key: k}}]->(b)",
+               run=run_id, keys=changed, label=s.name, prop=s.key_prop).consume()
+    if created:
+        tx.run("CREATE (:DatamigLedger {run_id: $run, kind: 'node', label: $label, key_prop: $prop, keys: $keys, "
+               "at: $at})", run=run_id, label=s.name, prop=s.key_prop, keys=created, at=now()).consume()
+    todo = set(created) | set(changed)
+    write = [r for r in rows if r["k"] in todo]
+    if write:
+        tx.run(f"UNWIND $rows AS row MERGE (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) SET x += row.p",
+               rows=write).consume()
+    return {"inserted": len(created), "updated": len(changed)}
+
+
+def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
+    status = tx.run(_rel_status(s, True), rows=rows).data()
+    if len(status) < len(rows):
+        raise MigrationFailed(f"relationship {s.id}: {len(rows) - len(status)} rows whose end nodes are not in CERT")
+    created = [r for r in status if r["new"]]
+    changed = [r for r in status if not r["new"] and (r["changed"] or s.strategy == "upsert")]
+    if s.strategy == "insert" and len(created) < len(status):
+        raise MigrationFailed(f"relationship {s.id}: relationships appeared in CERT since the conflict check")
+    ends = f"(a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}})-[x:{q(s.name)}]->(b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}})"
+    meta = {"type": s.name, "start_label": s.start_label, "start_prop": s.start_prop,
+            "end_label": s.end_label, "end_prop": s.end_prop}
+    if changed:
+        tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row MATCH {ends} "
+               f"WITH run, row, head(collect(x)) AS x "
+               f"CREATE (bi:DatamigBefore) SET bi = properties(x) "
+               f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'rel', type: $meta.type, start_label: $meta.start_label, "
+               f"start_prop: $meta.start_prop, start_key: row.s, end_label: $meta.end_label, "
+               f"end_prop: $meta.end_prop, end_key: row.e}}]->(bi)",
+               run=run_id, rows=[{"s": r["s"], "e": r["e"]} for r in changed], meta=meta).consume()
+    if created:
+        tx.run("CREATE (l:DatamigLedger {run_id: $run, kind: 'rel', start_keys: $s, end_keys: $e, at: $at}) "
+               "SET l += $meta", run=run_id, s=[r["s"] for r in created], e=[r["e"] for r in created],
+               meta=meta, at=now()).consume()
+    todo = {(r["s"], r["e"]) for r in created} | {(r["s"], r["e"]) for r in changed}
+    write = [r for r in rows if (r["s"], r["e"]) in todo]
+    if write:
+        tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
+               f"MATCH (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
+               f"MERGE (a)-[x:{q(s.name)}]->(b) SET x += row.p", rows=write).consume()
+    return {"inserted": len(created), "updated": len(changed)}
+
+
+def apply(graph: GraphStore, sets: list[GraphSet], run_id: str, district: int | None,
+          progress: Callable[[str], None]) -> None:
+    graph.start_run(run_id, district)
+    for s in sets:
+        done = {"inserted": 0, "updated": 0}
+        for rows in batches(s):
+            fn = _node_batch if s.kind == "node" else _rel_batch
+            result = graph.write(fn, s, rows, run_id, doing=f"writing {s.kind} {s.id}")
+            done = {k: done[k] + result[k] for k in done}
+            faults.failpoint("load:graph-batch")
+        s.counts.update(done)
+        progress(f"{graph.name}: {s.id}: {done['inserted']} created, {done['updated']} updated")
+    graph.set_status(run_id, "applied", loaded_at=now())

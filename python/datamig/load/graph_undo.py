@@ -1,0 +1,124 @@
+"""Undo one run's changes to CERT Neo4j from its ledger nodes: used by rollback (after the
+decision) and by compensation (a load that failed after Neo4j had committed).
+
+Every step is idempotent (delete what still exists, set what the before-image says), so an
+undo that dies half-way is simply run again by the next recovery. Order: relationships the
+run created go first, then relationships and nodes it changed get their old properties
+back, then the nodes it created go, and the ledger last of all.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .graph import BATCH, GraphStore, now, q
+
+
+def _chunks(items: list, size: int = BATCH):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _ledger(graph: GraphStore, run_id: str, kind: str) -> list[dict]:
+    return graph.read(lambda tx: tx.run("MATCH (l:DatamigLedger {run_id: $run, kind: $kind}) "
+                                        "RETURN properties(l) AS p, elementId(l) AS id", run=run_id, kind=kind).data(),
+                      doing=f"reading the ledger of run {run_id}")
+
+
+def _befores(graph: GraphStore, run_id: str, kind: str) -> list[dict]:
+    return graph.read(lambda tx: tx.run(
+        "MATCH (:DatamigRun {run_id: $run})-[m:DATAMIG_BEFORE {kind: $kind}]->(b:DatamigBefore) "
+        "RETURN properties(m) AS m, properties(b) AS p", run=run_id, kind=kind).data(),
+        doing=f"reading the before-images of run {run_id}")
+
+
+def _rel_pattern(m: dict) -> str:
+    return (f"(a:{q(m['start_label'])} {{{q(m['start_prop'])}: row.s}})-[x:{q(m['type'])}]->"
+            f"(b:{q(m['end_label'])} {{{q(m['end_prop'])}: row.e}})")
+
+
+def _exec(graph: GraphStore, query: str, rows: list, doing: str) -> None:
+    for chunk in _chunks(rows):
+        graph.write(lambda tx, chunk=chunk: tx.run(query, rows=chunk).consume(), doing=doing)
+
+
+def undo(graph: GraphStore, run_id: str, final_status: str) -> dict:
+    counts = {"relationships_deleted": 0, "relationships_restored": 0, "nodes_restored": 0, "nodes_deleted": 0}
+    doing = f"undoing run {run_id}"
+    for entry in _ledger(graph, run_id, "rel"):
+        m = entry["p"]
+        rows = [{"s": s, "e": e} for s, e in zip(m["start_keys"], m["end_keys"])]
+        _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x DELETE x", rows, doing)
+        counts["relationships_deleted"] += len(rows)
+
+    groups = defaultdict(list)
+    for b in _befores(graph, run_id, "rel"):
+        m = b["m"]
+        key = (m["type"], m["start_label"], m["start_prop"], m["end_label"], m["end_prop"])
+        groups[key].append({"s": m["start_key"], "e": m["end_key"], "p": b["p"]})
+    for (rtype, sl, sp, el, ep), rows in groups.items():
+        m = {"type": rtype, "start_label": sl, "start_prop": sp, "end_label": el, "end_prop": ep}
+        _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x SET x = row.p",
+              rows, doing)
+        counts["relationships_restored"] += len(rows)
+
+    groups = defaultdict(list)
+    for b in _befores(graph, run_id, "node"):
+        groups[(b["m"]["label"], b["m"]["key_prop"])].append({"k": b["m"]["key"], "p": b["p"]})
+    for (label, prop), rows in groups.items():
+        _exec(graph, f"UNWIND $rows AS row MATCH (x:{q(label)} {{{q(prop)}: row.k}}) SET x = row.p", rows, doing)
+        counts["nodes_restored"] += len(rows)
+
+    for entry in _ledger(graph, run_id, "node"):
+        m = entry["p"]
+        _exec(graph, f"UNWIND $rows AS k MATCH (x:{q(m['label'])} {{{q(m['key_prop'])}: k}}) DETACH DELETE x",
+              m["keys"], doing)
+        counts["nodes_deleted"] += len(m["keys"])
+
+    _drop_ledger(graph, run_id, doing)
+    graph.set_status(run_id, final_status, **({"rolled_back_at": now()} if final_status == "rolled_back" else {}))
+    return counts
+
+
+def _drop_ledger(graph: GraphStore, run_id: str, doing: str) -> None:
+    while True:
+        n = graph.write(lambda tx: tx.run(
+            "MATCH (:DatamigRun {run_id: $run})-[m:DATAMIG_BEFORE]->(b:DatamigBefore) WITH m, b LIMIT $n "
+            "DELETE m, b RETURN count(*) AS n", run=run_id, n=BATCH).single()["n"], doing=doing)
+        if n == 0:
+            break
+    graph.write(lambda tx: tx.run("MATCH (l:DatamigLedger {run_id: $run}) DELETE l", run=run_id).consume(),
+                doing=doing)
+
+
+def run_keys(graph: GraphStore, run_id: str) -> set[tuple]:
+    """Everything a run created or changed, as comparable tuples."""
+    keys: set[tuple] = set()
+    for entry in _ledger(graph, run_id, "node"):
+        m = entry["p"]
+        keys |= {("node", m["label"], k) for k in m["keys"]}
+    for entry in _ledger(graph, run_id, "rel"):
+        m = entry["p"]
+        keys |= {("rel", m["type"], m["start_label"], s, m["end_label"], e)
+                 for s, e in zip(m["start_keys"], m["end_keys"])}
+    for kind in ("node", "rel"):
+        for b in _befores(graph, run_id, kind):
+            m = b["m"]
+            keys.add(("node", m["label"], m["key"]) if kind == "node"
+                     else ("rel", m["type"], m["start_label"], m["start_key"], m["end_label"], m["end_key"]))
+    return keys
+
+
+def later_overlap(graph: GraphStore, run_id: str, loaded_at: str | None) -> tuple[str, tuple] | None:
+    """(later run, first shared key) when a run committed after `run_id` touched its keys again."""
+    later = graph.read(lambda tx: [r["id"] for r in tx.run(
+        "MATCH (o:DatamigRun) WHERE o.status = 'committed' AND o.run_id <> $run AND o.loaded_at > $at "
+        "RETURN o.run_id AS id ORDER BY o.loaded_at", run=run_id, at=loaded_at or "").data()],
+        doing="reading the run ledger")
+    if not later:
+        return None
+    mine = run_keys(graph, run_id)
+    for other in later:
+        shared = mine & run_keys(graph, other)
+        if shared:
+            return other, sorted(shared, key=repr)[0]
+    return None

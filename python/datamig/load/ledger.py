@@ -1,0 +1,101 @@
+"""The ledger each CERT PostgreSQL database keeps of the runs loaded into it (schema `datamig`).
+
+Written in the same transaction as the data, so a run's rows and the record of how to undo
+them commit (or vanish) together:
+
+  datamig.runs    one row per run: run_id, seq (load order in this database), district,
+                  status ('loaded' | 'rolled_back'), strategy, loaded_at, rolled_back_at,
+                  tables (per-table counts of the load, jsonb)
+  datamig.ledger  what a run did, per table ("schema.table"):
+                  op 'insert': key = {"<pk col>": "<PostgreSQL array literal>", ...}: up to 10,000
+                               inserted keys per entry, one array per key column (e.g.
+                               {"id": "{10,11}"}), aligned by position for a composite key;
+                  op 'update': key = {"<pk col>": v, ...}, before = the whole CERT row as it was
+                               before the run (to_jsonb; json columns as their exact text).
+"""
+from __future__ import annotations
+
+import json
+
+import psycopg
+from psycopg import sql
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS datamig;
+CREATE SEQUENCE IF NOT EXISTS datamig.run_seq;
+CREATE TABLE IF NOT EXISTS datamig.runs (
+    run_id          text PRIMARY KEY,
+    seq             bigint NOT NULL,
+    district        bigint,
+    status          text NOT NULL CHECK (status IN ('loaded', 'rolled_back')),
+    strategy        text,
+    loaded_at       timestamptz NOT NULL,
+    rolled_back_at  timestamptz,
+    tables          jsonb NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS datamig.ledger (
+    run_id      text NOT NULL,
+    table_name  text NOT NULL,
+    op          text NOT NULL CHECK (op IN ('insert', 'update')),
+    key         jsonb NOT NULL,
+    before      jsonb
+);
+CREATE INDEX IF NOT EXISTS ledger_run_table ON datamig.ledger (run_id, table_name);
+"""
+
+
+def ensure(conn: psycopg.Connection) -> None:
+    """Inside the load's transaction: a load that never commits leaves no schema behind."""
+    conn.execute(DDL)
+
+
+def exists(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT to_regclass('datamig.runs') IS NOT NULL").fetchone()[0]
+
+
+def status(conn: psycopg.Connection, run_id: str) -> dict | None:
+    """The committed state of `run_id` in this database, or None if it never loaded here."""
+    if not exists(conn):
+        return None
+    row = conn.execute("SELECT status, seq, loaded_at, rolled_back_at, tables, strategy FROM datamig.runs "
+                       "WHERE run_id = %s", (run_id,)).fetchone()
+    if row is None:
+        return None
+    return {"status": row[0], "seq": row[1], "loaded_at": row[2].isoformat() if row[2] else None,
+            "rolled_back_at": row[3].isoformat() if row[3] else None, "tables": row[4], "strategy": row[5]}
+
+
+def record_load(conn: psycopg.Connection, run_id: str, district: int | None, strategy: str, tables: dict) -> None:
+    """A reload after a rollback reuses the row: new seq, status back to loaded."""
+    conn.execute(
+        "INSERT INTO datamig.runs (run_id, seq, district, status, strategy, loaded_at, tables) "
+        "VALUES (%(run)s, nextval('datamig.run_seq'), %(district)s, 'loaded', %(strategy)s, clock_timestamp(), "
+        "%(tables)s) ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, district = EXCLUDED.district, "
+        "status = 'loaded', strategy = EXCLUDED.strategy, loaded_at = EXCLUDED.loaded_at, "
+        "rolled_back_at = NULL, tables = EXCLUDED.tables",
+        {"run": run_id, "district": district, "strategy": strategy, "tables": json.dumps(tables)})
+
+
+def record_rollback(conn: psycopg.Connection, run_id: str) -> None:
+    """The run row stays as history; its ledger entries go (nothing is left to undo)."""
+    conn.execute("DELETE FROM datamig.ledger WHERE run_id = %s", (run_id,))
+    conn.execute("UPDATE datamig.runs SET status = 'rolled_back', rolled_back_at = clock_timestamp() "
+                 "WHERE run_id = %s", (run_id,))
+
+
+def tables_of(conn: psycopg.Connection, run_id: str) -> list[str]:
+    rows = conn.execute("SELECT DISTINCT table_name FROM datamig.ledger WHERE run_id = %s ORDER BY 1",
+                        (run_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def count_entries(conn: psycopg.Connection, run_id: str) -> dict[str, dict[str, int]]:
+    """table -> {"inserted": n, "updated": n}, counting the keys inside insert chunks."""
+    out: dict[str, dict[str, int]] = {}
+    query = sql.SQL(
+        "SELECT table_name, op, sum(CASE WHEN op = 'insert' THEN "
+        "cardinality((SELECT v FROM jsonb_each_text(key) AS e(k, v) LIMIT 1)::text[]) ELSE 1 END) "
+        "FROM datamig.ledger WHERE run_id = %s GROUP BY 1, 2")
+    for table, op, n in conn.execute(query, (run_id,)):
+        out.setdefault(table, {"inserted": 0, "updated": 0})["inserted" if op == "insert" else "updated"] = int(n)
+    return out

@@ -1,0 +1,315 @@
+"""The set-based SQL of one table's load and undo, built from its catalog facts.
+
+One statement per step and table, never one per row: classify the staged rows against the
+target (new / changed / unchanged), record the ledger, write, and undo. Identifiers always
+go through psycopg.sql, values through parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg import sql
+
+from .parquet_source import ROW_COLUMN
+
+LEDGER_SCHEMA = "datamig"
+INSERT_CHUNK = 10_000  # inserted keys per ledger entry (one array literal per key column, see ledger.py)
+# Types with no equality operator: compared through their text form.
+_NO_EQUALITY = ("json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle")
+
+
+@dataclass
+class TableLoad:
+    """One final table bound to its CERT table."""
+
+    store: str
+    schema: str
+    name: str
+    parquet: Path | None
+    columns: list[str]                 # final columns that are written (CERT names)
+    source_types: dict[str, str]       # column -> DuckDB type in the Parquet
+    pg_types: dict[str, str]           # every CERT column -> format_type()
+    key: tuple[str, ...]
+    staging: str = ""
+    temp: bool = False                 # dry run: a TEMP staging table in a read-only transaction
+    nullify: tuple[str, ...] = ()      # FK columns written NULL first, set by a second UPDATE
+    identity_always: bool = False      # some written column is GENERATED ALWAYS AS IDENTITY
+    restorable: tuple[str, ...] = ()   # CERT columns an undo may SET (not key, generated, identity)
+    counts: dict = field(default_factory=dict)
+    strategy: str = ""
+
+    @property
+    def table_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def target(self) -> sql.Composable:
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def stg(self) -> sql.Composable:
+        """Full rows: what upsert, merge and cycle-broken inserts write from."""
+        return sql.Identifier("pg_temp" if self.temp else LEDGER_SCHEMA, self.staging)
+
+    @property
+    def kstg(self) -> sql.Composable:
+        """Keys only: enough to check keys, count existing rows and record inserted keys."""
+        return sql.Identifier("pg_temp" if self.temp else LEDGER_SCHEMA, "k" + self.staging)
+
+    @property
+    def direct(self) -> bool:
+        """Every row is new and no column is written twice: COPY straight into the target,
+        no full staging and no second write of each row."""
+        return self.strategy == "insert" and not self.nullify
+
+    @property
+    def values(self) -> list[str]:
+        """Non-key final columns: what an update may change."""
+        return [c for c in self.columns if c not in self.key]
+
+
+def _ident(alias: str, col: str) -> sql.Composable:
+    return sql.Identifier(alias, col)
+
+
+def _cols(cols, alias: str | None = None) -> sql.Composable:
+    return sql.SQL(", ").join(_ident(alias, c) if alias else sql.Identifier(c) for c in cols)
+
+
+def _no_equality(pg_type: str) -> bool:
+    base = pg_type.removesuffix("[]")
+    return base in _NO_EQUALITY
+
+
+def _cmp(t: TableLoad, alias: str, col: str) -> sql.Composable:
+    expr = _ident(alias, col)
+    return sql.SQL("{}::text").format(expr) if _no_equality(t.pg_types[col]) else expr
+
+
+def key_match(t: TableLoad, left: str = "t", right: str = "s") -> sql.Composable:
+    return sql.SQL(" AND ").join(sql.SQL("{} = {}").format(_ident(left, k), _ident(right, k)) for k in t.key)
+
+
+def differs(t: TableLoad, cols: list[str] | None = None, left: str = "t", right: str = "s") -> sql.Composable:
+    """Row-wise IS DISTINCT FROM over `cols` (default: every non-key final column)."""
+    cols = t.values if cols is None else cols
+    if not cols:
+        return sql.SQL("false")
+    lhs = sql.SQL(", ").join(_cmp(t, left, c) for c in cols)
+    rhs = sql.SQL(", ").join(_cmp(t, right, c) for c in cols)
+    return sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(lhs, rhs)
+
+
+def key_json(t: TableLoad, alias: str) -> sql.Composable:
+    parts = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(k), _ident(alias, k)) for k in t.key)
+    return sql.SQL("jsonb_build_object({})").format(parts)
+
+
+# --- staging ---------------------------------------------------------------------------------
+
+def create_staging(t: TableLoad, keys_only: bool) -> sql.Composable:
+    """Same column types as the target (CREATE TABLE AS ... WITH NO DATA copies them exactly),
+    so COPY parses each value once, straight into its final type. UNLOGGED: staging is scratch
+    and is dropped before PREPARE; TEMP cannot be used (PREPARE TRANSACTION refuses it), except
+    by a dry run, whose transaction is read only and never prepared."""
+    kind = sql.SQL("TEMP") if t.temp else sql.SQL("UNLOGGED")
+    rel, cols = (t.kstg, t.key) if keys_only else (t.stg, t.columns)
+    return sql.SQL("CREATE {} TABLE {} AS SELECT {}, NULL::bigint AS {} FROM {} WITH NO DATA").format(
+        kind, rel, _cols(cols), sql.Identifier(ROW_COLUMN), t.target)
+
+
+def copy_into_staging(t: TableLoad, keys_only: bool) -> sql.Composable:
+    rel, cols = (t.kstg, t.key) if keys_only else (t.stg, t.columns)
+    return sql.SQL("COPY {} ({}, {}) FROM STDIN (FORMAT csv)").format(rel, _cols(cols), sql.Identifier(ROW_COLUMN))
+
+
+def copy_into_target(t: TableLoad) -> sql.Composable:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(t.target, _cols(t.columns))
+
+
+def analyze(rel: sql.Composable) -> sql.Composable:
+    return sql.SQL("ANALYZE {}").format(rel)
+
+
+def count_keys(t: TableLoad) -> sql.Composable:
+    """rows, and how many of their keys CERT already has."""
+    return sql.SQL("SELECT count(*), count(t.{}) FROM {} s LEFT JOIN {} t ON {}").format(
+        sql.Identifier(t.key[0]), t.kstg, t.target, key_match(t))
+
+
+def classify(t: TableLoad) -> sql.Composable:
+    """rows, new (key not in CERT), changed (key in CERT, some final column differs), unchanged."""
+    k0 = _ident("t", t.key[0])
+    return sql.SQL(
+        "SELECT count(*), count(*) FILTER (WHERE {k0} IS NULL), "
+        "count(*) FILTER (WHERE {k0} IS NOT NULL AND {d}), "
+        "count(*) FILTER (WHERE {k0} IS NOT NULL AND NOT {d}) "
+        "FROM {stg} s LEFT JOIN {target} t ON {on}").format(
+        k0=k0, d=differs(t), stg=t.stg, target=t.target, on=key_match(t))
+
+
+def existing_keys(t: TableLoad, limit: int) -> sql.Composable:
+    return sql.SQL("SELECT {}::text FROM {} s JOIN {} t ON {} ORDER BY s.{} LIMIT {}").format(
+        key_json(t, "s"), t.kstg, t.target, key_match(t), sql.Identifier(ROW_COLUMN), sql.Literal(limit))
+
+
+def drop_staging(t: TableLoad) -> sql.Composable:
+    return sql.SQL("DROP TABLE IF EXISTS {}, {}").format(t.kstg, t.stg)
+
+
+# --- ledger (captured before the write: it needs CERT's rows as they were) --------------------
+
+def _before_image(t: TableLoad, alias: str) -> sql.Composable:
+    """The whole CERT row as jsonb. json (not jsonb) columns travel as their exact text:
+    to_jsonb would normalize their whitespace and key order."""
+    image = sql.SQL("to_jsonb({})").format(sql.Identifier(alias))
+    exact = [c for c, ty in t.pg_types.items() if ty.removesuffix("[]") == "json"]
+    if exact:
+        parts = sql.SQL(", ").join(sql.SQL("{}, {}::text").format(sql.Literal(c), _ident(alias, c)) for c in exact)
+        image = sql.SQL("{} || jsonb_build_object({})").format(image, parts)
+    return image
+
+
+def ledger_updates(t: TableLoad, only_changed: bool) -> sql.Composable:
+    where = sql.SQL(" WHERE {}").format(differs(t)) if only_changed else sql.SQL("")
+    return sql.SQL(
+        "INSERT INTO datamig.ledger (run_id, table_name, op, key, before) "
+        "SELECT %(run)s, %(table)s, 'update', {key}, {before} FROM {stg} s JOIN {target} t ON {on}{where}").format(
+        key=key_json(t, "t"), before=_before_image(t, "t"), stg=t.stg, target=t.target, on=key_match(t),
+        where=where)
+
+
+def ledger_inserts(t: TableLoad, all_new: bool) -> sql.Composable:
+    """Inserted keys in chunks of INSERT_CHUNK: {"col": "<PostgreSQL array literal>", ...}.
+    Measured on 1M bigint keys: 0.5 s, against 1.1 s for jsonb arrays and ~5 s for one ledger
+    row per key; the literal reads back exactly through a cast to the column's array type.
+    All aggregates of a group advance together row by row, so the arrays of a composite key
+    stay aligned by position. Read from the key staging table, before the write."""
+    arrays = sql.SQL(", ").join(sql.SQL("{}, array_agg({})::text").format(sql.Literal(k), _ident("s", k))
+                                for k in t.key)
+    where = sql.SQL("") if all_new else sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
+        t.target, key_match(t))
+    return sql.SQL(
+        "INSERT INTO datamig.ledger (run_id, table_name, op, key) "
+        "SELECT %(run)s, %(table)s, 'insert', jsonb_build_object({arrays}) FROM {src} s{where} "
+        "GROUP BY s.{row} / {chunk}").format(
+        arrays=arrays, src=t.kstg, where=where, row=sql.Identifier(ROW_COLUMN), chunk=sql.Literal(INSERT_CHUNK))
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+def _select_values(t: TableLoad, alias: str) -> sql.Composable:
+    """Final columns as written by the first pass: nullified FK columns as NULL."""
+    return sql.SQL(", ").join(
+        sql.SQL("NULL::{}").format(sql.SQL(t.pg_types[c])) if c in t.nullify else _ident(alias, c)
+        for c in t.columns)
+
+
+def _overriding(t: TableLoad) -> sql.Composable:
+    return sql.SQL(" OVERRIDING SYSTEM VALUE") if t.identity_always else sql.SQL("")
+
+
+def _updatable(t: TableLoad) -> list[str]:
+    return [c for c in t.values if c not in t.nullify]
+
+
+def write_insert(t: TableLoad) -> sql.Composable:
+    return sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} s").format(
+        t.target, _cols(t.columns), _overriding(t), _select_values(t, "s"), t.stg)
+
+
+def write_upsert(t: TableLoad) -> sql.Composable:
+    cols = _updatable(t)
+    action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(
+        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in cols)) \
+        if cols else sql.SQL("DO NOTHING")
+    return sql.SQL("INSERT INTO {} AS t ({}){} SELECT {} FROM {} s ON CONFLICT ({}) {}").format(
+        t.target, _cols(t.columns), _overriding(t), _select_values(t, "s"), t.stg, _cols(t.key), action)
+
+
+def write_merge(t: TableLoad) -> sql.Composable:
+    """Only rows whose final columns differ are updated, and only the final's columns: CERT-only
+    columns and rows are never touched."""
+    cols = _updatable(t)
+    matched = sql.SQL("")
+    if cols:
+        sets = sql.SQL(", ").join(sql.SQL("{} = s.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in cols)
+        matched = sql.SQL(" WHEN MATCHED AND {} THEN UPDATE SET {}").format(differs(t), sets)
+    return sql.SQL("MERGE INTO {} t USING {} s ON {}{} WHEN NOT MATCHED THEN INSERT ({}){} VALUES ({})").format(
+        t.target, t.stg, key_match(t), matched, _cols(t.columns), _overriding(t), _select_values(t, "s"))
+
+
+def fix_nullified(t: TableLoad) -> sql.Composable:
+    """Second pass of a cycle broken by a nullable FK: the parents exist now."""
+    sets = sql.SQL(", ").join(sql.SQL("{} = s.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in t.nullify)
+    return sql.SQL("UPDATE {} t SET {} FROM {} s WHERE {} AND {}").format(
+        t.target, sets, t.stg, key_match(t), differs(t, list(t.nullify)))
+
+
+# --- undo (rollback and compensation read the ledger, never the run folder) -----------------
+
+def ledger_keys(t: TableLoad, op: str, run_filter: sql.Composable) -> sql.Composable:
+    """Typed key rows (run_id, key columns...) of the ledger entries of `op` for table
+    %(table)s matching `run_filter` (a condition on alias l). Insert entries are columnar
+    chunks, zipped back by position."""
+    casts = [sql.SQL(t.pg_types[k]) for k in t.key]
+    if op == "update":
+        cols = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{} AS {}").format(sql.Literal(k), ty, sql.Identifier(k))
+                                  for k, ty in zip(t.key, casts))
+        return sql.SQL("SELECT l.run_id, {} FROM datamig.ledger l WHERE l.table_name = %(table)s "
+                       "AND l.op = 'update' AND {}").format(cols, run_filter)
+    # unnest(a, b, ...) zips the chunk's arrays back into key tuples, already typed.
+    arrays = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{}[]").format(sql.Literal(k), ty) for k, ty in zip(t.key, casts))
+    names = sql.SQL(", ").join(sql.Identifier(k) for k in t.key)
+    cols = sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(k)) for k in t.key)
+    return sql.SQL("SELECT l.run_id, {} FROM datamig.ledger l CROSS JOIN LATERAL unnest({}) AS x({}) "
+                   "WHERE l.table_name = %(table)s AND l.op = 'insert' AND {}").format(cols, arrays, names, run_filter)
+
+
+def run_is(param: str = "run") -> sql.Composable:
+    return sql.SQL("l.run_id = %({})s").format(sql.SQL(param))
+
+
+def restore_updates(t: TableLoad) -> sql.Composable:
+    """Every column the before-image holds goes back to it, CERT-only columns included; a
+    column added to CERT after the load (absent from the image) is left alone."""
+    if not t.restorable:
+        return sql.SQL("SELECT 1")
+    sets = []
+    for c in t.restorable:
+        value = sql.SQL("(l.before ->> {})::json").format(sql.Literal(c)) if t.pg_types[c] == "json" \
+            else _ident("r", c)
+        sets.append(sql.SQL("{c} = CASE WHEN l.before ? {lit} THEN {v} ELSE t.{c} END").format(
+            c=sql.Identifier(c), lit=sql.Literal(c), v=value))
+    on = sql.SQL(" AND ").join(sql.SQL("t.{} = (l.key ->> {})::{}").format(
+        sql.Identifier(k), sql.Literal(k), sql.SQL(t.pg_types[k])) for k in t.key)
+    return sql.SQL(
+        "UPDATE {target} t SET {sets} FROM datamig.ledger l "
+        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{target}, l.before) r "
+        "WHERE l.run_id = %(run)s AND l.table_name = %(table)s AND l.op = 'update' AND {on}").format(
+        target=t.target, sets=sql.SQL(", ").join(sets), on=on)
+
+
+def null_out_inserted(t: TableLoad) -> sql.Composable:
+    """Before deleting a cycle's inserted rows, cut their nullable FK so the delete order works."""
+    sets = sql.SQL(", ").join(sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in t.nullify)
+    return sql.SQL("UPDATE {} t SET {} FROM ({}) d WHERE {}").format(
+        t.target, sets, ledger_keys(t, "insert", run_is()), key_match(t, "t", "d"))
+
+
+def delete_inserted(t: TableLoad) -> sql.Composable:
+    return sql.SQL("DELETE FROM {} t USING ({}) d WHERE {}").format(
+        t.target, ledger_keys(t, "insert", run_is()), key_match(t, "t", "d"))
+
+
+def later_overlap(t: TableLoad) -> sql.Composable:
+    """A later, still loaded run that recorded one of this run's keys again (limit 1)."""
+    mine = sql.SQL("{} UNION ALL {}").format(ledger_keys(t, "insert", run_is()), ledger_keys(t, "update", run_is()))
+    later = sql.SQL(
+        "l.run_id IN (SELECT r2.run_id FROM datamig.runs r2, datamig.runs r1 WHERE r1.run_id = %(run)s "
+        "AND r2.status = 'loaded' AND r2.seq > r1.seq)")
+    theirs = sql.SQL("{} UNION ALL {}").format(ledger_keys(t, "insert", later), ledger_keys(t, "update", later))
+    on = key_match(t, "m", "o")
+    return sql.SQL("SELECT o.run_id, {}::text FROM ({}) m JOIN ({}) o ON {} LIMIT 1").format(
+        key_json(t, "m"), mine, theirs, on)

@@ -1,0 +1,188 @@
+"""`rollback_run`: put CERT back exactly as it was before one run, from the ledger that run left.
+
+Per PostgreSQL store, in one transaction: restore the before-image of every row the run
+updated (CERT-only columns included), cut the nullable cycle FKs of the rows it inserted,
+delete those rows children first, drop the run's ledger entries and mark it rolled back;
+then PREPARE. Once every store is prepared the decision is written, then COMMIT PREPARED
+everywhere, then the Neo4j undo. The graph undo comes after the decision (not before, as in
+a load) because it is idempotent and replayable from its ledger: recovery finishes it, while
+compensating an undo would need after-images nobody kept.
+
+Refused when a later run, still loaded, recorded one of the same keys: restoring this run's
+before-images would silently destroy that run's writes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..config import Config
+from ..errors import DatamigError, MigrationFailed, NotFound
+from . import decision, faults, graph_undo, ledger, pg_sql
+from .catalog import read_catalog
+from .graph import GraphStore
+from .graph import connect as connect_graph
+from .pg_load import key_of, load_order, restorable
+from .pg_sql import TableLoad
+from .pgstore import PgStore, cert_url, gid
+from .recovery import recover_locked
+
+log = logging.getLogger("datamig.load")
+REPORT = "rollback-report.json"
+
+
+def rollback_run(cfg: Config, env: Mapping[str, str], out_dir: Path, run_id: str,
+                 progress: Callable[[str], None] | None = None) -> dict:
+    out_dir = Path(out_dir)
+    progress = progress or log.info
+    with decision.locked(out_dir):
+        recovery = recover_locked(cfg, env, out_dir, progress)
+        return _Rollback(cfg, env, out_dir, run_id, progress).run(recovery)
+
+
+class _Rollback:
+    def __init__(self, cfg, env, out_dir: Path, run_id: str, progress):
+        self.cfg, self.env, self.run_id, self.progress = cfg, env, run_id, progress
+        self.run_dir = out_dir / run_id
+        self.stores: dict[str, PgStore] = {}
+        self.undo: dict[str, list[TableLoad]] = {}
+        self.graph: GraphStore | None = None
+        self.prepared: list[tuple[PgStore, str]] = []
+        self.decided = False
+
+    def run(self, recovery: dict) -> dict:
+        started = time.monotonic()
+        try:
+            loaded, graph_state = self._find()
+            self._refuse_if_overwritten(loaded, graph_state)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            decision.clear(self.run_dir, "rollback")
+            counts = self._undo_postgres(loaded)
+            if self.graph is not None and graph_state is not None:
+                self.graph.run_state(self.run_id)  # reachable now, or fail before deciding
+            decision.write(self.run_dir, "rollback", self.run_id, [g for _, g in self.prepared],
+                           self.graph.name if self.graph else None)
+            self.decided = True
+            faults.failpoint("rollback:after-decision")
+            for pg, g in self.prepared:
+                pg.commit_prepared(g)
+                faults.failpoint(f"rollback:after-commit:{pg.name}")
+            graph_counts = None
+            if self.graph is not None and graph_state is not None:
+                graph_counts = graph_undo.undo(self.graph, self.run_id, "rolled_back")
+            report = {"run_id": self.run_id, "status": "ROLLED_BACK",
+                      "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      "elapsed_s": round(time.monotonic() - started, 3), "stores": counts,
+                      "graph": graph_counts, "recovery": recovery}
+            _write_json(self.run_dir / REPORT, report)
+            return report
+        except BaseException as exc:
+            self._abort()
+            if self.decided and isinstance(exc, DatamigError):
+                raise type(exc)(f"{exc} (run {self.run_id}: rollback decided; the next recovery finishes it)") \
+                    from None
+            raise
+        finally:
+            for pg in self.stores.values():
+                pg.close()
+            if self.graph is not None:
+                self.graph.close()
+
+    def _find(self) -> tuple[list[str], dict | None]:
+        loaded = []
+        for store in self.cfg.postgres_stores():
+            pg = PgStore(store, cert_url(store, self.env), self.env, f"rollback:{self.run_id}")
+            self.stores[store.name] = pg
+            state = ledger.status(pg.conn, self.run_id)
+            if state and state["status"] == "loaded":
+                loaded.append(store.name)
+        graph_state = None
+        if self.cfg.graph is not None and self.env.get(self.cfg.stores[self.cfg.graph.store].cert_env):
+            self.graph = connect_graph(self.cfg.stores[self.cfg.graph.store], self.env)
+            state = self.graph.run_state(self.run_id)
+            graph_state = state if state and state.get("status") == "committed" else None
+        if not loaded and graph_state is None:
+            raise NotFound(f"run {self.run_id} is not loaded in CERT; nothing to roll back")
+        return loaded, graph_state
+
+    def _refuse_if_overwritten(self, loaded: list[str], graph_state: dict | None) -> None:
+        for name in loaded:
+            pg = self.stores[name]
+            catalog = read_catalog(pg.store, pg.url)
+            tables = [t.split(".", 1)[1] for t in ledger.tables_of(pg.conn, self.run_id)]
+            missing = [t for t in tables if t not in catalog.tables]
+            if missing:
+                raise MigrationFailed(f"store {name}: table {missing[0]} of run {self.run_id} no longer exists in CERT")
+            order, nullify = load_order(catalog, tables)
+            loads = []
+            for table in order:
+                key = key_of(catalog, table)
+                loads.append(TableLoad(
+                    store=name, schema=pg.store.schema, name=table, parquet=None, columns=[], source_types={},
+                    pg_types={c.name: c.data_type for c in catalog.tables[table].columns}, key=key,
+                    nullify=nullify.get(table, ()), restorable=restorable(catalog, table, key)))
+            self.undo[name] = loads
+            for t in loads:
+                row = pg.execute(pg_sql.later_overlap(t), {"run": self.run_id, "table": t.table_name},
+                                 f"checking later runs on {t.name}").fetchone()
+                if row:
+                    raise MigrationFailed(
+                        f"run {self.run_id}: cannot roll back: later run {row[0]} changed the same rows again "
+                        f"({name}.{t.name} {row[1]}); roll back {row[0]} first")
+        if graph_state is not None:
+            hit = graph_undo.later_overlap(self.graph, self.run_id, graph_state.get("loaded_at"))
+            if hit:
+                raise MigrationFailed(
+                    f"run {self.run_id}: cannot roll back: later run {hit[0]} changed the same graph entities again "
+                    f"({self.graph.name} {hit[1]}); roll back {hit[0]} first")
+
+    def _undo_postgres(self, loaded: list[str]) -> dict:
+        counts = {}
+        for name in loaded:
+            pg, loads = self.stores[name], self.undo[name]
+            counts[name] = ledger.count_entries(pg.conn, self.run_id)
+            pg.begin()
+            # Before-images first: an updated row may point at a row the run inserted, and
+            # its old value points at a row that existed before the run (never deleted).
+            for t in loads:
+                pg.execute(pg_sql.restore_updates(t), self._params(t), f"restoring rows of {t.name}")
+            for t in loads:
+                if t.nullify:
+                    pg.execute(pg_sql.null_out_inserted(t), self._params(t), f"cutting cycle keys of {t.name}")
+            for t in reversed(loads):  # children first
+                pg.execute(pg_sql.delete_inserted(t), self._params(t), f"deleting rows of {t.name}")
+            try:
+                ledger.record_rollback(pg.conn, self.run_id)
+            except Exception as exc:
+                raise pg.error(exc, "recording the rollback") from None
+            pg.check_constraints()
+            g = gid(self.run_id, name, "rollback")
+            pg.prepare(g)
+            self.prepared.append((pg, g))
+            self.progress(f"{name}: rollback of {self.run_id} prepared")
+            faults.failpoint(f"rollback:after-prepare:{name}")
+        return counts
+
+    def _params(self, t: TableLoad) -> dict:
+        return {"run": self.run_id, "table": t.table_name}
+
+    def _abort(self) -> None:
+        for pg in self.stores.values():
+            pg.abort()
+        if self.decided:
+            return  # recovery commits the rest and finishes the graph undo
+        for pg, g in self.prepared:
+            try:
+                pg.rollback_prepared(g)
+            except DatamigError:
+                pass  # left prepared without a decision: the next recovery rolls it back
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)

@@ -1,0 +1,313 @@
+"""`load_run`: one validated run folder into CERT, all or nothing across every CERT store.
+
+The protocol, in order (each step's failure undoes everything before it):
+ 1. refuse a run whose validation failed or was never done;
+ 2. recover whatever an earlier, killed load or rollback left prepared (recovery.py);
+ 3. drift gate: CERT's catalog must still take every final column (drift.py);
+ 4. a run already loaded is reported as such and nothing changes;
+ 5. per PostgreSQL store, one transaction: ledger schema, the keys of every table staged (COPY
+    from the Parquet via DuckDB) and matched against CERT; Neo4j classified (read only);
+ 6. a strategy per table; insert conflicts stop the load here, listing the keys; full rows
+    staged and classified (new / changed / unchanged) where the strategy needs them;
+ 7. per store: ledger + one set-based write per table, parents first (a plain insert is a
+    COPY straight into the table), FK checks, PREPARE TRANSACTION;
+ 8. Neo4j: batches, each committing its data with its ledger (graph_load.py);
+ 9. the decision record, durable (decision.py) -- from here on the run is finished, not undone;
+10. COMMIT PREPARED in every store, Neo4j run marked committed.
+A failure before 9 rolls back open and prepared transactions and compensates Neo4j from its
+ledger; a kill at any point is resolved by the next recovery the same way.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..config import Config
+from ..errors import DatamigError, MigrationFailed
+from ..extract.runs import attach_run_log, detach_run_log
+from . import decision, drift, faults, graph_load, ledger
+from . import strategy as strategies
+from .catalog import StoreCatalog, read_catalog
+from .graph import GraphStore
+from .graph import connect as connect_graph
+from .graph_undo import undo
+from .parquet_source import ParquetSource
+from .pg_load import StoreLoad, table_loads
+from .pgstore import PgStore, cert_url, gid
+from .recovery import recover_locked
+from .runfolder import RunFolder, check_validation, open_run
+
+log = logging.getLogger("datamig.load")
+REPORT = "load-report.json"
+
+
+def load_run(cfg: Config, env: Mapping[str, str], run_dir: Path, strategy: str = "auto",
+             dry_run: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+    """Load `run_dir` into CERT; returns the load report (also written to run_dir/load-report.json).
+
+    strategy: auto | insert | upsert | merge. dry_run: per table what would be inserted,
+    updated, left unchanged or conflict, in read-only transactions; CERT is not changed.
+    """
+    run_dir = Path(run_dir)
+    requested = strategies.check(strategy)
+    validation = check_validation(run_dir)
+    folder = open_run(cfg, run_dir)
+    handler = attach_run_log(run_dir)
+    try:
+        with decision.locked(run_dir.parent):
+            return _Load(cfg, env, folder, requested, dry_run, progress or log.info, validation).run()
+    finally:
+        detach_run_log(handler)
+
+
+class _Load:
+    def __init__(self, cfg: Config, env: Mapping[str, str], folder: RunFolder, requested: str, dry_run: bool,
+                 progress: Callable[[str], None], validation: str):
+        self.cfg, self.env, self.folder = cfg, env, folder
+        self.run_id = folder.run_id
+        self.requested, self.dry_run, self.progress = requested, dry_run, progress
+        self.source = ParquetSource()
+        self.catalogs: dict[str, StoreCatalog] = {}
+        self.schemas: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        self.stores: list[StoreLoad] = []
+        self.pgs: dict[str, PgStore] = {}
+        self.graph: GraphStore | None = None
+        self.sets: list[graph_load.GraphSet] = []
+        self.prepared: list[tuple[PgStore, str]] = []
+        self.graph_started = False
+        self.decided = False
+        self.started = time.monotonic()
+        self.report: dict = {"run_id": self.run_id, "district": folder.district, "status": "RUNNING",
+                             "dry_run": dry_run, "strategy": requested, "validation": validation,
+                             "started_at": _now(), "stores": {}}
+
+    # --- the protocol -----------------------------------------------------------------------
+
+    def run(self) -> dict:
+        try:
+            if not self.dry_run:
+                self.report["recovery"] = recover_locked(self.cfg, self.env, self.folder.path.parent, self.progress)
+            self._drift_gate()
+            self._connect()
+            if self._already_loaded():
+                return self._finish("ALREADY_LOADED")
+            if not self.dry_run:
+                decision.clear(self.folder.path, "load", "rollback")
+            for sl in self.stores:
+                sl.begin()
+                sl.stage_keys()
+            self._classify_graph()
+            self._choose_strategies()
+            for sl in self.stores:
+                sl.stage_rows()
+            self._fill_report()
+            if self.dry_run:
+                for sl in self.stores:
+                    sl.discard()
+                return self._finish("DRY_RUN")
+            self._write_and_prepare()
+            if self.sets:
+                self.graph_started = True
+                graph_load.apply(self.graph, self.sets, self.run_id, self.folder.district, self.progress)
+                faults.failpoint("load:after-graph")
+            decision.write(self.folder.path, "load", self.run_id, [g for _, g in self.prepared],
+                           self.graph.name if self.sets else None)
+            self.decided = True
+            faults.failpoint("load:after-decision")
+            for pg, g in self.prepared:
+                pg.commit_prepared(g)
+                faults.failpoint(f"load:after-commit:{pg.name}")
+            if self.sets:
+                self.graph.set_status(self.run_id, "committed")
+            return self._finish("LOADED")
+        except BaseException as exc:
+            self._abort()
+            if self.decided and isinstance(exc, DatamigError):
+                exc = type(exc)(f"{exc} (run {self.run_id}: load decided; the next recovery finishes it)")
+            self._failed(exc)
+            if isinstance(exc, DatamigError):
+                raise exc from None
+            raise
+        finally:
+            self._close()
+
+    def _drift_gate(self) -> None:
+        problems = []
+        for name, tables in self.folder.pg.items():
+            store = self.cfg.stores[name]
+            catalog = read_catalog(store, cert_url(store, self.env))
+            self.catalogs[name] = catalog
+            self.schemas[name] = {t: self.source.schema(p) for t, p in tables.items()}
+            problems += drift.check_store(catalog, self.schemas[name])
+        drift.write_report(self.folder.path, problems, sorted(self.folder.pg))
+        if problems:
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise MigrationFailed(f"run {self.run_id}: CERT has drifted: {problems[0].describe()}{more}; "
+                                  f"see {drift.DRIFT_REPORT}; nothing was written")
+
+    def _connect(self) -> None:
+        for name, tables in self.folder.pg.items():
+            store = self.cfg.stores[name]
+            catalog = self.catalogs[name]
+            loads = table_loads(catalog, self.run_id, tables, self.schemas[name], temp=self.dry_run)
+            pg = PgStore(store, cert_url(store, self.env), self.env, f"load:{self.run_id}")
+            self.pgs[name] = pg
+            self.stores.append(StoreLoad(pg, loads, self.source, self.run_id, self.dry_run, self.progress))
+        if self.folder.graph_store and (self.folder.nodes or self.folder.relationships):
+            self.graph = connect_graph(self.cfg.stores[self.folder.graph_store], self.env)
+            self.sets = graph_load.plan_sets(self.graph.name, self.folder.nodes, self.folder.relationships,
+                                             self.cfg.graph.node_keys)
+
+    def _already_loaded(self) -> bool:
+        parts, loaded = [], {}
+        for name, pg in self.pgs.items():
+            parts.append(name)
+            state = ledger.status(pg.conn, self.run_id)
+            if state and state["status"] == "loaded":
+                loaded[name] = state
+        if self.sets:
+            parts.append(self.graph.name)
+            state = self.graph.run_state(self.run_id)
+            if state and state.get("status") == "committed":
+                loaded[self.graph.name] = state
+        if not loaded:
+            return False
+        if len(loaded) < len(parts):
+            missing = [p for p in parts if p not in loaded]
+            raise MigrationFailed(f"run {self.run_id} is loaded in {', '.join(sorted(loaded))} but not in "
+                                  f"{', '.join(missing)}; roll it back before loading it again")
+        for name, state in loaded.items():
+            self.report["stores"][name] = {"loaded_at": state.get("loaded_at"), "tables": state.get("tables")}
+        self.report["message"] = f"run {self.run_id} is already loaded; nothing changed"
+        return True
+
+    def _classify_graph(self) -> None:
+        if not self.sets:
+            return
+        if not self.dry_run:  # schema, not data: MERGE needs the key index to be fast and correct
+            labels = {s.name: s.key_prop for s in self.sets if s.kind == "node"}
+            for s in self.sets:
+                if s.kind == "rel":
+                    labels.setdefault(s.start_label, s.start_prop)
+                    labels.setdefault(s.end_label, s.end_prop)
+            self.graph.ensure_constraints(labels)
+        started = time.monotonic()
+        graph_load.classify(self.graph, self.sets)
+        self.report.setdefault("timings", {})["graph_classify_s"] = round(time.monotonic() - started, 3)
+
+    def _choose_strategies(self) -> None:
+        conflicts = []
+        for sl in self.stores:
+            for t in sl.loads:
+                t.strategy = strategies.choose(self.requested, t.counts)
+                t.counts["conflicts"] = strategies.conflicts(t.counts, t.strategy)
+                if t.counts["conflicts"]:
+                    conflicts.append((f"{sl.name}.{t.name}", t.counts["conflicts"], sl.existing_keys(t)))
+        for s in self.sets:
+            s.strategy = strategies.choose(self.requested, s.counts)
+            s.counts["conflicts"] = strategies.conflicts(s.counts, s.strategy)
+            if s.counts["conflicts"]:
+                keys = [json.dumps(k, default=str) for k in s.conflicts]
+                conflicts.append((f"{self.graph.name}.{s.id}", s.counts["conflicts"], keys))
+        self._fill_report()
+        if conflicts:
+            self.report["conflicts"] = {name: {"count": n, "keys": keys} for name, n, keys in conflicts}
+            if not self.dry_run:
+                listed = "; ".join(f"{name}: {n} existing keys {', '.join(keys)}" for name, n, keys in conflicts)
+                raise MigrationFailed(f"run {self.run_id}: insert conflicts, nothing written: {listed}")
+
+    def _write_and_prepare(self) -> None:
+        for sl in self.stores:
+            sl.write(self.folder.district, self.requested)
+            faults.failpoint(f"load:after-write:{sl.name}")
+        for sl in self.stores:
+            g = gid(self.run_id, sl.name)
+            sl.pg.prepare(g)
+            self.prepared.append((sl.pg, g))
+            self.report["stores"][sl.name]["gid"] = g
+            self.progress(f"{sl.name}: prepared {g}")
+            faults.failpoint(f"load:after-prepare:{sl.name}")
+        self._fill_report()
+
+    # --- failure --------------------------------------------------------------------------
+
+    def _abort(self) -> None:
+        """Before the decision: nothing may survive. After it: leave the rest to recovery."""
+        for pg in self.pgs.values():
+            pg.abort()
+        if self.decided:
+            return
+        for pg, g in self.prepared:
+            try:
+                pg.rollback_prepared(g)
+            except DatamigError:
+                pass  # still prepared, no decision: the next recovery rolls it back
+        if self.graph_started:
+            try:
+                undo(self.graph, self.run_id, "compensated")
+            except DatamigError:
+                pass  # the run stays 'applying'/'applied' without decision: recovery compensates
+
+    # --- report ---------------------------------------------------------------------------
+
+    def _fill_report(self) -> None:
+        for sl in self.stores:
+            entry = self.report["stores"].setdefault(sl.name, {"kind": "postgres"})
+            entry["tables"] = sl.report()
+            entry["timings"] = sl.timings
+        if self.sets:
+            entry = self.report["stores"].setdefault(self.graph.name, {"kind": "neo4j"})
+            entry["nodes"] = {s.name: {"strategy": s.strategy, **s.counts} for s in self.sets if s.kind == "node"}
+            entry["relationships"] = {s.id: {"strategy": s.strategy, **s.counts} for s in self.sets if s.kind == "rel"}
+
+    def _finish(self, status: str) -> dict:
+        if status != "ALREADY_LOADED":
+            self._fill_report()
+        self.report["status"] = status
+        self.report["totals"] = _totals(self.report)
+        self.report["finished_at"] = _now()
+        self.report["elapsed_s"] = round(time.monotonic() - self.started, 3)
+        _write_json(self.folder.path / REPORT, self.report)
+        self.progress(f"run {self.run_id}: {status}")
+        return self.report
+
+    def _failed(self, exc: BaseException) -> None:
+        self.report["status"] = "FAILED"
+        self.report["error"] = str(exc) if isinstance(exc, DatamigError) else type(exc).__name__
+        self.report["finished_at"] = _now()
+        try:
+            _write_json(self.folder.path / REPORT, self.report)
+        except OSError:
+            pass
+
+    def _close(self) -> None:
+        for pg in self.pgs.values():
+            pg.close()
+        if self.graph is not None:
+            self.graph.close()
+        self.source.close()
+
+
+def _totals(report: dict) -> dict:
+    totals = {"rows": 0, "existing": 0, "new": 0, "changed": 0, "unchanged": 0, "conflicts": 0, "inserted": 0,
+              "updated": 0}
+    for store in report["stores"].values():
+        for group in ("tables", "nodes", "relationships"):
+            for counts in (store.get(group) or {}).values():
+                for k in totals:
+                    totals[k] += int(counts.get(k, 0) or 0)
+    return totals
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)

@@ -1,0 +1,97 @@
+"""What the loader reads from a run folder: the validation verdict, and the final Parquet files.
+
+Layout (written by the earlier phases):
+  <run>/validation-report.json             {"status": "PASSED" | "PASSED_WITH_WARNINGS" | "FAILED", ...}
+  <run>/final/<store>/<table>.parquet       one file per PostgreSQL table of the slice
+  <run>/final/<graph>/nodes/<Label>.parquet
+  <run>/final/<graph>/relationships/<TYPE>.parquet
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..errors import MigrationFailed
+
+VALIDATION_REPORT = "validation-report.json"
+LOADABLE = ("PASSED", "PASSED_WITH_WARNINGS")
+
+
+@dataclass
+class RunFolder:
+    run_id: str
+    path: Path
+    district: int | None
+    pg: dict[str, dict[str, Path]] = field(default_factory=dict)  # store -> table -> parquet
+    graph_store: str | None = None
+    nodes: dict[str, Path] = field(default_factory=dict)          # label -> parquet
+    relationships: dict[str, Path] = field(default_factory=dict)  # type -> parquet
+
+    @property
+    def final(self) -> Path:
+        return self.path / "final"
+
+
+def check_validation(run_dir: Path) -> str:
+    """The validation status, or MigrationFailed when the run must not be loaded.
+
+    A missing or unreadable report refuses the load as firmly as a FAILED one: the gate is
+    only worth having if skipping it is impossible.
+    """
+    run_id = run_dir.name
+    path = run_dir / VALIDATION_REPORT
+    if not path.exists():
+        raise MigrationFailed(f"run {run_id}: {VALIDATION_REPORT} not found; validate the run before loading it")
+    try:
+        status = json.loads(path.read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        raise MigrationFailed(f"run {run_id}: {VALIDATION_REPORT} is not readable JSON") from None
+    if status == "FAILED":
+        raise MigrationFailed(f"run {run_id}: validation status is FAILED; the load is refused "
+                              f"(see {path})")
+    if status not in LOADABLE:
+        raise MigrationFailed(f"run {run_id}: unknown validation status {status!r} in {VALIDATION_REPORT}")
+    return status
+
+
+def open_run(cfg: Config, run_dir: Path) -> RunFolder:
+    run_dir = Path(run_dir)
+    run_id = run_dir.name
+    final = run_dir / "final"
+    if not final.is_dir():
+        raise MigrationFailed(f"run {run_id}: no final/ folder in {run_dir}; nothing to load")
+    folder = RunFolder(run_id=run_id, path=run_dir, district=_district(run_dir))
+    for store_dir in sorted(p for p in final.iterdir() if p.is_dir()):
+        store = cfg.stores.get(store_dir.name)
+        if store is None:
+            raise MigrationFailed(f"run {run_id}: final/{store_dir.name} names no store of {cfg.path}")
+        if store.kind == "postgres":
+            tables = {p.stem: p for p in sorted(store_dir.glob("*.parquet"))}
+            if tables:
+                folder.pg[store.name] = tables
+        else:
+            folder.graph_store = store.name
+            folder.nodes = {p.stem: p for p in sorted((store_dir / "nodes").glob("*.parquet"))}
+            folder.relationships = {p.stem: p for p in sorted((store_dir / "relationships").glob("*.parquet"))}
+    if folder.graph_store and cfg.graph is None:
+        raise MigrationFailed(f"run {run_id}: final/{folder.graph_store} holds a graph but the config has no graph:")
+    if folder.graph_store and cfg.graph and folder.graph_store != cfg.graph.store:
+        raise MigrationFailed(f"run {run_id}: final/{folder.graph_store} is not the configured graph store "
+                              f"{cfg.graph.store}")
+    if not folder.pg and not folder.nodes and not folder.relationships:
+        raise MigrationFailed(f"run {run_id}: final/ holds no Parquet file; nothing to load")
+    return folder
+
+
+def _district(run_dir: Path) -> int | None:
+    """The district, from whichever earlier artifact names it (reports only; never required)."""
+    for rel in ("extract/extraction-manifest.json", VALIDATION_REPORT, "anonymization-report.json"):
+        try:
+            value = json.loads((run_dir / rel).read_text()).get("district")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            return int(value)
+    return None

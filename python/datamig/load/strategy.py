@@ -1,0 +1,36 @@
+"""Which write each table (or graph label / relationship group) gets.
+
+  insert  every key must be new; any existing key is a conflict and nothing is written
+  upsert  INSERT ... ON CONFLICT (key) DO UPDATE: rows with an existing key are overwritten
+  merge   only rows whose final columns differ are updated, only those columns; CERT-only
+          rows and columns are kept (MERGE ... WHEN MATCHED AND <differs>)
+  auto    per table: no existing key -> insert, under 50% of the rows existing -> upsert,
+          otherwise merge (mostly the same rows: touch only what changed)
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError
+
+STRATEGIES = ("auto", "insert", "upsert", "merge")
+CONFLICT_LIMIT = 20
+UPSERT_BELOW = 0.5
+
+
+def check(requested: str) -> str:
+    if requested not in STRATEGIES:
+        raise ConfigError(f"unknown load strategy {requested!r} (one of: {', '.join(STRATEGIES)})")
+    return requested
+
+
+def choose(requested: str, counts: dict) -> str:
+    if requested != "auto":
+        return requested
+    existing = counts["existing"]
+    if existing == 0:
+        return "insert"
+    return "upsert" if existing / counts["rows"] < UPSERT_BELOW else "merge"
+
+
+def conflicts(counts: dict, strategy: str) -> int:
+    """Rows an insert would collide with (only the insert strategy has conflicts)."""
+    return counts["existing"] if strategy == "insert" else 0

@@ -1,0 +1,150 @@
+"""The drift gate, run before dbt: the run's extract must hold exactly what the scaffolded
+models expect.
+
+An extracted table, column or graph property that no model knows would pass through
+unclassified (or be silently dropped), so it stops the run with one line naming it. A model
+column the extract lacks would break dbt with a binder error; it is named the same way.
+Unclassified text columns whose sampled VALUES look like PII (emails, phones, SSNs) are not
+errors, only warnings for the validation report (counts, never values).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import yaml
+
+from ..anonymize import pii_scan
+from ..anonymize.rules import RuleSet, type_family
+from ..errors import DatamigError
+from ..scaffold import naming
+
+MODELS_DIR = "dbt_project"
+MANIFEST = "extraction-manifest.json"
+SHOWN = 5  # drift items named in the one-line error
+
+
+class SchemaDrift(DatamigError):
+    """The extract and the scaffolded models disagree (exit 2: fix the models, not the data)."""
+
+
+def load_manifest(extract_dir: Path) -> dict:
+    path = extract_dir / MANIFEST
+    if not path.exists():
+        raise DatamigError(f"{path}: no extraction manifest (run `datamig extract` first)")
+    return json.loads(path.read_text())
+
+
+def extracted_columns(extract_dir: Path, manifest: dict) -> dict[str, list[str]]:
+    """{store.source_table: columns} of the extract: PostgreSQL tables from the manifest, graph
+    labels and types from the Parquet files themselves (their columns are the properties found)."""
+    out = {table_id: [c["name"] for c in entry["columns"]] for table_id, entry in manifest["tables"].items()}
+    graph = manifest.get("graph") or {}
+    for kind in ("nodes", "relationships"):
+        for name, entry in (graph.get(kind) or {}).items():
+            table = f"{graph['store']}.{naming.graph_table(kind, name)}"
+            out[table] = list(pq.read_schema(extract_dir / entry["path"]).names)
+    return out
+
+
+def model_columns(root: Path) -> dict[str, list[str]]:
+    """{store.source_table: columns} declared by the scaffolded sources YAML."""
+    out: dict[str, list[str]] = {}
+    for path in sorted((root / MODELS_DIR / "staging").glob("*/_*__staging.yml")):
+        for source in (yaml.safe_load(path.read_text()) or {}).get("sources", []):
+            store = source["name"].removeprefix("prod_")
+            for table in source.get("tables", []):
+                out[f"{store}.{table['name']}"] = [c["name"] for c in table.get("columns", [])]
+    return out
+
+
+def find_drift(extracted: dict[str, list[str]], models: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """(extracted but not modelled, modelled but not extracted), as store.table[.column]."""
+    unknown, missing = [], []
+    for table, cols in sorted(extracted.items()):
+        if table not in models:
+            unknown.append(table)
+            continue
+        known = set(models[table])
+        unknown += [f"{table}.{c}" for c in cols if c not in known]
+        have = set(cols)
+        missing += [f"{table}.{c}" for c in models[table] if c not in have]
+    return unknown, missing
+
+
+def _names(items: list[str]) -> str:
+    shown = ", ".join(items[:SHOWN])
+    return shown + (f" (+{len(items) - SHOWN} more)" if len(items) > SHOWN else "")
+
+
+def check_drift(root: Path, extract_dir: Path) -> dict[str, list[str]]:
+    """Raise SchemaDrift (one line) if the extract and the models disagree; returns the
+    extracted columns per table for the PII scan."""
+    extracted = extracted_columns(extract_dir, load_manifest(extract_dir))
+    unknown, missing = find_drift(extracted, model_columns(root))
+    if unknown:
+        verb = "is" if len(unknown) == 1 else "are"
+        raise SchemaDrift(f"schema drift: {_names(unknown)} {verb} not in the dbt models: "
+                          f"run `datamig scaffold` and classify it")
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise SchemaDrift(f"schema drift: {_names(missing)} {verb} in the dbt models but not in the extract: "
+                          f"run `datamig scaffold`")
+    return extracted
+
+
+def unclassified_text_columns(root: Path) -> dict[str, list[str]]:
+    """{store.source_table: text columns no rule classified}, from the anonymized layer's
+    YAML (meta.datamig.rule is null there)."""
+    out: dict[str, list[str]] = {}
+    for path in sorted((root / MODELS_DIR / "intermediate").glob("*/_*__intermediate.yml")):
+        store = path.parent.name
+        prefix, suffix = f"int_{store}__", "_anonymized"
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models", []):
+            name = model["name"]
+            if not (name.startswith(prefix) and name.endswith(suffix)):
+                continue
+            cols = [c["name"] for c in model.get("columns", [])
+                    if ((c.get("meta") or {}).get("datamig") or {}).get("rule") is None
+                    and type_family(c.get("data_type")) in ("text", "text_array", None)]
+            if cols:
+                out[f"{store}.{name[len(prefix):-len(suffix)]}"] = cols
+    return out
+
+
+def _parquet_of(extract_dir: Path, manifest: dict, table: str) -> Path | None:
+    if table in manifest["tables"]:
+        return extract_dir / manifest["tables"][table]["path"]
+    graph = manifest.get("graph") or {}
+    for kind in ("nodes", "relationships"):
+        for name, entry in (graph.get(kind) or {}).items():
+            if f"{graph.get('store')}.{naming.graph_table(kind, name)}" == table:
+                return extract_dir / entry["path"]
+    return None
+
+
+def pii_warnings(root: Path, extract_dir: Path, rules: RuleSet, sample_rows: int = 1000) -> list[dict]:
+    """Unclassified text columns whose sampled values look like PII: [{column, shape, how,
+    matched, sampled}] (counts only)."""
+    manifest = load_manifest(extract_dir)
+    found = []
+    conn = duckdb.connect()
+    try:
+        for table, cols in sorted(unclassified_text_columns(root).items()):
+            path = _parquet_of(extract_dir, manifest, table)
+            if path is None or not path.exists():
+                continue
+            present = set(pq.read_schema(path).names)
+            cols = [c for c in cols if c in present]
+            relation = "read_parquet('" + str(path).replace("'", "''") + "')"
+            samples = pii_scan.sample_columns(conn, relation, cols, sample_rows)
+            # list columns: every element is a value of its own
+            flat = {c: [x for v in vals for x in (v if isinstance(v, list) else [v])] for c, vals in samples.items()}
+            for finding in pii_scan.scan(flat, rules):
+                found.append({**asdict(finding), "column": f"{table}.{finding.column}"})
+    finally:
+        conn.close()
+    return sorted(found, key=lambda f: (f["column"], f["shape"]))

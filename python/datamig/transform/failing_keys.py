@@ -1,0 +1,100 @@
+"""Which rows failed a test, told by their KEYS only.
+
+A failing test's compiled SQL returns its failing rows, but what it returns varies (`select *`,
+the tested value itself, an aggregate). The sample is always taken from the tested model and
+projects only its key columns (primary key, foreign keys, surrogate ids: never a column whose
+meta says PII), matched to the failing rows on whatever the two have in common. A test whose
+output names no row of the model (a row count, a missing value) gets no sample.
+"""
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections.abc import Mapping, Sequence
+
+LIMIT = 5
+
+
+def q(name: str) -> str:
+    return '"' + name.strip('"').replace('"', '""') + '"'
+
+
+def bare(name: str) -> str:
+    return name.strip('"')
+
+
+def model_key_columns(model: Mapping, tests: Sequence[Mapping]) -> list[str]:
+    """Primary key first, then FK and surrogate-id columns; never a PII column.
+    `model`: the manifest node; `tests`: the manifest test nodes attached to it."""
+    columns = model.get("columns") or {}
+
+    def is_pii(col: str) -> bool:
+        meta = ((columns.get(col) or {}).get("meta") or {}).get("datamig") or {}
+        return meta.get("pii") is not False  # unknown columns count as PII
+
+    pk, other = [], []
+    for t in tests:
+        meta = t.get("test_metadata") or {}
+        kwargs = meta.get("kwargs") or {}
+        if meta.get("name") == "unique" and t.get("column_name"):
+            pk.append(t["column_name"])
+        elif meta.get("name") == "datamig_unique_key":
+            pk += [bare(c) for c in kwargs.get("columns", [])]
+        elif meta.get("name") == "datamig_relationship":
+            other += [bare(c) for c in kwargs.get("columns", [])]
+    other += [c for c, spec in columns.items()
+              if (((spec.get("meta") or {}).get("datamig") or {}).get("rule") == "surrogate_key")]
+    out: list[str] = []
+    for col in pk + other:
+        if col in columns and col not in out and not is_pii(col):
+            out.append(col)
+    return out
+
+
+def _match(test_name: str, kwargs: Mapping, column: str | None, out_cols: list[str],
+           model_cols: list[str]) -> str | None:
+    """SQL condition tying a model row `m` to a failing row `f`, or None."""
+    if column and test_name == "unique" and "unique_field" in out_cols:
+        return f"m.{q(column)} is not distinct from f.unique_field"
+    if column and test_name == "datamig_no_value_leak" and "v" in out_cols:
+        if kwargs.get("is_array"):
+            return f"list_contains(cast(m.{q(column)} as varchar[]), f.v)"
+        return f"cast(m.{q(column)} as varchar) = f.v"
+    if column and test_name == "datamig_no_text_leak" and "v" in out_cols:
+        text = f"cast(m.{q(column)} as varchar)"
+        return (f"(contains(lower({text}), f.v) or "
+                f"contains(regexp_replace({text}, '[^0-9]', '', 'g'), f.v))")
+    common = [c for c in out_cols if c in model_cols]
+    if not common:
+        return None
+    return " and ".join(f"m.{q(c)} is not distinct from f.{q(c)}" for c in common)
+
+
+def sample_keys(conn, compiled_sql: str, relation: str, key_cols: list[str], model_cols: list[str],
+                test_name: str, kwargs: Mapping, column: str | None, limit: int = LIMIT) -> list[dict]:
+    """Up to `limit` key tuples (as dicts) of model rows the test flags."""
+    if not key_cols or not compiled_sql:
+        return []
+    failing = compiled_sql.strip().rstrip(";")
+    out_cols = [d[0] for d in conn.execute(f"select * from ({failing}) as f limit 0").description]
+    keys = ", ".join(q(k) for k in key_cols)
+    if set(key_cols) <= set(out_cols):
+        sql = f"select distinct {keys} from ({failing}) as f order by {keys} limit {int(limit)}"
+    else:
+        cond = _match(test_name, kwargs, column, out_cols, model_cols)
+        if cond is None:
+            return []
+        mkeys = ", ".join(f"m.{q(k)}" for k in key_cols)
+        sql = (f"select distinct {mkeys} from {relation} as m "
+               f"where exists (select 1 from ({failing}) as f where {cond}) order by {mkeys} limit {int(limit)}")
+    return [{k: _plain(v) for k, v in zip(key_cols, row)} for row in conn.execute(sql).fetchall()]
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,90 @@
+"""`datamig transform --district N [--run-id R]`: drift gate -> dbt build -> validation report.
+
+The run's extract (data/runs/<run_id>/extract) becomes final/ Parquet, anonymized and tested;
+<run>/validation-report.json says whether the load may proceed. Nothing is built when the gate
+fails (schema drift, missing salt, missing extract).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from ..anonymize.rules import load_rules
+from ..config import Config
+from ..errors import DatamigError, NotFound
+from ..extract.runs import attach_run_log, detach_run_log
+from ..scaffold.validation import load_validation_rules
+from ..services.envfile import find_project_root
+from . import drift
+from .dbt_run import require_salt, run_dbt
+from .validation_report import build_report, write_report
+
+log = logging.getLogger("datamig.transform")
+
+
+def resolve_run(runs_dir: Path, district: int, run_id: str | None) -> str:
+    """The run id given, else the district's newest extract (`latest-d<N>`)."""
+    if run_id:
+        if not (runs_dir / run_id).is_dir():
+            raise NotFound(f"run {run_id} not found in {runs_dir}")
+        return run_id
+    link = runs_dir / f"latest-d{district}"
+    if not link.exists():
+        raise NotFound(f"no extract of district {district} in {runs_dir} (run `datamig extract --district {district}`)")
+    return link.resolve().name
+
+
+def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district: int, *,
+              root: Path | None = None, select: Sequence[str] = (), exclude: Sequence[str] = (),
+              extra_args: Sequence[str] = (), progress: Callable[[str], None] | None = None) -> dict:
+    """Run the transform of one extracted run; returns the validation report (also written to
+    <run>/validation-report.json). `select`/`exclude`: dbt selectors for a partial build (the
+    report records the scope)."""
+    root = (root or find_project_root()).resolve()
+    runs_dir = Path(cfg.out_dir).resolve()
+    run_id = resolve_run(runs_dir, district, run_id)
+    run_dir = runs_dir / run_id
+    extract_dir = run_dir / "extract"
+    manifest = drift.load_manifest(extract_dir)
+    if int(manifest.get("district", district)) != int(district):
+        raise DatamigError(f"run {run_id} is an extract of district {manifest['district']}, not {district}")
+    require_salt(root, env)  # before anything is built or written
+    rules = load_rules(root / "config" / "anonymization-rules.yaml")
+    settings = load_validation_rules(root / "config" / "validation-rules.yaml")["settings"]
+    handler = attach_run_log(run_dir)
+    try:
+        started = time.monotonic()
+        say = progress or log.info
+        say("checking the extract against the dbt models")
+        drift.check_drift(root, extract_dir)
+        findings = drift.pii_warnings(root, extract_dir, rules)
+        for f in findings:
+            log.warning("unclassified column %s: %s/%s sampled values %s %ss", f["column"], f["matched"],
+                        f["sampled"], "are" if f["how"] == "whole" else "contain", f["shape"])
+        gate_s = round(time.monotonic() - started, 3)
+        # final/ holds exactly what this build exported
+        shutil.rmtree(run_dir / "final", ignore_errors=True)
+        built = run_dbt(root, runs_dir, run_id, district, env=env, select=select, exclude=exclude,
+                        extra=extra_args, progress=progress)
+        report_started = time.monotonic()
+        scope = {"selection": "full"} if not (select or exclude or extra_args) else {
+            "selection": "partial", "select": list(select), "exclude": list(exclude), "extra_args": list(extra_args)}
+        report = build_report(
+            json.loads(built.run_results.read_text()), json.loads(built.manifest.read_text()), settings,
+            run_id=run_id, district=district, warehouse=run_dir / "warehouse.duckdb", pii_findings=findings,
+            shapes=rules.pii_shapes, scope=scope,
+            timings={"drift_gate_s": gate_s, **built.timings})
+        report["timings"]["report_s"] = round(time.monotonic() - report_started, 3)
+        report["timings"]["total_s"] = round(time.monotonic() - started, 3)
+        write_report(run_dir, report)
+        log.info("transform %s: %s (%s)", run_id, report["status"], report["reason"])
+        return report
+    except BaseException as exc:
+        log.error("transform failed: %s", exc if isinstance(exc, DatamigError) else type(exc).__name__)
+        raise
+    finally:
+        detach_run_log(handler)

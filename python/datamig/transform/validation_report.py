@@ -1,0 +1,191 @@
+"""<run>/validation-report.json from dbt's run_results.json and manifest.json.
+
+Status: FAILED if any model errored, any error-severity test failed, or any test errored (a
+check that could not run proves nothing); otherwise the warn-severity failures are the
+warnings, and with the settings of config/validation-rules.yaml more than
+max_warnings_allowed (or any, with fail_on_warnings) is FAILED too. Else PASSED_WITH_WARNINGS
+when a warning test failed or the PII scan flagged a column, else PASSED. FAILED stops the load.
+
+Nothing in the report is a data value: failing rows are told by their keys (failing_keys), the
+PII scan by counts, and dbt's messages are scrubbed of anything shaped like an email, phone or
+SSN.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from . import failing_keys
+
+REPORT = "validation-report.json"
+PASSED, WARNED, FAILED = "PASSED", "PASSED_WITH_WARNINGS", "FAILED"
+BUILTIN_RULES = {"unique": "pk_integrity", "not_null": "pk_integrity", "datamig_unique_key": "pk_integrity",
+                 "relationships": "fk_integrity", "datamig_relationship": "fk_integrity"}
+NOT_RUN = {"skipped"}
+
+
+def test_rule(node: Mapping) -> str:
+    meta = (node.get("config") or {}).get("meta") or node.get("meta") or {}
+    if meta.get("rule"):
+        return meta["rule"]
+    name = (node.get("test_metadata") or {}).get("name") or node.get("name", "")
+    return BUILTIN_RULES.get(name, name)
+
+
+def decide(errors: int, warnings: int, pii_findings: int, settings: Mapping) -> tuple[str, str]:
+    """(status, one-line reason)."""
+    limit = int(settings.get("max_warnings_allowed", 10))
+    if errors:
+        return FAILED, f"{errors} blocking failure{'s' if errors != 1 else ''}"
+    if warnings and settings.get("fail_on_warnings"):
+        return FAILED, f"{warnings} warning{'s' if warnings != 1 else ''} and fail_on_warnings is set"
+    if warnings > limit:
+        return FAILED, f"{warnings} warnings, more than max_warnings_allowed ({limit})"
+    if warnings or pii_findings:
+        parts = [f"{warnings} warning test{'s' if warnings != 1 else ''} failed"] if warnings else []
+        parts += [f"{pii_findings} unclassified column{'s look' if pii_findings != 1 else ' looks'} like PII"] if pii_findings else []
+        return WARNED, "; ".join(parts) + f" (max_warnings_allowed {limit})"
+    return PASSED, "every test passed"
+
+
+class Scrubber:
+    """Masks email/phone/SSN shapes in dbt's messages (a DuckDB error may quote a value)."""
+
+    def __init__(self, shapes: Mapping[str, str] | None):
+        self.patterns = [re.compile(p) for p in (shapes or {}).values()]
+
+    def __call__(self, text: str | None, limit: int = 500) -> str | None:
+        if text is None:
+            return None
+        for pattern in self.patterns:
+            text = pattern.sub("[REDACTED]", text)
+        return text[:limit]
+
+
+def build_report(run_results: Mapping, manifest: Mapping, settings: Mapping, *, run_id: str, district: int,
+                 warehouse: Path | None = None, pii_findings: Sequence[Mapping] = (),
+                 shapes: Mapping[str, str] | None = None, scope: Mapping | None = None,
+                 timings: Mapping | None = None) -> dict:
+    nodes = manifest.get("nodes", {})
+    scrub = Scrubber(shapes)
+    tests_of = defaultdict(list)
+    for node in nodes.values():
+        if node.get("resource_type") == "test" and node.get("attached_node"):
+            tests_of[node["attached_node"]].append(node)
+
+    by_severity: dict[str, Counter] = defaultdict(Counter)
+    by_rule: dict[str, Counter] = defaultdict(Counter)
+    rule_severity: dict[str, set] = defaultdict(set)
+    models, failures, model_errors = Counter(), [], []
+    pending_samples = []
+    for result in run_results.get("results", []):
+        uid, status = result["unique_id"], result["status"]
+        node = nodes.get(uid, {})
+        if uid.startswith("model."):
+            models[status] += 1
+            if status == "error":
+                model_errors.append({"model": node.get("name", uid), "message": scrub(result.get("message"))})
+            continue
+        if not uid.startswith("test."):
+            continue
+        severity = str((node.get("config") or {}).get("severity", "error")).lower()
+        rule = test_rule(node)
+        outcome = {"pass": "passed", "fail": "failed", "warn": "failed", "error": "errored",
+                   "skipped": "skipped"}.get(status, status)
+        for counter in (by_severity[severity], by_rule[rule]):
+            counter["tests"] += 1
+            counter[outcome] += 1
+        rule_severity[rule].add(severity)
+        if status in ("pass", "skipped"):
+            continue
+        model_uid = node.get("attached_node") or next(iter((node.get("depends_on") or {}).get("nodes", [])), None)
+        model = nodes.get(model_uid, {})
+        entry = {
+            "test": node.get("name", uid), "unique_id": uid, "model": model.get("name"),
+            "column": node.get("column_name"), "rule": rule, "severity": severity,
+            "status": status, "blocking": status in ("fail", "error"),
+            "failures": result.get("failures"), "message": scrub(result.get("message")),
+            "tags": sorted(set((node.get("config") or {}).get("tags") or node.get("tags") or [])),
+        }
+        failures.append(entry)
+        if status in ("fail", "warn") and model:
+            pending_samples.append((entry, result.get("compiled_code"), model, tests_of.get(model_uid, [])))
+
+    if warehouse is not None and pending_samples:
+        _add_samples(warehouse, pending_samples, scrub)
+
+    errors = sum(1 for f in failures if f["blocking"]) + len(model_errors)
+    warnings = sum(1 for f in failures if f["status"] == "warn")
+    status, reason = decide(errors, warnings, len(pii_findings), settings)
+    failures.sort(key=lambda f: (not f["blocking"], f["rule"], f["model"] or "", f["test"]))
+    return {
+        "run_id": run_id,
+        "district": district,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": status,
+        "reason": reason,
+        "settings": {"fail_on_warnings": bool(settings.get("fail_on_warnings", False)),
+                     "max_warnings_allowed": int(settings.get("max_warnings_allowed", 10))},
+        "scope": dict(scope or {"selection": "full"}),
+        "counts": {
+            "models": sum(models.values()), "models_ok": models.get("success", 0),
+            "models_errored": models.get("error", 0), "models_skipped": models.get("skipped", 0),
+            "tests": sum(c["tests"] for c in by_severity.values()),
+            "tests_passed": sum(c["passed"] for c in by_severity.values()),
+            "tests_skipped": sum(c["skipped"] for c in by_severity.values()),
+            "errors": errors, "warnings": warnings, "pii_scan_warnings": len(pii_findings),
+        },
+        "by_severity": {sev: _counts(c) for sev, c in sorted(by_severity.items())},
+        "by_rule": {rule: {"severity": "/".join(sorted(rule_severity[rule])), **_counts(c)}
+                    for rule, c in sorted(by_rule.items())},
+        "failures": failures,
+        "model_errors": model_errors,
+        "pii_scan": [dict(f) for f in pii_findings],
+        "timings": dict(timings or {}),
+        "artifacts": {"run_results": "dbt/run_results.json", "manifest": "dbt/manifest.json",
+                      "final": "final/"},
+    }
+
+
+def _counts(c: Counter) -> dict:
+    return {k: c.get(k, 0) for k in ("tests", "passed", "failed", "errored", "skipped")}
+
+
+def _add_samples(warehouse: Path, pending, scrub: Scrubber) -> None:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        for entry, sql, model, tests in pending:
+            keys = failing_keys.model_key_columns(model, tests)
+            entry["sample_key_columns"] = keys
+            meta = next((t.get("test_metadata") or {} for t in tests if t.get("unique_id") == entry["unique_id"]), {})
+            try:
+                entry["sample_keys"] = failing_keys.sample_keys(
+                    conn, sql or "", model.get("relation_name") or "", keys, list((model.get("columns") or {})),
+                    meta.get("name", ""), meta.get("kwargs") or {}, entry["column"])
+            except duckdb.Error as exc:
+                entry["sample_keys"] = []
+                entry["sample_error"] = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 200)
+    finally:
+        conn.close()
+
+
+def write_report(run_dir: Path, report: Mapping) -> Path:
+    path = run_dir / REPORT
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def report_from_files(run_dir: Path, settings: Mapping, **kwargs) -> dict:
+    """build_report over <run>/dbt/run_results.json and manifest.json (for reruns of the report)."""
+    dbt = run_dir / "dbt"
+    return build_report(json.loads((dbt / "run_results.json").read_text()),
+                        json.loads((dbt / "manifest.json").read_text()), settings,
+                        warehouse=run_dir / "warehouse.duckdb", **kwargs)

@@ -1,0 +1,292 @@
+"""The loader against a real PostgreSQL 15 (prepared transactions on) and a real Neo4j 5.26:
+strategies, dry run, drift gate, validation gate, idempotence, exact rollback."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import _pg_cluster
+from datamig.errors import ConnectionFailed, DatamigError, MigrationFailed, NotFound
+from datamig.load import load_run, recover, rollback_run
+from datamig.load.drift import compatible
+from test_load_support import (
+    NEO_PASSWORD, PASSWORD, Cert, build_run, final_data, make_template, neo4j_server, seed_overlap, sid,
+    start_cluster, HCP_DDL, IDS_DDL,
+)
+
+pytestmark = pytest.mark.timeout(600)
+RUN = "mig-20251106-143000-d1"
+__all__ = ["neo4j_server"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = start_cluster()
+    try:
+        make_template(c, "ids_tpl", IDS_DDL)
+        make_template(c, "hcp1_tpl", HCP_DDL)
+        yield c
+    finally:
+        _pg_cluster.stop(c)
+
+
+@pytest.fixture
+def cert(cluster, neo4j_server, tmp_path) -> Cert:
+    return Cert(cluster, cluster, neo4j_server, tmp_path / "runs")
+
+
+def _secret_free(text: str) -> bool:
+    return PASSWORD not in text and NEO_PASSWORD not in text
+
+
+# --- insert ------------------------------------------------------------------------------------
+
+def test_insert_into_empty_cert_loads_everything_and_keeps_cert_data(cert):
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    report = load_run(cert.cfg, cert.env, run_dir, strategy="insert")
+
+    assert report["status"] == "LOADED"
+    assert json.loads((run_dir / "load-report.json").read_text())["status"] == "LOADED"
+    ids = report["stores"]["ids"]["tables"]
+    assert ids["staff"] == {"strategy": "insert", "rows": 3, "existing": 0, "new": 3, "changed": 0,
+                            "unchanged": 0, "conflicts": 0, "inserted": 3, "updated": 0}
+    assert report["totals"]["inserted"] == report["totals"]["rows"]
+    # The cycles: schools.principal_id deferred, rooms/sections nullified then updated.
+    assert cert.sql("ids", "SELECT id, principal_id FROM schools WHERE district_id = 1 ORDER BY id") == [(10, 100), (11, 102)]
+    assert cert.sql("ids", "SELECT code, home_section FROM rooms ORDER BY code") == [("R-10-A", "S1"), ("R-11-A", None)]
+    assert cert.sql("ids", "SELECT code, room_code FROM sections ORDER BY code") == [("S1", "R-10-A"), ("S2", "R-11-A")]
+    assert cert.sql("ids", "SELECT id, manager_id FROM staff WHERE id < 9000 ORDER BY id") == [(100, None), (101, 100), (102, 100)]
+    assert cert.sql("ids", "SELECT id, prereq_id FROM courses ORDER BY id") == [(1, 1), (2, 1), (3, 2), (99, 99)]
+    # Types arrive exactly: text[] with quotes, commas and NULL, jsonb, timestamptz, numeric, uuid.
+    tags, profile, enrolled, gpa = cert.sql("ids", "SELECT tags, profile, enrolled_at::text, gpa::text FROM students "
+                                                   "WHERE id = %s", (sid(0),))[0]
+    assert tags == ["t0", 'we"ird,{x}', None]
+    assert profile == {"i": 0, "nested": {"a": [1, 2]}}
+    assert enrolled == "2024-08-01 07:30:00.123456+00" and gpa == "0.00"
+    assert cert.sql("hcp1", "SELECT count(*) FROM visits")[0][0] == 3
+    # CERT's own data is untouched: every table that the run does not write is byte-identical.
+    after = cert.fingerprint()
+    assert after["ids"]["cert_notes"] == before["ids"]["cert_notes"]
+    assert cert.sql("ids", "SELECT name, principal_id FROM schools WHERE id = 990") == [("QA School", 9900)]
+    # The graph: nodes by business key, relationships with and without properties.
+    assert cert.cypher("MATCH (s:School)-[r:BELONGS_TO]->(d:District {district_id: 1}) "
+                       "RETURN s.school_id AS s, r.since AS since ORDER BY s") == [
+        {"s": 10, "since": 1990}, {"s": 11, "since": 1995}]
+    enrolled = cert.cypher("MATCH (:Student)-[r:ENROLLED_IN]->(:School) RETURN count(r) AS n, "
+                           "collect(size(keys(r))) AS props")[0]
+    assert enrolled["n"] == 3 and set(enrolled["props"]) == {0}
+    assert cert.cypher("MATCH (:Staff {staff_id: 101})-[r:WORKS_FOR]->(:District) RETURN keys(r) AS k") == [{"k": []}]
+    assert cert.cypher("MATCH (d:District {district_id: 99})<-[:BELONGS_TO]-(s) RETURN s.school_id AS s") == [{"s": 990}]
+    assert cert.prepared() == []
+    runs = cert.sql("ids", "SELECT run_id, status, district FROM datamig.runs")
+    assert runs == [(RUN, "loaded", 1)]
+    assert (run_dir / "load-decision.json").exists()
+
+
+def test_insert_conflict_lists_keys_and_writes_nothing(cert):
+    seed_overlap(cert)
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    with pytest.raises(MigrationFailed) as err:
+        load_run(cert.cfg, cert.env, run_dir, strategy="insert")
+    message = str(err.value)
+    assert "\n" not in message and "nothing written" in message
+    assert 'ids.schools: 1 existing keys {"id": 10}' in message
+    assert 'ids.staff: 1 existing keys {"id": 100}' in message
+    assert "ids.courses: 3 existing keys" in message and "sp.District: 1 existing keys 1" in message
+    assert cert.fingerprint() == before
+    assert not cert.has_ledger("ids") and not cert.has_ledger("hcp1") and cert.prepared() == []
+    failed = json.loads((run_dir / "load-report.json").read_text())
+    assert failed["status"] == "FAILED" and failed["conflicts"]["ids.courses"]["count"] == 3
+
+
+# --- upsert, merge, auto ---------------------------------------------------------------------
+
+def test_upsert_overwrites_rows_with_the_same_key(cert):
+    seed_overlap(cert)
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
+    staff = report["stores"]["ids"]["tables"]["staff"]
+    assert (staff["inserted"], staff["updated"]) == (2, 1)
+    assert report["stores"]["ids"]["tables"]["courses"]["updated"] == 3  # rewritten even when equal
+    # The final's columns overwrite; the CERT-only column is not the final's to change.
+    assert cert.sql("ids", "SELECT salary::text, cert_note FROM staff WHERE id = 100") == [("90000.00", "keep me")]
+    assert cert.sql("ids", "SELECT name FROM districts WHERE id = 1") == [("North",)]
+    assert cert.cypher("MATCH (d:District {district_id: 1}) RETURN d.name AS n, d.cert_flag AS f") == [
+        {"n": "North", "f": True}]
+
+
+def test_merge_updates_only_changed_rows_and_keeps_cert_only_data(cert):
+    seed_overlap(cert)
+    xmin = dict(cert.sql("ids", "SELECT id, xmin::text FROM schools"))
+    course_xmin = cert.sql("ids", "SELECT xmin::text FROM courses WHERE id = 1")
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="merge")
+
+    tables = report["stores"]["ids"]["tables"]
+    assert (tables["schools"]["inserted"], tables["schools"]["updated"], tables["schools"]["unchanged"]) == (1, 0, 1)
+    assert (tables["districts"]["updated"], tables["courses"]["unchanged"]) == (1, 3)
+    after = dict(cert.sql("ids", "SELECT id, xmin::text FROM schools"))
+    assert after[10] == xmin[10] and after[990] == xmin[990]  # unchanged rows were not even rewritten
+    assert cert.sql("ids", "SELECT xmin::text FROM courses WHERE id = 1") == course_xmin
+    assert cert.sql("ids", "SELECT name FROM districts WHERE id = 1") == [("North",)]
+    assert cert.sql("ids", "SELECT salary::text, cert_note FROM staff WHERE id = 100") == [("90000.00", "keep me")]
+    assert cert.sql("ids", "SELECT count(*) FROM districts WHERE id = 99")[0][0] == 1
+    graph = report["stores"]["sp"]["nodes"]
+    assert (graph["District"]["updated"], graph["School"]["unchanged"], graph["School"]["inserted"]) == (1, 1, 1)
+    assert cert.cypher("MATCH (d:District {district_id: 1}) RETURN d.name AS n, d.cert_flag AS f") == [
+        {"n": "North", "f": True}]
+
+
+def test_auto_picks_a_strategy_per_table(cert):
+    seed_overlap(cert)
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="auto")
+    picked = {t: c["strategy"] for t, c in report["stores"]["ids"]["tables"].items()}
+    assert picked["students"] == "insert"    # no existing key
+    assert picked["staff"] == "upsert"       # 1 of 3 existing (< 50%)
+    assert picked["schools"] == "merge"      # 1 of 2 existing (50%)
+    assert picked["districts"] == picked["courses"] == "merge"
+    nodes = report["stores"]["sp"]["nodes"]
+    assert (nodes["Student"]["strategy"], nodes["District"]["strategy"]) == ("insert", "merge")
+
+
+# --- dry run ---------------------------------------------------------------------------------
+
+def test_dry_run_reports_and_leaves_cert_identical(cert):
+    seed_overlap(cert)
+    before = cert.fingerprint()
+    constraints = cert.cypher("SHOW CONSTRAINTS YIELD name RETURN name ORDER BY name")
+    run_dir = build_run(cert.out_dir, RUN)
+    report = load_run(cert.cfg, cert.env, run_dir, dry_run=True)
+    assert report["status"] == "DRY_RUN"
+    staff = report["stores"]["ids"]["tables"]["staff"]
+    assert (staff["strategy"], staff["new"], staff["changed"], staff["unchanged"]) == ("upsert", 2, 1, 0)
+    assert report["stores"]["ids"]["tables"]["courses"]["unchanged"] == 3
+    assert report["stores"]["sp"]["relationships"]["(School)-[BELONGS_TO]->(District)"]["new"] == 2
+
+    insert = load_run(cert.cfg, cert.env, run_dir, strategy="insert", dry_run=True)
+    assert insert["stores"]["ids"]["tables"]["courses"]["conflicts"] == 3
+    assert insert["conflicts"]["ids.staff"]["keys"] == ['{"id": 100}']
+    assert cert.fingerprint() == before
+    assert not cert.has_ledger("ids") and cert.prepared() == []
+    assert cert.cypher("SHOW CONSTRAINTS YIELD name RETURN name ORDER BY name") == constraints
+
+
+# --- gates -----------------------------------------------------------------------------------
+
+def test_failed_or_missing_validation_is_refused(cert):
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN, status="FAILED")
+    with pytest.raises(MigrationFailed, match=f"run {RUN}: validation status is FAILED"):
+        load_run(cert.cfg, cert.env, run_dir)
+    (run_dir / "validation-report.json").unlink()
+    with pytest.raises(MigrationFailed, match="validation-report.json not found"):
+        load_run(cert.cfg, cert.env, run_dir)
+    assert cert.fingerprint() == before
+
+
+@pytest.mark.parametrize("ddl, expected", [
+    ("ALTER TABLE staff DROP COLUMN full_name", "column ids.staff.full_name is in the final but not in the CERT table"),
+    ("ALTER TABLE students ALTER COLUMN gpa TYPE integer USING gpa::int",
+     "column ids.students.gpa: final type DECIMAL(4,2) cannot be written to CERT type integer"),
+    ("ALTER TABLE terms RENAME TO school_terms", "table ids.terms is in the final but not in CERT"),
+    ("ALTER TABLE courses ADD COLUMN owner text NOT NULL DEFAULT 'x'; ALTER TABLE courses ALTER owner DROP DEFAULT",
+     "column ids.courses.owner is NOT NULL without default"),
+])
+def test_drift_is_refused_before_anything_is_written(cert, ddl, expected):
+    cert.sql("ids", ddl)
+    cert.sql("ids", "ALTER TABLE staff ADD COLUMN cert_extra text")  # CERT-only column: fine
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    with pytest.raises(MigrationFailed) as err:
+        load_run(cert.cfg, cert.env, run_dir)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+    drift = json.loads((run_dir / "drift-report.json").read_text())
+    assert drift["status"] == "DRIFT" and drift["problems"][0]["message"].startswith(expected)
+    assert cert.fingerprint() == before and not cert.has_ledger("ids")
+
+
+def test_type_compatibility_rules():
+    assert compatible("INTEGER", "bigint") and not compatible("BIGINT", "integer")
+    assert compatible("DECIMAL(10,2)", "numeric(12,2)") and not compatible("DECIMAL(10,2)", "numeric(10,1)")
+    assert compatible("DECIMAL(10,2)", "numeric") and compatible("BIGINT", "numeric(20,0)")
+    assert compatible("TIMESTAMP WITH TIME ZONE", "timestamp with time zone")
+    assert not compatible("TIMESTAMP", "timestamp with time zone") and not compatible("DATE", "timestamp")
+    assert compatible("VARCHAR[]", "text[]") and compatible("VARCHAR[]", "numeric[]")
+    assert compatible("JSON", "jsonb") and compatible("UUID", "text") and not compatible("VARCHAR", "uuid")
+    assert compatible("VARCHAR", "character varying(20)") and not compatible("VARCHAR", "integer")
+
+
+# --- idempotence and rollback ------------------------------------------------------------------
+
+def test_loading_twice_changes_nothing(cert):
+    run_dir = build_run(cert.out_dir, RUN)
+    load_run(cert.cfg, cert.env, run_dir)
+    loaded = cert.fingerprint()
+    again = load_run(cert.cfg, cert.env, run_dir)
+    assert again["status"] == "ALREADY_LOADED" and "already loaded" in again["message"]
+    assert again["stores"]["ids"]["tables"]["staff"]["inserted"] == 3
+    assert cert.fingerprint() == loaded
+
+
+def test_rollback_restores_cert_exactly_then_the_run_loads_again(cert):
+    seed_overlap(cert)
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    load_run(cert.cfg, cert.env, run_dir, strategy="auto")
+    loaded = cert.fingerprint()
+    assert loaded != before
+
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert report["status"] == "ROLLED_BACK"
+    assert report["stores"]["ids"]["public.staff"] == {"inserted": 2, "updated": 1}
+    assert cert.fingerprint() == before  # overwritten rows, CERT-only rows and columns, graph
+    assert cert.sql("ids", "SELECT status FROM datamig.runs") == [("rolled_back",)]
+    assert cert.sql("ids", "SELECT count(*) FROM datamig.ledger")[0][0] == 0
+    assert cert.cypher("MATCH (n:DatamigLedger) RETURN count(n) AS n") == [{"n": 0}]
+
+    with pytest.raises(NotFound, match=f"run {RUN} is not loaded"):
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert load_run(cert.cfg, cert.env, run_dir)["status"] == "LOADED"
+    assert cert.fingerprint() == loaded
+
+
+def test_rollback_is_refused_when_a_later_run_changed_the_same_keys(cert):
+    before = cert.fingerprint()
+    first = build_run(cert.out_dir, RUN)
+    load_run(cert.cfg, cert.env, first)
+    later_id = "mig-20251107-090000-d1"
+    later = build_run(cert.out_dir, later_id, data=final_data(school_name="North High (renamed)"))
+    report = load_run(cert.cfg, cert.env, later)
+    assert report["stores"]["ids"]["tables"]["schools"]["updated"] == 1
+
+    with pytest.raises(MigrationFailed) as err:
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert f"later run {later_id} changed the same rows" in str(err.value) and '{"id": 10}' in str(err.value)
+    assert cert.prepared() == []
+
+    rollback_run(cert.cfg, cert.env, cert.out_dir, later_id)
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+
+
+def test_rollback_of_an_unknown_run_is_a_clear_error(cert):
+    with pytest.raises(NotFound, match="run mig-20990101-000000-d1 is not loaded in CERT"):
+        rollback_run(cert.cfg, cert.env, cert.out_dir, "mig-20990101-000000-d1")
+
+
+def test_recover_with_nothing_pending_is_a_no_op(cert):
+    report = recover(cert.cfg, cert.env, cert.out_dir)
+    assert report == {"committed": [], "rolled_back": [], "graph_committed": [], "graph_compensated": [],
+                      "graph_rolled_back": []}
+
+
+def test_unreachable_store_names_it_without_the_password(cert):
+    env = dict(cert.env)
+    port = _pg_cluster.free_port()
+    env["CERT_HCP1_URL"] = f"postgresql://writer:{PASSWORD}@127.0.0.1:{port}/hcp1"
+    with pytest.raises(ConnectionFailed) as err:
+        load_run(cert.cfg, env, build_run(cert.out_dir, RUN))
+    assert "store hcp1" in str(err.value) and f"127.0.0.1:{port}" in str(err.value)
+    assert _secret_free(str(err.value)) and "\n" not in str(err.value)
+    assert isinstance(err.value, DatamigError)
