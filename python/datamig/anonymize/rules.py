@@ -22,6 +22,7 @@ import jsonschema
 import yaml
 
 from ..errors import ConfigError
+from ..yaml_lines import line_of
 from . import jsonpath
 
 RULES_ENV = "DATAMIG_RULES"
@@ -257,21 +258,6 @@ def _schema() -> dict:
     return json.loads(resources.files(__package__).joinpath("rules.schema.json").read_text())
 
 
-def _line_of(node: yaml.Node | None, keys: list[Any]) -> int:
-    if node is None:
-        return 1
-    for key in keys:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            child = node.value[key]
-        if child is None:
-            break
-        node = child
-    return node.start_mark.line + 1
-
-
 def _one_line(text: str, limit: int = 240) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -294,7 +280,7 @@ class _Loader:
             raise ConfigError(f"{where}: invalid YAML: {_one_line(getattr(exc, 'problem', exc))}") from None
 
     def fail(self, keys: list[Any], what: str, message: str) -> None:
-        raise ConfigError(_one_line(f"{self.path}:{_line_of(self.node, keys)}: {what}: {message}", 400))
+        raise ConfigError(_one_line(f"{self.path}:{line_of(self.node, keys)}: {what}: {message}", 400))
 
     def what(self, keys: list[Any]) -> str:
         if len(keys) >= 2 and keys[0] in ("rules", "overrides") and isinstance(keys[1], int):
@@ -354,8 +340,8 @@ class _Loader:
 
     def override(self, i: int, raw: dict, ruleset: RuleSet) -> Override:
         label = f"override {raw['table']}.{raw['column']}"
-        rule = _override_rule(ruleset, raw, label, f"{self.path}:{_line_of(self.node, ['overrides', i])}")
-        return Override(raw["table"], raw["column"], rule, _line_of(self.node, ["overrides", i]))
+        rule = _override_rule(ruleset, raw, label, f"{self.path}:{line_of(self.node, ['overrides', i])}")
+        return Override(raw["table"], raw["column"], rule, line_of(self.node, ["overrides", i]))
 
 
 def _treatment(raw: Mapping[str, Any], name: str, matcher: Matcher | None = None, types=None) -> Rule:

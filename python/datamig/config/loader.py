@@ -12,6 +12,7 @@ import jsonschema
 import yaml
 
 from ..errors import ConfigError
+from ..yaml_lines import line_of
 from .model import Config, DistrictRoot, FollowRule, GraphConfig, Link, StoreConfig
 
 DEFAULT_CONFIG_PATH = Path("config/datamig.yaml")
@@ -19,20 +20,6 @@ DEFAULT_CONFIG_PATH = Path("config/datamig.yaml")
 
 def _schema() -> dict:
     return json.loads(resources.files(__package__).joinpath("datamig.schema.json").read_text())
-
-
-def _line_of(node: yaml.Node, path: list[Any]) -> int:
-    """1-based line of the YAML node at `path`, or of its deepest existing ancestor."""
-    for key in path:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            child = node.value[key]
-        if child is None:
-            break
-        node = child
-    return node.start_mark.line + 1
 
 
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -71,7 +58,7 @@ def _check_references(cfg: Config, raw: dict, node: yaml.Node, path: Path) -> No
     """Cross-field checks JSON Schema cannot express: every store named must exist."""
 
     def fail(keys: list[Any], message: str) -> None:
-        raise ConfigError(f"{path}:{_line_of(node, keys)}: {'.'.join(map(str, keys))}: {message}")
+        raise ConfigError(f"{path}:{line_of(node, keys)}: {'.'.join(map(str, keys))}: {message}")
 
     if cfg.district.store not in cfg.stores:
         fail(["district", "store"], f"unknown store {cfg.district.store!r} (stores: {', '.join(cfg.stores)})")
@@ -101,7 +88,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         err = errors[0]
         keys = list(err.absolute_path)
         where = ".".join(map(str, keys)) or "(top level)"
-        raise ConfigError(f"{path}:{_line_of(node, keys)}: {where}: {err.message}")
+        raise ConfigError(f"{path}:{line_of(node, keys)}: {where}: {err.message}")
     ref = raw.get("reference_tables", {})
     extract = raw.get("extract", {})
     cfg = Config(

@@ -1,0 +1,23 @@
+"""Where a key sits in a YAML file, so config errors can say `file:LINE: key: problem`."""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+def line_of(node: yaml.Node | None, path: list[Any]) -> int:
+    """1-based line of the node at `path` (mapping keys, sequence indexes), or of its deepest
+    existing ancestor."""
+    if node is None:
+        return 1
+    for key in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            child = node.value[key]
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1
