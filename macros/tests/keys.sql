@@ -15,7 +15,7 @@ having count(*) > 1
 select {% for c in columns %}child.{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}
 from {{ model }} as child
 where {% for c in columns %}child.{{ c }} is not null{% if not loop.last %} and {% endif %}{% endfor %}
-  {% if row_filter %}and ({{ row_filter }}){% endif %}
+{%- if row_filter %} and ({{ row_filter }}){% endif %}
   and not exists (
     select 1 from {{ to }} as parent
     where {% for c in columns %}parent.{{ to_columns[loop.index0] }} = child.{{ c }}{% if not loop.last %} and {% endif %}{% endfor %}

@@ -243,6 +243,26 @@ def _print_extract_summary(manifest: dict) -> None:
     console.print(f"{manifest['totals']['rows']:,} rows in {manifest['elapsed_s']}s")
 
 
+@app.command("transform")
+@handles_errors
+def transform_cmd(
+    district: int = typer.Option(..., "--district", help="District id (an integer)."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Default: the district's newest extract."),
+) -> None:
+    """Anonymize and test a run's extract with dbt: drift gate, dbt build, validation report."""
+    from .transform import transform
+
+    with console.status(f"transforming district {district}") as status:
+        report = transform(config(), env(), run_id, district, root=project_root(),
+                           progress=lambda m: status.update(m))
+    c = report["counts"]
+    console.print(f"{report['status']}: {c['tests']} tests, {c['errors']} blocking, {c['warnings']} warnings, "
+                  f"{c['pii_scan_warnings']} unclassified PII-looking columns ({report['timings']['total_s']}s)")
+    if report["status"] == "FAILED":
+        fail(f"validation FAILED: {report['reason']} "
+             f"(see {config().out_dir}/{report['run_id']}/validation-report.json)", 1)
+
+
 @app.command("migrate")
 @handles_errors
 def migrate_cmd(

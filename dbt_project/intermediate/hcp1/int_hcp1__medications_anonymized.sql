@@ -9,5 +9,5 @@ select
     frequency,
     prescribed_on,
     prescriber_id,
-    instructions
+    {{ anonymize('instructions', strategy='scrub_text', names=['drug_name']) }} as instructions
 from {{ ref('stg_hcp1__medications') }}

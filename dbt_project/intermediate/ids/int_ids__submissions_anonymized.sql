@@ -8,5 +8,5 @@ select
     submitted_at,
     score,
     is_late,
-    feedback
+    {{ anonymize('feedback', strategy='scrub_text') }} as feedback
 from {{ ref('stg_ids__submissions') }}

@@ -37,8 +37,14 @@ def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]]) -> str:
                 continue
             col = naming.quote(column)
             value = f"unnest({col})" if ds.columns[column].endswith("[]") else f"cast({col} as varchar)"
-            parts.append(f"    select '{kind}' as kind, {_normalized(value, kind)} as value\n"
-                         f"    from {{{{ ref('{naming.staging(ds.store, ds.name)}') }}}}")
-    body = "\n    union\n".join(parts) if parts else "    select 'none' as kind, cast(null as varchar) as value"
+            parts.append(_select(f"'{kind}'", _normalized(value, kind))
+                         + f"\n    from {{{{ ref('{naming.staging(ds.store, ds.name)}') }}}}")
+    body = "\n    union\n".join(parts) if parts else _select("'none'", "cast(null as varchar)")
+    # one select target per line: the layout sqlfluff (LT09) asks for
     return (f"{HEADER}{{{{ config(materialized='view') }}}}\n\n"
-            f"select distinct kind, value from (\n{body}\n) as found\nwhere value is not null and value <> ''\n")
+            f"select distinct\n    kind,\n    value\nfrom (\n{body}\n) as found\n"
+            f"where value is not null and value <> ''\n")
+
+
+def _select(kind: str, value: str) -> str:
+    return f"    select\n        {kind} as kind,\n        {value} as value"

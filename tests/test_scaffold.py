@@ -1,0 +1,166 @@
+"""`datamig scaffold [--check]` against the test estate's PROD, and what dbt makes of the
+generated project (docs metadata and lineage), without a database or a salt (target lint)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = "dbt_project/intermediate/ids/int_ids__students_anonymized.sql"
+
+
+@pytest.fixture(scope="module")
+def estate(cfg, tiny_estate):
+    from datamig.scaffold.run import live_estate
+
+    return live_estate(cfg, tiny_estate["env"])
+
+
+@pytest.fixture(scope="module")
+def files(cfg, estate):
+    from datamig.scaffold.run import render
+
+    return render(cfg, estate, ROOT)
+
+
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    for name in ("config", "macros", "dbt_project"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+# ----------------------------------------------------------------------------- --check
+
+def test_committed_project_is_up_to_date(files):
+    from datamig.scaffold.run import stale
+
+    assert len(files) > 200
+    assert stale(ROOT, files) == []
+
+
+def test_an_edited_generated_file_is_stale(files, project_copy):
+    from datamig.scaffold.run import stale
+
+    path = project_copy / GENERATED
+    path.write_text(path.read_text().replace("as first_name,", "as first_name, -- hand edit", 1))
+    assert stale(project_copy, files) == [GENERATED]
+
+
+def test_missing_and_orphaned_generated_files_are_stale(files, project_copy):
+    from datamig.scaffold.run import GENERATED_MARK, stale, write
+
+    (project_copy / "dbt_project/marts/ids/ids__students.sql").unlink()
+    orphan = project_copy / "dbt_project/marts/ids/ids__lockers.sql"
+    orphan.write_text(f"-- {GENERATED_MARK} from introspection; do not edit, regenerate\nselect 1\n")
+    own = project_copy / "dbt_project/marts/ids/my_own_model.sql"   # not generated: left alone
+    own.write_text("select 1 as x\n")
+    assert stale(project_copy, files) == ["dbt_project/marts/ids/ids__students.sql",
+                                          "dbt_project/marts/ids/ids__lockers.sql"]
+    write(project_copy, files)
+    assert stale(project_copy, files) == []
+    assert not orphan.exists() and own.exists()
+
+
+def test_meta_override_survives_regeneration(cfg, estate, project_copy):
+    """A per-column override written into the anonymized layer's YAML is read back by render()."""
+    from datamig.scaffold.run import render
+
+    path = project_copy / "dbt_project/intermediate/ids/_ids__intermediate.yml"
+    doc = yaml.safe_load(path.read_text())
+    model = next(m for m in doc["models"] if m["name"] == "int_ids__students_anonymized")
+    column = next(c for c in model["columns"] if c["name"] == "preferred_name")
+    column["meta"]["datamig"]["override"] = "last_name"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = render(cfg, estate, project_copy)
+    sql = out["dbt_project/intermediate/ids/int_ids__students_anonymized.sql"]
+    assert "anonymize('preferred_name', strategy='faker', provider='last_name'" in sql
+
+
+# ----------------------------------------------------------------------------- validation rules
+
+@pytest.mark.parametrize("edit, named", [
+    ({"column": "date_of_birthday"}, "table ids.students has no column 'date_of_birthday'"),
+    ({"table": "ids.pupils"}, "no table 'ids.pupils' in the estate"),
+], ids=["column", "table"])
+def test_validation_rule_naming_what_is_missing_is_a_one_line_config_error(cfg, estate, tmp_path, edit, named):
+    from datamig.errors import ConfigError
+    from datamig.scaffold.run import render
+
+    doc = yaml.safe_load((ROOT / "config" / "validation-rules.yaml").read_text())
+    rule = next(r for r in doc["rules"] if r["name"] == "student_age_5_22")
+    rule.update(edit)
+    path = tmp_path / "validation-rules.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(ConfigError) as err:
+        render(cfg, estate, ROOT, validation_path=path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(path) in message and "'student_age_5_22'" in message and named in message
+
+
+# ----------------------------------------------------------------------------- dbt docs metadata
+
+@pytest.fixture(scope="module")
+def dbt_manifest(tmp_path_factory) -> dict:
+    """`dbt parse --target lint` (what `dbt docs generate` documents): no database, no salt."""
+    from dbt.cli.main import dbtRunner
+
+    out = tmp_path_factory.mktemp("dbt")
+    before, salt = Path.cwd(), os.environ.pop("DATAMIG_SALT", None)
+    os.chdir(ROOT)  # the profile names the rules file relative to the project
+    try:
+        result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+                                     "--target", "lint", "--target-path", str(out / "target"),
+                                     "--log-path", str(out / "logs")])
+    finally:
+        os.chdir(before)
+        if salt is not None:
+            os.environ["DATAMIG_SALT"] = salt
+    assert result.success, result.exception
+    return json.loads((out / "target" / "manifest.json").read_text())
+
+
+def test_pii_columns_carry_rule_and_strategy_in_the_docs(dbt_manifest):
+    nodes = dbt_manifest["nodes"]
+    for model in ("model.datamig.int_ids__students_anonymized", "model.datamig.ids__students"):
+        columns = nodes[model]["columns"]
+        assert columns["first_name"]["meta"]["datamig"] == {
+            "pii": True, "rule": "first_name", "strategy": "faker", "provider": "first_name",
+            "domain": "person.first_name"}
+        assert columns["ssn"]["meta"]["datamig"]["strategy"] == "mask_format"
+        assert columns["id"]["meta"]["datamig"] == {"pii": False, "rule": "surrogate_key", "strategy": "preserve"}
+    assert {"pii", "rule:first_name", "strategy:faker"} <= set(
+        nodes["model.datamig.int_ids__students_anonymized"]["columns"]["first_name"]["tags"])
+    # every column of every final model says what happened to it
+    finals = [n for n in nodes.values() if n["resource_type"] == "model" and n["path"].startswith("marts/")]
+    assert len(finals) > 70
+    for node in finals:
+        for name, column in node["columns"].items():
+            meta = column["meta"]["datamig"]
+            assert "pii" in meta and "rule" in meta, f"{node['name']}.{name}"
+            if meta["pii"]:
+                assert meta["rule"] and meta["strategy"], f"{node['name']}.{name}"
+
+
+def test_lineage_source_staging_anonymized_final(dbt_manifest):
+    parents = dbt_manifest["parent_map"]
+    assert parents["model.datamig.ids__students"] == ["model.datamig.int_ids__students_anonymized"]
+    assert parents["model.datamig.int_ids__students_anonymized"] == ["model.datamig.stg_ids__students"]
+    assert parents["model.datamig.stg_ids__students"] == ["source.datamig.prod_ids.students"]
+    source = dbt_manifest["sources"]["source.datamig.prod_ids.students"]
+    assert source["meta"]["external_location"].endswith("/extract/ids/students.parquet")
+    # the leak tests read both ends: the final model and the original (staging)
+    leak_tests = [n for n in dbt_manifest["nodes"].values()
+                  if n["resource_type"] == "test" and n.get("attached_node") == "model.datamig.ids__students"
+                  and "leak" in n["config"]["tags"]]
+    assert leak_tests
+    assert all("model.datamig.stg_ids__students" in t["depends_on"]["nodes"] or
+               "model.datamig.int_pii_values" in t["depends_on"]["nodes"] for t in leak_tests)
