@@ -1,0 +1,53 @@
+"""select-districts: the formulas of domain-facts.md, the filters, pilots, and a real run on
+the tiny estate writing the manifest and the report."""
+from __future__ import annotations
+
+import json
+
+from datamig.select.run import select_districts
+from datamig.select.scoring import DistrictMetrics, Filters, rank
+
+
+def metrics(district, records, updates=0, students=6000, schools=12, completeness=90.0, priority=50.0):
+    return DistrictMetrics(district=district, name=f"D{district}", students=students, schools=schools, staff=10,
+                           total_records=records, updates_30d=updates, completeness=completeness,
+                           business_priority=priority)
+
+
+def test_score_formula():
+    m = metrics(1, records=500_000, updates=5_000, completeness=80.0, priority=70.0)
+    # size 50, activity 50, completeness 80, priority 70
+    assert m.scores() == {"size": 50.0, "activity": 50.0, "score": round(0.4 * 50 + 0.3 * 50 + 0.2 * 80 + 0.1 * 70, 2)}
+    assert metrics(2, records=5_000_000, updates=50_000).scores()["size"] == 100.0
+
+
+def test_size_classes_and_filters():
+    assert metrics(1, 700_000).size_class() == "large"
+    assert metrics(1, 300_000).size_class() == "medium"
+    assert metrics(1, 299_999).size_class() == "small"
+    failed = metrics(1, 10_000, students=10, schools=1, completeness=50).failed_filters(Filters())
+    assert len(failed) == 5
+
+
+def test_rank_picks_one_pilot_per_class():
+    ms = [metrics(1, 800_000, 100), metrics(2, 900_000, 200), metrics(3, 400_000, 100), metrics(4, 100_000, 100),
+          metrics(5, 100_000, 0)]
+    result = rank(ms, Filters(), top=3)
+    assert result["pilots"] == {"large": 2, "medium": 3, "small": 4}
+    assert result["recommended"] == [2, 1, 3]
+    assert 5 not in result["recommended"]
+
+
+def test_select_on_tiny_estate(tiny_estate, cfg, tmp_path):
+    result = select_districts(cfg, tiny_estate["env"], tmp_path, top=5)
+    by_id = {r["district"]: r for r in result["districts"]}
+    assert 42 in by_id and len(by_id) >= 5
+    d42 = by_id[42]
+    assert d42["students"] > 0 and d42["schools"] > 0 and d42["total_records"] > d42["students"]
+    assert d42["updates_30d"] > 0  # measured back from the newest update (selection.as_of: latest)
+    assert 0 < d42["completeness"] <= 100
+    assert set(d42["records_by_store"]) == {"ids", "hcp1", "hcp2", "adb"}
+    manifest = json.loads((tmp_path / "district-manifest.json").read_text())
+    assert manifest["districts"] == result["districts"]
+    report = (tmp_path / "district-selection-report.md").read_text()
+    assert "| 42 |" in report and "completeness" in report

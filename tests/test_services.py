@@ -1,0 +1,54 @@
+"""`datamig services`: up twice is harmless, status shows every store reachable without a
+password, and the settings file is private."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+from datamig.services import envfile, manager
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / ".venv/bin/datamig"), *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200"}, timeout=300)
+
+
+def test_up_twice_is_harmless(services, cfg):
+    again = manager.up(ROOT, cfg)
+    for key in ("DATAMIG_PG_ADMIN_URL", "PROD_IDS_URL", "CERT_IDS_URL", "PROD_SP_URL", "CERT_SP_URL"):
+        assert again[key] == services[key]
+
+
+def test_status_shows_ten_reachable_stores_and_no_password(services):
+    proc = _cli("services", "status")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("reachable") == 10 and "unreachable" not in proc.stdout
+    for key, value in services.items():
+        if "PASSWORD" in key:
+            assert value not in proc.stdout + proc.stderr
+
+
+def test_settings_file_is_private(services):
+    path = envfile.env_path(ROOT)
+    assert path.exists()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert envfile.read_env_file(path)["PROD_IDS_URL"] == services["PROD_IDS_URL"]
+
+
+def test_status_names_an_unreachable_store(services, tmp_path):
+    env = {**os.environ, "PROD_HCP2_URL": "postgresql://nobody:secret-pw-123@127.0.0.1:1/hcp2", "COLUMNS": "200"}
+    proc = subprocess.run([str(ROOT / ".venv/bin/datamig"), "services", "status"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "unreachable" in proc.stdout and "127.0.0.1:1" in proc.stdout
+    assert "secret-pw-123" not in proc.stdout + proc.stderr
+
+
+def test_redact_removes_secrets():
+    env = {"X_PASSWORD": "hunter22", "DATAMIG_SALT": "salty-salt-1234", "PLAIN": "visible"}
+    text = envfile.redact("pw hunter22 salt salty-salt-1234 visible", env)
+    assert "hunter22" not in text and "salty-salt-1234" not in text and "visible" in text
