@@ -161,11 +161,15 @@ def test_dry_run_reports_and_leaves_cert_identical(cert):
     assert report["status"] == "DRY_RUN"
     staff = report["stores"]["ids"]["tables"]["staff"]
     assert (staff["strategy"], staff["new"], staff["changed"], staff["unchanged"]) == ("upsert", 2, 1, 0)
+    assert (staff["to_insert"], staff["to_update"], staff["conflicts"]) == (2, 1, 0)
+    district = report["stores"]["ids"]["tables"]["districts"]
+    assert (district["strategy"], district["to_insert"], district["to_update"]) == ("merge", 0, 1)
     assert report["stores"]["ids"]["tables"]["courses"]["unchanged"] == 3
     assert report["stores"]["sp"]["relationships"]["(School)-[BELONGS_TO]->(District)"]["new"] == 2
 
     insert = load_run(cert.cfg, cert.env, run_dir, strategy="insert", dry_run=True)
-    assert insert["stores"]["ids"]["tables"]["courses"]["conflicts"] == 3
+    courses = insert["stores"]["ids"]["tables"]["courses"]
+    assert (courses["conflicts"], courses["unchanged"], courses["to_insert"]) == (3, 3, 0)
     assert insert["conflicts"]["ids.staff"]["keys"] == ['{"id": 100}']
     assert cert.fingerprint() == before
     assert not cert.has_ledger("ids") and cert.prepared() == []
@@ -290,3 +294,30 @@ def test_unreachable_store_names_it_without_the_password(cert):
     assert "store hcp1" in str(err.value) and f"127.0.0.1:{port}" in str(err.value)
     assert _secret_free(str(err.value)) and "\n" not in str(err.value)
     assert isinstance(err.value, DatamigError)
+
+
+def test_json_identity_and_generated_columns_load_and_roll_back_exactly(cert):
+    """json (no equality operator, text kept verbatim), GENERATED ALWAYS AS IDENTITY keys and
+    stored generated columns (never written) go through upsert and rollback exactly."""
+    import duckdb
+
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE audit (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, doc json, x int,
+                            doubled int GENERATED ALWAYS AS (x * 2) STORED);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON audit TO {WRITER};
+        INSERT INTO audit (id, doc, x) OVERRIDING SYSTEM VALUE VALUES (1, '{{"b": 1,  "a": [1, 2]}}', 5);""")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, '{{"b": 2,  "a": []}}'::JSON, 6, 99),
+                                                (2::BIGINT, '{{"z":  null}}'::JSON, 7, 99)) v(id, doc, x, doubled))
+                    TO '{run_dir / "final" / "ids" / "audit.parquet"}' (FORMAT parquet)""")
+    report = load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert report["stores"]["ids"]["tables"]["audit"]["updated"] == 1
+    assert cert.sql("ids", "SELECT id, doc::text, x, doubled FROM audit ORDER BY id") == [
+        (1, '{"b": 2,  "a": []}', 6, 12), (2, '{"z":  null}', 7, 14)]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+    assert cert.sql("ids", "SELECT doc::text FROM audit") == [('{"b": 1,  "a": [1, 2]}',)]

@@ -9,6 +9,7 @@ run on different cores).
 from __future__ import annotations
 
 import io
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -37,8 +38,10 @@ class ParquetSource:
         self.db = duckdb.connect()
         # TIMESTAMPTZ values print with an explicit +00 offset: unambiguous for PostgreSQL.
         self.db.execute("SET TimeZone = 'UTC'")
-        if threads:
-            self.db.execute(f"SET threads = {int(threads)}")
+        # Half the cores: the other half parses the COPY in PostgreSQL at the same time (on 2
+        # cores, 1 DuckDB thread measured ~5% faster and cheaper than 2 for the same load).
+        threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        self.db.execute(f"SET threads = {int(threads)}")
 
     def close(self) -> None:
         self.db.close()

@@ -27,7 +27,7 @@ from .catalog import StoreCatalog
 from .parquet_source import ParquetSource
 from .pg_sql import TableLoad
 from .pgstore import PgStore
-from .strategy import CONFLICT_LIMIT
+from .strategy import CONFLICT_LIMIT, effect
 
 Progress = Callable[[str], None]
 
@@ -186,6 +186,7 @@ class StoreLoad:
             params["table"] = t.table_name
             c = t.counts
             doing = f"writing table {t.name} ({t.strategy})"
+            inserted, updated = effect(t.strategy, c)
             if t.strategy == "insert":
                 if c["rows"]:
                     self.pg.execute(pg_sql.ledger_inserts(t, all_new=True), params, doing)
@@ -193,16 +194,14 @@ class StoreLoad:
                         self._copy(t, pg_sql.copy_into_target(t), t.columns, False, doing)
                     else:
                         self.pg.execute(pg_sql.write_insert(t), doing=doing)
-                inserted, updated = c["rows"], 0
             else:
-                rewrite = t.strategy == "upsert"
-                if c["changed"] or (rewrite and c["unchanged"]):
-                    self.pg.execute(pg_sql.ledger_updates(t, only_changed=not rewrite), params, doing)
-                if c["new"]:
+                if updated:  # before-images of exactly the rows the write will change
+                    self.pg.execute(pg_sql.ledger_updates(t, only_changed=t.strategy == "merge"), params, doing)
+                if inserted:
                     self.pg.execute(pg_sql.ledger_inserts(t, all_new=False), params, doing)
-                if c["new"] or c["changed"] or (rewrite and c["unchanged"]):
-                    self.pg.execute(pg_sql.write_upsert(t) if rewrite else pg_sql.write_merge(t), doing=doing)
-                inserted, updated = c["new"], c["changed"] + (c["unchanged"] if rewrite else 0)
+                if inserted or updated:
+                    self.pg.execute(pg_sql.write_upsert(t) if t.strategy == "upsert" else pg_sql.write_merge(t),
+                                    doing=doing)
             c.update(inserted=inserted, updated=updated)
             self._timed("write_s", started)
             self.progress(f"{self.name}.{t.name}: {t.strategy}: {inserted} inserted, {updated} updated")
@@ -221,6 +220,12 @@ class StoreLoad:
 
     def report(self) -> dict:
         return {t.name: {"strategy": t.strategy, **t.counts} for t in self.loads}
+
+    def plan_report(self) -> None:
+        """Dry run: what the chosen strategy would insert and update."""
+        for t in self.loads:
+            if "new" in t.counts:
+                t.counts["to_insert"], t.counts["to_update"] = effect(t.strategy, t.counts)
 
     def discard(self) -> None:
         """Dry run or failure before PREPARE: nothing of this transaction survives."""

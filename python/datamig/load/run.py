@@ -107,7 +107,10 @@ class _Load:
             self._fill_report()
             if self.dry_run:
                 for sl in self.stores:
+                    sl.plan_report()
                     sl.discard()
+                for s in self.sets:
+                    s.counts["to_insert"], s.counts["to_update"] = strategies.effect(s.strategy, s.counts)
                 return self._finish("DRY_RUN")
             self._write_and_prepare()
             if self.sets:

@@ -34,3 +34,11 @@ def choose(requested: str, counts: dict) -> str:
 def conflicts(counts: dict, strategy: str) -> int:
     """Rows an insert would collide with (only the insert strategy has conflicts)."""
     return counts["existing"] if strategy == "insert" else 0
+
+
+def effect(strategy: str, counts: dict) -> tuple[int, int]:
+    """(rows inserted, rows updated) that `strategy` makes of classified counts: upsert rewrites
+    every existing row, merge only the changed ones."""
+    if strategy == "upsert":
+        return counts["new"], counts["existing"]
+    return counts["new"], counts["changed"] if strategy == "merge" else 0
