@@ -109,6 +109,7 @@ def test_planted_leak_exits_1_and_loads_nothing(tiny_estate, workdir, tmp_path):
     load."""
     env = tiny_estate["env"]
     project = tmp_path / "project"
+    project.mkdir()
     for item in ("dbt_project.yml", "profiles.yml", "config", "macros", "dbt_project", "seeds"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
