@@ -10,8 +10,8 @@ from pathlib import Path
 
 from rich.table import Table as RichTable
 
-from ..config import Config, StoreConfig
-from ..errors import ConfigError
+from ..config import Config
+from ..config.env import store_setting
 from .artifacts import render_artifacts, write_artifacts
 from .dependency import DependencyPlan, links_to_foreign_keys, plan_dependencies
 from .model import Estate, ForeignKey, GraphSchema, Table
@@ -35,19 +35,12 @@ def analyze(cfg: Config, env: Mapping[str, str], out_dir: Path, target: str = "p
     return summary
 
 
-def _env(env: Mapping[str, str], name: str | None, store: StoreConfig) -> str:
-    value = env.get(name) if name else None
-    if not value:
-        raise ConfigError(f"store {store.name}: environment variable {name} is not set")
-    return value
-
-
 def _introspect_postgres(cfg: Config, env: Mapping[str, str], target: str
                          ) -> tuple[dict[str, Table], list[ForeignKey]]:
     tables: dict[str, Table] = {}
     fks: list[ForeignKey] = []
     for store in cfg.postgres_stores():
-        url = _env(env, store.env_names(target)[0], store)
+        url = store_setting(env, store.env_names(target)[0], store.name)
         store_tables, store_fks = introspect_postgres(store, url)
         tables.update((t.id, t) for t in store_tables)
         fks += store_fks
@@ -59,7 +52,8 @@ def _introspect_graphs(cfg: Config, env: Mapping[str, str], target: str) -> dict
     for store in cfg.neo4j_stores():
         url_var, user_var, password_var = store.env_names(target)
         graphs[store.name] = introspect_neo4j(
-            store, _env(env, url_var, store), _env(env, user_var, store), _env(env, password_var, store))
+            store, store_setting(env, url_var, store.name), store_setting(env, user_var, store.name),
+            store_setting(env, password_var, store.name))
     return graphs
 
 

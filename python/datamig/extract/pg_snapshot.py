@@ -16,7 +16,6 @@ from psycopg import sql
 
 from ..analyze.model import Table
 from ..errors import ConnectionFailed
-from ..services.envfile import redact
 from . import pg_types
 
 CHUNK = 50_000  # keys per query: keeps statements a few MB at most
@@ -88,18 +87,9 @@ def _tuple_filter(table: Table, columns: Sequence[str], values: Sequence[Sequenc
     types = [table.column(c).data_type for c in columns]
     if len(columns) == 1:
         where = sql.SQL("{} = ANY(%s::text[]::{}[])").format(
-            sql.Identifier(columns[0]), sql.SQL(_array_base(types[0])))
+            sql.Identifier(columns[0]), sql.SQL(types[0]))
         return where, [[v[0] for v in values]]
     idents = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    arrays = sql.SQL(", ").join(sql.SQL("%s::text[]::{}[]").format(sql.SQL(_array_base(t))) for t in types)
+    arrays = sql.SQL(", ").join(sql.SQL("%s::text[]::{}[]").format(sql.SQL(t)) for t in types)
     where = sql.SQL("({}) IN (SELECT * FROM unnest({}))").format(idents, arrays)
     return where, [[v[i] for v in values] for i in range(len(columns))]
-
-
-def _array_base(pg_type: str) -> str:
-    # format_type() text is valid SQL for a cast; arrays of arrays are not keys
-    return pg_type
-
-
-def safe_error(exc: BaseException, env) -> str:
-    return redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, env)

@@ -15,6 +15,7 @@ from ..analyze.dependency import links_to_foreign_keys
 from ..analyze.model import ForeignKey, Table
 from ..analyze.pg_introspect import introspect_postgres
 from ..config import Config
+from ..config.env import store_setting
 from ..errors import ConfigError, DatamigError, NotFound
 from . import graph_parquet, pg_types
 from .closure import Closure
@@ -26,17 +27,10 @@ from .workspace import Workspace
 log = logging.getLogger("datamig.extract")
 
 
-def _env(env: Mapping[str, str], name: str, store: str) -> str:
-    value = env.get(name)
-    if not value:
-        raise ConfigError(f"store {store}: environment variable {name} is not set (run `datamig services up`?)")
-    return value
-
-
 def introspect_all(cfg: Config, env: Mapping[str, str]) -> tuple[dict[str, Table], list[ForeignKey]]:
     tables, fks = {}, []
     for store in cfg.postgres_stores():
-        found, store_fks = introspect_postgres(store, _env(env, store.prod_env, store.name))
+        found, store_fks = introspect_postgres(store, store_setting(env, store.prod_env, store.name))
         tables.update({t.id: t for t in found if t.id not in cfg.exclude_tables})
         fks.extend(store_fks)
     fks.extend(links_to_foreign_keys(cfg.links, tables))
@@ -73,7 +67,7 @@ def _slice_postgres(cfg: Config, env, tables, fks, district: int, out: Path, pro
         raise ConfigError(f"district root table {root_id} not found in store {cfg.district.store}")
     timings = {}
     with ExitStack() as stack:
-        snaps = {s.name: stack.enter_context(snapshot(s.name, _env(env, s.prod_env, s.name)))
+        snaps = {s.name: stack.enter_context(snapshot(s.name, store_setting(env, s.prod_env, s.name)))
                  for s in cfg.postgres_stores()}
         ws = Workspace(out / "_work" / "slice.duckdb")
         stack.callback(ws.close)
@@ -121,8 +115,8 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
     store = cfg.stores[cfg.graph.store]
     url_var, user_var, pw_var = store.env_names("prod")
     started = time.monotonic()
-    sub = extract_subgraph(_env(env, url_var, store.name), env.get(user_var, "neo4j"),
-                           _env(env, pw_var, store.name), cfg.graph, district)
+    sub = extract_subgraph(store_setting(env, url_var, store.name), env.get(user_var, "neo4j"),
+                           store_setting(env, pw_var, store.name), cfg.graph, district)
     nodes, rels = {}, {}
     for label, rows in sorted(sub.nodes.items()):
         key = cfg.graph.node_keys.get(label)

@@ -13,7 +13,8 @@ from ..analyze.model import Estate
 from ..analyze.neo4j_introspect import introspect_neo4j
 from ..anonymize.rules import load_rules
 from ..config import Config
-from ..extract.run import _env, introspect_all
+from ..config.env import store_setting
+from ..extract.run import introspect_all
 from . import anonymized, marts, naming, pii_values, staging
 from .layout import Dataset, datasets
 from .validation import load_validation_rules, render_validation
@@ -27,8 +28,8 @@ def live_estate(cfg: Config, env: Mapping[str, str]) -> Estate:
     graphs = {}
     for store in cfg.neo4j_stores():
         url, user, pw = store.env_names("prod")
-        graphs[store.name] = introspect_neo4j(store, _env(env, url, store.name), env.get(user, "neo4j"),
-                                              _env(env, pw, store.name))
+        graphs[store.name] = introspect_neo4j(store, store_setting(env, url, store.name), env.get(user, "neo4j"),
+                                              store_setting(env, pw, store.name))
     return Estate(tables=tables, foreign_keys=fks, graphs=graphs)
 
 

@@ -15,7 +15,8 @@ from ..analyze.model import Table
 from ..config import Config
 from ..extract.closure import Closure
 from ..extract.pg_snapshot import snapshot
-from ..extract.run import _env, introspect_all
+from ..config.env import store_setting
+from ..extract.run import introspect_all
 from ..extract.workspace import Workspace, q, rel
 from .scoring import DistrictMetrics
 
@@ -25,7 +26,7 @@ def list_districts(cfg: Config, env: Mapping[str, str]) -> list[tuple[int, str, 
     root = cfg.district
     sel = cfg.selection
     name_col, prio_col = sel.get("name_column", "name"), sel.get("business_priority_column")
-    url = _env(env, cfg.stores[root.store].prod_env, root.store)
+    url = store_setting(env, cfg.stores[root.store].prod_env, root.store)
     schema = cfg.stores[root.store].schema
     with psycopg.connect(url) as conn:
         cols = {r[0] for r in conn.execute(
@@ -80,7 +81,7 @@ def measure(cfg: Config, env: Mapping[str, str], progress: Callable[[str], None]
     updated_cols = sel.get("updated_at_columns", ["updated_at"])
     out = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="datamig-select-") as tmp:
-        snaps = {s.name: stack.enter_context(snapshot(s.name, _env(env, s.prod_env, s.name)))
+        snaps = {s.name: stack.enter_context(snapshot(s.name, store_setting(env, s.prod_env, s.name)))
                  for s in cfg.postgres_stores()}
         as_of = _as_of(cfg, snaps, tables, updated_cols)
         for district, name, priority in list_districts(cfg, env):
