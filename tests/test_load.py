@@ -132,6 +132,9 @@ def test_merge_updates_only_changed_rows_and_keeps_cert_only_data(cert):
     assert cert.sql("ids", "SELECT name FROM districts WHERE id = 1") == [("North",)]
     assert cert.sql("ids", "SELECT salary::text, cert_note FROM staff WHERE id = 100") == [("90000.00", "keep me")]
     assert cert.sql("ids", "SELECT count(*) FROM districts WHERE id = 99")[0][0] == 1
+    # Every key the run loaded is on record, the unchanged ones too (the post-load tests' scope).
+    assert cert.sql("ids", "SELECT (key ->> 'id')::bigint[] FROM datamig.run_keys "
+                           "WHERE run_id = %s AND table_name = 'public.schools'", (RUN,)) == [([10, 11],)]
     graph = report["stores"]["sp"]["nodes"]
     assert (graph["District"]["updated"], graph["School"]["unchanged"], graph["School"]["inserted"]) == (1, 1, 1)
     assert cert.cypher("MATCH (d:District {district_id: 1}) RETURN d.name AS n, d.cert_flag AS f") == [
@@ -247,6 +250,7 @@ def test_rollback_restores_cert_exactly_then_the_run_loads_again(cert):
     assert cert.fingerprint() == before  # overwritten rows, CERT-only rows and columns, graph
     assert cert.sql("ids", "SELECT status FROM datamig.runs") == [("rolled_back",)]
     assert cert.sql("ids", "SELECT count(*) FROM datamig.ledger")[0][0] == 0
+    assert cert.sql("ids", "SELECT count(*) FROM datamig.run_keys")[0][0] == 0
     assert cert.cypher("MATCH (n:DatamigLedger) RETURN count(n) AS n") == [{"n": 0}]
 
     with pytest.raises(NotFound, match=f"run {RUN} is not loaded"):

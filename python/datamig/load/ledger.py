@@ -12,6 +12,10 @@ them commit (or vanish) together:
                                {"id": "{10,11}"}), aligned by position for a composite key;
                   op 'update': key = {"<pk col>": v, ...}, before = the whole CERT row as it was
                                before the run (to_jsonb; json columns as their exact text).
+  datamig.run_keys every key the run loaded per table (inserted, updated or left unchanged by
+                  a merge), chunked like the insert entries: key = {"<pk col>": "<array
+                  literal>"}. The scope of the post-load dbt tests (`validate-migration`);
+                  removed with the ledger entries on rollback.
 """
 from __future__ import annotations
 
@@ -41,6 +45,12 @@ CREATE TABLE IF NOT EXISTS datamig.ledger (
     before      jsonb
 );
 CREATE INDEX IF NOT EXISTS ledger_run_table ON datamig.ledger (run_id, table_name);
+CREATE TABLE IF NOT EXISTS datamig.run_keys (
+    run_id      text NOT NULL,
+    table_name  text NOT NULL,
+    key         jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_keys_run_table ON datamig.run_keys (run_id, table_name);
 """
 
 
@@ -77,8 +87,11 @@ def record_load(conn: psycopg.Connection, run_id: str, district: int | None, str
 
 
 def record_rollback(conn: psycopg.Connection, run_id: str) -> None:
-    """The run row stays as history; its ledger entries go (nothing is left to undo)."""
+    """The run row stays as history; its ledger entries and key record go (nothing is left to
+    undo or to verify)."""
     conn.execute("DELETE FROM datamig.ledger WHERE run_id = %s", (run_id,))
+    if conn.execute("SELECT to_regclass('datamig.run_keys') IS NOT NULL").fetchone()[0]:
+        conn.execute("DELETE FROM datamig.run_keys WHERE run_id = %s", (run_id,))
     conn.execute("UPDATE datamig.runs SET status = 'rolled_back', rolled_back_at = clock_timestamp() "
                  "WHERE run_id = %s", (run_id,))
 

@@ -181,12 +181,16 @@ class StoreLoad:
 
     def write(self, district: int | None, strategy: str) -> None:
         params = {"run": self.run_id}
+        # A reload after a rollback starts its key record afresh.
+        self.pg.execute("DELETE FROM datamig.run_keys WHERE run_id = %(run)s", params, "clearing the run's keys")
         for t in self.loads:
             started = time.monotonic()
             params["table"] = t.table_name
             c = t.counts
             doing = f"writing table {t.name} ({t.strategy})"
             inserted, updated = effect(t.strategy, c)
+            if c["rows"]:
+                self.pg.execute(pg_sql.record_run_keys(t), params, doing)
             if t.strategy == "insert":
                 if c["rows"]:
                     self.pg.execute(pg_sql.ledger_inserts(t, all_new=True), params, doing)

@@ -186,15 +186,27 @@ def ledger_inserts(t: TableLoad, all_new: bool) -> sql.Composable:
     row per key; the literal reads back exactly through a cast to the column's array type.
     All aggregates of a group advance together row by row, so the arrays of a composite key
     stay aligned by position. Read from the key staging table, before the write."""
-    arrays = sql.SQL(", ").join(sql.SQL("{}, array_agg({})::text").format(sql.Literal(k), _ident("s", k))
-                                for k in t.key)
     where = sql.SQL("") if all_new else sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
         t.target, key_match(t))
     return sql.SQL(
         "INSERT INTO datamig.ledger (run_id, table_name, op, key) "
         "SELECT %(run)s, %(table)s, 'insert', jsonb_build_object({arrays}) FROM {src} s{where} "
         "GROUP BY s.{row} / {chunk}").format(
-        arrays=arrays, src=t.kstg, where=where, row=sql.Identifier(ROW_COLUMN), chunk=sql.Literal(INSERT_CHUNK))
+        arrays=_key_arrays(t), src=t.kstg, where=where, row=sql.Identifier(ROW_COLUMN), chunk=sql.Literal(INSERT_CHUNK))
+
+
+def _key_arrays(t: TableLoad) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("{}, array_agg({})::text").format(sql.Literal(k), _ident("s", k))
+                              for k in t.key)
+
+
+def record_run_keys(t: TableLoad) -> sql.Composable:
+    """Every key of the final (new, changed or unchanged), chunked like the insert entries:
+    the rows the post-load dbt tests look at."""
+    return sql.SQL(
+        "INSERT INTO datamig.run_keys (run_id, table_name, key) "
+        "SELECT %(run)s, %(table)s, jsonb_build_object({arrays}) FROM {src} s GROUP BY s.{row} / {chunk}").format(
+        arrays=_key_arrays(t), src=t.kstg, row=sql.Identifier(ROW_COLUMN), chunk=sql.Literal(INSERT_CHUNK))
 
 
 # --- writes -----------------------------------------------------------------------------------
