@@ -3,13 +3,18 @@ against a plain DuckDB copy of the same Parquet measured in the same run (target
 rows/s, and the whole `dbt build` (models + every test). Hot-column rows/s on 1M rows are in
 bench/anonymize_engine.py. Runs on private services; a benchmark, not a test.
 
-    .venv/bin/python bench/transform.py [--scale reference|small|tiny]
+    .venv/bin/python bench/transform.py [--scale reference|small|tiny] [--reuse RUN_DIR]
+
+Seeding and extracting `reference` takes minutes; the extracted run folder is kept (its path is
+printed) and `--reuse RUN_DIR` measures again on it without services. dbt writes its target/ and
+logs to a temporary folder, so a bench never disturbs another dbt run in the same checkout.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,32 +38,48 @@ def plain_copy(extract: Path, out: Path) -> tuple[float, int]:
     return time.monotonic() - started, rows
 
 
-def dbt(command: str, run_id: str, env: dict) -> float:
+def dbt(command: str, run_id: str, env: dict, scratch: Path) -> float:
     started = time.monotonic()
     subprocess.run([str(ROOT / ".venv/bin/dbt"), command, "--profiles-dir", ".", "--quiet",
+                    "--target-path", str(scratch / "target"), "--log-path", str(scratch / "logs"),
                     "--vars", f"{{district: 42, run_id: {run_id}}}"], cwd=ROOT, env=env, check=True)
     return time.monotonic() - started
+
+
+def seed_and_extract(scale: str) -> Path:
+    from datamig.estate.seed import seed_prod
+    from datamig.extract.run import extract
+
+    with private_estate() as (cfg, env, _state):
+        seed_prod(env, scale=scale, seed=42)
+        runs = Path(tempfile.mkdtemp(prefix="datamig-bench-runs-"))
+        cfg = dataclasses.replace(cfg, out_dir=runs)
+        manifest = extract(cfg, env, 42)
+    return runs / manifest["run_id"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="reference")
+    parser.add_argument("--reuse", type=Path, help="a run folder a previous bench extracted (skips seeding)")
     args = parser.parse_args()
     os.environ.setdefault("DATAMIG_SALT", "bench-salt-0123456789abcdef")
-    from datamig.estate.seed import seed_prod
-    from datamig.extract.run import extract
 
-    with private_estate() as (cfg, env, _state):
-        seed_prod(env, scale=args.scale, seed=42)
-        runs = Path(tempfile.mkdtemp(prefix="datamig-bench-runs-"))
-        cfg = dataclasses.replace(cfg, out_dir=runs)
-        manifest = extract(cfg, env, 42)
-    run_id = manifest["run_id"]
-    proc_env = {**os.environ, "DATAMIG_RUNS_DIR": str(runs)}
-    copy_s, rows = plain_copy(runs / run_id / "extract", runs / "plain-copy")
-    run_s = dbt("run", run_id, proc_env)
-    build_s = dbt("build", run_id, proc_env)
-    print(f"district 42 at {args.scale}: {rows:,} rows in {len(list((runs / run_id / 'extract').rglob('*.parquet')))} files")
+    run_dir = args.reuse.resolve() if args.reuse else seed_and_extract(args.scale)
+    if not (run_dir / "extract").is_dir():
+        sys.exit(f"{run_dir}: no extract/ folder")
+    print(f"run folder (reuse with --reuse): {run_dir}", flush=True)
+    for stale in ("final", "warehouse.duckdb", "warehouse.duckdb.wal"):  # a reused folder starts clean
+        path = run_dir / stale
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="datamig-bench-") as tmp:
+        scratch = Path(tmp)
+        proc_env = {**os.environ, "DATAMIG_RUNS_DIR": str(run_dir.parent)}
+        copy_s, rows = plain_copy(run_dir / "extract", scratch / "plain-copy")
+        run_s = dbt("run", run_dir.name, proc_env, scratch)
+        build_s = dbt("build", run_dir.name, proc_env, scratch)
+    files = len(list((run_dir / "extract").rglob("*.parquet")))
+    print(f"district 42 ({run_dir.name}): {rows:,} rows in {files} files")
     print(f"plain DuckDB copy Parquet -> Parquet : {copy_s:8.2f} s  ({rows / copy_s:,.0f} rows/s)")
     print(f"anonymization (dbt run, every model): {run_s:8.2f} s  ({rows / run_s:,.0f} rows/s)")
     print(f"ratio anonymization / plain copy      : {run_s / copy_s:8.2f}   (target <= 2.0)")
