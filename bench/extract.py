@@ -36,7 +36,7 @@ CONFIG = Path(os.environ.get("DATAMIG_CONFIG") or ROOT / "config" / "datamig.yam
 
 def _instrument(buckets: dict) -> None:
     """Wrap the extractor's stages with timers (cheap: a few thousand calls at most)."""
-    from datamig.extract import closure, pg_snapshot, run, workspace
+    from datamig.extract import run, workspace
 
     def timed(owner, name, bucket, generator=False):
         original = getattr(owner, name)
@@ -56,22 +56,26 @@ def _instrument(buckets: dict) -> None:
         else:
             def wrapper(*args, **kwargs):
                 t = time.perf_counter()
+                result = None
                 try:
-                    return original(*args, **kwargs)
+                    result = original(*args, **kwargs)
+                    return result
                 finally:
-                    buckets[bucket] = buckets.get(bucket, 0.0) + time.perf_counter() - t
+                    spent = time.perf_counter() - t
+                    buckets[bucket] = buckets.get(bucket, 0.0) + spent
                     buckets[bucket + " (calls)"] = buckets.get(bucket + " (calls)", 0) + 1
+                    table = next((a for a in args[1:2] if hasattr(a, "id")), None)
+                    if table is not None:
+                        CALLS.append((bucket, table.id, round(spent, 3), result if isinstance(result, int) else None))
         setattr(owner, name, wrapper)
 
-    timed(pg_snapshot.Snapshot, "_copy", "pg COPY to CSV")
-    timed(workspace.Workspace, "ingest", "duckdb ingest (dedup insert)")
-    timed(workspace.Workspace, "new_values", "duckdb next keys (anti-joins)", generator=True)
-    timed(workspace.Workspace, "max_batch", "duckdb bookkeeping (max_batch/count)")
-    timed(workspace.Workspace, "count", "duckdb bookkeeping (max_batch/count)")
+    timed(workspace.Workspace, "attach", "attach stores + import snapshots")
+    timed(workspace.Workspace, "ingest", "fetch: scanner COPY + dedup insert")
+    timed(workspace.Workspace, "new_values", "next keys (anti-joins, array literals)", generator=True)
+    timed(workspace.Workspace, "sizes", "row counts / text bytes")
     timed(workspace.Workspace, "write_parquet", "parquet write")
     timed(run, "extract_subgraph", "neo4j subgraph")
     timed(run, "introspect_all", "introspection")
-    timed(closure.Closure, "_fetch", "closure fetch (COPY + ingest)")
 
 
 def _vm_kb(field: str) -> int:
@@ -84,6 +88,7 @@ def _vm_kb(field: str) -> int:
 
 
 RSS_AFTER_IMPORTS = 0
+CALLS: list = []          # (bucket, table, seconds, rows added) of the slowest timed calls
 
 
 def child_main(args) -> None:
@@ -108,6 +113,7 @@ def child_main(args) -> None:
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"elapsed_s": elapsed, "peak_rss_kb": peak_kb, "vm_hwm_kb": _vm_kb("VmHWM"),
                       "rss_after_imports_kb": RSS_AFTER_IMPORTS, "buckets": buckets,
+                      "slowest_calls": sorted(CALLS, key=lambda c: -c[2])[:12],
                       "manifest": str(cfg.out_dir / args.run_id / "extract" / "extraction-manifest.json")}))
 
 
@@ -247,6 +253,8 @@ def report(r: dict) -> None:
             continue
         calls = c["buckets"].get(name + " (calls)")
         print(f"    {name:<40} {value:>9.2f} s" + (f"   {calls} calls" if calls else ""))
+    print("  slowest calls: " + "; ".join(f"{b.split(':')[0].split(' ')[0]} {t} {s:.2f}s" + (f" +{n:,}" if n else "")
+                                          for b, t, s, n in c.get("slowest_calls", [])))
     top = sorted(m["tables"].items(), key=lambda kv: -kv[1]["rows"])[:5]
     print("  largest tables: " + ", ".join(f"{k} {v['rows']:,}" for k, v in top))
     slow = sorted(r["raw_per_table"].items(), key=lambda kv: -kv[1])[:5]

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from ..analyze.model import ForeignKey, Table
-from .pg_snapshot import Snapshot
+from .pg_snapshot import Snapshot, array_literal
 from .workspace import Workspace
 
 log = logging.getLogger("datamig.extract")
@@ -44,7 +43,6 @@ def walks_down(fk: ForeignKey, include: set[str], exclude: set[str]) -> bool:
 class SliceStats:
     rounds: int = 0
     fetches: int = 0
-    bytes_read: dict[str, int] = field(default_factory=dict)
 
 
 class Closure:
@@ -56,26 +54,24 @@ class Closure:
         self.down_fks = [fk for fk in self.fks if walks_down(fk, include, exclude)]
         self.ws = ws
         self.snapshots = snapshots
+        ws.attach(snapshots)
         self.progress = progress or (lambda msg: None)
         self.batch = 0
         self.stats = SliceStats()
 
-    def _fetch(self, table: Table, columns, values, down: bool) -> int:
+    def _fetch(self, table: Table, columns, arrays: list[str], down: bool) -> int:
+        """Rows of `table` whose `columns` match the tuples given as one array literal per column."""
         self.batch += 1
-        out = self.ws.tmp / f"{table.store}__{table.name}__{self.batch}.csv"
-        nbytes = self.snapshots[table.store].copy_where(table, columns, values, out)
         self.stats.fetches += 1
-        self.stats.bytes_read[table.id] = self.stats.bytes_read.get(table.id, 0) + nbytes
-        return self.ws.ingest(table, out, down=down, batch=self.batch)
+        select = self.snapshots[table.store].select_where(table, columns, arrays)
+        return self.ws.ingest(table, select, down=down, batch=self.batch)
 
     def seed_root(self, root: Table, key: str, district: str) -> int:
-        return self._fetch(root, [key], [(district,)], down=True)
+        return self._fetch(root, [key], [array_literal([district])], down=True)
 
     def add_whole(self, table: Table) -> int:
         self.batch += 1
-        out = self.ws.tmp / f"{table.store}__{table.name}__{self.batch}.csv"
-        self.snapshots[table.store].copy_all(table, out)
-        return self.ws.ingest(table, out, down=False, batch=self.batch)
+        return self.ws.ingest(table, self.snapshots[table.store].select_all(table), down=False, batch=self.batch)
 
     def run_down(self) -> None:
         seen = {fk_label(fk): -1 for fk in self.down_fks}
@@ -102,8 +98,8 @@ class Closure:
             seen[fk_label(fk)] = upto
             moved = True
             exclude = None if down else (target, tgt_cols)
-            for values in self.ws.new_values(source, src_cols, after, upto, down_only=down, exclude=exclude):
-                added = self._fetch(target, tgt_cols, [tuple(map(str, v)) for v in values], down=down)
+            for arrays in self.ws.new_values(source, src_cols, after, upto, down_only=down, exclude=exclude):
+                added = self._fetch(target, tgt_cols, arrays, down=down)
                 if added:
                     self.progress(f"{'down' if down else 'up'} {fk_label(fk)} -> +{added} {target.id}")
         return moved

@@ -1,24 +1,33 @@
 """One consistent, read-only view of a PostgreSQL store for the whole extraction.
 
-Every query of a store runs in a single REPEATABLE READ READ ONLY transaction, so rows
-written to PROD while the extraction runs are never seen, and nothing can be written:
-no temp tables, no scratch objects; filters travel as array parameters.
+Every query of a store runs in a REPEATABLE READ READ ONLY transaction on one snapshot, so
+rows written to PROD while the extraction runs are never seen, and nothing can be written:
+no temp tables, no scratch objects; filters travel inline as array literals.
+
+The snapshot is taken (and exported) by a psycopg session that stays open, idle in its
+transaction, until the extraction ends and rolls it back. The rows themselves are read by
+DuckDB's PostgreSQL scanner (binary COPY decoded in C++, straight into the workspace): its
+session imports the exported snapshot with SET TRANSACTION SNAPSHOT, so both sessions see
+exactly the same data.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg
-from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..analyze.model import Table
 from ..errors import ConnectionFailed
 from . import pg_types
 
 CHUNK = 50_000  # keys per query: keeps statements a few MB at most
+APPLICATION_NAME = "datamig-extract"
+# Settings that decide the text PostgreSQL prints for each value (read back as VARCHAR).
+SESSION_SETTINGS = {"TimeZone": "UTC", "DateStyle": "ISO, YMD", "IntervalStyle": "iso_8601",
+                    "extra_float_digits": "3", "standard_conforming_strings": "on"}
 
 
 def describe_url(url: str) -> str:
@@ -29,67 +38,77 @@ def describe_url(url: str) -> str:
 @contextmanager
 def snapshot(store: str, url: str) -> Iterator["Snapshot"]:
     try:
-        conn = psycopg.connect(url, connect_timeout=10, application_name="datamig-extract")
+        conn = psycopg.connect(url, connect_timeout=10, application_name=APPLICATION_NAME)
     except psycopg.Error:
         raise ConnectionFailed(f"store {store}: cannot connect to PostgreSQL at {describe_url(url)}") from None
     try:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        conn.execute("SET LOCAL TimeZone = 'UTC'")
-        conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-        conn.execute("SET LOCAL IntervalStyle = 'iso_8601'")
-        conn.execute("SET LOCAL extra_float_digits = 3")
-        yield Snapshot(store, conn)
+        for name, value in SESSION_SETTINGS.items():
+            conn.execute(f"SET LOCAL {name} = '{value}'")
+        yield Snapshot(store, conn, url)
     finally:
         conn.rollback()
         conn.close()
 
 
 class Snapshot:
-    def __init__(self, store: str, conn: psycopg.Connection):
+    def __init__(self, store: str, conn: psycopg.Connection, url: str):
         self.store = store
         self.conn = conn
         self.id = conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
+        self.exported = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         self.started = time.time()
+        self._url = url
 
-    def copy_where(self, table: Table, columns: Sequence[str], values: Sequence[Sequence[str]],
-                   out: Path) -> int:
-        """Append to `out` (CSV) every row of `table` whose `columns` equal one of the tuples in
-        `values` (text, cast to each column's type). Returns bytes written."""
-        written = 0
-        for start in range(0, len(values), CHUNK):
-            chunk = values[start:start + CHUNK]
-            where, params = _tuple_filter(table, columns, chunk)
-            written += self._copy(table, where, params, out)
-        return written
+    def scanner_conninfo(self) -> str:
+        """libpq connection string for DuckDB's scanner session: same server and role, named like
+        ours, with the settings that fix how values print."""
+        params = conninfo_to_dict(self._url)
+        params["application_name"] = APPLICATION_NAME
+        params.setdefault("connect_timeout", "10")
+        options = " ".join(f"-c {k}={v.replace(' ', '')}" for k, v in SESSION_SETTINGS.items())
+        params["options"] = (params.get("options", "") + " " + options).strip()
+        return make_conninfo(**params)
 
-    def copy_all(self, table: Table, out: Path) -> int:
-        return self._copy(table, sql.SQL("TRUE"), [], out)
+    def describe(self) -> str:
+        return describe_url(self._url)
 
-    def _copy(self, table: Table, where: sql.Composable, params: list, out: Path) -> int:
-        select = sql.SQL(", ").join(pg_types.select_expr(c.name, c.data_type) for c in table.columns)
-        query = sql.SQL("COPY (SELECT {} FROM {}.{} WHERE {}) TO STDOUT (FORMAT csv)").format(
-            select, sql.Identifier(table.schema), sql.Identifier(table.name), where)
-        written = 0
-        with self.conn.cursor() as cur, open(out, "ab") as fh:
-            with cur.copy(query, params) as copy:
-                for block in copy:
-                    fh.write(block)
-                    written += len(block)
-        return written
+    def select_where(self, table: Table, columns: Sequence[str], arrays: Sequence[str]) -> str:
+        """SELECT of every row of `table` whose `columns` equal one of the tuples given as one
+        PostgreSQL array literal per column (text, cast to each column's type)."""
+        return _select(table, _tuple_filter(table, columns, arrays))
+
+    def select_all(self, table: Table) -> str:
+        return _select(table, "TRUE")
 
     def count(self, table: Table) -> int:
-        q = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name))
-        return self.conn.execute(q).fetchone()[0]
+        return self.conn.execute(f"SELECT count(*) FROM {qi(table.schema)}.{qi(table.name)}").fetchone()[0]
 
 
-def _tuple_filter(table: Table, columns: Sequence[str], values: Sequence[Sequence[str]]):
+def qi(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ql(text: str) -> str:
+    """A PostgreSQL string literal (standard_conforming_strings is on in our sessions)."""
+    if "\x00" in text:
+        raise ValueError("NUL byte in a key")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def array_literal(values: Sequence[str]) -> str:
+    """'{"a","b"}': the array input syntax, every element quoted."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+def _select(table: Table, where: str) -> str:
+    cols = ", ".join(f"{pg_types.select_text(c.name, c.data_type)} AS {qi(c.name)}" for c in table.columns)
+    return f"SELECT {cols} FROM {qi(table.schema)}.{qi(table.name)} WHERE {where}"
+
+
+def _tuple_filter(table: Table, columns: Sequence[str], arrays: Sequence[str]) -> str:
     """`col = ANY(array)` for one column, `(a, b) IN (SELECT * FROM unnest(...))` for several."""
-    types = [table.column(c).data_type for c in columns]
+    typed = [f"{ql(a)}::text[]::{table.column(c).data_type}[]" for c, a in zip(columns, arrays)]
     if len(columns) == 1:
-        where = sql.SQL("{} = ANY(%s::text[]::{}[])").format(
-            sql.Identifier(columns[0]), sql.SQL(types[0]))
-        return where, [[v[0] for v in values]]
-    idents = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    arrays = sql.SQL(", ").join(sql.SQL("%s::text[]::{}[]").format(sql.SQL(t)) for t in types)
-    where = sql.SQL("({}) IN (SELECT * FROM unnest({}))").format(idents, arrays)
-    return where, [[v[i] for v in values] for i in range(len(columns))]
+        return f"{qi(columns[0])} = ANY({typed[0]})"
+    return f"({', '.join(map(qi, columns))}) IN (SELECT * FROM unnest({', '.join(typed)}))"

@@ -1,11 +1,9 @@
-"""How a PostgreSQL column travels: the text PostgreSQL writes for it in CSV, and the
-DuckDB/Parquet type it lands as. Arrays and binary go through JSON/base64 so the CSV
-text stays unambiguous."""
+"""How a PostgreSQL column travels: the text PostgreSQL's output function prints for it, and
+the DuckDB/Parquet type it lands as. Arrays and binary go through JSON/base64 so the text
+stays unambiguous."""
 from __future__ import annotations
 
 import re
-
-from psycopg import sql
 
 _SIMPLE = {
     "smallint": "SMALLINT", "integer": "INTEGER", "bigint": "BIGINT",
@@ -38,20 +36,51 @@ def _strip_modifier(pg_type: str) -> str:
     return re.sub(r"\(.*\)", "", pg_type).strip()
 
 
-def select_expr(column: str, pg_type: str) -> sql.Composable:
-    """The expression PostgreSQL evaluates in the COPY for this column."""
-    ident = sql.Identifier(column)
+# Types DuckDB's PostgreSQL scanner decodes exactly from binary COPY: they travel and sit in the
+# workspace typed. Every other type travels as the text of its output function (VARCHAR).
+_NATIVE = {"smallint", "integer", "bigint", "boolean", "date", "uuid",
+           "timestamp without time zone", "timestamp with time zone"}
+
+
+def native(pg_type: str) -> bool:
+    pg_type = pg_type.strip()
+    if pg_type in _NATIVE:
+        return True
+    numeric = re.fullmatch(r"numeric\((\d+),(\d+)\)", pg_type.replace(" ", ""))
+    return bool(numeric) and int(numeric.group(1)) <= 38
+
+
+def workspace_type(pg_type: str) -> str:
+    """How the column sits in the extraction's DuckDB workspace."""
+    return duckdb_type(pg_type) if native(pg_type) else "VARCHAR"
+
+
+_NATIVE_TEXT = re.compile(r"(text|character varying(\(\d+\))?)")
+
+
+def select_text(column: str, pg_type: str) -> str:
+    """The expression PostgreSQL evaluates for this column: the column itself when the scanner
+    reads its type exactly (see `native`), else the text the type's output function prints
+    (what COPY ... (FORMAT csv) writes), read as VARCHAR. concat() goes through the output
+    function; a cast to text would not always (char(n) loses its padding, boolean becomes
+    'true', inet gains a netmask)."""
+    ident = '"' + column.replace('"', '""') + '"'
+    pg_type = pg_type.strip()
     if pg_type.endswith("[]"):
-        return sql.SQL("array_to_json({})").format(ident)
+        return f"array_to_json({ident})::text"
     if pg_type == "bytea":
-        return sql.SQL("encode({}, 'base64')").format(ident)
-    return ident
+        return f"encode({ident}, 'base64')"
+    if _NATIVE_TEXT.fullmatch(pg_type) or native(pg_type):
+        return ident
+    return f"CASE WHEN {ident} IS NULL THEN NULL ELSE concat({ident}) END"
 
 
 def cast_expr(column: str, pg_type: str) -> str:
-    """DuckDB expression turning the CSV text back into the typed value."""
+    """DuckDB expression turning the workspace column into the typed value."""
     quoted = '"' + column.replace('"', '""') + '"'
     target = duckdb_type(pg_type)
+    if native(pg_type):
+        return quoted
     if pg_type.endswith("[]"):
         return f"CAST(CAST({quoted} AS JSON) AS {target}) AS {quoted}"
     if pg_type == "bytea":

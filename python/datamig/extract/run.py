@@ -96,14 +96,14 @@ def _write_tables(tables: dict[str, Table], ws: Workspace, out: Path, closure: C
         path = out / table.store / f"{table.name}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         ws.write_parquet(table, path)
-        rows, down = ws.count(table), ws.count(table, down_only=True)
+        rows, down, text_bytes = ws.sizes(table)
         entries[table_id] = {
             "store": table.store, "table": table.name, "rows": rows,
             "rows_in_district": down, "rows_pulled_as_parents": rows - down,
             "primary_key": list(table.primary_key),
             "columns": [{"name": c.name, "pg_type": c.data_type, "type": pg_types.duckdb_type(c.data_type),
                          "nullable": c.nullable} for c in table.columns],
-            "bytes_read": closure.stats.bytes_read.get(table_id, 0),
+            "bytes_read": text_bytes,
             **_file_entry(path, out),
         }
     return entries

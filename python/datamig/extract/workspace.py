@@ -1,7 +1,14 @@
-"""The extraction's scratch space: a DuckDB file holding every selected row as text, one
-table per PROD table, with the phase that selected it. Deduplication by key, the keys still
-to fetch, and the final typed Parquet all come from set-based SQL here, so memory stays flat
-as the district grows (DuckDB spills to disk)."""
+"""The extraction's scratch space: a DuckDB file holding every selected row, one table per
+PROD table, with the phase that selected it (columns typed where the scanner reads the type
+exactly, else the text PostgreSQL prints; see pg_types). Rows come in through DuckDB's
+PostgreSQL scanner (binary COPY decoded in C++, no Python per row, no temp files), each
+store attached read-only and reading on its snapshot (see pg_snapshot). Deduplication by
+key, the keys still to fetch, and the final typed Parquet all come from set-based SQL here,
+so memory stays flat as the district grows (DuckDB spills to disk).
+
+Everything runs in one DuckDB transaction, which is what keeps each store's scanner session
+in one PostgreSQL transaction; it is rolled back at the end (the Parquet files are written by
+then, and the workspace is scratch)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -10,11 +17,24 @@ from pathlib import Path
 import duckdb
 
 from ..analyze.model import Table
+from ..errors import ConnectionFailed
 from . import pg_types
+from .pg_snapshot import CHUNK, Snapshot, ql
+
+# DuckDB cannot download extensions here: the duckdb-extension-postgres-scanner wheel ships it.
+try:
+    import duckdb_extension_postgres_scanner as _pg_ext
+except ImportError:  # pragma: no cover - the wheel is a declared dependency
+    _pg_ext = None
 
 
 def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def rel(table: Table) -> str:
@@ -26,69 +46,146 @@ def identity(table: Table) -> tuple[str, ...]:
     return table.primary_key or tuple(c.name for c in table.columns)
 
 
+_WIDTH = {"SMALLINT": 2, "INTEGER": 4, "BIGINT": 8, "BOOLEAN": 1, "DATE": 4, "UUID": 16,
+          "TIMESTAMP": 8, "TIMESTAMPTZ": 8}
+
+
+def _width(column: str, pg_type: str) -> str:
+    kind = pg_types.workspace_type(pg_type)
+    if kind == "VARCHAR":
+        return f"coalesce(strlen({q(column)}), 0)"
+    return f"CASE WHEN {q(column)} IS NULL THEN 0 ELSE {_WIDTH.get(kind, 16)} END"
+
+
+def _same(a: str, a_type: str, b: str, b_type: str) -> str:
+    """a = b, compared as text when the two columns sit in the workspace as different types
+    (a link between a text and a bigint column, say): text is how PostgreSQL matched them."""
+    if pg_types.workspace_type(a_type) == pg_types.workspace_type(b_type):
+        return f"{a} = {b}"
+    return f"CAST({a} AS VARCHAR) = CAST({b} AS VARCHAR)"
+
+
+def _load_postgres(db: duckdb.DuckDBPyConnection) -> None:
+    if _pg_ext is not None:
+        found = sorted(Path(_pg_ext.__file__).parent.glob(f"extensions/{duckdb.__version__}/*.duckdb_extension")
+                       ) or sorted(Path(_pg_ext.__file__).parent.glob("extensions/*/*.duckdb_extension"))
+        if found:
+            db.execute(f"LOAD {lit(str(found[0]))}")
+            return
+    db.execute("LOAD postgres")
+
+
 class Workspace:
-    def __init__(self, path: Path, memory_limit: str = "1GB"):
+    def __init__(self, path: Path, memory_limit: str = "512MB", threads: int = 2):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = duckdb.connect(str(path))
         self.db.execute(f"SET memory_limit = '{memory_limit}'")
+        self.db.execute(f"SET threads = {threads}")
         self.db.execute("SET preserve_insertion_order = false")
         self.db.execute("SET TimeZone = 'UTC'")
-        self.tmp = path.parent / "csv"
-        self.tmp.mkdir(exist_ok=True)
+        self.db.execute(f"SET temp_directory = {lit(str(path.parent / 'spill'))}")
+        self.attached: dict[str, str] = {}           # store -> DuckDB catalog name
+        self._last_batch: dict[str, int] = {}        # table id -> newest batch holding its rows
+        self._in_txn = False
+
+    # ------------------------------------------------------------------ stores
+
+    def attach(self, snapshots: dict[str, Snapshot]) -> None:
+        """Attach every store (read-only, no connection pool), then open the one transaction in
+        which each scanner session imports its store's exported snapshot."""
+        if self._in_txn:
+            return
+        _load_postgres(self.db)
+        self.db.execute("SET pg_pool_max_connections = 0")
+        for name, snap in sorted(snapshots.items()):
+            alias = q(f"pg__{name}")
+            try:
+                self.db.execute(f"ATTACH {lit(snap.scanner_conninfo())} AS {alias} (TYPE postgres, READ_ONLY)")
+            except duckdb.Error:
+                raise ConnectionFailed(f"store {name}: cannot connect to PostgreSQL at {snap.describe()}") from None
+            self.attached[name] = alias
+        self.db.execute("BEGIN TRANSACTION")
+        self._in_txn = True
+        for name, snap in sorted(snapshots.items()):
+            self.db.execute(f"CALL postgres_execute({lit(self.attached[name][1:-1])}, "
+                            f"{lit('SET TRANSACTION SNAPSHOT ' + ql(snap.exported))})")
+
+    # ------------------------------------------------------------------ tables
 
     def create(self, table: Table) -> None:
-        cols = ", ".join(f"{q(c.name)} VARCHAR" for c in table.columns)
+        cols = ", ".join(f"{q(c.name)} {pg_types.workspace_type(c.data_type)}" for c in table.columns)
         self.db.execute(f"CREATE TABLE IF NOT EXISTS {rel(table)} ({cols}, _down BOOLEAN, _batch INTEGER)")
 
-    def ingest(self, table: Table, csv_path: Path, down: bool, batch: int) -> int:
-        """Add the CSV's rows not already selected; returns how many were new."""
-        if not csv_path.exists() or csv_path.stat().st_size == 0:
-            csv_path.unlink(missing_ok=True)
-            return 0
-        cols = "{" + ", ".join(f"'{c.name.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for c in table.columns) + "}"
+    def ingest(self, table: Table, pg_select: str, down: bool, batch: int) -> int:
+        """Add the rows `pg_select` returns in PROD that are not already selected; returns how
+        many were new. One query returns each row once, so only keys already in the table need
+        excluding (and, for a table without a key, duplicate rows within PROD itself)."""
         key = identity(table)
-        on = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in key)
-        part = ", ".join(f"c.{q(k)}" for k in key)
+        on = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in key) if not table.primary_key \
+            else " AND ".join(f"t.{q(k)} = c.{q(k)}" for k in key)
+        catalog = self.attached[table.store][1:-1]
+        dedup_within = "" if table.primary_key else \
+            f" QUALIFY row_number() OVER (PARTITION BY {', '.join(f'c.{q(k)}' for k in key)}) = 1"
         inserted = self.db.execute(
             f"INSERT INTO {rel(table)} SELECT c.*, {str(down).upper()}, {batch} "
-            f"FROM read_csv('{csv_path}', header=false, columns={cols}, allow_quoted_nulls=false, "
-            f"quote='\"', escape='\"', delim=',', auto_detect=false, parallel=false) c "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {rel(table)} t WHERE {on}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {part}) = 1").fetchone()[0]
-        csv_path.unlink()
+            f"FROM postgres_query({lit(catalog)}, {lit(pg_select)}) c "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {rel(table)} t WHERE {on}){dedup_within}").fetchone()[0]
+        if inserted:
+            self._last_batch[table.id] = batch
         return inserted
 
     def count(self, table: Table, down_only: bool = False) -> int:
         where = " WHERE _down" if down_only else ""
         return self.db.execute(f"SELECT count(*) FROM {rel(table)}{where}").fetchone()[0]
 
+    def sizes(self, table: Table) -> tuple[int, int, int]:
+        """(rows, rows selected on the way down, bytes of their values as read from PROD: the
+        binary width of typed columns, the length of the text of the others)."""
+        text = " + ".join(_width(c.name, c.data_type) for c in table.columns) or "0"
+        rows, down, nbytes = self.db.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE _down), coalesce(sum({text}), 0) FROM {rel(table)}").fetchone()
+        return rows, down, int(nbytes)
+
     def max_batch(self, table: Table) -> int:
-        return self.db.execute(f"SELECT coalesce(max(_batch), -1) FROM {rel(table)}").fetchone()[0]
+        return self._last_batch.get(table.id, -1)
 
     def new_values(self, table: Table, columns: Sequence[str], after: int, upto: int, down_only: bool,
-                   exclude: tuple[Table, Sequence[str]] | None = None) -> Iterator[list[tuple]]:
+                   exclude: tuple[Table, Sequence[str]] | None = None) -> Iterator[list[str]]:
         """Distinct non-null `columns` tuples of rows selected in batches (after, upto], minus
-        tuples already present as `exclude` (table, its columns). Yields chunks."""
-        cols = ", ".join(f"s.{q(c)}" for c in columns)
+        tuples already present as `exclude` (table, its columns). Yields chunks of at most
+        CHUNK tuples, each as one PostgreSQL array literal per column (built here, in SQL)."""
         where = [f"s._batch > {after}", f"s._batch <= {upto}"] + [f"s.{q(c)} IS NOT NULL" for c in columns]
         if down_only:
             where.append("s._down")
         if exclude is not None:
             other, other_cols = exclude
-            match = " AND ".join(f"x.{q(o)} = s.{q(c)}" for c, o in zip(columns, other_cols))
+            match = " AND ".join(_same(f"x.{q(o)}", other.column(o).data_type, f"s.{q(c)}", table.column(c).data_type)
+                                 for c, o in zip(columns, other_cols))
             where.append(f"NOT EXISTS (SELECT 1 FROM {rel(other)} x WHERE {match})")
-        cur = self.db.execute(f"SELECT DISTINCT {cols} FROM {rel(table)} s WHERE {' AND '.join(where)} "
-                              f"ORDER BY {cols}")
-        while chunk := cur.fetchmany(50_000):
-            yield chunk
+        names = [f"k{i}" for i in range(len(columns))]
+        element = "'\"' || replace(replace(CAST({} AS VARCHAR), '\\', '\\\\'), '\"', '\\\"') || '\"'"
+        arrays = ", ".join(f"'{{' || string_agg({element.format(n)}, ',' ORDER BY n) || '}}'" for n in names)
+        aliased = ", ".join(f"s.{q(c)} AS {n}" for c, n in zip(columns, names))
+        rows = self.db.execute(
+            f"SELECT {arrays} FROM (SELECT *, row_number() OVER (ORDER BY {', '.join(names)}) AS n FROM "
+            f"(SELECT DISTINCT {aliased} FROM {rel(table)} s WHERE {' AND '.join(where)})) "
+            f"GROUP BY (n - 1) // {CHUNK} ORDER BY (n - 1) // {CHUNK}").fetchall()
+        for row in rows:     # fetched first: the caller runs queries on this connection between chunks
+            yield list(row)
 
     def write_parquet(self, table: Table, out: Path) -> None:
         casts = ", ".join(pg_types.cast_expr(c.name, c.data_type) for c in table.columns)
         order = ", ".join(q(k) for k in identity(table))
         # Ordered on the typed key, so the same slice gives byte-identical Parquet.
         self.db.execute(f"COPY (SELECT * FROM (SELECT {casts} FROM {rel(table)}) ORDER BY {order}) "
-                        f"TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+                        f"TO {lit(str(out))} (FORMAT parquet, COMPRESSION zstd)")
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            if self._in_txn:
+                self.db.execute("ROLLBACK")
+            for alias in self.attached.values():
+                self.db.execute(f"DETACH {alias}")
+        finally:
+            self.db.close()

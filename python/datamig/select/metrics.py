@@ -68,7 +68,7 @@ def _completeness(ws: Workspace, tables: dict[str, Table], required: dict[str, l
         table = tables.get(table_id)
         if table is None:
             continue
-        checks = " + ".join(f"(CASE WHEN {q(c)} IS NOT NULL AND {q(c)} <> '' THEN 1 ELSE 0 END)" for c in cols)
+        checks = " + ".join(f"(CASE WHEN {q(c)} IS NOT NULL AND CAST({q(c)} AS VARCHAR) <> '' THEN 1 ELSE 0 END)" for c in cols)
         rows, ok = ws.db.execute(f"SELECT count(*), coalesce(sum({checks}), 0) FROM {rel(table)} WHERE _down").fetchone()
         filled, total = filled + ok, total + rows * len(cols)
     return round(100.0 * filled / total, 2) if total else 100.0
