@@ -57,6 +57,17 @@ def _width(column: str, pg_type: str) -> str:
     return f"CASE WHEN {q(column)} IS NULL THEN 0 ELSE {_WIDTH.get(kind, 16)} END"
 
 
+def _array_element(column: str, pg_type: str) -> str:
+    """SQL for one element of a PostgreSQL array literal: numbers print bare; anything else is
+    quoted and escaped."""
+    kind = pg_types.workspace_type(pg_type)
+    if kind in ("SMALLINT", "INTEGER", "BIGINT") or kind.startswith("DECIMAL"):
+        return f"CAST({column} AS VARCHAR)"
+    if kind != "VARCHAR":
+        column = f"CAST({column} AS VARCHAR)"
+    return f"'\"' || replace(replace({column}, '\\', '\\\\'), '\"', '\\\"') || '\"'"
+
+
 def _same(a: str, a_type: str, b: str, b_type: str) -> str:
     """a = b, compared as text when the two columns sit in the workspace as different types
     (a link between a text and a bigint column, say): text is how PostgreSQL matched them."""
@@ -164,13 +175,15 @@ class Workspace:
                                  for c, o in zip(columns, other_cols))
             where.append(f"NOT EXISTS (SELECT 1 FROM {rel(other)} x WHERE {match})")
         names = [f"k{i}" for i in range(len(columns))]
-        element = "'\"' || replace(replace(CAST({} AS VARCHAR), '\\', '\\\\'), '\"', '\\\"') || '\"'"
-        arrays = ", ".join(f"'{{' || string_agg({element.format(n)}, ',' ORDER BY n) || '}}'" for n in names)
+        elements = [_array_element(n, table.column(c).data_type) for n, c in zip(names, columns)]
+        # Several columns: every array lists its tuples in the same order. One: any order.
+        order = " ORDER BY n" if len(columns) > 1 else ""
+        arrays = ", ".join(f"'{{' || string_agg({e}, ','{order}) || '}}'" for e in elements)
         aliased = ", ".join(f"s.{q(c)} AS {n}" for c, n in zip(columns, names))
         rows = self.db.execute(
-            f"SELECT {arrays} FROM (SELECT *, row_number() OVER (ORDER BY {', '.join(names)}) AS n FROM "
+            f"SELECT {arrays} FROM (SELECT *, row_number() OVER () - 1 AS n FROM "
             f"(SELECT DISTINCT {aliased} FROM {rel(table)} s WHERE {' AND '.join(where)})) "
-            f"GROUP BY (n - 1) // {CHUNK} ORDER BY (n - 1) // {CHUNK}").fetchall()
+            f"GROUP BY n // {CHUNK}").fetchall()
         for row in rows:     # fetched first: the caller runs queries on this connection between chunks
             yield list(row)
 
