@@ -92,7 +92,18 @@ def test_killed_load_resumes_then_validates_and_rolls_back(tiny_estate, workdir)
     assert "VALID" in check.stdout
     post = json.loads((workdir / "runs" / run_id / "post-load-validation.json").read_text())
     assert post["status"] == "VALID" and post["tables"] and all(r["ok"] for r in post["tables"])
+    # The transform's tests ran again against CERT (dbt-postgres), on the run's rows.
+    tests = [t for s in post["dbt_tests"]["stores"] for t in s["tests"]]
+    assert {s["store"] for s in post["dbt_tests"]["stores"]} == set(PG_STORES)
+    assert tests and post["dbt_tests"]["summary"]["failed"] == post["dbt_tests"]["summary"]["errored"] == 0
+    names = {t["test"] for t in tests}
+    assert "fk_ids__enrollments__student_id" in names and "enrollment_before_graduation__ids__students" in names
+    assert any(t["type"] == "unique" for t in tests) and any(t["type"] == "datamig_relationship" for t in tests)
+    assert not any("leak" in t["rule"] for t in tests)
+    assert post["links"] and all(r["ok"] and r["checked"] > 0 for r in post["links"])
     assert cert_data(env) != {k: v for k, v in before.items() if not k.endswith(".datamig")}
+
+    corrupted_cert_fails_validation(env, workdir, run_id)
 
     # loading the same run again changes nothing
     loaded = cert_state(env)
@@ -101,6 +112,64 @@ def test_killed_load_resumes_then_validates_and_rolls_back(tiny_estate, workdir)
 
     run_cli(env, workdir, "rollback", run_id, "--yes", check=0)
     assert cert_data(env) == {k: v for k, v in before.items() if not k.endswith(".datamig")}
+
+
+def _admin(env, store: str):
+    """Superuser on a CERT database: may switch FK triggers off for its session."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    info = conninfo_to_dict(env["DATAMIG_PG_ADMIN_URL"])
+    info["dbname"] = conninfo_to_dict(env[f"CERT_{store.upper()}_URL"])["dbname"]
+    conn = psycopg.connect(make_conninfo(**info), autocommit=True)
+    conn.execute("SET session_replication_role = replica")
+    return conn
+
+
+def _run_key(conn, run_id: str, table: str, where: str = "true") -> int:
+    """The smallest id of `table` that the run loaded (and that `where` holds for)."""
+    return conn.execute(f"SELECT min(t.id) FROM {table} AS t WHERE {where} AND t.id IN (SELECT x FROM "
+                        "datamig.run_keys, unnest((key ->> 'id')::bigint[]) AS x WHERE run_id = %s "
+                        "AND table_name = %s)", (run_id, f"public.{table}")).fetchone()[0]
+
+
+def corrupted_cert_fails_validation(env, workdir: Path, run_id: str) -> None:
+    """Loaded rows broken behind the loader's back (an FK child whose parent is absent, a
+    business rule broken, a cross-database link to nowhere): validate-migration exits 1 naming
+    each check, with the rows' keys and no values; CERT is then put back as loaded."""
+    with _admin(env, "ids") as ids, _admin(env, "hcp1") as hcp1:
+        enrollment, student = _run_key(ids, run_id, "enrollments"), _run_key(ids, run_id, "students", "t.enrollment_date IS NOT NULL")
+        patient = _run_key(hcp1, run_id, "patients")
+        saved = (ids.execute("SELECT student_id FROM enrollments WHERE id = %s", (enrollment,)).fetchone()[0],
+                 ids.execute("SELECT graduation_date FROM students WHERE id = %s", (student,)).fetchone()[0],
+                 hcp1.execute("SELECT ids_student_id FROM patients WHERE id = %s", (patient,)).fetchone()[0])
+        ids.execute("UPDATE enrollments SET student_id = 987654321 WHERE id = %s", (enrollment,))
+        ids.execute("UPDATE students SET graduation_date = enrollment_date - 1 WHERE id = %s", (student,))
+        hcp1.execute("UPDATE patients SET ids_student_id = 987654321 WHERE id = %s", (patient,))
+        try:
+            proc = run_cli(env, workdir, "validate-migration", run_id, check=1)
+            assert "ISSUES_FOUND" in proc.stdout
+            post = json.loads((workdir / "runs" / run_id / "post-load-validation.json").read_text())
+            assert post["status"] == "ISSUES_FOUND"
+            failed = {t["test"]: t for s in post["dbt_tests"]["stores"] for t in s["tests"] if t["status"] == "fail"}
+            assert set(failed) == {"fk_ids__enrollments__student_id", "enrollment_before_graduation__ids__students"}
+            assert failed["fk_ids__enrollments__student_id"]["failures"] == 1
+            # failing rows told by their keys (primary, foreign, surrogate: never a PII column)
+            for name, key in (("fk_ids__enrollments__student_id", enrollment),
+                              ("enrollment_before_graduation__ids__students", student)):
+                sample = failed[name]["sample_keys"]
+                assert [row["id"] for row in sample] == [key]
+                assert set(sample[0]) == set(failed[name]["sample_key_columns"])
+                assert not {"first_name", "last_name", "email", "ssn"} & set(sample[0])
+            link = next(r for r in post["links"] if r["link"].startswith("hcp1.patients.ids_student_id"))
+            assert not link["ok"] and link["missing"] == 1 and link["sample_keys"] == [{"id": patient}]
+            assert all("fk_ids__enrollments__student_id" in i or "enrollment_before_graduation" in i
+                       or "hcp1.patients" in i for i in post["issues"])
+            assert len(post["issues"]) == 3
+        finally:
+            ids.execute("UPDATE enrollments SET student_id = %s WHERE id = %s", (saved[0], enrollment))
+            ids.execute("UPDATE students SET graduation_date = %s WHERE id = %s", (saved[1], student))
+            hcp1.execute("UPDATE patients SET ids_student_id = %s WHERE id = %s", (saved[2], patient))
 
 
 def test_planted_leak_exits_1_and_loads_nothing(tiny_estate, workdir, tmp_path):

@@ -164,3 +164,42 @@ def test_lineage_source_staging_anonymized_final(dbt_manifest):
     assert leak_tests
     assert all("model.datamig.stg_ids__students" in t["depends_on"]["nodes"] or
                "model.datamig.int_pii_values" in t["depends_on"]["nodes"] for t in leak_tests)
+
+
+@pytest.fixture(scope="module")
+def cert_manifest(tmp_path_factory):
+    """The project parsed under the cert target (dbt-postgres; parsing connects to nothing)."""
+    from dbt.cli.main import dbtRunner
+
+    out = tmp_path_factory.mktemp("dbt-cert")
+    before = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+                                     "--target", "cert", "--target-path", str(out / "target"),
+                                     "--log-path", str(out / "logs")])
+    finally:
+        os.chdir(before)
+    assert result.success, result.exception
+    return json.loads((out / "target" / "manifest.json").read_text())
+
+
+def test_cert_target_makes_finals_the_run_rows_of_cert_tables(cert_manifest, dbt_manifest):
+    nodes = cert_manifest["nodes"]
+    students = nodes["model.datamig.ids__students"]
+    assert students["config"]["materialized"] == "ephemeral"
+    assert cert_manifest["parent_map"]["model.datamig.ids__students"] == []
+    assert "datamig_cert_rows('students', ['id'], ['bigint'])" in students["raw_code"]
+    # graph finals have no PostgreSQL table: disabled, with their tests
+    assert "model.datamig.sp__node_student" not in nodes
+    assert not any(n["resource_type"] == "test" and "model.datamig.sp__node_student" in n["depends_on"]["nodes"]
+                   for n in nodes.values())
+    # the same tests as the transform's on every PostgreSQL final
+    def tests_of(manifest, model):
+        return sorted(n["name"] for n in manifest["nodes"].values()
+                      if n["resource_type"] == "test" and n.get("attached_node") == model)
+    assert tests_of(cert_manifest, "model.datamig.ids__enrollments") == \
+        tests_of(dbt_manifest, "model.datamig.ids__enrollments")
+    # the DuckDB side is unchanged: a table of the anonymized model, exported
+    duck = dbt_manifest["nodes"]["model.datamig.ids__students"]
+    assert duck["config"]["materialized"] == "table" and "datamig_export" in str(duck["config"]["post-hook"])

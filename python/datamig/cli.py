@@ -347,11 +347,13 @@ def rollback_cmd(
 @app.command("validate-migration")
 @handles_errors
 def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.")) -> None:
-    """Reconcile a loaded run against CERT (extracted = final = in CERT) and write
+    """Check a loaded run in CERT: counts (extracted = final = in CERT), the dbt tests run
+    against CERT (dbt-postgres, target cert) on the run's rows, cross-database links; write
     post-load-validation.json."""
     from .runner import api
 
-    result = api.validate_migration(config(), env(), run_id)
+    with console.status("validating against CERT"):
+        result = api.validate_migration(config(), env(), run_id)
     table = Table("table", "extracted", "final", "in CERT", "ok", title=f"{run_id}: {result['status']}")
     for r in result["tables"]:
         table.add_row(r["table"], str(r["extracted"]), str(r["final"]), str(r["in_cert"]), "yes" if r["ok"] else "NO")
@@ -359,6 +361,15 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.
         table.add_row(f"sp {r['kind']} {r['name']}", str(r["extracted"]), str(r["final"]), str(r["in_cert"]),
                       "yes" if r["ok"] else "NO")
     console.print(table)
+    summary = result["dbt_tests"]["summary"]
+    console.print(f"dbt tests against CERT: {summary['tests']} run, {summary['passed']} passed, "
+                  f"{summary['failed']} failed, {summary['warned']} warned, {summary['errored']} errored; "
+                  f"links checked: {len(result['links'])}")
+    for line in result["warnings"]:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+    for line in result["issues"]:
+        console.print(f"[red]issue:[/] {line}", highlight=False, soft_wrap=True)
+    console.print(f"{run_id}: {result['status']}")
     if result["status"] != "VALID":
         raise typer.Exit(1)
 

@@ -107,7 +107,7 @@ class Migration:
         from ..verify.run import validate_migration
 
         result = validate_migration(self.cfg, self.env, self.state.run_id,
-                                    progress=lambda m: self.progress("verify", m))
+                                    progress=lambda m: self.progress("verify", m), root=self.root)
         if result["status"] != "VALID":
             raise MigrationFailed(f"post-load validation {result['status']}: see {self.run_dir}/post-load-validation.json")
         return {"status": result["status"]}

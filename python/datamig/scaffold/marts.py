@@ -17,9 +17,21 @@ TEXT_STRATEGIES = {"scrub_text", "jsonb"}
 
 
 def final_sql(ds: Dataset) -> str:
+    """On DuckDB (the transform): a table of the anonymized model, exported as Parquet. On
+    PostgreSQL (target cert, `validate-migration`): the CERT table restricted to the run's
+    keys (macros/cert.sql), so the same tests judge what was loaded; graph datasets have no
+    PostgreSQL table and are disabled there."""
     order = ", ".join(naming.quote(k) for k in ds.key)
-    return (f"{HEADER}{{{{ config(materialized='table', post_hook=\"{{{{ datamig_export('{ds.parquet}') }}}}\") }}}}\n\n"
-            f"select * from {{{{ ref('{naming.anonymized(ds.store, ds.name)}') }}}}\norder by {order}\n")
+    duckdb = (f"{{{{ config(materialized='table', post_hook=\"{{{{ datamig_export('{ds.parquet}') }}}}\") }}}}\n\n"
+              f"select * from {{{{ ref('{naming.anonymized(ds.store, ds.name)}') }}}}\norder by {order}\n")
+    if ds.kind == "table":
+        keys = ", ".join(f"'{k}'" for k in ds.key)
+        types = ", ".join(f"'{ds.columns[k]}'" for k in ds.key)
+        cert = (f"{{{{ config(materialized='ephemeral') }}}}\n\n"
+                f"{{{{ datamig_cert_rows('{ds.name}', [{keys}], [{types}]) }}}}\n")
+    else:
+        cert = "{{ config(enabled=false) }}\n\nselect 1 as not_in_postgres\n"
+    return f"{HEADER}{{% if target.type == 'postgres' %}}\n{cert}{{% else %}}\n{duckdb}{{% endif %}}\n"
 
 
 def _ref(model: str) -> str:

@@ -1,6 +1,11 @@
-"""`datamig validate-migration RUN_ID`: after a load, reconcile counts (extracted = final =
-present in CERT) per table, label and relationship type; write post-load-validation.json
-(VALID or ISSUES_FOUND)."""
+"""`datamig validate-migration RUN_ID`: after a load,
+- reconcile counts (extracted = final = present in CERT) per table, label and relationship type;
+- run the transform's dbt tests again against each CERT PostgreSQL store (dbt-postgres, target
+  cert), scoped to the rows the run loaded (dbt_cert.py);
+- check the cross-database links of config/datamig.yaml over the run's rows (cert_scope.py);
+write post-load-validation.json: VALID, or ISSUES_FOUND when a count differs, an error-severity
+test fails or errors, or a link points at a parent CERT lacks. Warn-severity failures are
+reported as warnings. Nothing in it is a data value: failing rows are told by their keys."""
 from __future__ import annotations
 
 import json
@@ -8,9 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..anonymize.rules import load_rules
 from ..config import Config
 from ..errors import DatamigError
-from . import reconcile
+from ..load.pgstore import cert_url
+from ..services.envfile import find_project_root
+from . import cert_scope, dbt_cert, reconcile
 
 
 def _manifest(run_dir: Path) -> dict:
@@ -55,20 +63,77 @@ def _graph(cfg: Config, env, run_dir: Path, manifest: dict) -> list[dict]:
     return rows
 
 
+def _dbt_tests(cfg: Config, env, root: Path, run_dir: Path, run_id: str, district: int, progress) -> list[dict]:
+    shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes
+    stores = cfg.postgres_stores()
+    if not stores:
+        return []
+    progress("parsing the dbt project for the cert target")
+    manifest = dbt_cert.parse(root, run_dir, run_id, district, cert_url(stores[0], env), stores[0].schema)
+    out = []
+    for store in stores:
+        progress(f"dbt tests against CERT {store.name}")
+        out.append(dbt_cert.run_store_tests(root, run_dir, run_id, district, store.name, store.schema,
+                                            cert_url(store, env), shapes, progress, manifest=manifest))
+    return out
+
+
+def _links(cfg: Config, env, run_id: str, progress) -> list[dict]:
+    """Links between two PostgreSQL stores (no dbt test can join two databases)."""
+    rows = []
+    for link in cfg.links:
+        child, parent = cfg.stores[link.store], cfg.stores[link.ref_store]
+        if child.name == parent.name or child.kind != "postgres" or parent.kind != "postgres":
+            continue
+        name = (f"{link.store}.{link.table}.{','.join(link.columns)} -> "
+                f"{link.ref_store}.{link.ref_table}.{','.join(link.ref_columns)}")
+        progress(f"checking link {name}")
+        found = cert_scope.check_link(cert_url(child, env), child.schema, link.table, link.columns,
+                                      cert_url(parent, env), parent.schema, link.ref_table, link.ref_columns, run_id)
+        rows.append({"link": name, "severity": "error", "ok": found["missing"] == 0, **found})
+    return rows
+
+
+def _summary(stores: list[dict]) -> dict:
+    tests = [t for s in stores for t in s["tests"]]
+    count = lambda status: sum(1 for t in tests if t["status"] == status)  # noqa: E731
+    return {"tests": len(tests), "passed": count("pass"), "failed": count("fail"), "warned": count("warn"),
+            "errored": count("error"), "skipped": count("skipped"),
+            "by_type": {k: sum(1 for t in tests if t["type"] == k) for k in sorted({t["type"] or "" for t in tests})}}
+
+
 def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
-                       progress: Callable[[str], None] | None = None) -> dict:
+                       progress: Callable[[str], None] | None = None, root: Path | None = None) -> dict:
     progress = progress or (lambda m: None)
+    root = (root or find_project_root()).resolve()
     run_dir = cfg.out_dir / run_id
     started = time.monotonic()
     manifest = _manifest(run_dir)
     tables = _tables(cfg, env, run_dir, manifest, progress)
     graph = _graph(cfg, env, run_dir, manifest)
+    stores = _dbt_tests(cfg, env, root, run_dir, run_id, manifest["district"], progress)
+    links = _links(cfg, env, run_id, progress)
     issues = [f"{r['table']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
               for r in tables if not r["ok"]]
     issues += [f"{r['kind']} {r['name']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
                for r in graph if not r["ok"]]
+    warnings = []
+    for s in stores:
+        for t in s["tests"]:
+            where = f"{s['store']}: dbt test {t['test']} ({t['rule']}, {t['severity']})"
+            if t["status"] == "error":
+                issues.append(f"{where} could not run: {t.get('message')}")
+            elif t["status"] == "fail":
+                issues.append(f"{where} failed: {t['failures']} rows")
+            elif t["status"] == "warn":
+                warnings.append(f"{where} warned: {t['failures']} rows")
+    issues += [f"link {r['link']}: {r['missing']} of {r['checked']} values have no parent in CERT"
+               for r in links if not r["ok"]]
     result = {"run_id": run_id, "district": manifest["district"],
-              "status": "VALID" if not issues else "ISSUES_FOUND", "issues": issues,
-              "tables": tables, "graph": graph, "seconds": round(time.monotonic() - started, 3)}
-    (run_dir / "post-load-validation.json").write_text(json.dumps(result, indent=2))
+              "status": "VALID" if not issues else "ISSUES_FOUND", "issues": issues, "warnings": warnings,
+              "tables": tables, "graph": graph,
+              "dbt_tests": {"target": "cert", "scope": "rows of the run (datamig.run_keys)",
+                            "summary": _summary(stores), "stores": stores},
+              "links": links, "seconds": round(time.monotonic() - started, 3)}
+    (run_dir / "post-load-validation.json").write_text(json.dumps(result, indent=2, default=str))
     return result

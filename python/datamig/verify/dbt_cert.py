@@ -1,0 +1,172 @@
+"""The transform's dbt tests, run again after the load against CERT (dbt-postgres, target
+`cert` of profiles.yml), one CERT PostgreSQL store at a time.
+
+Under the cert target the final models are ephemeral selects of the CERT tables restricted to
+the run's keys (datamig.run_keys, macros/cert.sql), so the tests judge exactly the rows the run
+loaded. Selection: `tag:<store> --indirect-selection cautious --exclude tag:leak`: a test whose
+models span stores (another database) is not run here (cross-store links are checked in
+Python, see cert_scope.check_link), and the PII-leak tests need the original values, which only
+the transform's DuckDB has.
+
+Connection settings reach the profile through DATAMIG_CERT_* variables set for the duration of
+the dbt call from the store's CERT URL; the password is never an argument, a log line or a file.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import psycopg
+
+from ..errors import DatamigError
+from ..transform import failing_keys
+from ..transform.dbt_run import _cwd, _environ, _first_line
+from ..transform.validation_report import Scrubber, test_rule
+from . import cert_scope
+
+log = logging.getLogger("datamig.verify")
+
+DBT_DIR = "dbt-cert"
+PROFILE_VARS = ("HOST", "PORT", "USER", "PASSWORD", "DBNAME", "SCHEMA", "SSLMODE")
+
+
+def profile_env(url: str, schema: str) -> dict[str, str]:
+    """DATAMIG_CERT_* for the cert target, from a PostgreSQL URL (or key=value conninfo)."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    return {
+        "DATAMIG_CERT_HOST": str(info.get("host") or "127.0.0.1"),
+        "DATAMIG_CERT_PORT": str(info.get("port") or "5432"),
+        "DATAMIG_CERT_USER": str(info.get("user") or os.environ.get("PGUSER", "")),
+        "DATAMIG_CERT_PASSWORD": str(info.get("password") or os.environ.get("PGPASSWORD", "")),
+        "DATAMIG_CERT_DBNAME": str(info.get("dbname") or ""),
+        "DATAMIG_CERT_SCHEMA": schema,
+        "DATAMIG_CERT_SSLMODE": str(info.get("sslmode") or "prefer"),
+    }
+
+
+def _common(root: Path, out: Path, run_id: str, district: int) -> list[str]:
+    return ["--project-dir", str(root), "--profiles-dir", str(root), "--target", "cert",
+            "--vars", json.dumps({"district": district, "run_id": run_id}),
+            "--target-path", str(out / "target"), "--log-path", str(out / "logs")]
+
+
+def dbt_test_args(root: Path, out: Path, store: str, run_id: str, district: int) -> list[str]:
+    return ["--quiet", "test", *_common(root, out, run_id, district),
+            "--select", f"tag:{store}", "--indirect-selection", "cautious", "--exclude", "tag:leak"]
+
+
+def parse(root: Path, run_dir: Path, run_id: str, district: int, url: str, schema: str):
+    """The project parsed once under the cert target; every store's `dbt test` reuses it (the
+    profile differs per store, which would make dbt parse the whole project again each time)."""
+    from dbt.cli.main import dbtRunner
+
+    root = root.resolve()
+    out = run_dir.resolve() / DBT_DIR
+    shutil.rmtree(out / "target", ignore_errors=True)
+    with _cwd(root), _environ(profile_env(url, schema)):
+        result = dbtRunner().invoke(["--quiet", "parse", *_common(root, out, run_id, district)])
+    if result.exception is not None or result.result is None:
+        raise DatamigError(f"dbt parse for the cert target did not run: {_first_line(result.exception)}")
+    return result.result
+
+
+def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store_name: str, schema: str,
+                    url: str, shapes: Mapping[str, str] | None = None,
+                    progress: Callable[[str], None] | None = None, manifest=None) -> dict:
+    """dbt test of one store against its CERT database; per test: name, model, rule, severity,
+    status, failures, and for a failing test up to 5 keys of the run's rows it flags.
+    `manifest`: from parse() (else dbt parses the project first)."""
+    from dbt.cli.main import dbtRunner
+
+    root = root.resolve()
+    out = run_dir.resolve() / DBT_DIR
+    args = dbt_test_args(root, out, store_name, run_id, district)
+    log.info("dbt %s", " ".join(args))
+    scrub = Scrubber(shapes)
+    started = time.monotonic()
+    settings = profile_env(url, schema)
+    if manifest is not None:
+        _retarget(manifest, settings["DATAMIG_CERT_DBNAME"])
+    with _cwd(root), _environ(settings):
+        result = dbtRunner(manifest=manifest).invoke(args)
+    seconds = round(time.monotonic() - started, 3)
+    if result.exception is not None or result.result is None:
+        raise DatamigError(f"dbt test against CERT {store_name} did not run: "
+                           f"{scrub(_first_line(result.exception))}")
+    target = out / "target"
+    shutil.copyfile(target / "run_results.json", out / f"{store_name}.run_results.json")
+    run_results = json.loads((target / "run_results.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    tests = _tests(run_results, manifest, scrub)
+    failing = [t for t in tests if t["status"] in ("fail", "warn")]
+    if failing:
+        _add_samples(url, schema, run_id, store_name, failing, scrub)
+    for t in tests:
+        t.pop("_sql", None)
+    if progress:
+        progress(f"{store_name}: {len(tests)} dbt tests against CERT, {len(failing)} failing")
+    return {"store": store_name, "seconds": seconds, "run_results": f"{DBT_DIR}/{store_name}.run_results.json",
+            "tests": tests}
+
+
+def _retarget(manifest, database: str) -> None:
+    """The parsed nodes carry the database of the profile they were parsed with; dbt-postgres
+    refuses a manifest naming another database than the connection's. Under the cert target
+    nothing the tests read is materialized by dbt (finals are ephemeral, the rest unselected),
+    so pointing every node at this store's database changes no SQL of a test."""
+    for node in list(manifest.nodes.values()) + list(manifest.sources.values()):
+        if getattr(node, "database", None):
+            node.database = database
+
+
+def _tests(run_results: Mapping, manifest: Mapping, scrub: Scrubber) -> list[dict]:
+    nodes = manifest.get("nodes", {})
+    out = []
+    for r in run_results.get("results", []):
+        uid = r["unique_id"]
+        if not uid.startswith("test."):
+            continue
+        node = nodes.get(uid, {})
+        model_uid = node.get("attached_node") or next(iter((node.get("depends_on") or {}).get("nodes", [])), None)
+        model = nodes.get(model_uid, {})
+        entry = {"test": node.get("name", uid), "model": model.get("name"), "column": node.get("column_name"),
+                 "type": (node.get("test_metadata") or {}).get("name"), "rule": test_rule(node),
+                 "severity": str((node.get("config") or {}).get("severity", "error")).lower(),
+                 "status": r["status"], "failures": r.get("failures")}
+        if r["status"] in ("error", "fail", "warn"):
+            entry["message"] = scrub(r.get("message"))
+        entry["_sql"] = (r.get("compiled_code"), model, [n for n in nodes.values()
+                                                         if n.get("attached_node") == model_uid
+                                                         and n.get("resource_type") == "test"], node)
+        out.append(entry)
+    out.sort(key=lambda t: (t["model"] or "", t["test"]))
+    return out
+
+
+def _add_samples(url: str, schema: str, run_id: str, store: str, failing: list[dict], scrub: Scrubber) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        keys_of = cert_scope.run_tables(conn, run_id)
+        for entry in failing:
+            compiled, model, tests, node = entry["_sql"]
+            table = (model.get("name") or "").removeprefix(f"{store}__")
+            key = keys_of.get(f"{schema}.{table}")
+            entry["sample_key_columns"] = keys = failing_keys.model_key_columns(model, tests)
+            if not key or not compiled:
+                entry["sample_keys"] = []
+                continue
+            relation = cert_scope.scoped(schema, table, key, cert_scope.column_types(conn, schema, table),
+                                         run_id).as_string(conn)
+            meta = node.get("test_metadata") or {}
+            try:
+                entry["sample_keys"] = failing_keys.sample_keys(
+                    conn, compiled, relation, keys, list(model.get("columns") or {}), meta.get("name", ""),
+                    meta.get("kwargs") or {}, entry["column"])
+            except psycopg.Error as exc:
+                entry["sample_keys"] = []
+                entry["sample_error"] = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 200)
