@@ -5,6 +5,7 @@ label and business key (internal ids mean nothing in another database)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import neo4j
@@ -13,6 +14,7 @@ from ..config.model import GraphConfig
 from ..errors import ConfigError, ConnectionFailed, NotFound
 
 BATCH = 10_000
+Sink = Callable[[str, str, list[dict]], None]     # (kind "nodes"/"relationships", label/type, rows)
 
 
 @dataclass
@@ -67,37 +69,58 @@ def _key_label(labels: list[str], cfg: GraphConfig) -> str:
     return label
 
 
-def _node_rows(tx, ids: list[str], cfg: GraphConfig) -> dict[str, list[dict]]:
-    rows = defaultdict(list)
+# The key label of a node: the first of its labels, in sorted order, that graph.node_keys names
+# (what _key_label picks in Python); null when none does.
+_KEY_LABEL = "head([l IN $klabels WHERE l IN labels(%s)])"
+
+
+def _labels(tx, element_id: str) -> list[str]:
+    """Labels of one node (only to name them in an error)."""
+    found = tx.run("MATCH (n) WHERE elementId(n) = $id RETURN labels(n) AS labels", id=element_id).single()
+    return found["labels"] if found else []
+
+
+def _node_rows(tx, ids: list[str], cfg: GraphConfig, sink: Sink) -> None:
     for chunk in _chunks(ids):
-        for rec in tx.run("MATCH (n) WHERE elementId(n) IN $ids RETURN labels(n) AS labels, "
-                          "properties(n) AS props", ids=chunk):
-            rows[_key_label(rec["labels"], cfg)].append(dict(rec["props"]))
-    return rows
+        rows = defaultdict(list)
+        for rec in tx.run("MATCH (n) WHERE elementId(n) IN $ids "
+                          f"RETURN {_KEY_LABEL % 'n'} AS label, properties(n) AS props, "
+                          "CASE WHEN " + (_KEY_LABEL % 'n') + " IS NULL THEN labels(n) END AS labels",
+                          ids=chunk, klabels=sorted(cfg.node_keys)):
+            rows[rec["label"] or _key_label(rec["labels"], cfg)].append(dict(rec["props"]))
+        for label, found in rows.items():
+            sink("nodes", label, found)
 
 
-def _rel_rows(tx, ids: list[str], cfg: GraphConfig) -> dict[str, list[dict]]:
+def _rel_rows(tx, ids: list[str], cfg: GraphConfig, sink: Sink) -> None:
     """Every followed-type relationship whose two ends are both in the slice. The end check is
     done here, not in Cypher: `elementId(b) IN <the whole slice>` costs Neo4j a lookup of every
     end node per chunk, quadratic in the slice."""
     types = sorted({r.type for r in cfg.follow})
     selected = set(ids)
-    rows = defaultdict(list)
+    # each end's key label picked in Cypher (one string, not a list per end and record)
     query = ("MATCH (a)-[r]->(b) WHERE elementId(a) IN $ids AND type(r) IN $types "
-             "RETURN type(r) AS type, labels(a) AS al, elementId(b) AS b, labels(b) AS bl, "
-             "a[$keys[head([l IN labels(a) WHERE l IN keys($keys)])]] AS ak, "
-             "b[$keys[head([l IN labels(b) WHERE l IN keys($keys)])]] AS bk, properties(r) AS rp")
+             f"WITH a, r, b, {_KEY_LABEL % 'a'} AS al, {_KEY_LABEL % 'b'} AS bl "
+             "RETURN type(r) AS type, al, elementId(b) AS b, bl, elementId(a) AS a, "
+             "a[$keys[al]] AS ak, b[$keys[bl]] AS bk, properties(r) AS rp")
     for chunk in _chunks(ids):
-        for rec in tx.run(query, ids=chunk, types=types, keys=dict(cfg.node_keys)):
+        rows = defaultdict(list)
+        for rec in tx.run(query, ids=chunk, types=types, keys=dict(cfg.node_keys), klabels=sorted(cfg.node_keys)):
             if rec["b"] not in selected:
                 continue
+            if rec["al"] is None or rec["bl"] is None:        # an end no key names: say which labels
+                _key_label(_labels(tx, rec["a" if rec["al"] is None else "b"]), cfg)
             rows[rec["type"]].append({
-                "start_label": _key_label(rec["al"], cfg), "start_key": rec["ak"],
-                "end_label": _key_label(rec["bl"], cfg), "end_key": rec["bk"], **dict(rec["rp"])})
-    return rows
+                "start_label": rec["al"], "start_key": rec["ak"],
+                "end_label": rec["bl"], "end_key": rec["bk"], **dict(rec["rp"])})
+        for rel_type, found in rows.items():
+            sink("relationships", rel_type, found)
 
 
-def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, district) -> Subgraph:
+def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, district,
+                     sink: Sink | None = None) -> Subgraph:
+    """The subgraph; with `sink`, rows are handed over chunk by chunk as they are read
+    (sink(kind, label or type, rows)) and the Subgraph returned carries only the depth."""
     try:
         driver = neo4j.GraphDatabase.driver(url, auth=(user, password), connection_timeout=10,
                                               notifications_min_severity="OFF")
@@ -105,11 +128,20 @@ def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, distr
     except Exception:
         raise ConnectionFailed(f"store {cfg.store}: cannot connect to Neo4j at {url}") from None
     with driver, driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
-        return session.execute_read(_read_all, cfg, district)
+        # One explicit read transaction, not execute_read: that retries the whole function, and
+        # a sink may already have written what the first attempt read.
+        with session.begin_transaction() as tx:
+            return _read_all(tx, cfg, district, sink)
 
 
-def _read_all(tx, cfg: GraphConfig, district) -> Subgraph:
+def _read_all(tx, cfg: GraphConfig, district, sink: Sink | None) -> Subgraph:
     ids, depth = _walk(tx, cfg, district)
     ordered = sorted(ids)
-    return Subgraph(nodes=dict(_node_rows(tx, ordered, cfg)), relationships=dict(_rel_rows(tx, ordered, cfg)),
-                    depth_reached=depth)
+    del ids
+    sub = Subgraph(depth_reached=depth)
+    if sink is None:
+        def sink(kind, name, rows):
+            getattr(sub, kind).setdefault(name, []).extend(rows)
+    _node_rows(tx, ordered, cfg, sink)
+    _rel_rows(tx, ordered, cfg, sink)
+    return sub

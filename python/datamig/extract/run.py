@@ -115,18 +115,22 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
     store = cfg.stores[cfg.graph.store]
     url_var, user_var, pw_var = store.env_names("prod")
     started = time.monotonic()
-    sub = extract_subgraph(store_setting(env, url_var, store.name), env.get(user_var, "neo4j"),
-                           store_setting(env, pw_var, store.name), cfg.graph, district)
-    nodes, rels = {}, {}
-    for label, rows in sorted(sub.nodes.items()):
-        key = cfg.graph.node_keys.get(label)
-        path = out / store.name / "nodes" / f"{label}.parquet"
-        nodes[label] = {**graph_parquet.write_rows(rows, [key] if key else [], path), "key": key,
-                        **_file_entry(path, out)}
-    for rel_type, rows in sorted(sub.relationships.items()):
-        path = out / store.name / "relationships" / f"{rel_type}.parquet"
-        sort = ["start_label", "start_key", "end_label", "end_key"]
-        rels[rel_type] = {**graph_parquet.write_rows(rows, sort, path), **_file_entry(path, out)}
+    writer = graph_parquet.GraphWriter(out / "_work" / "graph")
+    try:
+        sub = extract_subgraph(store_setting(env, url_var, store.name), env.get(user_var, "neo4j"),
+                               store_setting(env, pw_var, store.name), cfg.graph, district, sink=writer.add)
+        nodes, rels = {}, {}
+        for label in writer.names("nodes"):
+            key = cfg.graph.node_keys.get(label)
+            path = out / store.name / "nodes" / f"{label}.parquet"
+            nodes[label] = {**writer.finish("nodes", label, [key] if key else [], path), "key": key,
+                            **_file_entry(path, out)}
+        for rel_type in writer.names("relationships"):
+            path = out / store.name / "relationships" / f"{rel_type}.parquet"
+            sort = ["start_label", "start_key", "end_label", "end_key"]
+            rels[rel_type] = {**writer.finish("relationships", rel_type, sort, path), **_file_entry(path, out)}
+    finally:
+        writer.close()
     return {"store": store.name, "nodes": nodes, "relationships": rels, "depth_reached": sub.depth_reached,
             "timings": {"subgraph_s": round(time.monotonic() - started, 3)}}
 
