@@ -311,7 +311,9 @@ def test_json_identity_and_generated_columns_load_and_roll_back_exactly(cert):
         CREATE TABLE audit (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, doc json, x int,
                             doubled int GENERATED ALWAYS AS (x * 2) STORED);
         GRANT SELECT, INSERT, UPDATE, DELETE ON audit TO {WRITER};
+        GRANT SELECT, UPDATE ON SEQUENCE audit_id_seq TO {WRITER};
         INSERT INTO audit (id, doc, x) OVERRIDING SYSTEM VALUE VALUES (1, '{{"b": 1,  "a": [1, 2]}}', 5);""")
+    last_id = "SELECT pg_sequence_last_value('audit_id_seq')"
     before = cert.fingerprint()
     run_dir = build_run(cert.out_dir, RUN)
     con = duckdb.connect()
@@ -322,6 +324,12 @@ def test_json_identity_and_generated_columns_load_and_roll_back_exactly(cert):
     assert report["stores"]["ids"]["tables"]["audit"]["updated"] == 1
     assert cert.sql("ids", "SELECT id, doc::text, x, doubled FROM audit ORDER BY id") == [
         (1, '{"b": 2,  "a": []}', 6, 12), (2, '{"z":  null}', 7, 14)]
+    # The identity moved up past the loaded ids: CERT's next own insert gets 3, not a clash.
+    assert cert.sql("ids", last_id) == [(2,)]
     rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.fingerprint() == before
     assert cert.sql("ids", "SELECT doc::text FROM audit") == [('{"b": 1,  "a": [1, 2]}',)]
+    # A sequence is only ever moved up.
+    cert.sql("ids", "SELECT setval('audit_id_seq', 50)")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert cert.sql("ids", last_id) == [(50,)]

@@ -213,6 +213,7 @@ class StoreLoad:
         for t in self.loads:
             if t.nullify and (t.counts["new"] or t.counts["changed"] or t.strategy == "upsert"):
                 self.pg.execute(pg_sql.fix_nullified(t), doing=f"setting {', '.join(t.nullify)} of {t.name}")
+        self._advance_sequences()
         try:
             ledger.record_load(self.pg.conn, self.run_id, district, strategy, self.report())
         except Exception as exc:
@@ -221,6 +222,19 @@ class StoreLoad:
             self.pg.execute(pg_sql.drop_staging(t), doing="dropping staging tables")
         self.pg.check_constraints()
         self._timed("write_s", started)
+
+    def _advance_sequences(self) -> None:
+        """Explicit ids were written: serial and identity sequences of those columns move up to
+        at least the column's max, so CERT's own next insert does not collide with a loaded row."""
+        for t in self.loads:
+            if not t.counts.get("inserted"):
+                continue
+            doing = f"advancing sequences of {t.name}"
+            for column, seq in self.pg.execute(pg_sql.owned_sequences(t), doing=doing).fetchall():
+                if column in t.columns:
+                    row = self.pg.execute(pg_sql.advance_sequence(t, column, seq), doing=doing).fetchone()
+                    if row:
+                        self.progress(f"{self.name}.{t.name}: sequence of {column} advanced to {row[0]}")
 
     def report(self) -> dict:
         return {t.name: {"strategy": t.strategy, **t.counts} for t in self.loads}

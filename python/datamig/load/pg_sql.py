@@ -259,6 +259,30 @@ def fix_nullified(t: TableLoad) -> sql.Composable:
         t.target, sets, t.stg, key_match(t), differs(t, list(t.nullify)))
 
 
+# --- sequences ------------------------------------------------------------------------------
+
+def owned_sequences(t: TableLoad) -> sql.Composable:
+    """(column, sequence as regclass text) of the table's serial and identity columns that
+    count upwards and that this role may read and set."""
+    return sql.SQL(
+        "SELECT a.attname, s.seq::text FROM pg_attribute a "
+        "CROSS JOIN LATERAL (SELECT pg_get_serial_sequence({rel}, a.attname)::regclass AS seq) s "
+        "JOIN pg_sequence ps ON ps.seqrelid = s.seq "
+        "WHERE a.attrelid = {rel}::regclass AND a.attnum > 0 AND NOT a.attisdropped AND ps.seqincrement > 0 "
+        "AND has_sequence_privilege(s.seq, 'SELECT') AND has_sequence_privilege(s.seq, 'UPDATE')").format(
+        rel=sql.Literal(sql.Identifier(t.schema, t.name).as_string(None)))
+
+
+def advance_sequence(t: TableLoad, column: str, seq: str) -> sql.Composable:
+    """setval to the column's max when the next value would be at or below it; never down.
+    (A sequence change is not transactional: an aborted load leaves a gap, never a clash.)"""
+    return sql.SQL(
+        "SELECT setval({lit}::regclass, x.m) FROM (SELECT max({col})::bigint AS m FROM {target}) x, "
+        "(SELECT last_value, is_called FROM {seq}) s "
+        "WHERE x.m IS NOT NULL AND (x.m > s.last_value OR (x.m = s.last_value AND NOT s.is_called))").format(
+        lit=sql.Literal(seq), col=sql.Identifier(column), target=t.target, seq=sql.SQL(seq))
+
+
 # --- undo (rollback and compensation read the ledger, never the run folder) -----------------
 
 def ledger_keys(t: TableLoad, op: str, run_filter: sql.Composable) -> sql.Composable:
