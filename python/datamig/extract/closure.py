@@ -58,6 +58,7 @@ class Closure:
         self.progress = progress or (lambda msg: None)
         self.batch = 0
         self.stats = SliceStats()
+        self.complete: set[str] = set()     # tables copied whole: no parent key can be missing
 
     def _fetch(self, table: Table, columns, arrays: list[str], down: bool) -> int:
         """Rows of `table` whose `columns` match the tuples given as one array literal per column."""
@@ -71,6 +72,7 @@ class Closure:
 
     def add_whole(self, table: Table) -> int:
         self.batch += 1
+        self.complete.add(table.id)
         return self.ws.ingest(table, self.snapshots[table.store].select_all(table), down=False, batch=self.batch)
 
     def run_down(self) -> None:
@@ -97,6 +99,8 @@ class Closure:
                 continue
             seen[fk_label(fk)] = upto
             moved = True
+            if not down and target.id in self.complete:
+                continue        # every parent row is selected already: nothing to look up
             exclude = None if down else (target, tgt_cols)
             for arrays in self.ws.new_values(source, src_cols, after, upto, down_only=down, exclude=exclude):
                 added = self._fetch(target, tgt_cols, arrays, down=down)

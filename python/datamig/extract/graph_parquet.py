@@ -77,7 +77,7 @@ class GraphWriter:
             db.execute("SET TimeZone = 'UTC'")
             reader = db.execute(
                 f"SELECT {', '.join(map(_q, columns))} FROM read_parquet({files}, union_by_name = true) "
-                f"ORDER BY {', '.join(order)}").fetch_record_batch(64_000)
+                f"ORDER BY {', '.join(order)}").to_arrow_reader(64_000)
             with pq.ParquetWriter(out, schema, compression="zstd") as writer:
                 for batch in reader:
                     writer.write_batch(batch.cast(schema))

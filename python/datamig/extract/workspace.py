@@ -87,7 +87,7 @@ def _load_postgres(db: duckdb.DuckDBPyConnection) -> None:
 
 
 class Workspace:
-    def __init__(self, path: Path, memory_limit: str = "512MB", threads: int = 2):
+    def __init__(self, path: Path, memory_limit: str = "256MB", threads: int = 2):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = duckdb.connect(str(path))
