@@ -67,7 +67,7 @@ def parse(root: Path, run_dir: Path, run_id: str, district: int, url: str, schem
 
     root = root.resolve()
     out = run_dir.resolve() / DBT_DIR
-    shutil.rmtree(out / "target", ignore_errors=True)
+    # target/ is kept: validating the same run again parses partially
     with _cwd(root), _environ(profile_env(url, schema)):
         result = dbtRunner().invoke(["--quiet", "parse", *_common(root, out, run_id, district)])
     if result.exception is not None or result.result is None:
