@@ -101,6 +101,9 @@ def test_killed_load_resumes_then_validates_and_rolls_back(tiny_estate, workdir)
     assert any(t["type"] == "unique" for t in tests) and any(t["type"] == "datamig_relationship" for t in tests)
     assert not any("leak" in t["rule"] for t in tests)
     assert post["links"] and all(r["ok"] and r["checked"] > 0 for r in post["links"])
+    # a test spanning two databases is not run there, and says so (the links above cover FKs)
+    cross = {t["test"] for s in post["dbt_tests"]["stores"] for t in s["not_run_cross_store"]}
+    assert "fk_hcp1__patients__ids_student_id" in cross and not cross & names
     assert cert_data(env) != {k: v for k, v in before.items() if not k.endswith(".datamig")}
 
     corrupted_cert_fails_validation(env, workdir, run_id)
