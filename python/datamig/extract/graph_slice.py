@@ -4,7 +4,6 @@ transaction. Nodes land per label and relationships per type, each end named by 
 label and business key (internal ids mean nothing in another database)."""
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,10 +36,11 @@ def _step(tx, ids: list[str], rule) -> set[str]:
         where += f" AND n:`{rule.from_label}`"
     if rule.to_label:
         where += f" AND m:`{rule.to_label}`"
-    query = f"MATCH {pattern % rule.type} WHERE {where} RETURN DISTINCT elementId(m) AS id"
+    # one record per chunk: the driver's cost is per record, not per value
+    query = f"MATCH {pattern % rule.type} WHERE {where} RETURN collect(DISTINCT elementId(m)) AS ids"
     found = set()
     for chunk in _chunks(ids):
-        found.update(r["id"] for r in tx.run(query, ids=chunk))
+        found.update(tx.run(query, ids=chunk).single()["ids"])
     return found
 
 
@@ -81,15 +81,16 @@ def _labels(tx, element_id: str) -> list[str]:
 
 
 def _node_rows(tx, ids: list[str], cfg: GraphConfig, sink: Sink) -> None:
+    """Property maps per key label, read as one record per label and chunk (the driver's cost
+    is per record)."""
+    query = ("MATCH (n) WHERE elementId(n) IN $ids "
+             f"WITH n, {_KEY_LABEL % 'n'} AS label "
+             "RETURN label, collect(properties(n)) AS props, min(elementId(n)) AS sample")
     for chunk in _chunks(ids):
-        rows = defaultdict(list)
-        for rec in tx.run("MATCH (n) WHERE elementId(n) IN $ids "
-                          f"RETURN {_KEY_LABEL % 'n'} AS label, properties(n) AS props, "
-                          "CASE WHEN " + (_KEY_LABEL % 'n') + " IS NULL THEN labels(n) END AS labels",
-                          ids=chunk, klabels=sorted(cfg.node_keys)):
-            rows[rec["label"] or _key_label(rec["labels"], cfg)].append(dict(rec["props"]))
-        for label, found in rows.items():
-            sink("nodes", label, found)
+        for rec in tx.run(query, ids=chunk, klabels=sorted(cfg.node_keys)):
+            if rec["label"] is None:                          # a node no key names: say which labels
+                _key_label(_labels(tx, rec["sample"]), cfg)
+            sink("nodes", rec["label"], [dict(p) for p in rec["props"]])
 
 
 def _rel_rows(tx, ids: list[str], cfg: GraphConfig, sink: Sink) -> None:
@@ -98,23 +99,21 @@ def _rel_rows(tx, ids: list[str], cfg: GraphConfig, sink: Sink) -> None:
     end node per chunk, quadratic in the slice."""
     types = sorted({r.type for r in cfg.follow})
     selected = set(ids)
-    # each end's key label picked in Cypher (one string, not a list per end and record)
+    # each end's key label picked in Cypher; one record per type and chunk, a list per relationship
     query = ("MATCH (a)-[r]->(b) WHERE elementId(a) IN $ids AND type(r) IN $types "
              f"WITH a, r, b, {_KEY_LABEL % 'a'} AS al, {_KEY_LABEL % 'b'} AS bl "
-             "RETURN type(r) AS type, al, elementId(b) AS b, bl, elementId(a) AS a, "
-             "a[$keys[al]] AS ak, b[$keys[bl]] AS bk, properties(r) AS rp")
+             "RETURN type(r) AS type, collect([al, a[$keys[al]], bl, b[$keys[bl]], elementId(b), properties(r), "
+             "CASE WHEN al IS NULL THEN elementId(a) END]) AS rels")
     for chunk in _chunks(ids):
-        rows = defaultdict(list)
         for rec in tx.run(query, ids=chunk, types=types, keys=dict(cfg.node_keys), klabels=sorted(cfg.node_keys)):
-            if rec["b"] not in selected:
-                continue
-            if rec["al"] is None or rec["bl"] is None:        # an end no key names: say which labels
-                _key_label(_labels(tx, rec["a" if rec["al"] is None else "b"]), cfg)
-            rows[rec["type"]].append({
-                "start_label": rec["al"], "start_key": rec["ak"],
-                "end_label": rec["bl"], "end_key": rec["bk"], **dict(rec["rp"])})
-        for rel_type, found in rows.items():
-            sink("relationships", rel_type, found)
+            rows = []
+            for al, ak, bl, bk, b, props, a in rec["rels"]:
+                if b not in selected:
+                    continue
+                if al is None or bl is None:                  # an end no key names: say which labels
+                    _key_label(_labels(tx, a if al is None else b), cfg)
+                rows.append({"start_label": al, "start_key": ak, "end_label": bl, "end_key": bk, **dict(props)})
+            sink("relationships", rec["type"], rows)
 
 
 def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, district,
