@@ -184,6 +184,67 @@ def test_outputs_match_the_pinned_golden_values(plugin, conn, rows):
         assert _digest(out) == GOLDEN_SAMPLE
 
 
+def test_every_cursor_sees_dictionaries_and_settings_without_set_up(plugin, conn, rows):
+    """dbt-duckdb runs each node on a fresh cursor; nothing is set per cursor any more."""
+    cursor = conn.cursor()
+    assert anonymized(cursor) == rows
+    assert cursor.execute("SELECT count(*) FROM duckdb_variables() WHERE name LIKE 'dm_%'").fetchone()[0] == 0
+    with pytest.raises(duckdb.Error, match="no fake dictionary named 'nope'"):
+        cursor.execute("SELECT dm_dict('nope')").fetchall()
+
+
+# scrub_text's name passes as the macro wrote them before dm_scrub_names and the folded edge class:
+# the reference the fast paths must reproduce row for row.
+_EDGE = r"[^0-9A-Za-z_\x{00C0}-\x{024F}]"
+
+
+def _reference_name_scrub(text_sql: str, names: list[str]) -> str:
+    s = text_sql
+    for name in names:
+        parts = f"list_filter(string_split_regex(trim(CAST(({name}) AS VARCHAR)), '\\s+'), lambda p: length(p) >= 2)"
+        pattern = (f"'(?i)(^|{_EDGE})(?:' || array_to_string(list_transform({parts}, lambda p: regexp_escape(p)), '|')"
+                   f" || ')($|{_EDGE})'")
+        once = f"regexp_replace({s}, {pattern}, '\\1' || dm_setting('ph_name') || '\\2', 'g')"
+        s = f"CASE WHEN coalesce(len({parts}), 0) = 0 THEN {s} ELSE regexp_replace({once}, {pattern}, '\\1' || dm_setting('ph_name') || '\\2', 'g') END"
+    return s
+
+
+def test_scrub_names_fast_paths_match_the_regex_reference(conn):
+    import random
+    rng = random.Random(7)
+    names = ["Ann", "ann", "Lee", "Jo", "A", "O'Brien", "Mary-Jane", "St. John", "Kim", "Anna", "x_y", "Ann Lee",
+             "Lee  Ann", "\tAnn\tLee ", " Jo ", "a.b", "(Ann)", "Ann+", "Ann|Lee", "ks", "1st", "José", "Zoë", "王芳",
+             "Ǆemal", "ɓello", "Kelvin", "", None]
+    words = ["Ann", "ANN", "ann", "Lee", "Annual", "Anna", "Jo", "JoAnn", "O'Brien", "o'brien", "Mary-Jane",
+             "St. John", "Kim", "x_y", "1st", "called", "Leeds", "A", "ks", "JOSÉ", "josé", "Zoë", "王芳", "王芳的",
+             "ǆemal", "Ɓello", "Kelvin", "\u212aim", "ſt. john"]
+    seps = [" ", "  ", ",", ".", "'", "\n", "\t", "-", "_", "!", "'s ", "", "\\", "(", ")", "|", "\r\n", "é", "\u212a"]
+    rows = [(i, "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 10))),
+             rng.choice(names), rng.choice(names)) for i in range(6000)]
+    c = conn.cursor()
+    c.execute("CREATE TEMP TABLE scrub_cases (i INTEGER, s VARCHAR, n1 VARCHAR, n2 VARCHAR)")
+    c.executemany("INSERT INTO scrub_cases VALUES (?, ?, ?, ?)", rows)
+    shapes = A("s", "scrub_text")  # shapes only, with the blank/NULL handling
+    expr = A("s", "scrub_text", names=["n1", "n2"])
+    got = c.execute(f"SELECT i, {expr}, {_reference_name_scrub('(' + shapes + ')', ['n1', 'n2'])}, "
+                    f"dm_scrub_names(s, [n1, n2]) IS NOT NULL FROM scrub_cases ORDER BY i").fetchall()
+    assert [r[0] for r in got if r[1] != r[2]] == []
+    fast = sum(r[3] for r in got)
+    assert 0 < fast < len(got)                      # both paths were taken
+    assert sum(r[2] != r[1] or "[NAME]" in (r[1] or "") for r in got) > 1000   # and names were found
+
+
+def test_folded_name_edge_is_the_case_insensitive_edge_everywhere():
+    """anon_name_edge_folded() must be the very set RE2 makes of (?i)anon_name_edge(): every code point."""
+    from datamig.anonymize.sqlrender import _module
+    macros = _module(str(MACRO_DIR))
+    folded, plain = str(macros.anon_name_edge_folded()).strip(), str(macros.anon_name_edge()).strip()
+    c = duckdb.connect()
+    c.execute("CREATE TABLE cp AS SELECT chr(i::INTEGER) AS ch FROM range(0, 1114112) r(i) WHERE i < 55296 OR i > 57343")
+    assert c.execute(f"SELECT count(*) FROM cp WHERE regexp_full_match(ch, '(?i){plain}') "
+                     f"<> regexp_full_match(ch, '{folded}')").fetchone()[0] == 0
+
+
 def test_different_salt_different_output(rows):
     other = anonymized(connect(make_plugin(OTHER_SALT)))
     for col in ["first_name", "last_name", "email", "phone", "ssn", "ssn_hash", "ssn_token", "city"]:

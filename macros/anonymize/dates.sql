@@ -3,7 +3,7 @@
     an age moves by at most W days: a 10-year-old stays about 10. -#}
 {% macro anon_shift_days(key_text, domain) -%}
   {%- set h = anon_h128(key_text, domain) -%}
-(CAST(1 + {{ anon_bits(h, 0, 32) }} % getvariable('dm_shift_days') AS INTEGER) * (1 - 2 * CAST({{ anon_bits(h, 32, 1) }} AS INTEGER)))
+(CAST(1 + {{ anon_bits(h, 0, 32) }} % CAST(dm_setting('date_shift_days') AS UBIGINT) AS INTEGER) * (1 - 2 * CAST({{ anon_bits(h, 32, 1) }} AS INTEGER)))
 {%- endmacro %}
 
 {% macro anonymize_shift_date(e, domain, kind='date', key=none) -%}

@@ -18,7 +18,7 @@
     {%- set h = anon_h128(norm, domain) -%}
     {%- if provider == 'email' -%}
       {{ anon_blank_safe(t, anon_pick('first_name_ascii', h, 0) ~ " || '.' || " ~ anon_pick('last_name_ascii', h, 32)
-         ~ " || '.' || " ~ anon_hex(h, 64, 40) ~ " || '@' || getvariable('dm_email_domain')", h) }}
+         ~ " || '.' || " ~ anon_hex(h, 64, 40) ~ " || '@' || dm_setting('email_domain')", h) }}
     {%- else -%}
       {{ anon_blank_safe(t, "left(" ~ anon_pick('first_name_ascii', h, 0) ~ ", 1) || " ~ anon_pick('last_name_ascii', h, 32)
          ~ " || '_' || " ~ anon_hex(h, 64, 48), h) }}
@@ -28,10 +28,10 @@
     {%- if provider == 'name' -%}
       {{ anon_blank_safe(t, anon_pick('first_name', h, 0) ~ " || ' ' || " ~ anon_pick('last_name', h, 32), h) }}
     {%- elif provider == 'ipv4' -%}
-      {{ anon_blank_safe(t, "getvariable('dm_ipv4_prefix') || '.' || " ~ anon_bits(h, 0, 8) ~ " || '.' || "
+      {{ anon_blank_safe(t, "dm_setting('ipv4_prefix') || '.' || " ~ anon_bits(h, 0, 8) ~ " || '.' || "
          ~ anon_bits(h, 8, 8) ~ " || '.' || (1 + " ~ anon_bits(h, 16, 8) ~ " % 254)", h) }}
     {%- elif provider == 'url' -%}
-      {{ anon_blank_safe(t, "'https://' || " ~ anon_pick('last_name_ascii', h, 0) ~ " || '.' || getvariable('dm_url_domain') || '/' || "
+      {{ anon_blank_safe(t, "'https://' || " ~ anon_pick('last_name_ascii', h, 0) ~ " || '.' || dm_setting('url_domain') || '/' || "
          ~ anon_hex(h, 32, 32), h) }}
     {%- elif provider -%}
       {{ anon_blank_safe(t, anon_pick(provider, h, 0), h) }}

@@ -3,7 +3,8 @@
     dm_domain_key is a Python UDF of the plugin: DuckDB folds it to a constant once per query, the
     salt and master key stay in Python, and a connection without the plugin fails at bind time
     ("dm_domain_key does not exist") instead of producing NULLs. The SQL text dbt writes to
-    target/ holds only the domain name. -#}
+    target/ holds only the domain name. Dictionaries and settings come the same way, from the
+    folded UDFs dm_dict('name'), dm_dict_size('name') and dm_setting('name'). -#}
 
 {% macro anon_literal(s) -%}
 '{{ s | string | replace("'", "''") }}'
@@ -41,13 +42,16 @@ printf('%0{{ (n + 3) // 4 }}x', {{ anon_bits(h, lo, n) }})
   {%- if not modules.re.match('^[a-z][a-z0-9_]*$', name) -%}
     {{ exceptions.raise_compiler_error("anonymize: bad dictionary name '" ~ name ~ "'") }}
   {%- endif -%}
-getvariable('dm_dict_{{ name }}')
+dm_dict('{{ name }}')
 {%- endmacro %}
 
-{# Dictionary pick: 32 bits of the hash mod the dictionary size (bias < 5e-6). The size comes
-   from its own variable: len() of a list constant is not folded and costs 4x the whole pick. #}
+{# Dictionary pick: 32 bits of the hash mod the dictionary size (bias < 5e-6). dm_dict('x') and
+   dm_dict_size('x') are plugin UDFs that DuckDB folds to constants once per query (like
+   dm_domain_key), so every connection and cursor has them without per-cursor set-up. The size is
+   its own UDF, UBIGINT like the hash bits: len() of a list constant is not folded (4x the whole
+   pick) and a signed size would turn the modulo into a HUGEINT one (10x). #}
 {% macro anon_pick(name, h, lo) -%}
-{{ anon_dict(name) }}[1 + CAST({{ anon_bits(h, lo, 32) }} % getvariable('dm_size_{{ name }}') AS BIGINT)]
+{{ anon_dict(name) }}[1 + CAST({{ anon_bits(h, lo, 32) }} % dm_dict_size('{{ name }}') AS BIGINT)]
 {%- endmacro %}
 
 {# NULL stays NULL, blank ('' or spaces) stays as it was, anything else gets `inner`.

@@ -1,14 +1,16 @@
 """Run-time state for one salt and one rules file, and how it is put on a DuckDB connection.
 
-What a connection gets:
-- the UDF `dm_domain_key(domain)` -> K_d (see keyed.py): the only key material SQL sees; the salt
-  and the master key stay in this process's memory;
-- the Arrow UDFs of udfs.py;
-and, as DuckDB variables (per connection, so every cursor gets them again; bound as parameters):
-- `dm_dict_<provider>`: each dictionary as a VARCHAR[] constant; a pick is a list index;
-  `dm_size_<provider>` its length (len() of a list constant is evaluated per row, not folded).
-- `dm_email_domain`, `dm_url_domain`, `dm_ipv4_prefix`, `dm_shift_days`, `dm_re_<shape>`,
-  `dm_ph_<shape>`: settings and pii_shapes from the rules file, so the macros hard-code none.
+What a connection gets (all UDFs, registered once by configure(); every cursor of the connection,
+i.e. every dbt thread, sees them with no per-cursor set-up):
+- `dm_domain_key(domain)` -> K_d (see keyed.py): the only key material SQL sees; the salt and the
+  master key stay in this process's memory;
+- `dm_dict(provider)` -> VARCHAR[] (a pick is a list index) and `dm_dict_size(provider)` -> UBIGINT;
+- `dm_setting(name)` -> VARCHAR: email_domain, url_domain, ipv4_prefix, date_shift_days,
+  re_<shape>, ph_<shape> (settings and pii_shapes of the rules file, so the macros hard-code none);
+- the Arrow UDFs of udfs.py.
+The lookup UDFs have no side effects and constant arguments, so DuckDB calls each once per query
+and folds the result into a constant (a regex pattern among them is compiled once). An unknown
+name is an error, never a silent NULL.
 """
 from __future__ import annotations
 
@@ -53,23 +55,14 @@ class Engine:
         ruleset = load_rules(rules_file)
         return cls(ruleset, read_salt(salt_env or ruleset.settings.salt_env), locale)
 
-    def variables(self) -> dict[str, object]:
+    def settings_for_sql(self) -> dict[str, str]:
+        """What dm_setting(name) returns."""
         s = self.settings
-        out: dict[str, object] = {
-            "dm_email_domain": s.email_domain,
-            "dm_url_domain": s.url_domain,
-            "dm_ipv4_prefix": str(s.ipv4_prefix),
-            "dm_shift_days": s.date_shift_days,
-        }
-        out.update({f"dm_re_{k}": v for k, v in self.ruleset.pii_shapes.items()})
-        out.update({f"dm_ph_{k}": v for k, v in s.scrub_placeholders.items()})
-        out.update({f"dm_dict_{k}": list(v) for k, v in self.dicts.items()})
-        out.update({f"dm_size_{k}": len(v) for k, v in self.dicts.items()})
+        out = {"email_domain": s.email_domain, "url_domain": s.url_domain,
+               "ipv4_prefix": str(s.ipv4_prefix), "date_shift_days": str(s.date_shift_days)}
+        out.update({f"re_{k}": v for k, v in self.ruleset.pii_shapes.items()})
+        out.update({f"ph_{k}": v for k, v in s.scrub_placeholders.items()})
         return out
-
-    def set_variables(self, conn) -> None:
-        for name, value in self.variables().items():
-            conn.execute(f"SET VARIABLE {name} = ?", [value])
 
     def check_regexes(self, conn) -> None:
         """pii_shapes must also compile in DuckDB's RE2 (Python `re` accepted them at load)."""
@@ -82,5 +75,4 @@ class Engine:
 
     def configure(self, conn) -> None:
         udfs.register(conn, self)
-        self.set_variables(conn)
         self.check_regexes(conn)

@@ -2,10 +2,16 @@
 
 - dm_domain_key(domain): K_d (keyed.py). A plain scalar UDF without side effects: DuckDB calls it
   at plan time for the constant domain of a query and folds the result; no per-row Python.
+- dm_dict(name) VARCHAR[], dm_dict_size(name) UBIGINT, dm_setting(name) VARCHAR: the fake
+  dictionaries and the rules' settings, folded the same way. UDFs live on the connection and
+  every cursor dbt-duckdb derives from it, unlike DuckDB variables (per cursor: re-setting 40k
+  dictionary strings on each dbt node's cursor cost 0.1-0.5 s per node).
 
 Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
 - dm_mask_format(value, domain, keep_country_code): keyed digit permutation (numpy, vectorized).
 - dm_jsonb(value, spec_json): JSON documents (per document Python: JSON columns are not hot).
+- dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
+  as the SQL regex chain would (see scrub_names_ascii); NULL for the others, which SQL then does.
 
 Arrow UDFs get a chunk of 2048 values per call (no per-row call from DuckDB). Their constant
 arguments arrive as arrays; chunks are split by their distinct values (almost always one).
@@ -13,6 +19,7 @@ The key lives inside the closures' objects; no UDF ever formats it into an error
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
@@ -47,6 +54,53 @@ def _per_value(fn: Callable) -> Callable:
     return run
 
 
+_RE2_SPACE = re.compile(r"[\t\n\f\r ]+")   # RE2's \s (no \v), what string_split_regex(.., '\s+') splits on
+_EDGE = "[^0-9A-Za-z_\u00c0-\u024f]"          # macros' anon_name_edge()
+
+
+class NameScrubber:
+    r"""scrub_text's name passes (macros/anonymize/text.sql, anon_scrub_names_regex) for rows whose
+    text and names are all ASCII. SQL compiles each row's name pattern (the row's own names) for
+    every row, ~0.25 ms a pass; here a pattern is compiled once per distinct name value.
+
+    Why the output is the same: on ASCII text with ASCII names, Python `re` and RE2 agree on every
+    piece of the pattern (?i)(^|E)(?:p1|p2..)($|E): ASCII case-insensitive literals (the non-ASCII
+    case folds, e.g. the Kelvin sign to k, cannot occur), the edge class E on ASCII characters,
+    leftmost-first alternation (RE2 follows Perl), ^/$ as \A/\Z (RE2 without multi-line), and
+    non-overlapping left-to-right global replacement. Parts are split as DuckDB does: trim()
+    strips spaces, RE2's \s is [\t\n\f\r ], length() counts characters. Anything else (a
+    non-ASCII character anywhere, a placeholder with a backslash, which RE2 would read as a
+    rewrite escape) returns None: the caller takes the SQL path."""
+
+    def __init__(self, placeholder: str, max_patterns: int = 100_000):
+        self.template = None if "\\" in placeholder else "\\g<1>" + placeholder + "\\g<2>"
+        self._patterns: dict[str, re.Pattern | None] = {}
+        self._max = max_patterns
+
+    def _pattern(self, name: str) -> re.Pattern | None:
+        pat = self._patterns.get(name, False)
+        if pat is False:
+            parts = [p for p in _RE2_SPACE.split(name.strip(" ")) if len(p) >= 2]
+            pat = (re.compile(f"(\\A|{_EDGE})(?:{'|'.join(map(re.escape, parts))})(\\Z|{_EDGE})", re.IGNORECASE)
+                   if parts else None)
+            if len(self._patterns) >= self._max:
+                self._patterns.clear()
+            self._patterns[name] = pat
+        return pat
+
+    def scrub_ascii(self, text: str | None, names: list | None) -> str | None:
+        if text is None or names is None or self.template is None or not text.isascii():
+            return None
+        if not all(n is None or n.isascii() for n in names):
+            return None
+        for name in names:
+            pat = self._pattern(name) if name is not None else None
+            if pat is not None:
+                for _ in range(2):  # as SQL: pass 2 catches names the first pass's edges swallowed
+                    text = pat.sub(self.template, text)
+        return text
+
+
 def _replace(conn, name: str) -> None:
     try:
         conn.remove_function(name)
@@ -62,14 +116,40 @@ def register(conn, engine) -> None:
             return engine.permuter.transform(vals, domain, bool(keep))
         return _by_groups(values, (domains, keeps), one)
 
+    scrubber = NameScrubber(engine.settings.scrub_placeholders["name"])
+
+    def scrub_names(values, names):
+        return pa.array([scrubber.scrub_ascii(t, n) for t, n in zip(values.to_pylist(), names.to_pylist())],
+                        pa.string())
+
     def jsonb(values, specs):
         return _by_groups(values, (specs,), _per_value(lambda v, spec: engine.docs.anonymize_text(v, spec)))
 
-    _replace(conn, "dm_domain_key")
-    conn.create_function("dm_domain_key", engine.keys.domain_key, ["VARCHAR"], "VARCHAR", side_effects=False)
+    dicts = {name: list(values) for name, values in engine.dicts.items()}
+    settings = engine.settings_for_sql()
+
+    def lookup(table: dict, what: str) -> Callable:
+        def get(name: str):
+            try:
+                return table[name]
+            except KeyError:
+                raise ValueError(f"no {what} named {name!r}; known: {', '.join(sorted(table))}") from None
+        return get
+
+    sizes = {name: len(values) for name, values in dicts.items()}
+    folded = [
+        ("dm_domain_key", engine.keys.domain_key, "VARCHAR"),
+        ("dm_dict", lookup(dicts, "fake dictionary"), "VARCHAR[]"),
+        ("dm_dict_size", lookup(sizes, "fake dictionary"), "UBIGINT"),
+        ("dm_setting", lookup(settings, "anonymization setting"), "VARCHAR"),
+    ]
+    for name, fn, returns in folded:
+        _replace(conn, name)
+        conn.create_function(name, fn, ["VARCHAR"], returns, side_effects=False)
     udfs = [
         ("dm_mask_format", mask_format, ["VARCHAR", "VARCHAR", "BOOLEAN"]),
         ("dm_jsonb", jsonb, ["VARCHAR", "VARCHAR"]),
+        ("dm_scrub_names", scrub_names, ["VARCHAR", "VARCHAR[]"]),
     ]
     for name, fn, params in udfs:
         _replace(conn, name)
