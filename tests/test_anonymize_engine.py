@@ -523,3 +523,19 @@ def test_dbt_run_without_salt_stops_before_any_model(tmp_path):
     assert "DATAMIG_SALT is not set" in str(result.exception)
     assert not (root / "anon.duckdb").exists() or not duckdb.connect(str(root / "anon.duckdb")) \
         .execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'people_anon'").fetchone()[0]
+
+
+def test_dictionary_disk_cache_returns_what_faker_builds(tmp_path, monkeypatch):
+    from datamig.anonymize import dictionaries
+    monkeypatch.setenv("DATAMIG_CACHE_DIR", str(tmp_path))
+    args = ("city", ("en_US",), 300, 1234)
+    fresh = dictionaries._build_one(*args)
+    dictionaries.build_one.cache_clear()
+    assert dictionaries.build_one(*args) == fresh            # built, written
+    assert dictionaries._cache_path(*args).is_file()
+    dictionaries.build_one.cache_clear()
+    assert dictionaries.build_one(*args) == fresh            # read back
+    dictionaries._cache_path(*args).write_text("{not json")
+    dictionaries.build_one.cache_clear()
+    assert dictionaries.build_one(*args) == fresh            # a broken file is rebuilt
+    dictionaries.build_one.cache_clear()

@@ -10,17 +10,27 @@ Names come from the locale's person-provider lists (the full list, no sampling);
 are drawn by calling the seeded Faker method until `size` distinct values or 3 x size attempts.
 A Faker upgrade can change the lists, and with them the fakes: `fingerprint()` goes into the
 anonymization report so such a change is visible.
+
+Drawing 10,000 streets from Faker takes 3-9 s, paid by every process (every `dbt` command), so a
+built list is also kept on disk (DATAMIG_CACHE_DIR, default ~/.cache/datamig) under a key of
+everything it depends on (method, locales, size, seed, Faker and Python versions, this module's
+cache version); a missing, unreadable or unwritable cache just means building it again.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib
+import json
+import os
 import random
+import sys
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import Mapping
 
+import faker
 from faker import Faker
 
 # Derived lists the SQL needs besides the configured ones: ASCII local parts for emails/user names.
@@ -57,9 +67,39 @@ def _drawn(locale: str, method: str, size: int, seed: int) -> list[str]:
     return list(seen)
 
 
+CACHE_VERSION = 1
+
+
+def _cache_path(method: str, locales: tuple[str, ...], size: int, seed: int) -> Path:
+    key = json.dumps([CACHE_VERSION, method, list(locales), size, seed, faker.VERSION,
+                      f"{sys.version_info.major}.{sys.version_info.minor}"])
+    root = Path(os.environ.get("DATAMIG_CACHE_DIR") or Path.home() / ".cache" / "datamig")
+    return root / "dictionaries" / f"{method}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
+
 @lru_cache(maxsize=None)
 def build_one(method: str, locales: tuple[str, ...], size: int, seed: int) -> tuple[str, ...]:
-    """One dictionary: distinct, canonical order, at most `size` entries. Cached per process."""
+    """One dictionary: distinct, canonical order, at most `size` entries. Cached per process and
+    on disk."""
+    path = _cache_path(method, locales, size, seed)
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(cached, list) and cached and all(isinstance(v, str) for v in cached):
+            return tuple(cached)
+    except (OSError, ValueError):
+        pass
+    built = _build_one(method, locales, size, seed)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(list(built), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
+    except OSError:
+        pass
+    return built
+
+
+def _build_one(method: str, locales: tuple[str, ...], size: int, seed: int) -> tuple[str, ...]:
     values: set[str] = set()
     for locale in locales:
         values.update(_person_list(locale, method) or _drawn(locale, method, size, seed))
