@@ -539,3 +539,19 @@ def test_dictionary_disk_cache_returns_what_faker_builds(tmp_path, monkeypatch):
     dictionaries.build_one.cache_clear()
     assert dictionaries.build_one(*args) == fresh            # a broken file is rebuilt
     dictionaries.build_one.cache_clear()
+
+
+def test_digit_permutation_of_one_value_equals_the_vectorized_one(plugin):
+    """transform_one (plain Python, JSON documents) and transform (numpy, the SQL UDF) must agree."""
+    import random
+    import pyarrow as pa
+    perm, rng = plugin.engine.permuter, random.Random(3)
+    alphabet = "0123456789" * 4 + "+-() .xé王 "
+    vals = ["+1", "+12", "+1 ", "+123 4", "+1234 5", "+1 555 123 4567", "", "+", "++1 2", "+1-", "+12a3"]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.choice([0, 1, 3, 5, 7, 10, 14, 20, 25, 41, 60])))
+        vals.append(("+" if rng.random() < 0.3 else "") + text)
+    for domain in ("phone", "natural_id"):
+        for keep in (False, True):
+            assert [perm.transform_one(v, domain, keep) for v in vals] == \
+                perm.transform(pa.array(vals, pa.string()), domain, keep).to_pylist()

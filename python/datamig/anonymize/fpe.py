@@ -124,7 +124,34 @@ class DigitPermuter:
         return out
 
     def transform_one(self, value: str | None, domain: str, keep_country_code: bool = False) -> str | None:
-        return self.transform(pa.array([value], pa.string()), domain, keep_country_code)[0].as_py()
+        """One value (JSON documents, Python callers): the same steps as transform() on a one-row
+        array, in plain Python (an Arrow round trip per value cost ~0.3 ms)."""
+        if value is None:
+            return None
+        data = bytearray(value.encode("utf-8"))  # UTF-8 continuation bytes are never ASCII digits
+        n = len(data)
+        movable = [i for i, byte in enumerate(data) if ZERO <= byte <= NINE]
+        if keep_country_code and n > 0 and data[0] == PLUS:  # as _country_code()
+            run = 0
+            while run < 4 and run + 1 < n and ZERO <= data[run + 1] <= NINE:
+                run += 1
+            if 1 <= run <= 3 and run < n - 1:
+                movable = [i for i in movable if i > run]
+        d = len(movable)
+        if d == 0:
+            return value
+        _, part_of, pw, shapes = _layout(d)
+        x = [0] * (int(part_of[-1]) + 1)
+        for q, i in enumerate(movable):
+            x[part_of[q]] += (data[i] - ZERO) * int(pw[q])
+        first = 0
+        for b, parts in enumerate(shapes):
+            block = np.array([x[first:first + len(parts)]], dtype=np.int64)
+            x[first:first + len(parts)] = [int(v) for v in self.permute_block(block, domain, d, b, parts)[0]]
+            first += len(parts)
+        for q, i in enumerate(movable):
+            data[i] = (x[part_of[q]] // int(pw[q])) % 10 + ZERO
+        return data.decode("utf-8")
 
 
 def _plain_strings(arr) -> pa.Array:

@@ -30,6 +30,18 @@ class DocAnonymizer:
     def __init__(self, fakes: Fakes, ruleset: RuleSet):
         self.fakes, self.ruleset = fakes, ruleset
         self._specs: dict[str, tuple[list, bool]] = {}
+        self._rules: dict[tuple[str, str], Any] = {}
+
+    def _classify(self, key: str, family: str):
+        """ruleset.classify, memoized: documents repeat the same few keys, and matching a key
+        against every rule was most of a document's cost."""
+        try:
+            return self._rules[key, family]
+        except KeyError:
+            if len(self._rules) > 100_000:
+                self._rules.clear()
+            rule = self._rules[key, family] = self.ruleset.classify(key, family)
+            return rule
 
     def _spec(self, spec_json: str) -> tuple[list, bool]:
         """Parsed once per distinct spec string (the macro passes a constant)."""
@@ -68,7 +80,7 @@ class DocAnonymizer:
         if not isinstance(node, dict):
             return
         names = [v for k, v in node.items()
-                 if isinstance(v, str) and (r := self.ruleset.classify(k, "text")) and r.provider in _NAME_PROVIDERS]
+                 if isinstance(v, str) and (r := self._classify(k, "text")) and r.provider in _NAME_PROVIDERS]
         for key, value in list(node.items()):
             if (id(node), key) in done:
                 continue
@@ -76,7 +88,7 @@ class DocAnonymizer:
                 self._walk(value, done)
                 continue
             is_list = isinstance(value, list)
-            rule = self.ruleset.classify(key, "text[]" if is_list else _family(value))
+            rule = self._classify(key, "text[]" if is_list else _family(value))
             if value is None or rule is None or rule.strategy in _SKIP:
                 continue
             opts = dict(rule.options, elementwise=is_list)
