@@ -84,6 +84,116 @@ def test_meta_override_survives_regeneration(cfg, estate, project_copy):
     assert "anonymize('preferred_name', strategy='faker', provider='last_name'" in sql
 
 
+# ----------------------------------------------------------------------------- free text: related names
+
+def _person_plan(rules, ds):
+    from datamig.scaffold.anonymized import plan
+
+    return plan(ds, rules, {})
+
+
+def _note_estate():
+    """students <- enrollments <- attendance (two hops), staff <- notes, a lookup with a bare
+    `name`, a parent joined on a non-key column (skipped), and a graph Message ABOUT a Student."""
+    from datamig.analyze.model import ForeignKey
+    from datamig.scaffold.layout import Dataset
+
+    def fk(table, cols, ref, ref_cols, declared=True):
+        return ForeignKey(name=f"{table}_fk", store="s", table=table, columns=cols, ref_store="s", ref_table=ref,
+                          ref_columns=ref_cols, nullable=True, declared=declared)
+
+    grades = Dataset("s", "grades", "", {"id": "bigint", "name": "text"}, ("id",))
+    students = Dataset("s", "students", "", {"id": "bigint", "first_name": "text", "last_name": "text",
+                                             "grade_id": "bigint", "sis_code": "text"}, ("id",),
+                       foreign_keys=[fk("students", ("grade_id",), "grades", ("id",))], unique_keys=[("sis_code",)])
+    staff = Dataset("s", "staff", "", {"id": "bigint", "first_name": "text", "last_name": "text",
+                                       "email": "text"}, ("id",))
+    enrollments = Dataset("s", "enrollments", "", {"id": "bigint", "student_id": "bigint"}, ("id",),
+                          foreign_keys=[fk("enrollments", ("student_id",), "students", ("id",))])
+    attendance = Dataset("s", "attendance", "", {"enrollment_id": "bigint", "day": "date", "note": "text"},
+                         ("enrollment_id", "day"),
+                         foreign_keys=[fk("attendance", ("enrollment_id",), "enrollments", ("id",))])
+    notes = Dataset("s", "counselor_notes", "", {"id": "bigint", "student_sis": "text", "author_id": "bigint",
+                                                 "grade_id": "bigint", "teacher_email": "text", "body": "text"},
+                    ("id",), foreign_keys=[
+                        fk("counselor_notes", ("student_sis",), "students", ("sis_code",), declared=False),
+                        fk("counselor_notes", ("author_id",), "staff", ("id",)),
+                        fk("counselor_notes", ("grade_id",), "grades", ("id",)),
+                        fk("counselor_notes", ("teacher_email",), "staff", ("email",))])   # not a key
+    message = Dataset("g", "node_message", "", {"message_id": "bigint", "body": "text"}, ("message_id",),
+                      kind="node", graph_name="Message")
+    student_node = Dataset("g", "node_student", "", {"student_id": "bigint", "first_name": "text",
+                                                     "last_name": "text"}, ("student_id",),
+                           kind="node", graph_name="Student")
+    about = Dataset("g", "rel_about", "", {"start_label": "text", "start_key": "bigint", "end_label": "text",
+                                           "end_key": "bigint"}, ("start_label", "start_key", "end_label", "end_key"),
+                    kind="relationship", graph_name="ABOUT", ends=[("Message", "Student")])
+    return [grades, students, staff, enrollments, attendance, notes, message, student_node, about]
+
+
+@pytest.fixture(scope="module")
+def note_models():
+    from datamig.anonymize.rules import load_rules
+    from datamig.scaffold.anonymized import anonymized_sql
+
+    rules = load_rules(ROOT / "config" / "anonymization-rules.yaml")
+    sets = _note_estate()
+    plans = {ds.id: _person_plan(rules, ds) for ds in sets}
+    return {ds.name: anonymized_sql(ds, plans[ds.id], sets, plans) for ds in sets}
+
+
+def test_free_text_is_scrubbed_of_parent_names_joined_on_their_key(note_models):
+    sql = note_models["counselor_notes"]
+    # one name expression for all parents: the student (through a link on a unique key) and the author
+    assert "names=['dm_parent_names']" in sql and sql.rstrip().endswith("from named")
+    assert ("left join {{ ref('stg_s__students') }} as student_sis\n"
+            "        on src.student_sis = student_sis.sis_code") in sql
+    assert "left join {{ ref('stg_s__staff') }} as author\n        on src.author_id = author.id" in sql
+    for column in ("student_sis.first_name", "student_sis.last_name", "author.first_name", "author.last_name"):
+        assert f"            {column},\n" in sql or f"            {column}\n" in sql
+    # a lookup's bare `name` is no person; a join on a column that is not a key could repeat rows
+    assert "grades" not in sql and "teacher_email =" not in sql
+    # LEFT JOINs only, never an inner join: the row count is the staging model's
+    assert "inner join" not in sql and sql.count("left join") == 2
+
+
+def test_free_text_reaches_names_two_hops_away(note_models):
+    sql = note_models["attendance"]
+    assert ("left join {{ ref('stg_s__enrollments') }} as enrollment\n"
+            "        on src.enrollment_id = enrollment.id") in sql
+    assert ("left join {{ ref('stg_s__students') }} as enrollment_student\n"
+            "        on enrollment.student_id = enrollment_student.id") in sql
+    assert "enrollment_student.first_name" in sql and "names=['dm_parent_names']" in sql
+    # no free text, no joins
+    assert "join" not in note_models["enrollments"] and "join" not in note_models["students"]
+
+
+def test_graph_free_text_is_scrubbed_of_related_node_names(note_models):
+    sql = note_models["node_message"]
+    # the students a message is ABOUT, one aggregated string per message: the LEFT JOIN cannot repeat it
+    assert "from {{ ref('stg_g__rel_about') }} as rel" in sql
+    assert "on rel.end_key = node.student_id" in sql and "group by rel.start_key" in sql
+    assert "rel.start_label = 'Message'" in sql and "rel.end_label = 'Student'" in sql
+    assert "left join about_student\n        on src.message_id = about_student.message_id" in sql
+    assert "names=['dm_parent_names']" in sql
+
+
+def test_committed_note_models_scrub_parent_names(files):
+    """The estate's own note tables: each passes its parents' names to scrub_text."""
+    inter = "dbt_project/intermediate"
+    expect = {
+        "ids/int_ids__counselor_notes_anonymized.sql": ["student.first_name", "student.last_name"],
+        "ids/int_ids__attendance_anonymized.sql": ["enrollment_student.first_name", "enrollment_student.last_name"],
+        "hcp1/int_hcp1__encounters_anonymized.sql": ["patient.first_name", "patient_ids_student.last_name"],
+        "hcp2/int_hcp2__visits_anonymized.sql": ["member.given_name", "member_state_student.last_name"],
+        "sp/int_sp__node_message_anonymized.sql": ["about_student.names", "to_guardian.names"],
+    }
+    for path, columns in expect.items():
+        sql = files[f"{inter}/{path}"]
+        assert "names=['dm_parent_names']" in sql, path
+        assert all(c in sql for c in columns), path
+
+
 # ----------------------------------------------------------------------------- validation rules
 
 @pytest.mark.parametrize("edit, named", [
@@ -153,7 +263,11 @@ def test_pii_columns_carry_rule_and_strategy_in_the_docs(dbt_manifest):
 def test_lineage_source_staging_anonymized_final(dbt_manifest):
     parents = dbt_manifest["parent_map"]
     assert parents["model.datamig.ids__students"] == ["model.datamig.int_ids__students_anonymized"]
-    assert parents["model.datamig.int_ids__students_anonymized"] == ["model.datamig.stg_ids__students"]
+    # its own staging, and the staging of the parents whose names its free text loses
+    anonymized = parents["model.datamig.int_ids__students_anonymized"]
+    assert "model.datamig.stg_ids__students" in anonymized
+    assert all(p.startswith("model.datamig.stg_") for p in anonymized)
+    assert parents["model.datamig.int_ids__states_anonymized"] == ["model.datamig.stg_ids__states"]
     assert parents["model.datamig.stg_ids__students"] == ["source.datamig.prod_ids.students"]
     source = dbt_manifest["sources"]["source.datamig.prod_ids.students"]
     assert source["meta"]["external_location"].endswith("/extract/ids/students.parquet")

@@ -161,7 +161,8 @@ def test_full_transform_passes(built):
     report, run = built
     assert report["status"] in ("PASSED", "PASSED_WITH_WARNINGS"), report["reason"]
     assert report["counts"]["errors"] == 0 and report["model_errors"] == []
-    assert report["counts"]["models_errored"] == 0 and report["counts"]["models"] > 100
+    # models dbt executes: the 75 finals and int_pii_values (staging and anonymized are ephemeral)
+    assert report["counts"]["models_errored"] == 0 and report["counts"]["models"] > 70
     assert report["counts"]["tests"] > 400
     assert report["counts"]["warnings"] <= report["settings"]["max_warnings_allowed"]
     assert {"pk_integrity", "fk_integrity", "pii_leak", "graph_integrity", "student_age_5_22"} <= set(report["by_rule"])
@@ -271,16 +272,28 @@ def test_no_phone_number_of_the_extract_survives_in_free_text(built, extracted):
     assert leaks == set()
 
 
-@pytest.mark.xfail(strict=True, reason="scrub_text removes only the row's own name columns: notes in other "
-                   "tables (counselor_notes.body, encounters.notes, visits.nurse_notes, attendance.note, "
-                   "Message.body) keep the student's name")
-def test_no_student_full_name_survives_in_free_text(built, extracted):
-    _, run = built
+def _full_name_leaks(run: Path, extracted: dict, keep) -> set[tuple[str, str]]:
     names = {f"{f} {l}" for f, l in rows(run / "extract" / "ids/students.parquet",
-                                         "select first_name, last_name from {t}")}
-    leaks = {(rel, col) for rel, col, v in text_values(run / "final", dataset_paths(extracted))
-             if any(n in v for n in names)}
-    assert leaks == set()
+                                         "select first_name, last_name from {t}") if keep(f, l)}
+    assert names
+    return {(rel, col) for rel, col, v in text_values(run / "final", dataset_paths(extracted))
+            if any(n in v for n in names)}
+
+
+def test_no_student_full_name_survives_in_free_text(built, extracted):
+    """Notes in other tables and stores name the student (counselor_notes.body, encounters.notes,
+    visits.nurse_notes, attendance.note, the graph's Message.body): scrub_text is handed the names
+    of the parents the row points at (FKs and links, two hops) and of related graph nodes."""
+    _, run = built
+    assert _full_name_leaks(run, extracted, lambda f, l: len(f) >= 2 and len(l) >= 2) == set()
+
+
+@pytest.mark.xfail(strict=True, reason="scrub_text (macros/anonymize/text.sql) removes name parts of 2+ "
+                   "characters only: a one-character CJK given and family name ('芳 王') survives in "
+                   "encounters.notes and visits.nurse_notes although it reaches the scrub")
+def test_no_student_name_of_one_character_parts_survives_in_free_text(built, extracted):
+    _, run = built
+    assert _full_name_leaks(run, extracted, lambda f, l: len(f) < 2 and len(l) < 2) == set()
 
 
 def test_salt_is_written_nowhere(built):

@@ -19,7 +19,13 @@ class Dataset:
     kind: str = "table"        # table | node | relationship
     graph_name: str = ""       # label or relationship type
     description: str = ""
-    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)   # declared FKs and config links
+    unique_keys: list[tuple[str, ...]] = field(default_factory=list)  # besides `key`
+    ends: list[tuple[str, str]] = field(default_factory=list)  # relationship: (start_label, end_label) pairs
+
+    def is_key(self, columns: tuple[str, ...]) -> bool:
+        """Do these columns identify one row (the key or a unique key, in any order)?"""
+        return any(set(columns) == set(k) for k in [self.key, *self.unique_keys])
 
     @property
     def id(self) -> str:
@@ -38,6 +44,7 @@ def datasets(cfg: Config, estate: Estate) -> list[Dataset]:
             store=table.store, name=table.name, parquet=f"{table.store}/{table.name}.parquet",
             columns={c.name: c.data_type for c in table.columns},
             key=table.primary_key or tuple(c.name for c in table.columns), foreign_keys=fks,
+            unique_keys=[tuple(u) for u in table.unique_keys],
             description=cfg.stores[table.store].description))
     out.extend(_graph_datasets(cfg, estate))
     return out
@@ -55,10 +62,14 @@ def _graph_datasets(cfg: Config, estate: Estate) -> list[Dataset]:
         out.append(Dataset(store=store, name=naming.graph_table("nodes", label), kind="node", graph_name=label,
                            parquet=f"{store}/nodes/{label}.parquet", columns=dict(node.property_types),
                            key=(keys[label],)))
+    pairs: dict[str, set[tuple[str, str]]] = {}
+    for r in graph.relationships:
+        pairs.setdefault(r.type, set()).add((r.start_label, r.end_label))
     for rel in sorted({r.type: r for r in graph.relationships if r.type in followed}.values(), key=lambda r: r.type):
         ends = {"start_label": "text", "start_key": "bigint", "end_label": "text", "end_key": "bigint"}
         out.append(Dataset(store=store, name=naming.graph_table("relationships", rel.type), kind="relationship",
                            graph_name=rel.type, parquet=f"{store}/relationships/{rel.type}.parquet",
                            columns={**ends, **rel.property_types},
-                           key=("start_label", "start_key", "end_label", "end_key")))
+                           key=("start_label", "start_key", "end_label", "end_key"),
+                           ends=sorted(pairs[rel.type])))
     return out

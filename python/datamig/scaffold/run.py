@@ -62,11 +62,11 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
         by_store[ds.store].append(ds)
     files: dict[str, str] = {}
     plans = {}
+    overrides = {store: _meta_overrides(root, store) for store in by_store}
+    for ds in sets:  # every plan first: a model's free text is scrubbed of its parents' names
+        plans[ds.id] = anonymized.plan(ds, rules, overrides[ds.store].get(naming.anonymized(ds.store, ds.name), {}))
     for store, store_sets in sorted(by_store.items()):
-        overrides = _meta_overrides(root, store)
-        for ds in store_sets:
-            plans[ds.id] = anonymized.plan(ds, rules, overrides.get(naming.anonymized(ds.store, ds.name), {}))
-        files.update(_store_files(store, store_sets, plans, overrides))
+        files.update(_store_files(store, store_sets, plans, overrides[store], sets))
     validation = render_validation(vrules, sets)
     files.update(_marts_files(by_store, plans, rules.pii_shapes, validation, estate, cfg))
     files[f"{MODELS_DIR}/intermediate/int_pii_values.sql"] = pii_values.pii_values_sql(
@@ -77,7 +77,8 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
     return files
 
 
-def _store_files(store: str, sets: list[Dataset], plans: dict, overrides: dict) -> dict[str, str]:
+def _store_files(store: str, sets: list[Dataset], plans: dict, overrides: dict,
+                 all_sets: list[Dataset]) -> dict[str, str]:
     files = {}
     base = f"{MODELS_DIR}/staging/{store}"
     files[f"{base}/_{store}__staging.yml"] = _dump({"version": 2, "sources": [staging.sources_yaml(store, sets)],
@@ -86,7 +87,8 @@ def _store_files(store: str, sets: list[Dataset], plans: dict, overrides: dict) 
     models = []
     for ds in sets:
         files[f"{base}/{naming.staging(store, ds.name)}.sql"] = staging.staging_sql(ds)
-        files[f"{inter}/{naming.anonymized(store, ds.name)}.sql"] = anonymized.anonymized_sql(ds, plans[ds.id])
+        files[f"{inter}/{naming.anonymized(store, ds.name)}.sql"] = anonymized.anonymized_sql(
+            ds, plans[ds.id], all_sets, plans)
         models.append(anonymized.anonymized_models_yaml(
             ds, plans[ds.id], overrides.get(naming.anonymized(ds.store, ds.name), {})))
     files[f"{inter}/_{store}__intermediate.yml"] = _dump({"version": 2, "models": models})
