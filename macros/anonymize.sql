@@ -17,25 +17,26 @@
   names              scrub_text: SQL of sibling columns whose values (names) are removed from the text
   paths, by_key      jsonb: [{path, strategy, provider, domain, ...}], classify object keys by the rules
   keep_country_code  mask_format: keep a leading "+1 " (1-3 digits after '+')
+  letters            mask_format: permute the ASCII letters too (case and positions kept)
   cast_to            cast the result (e.g. 'BIGINT' for an integer phone column)
 
   Needs the datamig.dbt_plugin on the connection (it fails loudly, not silently NULL, without it).
 -#}
 {% macro anonymize(column_expr, strategy, provider=none, domain=none, unique=false, elementwise=false,
                    kind='date', key=none, value=none, names=[], paths=[], by_key=true,
-                   keep_country_code=false, cast_to=none) -%}
+                   keep_country_code=false, cast_to=none, letters=false) -%}
   {%- if unique and not (strategy in ['hash', 'tokenize', 'mask_format'] or provider in ['email', 'user_name', 'phone', 'ssn']) -%}
     {{ exceptions.raise_compiler_error("anonymize: " ~ strategy ~ "/" ~ provider ~ " cannot be unique") }}
   {%- endif -%}
   {%- if elementwise -%}
-    {%- set inner = anonymize('__dm_e', strategy, provider, domain, false, false, kind, key, value, names, paths, by_key, keep_country_code, none) -%}
+    {%- set inner = anonymize('__dm_e', strategy, provider, domain, false, false, kind, key, value, names, paths, by_key, keep_country_code, none, letters) -%}
     {%- set expr = 'list_transform(' ~ column_expr ~ ', lambda __dm_e: ' ~ inner ~ ')' -%}
   {%- else -%}
     {%- set e = '(' ~ column_expr ~ ')' -%}
     {%- if strategy == 'faker' -%}{%- set expr = anonymize_faker(e, provider, domain) -%}
     {%- elif strategy == 'hash' -%}{%- set expr = anonymize_hash(e, domain) -%}
     {%- elif strategy == 'tokenize' -%}{%- set expr = anonymize_tokenize(e, domain) -%}
-    {%- elif strategy == 'mask_format' -%}{%- set expr = anonymize_mask_format(e, domain, keep_country_code) -%}
+    {%- elif strategy == 'mask_format' -%}{%- set expr = anonymize_mask_format(e, domain, keep_country_code, letters) -%}
     {%- elif strategy == 'shift_date' -%}{%- set expr = anonymize_shift_date(e, domain, kind, key) -%}
     {%- elif strategy == 'scrub_text' -%}{%- set expr = anonymize_scrub_text(e, names) -%}
     {%- elif strategy == 'jsonb' -%}{%- set expr = anonymize_jsonb(e, paths, by_key) -%}

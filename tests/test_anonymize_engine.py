@@ -201,7 +201,9 @@ _EDGE = r"[^0-9A-Za-z_\x{00C0}-\x{024F}]"
 def _reference_name_scrub(text_sql: str, names: list[str]) -> str:
     s = text_sql
     for name in names:
-        parts = f"list_filter(string_split_regex(trim(CAST(({name}) AS VARCHAR)), '\\s+'), lambda p: length(p) >= 2)"
+        # parts of 2+ characters, and of one character outside Latin script ('芳 王'), not initials
+        parts = (f"list_filter(string_split_regex(trim(CAST(({name}) AS VARCHAR)), '\\s+'), "
+                 f"lambda p: length(p) >= 2 OR (length(p) = 1 AND unicode(p) > 591))")
         pattern = (f"'(?i)(^|{_EDGE})(?:' || array_to_string(list_transform({parts}, lambda p: regexp_escape(p)), '|')"
                    f" || ')($|{_EDGE})'")
         once = f"regexp_replace({s}, {pattern}, '\\1' || dm_setting('ph_name') || '\\2', 'g')"
@@ -214,10 +216,11 @@ def test_scrub_names_fast_paths_match_the_regex_reference(conn):
     rng = random.Random(7)
     names = ["Ann", "ann", "Lee", "Jo", "A", "O'Brien", "Mary-Jane", "St. John", "Kim", "Anna", "x_y", "Ann Lee",
              "Lee  Ann", "\tAnn\tLee ", " Jo ", "a.b", "(Ann)", "Ann+", "Ann|Lee", "ks", "1st", "José", "Zoë", "王芳",
-             "Ǆemal", "ɓello", "Kelvin", "", None]
+             "Ǆemal", "ɓello", "Kelvin", "芳 王", "王", "J. Lee", "é", "ɏ", "Ɐ", "Ж", "", None]
     words = ["Ann", "ANN", "ann", "Lee", "Annual", "Anna", "Jo", "JoAnn", "O'Brien", "o'brien", "Mary-Jane",
              "St. John", "Kim", "x_y", "1st", "called", "Leeds", "A", "ks", "JOSÉ", "josé", "Zoë", "王芳", "王芳的",
-             "ǆemal", "Ɓello", "Kelvin", "\u212aim", "ſt. john"]
+             "ǆemal", "Ɓello", "Kelvin", "\u212aim", "ſt. john", "王", "芳", "王芳的妈妈", "J.", "é", "ɏ",
+             "ⱥ", "ж", "Ж"]
     seps = [" ", "  ", ",", ".", "'", "\n", "\t", "-", "_", "!", "'s ", "", "\\", "(", ")", "|", "\r\n", "é", "\u212a"]
     rows = [(i, "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 10))),
              rng.choice(names), rng.choice(names)) for i in range(6000)]
@@ -232,6 +235,24 @@ def test_scrub_names_fast_paths_match_the_regex_reference(conn):
     fast = sum(r[3] for r in got)
     assert 0 < fast < len(got)                      # both paths were taken
     assert sum(r[2] != r[1] or "[NAME]" in (r[1] or "") for r in got) > 1000   # and names were found
+
+
+def test_one_character_name_parts_outside_latin_script_are_scrubbed(plugin, conn):
+    """'芳 王' is a whole name: its one-character parts go; a Latin initial ('J') stays."""
+    fakes = plugin.engine.fakes
+    cases = [("王芳的妈妈来了, 芳 王 and 王.", "芳 王"), ("J Lee and J went home", "J Lee"), ("Жанна Ж.", "Ж"),
+             ("é and ɏ", "é ɏ")]
+    for text, name in cases:
+        sql = conn.execute(f"SELECT {A('s', 'scrub_text', names=['n'])} FROM (SELECT ? AS s, ? AS n)",
+                           [text, name]).fetchone()[0]
+        assert sql == fakes.apply("scrub_text", text, names=[name])
+    scrub = lambda text, name: fakes.apply("scrub_text", text, names=[name])
+    assert scrub("王芳的妈妈来了, 芳 王 and 王.", "芳 王") == "[NAME][NAME]的妈妈来了, [NAME] [NAME] and [NAME]."
+    assert scrub("J Lee and J went home", "J Lee") == "J [NAME] and J went home"
+    # outside Latin every letter is an edge (no spaces between CJK words), so a one-character
+    # Cyrillic part goes wherever it stands, inside words too: over-scrubbing, never a leak
+    assert scrub("Жанна Ж.", "Ж") == "[NAME]анна [NAME]."
+    assert scrub("é and ɏ", "é ɏ") == "é and ɏ"
 
 
 def test_folded_name_edge_is_the_case_insensitive_edge_everywhere():
@@ -555,3 +576,81 @@ def test_digit_permutation_of_one_value_equals_the_vectorized_one(plugin):
         for keep in (False, True):
             assert [perm.transform_one(v, domain, keep) for v in vals] == \
                 perm.transform(pa.array(vals, pa.string()), domain, keep).to_pylist()
+
+
+def _id_values(seed: int, n: int) -> list[str]:
+    import random
+    rng = random.Random(seed)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + "+-() .é王ß"
+    vals = ["", "+", "A", "z", "MACQHBBVCZ", "macqhbbvcz", "MacQ-hbb é 12", "+1 555 ABC 4567", "Ωmega", None]
+    for _ in range(n):
+        vals.append("".join(rng.choice(alphabet) for _ in range(rng.choice([0, 1, 2, 3, 4, 6, 9, 10, 13, 25, 40]))))
+    return vals
+
+
+def _shape(value: str) -> str:
+    return "".join("9" if "0" <= c <= "9" else "A" if "A" <= c <= "Z" else "a" if "a" <= c <= "z" else c
+                   for c in value)
+
+
+def test_letter_permutation_keeps_shape_and_case_and_agrees_one_by_one(plugin):
+    """letters=True: ASCII letters permuted too (case and positions kept), digits exactly as
+    without it, transform_one == transform."""
+    import pyarrow as pa
+    perm = plugin.engine.permuter
+    vals = _id_values(5, 5000)
+    arr = pa.array(vals, pa.string())
+    for domain in ("natural_id", "phone"):
+        for keep in (False, True):
+            plain = perm.transform(arr, domain, keep).to_pylist()
+            out = perm.transform(arr, domain, keep, True).to_pylist()
+            assert [perm.transform_one(v, domain, keep, True) for v in vals] == out
+            for v, p, o in zip(vals, plain, out):
+                if v is None:
+                    assert o is None
+                    continue
+                assert _shape(o) == _shape(p) == _shape(v)
+                assert [c for c in o if "0" <= c <= "9"] == [c for c in p if "0" <= c <= "9"]  # digit pass unchanged
+                assert [c for c in o if not (c.isascii() and c.isalnum())] == [c for c in v if not (c.isascii() and c.isalnum())]
+    changed = [v != o for v, o in zip(vals, perm.transform(arr, "natural_id", False, True).to_pylist())
+               if v and sum(c.isascii() and c.isalpha() for c in v) >= 4]
+    assert changed and all(changed)                      # letters-only and mixed ids all change
+    assert perm.transform_one("MACQHBBVCZ", "natural_id", letters=True) != "MACQHBBVCZ"
+    assert perm.transform_one("MACQHBBVCZ", "natural_id", letters=True).isupper()
+
+
+def test_letter_permutation_is_a_bijection(plugin):
+    import itertools
+    import random
+    import string
+    import pyarrow as pa
+    perm = plugin.engine.permuter
+    for n in (1, 2, 3, 4):
+        words = ["".join(t) for t in itertools.islice(itertools.product(string.ascii_letters[:26 if n < 4 else 12],
+                                                                          repeat=n), 200_000)]
+        for letters in (words, [w.upper() for w in words]):
+            out = perm.transform(pa.array(letters), "natural_id", letters=True).to_pylist()
+            assert len(set(out)) == len(letters), n
+    rng = random.Random(11)
+    ids = list({"".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(rng.choice([8, 10, 14, 30])))
+                for _ in range(100_000)})
+    out = perm.transform(pa.array(ids), "natural_id", letters=True).to_pylist()
+    assert len(set(out)) == len(ids) and sum(a == b for a, b in zip(ids, out)) == 0
+
+
+def test_mask_format_letters_option_in_sql_rules_and_documents(plugin, conn):
+    """The option reaches the UDF from the macro, from a rule (not for number columns) and in JSON."""
+    from datamig.anonymize.rules import load_rules
+    fakes = plugin.engine.fakes
+    sql = A("v", "mask_format", domain="natural_id", letters=True)
+    vals = ["MACQHBBVCZ", "Ab-12", "12-34", None, ""]
+    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v)", [vals]).fetchall()]
+    assert got == [fakes.apply("mask_format", v, domain="natural_id", letters=True) for v in vals]
+    assert got[0] != vals[0] and got[2] == fakes.apply("mask_format", "12-34", domain="natural_id")
+    assert got[3:] == [None, ""]
+    plan = load_rules().plan_table({"certification_number": "text", "badge_no": "integer"})
+    assert plan["certification_number"].rule.macro_kwargs()["letters"] is True
+    assert "letters" not in plan["badge_no"].rule.macro_kwargs()
+    doc = plugin.engine.docs.anonymize_text('{"certification_number": "MACQHBBVCZ", "badge_no": 1e+20}', "{}")
+    assert doc == ('{"certification_number":"' + got[0] + '","badge_no":"'
+                   + fakes.apply("mask_format", 1e20, domain="natural_id") + '"}')

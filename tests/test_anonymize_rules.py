@@ -133,6 +133,8 @@ BAD = {
     "override of unknown rule": (lambda d: d["overrides"].append({"table": "ids.x", "column": "y", "rule": "nope"}),
                                  "override ids.x.y", "unknown rule 'nope'"),
     "bad pii shape": (lambda d: d["pii_shapes"].update(ssn="[0-9"), "pii_shapes.ssn", "bad regex"),
+    "letters without mask_format": (lambda d: _rule(d, "zip").update(letters=True), "rule 'zip'",
+                                    "letters only goes with strategy mask_format"),
 }
 
 

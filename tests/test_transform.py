@@ -288,10 +288,9 @@ def test_no_student_full_name_survives_in_free_text(built, extracted):
     assert _full_name_leaks(run, extracted, lambda f, l: len(f) >= 2 and len(l) >= 2) == set()
 
 
-@pytest.mark.xfail(strict=True, reason="scrub_text (macros/anonymize/text.sql) removes name parts of 2+ "
-                   "characters only: a one-character CJK given and family name ('芳 王') survives in "
-                   "encounters.notes and visits.nurse_notes although it reaches the scrub")
 def test_no_student_name_of_one_character_parts_survives_in_free_text(built, extracted):
+    """A one-character CJK given and family name ('芳 王'): scrub_text removes one-character name
+    parts outside Latin script (Latin initials stay)."""
     _, run = built
     assert _full_name_leaks(run, extracted, lambda f, l: len(f) < 2 and len(l) < 2) == set()
 

@@ -13,9 +13,10 @@
   {{ anon_blank_safe(t, "'TOKEN_' || lpad(CAST(" ~ anon_bits(anon_h128(t, domain), 0, 63) ~ " AS VARCHAR), 19, '0')") }}
 {%- endmacro %}
 
-{# Keyed permutation of the digits (fpe.py): format kept, unique. Arrow UDF, numpy inside. #}
-{% macro anonymize_mask_format(e, domain, keep_country_code=false) -%}
-dm_mask_format({{ anon_text(e) }}, '{{ anon_check_domain(domain) }}', {{ 'true' if keep_country_code else 'false' }})
+{# Keyed permutation of the digits, and with `letters` of the ASCII letters too (fpe.py): format
+   and case kept, unique. Arrow UDF, numpy inside. #}
+{% macro anonymize_mask_format(e, domain, keep_country_code=false, letters=false) -%}
+dm_mask_format({{ anon_text(e) }}, '{{ anon_check_domain(domain) }}', {{ 'true' if keep_country_code else 'false' }}, {{ 'true' if letters else 'false' }})
 {%- endmacro %}
 
 {% macro anonymize_constant(e, value) -%}

@@ -1,9 +1,11 @@
 {#- Free text and documents. -#}
 
 {# Emails, SSNs, phones (pii_shapes of the rules file), then the row's own names, replaced by
-   placeholders. `names`: SQL of sibling columns; each value is split on spaces and its parts of
-   2+ characters removed case-insensitively where they stand as words (edges are anything but a
-   Latin letter, digit or "_", so "José's" and "王芳的" match and "Annual" does not match "Ann").
+   placeholders. `names`: SQL of sibling columns; each value is split on spaces and its parts
+   removed case-insensitively where they stand as words (edges are anything but a Latin letter,
+   digit or "_", so "José's" and "王芳的" match and "Annual" does not match "Ann"). Parts of one
+   character are kept out when Latin (code point <= U+024F: initials, "-") and removed otherwise:
+   a one-character CJK given or family name ('芳 王') is a whole name (name_part_kept in udfs.py).
    The name pattern differs per row, and DuckDB compiles a non-constant regex for every row
    (~0.25 ms each, two passes per name column: ~7k rows/s). So dm_scrub_names (udfs.py) does the
    rows whose text and names are all ASCII in Python with cached patterns, where Python `re` and
@@ -31,7 +33,7 @@
   {#- a namespace: a plain `set` inside a Jinja loop does not outlive the iteration -#}
   {%- set ns = namespace(s=s) -%}
   {%- for name in names -%}
-    {%- set parts = "list_filter(string_split_regex(trim(" ~ anon_text('(' ~ name ~ ')') ~ "), '\\s+'), lambda __dm_p: length(__dm_p) >= 2)" -%}
+    {%- set parts = "list_filter(string_split_regex(trim(" ~ anon_text('(' ~ name ~ ')') ~ "), '\\s+'), lambda __dm_p: length(__dm_p) >= 2 or unicode(__dm_p) > 591)" -%}
     {%- set pattern = "'(^|" ~ anon_name_edge_folded() ~ ")(?i:' || array_to_string(list_transform(" ~ parts ~ ", lambda __dm_p: regexp_escape(__dm_p)), '|') || ')($|" ~ anon_name_edge_folded() ~ ")'" -%}
     {%- set replaced = "regexp_replace(regexp_replace(" ~ ns.s ~ ", " ~ pattern ~ ", '\\1' || dm_setting('ph_name') || '\\2', 'g'), " ~ pattern ~ ", '\\1' || dm_setting('ph_name') || '\\2', 'g')" -%}
     {%- set ns.s = "CASE WHEN coalesce(len(" ~ parts ~ "), 0) = 0 THEN " ~ ns.s ~ " ELSE " ~ replaced ~ " END" -%}

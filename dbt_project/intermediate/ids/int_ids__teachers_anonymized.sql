@@ -3,7 +3,7 @@
 
 select
     staff_id,
-    {{ anonymize('certification_number', strategy='mask_format', domain='natural_id', unique=true) }} as certification_number,
+    {{ anonymize('certification_number', strategy='mask_format', domain='natural_id', unique=true, letters=true) }} as certification_number,
     certification_state,
     primary_subject_id,
     years_experience

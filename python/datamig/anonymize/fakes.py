@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 from .fpe import DigitPermuter
 from .keyed import Keys, bits, pick
 from .rules import Settings
+from .udfs import name_part_kept
 
 # Name boundaries: anything but a digit, ASCII/Latin-1/Latin Extended letter or "_". Not \b,
 # whose ASCII-only notion of a word misses "José" and "王芳". RE2 spells the range \x{00C0}.
@@ -57,7 +58,9 @@ class Fakes:
         if strategy == "tokenize":
             return "TOKEN_" + str(bits(self.keys.h128(domain, text), 0, 63)).zfill(19)
         if strategy == "mask_format":
-            out = self.permuter.transform_one(text, domain, bool(options.get("keep_country_code")))
+            # letters: text only, as SQL (rules drop the option for number columns): 1e+20 stays a number
+            letters = bool(options.get("letters")) and isinstance(value, str)
+            out = self.permuter.transform_one(text, domain, bool(options.get("keep_country_code")), letters)
             return int(out) if isinstance(value, int) and out.isdigit() else out
         if strategy == "scrub_text":
             return self.scrub_text(text, options.get("names", ()))
@@ -105,7 +108,7 @@ class Fakes:
         for shape in ("email", "ssn", "phone"):
             text = self._shapes[shape].sub(lambda _m, r=ph[shape]: r, text)
         for name in names:
-            parts = [p for p in re.split(r"\s+", (name or "").strip(" ")) if len(p) >= 2]
+            parts = [p for p in re.split(r"\s+", (name or "").strip(" ")) if name_part_kept(p)]
             if not parts:
                 continue
             pattern = re.compile(f"(?i)(^|{NAME_EDGE})(?:{'|'.join(map(re.escape, parts))})($|{NAME_EDGE})")

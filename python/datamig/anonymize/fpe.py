@@ -1,4 +1,4 @@
-"""Keyed format-preserving permutation of the digits inside strings (strategy ``mask_format``).
+"""Keyed format-preserving permutation of the digits (optionally letters) inside strings (strategy ``mask_format``).
 
 Why: phones, SSNs and natural identifiers must stay UNIQUE and keep their FORMAT (column
 lengths, CHECK constraints, "NNN-NNN-NNNN" validation) without storing a real->fake map. A keyed
@@ -18,12 +18,21 @@ The permutation, per (domain, d):
   at most 10^5 entries each, so a round is one numpy gather: millions of values per second.
 Everything is vectorized over the Arrow string buffer: no per-row Python.
 
+Letters (opt-in, rule option ``letters: true``): natural identifiers such as 'MACQHBBVCZ' hold
+few or no digits, and the digit pass alone would keep them. A second pass, independent of the
+first, permutes the l ASCII letters of a value the same way, as base-26 digits (A-Z and a-z both
+read 0..25, each position keeping its case): blocks of <= 12 letters, Feistel parts of <= 3
+letters (tables <= 26^3 entries), tables from their own key label ("fpe-letters"), so the digit
+outputs are the same with or without it. Both passes keep every position's class (digit, upper,
+lower, other), and each is a bijection on its own symbols: the whole stays a bijection.
+
 Bound: exact uniqueness for any number of rows. Not a NIST FF1 implementation (no formal proof
 for the table-based rounds); brute force needs the key (~2^256), as for any keyed hash.
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +43,20 @@ from .keyed import SEP, Keys
 MAX_BLOCK = 20      # digits per block (longer runs: independent blocks)
 MAX_PART = 5        # digits per Feistel part: round tables <= 10^5 entries (400 KB)
 ZERO, NINE, PLUS = 48, 57, 43
+UPPER_A, LOWER_A = 65, 97
+
+
+class Alphabet(NamedTuple):
+    """What one pass permutes: symbols as base-`radix` digits, `max_part` per Feistel part
+    (round tables <= radix^max_part entries), `max_block` per independent block."""
+    label: str
+    radix: int
+    max_part: int
+    max_block: int
+
+
+DIGITS = Alphabet("fpe", 10, MAX_PART, MAX_BLOCK)      # label unchanged: digit outputs as before
+LETTERS = Alphabet("fpe-letters", 26, 3, 12)           # tables <= 26^3 = 17,576 entries
 
 
 def _split(n: int, k: int) -> list[int]:
@@ -42,25 +65,30 @@ def _split(n: int, k: int) -> list[int]:
     return [base + (1 if j < extra else 0) for j in range(k)]
 
 
-@lru_cache(maxsize=64)
-def _layout(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[tuple[int, ...], ...]]:
-    """For a d-digit string: W (d x parts) turning a row of digits into part values, each
-    digit's (global) part and power of ten, and the part lengths of each block."""
+@lru_cache(maxsize=128)
+def _layout(d: int, alpha: Alphabet = DIGITS) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[tuple[int, ...], ...]]:
+    """For a string of d symbols: W (d x parts) turning a row of symbol values into part values,
+    each symbol's (global) part and power of the radix, and the part lengths of each block."""
     shapes = []
-    for size in _split(d, -(-d // MAX_BLOCK)):
-        shapes.append(tuple([size] if size <= MAX_PART else _split(size, -(-size // MAX_PART))))
+    for size in _split(d, -(-d // alpha.max_block)):
+        shapes.append(tuple([size] if size <= alpha.max_part else _split(size, -(-size // alpha.max_part))))
     part_of, pw = [], []
     for g, plen in enumerate(p for parts in shapes for p in parts):
         part_of += [g] * plen
-        pw += [10 ** (plen - 1 - q) for q in range(plen)]  # most significant digit first
+        pw += [alpha.radix ** (plen - 1 - q) for q in range(plen)]  # most significant symbol first
     part_of, pw = np.array(part_of), np.array(pw, dtype=np.int32)
     weights = np.zeros((d, int(part_of[-1]) + 1), dtype=np.float64)
     weights[np.arange(d), part_of] = pw
     return weights, part_of, pw, tuple(shapes)
 
 
+def _is_letter(byte: int) -> bool:
+    return LOWER_A <= (byte | 0x20) < LOWER_A + 26
+
+
 class DigitPermuter:
-    """Applies pi_{domain,d} to the digits of Arrow string arrays. One per key; tables cached."""
+    """Applies pi_{domain,d} to the digits (and, with letters=True, sigma_{domain,l} to the ASCII
+    letters) of Arrow string arrays. One per key; tables cached."""
 
     def __init__(self, keys: Keys):
         self._keys = keys
@@ -71,32 +99,35 @@ class DigitPermuter:
         raw = np.frombuffer(self._keys.stream(label, 8 * size), dtype="<u8")
         return (raw % np.uint64(modulus)).astype(np.int32)
 
-    def _schedule(self, domain: str, d: int, b: int, parts: tuple[int, ...]) -> list[np.ndarray]:
-        cache_key = (domain, d, b)
+    def _schedule(self, domain: str, d: int, b: int, parts: tuple[int, ...],
+                  alpha: Alphabet = DIGITS) -> list[np.ndarray]:
+        cache_key = (alpha.label, domain, d, b)
         if cache_key not in self._tables:
-            label = f"fpe{SEP}{domain}{SEP}{d}{SEP}{b}{SEP}"
+            label = f"{alpha.label}{SEP}{domain}{SEP}{d}{SEP}{b}{SEP}"
+            r = alpha.radix
             if len(parts) == 1:
-                noise = np.frombuffer(self._keys.stream(label + "perm", 8 * 10 ** parts[0]), dtype="<u8")
+                noise = np.frombuffer(self._keys.stream(label + "perm", 8 * r ** parts[0]), dtype="<u8")
                 tables = [np.argsort(noise, kind="stable").astype(np.int32)]
             else:
                 k = len(parts)
                 rounds = 10 if k == 2 else 6 * k
                 tables = [
-                    self._uniform(f"{label}{i}", 10 ** parts[(i % k + 1) % k], 10 ** parts[i % k])
+                    self._uniform(f"{label}{i}", r ** parts[(i % k + 1) % k], r ** parts[i % k])
                     for i in range(rounds)
                 ]
             self._tables[cache_key] = tables
         return self._tables[cache_key]
 
-    def permute_block(self, x: np.ndarray, domain: str, d: int, b: int, parts: tuple[int, ...]) -> np.ndarray:
+    def permute_block(self, x: np.ndarray, domain: str, d: int, b: int, parts: tuple[int, ...],
+                      alpha: Alphabet = DIGITS) -> np.ndarray:
         """x: (m, k) part values of block b -> permuted values (int32), same shape."""
-        tables = self._schedule(domain, d, b, parts)
+        tables = self._schedule(domain, d, b, parts, alpha)
         if len(parts) == 1:
             return tables[0][x[:, 0]][:, None]
         k = len(parts)
         # int32 throughout (parts < 10^5, sums < 2 * 10^5): half the memory traffic of int64
         cols = [np.ascontiguousarray(x[:, j], dtype=np.int32) for j in range(k)]  # strided columns are slow
-        mods = [np.int32(10 ** p) for p in parts]
+        mods = [np.int32(alpha.radix ** p) for p in parts]
         for i, table in enumerate(tables):
             j = i % k
             s = cols[j] + table[cols[(j + 1) % k]]
@@ -105,8 +136,10 @@ class DigitPermuter:
         return np.stack(cols, axis=1)
 
     # ----- strings ----------------------------------------------------------------------------
-    def transform(self, arr: pa.Array, domain: str, keep_country_code: bool = False) -> pa.Array:
-        """Permute the digits of every string; NULL stays NULL, strings without digits unchanged."""
+    def transform(self, arr: pa.Array, domain: str, keep_country_code: bool = False,
+                  letters: bool = False) -> pa.Array:
+        """Permute the digits (and with `letters` the ASCII letters) of every string; NULL stays
+        NULL, strings without such characters unchanged."""
         arr = _plain_strings(arr)
         n = len(arr)
         if n == 0:
@@ -118,17 +151,20 @@ class DigitPermuter:
                 if raw is not None else np.zeros(0, np.uint8))
         rel = (offsets - start).astype(np.int32)
         _permute_bytes(self, data, rel, domain, keep_country_code)
+        if letters:
+            _permute_letters(self, data, rel, domain)
         out = pa.StringArray.from_buffers(n, pa.py_buffer(rel), pa.py_buffer(data))
         if arr.null_count:
             out = pc.if_else(arr.is_valid(), out, pa.scalar(None, pa.string()))
         return out
 
-    def transform_one(self, value: str | None, domain: str, keep_country_code: bool = False) -> str | None:
+    def transform_one(self, value: str | None, domain: str, keep_country_code: bool = False,
+                      letters: bool = False) -> str | None:
         """One value (JSON documents, Python callers): the same steps as transform() on a one-row
         array, in plain Python (an Arrow round trip per value cost ~0.3 ms)."""
         if value is None:
             return None
-        data = bytearray(value.encode("utf-8"))  # UTF-8 continuation bytes are never ASCII digits
+        data = bytearray(value.encode("utf-8"))  # UTF-8 continuation bytes are never ASCII
         n = len(data)
         movable = [i for i, byte in enumerate(data) if ZERO <= byte <= NINE]
         if keep_country_code and n > 0 and data[0] == PLUS:  # as _country_code()
@@ -137,21 +173,33 @@ class DigitPermuter:
                 run += 1
             if 1 <= run <= 3 and run < n - 1:
                 movable = [i for i in movable if i > run]
+        changed = self._one_pass(data, movable, domain, DIGITS)
+        if letters:
+            changed |= self._one_pass(data, [i for i, byte in enumerate(data) if _is_letter(byte)], domain, LETTERS)
+        return data.decode("utf-8") if changed else value
+
+    def _one_pass(self, data: bytearray, movable: list[int], domain: str, alpha: Alphabet) -> bool:
         d = len(movable)
         if d == 0:
-            return value
-        _, part_of, pw, shapes = _layout(d)
+            return False
+        _, part_of, pw, shapes = _layout(d, alpha)
+        if alpha is DIGITS:
+            vals = [data[i] - ZERO for i in movable]
+            bases = [ZERO] * d
+        else:
+            bases = [UPPER_A | (data[i] & 0x20) for i in movable]
+            vals = [data[i] - base for i, base in zip(movable, bases)]
         x = [0] * (int(part_of[-1]) + 1)
-        for q, i in enumerate(movable):
-            x[part_of[q]] += (data[i] - ZERO) * int(pw[q])
+        for q, v in enumerate(vals):
+            x[part_of[q]] += v * int(pw[q])
         first = 0
         for b, parts in enumerate(shapes):
             block = np.array([x[first:first + len(parts)]], dtype=np.int64)
-            x[first:first + len(parts)] = [int(v) for v in self.permute_block(block, domain, d, b, parts)[0]]
+            x[first:first + len(parts)] = [int(v) for v in self.permute_block(block, domain, d, b, parts, alpha)[0]]
             first += len(parts)
         for q, i in enumerate(movable):
-            data[i] = (x[part_of[q]] // int(pw[q])) % 10 + ZERO
-        return data.decode("utf-8")
+            data[i] = (x[part_of[q]] // int(pw[q])) % alpha.radix + bases[q]
+        return True
 
 
 def _plain_strings(arr) -> pa.Array:
@@ -181,12 +229,22 @@ def _country_code(data, isdig, rel, lens) -> np.ndarray:
 
 
 def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code) -> None:
-    """In place: replace the movable digit bytes, grouped by digit count d. Positions are in row
-    order and a row of the group has exactly d of them, so they reshape to an (m x d) matrix."""
-    lens = np.diff(rel)
+    """In place: replace the movable digit bytes."""
     movable = (data >= ZERO) & (data <= NINE)
     if keep_country_code:
-        movable[_country_code(data, movable, rel, lens)] = False
+        movable[_country_code(data, movable, rel, np.diff(rel))] = False
+    _permute_positions(perm, data, rel, movable, domain, DIGITS)
+
+
+def _permute_letters(perm: DigitPermuter, data, rel, domain) -> None:
+    """In place: replace the ASCII letter bytes (A-Z, a-z: base 26, each keeping its case)."""
+    folded = data | np.uint8(0x20)
+    _permute_positions(perm, data, rel, (folded >= LOWER_A) & (folded < LOWER_A + 26), domain, LETTERS)
+
+
+def _permute_positions(perm: DigitPermuter, data, rel, movable, domain, alpha: Alphabet) -> None:
+    """Grouped by symbol count d. Positions are in row order and a row of the group has exactly
+    d of them, so they reshape to an (m x d) matrix."""
     c_ext = np.concatenate(([0], np.cumsum(movable)))
     d_row = c_ext[rel[1:]] - c_ext[rel[:-1]]
     pos = np.flatnonzero(movable)
@@ -195,16 +253,22 @@ def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code) ->
     d_of_pos = np.repeat(d_row, d_row) if len(ds) > 1 else None
     for d in ds:
         group = pos if d_of_pos is None else pos[d_of_pos == d]
-        _permute_group(perm, data, group.reshape(-1, int(d)), int(d), domain)
+        _permute_group(perm, data, group.reshape(-1, int(d)), int(d), domain, alpha)
 
 
-def _permute_group(perm, data, pos, d, domain) -> None:
-    weights, part_of, pw, shapes = _layout(d)
+def _permute_group(perm, data, pos, d, domain, alpha: Alphabet = DIGITS) -> None:
+    weights, part_of, pw, shapes = _layout(d, alpha)
+    if alpha is DIGITS:
+        base = ZERO
+        vals = data[pos] - np.float64(ZERO)
+    else:
+        base = (data[pos] & np.uint8(0x20)) | np.uint8(UPPER_A)  # 'A' or 'a': the case is kept
+        vals = data[pos] - base.astype(np.float64)
     # float64 matmul (BLAS) is exact here (parts < 10^5) and far faster than an int64 one
-    x = np.rint((data[pos] - np.float64(ZERO)) @ weights).astype(np.int32)  # (m, parts) part values
+    x = np.rint(vals @ weights).astype(np.int32)  # (m, parts) part values
     first = 0
     for b, parts in enumerate(shapes):
         cols = slice(first, first + len(parts))
-        x[:, cols] = perm.permute_block(x[:, cols], domain, d, b, parts)
+        x[:, cols] = perm.permute_block(x[:, cols], domain, d, b, parts, alpha)
         first += len(parts)
-    data[pos] = (x[:, part_of] // pw) % 10 + ZERO
+    data[pos] = (x[:, part_of] // pw) % alpha.radix + base

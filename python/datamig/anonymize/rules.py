@@ -42,7 +42,7 @@ UNIQUE_PROVIDERS = {"email", "user_name", "phone", "ssn"}
 UNIQUE_STRATEGIES = {"hash", "tokenize", "mask_format"}
 ELEMENTWISE = {"faker", "hash", "tokenize", "mask_format", "constant", "scrub_text", "nullify"}
 DOMAIN_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
-_OPTION_KEYS = ("value", "keep_country_code", "by_key", "paths")
+_OPTION_KEYS = ("value", "keep_country_code", "letters", "by_key", "paths")
 
 
 # ----- column names and types ---------------------------------------------------------------
@@ -244,13 +244,18 @@ class RuleSet:
 
 
 def _fit_to_type(rule: Rule, family: str | None) -> Rule:
-    """Per-column options the macro needs: element-wise for arrays, date kind for shift_date."""
+    """Per-column options the macro needs: element-wise for arrays, date kind for shift_date,
+    no `letters` for numbers."""
     extra = {}
     if family in ("text_array", "array") and rule.strategy in ELEMENTWISE:
         extra["elementwise"] = True
     if rule.strategy == "shift_date":
         extra["kind"] = family if family in ("date", "timestamp") else "text"
-    return replace(rule, options={**rule.options, **extra}) if extra else rule
+    drop = {"letters"} if family in ("integer", "numeric") and "letters" in rule.options else set()
+    # letters: a number as text has none to hide, and its 'e+20', 'inf' or 'nan' must stay castable
+    if not extra and not drop:
+        return rule
+    return replace(rule, options={**{k: v for k, v in rule.options.items() if k not in drop}, **extra})
 
 
 # ----- loading ------------------------------------------------------------------------------
@@ -399,6 +404,8 @@ def check_treatment(rule: Rule, settings: Settings) -> tuple[str, str] | None:
     if rule.unique and not (rule.strategy in UNIQUE_STRATEGIES or rule.provider in UNIQUE_PROVIDERS):
         return "unique", (f"{rule.strategy}{'/' + rule.provider if rule.provider else ''} cannot be unique "
                           f"(unique: mask_format, tokenize, hash, faker email/user_name/phone/ssn)")
+    if rule.options.get("letters") and rule.strategy != "mask_format":
+        return "letters", "letters only goes with strategy mask_format"
     if rule.strategy == "constant" and "value" not in rule.options:
         return "value", "strategy constant needs `value`"
     return _check_paths(rule, settings)

@@ -8,7 +8,8 @@
   dictionary strings on each dbt node's cursor cost 0.1-0.5 s per node).
 
 Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
-- dm_mask_format(value, domain, keep_country_code): keyed digit permutation (numpy, vectorized).
+- dm_mask_format(value, domain, keep_country_code, letters): keyed digit (and letter) permutation
+  (numpy, vectorized).
 - dm_jsonb(value, spec_json): JSON documents (per document Python: JSON columns are not hot).
 - dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
   as the SQL regex chain would (see scrub_names_ascii); NULL for the others, which SQL then does.
@@ -56,6 +57,15 @@ def _per_value(fn: Callable) -> Callable:
 
 _RE2_SPACE = re.compile(r"[\t\n\f\r ]+")   # RE2's \s (no \v), what string_split_regex(.., '\s+') splits on
 _EDGE = "[^0-9A-Za-z_\u00c0-\u024f]"          # macros' anon_name_edge()
+_LATIN_MAX = 0x024F                           # last code point of Latin Extended-B
+
+
+def name_part_kept(part: str) -> bool:
+    """Which parts of a name scrub_text removes from text (text.sql: `length(p) >= 2 or
+    unicode(p) > 591`): parts of 2+ characters, and one-character parts outside Latin script
+    (a CJK given or family name such as '芳' or '王'). Latin one-character parts are initials
+    ("J."), too common as words ("a", "I") to remove."""
+    return len(part) >= 2 or (len(part) == 1 and ord(part) > _LATIN_MAX)
 
 
 class NameScrubber:
@@ -80,7 +90,7 @@ class NameScrubber:
     def _pattern(self, name: str) -> re.Pattern | None:
         pat = self._patterns.get(name, False)
         if pat is False:
-            parts = [p for p in _RE2_SPACE.split(name.strip(" ")) if len(p) >= 2]
+            parts = [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
             pat = (re.compile(f"(\\A|{_EDGE})(?:{'|'.join(map(re.escape, parts))})(\\Z|{_EDGE})", re.IGNORECASE)
                    if parts else None)
             if len(self._patterns) >= self._max:
@@ -109,12 +119,12 @@ def _replace(conn, name: str) -> None:
 
 
 def register(conn, engine) -> None:
-    def mask_format(values, domains, keeps):
-        def one(vals, domain, keep):
+    def mask_format(values, domains, keeps, letters):
+        def one(vals, domain, keep, letter):
             if domain is None:
                 return pa.nulls(len(vals), pa.string())
-            return engine.permuter.transform(vals, domain, bool(keep))
-        return _by_groups(values, (domains, keeps), one)
+            return engine.permuter.transform(vals, domain, bool(keep), bool(letter))
+        return _by_groups(values, (domains, keeps, letters), one)
 
     scrubber = NameScrubber(engine.settings.scrub_placeholders["name"])
 
@@ -159,7 +169,7 @@ def register(conn, engine) -> None:
         _replace(conn, name)
         conn.create_function(name, fn, ["VARCHAR"], returns, side_effects=False)
     udfs = [
-        ("dm_mask_format", mask_format, ["VARCHAR", "VARCHAR", "BOOLEAN"]),
+        ("dm_mask_format", mask_format, ["VARCHAR", "VARCHAR", "BOOLEAN", "BOOLEAN"]),
         ("dm_jsonb", jsonb, ["VARCHAR", "VARCHAR"]),
         ("dm_scrub_names", scrub_names, ["VARCHAR", "VARCHAR[]"]),
     ]
