@@ -3,7 +3,7 @@
 - rules.py       load/validate config/anonymization-rules.yaml; classify(); plan_table()
 - keyed.py       the keyed-hash primitives shared by SQL and Python (the byte layout is specified there)
 - dictionaries.py Faker-built fake-value lists (fixed seed, cached per process)
-- fpe.py         keyed format-preserving digit permutation (phones, SSNs, natural ids): unique
+- fpe.py         keyed format-preserving digit (and letter) permutation (phones, SSNs, natural ids): unique
 - fakes.py       the Python twin of the SQL macros (same output for the same salt/domain/value)
 - jsondoc.py, jsonpath.py  JSON documents (configured paths + keys classified by the rules)
 - pii_scan.py    flag unruled columns whose values look like PII
