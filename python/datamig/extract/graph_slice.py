@@ -21,6 +21,8 @@ from ..config.model import GraphConfig
 from ..errors import ConfigError, ConnectionFailed, NotFound
 
 BATCH = 10_000
+PIECE = 5_000          # relationships per record
+FETCH = 8              # records the driver buffers: at most FETCH x PIECE relationships in memory
 Sink = Callable[[str, str, list[dict]], None]     # (kind "nodes"/"relationships", label/type, rows)
 
 
@@ -142,14 +144,16 @@ def _rel_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) ->
     done here, not in Cypher: `elementId(b) IN <the whole slice>` costs Neo4j a lookup of every
     end node per chunk, quadratic in the slice. `codes` is sorted: membership is a binary search."""
     types = sorted({r.type for r in cfg.follow})
-    # each end's key label picked in Cypher; one record per type and chunk, a list per relationship
+    # each end's key label picked in Cypher; records of one type, a list of up to PIECE relationships
     query = ("MATCH (a)-[r]->(b) WHERE elementId(a) IN $ids AND type(r) IN $types "
              f"WITH a, r, b, {_KEY_LABEL % 'a'} AS al, {_KEY_LABEL % 'b'} AS bl "
-             "RETURN type(r) AS type, collect([al, a[$keys[al]], bl, b[$keys[bl]], elementId(b), properties(r), "
-             "CASE WHEN al IS NULL THEN elementId(a) END]) AS rels")
+             "WITH type(r) AS type, collect([al, a[$keys[al]], bl, b[$keys[bl]], elementId(b), properties(r), "
+             "CASE WHEN al IS NULL THEN elementId(a) END]) AS rels "
+             # in records of at most PIECE relationships: a chunk's nodes may have many
+             "UNWIND range(0, size(rels) - 1, $piece) AS i RETURN type, rels[i..i + $piece] AS rels")
     for chunk in _chunks(codes):
         for rec in _records(tx, query, ids.decode(chunk), types=types, keys=dict(cfg.node_keys),
-                            klabels=sorted(cfg.node_keys)):
+                            klabels=sorted(cfg.node_keys), piece=PIECE):
             rels = rec["rels"]
             ends = ids.encode([rel[4] for rel in rels])
             at = np.minimum(np.searchsorted(codes, ends), len(codes) - 1)
@@ -174,7 +178,7 @@ def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, distr
         driver.verify_connectivity()
     except Exception:
         raise ConnectionFailed(f"store {cfg.store}: cannot connect to Neo4j at {url}") from None
-    with driver, driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
+    with driver, driver.session(default_access_mode=neo4j.READ_ACCESS, fetch_size=FETCH) as session:
         # One explicit read transaction, not execute_read: that retries the whole function, and
         # a sink may already have written what the first attempt read.
         with session.begin_transaction() as tx:
