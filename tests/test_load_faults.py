@@ -120,7 +120,10 @@ class Child:
         return self.returncode
 
     def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it exited (and was reaped) just before: wait() reads its exit code
 
     def drain(self) -> None:
         """Read whatever the child still writes, so it never blocks on a full pipe."""
@@ -178,11 +181,24 @@ def _started(proc: Child) -> float:
     return time.monotonic()
 
 
+def _differences(state: dict, reference: dict) -> dict:
+    """Which tables (or the graph) differ from each reference state: what a failure must show."""
+    out = {}
+    for side in ("before", "after"):
+        ref = reference[side]
+        out[side] = sorted(f"{store}.{t}" if isinstance(parts, dict) else store
+                           for store, parts in state.items()
+                           for t in (parts if isinstance(parts, dict) else [None])
+                           if (parts[t] if t else parts) != (ref[store].get(t) if t else ref.get(store)))
+    return out
+
+
 def _recover_and_check(cert: Cert, reference: dict) -> str:
     recover(cert.cfg, cert.env, cert.out_dir)
     assert cert.prepared() == []
     state = cert.fingerprint()
-    assert state in (reference["before"], reference["after"]), "CERT is neither as before nor fully loaded"
+    assert state in (reference["before"], reference["after"]), \
+        f"CERT is neither as before nor fully loaded: {_differences(state, reference)}"
     return "before" if state == reference["before"] else "after"
 
 
@@ -211,8 +227,7 @@ def test_kill_at_random_moments(make_cert, final_template, reference, spawn):
         except subprocess.TimeoutExpired:
             proc.kill()  # SIGKILL: no handler, no finally, no atexit
             proc.drain()
-            proc.wait()
-            finished = False
+            finished = proc.wait() == 0  # the load may have ended just before the kill
         outcome = _recover_and_check(cert, reference)
         assert outcome == "after" or not finished
         outcomes.append((step, round(delay, 3), "finished" if finished else "killed", outcome))
