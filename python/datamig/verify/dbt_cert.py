@@ -105,7 +105,7 @@ def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store
     tests = _tests(run_results, manifest, scrub)
     failing = [t for t in tests if t["status"] in ("fail", "warn")]
     if failing:
-        _add_samples(url, schema, run_id, store_name, failing, scrub)
+        _add_samples(url, schema, run_id, store_name, failing, scrub, manifest.get("nodes", {}))
     for t in tests:
         t.pop("_sql", None)
     if progress:
@@ -155,20 +155,25 @@ def _tests(run_results: Mapping, manifest: Mapping, scrub: Scrubber) -> list[dic
                  "status": r["status"], "failures": r.get("failures")}
         if r["status"] in ("error", "fail", "warn"):
             entry["message"] = scrub(r.get("message"))
-        entry["_sql"] = (r.get("compiled_code"), model, [n for n in nodes.values()
-                                                         if n.get("attached_node") == model_uid
-                                                         and n.get("resource_type") == "test"], node)
+        entry["_sql"] = (r.get("compiled_code"), model, model_uid, node)
         out.append(entry)
     out.sort(key=lambda t: (t["model"] or "", t["test"]))
     return out
 
 
-def _add_samples(url: str, schema: str, run_id: str, store: str, failing: list[dict], scrub: Scrubber) -> None:
+def _add_samples(url: str, schema: str, run_id: str, store: str, failing: list[dict], scrub: Scrubber,
+                 nodes: Mapping) -> None:
+    # Only failing tests need their model's sibling tests (to find its key columns).
+    tests_of: dict[str, list] = {}
+    for n in nodes.values():
+        if n.get("resource_type") == "test" and n.get("attached_node"):
+            tests_of.setdefault(n["attached_node"], []).append(n)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET default_transaction_read_only = on")
         keys_of = cert_scope.run_tables(conn, run_id)
         for entry in failing:
-            compiled, model, tests, node = entry["_sql"]
+            compiled, model, model_uid, node = entry["_sql"]
+            tests = tests_of.get(model_uid, [])
             table = (model.get("name") or "").removeprefix(f"{store}__")
             key = keys_of.get(f"{schema}.{table}")
             entry["sample_key_columns"] = keys = failing_keys.model_key_columns(model, tests)
