@@ -13,9 +13,12 @@ import random
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -97,10 +100,11 @@ def zygote():
 class Child:
     """The subset of Popen the trials use, for a child of the zygote."""
 
-    def __init__(self, zygote: subprocess.Popen, cert: Cert, args: tuple[str, ...], failpoint: str | None):
+    def __init__(self, zygote: subprocess.Popen, cert: Cert, args: tuple[str, ...], failpoint: str | None,
+                 env: dict[str, str] | None = None):
         fifo = cert.out_dir / f"stderr-{time.monotonic_ns()}"
         os.mkfifo(fifo)
-        env = dict(cert.env) | ({"DATAMIG_FAILPOINT": failpoint} if failpoint else {})
+        env = dict(cert.env) | (env or {}) | ({"DATAMIG_FAILPOINT": failpoint} if failpoint else {})
         request = {"argv": ["--config", str(cert.cfg.path), *args], "env": env, "cwd": str(cert.out_dir),
                    "unset": [] if failpoint else ["DATAMIG_FAILPOINT"], "stderr": str(fifo)}
         self.zygote = zygote
@@ -133,8 +137,8 @@ class Child:
 
 @pytest.fixture(scope="module")
 def spawn(zygote):
-    def spawn(cert: Cert, *args: str, failpoint: str | None = None) -> Child:
-        return Child(zygote, cert, args, failpoint)
+    def spawn(cert: Cert, *args: str, failpoint: str | None = None, env: dict[str, str] | None = None) -> Child:
+        return Child(zygote, cert, args, failpoint, env)
     return spawn
 
 
@@ -246,6 +250,7 @@ WINDOWS = [
     ("load:after-write:hcp1", "before"),
     ("load:after-prepare:hcp1", "before"),
     ("load:after-prepare:ids", "before"),
+    ("load:graph-batch-commit", "before"),
     ("load:graph-batch", "before"),
     ("load:after-graph", "before"),
     ("load:after-decision", "after"),
@@ -339,4 +344,215 @@ def test_failure_inside_the_process_undoes_or_defers(make_cert, final_template, 
     else:
         assert "load decided; the next recovery finishes it" in str(err.value) and cert.prepared()
     assert _recover_and_check(cert, reference) == expected
+    _rerun_finishes(cert, run_dir, reference)
+
+
+# --- a request still on its way to the server when the loader dies ---------------------------
+#
+# SIGKILL stops the loader, not what it already sent: a server finishes a PREPARE TRANSACTION
+# or a Neo4j COMMIT that reached it, whenever it gets to it. Under heavy load that can be after
+# the recovery that follows the kill has looked at the server. The proxy below makes that
+# moment deterministic: it holds whatever the loader sends from `hold()` on, the loader is
+# stopped at a fail point just before the request, resumed (the request goes into the proxy),
+# killed, recovery runs, and only then does the server get the request.
+
+class HoldingProxy:
+    """TCP forwarder to `target` (host, port); client->server bytes can be held back and
+    delivered later, after the client is gone (then the server side is closed)."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.holding = False
+        self.conns: list[dict] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            conn = {"client": client, "server": server, "held": bytearray(), "client_eof": False,
+                    "closed": threading.Event(), "answered": 0, "released": None}
+            with self.lock:
+                self.conns.append(conn)
+            threading.Thread(target=self._up, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._down, args=(conn,), daemon=True).start()
+
+    def _up(self, conn: dict) -> None:
+        while True:
+            try:
+                data = conn["client"].recv(65536)
+            except OSError:
+                data = b""
+            with self.lock:
+                if not data:
+                    conn["client_eof"] = True
+                    if not self.holding:
+                        _shut(conn["server"])
+                    return
+                if self.holding:
+                    conn["held"] += data
+                    continue
+            try:
+                conn["server"].sendall(data)
+            except OSError:
+                return
+
+    def _down(self, conn: dict) -> None:
+        while True:
+            try:
+                data = conn["server"].recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            with self.lock:
+                conn["answered"] += len(data)
+            try:
+                conn["client"].sendall(data)
+            except OSError:
+                pass  # the client is dead: keep reading until the server closes
+        for sock in (conn["client"], conn["server"]):
+            sock.close()
+        conn["closed"].set()
+
+    def hold(self) -> None:
+        with self.lock:
+            self.holding = True
+
+    def held(self) -> int:
+        with self.lock:
+            return sum(len(c["held"]) for c in self.conns)
+
+    def release(self) -> None:
+        """Deliver what was held (the server runs the request now)."""
+        with self.lock:
+            self.holding = False
+            for conn in self.conns:
+                if conn["held"]:
+                    conn["released"] = conn["answered"]
+                    try:
+                        conn["server"].sendall(bytes(conn["held"]))
+                    except OSError:
+                        pass
+                    conn["held"].clear()
+
+    def wait_answered(self, timeout: float = 60) -> None:
+        """Until the server has answered every delivered request (it is done with it: committed,
+        prepared) or ended that session; then sessions whose client is gone are closed."""
+        deadline = time.monotonic() + timeout
+        for conn in list(self.conns):
+            while conn["released"] is not None and conn["answered"] == conn["released"] \
+                    and not conn["closed"].is_set():
+                assert time.monotonic() < deadline, "the server never answered the delivered request"
+                time.sleep(0.01)
+            if conn["client_eof"]:
+                _shut(conn["server"])
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.conns:
+            for sock in (conn["client"], conn["server"]):
+                sock.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def _via(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+
+
+def _stopped(pid: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                return
+        assert time.monotonic() < deadline, "the loader never reached its fail point"
+        time.sleep(0.02)
+
+
+def _kill_with_request_in_flight(spawn, cert: Cert, run_dir, env_var: str, target_url: str, failpoint: str):
+    """Run the load through a proxy for one store, stop it at `failpoint`, let it send its next
+    request into the held proxy, kill it. Returns the proxy (still holding)."""
+    parts = urlsplit(target_url)
+    proxy = HoldingProxy((parts.hostname, parts.port))
+    proc = spawn(cert, "load", str(run_dir), failpoint=f"stop:{failpoint}",
+                 env={env_var: _via(target_url, proxy.port)})
+    _stopped(proc.pid)
+    proxy.hold()
+    os.kill(proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while not proxy.held():
+        assert time.monotonic() < deadline, "the loader sent nothing after its fail point"
+        time.sleep(0.01)
+    time.sleep(0.2)  # the whole request, not its first bytes
+    proc.kill()
+    proc.drain()
+    assert proc.wait(timeout=60) == -9
+    return proxy
+
+
+def _recover_then_deliver(cert: Cert, proxy: HoldingProxy) -> None:
+    """Recovery runs while the killed loader's last request is still held; the server gets it
+    once recovery is done, or after a few seconds if recovery waits for it (it must)."""
+    errors = []
+
+    def run():
+        try:
+            recover(cert.cfg, cert.env, cert.out_dir)
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the test's thread)
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=5)
+    proxy.release()
+    proxy.wait_answered()
+    worker.join(timeout=300)
+    assert not worker.is_alive(), "recovery never finished"
+    proxy.close()
+    if errors:
+        raise errors[0]
+
+
+def test_kill_with_a_graph_commit_in_flight(make_cert, final_template, reference, spawn):
+    """The loader dies after sending a Neo4j batch's COMMIT; the server commits it only after
+    recovery has started. Recovery must compensate that batch too (it waits on the run's
+    fence), not read the ledger without it and leave the batch's nodes behind."""
+    cert, run_dir = _fresh_run(make_cert, final_template)
+    proxy = _kill_with_request_in_flight(spawn, cert, run_dir, "CERT_SP_URL", cert.neo_url, "load:graph-batch-commit")
+    _recover_then_deliver(cert, proxy)
+    assert cert.prepared() == []
+    state = cert.fingerprint()
+    assert state == reference["before"], \
+        f"CERT is not as before: {_differences(state, reference)}"
+    assert _recover_and_check(cert, reference) == "before"
+    _rerun_finishes(cert, run_dir, reference)
+
+
+def test_kill_with_a_prepare_in_flight(make_cert, final_template, reference, spawn):
+    """The loader dies after sending PREPARE TRANSACTION to ids (hcp1 already prepared, no
+    decision). Recovery must not resolve ids before that PREPARE has run or been stopped:
+    otherwise a transaction is prepared behind its back, holding its locks until some later
+    recovery."""
+    cert, run_dir = _fresh_run(make_cert, final_template)
+    proxy = _kill_with_request_in_flight(spawn, cert, run_dir, "CERT_IDS_URL", cert.env["CERT_IDS_URL"],
+                                         "load:before-prepare:ids")
+    _recover_then_deliver(cert, proxy)
+    assert cert.prepared() == []
+    assert cert.fingerprint() == reference["before"]
     _rerun_finishes(cert, run_dir, reference)

@@ -14,6 +14,13 @@ committing its data together with the ledger that undoes it:
                                   end_label, end_prop, end_key}]->(:DatamigBefore {...})
       the properties of a node or relationship as they were before the run changed them,
       copied property by property so every type (dates, lists, ...) comes back exactly.
+
+The run node is also the fence between a run's batches and its undo. Every batch writes the
+run node first (an exclusive lock held until that batch commits or rolls back) and goes on
+only while the run is `applying`; an undo first writes the run node in a transaction of its
+own (`fence`). A batch whose COMMIT was already on the wire when its loader was killed
+therefore commits before the undo reads the ledger, never after it: without the fence the
+undo (recovery) read a ledger without that batch, and the batch's nodes survived it.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from ..errors import ConfigError, ConnectionFailed, DatamigError, MigrationFaile
 from ..services.envfile import redact
 
 BATCH = 10_000
+FENCE_TIMEOUT_S = 300  # a dead loader's transaction ends when Neo4j sees its connection close
 # "label does not exist yet" and the like are expected on a first load: do not ask for them.
 _QUIET = {"notifications_min_severity": "OFF"}
 LEDGER_LABELS = ("DatamigRun", "DatamigLedger", "DatamigBefore")
@@ -144,6 +152,17 @@ class GraphStore:
         self.write(lambda tx: tx.run("MATCH (r:DatamigRun {run_id: $run}) SET r.status = $status, r += $extra",
                                      run=run_id, status=status, extra=extra).consume(),
                    doing=f"marking run {run_id} {status}")
+
+    def fence(self, run_id: str) -> str | None:
+        """Wait until no batch of `run_id` is still open on the server (a batch holds the run
+        node's lock until it ends, even one whose loader was killed after sending COMMIT), and
+        return the run's status as committed by then; None if there is no run node."""
+        def fn(tx):
+            tx.run("MATCH (r:DatamigRun {run_id: $run}) SET r.fenced_at = $now", run=run_id, now=now()).consume()
+            rows = tx.run("MATCH (r:DatamigRun {run_id: $run}) RETURN r.status AS s", run=run_id).data()
+            return rows[0]["s"] if rows else None
+        return self.write(neo4j.unit_of_work(timeout=FENCE_TIMEOUT_S)(fn),
+                          doing=f"waiting for the open transactions of run {run_id}")
 
     def start_run(self, run_id: str, district: int | None) -> None:
         """Written before the first batch: recovery finds a run that died half-applied."""

@@ -161,7 +161,20 @@ def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
 
 # --- apply -------------------------------------------------------------------------------------
 
+def _hold_run(tx, run_id: str) -> None:
+    """First statement of every batch: lock the run node until this batch ends (the fence an
+    undo waits on, graph.py), then go on only if the run is still being applied. The status
+    is read after the lock is held: no undo can have started in between."""
+    tx.run("MATCH (r:DatamigRun {run_id: $run}) SET r.batch_at = $at", run=run_id, at=now()).consume()
+    rows = tx.run("MATCH (r:DatamigRun {run_id: $run}) RETURN r.status AS s", run=run_id).data()
+    status = rows[0]["s"] if rows else None
+    if status != "applying":
+        raise MigrationFailed(f"run {run_id} is {status or 'not recorded'} in the graph ledger, not applying: "
+                              f"batch refused")
+
+
 def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
+    _hold_run(tx, run_id)
     status = tx.run(_node_status(s), rows=rows).data()
     created = [r["k"] for r in status if r["new"]]
     changed = [r["k"] for r in status if not r["new"] and (r["changed"] or s.strategy == "upsert")]
@@ -181,10 +194,12 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     if write:
         tx.run(f"UNWIND $rows AS row MERGE (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) SET x += row.p",
                rows=write).consume()
+    faults.failpoint("load:graph-batch-commit")  # every statement done, COMMIT not yet sent
     return {"inserted": len(created), "updated": len(changed)}
 
 
 def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
+    _hold_run(tx, run_id)
     status = tx.run(_rel_status(s, True), rows=rows).data()
     if len(status) < len(rows):
         raise MigrationFailed(f"relationship {s.id}: {len(rows) - len(status)} rows whose end nodes are not in CERT")
@@ -213,6 +228,7 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
         tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
                f"MATCH (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
                f"MERGE (a)-[x:{q(s.name)}]->(b) SET x += row.p", rows=write).consume()
+    faults.failpoint("load:graph-batch-commit")
     return {"inserted": len(created), "updated": len(changed)}
 
 

@@ -5,6 +5,10 @@ Every step is idempotent (delete what still exists, set what the before-image sa
 undo that dies half-way is simply run again by the next recovery. Order: relationships the
 run created go first, then relationships and nodes it changed get their old properties
 back, then the nodes it created go, and the ledger last of all.
+
+Before reading the ledger, the undo waits on the run's fence (GraphStore.fence): a batch a
+killed loader had already sent COMMIT for is still running on the server, and its nodes and
+ledger entry must be in what the undo reads.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ def _exec(graph: GraphStore, query: str, rows: list, doing: str) -> None:
 def undo(graph: GraphStore, run_id: str, final_status: str) -> dict:
     counts = {"relationships_deleted": 0, "relationships_restored": 0, "nodes_restored": 0, "nodes_deleted": 0}
     doing = f"undoing run {run_id}"
+    graph.fence(run_id)
     for entry in _ledger(graph, run_id, "rel"):
         m = entry["p"]
         rows = [{"s": s, "e": e} for s, e in zip(m["start_keys"], m["end_keys"])]

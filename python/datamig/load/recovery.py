@@ -13,22 +13,36 @@ Neo4j (no prepared state; its batches commit as they go):
 - a `committed` run with a rollback decision: the rollback's graph undo is (re)done.
 
 Runs first, before any new load or rollback, under the runs folder's lock.
+
+A killed process's last request may still be running on a server when recovery starts: a
+PREPARE TRANSACTION or COMMIT PREPARED a PostgreSQL backend has not finished, a Neo4j batch
+whose COMMIT was already sent. Resolving from what the servers show at that moment would miss
+it, and it would land afterwards (a transaction prepared behind recovery's back, graph nodes
+no compensation removes). So, before looking:
+- PostgreSQL: the backends of the loads and rollbacks of this runs folder (named
+  'datamig-load:<run>' / 'datamig-rollback:<run>'; under the folder's lock no live process of
+  ours owns one) are terminated and waited for; a PREPARE or COMMIT PREPARED is atomic, so
+  once they are gone pg_prepared_xacts is final;
+- Neo4j: the undo waits on the run's fence (graph.py), which a batch holds until it ends.
 """
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..config import Config
-from ..errors import DatamigError
+from ..errors import DatamigError, MigrationFailed
 from . import decision, ledger
 from .graph import connect as connect_graph
 from .graph_undo import undo
 from .pgstore import PgStore, parse_gid
 
 log = logging.getLogger("datamig.load")
+ORPHAN_WAIT_S = 60.0
+_NAMEDATALEN = 63  # application_name is cut to this many bytes
 _COMMITTED_STATUS = {"load": "loaded", "rollback": "rolled_back"}
 
 
@@ -67,6 +81,7 @@ def _resolve_prepared(stores, out_dir, report, errors, progress) -> None:
     pending: dict[tuple[str, str], list[tuple[PgStore, str]]] = defaultdict(list)
     for pg in stores.values():
         try:
+            _end_orphans(pg, out_dir, progress)
             for gid in pg.prepared():
                 parsed = parse_gid(gid)
                 if parsed:
@@ -86,6 +101,48 @@ def _resolve_prepared(stores, out_dir, report, errors, progress) -> None:
                 progress(f"recovery: {'committed' if commit else 'rolled back'} {gid}")
             except DatamigError as exc:
                 errors.append(exc)
+
+
+def _ours(out_dir: Path, app: str) -> bool:
+    """application_name 'datamig-load:<run>' or 'datamig-rollback:<run>' of a run of this folder."""
+    run_id = app.split(":", 1)[1] if ":" in app else ""
+    if not run_id or "/" in run_id or run_id in (".", ".."):
+        return False
+    if (out_dir / run_id).is_dir():
+        return True
+    if len(app.encode()) >= _NAMEDATALEN:  # cut by the server: the run's name starts with it
+        try:
+            return any(p.is_dir() and p.name.startswith(run_id) for p in out_dir.iterdir())
+        except OSError:
+            return False
+    return False
+
+
+def _end_orphans(pg: PgStore, out_dir: Path, progress: Callable[[str], None]) -> None:
+    """Terminate and wait for the backends a killed load or rollback of this folder left."""
+    rows = pg.execute("SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND pid <> pg_backend_pid() AND (application_name LIKE 'datamig-load:%' "
+                      "OR application_name LIKE 'datamig-rollback:%')", doing="listing datamig sessions").fetchall()
+    pids = [pid for pid, app in rows if _ours(out_dir, app)]
+    if not pids:
+        return
+    for pid in pids:
+        try:
+            pg.execute("SELECT pg_terminate_backend(%s)", (pid,), doing=f"ending session {pid}")
+        except DatamigError:
+            pass  # not allowed: a dead client's backend still ends by itself, wait for it
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    while True:
+        left = [r[0] for r in pg.execute("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,),
+                                         doing="waiting for datamig sessions to end").fetchall()]
+        if not left:
+            break
+        if time.monotonic() > deadline:
+            raise MigrationFailed(f"store {pg.name}: session {left[0]} of an earlier datamig load or rollback "
+                                  f"is still running after {ORPHAN_WAIT_S:.0f} s; recovery cannot tell what it "
+                                  f"will leave prepared")
+        time.sleep(0.05)
+    progress(f"recovery: {pg.name}: ended {len(pids)} session(s) of a killed load or rollback")
 
 
 def _pg_says(stores: dict[str, PgStore], run_id: str, status: str) -> bool:

@@ -11,11 +11,13 @@ The protocol, in order (each step's failure undoes everything before it):
     staged and classified (new / changed / unchanged) where the strategy needs them;
  7. per store: ledger + one set-based write per table, parents first (a plain insert is a
     COPY straight into the table), FK checks, PREPARE TRANSACTION;
- 8. Neo4j: batches, each committing its data with its ledger (graph_load.py);
+ 8. Neo4j: batches, each committing its data with its ledger and holding the run node's lock
+    while open, the fence an undo waits on (graph_load.py, graph.py);
  9. the decision record, durable (decision.py) -- from here on the run is finished, not undone;
 10. COMMIT PREPARED in every store, Neo4j run marked committed.
 A failure before 9 rolls back open and prepared transactions and compensates Neo4j from its
-ledger; a kill at any point is resolved by the next recovery the same way.
+ledger; a kill at any point is resolved by the next recovery the same way, once the requests
+the killed process had already sent are finished or stopped on the servers (recovery.py).
 """
 from __future__ import annotations
 
@@ -229,6 +231,7 @@ class _Load:
             faults.failpoint(f"load:after-write:{sl.name}")
         for sl in self.stores:
             g = gid(self.run_id, sl.name)
+            faults.failpoint(f"load:before-prepare:{sl.name}")
             sl.pg.prepare(g)
             self.prepared.append((sl.pg, g))
             self.report["stores"][sl.name]["gid"] = g
