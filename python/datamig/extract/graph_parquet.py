@@ -1,10 +1,12 @@
 """Subgraph rows to Parquet: one file per label and per relationship type, rows sorted by
 business key so the same slice gives the same bytes.
 
-Rows are streamed: each chunk read from Neo4j lands as a small Parquet part at once (Arrow
-infers its types), and each final file is then written from DuckDB, which sorts the parts
-(spilling to disk if it must), cast to the parts' unified schema. Memory holds one chunk and
-one Arrow batch, not a label."""
+Rows are streamed: each chunk read from Neo4j arrives as an Arrow table (graph_columns) and
+is kept in memory while all of them together stay under a budget (64 MB); past it, the
+largest label's chunks go to Parquet parts on disk. Each final file is then written from
+DuckDB (one connection for the whole graph), which sorts the chunks (spilling to disk if it
+must), cast to their unified schema. Memory holds at most the budget, one chunk and one Arrow
+batch, not the graph."""
 from __future__ import annotations
 
 import shutil
@@ -13,15 +15,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-
-def _native(value):
-    to_native = getattr(value, "to_native", None)
-    if to_native is not None:
-        return to_native()
-    if isinstance(value, list):
-        return [_native(v) for v in value]
-    return value
 
 
 def _lit(text: str) -> str:
@@ -33,30 +26,54 @@ def _q(name: str) -> str:
 
 
 class GraphWriter:
-    """Collects chunks of rows per (kind, name) as Parquet parts under `scratch`."""
+    """Collects chunks of rows per (kind, name): in memory up to `budget` bytes of Arrow data
+    in all, the largest label or type spilled to a Parquet part under `scratch` beyond that."""
 
-    def __init__(self, scratch: Path, memory_limit: str = "256MB", threads: int = 2):
+    def __init__(self, scratch: Path, memory_limit: str = "256MB", threads: int = 2, budget: int = 64 << 20):
         self.scratch = scratch
         scratch.mkdir(parents=True, exist_ok=True)
         self.parts: dict[tuple[str, str], list[Path]] = {}
+        self.buffers: dict[tuple[str, str], list[pa.Table]] = {}
+        self.buffered: dict[tuple[str, str], int] = {}
         self.schemas: dict[tuple[str, str], list[pa.Schema]] = {}
         self.rows: dict[tuple[str, str], int] = {}
-        self.memory_limit, self.threads = memory_limit, threads
+        self.memory_limit, self.threads, self.budget = memory_limit, threads, budget
+        self._db = None
 
-    def add(self, kind: str, name: str, rows: list[dict]) -> None:
-        if not rows:
+    def add(self, kind: str, name: str, table: pa.Table) -> None:
+        """One chunk of rows, as graph_columns builds them (the types `from_pylist` gives the
+        native values)."""
+        if not table.num_rows:
             return
-        columns = sorted({k for row in rows for k in row})
-        table = pa.Table.from_pylist([{c: _native(row.get(c)) for c in columns} for row in rows])
         key = (kind, name)
-        part = self.scratch / f"{kind}__{len(self.parts.get(key, []))}__{abs(hash(name))}.parquet"
-        pq.write_table(table, part)
-        self.parts.setdefault(key, []).append(part)
+        self.buffers.setdefault(key, []).append(table)
+        self.buffered[key] = self.buffered.get(key, 0) + table.nbytes
         self.schemas.setdefault(key, []).append(table.schema)
         self.rows[key] = self.rows.get(key, 0) + table.num_rows
+        while sum(self.buffered.values()) > self.budget:
+            self._spill(max(self.buffered, key=self.buffered.get))
+
+    def _spill(self, key: tuple[str, str]) -> None:
+        """The buffered chunks of `key` as Parquet parts (one per chunk: each keeps its own types,
+        unified when the file is written)."""
+        kind, name = key
+        for table in self.buffers.pop(key, []):
+            part = self.scratch / f"{kind}__{len(self.parts.get(key, []))}__{abs(hash(name))}.parquet"
+            pq.write_table(table, part)
+            self.parts.setdefault(key, []).append(part)
+        self.buffered.pop(key, None)
 
     def names(self, kind: str) -> list[str]:
-        return sorted(name for k, name in self.parts if k == kind)
+        return sorted(name for k, name in self.rows if k == kind)
+
+    def _connection(self):
+        if self._db is None:
+            self._db = duckdb.connect()
+            self._db.execute(f"SET memory_limit = '{self.memory_limit}'")
+            self._db.execute(f"SET threads = {self.threads}")
+            self._db.execute(f"SET temp_directory = {_lit(str(self.scratch / 'spill'))}")
+            self._db.execute("SET TimeZone = 'UTC'")
+        return self._db
 
     def finish(self, kind: str, name: str, sort_keys: list[str], out: Path) -> dict:
         key = (kind, name)
@@ -67,26 +84,34 @@ class GraphWriter:
         # after that, so ties come out in one order too.
         order = [f"coalesce(CAST({_q(k)} AS VARCHAR), 'None')" for k in sort_keys if k in columns]
         order += [f"CAST({_q(c)} AS VARCHAR) NULLS FIRST" for c in columns]
-        files = "[" + ", ".join(_lit(str(p)) for p in self.parts[key]) + "]"
+        if key in self.parts:                                 # spilled: the rest joins it on disk
+            self._spill(key)
+            files = "[" + ", ".join(_lit(str(p)) for p in self.parts[key]) + "]"
+            source = f"read_parquet({files}, union_by_name = true)"
+        else:
+            source = "graph_chunks"
+            chunks = pa.concat_tables(self.buffers.pop(key), promote_options="permissive")
+            self.buffered.pop(key, None)
         out.parent.mkdir(parents=True, exist_ok=True)
-        db = duckdb.connect()
+        db = self._connection()
         try:
-            db.execute(f"SET memory_limit = '{self.memory_limit}'")
-            db.execute(f"SET threads = {self.threads}")
-            db.execute(f"SET temp_directory = {_lit(str(self.scratch / 'spill'))}")
-            db.execute("SET TimeZone = 'UTC'")
-            reader = db.execute(
-                f"SELECT {', '.join(map(_q, columns))} FROM read_parquet({files}, union_by_name = true) "
-                f"ORDER BY {', '.join(order)}").to_arrow_reader(64_000)
+            if source == "graph_chunks":
+                db.register("graph_chunks", chunks)
+            reader = db.execute(f"SELECT {', '.join(map(_q, columns))} FROM {source} "
+                                f"ORDER BY {', '.join(order)}").to_arrow_reader(64_000)
             with pq.ParquetWriter(out, schema, compression="zstd") as writer:
                 for batch in reader:
                     writer.write_batch(batch.cast(schema))
         finally:
-            db.close()
-        for part in self.parts.pop(key):
+            if source == "graph_chunks":
+                db.unregister("graph_chunks")
+                del chunks
+        for part in self.parts.pop(key, []):
             part.unlink(missing_ok=True)
         return {"rows": self.rows[key], "columns": [{"name": f.name, "type": str(f.type)} for f in schema]}
 
     def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
         shutil.rmtree(self.scratch, ignore_errors=True)
-

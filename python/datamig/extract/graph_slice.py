@@ -6,9 +6,17 @@ label and business key (internal ids mean nothing in another database).
 The walk's memory does not grow with strings: a node's element id is the database's prefix
 (`4:<database id>:`) and a number, so the visited set and each frontier are sorted numpy int64
 arrays (8 bytes a node; ~1M nodes at `large` hold 8 MB, where Python sets of element id strings
-held hundreds), and ids become strings again only one chunk at a time, to be sent to Neo4j.
-Each chunk's list is emptied once its query is read (see `_records`): the transaction would
-otherwise keep them all."""
+held hundreds). The numbers go to Neo4j one chunk at a time as a list of integers, and Cypher
+turns them back into element ids (still a seek by element id) and sends numbers back: Python
+handles no id strings. Each chunk's list is emptied once its query is read (see `_records`):
+the transaction would otherwise keep them all.
+
+What costs: the walk is one query per depth and chunk (all rules in it, one pattern per
+direction, types as alternatives), nodes one query per chunk and relationships one per chunk,
+and the rows come back as columns (graph_columns): a list of values per property, temporal
+values as numbers, so the driver makes no object per temporal value and Arrow builds each
+column in one call. Key labels are label tests in a CASE (`labels()` makes a list of strings
+per node), each start node's key is computed once, not once per relationship."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -16,14 +24,16 @@ from dataclasses import dataclass, field
 
 import neo4j
 import numpy as np
+import pyarrow as pa
 
 from ..config.model import GraphConfig
 from ..errors import ConfigError, ConnectionFailed, NotFound
+from . import graph_columns as gc
 
 BATCH = 10_000
 PIECE = 5_000          # relationships per record
 FETCH = 8              # records the driver buffers: at most FETCH x PIECE relationships in memory
-Sink = Callable[[str, str, list[dict]], None]     # (kind "nodes"/"relationships", label/type, rows)
+Sink = Callable[[str, str, pa.Table], None]     # (kind "nodes"/"relationships", label/type, rows)
 
 
 @dataclass
@@ -39,7 +49,9 @@ def _chunks(items, size: int = BATCH):
 
 
 class _Ids:
-    """Element ids as int64: the number after the prefix every node of the database shares."""
+    """Element ids as int64: the number after the prefix every node of the database shares.
+    Codes travel as integers both ways: Cypher rebuilds the element ids (`IDS`, still a seek by
+    element id) and sends back the numbers (`code`), so Python never handles id strings."""
 
     def __init__(self, sample: str):
         self.prefix = sample[:sample.rindex(":") + 1]
@@ -54,37 +66,51 @@ class _Ids:
             out[i] = int(element_id[n:])
         return out
 
-    def decode(self, codes: np.ndarray) -> list[str]:
-        prefix = self.prefix
-        return [prefix + str(c) for c in codes.tolist()]
+    def params(self, codes: np.ndarray) -> dict:
+        return {"codes": codes.tolist(), "prefix": self.prefix, "plen": len(self.prefix)}
 
 
-def _records(tx, query: str, ids: list[str], **params):
-    """The records of `query` run with `$ids`, then `ids` emptied: a transaction keeps every
-    result it ran, with its parameters, until it ends, so each chunk of ids sent would
-    otherwise stay in memory for the whole read (the slice again, once per query)."""
+# the element ids of the chunk $codes; the code of an element id (-1: not of this database's form)
+IDS = "[i IN $codes | $prefix + toString(i)]"
+
+
+def _code(element_id: str) -> str:
+    return (f"CASE WHEN {element_id} STARTS WITH $prefix "
+            f"THEN coalesce(toInteger(substring({element_id}, $plen)), -1) ELSE -1 END")
+
+
+def _records(tx, query: str, params: dict):
+    """The records of `query`, then its chunk of ids emptied: a transaction keeps every result it ran,
+    with its parameters, until it ends, so each chunk of ids sent would otherwise stay in
+    memory for the whole read (the slice again, once per query)."""
     try:
-        yield from tx.run(query, ids=ids, **params)
+        yield from tx.run(query, params)
     finally:
-        ids.clear()
+        params["codes"].clear()
 
 
-def _step(tx, codes: np.ndarray, rule, ids: _Ids) -> np.ndarray:
-    pattern = "(n)<-[:`%s`]-(m)" if rule.direction == "in" else "(n)-[:`%s`]->(m)"
-    where = "elementId(n) IN $ids"
-    # a rule's optional `from` / `to` labels restrict the node left and the node reached
-    if rule.from_label:
-        where += f" AND n:`{rule.from_label}`"
-    if rule.to_label:
-        where += f" AND m:`{rule.to_label}`"
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _step_query(cfg: GraphConfig) -> str:
+    """Every node one followed relationship away from the chunk, in one query: one pattern per
+    direction (and `from` / `to` labels), its types as alternatives."""
+    groups: dict[tuple, list[str]] = {}
+    for rule in cfg.follow:
+        groups.setdefault((rule.direction, rule.from_label, rule.to_label), []).append(rule.type)
+    branches = []
+    for (direction, from_label, to_label), types in sorted(groups.items(), key=str):
+        rel = "|".join(_q(t) for t in sorted(set(types)))
+        pattern = f"(n)<-[:{rel}]-(m)" if direction == "in" else f"(n)-[:{rel}]->(m)"
+        # a rule's optional `from` / `to` labels restrict the node left and the node reached
+        where = [f"elementId(n) IN {IDS}"] + ([f"n:{_q(from_label)}"] if from_label else []) + \
+            ([f"m:{_q(to_label)}"] if to_label else [])
+        branches.append(f"MATCH {pattern} WHERE {' AND '.join(where)} RETURN m")
     # one record per chunk: the driver's cost is per record, not per value
-    query = f"MATCH {pattern % rule.type} WHERE {where} RETURN collect(DISTINCT elementId(m)) AS ids"
-    found = np.empty(0, dtype=np.int64)
-    for chunk in _chunks(codes):
-        (rec,) = _records(tx, query, ids.decode(chunk))
-        reached = ids.encode(rec["ids"])
-        found = np.union1d(found, reached)                    # sorted, unique
-    return found
+    return (f"CALL () {{ {' UNION '.join(branches)} }} "
+            "WITH collect(DISTINCT elementId(m)) AS ids "
+            f"RETURN [x IN ids | {_code('x')}] AS codes, [x IN ids WHERE {_code('x')} < 0][0..1] AS odd")
 
 
 def _walk(tx, cfg: GraphConfig, district) -> tuple[np.ndarray, int, _Ids]:
@@ -97,11 +123,15 @@ def _walk(tx, cfg: GraphConfig, district) -> tuple[np.ndarray, int, _Ids]:
     ids = _Ids(root["id"])
     selected = frontier = ids.encode([root["id"]])
     depth = 0
+    query = _step_query(cfg)
     while frontier.size and depth < cfg.max_depth:
         depth += 1
         reached = np.empty(0, dtype=np.int64)
-        for rule in cfg.follow:
-            reached = np.union1d(reached, _step(tx, frontier, rule, ids))
+        for chunk in _chunks(frontier if cfg.follow else frontier[:0]):
+            (rec,) = _records(tx, query, ids.params(chunk))
+            if rec["odd"]:
+                ids.encode(rec["odd"])                        # raises, naming the id
+            reached = np.union1d(reached, np.array(rec["codes"], dtype=np.int64))   # sorted, unique
         frontier = np.setdiff1d(reached, selected, assume_unique=True)
         selected = np.union1d(selected, frontier)
     return selected, depth, ids
@@ -115,9 +145,17 @@ def _key_label(labels: list[str], cfg: GraphConfig) -> str:
     return label
 
 
-# The key label of a node: the first of its labels, in sorted order, that graph.node_keys names
-# (what _key_label picks in Python); null when none does.
-_KEY_LABEL = "head([l IN $klabels WHERE l IN labels(%s)])"
+def _key_label_of(var: str, cfg: GraphConfig) -> str:
+    """Cypher: the key label of node `var`, the first of its labels in sorted order that
+    graph.node_keys names (what _key_label picks in Python); null when none does. Label tests,
+    not `labels()`: that builds a list of strings per node, twice as dear."""
+    return "CASE " + " ".join(f"WHEN {var}:{_q(lb)} THEN '{lb}'" for lb in sorted(cfg.node_keys)) + " END"
+
+
+def _key_of(var: str, cfg: GraphConfig) -> str:
+    """Cypher: [key label, business key] of node `var` ([null, null] when no key names it)."""
+    return ("CASE " + " ".join(f"WHEN {var}:{_q(lb)} THEN ['{lb}', {var}.{_q(key)}]"
+                               for lb, key in sorted(cfg.node_keys.items())) + " ELSE [null, null] END")
 
 
 def _labels(tx, element_id: str) -> list[str]:
@@ -126,17 +164,39 @@ def _labels(tx, element_id: str) -> list[str]:
     return found["labels"] if found else []
 
 
+def _keys_by(kind: str, match: str) -> str:
+    """Cypher CALL: `km`, the property keys met per `kind` (label or type) in `match`, as
+    [[kind, [keys in order of first appearance]], ...]. The rows are then read as lists of those
+    keys' values: columns by position, missing properties as nulls."""
+    return (f"CALL () {{ {match} UNWIND keys(x) AS k WITH {kind} AS kind, k "
+            "WITH kind, collect(DISTINCT k) AS ks RETURN collect([kind, ks]) AS km } ")
+
+
+def _keys_of(kind: str) -> str:
+    return f"coalesce(head([e IN km WHERE e[0] = {kind} | e[1]]), [])"
+
+
 def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) -> None:
-    """Property maps per key label, read as one record per label and chunk (the driver's cost
-    is per record)."""
-    query = ("MATCH (n) WHERE elementId(n) IN $ids "
-             f"WITH n, {_KEY_LABEL % 'n'} AS label "
-             "RETURN label, collect(properties(n)) AS props, min(elementId(n)) AS sample")
+    """Property columns per key label, one record per label and chunk (see graph_columns):
+    the chunk's keys per label first, then each node as the list of its label's keys' values
+    (Cypher reads a node's properties fast only while the node is a row, not once collected)."""
+    match = f"MATCH (x) WHERE elementId(x) IN {IDS} "
+    query = (_keys_by(_key_label_of("x", cfg), match) +
+             f"MATCH (n) WHERE elementId(n) IN {IDS} "
+             f"WITH km, n, {_key_label_of('n', cfg)} AS label "
+             f"WITH label, {_keys_of('label')} AS ks, collect([k IN {_keys_of('label')} | n[k]]) AS rows, "
+             "min(elementId(n)) AS sample "
+             "RETURN label, ks, CASE WHEN label IS NULL THEN sample END AS sample, "
+             f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[j]]')}] AS cols")
     for chunk in _chunks(codes):
-        for rec in _records(tx, query, ids.decode(chunk), klabels=sorted(cfg.node_keys)):
+        for rec in _records(tx, query, {**ids.params(chunk), **gc.PARAMS}):
             if rec["label"] is None:                          # a node no key names: say which labels
                 _key_label(_labels(tx, rec["sample"]), cfg)
-            sink("nodes", rec["label"], [dict(p) for p in rec["props"]])
+            columns = sorted(zip(rec["ks"], rec["cols"]))
+            sink("nodes", rec["label"], pa.table({k: gc.arrow(col) for k, col in columns}))
+
+
+_ENDS = ("start_label", "start_key", "end_label", "end_key")
 
 
 def _rel_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) -> None:
@@ -144,28 +204,47 @@ def _rel_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) ->
     done here, not in Cypher: `elementId(b) IN <the whole slice>` costs Neo4j a lookup of every
     end node per chunk, quadratic in the slice. `codes` is sorted: membership is a binary search."""
     types = sorted({r.type for r in cfg.follow})
-    # each end's key label picked in Cypher; records of one type, a list of up to PIECE relationships
-    query = ("MATCH (a)-[r]->(b) WHERE elementId(a) IN $ids AND type(r) IN $types "
-             f"WITH a, r, b, {_KEY_LABEL % 'a'} AS al, {_KEY_LABEL % 'b'} AS bl "
-             "WITH type(r) AS type, collect([al, a[$keys[al]], bl, b[$keys[bl]], elementId(b), properties(r), "
-             "CASE WHEN al IS NULL THEN elementId(a) END]) AS rels "
+    match = f"MATCH (a)-[x]->() WHERE elementId(a) IN {IDS} AND type(x) IN $types "
+    # rows [start label, start key, end label, end key, end code, start id if unnamed, properties...]
+    query = (_keys_by("type(x)", match) +
+             # each start's key once, before its relationships
+             f"MATCH (a) WHERE elementId(a) IN {IDS} WITH km, a, {_key_of('a', cfg)} AS ak "
+             "MATCH (a)-[r]->(b) WHERE type(r) IN $types "
+             f"WITH km, type(r) AS type, collect(ak + {_key_of('b', cfg)} + [{_code('elementId(b)')}, "
+             f"CASE WHEN ak[0] IS NULL THEN elementId(a) END] + [k IN {_keys_of('type(r)')} | r[k]]) AS rows "
+             f"WITH type, {_keys_of('type')} AS ks, rows "
              # in records of at most PIECE relationships: a chunk's nodes may have many
-             "UNWIND range(0, size(rels) - 1, $piece) AS i RETURN type, rels[i..i + $piece] AS rels")
+             "UNWIND range(0, size(rows) - 1, $piece) AS i "
+             "WITH type, ks, rows[i..i + $piece] AS rows "
+             "RETURN type, ks, [p IN rows | p[0]] AS al, [p IN rows | p[2]] AS bl, [p IN rows | p[4]] AS bcodes, "
+             f"{gc.column('[p IN rows | p[1]]')} AS ak, {gc.column('[p IN rows | p[3]]')} AS bk, "
+             "[j IN range(0, size(rows) - 1) WHERE rows[j][0] IS NULL OR rows[j][2] IS NULL | [j, rows[j][5]]] "
+             "AS unnamed, "
+             f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[6 + j]]')}] AS cols")
     for chunk in _chunks(codes):
-        for rec in _records(tx, query, ids.decode(chunk), types=types, keys=dict(cfg.node_keys),
-                            klabels=sorted(cfg.node_keys), piece=PIECE):
-            rels = rec["rels"]
-            ends = ids.encode([rel[4] for rel in rels])
+        params = {**ids.params(chunk), "types": types, "piece": PIECE, **gc.PARAMS}
+        for rec in _records(tx, query, params):
+            ends = np.array(rec["bcodes"], dtype=np.int64)
             at = np.minimum(np.searchsorted(codes, ends), len(codes) - 1)
-            inside = (codes[at] == ends).tolist()
-            rows = []
-            for (al, ak, bl, bk, b, props, a), keep in zip(rels, inside):
-                if not keep:
+            inside = codes[at] == ends
+            if not inside.any():
+                continue
+            keep = None if inside.all() else inside.tolist()
+            for j, a in rec["unnamed"]:                       # an end no key names: say which labels
+                if inside[j]:
+                    b = ids.prefix + str(ends[j])
+                    _key_label(_labels(tx, a if rec["al"][j] is None else b), cfg)
+            table = {"start_label": gc.arrow(["plain", rec["al"]], keep), "start_key": gc.arrow(rec["ak"], keep),
+                     "end_label": gc.arrow(["plain", rec["bl"]], keep), "end_key": gc.arrow(rec["bk"], keep)}
+            for name, col in sorted(zip(rec["ks"], rec["cols"])):
+                values = gc.arrow(col, keep)
+                if values.null_count == len(values):          # only on relationships left out
                     continue
-                if al is None or bl is None:                  # an end no key names: say which labels
-                    _key_label(_labels(tx, a if al is None else b), cfg)
-                rows.append({"start_label": al, "start_key": ak, "end_label": bl, "end_key": bk, **dict(props)})
-            sink("relationships", rec["type"], rows)
+                if name in _ENDS:                             # a property named like an end column wins
+                    merged = [p if p is not None else e for p, e in zip(values.to_pylist(), table[name].to_pylist())]
+                    values = pa.array(merged)
+                table[name] = values
+            sink("relationships", rec["type"], pa.table(table))
 
 
 def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, district,
@@ -189,8 +268,8 @@ def _read_all(tx, cfg: GraphConfig, district, sink: Sink | None) -> Subgraph:
     codes, depth, ids = _walk(tx, cfg, district)
     sub = Subgraph(depth_reached=depth)
     if sink is None:
-        def sink(kind, name, rows):
-            getattr(sub, kind).setdefault(name, []).extend(rows)
+        def sink(kind, name, table):
+            getattr(sub, kind).setdefault(name, []).extend(table.to_pylist())
     _node_rows(tx, codes, ids, cfg, sink)
     _rel_rows(tx, codes, ids, cfg, sink)
     return sub
