@@ -38,6 +38,9 @@ CREATE OR REPLACE TABLE people AS SELECT * FROM (VALUES
 ) v(id, first_name, last_name, email, phone, ssn, birth_date, notes, doc, alt_emails)
 """
 
+# int_pii_values as dbt builds it, empty: what mask_format's fakes must not be (tests below fill it)
+NO_REAL_VALUES = "CREATE OR REPLACE TABLE int_pii_values (kind VARCHAR, h VARCHAR)"
+
 COLUMNS = {
     "first_name": A("first_name", "faker", provider="first_name", domain="person.first_name"),
     "last_name": A("last_name", "faker", provider="last_name", domain="person.last_name"),
@@ -89,6 +92,7 @@ def connect(plugin: Plugin) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect()
     plugin.configure_connection(conn)
     conn.execute(PEOPLE)
+    conn.execute(NO_REAL_VALUES)
     return conn
 
 
@@ -322,6 +326,68 @@ def test_uniqueness_on_200k_distinct_emails_ssns_phones(conn):
     assert counts == (200000,) * 6 + (0, 0)
 
 
+# ----- fakes are never a real value of the slice ---------------------------------------------------
+def _plant_real_values(conn, engine, phones=(), ssns=()) -> None:
+    """int_pii_values as the scaffolded model computes it, holding these real values."""
+    from datamig.anonymize.taken import HASH_DOMAIN, normalized
+    rows = [(kind, engine.keys.sha_hex(HASH_DOMAIN, normalized(kind, v)))
+            for kind, values in (("phone", phones), ("ssn", ssns)) for v in values]
+    conn.execute("DELETE FROM int_pii_values")
+    if rows:
+        conn.executemany("INSERT INTO int_pii_values VALUES (?, ?)", rows)
+
+
+def test_a_fake_that_is_another_real_phone_of_the_slice_walks_on(plugin):
+    conn, engine = connect(plugin), plugin.engine
+    phones = lambda: [r[0] for r in conn.execute(f"SELECT {COLUMNS['phone']} FROM people ORDER BY id").fetchall()]
+    before = phones()
+    fake = before[0]                                  # row 1: 555-123-4567 -> fake
+    _plant_real_values(conn, engine, phones=["555-123-4567", fake])   # someone else really has it
+    after = phones()
+    walked = after[0]
+    assert walked != fake and re.fullmatch(r"\d{3}-\d{3}-\d{4}", walked)
+    digits = lambda v: re.sub(r"\D", "", v)[-10:]
+    # rows 2 and 3 hold the same number in other formats: same walked digits, formats kept
+    assert {digits(v) for v in after[:3]} == {digits(walked)} and after[1].startswith("(") and after[2].startswith("+1 ")
+    assert after[3:] == before[3:]                    # NULL and '' untouched
+    taken = engine.taken.get(engine.taken.load(conn, "int_pii_values"))
+    assert taken.for_domain("phone")([fake, walked]) == [True, False]
+    # the Python twin walks the same way: a value in a JSON document gets the column's fake
+    twin = engine.fakes.apply("mask_format", "555-123-4567", domain="phone", taken=taken, keep_country_code=True)
+    spec = json.dumps({"paths": [{"path": "$.g[*].phone", "strategy": "mask_format", "domain": "phone",
+                                  "keep_country_code": True}], "by_key": False})
+    doc = conn.execute(f"SELECT dm_jsonb('{{\"g\": [{{\"phone\": \"555-123-4567\"}}]}}', ?, dm_taken('int_pii_values'))",
+                       [spec]).fetchone()[0]
+    assert twin == walked and json.loads(doc)["g"][0]["phone"] == walked
+
+
+def test_walking_off_real_values_keeps_fakes_unique_at_scale(plugin):
+    conn, engine = connect(plugin), plugin.engine
+    conn.execute("CREATE TABLE many AS SELECT printf('%03d-%03d-%04d', 200 + i % 800, (i * 7) % 1000, i % 10000) AS phone, "
+                 "printf('%03d-%02d-%04d', 100 + i % 800, i % 100, (i * 13) % 10000) AS ssn FROM range(20000) t(i)")
+    phone, ssn = A("phone", "mask_format", domain="phone", keep_country_code=True), A("ssn", "mask_format", domain="ssn")
+    query = f"SELECT phone, {phone}, ssn, {ssn} FROM many ORDER BY phone"
+    plain = conn.execute(query).fetchall()
+    # plant: every 10th row's fake phone and every 7th row's fake SSN are real values of the slice
+    _plant_real_values(conn, engine, phones=[r[0] for r in plain] + [r[1] for r in plain[::10]],
+                       ssns=[r[2] for r in plain] + [r[3] for r in plain[::7]])
+    walked = conn.execute(query).fetchall()
+    real_phones, real_ssns = {r[0] for r in plain} | {r[1] for r in plain[::10]}, {r[2] for r in plain} | {r[3] for r in plain[::7]}
+    assert not {r[1] for r in walked} & real_phones and not {r[3] for r in walked} & real_ssns
+    assert len({r[1] for r in walked}) == len({r[0] for r in plain})   # still one fake per distinct phone
+    assert len({r[3] for r in walked}) == len({r[2] for r in plain})
+    moved = sum(a[1] != b[1] for a, b in zip(plain, walked))
+    assert moved == len(plain[::10])                                  # only the planted ones moved
+    assert all(a[3] == b[3] for a, b in zip(plain, walked) if a[3] not in real_ssns)
+
+
+def test_mask_format_without_int_pii_values_says_what_to_build(plugin):
+    conn = duckdb.connect()
+    plugin.configure_connection(conn)
+    with pytest.raises(duckdb.Error, match="build int_pii_values first"):
+        conn.execute(f"SELECT {COLUMNS['phone']} FROM (SELECT '555-123-4567' AS phone)").fetchall()
+
+
 # ----- formats, dates, text ---------------------------------------------------------------------
 def test_phone_formats_are_kept_and_digits_agree(rows):
     p1, p2, p3 = (r["phone"] for r in rows[:3])
@@ -476,6 +542,15 @@ from {{ ref('raw_people') }}
 """
 
 
+# what mask_format's fakes must not be: the project's real phones, as the scaffolded model holds them
+PII_VALUES = """
+select distinct 'phone' as kind,
+  {{ anonymize_hash("right(regexp_replace(phone, '[^0-9]', '', 'g'), 10)", 'pii.values') }} as h
+from {{ ref('raw_people') }}
+where phone <> ''
+"""
+
+
 def _dbt_project(root: Path) -> None:
     (root / "models").mkdir(parents=True)
     (root / "dbt_project.yml").write_text(textwrap.dedent(f"""
@@ -502,6 +577,7 @@ def _dbt_project(root: Path) -> None:
         """))
     (root / "models" / "raw_people.sql").write_text(PEOPLE.split("AS ", 1)[1])
     (root / "models" / "people_anon.sql").write_text(MODEL)
+    (root / "models" / "int_pii_values.sql").write_text(PII_VALUES)
 
 
 def _dbt(root: Path, *args: str):

@@ -263,10 +263,12 @@ def test_pii_columns_carry_rule_and_strategy_in_the_docs(dbt_manifest):
 def test_lineage_source_staging_anonymized_final(dbt_manifest):
     parents = dbt_manifest["parent_map"]
     assert parents["model.datamig.ids__students"] == ["model.datamig.int_ids__students_anonymized"]
-    # its own staging, and the staging of the parents whose names its free text loses
+    # its own staging, the staging of the parents whose names its free text loses, and the
+    # slice's real phones and SSNs (hashed), which its permuted phone must not be
     anonymized = parents["model.datamig.int_ids__students_anonymized"]
-    assert "model.datamig.stg_ids__students" in anonymized
-    assert all(p.startswith("model.datamig.stg_") for p in anonymized)
+    assert "model.datamig.stg_ids__students" in anonymized and "model.datamig.int_pii_values" in anonymized
+    assert all(p.startswith("model.datamig.stg_") for p in anonymized if p != "model.datamig.int_pii_values")
+    assert all(p.startswith("model.datamig.stg_") for p in parents["model.datamig.int_pii_values"])
     assert parents["model.datamig.int_ids__states_anonymized"] == ["model.datamig.stg_ids__states"]
     assert parents["model.datamig.stg_ids__students"] == ["source.datamig.prod_ids.students"]
     source = dbt_manifest["sources"]["source.datamig.prod_ids.students"]

@@ -25,6 +25,7 @@ RUN_A = "mig-20260101-000000-d42"          # the full build
 RUN_SAME = "mig-20260101-000001-d42"       # same salt, models only
 RUN_OTHER = "mig-20260101-000002-d42"      # other salt, a subset
 RUN_LEAK = "mig-20260101-000003-d42"       # planted leaks, in a copy of the project
+RUN_TWIN = "mig-20260101-000004-d42"       # a real phone that is another guardian's fake
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 SSN = re.compile(r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b")
 PHONE = re.compile(r"(\+?1[ .-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b")
@@ -153,6 +154,27 @@ def planted(xcfg, senv, built, tmp_path_factory):
                        select=["+ids__students", "+ids__counselor_notes", "+int_pii_values"],
                        extra_args=["--indirect-selection", "cautious"])
     return report, xcfg.out_dir / RUN_LEAK
+
+
+@pytest.fixture(scope="module")
+def coincidence(xcfg, senv, built):
+    """A copy of the extract in which guardian B's real mobile phone is what guardian A's became
+    in the full build: the coincidence a keyed permutation makes now and then at scale (it did
+    at `reference`). Returns (report, run folder, A's id, B's id, A's old fake)."""
+    from datamig.transform import transform
+
+    run = clone_run(xcfg.out_dir, RUN_A, RUN_TWIN)
+    path = run / "extract" / "ids" / "guardians.parquet"
+    table = pq.read_table(path)
+    ids, phones = table["id"].to_pylist(), table["mobile_phone"].to_pylist()
+    a, b = [i for i, p in enumerate(phones) if p][:2]
+    fake_a = dict(rows(built[1] / "final" / "ids/guardians.parquet", "select id, mobile_phone from {t}"))[ids[a]]
+    phones[b] = fake_a
+    column = table.schema.get_field_index("mobile_phone")
+    pq.write_table(table.set_column(column, table.schema.field(column), pa.array(phones, table["mobile_phone"].type)), path)
+    report = transform(xcfg, senv, RUN_TWIN, 42, root=ROOT, select=["+ids__guardians"],
+                       extra_args=["--indirect-selection", "cautious"])
+    return report, run, ids[a], ids[b], fake_a
 
 
 # ----------------------------------------------------------------------------- (a) the full transform
@@ -399,6 +421,19 @@ def test_planted_pass_through_fails_the_leak_test(planted, built):
     assert leak["sample_key_columns"][0] == "id" and "first_name" not in leak["sample_key_columns"]
     assert 1 <= len(leak["sample_keys"]) <= 5
     assert all(isinstance(k["id"], int) for k in leak["sample_keys"])
+
+
+def test_a_fake_never_lands_on_another_persons_real_phone(coincidence, built):
+    report, run, a, b, fake_a = coincidence
+    assert report["counts"]["tests"] > 10 and not [f for f in report["failures"] if f["rule"] == "pii_leak"]
+    out = dict(rows(run / "final" / "ids/guardians.parquet", "select id, mobile_phone from {t}"))
+    before = dict(rows(built[1] / "final" / "ids/guardians.parquet", "select id, mobile_phone from {t}"))
+    real = {p for (p,) in rows(run / "extract" / "ids/guardians.parquet", "select mobile_phone from {t}")}
+    assert fake_a in real and out[a] != fake_a and out[a] not in real    # A walked on...
+    assert re.sub(r"[0-9]", "9", out[a]) == re.sub(r"[0-9]", "9", fake_a)  # ...in the same format
+    assert out[b] != fake_a and out[b] not in real
+    assert {i for i in out if out[i] != before[i]} == {a, b}                 # nobody else moved
+    assert len(set(out.values())) == len(out)
 
 
 def test_planted_email_in_free_text_fails_no_text_leak(planted):

@@ -21,6 +21,12 @@
 CAST({{ e }} AS VARCHAR)
 {%- endmacro %}
 
+{# The slice's real phones and SSNs (int_pii_values, hashed), which a permuted fake must not be:
+   a token the mask_format and jsonb UDFs take (anonymize/taken.py). #}
+{% macro anon_taken() -%}
+dm_taken({{ anon_literal(ref('int_pii_values')) }})
+{%- endmacro %}
+
 {% macro anon_domain_key(domain) -%}
 dm_domain_key('{{ anon_check_domain(domain) }}')
 {%- endmacro %}

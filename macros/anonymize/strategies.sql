@@ -14,9 +14,9 @@
 {%- endmacro %}
 
 {# Keyed permutation of the digits, and with `letters` of the ASCII letters too (fpe.py): format
-   and case kept, unique. Arrow UDF, numpy inside. #}
+   and case kept, unique, never a real phone or SSN of the slice. Arrow UDF, numpy inside. #}
 {% macro anonymize_mask_format(e, domain, keep_country_code=false, letters=false) -%}
-dm_mask_format({{ anon_text(e) }}, '{{ anon_check_domain(domain) }}', {{ 'true' if keep_country_code else 'false' }}, {{ 'true' if letters else 'false' }})
+dm_mask_format({{ anon_text(e) }}, '{{ anon_check_domain(domain) }}', {{ 'true' if keep_country_code else 'false' }}, {{ 'true' if letters else 'false' }}, {{ anon_taken() }})
 {%- endmacro %}
 
 {% macro anonymize_constant(e, value) -%}

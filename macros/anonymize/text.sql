@@ -58,5 +58,5 @@
 {% macro anonymize_jsonb(e, paths=[], by_key=true) -%}
   {%- set spec = {'paths': paths, 'by_key': by_key} | tojson -%}
   {%- set t = anon_text(e) -%}
-  {{ anon_blank_safe(t, "dm_jsonb(" ~ t ~ ", " ~ anon_literal(spec) ~ ")") }}
+  {{ anon_blank_safe(t, "dm_jsonb(" ~ t ~ ", " ~ anon_literal(spec) ~ ", " ~ anon_taken() ~ ")") }}
 {%- endmacro %}

@@ -4,6 +4,8 @@ What a connection gets (all UDFs, registered once by configure(); every cursor o
 i.e. every dbt thread, sees them with no per-cursor set-up):
 - `dm_domain_key(domain)` -> K_d (see keyed.py): the only key material SQL sees; the salt and the
   master key stay in this process's memory;
+- `dm_taken(relation)` -> a token for the slice's real values (taken.py), which permuted phones and
+  SSNs must not be;
 - `dm_dict(provider)` -> VARCHAR[] (a pick is a list index) and `dm_dict_size(provider)` -> UBIGINT;
 - `dm_setting(name)` -> VARCHAR: email_domain, url_domain, ipv4_prefix, date_shift_days,
   re_<shape>, ph_<shape> (settings and pii_shapes of the rules file, so the macros hard-code none);
@@ -24,6 +26,7 @@ from .fpe import DigitPermuter
 from .jsondoc import DocAnonymizer
 from .keyed import MIN_SALT_CHARS, Keys
 from .rules import RuleSet, load_rules
+from .taken import TakenRegistry, kinds_by_domain
 
 
 def read_salt(env_name: str) -> Keys:
@@ -48,6 +51,7 @@ class Engine:
         self.permuter = DigitPermuter(keys)
         self.fakes = Fakes(keys, self.dicts, settings, ruleset.pii_shapes, self.permuter)
         self.docs = DocAnonymizer(self.fakes, ruleset)
+        self.taken = TakenRegistry(keys, kinds_by_domain(ruleset))
 
     @classmethod
     def from_env(cls, rules_file: str | None = None, locale: str | None = None,

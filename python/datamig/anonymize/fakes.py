@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 from .fpe import DigitPermuter
 from .keyed import Keys, bits, pick
 from .rules import Settings
+from .taken import TakenValues
 from .udfs import name_part_kept
 
 # Name boundaries: anything but a digit, ASCII/Latin-1/Latin Extended letter or "_". Not \b,
@@ -34,12 +35,13 @@ class Fakes:
         self._shapes = {k: re.compile(v) for k, v in shapes.items()}
 
     def apply(self, strategy: str, value: Any, provider: str | None = None, domain: str | None = None,
-              **options: Any) -> Any:
-        """One value through one strategy; NULL stays NULL, blank strings stay as they are."""
+              taken: TakenValues | None = None, **options: Any) -> Any:
+        """One value through one strategy; NULL stays NULL, blank strings stay as they are.
+        `taken`: the slice's real values, which a permuted phone or SSN must not be (taken.py)."""
         if value is None:
             return None
         if options.pop("elementwise", False) and isinstance(value, list):
-            return [self.apply(strategy, v, provider, domain, **options) for v in value]
+            return [self.apply(strategy, v, provider, domain, taken, **options) for v in value]
         if strategy == "preserve":
             return value
         if strategy == "nullify":
@@ -52,7 +54,7 @@ class Fakes:
         if strategy == "constant":
             return options["value"]
         if strategy == "faker":
-            return self.faker(provider, domain, text)
+            return self.faker(provider, domain, text, taken)
         if strategy == "hash":
             return self.keys.sha_hex(domain, text)
         if strategy == "tokenize":
@@ -60,16 +62,18 @@ class Fakes:
         if strategy == "mask_format":
             # letters: text only, as SQL (rules drop the option for number columns): 1e+20 stays a number
             letters = bool(options.get("letters")) and isinstance(value, str)
-            out = self.permuter.transform_one(text, domain, bool(options.get("keep_country_code")), letters)
+            out = self.permuter.transform_one(text, domain, bool(options.get("keep_country_code")), letters,
+                                              taken.for_domain(domain) if taken else None)
             return int(out) if isinstance(value, int) and out.isdigit() else out
         if strategy == "scrub_text":
             return self.scrub_text(text, options.get("names", ()))
         raise ValueError(f"strategy {strategy!r} has no per-value form here")
 
-    def faker(self, provider: str, domain: str, v: str) -> str:
+    def faker(self, provider: str, domain: str, v: str, taken: TakenValues | None = None) -> str:
         d, s = self.dicts, self.settings
         if provider in ("phone", "ssn"):
-            return self.permuter.transform_one(v, domain, provider == "phone")
+            return self.permuter.transform_one(v, domain, provider == "phone", False,
+                                               taken.for_domain(domain) if taken else None)
         if provider in ("email", "user_name"):
             v = v.strip(" ").lower()  # one identity whatever its case or padding
         h = self.keys.h128(domain, v)

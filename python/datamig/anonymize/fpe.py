@@ -26,13 +26,17 @@ letters (tables <= 26^3 entries), tables from their own key label ("fpe-letters"
 outputs are the same with or without it. Both passes keep every position's class (digit, upper,
 lower, other), and each is a bijection on its own symbols: the whole stays a bijection.
 
+Real values (taken.py): a fake that happens to be another person's real phone or SSN of the slice
+walks on (permuted again under domain+walk n) until it is none. Each walk is a bijection too, so
+uniqueness stays exact except in the rare walker-meets-fake case taken.py bounds.
+
 Bound: exact uniqueness for any number of rows. Not a NIST FF1 implementation (no formal proof
 for the table-based rounds); brute force needs the key (~2^256), as for any keyed hash.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +46,7 @@ from .keyed import SEP, Keys
 
 MAX_BLOCK = 20      # digits per block (longer runs: independent blocks)
 MAX_PART = 5        # digits per Feistel part: round tables <= 10^5 entries (400 KB)
+MAX_WALKS = 16      # walks off real values (taken.py); each is needed with p = density of the slice
 ZERO, NINE, PLUS = 48, 57, 43
 UPPER_A, LOWER_A = 65, 97
 
@@ -137,10 +142,27 @@ class DigitPermuter:
 
     # ----- strings ----------------------------------------------------------------------------
     def transform(self, arr: pa.Array, domain: str, keep_country_code: bool = False,
-                  letters: bool = False) -> pa.Array:
+                  letters: bool = False, taken: Callable[[list], list] | None = None) -> pa.Array:
         """Permute the digits (and with `letters` the ASCII letters) of every string; NULL stays
-        NULL, strings without such characters unchanged."""
+        NULL, strings without such characters unchanged. With `taken` (taken.py), an output that
+        is a real value of the slice is permuted again under a tweaked domain until it is none."""
         arr = _plain_strings(arr)
+        out = self._transform(arr, domain, keep_country_code, letters)
+        if taken is None:
+            return out
+        values = out.to_pylist()
+        todo = [i for i, hit in enumerate(taken(values)) if hit]
+        walk = 0
+        while todo:
+            walk = _next_walk(walk, domain)
+            again = self._transform(arr.take(pa.array(todo)), _walked(domain, walk), keep_country_code,
+                                    letters).to_pylist()
+            for i, v in zip(todo, again):
+                values[i] = v
+            todo = [i for i, hit in zip(todo, taken(again)) if hit]
+        return out if walk == 0 else pa.array(values, pa.string())
+
+    def _transform(self, arr: pa.Array, domain: str, keep_country_code: bool, letters: bool) -> pa.Array:
         n = len(arr)
         if n == 0:
             return arr
@@ -159,9 +181,18 @@ class DigitPermuter:
         return out
 
     def transform_one(self, value: str | None, domain: str, keep_country_code: bool = False,
-                      letters: bool = False) -> str | None:
+                      letters: bool = False, taken: Callable[[list], list] | None = None) -> str | None:
         """One value (JSON documents, Python callers): the same steps as transform() on a one-row
         array, in plain Python (an Arrow round trip per value cost ~0.3 ms)."""
+        out = self._transform_one(value, domain, keep_country_code, letters)
+        walk = 0
+        while taken is not None and out is not None and taken([out])[0]:
+            walk = _next_walk(walk, domain)
+            out = self._transform_one(value, _walked(domain, walk), keep_country_code, letters)
+        return out
+
+    def _transform_one(self, value: str | None, domain: str, keep_country_code: bool,
+                       letters: bool) -> str | None:
         if value is None:
             return None
         data = bytearray(value.encode("utf-8"))  # UTF-8 continuation bytes are never ASCII
@@ -200,6 +231,18 @@ class DigitPermuter:
         for q, i in enumerate(movable):
             data[i] = (x[part_of[q]] // int(pw[q])) % alpha.radix + bases[q]
         return True
+
+
+def _next_walk(walk: int, domain: str) -> int:
+    if walk >= MAX_WALKS:
+        raise ValueError(f"mask_format: a fake of domain {domain!r} still equals a real value of the slice "
+                         f"after {MAX_WALKS} walks (is the value space nearly full?)")
+    return walk + 1
+
+
+def _walked(domain: str, walk: int) -> str:
+    """The tweaked domain of walk n (taken.py): its own key schedule, never a user's domain."""
+    return f"{domain}{SEP}walk{walk}"
 
 
 def _plain_strings(arr) -> pa.Array:

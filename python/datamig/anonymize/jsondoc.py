@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from . import jsonpath
 from .fakes import Fakes
 from .rules import RuleSet
+from .taken import TakenValues
 
 _NAME_PROVIDERS = {"first_name", "last_name", "name"}
 _SKIP = {"preserve", "jsonb"}
@@ -51,31 +52,32 @@ class DocAnonymizer:
             self._specs[spec_json] = (paths, bool(spec.get("by_key", True)))
         return self._specs[spec_json]
 
-    def anonymize_text(self, text: str | None, spec_json: str) -> str | None:
+    def anonymize_text(self, text: str | None, spec_json: str, taken: TakenValues | None = None) -> str | None:
         if text is None or text.strip(" ") == "":
             return text
         doc = json.loads(text)
         paths, by_key = self._spec(spec_json)
         done: set[tuple[int, Any]] = set()
         for steps, treatment in paths:
-            doc = self._apply_path(doc, steps, treatment, done)
+            doc = self._apply_path(doc, steps, treatment, done, taken)
         if by_key:
-            self._walk(doc, done)
+            self._walk(doc, done, taken)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
-    def _apply_path(self, doc: Any, steps, treatment: Mapping[str, Any], done: set) -> Any:
+    def _apply_path(self, doc: Any, steps, treatment: Mapping[str, Any], done: set,
+                    taken: TakenValues | None) -> Any:
         opts = {k: v for k, v in treatment.items() if k not in ("path", "strategy", "provider", "domain")}
 
         def fn(value):
             return self.fakes.apply(treatment["strategy"], value, treatment.get("provider"),
-                                    treatment.get("domain"), **opts)
+                                    treatment.get("domain"), taken, **opts)
         jsonpath.apply(doc, steps, fn, done)
         return doc
 
-    def _walk(self, node: Any, done: set) -> None:
+    def _walk(self, node: Any, done: set, taken: TakenValues | None) -> None:
         if isinstance(node, list):
             for item in node:
-                self._walk(item, done)
+                self._walk(item, done, taken)
             return
         if not isinstance(node, dict):
             return
@@ -85,7 +87,7 @@ class DocAnonymizer:
             if (id(node), key) in done:
                 continue
             if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
-                self._walk(value, done)
+                self._walk(value, done, taken)
                 continue
             is_list = isinstance(value, list)
             rule = self._classify(key, "text[]" if is_list else _family(value))
@@ -94,4 +96,4 @@ class DocAnonymizer:
             opts = dict(rule.options, elementwise=is_list)
             if rule.strategy == "scrub_text":
                 opts["names"] = names
-            node[key] = self.fakes.apply(rule.strategy, value, rule.provider, rule.domain, **opts)
+            node[key] = self.fakes.apply(rule.strategy, value, rule.provider, rule.domain, taken, **opts)

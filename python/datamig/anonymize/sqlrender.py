@@ -1,7 +1,9 @@
 """Render the dbt anonymize macros outside dbt (tests, benchmarks, ad-hoc DuckDB sessions).
 
-The macros use only plain Jinja plus dbt's `exceptions.raise_compiler_error` and `modules.re`,
-both stubbed here, so the SQL rendered here is the SQL dbt compiles.
+The macros use only plain Jinja plus dbt's `exceptions.raise_compiler_error`, `modules.re` and
+`ref`, stubbed here, so the SQL rendered here is the SQL dbt compiles. `ref(name)` renders the bare
+name: mask_format and jsonb read the slice's real values from `int_pii_values` (kind, h), so a
+session that runs their SQL creates that table (empty is fine: nothing to avoid).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def _raise(message: str):
 def _module(macro_dir: str):
     files = [Path(macro_dir) / "anonymize.sql", *sorted((Path(macro_dir) / "anonymize").glob("*.sql"))]
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.globals.update(exceptions=SimpleNamespace(raise_compiler_error=_raise), modules=SimpleNamespace(re=re))
+    env.globals.update(exceptions=SimpleNamespace(raise_compiler_error=_raise), modules=SimpleNamespace(re=re),
+                       ref=lambda name: name)
     return env.from_string("\n".join(f.read_text() for f in files)).make_module()
 
 

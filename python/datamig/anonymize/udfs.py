@@ -8,9 +8,11 @@
   dictionary strings on each dbt node's cursor cost 0.1-0.5 s per node).
 
 Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
-- dm_mask_format(value, domain, keep_country_code, letters): keyed digit (and letter) permutation
-  (numpy, vectorized).
-- dm_jsonb(value, spec_json): JSON documents (per document Python: JSON columns are not hot).
+- dm_taken(relation) VARCHAR: reads int_pii_values (the slice's real values, hashed) once and
+  returns a token for the two below (taken.py); folded once per query like the lookups.
+- dm_mask_format(value, domain, keep_country_code, letters, taken): keyed digit (and letter)
+  permutation (numpy, vectorized); a fake that is a real phone/SSN of the slice walks on.
+- dm_jsonb(value, spec_json, taken): JSON documents (per document Python: JSON columns are not hot).
 - dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
   as the SQL regex chain would (see scrub_names_ascii); NULL for the others, which SQL then does.
 
@@ -119,12 +121,14 @@ def _replace(conn, name: str) -> None:
 
 
 def register(conn, engine) -> None:
-    def mask_format(values, domains, keeps, letters):
-        def one(vals, domain, keep, letter):
+    def mask_format(values, domains, keeps, letters, tokens):
+        def one(vals, domain, keep, letter, token):
             if domain is None:
                 return pa.nulls(len(vals), pa.string())
-            return engine.permuter.transform(vals, domain, bool(keep), bool(letter))
-        return _by_groups(values, (domains, keeps, letters), one)
+            taken = engine.taken.get(token)
+            return engine.permuter.transform(vals, domain, bool(keep), bool(letter),
+                                             taken.for_domain(domain) if taken else None)
+        return _by_groups(values, (domains, keeps, letters, tokens), one)
 
     scrubber = NameScrubber(engine.settings.scrub_placeholders["name"])
 
@@ -132,8 +136,13 @@ def register(conn, engine) -> None:
         return pa.array([scrubber.scrub_ascii(t, n) for t, n in zip(values.to_pylist(), names.to_pylist())],
                         pa.string())
 
-    def jsonb(values, specs):
-        return _by_groups(values, (specs,), _per_value(lambda v, spec: engine.docs.anonymize_text(v, spec)))
+    def jsonb(values, specs, tokens):
+        return _by_groups(values, (specs, tokens), _per_value(
+            lambda v, spec, token: engine.docs.anonymize_text(v, spec, engine.taken.get(token))))
+
+    def taken(relation):
+        # A plain UDF with a constant argument: DuckDB calls it while planning, once per query.
+        return engine.taken.load(conn, relation)
 
     dicts = {name: list(values) for name, values in engine.dicts.items()}
     settings = engine.settings_for_sql()
@@ -162,6 +171,7 @@ def register(conn, engine) -> None:
     conn.create_function("dm_dict", dictionary, ["VARCHAR"], "VARCHAR[]", type="arrow", side_effects=False)
     folded = [
         ("dm_domain_key", engine.keys.domain_key, "VARCHAR"),
+        ("dm_taken", taken, "VARCHAR"),
         ("dm_dict_size", lookup(sizes, "fake dictionary"), "UBIGINT"),
         ("dm_setting", lookup(settings, "anonymization setting"), "VARCHAR"),
     ]
@@ -169,8 +179,8 @@ def register(conn, engine) -> None:
         _replace(conn, name)
         conn.create_function(name, fn, ["VARCHAR"], returns, side_effects=False)
     udfs = [
-        ("dm_mask_format", mask_format, ["VARCHAR", "VARCHAR", "BOOLEAN", "BOOLEAN"]),
-        ("dm_jsonb", jsonb, ["VARCHAR", "VARCHAR"]),
+        ("dm_mask_format", mask_format, ["VARCHAR", "VARCHAR", "BOOLEAN", "BOOLEAN", "VARCHAR"]),
+        ("dm_jsonb", jsonb, ["VARCHAR", "VARCHAR", "VARCHAR"]),
         ("dm_scrub_names", scrub_names, ["VARCHAR", "VARCHAR[]"]),
     ]
     for name, fn, params in udfs:

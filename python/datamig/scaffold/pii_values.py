@@ -1,23 +1,19 @@
 """`int_pii_values`: every email, phone and SSN of the slice's original data, normalized
-(emails lower-case, phones and SSNs as digits), for the free-text leak test to join on."""
+(emails lower-case, phones their last 10 digits, SSNs their digits) and stored as keyed SHA-256
+(`anonymize_hash`, domain pii.values): the free-text leak test joins on it, and permuted phones
+and SSNs are kept off it (anonymize/taken.py). A table, built once per build: every leak test and
+every model that permutes phones reads it; it holds no real value."""
 from __future__ import annotations
 
 from ..anonymize.rules import Planned
+from ..anonymize.taken import HASH_DOMAIN, leak_kind
 from . import naming
 from .layout import Dataset
 from .staging import HEADER
 
-KINDS = {"email": "email", "phone": "phone", "ssn": "ssn"}
-
 
 def _kind(p: Planned) -> str | None:
-    if p.rule is None:
-        return None
-    for key in (p.provider, p.domain, p.rule.name):
-        for token, kind in KINDS.items():
-            if key and token in key.split(".")[-1]:
-                return kind
-    return None
+    return None if p.rule is None else leak_kind(p.provider, p.domain, p.rule.name)
 
 
 def _normalized(expr: str, kind: str) -> str:
@@ -41,8 +37,9 @@ def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]]) -> str:
                          + f"\n    from {{{{ ref('{naming.staging(ds.store, ds.name)}') }}}}")
     body = "\n    union\n".join(parts) if parts else _select("'none'", "cast(null as varchar)")
     # one select target per line: the layout sqlfluff (LT09) asks for
-    return (f"{HEADER}{{{{ config(materialized='view') }}}}\n\n"
-            f"select distinct\n    kind,\n    value\nfrom (\n{body}\n) as found\n"
+    return (f"{HEADER}{{{{ config(materialized='table') }}}}\n\n"
+            f"select distinct\n    kind,\n    {{{{ anonymize_hash('value', '{HASH_DOMAIN}') }}}} as h\n"
+            f"from (\n{body}\n) as found\n"
             f"where value is not null and value <> ''\n")
 
 

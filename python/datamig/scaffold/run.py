@@ -72,8 +72,11 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
     files[f"{MODELS_DIR}/intermediate/int_pii_values.sql"] = pii_values.pii_values_sql(
         [(ds, plans[ds.id]) for ds in sets])
     files[f"{MODELS_DIR}/intermediate/_intermediate.yml"] = _dump({"version": 2, "models": [{
-        "name": "int_pii_values", "description": "Every email, phone and SSN of the original slice, normalized, "
-        "for the free-text leak tests. A view: nothing is copied."}]})
+        "name": "int_pii_values", "description": "Every email, phone and SSN of the original slice, normalized "
+        "and stored only as a keyed SHA-256 (no real value): what the free-text leak tests join on, and what "
+        "permuted phones and SSNs are kept off (a fake never equals a real value of the slice).",
+        "columns": [{"name": "kind", "description": "email, phone or ssn"},
+                    {"name": "h", "description": "keyed SHA-256 of the normalized value (domain pii.values)"}]}]})
     return files
 
 

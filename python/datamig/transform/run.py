@@ -20,6 +20,7 @@ from ..extract.runs import attach_run_log, detach_run_log
 from ..scaffold.validation import load_validation_rules
 from ..services.envfile import find_project_root
 from . import drift
+from ..anonymize.keyed import Keys
 from .dbt_run import require_salt, run_dbt
 from .validation_report import build_report, write_report
 
@@ -52,7 +53,7 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
     manifest = drift.load_manifest(extract_dir)
     if int(manifest.get("district", district)) != int(district):
         raise DatamigError(f"run {run_id} is an extract of district {manifest['district']}, not {district}")
-    require_salt(root, env)  # before anything is built or written
+    _, salt = require_salt(root, env)  # before anything is built or written
     rules = load_rules(root / "config" / "anonymization-rules.yaml")
     settings = load_validation_rules(root / "config" / "validation-rules.yaml")["settings"]
     handler = attach_run_log(run_dir)
@@ -76,7 +77,7 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
         report = build_report(
             json.loads(built.run_results.read_text()), json.loads(built.manifest.read_text()), settings,
             run_id=run_id, district=district, warehouse=run_dir / "warehouse.duckdb", pii_findings=findings,
-            shapes=rules.pii_shapes, scope=scope,
+            shapes=rules.pii_shapes, scope=scope, keys=Keys(salt),
             timings={"drift_gate_s": gate_s, **built.timings})
         report["timings"]["report_s"] = round(time.monotonic() - report_started, 3)
         report["timings"]["total_s"] = round(time.monotonic() - started, 3)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..anonymize.keyed import Keys
 from . import failing_keys
 
 REPORT = "validation-report.json"
@@ -71,7 +72,7 @@ class Scrubber:
 def build_report(run_results: Mapping, manifest: Mapping, settings: Mapping, *, run_id: str, district: int,
                  warehouse: Path | None = None, pii_findings: Sequence[Mapping] = (),
                  shapes: Mapping[str, str] | None = None, scope: Mapping | None = None,
-                 timings: Mapping | None = None) -> dict:
+                 timings: Mapping | None = None, keys: Keys | None = None) -> dict:
     nodes = manifest.get("nodes", {})
     scrub = Scrubber(shapes)
     tests_of = defaultdict(list)
@@ -118,7 +119,7 @@ def build_report(run_results: Mapping, manifest: Mapping, settings: Mapping, *, 
             pending_samples.append((entry, result.get("compiled_code"), model, tests_of.get(model_uid, [])))
 
     if warehouse is not None and pending_samples:
-        _add_samples(warehouse, pending_samples, scrub)
+        _add_samples(warehouse, pending_samples, scrub, keys)
 
     errors = sum(1 for f in failures if f["blocking"]) + len(model_errors)
     warnings = sum(1 for f in failures if f["status"] == "warn")
@@ -157,8 +158,11 @@ def _counts(c: Counter) -> dict:
     return {k: c.get(k, 0) for k in ("tests", "passed", "failed", "errored", "skipped")}
 
 
-def _add_samples(warehouse: Path, pending, scrub: Scrubber) -> None:
+def _add_samples(warehouse: Path, pending, scrub: Scrubber, keys: Keys | None) -> None:
     conn = duckdb.connect(str(warehouse), read_only=True)
+    if keys is not None:
+        # the leak tests compare keyed hashes (int_pii_values): their SQL needs the plugin's key UDF
+        conn.create_function("dm_domain_key", keys.domain_key, ["VARCHAR"], "VARCHAR", side_effects=False)
     try:
         for entry, sql, model, tests in pending:
             keys = failing_keys.model_key_columns(model, tests)
