@@ -236,7 +236,7 @@ def _props(var: str, schema, skip: tuple, numbers: bool) -> str:
         if field.name in skip:
             continue
         if pa.types.is_timestamp(field.type):
-            over.append(f"{_q(field.name)}: {ref}.epochSeconds * 1000000 + {ref}.nanosecond / 1000")
+            over.append(f"{_q(field.name)}: {ref}.epochMillis * 1000 + {ref}.nanosecond % 1000000 / 1000")
         elif pa.types.is_date(field.type):
             over.append(f"{_q(field.name)}: duration.inDays(date('1970-01-01'), {ref}).days")
     return f"{var} {{.*{''.join(', ' + o for o in over)}}}"

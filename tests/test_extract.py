@@ -427,6 +427,55 @@ def test_graph_follow_rules_honour_from_and_to_labels(env, xcfg):
     assert "Student" not in sub.nodes and {"District", "School", "Staff"} <= set(sub.nodes)
 
 
+# Property values as Cypher literals: each list is one column (nulls are missing properties).
+_COLUMNS = {
+    "ints": "[1, null, -7, 9223372036854775807]",
+    "strings": "['a', null, 'ünï', '']",
+    "int_and_float": "[1, 2.5, null]",
+    "bools": "[true, false, null]",
+    "all_null": "[null, null]",
+    "dates": "[date('2013-03-16'), null, date('1901-12-31'), date('1970-01-01')]",
+    "utc": "[datetime('2026-09-13T15:08:08Z'), null, datetime({epochMillis: 1}), "
+           "datetime('1960-01-01T00:00:00.123456789Z')]",
+    "offset": "[datetime('1960-01-01T00:00:00.999999999+01:00'), datetime('2026-01-01T23:59:59.000001+01:00')]",
+    "negative_offset": "[datetime('2026-01-01T23:59:59.000001-05:30'), null, datetime('1969-12-31T23:59:59.9995-05:30')]",
+    "named_zone": "[datetime('2026-07-01T12:00:00[Europe/Berlin]'), datetime('2026-01-01T12:00:00[Europe/Berlin]')]",
+    "two_offsets": "[datetime('2026-01-01T00:00:00+01:00'), datetime('2026-01-01T00:00:00+02:00')]",
+    "local_datetime": "[localdatetime('2026-01-01T10:00:00.5'), null]",
+    "lists": "[['x', 'y'], null, []]",
+    "list_of_dates": "[[date('2026-01-01')], null]",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_COLUMNS))
+def test_graph_columns_match_the_values_the_driver_gives(env, xcfg, name):
+    """graph_columns sends temporal columns as numbers: each column must come out as the Arrow
+    array `pa.Table.from_pylist` made of the driver's own values converted with to_native()
+    (the extractor's former path): same type, same values, also when rows are left out."""
+    import pyarrow as pa
+
+    from datamig.extract import graph_columns as gc
+
+    if xcfg.graph is None:
+        pytest.skip("config has no graph")
+    url, user, password = _graph_env(env, xcfg)
+    with neo4j.GraphDatabase.driver(url, auth=(user, password)) as driver:
+        records, _, _ = driver.execute_query(
+            f"WITH {_COLUMNS[name]} AS raw RETURN raw, {gc.column('raw')} AS col", gc.PARAMS,
+            routing_=neo4j.RoutingControl.READ)
+    raw, col = records[0]["raw"], records[0]["col"]
+    expected = pa.Table.from_pylist([{"c": _native(v)} for v in raw]).column("c").combine_chunks()
+    got = gc.arrow(col)
+    assert got.type == expected.type and got.equals(expected), (col[0], got, expected)
+    keep = [i % 2 == 0 for i in range(len(raw))]                 # every other row, as for relationships
+    kept = [v for v, k in zip(raw, keep) if k]
+    expected = pa.Table.from_pylist([{"c": _native(v)} for v in kept]).column("c").combine_chunks()
+    got = gc.arrow(col, keep)
+    assert got.type == expected.type and got.equals(expected), (col[0], got, expected)
+    if name in ("dates", "utc", "offset", "negative_offset"):
+        assert col[0] != "raw", "a column the fast path should take"
+
+
 # ----------------------------------------------------------------------------- consistency
 
 def _one(conn, query, params=()):

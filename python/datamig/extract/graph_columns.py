@@ -10,7 +10,8 @@ Arrow turns into the same type with one cast:
 - `plain`: only strings, integers, floats, booleans (and nulls): the values as they are;
 - `date`: only dates: days since 1970-01-01 -> `date32`;
 - `zoned`: only zoned datetimes, all in one fixed offset ('Z', '+01:00'): microseconds since
-  the epoch (nanoseconds cut, as `DateTime.to_native` cuts them) -> `timestamp[us, tz]`, the
+  the epoch (`epochMillis` and the rest of `nanosecond`, cut as `DateTime.to_native` cuts
+  it; not `epochSeconds`, which rounds towards zero before 1970) -> `timestamp[us, tz]`, the
   zone's Arrow name taken from one value converted the old way;
 - `raw`: anything else (lists, durations, named zones, mixes): the values as the driver gives
   them, each converted with `to_native()` as before.
@@ -37,7 +38,7 @@ def column(values: str) -> str:
             # nested, not AND: Cypher does not promise to skip `.timezone` of a string
             "WHEN all(v IN vs WHERE v IS :: ZONED DATETIME) THEN CASE "
             f"WHEN all(zs IN [{zones}] WHERE size(zs) = 1 AND zs[0] =~ '{_OFFSET}') "
-            "THEN ['zoned', [v IN vs | v.epochSeconds * 1000000 + v.nanosecond / 1000], "
+            "THEN ['zoned', [v IN vs | v.epochMillis * 1000 + v.nanosecond % 1000000 / 1000], "
             "head([v IN vs WHERE v IS NOT NULL])] "
             "ELSE ['raw', vs] END "
             "ELSE ['raw', vs] END])")

@@ -93,6 +93,10 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _lit(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _step_query(cfg: GraphConfig) -> str:
     """Every node one followed relationship away from the chunk, in one query: one pattern per
     direction (and `from` / `to` labels), its types as alternatives."""
@@ -149,12 +153,12 @@ def _key_label_of(var: str, cfg: GraphConfig) -> str:
     """Cypher: the key label of node `var`, the first of its labels in sorted order that
     graph.node_keys names (what _key_label picks in Python); null when none does. Label tests,
     not `labels()`: that builds a list of strings per node, twice as dear."""
-    return "CASE " + " ".join(f"WHEN {var}:{_q(lb)} THEN '{lb}'" for lb in sorted(cfg.node_keys)) + " END"
+    return "CASE " + " ".join(f"WHEN {var}:{_q(lb)} THEN {_lit(lb)}" for lb in sorted(cfg.node_keys)) + " END"
 
 
 def _key_of(var: str, cfg: GraphConfig) -> str:
     """Cypher: [key label, business key] of node `var` ([null, null] when no key names it)."""
-    return ("CASE " + " ".join(f"WHEN {var}:{_q(lb)} THEN ['{lb}', {var}.{_q(key)}]"
+    return ("CASE " + " ".join(f"WHEN {var}:{_q(lb)} THEN [{_lit(lb)}, {var}.{_q(key)}]"
                                for lb, key in sorted(cfg.node_keys.items())) + " ELSE [null, null] END")
 
 
@@ -164,36 +168,58 @@ def _labels(tx, element_id: str) -> list[str]:
     return found["labels"] if found else []
 
 
-def _keys_by(kind: str, match: str) -> str:
-    """Cypher CALL: `km`, the property keys met per `kind` (label or type) in `match`, as
-    [[kind, [keys in order of first appearance]], ...]. The rows are then read as lists of those
-    keys' values: columns by position, missing properties as nulls."""
-    return (f"CALL () {{ {match} UNWIND keys(x) AS k WITH {kind} AS kind, k "
-            "WITH kind, collect(DISTINCT k) AS ks RETURN collect([kind, ks]) AS km } ")
+def _seen_keys(tx, what: list[str], node: bool) -> dict[str, list[str]]:
+    """Property keys of up to 100 nodes per label / relationships per type, a first guess of
+    each one's columns (a chunk with more sends them back as `unseen`, and is read again)."""
+    if not what:
+        return {}
+    pattern = "(x:%s)" if node else "()-[x:%s]->()"
+    branches = [f"MATCH {pattern % _q(name)} WITH x LIMIT 100 UNWIND keys(x) AS k RETURN {_lit(name)} AS kind, k"
+                for name in what]
+    query = f"CALL () {{ {' UNION '.join(branches)} }} RETURN kind, collect(DISTINCT k) AS ks"
+    return {rec["kind"]: list(rec["ks"]) for rec in tx.run(query)}
 
 
-def _keys_of(kind: str) -> str:
-    return f"coalesce(head([e IN km WHERE e[0] = {kind} | e[1]]), [])"
+def _read_rows(tx, query: str, params: dict, known: dict[str, list[str]], handle) -> None:
+    """Run a chunk's `query` with the `known` keys per label / type; a label or type whose rows
+    carry keys not known yet (`unseen`) is skipped, its keys added, and read again alone."""
+    only = None
+    while True:
+        again: set[str] = set()
+        for rec in _records(tx, query, {**params, "codes": list(params["codes"]), "known": known, "only": only}):
+            if rec["unseen"] and rec["kind"] is not None:
+                known.setdefault(rec["kind"], [])
+                known[rec["kind"]] += [k for k in dict.fromkeys(rec["unseen"]) if k not in known[rec["kind"]]]
+                again.add(rec["kind"])
+            elif not only or rec["kind"] in only:
+                handle(rec)
+        if not again:
+            return
+        only = sorted(again)
 
 
 def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) -> None:
     """Property columns per key label, one record per label and chunk (see graph_columns):
-    the chunk's keys per label first, then each node as the list of its label's keys' values
-    (Cypher reads a node's properties fast only while the node is a row, not once collected)."""
-    match = f"MATCH (x) WHERE elementId(x) IN {IDS} "
-    query = (_keys_by(_key_label_of("x", cfg), match) +
-             f"MATCH (n) WHERE elementId(n) IN {IDS} "
-             f"WITH km, n, {_key_label_of('n', cfg)} AS label "
-             f"WITH label, {_keys_of('label')} AS ks, collect([k IN {_keys_of('label')} | n[k]]) AS rows, "
-             "min(elementId(n)) AS sample "
-             "RETURN label, ks, CASE WHEN label IS NULL THEN sample END AS sample, "
+    each node as the list of the values of its label's known keys (Cypher reads a node's
+    properties fast only while the node is a row, not once collected)."""
+    query = (f"MATCH (n) WHERE elementId(n) IN {IDS} "
+             f"WITH n, {_key_label_of('n', cfg)} AS kind "
+             "WITH n, kind, coalesce($known[kind], []) AS ks WHERE $only IS NULL OR kind IN $only "
+             "WITH kind, ks, collect([k IN ks | n[k]]) AS rows, "
+             "collect(DISTINCT [k IN keys(n) WHERE NOT k IN ks]) AS unseen, min(elementId(n)) AS sample "
+             "RETURN kind, ks, reduce(u = [], x IN unseen | u + x) AS unseen, "
+             "CASE WHEN kind IS NULL THEN sample END AS sample, "
              f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[j]]')}] AS cols")
+    known = _seen_keys(tx, sorted(cfg.node_keys), node=True)
+
+    def handle(rec):
+        if rec["kind"] is None:                               # a node no key names: say which labels
+            _key_label(_labels(tx, rec["sample"]), cfg)
+        columns = sorted(zip(rec["ks"], rec["cols"]))
+        sink("nodes", rec["kind"], pa.table({k: gc.arrow(col) for k, col in columns}))
+
     for chunk in _chunks(codes):
-        for rec in _records(tx, query, {**ids.params(chunk), **gc.PARAMS}):
-            if rec["label"] is None:                          # a node no key names: say which labels
-                _key_label(_labels(tx, rec["sample"]), cfg)
-            columns = sorted(zip(rec["ks"], rec["cols"]))
-            sink("nodes", rec["label"], pa.table({k: gc.arrow(col) for k, col in columns}))
+        _read_rows(tx, query, {**ids.params(chunk), **gc.PARAMS}, known, handle)
 
 
 _ENDS = ("start_label", "start_key", "end_label", "end_key")
@@ -204,47 +230,57 @@ def _rel_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) ->
     done here, not in Cypher: `elementId(b) IN <the whole slice>` costs Neo4j a lookup of every
     end node per chunk, quadratic in the slice. `codes` is sorted: membership is a binary search."""
     types = sorted({r.type for r in cfg.follow})
-    match = f"MATCH (a)-[x]->() WHERE elementId(a) IN {IDS} AND type(x) IN $types "
-    # rows [start label, start key, end label, end key, end code, start id if unnamed, properties...]
-    query = (_keys_by("type(x)", match) +
-             # each start's key once, before its relationships
-             f"MATCH (a) WHERE elementId(a) IN {IDS} WITH km, a, {_key_of('a', cfg)} AS ak "
-             "MATCH (a)-[r]->(b) WHERE type(r) IN $types "
-             f"WITH km, type(r) AS type, collect(ak + {_key_of('b', cfg)} + [{_code('elementId(b)')}, "
-             f"CASE WHEN ak[0] IS NULL THEN elementId(a) END] + [k IN {_keys_of('type(r)')} | r[k]]) AS rows "
-             f"WITH type, {_keys_of('type')} AS ks, rows "
+    # rows [start label, start key, end label, end key, end code, properties...]
+    query = (f"MATCH (a) WHERE elementId(a) IN {IDS} WITH a, {_key_of('a', cfg)} AS ak "   # once per start
+             "MATCH (a)-[r]->(b) WHERE type(r) IN $types AND ($only IS NULL OR type(r) IN $only) "
+             "WITH ak, r, b, type(r) AS kind "
+             "WITH ak, r, b, kind, coalesce($known[kind], []) AS ks "
+             f"WITH kind, ks, collect(ak + {_key_of('b', cfg)} + [{_code('elementId(b)')}] + [k IN ks | r[k]]) "
+             "AS rows, collect(DISTINCT [k IN keys(r) WHERE NOT k IN ks]) AS unseen "
              # in records of at most PIECE relationships: a chunk's nodes may have many
              "UNWIND range(0, size(rows) - 1, $piece) AS i "
-             "WITH type, ks, rows[i..i + $piece] AS rows "
-             "RETURN type, ks, [p IN rows | p[0]] AS al, [p IN rows | p[2]] AS bl, [p IN rows | p[4]] AS bcodes, "
+             "WITH kind, ks, unseen, rows[i..i + $piece] AS rows "
+             "RETURN kind, ks, reduce(u = [], x IN unseen | u + x) AS unseen, [p IN rows | p[0]] AS al, "
+             "[p IN rows | p[2]] AS bl, [p IN rows | p[4]] AS bcodes, "
              f"{gc.column('[p IN rows | p[1]]')} AS ak, {gc.column('[p IN rows | p[3]]')} AS bk, "
-             "[j IN range(0, size(rows) - 1) WHERE rows[j][0] IS NULL OR rows[j][2] IS NULL | [j, rows[j][5]]] "
-             "AS unnamed, "
-             f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[6 + j]]')}] AS cols")
+             f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[5 + j]]')}] AS cols")
+    known = _seen_keys(tx, types, node=False)
+
+    def handle(rec, chunk):
+        ends = np.array(rec["bcodes"], dtype=np.int64)
+        at = np.minimum(np.searchsorted(codes, ends), len(codes) - 1)
+        inside = codes[at] == ends
+        if not inside.any():
+            return
+        keep = None if inside.all() else inside.tolist()
+        if None in rec["al"] or None in rec["bl"]:             # an end no key names: say which labels
+            for j, (al, bl) in enumerate(zip(rec["al"], rec["bl"])):
+                if inside[j] and al is None:
+                    _key_label(_labels(tx, _unnamed(tx, chunk, ids, cfg)), cfg)
+                if inside[j] and bl is None:
+                    _key_label(_labels(tx, ids.prefix + str(ends[j])), cfg)
+        table = {"start_label": gc.arrow(["plain", rec["al"]], keep), "start_key": gc.arrow(rec["ak"], keep),
+                 "end_label": gc.arrow(["plain", rec["bl"]], keep), "end_key": gc.arrow(rec["bk"], keep)}
+        for name, col in sorted(zip(rec["ks"], rec["cols"])):
+            values = gc.arrow(col, keep)
+            if values.null_count == len(values):              # only on relationships left out
+                continue
+            if name in _ENDS:                                 # a property named like an end column wins
+                merged = [p if p is not None else e for p, e in zip(values.to_pylist(), table[name].to_pylist())]
+                values = pa.array(merged)
+            table[name] = values
+        sink("relationships", rec["kind"], pa.table(table))
+
     for chunk in _chunks(codes):
         params = {**ids.params(chunk), "types": types, "piece": PIECE, **gc.PARAMS}
-        for rec in _records(tx, query, params):
-            ends = np.array(rec["bcodes"], dtype=np.int64)
-            at = np.minimum(np.searchsorted(codes, ends), len(codes) - 1)
-            inside = codes[at] == ends
-            if not inside.any():
-                continue
-            keep = None if inside.all() else inside.tolist()
-            for j, a in rec["unnamed"]:                       # an end no key names: say which labels
-                if inside[j]:
-                    b = ids.prefix + str(ends[j])
-                    _key_label(_labels(tx, a if rec["al"][j] is None else b), cfg)
-            table = {"start_label": gc.arrow(["plain", rec["al"]], keep), "start_key": gc.arrow(rec["ak"], keep),
-                     "end_label": gc.arrow(["plain", rec["bl"]], keep), "end_key": gc.arrow(rec["bk"], keep)}
-            for name, col in sorted(zip(rec["ks"], rec["cols"])):
-                values = gc.arrow(col, keep)
-                if values.null_count == len(values):          # only on relationships left out
-                    continue
-                if name in _ENDS:                             # a property named like an end column wins
-                    merged = [p if p is not None else e for p, e in zip(values.to_pylist(), table[name].to_pylist())]
-                    values = pa.array(merged)
-                table[name] = values
-            sink("relationships", rec["type"], pa.table(table))
+        _read_rows(tx, query, params, known, lambda rec: handle(rec, chunk))
+
+
+def _unnamed(tx, chunk: np.ndarray, ids: _Ids, cfg: GraphConfig) -> str:
+    """Element id of a node of `chunk` that no key label names (only to name it in an error)."""
+    rec = tx.run(f"MATCH (n) WHERE elementId(n) IN {IDS} AND {_key_label_of('n', cfg)} IS NULL "
+                 "RETURN elementId(n) AS id LIMIT 1", ids.params(chunk)).single()
+    return rec["id"] if rec else ""
 
 
 def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, district,
