@@ -220,14 +220,18 @@ def test_scrub_names_fast_paths_match_the_regex_reference(conn):
     rng = random.Random(7)
     names = ["Ann", "ann", "Lee", "Jo", "A", "O'Brien", "Mary-Jane", "St. John", "Kim", "Anna", "x_y", "Ann Lee",
              "Lee  Ann", "\tAnn\tLee ", " Jo ", "a.b", "(Ann)", "Ann+", "Ann|Lee", "ks", "1st", "José", "Zoë", "王芳",
-             "Ǆemal", "ɓello", "Kelvin", "芳 王", "王", "J. Lee", "é", "ɏ", "Ɐ", "Ж", "", None]
+             "Ǆemal", "ɓello", "Kelvin", "芳 王", "王", "J. Lee", "é", "ɏ", "Ɐ", "Ж", "", None,
+             "Σοφία", "Жанна Петрова", "Yılmaz", "İrem", "Irem", "Renée O'Brien", "凤英 Saavedra", "김민준",
+             "Nguyệt", "Ṡam ẞach"]
     words = ["Ann", "ANN", "ann", "Lee", "Annual", "Anna", "Jo", "JoAnn", "O'Brien", "o'brien", "Mary-Jane",
              "St. John", "Kim", "x_y", "1st", "called", "Leeds", "A", "ks", "JOSÉ", "josé", "Zoë", "王芳", "王芳的",
              "ǆemal", "Ɓello", "Kelvin", "\u212aim", "ſt. john", "王", "芳", "王芳的妈妈", "J.", "é", "ɏ",
-             "ⱥ", "ж", "Ж"]
+             "ⱥ", "ж", "Ж", "ΣΟΦΊΑ", "σοφία", "Σοφίας", "ЖАННА", "жанна", "Петрова", "YILMAZ", "yilmaz",
+             "Yılmaz", "İREM", "irem", "RENÉE", "renée", "Saavedra", "凤英", "김민준", "김민준이", "NGUYỆT",
+             "nguyệt", "ẛam", "ṡAM", "ßach", "ſam"]
     seps = [" ", "  ", ",", ".", "'", "\n", "\t", "-", "_", "!", "'s ", "", "\\", "(", ")", "|", "\r\n", "é", "\u212a"]
     rows = [(i, "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 10))),
-             rng.choice(names), rng.choice(names)) for i in range(6000)]
+             rng.choice(names), rng.choice(names)) for i in range(9000)]
     c = conn.cursor()
     c.execute("CREATE TEMP TABLE scrub_cases (i INTEGER, s VARCHAR, n1 VARCHAR, n2 VARCHAR)")
     c.executemany("INSERT INTO scrub_cases VALUES (?, ?, ?, ?)", rows)
@@ -238,7 +242,35 @@ def test_scrub_names_fast_paths_match_the_regex_reference(conn):
     assert [r[0] for r in got if r[1] != r[2]] == []
     fast = sum(r[3] for r in got)
     assert 0 < fast < len(got)                      # both paths were taken
+    assert any(r[3] and not r[2].isascii() for r in got if r[2])   # the fast path takes non-ASCII rows too
     assert sum(r[2] != r[1] or "[NAME]" in (r[1] or "") for r in got) > 1000   # and names were found
+
+
+def test_fast_path_characters_pair_alike_in_python_and_re2():
+    """dm_scrub_names' fast path (udfs._AGREED) is exact only if Python's (?i) and RE2's (?i) pair
+    the same characters: every pair of its cased characters, and its caseless blocks pair with no
+    code point at all in either engine."""
+    from datamig.anonymize.udfs import _AGREED
+    cased = [chr(i) for i in [*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x370, 0x530), *range(0x1E00, 0x1F00)]
+             if _AGREED.fullmatch(chr(i))]
+    c = duckdb.connect()
+    c.execute("CREATE TABLE w AS SELECT unnest(?) AS ch", [cased])
+    re2 = set(c.execute("SELECT a.ch, b.ch FROM w a, w b WHERE regexp_full_match(b.ch, '(?i)' || regexp_escape(a.ch))").fetchall())
+    py = {(a, b) for a in cased for b in cased if re.fullmatch("(?i:" + re.escape(a) + ")", b)}
+    assert len(re2) > len(cased) and re2 == py
+    # and the fast path's fold() makes the very same pairs
+    from datamig.anonymize.udfs import fold
+    assert {(a, b) for a in cased for b in cased if fold(a) == fold(b)} == re2
+    assert not _AGREED.fullmatch("\u0130") and not _AGREED.fullmatch("\u0131")   # i/I pair differently
+    blocks_re2 = r"[\x{3000}-\x{30FF}\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{AC00}-\x{D7AF}]"
+    blocks_py = "[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"
+    assert all(_AGREED.fullmatch(ch) for ch in ("\u3000", "\u30ff", "\u3400", "\u9fff", "\uac00", "\ud7af"))
+    c.execute("CREATE TABLE cp AS SELECT chr(i::INTEGER) AS ch FROM range(0, 1114112) r(i) WHERE i < 55296 OR i > 57343")
+    assert c.execute(f"SELECT count(*) FROM cp WHERE regexp_full_match(ch, '(?i){blocks_re2}') "
+                     f"<> regexp_full_match(ch, '{blocks_re2}')").fetchone()[0] == 0
+    folded, plain = re.compile("(?i)" + blocks_py), re.compile(blocks_py)
+    assert not [i for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF
+                and bool(folded.fullmatch(chr(i))) != bool(plain.fullmatch(chr(i)))]
 
 
 def test_one_character_name_parts_outside_latin_script_are_scrubbed(plugin, conn):
@@ -268,6 +300,9 @@ def test_folded_name_edge_is_the_case_insensitive_edge_everywhere():
     c.execute("CREATE TABLE cp AS SELECT chr(i::INTEGER) AS ch FROM range(0, 1114112) r(i) WHERE i < 55296 OR i > 57343")
     assert c.execute(f"SELECT count(*) FROM cp WHERE regexp_full_match(ch, '(?i){plain}') "
                      f"<> regexp_full_match(ch, '{folded}')").fetchone()[0] == 0
+    # and the Python fast path (udfs._EDGE) spells the very same class
+    from datamig.anonymize.udfs import _EDGE
+    assert re.sub(r"\\x\{([0-9A-F]{4})\}", lambda m: chr(int(m.group(1), 16)), folded) == _EDGE
 
 
 def test_different_salt_different_output(rows):

@@ -15,12 +15,8 @@ from .fpe import DigitPermuter
 from .keyed import Keys, bits, pick
 from .rules import Settings
 from .taken import TakenValues
-from .udfs import name_part_kept
+from .udfs import name_pattern
 
-# Name boundaries: anything but a digit, ASCII/Latin-1/Latin Extended letter or "_". Not \b,
-# whose ASCII-only notion of a word misses "José" and "王芳". RE2 spells the range \x{00C0}.
-NAME_EDGE = "[^0-9A-Za-z_\u00c0-\u024f]"
-NAME_EDGE_RE2 = r"[^0-9A-Za-z_\x{00C0}-\x{024F}]"
 
 
 def _blank(v: str) -> bool:
@@ -112,10 +108,9 @@ class Fakes:
         for shape in ("email", "ssn", "phone"):
             text = self._shapes[shape].sub(lambda _m, r=ph[shape]: r, text)
         for name in names:
-            parts = [p for p in re.split(r"\s+", (name or "").strip(" ")) if name_part_kept(p)]
-            if not parts:
+            pattern = name_pattern(name or "")
+            if pattern is None:
                 continue
-            pattern = re.compile(f"(?i)(^|{NAME_EDGE})(?:{'|'.join(map(re.escape, parts))})($|{NAME_EDGE})")
             for _ in range(2):  # pass 2 catches names the first pass's edges swallowed ("Ann Lee")
                 text = pattern.sub(lambda m: m.group(1) + ph["name"] + m.group(2), text)
         return text

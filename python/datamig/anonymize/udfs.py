@@ -14,7 +14,7 @@ Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
   permutation (numpy, vectorized); a fake that is a real phone/SSN of the slice walks on.
 - dm_jsonb(value, spec_json, taken): JSON documents (per document Python: JSON columns are not hot).
 - dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
-  as the SQL regex chain would (see scrub_names_ascii); NULL for the others, which SQL then does.
+  as the SQL regex chain would (see NameScrubber); NULL for the others, which SQL then does.
 
 Arrow UDFs get a chunk of 2048 values per call (no per-row call from DuckDB). Their constant
 arguments arrive as arrays; chunks are split by their distinct values (almost always one).
@@ -58,8 +58,18 @@ def _per_value(fn: Callable) -> Callable:
 
 
 _RE2_SPACE = re.compile(r"[\t\n\f\r ]+")   # RE2's \s (no \v), what string_split_regex(.., '\s+') splits on
-_EDGE = "[^0-9A-Za-z_\u00c0-\u024f]"          # macros' anon_name_edge()
+# macros' anon_name_edge_folded(): the code points RE2 makes of (?i)anon_name_edge(), spelled out,
+# so the edges need no case folding in either engine
+_EDGE = ("[^0-9A-Za-z_\u00c0-\u024f\u0253-\u0254\u0256-\u0257\u0259\u025b\u0260\u0263\u0268-\u0269"
+         "\u026f\u0272\u0275\u0280\u0283\u0288-\u028c\u0292\u1e9e\u212a-\u212b\u2c65-\u2c66\u2c7e-\u2c7f]")
 _LATIN_MAX = 0x024F                           # last code point of Latin Extended-B
+# Where Python's (?i) and RE2's (?i) pair exactly the same characters (tests check every pair,
+# and every code point against the caseless blocks): ASCII, Latin-1 to Latin Extended-B without
+# U+0130/U+0131 (Python pairs them with i/I, RE2 does not), Greek, Cyrillic, Latin Extended
+# Additional (Vietnamese), and the caseless
+# CJK punctuation, kana, ideographs and Hangul.
+_AGREED = re.compile("[\x00-\u012f\u0132-\u024f\u0370-\u052f\u1e00-\u1eff\u3000-\u30ff\u3400-\u4dbf"
+                     "\u4e00-\u9fff\uac00-\ud7af]*")
 
 
 def name_part_kept(part: str) -> bool:
@@ -70,47 +80,119 @@ def name_part_kept(part: str) -> bool:
     return len(part) >= 2 or (len(part) == 1 and ord(part) > _LATIN_MAX)
 
 
+def name_pattern(name: str) -> re.Pattern | None:
+    """The pattern of one name value, as text.sql builds it: its kept parts, case-insensitive,
+    standing between edges (or the ends of the text); None when no part is kept."""
+    parts = [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
+    if not parts:
+        return None
+    return re.compile(f"(\\A|{_EDGE})(?i:{'|'.join(map(re.escape, parts))})(\\Z|{_EDGE})")
+
+
+# Case-insensitive equality on _AGREED characters: the same character after lower() and these
+# few folds (Python and RE2 pair e.g. s with ſ and σ with ς; lower() alone does not). Tests check
+# it against RE2 for every pair.
+_FOLD = str.maketrans({"ſ": "s", "µ": "μ", "ϐ": "β", "ϵ": "ε", "ϑ": "θ", "ϰ": "κ", "ϖ": "π", "ϱ": "ρ",
+                       "ς": "σ", "ϕ": "φ", "ẛ": "ṡ"})
+_EDGE_RE = re.compile(_EDGE)
+
+
+def fold(text: str) -> str:
+    """One form per case-insensitive class, character for character (_AGREED text keeps its length)."""
+    return text.lower().translate(_FOLD)
+
+
 class NameScrubber:
-    r"""scrub_text's name passes (macros/anonymize/text.sql, anon_scrub_names_regex) for rows whose
-    text and names are all ASCII. SQL compiles each row's name pattern (the row's own names) for
-    every row, ~0.25 ms a pass; here a pattern is compiled once per distinct name value.
+    r"""scrub_text's name passes (macros/anonymize/text.sql, anon_scrub_names_regex) for the rows
+    whose text and names hold only characters of _AGREED. SQL compiles each row's pattern
+    (^|E)(?i:p1|p2..)($|E) for every row (~0.25 ms a pass, several ms when non-ASCII), and so
+    would Python `re` (~0.4 ms: the edge class); here the regex is run by hand, with no pattern
+    at all, doing exactly what the regex engine does:
+    - re.sub scans left to right; at position i it tries group 1 = \A (i = 0), then an edge
+      character at i; then the parts in their order, each case-insensitive, each followed by \Z
+      or an edge character (a part that matches but is not followed so gives way to the next);
+    - a match is replaced by group 1 + placeholder + group 2, and the scan resumes after it (the
+      edge after a name is consumed, hence the second pass, as in SQL).
+    Case-insensitive equality is fold() on _AGREED characters, where Python and RE2 pair the
+    same characters; parts are split as DuckDB does (trim() strips spaces, RE2's \s is
+    [	
+
+ ], length() counts characters). Anything else (another character anywhere, a
+    placeholder with a backslash, which RE2 would read as a rewrite escape) returns None: the
+    caller takes the SQL path."""
 
-    Why the output is the same: on ASCII text with ASCII names, Python `re` and RE2 agree on every
-    piece of the pattern (?i)(^|E)(?:p1|p2..)($|E): ASCII case-insensitive literals (the non-ASCII
-    case folds, e.g. the Kelvin sign to k, cannot occur), the edge class E on ASCII characters,
-    leftmost-first alternation (RE2 follows Perl), ^/$ as \A/\Z (RE2 without multi-line), and
-    non-overlapping left-to-right global replacement. Parts are split as DuckDB does: trim()
-    strips spaces, RE2's \s is [\t\n\f\r ], length() counts characters. Anything else (a
-    non-ASCII character anywhere, a placeholder with a backslash, which RE2 would read as a
-    rewrite escape) returns None: the caller takes the SQL path."""
+    def __init__(self, placeholder: str, max_names: int = 100_000):
+        self.placeholder = None if "\\" in placeholder else placeholder
+        self._parts: dict[str, dict[str, list[str]]] = {}
+        self._max = max_names
 
-    def __init__(self, placeholder: str, max_patterns: int = 100_000):
-        self.template = None if "\\" in placeholder else "\\g<1>" + placeholder + "\\g<2>"
-        self._patterns: dict[str, re.Pattern | None] = {}
-        self._max = max_patterns
+    def _parts_by_first(self, name: str) -> dict[str, list[str]]:
+        """The name's kept parts, folded, grouped by first character, in their order."""
+        found = self._parts.get(name)
+        if found is None:
+            found = {}
+            for part in _RE2_SPACE.split(name.strip(" ")):
+                if name_part_kept(part):
+                    folded = fold(part)
+                    found.setdefault(folded[0], []).append(folded)
+            if len(self._parts) >= self._max:
+                self._parts.clear()
+            self._parts[name] = found
+        return found
 
-    def _pattern(self, name: str) -> re.Pattern | None:
-        pat = self._patterns.get(name, False)
-        if pat is False:
-            parts = [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
-            pat = (re.compile(f"(\\A|{_EDGE})(?:{'|'.join(map(re.escape, parts))})(\\Z|{_EDGE})", re.IGNORECASE)
-                   if parts else None)
-            if len(self._patterns) >= self._max:
-                self._patterns.clear()
-            self._patterns[name] = pat
-        return pat
-
-    def scrub_ascii(self, text: str | None, names: list | None) -> str | None:
-        if text is None or names is None or self.template is None or not text.isascii():
+    def scrub(self, text: str | None, names: list | None) -> str | None:
+        if text is None or names is None or self.placeholder is None or not _agreed(text):
             return None
-        if not all(n is None or n.isascii() for n in names):
+        if not all(n is None or _agreed(n) for n in names):
             return None
         for name in names:
-            pat = self._pattern(name) if name is not None else None
-            if pat is not None:
+            parts = self._parts_by_first(name) if name is not None else None
+            if parts:
                 for _ in range(2):  # as SQL: pass 2 catches names the first pass's edges swallowed
-                    text = pat.sub(self.template, text)
+                    text = self._one_pass(text, parts)
         return text
+
+    def _one_pass(self, text: str, parts: dict[str, list[str]]) -> str:
+        folded, n = fold(text), len(text)
+        out, last, pos = [], 0, 0
+        while pos < n:
+            hit = _name_at(text, folded, 0, parts) if pos == 0 else None
+            start, before = pos, ""
+            if hit is None and _EDGE_RE.match(text, pos):
+                hit, before = _name_at(text, folded, pos + 1, parts), text[pos]
+            if hit is None:
+                pos = _next_start(text, pos)
+                continue
+            end, after = hit
+            out += [text[last:start], before, self.placeholder, after]
+            last = pos = end
+        return "".join(out) + text[last:] if out else text
+
+
+def _next_start(text: str, pos: int) -> int:
+    """Where the scan can next find a match: at the next edge character (after position 0, a
+    match always begins with one)."""
+    edge = _EDGE_RE.search(text, pos + 1)
+    return edge.start() if edge else len(text)
+
+
+def _name_at(text: str, folded: str, j: int, parts: dict[str, list[str]]) -> tuple[int, str] | None:
+    """The first part (in order) standing at j and followed by the end or an edge character:
+    (where the match ends, the edge it consumed); None if none does."""
+    if j >= len(text):
+        return None
+    for part in parts.get(folded[j], ()):
+        end = j + len(part)
+        if folded.startswith(part, j):
+            if end == len(text):
+                return end, ""
+            if _EDGE_RE.match(text, end):
+                return end + 1, text[end]
+    return None
+
+
+def _agreed(text: str) -> bool:
+    return text.isascii() or _AGREED.fullmatch(text) is not None
 
 
 def _replace(conn, name: str) -> None:
@@ -133,7 +215,7 @@ def register(conn, engine) -> None:
     scrubber = NameScrubber(engine.settings.scrub_placeholders["name"])
 
     def scrub_names(values, names):
-        return pa.array([scrubber.scrub_ascii(t, n) for t, n in zip(values.to_pylist(), names.to_pylist())],
+        return pa.array([scrubber.scrub(t, n) for t, n in zip(values.to_pylist(), names.to_pylist())],
                         pa.string())
 
     def jsonb(values, specs, tokens):
