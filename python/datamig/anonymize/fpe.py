@@ -140,6 +140,22 @@ class DigitPermuter:
             cols[j] = s
         return np.stack(cols, axis=1)
 
+    def permute_one(self, x: list[int], domain: str, d: int, b: int, parts: tuple[int, ...],
+                    alpha: Alphabet = DIGITS) -> list[int]:
+        """permute_block for one value in plain Python ints: the same rounds, without numpy's
+        per-call cost on one-element arrays (~10x faster for a JSON document's phone)."""
+        tables = self._schedule(domain, d, b, parts, alpha)
+        if len(parts) == 1:
+            return [int(tables[0][x[0]])]
+        k = len(parts)
+        mods = [alpha.radix ** p for p in parts]
+        cols = list(x)
+        for i, table in enumerate(tables):
+            j = i % k
+            s = cols[j] + int(table[cols[(j + 1) % k]])
+            cols[j] = s - mods[j] if s >= mods[j] else s
+        return cols
+
     # ----- strings ----------------------------------------------------------------------------
     def transform(self, arr: pa.Array, domain: str, keep_country_code: bool = False,
                   letters: bool = False, taken: Callable[[list], list] | None = None) -> pa.Array:
@@ -225,8 +241,7 @@ class DigitPermuter:
             x[part_of[q]] += v * int(pw[q])
         first = 0
         for b, parts in enumerate(shapes):
-            block = np.array([x[first:first + len(parts)]], dtype=np.int64)
-            x[first:first + len(parts)] = [int(v) for v in self.permute_block(block, domain, d, b, parts, alpha)[0]]
+            x[first:first + len(parts)] = self.permute_one(x[first:first + len(parts)], domain, d, b, parts, alpha)
             first += len(parts)
         for q, i in enumerate(movable):
             data[i] = (x[part_of[q]] // int(pw[q])) % alpha.radix + bases[q]

@@ -66,10 +66,11 @@ _LATIN_MAX = 0x024F                           # last code point of Latin Extende
 # Where Python's (?i) and RE2's (?i) pair exactly the same characters (tests check every pair,
 # and every code point against the caseless blocks): ASCII, Latin-1 to Latin Extended-B without
 # U+0130/U+0131 (Python pairs them with i/I, RE2 does not), Greek, Cyrillic, Latin Extended
-# Additional (Vietnamese), and the caseless
-# CJK punctuation, kana, ideographs and Hangul.
-_AGREED = re.compile("[\x00-\u012f\u0132-\u024f\u0370-\u052f\u1e00-\u1eff\u3000-\u30ff\u3400-\u4dbf"
-                     "\u4e00-\u9fff\uac00-\ud7af]*")
+# Additional (Vietnamese), and caseless blocks: Hebrew to Sinhala, Thai, Lao, general
+# punctuation (typographic quotes), currency, arrows and symbols, CJK, kana, Hangul, emoji.
+_CASELESS = ("\u0590-\u08ff\u0900-\u0dff\u0e00-\u0eff\u2000-\u206f\u20a0-\u20cf\u2190-\u23ff\u2500-\u27bf"
+             "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\ufe00-\ufe0f\U0001f000-\U0001faff")
+_AGREED = re.compile(f"[\\x00-\u012f\u0132-\u024f\u0370-\u052f\u1e00-\u1eff{_CASELESS}]*")
 
 
 def name_part_kept(part: str) -> bool:
@@ -149,11 +150,16 @@ class NameScrubber:
             parts = self._parts_by_first(name) if name is not None else None
             if parts:
                 for _ in range(2):  # as SQL: pass 2 catches names the first pass's edges swallowed
-                    text = self._one_pass(text, parts)
+                    scrubbed = self._one_pass(text, parts)
+                    if scrubbed is text:  # nothing replaced: another pass would find nothing either
+                        break
+                    text = scrubbed
         return text
 
     def _one_pass(self, text: str, parts: dict[str, list[str]]) -> str:
         folded, n = fold(text), len(text)
+        if not any(part in folded for group in parts.values() for part in group):
+            return text  # no part anywhere in the text: the scan cannot match
         out, last, pos = [], 0, 0
         while pos < n:
             hit = _name_at(text, folded, 0, parts) if pos == 0 else None
