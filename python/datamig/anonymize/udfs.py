@@ -125,6 +125,7 @@ class NameScrubber:
     def __init__(self, placeholder: str, max_names: int = 100_000):
         self.placeholder = None if "\\" in placeholder else placeholder
         self._parts: dict[str, dict[str, list[str]]] = {}
+        self._memo: dict[tuple, str] = {}
         self._max = max_names
 
     def _parts_by_first(self, name: str) -> dict[str, list[str]]:
@@ -146,20 +147,30 @@ class NameScrubber:
             return None
         if not all(n is None or _agreed(n) for n in names):
             return None
+        key = (text, tuple(names))
+        done = self._memo.get(key)
+        if done is None:
+            # the macro's CASE asks twice for the same chunk (is it NULL? then its value)
+            if len(self._memo) >= 8192:
+                self._memo.clear()
+            done = self._memo[key] = self._scrub(text, names)
+        return done
+
+    def _scrub(self, text: str, names: list) -> str:
+        folded = fold(text)
         for name in names:
             parts = self._parts_by_first(name) if name is not None else None
-            if parts:
-                for _ in range(2):  # as SQL: pass 2 catches names the first pass's edges swallowed
-                    scrubbed = self._one_pass(text, parts)
-                    if scrubbed is text:  # nothing replaced: another pass would find nothing either
-                        break
-                    text = scrubbed
+            for _ in range(2 if parts else 0):  # as SQL: pass 2 catches names pass 1's edges swallowed
+                if not any(part in folded for group in parts.values() for part in group):
+                    break  # no part anywhere in the text: the scan cannot match
+                scrubbed = self._one_pass(text, folded, parts)
+                if scrubbed is text:  # nothing replaced: another pass would find nothing either
+                    break
+                text, folded = scrubbed, fold(scrubbed)
         return text
 
-    def _one_pass(self, text: str, parts: dict[str, list[str]]) -> str:
-        folded, n = fold(text), len(text)
-        if not any(part in folded for group in parts.values() for part in group):
-            return text  # no part anywhere in the text: the scan cannot match
+    def _one_pass(self, text: str, folded: str, parts: dict[str, list[str]]) -> str:
+        n = len(text)
         out, last, pos = [], 0, 0
         while pos < n:
             hit = _name_at(text, folded, 0, parts) if pos == 0 else None
