@@ -28,15 +28,17 @@
   {{ anon_blank_safe(t, ns.s) }}
 {%- endmacro %}
 
-{# The names of `names` out of the text `s`, all in SQL: the reference semantics. #}
+{# The names of `names` out of the text `s`, all in SQL: the reference semantics. A name with no
+   part kept (NULL, blank, initials only) gets the pattern \b\B, which matches nowhere, so the text
+   appears once per name (a CASE on "no parts" repeated it, doubling the SQL with every name). #}
 {% macro anon_scrub_names_regex(s, names) -%}
   {#- a namespace: a plain `set` inside a Jinja loop does not outlive the iteration -#}
   {%- set ns = namespace(s=s) -%}
   {%- for name in names -%}
     {%- set parts = "list_filter(string_split_regex(trim(" ~ anon_text('(' ~ name ~ ')') ~ "), '\\s+'), lambda __dm_p: length(__dm_p) >= 2 or unicode(__dm_p) > 591)" -%}
-    {%- set pattern = "'(^|" ~ anon_name_edge_folded() ~ ")(?i:' || array_to_string(list_transform(" ~ parts ~ ", lambda __dm_p: regexp_escape(__dm_p)), '|') || ')($|" ~ anon_name_edge_folded() ~ ")'" -%}
-    {%- set replaced = "regexp_replace(regexp_replace(" ~ ns.s ~ ", " ~ pattern ~ ", '\\1' || dm_setting('ph_name') || '\\2', 'g'), " ~ pattern ~ ", '\\1' || dm_setting('ph_name') || '\\2', 'g')" -%}
-    {%- set ns.s = "CASE WHEN coalesce(len(" ~ parts ~ "), 0) = 0 THEN " ~ ns.s ~ " ELSE " ~ replaced ~ " END" -%}
+    {%- set alternatives = "coalesce(nullif(array_to_string(list_transform(" ~ parts ~ ", lambda __dm_p: regexp_escape(__dm_p)), '|'), ''), '\\b\\B')" -%}
+    {%- set pattern = "'(^|" ~ anon_name_edge_folded() ~ ")(?i:' || " ~ alternatives ~ " || ')($|" ~ anon_name_edge_folded() ~ ")'" -%}
+    {%- set ns.s = "regexp_replace(regexp_replace(" ~ ns.s ~ ", " ~ pattern ~ ", '\\1' || dm_setting('ph_name') || '\\2', 'g'), " ~ pattern ~ ", '\\1' || dm_setting('ph_name') || '\\2', 'g')" -%}
   {%- endfor -%}
   {{ ns.s }}
 {%- endmacro %}
