@@ -156,6 +156,20 @@ def planted(xcfg, senv, built, tmp_path_factory):
     return report, xcfg.out_dir / RUN_LEAK
 
 
+DOCUMENT_ONLY_PHONE = "(212) 555-0147"   # planted in one emergency-contacts document, in no column
+
+
+def _plant_document_phone(path: Path, phone: str) -> None:
+    table = pq.read_table(path)
+    docs = table["emergency_contacts"].to_pylist()
+    i = next(i for i, d in enumerate(docs) if d and json.loads(d).get("guardians"))
+    doc = json.loads(docs[i])
+    doc["guardians"][0]["phone"] = phone
+    docs[i] = json.dumps(doc)
+    column = table.schema.get_field_index("emergency_contacts")
+    pq.write_table(table.set_column(column, table.schema.field(column), pa.array(docs, table.schema.field(column).type)), path)
+
+
 @pytest.fixture(scope="module")
 def coincidence(xcfg, senv, built):
     """A copy of the extract in which guardian B's real mobile phone is what guardian A's became
@@ -172,6 +186,7 @@ def coincidence(xcfg, senv, built):
     phones[b] = fake_a
     column = table.schema.get_field_index("mobile_phone")
     pq.write_table(table.set_column(column, table.schema.field(column), pa.array(phones, table["mobile_phone"].type)), path)
+    _plant_document_phone(run / "extract" / "ids" / "students.parquet", DOCUMENT_ONLY_PHONE)
     report = transform(xcfg, senv, RUN_TWIN, 42, root=ROOT, select=["+ids__guardians"],
                        extra_args=["--indirect-selection", "cautious"])
     return report, run, ids[a], ids[b], fake_a
@@ -421,6 +436,23 @@ def test_planted_pass_through_fails_the_leak_test(planted, built):
     assert leak["sample_key_columns"][0] == "id" and "first_name" not in leak["sample_key_columns"]
     assert 1 <= len(leak["sample_keys"]) <= 5
     assert all(isinstance(k["id"], int) for k in leak["sample_keys"])
+
+
+def test_real_values_include_the_phones_of_json_documents(coincidence):
+    """int_pii_values (keyed hashes only) holds the configured document paths' phones too: a
+    phone only in a guardian document is a real phone of the slice to avoid and look for."""
+    from datamig.anonymize.keyed import Keys
+    from datamig.anonymize.taken import HASH_DOMAIN, normalized
+
+    _, run, *_ = coincidence
+    digits = normalized("phone", DOCUMENT_ONLY_PHONE)
+    in_columns = {normalized("phone", v) for (v,) in rows(run / "extract" / "ids/guardians.parquet",
+                  "select unnest([mobile_phone, work_phone]) from {t}") if v}
+    assert digits not in in_columns
+    with duckdb.connect(str(run / "warehouse.duckdb"), read_only=True) as db:
+        stored = set(db.execute("select kind, h from int_pii_values").fetchall())
+        assert not db.execute("select count(*) from int_pii_values where not regexp_full_match(h, '[0-9a-f]{64}')").fetchone()[0]
+    assert ("phone", Keys(SALT).sha_hex(HASH_DOMAIN, digits)) in stored
 
 
 def test_a_fake_never_lands_on_another_persons_real_phone(coincidence, built):

@@ -17,6 +17,16 @@ from (
     union
     select
         'phone' as kind,
+        right(regexp_replace(unnest(json_extract_string(cast(vitals as json), '$.guardians[*].phone')), '[^0-9]', '', 'g'), 10) as value
+    from {{ ref('stg_hcp1__encounters') }}
+    union
+    select
+        'email' as kind,
+        lower(unnest(json_extract_string(cast(vitals as json), '$.guardians[*].email'))) as value
+    from {{ ref('stg_hcp1__encounters') }}
+    union
+    select
+        'phone' as kind,
         right(regexp_replace(cast(primary_phone as varchar), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__patients') }}
     union
@@ -34,6 +44,16 @@ from (
         'email' as kind,
         lower(cast(email as varchar)) as value
     from {{ ref('stg_hcp1__providers') }}
+    union
+    select
+        'phone' as kind,
+        right(regexp_replace(unnest(json_extract_string(cast(details as json), '$.guardians[*].phone')), '[^0-9]', '', 'g'), 10) as value
+    from {{ ref('stg_hcp2__care_plans') }}
+    union
+    select
+        'email' as kind,
+        lower(unnest(json_extract_string(cast(details as json), '$.guardians[*].email'))) as value
+    from {{ ref('stg_hcp2__care_plans') }}
     union
     select
         'phone' as kind,
@@ -63,6 +83,16 @@ from (
     select
         'email' as kind,
         lower(unnest(alternate_emails)) as value
+    from {{ ref('stg_hcp2__members') }}
+    union
+    select
+        'phone' as kind,
+        right(regexp_replace(unnest(json_extract_string(cast(guardian_contacts as json), '$.guardians[*].phone')), '[^0-9]', '', 'g'), 10) as value
+    from {{ ref('stg_hcp2__members') }}
+    union
+    select
+        'email' as kind,
+        lower(unnest(json_extract_string(cast(guardian_contacts as json), '$.guardians[*].email'))) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -128,6 +158,16 @@ from (
     select
         'email' as kind,
         lower(unnest(alternate_emails)) as value
+    from {{ ref('stg_ids__students') }}
+    union
+    select
+        'phone' as kind,
+        right(regexp_replace(unnest(json_extract_string(cast(emergency_contacts as json), '$.guardians[*].phone')), '[^0-9]', '', 'g'), 10) as value
+    from {{ ref('stg_ids__students') }}
+    union
+    select
+        'email' as kind,
+        lower(unnest(json_extract_string(cast(emergency_contacts as json), '$.guardians[*].email'))) as value
     from {{ ref('stg_ids__students') }}
     union
     select

@@ -1,4 +1,5 @@
-"""`int_pii_values`: every email, phone and SSN of the slice's original data, normalized
+"""`int_pii_values`: every email, phone and SSN of the slice's original data (columns, and the
+configured paths of JSON documents), normalized
 (emails lower-case, phones their last 10 digits, SSNs their digits) and stored as keyed SHA-256
 (`anonymize_hash`, domain pii.values): the free-text leak test joins on it, and permuted phones
 and SSNs are kept off it (anonymize/taken.py). A table, built once per build: every leak test and
@@ -24,17 +25,33 @@ def _normalized(expr: str, kind: str) -> str:
     return f"regexp_replace({expr}, '[^0-9]', '', 'g')"
 
 
+def _document_values(column: str, p: Planned) -> list[tuple[str, str]]:
+    """(kind, SQL of the values) of a jsonb column's configured paths that hold emails, phones or
+    SSNs: a phone only in a guardian document is a real phone of the slice too."""
+    if p.strategy != "jsonb" or p.rule is None:
+        return []
+    out = []
+    for spec in p.rule.options.get("paths", ()) or ():
+        kind = leak_kind(spec.get("provider"), spec.get("domain"))
+        if kind and spec.get("strategy") not in ("nullify", "preserve", "constant"):
+            path = spec["path"].replace("'", "''")
+            out.append((kind, f"unnest(json_extract_string(cast({naming.quote(column)} as json), '{path}'))"))
+    return out
+
+
 def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]]) -> str:
     parts = []
     for ds, planned in sets:
+        source = f"\n    from {{{{ ref('{naming.staging(ds.store, ds.name)}') }}}}"
         for column, p in planned.items():
+            for kind, value in _document_values(column, p):
+                parts.append(_select(f"'{kind}'", _normalized(value, kind)) + source)
             kind = _kind(p)
-            if kind is None or p.strategy in ("nullify", "preserve", "constant"):
+            if kind is None or p.strategy in ("nullify", "preserve", "constant", "jsonb"):
                 continue
             col = naming.quote(column)
             value = f"unnest({col})" if ds.columns[column].endswith("[]") else f"cast({col} as varchar)"
-            parts.append(_select(f"'{kind}'", _normalized(value, kind))
-                         + f"\n    from {{{{ ref('{naming.staging(ds.store, ds.name)}') }}}}")
+            parts.append(_select(f"'{kind}'", _normalized(value, kind)) + source)
     body = "\n    union\n".join(parts) if parts else _select("'none'", "cast(null as varchar)")
     # one select target per line: the layout sqlfluff (LT09) asks for
     return (f"{HEADER}{{{{ config(materialized='table') }}}}\n\n"
