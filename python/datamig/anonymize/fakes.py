@@ -18,7 +18,6 @@ from .taken import TakenValues
 from .udfs import name_pattern
 
 
-
 def _blank(v: str) -> bool:
     return v.strip(" ") == ""  # DuckDB trim() strips spaces only
 

@@ -78,9 +78,6 @@ class TakenValues:
     def __init__(self, keys: Keys, hashes: Mapping[str, frozenset], kinds: Mapping[str, str]):
         self._keys, self._hashes, self._kinds = keys, hashes, kinds
 
-    def __len__(self) -> int:
-        return sum(len(h) for h in self._hashes.values())
-
     def for_domain(self, domain: str) -> Taken | None:
         """The check for fakes of `domain`, or None when its kind is not one to avoid."""
         kind = self._kinds.get(domain) or leak_kind(domain)

@@ -81,10 +81,16 @@ def name_part_kept(part: str) -> bool:
     return len(part) >= 2 or (len(part) == 1 and ord(part) > _LATIN_MAX)
 
 
+def name_parts(name: str) -> list[str]:
+    """The parts of one name value scrub_text looks for, split as DuckDB splits them (trim()
+    strips spaces, RE2's \\s is [\\t\\n\\f\\r ])."""
+    return [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
+
+
 def name_pattern(name: str) -> re.Pattern | None:
     """The pattern of one name value, as text.sql builds it: its kept parts, case-insensitive,
     standing between edges (or the ends of the text); None when no part is kept."""
-    parts = [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
+    parts = name_parts(name)
     if not parts:
         return None
     return re.compile(f"(\\A|{_EDGE})(?i:{'|'.join(map(re.escape, parts))})(\\Z|{_EDGE})")
@@ -133,10 +139,9 @@ class NameScrubber:
         found = self._parts.get(name)
         if found is None:
             found = {}
-            for part in _RE2_SPACE.split(name.strip(" ")):
-                if name_part_kept(part):
-                    folded = fold(part)
-                    found.setdefault(folded[0], []).append(folded)
+            for part in name_parts(name):
+                folded = fold(part)
+                found.setdefault(folded[0], []).append(folded)
             if len(self._parts) >= self._max:
                 self._parts.clear()
             self._parts[name] = found
