@@ -3,7 +3,7 @@
     models are the CERT tables themselves. -#}
 
 {% macro datamig_run_dir() -%}
-{{ env_var('DATAMIG_RUNS_DIR', 'data/runs') }}/{{ var('run_id', '') or ('latest-d' ~ var('district', 42)) }}
+{{ env_var('DATAMIG_RUN_DIR', '') or (env_var('DATAMIG_RUNS_DIR', 'data/runs') ~ '/' ~ (var('run_id', '') or ('latest-d' ~ var('district', 42)))) }}
 {%- endmacro %}
 
 {% macro datamig_export(relative_path) -%}

@@ -351,6 +351,14 @@ def test_same_salt_gives_byte_identical_final_parquet(built, same_salt, extracte
         assert a.read_bytes() == b.read_bytes(), f"final/{rel} differs between two runs with the same salt"
 
 
+def test_a_second_run_of_the_district_reuses_the_first_runs_parse(same_salt):
+    """dbt runs inside the run folder with the same vars every time: its partial parse of one
+    run is valid for the next (a full parse of the project is most of dbt's start-up)."""
+    log = (same_salt[1] / "dbt" / "logs" / "dbt.log").read_text()
+    assert "Partial parsing enabled, no changes found" in log
+    assert "Starting full parse" not in log
+
+
 def test_other_salt_gives_other_names(built, other_salt):
     _, run_a = built
     report, run_c = other_salt

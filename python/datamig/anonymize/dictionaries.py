@@ -33,6 +33,8 @@ from typing import Mapping
 import faker
 from faker import Faker
 
+from ..cache import cache_dir
+
 # Derived lists the SQL needs besides the configured ones: ASCII local parts for emails/user names.
 ASCII_VARIANTS = {"first_name_ascii": "first_name", "last_name_ascii": "last_name"}
 _PERSON_ATTRS = {"first_name": "first_names", "last_name": "last_names"}
@@ -73,8 +75,7 @@ CACHE_VERSION = 1
 def _cache_path(method: str, locales: tuple[str, ...], size: int, seed: int) -> Path:
     key = json.dumps([CACHE_VERSION, method, list(locales), size, seed, faker.VERSION,
                       f"{sys.version_info.major}.{sys.version_info.minor}"])
-    root = Path(os.environ.get("DATAMIG_CACHE_DIR") or Path.home() / ".cache" / "datamig")
-    return root / "dictionaries" / f"{method}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+    return cache_dir("dictionaries", f"{method}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.json")
 
 
 @lru_cache(maxsize=None)

@@ -1,15 +1,21 @@
 """`dbt build` of one run, in process, through dbt's programmatic runner.
 
-The project and the profiles are the checkout's (profiles.yml, target dev); the run is chosen by
-the vars {district, run_id} and DATAMIG_RUNS_DIR (absolute). dbt's own target/ and logs/ go
-into the run folder (<run>/dbt/), so concurrent runs never share them and a rerun or a report
-has the run's compiled SQL at hand; run_results.json and manifest.json are copied to <run>/dbt/.
+The project and the profiles are the checkout's (profiles.yml, target dev). dbt runs inside the
+run folder with DATAMIG_RUN_DIR="." and --vars {district}: the warehouse, the extract and final/
+are paths relative to it. So every run of a district parses to the same manifest, and dbt's
+partial parsing (a full parse of the project costs ~8 s of CPU) carries over from one run to
+the next through a copy of partial_parse.msgpack in datamig's cache; dbt itself checks that the
+project files, vars and profile are unchanged and parses afresh when they are not.
+dbt's own target/ and logs/ go into the run folder (<run>/dbt/), so concurrent runs never share
+them and a rerun or a report has the run's compiled SQL at hand; run_results.json and
+manifest.json are copied to <run>/dbt/.
 
 The salt is checked before dbt starts (one line naming the variable) and is never written into
 arguments, logs or files: the dbt plugin reads it from the environment.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,12 +28,16 @@ from pathlib import Path
 
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
+from ..cache import cache_dir
 from ..errors import DatamigError
 
 log = logging.getLogger("datamig.transform")
 
 RUNS_DIR_ENV = "DATAMIG_RUNS_DIR"
+RUN_DIR_ENV = "DATAMIG_RUN_DIR"
+PROJECT_DIR_ENV = "DATAMIG_PROJECT_DIR"
 DBT_DIR = "dbt"
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 @dataclass
@@ -50,11 +60,11 @@ def require_salt(root: Path, env: Mapping[str, str] | None = None) -> tuple[str,
     return name, value
 
 
-def dbt_args(root: Path, run_dir: Path, run_id: str, district: int, target: str = "dev",
+def dbt_args(root: Path, run_dir: Path, district: int, target: str = "dev",
              select: Sequence[str] = (), exclude: Sequence[str] = (), extra: Sequence[str] = ()) -> list[str]:
     out = run_dir / DBT_DIR
     args = ["build", "--project-dir", str(root), "--profiles-dir", str(root), "--target", target,
-            "--vars", json.dumps({"district": district, "run_id": run_id}),
+            "--vars", json.dumps({"district": district}),
             "--target-path", str(out / "target"), "--log-path", str(out / "logs")]
     if select:
         args += ["--select", *select]
@@ -73,17 +83,21 @@ def run_dbt(root: Path, runs_dir: Path, run_id: str, district: int, *, env: Mapp
     salt_name, salt = require_salt(root, env)
     if not (run_dir / "extract").is_dir():
         raise DatamigError(f"run {run_id}: no extract at {run_dir / 'extract'} (run `datamig extract` first)")
-    args = dbt_args(root, run_dir, run_id, district, select=select, exclude=exclude, extra=extra)
+    args = dbt_args(root, run_dir, district, select=select, exclude=exclude, extra=extra)
     if quiet:
         args.insert(1, "--quiet")
     out = run_dir / DBT_DIR
     shutil.rmtree(out / "target", ignore_errors=True)
+    cache = _parse_cache(root, district)
+    _copy_quietly(cache, out / "target" / PARTIAL_PARSE)
     log.info("dbt %s", " ".join(args))
     started = time.monotonic()
-    # The profile names the rules file relative to the project; dbt reads env vars from os.environ.
-    with _cwd(root), _environ({RUNS_DIR_ENV: str(runs_dir), salt_name: salt}):
+    # dbt reads env vars from os.environ; the run folder is the working directory (see above)
+    with _cwd(run_dir), _environ({RUNS_DIR_ENV: str(runs_dir), RUN_DIR_ENV: ".", PROJECT_DIR_ENV: str(root),
+                                  salt_name: salt}):
         result = _invoke(args, progress)
     wall = round(time.monotonic() - started, 3)
+    _copy_quietly(out / "target" / PARTIAL_PARSE, cache)
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt build of run {run_id} did not run: {_first_line(result.exception)}")
     target = out / "target"
@@ -140,6 +154,28 @@ def _phase_timings(run_results: dict) -> dict[str, float]:
             tests += r.get("execution_time") or 0
     return {"dbt_elapsed_s": round(run_results.get("elapsed_time") or 0, 3),
             "models_s": round(models, 3), "tests_s": round(tests, 3)}
+
+
+def _parse_cache(root: Path, district: int) -> Path:
+    """One per checkout and district (their vars and files differ, and each would make dbt
+    discard the other's)."""
+    checkout = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return cache_dir("dbt-parse", f"{checkout}-d{district}-{PARTIAL_PARSE}")
+
+
+def _copy_quietly(src: Path, dst: Path) -> None:
+    """Copy through a temporary name, so a concurrent run reads a whole file or none; a cache
+    that cannot be read or written only costs a full parse."""
+    if not src.is_file():
+        return
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    except OSError as exc:
+        log.debug("dbt parse cache %s -> %s: %s", src, dst, type(exc).__name__)
+        tmp.unlink(missing_ok=True)
 
 
 def _first_line(exc: BaseException | None) -> str:

@@ -160,6 +160,8 @@ def _counts(c: Counter) -> dict:
 
 def _add_samples(warehouse: Path, pending, scrub: Scrubber, keys: Keys | None) -> None:
     conn = duckdb.connect(str(warehouse), read_only=True)
+    # the compiled SQL names the extract relative to the run folder (dbt ran inside it)
+    conn.execute("SET file_search_path = ?", [str(warehouse.parent)])
     if keys is not None:
         # the leak tests compare keyed hashes (int_pii_values): their SQL needs the plugin's key UDF
         conn.create_function("dm_domain_key", keys.domain_key, ["VARCHAR"], "VARCHAR", side_effects=False)
