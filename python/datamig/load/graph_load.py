@@ -103,24 +103,91 @@ def batches(s: GraphSet) -> Iterator[list[dict]]:
 
 
 # --- classification ---------------------------------------------------------------------------
+#
+# Almost every row of a first load is new: existence is asked with keys only, and properties
+# travel only for the rows that exist, to tell changed from unchanged.
 
 _CHANGED = "any(p IN keys(row.p) WHERE x[p] IS NULL OR x[p] <> row.p[p])"
 
 
-def _node_status(s: GraphSet) -> str:
-    return (f"UNWIND $rows AS row OPTIONAL MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) "
-            f"RETURN row.k AS k, x IS NULL AS new, x IS NOT NULL AND {_CHANGED} AS changed")
+def _existing_nodes(tx, s: GraphSet, keys: list) -> set:
+    """Which of `keys` are the business keys of `s`'s nodes in CERT."""
+    query = f"UNWIND $keys AS k MATCH (x:{q(s.name)} {{{q(s.key_prop)}: k}}) RETURN collect(k) AS found"
+    return set(tx.run(query, keys=keys).single()["found"])
 
 
-def _rel_status(s: GraphSet, ends_must_exist: bool) -> str:
-    match = "MATCH" if ends_must_exist else "OPTIONAL MATCH"
-    return (f"UNWIND $rows AS row "
-            f"{match} (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
-            f"{match} (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
-            f"OPTIONAL MATCH (a)-[x:{q(s.name)}]->(b) "
-            f"WITH row, a, b, head(collect(x)) AS x "
-            f"RETURN row.s AS s, row.e AS e, a IS NOT NULL AS has_start, b IS NOT NULL AS has_end, "
-            f"x IS NULL AS new, x IS NOT NULL AND {_CHANGED} AS changed")
+def _changed_nodes(tx, s: GraphSet, rows: list[dict]) -> set:
+    """Keys of the existing nodes among `rows` whose final properties differ from CERT's."""
+    if not rows:
+        return set()
+    query = (f"UNWIND $rows AS row MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) "
+             f"WITH row, x WHERE {_CHANGED} RETURN collect(row.k) AS changed")
+    return set(tx.run(query, rows=rows).single()["changed"])
+
+
+def _node_status(tx, s: GraphSet, rows: list[dict]) -> tuple[set, set]:
+    """(keys existing in CERT, keys existing and changed)."""
+    found = _existing_nodes(tx, s, [r["k"] for r in rows])
+    return found, _changed_nodes(tx, s, [r for r in rows if r["k"] in found])
+
+
+def _rel_pattern(s: GraphSet) -> str:
+    return (f"(a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}})-[x:{q(s.name)}]->"
+            f"(b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}})")
+
+
+def _changed_rels(tx, s: GraphSet, rows: list[dict]) -> dict[tuple, bool]:
+    """(start key, end key) -> changed, for the rows whose relationship exists in CERT."""
+    if not rows:
+        return {}
+    query = (f"UNWIND $rows AS row MATCH {_rel_pattern(s)} WITH row, head(collect(x)) AS x "
+             f"RETURN row.s AS s, row.e AS e, {_CHANGED} AS changed")
+    return {(r["s"], r["e"]): r["changed"] for r in tx.run(query, rows=rows)}
+
+
+class _CertNodes:
+    """Whether a node is in CERT, per label and key: known for the run's own nodes from their
+    classification, asked (keys only, once per key) for the ends that only CERT has."""
+
+    def __init__(self, graph: GraphStore):
+        self.graph = graph
+        self.known: dict[str, dict] = defaultdict(dict)
+
+    def learn(self, label: str, keys: list, found: set) -> None:
+        self.known[label].update((k, k in found) for k in keys)
+
+    def ask(self, label: str, prop: str, keys: set) -> dict:
+        known = self.known[label]
+        unknown = [k for k in keys if k not in known]
+        if unknown:
+            probe = GraphSet("node", label, Path(), key_prop=prop)
+            found = self.graph.read(lambda tx: _existing_nodes(tx, probe, unknown), doing=f"reading label {label}")
+            self.learn(label, unknown, found)
+        return known
+
+
+def _classify_nodes(graph: GraphStore, s: GraphSet, rows: list[dict], cert: _CertNodes) -> list[tuple]:
+    found, changed = graph.read(lambda tx: _node_status(tx, s, rows), doing=f"reading label {s.name}")
+    cert.learn(s.name, [r["k"] for r in rows], found)
+    return [(r["k"], r["k"] in found, r["k"] in changed) for r in rows]
+
+
+def _classify_rels(graph: GraphStore, s: GraphSet, rows: list[dict], cert: _CertNodes,
+                   final_keys: dict[str, set], missing: list) -> list[tuple]:
+    """A relationship can only exist in CERT when both its ends do: only those rows are asked."""
+    starts = cert.ask(s.start_label, s.start_prop, {r["s"] for r in rows})
+    ends = cert.ask(s.end_label, s.end_prop, {r["e"] for r in rows})
+    both = []
+    for r in rows:
+        if (not starts[r["s"]] and r["s"] not in final_keys[s.start_label]) or \
+                (not ends[r["e"]] and r["e"] not in final_keys[s.end_label]):
+            missing.append(r)
+        elif starts[r["s"]] and ends[r["e"]]:
+            both.append(r)
+    existing = graph.read(lambda tx: _changed_rels(tx, s, both), doing=f"reading relationship {s.name}") \
+        if both else {}
+    return [({"start": r["s"], "end": r["e"]}, (r["s"], r["e"]) in existing, existing.get((r["s"], r["e"]), False))
+            for r in rows]
 
 
 def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
@@ -128,29 +195,23 @@ def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
     A relationship whose end is neither in CERT nor among the run's nodes can never be
     created: that is an error now, not a silent gap later."""
     final_keys: dict[str, set] = defaultdict(set)
+    cert = _CertNodes(graph)
     for s in sets:
         counts = {"rows": 0, "existing": 0, "new": 0, "changed": 0, "unchanged": 0}
         missing = []
         for rows in batches(s):
             if s.kind == "node":
                 final_keys[s.name] |= {r["k"] for r in rows}
-                result = graph.read(lambda tx, rows=rows: tx.run(_node_status(s), rows=rows).data(),
-                                    doing=f"reading label {s.name}")
-                keys = [r["k"] for r in result if not r["new"]]
+                status = _classify_nodes(graph, s, rows, cert)
             else:
-                result = graph.read(lambda tx, rows=rows: tx.run(_rel_status(s, False), rows=rows).data(),
-                                    doing=f"reading relationship {s.name}")
-                for r in result:
-                    if (not r["has_start"] and r["s"] not in final_keys[s.start_label]) or \
-                            (not r["has_end"] and r["e"] not in final_keys[s.end_label]):
-                        missing.append(r)
-                keys = [{"start": r["s"], "end": r["e"]} for r in result if not r["new"]]
-            counts["rows"] += len(result)
-            counts["new"] += sum(1 for r in result if r["new"])
-            counts["changed"] += sum(1 for r in result if not r["new"] and r["changed"])
-            counts["unchanged"] += sum(1 for r in result if not r["new"] and not r["changed"])
-            counts["existing"] += sum(1 for r in result if not r["new"])
-            s.conflicts += keys[:CONFLICT_LIMIT - len(s.conflicts)]
+                status = _classify_rels(graph, s, rows, cert, final_keys, missing)
+            existing = [(key, changed) for key, found, changed in status if found]
+            counts["rows"] += len(status)
+            counts["new"] += len(status) - len(existing)
+            counts["existing"] += len(existing)
+            counts["changed"] += sum(1 for _, changed in existing if changed)
+            counts["unchanged"] += sum(1 for _, changed in existing if not changed)
+            s.conflicts += [key for key, _ in existing[:CONFLICT_LIMIT - len(s.conflicts)]]
         if missing:
             first = missing[0]
             raise MigrationFailed(
@@ -175,11 +236,15 @@ def _hold_run(tx, run_id: str) -> None:
 
 def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     _hold_run(tx, run_id)
-    status = tx.run(_node_status(s), rows=rows).data()
-    created = [r["k"] for r in status if r["new"]]
-    changed = [r["k"] for r in status if not r["new"] and (r["changed"] or s.strategy == "upsert")]
-    if s.strategy == "insert" and len(created) < len(status):
+    found = _existing_nodes(tx, s, [r["k"] for r in rows])  # again: CERT may have changed since classify
+    if s.strategy == "insert" and found:
         raise MigrationFailed(f"label {s.name}: nodes appeared in CERT since the conflict check")
+    if s.strategy == "upsert":
+        rewrite = found
+    else:
+        rewrite = _changed_nodes(tx, s, [r for r in rows if r["k"] in found])
+    created = [r["k"] for r in rows if r["k"] not in found]
+    changed = [r["k"] for r in rows if r["k"] in rewrite]
     if changed:
         tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $keys AS k "
                f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: k}}) "
@@ -189,8 +254,7 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     if created:
         tx.run("CREATE (:DatamigLedger {run_id: $run, kind: 'node', label: $label, key_prop: $prop, keys: $keys, "
                "at: $at})", run=run_id, label=s.name, prop=s.key_prop, keys=created, at=now()).consume()
-    todo = set(created) | set(changed)
-    write = [r for r in rows if r["k"] in todo]
+    write = [r for r in rows if r["k"] not in found or r["k"] in rewrite]
     if write:
         tx.run(f"UNWIND $rows AS row MERGE (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) SET x += row.p",
                rows=write).consume()
@@ -198,20 +262,35 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     return {"inserted": len(created), "updated": len(changed)}
 
 
+def _existing_rels(tx, s: GraphSet, rows: list[dict]) -> set:
+    """(start key, end key) of the rows whose relationship is in CERT; every end must be."""
+    ends = [{"s": r["s"], "e": r["e"]} for r in rows]
+    found = tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
+                   f"MATCH (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
+                   f"RETURN count(*) AS n, "
+                   f"collect(CASE WHEN EXISTS {{ (a)-[:{q(s.name)}]->(b) }} THEN [row.s, row.e] END) AS existing",
+                   rows=ends).single()
+    if found["n"] < len(rows):
+        raise MigrationFailed(f"relationship {s.id}: {len(rows) - found['n']} rows whose end nodes are not in CERT")
+    return {tuple(pair) for pair in found["existing"]}
+
+
 def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     _hold_run(tx, run_id)
-    status = tx.run(_rel_status(s, True), rows=rows).data()
-    if len(status) < len(rows):
-        raise MigrationFailed(f"relationship {s.id}: {len(rows) - len(status)} rows whose end nodes are not in CERT")
-    created = [r for r in status if r["new"]]
-    changed = [r for r in status if not r["new"] and (r["changed"] or s.strategy == "upsert")]
-    if s.strategy == "insert" and len(created) < len(status):
+    found = _existing_rels(tx, s, rows)  # again: CERT may have changed since classify
+    if s.strategy == "insert" and found:
         raise MigrationFailed(f"relationship {s.id}: relationships appeared in CERT since the conflict check")
-    ends = f"(a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}})-[x:{q(s.name)}]->(b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}})"
+    existing = [r for r in rows if (r["s"], r["e"]) in found]
+    if s.strategy == "upsert":
+        rewrite = found
+    else:
+        rewrite = {pair for pair, changed in _changed_rels(tx, s, existing).items() if changed}
+    created = [r for r in rows if (r["s"], r["e"]) not in found]
+    changed = [r for r in existing if (r["s"], r["e"]) in rewrite]
     meta = {"type": s.name, "start_label": s.start_label, "start_prop": s.start_prop,
             "end_label": s.end_label, "end_prop": s.end_prop}
     if changed:
-        tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row MATCH {ends} "
+        tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row MATCH {_rel_pattern(s)} "
                f"WITH run, row, head(collect(x)) AS x "
                f"CREATE (bi:DatamigBefore) SET bi = properties(x) "
                f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'rel', type: $meta.type, start_label: $meta.start_label, "
@@ -222,8 +301,7 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
         tx.run("CREATE (l:DatamigLedger {run_id: $run, kind: 'rel', start_keys: $s, end_keys: $e, at: $at}) "
                "SET l += $meta", run=run_id, s=[r["s"] for r in created], e=[r["e"] for r in created],
                meta=meta, at=now()).consume()
-    todo = {(r["s"], r["e"]) for r in created} | {(r["s"], r["e"]) for r in changed}
-    write = [r for r in rows if (r["s"], r["e"]) in todo]
+    write = created + changed
     if write:
         tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
                f"MATCH (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "

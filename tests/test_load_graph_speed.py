@@ -1,0 +1,150 @@
+"""Graph classify and apply against a real Neo4j 5.26, on a mix the fast paths must tell apart:
+nodes existing-unchanged, existing-changed and new; relationships existing (changed or not),
+new between two existing ends, new to a new end, new to an end only CERT has, and ends that
+exist nowhere; plus the in-transaction re-check against changes made after classify."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import neo4j
+import pytest
+
+from datamig.config.model import StoreConfig
+from datamig.errors import MigrationFailed
+from datamig.load import graph_load
+from datamig.load.fingerprint import graph_fingerprint
+from datamig.load.graph import GraphStore
+from datamig.load.graph_undo import undo
+from test_load_support import NEO_PASSWORD, neo4j_server
+
+pytestmark = pytest.mark.timeout(300)
+__all__ = ["neo4j_server"]
+RUN = "mig-20251106-143000-d1"
+KEYS = {"Student": "student_id", "School": "school_id"}
+
+CERT_GRAPH = """
+CREATE (s1:Student {student_id: 's1', grade: 9}), (s2:Student {student_id: 's2', grade: 8, cert_only: true}),
+       (c10:School {school_id: 10, name: 'Only in CERT'}), (:School {school_id: 13, name: 'Also only in CERT'}),
+       (s1)-[:ENROLLED_IN {since: 2020}]->(c10), (s2)-[:ENROLLED_IN {since: 2019}]->(c10)
+"""
+STUDENTS = [("s1", 9), ("s2", 9), ("s3", 10)]        # unchanged, changed, new
+SCHOOLS = [(11, "New School")]                          # new
+ENROLLED = [("s1", 10, 2020),   # exists, unchanged
+            ("s2", 10, 2021),   # exists, changed
+            ("s1", 11, 2024),   # new: its end is new
+            ("s3", 10, 2024),   # new: its start is new, its end only in CERT
+            ("s1", 13, 2024)]   # new between two existing ends
+
+
+@pytest.fixture
+def graph(neo4j_server):
+    with neo4j.GraphDatabase.driver(neo4j_server, auth=("neo4j", NEO_PASSWORD)) as driver:
+        driver.execute_query("MATCH (n) DETACH DELETE n")
+        driver.execute_query(CERT_GRAPH)
+    store = StoreConfig("sp", "neo4j", "PROD_SP_URL", "CERT_SP_URL")
+    g = GraphStore(store, neo4j_server, "neo4j", NEO_PASSWORD, {})
+    g.ensure_constraints(KEYS)
+    try:
+        yield g
+    finally:
+        g.close()
+
+
+def cypher(g: GraphStore, query: str, **params) -> list[dict]:
+    return g.run(query, "test", **params)
+
+
+def fingerprint(g: GraphStore) -> str:
+    """CERT's data, ledger nodes left out."""
+    return graph_fingerprint(f"bolt://{g.where}", "neo4j", NEO_PASSWORD)
+
+
+def final(tmp_path: Path, enrolled=ENROLLED) -> list[graph_load.GraphSet]:
+    con = duckdb.connect()
+    tables = {"nodes/Student": ("student_id VARCHAR, grade BIGINT", STUDENTS),
+              "nodes/School": ("school_id BIGINT, name VARCHAR", SCHOOLS),
+              "relationships/ENROLLED_IN": ("start_label VARCHAR, start_key VARCHAR, end_label VARCHAR, "
+                                            "end_key BIGINT, since BIGINT",
+                                            [("Student", s, "School", e, y) for s, e, y in enrolled])}
+    for name, (columns, rows) in tables.items():
+        path = tmp_path / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE t ({columns})")
+        con.executemany(f"INSERT INTO t VALUES ({', '.join('?' for _ in rows[0])})", rows)
+        con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    nodes = {p.stem: p for p in (tmp_path / "nodes").glob("*.parquet")}
+    rels = {p.stem: p for p in (tmp_path / "relationships").glob("*.parquet")}
+    return graph_load.plan_sets("sp", nodes, rels, KEYS)
+
+
+def by_id(sets: list[graph_load.GraphSet]) -> dict[str, graph_load.GraphSet]:
+    return {s.id: s for s in sets}
+
+
+def counts(s: graph_load.GraphSet, *names: str) -> tuple:
+    return tuple(s.counts[n] for n in names)
+
+
+SPLIT = ("rows", "existing", "new", "changed", "unchanged")
+ENROLLED_ID = "(Student)-[ENROLLED_IN]->(School)"
+
+
+def test_classify_splits_new_changed_and_unchanged_nodes_and_relationships(graph, tmp_path):
+    sets = by_id(final(tmp_path))
+    graph_load.classify(graph, list(sets.values()))
+    assert counts(sets["Student"], *SPLIT) == (3, 2, 1, 1, 1)
+    assert sets["Student"].conflicts == ["s1", "s2"]
+    assert counts(sets["School"], *SPLIT) == (1, 0, 1, 0, 0)
+    assert counts(sets[ENROLLED_ID], *SPLIT) == (5, 2, 3, 1, 1)
+    assert sets[ENROLLED_ID].conflicts == [{"start": "s1", "end": 10}, {"start": "s2", "end": 10}]
+
+
+@pytest.mark.parametrize("strategy, updated", [("merge", (1, 1)), ("upsert", (2, 2))])
+def test_apply_writes_only_what_the_strategy_asks_and_undo_restores_cert(graph, tmp_path, strategy, updated):
+    before = fingerprint(graph)
+    sets = final(tmp_path)
+    graph_load.classify(graph, sets)
+    for s in sets:
+        s.strategy = strategy
+    graph_load.apply(graph, sets, RUN, 1, lambda _: None)
+    sets = by_id(sets)
+    assert counts(sets["Student"], "inserted", "updated") == (1, updated[0])
+    assert counts(sets["School"], "inserted", "updated") == (1, 0)
+    assert counts(sets[ENROLLED_ID], "inserted", "updated") == (3, updated[1])
+    assert cypher(graph, "MATCH (s:Student {student_id: 's2'}) RETURN s.grade AS g, s.cert_only AS c") == [
+        {"g": 9, "c": True}]
+    assert cypher(graph, "MATCH (s:Student)-[r:ENROLLED_IN]->(c:School) RETURN s.student_id AS s, "
+                         "c.school_id AS c, r.since AS y ORDER BY s, c") == [
+        {"s": s, "c": c, "y": y} for s, c, y in sorted(ENROLLED)]
+    undo(graph, RUN, "compensated")
+    assert fingerprint(graph) == before
+
+
+def test_an_end_neither_in_cert_nor_in_the_run_is_refused_at_classify(graph, tmp_path):
+    sets = final(tmp_path, ENROLLED + [("s3", 12, 2024)])
+    with pytest.raises(MigrationFailed, match=r"store sp: relationship \(Student\)-\[ENROLLED_IN\]->\(School\): "
+                                              r"1 rows whose end nodes are neither in CERT nor in the run "
+                                              r"\(first: Student 's3' -> School 12\)"):
+        graph_load.classify(graph, sets)
+
+
+@pytest.mark.parametrize("change, message", [
+    ("CREATE (:School {school_id: 11})", "label School: nodes appeared in CERT since the conflict check"),
+    ("MATCH (a:Student {student_id: 's1'}), (b:School {school_id: 13}) CREATE (a)-[:ENROLLED_IN]->(b)",
+     r"relationship \(Student\)-\[ENROLLED_IN\]->\(School\): relationships appeared in CERT since the conflict"),
+    ("MATCH (b:School {school_id: 13}) DETACH DELETE b",
+     r"relationship \(Student\)-\[ENROLLED_IN\]->\(School\): 1 rows whose end nodes are not in CERT"),
+])
+def test_changes_made_after_classify_stop_the_batch_that_meets_them(graph, tmp_path, change, message):
+    sets = final(tmp_path, [e for e in ENROLLED if e[2] == 2024])  # only new relationships
+    graph_load.classify(graph, sets)
+    for s in sets:
+        s.strategy = "merge" if s.name == "Student" else "insert"
+    assert [s.counts["existing"] for s in sets] == [0, 2, 0]
+    graph.run(change, "test")
+    changed = fingerprint(graph)
+    with pytest.raises(MigrationFailed, match="store sp: " + message):
+        graph_load.apply(graph, sets, RUN, 1, lambda _: None)
+    undo(graph, RUN, "compensated")
+    assert fingerprint(graph) == changed
