@@ -19,6 +19,9 @@ Later (free text now loses the names of FK parents and graph neighbours too, whi
 name passes the bulk: dbt build 108-143 s at load 3-5; then the name regex run by hand for
 every script where Python and RE2 agree, one JSON value's permutation in plain ints):
             plain copy 0.83 s, dbt run  41.4 s, ratio  50.2, dbt build 46.9 s (load 1.3-2.2)
+dbt now runs as the datamig runner runs it (inside the run folder, partial parse kept from the
+district's previous run; the full parse is timed apart), load 4-7 while other jobs ran:
+            plain copy 1.17 s, dbt run  38.3 s, ratio  32.6 (full parse 12.3 s, paid once)
 The <= 2.0 target is not met; see README "Benchmarks" for what is left.
 """
 from __future__ import annotations
@@ -50,14 +53,18 @@ def plain_copy(extract: Path, out: Path) -> tuple[float, int]:
     return time.monotonic() - started, rows
 
 
-def dbt(command: str, run_id: str, env: dict, scratch: Path) -> tuple[float, int]:
-    """Seconds and exit code (a failed data test still times the build; a failed model stops)."""
+def dbt(command: str, run_dir: Path, env: dict, scratch: Path) -> tuple[float, int]:
+    """Seconds and exit code (a failed data test still times the build; a failed model stops).
+    As the datamig runner does: inside the run folder, DATAMIG_RUN_DIR=".", --vars {district},
+    so the parse of the first command is partial-parsed by the next ones (same target path)."""
     started = time.monotonic()
-    done = subprocess.run([str(ROOT / ".venv/bin/dbt"), command, "--profiles-dir", ".", "--quiet",
+    done = subprocess.run([str(ROOT / ".venv/bin/dbt"), command, "--project-dir", str(ROOT),
+                           "--profiles-dir", str(ROOT), "--quiet",
                            "--target-path", str(scratch / "target"), "--log-path", str(scratch / "logs"),
-                           "--vars", f"{{district: 42, run_id: {run_id}}}"], cwd=ROOT, env=env)
-    if command == "run" and done.returncode:
-        sys.exit(f"dbt run failed (exit {done.returncode})")
+                           "--vars", "{district: 42}"], cwd=run_dir,
+                          env={**env, "DATAMIG_RUN_DIR": ".", "DATAMIG_PROJECT_DIR": str(ROOT)})
+    if command in ("parse", "run") and done.returncode:
+        sys.exit(f"dbt {command} failed (exit {done.returncode})")
     return time.monotonic() - started, done.returncode
 
 
@@ -93,13 +100,15 @@ def main() -> None:
         scratch = Path(tmp)
         proc_env = {**os.environ, "DATAMIG_RUNS_DIR": str(run_dir.parent)}
         copy_s, rows = plain_copy(run_dir / "extract", scratch / "plain-copy")
-        run_s, _ = dbt("run", run_dir.name, proc_env, scratch)
+        parse_s, _ = dbt("parse", run_dir, proc_env, scratch)
+        run_s, _ = dbt("run", run_dir, proc_env, scratch)
         print(f"district 42 ({run_dir.name}): {rows:,} rows in {files} files")
         print(f"plain DuckDB copy Parquet -> Parquet : {copy_s:8.2f} s  ({rows / copy_s:,.0f} rows/s)")
+        print(f"full dbt parse (a district's 1st run): {parse_s:8.2f} s  (later runs reuse it)")
         print(f"anonymization (dbt run, every model): {run_s:8.2f} s  ({rows / run_s:,.0f} rows/s)")
         print(f"ratio anonymization / plain copy      : {run_s / copy_s:8.2f}   (target <= 2.0)", flush=True)
         if not args.no_build:
-            build_s, code = dbt("build", run_dir.name, proc_env, scratch)
+            build_s, code = dbt("build", run_dir, proc_env, scratch)
             failed = f"   (exit {code}: some data tests failed)" if code else ""
             print(f"whole dbt build (models + tests)      : {build_s:8.2f} s{failed}")
 
