@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -78,19 +79,26 @@ def _unscoped(cfg: Config, env, run_id: str, manifest: dict) -> list[str]:
     return out
 
 
+def _parse(cfg: Config, env, root: Path, run_dir: Path, district: int, progress) -> dbt_cert.Parsed | None:
+    stores = cfg.postgres_stores()
+    if not stores:
+        return None
+    progress("parsing the dbt project for the cert target")
+    # any store's settings: the parse connects nowhere
+    return dbt_cert.parse(root, run_dir, district, cert_url(stores[0], env), stores[0].schema)
+
+
 def _dbt_tests(cfg: Config, env, root: Path, run_dir: Path, run_id: str, district: int, progress,
-               skip: list[str]) -> list[dict]:
+               skip: list[str], parsed: dbt_cert.Parsed | None) -> list[dict]:
     shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes
     stores = [s for s in cfg.postgres_stores() if s.name not in skip]
-    if not stores:
+    if not stores or parsed is None:
         return []
-    progress("parsing the dbt project for the cert target")
-    manifest = dbt_cert.parse(root, run_dir, run_id, district, cert_url(stores[0], env), stores[0].schema)
     out = []
     for store in stores:
         progress(f"dbt tests against CERT {store.name}")
         out.append(dbt_cert.run_store_tests(root, run_dir, run_id, district, store.name, store.schema,
-                                            cert_url(store, env), shapes, progress, manifest=manifest))
+                                            cert_url(store, env), parsed, shapes, progress))
     return out
 
 
@@ -122,14 +130,21 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
                        progress: Callable[[str], None] | None = None, root: Path | None = None) -> dict:
     progress = progress or (lambda m: None)
     root = (root or find_project_root()).resolve()
-    run_dir = cfg.out_dir / run_id
+    run_dir = (cfg.out_dir / run_id).resolve()  # absolute: dbt's calls change the working directory
     started = time.monotonic()
     manifest = _manifest(run_dir)
-    tables = _tables(cfg, env, run_dir, manifest, progress)
-    graph = _graph(cfg, env, run_dir, manifest)
-    unscoped = _unscoped(cfg, env, run_id, manifest)
-    stores = _dbt_tests(cfg, env, root, run_dir, run_id, manifest["district"], progress, unscoped)
-    links = _links(cfg, env, run_id, progress)
+    district = manifest["district"]
+    # dbt's parse is CPU in this process, the counts and links wait on PostgreSQL, the graph's on
+    # Neo4j: side by side they overlap. dbt's tests come after, one store at a time (dbt's state
+    # is global to the process); the parse only sets DATAMIG_* variables, which nothing else reads.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parsing = pool.submit(_parse, cfg, env, root, run_dir, district, progress)
+        graph_counts = pool.submit(_graph, cfg, env, run_dir, manifest)
+        tables = _tables(cfg, env, run_dir, manifest, progress)
+        unscoped = _unscoped(cfg, env, run_id, manifest)
+        links = _links(cfg, env, run_id, progress)
+        graph, parsed = graph_counts.result(), parsing.result()
+    stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsed)
     issues = [f"{r['table']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
               for r in tables if not r["ok"]]
     issues += [f"{name}: CERT holds no record of the run's keys (datamig.run_keys); its dbt tests were not run"
