@@ -34,3 +34,45 @@ def test_the_cert_parse_of_one_run_serves_the_next(tmp_path, monkeypatch, projec
             if path.is_file():
                 assert b"not-a-secret-pw" not in path.read_bytes(), path
 
+
+NASTY = ["plain", "it's", 'say "hi"', "back\\slash", "new\nline", "{braces},comma", "NULL", "ünï €", ""]
+
+
+def test_reconcile_counts_the_cert_rows_whose_key_the_parquet_holds(services, tmp_path):
+    """One session for several tables; composite and typed keys; keys of any text travel
+    intact; a key CERT lacks and a NULL key part are not counted; CERT's other rows neither."""
+    import duckdb
+    import psycopg
+
+    from datamig.verify import reconcile
+
+    url = services["DATAMIG_PG_ADMIN_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS verify_speed CASCADE")
+        conn.execute("CREATE SCHEMA verify_speed")
+        conn.execute("CREATE TABLE verify_speed.pairs (a bigint, b text, d date, PRIMARY KEY (a, b))")
+        conn.execute("CREATE TABLE verify_speed.ids (id uuid PRIMARY KEY)")
+        for i, text in enumerate(NASTY):
+            conn.execute("INSERT INTO verify_speed.pairs VALUES (%s, %s, '2024-01-01')", (i, text))
+        conn.execute("INSERT INTO verify_speed.pairs VALUES (100, 'cert only', '2024-01-01')")
+        conn.execute("INSERT INTO verify_speed.ids SELECT gen_random_uuid() FROM generate_series(1, 3)")
+        uuids = [str(r[0]) for r in conn.execute("SELECT id FROM verify_speed.ids ORDER BY id").fetchall()]
+    try:
+        db = duckdb.connect()
+        db.execute("CREATE TABLE pairs (a BIGINT, b VARCHAR)")
+        db.executemany("INSERT INTO pairs VALUES (?, ?)",
+                       [(i, t) for i, t in enumerate(NASTY)] + [(7, "absent"), (None, "plain")])
+        db.execute(f"COPY pairs TO '{tmp_path / 'pairs.parquet'}' (FORMAT parquet)")
+        db.execute("CREATE TABLE ids (id UUID)")
+        db.executemany("INSERT INTO ids VALUES (?)", [(u,) for u in uuids[:2]])
+        db.execute(f"COPY ids TO '{tmp_path / 'ids.parquet'}' (FORMAT parquet)")
+        db.execute(f"COPY (SELECT * FROM ids LIMIT 0) TO '{tmp_path / 'none.parquet'}' (FORMAT parquet)")
+
+        counts = reconcile.pg_present(url, "verify_speed", [
+            reconcile.Keyed("pairs", tmp_path / "pairs.parquet", ["a", "b"], {"a": "bigint", "b": "text"}),
+            reconcile.Keyed("ids", tmp_path / "ids.parquet", ["id"], {"id": "uuid"}),
+            reconcile.Keyed("ids", tmp_path / "none.parquet", ["id"], {"id": "uuid"})])
+        assert counts == [len(NASTY), 2, 0]
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA verify_speed CASCADE")

@@ -31,19 +31,34 @@ def _manifest(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def _final(run_dir: Path, entry: dict) -> Path:
+    return run_dir / "final" / entry["store"] / f"{entry['table']}.parquet"
+
+
+def _present(cfg: Config, env, run_dir: Path, entries: list[tuple[str, dict]], progress) -> dict[str, int]:
+    """table id -> rows of CERT with a key of the table's final Parquet, one session per store."""
+    out = {}
+    for name in sorted({e["store"] for _, e in entries}):
+        store = cfg.stores[name]
+        mine = [(table_id, e) for table_id, e in entries if e["store"] == name and _final(run_dir, e).exists()]
+        progress(f"reconciling {name}: {len(mine)} tables")
+        keyed = [reconcile.Keyed(e["table"], _final(run_dir, e), e["primary_key"] or [c["name"] for c in e["columns"]],
+                                 {c["name"]: c["pg_type"] for c in e["columns"]}) for _, e in mine]
+        counts = reconcile.pg_present(env[store.cert_env], store.schema, keyed)
+        out.update(zip([table_id for table_id, _ in mine], counts))
+    return out
+
+
 def _tables(cfg: Config, env, run_dir: Path, manifest: dict, progress) -> list[dict]:
+    entries = sorted(manifest["tables"].items())
+    present = _present(cfg, env, run_dir, entries, progress)
     rows = []
-    for table_id, entry in sorted(manifest["tables"].items()):
-        store = cfg.stores[entry["store"]]
-        final = run_dir / "final" / entry["store"] / f"{entry['table']}.parquet"
-        key = entry["primary_key"] or [c["name"] for c in entry["columns"]]
-        types = {c["name"]: c["pg_type"] for c in entry["columns"]}
-        progress(f"reconciling {table_id}")
+    for table_id, entry in entries:
+        final = _final(run_dir, entry)
         final_rows = reconcile.parquet_rows(final) if final.exists() else None
-        present = reconcile.pg_present(env[store.cert_env], store.schema, entry["table"], final, key, types) \
-            if final.exists() else 0
-        ok = entry["rows"] == final_rows == present
-        rows.append({"table": table_id, "extracted": entry["rows"], "final": final_rows, "in_cert": present, "ok": ok})
+        in_cert = present.get(table_id, 0)
+        ok = entry["rows"] == final_rows == in_cert
+        rows.append({"table": table_id, "extracted": entry["rows"], "final": final_rows, "in_cert": in_cert, "ok": ok})
     return rows
 
 
