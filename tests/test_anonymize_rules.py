@@ -135,6 +135,8 @@ BAD = {
     "bad pii shape": (lambda d: d["pii_shapes"].update(ssn="[0-9"), "pii_shapes.ssn", "bad regex"),
     "letters without mask_format": (lambda d: _rule(d, "zip").update(letters=True), "rule 'zip'",
                                     "letters only goes with strategy mask_format"),
+    "one domain, two letters settings": (lambda d: _rule(d, "natural_identifier").pop("letters"), "rule 'other_number'",
+                                         "shares domain natural_id with rule 'natural_identifier'"),
 }
 
 

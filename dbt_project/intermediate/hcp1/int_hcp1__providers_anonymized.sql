@@ -3,7 +3,7 @@
 
 select
     id,
-    {{ anonymize('npi', strategy='mask_format', domain='natural_id', unique=true) }} as npi,
+    {{ anonymize('npi', strategy='mask_format', domain='natural_id', unique=true, letters=true) }} as npi,
     {{ anonymize('full_name', strategy='faker', provider='name', domain='person.full_name') }} as full_name,
     specialty,
     {{ anonymize('phone', strategy='mask_format', domain='phone', unique=true, keep_country_code=true) }} as phone,

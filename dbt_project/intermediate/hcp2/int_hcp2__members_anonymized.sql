@@ -3,7 +3,7 @@
 
 select
     id,
-    {{ anonymize('state_student_id', strategy='mask_format', domain='natural_id', unique=true) }} as state_student_id,
+    {{ anonymize('state_student_id', strategy='mask_format', domain='natural_id', unique=true, letters=true) }} as state_student_id,
     home_clinic_id,
     {{ anonymize('given_name', strategy='faker', provider='first_name', domain='person.first_name') }} as given_name,
     {{ anonymize('family_name', strategy='faker', provider='last_name', domain='person.last_name') }} as family_name,

@@ -5,7 +5,7 @@ select
     id,
     school_id,
     supervisor_id,
-    {{ anonymize('employee_number', strategy='mask_format', domain='natural_id', unique=true) }} as employee_number,
+    {{ anonymize('employee_number', strategy='mask_format', domain='natural_id', unique=true, letters=true) }} as employee_number,
     {{ anonymize('first_name', strategy='faker', provider='first_name', domain='person.first_name') }} as first_name,
     {{ anonymize('last_name', strategy='faker', provider='last_name', domain='person.last_name') }} as last_name,
     {{ anonymize('display_name', strategy='faker', provider='name', domain='person.full_name') }} as display_name,

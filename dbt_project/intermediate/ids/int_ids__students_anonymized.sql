@@ -38,7 +38,7 @@ select
     id,
     district_id,
     school_id,
-    {{ anonymize('state_student_id', strategy='mask_format', domain='natural_id', unique=true) }} as state_student_id,
+    {{ anonymize('state_student_id', strategy='mask_format', domain='natural_id', unique=true, letters=true) }} as state_student_id,
     previous_school_id,
     {{ anonymize('first_name', strategy='faker', provider='first_name', domain='person.first_name') }} as first_name,
     {{ anonymize('middle_name', strategy='faker', provider='first_name', domain='person.first_name') }} as middle_name,

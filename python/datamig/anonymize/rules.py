@@ -320,9 +320,23 @@ class _Loader:
         for i, name in enumerate(names):
             if name in names[:i]:
                 self.fail(["rules", i, "name"], f"rule {name!r}", "duplicate rule name")
+        self.check_domains(rules)
         draft = replace(draft, rules=rules)
         overrides = tuple(self.override(i, o, draft) for i, o in enumerate(self.raw.get("overrides") or []))
         return replace(draft, overrides=overrides)
+
+    def check_domains(self, rules: tuple[Rule, ...]) -> None:
+        """Rules that permute into one pseudonym domain must permute alike: with `letters` on in
+        one and off in the other, the same id in two columns would get two different fakes."""
+        first: dict[str, Rule] = {}
+        for i, rule in enumerate(rules):
+            if rule.strategy != "mask_format" or not rule.domain:
+                continue
+            seen = first.setdefault(rule.domain, rule)
+            if bool(seen.options.get("letters")) != bool(rule.options.get("letters")):
+                self.fail(["rules", i], f"rule {rule.name!r}",
+                          f"shares domain {rule.domain} with rule {seen.name!r} but not its `letters` setting "
+                          f"(the same value would get two different fakes)")
 
     def compile(self, pattern: str, keys: list[Any], what: str) -> re.Pattern:
         try:
