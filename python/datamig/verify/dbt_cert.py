@@ -121,7 +121,7 @@ def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store
                     url: str, parsed: Parsed, shapes: Mapping[str, str] | None = None,
                     progress: Callable[[str], None] | None = None) -> dict:
     """dbt test of one store against its CERT database; per test: name, model, rule, severity,
-    status, failures, and for a failing test up to 5 keys of the run's rows it flags."""
+    status, failures. add_samples() then gives a failing test up to 5 keys of the rows it flags."""
     from dbt.cli.main import dbtRunner
 
     root = root.resolve()
@@ -141,15 +141,22 @@ def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store
     results_path = out / f"{store_name}.run_results.json"
     result.result.write(str(results_path))
     tests = _tests(json.loads(results_path.read_text()), parsed.nodes, scrub)
-    failing = [t for t in tests if t["status"] in ("fail", "warn")]
-    if failing:
-        _add_samples(url, schema, run_id, store_name, failing, scrub, parsed.nodes)
-    for t in tests:
-        t.pop("_sql", None)
     if progress:
-        progress(f"{store_name}: {len(tests)} dbt tests against CERT, {len(failing)} failing")
+        failing = sum(1 for t in tests if t["status"] in ("fail", "warn"))
+        progress(f"{store_name}: {len(tests)} dbt tests against CERT, {failing} failing")
     return {"store": store_name, "seconds": seconds, "run_results": f"{DBT_DIR}/{store_name}.run_results.json",
             "tests": tests, "not_run_cross_store": _cross_store(parsed.nodes, store_name)}
+
+
+def add_samples(tested: dict, schema: str, url: str, run_id: str, parsed: Parsed,
+                shapes: Mapping[str, str] | None = None) -> dict:
+    """run_store_tests()'s result, each failing test given the keys of up to 5 rows it flags."""
+    failing = [t for t in tested["tests"] if t["status"] in ("fail", "warn")]
+    if failing:
+        _add_samples(url, schema, run_id, tested["store"], failing, Scrubber(shapes), parsed.nodes)
+    for t in tested["tests"]:
+        t.pop("_sql", None)
+    return tested
 
 
 def _cross_store(nodes: Mapping, store: str) -> list[dict]:

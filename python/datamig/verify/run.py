@@ -109,12 +109,16 @@ def _dbt_tests(cfg: Config, env, root: Path, run_dir: Path, run_id: str, distric
     stores = [s for s in cfg.postgres_stores() if s.name not in skip]
     if not stores or parsed is None:
         return []
-    out = []
-    for store in stores:
-        progress(f"dbt tests against CERT {store.name}")
-        out.append(dbt_cert.run_store_tests(root, run_dir, run_id, district, store.name, store.schema,
-                                            cert_url(store, env), parsed, shapes, progress))
-    return out
+    sampled = []
+    # Sampling a failing test's rows runs its SQL again: beside the next store's dbt tests.
+    with ThreadPoolExecutor(max_workers=1) as sampling:
+        for store in stores:
+            progress(f"dbt tests against CERT {store.name}")
+            url = cert_url(store, env)
+            tested = dbt_cert.run_store_tests(root, run_dir, run_id, district, store.name, store.schema, url,
+                                              parsed, shapes, progress)
+            sampled.append(sampling.submit(dbt_cert.add_samples, tested, store.schema, url, run_id, parsed, shapes))
+    return [s.result() for s in sampled]
 
 
 def _links(cfg: Config, env, run_id: str, progress) -> list[dict]:
