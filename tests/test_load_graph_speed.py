@@ -148,3 +148,38 @@ def test_changes_made_after_classify_stop_the_batch_that_meets_them(graph, tmp_p
         graph_load.apply(graph, sets, RUN, 1, lambda _: None)
     undo(graph, RUN, "compensated")
     assert fingerprint(graph) == changed
+
+
+def test_property_values_reach_cert_as_the_driver_sends_python_values(graph, tmp_path):
+    """Columns are converted a column at a time (timestamps via pandas where they fit): the
+    values in CERT are those a row of Python values gives, zone names and all."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    path = tmp_path / "nodes" / "Student.parquet"
+    path.parent.mkdir(parents=True)
+    con.execute(f"""COPY (SELECT * FROM (VALUES
+        ('t1', TIMESTAMPTZ '2024-08-01 07:30:00.123456+00', TIMESTAMP '2024-08-01 07:30:00', 1.50::DECIMAL(4,2),
+         ['a', 'b'], {{'x': 1}}, DATE '2024-02-29', uuid '5eed0000-0000-0000-0000-000000000001'),
+        ('t2', TIMESTAMPTZ '1500-01-01 00:00:00+00', NULL, NULL, [], NULL, NULL, NULL),
+        ('t3', NULL, TIMESTAMP '9999-12-31 23:59:59.999999', 2::DECIMAL(4,2), NULL, NULL, NULL, NULL))
+        v(student_id, "at", local_at, gpa, tags, doc, born, ext)) TO '{path}' (FORMAT parquet)""")
+    sets = graph_load.plan_sets("sp", {"Student": path}, {}, KEYS)
+    graph_load.classify(graph, sets)
+    sets[0].strategy = "insert"
+    graph_load.apply(graph, sets, RUN, 1, lambda _: None)
+    rows = cypher(graph, "MATCH (s:Student) WHERE s.student_id STARTS WITH 't' RETURN s.student_id AS id, "
+                         "toString(s.at) AS at, toString(s.local_at) AS local_at, s.gpa AS gpa, s.tags AS tags, "
+                         "s.doc AS doc, toString(s.born) AS born, s.ext AS ext, keys(s) AS k ORDER BY id")
+    assert rows == [
+        {"id": "t1", "at": "2024-08-01T07:30:00.123456Z[UTC]", "local_at": "2024-08-01T07:30:00", "gpa": 1.5,
+         "tags": ["a", "b"], "doc": '{"x": 1}', "born": "2024-02-29", "ext": "5eed0000-0000-0000-0000-000000000001",
+         "k": rows[0]["k"]},
+        {"id": "t2", "at": "1500-01-01T00:00:00Z[UTC]", "local_at": None, "gpa": None, "tags": [], "doc": None,
+         "born": None, "ext": None, "k": rows[1]["k"]},
+        {"id": "t3", "at": None, "local_at": "9999-12-31T23:59:59.999999", "gpa": 2.0, "tags": None, "doc": None,
+         "born": None, "ext": None, "k": rows[2]["k"]}]
+    assert sorted(rows[1]["k"]) == ["at", "student_id", "tags"]  # a NULL is no property at all
+    # Loading the same rows again finds every one unchanged: the comparison sees equal values.
+    again = graph_load.plan_sets("sp", {"Student": path}, {}, KEYS)
+    graph_load.classify(graph, again)
+    assert counts(again[0], "existing", "unchanged") == (3, 3)

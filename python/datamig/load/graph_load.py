@@ -14,14 +14,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..errors import MigrationFailed
 from . import faults
 from .graph import BATCH, GraphStore, now, q
-from .parquet_source import iter_rows
 
-END_COLUMNS = ("start_label", "start_key", "end_label", "end_key")
 CONFLICT_LIMIT = 20
 
 
@@ -59,8 +62,47 @@ def _value(v):
     return v
 
 
-def _props(row: dict, skip: tuple[str, ...] = ()) -> dict:
-    return {k: _value(v) for k, v in row.items() if v is not None and k not in skip}
+def _plain(t: pa.DataType) -> bool:
+    """Types whose Python values Bolt carries as they are (`_value` would return them unchanged)."""
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_date(t)
+            or pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+# pandas Timestamps the driver can pack: nanoseconds since the epoch must fit an int64.
+_PANDAS_RANGE = (datetime(1678, 1, 1, tzinfo=timezone.utc), datetime(2261, 12, 31, tzinfo=timezone.utc))
+
+
+def _timestamps(col: pa.Array) -> list | None:
+    """A UTC or naive timestamp column as pandas Timestamps: the driver packs them to the same
+    Bolt value as a datetime (same instant, same zone name) in a fraction of the time; None
+    when some value lies outside the range a Timestamp can be packed from."""
+    t = col.type
+    if not pa.types.is_timestamp(t) or t.tz not in (None, "UTC"):
+        return None
+    low, high = pc.min_max(col).values()
+    if low.is_valid and not (_PANDAS_RANGE[0] <= low.as_py().replace(tzinfo=timezone.utc) and
+                             high.as_py().replace(tzinfo=timezone.utc) <= _PANDAS_RANGE[1]):
+        return None
+    values = col.to_pandas().tolist()
+    return [None if null else v for v, null in zip(values, col.is_null().to_pylist())]
+
+
+def _column(col: pa.Array) -> list:
+    values = _timestamps(col)
+    if values is not None:
+        return values
+    values = col.to_pylist()
+    return values if _plain(col.type) else [_value(v) for v in values]
+
+
+def _columns(batch: pa.RecordBatch, skip: tuple[str, ...] = ()) -> dict[str, list]:
+    return {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names) if name not in skip}
+
+
+def _prop_maps(columns: dict[str, list], n: int) -> list[dict]:
+    """One property map per row; a NULL is no property at all."""
+    items = list(columns.items())
+    return [{k: v[i] for k, v in items if v[i] is not None} for i in range(n)]
 
 
 def plan_sets(store: str, nodes: dict[str, Path], rels: dict[str, Path], node_keys: dict[str, str]) -> list[GraphSet]:
@@ -73,9 +115,8 @@ def plan_sets(store: str, nodes: dict[str, Path], rels: dict[str, Path], node_ke
             raise MigrationFailed(f"store {store}: label {label} has no business key in config graph.node_keys")
         sets.append(GraphSet("node", label, path, key_prop=key))
     for rel_type, path in sorted(rels.items()):
-        pairs = set()
-        for batch in iter_rows(path, BATCH):
-            pairs |= {(r["start_label"], r["end_label"]) for r in batch}
+        ends = pq.read_table(path, columns=["start_label", "end_label"]).group_by(["start_label", "end_label"])
+        pairs = {(r["start_label"], r["end_label"]) for r in ends.aggregate([]).to_pylist()}
         for start, end in sorted(pairs):
             for label in (start, end):
                 if not node_keys.get(label):
@@ -86,18 +127,26 @@ def plan_sets(store: str, nodes: dict[str, Path], rels: dict[str, Path], node_ke
     return sets
 
 
+def _batch_rows(s: GraphSet, batch: pa.RecordBatch) -> list[dict]:
+    if s.kind == "node":
+        columns = _columns(batch)
+        keys = columns[s.key_prop]
+        if any(k is None for k in keys):
+            raise MigrationFailed(f"label {s.name}: a node has no {s.key_prop} (its business key)")
+        return [{"k": k, "p": p} for k, p in zip(keys, _prop_maps(columns, batch.num_rows))]
+    mine = pc.and_(pc.equal(batch.column("start_label"), s.start_label),
+                   pc.equal(batch.column("end_label"), s.end_label))
+    batch = batch.filter(mine)
+    columns = _columns(batch, ("start_label", "end_label"))
+    starts, ends = columns.pop("start_key"), columns.pop("end_key")
+    return [{"s": a, "e": b, "p": p} for a, b, p in zip(starts, ends, _prop_maps(columns, batch.num_rows))]
+
+
 def batches(s: GraphSet) -> Iterator[list[dict]]:
-    """Rows as {"k": key, "p": props} (nodes) or {"s", "e", "p"} (relationships)."""
-    for batch in iter_rows(s.path, BATCH):
-        if s.kind == "node":
-            rows = []
-            for r in batch:
-                if r.get(s.key_prop) is None:
-                    raise MigrationFailed(f"label {s.name}: a node has no {s.key_prop} (its business key)")
-                rows.append({"k": _value(r[s.key_prop]), "p": _props(r)})
-        else:
-            rows = [{"s": _value(r["start_key"]), "e": _value(r["end_key"]), "p": _props(r, END_COLUMNS)}
-                    for r in batch if r["start_label"] == s.start_label and r["end_label"] == s.end_label]
+    """Rows as {"k": key, "p": props} (nodes) or {"s", "e", "p"} (relationships), column by
+    column: the per-value conversions are decided once per column type."""
+    for batch in pq.ParquetFile(s.path).iter_batches(batch_size=BATCH):
+        rows = _batch_rows(s, batch)
         if rows:
             yield rows
 
