@@ -106,6 +106,8 @@ _EDGE_RE = re.compile(_EDGE)
 
 def fold(text: str) -> str:
     """One form per case-insensitive class, character for character (_AGREED text keeps its length)."""
+    if text.isascii():  # _FOLD maps no ASCII character, and translate() costs a lookup per character
+        return text.lower()
     return text.lower().translate(_FOLD)
 
 
@@ -131,6 +133,7 @@ class NameScrubber:
     def __init__(self, placeholder: str, max_names: int = 100_000):
         self.placeholder = None if "\\" in placeholder else placeholder
         self._parts: dict[str, dict[str, list[str]]] = {}
+        self._flat: dict[str, tuple[str, ...]] = {}   # the same parts in one tuple, for the quick look
         self._memo: dict[tuple, str] = {}
         self._max = max_names
 
@@ -144,7 +147,9 @@ class NameScrubber:
                 found.setdefault(folded[0], []).append(folded)
             if len(self._parts) >= self._max:
                 self._parts.clear()
+                self._flat.clear()
             self._parts[name] = found
+            self._flat[name] = tuple(part for group in found.values() for part in group)
         return found
 
     def scrub(self, text: str | None, names: list | None) -> str | None:
@@ -166,7 +171,7 @@ class NameScrubber:
         for name in names:
             parts = self._parts_by_first(name) if name is not None else None
             for _ in range(2 if parts else 0):  # as SQL: pass 2 catches names pass 1's edges swallowed
-                if not any(part in folded for group in parts.values() for part in group):
+                if not any(map(folded.__contains__, self._flat[name])):
                     break  # no part anywhere in the text: the scan cannot match
                 scrubbed = self._one_pass(text, folded, parts)
                 if scrubbed is text:  # nothing replaced: another pass would find nothing either
