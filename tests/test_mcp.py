@@ -174,3 +174,42 @@ def test_migrate_dry_run_of_district_42_end_to_end(tiny_estate, cfg, tmp_path):
         if run_id:  # the reports go to data/reports of the checkout (the server runs there)
             for suffix in ("json", "md", "html"):
                 (ROOT / "data" / "reports" / f"{run_id}.{suffix}").unlink(missing_ok=True)
+
+
+def test_progress_from_many_threads_leaves_in_order(monkeypatch):
+    """dbt calls the progress callback from each of its node threads: every notification the
+    server sends must still be higher than the one before (the protocol's rule)."""
+    import threading
+    import time
+
+    from datamig import mcp_server
+    from datamig.mcp_server import PHASES, _Progress
+
+    redact = mcp_server.scrub.text
+
+    def slow_redact(text, env):  # between taking a value and sending it: widen the window
+        time.sleep(0.001)
+        return redact(text, env)
+
+    monkeypatch.setattr(mcp_server.scrub, "text", slow_redact)
+
+    sent: list[float] = []
+
+    class Recorder:  # the one method of the SDK's Context the server's progress uses
+        async def report_progress(self, value, total, message):
+            sent.append(value)
+            await anyio.sleep(0)  # let another thread's notification try to overtake this one
+
+    def phase_worker(progress, phase):
+        for _ in range(50):
+            progress.phase_message(phase, "dbt build: a node done")
+
+    async def main():
+        progress = _Progress(Recorder(), total=len(PHASES))
+        for phase in PHASES[:3]:
+            threads = [threading.Thread(target=phase_worker, args=(progress, phase)) for _ in range(4)]
+            await anyio.to_thread.run_sync(lambda: [t.start() for t in threads] and [t.join() for t in threads])
+
+    anyio.run(main)
+    assert len(sent) == 3 * 4 * 50
+    assert all(b > a for a, b in zip(sent, sent[1:]))

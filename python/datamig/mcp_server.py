@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -79,24 +80,29 @@ class _Progress:
         self.counter = itertools.count(1)
         self.phase: str | None = None
         self.in_phase = 0
+        self.lock = threading.RLock()
 
     def _send(self, value: float, message: str) -> None:
-        self.value = max(value, self.value + 1e-6)
-        try:
-            anyio.from_thread.run(self.ctx.report_progress, self.value, self.total,
-                                  scrub.text(message, self.env)[:300], token=self.token)
-        except Exception:  # noqa: BLE001 - a client gone away must not fail the migration
-            log.debug("progress notification not sent", exc_info=True)
+        # Callbacks come from several threads at once (dbt's node threads, validate-migration's):
+        # the lock makes taking a value and sending it one step, so notifications leave in order.
+        with self.lock:
+            self.value = max(value, self.value + 1e-6)
+            try:
+                anyio.from_thread.run(self.ctx.report_progress, self.value, self.total,
+                                      scrub.text(message, self.env)[:300], token=self.token)
+            except Exception:  # noqa: BLE001 - a client gone away must not fail the migration
+                log.debug("progress notification not sent", exc_info=True)
 
     def message(self, message: str) -> None:
         self._send(float(next(self.counter)), message)
 
     def phase_message(self, phase: str, message: str) -> None:
-        if phase != self.phase:
-            self.phase, self.in_phase = phase, 0
-        self.in_phase += 1
-        base = PHASES.index(phase) if phase in PHASES else self.value
-        self._send(base + self.in_phase / (self.in_phase + 1), f"{phase}: {message}")
+        with self.lock:
+            if phase != self.phase:
+                self.phase, self.in_phase = phase, 0
+            self.in_phase += 1
+            base = PHASES.index(phase) if phase in PHASES else self.value
+            self._send(base + self.in_phase / (self.in_phase + 1), f"{phase}: {message}")
 
 
 async def _call(fn: Callable[[], Any]) -> dict[str, Any]:
