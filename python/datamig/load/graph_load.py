@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from ..errors import MigrationFailed
 from . import faults
 from .graph import BATCH, GraphStore, now, q
+from .parquet_source import _prefetch
 
 CONFLICT_LIMIT = 20
 
@@ -142,13 +143,18 @@ def _batch_rows(s: GraphSet, batch: pa.RecordBatch) -> list[dict]:
     return [{"s": a, "e": b, "p": p} for a, b, p in zip(starts, ends, _prop_maps(columns, batch.num_rows))]
 
 
-def batches(s: GraphSet) -> Iterator[list[dict]]:
-    """Rows as {"k": key, "p": props} (nodes) or {"s", "e", "p"} (relationships), column by
-    column: the per-value conversions are decided once per column type."""
+def _converted(s: GraphSet) -> Iterator[list[dict]]:
     for batch in pq.ParquetFile(s.path).iter_batches(batch_size=BATCH):
         rows = _batch_rows(s, batch)
         if rows:
             yield rows
+
+
+def batches(s: GraphSet) -> Iterator[list[dict]]:
+    """Rows as {"k": key, "p": props} (nodes) or {"s", "e", "p"} (relationships), column by
+    column (the per-value conversions are decided once per column type), made in a thread a
+    batch ahead: the next batch is converted while Neo4j works on this one."""
+    return _prefetch(_converted(s), depth=1)
 
 
 # --- classification ---------------------------------------------------------------------------
@@ -324,8 +330,38 @@ def _existing_rels(tx, s: GraphSet, rows: list[dict]) -> set:
     return {tuple(pair) for pair in found["existing"]}
 
 
+def _rel_ledger(tx, s: GraphSet, created: list[dict], run_id: str) -> None:
+    tx.run("CREATE (l:DatamigLedger {run_id: $run, kind: 'rel', start_keys: $s, end_keys: $e, at: $at}) "
+           "SET l += $meta", run=run_id, s=[r["s"] for r in created], e=[r["e"] for r in created],
+           meta=_rel_meta(s), at=now()).consume()
+
+
+def _rel_meta(s: GraphSet) -> dict:
+    return {"type": s.name, "start_label": s.start_label, "start_prop": s.start_prop,
+            "end_label": s.end_label, "end_prop": s.end_prop}
+
+
+def _insert_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
+    """Every row must create its relationship: one MERGE both writes and re-checks (a relationship
+    found instead of created, or an end missing, means CERT changed since classify), where the
+    general path first reads every row's ends and relationship."""
+    result = tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
+                    f"MATCH (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
+                    f"MERGE (a)-[x:{q(s.name)}]->(b) ON CREATE SET x += row.p RETURN count(*) AS n", rows=rows)
+    matched = result.single()["n"]
+    if matched < len(rows):
+        raise MigrationFailed(f"relationship {s.id}: {len(rows) - matched} rows whose end nodes are not in CERT")
+    if result.consume().counters.relationships_created < matched:
+        raise MigrationFailed(f"relationship {s.id}: relationships appeared in CERT since the conflict check")
+    _rel_ledger(tx, s, rows, run_id)
+    faults.failpoint("load:graph-batch-commit")
+    return {"inserted": len(rows), "updated": 0}
+
+
 def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     _hold_run(tx, run_id)
+    if s.strategy == "insert" and len({(r["s"], r["e"]) for r in rows}) == len(rows):
+        return _insert_rels(tx, s, rows, run_id)
     found = _existing_rels(tx, s, rows)  # again: CERT may have changed since classify
     if s.strategy == "insert" and found:
         raise MigrationFailed(f"relationship {s.id}: relationships appeared in CERT since the conflict check")
@@ -336,8 +372,7 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
         rewrite = {pair for pair, changed in _changed_rels(tx, s, existing).items() if changed}
     created = [r for r in rows if (r["s"], r["e"]) not in found]
     changed = [r for r in existing if (r["s"], r["e"]) in rewrite]
-    meta = {"type": s.name, "start_label": s.start_label, "start_prop": s.start_prop,
-            "end_label": s.end_label, "end_prop": s.end_prop}
+    meta = _rel_meta(s)
     if changed:
         tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row MATCH {_rel_pattern(s)} "
                f"WITH run, row, head(collect(x)) AS x "
@@ -347,9 +382,7 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
                f"end_prop: $meta.end_prop, end_key: row.e}}]->(bi)",
                run=run_id, rows=[{"s": r["s"], "e": r["e"]} for r in changed], meta=meta).consume()
     if created:
-        tx.run("CREATE (l:DatamigLedger {run_id: $run, kind: 'rel', start_keys: $s, end_keys: $e, at: $at}) "
-               "SET l += $meta", run=run_id, s=[r["s"] for r in created], e=[r["e"] for r in created],
-               meta=meta, at=now()).consume()
+        _rel_ledger(tx, s, created, run_id)
     write = created + changed
     if write:
         tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
