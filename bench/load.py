@@ -18,6 +18,15 @@ are both printed: on a shared machine other processes steal wall time, not CPU.
 Target: insert / raw <= 2.0. A benchmark, not a test: nothing is asserted.
 
 Starts its own PostgreSQL 15 (tests/_pg_cluster.py) unless --url names a superuser URL.
+
+    .venv/bin/python bench/load.py --graph [--rows N]
+
+The Neo4j part instead, on a private Neo4j 5.26 (services/neo4j_server.py): N rows (suggested
+300,000) of Parquet nodes and relationships shaped like the reference graph (text, int,
+double, date and UTC timestamp properties; relationships with and without properties), then
+  raw     one UNWIND CREATE per batch of the same rows: no classify, ledger or checks;
+  graph   classify + apply (strategy insert), as load_run drives them (graph_load.py).
+Rows/s, wall and CPU seconds (this process, the Neo4j JVM) and the graph / raw ratios.
 """
 from __future__ import annotations
 
@@ -40,6 +49,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from datamig.config import load_config  # noqa: E402
 from datamig.load import load_run  # noqa: E402
 from datamig.load.parquet_source import pg_text, quote  # noqa: E402
+from datamig.load import graph_load  # noqa: E402
 
 DDL = """
 CREATE TABLE people (
@@ -186,7 +196,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--url", help="superuser URL of a PostgreSQL 15 with max_prepared_transactions > 0")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--graph", action="store_true", help="the Neo4j part of the load instead")
     args = parser.parse_args()
+    if args.graph:
+        return graph_main(args)
 
     work = Path(tempfile.mkdtemp(prefix="datamig-bench-load-"))
     cluster = None
@@ -255,6 +268,114 @@ def main() -> None:
             import _pg_cluster
 
             _pg_cluster.stop(cluster)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# --- --graph --------------------------------------------------------------------------------
+
+GRAPH_NODES = {
+    "Person": ("person_id", 0.3, """SELECT i::BIGINT AS person_id, 'First' || (i % 997) || ' Last' || (i % 1009) AS name,
+        'p' || i || '@example.test' AS email, DATE '2008-01-01' + (i % 3000)::INTEGER AS born,
+        TIMESTAMPTZ '2020-01-01 00:00:00+00' + to_seconds(i) AS created_at, (i % 1000) / 10.0 AS score
+        FROM range({n}) r(i)"""),
+    "Message": ("message_id", 0.2, """SELECT i::BIGINT AS message_id, 'Subject ' || (i % 50) AS subject,
+        'Great progress this week! ' || i AS body, TIMESTAMPTZ '2024-09-01 00:00:00+00' + to_seconds(i) AS sent_at
+        FROM range({n}) r(i)"""),
+}
+GRAPH_RELS = {  # {p}: Person count, {m}: Message count
+    "SENT": (0.2, """SELECT 'Person' AS start_label, (i % {p})::BIGINT AS start_key, 'Message' AS end_label,
+        i::BIGINT AS end_key FROM range({n}) r(i)"""),
+    "KNOWS": (0.3, """SELECT 'Person' AS start_label, (i % {p})::BIGINT AS start_key, 'Person' AS end_label,
+        ((i * 7919 + i // {p} + 1) % {p})::BIGINT AS end_key, DATE '2015-01-01' + (i % 3000)::INTEGER AS since
+        FROM range({n}) r(i)"""),
+}
+
+
+def graph_final(out: Path, rows: int) -> tuple[dict, dict, dict, int]:
+    """Node and relationship Parquet; relationship row counts are capped so that no (start, end)
+    pair repeats."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    counts = {label: max(2, int(rows * share)) for label, (_, share, _) in GRAPH_NODES.items()}
+    nodes, rels = {}, {}
+    for label, (_, _, query) in GRAPH_NODES.items():
+        nodes[label] = out / "nodes" / f"{label}.parquet"
+        nodes[label].parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY ({query.format(n=counts[label])}) TO '{nodes[label]}' (FORMAT parquet)")
+    total = sum(counts.values())
+    for rtype, (share, query) in GRAPH_RELS.items():
+        n = min(int(rows * share), counts["Message"] if rtype == "SENT" else counts["Person"])
+        rels[rtype] = out / "relationships" / f"{rtype}.parquet"
+        rels[rtype].parent.mkdir(parents=True, exist_ok=True)
+        select = query.format(n=n, p=counts["Person"], m=counts["Message"])
+        con.execute(f"COPY (SELECT DISTINCT ON (start_key, end_key) * FROM ({select})) TO '{rels[rtype]}' "
+                    f"(FORMAT parquet)")
+        total += con.execute(f"SELECT count(*) FROM '{rels[rtype]}'").fetchone()[0]
+    con.close()
+    return nodes, rels, {label: key for label, (key, _, _) in GRAPH_NODES.items()}, total
+
+
+def jvm_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raw_create(graph, sets: list) -> None:
+    for s in sets:
+        if s.kind == "node":
+            query = f"UNWIND $rows AS row CREATE (x:`{s.name}`) SET x = row.p"
+        else:
+            query = (f"UNWIND $rows AS row MATCH (a:`{s.start_label}` {{`{s.start_prop}`: row.s}}) "
+                     f"MATCH (b:`{s.end_label}` {{`{s.end_prop}`: row.e}}) CREATE (a)-[x:`{s.name}`]->(b) SET x = row.p")
+        for rows in graph_load.batches(s):
+            graph.write(lambda tx, rows=rows: tx.run(query, rows=rows).consume(), doing="raw")
+
+
+def graph_main(args) -> None:
+    import secrets
+
+    import _pg_cluster
+
+    from datamig.config.model import StoreConfig
+    from datamig.load.graph import GraphStore
+    from datamig.services import neo4j_server
+
+    work = Path(tempfile.mkdtemp(prefix="datamig-bench-graph-"))
+    password = secrets.token_hex(12)
+    port = _pg_cluster.free_port()
+    pid = neo4j_server.start(ROOT, work / "neo4j", port, password, work / "neo4j.log")
+    graph = GraphStore(StoreConfig("bench", "neo4j", "PROD_URL", "CERT_URL"), f"bolt://127.0.0.1:{port}", "neo4j",
+                       password, {})
+    try:
+        nodes, rels, keys, total = graph_final(work / "final", args.rows)
+        print(f"{total:,} rows ({', '.join(nodes)} nodes, {', '.join(rels)} relationships)")
+        graph.ensure_constraints(keys)
+
+        def measured(name, fn):
+            graph.run("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", "emptying")
+            sets = graph_load.plan_sets("bench", nodes, rels, keys)
+            wall, cpu, jvm = time.monotonic(), self_cpu(), jvm_cpu(pid)
+            fn(sets)
+            m = {"wall": time.monotonic() - wall, "cpu": self_cpu() - cpu, "jvm": jvm_cpu(pid) - jvm}
+            print(f"{name:<34}{m['wall']:>8.2f}s {total / m['wall']:>10,.0f} rows/s   CPU s: python {m['cpu']:.2f}, "
+                  f"Neo4j {m['jvm']:.2f}")
+            return m
+
+        def load(sets):
+            graph_load.classify(graph, sets)
+            for s in sets:
+                s.strategy = "insert"
+            graph_load.apply(graph, sets, "mig-20250101-000000-d42", 42, lambda _: None)
+
+        measured("warm-up (raw, not counted)", lambda sets: raw_create(graph, sets))
+        raw = measured("raw UNWIND CREATE", lambda sets: raw_create(graph, sets))
+        ours = measured("graph classify + apply (insert)", load)
+        print(f"\ngraph / raw: wall {ours['wall'] / raw['wall']:.2f}, "
+              f"CPU {(ours['cpu'] + ours['jvm']) / (raw['cpu'] + raw['jvm']):.2f}")
+    finally:
+        graph.close()
+        neo4j_server.stop(pid)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
