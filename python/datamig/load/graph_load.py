@@ -128,26 +128,52 @@ def plan_sets(store: str, nodes: dict[str, Path], rels: dict[str, Path], node_ke
     return sets
 
 
-def _batch_rows(s: GraphSet, batch: pa.RecordBatch) -> list[dict]:
+def _own(s: GraphSet, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A relationship file holds every (start label, end label) pair of its type: this set's."""
     if s.kind == "node":
-        columns = _columns(batch)
+        return batch
+    return batch.filter(pc.and_(pc.equal(batch.column("start_label"), s.start_label),
+                                pc.equal(batch.column("end_label"), s.end_label)))
+
+
+def _batch_rows(s: GraphSet, batch: pa.RecordBatch, props: bool = True) -> list[dict]:
+    """Rows of an `_own` batch; without `props`, the keys alone."""
+    if s.kind == "node":
+        columns = _columns(batch) if props else {s.key_prop: _column(batch.column(s.key_prop))}
         keys = columns[s.key_prop]
         if any(k is None for k in keys):
             raise MigrationFailed(f"label {s.name}: a node has no {s.key_prop} (its business key)")
+        if not props:
+            return [{"k": k} for k in keys]
         return [{"k": k, "p": p} for k, p in zip(keys, _prop_maps(columns, batch.num_rows))]
-    mine = pc.and_(pc.equal(batch.column("start_label"), s.start_label),
-                   pc.equal(batch.column("end_label"), s.end_label))
-    batch = batch.filter(mine)
+    if not props:
+        return [{"s": a, "e": b} for a, b in zip(_column(batch.column("start_key")), _column(batch.column("end_key")))]
     columns = _columns(batch, ("start_label", "end_label"))
     starts, ends = columns.pop("start_key"), columns.pop("end_key")
     return [{"s": a, "e": b, "p": p} for a, b, p in zip(starts, ends, _prop_maps(columns, batch.num_rows))]
 
 
-def _converted(s: GraphSet) -> Iterator[list[dict]]:
+def _subset(s: GraphSet, batch: pa.RecordBatch, indices: list[int]) -> list[dict]:
+    """The rows at `indices`, properties and all."""
+    return _batch_rows(s, batch.take(pa.array(indices, pa.int64())))
+
+
+def _own_batches(s: GraphSet) -> Iterator[pa.RecordBatch]:
     for batch in pq.ParquetFile(s.path).iter_batches(batch_size=BATCH):
-        rows = _batch_rows(s, batch)
-        if rows:
-            yield rows
+        batch = _own(s, batch)
+        if batch.num_rows:
+            yield batch
+
+
+def _converted(s: GraphSet) -> Iterator[list[dict]]:
+    for batch in _own_batches(s):
+        yield _batch_rows(s, batch)
+
+
+def _keys_first(s: GraphSet) -> Iterator[tuple[list[dict], pa.RecordBatch]]:
+    """Classify's input: keys, and the batch to take the properties of the rows CERT has from."""
+    for batch in _own_batches(s):
+        yield _batch_rows(s, batch, props=False), batch
 
 
 def batches(s: GraphSet) -> Iterator[list[dict]]:
@@ -180,10 +206,11 @@ def _changed_nodes(tx, s: GraphSet, rows: list[dict]) -> set:
     return set(tx.run(query, rows=rows).single()["changed"])
 
 
-def _node_status(tx, s: GraphSet, rows: list[dict]) -> tuple[set, set]:
+def _node_status(tx, s: GraphSet, keys: list[dict], batch: pa.RecordBatch) -> tuple[set, set]:
     """(keys existing in CERT, keys existing and changed)."""
-    found = _existing_nodes(tx, s, [r["k"] for r in rows])
-    return found, _changed_nodes(tx, s, [r for r in rows if r["k"] in found])
+    found = _existing_nodes(tx, s, [r["k"] for r in keys])
+    existing = [i for i, r in enumerate(keys) if r["k"] in found]
+    return found, _changed_nodes(tx, s, _subset(s, batch, existing))
 
 
 def _rel_pattern(s: GraphSet) -> str:
@@ -221,26 +248,27 @@ class _CertNodes:
         return known
 
 
-def _classify_nodes(graph: GraphStore, s: GraphSet, rows: list[dict], cert: _CertNodes) -> list[tuple]:
-    found, changed = graph.read(lambda tx: _node_status(tx, s, rows), doing=f"reading label {s.name}")
+def _classify_nodes(graph: GraphStore, s: GraphSet, rows: list[dict], batch: pa.RecordBatch,
+                    cert: _CertNodes) -> list[tuple]:
+    found, changed = graph.read(lambda tx: _node_status(tx, s, rows, batch), doing=f"reading label {s.name}")
     cert.learn(s.name, [r["k"] for r in rows], found)
     return [(r["k"], r["k"] in found, r["k"] in changed) for r in rows]
 
 
-def _classify_rels(graph: GraphStore, s: GraphSet, rows: list[dict], cert: _CertNodes,
+def _classify_rels(graph: GraphStore, s: GraphSet, rows: list[dict], batch: pa.RecordBatch, cert: _CertNodes,
                    final_keys: dict[str, set], missing: list) -> list[tuple]:
     """A relationship can only exist in CERT when both its ends do: only those rows are asked."""
     starts = cert.ask(s.start_label, s.start_prop, {r["s"] for r in rows})
     ends = cert.ask(s.end_label, s.end_prop, {r["e"] for r in rows})
     both = []
-    for r in rows:
+    for i, r in enumerate(rows):
         if (not starts[r["s"]] and r["s"] not in final_keys[s.start_label]) or \
                 (not ends[r["e"]] and r["e"] not in final_keys[s.end_label]):
             missing.append(r)
         elif starts[r["s"]] and ends[r["e"]]:
-            both.append(r)
-    existing = graph.read(lambda tx: _changed_rels(tx, s, both), doing=f"reading relationship {s.name}") \
-        if both else {}
+            both.append(i)
+    existing = graph.read(lambda tx: _changed_rels(tx, s, _subset(s, batch, both)),
+                          doing=f"reading relationship {s.name}") if both else {}
     return [({"start": r["s"], "end": r["e"]}, (r["s"], r["e"]) in existing, existing.get((r["s"], r["e"]), False))
             for r in rows]
 
@@ -254,12 +282,12 @@ def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
     for s in sets:
         counts = {"rows": 0, "existing": 0, "new": 0, "changed": 0, "unchanged": 0}
         missing = []
-        for rows in batches(s):
+        for rows, batch in _prefetch(_keys_first(s), depth=1):
             if s.kind == "node":
                 final_keys[s.name] |= {r["k"] for r in rows}
-                status = _classify_nodes(graph, s, rows, cert)
+                status = _classify_nodes(graph, s, rows, batch, cert)
             else:
-                status = _classify_rels(graph, s, rows, cert, final_keys, missing)
+                status = _classify_rels(graph, s, rows, batch, cert, final_keys, missing)
             existing = [(key, changed) for key, found, changed in status if found]
             counts["rows"] += len(status)
             counts["new"] += len(status) - len(existing)
