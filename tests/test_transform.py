@@ -359,6 +359,14 @@ def test_a_second_run_of_the_district_reuses_the_first_runs_parse(same_salt):
     assert "Starting full parse" not in log
 
 
+def test_dbt_sends_no_usage_events(built):
+    """dbt_project.yml turns dbt's anonymous usage tracking off: nothing about a run leaves
+    the machine (dbt logs every event it sends)."""
+    log = (built[1] / "dbt" / "logs" / "dbt.log").read_text()
+    assert "Running with dbt" in log
+    assert "Sending event" not in log
+
+
 def test_other_salt_gives_other_names(built, other_salt):
     _, run_a = built
     report, run_c = other_salt
