@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from ..errors import MigrationFailed
 from . import faults
 from .graph import BATCH, GraphStore, now, q
-from .parquet_source import _prefetch
+from .parquet_source import prefetch
 
 CONFLICT_LIMIT = 20
 
@@ -180,7 +180,7 @@ def batches(s: GraphSet) -> Iterator[list[dict]]:
     """Rows as {"k": key, "p": props} (nodes) or {"s", "e", "p"} (relationships), column by
     column (the per-value conversions are decided once per column type), made in a thread a
     batch ahead: the next batch is converted while Neo4j works on this one."""
-    return _prefetch(_converted(s), depth=1)
+    return prefetch(_converted(s), depth=1)
 
 
 # --- classification ---------------------------------------------------------------------------
@@ -282,7 +282,7 @@ def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
     for s in sets:
         counts = {"rows": 0, "existing": 0, "new": 0, "changed": 0, "unchanged": 0}
         missing = []
-        for rows, batch in _prefetch(_keys_first(s), depth=1):
+        for rows, batch in prefetch(_keys_first(s), depth=1):
             if s.kind == "node":
                 final_keys[s.name] |= {r["k"] for r in rows}
                 status = _classify_nodes(graph, s, rows, batch, cert)

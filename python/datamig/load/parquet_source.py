@@ -14,6 +14,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 ROW_COLUMN = "__datamig_row"  # position in the file: groups ledger chunks, orders conflict lists
 BLOCK_ROWS = 100_000
 _CSV = pacsv.WriteOptions(include_header=False)
+T = TypeVar("T")
 
 
 def quote(name: str) -> str:
@@ -72,7 +74,7 @@ class ParquetSource:
         if with_row:
             exprs.append(f"file_row_number AS {quote(ROW_COLUMN)}")
         query = f"SELECT {', '.join(exprs)} FROM read_parquet({_literal(path)}, file_row_number = {str(with_row).lower()})"
-        return _prefetch(self._blocks(query))
+        return prefetch(self._blocks(query))
 
     def _blocks(self, query: str) -> Iterator[bytes]:
         cur = self.db.cursor()  # a cursor of its own: the prefetch thread must not share one
@@ -114,8 +116,10 @@ def pg_text(name: str, dtype: str) -> str:
     return f"CAST({col} AS VARCHAR)"
 
 
-def _prefetch(blocks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
-    """Run `blocks` in a thread, `depth` blocks ahead; errors re-raise in the consumer."""
+def prefetch(blocks: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """Run `blocks` in a thread, `depth` items ahead; errors re-raise in the consumer. The
+    PostgreSQL COPY feed and the graph batches both use it: Parquet is read and converted
+    while the server works on the previous item."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
