@@ -88,16 +88,13 @@ def run_dbt(root: Path, runs_dir: Path, run_id: str, district: int, *, env: Mapp
         args.insert(1, "--quiet")
     out = run_dir / DBT_DIR
     shutil.rmtree(out / "target", ignore_errors=True)
-    cache = _parse_cache(root, district)
-    _copy_quietly(cache, out / "target" / PARTIAL_PARSE)
     log.info("dbt %s", " ".join(args))
     started = time.monotonic()
     # dbt reads env vars from os.environ; the run folder is the working directory (see above)
-    with _cwd(run_dir), _environ({RUNS_DIR_ENV: str(runs_dir), RUN_DIR_ENV: ".", PROJECT_DIR_ENV: str(root),
-                                  salt_name: salt}):
+    with partial_parse_cache(root, district, "dev", out / "target"), _cwd(run_dir), \
+            _environ({RUNS_DIR_ENV: str(runs_dir), RUN_DIR_ENV: ".", PROJECT_DIR_ENV: str(root), salt_name: salt}):
         result = _invoke(args, progress)
     wall = round(time.monotonic() - started, 3)
-    _copy_quietly(out / "target" / PARTIAL_PARSE, cache)
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt build of run {run_id} did not run: {_first_line(result.exception)}")
     target = out / "target"
@@ -156,11 +153,18 @@ def _phase_timings(run_results: dict) -> dict[str, float]:
             "models_s": round(models, 3), "tests_s": round(tests, 3)}
 
 
-def _parse_cache(root: Path, district: int) -> Path:
-    """One per checkout and district (their vars and files differ, and each would make dbt
-    discard the other's)."""
+@contextmanager
+def partial_parse_cache(root: Path, district: int, target: str, target_dir: Path) -> Iterator[None]:
+    """dbt's partial parse of the last run of this checkout, district and target put into
+    `target_dir` before dbt runs, and the new one kept after (one per checkout, district and
+    target: their files, vars and profiles differ, and each would make dbt discard another's)."""
     checkout = hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return cache_dir("dbt-parse", f"{checkout}-d{district}-{PARTIAL_PARSE}")
+    cache = cache_dir("dbt-parse", f"{checkout}-{target}-d{district}-{PARTIAL_PARSE}")
+    _copy_quietly(cache, target_dir / PARTIAL_PARSE)
+    try:
+        yield
+    finally:
+        _copy_quietly(target_dir / PARTIAL_PARSE, cache)
 
 
 def _copy_quietly(src: Path, dst: Path) -> None:

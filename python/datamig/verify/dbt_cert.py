@@ -21,7 +21,6 @@ the dbt call from the store's CERT URL; the password is never an argument, a log
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -33,10 +32,9 @@ from typing import Any
 
 import psycopg
 
-from ..cache import cache_dir
 from ..errors import DatamigError
 from ..transform import failing_keys
-from ..transform.dbt_run import PARTIAL_PARSE, RUN_DIR_ENV, _copy_quietly, _cwd, _environ, _first_line
+from ..transform.dbt_run import RUN_DIR_ENV, _cwd, _environ, _first_line, partial_parse_cache
 from ..transform.validation_report import Scrubber, test_rule
 from . import cert_scope
 
@@ -93,28 +91,19 @@ def parse(root: Path, run_dir: Path, district: int, url: str, schema: str) -> Pa
 
     root = root.resolve()
     out = run_dir.resolve() / DBT_DIR
-    cache = _parse_cache(root, district)
-    _copy_quietly(cache, out / "target" / PARTIAL_PARSE)
     # DATAMIG_RUN_DIR: the staging models then render the same text in every run (as in the
     # transform), else they name the runs folder and dbt re-parses them; no test reads them.
     settings = {**profile_env(url, schema), RUN_DIR_ENV: "."}
     settings.pop("PGOPTIONS")  # parsing connects nowhere
-    with _environ(settings):
+    with partial_parse_cache(root, district, "cert", out / "target"), _environ(settings):
         result = dbtRunner().invoke(["--quiet", "parse", "--no-write-json",
                                      *_common(root, out, {"district": district})])
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt parse for the cert target did not run: {_first_line(result.exception)}")
-    _copy_quietly(out / "target" / PARTIAL_PARSE, cache)
     manifest = result.result
     nodes = {uid: node.to_dict() for uid, node in manifest.nodes.items()
              if node.resource_type in ("model", "test")}
     return Parsed(manifest, nodes)
-
-
-def _parse_cache(root: Path, district: int) -> Path:
-    """One per checkout and district, apart from the transform's (another target and vars)."""
-    checkout = hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return cache_dir("dbt-parse", f"{checkout}-d{district}-cert-{PARTIAL_PARSE}")
 
 
 def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store_name: str, schema: str,
