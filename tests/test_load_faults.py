@@ -308,7 +308,7 @@ def test_cert_server_stopped_after_the_decision(make_cert, final_template, refer
     hcp_cluster = clusters[1]
 
     def stop_hcp1(message: str) -> None:
-        if message.startswith("sp: District:"):  # every store prepared, graph being applied
+        if message.endswith("decided, committing every store"):  # every store prepared, graph applied
             pg_ctl(hcp_cluster, "stop")
 
     try:
@@ -325,6 +325,7 @@ def test_cert_server_stopped_after_the_decision(make_cert, final_template, refer
 
 @pytest.mark.parametrize("failpoint, expected_now, expected", [
     ("load:graph-batch", "before", "before"),   # Neo4j half applied: compensated at once
+    ("load:after-write:hcp1", "before", "before"),  # a store failed while Neo4j applied: both undone
     ("load:after-graph", "before", "before"),   # Neo4j applied, stores prepared: both undone
     ("load:after-decision", None, "after"),     # decided: left for recovery to finish
 ])

@@ -367,6 +367,18 @@ def test_dbt_sends_no_usage_events(built):
     assert "Sending event" not in log
 
 
+def test_preload_imports_dbt_in_the_background():
+    """The runner imports dbt while the extract waits on servers; a fresh process shows it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from datamig.transform.dbt_run import preload; t = preload(); "
+            "assert t.daemon; t.join(); print(sorted(m for m in sys.modules if m in "
+            "('dbt.cli.main', 'dbt.task.build', 'dbt.adapters.duckdb')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['dbt.adapters.duckdb', 'dbt.cli.main', 'dbt.task.build']"
+
+
 def test_other_salt_gives_other_names(built, other_salt):
     _, run_a = built
     report, run_c = other_salt

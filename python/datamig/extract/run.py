@@ -8,6 +8,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -158,10 +159,14 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         log.info("extract run=%s district=%s", run_id, district)
-        tables, fks = introspect_all(cfg, env)
-        manifest = {"run_id": run_id, "district": district, "config": str(cfg.path),
-                    **_slice_postgres(cfg, env, tables, fks, district, partial, progress or log.info)}
-        manifest["graph"] = _slice_graph(cfg, env, district, partial)
+        # The graph's slice needs nothing of PostgreSQL's, and each waits mostly on its own server.
+        # On a PostgreSQL error the graph's thread is waited for and its outcome dropped.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-extract") as pool:
+            graph = pool.submit(_slice_graph, cfg, env, district, partial)
+            tables, fks = introspect_all(cfg, env)
+            manifest = {"run_id": run_id, "district": district, "config": str(cfg.path),
+                        **_slice_postgres(cfg, env, tables, fks, district, partial, progress or log.info)}
+            manifest["graph"] = graph.result()
         manifest["elapsed_s"] = round(time.monotonic() - started, 3)
         manifest["totals"] = {"tables": len(manifest["tables"]),
                               "rows": sum(t["rows"] for t in manifest["tables"].values())}

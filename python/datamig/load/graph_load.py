@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -421,11 +422,14 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
 
 
 def apply(graph: GraphStore, sets: list[GraphSet], run_id: str, district: int | None,
-          progress: Callable[[str], None]) -> None:
+          progress: Callable[[str], None], stop: threading.Event | None = None) -> None:
+    """stop: set when another store's part of the load failed; checked before every batch."""
     graph.start_run(run_id, district)
     for s in sets:
         done = {"inserted": 0, "updated": 0}
         for rows in batches(s):
+            if stop is not None and stop.is_set():
+                raise MigrationFailed(f"store {graph.name}: load stopped: another store failed")
             fn = _node_batch if s.kind == "node" else _rel_batch
             result = graph.write(fn, s, rows, run_id, doing=f"writing {s.kind} {s.id}")
             done = {k: done[k] + result[k] for k in done}

@@ -6,13 +6,15 @@ The protocol, in order (each step's failure undoes everything before it):
  3. drift gate: CERT's catalog must still take every final column (drift.py);
  4. a run already loaded is reported as such and nothing changes;
  5. per PostgreSQL store, one transaction: ledger schema, the keys of every table staged (COPY
-    from the Parquet via DuckDB) and matched against CERT; Neo4j classified (read only);
- 6. a strategy per table; insert conflicts stop the load here, listing the keys; full rows
-    staged and classified (new / changed / unchanged) where the strategy needs them;
- 7. per store: ledger + one set-based write per table, parents first (a plain insert is a
+    from the Parquet via DuckDB) and matched against CERT; meanwhile Neo4j classified (read only);
+ 6. a strategy per table; insert conflicts stop the load here, listing the keys;
+ 7. per store: full rows staged and classified (new / changed / unchanged) where the strategy
+    needs them, ledger + one set-based write per table, parents first (a plain insert is a
     COPY straight into the table), FK checks, PREPARE TRANSACTION;
- 8. Neo4j: batches, each committing its data with its ledger and holding the run node's lock
-    while open, the fence an undo waits on (graph_load.py, graph.py);
+ 8. Neo4j, alongside 7 (the stores are independent until the decision, and each side spends
+    its time waiting on its own server): batches, each committing its data with its ledger and
+    holding the run node's lock while open, the fence an undo waits on (graph_load.py,
+    graph.py); a failure on either side stops the other at its next table or batch;
  9. the decision record, durable (decision.py) -- from here on the run is finished, not undone;
 10. COMMIT PREPARED in every store, Neo4j run marked committed.
 A failure before 9 rolls back open and prepared transactions and compensates Neo4j from its
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -99,29 +103,27 @@ class _Load:
                 return self._finish("ALREADY_LOADED")
             if not self.dry_run:
                 decision.clear(self.folder.path, "load", "rollback")
-            for sl in self.stores:
-                sl.begin()
-                sl.stage_keys()
-            self._classify_graph()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-classify") as pool:
+                classifying = pool.submit(self._classify_graph)  # read only, while the keys are staged
+                for sl in self.stores:
+                    sl.begin()
+                    sl.stage_keys()
+                classifying.result()
             self._choose_strategies()
-            for sl in self.stores:
-                sl.stage_rows()
-            self._fill_report()
             if self.dry_run:
                 for sl in self.stores:
+                    sl.stage_rows()
                     sl.plan_report()
                     sl.discard()
                 for s in self.sets:
                     s.counts["to_insert"], s.counts["to_update"] = strategies.effect(s.strategy, s.counts)
                 return self._finish("DRY_RUN")
-            self._write_and_prepare()
-            if self.sets:
-                self.graph_started = True
-                graph_load.apply(self.graph, self.sets, self.run_id, self.folder.district, self.progress)
-                faults.failpoint("load:after-graph")
+            self._write_every_store()
+            self._fill_report()
             decision.write(self.folder.path, "load", self.run_id, [g for _, g in self.prepared],
                            self.graph.name if self.sets else None)
             self.decided = True
+            self.progress(f"run {self.run_id}: decided, committing every store")
             faults.failpoint("load:after-decision")
             for pg, g in self.prepared:
                 pg.commit_prepared(g)
@@ -225,11 +227,44 @@ class _Load:
                 listed = "; ".join(f"{name}: {n} existing keys {', '.join(keys)}" for name, n, keys in conflicts)
                 raise MigrationFailed(f"run {self.run_id}: insert conflicts, nothing written: {listed}")
 
-    def _write_and_prepare(self) -> None:
+    def _write_every_store(self) -> None:
+        """PostgreSQL (full rows staged, written, prepared) here, Neo4j in a second thread; both finished before this returns. The
+        error reported is the one that stopped the load, not the other side's "stopped"."""
+        stop = threading.Event()
+        if not self.sets:
+            self._write_and_prepare(stop)
+            return
+        self.graph_started = True
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-load") as pool:
+            applying = pool.submit(self._apply_graph, stop)
+            try:
+                self._write_and_prepare(stop)
+            except _Stopped:
+                pass  # the graph failed first: applying.result() raises its error
+            except BaseException:
+                stop.set()
+                wait([applying])
+                raise
+            applying.result()
+
+    def _apply_graph(self, stop: threading.Event) -> None:
+        try:
+            graph_load.apply(self.graph, self.sets, self.run_id, self.folder.district, self.progress, stop)
+            faults.failpoint("load:after-graph")
+        except BaseException:
+            stop.set()
+            raise
+
+    def _write_and_prepare(self, stop: threading.Event) -> None:
         for sl in self.stores:
+            _check(stop)
+            sl.stage_rows()
+        for sl in self.stores:
+            _check(stop)
             sl.write(self.folder.district, self.requested)
             faults.failpoint(f"load:after-write:{sl.name}")
         for sl in self.stores:
+            _check(stop)
             g = gid(self.run_id, sl.name)
             faults.failpoint(f"load:before-prepare:{sl.name}")
             sl.pg.prepare(g)
@@ -237,7 +272,6 @@ class _Load:
             self.report["stores"][sl.name]["gid"] = g
             self.progress(f"{sl.name}: prepared {g}")
             faults.failpoint(f"load:after-prepare:{sl.name}")
-        self._fill_report()
 
     # --- failure --------------------------------------------------------------------------
 
@@ -296,6 +330,15 @@ class _Load:
         if self.graph is not None:
             self.graph.close()
         self.source.close()
+
+
+class _Stopped(Exception):
+    """The other side of the load failed; its error is the one to report."""
+
+
+def _check(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise _Stopped
 
 
 def _totals(report: dict) -> dict:

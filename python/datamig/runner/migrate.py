@@ -75,9 +75,11 @@ class Migration:
 
     def _extract(self) -> dict:
         from ..extract.run import extract
+        from ..transform.dbt_run import preload as preload_dbt
 
         if (self.run_dir / "extract" / "extraction-manifest.json").exists():
             return {"reused": True}
+        preload_dbt()
         manifest = extract(self.cfg, self.env, self.state.district, self.state.run_id,
                            progress=lambda m: self.progress("extract", m))
         return {"rows": manifest["totals"]["rows"], "tables": manifest["totals"]["tables"]}

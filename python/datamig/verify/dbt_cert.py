@@ -84,17 +84,25 @@ class Parsed:
     nodes: dict    # unique_id -> node as manifest.json has it, for the models and tests
 
 
-def parse(root: Path, run_dir: Path, district: int, url: str, schema: str) -> Parsed:
+# The cert target's connection while parsing. Parsing connects nowhere, but dbt keeps a hash of
+# these settings with its partial parse and parses in full when they change: a CERT server
+# restarted on another port, or another store's URL, would cost a full parse (~10 s at
+# `reference`). Nodes take the real database per store (_retarget), the rest at run time.
+PARSE_PROFILE = {"DATAMIG_CERT_HOST": "datamig-parse-only", "DATAMIG_CERT_PORT": "5432",
+                 "DATAMIG_CERT_USER": "datamig", "DATAMIG_CERT_PASSWORD": "", "DATAMIG_CERT_DBNAME": "cert",
+                 "DATAMIG_CERT_SSLMODE": "prefer"}
+
+
+def parse(root: Path, run_dir: Path, district: int, schema: str) -> Parsed:
     """The project parsed under the cert target, partially when the cache holds a parse of it
-    (see the module's docstring)."""
+    (see the module's docstring). schema: the CERT schema the tests' models name."""
     from dbt.cli.main import dbtRunner
 
     root = root.resolve()
     out = run_dir.resolve() / DBT_DIR
     # DATAMIG_RUN_DIR: the staging models then render the same text in every run (as in the
     # transform), else they name the runs folder and dbt re-parses them; no test reads them.
-    settings = {**profile_env(url, schema), RUN_DIR_ENV: "."}
-    settings.pop("PGOPTIONS")  # parsing connects nowhere
+    settings = {**PARSE_PROFILE, "DATAMIG_CERT_SCHEMA": schema, RUN_DIR_ENV: "."}
     with partial_parse_cache(root, district, "cert", out / "target"), _environ(settings):
         result = dbtRunner().invoke(["--quiet", "parse", "--no-write-json",
                                      *_common(root, out, {"district": district})])

@@ -99,8 +99,7 @@ def _parse(cfg: Config, env, root: Path, run_dir: Path, district: int, progress)
     if not stores:
         return None
     progress("parsing the dbt project for the cert target")
-    # any store's settings: the parse connects nowhere
-    return dbt_cert.parse(root, run_dir, district, cert_url(stores[0], env), stores[0].schema)
+    return dbt_cert.parse(root, run_dir, district, stores[0].schema)
 
 
 def _dbt_tests(cfg: Config, env, root: Path, run_dir: Path, run_id: str, district: int, progress,
