@@ -372,7 +372,7 @@ def test_preload_imports_dbt_in_the_background():
     import subprocess
     import sys
 
-    code = ("import sys; from datamig.transform.dbt_run import preload; t = preload(); "
+    code = ("import sys; from datamig.transform.dbt_process import preload; t = preload(); "
             "assert t.daemon; t.join(); print(sorted(m for m in sys.modules if m in "
             "('dbt.cli.main', 'dbt.task.build', 'dbt.adapters.duckdb')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

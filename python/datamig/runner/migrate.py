@@ -75,7 +75,7 @@ class Migration:
 
     def _extract(self) -> dict:
         from ..extract.run import extract
-        from ..transform.dbt_run import preload as preload_dbt
+        from ..transform.dbt_process import preload as preload_dbt
 
         if (self.run_dir / "extract" / "extraction-manifest.json").exists():
             return {"reused": True}

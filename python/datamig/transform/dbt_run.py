@@ -15,22 +15,19 @@ arguments, logs or files: the dbt plugin reads it from the environment.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
-from ..cache import cache_dir
 from ..errors import DatamigError
+from .dbt_process import environ, first_line, partial_parse_cache, working_dir
 
 log = logging.getLogger("datamig.transform")
 
@@ -38,7 +35,6 @@ RUNS_DIR_ENV = "DATAMIG_RUNS_DIR"
 RUN_DIR_ENV = "DATAMIG_RUN_DIR"
 PROJECT_DIR_ENV = "DATAMIG_PROJECT_DIR"
 DBT_DIR = "dbt"
-PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 @dataclass
@@ -56,7 +52,7 @@ def require_salt(root: Path, env: Mapping[str, str] | None = None) -> tuple[str,
     variable (never the value) when it is missing or too short."""
     name = load_rules(root / "config" / "anonymization-rules.yaml").settings.salt_env
     value = (env or {}).get(name) or os.environ.get(name, "")
-    with _environ({name: value}):
+    with environ({name: value}):
         read_salt(name)
     return name, value
 
@@ -92,12 +88,12 @@ def run_dbt(root: Path, runs_dir: Path, run_id: str, district: int, *, env: Mapp
     log.info("dbt %s", " ".join(args))
     started = time.monotonic()
     # dbt reads env vars from os.environ; the run folder is the working directory (see above)
-    with partial_parse_cache(root, district, "dev", out / "target"), _cwd(run_dir), \
-            _environ({RUNS_DIR_ENV: str(runs_dir), RUN_DIR_ENV: ".", PROJECT_DIR_ENV: str(root), salt_name: salt}):
+    with partial_parse_cache(root, district, "dev", out / "target"), working_dir(run_dir), \
+            environ({RUNS_DIR_ENV: str(runs_dir), RUN_DIR_ENV: ".", PROJECT_DIR_ENV: str(root), salt_name: salt}):
         result = _invoke(args, progress)
     wall = round(time.monotonic() - started, 3)
     if result.exception is not None or result.result is None:
-        raise DatamigError(f"dbt build of run {run_id} did not run: {_first_line(result.exception)}")
+        raise DatamigError(f"dbt build of run {run_id} did not run: {first_line(result.exception)}")
     target = out / "target"
     for name in ("run_results.json", "manifest.json"):
         if not (target / name).exists():
@@ -107,24 +103,6 @@ def run_dbt(root: Path, runs_dir: Path, run_id: str, district: int, *, env: Mapp
     log.info("dbt build %s in %ss", "succeeded" if result.success else "found failures", wall)
     return DbtRun(run_dir=run_dir, success=bool(result.success), run_results=out / "run_results.json",
                   manifest=out / "manifest.json", args=args, timings=timings)
-
-
-def preload() -> threading.Thread:
-    """Import dbt and its DuckDB adapter in a background thread: ~2.5 s of CPU that otherwise
-    opens the transform, spent instead while the extract waits on the servers. The first dbt
-    call simply finds the modules loaded (or waits on Python's import lock for the rest)."""
-    def load() -> None:
-        try:
-            import dbt.adapters.duckdb  # noqa: F401
-            import dbt.cli.main  # noqa: F401
-            import dbt.parser.manifest  # noqa: F401
-            import dbt.task.build  # noqa: F401
-        except Exception:  # noqa: BLE001 - the real call reports any import error itself
-            pass
-
-    thread = threading.Thread(target=load, name="datamig-dbt-preload", daemon=True)
-    thread.start()
-    return thread
 
 
 def _invoke(args: list[str], progress: Callable[[str], None] | None):
@@ -170,61 +148,3 @@ def _phase_timings(run_results: dict) -> dict[str, float]:
             tests += r.get("execution_time") or 0
     return {"dbt_elapsed_s": round(run_results.get("elapsed_time") or 0, 3),
             "models_s": round(models, 3), "tests_s": round(tests, 3)}
-
-
-@contextmanager
-def partial_parse_cache(root: Path, district: int, target: str, target_dir: Path) -> Iterator[None]:
-    """dbt's partial parse of the last run of this checkout, district and target put into
-    `target_dir` before dbt runs, and the new one kept after (one per checkout, district and
-    target: their files, vars and profiles differ, and each would make dbt discard another's)."""
-    checkout = hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    cache = cache_dir("dbt-parse", f"{checkout}-{target}-d{district}-{PARTIAL_PARSE}")
-    _copy_quietly(cache, target_dir / PARTIAL_PARSE)
-    try:
-        yield
-    finally:
-        _copy_quietly(target_dir / PARTIAL_PARSE, cache)
-
-
-def _copy_quietly(src: Path, dst: Path) -> None:
-    """Copy through a temporary name, so a concurrent run reads a whole file or none; a cache
-    that cannot be read or written only costs a full parse."""
-    if not src.is_file():
-        return
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
-    except OSError as exc:
-        log.debug("dbt parse cache %s -> %s: %s", src, dst, type(exc).__name__)
-        tmp.unlink(missing_ok=True)
-
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc or "unknown error").strip()
-    return (text.splitlines() or ["unknown error"])[0][:400]
-
-
-@contextmanager
-def _cwd(path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
-@contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

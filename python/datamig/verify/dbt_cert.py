@@ -34,7 +34,8 @@ import psycopg
 
 from ..errors import DatamigError
 from ..transform import failing_keys
-from ..transform.dbt_run import RUN_DIR_ENV, _cwd, _environ, _first_line, partial_parse_cache
+from ..transform.dbt_process import environ, first_line, partial_parse_cache, working_dir
+from ..transform.dbt_run import RUN_DIR_ENV
 from ..transform.validation_report import Scrubber, test_rule
 from . import cert_scope
 
@@ -103,11 +104,11 @@ def parse(root: Path, run_dir: Path, district: int, schema: str) -> Parsed:
     # DATAMIG_RUN_DIR: the staging models then render the same text in every run (as in the
     # transform), else they name the runs folder and dbt re-parses them; no test reads them.
     settings = {**PARSE_PROFILE, "DATAMIG_CERT_SCHEMA": schema, RUN_DIR_ENV: "."}
-    with partial_parse_cache(root, district, "cert", out / "target"), _environ(settings):
+    with partial_parse_cache(root, district, "cert", out / "target"), environ(settings):
         result = dbtRunner().invoke(["--quiet", "parse", "--no-write-json",
                                      *_common(root, out, {"district": district})])
     if result.exception is not None or result.result is None:
-        raise DatamigError(f"dbt parse for the cert target did not run: {_first_line(result.exception)}")
+        raise DatamigError(f"dbt parse for the cert target did not run: {first_line(result.exception)}")
     manifest = result.result
     nodes = {uid: node.to_dict() for uid, node in manifest.nodes.items()
              if node.resource_type in ("model", "test")}
@@ -129,12 +130,12 @@ def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store
     started = time.monotonic()
     settings = profile_env(url, schema)
     _retarget(parsed.manifest, settings["DATAMIG_CERT_DBNAME"])
-    with _cwd(root), _environ(settings):
+    with working_dir(root), environ(settings):
         result = dbtRunner(manifest=parsed.manifest).invoke(args)
     seconds = round(time.monotonic() - started, 3)
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt test against CERT {store_name} did not run: "
-                           f"{scrub(_first_line(result.exception))}")
+                           f"{scrub(first_line(result.exception))}")
     results_path = out / f"{store_name}.run_results.json"
     result.result.write(str(results_path))
     tests = _tests(json.loads(results_path.read_text()), parsed.nodes, scrub)
