@@ -152,17 +152,19 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     started = time.monotonic()
     manifest = _manifest(run_dir)
     district = manifest["district"]
-    # dbt's parse is CPU in this process, the counts and links wait on PostgreSQL, the graph's on
-    # Neo4j: side by side they overlap. dbt's tests come after, one store at a time (dbt's state
-    # is global to the process); the parse only sets DATAMIG_* variables, which nothing else reads.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # dbt's parse and tests are CPU in this process, the counts and links wait on PostgreSQL, the
+    # graph's on Neo4j: side by side they overlap. dbt runs one call at a time (its state is global
+    # to the process); while it runs, the working directory is the project and DATAMIG_CERT_* and
+    # PGOPTIONS are set, which the other checks do not depend on (run_dir is absolute; PGOPTIONS
+    # only steers the planner away from nested loops).
+    with ThreadPoolExecutor(max_workers=3) as pool:
         parsing = pool.submit(_parse, cfg, env, root, run_dir, district, progress)
         graph_counts = pool.submit(_graph, cfg, env, run_dir, manifest)
-        tables = _tables(cfg, env, run_dir, manifest, progress)
+        pg_checks = pool.submit(lambda: (_tables(cfg, env, run_dir, manifest, progress),
+                                         _links(cfg, env, run_id, progress)))
         unscoped = _unscoped(cfg, env, run_id, manifest)
-        links = _links(cfg, env, run_id, progress)
-        graph, parsed = graph_counts.result(), parsing.result()
-    stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsed)
+        stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsing.result())
+        (tables, links), graph = pg_checks.result(), graph_counts.result()
     issues = [f"{r['table']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
               for r in tables if not r["ok"]]
     issues += [f"{name}: CERT holds no record of the run's keys (datamig.run_keys); its dbt tests were not run"
