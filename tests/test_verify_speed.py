@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from datamig.verify import dbt_cert
 
 
@@ -71,3 +73,19 @@ def test_reconcile_counts_the_cert_rows_whose_key_the_parquet_holds(services, tm
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DROP SCHEMA verify_speed CASCADE")
+
+
+def test_the_cert_tests_sessions_cannot_write(services, monkeypatch):
+    """validate-migration's dbt connects as CERT's writer role; the options its sessions get
+    (libpq reads PGOPTIONS, as dbt-postgres's connections do) make every transaction read only."""
+    import psycopg
+
+    url = services["DATAMIG_PG_ADMIN_URL"]
+    monkeypatch.setenv("PGOPTIONS", dbt_cert.profile_env(url, "public")["PGOPTIONS"])
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SHOW enable_nestloop").fetchone()[0] == "off"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE TABLE public.verify_must_not_exist (a int)")
+    monkeypatch.delenv("PGOPTIONS")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('public.verify_must_not_exist')").fetchone()[0] is None

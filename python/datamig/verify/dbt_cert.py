@@ -45,12 +45,14 @@ DBT_DIR = "dbt-cert"
 PROFILE_VARS = ("HOST", "PORT", "USER", "PASSWORD", "DBNAME", "SCHEMA", "SSLMODE")
 
 
-# The tests' sessions (libpq reads PGOPTIONS). PostgreSQL estimates the run's key set, an
-# unnest() of datamig.run_keys arrays, at 10 rows, so it checks a foreign key with a nested-loop
-# anti join over two "10-row" sets that hold the whole district: minutes at `reference` for one
-# test, against 0.6 s for the hash/merge join it takes without nested loops. JIT only adds
-# compile time to these one-off scans (and the disabled nested loops' cost makes it kick in).
-PLANNER_OPTIONS = "-c enable_nestloop=off -c jit=off"
+# The tests' sessions (libpq reads PGOPTIONS). Read only: the profile connects as CERT's writer
+# role, and a verification must not be able to change what it verifies. PostgreSQL estimates
+# the run's key set, an unnest() of datamig.run_keys arrays, at 10 rows, so it checks a foreign
+# key with a nested-loop anti join over two "10-row" sets that hold the whole district: minutes
+# at `reference` for one test, against 0.6 s for the hash/merge join it takes without nested
+# loops. JIT only adds compile time to these one-off scans (and the disabled nested loops' cost
+# makes it kick in).
+SESSION_OPTIONS = "-c default_transaction_read_only=on -c enable_nestloop=off -c jit=off"
 
 
 def profile_env(url: str, schema: str) -> dict[str, str]:
@@ -64,7 +66,7 @@ def profile_env(url: str, schema: str) -> dict[str, str]:
         "DATAMIG_CERT_DBNAME": str(info.get("dbname") or ""),
         "DATAMIG_CERT_SCHEMA": schema,
         "DATAMIG_CERT_SSLMODE": str(info.get("sslmode") or "prefer"),
-        "PGOPTIONS": " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), PLANNER_OPTIONS])),
+        "PGOPTIONS": " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), SESSION_OPTIONS])),
     }
 
 
@@ -211,7 +213,7 @@ def _add_samples(url: str, schema: str, run_id: str, store: str, failing: list[d
             tests_of.setdefault(n["attached_node"], []).append(n)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET default_transaction_read_only = on")
-        conn.execute("SET enable_nestloop = off")  # the failing tests' SQL again: see PLANNER_OPTIONS
+        conn.execute("SET enable_nestloop = off")  # the failing tests' SQL again: see SESSION_OPTIONS
         conn.execute("SET jit = off")
         keys_of = cert_scope.run_tables(conn, run_id)
         for entry in failing:
