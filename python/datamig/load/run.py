@@ -228,8 +228,9 @@ class _Load:
                 raise MigrationFailed(f"run {self.run_id}: insert conflicts, nothing written: {listed}")
 
     def _write_every_store(self) -> None:
-        """PostgreSQL (full rows staged, written, prepared) here, Neo4j in a second thread; both finished before this returns. The
-        error reported is the one that stopped the load, not the other side's "stopped"."""
+        """PostgreSQL (full rows staged, written, prepared) here, Neo4j in a second thread; both
+        have finished when this returns or raises. The error raised is the one that stopped the
+        load, not the other side's "stopped"; an interrupt stops Neo4j at its next batch too."""
         stop = threading.Event()
         if not self.sets:
             self._write_and_prepare(stop)
@@ -238,14 +239,15 @@ class _Load:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-load") as pool:
             applying = pool.submit(self._apply_graph, stop)
             try:
-                self._write_and_prepare(stop)
-            except _Stopped:
-                pass  # the graph failed first: applying.result() raises its error
+                try:
+                    self._write_and_prepare(stop)
+                except _Stopped:
+                    pass  # the graph failed first: applying.result() raises its error
+                applying.result()
             except BaseException:
                 stop.set()
                 wait([applying])
                 raise
-            applying.result()
 
     def _apply_graph(self, stop: threading.Event) -> None:
         try:
