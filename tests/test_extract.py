@@ -776,6 +776,21 @@ def test_cli_unreachable_store_names_store_and_host_not_password(tiny_estate, tm
         assert secret not in log.read_text()
 
 
+def test_cli_unreachable_graph_store_fails_the_whole_extract(tiny_estate, tmp_path):
+    """The graph is sliced in a thread beside PostgreSQL: its failure still ends the extract
+    with one line naming the store and leaves no extract behind."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]                      # bound, never listening: refused
+        out_dir = tmp_path / "runs"
+        result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir),
+                          _cli_env(tiny_estate["env"], PROD_SP_URL=f"bolt://127.0.0.1:{port}"), "--district", "42")
+    assert result.returncode == 2, result.stderr
+    line = _one_line(result.stderr)
+    assert "sp" in line and f"127.0.0.1:{port}" in line, line
+    _assert_only_run_logs(out_dir)
+
+
 @pytest.mark.parametrize("edit, key", [
     (lambda raw: raw["district"].update(store="idz"), "district.store"),
     (lambda raw: raw["district"].update(keyz="id"), "district"),
