@@ -141,15 +141,18 @@ def other_salt(xcfg, env, built):
 
 @pytest.fixture(scope="module")
 def planted(xcfg, senv, built, tmp_path_factory):
-    """Two hand-made leaks in a copy of the project: students.first_name passed through
-    unchanged, and counselor notes' free text not scrubbed (it holds e-mail addresses)."""
+    """Hand-made leaks in a copy of the project: students.first_name passed through unchanged,
+    counselor notes' free text not scrubbed (it holds e-mail addresses), and in the extract an
+    e-mail under a key of a student's document that no rule classifies (it stays as it is)."""
     from datamig.transform import transform
 
     project = copy_project(tmp_path_factory.mktemp("project"))
     inter = project / "dbt_project" / "intermediate" / "ids"
     replace_line(inter / "int_ids__students_anonymized.sql", r"^.*\bas first_name,$", "    first_name,")
     replace_line(inter / "int_ids__counselor_notes_anonymized.sql", r"^.*\bas body$", "    body")
-    clone_run(xcfg.out_dir, RUN_A, RUN_LEAK)
+    run = clone_run(xcfg.out_dir, RUN_A, RUN_LEAK)
+    _edit_a_document(run / "extract" / "ids" / "students.parquet",
+                     lambda doc: doc.update(pediatrician={"office": {"reach_at": UNCLASSIFIED_KEY_EMAIL}}))
     report = transform(xcfg, senv, RUN_LEAK, 42, root=project,
                        select=["+ids__students", "+ids__counselor_notes", "+int_pii_values"],
                        extra_args=["--indirect-selection", "cautious"])
@@ -157,14 +160,17 @@ def planted(xcfg, senv, built, tmp_path_factory):
 
 
 DOCUMENT_ONLY_PHONE = "(212) 555-0147"   # planted in one emergency-contacts document, in no column
+DOCUMENT_ONLY_EMAIL = "Only.In.A.Document@example.org"   # the same document, at a path no rule names
+UNCLASSIFIED_KEY_EMAIL = "kept.as.is@example.org"   # planted under a key no rule classifies
 
 
-def _plant_document_phone(path: Path, phone: str) -> None:
+def _edit_a_document(path: Path, edit) -> None:
+    """`edit` applied to the first emergency-contacts document that lists guardians."""
     table = pq.read_table(path)
     docs = table["emergency_contacts"].to_pylist()
     i = next(i for i, d in enumerate(docs) if d and json.loads(d).get("guardians"))
     doc = json.loads(docs[i])
-    doc["guardians"][0]["phone"] = phone
+    edit(doc)
     docs[i] = json.dumps(doc)
     column = table.schema.get_field_index("emergency_contacts")
     pq.write_table(table.set_column(column, table.schema.field(column), pa.array(docs, table.schema.field(column).type)), path)
@@ -186,7 +192,8 @@ def coincidence(xcfg, senv, built):
     phones[b] = fake_a
     column = table.schema.get_field_index("mobile_phone")
     pq.write_table(table.set_column(column, table.schema.field(column), pa.array(phones, table["mobile_phone"].type)), path)
-    _plant_document_phone(run / "extract" / "ids" / "students.parquet", DOCUMENT_ONLY_PHONE)
+    _edit_a_document(run / "extract" / "ids" / "students.parquet", lambda doc: (
+        doc["guardians"][0].update(phone=DOCUMENT_ONLY_PHONE), doc.update(pediatrician={"email": DOCUMENT_ONLY_EMAIL})))
     report = transform(xcfg, senv, RUN_TWIN, 42, root=ROOT, select=["+ids__guardians"],
                        extra_args=["--indirect-selection", "cautious"])
     return report, run, ids[a], ids[b], fake_a
@@ -481,6 +488,27 @@ def test_real_values_include_the_phones_of_json_documents(coincidence):
         stored = set(db.execute("select kind, h from int_pii_values").fetchall())
         assert not db.execute("select count(*) from int_pii_values where not regexp_full_match(h, '[0-9a-f]{64}')").fetchone()[0]
     assert ("phone", Keys(SALT).sha_hex(HASH_DOMAIN, digits)) in stored
+
+
+def test_an_email_under_a_key_no_rule_classifies_fails_no_text_leak(planted):
+    """Such a value passes through a document unchanged; int_pii_values holds every email shape
+    of by_key documents, so the document's own text-leak test sees it, and names only keys."""
+    report, _ = planted
+    leak = _failure(report, "ids__students", "emergency_contacts", "datamig_no_text_leak")
+    assert leak["rule"] == "pii_leak" and leak["blocking"] and leak["failures"] >= 1
+    assert UNCLASSIFIED_KEY_EMAIL not in json.dumps(report)
+
+
+def test_real_values_include_emails_anywhere_in_documents_whose_keys_are_classified(coincidence):
+    """A by_key document's PII is wherever its data puts it: an email under a key no configured
+    path names is a real email of the slice too (for the free-text leak test and the taken set)."""
+    from datamig.anonymize.keyed import Keys
+    from datamig.anonymize.taken import HASH_DOMAIN, normalized
+
+    _, run, *_ = coincidence
+    with duckdb.connect(str(run / "warehouse.duckdb"), read_only=True) as db:
+        stored = set(db.execute("select kind, h from int_pii_values").fetchall())
+    assert ("email", Keys(SALT).sha_hex(HASH_DOMAIN, normalized("email", DOCUMENT_ONLY_EMAIL))) in stored
 
 
 def test_a_fake_never_lands_on_another_persons_real_phone(coincidence, built):

@@ -26,6 +26,21 @@ from (
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
+        'email' as kind,
+        lower(unnest(regexp_extract_all(cast(vitals as varchar), '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}'))) as value
+    from {{ ref('stg_hcp1__encounters') }}
+    union
+    select
+        'phone' as kind,
+        right(regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '(\+?1[ .-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b')), '[^0-9]', '', 'g'), 10) as value
+    from {{ ref('stg_hcp1__encounters') }}
+    union
+    select
+        'ssn' as kind,
+        regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b')), '[^0-9]', '', 'g') as value
+    from {{ ref('stg_hcp1__encounters') }}
+    union
+    select
         'phone' as kind,
         right(regexp_replace(cast(primary_phone as varchar), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__patients') }}
@@ -53,6 +68,21 @@ from (
     select
         'email' as kind,
         lower(unnest(json_extract_string(cast(details as json), '$.guardians[*].email'))) as value
+    from {{ ref('stg_hcp2__care_plans') }}
+    union
+    select
+        'email' as kind,
+        lower(unnest(regexp_extract_all(cast(details as varchar), '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}'))) as value
+    from {{ ref('stg_hcp2__care_plans') }}
+    union
+    select
+        'phone' as kind,
+        right(regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '(\+?1[ .-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b')), '[^0-9]', '', 'g'), 10) as value
+    from {{ ref('stg_hcp2__care_plans') }}
+    union
+    select
+        'ssn' as kind,
+        regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
@@ -93,6 +123,21 @@ from (
     select
         'email' as kind,
         lower(unnest(json_extract_string(cast(guardian_contacts as json), '$.guardians[*].email'))) as value
+    from {{ ref('stg_hcp2__members') }}
+    union
+    select
+        'email' as kind,
+        lower(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}'))) as value
+    from {{ ref('stg_hcp2__members') }}
+    union
+    select
+        'phone' as kind,
+        right(regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '(\+?1[ .-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b')), '[^0-9]', '', 'g'), 10) as value
+    from {{ ref('stg_hcp2__members') }}
+    union
+    select
+        'ssn' as kind,
+        regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -168,6 +213,21 @@ from (
     select
         'email' as kind,
         lower(unnest(json_extract_string(cast(emergency_contacts as json), '$.guardians[*].email'))) as value
+    from {{ ref('stg_ids__students') }}
+    union
+    select
+        'email' as kind,
+        lower(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}'))) as value
+    from {{ ref('stg_ids__students') }}
+    union
+    select
+        'phone' as kind,
+        right(regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '(\+?1[ .-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b')), '[^0-9]', '', 'g'), 10) as value
+    from {{ ref('stg_ids__students') }}
+    union
+    select
+        'ssn' as kind,
+        regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_ids__students') }}
     union
     select

@@ -1,10 +1,13 @@
-"""`int_pii_values`: every email, phone and SSN of the slice's original data (columns, and the
-configured paths of JSON documents), normalized
+"""`int_pii_values`: every email, phone and SSN of the slice's original data (columns, the
+configured paths of JSON documents, and in documents whose keys are classified (by_key) every
+value of an email, phone or SSN shape, whatever its key), normalized
 (emails lower-case, phones their last 10 digits, SSNs their digits) and stored as keyed SHA-256
 (`anonymize_hash`, domain pii.values): the free-text leak test joins on it, and permuted phones
 and SSNs are kept off it (anonymize/taken.py). A table, built once per build: every leak test and
 every model that permutes phones reads it; it holds no real value."""
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from ..anonymize.rules import Planned
 from ..anonymize.taken import HASH_DOMAIN, leak_kind
@@ -39,12 +42,23 @@ def _document_values(column: str, p: Planned) -> list[tuple[str, str]]:
     return out
 
 
-def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]]) -> str:
+def _document_shapes(column: str, p: Planned, shapes: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(kind, SQL of the values) of every email, phone and SSN shape in a jsonb column's text when
+    its object keys are classified (by_key): the keys holding PII are the data's, not the
+    config's, and the free-text leak test looks for these same shapes."""
+    if p.strategy != "jsonb" or p.rule is None or not p.rule.options.get("by_key", True):
+        return []
+    return [(kind, f"unnest(regexp_extract_all(cast({naming.quote(column)} as varchar), "
+                   f"'{shapes[kind].replace(chr(39), chr(39) * 2)}'))")
+            for kind in ("email", "phone", "ssn") if shapes.get(kind)]
+
+
+def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]], shapes: Mapping[str, str]) -> str:
     parts = []
     for ds, planned in sets:
         source = f"\n    from {{{{ ref('{naming.staging(ds.store, ds.name)}') }}}}"
         for column, p in planned.items():
-            for kind, value in _document_values(column, p):
+            for kind, value in _document_values(column, p) + _document_shapes(column, p, shapes):
                 parts.append(_select(f"'{kind}'", _normalized(value, kind)) + source)
             kind = _kind(p)
             if kind is None or p.strategy in ("nullify", "preserve", "constant", "jsonb"):

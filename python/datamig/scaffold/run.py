@@ -70,7 +70,7 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
     validation = render_validation(vrules, sets)
     files.update(_marts_files(by_store, plans, rules.pii_shapes, validation, estate, cfg))
     files[f"{MODELS_DIR}/intermediate/int_pii_values.sql"] = pii_values.pii_values_sql(
-        [(ds, plans[ds.id]) for ds in sets])
+        [(ds, plans[ds.id]) for ds in sets], rules.pii_shapes)
     files[f"{MODELS_DIR}/intermediate/_intermediate.yml"] = _dump({"version": 2, "models": [{
         "name": "int_pii_values", "description": "Every email, phone and SSN of the original slice, normalized "
         "and stored only as a keyed SHA-256 (no real value): what the free-text leak tests join on, and what "
