@@ -20,8 +20,9 @@ the graph ~26 s on a Neo4j started moments before: its JIT is cold), verify 25.5
 independent (load: PostgreSQL written while Neo4j applies; extract: the graph sliced while
 PostgreSQL is; dbt imported during the extract; verify: dbt tests beside the counts) and the
 cert parse stopped depending on CERT's port (every bench run had parsed it in full): extract
-11.2 s, transform 33.9 s, load 31.9 s, verify 13.8 s, report 0.3 s: total 91.5 s (90.3 s the
-run before). The 60 s target is still not met: on 2 cores every phase is now CPU-bound.
+9.5 s, transform 29.5 s, load 29.5 s, verify 14.1 s, report 0.5 s: total 83.6 s (other runs
+that hour: 90.3, 91.5, 107.1 s; every phase moved together). The 60 s target is still not
+met: on 2 cores every phase is now CPU-bound.
 """
 from __future__ import annotations
 
