@@ -25,6 +25,10 @@ district's previous run; the full parse is timed apart), load 4-7 while other jo
 then dbt's usage events off (~6 s of network waits a command) and the name passes' ASCII fold
 made cheaper, load 1.6-2.5:
             plain copy 0.67 s, dbt run  28.6 s, ratio  42.4, dbt build 43.4 s (full parse 13.6 s)
+the same code measured again in a quieter hour:
+            plain copy 0.55 s, dbt run  20.9 s, ratio  37.7, dbt build 30.3 s (full parse  8.7 s)
+dbt's Python holds the GIL ~85% of the time (py-spy --gil): its per-node work (Jinja, events,
+manifest objects, sqlparse injecting the ephemeral CTEs) ~60%, the name and JSON UDFs ~26%.
 The <= 2.0 target is not met; see README "Benchmarks" for what is left.
 """
 from __future__ import annotations
