@@ -2,6 +2,7 @@
 and the value-shape scan for unruled columns."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,17 @@ def test_pii_scan_flags_unruled_columns_by_their_values(rules):
     assert ("tax", "ssn", "whole") in got
     assert not any(f.column == "ref_code" for f in findings)
     assert all("@" not in str(f) for f in findings)  # counts, never values
+
+
+def test_pii_scan_flags_document_keys_no_rule_classifies(rules):
+    """by_key leaves the values of unclassified keys as they are: those are scanned by path;
+    configured paths and classified keys are not (they are anonymized)."""
+    doc = {"guardians": [{"name": "Ann Lee", "phone": "555-123-4567", "notes": "x"}],
+           "pediatrician": {"office": {"reach_at": "dr.who@clinic.org"}},
+           "aliases": ["a1@x.org", "a2@x.org"], "email": "kid@x.org", "ref": "A-12"}
+    docs = [json.dumps(doc)] * 4 + [None, "not json", "[1, 2]"]
+    values = pii_scan.document_values(docs, rules, ["$.guardians[*].name"])
+    assert "$.guardians[*].name" not in values and "$.guardians[*].phone" not in values
+    assert "$.email" not in values                      # a classified key
+    findings = {(f.column, f.shape, f.how) for f in pii_scan.scan(values, rules)}
+    assert findings == {("$.pediatrician.office.reach_at", "email", "whole"), ("$.aliases[*]", "email", "whole")}

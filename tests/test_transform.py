@@ -261,6 +261,29 @@ def test_pii_scan_flags_unclassified_columns(built, extracted, tmp_path):
     assert set(finding) == {"column", "shape", "how", "matched", "sampled"}  # counts, never values
 
 
+def test_pii_scan_flags_a_document_key_no_rule_classifies(built, tmp_path):
+    """An email under a key of the students' emergency-contacts documents that no rule
+    classifies (by_key leaves it as it is) is flagged with the document path, counts only."""
+    from datamig.anonymize.rules import load_rules
+    from datamig.transform.drift import pii_warnings
+
+    _, run = built
+    extract = tmp_path / "extract"
+    shutil.copytree(run / "extract", extract)
+    path = extract / "ids" / "students.parquet"
+    table = pq.read_table(path)
+    docs = [json.dumps({**json.loads(d), "pediatrician": {"reach_at": f"doc{i}@clinic.example.org"}}) if d else d
+            for i, d in enumerate(table["emergency_contacts"].to_pylist())]
+    column = table.schema.get_field_index("emergency_contacts")
+    pq.write_table(table.set_column(column, table.schema.field(column), pa.array(docs, table.schema.field(column).type)),
+                   path)
+    root = Path(__file__).resolve().parents[1]
+    findings = {f["column"]: f for f in pii_warnings(root, extract, load_rules(root / "config/anonymization-rules.yaml"))}
+    finding = findings["ids.students.emergency_contacts:$.pediatrician.reach_at"]
+    assert finding["shape"] == "email" and finding["how"] == "whole" and finding["matched"] > 0
+    assert "@" not in json.dumps(findings)   # counts, never values
+
+
 def test_final_parquet_for_every_dataset_with_equal_row_counts(built, extracted):
     _, run = built
     paths = dataset_paths(extracted)

@@ -1,12 +1,14 @@
 """Flag unruled text columns whose VALUES look like PII (the rules only see names).
 
-A column no rule classified (say `contact` or `misc1`) can still hold emails or phone numbers.
+A column no rule classified (say `contact` or `misc1`) can still hold emails or phone numbers,
+and so can a JSON document's key no rule classifies (`document_values`).
 Given a sample of values per such column, report the columns where at least `min_fraction` of the
 non-blank sampled values match a pii_shape of the rules file, either as the whole value or inside
 it (free text). Findings carry counts only, never the values: the report itself must not leak.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -56,6 +58,38 @@ def scan(samples: Mapping[str, Iterable[Any]], shapes: Mapping[str, str] | RuleS
     compiled = compile_shapes(shapes)
     findings = [f for col, vals in samples.items() for f in scan_column(col, vals, compiled, min_fraction, min_matches)]
     return sorted(findings, key=lambda f: (-f.fraction, f.column, f.shape))
+
+
+def document_values(docs: Iterable[Any], rules: RuleSet, named_paths: Iterable[str] = ()) -> dict[str, list[str]]:
+    """{path: string values} of sampled JSON documents under the object keys no rule classifies
+    and no configured path names: by_key leaves exactly those values as they are. Paths read
+    like the configured ones ($.guardians[*].phone), so a finding says where to add one."""
+    named, out = set(named_paths), {}
+
+    def keep(path: str, key: str, family: str, value: Any) -> None:
+        if isinstance(value, str) and path not in named and rules.classify(key, family) is None:
+            out.setdefault(path, []).append(value)
+
+    def walk(node: Any, path: str) -> None:
+        for key, value in node.items() if isinstance(node, dict) else ():
+            here = f"{path}.{key}"
+            if isinstance(value, dict):
+                walk(value, here)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, dict):
+                        walk(item, f"{here}[*]")
+                    else:
+                        keep(f"{here}[*]", key, "text[]", item)
+            else:
+                keep(here, key, "text", value)
+
+    for doc in docs:
+        try:
+            walk(json.loads(doc) if isinstance(doc, str) else doc, "$")
+        except (TypeError, ValueError):
+            continue  # not a JSON document: the column scan sees it as text
+    return out
 
 
 def sample_columns(conn, relation: str, columns: Iterable[str], rows: int = 1000) -> dict[str, list]:

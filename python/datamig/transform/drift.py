@@ -10,6 +10,7 @@ errors, only warnings for the validation report (counts, never values).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -100,18 +101,37 @@ def unclassified_text_columns(root: Path) -> dict[str, list[str]]:
     """{store.source_table: text columns no rule classified}, from the anonymized layer's
     YAML (meta.datamig.rule is null there)."""
     out: dict[str, list[str]] = {}
+    for table, model in _anonymized_models(root):
+        cols = [c["name"] for c in model.get("columns", [])
+                if ((c.get("meta") or {}).get("datamig") or {}).get("rule") is None
+                and type_family(c.get("data_type")) in ("text", "text_array", None)]
+        if cols:
+            out[table] = cols
+    return out
+
+
+def _anonymized_models(root: Path) -> Iterator[tuple[str, dict]]:
+    """(store.source_table, model YAML) of every anonymized model."""
     for path in sorted((root / MODELS_DIR / "intermediate").glob("*/_*__intermediate.yml")):
         store = path.parent.name
         prefix, suffix = f"int_{store}__", "_anonymized"
         for model in (yaml.safe_load(path.read_text()) or {}).get("models", []):
             name = model["name"]
-            if not (name.startswith(prefix) and name.endswith(suffix)):
-                continue
-            cols = [c["name"] for c in model.get("columns", [])
-                    if ((c.get("meta") or {}).get("datamig") or {}).get("rule") is None
-                    and type_family(c.get("data_type")) in ("text", "text_array", None)]
-            if cols:
-                out[f"{store}.{name[len(prefix):-len(suffix)]}"] = cols
+            if name.startswith(prefix) and name.endswith(suffix):
+                yield f"{store}.{name[len(prefix):-len(suffix)]}", model
+
+
+def document_columns(root: Path, rules: RuleSet) -> dict[str, dict[str, list[str]]]:
+    """{store.source_table: {jsonb column whose keys are classified (by_key): its configured
+    paths}}, from the anonymized layer's YAML and the rule it names."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for table, model in _anonymized_models(root):
+        for c in model.get("columns", []):
+            meta = (c.get("meta") or {}).get("datamig") or {}
+            rule = rules.rule(meta["rule"]) if meta.get("rule") else None
+            if meta.get("strategy") == "jsonb" and rule is not None and rule.options.get("by_key", True):
+                paths = [spec["path"] for spec in rule.options.get("paths") or ()]
+                out.setdefault(table, {})[c["name"]] = paths
     return out
 
 
@@ -145,6 +165,26 @@ def pii_warnings(root: Path, extract_dir: Path, rules: RuleSet, sample_rows: int
             flat = {c: [x for v in vals for x in (v if isinstance(v, list) else [v])] for c, vals in samples.items()}
             for finding in pii_scan.scan(flat, rules):
                 found.append({**asdict(finding), "column": f"{table}.{finding.column}"})
+        found += _document_warnings(conn, root, extract_dir, manifest, rules, sample_rows)
     finally:
         conn.close()
     return sorted(found, key=lambda f: (f["column"], f["shape"]))
+
+
+def _document_warnings(conn, root: Path, extract_dir: Path, manifest: dict, rules: RuleSet,
+                       sample_rows: int) -> list[dict]:
+    """JSON documents' keys no rule classifies whose sampled values look like PII; the column
+    reads `store.table.column:$.path`."""
+    found = []
+    for table, columns in sorted(document_columns(root, rules).items()):
+        path = _parquet_of(extract_dir, manifest, table)
+        if path is None or not path.exists():
+            continue
+        present = set(pq.read_schema(path).names)
+        relation = "read_parquet('" + str(path).replace("'", "''") + "')"
+        samples = pii_scan.sample_columns(conn, relation, [c for c in columns if c in present], sample_rows)
+        for column, docs in samples.items():
+            values = pii_scan.document_values(docs, rules, columns[column])
+            for finding in pii_scan.scan(values, rules):
+                found.append({**asdict(finding), "column": f"{table}.{column}:{finding.column}"})
+    return found
