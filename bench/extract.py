@@ -137,7 +137,7 @@ def _instrument(buckets: dict) -> None:
     timed(workspace.Workspace, "sizes", "row counts / text bytes")
     timed(workspace.Workspace, "write_parquet", "parquet write")
     timed(run, "extract_subgraph", "neo4j subgraph")
-    timed(run, "introspect_all", "introspection")
+    timed(run, "introspect_estate", "introspection")
 
 
 def _vm_kb(field: str) -> int:

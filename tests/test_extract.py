@@ -791,6 +791,19 @@ def test_cli_unreachable_graph_store_fails_the_whole_extract(tiny_estate, tmp_pa
     _assert_only_run_logs(out_dir)
 
 
+def test_cli_excluded_table_drops_the_links_that_name_it(tiny_estate, tmp_path):
+    """Every phase sees the estate through one introspection (analyze/estate.py): a link is
+    checked against every table, then an excluded table takes its links with it (it used to
+    be "table not found" here, and a dangling-FK warning in analyze)."""
+    out_dir = tmp_path / "runs"
+    excluded = "adb.student_risk_scores"    # the child of a link to ids.students
+    path = _config_copy(tmp_path, out_dir, lambda raw: raw["exclude_tables"].append(excluded))
+    result = _run_cli(tmp_path, path, _cli_env(tiny_estate["env"]), "--district", "42")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(next(out_dir.glob("*/extract/extraction-manifest.json")).read_text())
+    assert excluded not in manifest["tables"] and "ids.students" in manifest["tables"]
+
+
 @pytest.mark.parametrize("edit, key", [
     (lambda raw: raw["district"].update(store="idz"), "district.store"),
     (lambda raw: raw["district"].update(keyz="id"), "district"),

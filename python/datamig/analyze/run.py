@@ -13,38 +13,22 @@ from rich.table import Table as RichTable
 from ..config import Config
 from ..config.env import store_setting
 from .artifacts import render_artifacts, write_artifacts
-from .dependency import DependencyPlan, links_to_foreign_keys, plan_dependencies
-from .model import Estate, ForeignKey, GraphSchema, Table
+from .dependency import DependencyPlan, plan_dependencies
+from .estate import introspect_estate
+from .model import Estate, GraphSchema
 from .neo4j_introspect import introspect_neo4j
-from .pg_introspect import introspect_postgres
 
 
 def analyze(cfg: Config, env: Mapping[str, str], out_dir: Path, target: str = "prod") -> dict:
     """Introspect the `target` estate ("prod" or "cert"), write the artifacts, return the summary."""
-    tables, fks = _introspect_postgres(cfg, env, target)
-    # Links are checked against every introspected table, excluded or not, so a typo is
-    # reported as such rather than hidden behind an exclusion.
-    fks += links_to_foreign_keys(cfg.links, tables)
+    kept, kept_fks, warnings = introspect_estate(cfg, env, target)
     graphs = _introspect_graphs(cfg, env, target)
-    kept, kept_fks, warnings = apply_exclusions(tables, fks, cfg.exclude_tables)
     estate = Estate(tables=kept, foreign_keys=kept_fks, graphs=graphs)
     plan = plan_dependencies(kept, kept_fks)
     summary = summarize(cfg, estate, plan, target)
     files = render_artifacts(estate, plan, summary, warnings)
     summary["artifacts"] = [str(p) for p in write_artifacts(Path(out_dir), files)]
     return summary
-
-
-def _introspect_postgres(cfg: Config, env: Mapping[str, str], target: str
-                         ) -> tuple[dict[str, Table], list[ForeignKey]]:
-    tables: dict[str, Table] = {}
-    fks: list[ForeignKey] = []
-    for store in cfg.postgres_stores():
-        url = store_setting(env, store.env_names(target)[0], store.name)
-        store_tables, store_fks = introspect_postgres(store, url)
-        tables.update((t.id, t) for t in store_tables)
-        fks += store_fks
-    return tables, fks
 
 
 def _introspect_graphs(cfg: Config, env: Mapping[str, str], target: str) -> dict[str, GraphSchema]:
@@ -55,30 +39,6 @@ def _introspect_graphs(cfg: Config, env: Mapping[str, str], target: str) -> dict
             store, store_setting(env, url_var, store.name), store_setting(env, user_var, store.name),
             store_setting(env, password_var, store.name))
     return graphs
-
-
-def apply_exclusions(tables: Mapping[str, Table], fks: list[ForeignKey], excluded: set[str]
-                     ) -> tuple[dict[str, Table], list[ForeignKey], dict]:
-    """Drop excluded tables and the FKs out of them; report FKs whose parent is not kept.
-
-    A kept child whose parent is excluded (or lives outside the introspected schema) cannot
-    be loaded with referential integrity from the extract alone, so it is a warning to read.
-    """
-    kept = {tid: t for tid, t in tables.items() if tid not in excluded}
-    kept_fks, dangling = [], []
-    for fk in fks:
-        if fk.child not in kept:
-            continue
-        (kept_fks if fk.parent in kept else dangling).append(fk)
-    warnings = {
-        "exclude_tables_not_found": sorted(excluded - set(tables)),
-        "dangling_foreign_keys": [
-            {"fk": fk.name, "child": fk.child, "parent": fk.parent,
-             "reason": "parent excluded" if fk.parent in tables else "parent not introspected"}
-            for fk in dangling
-        ],
-    }
-    return kept, kept_fks, warnings
 
 
 def summarize(cfg: Config, estate: Estate, plan: DependencyPlan, target: str) -> dict:

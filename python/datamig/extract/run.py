@@ -12,9 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-from ..analyze.dependency import links_to_foreign_keys
+from ..analyze.estate import introspect_estate
 from ..analyze.model import ForeignKey, Table
-from ..analyze.pg_introspect import introspect_postgres
 from ..config import Config
 from ..config.env import store_setting
 from ..errors import ConfigError, DatamigError, NotFound
@@ -26,16 +25,6 @@ from .runs import attach_run_log, detach_run_log, new_run_id
 from .workspace import Workspace
 
 log = logging.getLogger("datamig.extract")
-
-
-def introspect_all(cfg: Config, env: Mapping[str, str]) -> tuple[dict[str, Table], list[ForeignKey]]:
-    tables, fks = {}, []
-    for store in cfg.postgres_stores():
-        found, store_fks = introspect_postgres(store, store_setting(env, store.prod_env, store.name))
-        tables.update({t.id: t for t in found if t.id not in cfg.exclude_tables})
-        fks.extend(store_fks)
-    fks.extend(links_to_foreign_keys(cfg.links, tables))
-    return tables, [fk for fk in fks if fk.child in tables and fk.parent in tables]
 
 
 def _sha256(path: Path) -> str:
@@ -163,7 +152,7 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         # On a PostgreSQL error the graph's thread is waited for and its outcome dropped.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-extract") as pool:
             graph = pool.submit(_slice_graph, cfg, env, district, partial)
-            tables, fks = introspect_all(cfg, env)
+            tables, fks, _ = introspect_estate(cfg, env)
             manifest = {"run_id": run_id, "district": district, "config": str(cfg.path),
                         **_slice_postgres(cfg, env, tables, fks, district, partial, progress or log.info)}
             manifest["graph"] = graph.result()

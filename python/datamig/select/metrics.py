@@ -16,7 +16,7 @@ from ..config import Config
 from ..extract.closure import Closure
 from ..extract.pg_snapshot import snapshot
 from ..config.env import store_setting
-from ..extract.run import introspect_all
+from ..analyze.estate import introspect_estate
 from ..extract.workspace import Workspace, q, rel
 from .scoring import DistrictMetrics
 
@@ -75,7 +75,7 @@ def _completeness(ws: Workspace, tables: dict[str, Table], required: dict[str, l
 
 
 def measure(cfg: Config, env: Mapping[str, str], progress: Callable[[str], None] | None = None) -> list[DistrictMetrics]:
-    tables, fks = introspect_all(cfg, env)
+    tables, fks, _ = introspect_estate(cfg, env)
     sel = cfg.selection
     counts = sel.get("counts", {})
     updated_cols = sel.get("updated_at_columns", ["updated_at"])

@@ -1,0 +1,51 @@
+"""The PostgreSQL side of an estate as every phase sees it: introspected tables and foreign
+keys, the config's links as undeclared foreign keys (checked against every introspected table,
+so a typo is named as one and not hidden behind an exclusion), then `exclude_tables` applied.
+analyze, select-districts, scaffold and extract all start from here."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..config import Config
+from ..config.env import store_setting
+from .dependency import links_to_foreign_keys
+from .model import ForeignKey, Table
+from .pg_introspect import introspect_postgres
+
+
+def introspect_estate(cfg: Config, env: Mapping[str, str], target: str = "prod"
+                      ) -> tuple[dict[str, Table], list[ForeignKey], dict]:
+    """(kept tables by id, foreign keys between kept tables, exclusion warnings) of `target`
+    ("prod" or "cert")."""
+    tables: dict[str, Table] = {}
+    fks: list[ForeignKey] = []
+    for store in cfg.postgres_stores():
+        found, store_fks = introspect_postgres(store, store_setting(env, store.env_names(target)[0], store.name))
+        tables.update((t.id, t) for t in found)
+        fks += store_fks
+    fks += links_to_foreign_keys(cfg.links, tables)
+    return apply_exclusions(tables, fks, cfg.exclude_tables)
+
+
+def apply_exclusions(tables: Mapping[str, Table], fks: list[ForeignKey], excluded: set[str]
+                     ) -> tuple[dict[str, Table], list[ForeignKey], dict]:
+    """Drop excluded tables and the FKs out of them; report FKs whose parent is not kept.
+
+    A kept child whose parent is excluded (or lives outside the introspected schema) cannot
+    be loaded with referential integrity from the extract alone, so it is a warning to read.
+    """
+    kept = {tid: t for tid, t in tables.items() if tid not in excluded}
+    kept_fks, dangling = [], []
+    for fk in fks:
+        if fk.child not in kept:
+            continue
+        (kept_fks if fk.parent in kept else dangling).append(fk)
+    warnings = {
+        "exclude_tables_not_found": sorted(excluded - set(tables)),
+        "dangling_foreign_keys": [
+            {"fk": fk.name, "child": fk.child, "parent": fk.parent,
+             "reason": "parent excluded" if fk.parent in tables else "parent not introspected"}
+            for fk in dangling
+        ],
+    }
+    return kept, kept_fks, warnings
