@@ -215,6 +215,20 @@ def test_unreachable_store_names_store_and_host_not_password():
     assert PASSWORD not in message and "\n" not in message
 
 
+def test_extract_snapshot_names_the_same_way_with_the_reason():
+    """The extract's snapshot connection fails with the same line as introspection (pg_address):
+    store, host:port and libpq's reason, never the password."""
+    from datamig.extract.pg_snapshot import snapshot
+
+    port = _pg_cluster.free_port()
+    url = f"postgresql://reader:{PASSWORD}@127.0.0.1:{port}/hcp1"
+    with pytest.raises(ConnectionFailed) as err, snapshot("hcp1", url):
+        pass
+    message = str(err.value)
+    assert message.startswith(f"store hcp1: cannot connect to PostgreSQL at 127.0.0.1:{port}: ")
+    assert "refused" in message.lower() and PASSWORD not in message and "\n" not in message
+
+
 def test_refused_database_does_not_leak_password(pg):
     url = pg.url("no_such_db", password=PASSWORD)
     with pytest.raises(ConnectionFailed) as err:

@@ -6,14 +6,11 @@ introspecting PROD can never change it.
 """
 from __future__ import annotations
 
-import re
-
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from ..config import StoreConfig
-from ..errors import ConnectionFailed
+from ..pg_address import cannot_connect
 from .model import Column, ForeignKey, Table
 
 # Ordinary ('r') and partitioned ('p') tables; partitions themselves are skipped because
@@ -106,38 +103,13 @@ def connect_read_only(store: StoreConfig, url: str) -> psycopg.Connection:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        raise ConnectionFailed(_connection_message(store, url, exc)) from None
+        raise cannot_connect(store.name, url, exc) from None
     try:
         conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     except BaseException:
         conn.close()
         raise
     return conn
-
-
-def _connection_message(store: StoreConfig, url: str, exc: Exception) -> str:
-    """One line naming store and host:port; libpq's text can echo the DSN, so it is scrubbed."""
-    info = _conninfo(url)
-    where = f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}"
-    return f"store {store.name}: cannot connect to PostgreSQL at {where}: {_reason(exc, url, info)}"
-
-
-def _conninfo(url: str) -> dict:
-    try:
-        return conninfo_to_dict(url)
-    except psycopg.Error:
-        return {}
-
-
-def _reason(exc: Exception, url: str, info: dict) -> str:
-    """The last clause of libpq's first line (e.g. 'Connection refused'), secrets removed."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    reason = lines[0].rsplit(" failed: ", 1)[-1] if lines else type(exc).__name__
-    reason = re.sub(r"^(FATAL|ERROR):\s+", "", reason)
-    for secret in (url, info.get("password")):
-        if secret:
-            reason = reason.replace(str(secret), "***")
-    return reason
 
 
 def _read_tables(conn: psycopg.Connection, store: StoreConfig) -> list[tuple[int, Table]]:

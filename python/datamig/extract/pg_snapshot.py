@@ -20,7 +20,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..analyze.model import Table
-from ..errors import ConnectionFailed
+from ..pg_address import cannot_connect
 from . import pg_types
 
 CHUNK = 50_000  # keys per query: keeps statements a few MB at most
@@ -39,8 +39,8 @@ def describe_url(url: str) -> str:
 def snapshot(store: str, url: str) -> Iterator["Snapshot"]:
     try:
         conn = psycopg.connect(url, connect_timeout=10, application_name=APPLICATION_NAME)
-    except psycopg.Error:
-        raise ConnectionFailed(f"store {store}: cannot connect to PostgreSQL at {describe_url(url)}") from None
+    except psycopg.Error as exc:
+        raise cannot_connect(store, url, exc) from None
     try:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for name, value in SESSION_SETTINGS.items():

@@ -10,11 +10,10 @@ from collections.abc import Mapping
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
-from ..analyze.pg_introspect import _connection_message
 from ..config import StoreConfig
 from ..errors import ConnectionFailed, DatamigError, MigrationFailed
+from ..pg_address import cannot_connect, conninfo, host_port
 from ..services.envfile import redact
 
 GID_PREFIX = "datamig"
@@ -51,14 +50,13 @@ class PgStore:
         self.name = store.name
         self.url = url
         self.env = env
-        info = _conninfo(url)
-        self.where = f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}"
-        self._password = info.get("password")
+        self.where = host_port(url)
+        self._password = conninfo(url).get("password")
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
                                         application_name=f"datamig-{purpose}")
         except psycopg.Error as exc:
-            raise ConnectionFailed(_connection_message(store, url, exc)) from None
+            raise cannot_connect(store.name, url, exc) from None
         self.in_tx = False
 
     # --- errors ----------------------------------------------------------------------------
@@ -140,13 +138,6 @@ class PgStore:
             self.conn.close()
         except psycopg.Error:
             pass
-
-
-def _conninfo(url: str) -> dict:
-    try:
-        return conninfo_to_dict(url)
-    except psycopg.Error:
-        return {}
 
 
 def _is_connection_loss(exc: psycopg.Error) -> bool:
