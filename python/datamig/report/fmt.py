@@ -95,3 +95,36 @@ def detail_timings(report: dict) -> list[tuple[str, str]]:
     if t.get("load_elapsed_s") is not None:
         out.append(("load elapsed_s", seconds(t["load_elapsed_s"])))
     return out
+
+
+# --- tables both renderers draw: (header, rows), plain values -------------------------------
+
+def coverage_tables(cov: dict) -> list[tuple[list[str], list[list]]]:
+    return [(["rule", "strategy", "columns"], [[r["rule"], r["strategy"], r["columns"]] for r in cov["by_rule_strategy"]]),
+            (["strategy", "columns"], [[k, v] for k, v in cov["by_strategy"].items()]),
+            (["store", "columns", "PII", "no rule"],
+             [[k, v["columns"], v["pii"], v["unclassified"]] for k, v in cov["per_store"].items()])]
+
+
+def possible_pii_table(cov: dict) -> tuple[list[str], list[list]]:
+    return ["column", "why"], [[f["column"], f["reason"]] for f in cov["possible_pii_without_rule"]]
+
+
+def conflicts_table(load: dict) -> tuple[list[str], list[list]]:
+    return (["conflicting item", "keys in CERT", "sample keys"],
+            [[n, c["count"], ", ".join(c["sample_keys"])] for n, c in (load.get("conflicts") or {}).items()])
+
+
+def store_total(store: dict) -> list:
+    t = store["totals"]
+    return [t.get(k) for k, _ in STORE_COLUMNS[2:7]] + [""] + [t.get(k) for k in ("inserted", "updated", "unchanged")]
+
+
+PHASE_HEADER = ["phase", "status", "time", "rows", "rows/s", "error"]
+SEVERITY_HEADER = ["severity", "tests", "passed", "failed", "errored", "skipped"]
+RULE_HEADER = ["rule", "severity", "tests", "tests failed", "failing rows"]
+TEST_HEADER = ["severity", "test", "model", "column", "rule", "failures", "sample keys"]
+STRATEGY_HEADER = ["strategy", "tables/groups", "rows", "inserted", "updated", "unchanged", "conflicts"]
+TIMING_HEADER = ["phase", "time", "rows", "rows/s"]
+ARTIFACT_HEADER = ["artifact", "path", "present"]
+

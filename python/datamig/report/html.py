@@ -73,117 +73,121 @@ def _code_spans(text: str) -> str:
 
 
 def render(report: dict) -> str:
+    body = []
+    for section in (_summary, _phases, _stores, _coverage, _validation, _load, _verify, _timings, _closing):
+        body += section(report)
+    title = f"datamig report {report['run_id']}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>\n"
+            + "\n".join(body) + "\n</main></body></html>\n")
+
+
+def _summary(report: dict) -> list[str]:
     s = report["summary"]
-    body = [f"<h1>Migration report: {e(report['run_id'])}</h1>",
+    return [f"<h1>Migration report: {e(report['run_id'])}</h1>",
             f'<p class="muted">generated {e(report["generated_at"])}</p>',
             "<nav>" + "".join(f'<a href="#{k}">{e(v)}</a>' for k, v in SECTIONS) + "</nav>",
             f'<section id="summary"><h2>Executive summary</h2>'
             f'<div class="verdict {e(s["status"])}">{e(s["verdict"])}</div>',
             _table(["", ""], [[k, v] for k, v in fmt.summary_rows(report)]), "</section>"]
 
-    body.append('<section id="phases"><h2>Phases</h2>')
-    body.append(_table(["phase", "status", "time", "rows", "rows/s", "error"],
-                       [[p["name"], (_badge(p["status"]),), fmt.seconds(p["seconds"]), p["rows"], p["rows_per_s"],
-                         p["error"] or ""] for p in report["phases"]], numeric={2, 3, 4}))
-    body.append(svg.phases_chart(report["phases"]) + "</section>")
 
+def _phases(report: dict) -> list[str]:
+    rows = [[p["name"], (_badge(p["status"]),), fmt.seconds(p["seconds"]), p["rows"], p["rows_per_s"], p["error"] or ""]
+            for p in report["phases"]]
+    return ['<section id="phases"><h2>Phases</h2>', _table(fmt.PHASE_HEADER, rows, numeric={2, 3, 4}),
+            svg.phases_chart(report["phases"]) + "</section>"]
+
+
+def _stores(report: dict) -> list[str]:
     stores = report["stores"]
-    body.append('<section id="stores"><h2>Stores: rows per table and phase</h2>' + _note(stores.get("note")))
+    body = ['<section id="stores"><h2>Stores: rows per table and phase</h2>' + _note(stores.get("note"))]
     if stores.get("stores"):
         body.append(svg.rows_chart(stores["stores"]))
     for store in stores.get("stores") or []:
-        t = store["totals"]
         body.append(f"<h3>{e(store['store'])} <span class=\"muted\">({e(store['kind'])})</span></h3>")
-        body.append(_table([h for _, h in fmt.STORE_COLUMNS],
-                           [[i.get(k) if k != "ok" else ((_badge("ok" if i["ok"] else "MISMATCH"),)
-                                                         if i["ok"] is not None else None)
-                             for k, _ in fmt.STORE_COLUMNS] for i in store["items"]],
-                           numeric={2, 3, 4, 5, 6, 8, 9, 10},
-                           total=["total", ""] + [t.get(k) for k, _ in fmt.STORE_COLUMNS[2:7]] + [""]
-                           + [t.get(k) for k in ("inserted", "updated", "unchanged")] + [""]))
-    body.append("</section>")
+        body.append(_table([h for _, h in fmt.STORE_COLUMNS], [_store_row(i) for i in store["items"]],
+                           numeric={2, 3, 4, 5, 6, 8, 9, 10}, total=["total", ""] + fmt.store_total(store) + [""]))
+    return body + ["</section>"]
 
+
+def _store_row(item: dict) -> list:
+    ok = item["ok"]
+    return [item.get(k) for k, _ in fmt.STORE_COLUMNS[:-1]] + [
+        (_badge("ok" if ok else "MISMATCH"),) if ok is not None else None]
+
+
+def _coverage(report: dict) -> list[str]:
     cov = report["anonymization"]
-    body.append('<section id="anonymization"><h2>Anonymization coverage</h2>')
+    body = ['<section id="anonymization"><h2>Anonymization coverage</h2>']
     if not cov.get("available"):
-        body.append(_note(cov.get("note") or "not available"))
-    else:
-        body.append(f"<p>{e(cov['columns'])} columns in {e(cov['tables'])} tables/labels "
-                    f"(source <code>{e(cov['source'])}</code>): <b>{e(cov['pii_columns'])}</b> treated as PII, "
-                    f"<b>{e(cov['unclassified_columns'])}</b> with no rule.</p>")
-        body.append(_table(["rule", "strategy", "columns"],
-                           [[r["rule"], r["strategy"], r["columns"]] for r in cov["by_rule_strategy"]], numeric={2}))
-        body.append(_table(["strategy", "columns"], [[k, v] for k, v in cov["by_strategy"].items()], numeric={1}))
-        body.append(_table(["store", "columns", "PII", "no rule"],
-                           [[k, v["columns"], v["pii"], v["unclassified"]] for k, v in cov["per_store"].items()],
-                           numeric={1, 2, 3}))
-        body.append("<h3>Possible PII without a rule</h3>")
-        body.append(_table(["column", "why"], [[f["column"], f["reason"]] for f in cov["possible_pii_without_rule"]]))
-    body.append("</section>")
+        return body + [_note(cov.get("note") or "not available"), "</section>"]
+    body.append(f"<p>{e(cov['columns'])} columns in {e(cov['tables'])} tables/labels "
+                f"(source <code>{e(cov['source'])}</code>): <b>{e(cov['pii_columns'])}</b> treated as PII, "
+                f"<b>{e(cov['unclassified_columns'])}</b> with no rule.</p>")
+    body += [_table(header, rows, numeric={i for i, h in enumerate(header) if h not in ("rule", "strategy", "store")})
+             for header, rows in fmt.coverage_tables(cov)]
+    body += ["<h3>Possible PII without a rule</h3>", _table(*fmt.possible_pii_table(cov)), "</section>"]
+    return body
 
+
+def _validation(report: dict) -> list[str]:
     v = report["validation"]
-    body.append('<section id="validation"><h2>Validation</h2>')
+    body = ['<section id="validation"><h2>Validation</h2>']
     if not v.get("available"):
-        body.append(_note(v.get("note")))
-    else:
-        body.append(f"<p>Status {_badge(v.get('status') or '?')}"
-                    + (f" ({e(v['reason'])})" if v.get("reason") else "")
-                    + f"; blocking failures: <b>{e(v.get('blocking'))}</b>, "
-                    f"warnings: <b>{e(v.get('warnings'))}</b>.</p>")
-        if v.get("counts"):
-            body.append('<p class="muted">' + e(", ".join(f"{k} {fmt.num(n)}" for k, n in v["counts"].items()))
-                        + "</p>")
-        body.append(_table(["severity", "tests", "passed", "failed", "errored", "skipped"], fmt.severity_rows(v),
-                           numeric={1, 2, 3, 4, 5}))
-        body.append(_table(["rule", "severity", "tests", "tests failed", "failing rows"],
-                           [[r[0], (_badge(r[1]),), *r[2:]] for r in fmt.rule_rows(v)], numeric={2, 3, 4}))
-        body.append("<h3>Failing tests</h3>")
-        body.append(_table(["severity", "test", "model", "column", "rule", "failures", "sample keys"],
-                           fmt.test_rows(v), numeric={5}))
-        if v.get("model_errors"):
-            body.append("<p>Models that failed to build: " + e(", ".join(v["model_errors"])) + "</p>")
-    body.append("</section>")
+        return body + [_note(v.get("note")), "</section>"]
+    body.append(f"<p>Status {_badge(v.get('status') or '?')}"
+                + (f" ({e(v['reason'])})" if v.get("reason") else "")
+                + f"; blocking failures: <b>{e(v.get('blocking'))}</b>, "
+                f"warnings: <b>{e(v.get('warnings'))}</b>.</p>")
+    if v.get("counts"):
+        body.append('<p class="muted">' + e(", ".join(f"{k} {fmt.num(n)}" for k, n in v["counts"].items())) + "</p>")
+    body.append(_table(fmt.SEVERITY_HEADER, fmt.severity_rows(v), numeric={1, 2, 3, 4, 5}))
+    body.append(_table(fmt.RULE_HEADER, [[r[0], (_badge(r[1]),), *r[2:]] for r in fmt.rule_rows(v)],
+                       numeric={2, 3, 4}))
+    body += ["<h3>Failing tests</h3>", _table(fmt.TEST_HEADER, fmt.test_rows(v), numeric={5})]
+    if v.get("model_errors"):
+        body.append("<p>Models that failed to build: " + e(", ".join(v["model_errors"])) + "</p>")
+    return body + ["</section>"]
 
+
+def _load(report: dict) -> list[str]:
     ld = report["load"]
-    body.append('<section id="load"><h2>Load</h2>')
+    body = ['<section id="load"><h2>Load</h2>']
     if not ld.get("available"):
-        body.append(_note(ld.get("note")))
-    else:
-        body.append(f"<p>Status {_badge(ld.get('status') or '?')}, strategy requested "
-                    f"<code>{e(ld.get('strategy_requested') or '-')}</code>"
-                    + (f"; error: {e(ld['error'])}" if ld.get("error") else "") + "</p>" + _note(ld.get("note")))
-        body.append(_table(["strategy", "tables/groups", "rows", "inserted", "updated", "unchanged", "conflicts"],
-                           fmt.strategy_rows(ld), numeric={1, 2, 3, 4, 5, 6}))
-        if ld.get("conflicts"):
-            body.append(_table(["conflicting item", "keys in CERT", "sample keys"],
-                               [[n, c["count"], ", ".join(c["sample_keys"])] for n, c in ld["conflicts"].items()],
-                               numeric={1}))
-    body.append("</section>")
+        return body + [_note(ld.get("note")), "</section>"]
+    body.append(f"<p>Status {_badge(ld.get('status') or '?')}, strategy requested "
+                f"<code>{e(ld.get('strategy_requested') or '-')}</code>"
+                + (f"; error: {e(ld['error'])}" if ld.get("error") else "") + "</p>" + _note(ld.get("note")))
+    body.append(_table(fmt.STRATEGY_HEADER, fmt.strategy_rows(ld), numeric={1, 2, 3, 4, 5, 6}))
+    if ld.get("conflicts"):
+        body.append(_table(*fmt.conflicts_table(ld), numeric={1}))
+    return body + ["</section>"]
 
+
+def _verify(report: dict) -> list[str]:
     vf = report["verify"]
-    body.append('<section id="verify"><h2>Post-load verification</h2>')
+    body = ['<section id="verify"><h2>Post-load verification</h2>']
     if not vf.get("available"):
-        body.append(_note(vf.get("note")))
-    else:
-        body.append(f"<p>Status {_badge(vf.get('status') or '?')}: {e(vf['ok'])} of {e(vf['checked'])} tables and "
-                    f"graph groups match (extracted = final = in CERT).</p>" + _list(vf["issues"]))
-    body.append("</section>")
+        return body + [_note(vf.get("note")), "</section>"]
+    return body + [f"<p>Status {_badge(vf.get('status') or '?')}: {e(vf['ok'])} of {e(vf['checked'])} tables and "
+                   f"graph groups match (extracted = final = in CERT).</p>" + _list(vf["issues"]), "</section>"]
 
-    body.append('<section id="timings"><h2>Timings and throughput</h2>')
-    body.append(_table(["phase", "time", "rows", "rows/s"], fmt.timing_rows(report), numeric={1, 2, 3}))
-    body.append(_table(["step", "time"], [list(d) for d in fmt.detail_timings(report)], numeric={1}) + "</section>")
 
-    body.append(f'<section id="warnings"><h2>Warnings ({len(report["warnings"])})</h2>'
-                f'{_list(report["warnings"])}</section>')
-    body.append(f'<section id="errors"><h2>Errors ({len(report["errors"])})</h2>{_list(report["errors"])}</section>')
-    body.append('<section id="next"><h2>Next steps</h2><ol>'
-                + "".join(f"<li>{_code_spans(step)}</li>" for step in report["next_steps"]) + "</ol></section>")
-    body.append('<section id="artifacts"><h2>Artifacts</h2>')
-    body.append(_table(["artifact", "path", "present"],
-                       [[a["name"], (f"<code>{e(a['path'])}</code>",), "yes" if a["exists"] else "no"]
-                        for a in report["artifacts"]]) + "</section>")
-    title = f"datamig report {report['run_id']}"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-            f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>\n"
-            + "\n".join(body) + "\n</main></body></html>\n")
+def _timings(report: dict) -> list[str]:
+    return ['<section id="timings"><h2>Timings and throughput</h2>',
+            _table(fmt.TIMING_HEADER, fmt.timing_rows(report), numeric={1, 2, 3}),
+            _table(["step", "time"], [list(d) for d in fmt.detail_timings(report)], numeric={1}) + "</section>"]
+
+
+def _closing(report: dict) -> list[str]:
+    """Warnings, errors, next steps, artifacts."""
+    artifacts = [[a["name"], (f"<code>{e(a['path'])}</code>",), "yes" if a["exists"] else "no"]
+                 for a in report["artifacts"]]
+    return [f'<section id="warnings"><h2>Warnings ({len(report["warnings"])})</h2>'
+            f'{_list(report["warnings"])}</section>',
+            f'<section id="errors"><h2>Errors ({len(report["errors"])})</h2>{_list(report["errors"])}</section>',
+            '<section id="next"><h2>Next steps</h2><ol>'
+            + "".join(f"<li>{_code_spans(step)}</li>" for step in report["next_steps"]) + "</ol></section>",
+            '<section id="artifacts"><h2>Artifacts</h2>', _table(fmt.ARTIFACT_HEADER, artifacts) + "</section>"]

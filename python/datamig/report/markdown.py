@@ -27,94 +27,97 @@ def _bullets(items: list[str], empty: str = "none") -> list[str]:
 
 
 def render(report: dict) -> str:
+    out = []
+    for section in (_summary, _phases, _stores, _coverage, _validation, _load, _verify, _timings, _closing):
+        out += section(report)
+    return "\n".join(out)
+
+
+def _summary(report: dict) -> list[str]:
     s = report["summary"]
-    out = [f"# Migration report: {_text(report['run_id'])}", "",
-           f"**{_text(s['verdict'])}**", "", f"Generated {report['generated_at']}.", "",
-           "## Executive summary", ""]
-    out += _table(["", ""], [[k, v] for k, v in fmt.summary_rows(report)])
+    return [f"# Migration report: {_text(report['run_id'])}", "",
+            f"**{_text(s['verdict'])}**", "", f"Generated {report['generated_at']}.", "",
+            "## Executive summary", ""] + _table(["", ""], [[k, v] for k, v in fmt.summary_rows(report)])
 
-    out += ["## Phases", ""]
-    out += _table(["phase", "status", "time", "rows", "rows/s", "error"],
-                  [[p["name"], p["status"], fmt.seconds(p["seconds"]), p["rows"], p["rows_per_s"], p["error"] or ""]
-                   for p in report["phases"]])
 
-    out += ["## Stores", ""]
+def _phases(report: dict) -> list[str]:
+    return ["## Phases", ""] + _table(fmt.PHASE_HEADER, [
+        [p["name"], p["status"], fmt.seconds(p["seconds"]), p["rows"], p["rows_per_s"], p["error"] or ""]
+        for p in report["phases"]])
+
+
+def _stores(report: dict) -> list[str]:
     stores = report["stores"]
-    if stores.get("note"):
-        out += [f"_{_text(stores['note'])}_", ""]
+    out = ["## Stores", ""] + ([f"_{_text(stores['note'])}_", ""] if stores.get("note") else [])
     for store in stores.get("stores") or []:
         out += [f"### {_text(store['store'])} ({store['kind']})", ""]
         out += _table([h for _, h in fmt.STORE_COLUMNS],
                       [[i.get(k) for k, _ in fmt.STORE_COLUMNS] for i in store["items"]]
-                      + [["**total**", ""] + [store["totals"].get(k) for k, _ in fmt.STORE_COLUMNS[2:7]]
-                         + [""] + [store["totals"].get(k) for k in ("inserted", "updated", "unchanged")] + [""]])
+                      + [["**total**", ""] + fmt.store_total(store) + [""]])
+    return out
 
-    out += ["## Anonymization coverage", ""]
+
+def _coverage(report: dict) -> list[str]:
     cov = report["anonymization"]
     if not cov.get("available"):
-        out += [f"_{_text(cov.get('note') or 'not available')}_", ""]
-    else:
-        out += [f"{fmt.num(cov['columns'])} columns in {fmt.num(cov['tables'])} tables/labels "
-                f"(source: {_text(cov['source'])}): {fmt.num(cov['pii_columns'])} treated as PII, "
-                f"{fmt.num(cov['unclassified_columns'])} with no rule.", ""]
-        out += _table(["rule", "strategy", "columns"],
-                      [[r["rule"], r["strategy"], r["columns"]] for r in cov["by_rule_strategy"]])
-        out += ["Columns per strategy: " + ", ".join(f"{_text(k)} {v}" for k, v in cov["by_strategy"].items()), ""]
-        out += _table(["store", "columns", "PII", "no rule"],
-                      [[k, v["columns"], v["pii"], v["unclassified"]] for k, v in cov["per_store"].items()])
-        out += ["### Possible PII without a rule", ""]
-        out += _table(["column", "why"], [[f["column"], f["reason"]] for f in cov["possible_pii_without_rule"]])
+        return ["## Anonymization coverage", "", f"_{_text(cov.get('note') or 'not available')}_", ""]
+    out = ["## Anonymization coverage", "",
+           f"{fmt.num(cov['columns'])} columns in {fmt.num(cov['tables'])} tables/labels "
+           f"(source: {_text(cov['source'])}): {fmt.num(cov['pii_columns'])} treated as PII, "
+           f"{fmt.num(cov['unclassified_columns'])} with no rule.", ""]
+    for header, rows in fmt.coverage_tables(cov):
+        out += _table(header, rows)
+    return out + ["### Possible PII without a rule", ""] + _table(*fmt.possible_pii_table(cov))
 
-    out += ["## Validation", ""]
+
+def _validation(report: dict) -> list[str]:
     v = report["validation"]
     if not v.get("available"):
-        out += [f"_{_text(v.get('note'))}_", ""]
-    else:
-        out += [f"Status: **{_text(v.get('status') or '?')}**" + (f" ({_text(v['reason'])})" if v.get("reason") else "")
-                + f"; blocking failures: {fmt.num(v.get('blocking'))}, warnings: {fmt.num(v.get('warnings'))}.", ""]
-        if v.get("counts"):
-            out += ["Counts: " + ", ".join(f"{_text(k)} {fmt.num(n)}" for k, n in v["counts"].items()), ""]
-        out += _table(["severity", "tests", "passed", "failed", "errored", "skipped"], fmt.severity_rows(v))
-        out += _table(["rule", "severity", "tests", "tests failed", "failing rows"], fmt.rule_rows(v))
-        out += ["### Failing tests", ""]
-        out += _table(["severity", "test", "model", "column", "rule", "failures", "sample keys"], fmt.test_rows(v))
-        if v.get("model_errors"):
-            out += ["Models that failed to build: " + ", ".join(_text(m) for m in v["model_errors"]), ""]
+        return ["## Validation", "", f"_{_text(v.get('note'))}_", ""]
+    out = ["## Validation", "",
+           f"Status: **{_text(v.get('status') or '?')}**" + (f" ({_text(v['reason'])})" if v.get("reason") else "")
+           + f"; blocking failures: {fmt.num(v.get('blocking'))}, warnings: {fmt.num(v.get('warnings'))}.", ""]
+    if v.get("counts"):
+        out += ["Counts: " + ", ".join(f"{_text(k)} {fmt.num(n)}" for k, n in v["counts"].items()), ""]
+    out += _table(fmt.SEVERITY_HEADER, fmt.severity_rows(v)) + _table(fmt.RULE_HEADER, fmt.rule_rows(v))
+    out += ["### Failing tests", ""] + _table(fmt.TEST_HEADER, fmt.test_rows(v))
+    if v.get("model_errors"):
+        out += ["Models that failed to build: " + ", ".join(_text(m) for m in v["model_errors"]), ""]
+    return out
 
-    out += ["## Load", ""]
+
+def _load(report: dict) -> list[str]:
     ld = report["load"]
     if not ld.get("available"):
-        out += [f"_{_text(ld.get('note'))}_", ""]
-    else:
-        out += [f"Status: **{_text(ld.get('status') or '?')}**, strategy requested: "
-                f"{_text(ld.get('strategy_requested') or '-')}"
-                + (f"; {_text(ld['note'])}" if ld.get("note") else "")
-                + (f"; error: {_text(ld['error'])}" if ld.get("error") else ""), ""]
-        out += _table(["strategy", "tables/groups", "rows", "inserted", "updated", "unchanged", "conflicts"],
-                      fmt.strategy_rows(ld))
-        if ld.get("conflicts"):
-            out += _table(["conflicting item", "keys in CERT", "sample keys"],
-                          [[n, c["count"], ", ".join(c["sample_keys"])] for n, c in ld["conflicts"].items()])
+        return ["## Load", "", f"_{_text(ld.get('note'))}_", ""]
+    out = ["## Load", "",
+           f"Status: **{_text(ld.get('status') or '?')}**, strategy requested: "
+           f"{_text(ld.get('strategy_requested') or '-')}"
+           + (f"; {_text(ld['note'])}" if ld.get("note") else "")
+           + (f"; error: {_text(ld['error'])}" if ld.get("error") else ""), ""]
+    out += _table(fmt.STRATEGY_HEADER, fmt.strategy_rows(ld))
+    return out + (_table(*fmt.conflicts_table(ld)) if ld.get("conflicts") else [])
 
-    out += ["## Post-load verification", ""]
+
+def _verify(report: dict) -> list[str]:
     vf = report["verify"]
     if not vf.get("available"):
-        out += [f"_{_text(vf.get('note'))}_", ""]
-    else:
-        out += [f"Status: **{_text(vf.get('status') or '?')}**: {vf['ok']} of {vf['checked']} tables and graph "
-                f"groups match (extracted = final = in CERT).", ""]
-        out += _bullets(vf["issues"], "no issues")
+        return ["## Post-load verification", "", f"_{_text(vf.get('note'))}_", ""]
+    return ["## Post-load verification", "",
+            f"Status: **{_text(vf.get('status') or '?')}**: {vf['ok']} of {vf['checked']} tables and graph "
+            f"groups match (extracted = final = in CERT).", ""] + _bullets(vf["issues"], "no issues")
 
-    out += ["## Timings and throughput", ""]
-    out += _table(["phase", "time", "rows", "rows/s"], fmt.timing_rows(report))
+
+def _timings(report: dict) -> list[str]:
     details = fmt.detail_timings(report)
-    if details:
-        out += _table(["step", "time"], [list(d) for d in details])
+    return (["## Timings and throughput", ""] + _table(fmt.TIMING_HEADER, fmt.timing_rows(report))
+            + (_table(["step", "time"], [list(d) for d in details]) if details else []))
 
-    out += ["## Warnings", ""] + _bullets(report["warnings"])
-    out += ["## Errors", ""] + _bullets(report["errors"])
-    out += ["## Next steps", ""] + [f"{n}. {_text(step)}" for n, step in enumerate(report["next_steps"], 1)] + [""]
-    out += ["## Artifacts", ""]
-    out += _table(["artifact", "path", "present"],
-                  [[a["name"], a["path"], "yes" if a["exists"] else "no"] for a in report["artifacts"]])
-    return "\n".join(out)
+
+def _closing(report: dict) -> list[str]:
+    """Warnings, errors, next steps, artifacts."""
+    return (["## Warnings", ""] + _bullets(report["warnings"]) + ["## Errors", ""] + _bullets(report["errors"])
+            + ["## Next steps", ""] + [f"{n}. {_text(step)}" for n, step in enumerate(report["next_steps"], 1)]
+            + ["", "## Artifacts", ""]
+            + _table(fmt.ARTIFACT_HEADER, [[a["name"], a["path"], "yes" if a["exists"] else "no"]
+                                           for a in report["artifacts"]]))
