@@ -156,7 +156,7 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     # graph's on Neo4j: side by side they overlap. dbt runs one call at a time (its state is global
     # to the process); while it runs, the working directory is the project and DATAMIG_CERT_* and
     # PGOPTIONS are set, which the other checks do not depend on (run_dir is absolute; PGOPTIONS
-    # only steers the planner away from nested loops).
+    # makes sessions read only, as theirs already are, and steers the planner off nested loops).
     with ThreadPoolExecutor(max_workers=3) as pool:
         parsing = pool.submit(_parse, cfg, env, root, run_dir, district, progress)
         graph_counts = pool.submit(_graph, cfg, env, run_dir, manifest)
