@@ -48,9 +48,10 @@ def _document_shapes(column: str, p: Planned, shapes: Mapping[str, str]) -> list
     config's, and the free-text leak test looks for these same shapes."""
     if p.strategy != "jsonb" or p.rule is None or not p.rule.options.get("by_key", True):
         return []
-    return [(kind, f"unnest(regexp_extract_all(cast({naming.quote(column)} as varchar), "
-                   f"'{shapes[kind].replace(chr(39), chr(39) * 2)}'))")
-            for kind in ("email", "phone", "ssn") if shapes.get(kind)]
+    literals = {kind: "'" + shapes[kind].replace("'", "''") + "'" for kind in ("email", "phone", "ssn")
+                if shapes.get(kind)}
+    return [(kind, f"unnest(regexp_extract_all(cast({naming.quote(column)} as varchar), {literal}))")
+            for kind, literal in literals.items()]
 
 
 def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]], shapes: Mapping[str, str]) -> str:

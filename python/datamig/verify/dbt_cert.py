@@ -42,8 +42,6 @@ from . import cert_scope
 log = logging.getLogger("datamig.verify")
 
 DBT_DIR = "dbt-cert"
-PROFILE_VARS = ("HOST", "PORT", "USER", "PASSWORD", "DBNAME", "SCHEMA", "SSLMODE")
-
 
 # The tests' sessions (libpq reads PGOPTIONS). Read only: the profile connects as CERT's writer
 # role, and a verification must not be able to change what it verifies. PostgreSQL estimates
@@ -91,9 +89,7 @@ class Parsed:
 # these settings with its partial parse and parses in full when they change: a CERT server
 # restarted on another port, or another store's URL, would cost a full parse (~10 s at
 # `reference`). Nodes take the real database per store (_retarget), the rest at run time.
-PARSE_PROFILE = {"DATAMIG_CERT_HOST": "datamig-parse-only", "DATAMIG_CERT_PORT": "5432",
-                 "DATAMIG_CERT_USER": "datamig", "DATAMIG_CERT_PASSWORD": "", "DATAMIG_CERT_DBNAME": "cert",
-                 "DATAMIG_CERT_SSLMODE": "prefer"}
+PARSE_URL = "postgresql://datamig@datamig-parse-only:5432/cert"
 
 
 def parse(root: Path, run_dir: Path, district: int, schema: str) -> Parsed:
@@ -105,7 +101,7 @@ def parse(root: Path, run_dir: Path, district: int, schema: str) -> Parsed:
     out = run_dir.resolve() / DBT_DIR
     # DATAMIG_RUN_DIR: the staging models then render the same text in every run (as in the
     # transform), else they name the runs folder and dbt re-parses them; no test reads them.
-    settings = {**PARSE_PROFILE, "DATAMIG_CERT_SCHEMA": schema, RUN_DIR_ENV: "."}
+    settings = {**profile_env(PARSE_URL, schema), RUN_DIR_ENV: "."}
     with partial_parse_cache(root, district, "cert", out / "target"), environ(settings):
         result = dbtRunner().invoke(["--quiet", "parse", "--no-write-json",
                                      *_common(root, out, {"district": district})])

@@ -94,7 +94,7 @@ def _unscoped(cfg: Config, env, run_id: str, manifest: dict) -> list[str]:
     return out
 
 
-def _parse(cfg: Config, env, root: Path, run_dir: Path, district: int, progress) -> dbt_cert.Parsed | None:
+def _parse(cfg: Config, root: Path, run_dir: Path, district: int, progress) -> dbt_cert.Parsed | None:
     stores = cfg.postgres_stores()
     if not stores:
         return None
@@ -158,7 +158,7 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     # PGOPTIONS are set, which the other checks do not depend on (run_dir is absolute; PGOPTIONS
     # makes sessions read only, as theirs already are, and steers the planner off nested loops).
     with ThreadPoolExecutor(max_workers=3) as pool:
-        parsing = pool.submit(_parse, cfg, env, root, run_dir, district, progress)
+        parsing = pool.submit(_parse, cfg, root, run_dir, district, progress)
         graph_counts = pool.submit(_graph, cfg, env, run_dir, manifest)
         pg_checks = pool.submit(lambda: (_tables(cfg, env, run_dir, manifest, progress),
                                          _links(cfg, env, run_id, progress)))
