@@ -248,10 +248,10 @@ def test_scrub_names_fast_paths_match_the_regex_reference(conn):
 
 
 def test_fast_path_characters_pair_alike_in_python_and_re2():
-    """dm_scrub_names' fast path (udfs._AGREED) is exact only if Python's (?i) and RE2's (?i) pair
+    """dm_scrub_names' fast path (names._AGREED) is exact only if Python's (?i) and RE2's (?i) pair
     the same characters: every pair of its cased characters, and its caseless blocks pair with no
     code point at all in either engine."""
-    from datamig.anonymize.udfs import _AGREED
+    from datamig.anonymize.names import _AGREED
     cased = [chr(i) for i in [*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x370, 0x530), *range(0x1E00, 0x1F00)]
              if _AGREED.fullmatch(chr(i))]
     c = duckdb.connect()
@@ -260,10 +260,10 @@ def test_fast_path_characters_pair_alike_in_python_and_re2():
     py = {(a, b) for a in cased for b in cased if re.fullmatch("(?i:" + re.escape(a) + ")", b)}
     assert len(re2) > len(cased) and re2 == py
     # and the fast path's fold() makes the very same pairs
-    from datamig.anonymize.udfs import fold
+    from datamig.anonymize.names import fold
     assert {(a, b) for a in cased for b in cased if fold(a) == fold(b)} == re2
     assert not _AGREED.fullmatch("\u0130") and not _AGREED.fullmatch("\u0131")   # i/I pair differently
-    from datamig.anonymize.udfs import _CASELESS
+    from datamig.anonymize.names import _CASELESS
     blocks_py = f"[{_CASELESS}]"
     blocks_re2 = re.sub("[^-]", lambda m: f"\\x{{{ord(m.group()):04X}}}", blocks_py[1:-1]).join("[]")
     assert all(_AGREED.fullmatch(ch) for ch in ("\u3000", "\u9fff", "\u2019", "\u201c", "\u05d0", "\U0001f600"))
@@ -302,8 +302,8 @@ def test_folded_name_edge_is_the_case_insensitive_edge_everywhere():
     c.execute("CREATE TABLE cp AS SELECT chr(i::INTEGER) AS ch FROM range(0, 1114112) r(i) WHERE i < 55296 OR i > 57343")
     assert c.execute(f"SELECT count(*) FROM cp WHERE regexp_full_match(ch, '(?i){plain}') "
                      f"<> regexp_full_match(ch, '{folded}')").fetchone()[0] == 0
-    # and the Python fast path (udfs._EDGE) spells the very same class
-    from datamig.anonymize.udfs import _EDGE
+    # and the Python fast path (names._EDGE) spells the very same class
+    from datamig.anonymize.names import _EDGE
     assert re.sub(r"\\x\{([0-9A-F]{4})\}", lambda m: chr(int(m.group(1), 16)), folded) == _EDGE
 
 

@@ -1,4 +1,5 @@
-"""Where a key sits in a YAML file, so config errors can say `file:LINE: key: problem`."""
+"""YAML helpers: where a key sits in a file, so config errors can say `file:LINE: key: problem`;
+and plain data from YAML text, fast."""
 from __future__ import annotations
 
 from typing import Any
@@ -21,3 +22,13 @@ def line_of(node: yaml.Node | None, path: list[Any]) -> int:
             break
         node = child
     return node.start_mark.line + 1
+
+
+# libyaml's C parser when PyYAML was built with it: the scaffolded model YAML (thousands of
+# lines) parses ~5x faster than with the pure-Python SafeLoader, to the same data.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_data(text: str) -> Any:
+    """yaml.safe_load(text), with the C parser when there is one."""
+    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader, C or Python

@@ -15,7 +15,7 @@ from .fpe import DigitPermuter
 from .keyed import Keys, bits, pick
 from .rules import Settings
 from .taken import TakenValues
-from .udfs import name_pattern
+from .names import name_pattern
 
 
 def _blank(v: str) -> bool:

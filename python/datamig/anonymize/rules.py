@@ -181,6 +181,13 @@ class Override:
     line: int
 
 
+@lru_cache(maxsize=16_384)
+def _classify(ruleset: RuleSet, column_name: str, data_type: str | None) -> Rule | None:
+    # cached: the PII scan asks again for every key of every sampled JSON document
+    toks, family = tokens(column_name), type_family(data_type)
+    return next((r for r in ruleset.rules if r.applies_to(toks, family)), None)
+
+
 @dataclass(frozen=True, eq=False)
 class RuleSet:
     path: Path
@@ -196,8 +203,7 @@ class RuleSet:
         return next((r for r in self.rules if r.name == name), None)
 
     def classify(self, column_name: str, data_type: str | None = None) -> Rule | None:
-        toks, family = tokens(column_name), type_family(data_type)
-        return next((r for r in self.rules if r.applies_to(toks, family)), None)
+        return _classify(self, column_name, data_type)
 
     def overrides_for(self, table: str | None) -> dict[str, Override]:
         if not table:

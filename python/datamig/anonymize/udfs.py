@@ -14,7 +14,8 @@ Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
   permutation (numpy, vectorized); a fake that is a real phone/SSN of the slice walks on.
 - dm_jsonb(value, spec_json, taken): JSON documents (per document Python: JSON columns are not hot).
 - dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
-  as the SQL regex chain would (see NameScrubber); NULL for the others, which SQL then does.
+  as the SQL regex chain would (names.NameScrubber); NULL for the others, which SQL then does. Run
+  in worker processes (scrub_worker.py), off the GIL dbt's threads share.
 
 Arrow UDFs get a chunk of 2048 values per call (no per-row call from DuckDB). Their constant
 arguments arrive as arrays; chunks are split by their distinct values (almost always one).
@@ -22,12 +23,13 @@ The key lives inside the closures' objects; no UDF ever formats it into an error
 """
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .scrub_worker import pool_for
 
 
 def _groups(*args: pa.Array):
@@ -57,171 +59,6 @@ def _per_value(fn: Callable) -> Callable:
     return run
 
 
-_RE2_SPACE = re.compile(r"[\t\n\f\r ]+")   # RE2's \s (no \v), what string_split_regex(.., '\s+') splits on
-# macros' anon_name_edge_folded(): the code points RE2 makes of (?i)anon_name_edge(), spelled out,
-# so the edges need no case folding in either engine
-_EDGE = ("[^0-9A-Za-z_\u00c0-\u024f\u0253-\u0254\u0256-\u0257\u0259\u025b\u0260\u0263\u0268-\u0269"
-         "\u026f\u0272\u0275\u0280\u0283\u0288-\u028c\u0292\u1e9e\u212a-\u212b\u2c65-\u2c66\u2c7e-\u2c7f]")
-_LATIN_MAX = 0x024F                           # last code point of Latin Extended-B
-# Where Python's (?i) and RE2's (?i) pair exactly the same characters (tests check every pair,
-# and every code point against the caseless blocks): ASCII, Latin-1 to Latin Extended-B without
-# U+0130/U+0131 (Python pairs them with i/I, RE2 does not), Greek, Cyrillic, Latin Extended
-# Additional (Vietnamese), and caseless blocks: Hebrew to Sinhala, Thai, Lao, general
-# punctuation (typographic quotes), currency, arrows and symbols, CJK, kana, Hangul, emoji.
-_CASELESS = ("\u0590-\u08ff\u0900-\u0dff\u0e00-\u0eff\u2000-\u206f\u20a0-\u20cf\u2190-\u23ff\u2500-\u27bf"
-             "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\ufe00-\ufe0f\U0001f000-\U0001faff")
-_AGREED = re.compile(f"[\\x00-\u012f\u0132-\u024f\u0370-\u052f\u1e00-\u1eff{_CASELESS}]*")
-
-
-def name_part_kept(part: str) -> bool:
-    """Which parts of a name scrub_text removes from text (text.sql: `length(p) >= 2 or
-    unicode(p) > 591`): parts of 2+ characters, and one-character parts outside Latin script
-    (a CJK given or family name such as '芳' or '王'). Latin one-character parts are initials
-    ("J."), too common as words ("a", "I") to remove."""
-    return len(part) >= 2 or (len(part) == 1 and ord(part) > _LATIN_MAX)
-
-
-def name_parts(name: str) -> list[str]:
-    """The parts of one name value scrub_text looks for, split as DuckDB splits them (trim()
-    strips spaces, RE2's \\s is [\\t\\n\\f\\r ])."""
-    return [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
-
-
-def name_pattern(name: str) -> re.Pattern | None:
-    """The pattern of one name value, as text.sql builds it: its kept parts, case-insensitive,
-    standing between edges (or the ends of the text); None when no part is kept."""
-    parts = name_parts(name)
-    if not parts:
-        return None
-    return re.compile(f"(\\A|{_EDGE})(?i:{'|'.join(map(re.escape, parts))})(\\Z|{_EDGE})")
-
-
-# Case-insensitive equality on _AGREED characters: the same character after lower() and these
-# few folds (Python and RE2 pair e.g. s with ſ and σ with ς; lower() alone does not). Tests check
-# it against RE2 for every pair.
-_FOLD = str.maketrans({"ſ": "s", "µ": "μ", "ϐ": "β", "ϵ": "ε", "ϑ": "θ", "ϰ": "κ", "ϖ": "π", "ϱ": "ρ",
-                       "ς": "σ", "ϕ": "φ", "ẛ": "ṡ"})
-_EDGE_RE = re.compile(_EDGE)
-
-
-def fold(text: str) -> str:
-    """One form per case-insensitive class, character for character (_AGREED text keeps its length)."""
-    if text.isascii():  # _FOLD maps no ASCII character, and translate() costs a lookup per character
-        return text.lower()
-    return text.lower().translate(_FOLD)
-
-
-class NameScrubber:
-    r"""scrub_text's name passes (macros/anonymize/text.sql, anon_scrub_names_regex) for the rows
-    whose text and names hold only characters of _AGREED. SQL compiles each row's pattern
-    (^|E)(?i:p1|p2..)($|E) for every row (~0.25 ms a pass, several ms when non-ASCII), and so
-    would Python `re` (~0.4 ms: the edge class); here the regex is run by hand, with no pattern
-    at all, doing exactly what the regex engine does:
-    - re.sub scans left to right; at position i it tries group 1 = \A (i = 0), then an edge
-      character at i; then the parts in their order, each case-insensitive, each followed by \Z
-      or an edge character (a part that matches but is not followed so gives way to the next);
-    - a match is replaced by group 1 + placeholder + group 2, and the scan resumes after it (the
-      edge after a name is consumed, hence the second pass, as in SQL).
-    Case-insensitive equality is fold() on _AGREED characters, where Python and RE2 pair the
-    same characters; parts are split as DuckDB does (trim() strips spaces, RE2's \s is
-    [	
-
- ], length() counts characters). Anything else (another character anywhere, a
-    placeholder with a backslash, which RE2 would read as a rewrite escape) returns None: the
-    caller takes the SQL path."""
-
-    def __init__(self, placeholder: str, max_names: int = 100_000):
-        self.placeholder = None if "\\" in placeholder else placeholder
-        self._parts: dict[str, dict[str, list[str]]] = {}
-        self._flat: dict[str, tuple[str, ...]] = {}   # the same parts in one tuple, for the quick look
-        self._memo: dict[tuple, str] = {}
-        self._max = max_names
-
-    def _parts_by_first(self, name: str) -> dict[str, list[str]]:
-        """The name's kept parts, folded, grouped by first character, in their order."""
-        found = self._parts.get(name)
-        if found is None:
-            found = {}
-            for part in name_parts(name):
-                folded = fold(part)
-                found.setdefault(folded[0], []).append(folded)
-            if len(self._parts) >= self._max:
-                self._parts.clear()
-                self._flat.clear()
-            self._parts[name] = found
-            self._flat[name] = tuple(part for group in found.values() for part in group)
-        return found
-
-    def scrub(self, text: str | None, names: list | None) -> str | None:
-        if text is None or names is None or self.placeholder is None or not _agreed(text):
-            return None
-        if not all(n is None or _agreed(n) for n in names):
-            return None
-        key = (text, tuple(names))
-        done = self._memo.get(key)
-        if done is None:
-            # the macro's CASE asks twice for the same chunk (is it NULL? then its value)
-            if len(self._memo) >= 8192:
-                self._memo.clear()
-            done = self._memo[key] = self._scrub(text, names)
-        return done
-
-    def _scrub(self, text: str, names: list) -> str:
-        folded = fold(text)
-        for name in names:
-            parts = self._parts_by_first(name) if name is not None else None
-            for _ in range(2 if parts else 0):  # as SQL: pass 2 catches names pass 1's edges swallowed
-                if not any(map(folded.__contains__, self._flat[name])):
-                    break  # no part anywhere in the text: the scan cannot match
-                scrubbed = self._one_pass(text, folded, parts)
-                if scrubbed is text:  # nothing replaced: another pass would find nothing either
-                    break
-                text, folded = scrubbed, fold(scrubbed)
-        return text
-
-    def _one_pass(self, text: str, folded: str, parts: dict[str, list[str]]) -> str:
-        n = len(text)
-        out, last, pos = [], 0, 0
-        while pos < n:
-            hit = _name_at(text, folded, 0, parts) if pos == 0 else None
-            start, before = pos, ""
-            if hit is None and _EDGE_RE.match(text, pos):
-                hit, before = _name_at(text, folded, pos + 1, parts), text[pos]
-            if hit is None:
-                pos = _next_start(text, pos)
-                continue
-            end, after = hit
-            out += [text[last:start], before, self.placeholder, after]
-            last = pos = end
-        return "".join(out) + text[last:] if out else text
-
-
-def _next_start(text: str, pos: int) -> int:
-    """Where the scan can next find a match: at the next edge character (after position 0, a
-    match always begins with one)."""
-    edge = _EDGE_RE.search(text, pos + 1)
-    return edge.start() if edge else len(text)
-
-
-def _name_at(text: str, folded: str, j: int, parts: dict[str, list[str]]) -> tuple[int, str] | None:
-    """The first part (in order) standing at j and followed by the end or an edge character:
-    (where the match ends, the edge it consumed); None if none does."""
-    if j >= len(text):
-        return None
-    for part in parts.get(folded[j], ()):
-        end = j + len(part)
-        if folded.startswith(part, j):
-            if end == len(text):
-                return end, ""
-            if _EDGE_RE.match(text, end):
-                return end + 1, text[end]
-    return None
-
-
-def _agreed(text: str) -> bool:
-    return text.isascii() or _AGREED.fullmatch(text) is not None
-
-
 def _replace(conn, name: str) -> None:
     try:
         conn.remove_function(name)
@@ -239,11 +76,7 @@ def register(conn, engine) -> None:
                                              taken.for_domain(domain) if taken else None)
         return _by_groups(values, (domains, keeps, letters, tokens), one)
 
-    scrubber = NameScrubber(engine.settings.scrub_placeholders["name"])
-
-    def scrub_names(values, names):
-        return pa.array([scrubber.scrub(t, n) for t, n in zip(values.to_pylist(), names.to_pylist())],
-                        pa.string())
+    scrub_names = pool_for(engine.settings.scrub_placeholders["name"])
 
     def jsonb(values, specs, tokens):
         return _by_groups(values, (specs, tokens), _per_value(

@@ -16,6 +16,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import ROW_GROUP_ROWS
+
 
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
@@ -101,7 +103,7 @@ class GraphWriter:
                                 f"ORDER BY {', '.join(order)}").to_arrow_reader(64_000)
             with pq.ParquetWriter(out, schema, compression="zstd") as writer:
                 for batch in reader:
-                    writer.write_batch(batch.cast(schema))
+                    writer.write_batch(batch.cast(schema), row_group_size=ROW_GROUP_ROWS)
         finally:
             if source == "graph_chunks":
                 db.unregister("graph_chunks")

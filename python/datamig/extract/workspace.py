@@ -18,7 +18,7 @@ import duckdb
 
 from ..analyze.model import Table
 from ..errors import ConnectionFailed
-from . import pg_types
+from . import ROW_GROUP_ROWS, pg_types
 from .pg_snapshot import CHUNK, Snapshot, ql
 
 # DuckDB cannot download extensions here: the duckdb-extension-postgres-scanner wheel ships it.
@@ -192,7 +192,7 @@ class Workspace:
         order = ", ".join(q(k) for k in identity(table))
         # Ordered on the typed key, so the same slice gives byte-identical Parquet.
         self.db.execute(f"COPY (SELECT * FROM (SELECT {casts} FROM {rel(table)}) ORDER BY {order}) "
-                        f"TO {lit(str(out))} (FORMAT parquet, COMPRESSION zstd)")
+                        f"TO {lit(str(out))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
 
     def close(self) -> None:
         try:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from ..yaml_lines import load_data
+
 INTERMEDIATE = Path("dbt_project") / "intermediate"
 MANIFEST = Path("target") / "manifest.json"
 PREFIX, SUFFIX = "int_", "_anonymized"
@@ -30,7 +32,7 @@ def _from_yaml(root: Path) -> list[tuple[str, str, dict]]:
     columns = []
     for path in sorted((root / INTERMEDIATE).glob("*/_*__intermediate.yml")):
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
+            doc = load_data(path.read_text()) or {}
         except (OSError, yaml.YAMLError):
             continue
         for model in doc.get("models") or []:

@@ -85,10 +85,14 @@ def leak_tests(ds: Dataset, planned: dict[str, Planned], shapes: dict[str, str])
         tests = []
         quoted = naming.quote(column)
         cfg = {"severity": "error", "tags": ["leak"], "meta": {"rule": "pii_leak", "pii_rule": p.rule.name}}
-        if p.strategy in ROW_LEAK and len(ds.key) and column not in ds.key:
+        # The value test is the stronger one: a row that kept its own value is an output value
+        # found among the column's inputs, and its failure sample names that row. A column with
+        # it needs no row test (49 fewer dbt nodes at `reference`, each ~20 ms of dbt's time).
+        value_test = p.strategy in VALUE_LEAK_STRATEGIES or p.provider in VALUE_LEAK_PROVIDERS
+        if p.strategy in ROW_LEAK and len(ds.key) and column not in ds.key and not value_test:
             tests.append({"datamig_no_row_leak": {"arguments": {
                 "source": staging, "key_columns": [naming.quote(k) for k in ds.key]}, "config": cfg}})
-        if p.strategy in VALUE_LEAK_STRATEGIES or p.provider in VALUE_LEAK_PROVIDERS:
+        if value_test:
             args = {"source": staging, "source_column": quoted}
             if ds.columns[column].endswith("[]"):
                 args["is_array"] = True

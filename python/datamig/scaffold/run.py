@@ -15,6 +15,7 @@ from ..anonymize.rules import load_rules
 from ..config import Config
 from ..config.env import store_setting
 from ..analyze.estate import introspect_estate
+from ..yaml_lines import load_data
 from . import anonymized, marts, naming, pii_values, staging
 from .layout import Dataset, datasets
 from .validation import load_validation_rules, render_validation
@@ -44,7 +45,7 @@ def _meta_overrides(root: Path, store: str) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
     found: dict[str, dict[str, Any]] = {}
-    for model in (yaml.safe_load(path.read_text()) or {}).get("models", []):
+    for model in (load_data(path.read_text()) or {}).get("models", []):
         for col in model.get("columns", []):
             override = ((col.get("meta") or {}).get("datamig") or {}).get("override")
             if override is not None:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
-import yaml
 
 from ..anonymize import pii_scan
 from ..anonymize.rules import RuleSet, type_family
 from ..errors import DatamigError
 from ..scaffold import naming
+from ..yaml_lines import load_data
 
 MODELS_DIR = "dbt_project"
 MANIFEST = "extraction-manifest.json"
@@ -55,7 +55,7 @@ def model_columns(root: Path) -> dict[str, list[str]]:
     """{store.source_table: columns} declared by the scaffolded sources YAML."""
     out: dict[str, list[str]] = {}
     for path in sorted((root / MODELS_DIR / "staging").glob("*/_*__staging.yml")):
-        for source in (yaml.safe_load(path.read_text()) or {}).get("sources", []):
+        for source in (load_data(path.read_text()) or {}).get("sources", []):
             store = source["name"].removeprefix("prod_")
             for table in source.get("tables", []):
                 out[f"{store}.{table['name']}"] = [c["name"] for c in table.get("columns", [])]
@@ -115,7 +115,7 @@ def _anonymized_models(root: Path) -> Iterator[tuple[str, dict]]:
     for path in sorted((root / MODELS_DIR / "intermediate").glob("*/_*__intermediate.yml")):
         store = path.parent.name
         prefix, suffix = f"int_{store}__", "_anonymized"
-        for model in (yaml.safe_load(path.read_text()) or {}).get("models", []):
+        for model in (load_data(path.read_text()) or {}).get("models", []):
             name = model["name"]
             if name.startswith(prefix) and name.endswith(suffix):
                 yield f"{store}.{name[len(prefix):-len(suffix)]}", model
