@@ -142,37 +142,47 @@ def corrupted_cert_fails_validation(env, workdir: Path, run_id: str) -> None:
     each check, with the rows' keys and no values; CERT is then put back as loaded."""
     with _admin(env, "ids") as ids, _admin(env, "hcp1") as hcp1:
         enrollment, student = _run_key(ids, run_id, "enrollments"), _run_key(ids, run_id, "students", "t.enrollment_date IS NOT NULL")
-        patient = _run_key(hcp1, run_id, "patients")
+        patient, encounter = _run_key(hcp1, run_id, "patients"), _run_key(hcp1, run_id, "encounters")
         saved = (ids.execute("SELECT student_id FROM enrollments WHERE id = %s", (enrollment,)).fetchone()[0],
                  ids.execute("SELECT graduation_date FROM students WHERE id = %s", (student,)).fetchone()[0],
-                 hcp1.execute("SELECT ids_student_id FROM patients WHERE id = %s", (patient,)).fetchone()[0])
+                 hcp1.execute("SELECT ids_student_id FROM patients WHERE id = %s", (patient,)).fetchone()[0],
+                 hcp1.execute("SELECT provider_id FROM encounters WHERE id = %s", (encounter,)).fetchone()[0])
         ids.execute("UPDATE enrollments SET student_id = 987654321 WHERE id = %s", (enrollment,))
         ids.execute("UPDATE students SET graduation_date = enrollment_date - 1 WHERE id = %s", (student,))
         hcp1.execute("UPDATE patients SET ids_student_id = 987654321 WHERE id = %s", (patient,))
+        # and one in a store after the first: every store's failures are found and sampled
+        hcp1.execute("UPDATE encounters SET provider_id = 987654321 WHERE id = %s", (encounter,))
         try:
             proc = run_cli(env, workdir, "validate-migration", run_id, check=1)
             assert "ISSUES_FOUND" in proc.stdout
-            post = json.loads((workdir / "runs" / run_id / "post-load-validation.json").read_text())
-            assert post["status"] == "ISSUES_FOUND"
-            failed = {t["test"]: t for s in post["dbt_tests"]["stores"] for t in s["tests"] if t["status"] == "fail"}
-            assert set(failed) == {"fk_ids__enrollments__student_id", "enrollment_before_graduation__ids__students"}
-            assert failed["fk_ids__enrollments__student_id"]["failures"] == 1
-            # failing rows told by their keys (primary, foreign, surrogate: never a PII column)
-            for name, key in (("fk_ids__enrollments__student_id", enrollment),
-                              ("enrollment_before_graduation__ids__students", student)):
-                sample = failed[name]["sample_keys"]
-                assert [row["id"] for row in sample] == [key]
-                assert set(sample[0]) == set(failed[name]["sample_key_columns"])
-                assert not {"first_name", "last_name", "email", "ssn"} & set(sample[0])
-            link = next(r for r in post["links"] if r["link"].startswith("hcp1.patients.ids_student_id"))
-            assert not link["ok"] and link["missing"] == 1 and link["sample_keys"] == [{"id": patient}]
-            assert all("fk_ids__enrollments__student_id" in i or "enrollment_before_graduation" in i
-                       or "hcp1.patients" in i for i in post["issues"])
-            assert len(post["issues"]) == 3
+            _corruption_found(json.loads((workdir / "runs" / run_id / "post-load-validation.json").read_text()),
+                              enrollment, student, patient, encounter)
         finally:
             ids.execute("UPDATE enrollments SET student_id = %s WHERE id = %s", (saved[0], enrollment))
             ids.execute("UPDATE students SET graduation_date = %s WHERE id = %s", (saved[1], student))
             hcp1.execute("UPDATE patients SET ids_student_id = %s WHERE id = %s", (saved[2], patient))
+            hcp1.execute("UPDATE encounters SET provider_id = %s WHERE id = %s", (saved[3], encounter))
+
+
+def _corruption_found(post: dict, enrollment: int, student: int, patient: int, encounter: int) -> None:
+    assert post["status"] == "ISSUES_FOUND"
+    failed = {t["test"]: t for s in post["dbt_tests"]["stores"] for t in s["tests"] if t["status"] == "fail"}
+    assert set(failed) == {"fk_ids__enrollments__student_id", "enrollment_before_graduation__ids__students",
+                           "fk_hcp1__encounters__provider_id"}
+    assert failed["fk_ids__enrollments__student_id"]["failures"] == 1
+    # failing rows told by their keys (primary, foreign, surrogate: never a PII column)
+    for name, key in (("fk_ids__enrollments__student_id", enrollment),
+                      ("enrollment_before_graduation__ids__students", student),
+                      ("fk_hcp1__encounters__provider_id", encounter)):
+        sample = failed[name]["sample_keys"]
+        assert [row["id"] for row in sample] == [key]
+        assert set(sample[0]) == set(failed[name]["sample_key_columns"])
+        assert not {"first_name", "last_name", "email", "ssn"} & set(sample[0])
+    link = next(r for r in post["links"] if r["link"].startswith("hcp1.patients.ids_student_id"))
+    assert not link["ok"] and link["missing"] == 1 and link["sample_keys"] == [{"id": patient}]
+    assert all("fk_ids__enrollments__student_id" in i or "enrollment_before_graduation" in i
+               or "hcp1.patients" in i or "fk_hcp1__encounters__provider_id" in i for i in post["issues"])
+    assert len(post["issues"]) == 4
 
 
 def test_planted_leak_exits_1_and_loads_nothing(tiny_estate, workdir, tmp_path):
