@@ -5,12 +5,12 @@
    removed case-insensitively where they stand as words (edges are anything but a Latin letter,
    digit or "_", so "José's" and "王芳的" match and "Annual" does not match "Ann"). Parts of one
    character are kept out when Latin (code point <= U+024F: initials, "-") and removed otherwise:
-   a one-character CJK given or family name ('芳 王') is a whole name (name_part_kept in udfs.py).
+   a one-character CJK given or family name ('芳 王') is a whole name (name_part_kept in names.py).
    The name pattern differs per row, and DuckDB compiles a non-constant regex for every row
-   (~0.25 ms each, two passes per name column: ~7k rows/s). So dm_scrub_names (udfs.py) does the
-   rows whose text and names are all ASCII in Python with cached patterns, where Python `re` and
-   RE2 agree, and returns NULL for the others, which take the regex chain below: the same
-   output for every row, whichever way it goes. #}
+   (~0.25 ms each, two passes per name column: ~7k rows/s). So dm_scrub_names (names.py, run in
+   worker processes) does the rows whose text and names hold only characters where Python and
+   RE2 fold case alike, by hand, and returns NULL for the others, which take the regex chain
+   below: the same output for every row, whichever way it goes. #}
 {% macro anonymize_scrub_text(e, names=[]) -%}
   {%- set t = anon_text(e) -%}
   {%- set ns = namespace(s=t) -%}
