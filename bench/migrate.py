@@ -21,8 +21,12 @@ independent (load: PostgreSQL written while Neo4j applies; extract: the graph sl
 PostgreSQL is; dbt imported during the extract; verify: dbt tests beside the counts) and the
 cert parse stopped depending on CERT's port (every bench run had parsed it in full): extract
 9.5 s, transform 29.5 s, load 29.5 s, verify 14.1 s, report 0.5 s: total 83.6 s (other runs
-that hour: 90.3, 91.5, 107.1 s; every phase moved together). The 60 s target is still not
-met: on 2 cores every phase is now CPU-bound.
+that hour: 90.3, 91.5, 107.1 s; every phase moved together). The 60 s target was still not
+met: on 2 cores every phase is now CPU-bound. A quieter day, the same code: 63.7 and 63.8 s.
+Then the transform's name scrubbing moved to worker processes (and the extract to 8k-row row
+groups), the PII scan to libyaml, 49 redundant row-leak tests went and the Neo4j JVMs to the
+parallel collector: 57.1, 58.2, 58.6, 58.7, 59.0, 60.0 s (median 58.7; e.g. extract 7.7 s,
+transform 18.3 s, load 21.4 s, verify 9.4 s, report 0.1 s).
 """
 from __future__ import annotations
 
