@@ -87,7 +87,7 @@ def leak_tests(ds: Dataset, planned: dict[str, Planned], shapes: dict[str, str])
         cfg = {"severity": "error", "tags": ["leak"], "meta": {"rule": "pii_leak", "pii_rule": p.rule.name}}
         # The value test is the stronger one: a row that kept its own value is an output value
         # found among the column's inputs, and its failure sample names that row. A column with
-        # it needs no row test (49 fewer dbt nodes at `reference`, each ~20 ms of dbt's time).
+        # it needs no row test (49 fewer dbt nodes in this project, each ~20 ms of dbt's time).
         value_test = p.strategy in VALUE_LEAK_STRATEGIES or p.provider in VALUE_LEAK_PROVIDERS
         if p.strategy in ROW_LEAK and len(ds.key) and column not in ds.key and not value_test:
             tests.append({"datamig_no_row_leak": {"arguments": {
