@@ -104,7 +104,7 @@ class ScrubPool:
         self.size = size
         self._local_scrubber = NameScrubber(placeholder)
         self._workers: list[_Worker | None] = [None] * size
-        self._started = threading.Lock()
+        self._workers_lock = threading.Lock()
         self._local_lock = threading.Lock()
         self._next = itertools.count()
         self._by_thread: dict[int, int] = {}
@@ -128,7 +128,7 @@ class ScrubPool:
     def _worker(self) -> _Worker:
         # by OS thread id: DuckDB's own threads may get a fresh Python thread state (so a fresh
         # threading.local) on every call, and the CASE's second call must meet the first's memo
-        with self._started:
+        with self._workers_lock:
             index = self._by_thread.get(threading.get_ident())
             if index is None:
                 index = self._by_thread[threading.get_ident()] = next(self._next) % self.size
@@ -137,7 +137,7 @@ class ScrubPool:
             return self._workers[index]
 
     def close(self) -> None:
-        with self._started:
+        with self._workers_lock:
             workers, self._workers = self._workers, [None] * self.size
         for worker in filter(None, workers):
             worker.close()
