@@ -67,6 +67,10 @@ dm_dict('{{ name }}')
    The blank test runs trim() only on values starting with a space: half the cost of trim(). #}
 {% macro anon_blank_safe(text_sql, inner, h=none) -%}
 CASE WHEN {{ h if h else text_sql }} IS NULL THEN NULL
-     WHEN {{ text_sql }} = '' OR (starts_with({{ text_sql }}, ' ') AND trim({{ text_sql }}) = '') THEN {{ text_sql }}
+     WHEN {{ anon_is_blank(text_sql) }} THEN {{ text_sql }}
      ELSE {{ inner }} END
+{%- endmacro %}
+
+{% macro anon_is_blank(text_sql) -%}
+{{ text_sql }} = '' OR (starts_with({{ text_sql }}, ' ') AND trim({{ text_sql }}) = '')
 {%- endmacro %}

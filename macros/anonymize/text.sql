@@ -21,11 +21,15 @@
     {%- set nl = namespace(items=[]) -%}
     {%- for name in names -%}{%- set nl.items = nl.items + [anon_text('(' ~ name ~ ')')] -%}{%- endfor -%}
     {#- not coalesce(): DuckDB 1.5 corrupts the first row of each chunk when coalesce() takes an
-        Arrow UDF's result; CASE on `f IS NULL` is correct and computes f once for most rows -#}
-    {%- set f = "dm_scrub_names(" ~ ns.s ~ ", [" ~ nl.items | join(', ') ~ "])" -%}
-    {%- set ns.s = "CASE WHEN " ~ f ~ " IS NULL THEN " ~ anon_scrub_names_regex(ns.s, names) ~ " ELSE " ~ f ~ " END" -%}
-  {%- endif -%}
+        Arrow UDF's result. DuckDB computes f once per chunk only when f stands in the first WHEN
+        of the outermost CASE (its common subexpressions are not looked for in later branches),
+        so blank texts reach f as NULL and the blank handling moves into the SQL path. -#}
+    {%- set kept = "CASE WHEN " ~ anon_is_blank(t) ~ " THEN NULL ELSE " ~ ns.s ~ " END" -%}
+    {%- set f = "dm_scrub_names(" ~ kept ~ ", [" ~ nl.items | join(', ') ~ "])" -%}
+    CASE WHEN {{ f }} IS NULL THEN {{ anon_blank_safe(t, anon_scrub_names_regex(ns.s, names)) }} ELSE {{ f }} END
+  {%- else -%}
   {{ anon_blank_safe(t, ns.s) }}
+  {%- endif -%}
 {%- endmacro %}
 
 {# The names of `names` out of the text `s`, all in SQL: the reference semantics. A name with no

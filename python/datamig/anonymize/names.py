@@ -35,7 +35,8 @@ def name_part_kept(part: str) -> bool:
 def name_parts(name: str) -> list[str]:
     """The parts of one name value scrub_text looks for, split as DuckDB splits them (trim()
     strips spaces, RE2's \\s is [\\t\\n\\f\\r ])."""
-    return [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
+    # name_part_kept, inlined: this runs for every name of every scrubbed row
+    return [p for p in _RE2_SPACE.split(name.strip(" ")) if len(p) > 1 or (p and ord(p) > _LATIN_MAX)]
 
 
 def name_pattern(name: str) -> re.Pattern | None:
@@ -67,12 +68,16 @@ class NameScrubber:
     whose text and names hold only characters of _AGREED. SQL compiles each row's pattern
     (^|E)(?i:p1|p2..)($|E) for every row (~0.25 ms a pass, several ms when non-ASCII), and so
     would Python `re` (~0.4 ms: the edge class); here the regex is run by hand, with no pattern
-    at all, doing exactly what the regex engine does:
+    at all, making exactly the matches the regex engine makes:
     - re.sub scans left to right; at position i it tries group 1 = \A (i = 0), then an edge
       character at i; then the parts in their order, each case-insensitive, each followed by \Z
       or an edge character (a part that matches but is not followed so gives way to the next);
     - a match is replaced by group 1 + placeholder + group 2, and the scan resumes after it (the
       edge after a name is consumed, hence the second pass, as in SQL).
+    The scan is not walked position by position: str.find lists where each part occurs in the
+    folded text, the occurrences the regex could match there become candidates, and sorting
+    them by (position, alternative, part) then skipping those that start inside an earlier
+    match gives re.sub's matches (most texts hold a name a few times, not at every word).
     Case-insensitive equality is fold() on _AGREED characters, where Python and RE2 pair the
     same characters; parts are split as DuckDB does (trim() strips spaces, RE2's \s is
     [	
@@ -83,24 +88,21 @@ class NameScrubber:
 
     def __init__(self, placeholder: str, max_names: int = 100_000):
         self.placeholder = None if "\\" in placeholder else placeholder
-        self._parts: dict[str, dict[str, list[str]]] = {}
-        self._flat: dict[str, tuple[str, ...]] = {}   # the same parts in one tuple, for the quick look
+        self._parts: dict[str, tuple[str, ...]] = {}
         self._memo: dict[tuple, str] = {}
         self._max = max_names
 
-    def _parts_by_first(self, name: str) -> dict[str, list[str]]:
-        """The name's kept parts, folded, grouped by first character, in their order."""
+    def _folded_parts(self, name: str) -> tuple[str, ...]:
+        """The name's kept parts, folded, in their order (the pattern's alternatives)."""
         found = self._parts.get(name)
         if found is None:
-            found = {}
-            for part in name_parts(name):
-                folded = fold(part)
-                found.setdefault(folded[0], []).append(folded)
+            # a repeated part adds nothing: the regex tries the first of equal alternatives
+            kept = name_parts(name)
+            # one fold for all parts: fold() maps character by character (parts hold no space)
+            found = tuple(dict.fromkeys(fold(" ".join(kept)).split(" "))) if kept else ()
             if len(self._parts) >= self._max:
                 self._parts.clear()
-                self._flat.clear()
             self._parts[name] = found
-            self._flat[name] = tuple(part for group in found.values() for part in group)
         return found
 
     def scrub(self, text: str | None, names: list | None) -> str | None:
@@ -120,53 +122,55 @@ class NameScrubber:
     def _scrub(self, text: str, names: list) -> str:
         folded = fold(text)
         for name in names:
-            parts = self._parts_by_first(name) if name is not None else None
+            if name is None:
+                continue
+            parts = self._folded_parts(name)
             for _ in range(2 if parts else 0):  # as SQL: pass 2 catches names pass 1's edges swallowed
-                if not any(map(folded.__contains__, self._flat[name])):
-                    break  # no part anywhere in the text: the scan cannot match
                 scrubbed = self._one_pass(text, folded, parts)
                 if scrubbed is text:  # nothing replaced: another pass would find nothing either
                     break
                 text, folded = scrubbed, fold(scrubbed)
         return text
 
-    def _one_pass(self, text: str, folded: str, parts: dict[str, list[str]]) -> str:
-        n = len(text)
+    def _one_pass(self, text: str, folded: str, parts: tuple[str, ...]) -> str:
+        """One re.sub of the name's pattern, driven by where its parts occur (str.find, in C)
+        rather than by a scan of every position; the matches are the ones the regex makes."""
+        found = _candidates(text, folded, parts)
+        if not found:
+            return text
+        found.sort()
         out, last, pos = [], 0, 0
-        while pos < n:
-            hit = _name_at(text, folded, 0, parts) if pos == 0 else None
-            start, before = pos, ""
-            if hit is None and _EDGE_RE.match(text, pos):
-                hit, before = _name_at(text, folded, pos + 1, parts), text[pos]
-            if hit is None:
-                pos = _next_start(text, pos)
+        for start, _, _, before, end, after in found:
+            if start < pos:  # inside (or at the edge swallowed by) the previous match
                 continue
-            end, after = hit
             out += [text[last:start], before, self.placeholder, after]
             last = pos = end
-        return "".join(out) + text[last:] if out else text
+        return "".join(out) + text[last:]
 
 
-def _next_start(text: str, pos: int) -> int:
-    """Where the scan can next find a match: at the next edge character (after position 0, a
-    match always begins with one)."""
-    edge = _EDGE_RE.search(text, pos + 1)
-    return edge.start() if edge else len(text)
-
-
-def _name_at(text: str, folded: str, j: int, parts: dict[str, list[str]]) -> tuple[int, str] | None:
-    """The first part (in order) standing at j and followed by the end or an edge character:
-    (where the match ends, the edge it consumed); None if none does."""
-    if j >= len(text):
-        return None
-    for part in parts.get(folded[j], ()):
-        end = j + len(part)
-        if folded.startswith(part, j):
-            if end == len(text):
-                return end, ""
-            if _EDGE_RE.match(text, end):
-                return end + 1, text[end]
-    return None
+def _candidates(text: str, folded: str, parts: tuple[str, ...]) -> list[tuple]:
+    """Every place the regex could match, as (start, alternative, part, group 1, end, group 3),
+    so that sorting gives the regex's own preference: the leftmost start; there, group 1 as \\A
+    (alternative 0) before group 1 as an edge character (1); then the parts in their order.
+    `end` is past the edge character group 3 consumed (the scan resumes there)."""
+    n, found = len(text), []
+    for rank, part in enumerate(parts):
+        j = folded.find(part)
+        while j >= 0:
+            stop = j + len(part)
+            if stop == n:
+                after = ""
+            elif _EDGE_RE.match(text, stop):
+                after = text[stop]
+            else:
+                after = None
+            if after is not None:
+                if j == 0:
+                    found.append((0, 0, rank, "", stop + len(after), after))
+                elif _EDGE_RE.match(text, j - 1):
+                    found.append((j - 1, 1, rank, text[j - 1], stop + len(after), after))
+            j = folded.find(part, j + 1)
+    return found
 
 
 def _agreed(text: str) -> bool:
