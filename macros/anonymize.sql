@@ -19,21 +19,22 @@
   keep_country_code  mask_format: keep a leading "+1 " (1-3 digits after '+')
   letters            mask_format: permute the ASCII letters too (case and positions kept)
   cast_to            cast the result (e.g. 'BIGINT' for an integer phone column)
+  in_list            internal: set by `elementwise` for the expression inside its lambda
 
   Needs the datamig.dbt_plugin on the connection (it fails loudly, not silently NULL, without it).
 -#}
 {% macro anonymize(column_expr, strategy, provider=none, domain=none, unique=false, elementwise=false,
                    kind='date', key=none, value=none, names=[], paths=[], by_key=true,
-                   keep_country_code=false, cast_to=none, letters=false) -%}
+                   keep_country_code=false, cast_to=none, letters=false, in_list=false) -%}
   {%- if unique and not (strategy in ['hash', 'tokenize', 'mask_format'] or provider in ['email', 'user_name', 'phone', 'ssn']) -%}
     {{ exceptions.raise_compiler_error("anonymize: " ~ strategy ~ "/" ~ provider ~ " cannot be unique") }}
   {%- endif -%}
   {%- if elementwise -%}
-    {%- set inner = anonymize('__dm_e', strategy, provider, domain, false, false, kind, key, value, names, paths, by_key, keep_country_code, none, letters) -%}
+    {%- set inner = anonymize('__dm_e', strategy, provider, domain, false, false, kind, key, value, names, paths, by_key, keep_country_code, none, letters, true) -%}
     {%- set expr = 'list_transform(' ~ column_expr ~ ', lambda __dm_e: ' ~ inner ~ ')' -%}
   {%- else -%}
     {%- set e = '(' ~ column_expr ~ ')' -%}
-    {%- if strategy == 'faker' -%}{%- set expr = anonymize_faker(e, provider, domain) -%}
+    {%- if strategy == 'faker' -%}{%- set expr = anonymize_faker(e, provider, domain, in_list) -%}
     {%- elif strategy == 'hash' -%}{%- set expr = anonymize_hash(e, domain) -%}
     {%- elif strategy == 'tokenize' -%}{%- set expr = anonymize_tokenize(e, domain) -%}
     {%- elif strategy == 'mask_format' -%}{%- set expr = anonymize_mask_format(e, domain, keep_country_code, letters) -%}

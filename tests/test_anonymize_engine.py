@@ -475,6 +475,23 @@ def test_text_array_elementwise(plugin, rows):
     assert rows[1]["alt_emails"] is None and rows[2]["alt_emails"] == [] and rows[3]["alt_emails"] == [None]
 
 
+@pytest.mark.parametrize("provider,domain", [("email", "email"), ("user_name", "user_name"), ("name", "person.full_name"),
+                                             ("first_name", "person.first_name"), ("url", "url")])
+def test_elementwise_picks_equal_the_column_picks(conn, provider, domain):
+    # Inside list_transform's lambda the picks go through dm_pick (DuckDB calls dm_dict there once
+    # per element, building the dictionary each time); each element must get its column's fake.
+    listed = A("l", "faker", provider=provider, domain=domain, elementwise=True)
+    assert "dm_pick(" in listed and "dm_dict(" not in listed
+    scalar = A("v", "faker", provider=provider, domain=domain)
+    got = conn.execute(f"""
+        WITH src AS (SELECT i, ['Ana ' || i, NULL, '', 'x' || (i * 7919) % 5003 || '@Home.net'] AS l FROM range(3000) t(i)),
+             one AS (SELECT i, {listed} AS fakes FROM src),
+             each AS (SELECT i, unnest(l) AS v, generate_subscripts(l, 1) AS k FROM src)
+        SELECT count(*), count(*) FILTER (WHERE one.fakes[each.k] IS NOT DISTINCT FROM {scalar})
+        FROM each JOIN one USING (i)""").fetchone()
+    assert got == (12000, 12000)
+
+
 def test_non_ascii_and_apostrophes(rows):
     for r in rows[:3]:
         for col in ["first_name", "last_name", "full_name", "email", "user_name", "city"]:

@@ -8,7 +8,7 @@
       user_name  <initial><last>_<48-bit hex>, counting only last and suffix (~2^60): 4e-7 at N = 1M
     phone and ssn go to mask_format (a bijection: no collisions at all). A dbt `unique` test on the
     output column turns the residual risk into a failed build, never a silent duplicate. -#}
-{% macro anonymize_faker(e, provider, domain) -%}
+{% macro anonymize_faker(e, provider, domain, in_list=false) -%}
   {%- set t = anon_text(e) -%}
   {%- if provider in ['phone', 'ssn'] -%}
     {{ anonymize_mask_format(e, domain, provider == 'phone') }}
@@ -17,24 +17,24 @@
     {%- set norm = "lower(CASE WHEN starts_with(" ~ t ~ ", ' ') OR ends_with(" ~ t ~ ", ' ') THEN trim(" ~ t ~ ") ELSE " ~ t ~ " END)" -%}
     {%- set h = anon_h128(norm, domain) -%}
     {%- if provider == 'email' -%}
-      {{ anon_blank_safe(t, anon_pick('first_name_ascii', h, 0) ~ " || '.' || " ~ anon_pick('last_name_ascii', h, 32)
+      {{ anon_blank_safe(t, anon_pick('first_name_ascii', h, 0, in_list) ~ " || '.' || " ~ anon_pick('last_name_ascii', h, 32, in_list)
          ~ " || '.' || " ~ anon_hex(h, 64, 40) ~ " || '@' || dm_setting('email_domain')", h) }}
     {%- else -%}
-      {{ anon_blank_safe(t, "left(" ~ anon_pick('first_name_ascii', h, 0) ~ ", 1) || " ~ anon_pick('last_name_ascii', h, 32)
+      {{ anon_blank_safe(t, "left(" ~ anon_pick('first_name_ascii', h, 0, in_list) ~ ", 1) || " ~ anon_pick('last_name_ascii', h, 32, in_list)
          ~ " || '_' || " ~ anon_hex(h, 64, 48), h) }}
     {%- endif -%}
   {%- else -%}
     {%- set h = anon_h128(t, domain) -%}
     {%- if provider == 'name' -%}
-      {{ anon_blank_safe(t, anon_pick('first_name', h, 0) ~ " || ' ' || " ~ anon_pick('last_name', h, 32), h) }}
+      {{ anon_blank_safe(t, anon_pick('first_name', h, 0, in_list) ~ " || ' ' || " ~ anon_pick('last_name', h, 32, in_list), h) }}
     {%- elif provider == 'ipv4' -%}
       {{ anon_blank_safe(t, "dm_setting('ipv4_prefix') || '.' || " ~ anon_bits(h, 0, 8) ~ " || '.' || "
          ~ anon_bits(h, 8, 8) ~ " || '.' || (1 + " ~ anon_bits(h, 16, 8) ~ " % 254)", h) }}
     {%- elif provider == 'url' -%}
-      {{ anon_blank_safe(t, "'https://' || " ~ anon_pick('last_name_ascii', h, 0) ~ " || '.' || dm_setting('url_domain') || '/' || "
+      {{ anon_blank_safe(t, "'https://' || " ~ anon_pick('last_name_ascii', h, 0, in_list) ~ " || '.' || dm_setting('url_domain') || '/' || "
          ~ anon_hex(h, 32, 32), h) }}
     {%- elif provider -%}
-      {{ anon_blank_safe(t, anon_pick(provider, h, 0), h) }}
+      {{ anon_blank_safe(t, anon_pick(provider, h, 0, in_list), h) }}
     {%- else -%}
       {{ exceptions.raise_compiler_error("anonymize: strategy faker needs a provider") }}
     {%- endif -%}

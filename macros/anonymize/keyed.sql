@@ -55,9 +55,18 @@ dm_dict('{{ name }}')
    dm_dict_size('x') are plugin UDFs that DuckDB folds to constants once per query (like
    dm_domain_key), so every connection and cursor has them without per-cursor set-up. The size is
    its own UDF, UBIGINT like the hash bits: len() of a list constant is not folded (4x the whole
-   pick) and a signed size would turn the modulo into a HUGEINT one (10x). #}
-{% macro anon_pick(name, h, lo) -%}
-{{ anon_dict(name) }}[1 + CAST({{ anon_bits(h, lo, 32) }} % dm_dict_size('{{ name }}') AS BIGINT)]
+   pick) and a signed size would turn the modulo into a HUGEINT one (10x).
+   Inside a lambda (in_list: text[] elementwise) DuckDB does not fold dm_dict('x'): it calls it
+   with one name per list element, building the whole dictionary once per element, so there
+   dm_pick('x', i) takes the picks from it in one vectorized call instead. #}
+{% macro anon_pick(name, h, lo, in_list=false) -%}
+  {%- set d = anon_dict(name) -%}
+  {%- set i = "1 + CAST(" ~ anon_bits(h, lo, 32) ~ " % dm_dict_size('" ~ name ~ "') AS BIGINT)" -%}
+  {%- if in_list -%}
+dm_pick('{{ name }}', {{ i }})
+  {%- else -%}
+{{ d }}[{{ i }}]
+  {%- endif -%}
 {%- endmacro %}
 
 {# NULL stays NULL, blank ('' or spaces) stays as it was, anything else gets `inner`.

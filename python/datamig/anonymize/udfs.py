@@ -6,6 +6,8 @@
   dictionaries and the rules' settings, folded the same way. UDFs live on the connection and
   every cursor dbt-duckdb derives from it, unlike DuckDB variables (per cursor: re-setting 40k
   dictionary strings on each dbt node's cursor cost 0.1-0.5 s per node).
+- dm_pick(name, i): the i-th entry (1-based) of a dictionary, an Arrow UDF for the picks inside
+  a lambda (text[] elementwise), where DuckDB does not fold dm_dict.
 
 Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
 - dm_taken(relation) VARCHAR: reads int_pii_values (the slice's real values, hashed) once and
@@ -109,8 +111,14 @@ def register(conn, engine) -> None:
         offsets = np.cumsum([0] + [len(v) for v in values], dtype=np.int32)
         return pa.ListArray.from_arrays(pa.array(offsets), pa.concat_arrays(values) if values else pa.array([], pa.string()))
 
+    def pick(names, indexes):
+        # 1-based like a list subscript; the index is already reduced mod the dictionary size
+        return _by_groups(indexes, (names,), lambda idx, name: dict_array(name).take(pc.subtract(idx, 1)))
+
     _replace(conn, "dm_dict")
     conn.create_function("dm_dict", dictionary, ["VARCHAR"], "VARCHAR[]", type="arrow", side_effects=False)
+    _replace(conn, "dm_pick")
+    conn.create_function("dm_pick", pick, ["VARCHAR", "BIGINT"], "VARCHAR", type="arrow", side_effects=False)
     folded = [
         ("dm_domain_key", engine.keys.domain_key, "VARCHAR"),
         ("dm_taken", taken, "VARCHAR"),
