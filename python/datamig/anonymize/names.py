@@ -96,9 +96,9 @@ class NameScrubber:
         """The name's kept parts, folded, in their order (the pattern's alternatives)."""
         found = self._parts.get(name)
         if found is None:
-            # a repeated part adds nothing: the regex tries the first of equal alternatives
             kept = name_parts(name)
-            # one fold for all parts: fold() maps character by character (parts hold no space)
+            # one fold for all parts: fold() maps character by character (parts hold no space);
+            # a repeated part adds nothing: the regex tries the first of equal alternatives
             found = tuple(dict.fromkeys(fold(" ".join(kept)).split(" "))) if kept else ()
             if len(self._parts) >= self._max:
                 self._parts.clear()
