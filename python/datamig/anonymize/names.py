@@ -35,8 +35,7 @@ def name_part_kept(part: str) -> bool:
 def name_parts(name: str) -> list[str]:
     """The parts of one name value scrub_text looks for, split as DuckDB splits them (trim()
     strips spaces, RE2's \\s is [\\t\\n\\f\\r ])."""
-    # name_part_kept, inlined: this runs for every name of every scrubbed row
-    return [p for p in _RE2_SPACE.split(name.strip(" ")) if len(p) > 1 or (p and ord(p) > _LATIN_MAX)]
+    return [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
 
 
 def name_pattern(name: str) -> re.Pattern | None:
@@ -113,7 +112,8 @@ class NameScrubber:
         key = (text, tuple(names))
         done = self._memo.get(key)
         if done is None:
-            # the macro's CASE asks twice for the same chunk (is it NULL? then its value)
+            # the same text with the same names comes again: repeated notes, and the macro's CASE
+            # where DuckDB does not share its two calls (inside a text[] column's lambda)
             if len(self._memo) >= 8192:
                 self._memo.clear()
             done = self._memo[key] = self._scrub(text, names)

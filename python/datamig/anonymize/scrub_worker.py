@@ -7,8 +7,9 @@ part on the core dbt leaves idle: the UDF sends its chunk (Arrow IPC over a pipe
 the GIL released. The output is the same NameScrubber's, so it does not depend on where it ran.
 
 - A chunk of fewer than MIN_ROWS rows is scrubbed in process: the round trip would cost more.
-- Each DuckDB thread keeps its worker, so the second call the macro's CASE makes for the same
-  chunk finds the worker's memo (names.NameScrubber.scrub).
+- Each DuckDB thread keeps its worker, so a chunk asked for again by the same thread (the
+  macro's CASE, where DuckDB does not share its two calls) finds the worker's memo
+  (names.NameScrubber.scrub).
 - A worker that cannot start or dies makes the pool scrub in process from then on (same output;
   an error of the scrubber itself is then raised in process, where dbt reports it).
 - DATAMIG_SCRUB_WORKERS=0 turns the workers off; the default is one per core, at most 2 (dbt's
@@ -127,7 +128,7 @@ class ScrubPool:
 
     def _worker(self) -> _Worker:
         # by OS thread id: DuckDB's own threads may get a fresh Python thread state (so a fresh
-        # threading.local) on every call, and the CASE's second call must meet the first's memo
+        # threading.local) on every call, and a CASE's second call must meet the first's memo
         with self._workers_lock:
             index = self._by_thread.get(threading.get_ident())
             if index is None:
