@@ -17,6 +17,7 @@ name is an error, never a silent NULL.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import replace
 
 from ..errors import ConfigError
@@ -52,6 +53,17 @@ class Engine:
         self.fakes = Fakes(keys, self.dicts, settings, ruleset.pii_shapes, self.permuter)
         self.docs = DocAnonymizer(self.fakes, ruleset)
         self.taken = TakenRegistry(keys, kinds_by_domain(ruleset))
+        self.worker_id = secrets.token_hex(8)  # names this engine to the UDF worker processes
+
+    def for_worker(self) -> tuple:
+        """What a UDF worker process rebuilds this engine from (udf_workers.py): the rules with
+        their effective settings, and the keys. Secret: it only ever goes down a worker's pipe."""
+        return replace(self.ruleset, settings=self.settings), self.keys
+
+    @classmethod
+    def from_worker_state(cls, state: tuple) -> "Engine":
+        ruleset, keys = state
+        return cls(ruleset, keys)
 
     @classmethod
     def from_env(cls, rules_file: str | None = None, locale: str | None = None,

@@ -2,7 +2,7 @@
 exactly what the SQL regex chain of macros/anonymize/text.sql does; see NameScrubber.
 
 Pure Python with no dependency beyond `re`: it runs inside the dbt process and in the scrub
-workers (scrub_worker.py) alike.
+workers (udf_workers.py) alike.
 """
 from __future__ import annotations
 

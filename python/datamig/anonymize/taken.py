@@ -124,6 +124,15 @@ class TakenRegistry:
             cur.close()
         return token
 
+    def hashes(self, token: str) -> dict[str, frozenset]:
+        """The hashed values behind a token, by kind: what a UDF worker process is sent."""
+        return dict(self.get(token)._hashes)
+
+    def add(self, token: str, hashes: Mapping[str, frozenset]) -> None:
+        """A token another process loaded (a UDF worker's side of hashes())."""
+        with self._lock:
+            self._remember(token, TakenValues(self._keys, hashes, self._kinds))
+
     def _remember(self, token: str, taken: TakenValues) -> None:
         if len(self._by_token) >= self._keep:
             self._by_token.pop(next(iter(self._by_token)))

@@ -16,8 +16,8 @@ Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
   permutation (numpy, vectorized); a fake that is a real phone/SSN of the slice walks on.
 - dm_jsonb(value, spec_json, taken): JSON documents (per document Python: JSON columns are not hot).
 - dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
-  as the SQL regex chain would (names.NameScrubber); NULL for the others, which SQL then does. Run
-  in worker processes (scrub_worker.py), off the GIL dbt's threads share.
+  as the SQL regex chain would (names.NameScrubber); NULL for the others, which SQL then does.
+The last two run in worker processes (udf_workers.py), off the GIL dbt's threads share.
 
 Arrow UDFs get a chunk of 2048 values per call (no per-row call from DuckDB). Their constant
 arguments arrive as arrays; chunks are split by their distinct values (almost always one).
@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .scrub_worker import pool_for
+from .udf_workers import shared_pool
 
 
 def _groups(*args: pa.Array):
@@ -55,12 +55,6 @@ def _by_groups(values: pa.Array, args: tuple[pa.Array, ...], fn: Callable) -> pa
     return pa.concat_arrays([p.cast(pa.string()) for p in pieces]).take(pa.array(inverse))
 
 
-def _per_value(fn: Callable) -> Callable:
-    def run(values: pa.Array, *combo):
-        return pa.array([fn(v, *combo) for v in values.to_pylist()], pa.string())
-    return run
-
-
 def _replace(conn, name: str) -> None:
     try:
         conn.remove_function(name)
@@ -78,11 +72,15 @@ def register(conn, engine) -> None:
                                              taken.for_domain(domain) if taken else None)
         return _by_groups(values, (domains, keeps, letters, tokens), one)
 
-    scrub_names = pool_for(engine.settings.scrub_placeholders["name"])
+    workers = shared_pool()
+    placeholder = engine.settings.scrub_placeholders["name"]
+
+    def scrub_names(texts, names):
+        return workers.scrub_names(placeholder, texts, names)
 
     def jsonb(values, specs, tokens):
-        return _by_groups(values, (specs, tokens), _per_value(
-            lambda v, spec, token: engine.docs.anonymize_text(v, spec, engine.taken.get(token))))
+        return _by_groups(values, (specs, tokens),
+                          lambda docs, spec, token: workers.anonymize_docs(engine, docs, spec, token))
 
     def taken(relation):
         # A plain UDF with a constant argument: DuckDB calls it while planning, once per query.

@@ -1,0 +1,264 @@
+"""The per-row Python UDFs (dm_scrub_names, dm_jsonb) in worker processes, off the dbt process's GIL.
+
+dbt runs its nodes in Python threads and DuckDB calls Python UDFs holding the GIL, so one dbt
+process uses about one core. Removing names from free text and anonymizing JSON documents are
+the largest Python costs of a build; a worker process per DuckDB thread does them on the core
+dbt leaves idle: the UDF sends its chunk (Arrow IPC over a pipe) and waits with the GIL
+released. A worker runs the same code (names.NameScrubber, jsondoc.DocAnonymizer) on the same
+inputs, so the output does not depend on where a chunk ran.
+
+- A chunk of fewer than MIN_ROWS rows runs in process: the round trip would cost more.
+- Each DuckDB thread keeps its worker, so a chunk asked for again by the same thread (the
+  macro's CASE, where DuckDB does not share its two calls) finds the worker's memo.
+- A worker that cannot start or dies makes the pool work in process from then on. A chunk
+  the worker's code rejects (a bad rule, a document that is not JSON) is run again in process,
+  where the error is raised and dbt reports it as usual. Either way the output is the same.
+- DATAMIG_UDF_WORKERS=0 turns the workers off; the default is one per core, at most 2 (dbt's
+  DuckDB threads in profiles.yml).
+- Workers start with no environment beyond what starts Python: never the salt or a password.
+  Documents need the engine's keys (fakes are keyed); a worker gets them, with the rules, over
+  its stdin pipe the first time it meets that engine, never in its arguments or environment
+  (which other users of the machine can read).
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from .names import NameScrubber
+
+log = logging.getLogger("datamig.anonymize")
+
+WORKERS_ENV = "DATAMIG_UDF_WORKERS"
+MIN_ROWS = 256
+_KEPT_ENV = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+_LENGTH = struct.Struct("<Q")
+
+
+def _pack(columns: dict[str, pa.Array]) -> bytes:
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _unpack(payload: bytes) -> pa.Table:
+    return pa.ipc.open_stream(payload).read_all()
+
+
+def _send(stream, message: Any) -> None:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def _receive(stream) -> Any:
+    """One framed message; None at a clean end of stream."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    payload = stream.read(size)
+    if len(payload) < size:
+        raise EOFError("udf worker: message cut short")
+    return pickle.loads(payload)
+
+
+def scrub_in_process(scrubber: NameScrubber, texts: pa.Array, names: pa.Array) -> pa.Array:
+    return pa.array([scrubber.scrub(t, n) for t, n in zip(texts.to_pylist(), names.to_pylist())], pa.string())
+
+
+def docs_in_process(engine, docs: pa.Array, spec: str, token: str | None) -> pa.Array:
+    taken = engine.taken.get(token)
+    return pa.array([engine.docs.anonymize_text(d, spec, taken) for d in docs.to_pylist()], pa.string())
+
+
+class WorkerRejected(Exception):
+    """The worker's code raised on a chunk; running it in process raises the real error."""
+
+
+class _Worker:
+    def __init__(self):
+        env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
+        self.proc = subprocess.Popen([sys.executable, "-m", __name__], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.lock = threading.Lock()
+        self.known: set[tuple] = set()  # engines and taken sets this worker was sent
+
+    def call(self, request: tuple, setup: Callable[[], list[tuple]] = lambda: []) -> pa.Array:
+        """One request; `setup` gives the messages the worker needs first, sent once each."""
+        with self.lock:
+            for key, message in setup():
+                if key not in self.known:
+                    _send(self.proc.stdin, message)
+                    self.known.add(key)
+            _send(self.proc.stdin, request)
+            reply = _receive(self.proc.stdout)
+        if reply is None:
+            raise EOFError(f"udf worker exited (code {self.proc.poll()})")
+        status, payload = reply
+        if status != "ok":
+            raise WorkerRejected(payload)
+        return _unpack(payload).column(0).combine_chunks()
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()  # the worker's loop ends at end of input
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+class WorkerPool:
+    def __init__(self, size: int):
+        self.size = size
+        self._workers: list[_Worker | None] = [None] * size
+        self._workers_lock = threading.Lock()
+        self._local_lock = threading.Lock()
+        self._scrubbers: dict[str, NameScrubber] = {}
+        self._next = itertools.count()
+        self._by_thread: dict[int, int] = {}
+        self.broken = size == 0
+
+    def scrub_names(self, placeholder: str, texts: pa.Array, names: pa.Array) -> pa.Array:
+        def local() -> pa.Array:
+            with self._local_lock:  # NameScrubber's caches are not made for two threads at once
+                scrubber = self._scrubbers.setdefault(placeholder, NameScrubber(placeholder))
+                return scrub_in_process(scrubber, texts, names)
+        request = ("names", placeholder, _pack({"text": texts, "names": names}))
+        return self._run(len(texts), local, request)
+
+    def anonymize_docs(self, engine, docs: pa.Array, spec: str, token: str | None) -> pa.Array:
+        def setup() -> list[tuple]:
+            needed = [(("engine", engine.worker_id), ("engine", engine.worker_id, engine.for_worker()))]
+            if token is not None:
+                needed.append((("taken", engine.worker_id, token),
+                               ("taken", engine.worker_id, token, engine.taken.hashes(token))))
+            return needed
+        request = ("docs", engine.worker_id, spec, token, _pack({"doc": docs}))
+        return self._run(len(docs), lambda: docs_in_process(engine, docs, spec, token), request, setup)
+
+    def _run(self, rows: int, local: Callable[[], pa.Array], request: tuple, setup=lambda: []) -> pa.Array:
+        if self.broken or rows < MIN_ROWS:
+            return local()
+        try:
+            return self._worker().call(request, setup)
+        except WorkerRejected:
+            return local()
+        except (OSError, EOFError, ValueError, pickle.PickleError, pa.ArrowException) as exc:
+            if not self.broken:
+                log.warning("UDF worker processes stopped (%s); running names and documents in process",
+                            type(exc).__name__)
+                self.broken = True
+            return local()
+
+    def _worker(self) -> _Worker:
+        # by OS thread id: DuckDB's own threads may get a fresh Python thread state (so a fresh
+        # threading.local) on every call, and a CASE's second call must meet the first's memo
+        with self._workers_lock:
+            index = self._by_thread.get(threading.get_ident())
+            if index is None:
+                index = self._by_thread[threading.get_ident()] = next(self._next) % self.size
+            if self._workers[index] is None:
+                self._workers[index] = _Worker()
+            return self._workers[index]
+
+    def close(self) -> None:
+        with self._workers_lock:
+            workers, self._workers = self._workers, [None] * self.size
+        for worker in filter(None, workers):
+            worker.close()
+
+
+_pool: WorkerPool | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_pool() -> WorkerPool:
+    """One pool per process: its workers outlive a dbt invocation, so the runner's and the
+    tests' in-process dbt calls start them once."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = WorkerPool(_pool_size())
+        return _pool
+
+
+def _pool_size() -> int:
+    raw = os.environ.get(WORKERS_ENV)
+    if raw is None:
+        return min(2, os.cpu_count() or 1)
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        log.warning("%s=%r is not a number; running names and documents in process", WORKERS_ENV, raw)
+        return 0
+
+
+@atexit.register
+def _close_pool() -> None:
+    if _pool is not None:
+        _pool.close()
+
+
+class _Served:
+    """A worker's side: what it was sent, and each request's answer."""
+
+    def __init__(self):
+        self.scrubbers: dict[str, NameScrubber] = {}
+        self.engines: dict[str, Any] = {}
+
+    def handle(self, message: tuple) -> tuple | None:
+        """The reply to a request; None for set-up messages, which get no reply (a set-up that
+        fails leaves the engine unknown, so its requests are rejected and run in process)."""
+        try:
+            if message[0] in ("engine", "taken"):
+                self._set_up(message)
+                return None
+            return "ok", _pack({"out": self._answer(message)})
+        except Exception as exc:  # noqa: BLE001 - the parent re-runs the chunk in process, where it raises
+            return (None if message[0] in ("engine", "taken") else ("rejected", type(exc).__name__))
+
+    def _set_up(self, message: tuple) -> None:
+        if message[0] == "engine":
+            from .engine import Engine  # only a worker that meets documents pays for the import
+            self.engines[message[1]] = Engine.from_worker_state(message[2])
+        else:
+            _, engine_id, token, hashes = message
+            self.engines[engine_id].taken.add(token, hashes)
+
+    def _answer(self, message: tuple) -> pa.Array:
+        if message[0] == "names":
+            _, placeholder, payload = message
+            table = _unpack(payload)
+            scrubber = self.scrubbers.setdefault(placeholder, NameScrubber(placeholder))
+            return scrub_in_process(scrubber, table.column("text").combine_chunks(),
+                                    table.column("names").combine_chunks())
+        _, engine_id, spec, token, payload = message
+        return docs_in_process(self.engines[engine_id], _unpack(payload).column("doc").combine_chunks(), spec, token)
+
+
+def main() -> None:
+    served = _Served()
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while (message := _receive(stdin)) is not None:
+        reply = served.handle(message)
+        if reply is not None:
+            _send(stdout, reply)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The UDF worker processes (udf_workers.py) for dm_scrub_names and dm_jsonb: the same output as
+in process, whichever way a chunk goes, the in-process fallback when a worker dies or rejects a
+chunk, and no secret in a worker's arguments or environment."""
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pyarrow as pa
+import pytest
+
+from datamig.anonymize import udf_workers
+from datamig.anonymize.engine import Engine
+from datamig.anonymize.keyed import Keys
+from datamig.anonymize.names import NameScrubber
+from datamig.anonymize.rules import DEFAULT_RULES_PATH, load_rules
+from datamig.anonymize.taken import HASH_DOMAIN, normalized
+from datamig.anonymize.udf_workers import MIN_ROWS, WorkerPool, docs_in_process, scrub_in_process
+
+PLACEHOLDER = "[NAME]"
+SALT = "udf-worker-test-salt-0123456789"
+SPEC = json.dumps({"by_key": True, "paths": [
+    {"path": "$.guardians[*].name", "strategy": "faker", "provider": "name", "domain": "person.full_name"},
+    {"path": "$.guardians[*].phone", "strategy": "mask_format", "domain": "phone", "keep_country_code": True},
+    {"path": "$.guardians[*].email", "strategy": "faker", "provider": "email", "domain": "email"}]})
+
+
+def _chunk(rows: int, seed: int = 5) -> tuple[pa.Array, pa.Array]:
+    rng = random.Random(seed)
+    first = ["Ann", "José", "Zoë", "王芳", "Σοφία", "Lee", "O'Brien", None, "İrem"]
+    words = ["called", "Ann", "ANN's", "josé", "Annual", "mother", "王芳的", "σοφία", "Lee,", "irem", "\u212aim"]
+    texts = [None if rng.random() < 0.05 else " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
+             for _ in range(rows)]
+    names = [None if rng.random() < 0.02 else [rng.choice(first), f"{rng.choice(first)} {rng.choice(first)}"]
+             for _ in range(rows)]
+    return pa.array(texts, pa.string()), pa.array(names, pa.list_(pa.string()))
+
+
+def _docs(rows: int, seed: int = 3) -> pa.Array:
+    rng = random.Random(seed)
+    docs = []
+    for i in range(rows):
+        guardians = [{"name": rng.choice(["Ana García", "Lee", "王芳"]), "phone": f"555-{rng.randint(100, 999)}-{i % 10000:04d}",
+                      "email": f"g{i}@example.org", "relationship": "mother"} for _ in range(rng.randint(0, 2))]
+        doc = {"guardians": guardians, "ssn": f"{i % 900 + 100}-45-6789", "temp_c": 36.6, "mobilePhone": "555 010 0199"}
+        docs.append(None if i % 17 == 0 else json.dumps(doc))
+    return pa.array(docs, pa.string())
+
+
+@pytest.fixture
+def pool():
+    found = WorkerPool(2)
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def engine():
+    return Engine(load_rules(DEFAULT_RULES_PATH), Keys(SALT))
+
+
+def test_workers_scrub_exactly_as_in_process(pool):
+    texts, names = _chunk(3000)
+    expected = scrub_in_process(NameScrubber(PLACEHOLDER), texts, names)
+    got = pool.scrub_names(PLACEHOLDER, texts, names)
+    assert got.equals(expected)
+    assert pool._workers[0] is not None and not pool.broken           # it went to a worker
+    assert sum(v is not None and PLACEHOLDER in v for v in got.to_pylist()) > 500   # names were found
+    assert got.null_count > texts.null_count                        # and some rows left to SQL
+
+
+def test_workers_anonymize_documents_exactly_as_in_process(pool, engine):
+    docs = _docs(1500)
+    plain = docs_in_process(engine, docs, SPEC, None)
+    # say every first fake is a real phone of the slice: each must walk on, in the worker too
+    fakes = [g["phone"] for d in plain.to_pylist() if d for g in json.loads(d)["guardians"]]
+    engine.taken.add("slice#1", {"phone": frozenset(Keys(SALT).sha_hex(HASH_DOMAIN, normalized("phone", p))
+                                                    for p in fakes)})
+    expected = docs_in_process(engine, docs, SPEC, "slice#1")
+    got = pool.anonymize_docs(engine, docs, SPEC, "slice#1")
+    assert got.equals(expected)
+    assert not pool.broken and pool._workers[0].known == {("engine", engine.worker_id),
+                                                           ("taken", engine.worker_id, "slice#1")}
+    walked = [g["phone"] for d in got.to_pylist() if d for g in json.loads(d)["guardians"]]
+    assert len(walked) == len(fakes) > 500 and not set(walked) & set(fakes)
+    assert all(g["email"].endswith("@" + engine.settings.email_domain)
+               for d in got.to_pylist() if d for g in json.loads(d)["guardians"])
+
+
+def test_a_chunk_a_worker_rejects_raises_in_process(pool, engine):
+    docs = pa.array(["{\"name\": \"Ana\"}"] * MIN_ROWS + ["{not json"], pa.string())
+    with pytest.raises(json.JSONDecodeError):
+        pool.anonymize_docs(engine, docs, SPEC, None)
+    assert not pool.broken                                           # the worker stays in use
+    good = _docs(MIN_ROWS)
+    assert pool.anonymize_docs(engine, good, SPEC, None).equals(docs_in_process(engine, good, SPEC, None))
+
+
+def test_small_chunks_stay_in_process(pool):
+    texts, names = _chunk(MIN_ROWS - 1)
+    assert pool.scrub_names(PLACEHOLDER, texts, names).equals(scrub_in_process(NameScrubber(PLACEHOLDER), texts, names))
+    assert pool._workers == [None, None]
+
+
+def test_a_dead_worker_makes_the_pool_scrub_in_process(pool, caplog):
+    texts, names = _chunk(1000, seed=9)
+    expected = pool.scrub_names(PLACEHOLDER, texts, names)
+    worker = pool._workers[0]
+    worker.proc.kill()
+    worker.proc.wait()
+    assert pool.scrub_names(PLACEHOLDER, texts, names).equals(expected)
+    assert pool.broken
+    assert "running names and documents in process" in caplog.text
+
+
+def test_a_worker_gets_no_secret_in_its_arguments_or_environment(pool, monkeypatch):
+    salt = "worker-must-not-see-this-salt"
+    monkeypatch.setenv("DATAMIG_SALT", salt)
+    monkeypatch.setenv("PGPASSWORD", "worker-must-not-see-this-password")
+    engine = Engine(load_rules(DEFAULT_RULES_PATH), Keys(salt))
+    pool.anonymize_docs(engine, _docs(MIN_ROWS), SPEC, None)         # it got the keys, down its pipe
+    pid = pool._workers[0].proc.pid
+    environ, cmdline = (open(f"/proc/{pid}/{f}", "rb").read() for f in ("environ", "cmdline"))
+    for secret in (b"worker-must-not-see", Keys(salt)._hex.encode()):  # the salt, the master key
+        assert secret not in environ and secret not in cmdline
+    assert b"PATH=" in environ
+
+
+def test_the_pool_size_comes_from_the_environment(monkeypatch, caplog):
+    monkeypatch.setenv(udf_workers.WORKERS_ENV, "0")
+    assert udf_workers._pool_size() == 0
+    off = WorkerPool(0)
+    texts, names = _chunk(MIN_ROWS * 2)
+    assert off.scrub_names(PLACEHOLDER, texts, names).equals(scrub_in_process(NameScrubber(PLACEHOLDER), texts, names))
+    assert off._workers == []
+    monkeypatch.setenv(udf_workers.WORKERS_ENV, "many")
+    assert udf_workers._pool_size() == 0
+    assert "DATAMIG_UDF_WORKERS='many' is not a number" in caplog.text
+    monkeypatch.delenv(udf_workers.WORKERS_ENV)
+    assert udf_workers._pool_size() == min(2, os.cpu_count() or 1)
