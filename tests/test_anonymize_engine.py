@@ -293,18 +293,19 @@ def test_one_character_name_parts_outside_latin_script_are_scrubbed(plugin, conn
     assert scrub("é and ɏ", "é ɏ") == "é and ɏ"
 
 
-def test_folded_name_edge_is_the_case_insensitive_edge_everywhere():
-    """anon_name_edge_folded() must be the very set RE2 makes of (?i)anon_name_edge(): every code point."""
-    from datamig.anonymize.sqlrender import _module
-    macros = _module(str(MACRO_DIR))
-    folded, plain = str(macros.anon_name_edge_folded()).strip(), str(macros.anon_name_edge()).strip()
+def test_folded_name_edge_is_the_case_insensitive_edge_everywhere(conn):
+    """The edge class of dm_lib.name_pattern must be the very set RE2 makes of (?i)[^0-9A-Za-z_À-ɏ]:
+    every code point."""
+    pattern = conn.execute("SELECT dm_lib.name_pattern('Ann x')").fetchone()[0]   # 'x', an initial, is no part
+    folded, plain = pattern[len("(^|"):pattern.index(")(?i:")], _EDGE
+    assert pattern == f"(^|{folded})(?i:Ann)($|{folded})"
     c = duckdb.connect()
     c.execute("CREATE TABLE cp AS SELECT chr(i::INTEGER) AS ch FROM range(0, 1114112) r(i) WHERE i < 55296 OR i > 57343")
     assert c.execute(f"SELECT count(*) FROM cp WHERE regexp_full_match(ch, '(?i){plain}') "
                      f"<> regexp_full_match(ch, '{folded}')").fetchone()[0] == 0
     # and the Python fast path (names._EDGE) spells the very same class
-    from datamig.anonymize.names import _EDGE
-    assert re.sub(r"\\x\{([0-9A-F]{4})\}", lambda m: chr(int(m.group(1), 16)), folded) == _EDGE
+    from datamig.anonymize.names import _EDGE as python_edge
+    assert re.sub(r"\\x\{([0-9A-F]{4})\}", lambda m: chr(int(m.group(1), 16)), folded) == python_edge
 
 
 def test_different_salt_different_output(rows):
@@ -481,7 +482,7 @@ def test_elementwise_picks_equal_the_column_picks(conn, provider, domain):
     # Inside list_transform's lambda the picks go through dm_pick (DuckDB calls dm_dict there once
     # per element, building the dictionary each time); each element must get its column's fake.
     listed = A("l", "faker", provider=provider, domain=domain, elementwise=True)
-    assert "dm_pick(" in listed and "dm_dict(" not in listed
+    assert "dm_lib.pick_listed(" in listed and "dm_lib.pick(" not in listed
     scalar = A("v", "faker", provider=provider, domain=domain)
     got = conn.execute(f"""
         WITH src AS (SELECT i, ['Ana ' || i, NULL, '', 'x' || (i * 7919) % 5003 || '@Home.net'] AS l FROM range(3000) t(i)),
@@ -571,8 +572,11 @@ def test_no_key_material_in_duckdb_or_sql(plugin, conn):
 
 
 def test_connection_without_plugin_fails_loudly():
-    with pytest.raises(duckdb.CatalogException, match="dm_domain_key"):
+    # at bind time, not as NULLs: neither the plugin's macros (dm_lib) nor its UDFs are there
+    with pytest.raises(duckdb.CatalogException, match="blank_safe does not exist"):
         duckdb.connect().execute(f"SELECT {A(repr('x'), 'faker', provider='first_name', domain='person.first_name')}")
+    with pytest.raises(duckdb.CatalogException, match="dm_mask_format does not exist"):
+        duckdb.connect().execute(f"SELECT {A(repr('x'), 'mask_format', domain='phone')}")
 
 
 def test_unknown_strategy_fails_compilation():

@@ -13,8 +13,8 @@
   {%- if provider in ['phone', 'ssn'] -%}
     {{ anonymize_mask_format(e, domain, provider == 'phone') }}
   {%- elif provider in ['email', 'user_name'] -%}
-    {#- one identity whatever its case or padding; trim() only where there is padding (3x cheaper) -#}
-    {%- set norm = "lower(CASE WHEN starts_with(" ~ t ~ ", ' ') OR ends_with(" ~ t ~ ", ' ') THEN trim(" ~ t ~ ") ELSE " ~ t ~ " END)" -%}
+    {#- one identity whatever its case or padding -#}
+    {%- set norm = "dm_lib.identity(" ~ t ~ ")" -%}
     {%- set h = anon_h128(norm, domain) -%}
     {%- if provider == 'email' -%}
       {{ anon_blank_safe(t, anon_pick('first_name_ascii', h, 0, in_list) ~ " || '.' || " ~ anon_pick('last_name_ascii', h, 32, in_list)

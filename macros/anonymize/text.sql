@@ -13,10 +13,7 @@
    below: the same output for every row, whichever way it goes. #}
 {% macro anonymize_scrub_text(e, names=[]) -%}
   {%- set t = anon_text(e) -%}
-  {%- set ns = namespace(s=t) -%}
-  {%- for shape in ['email', 'ssn', 'phone'] -%}
-    {%- set ns.s = "regexp_replace(" ~ ns.s ~ ", dm_setting('re_" ~ shape ~ "'), dm_setting('ph_" ~ shape ~ "'), 'g')" -%}
-  {%- endfor -%}
+  {%- set shapes = "dm_lib.scrub_shapes(" ~ t ~ ")" -%}
   {%- if names -%}
     {%- set nl = namespace(items=[]) -%}
     {%- for name in names -%}{%- set nl.items = nl.items + [anon_text('(' ~ name ~ ')')] -%}{%- endfor -%}
@@ -24,39 +21,23 @@
         Arrow UDF's result. DuckDB computes f once per chunk only when f stands in the first WHEN
         of the outermost CASE (its common subexpressions are not looked for in later branches),
         so blank texts reach f as NULL and the blank handling moves into the SQL path. -#}
-    {%- set kept = "CASE WHEN " ~ anon_is_blank(t) ~ " THEN NULL ELSE " ~ ns.s ~ " END" -%}
+    {%- set kept = "CASE WHEN " ~ anon_is_blank(t) ~ " THEN NULL ELSE " ~ shapes ~ " END" -%}
     {%- set f = "dm_scrub_names(" ~ kept ~ ", [" ~ nl.items | join(', ') ~ "])" -%}
-    CASE WHEN {{ f }} IS NULL THEN {{ anon_blank_safe(t, anon_scrub_names_regex(ns.s, names)) }} ELSE {{ f }} END
+    CASE WHEN {{ f }} IS NULL THEN {{ anon_blank_safe(t, anon_scrub_names_regex(shapes, nl.items)) }} ELSE {{ f }} END
   {%- else -%}
-  {{ anon_blank_safe(t, ns.s) }}
+  {{ anon_blank_safe(t, shapes) }}
   {%- endif -%}
 {%- endmacro %}
 
-{# The names of `names` out of the text `s`, all in SQL: the reference semantics. A name with no
-   part kept (NULL, blank, initials only) gets the pattern \b\B, which matches nowhere, so the text
-   appears once per name (a CASE on "no parts" repeated it, doubling the SQL with every name). #}
+{# The names out of the text `s`, all in SQL (dm_lib.drop_name per name value): the reference
+   semantics. `names`: SQL of the name values as text. #}
 {% macro anon_scrub_names_regex(s, names) -%}
   {#- a namespace: a plain `set` inside a Jinja loop does not outlive the iteration -#}
   {%- set ns = namespace(s=s) -%}
   {%- for name in names -%}
-    {%- set parts = "list_filter(string_split_regex(trim(" ~ anon_text('(' ~ name ~ ')') ~ "), '\\s+'), lambda __dm_p: length(__dm_p) >= 2 or unicode(__dm_p) > 591)" -%}
-    {%- set alternatives = "coalesce(nullif(array_to_string(list_transform(" ~ parts ~ ", lambda __dm_p: regexp_escape(__dm_p)), '|'), ''), '\\b\\B')" -%}
-    {%- set pattern = "'(^|" ~ anon_name_edge_folded() ~ ")(?i:' || " ~ alternatives ~ " || ')($|" ~ anon_name_edge_folded() ~ ")'" -%}
-    {%- set ns.s = "regexp_replace(regexp_replace(" ~ ns.s ~ ", " ~ pattern ~ ", '\\1' || dm_setting('ph_name') || '\\2', 'g'), " ~ pattern ~ ", '\\1' || dm_setting('ph_name') || '\\2', 'g')" -%}
+    {%- set ns.s = "dm_lib.drop_name(" ~ ns.s ~ ", " ~ name ~ ")" -%}
   {%- endfor -%}
   {{ ns.s }}
-{%- endmacro %}
-
-{% macro anon_name_edge() -%}
-[^0-9A-Za-z_\x{00C0}-\x{024F}]
-{%- endmacro %}
-
-{# The same set of characters as anon_name_edge() under (?i), spelled out so that only the names
-   need (?i:...): the pattern '(?i)(^|E)(?:names)($|E)' becomes '(^|E_folded)(?i:names)($|E_folded)',
-   which RE2 compiles 2x faster and which matches exactly the same (the class was checked
-   character by character over all of Unicode against DuckDB's RE2: tests/test_anonymize_engine.py). #}
-{% macro anon_name_edge_folded() -%}
-[^0-9A-Za-z_\x{00C0}-\x{024F}\x{0253}-\x{0254}\x{0256}-\x{0257}\x{0259}\x{025B}\x{0260}\x{0263}\x{0268}-\x{0269}\x{026F}\x{0272}\x{0275}\x{0280}\x{0283}\x{0288}-\x{028C}\x{0292}\x{1E9E}\x{212A}-\x{212B}\x{2C65}-\x{2C66}\x{2C7E}-\x{2C7F}]
 {%- endmacro %}
 
 {# JSON documents: configured paths, then every object key classified by the rules (by_key).

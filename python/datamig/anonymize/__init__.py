@@ -8,6 +8,7 @@
 - jsondoc.py, jsonpath.py  JSON documents (configured paths + keys classified by the rules)
 - pii_scan.py    flag unruled columns whose values look like PII
 - udfs.py, engine.py  what the dbt plugin (datamig.dbt_plugin) puts on a DuckDB connection
+- sql_library.py, .sql  the DuckDB macros (dm_lib.*) the dbt anonymize macros compile to
 - names.py       free text's name removal in Python
 - udf_workers.py runs names.py and jsondoc.py in worker processes, off the dbt process's GIL
 - sqlrender.py   render the dbt macros (macros/anonymize*.sql) outside dbt

@@ -9,7 +9,8 @@ i.e. every dbt thread, sees them with no per-cursor set-up):
 - `dm_dict(provider)` -> VARCHAR[] (a pick is a list index) and `dm_dict_size(provider)` -> UBIGINT;
 - `dm_setting(name)` -> VARCHAR: email_domain, url_domain, ipv4_prefix, date_shift_days,
   re_<shape>, ph_<shape> (settings and pii_shapes of the rules file, so the macros hard-code none);
-- the Arrow UDFs of udfs.py.
+- the Arrow UDFs of udfs.py;
+- `dm_lib.*`: the DuckDB macros the dbt macros compile to (sql_library.sql), built on the above.
 The lookup UDFs have no side effects and constant arguments, so DuckDB calls each once per query
 and folds the result into a constant (a regex pattern among them is compiled once). An unknown
 name is an error, never a silent NULL.
@@ -27,6 +28,7 @@ from .fpe import DigitPermuter
 from .jsondoc import DocAnonymizer
 from .keyed import MIN_SALT_CHARS, Keys
 from .rules import RuleSet, load_rules
+from .sql_library import create_sql_library
 from .taken import TakenRegistry, kinds_by_domain
 
 
@@ -92,3 +94,5 @@ class Engine:
     def configure(self, conn) -> None:
         udfs.register(conn, self)
         self.check_regexes(conn)
+        create_sql_library(conn)
+

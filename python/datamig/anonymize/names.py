@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 _RE2_SPACE = re.compile(r"[\t\n\f\r ]+")   # RE2's \s (no \v), what string_split_regex(.., '\s+') splits on
-# macros' anon_name_edge_folded(): the code points RE2 makes of (?i)anon_name_edge(), spelled out,
-# so the edges need no case folding in either engine
+# the edge class of dm_lib.name_pattern (sql_library.sql): the code points RE2 makes of (?i) on
+# [^0-9A-Za-z_\x{00C0}-\x{024F}], spelled out, so the edges need no case folding in either engine
 _EDGE = ("[^0-9A-Za-z_\u00c0-\u024f\u0253-\u0254\u0256-\u0257\u0259\u025b\u0260\u0263\u0268-\u0269"
          "\u026f\u0272\u0275\u0280\u0283\u0288-\u028c\u0292\u1e9e\u212a-\u212b\u2c65-\u2c66\u2c7e-\u2c7f]")
 _LATIN_MAX = 0x024F                           # last code point of Latin Extended-B
@@ -63,7 +63,7 @@ def fold(text: str) -> str:
 
 
 class NameScrubber:
-    r"""scrub_text's name passes (macros/anonymize/text.sql, anon_scrub_names_regex) for the rows
+    r"""scrub_text's name passes (macros/anonymize/text.sql, dm_lib.drop_name) for the rows
     whose text and names hold only characters of _AGREED. SQL compiles each row's pattern
     (^|E)(?i:p1|p2..)($|E) for every row (~0.25 ms a pass, several ms when non-ASCII), and so
     would Python `re` (~0.4 ms: the edge class); here the regex is run by hand, with no pattern

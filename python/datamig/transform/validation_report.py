@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from ..anonymize.keyed import Keys
+from ..anonymize.sql_library import create_sql_library
 from . import failing_keys
 
 REPORT = "validation-report.json"
@@ -159,12 +160,18 @@ def _counts(c: Counter) -> dict:
 
 
 def _add_samples(warehouse: Path, pending, scrub: Scrubber, keys: Keys | None) -> None:
-    conn = duckdb.connect(str(warehouse), read_only=True)
+    # an in-memory session with the warehouse attached read-only: a read-only instance could not
+    # hold the in-memory catalog of the macros the leak tests' SQL calls
+    conn = duckdb.connect()
+    conn.execute(f"ATTACH '{_sql_text(warehouse)}' AS warehouse (READ_ONLY)")
+    conn.execute("USE warehouse")
     # the compiled SQL names the extract relative to the run folder (dbt ran inside it)
     conn.execute("SET file_search_path = ?", [str(warehouse.parent)])
     if keys is not None:
-        # the leak tests compare keyed hashes (int_pii_values): their SQL needs the plugin's key UDF
+        # the leak tests compare keyed hashes (int_pii_values): their SQL needs the plugin's key
+        # UDF and the macros the anonymize macros compile to
         conn.create_function("dm_domain_key", keys.domain_key, ["VARCHAR"], "VARCHAR", side_effects=False)
+        create_sql_library(conn, only=("is_blank", "blank_safe"))  # anonymize_hash's
     try:
         for entry, sql, model, tests in pending:
             keys = failing_keys.model_key_columns(model, tests)
@@ -179,6 +186,10 @@ def _add_samples(warehouse: Path, pending, scrub: Scrubber, keys: Keys | None) -
                 entry["sample_error"] = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 200)
     finally:
         conn.close()
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def write_report(run_dir: Path, report: Mapping) -> Path:

@@ -1,0 +1,27 @@
+"""The DuckDB macros the dbt anonymize macros compile to (sql_library.sql), put on a connection.
+
+They live in an in-memory catalog, `dm_lib`, attached to the connection's database instance:
+every cursor sees it (a temporary macro is seen by its own cursor only), and no warehouse file
+holds it. They call the plugin's UDFs, so they are created after those.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from pathlib import Path
+
+LIBRARY = "dm_lib"
+_SQL = Path(__file__).with_name("sql_library.sql")
+_NAME = re.compile(r"CREATE OR REPLACE MACRO dm_lib\.main\.(\w+)\(")
+
+
+def create_sql_library(conn, only: Collection[str] | None = None) -> None:
+    """All the macros, or `only` those named: DuckDB checks at CREATE that the functions a
+    macro calls exist, so a session with a few of the plugin's UDFs takes the macros of those."""
+    conn.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LIBRARY}")
+    for statement in filter(str.strip, _SQL.read_text().split(";\n")):
+        found = _NAME.search(statement)
+        if not found:
+            raise ValueError(f"{_SQL.name}: not a CREATE OR REPLACE MACRO dm_lib.main.<name>(...): {statement[:80]!r}")
+        if only is None or found.group(1) in only:
+            conn.execute(statement)

@@ -1,0 +1,73 @@
+-- The SQL functions the dbt anonymize macros (macros/anonymize/*.sql) compile to: DuckDB macros
+-- that engine.configure() creates in `dm_lib`, an in-memory catalog attached to the DuckDB
+-- instance, so every cursor sees them and the warehouse file holds none of them.
+--
+-- Why macros: DuckDB expands a macro where it is called, before it optimizes, so a query runs
+-- exactly as if the body were written out (common subexpressions and constant folding included),
+-- while the SQL dbt compiles, logs and parses (sqlparse, to inject the ephemeral CTEs) is a
+-- fraction of the size: dbt's own per-model Python was the larger part of `dbt run`.
+-- The byte layout of the keyed hash is specified in keyed.py. Statements end with ";" on a line.
+
+-- '' or spaces only; trim() runs only on texts starting with a space (half the cost of trim())
+CREATE OR REPLACE MACRO dm_lib.main.is_blank(t) AS
+    t = '' OR (starts_with(t, ' ') AND trim(t) = '');
+
+-- NULL stays NULL, blank stays as it was, anything else becomes `fake`. `h` is what is tested for
+-- NULL: the keyed hash when `fake` uses it several times (testing it first makes DuckDB compute it
+-- once per row: common subexpressions are shared only with what every row evaluates), else `t`.
+CREATE OR REPLACE MACRO dm_lib.main.blank_safe(t, fake, h) AS
+    CASE WHEN h IS NULL THEN NULL WHEN dm_lib.main.is_blank(t) THEN t ELSE fake END;
+
+-- h128 = md5_number(K_d || chr(31) || value); K_d comes from the plugin's dm_domain_key UDF,
+-- which DuckDB folds to a constant once per query
+CREATE OR REPLACE MACRO dm_lib.main.h128(domain, t) AS
+    md5_number(dm_domain_key(domain) || chr(31) || t);
+
+-- emails and user names: one identity whatever their case or padding (trim() only where there
+-- is padding: 3x cheaper)
+CREATE OR REPLACE MACRO dm_lib.main.identity(t) AS
+    lower(CASE WHEN starts_with(t, ' ') OR ends_with(t, ' ') THEN trim(t) ELSE t END);
+
+-- bits [lo, lo + n) of a 128-bit keyed hash, UBIGINT
+CREATE OR REPLACE MACRO dm_lib.main.bits(h, lo, n) AS
+    CAST((h >> lo) & ((CAST(1 AS UHUGEINT) << n) - 1) AS UBIGINT);
+
+-- the same bits as zero-padded lower-case hex, (n + 3) // 4 digits
+CREATE OR REPLACE MACRO dm_lib.main.hex(h, lo, n) AS
+    printf('%0' || CAST((n + 3) // 4 AS VARCHAR) || 'x', dm_lib.main.bits(h, lo, n));
+
+-- a dictionary pick: 32 bits of the hash mod the dictionary's size (dm_dict and dm_dict_size
+-- are folded to constants once per query; a UBIGINT size keeps the modulo out of HUGEINT)
+CREATE OR REPLACE MACRO dm_lib.main.pick(dict, h, lo) AS
+    dm_dict(dict)[1 + CAST(dm_lib.main.bits(h, lo, 32) % dm_dict_size(dict) AS BIGINT)];
+
+-- the same pick inside a lambda (text[] columns), where DuckDB does not fold dm_dict(dict) and
+-- would build the whole list once per element: dm_pick takes the picks in one vectorized call
+CREATE OR REPLACE MACRO dm_lib.main.pick_listed(dict, h, lo) AS
+    dm_pick(dict, 1 + CAST(dm_lib.main.bits(h, lo, 32) % dm_dict_size(dict) AS BIGINT));
+
+-- emails, SSNs and phones (the rules' pii_shapes) replaced by their placeholders
+CREATE OR REPLACE MACRO dm_lib.main.scrub_shapes(t) AS
+    regexp_replace(regexp_replace(regexp_replace(t,
+        dm_setting('re_email'), dm_setting('ph_email'), 'g'),
+        dm_setting('re_ssn'), dm_setting('ph_ssn'), 'g'),
+        dm_setting('re_phone'), dm_setting('ph_phone'), 'g');
+
+-- The pattern of one name value: its parts (split on spaces; parts of 2+ characters, and of one
+-- character outside Latin script, names.name_part_kept), case-insensitive, between edges. The
+-- edge class is [^0-9A-Za-z_\x{00C0}-\x{024F}] as RE2 folds it under (?i), spelled out so that
+-- only the names need (?i:...), which RE2 compiles 2x faster (tests check it over all of
+-- Unicode). A name with no part kept gets \b\B, which matches nowhere.
+CREATE OR REPLACE MACRO dm_lib.main.name_pattern(name) AS
+    '(^|[^0-9A-Za-z_\x{00C0}-\x{024F}\x{0253}-\x{0254}\x{0256}-\x{0257}\x{0259}\x{025B}\x{0260}\x{0263}\x{0268}-\x{0269}\x{026F}\x{0272}\x{0275}\x{0280}\x{0283}\x{0288}-\x{028C}\x{0292}\x{1E9E}\x{212A}-\x{212B}\x{2C65}-\x{2C66}\x{2C7E}-\x{2C7F}])(?i:'
+    || coalesce(nullif(array_to_string(list_transform(
+           list_filter(string_split_regex(trim(name), '\s+'), lambda __dm_p: length(__dm_p) >= 2 or unicode(__dm_p) > 591),
+           lambda __dm_p: regexp_escape(__dm_p)), '|'), ''), '\b\B')
+    || ')($|[^0-9A-Za-z_\x{00C0}-\x{024F}\x{0253}-\x{0254}\x{0256}-\x{0257}\x{0259}\x{025B}\x{0260}\x{0263}\x{0268}-\x{0269}\x{026F}\x{0272}\x{0275}\x{0280}\x{0283}\x{0288}-\x{028C}\x{0292}\x{1E9E}\x{212A}-\x{212B}\x{2C65}-\x{2C66}\x{2C7E}-\x{2C7F}])';
+
+-- One name value out of text s, in SQL (the reference semantics; dm_scrub_names does the same by
+-- hand where it can prove it). Two passes: a match consumes the edge after it, so the second
+-- catches a name standing right after another ("Ann Lee").
+CREATE OR REPLACE MACRO dm_lib.main.drop_name(s, name) AS
+    regexp_replace(regexp_replace(s, dm_lib.main.name_pattern(name), '\1' || dm_setting('ph_name') || '\2', 'g'),
+        dm_lib.main.name_pattern(name), '\1' || dm_setting('ph_name') || '\2', 'g');
