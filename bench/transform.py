@@ -46,8 +46,14 @@ also runs the models' SQL as dbt compiled it straight in DuckDB ("no dbt"):
             dbt build 22.3 / 22.6 s
     after:  plain copy 0.50 s, dbt run 13.11 / 12.63 s (ratio 26.1 / 25.0), no dbt 5.17 / 4.76 s
             (ratio 10.3 / 9.4), dbt build 20.8 / 21.0 s
+A week later, same extract, side by side: the code above, then JSON documents in the worker
+processes too and the macros compiled to `dm_lib.*` DuckDB macros (sql_library.sql):
+    before: plain copy 0.59 / 0.56 s, dbt run 14.12 / 13.76 s (ratio 23.8 / 24.6), no dbt 5.73 /
+            5.55 s, dbt build 23.28 / 22.78 s
+    after:  plain copy 0.57 / 0.57 s, dbt run 13.28 / 13.03 s (ratio 23.5 / 22.8), no dbt 5.42 /
+            5.20 s, dbt build 21.54 / 21.90 s
 The <= 2.0 target is not met, by dbt (about 8 s of `dbt run` is dbt's own work) nor by the
-engine alone (ratio ~10); see README "Benchmarks" for what is left.
+engine alone (ratio ~9); see README "Benchmarks" for what is left.
 """
 from __future__ import annotations
 
