@@ -88,6 +88,16 @@ def test_workers_anonymize_documents_exactly_as_in_process(pool, engine):
                for d in got.to_pylist() if d for g in json.loads(d)["guardians"])
 
 
+def test_a_worker_keeps_the_engines_its_pool_thinks_it_has(pool, monkeypatch):
+    engines = [Engine(load_rules(DEFAULT_RULES_PATH), Keys(f"{SALT}-{i}")) for i in range(udf_workers.KEPT_ENGINES + 2)]
+    docs = _docs(MIN_ROWS)
+    expected = {e.worker_id: docs_in_process(e, docs, SPEC, None) for e in engines}
+    monkeypatch.setattr(udf_workers, "docs_in_process", lambda *a: pytest.fail("a chunk ran in process"))
+    for e in engines + engines[:2]:  # by then the worker forgot the first two: they are sent again
+        assert pool.anonymize_docs(e, docs, SPEC, None).equals(expected[e.worker_id])
+    assert len(pool._workers[0].known) == udf_workers.KEPT_ENGINES
+
+
 def test_a_chunk_a_worker_rejects_raises_in_process(pool, engine):
     docs = pa.array(["{\"name\": \"Ana\"}"] * MIN_ROWS + ["{not json"], pa.string())
     with pytest.raises(json.JSONDecodeError):

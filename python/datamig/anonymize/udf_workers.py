@@ -41,6 +41,7 @@ log = logging.getLogger("datamig.anonymize")
 
 WORKERS_ENV = "DATAMIG_UDF_WORKERS"
 MIN_ROWS = 256
+KEPT_ENGINES = 4  # engines a worker keeps; one dbt invocation uses one (older ones are done)
 _KEPT_ENV = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 _LENGTH = struct.Struct("<Q")
 
@@ -95,15 +96,16 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", __name__], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.lock = threading.Lock()
-        self.known: set[tuple] = set()  # engines and taken sets this worker was sent
+        self.known: set[tuple] = set()  # engines and taken sets this worker holds
+        self._engines: list[str] = []    # in the order sent: the worker forgets the oldest alike
 
     def call(self, request: tuple, setup: Callable[[], list[tuple]] = lambda: []) -> pa.Array:
         """One request; `setup` gives the messages the worker needs first, sent once each."""
         with self.lock:
             for key, message in setup():
                 if key not in self.known:
+                    self._remember(key)
                     _send(self.proc.stdin, message)
-                    self.known.add(key)
             _send(self.proc.stdin, request)
             reply = _receive(self.proc.stdout)
         if reply is None:
@@ -112,6 +114,14 @@ class _Worker:
         if status != "ok":
             raise WorkerRejected(payload)
         return _unpack(payload).column(0).combine_chunks()
+
+    def _remember(self, key: tuple) -> None:
+        if key[0] == "engine":
+            if len(self._engines) >= KEPT_ENGINES:  # as _Served._set_up drops it
+                gone = self._engines.pop(0)
+                self.known = {k for k in self.known if k[1] != gone}
+            self._engines.append(key[1])
+        self.known.add(key)
 
     def close(self) -> None:
         try:
@@ -235,6 +245,8 @@ class _Served:
     def _set_up(self, message: tuple) -> None:
         if message[0] == "engine":
             from .engine import Engine  # only a worker that meets documents pays for the import
+            if len(self.engines) >= KEPT_ENGINES:  # a process running dbt again and again (tests, the runner)
+                self.engines.pop(next(iter(self.engines)))
             self.engines[message[1]] = Engine.from_worker_state(message[2])
         else:
             _, engine_id, token, hashes = message
