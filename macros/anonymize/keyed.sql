@@ -2,7 +2,7 @@
     K_d = dm_domain_key('domain'), h128 = md5_number(K_d || chr(31) || value).
     dm_domain_key is a Python UDF of the plugin: DuckDB folds it to a constant once per query, the
     salt and master key stay in Python, and a connection without the plugin fails at bind time
-    ("dm_domain_key does not exist") instead of producing NULLs. The SQL text dbt writes to
+    (e.g. "blank_safe does not exist") instead of producing NULLs. The SQL text dbt writes to
     target/ holds only the domain name. Dictionaries and settings come the same way, from the
     folded UDFs dm_dict('name'), dm_dict_size('name') and dm_setting('name').
     These macros check their arguments and compile to calls of dm_lib.*, the DuckDB macros the

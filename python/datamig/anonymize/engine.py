@@ -95,4 +95,3 @@ class Engine:
         udfs.register(conn, self)
         self.check_regexes(conn)
         create_sql_library(conn)
-

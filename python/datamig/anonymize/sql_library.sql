@@ -36,8 +36,10 @@ CREATE OR REPLACE MACRO dm_lib.main.bits(h, lo, n) AS
 CREATE OR REPLACE MACRO dm_lib.main.hex(h, lo, n) AS
     printf('%0' || CAST((n + 3) // 4 AS VARCHAR) || 'x', dm_lib.main.bits(h, lo, n));
 
--- a dictionary pick: 32 bits of the hash mod the dictionary's size (dm_dict and dm_dict_size
--- are folded to constants once per query; a UBIGINT size keeps the modulo out of HUGEINT)
+-- a dictionary pick: 32 bits of the hash mod the dictionary's size. dm_dict and dm_dict_size are
+-- folded to constants once per query; the size is a UDF of its own because len() of a list
+-- constant is not folded (4x the whole pick), and UBIGINT because a signed size would make the
+-- modulo a HUGEINT one (10x)
 CREATE OR REPLACE MACRO dm_lib.main.pick(dict, h, lo) AS
     dm_dict(dict)[1 + CAST(dm_lib.main.bits(h, lo, 32) % dm_dict_size(dict) AS BIGINT)];
 
