@@ -34,6 +34,10 @@ against the cheaper name passes (str.find, one scrub call per chunk, dm_pick), s
 one hour: before 81.0 s (its checkout's first run: full parse), 70.3 s (extract 9.1, transform
 22.7, load 26.8, verify 11.2); after 67.5, 66.1, 68.0, 66.1 s (e.g. extract 8.9, transform
 21.3, load 25.1, verify 10.4). Over 60 s on that machine state, for both.
+A week later (load average ~2), that code against JSON documents in the UDF worker processes and
+the macros compiled to dm_lib.* DuckDB macros, alternating in one hour: before 68.7, 66.6, 66.0 s
+(transform 23.1, 21.4, 20.4); after 63.0, 64.5, 62.7 s (transform 20.8, 19.4, 18.7; e.g.
+extract 8.3, load 25.0, verify 10.3). Still over 60 s on that machine state.
 """
 from __future__ import annotations
 
