@@ -8,6 +8,12 @@ Parquet (the pipeline's shape: extracted Parquet in, anonymized Parquet out) and
 in memory. Best of 3 runs each. Wall time and CPU time (all threads) are both shown: on a
 shared machine other processes steal wall time, not our CPU seconds.
 Targets: hot columns >= 1,000,000 rows/s on 2 cores; a table <= 2x its plain copy.
+int_pii_values is built from the synthetic rows' own phones and SSNs, as the model builds it
+from the slice's, so mask_format pays its check against real values (taken.py) as in a build.
+Measured 2026-12-02 (1M rows, 2 threads, rows/s wall): first name 8.5M, last name 8.2M, email
+3.5M, SSN hash 5.0M, birth date 9.7M; phone 0.42M -> 0.56M and SSN permutation 0.47M -> 0.62M
+once the check normalized a chunk in numpy and compared raw digests (under the 1M target: the
+keyed SHA-256 of every fake is a Python call per value).
 """
 from __future__ import annotations
 
@@ -38,6 +44,16 @@ SELECT i AS id,
        TIMESTAMP '2024-01-01' + to_seconds(i) AS created_at,
        TIMESTAMP '2025-01-01' + to_seconds(i) AS updated_at
 FROM range({rows}) r(i)
+"""
+
+# What int_pii_values holds in a build (the slice's real phones and SSNs, normalized and hashed):
+# mask_format's fakes are checked against it, and one that is a real value walks on.
+REAL_VALUES = """
+CREATE OR REPLACE TABLE int_pii_values AS
+SELECT DISTINCT kind, {hash} AS h FROM (
+    SELECT 'phone' AS kind, right(regexp_replace(phone, '[^0-9]', '', 'g'), 10) AS value FROM src
+    UNION ALL
+    SELECT 'ssn', regexp_replace(ssn, '[^0-9]', '', 'g') FROM src)
 """
 
 HOT = {
@@ -122,6 +138,7 @@ def main() -> None:
     print(f"engine start-up (dictionaries, UDFs): {time.perf_counter() - t:.2f} s; threads={args.threads}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     conn.execute(SOURCE.format(rows=args.rows))
+    conn.execute(REAL_VALUES.format(hash=A("value", "hash", domain="pii.values")))
     per_column(conn, args.rows)
     whole_tables(conn, args.rows)
 

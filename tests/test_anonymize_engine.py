@@ -399,6 +399,24 @@ def test_a_fake_that_is_another_real_phone_of_the_slice_walks_on(plugin):
     assert twin == walked and json.loads(doc)["g"][0]["phone"] == walked
 
 
+def test_a_chunk_is_normalized_as_int_pii_values_normalizes_each_value():
+    """taken.digit_spans (a whole chunk in numpy) against taken.normalized (one value, regex):
+    formats, NULLs, non-ASCII digits and letters, offsets of a sliced array, phones' last 10."""
+    import random
+    import pyarrow as pa
+    from datamig.anonymize.taken import digit_spans, normalized
+    rng = random.Random(11)
+    alphabet = "0123456789 -.()+/x٣²é\t王"
+    values = [None if rng.random() < 0.05 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 18)))
+              for _ in range(5000)]
+    for kind, last in (("phone", 10), ("ssn", 0)):
+        expected = [normalized(kind, v).encode() if v is not None else b"" for v in values]
+        for chunk, want in ((values, expected), (pa.array(values, pa.string()).slice(7, 3000), expected[7:3007])):
+            digits, spans = digit_spans(chunk, last)
+            assert [digits[s:e] for s, e in spans] == want
+    assert digit_spans([], 10) == (b"", [])
+
+
 def test_walking_off_real_values_keeps_fakes_unique_at_scale(plugin):
     conn, engine = connect(plugin), plugin.engine
     conn.execute("CREATE TABLE many AS SELECT printf('%03d-%03d-%04d', 200 + i % 800, (i * 7) % 1000, i % 10000) AS phone, "

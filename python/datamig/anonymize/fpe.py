@@ -36,13 +36,16 @@ for the table-based rounds); brute force needs the key (~2^256), as for any keye
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .keyed import SEP, Keys
+
+if TYPE_CHECKING:
+    from .taken import Taken
 
 MAX_BLOCK = 20      # digits per block (longer runs: independent blocks)
 MAX_PART = 5        # digits per Feistel part: round tables <= 10^5 entries (400 KB)
@@ -158,7 +161,7 @@ class DigitPermuter:
 
     # ----- strings ----------------------------------------------------------------------------
     def transform(self, arr: pa.Array, domain: str, keep_country_code: bool = False,
-                  letters: bool = False, taken: Callable[[list], list] | None = None) -> pa.Array:
+                  letters: bool = False, taken: Taken | None = None) -> pa.Array:
         """Permute the digits (and with `letters` the ASCII letters) of every string; NULL stays
         NULL, strings without such characters unchanged. With `taken` (taken.py), an output that
         is a real value of the slice is permuted again under a tweaked domain until it is none."""
@@ -166,17 +169,17 @@ class DigitPermuter:
         out = self._transform(arr, domain, keep_country_code, letters)
         if taken is None:
             return out
-        values = out.to_pylist()
-        todo = [i for i, hit in enumerate(taken(values)) if hit]
-        walk = 0
+        todo = [i for i, hit in enumerate(taken(out)) if hit]
+        if not todo:  # almost always: a chunk's fakes are rarely real values
+            return out
+        values, walk = out.to_pylist(), 0
         while todo:
             walk = _next_walk(walk, domain)
-            again = self._transform(arr.take(pa.array(todo)), _walked(domain, walk), keep_country_code,
-                                    letters).to_pylist()
-            for i, v in zip(todo, again):
+            again = self._transform(arr.take(pa.array(todo)), _walked(domain, walk), keep_country_code, letters)
+            for i, v in zip(todo, again.to_pylist()):
                 values[i] = v
             todo = [i for i, hit in zip(todo, taken(again)) if hit]
-        return out if walk == 0 else pa.array(values, pa.string())
+        return pa.array(values, pa.string())
 
     def _transform(self, arr: pa.Array, domain: str, keep_country_code: bool, letters: bool) -> pa.Array:
         n = len(arr)
@@ -197,7 +200,7 @@ class DigitPermuter:
         return out
 
     def transform_one(self, value: str | None, domain: str, keep_country_code: bool = False,
-                      letters: bool = False, taken: Callable[[list], list] | None = None) -> str | None:
+                      letters: bool = False, taken: Taken | None = None) -> str | None:
         """One value (JSON documents, Python callers): the same steps as transform() on a one-row
         array, in plain Python (an Arrow round trip per value cost ~0.3 ms)."""
         out = self._transform_one(value, domain, keep_country_code, letters)
