@@ -17,8 +17,8 @@ inputs, so the output does not depend on where a chunk ran.
   DuckDB threads in profiles.yml).
 - Workers start with no environment beyond what starts Python: never the salt or a password.
   Documents need the engine's keys (fakes are keyed); a worker gets them, with the rules, over
-  its stdin pipe the first time it meets that engine, never in its arguments or environment
-  (which other users of the machine can read).
+  its stdin pipe the first time it meets that engine: never in its arguments (any user of the
+  machine can read a process's command line) nor its environment.
 """
 from __future__ import annotations
 
