@@ -31,12 +31,12 @@ the same code measured again in a quieter hour:
 dbt's Python holds the GIL ~85% of the time (py-spy --gil): its per-node work (Jinja, events,
 manifest objects, sqlparse injecting the ephemeral CTEs) ~60%, the name and JSON UDFs ~26%.
 A quieter day, same code: plain copy 0.44 s, dbt run 14.73 s, ratio 33.2, dbt build 21.07 s.
-Then the name scrubbing moved to worker processes (scrub_worker.py), the extract wrote 8k-row
-row groups (the big free-text models on both DuckDB threads), the PII scan got cheaper and 49
-redundant row-leak tests went:
+Then the name scrubbing moved to worker processes (scrub_worker.py, now udf_workers.py), the
+extract wrote 8k-row row groups (the big free-text models on both DuckDB threads), the PII scan
+got cheaper and 49 redundant row-leak tests went:
             plain copy 0.55 s, dbt run  13.29 s, ratio  24.2, dbt build 20.74 s
             plain copy 0.48 s, dbt run  13.60 s, ratio  28.5, dbt build 19.65 s
-            (DATAMIG_SCRUB_WORKERS=0 on the same extract: dbt run 15.78 s)
+            (workers off, then DATAMIG_SCRUB_WORKERS=0, now DATAMIG_UDF_WORKERS=0: dbt run 15.78 s)
 Then (2026-12-02, same extract, old and new code side by side in one hour) the name passes find
 each name part with str.find instead of walking every position, dm_scrub_names is called once
 per chunk instead of twice (DuckDB shares it only from the first WHEN of the outermost CASE),
