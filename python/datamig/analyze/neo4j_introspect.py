@@ -13,6 +13,7 @@ from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
 
 from ..config import StoreConfig
 from ..errors import ConnectionFailed
+from ..quoting import cypher_ident as _quote
 from .model import GraphSchema, NodeLabel, RelType
 
 # Counts come from the count store (constant time per label).
@@ -133,10 +134,6 @@ def _attach_keys(labels: dict[str, NodeLabel], constraints: list[dict]) -> None:
         for label in c.get("labelsOrTypes") or []:
             if label in labels and labels[label].key is None:
                 labels[label].key = c["properties"][0]
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _unquote_rel_type(text: str) -> str:

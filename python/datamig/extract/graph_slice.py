@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from ..config.model import GraphConfig
 from ..errors import ConfigError, ConnectionFailed, NotFound
+from ..quoting import cypher_ident as _q
 from . import graph_columns as gc
 
 BATCH = 10_000
@@ -87,10 +88,6 @@ def _records(tx, query: str, params: dict):
         yield from tx.run(query, params)
     finally:
         params["codes"].clear()
-
-
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _lit(text: str) -> str:

@@ -18,6 +18,7 @@ import duckdb
 
 from ..analyze.model import Table
 from ..errors import ConnectionFailed
+from ..quoting import sql_ident as q
 from . import ROW_GROUP_ROWS, pg_types
 from .pg_snapshot import CHUNK, Snapshot, ql
 
@@ -26,10 +27,6 @@ try:
     import duckdb_extension_postgres_scanner as _pg_ext
 except ImportError:  # pragma: no cover - the wheel is a declared dependency
     _pg_ext = None
-
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def lit(text: str) -> str:

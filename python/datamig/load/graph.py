@@ -34,6 +34,7 @@ from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, Sessio
 from ..analyze.neo4j_introspect import _open_driver
 from ..config import StoreConfig
 from ..errors import ConfigError, ConnectionFailed, DatamigError, MigrationFailed
+from ..quoting import cypher_ident as q
 from ..services.envfile import redact
 
 BATCH = 10_000
@@ -41,11 +42,6 @@ FENCE_TIMEOUT_S = 300  # a dead loader's transaction ends when Neo4j sees its co
 # "label does not exist yet" and the like are expected on a first load: do not ask for them.
 _QUIET = {"notifications_min_severity": "OFF"}
 LEDGER_LABELS = ("DatamigRun", "DatamigLedger", "DatamigBefore")
-
-
-def q(name: str) -> str:
-    """A label, type or property name as a Cypher identifier."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 def now() -> str:

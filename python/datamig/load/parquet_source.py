@@ -21,14 +21,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..quoting import sql_ident as quote
+
 ROW_COLUMN = "__datamig_row"  # position in the file: groups ledger chunks, orders conflict lists
 BLOCK_ROWS = 100_000
 _CSV = pacsv.WriteOptions(include_header=False)
 T = TypeVar("T")
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(path: Path) -> str:

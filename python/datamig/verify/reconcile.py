@@ -12,6 +12,8 @@ import neo4j
 import psycopg
 from psycopg import sql
 
+from ..quoting import sql_ident as _q
+
 CHUNK = 50_000
 
 
@@ -27,10 +29,6 @@ def _keys(parquet: Path, columns: list[str]) -> Iterator[list[tuple]]:
     cur = duckdb.connect().execute(f"SELECT {cols} FROM read_parquet('{parquet}')")
     while chunk := cur.fetchmany(CHUNK):
         yield chunk
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _key_json(db: duckdb.DuckDBPyConnection, parquet: Path, key: list[str]) -> list[str]:

@@ -1,0 +1,22 @@
+"""The one place identifiers are quoted (quoting.py): a name with its quote character, spaces or
+a keyword stays one identifier."""
+from __future__ import annotations
+
+import duckdb
+
+from datamig.quoting import cypher_ident, sql_ident
+
+
+def test_sql_names_round_trip_through_duckdb():
+    names = ['a"b', "two words", "select", 'x""y', "Zoë"]
+    table = sql_ident('t "1')
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE {table} ({', '.join(sql_ident(n) + ' INTEGER' for n in names)})")
+    assert [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()] == names
+    con.execute(f"INSERT INTO {table} ({sql_ident(names[0])}) VALUES (7)")
+    assert con.execute(f"SELECT {sql_ident(names[0])} FROM {table}").fetchall() == [(7,)]
+
+
+def test_cypher_names_double_their_backticks():
+    assert cypher_ident("Student") == "`Student`"
+    assert cypher_ident("has`tick") == "`has``tick`"
