@@ -100,12 +100,13 @@ class _Worker:
         self._engines: list[str] = []    # in the order sent: the worker forgets the oldest alike
 
     def call(self, request: tuple, setup: Callable[[], list[tuple]] = lambda: []) -> pa.Array:
-        """One request; `setup` gives the messages the worker needs first, sent once each."""
+        """One request; `setup` gives (key, message maker) for what the worker needs first: each
+        message is made and sent once (a chunk whose worker has it all builds none)."""
         with self.lock:
-            for key, message in setup():
+            for key, make in setup():
                 if key not in self.known:
                     self._remember(key)
-                    _send(self.proc.stdin, message)
+                    _send(self.proc.stdin, make())
             _send(self.proc.stdin, request)
             reply = _receive(self.proc.stdout)
         if reply is None:
@@ -153,10 +154,10 @@ class WorkerPool:
 
     def anonymize_docs(self, engine, docs: pa.Array, spec: str, token: str | None) -> pa.Array:
         def setup() -> list[tuple]:
-            needed = [(("engine", engine.worker_id), ("engine", engine.worker_id, engine.for_worker()))]
+            needed = [(("engine", engine.worker_id), lambda: ("engine", engine.worker_id, engine.for_worker()))]
             if token is not None:
                 needed.append((("taken", engine.worker_id, token),
-                               ("taken", engine.worker_id, token, engine.taken.hashes(token))))
+                               lambda: ("taken", engine.worker_id, token, engine.taken.hashes(token))))
             return needed
         request = ("docs", engine.worker_id, spec, token, _pack({"doc": docs}))
         return self._run(len(docs), lambda: docs_in_process(engine, docs, spec, token), request, setup)
