@@ -1,10 +1,10 @@
-"""The one place identifiers are quoted (quoting.py): a name with its quote character, spaces or
-a keyword stays one identifier."""
+"""The one place identifiers and literals are quoted (quoting.py): a name with its quote character,
+spaces or a keyword stays one identifier, a text with quotes one literal."""
 from __future__ import annotations
 
 import duckdb
 
-from datamig.quoting import cypher_ident, sql_ident
+from datamig.quoting import cypher_ident, sql_ident, sql_literal
 
 
 def test_sql_names_round_trip_through_duckdb():
@@ -15,6 +15,12 @@ def test_sql_names_round_trip_through_duckdb():
     assert [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()] == names
     con.execute(f"INSERT INTO {table} ({sql_ident(names[0])}) VALUES (7)")
     assert con.execute(f"SELECT {sql_ident(names[0])} FROM {table}").fetchall() == [(7,)]
+
+
+def test_sql_literals_round_trip_through_duckdb():
+    texts = ["it's", "''", "/tmp/a b/it's.parquet", "", "王芳"]
+    got = duckdb.connect().execute(f"SELECT [{', '.join(sql_literal(t) for t in texts)}]").fetchone()[0]
+    assert got == texts
 
 
 def test_cypher_names_double_their_backticks():

@@ -16,12 +16,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..quoting import sql_ident as _q
+from ..quoting import sql_ident as _q, sql_literal as _lit
 from . import ROW_GROUP_ROWS
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class GraphWriter:

@@ -21,6 +21,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..analyze.model import Table
 from ..pg_address import cannot_connect
+from ..quoting import sql_literal
 from . import pg_types
 
 CHUNK = 50_000  # keys per query: keeps statements a few MB at most
@@ -93,7 +94,7 @@ def ql(text: str) -> str:
     """A PostgreSQL string literal (standard_conforming_strings is on in our sessions)."""
     if "\x00" in text:
         raise ValueError("NUL byte in a key")
-    return "'" + text.replace("'", "''") + "'"
+    return sql_literal(text)
 
 
 def array_literal(values: Sequence[str]) -> str:

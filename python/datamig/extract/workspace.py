@@ -18,7 +18,7 @@ import duckdb
 
 from ..analyze.model import Table
 from ..errors import ConnectionFailed
-from ..quoting import sql_ident as q
+from ..quoting import sql_ident as q, sql_literal as lit
 from . import ROW_GROUP_ROWS, pg_types
 from .pg_snapshot import CHUNK, Snapshot, ql
 
@@ -27,11 +27,6 @@ try:
     import duckdb_extension_postgres_scanner as _pg_ext
 except ImportError:  # pragma: no cover - the wheel is a declared dependency
     _pg_ext = None
-
-
-def lit(text: str) -> str:
-    """A DuckDB string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def rel(table: Table) -> str:

@@ -21,16 +21,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..quoting import sql_ident as quote
+from ..quoting import sql_ident as quote, sql_literal
 
 ROW_COLUMN = "__datamig_row"  # position in the file: groups ledger chunks, orders conflict lists
 BLOCK_ROWS = 100_000
 _CSV = pacsv.WriteOptions(include_header=False)
 T = TypeVar("T")
-
-
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 class ParquetSource:
@@ -48,7 +44,7 @@ class ParquetSource:
 
     def schema(self, path: Path) -> list[tuple[str, str]]:
         """(column, DuckDB type) in file order."""
-        rows = self.db.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(path)})").fetchall()
+        rows = self.db.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})").fetchall()
         return [(r[0], r[1]) for r in rows]
 
     def count(self, path: Path) -> int:
@@ -57,7 +53,7 @@ class ParquetSource:
     def key_problems(self, path: Path, key: tuple[str, ...], limit: int = 5) -> tuple[int, list[str]]:
         """(rows with a NULL key column, up to `limit` repeated keys as JSON), computed by DuckDB
         on the Parquet itself: columnar and parallel, far cheaper than asking PostgreSQL."""
-        src = f"read_parquet({_literal(path)})"
+        src = f"read_parquet({sql_literal(str(path))})"
         nulls = self.db.execute(f"SELECT count(*) FROM {src} WHERE " +
                                 " OR ".join(f"{quote(k)} IS NULL" for k in key)).fetchone()[0]
         obj = "json_object(" + ", ".join(f"'{k.replace(chr(39), chr(39) * 2)}', {quote(k)}" for k in key) + ")"
@@ -71,7 +67,7 @@ class ParquetSource:
         exprs = [f"{pg_text(name, dtype)} AS {quote(name)}" for name, dtype in columns]
         if with_row:
             exprs.append(f"file_row_number AS {quote(ROW_COLUMN)}")
-        query = f"SELECT {', '.join(exprs)} FROM read_parquet({_literal(path)}, file_row_number = {str(with_row).lower()})"
+        query = f"SELECT {', '.join(exprs)} FROM read_parquet({sql_literal(str(path))}, file_row_number = {str(with_row).lower()})"
         return prefetch(self._blocks(query))
 
     def _blocks(self, query: str) -> Iterator[bytes]:

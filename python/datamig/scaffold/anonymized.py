@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..anonymize.rules import Planned, RuleSet
+from ..quoting import sql_literal as sql_string
 from . import naming
 from .layout import Dataset
 from .staging import HEADER
@@ -187,8 +188,6 @@ def _neighbour_cte(n: NeighbourNames) -> str:
             f"{INDENT}group by rel.{own}_key\n)")
 
 
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _named_cte(ds: Dataset, joins: list[ParentJoin], neighbours: list[NeighbourNames], column: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from ..anonymize.rules import Planned
 from ..anonymize.taken import HASH_DOMAIN, leak_kind
+from ..quoting import sql_literal
 from . import naming
 from .layout import Dataset
 from .staging import HEADER
@@ -48,7 +49,7 @@ def _document_shapes(column: str, p: Planned, shapes: Mapping[str, str]) -> list
     config's, and the free-text leak test looks for these same shapes."""
     if p.strategy != "jsonb" or p.rule is None or not p.rule.options.get("by_key", True):
         return []
-    literals = {kind: "'" + shapes[kind].replace("'", "''") + "'" for kind in ("email", "phone", "ssn")
+    literals = {kind: sql_literal(shapes[kind]) for kind in ("email", "phone", "ssn")
                 if shapes.get(kind)}
     return [(kind, f"unnest(regexp_extract_all(cast({naming.quote(column)} as varchar), {literal}))")
             for kind, literal in literals.items()]

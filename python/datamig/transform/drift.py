@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from ..anonymize import pii_scan
 from ..anonymize.rules import RuleSet, type_family
 from ..errors import DatamigError
+from ..quoting import sql_literal
 from ..scaffold import naming
 from ..yaml_lines import load_data
 
@@ -159,7 +160,7 @@ def pii_warnings(root: Path, extract_dir: Path, rules: RuleSet, sample_rows: int
                 continue
             present = set(pq.read_schema(path).names)
             cols = [c for c in cols if c in present]
-            relation = "read_parquet('" + str(path).replace("'", "''") + "')"
+            relation = f"read_parquet({sql_literal(str(path))})"
             samples = pii_scan.sample_columns(conn, relation, cols, sample_rows)
             # list columns: every element is a value of its own
             flat = {c: [x for v in vals for x in (v if isinstance(v, list) else [v])] for c, vals in samples.items()}
@@ -181,7 +182,7 @@ def _document_warnings(conn, root: Path, extract_dir: Path, manifest: dict, rule
         if path is None or not path.exists():
             continue
         present = set(pq.read_schema(path).names)
-        relation = "read_parquet('" + str(path).replace("'", "''") + "')"
+        relation = f"read_parquet({sql_literal(str(path))})"
         samples = pii_scan.sample_columns(conn, relation, [c for c in columns if c in present], sample_rows)
         for column, docs in samples.items():
             values = pii_scan.document_values(docs, rules, columns[column])

@@ -23,6 +23,7 @@ import duckdb
 
 from ..anonymize.keyed import Keys
 from ..anonymize.sql_library import create_sql_library
+from ..quoting import sql_literal
 from . import failing_keys
 
 REPORT = "validation-report.json"
@@ -163,7 +164,7 @@ def _add_samples(warehouse: Path, pending, scrub: Scrubber, keys: Keys | None) -
     # an in-memory session with the warehouse attached read-only: a read-only instance could not
     # hold the in-memory catalog of the macros the leak tests' SQL calls
     conn = duckdb.connect()
-    conn.execute(f"ATTACH '{_sql_text(warehouse)}' AS warehouse (READ_ONLY)")
+    conn.execute(f"ATTACH {sql_literal(str(warehouse))} AS warehouse (READ_ONLY)")
     conn.execute("USE warehouse")
     # the compiled SQL names the extract relative to the run folder (dbt ran inside it)
     conn.execute("SET file_search_path = ?", [str(warehouse.parent)])
@@ -186,10 +187,6 @@ def _add_samples(warehouse: Path, pending, scrub: Scrubber, keys: Keys | None) -
                 entry["sample_error"] = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 200)
     finally:
         conn.close()
-
-
-def _sql_text(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def write_report(run_dir: Path, report: Mapping) -> Path:
