@@ -39,7 +39,7 @@ CREATE OR REPLACE TABLE people AS SELECT * FROM (VALUES
 """
 
 # int_pii_values as dbt builds it, empty: what mask_format's fakes must not be (tests below fill it)
-NO_REAL_VALUES = "CREATE OR REPLACE TABLE int_pii_values (kind VARCHAR, h VARCHAR)"
+NO_REAL_VALUES = "CREATE OR REPLACE TABLE int_pii_values (kind VARCHAR, h VARCHAR, d VARCHAR)"
 
 COLUMNS = {
     "first_name": A("first_name", "faker", provider="first_name", domain="person.first_name"),
@@ -367,12 +367,13 @@ def test_uniqueness_on_200k_distinct_emails_ssns_phones(conn):
 # ----- fakes are never a real value of the slice ---------------------------------------------------
 def _plant_real_values(conn, engine, phones=(), ssns=()) -> None:
     """int_pii_values as the scaffolded model computes it, holding these real values."""
-    from datamig.anonymize.taken import HASH_DOMAIN, normalized
-    rows = [(kind, engine.keys.sha_hex(HASH_DOMAIN, normalized(kind, v)))
+    from datamig.anonymize.taken import DIGITS_DOMAIN, HASH_DOMAIN, normalized
+    rows = [(kind, engine.keys.sha_hex(HASH_DOMAIN, normalized(kind, v)),
+             engine.permuter.transform_one(normalized(kind, v), DIGITS_DOMAIN))
             for kind, values in (("phone", phones), ("ssn", ssns)) for v in values]
     conn.execute("DELETE FROM int_pii_values")
     if rows:
-        conn.executemany("INSERT INTO int_pii_values VALUES (?, ?)", rows)
+        conn.executemany("INSERT INTO int_pii_values VALUES (?, ?, ?)", rows)
 
 
 def test_a_fake_that_is_another_real_phone_of_the_slice_walks_on(plugin):
@@ -389,7 +390,8 @@ def test_a_fake_that_is_another_real_phone_of_the_slice_walks_on(plugin):
     assert {digits(v) for v in after[:3]} == {digits(walked)} and after[1].startswith("(") and after[2].startswith("+1 ")
     assert after[3:] == before[3:]                    # NULL and '' untouched
     taken = engine.taken.get(engine.taken.load(conn, "int_pii_values"))
-    assert taken.for_domain("phone")([fake, walked]) == [True, False]
+    assert taken.for_domain("phone")([fake, walked]).tolist() == [True, False]          # one by one
+    assert taken.for_domain("phone")([fake, walked] * 20).tolist() == [True, False] * 20  # a chunk
     # the Python twin walks the same way: a value in a JSON document gets the column's fake
     twin = engine.fakes.apply("mask_format", "555-123-4567", domain="phone", taken=taken, keep_country_code=True)
     spec = json.dumps({"paths": [{"path": "$.g[*].phone", "strategy": "mask_format", "domain": "phone",
@@ -400,11 +402,12 @@ def test_a_fake_that_is_another_real_phone_of_the_slice_walks_on(plugin):
 
 
 def test_a_chunk_is_normalized_as_int_pii_values_normalizes_each_value():
-    """taken.digit_spans (a whole chunk in numpy) against taken.normalized (one value, regex):
+    """taken.digit_spans and normalized_digits (a whole chunk in numpy) against taken.normalized
+    (one value, regex):
     formats, NULLs, non-ASCII digits and letters, offsets of a sliced array, phones' last 10."""
     import random
     import pyarrow as pa
-    from datamig.anonymize.taken import digit_spans, normalized
+    from datamig.anonymize.taken import digit_spans, normalized, normalized_digits
     rng = random.Random(11)
     alphabet = "0123456789 -.()+/x٣²é\t王"
     values = [None if rng.random() < 0.05 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 18)))
@@ -412,9 +415,34 @@ def test_a_chunk_is_normalized_as_int_pii_values_normalizes_each_value():
     for kind, last in (("phone", 10), ("ssn", 0)):
         expected = [normalized(kind, v).encode() if v is not None else b"" for v in values]
         for chunk, want in ((values, expected), (pa.array(values, pa.string()).slice(7, 3000), expected[7:3007])):
-            digits, spans = digit_spans(chunk, last)
-            assert [digits[s:e] for s, e in spans] == want
-    assert digit_spans([], 10) == (b"", [])
+            digits, starts, ends = digit_spans(chunk, last)
+            assert [digits[s:e] for s, e in zip(starts, ends)] == want
+            assert normalized_digits(chunk, last).to_pylist() == [w.decode() for w in want]
+    assert digit_spans([], 10)[0] == b"" and len(normalized_digits([], 10)) == 0
+
+
+def test_a_chunk_and_one_value_at_a_time_find_the_same_real_values(plugin):
+    """int_pii_values' `d` decrypted once; a chunk is then checked in numpy, a few values one by
+    one: on formats, NULLs, blanks, short, long (junk SSNs of over 18 digits) and leading-zero
+    digit runs, both find exactly the planted real values of each kind."""
+    import random
+    from datamig.anonymize.taken import DIGITS_DOMAIN, VECTOR_MIN, normalized
+    engine, rng = plugin.engine, random.Random(5)
+    values = [None if rng.random() < 0.05 else rng.choice(["", "n/a", "+1 ", "(", "ext. ", "0"]) +
+              "".join(rng.choice("0123456789-. ") for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    real = {kind: {normalized(kind, v) for v in rng.sample([v for v in values if v], 400)} - {""}
+            for kind in ("phone", "ssn")}
+    assert any(len(v) > 18 for v in real["ssn"]) and any(v.startswith("0") for v in real["phone"])
+    state = {k: frozenset(engine.permuter.transform_one(v, DIGITS_DOMAIN) for v in vs) for k, vs in real.items()}
+    engine.taken.add("planted#1", state)
+    taken = engine.taken.get("planted#1")
+    for kind, domain in (("phone", "phone"), ("ssn", "ssn")):
+        check = taken.for_domain(domain)
+        want = [v is not None and normalized(kind, v) in real[kind] for v in values]
+        assert check(values).tolist() == want and 300 < sum(want) < 1000
+        assert [bool(check([v])[0]) for v in values[:500]] == want[:500]
+        small = values[:VECTOR_MIN - 1]
+        assert check(small).tolist() == want[:VECTOR_MIN - 1]
 
 
 def test_walking_off_real_values_keeps_fakes_unique_at_scale(plugin):
@@ -621,7 +649,8 @@ from {{ ref('raw_people') }}
 # what mask_format's fakes must not be: the project's real phones, as the scaffolded model holds them
 PII_VALUES = """
 select distinct 'phone' as kind,
-  {{ anonymize_hash("right(regexp_replace(phone, '[^0-9]', '', 'g'), 10)", 'pii.values') }} as h
+  {{ anonymize_hash("right(regexp_replace(phone, '[^0-9]', '', 'g'), 10)", 'pii.values') }} as h,
+  {{ anonymize_taken_digits("right(regexp_replace(phone, '[^0-9]', '', 'g'), 10)", 'pii.values.digits') }} as d
 from {{ ref('raw_people') }}
 where phone <> ''
 """

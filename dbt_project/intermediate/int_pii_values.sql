@@ -3,7 +3,8 @@
 
 select distinct
     kind,
-    {{ anonymize_hash('value', 'pii.values') }} as h
+    {{ anonymize_hash('value', 'pii.values') }} as h,
+    case when kind <> 'email' then {{ anonymize_taken_digits('value', 'pii.values.digits') }} end as d
 from (
     select
         'phone' as kind,

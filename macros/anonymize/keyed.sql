@@ -24,7 +24,7 @@
 CAST({{ e }} AS VARCHAR)
 {%- endmacro %}
 
-{# The slice's real phones and SSNs (int_pii_values, hashed), which a permuted fake must not be:
+{# The slice's real phones and SSNs (int_pii_values, encrypted), which a permuted fake must not be:
    a token the mask_format and jsonb UDFs take (anonymize/taken.py). #}
 {% macro anon_taken() -%}
 dm_taken({{ anon_literal(ref('int_pii_values')) }})

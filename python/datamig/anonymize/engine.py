@@ -54,7 +54,7 @@ class Engine:
         self.permuter = DigitPermuter(keys)
         self.fakes = Fakes(keys, self.dicts, settings, ruleset.pii_shapes, self.permuter)
         self.docs = DocAnonymizer(self.fakes, ruleset)
-        self.taken = TakenRegistry(keys, kinds_by_domain(ruleset))
+        self.taken = TakenRegistry(self.permuter, kinds_by_domain(ruleset))
         self.worker_id = secrets.token_hex(8)  # names this engine to the UDF worker processes
 
     def for_worker(self) -> tuple:

@@ -127,21 +127,34 @@ class DigitPermuter:
         return self._tables[cache_key]
 
     def permute_block(self, x: np.ndarray, domain: str, d: int, b: int, parts: tuple[int, ...],
-                      alpha: Alphabet = DIGITS) -> np.ndarray:
-        """x: (m, k) part values of block b -> permuted values (int32), same shape."""
+                      alpha: Alphabet = DIGITS, inverse: bool = False) -> np.ndarray:
+        """x: (m, k) part values of block b -> permuted values (int32), same shape; with
+        `inverse`, the values they were permuted from."""
         tables = self._schedule(domain, d, b, parts, alpha)
         if len(parts) == 1:
-            return tables[0][x[:, 0]][:, None]
+            table = self._inverse_table(domain, d, b, alpha) if inverse else tables[0]
+            return table[x[:, 0]][:, None]
         k = len(parts)
         # int32 throughout (parts < 10^5, sums < 2 * 10^5): half the memory traffic of int64
         cols = [np.ascontiguousarray(x[:, j], dtype=np.int32) for j in range(k)]  # strided columns are slow
         mods = [np.int32(alpha.radix ** p) for p in parts]
-        for i, table in enumerate(tables):
+        rounds = reversed(list(enumerate(tables))) if inverse else enumerate(tables)
+        for i, table in rounds:
             j = i % k
-            s = cols[j] + table[cols[(j + 1) % k]]
-            s -= mods[j] * (s >= mods[j])  # both terms < mod, so one conditional subtract is "% mod"
+            if inverse:  # undo "part j += T_i[next part] mod m": the next part is unchanged by it
+                s = cols[j] - table[cols[(j + 1) % k]]
+                s += mods[j] * (s < 0)
+            else:
+                s = cols[j] + table[cols[(j + 1) % k]]
+                s -= mods[j] * (s >= mods[j])  # both terms < mod, so one conditional subtract is "% mod"
             cols[j] = s
         return np.stack(cols, axis=1)
+
+    def _inverse_table(self, domain: str, d: int, b: int, alpha: Alphabet) -> np.ndarray:
+        cache_key = ("inverse", alpha.label, domain, d, b)
+        if cache_key not in self._tables:
+            self._tables[cache_key] = [np.argsort(self._tables[(alpha.label, domain, d, b)][0]).astype(np.int32)]
+        return self._tables[cache_key][0]
 
     def permute_one(self, x: list[int], domain: str, d: int, b: int, parts: tuple[int, ...],
                     alpha: Alphabet = DIGITS) -> list[int]:
@@ -169,7 +182,7 @@ class DigitPermuter:
         out = self._transform(arr, domain, keep_country_code, letters)
         if taken is None:
             return out
-        todo = [i for i, hit in enumerate(taken(out)) if hit]
+        todo = np.flatnonzero(taken(out)).tolist()
         if not todo:  # almost always: a chunk's fakes are rarely real values
             return out
         values, walk = out.to_pylist(), 0
@@ -178,10 +191,16 @@ class DigitPermuter:
             again = self._transform(arr.take(pa.array(todo)), _walked(domain, walk), keep_country_code, letters)
             for i, v in zip(todo, again.to_pylist()):
                 values[i] = v
-            todo = [i for i, hit in zip(todo, taken(again)) if hit]
+            todo = [i for i, hit in zip(todo, taken(again).tolist()) if hit]
         return pa.array(values, pa.string())
 
-    def _transform(self, arr: pa.Array, domain: str, keep_country_code: bool, letters: bool) -> pa.Array:
+    def untransform(self, arr: pa.Array, domain: str) -> pa.Array:
+        """The digit strings transform(arr, domain) was given, from its outputs (digits only: no
+        country code, no letters, no walks)."""
+        return self._transform(_plain_strings(arr), domain, False, False, inverse=True)
+
+    def _transform(self, arr: pa.Array, domain: str, keep_country_code: bool, letters: bool,
+                   inverse: bool = False) -> pa.Array:
         n = len(arr)
         if n == 0:
             return arr
@@ -191,7 +210,7 @@ class DigitPermuter:
         data = (np.frombuffer(raw, dtype=np.uint8)[start:int(offsets[-1])].copy()
                 if raw is not None else np.zeros(0, np.uint8))
         rel = (offsets - start).astype(np.int32)
-        _permute_bytes(self, data, rel, domain, keep_country_code)
+        _permute_bytes(self, data, rel, domain, keep_country_code, inverse)
         if letters:
             _permute_letters(self, data, rel, domain)
         out = pa.StringArray.from_buffers(n, pa.py_buffer(rel), pa.py_buffer(data))
@@ -289,12 +308,12 @@ def _country_code(data, isdig, rel, lens) -> np.ndarray:
     return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
 
 
-def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code) -> None:
+def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code, inverse=False) -> None:
     """In place: replace the movable digit bytes."""
     movable = (data >= ZERO) & (data <= NINE)
     if keep_country_code:
         movable[_country_code(data, movable, rel, np.diff(rel))] = False
-    _permute_positions(perm, data, rel, movable, domain, DIGITS)
+    _permute_positions(perm, data, rel, movable, domain, DIGITS, inverse)
 
 
 def _permute_letters(perm: DigitPermuter, data, rel, domain) -> None:
@@ -303,7 +322,7 @@ def _permute_letters(perm: DigitPermuter, data, rel, domain) -> None:
     _permute_positions(perm, data, rel, (folded >= LOWER_A) & (folded < LOWER_A + 26), domain, LETTERS)
 
 
-def _permute_positions(perm: DigitPermuter, data, rel, movable, domain, alpha: Alphabet) -> None:
+def _permute_positions(perm: DigitPermuter, data, rel, movable, domain, alpha: Alphabet, inverse=False) -> None:
     """Grouped by symbol count d. Positions are in row order and a row of the group has exactly
     d of them, so they reshape to an (m x d) matrix."""
     c_ext = np.concatenate(([0], np.cumsum(movable)))
@@ -314,10 +333,10 @@ def _permute_positions(perm: DigitPermuter, data, rel, movable, domain, alpha: A
     d_of_pos = np.repeat(d_row, d_row) if len(ds) > 1 else None
     for d in ds:
         group = pos if d_of_pos is None else pos[d_of_pos == d]
-        _permute_group(perm, data, group.reshape(-1, int(d)), int(d), domain, alpha)
+        _permute_group(perm, data, group.reshape(-1, int(d)), int(d), domain, alpha, inverse)
 
 
-def _permute_group(perm, data, pos, d, domain, alpha: Alphabet = DIGITS) -> None:
+def _permute_group(perm, data, pos, d, domain, alpha: Alphabet = DIGITS, inverse=False) -> None:
     weights, part_of, pw, shapes = _layout(d, alpha)
     if alpha is DIGITS:
         base = ZERO
@@ -330,6 +349,6 @@ def _permute_group(perm, data, pos, d, domain, alpha: Alphabet = DIGITS) -> None
     first = 0
     for b, parts in enumerate(shapes):
         cols = slice(first, first + len(parts))
-        x[:, cols] = perm.permute_block(x[:, cols], domain, d, b, parts, alpha)
+        x[:, cols] = perm.permute_block(x[:, cols], domain, d, b, parts, alpha, inverse)
         first += len(parts)
     data[pos] = (x[:, part_of] // pw) % alpha.radix + base

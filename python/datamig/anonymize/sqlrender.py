@@ -2,7 +2,7 @@
 
 The macros use only plain Jinja plus dbt's `exceptions.raise_compiler_error`, `modules.re` and
 `ref`, stubbed here, so the SQL rendered here is the SQL dbt compiles. `ref(name)` renders the bare
-name: mask_format and jsonb read the slice's real values from `int_pii_values` (kind, h), so a
+name: mask_format and jsonb read the slice's real values from `int_pii_values` (kind, h, d), so a
 session that runs their SQL creates that table (empty is fine: nothing to avoid).
 """
 from __future__ import annotations

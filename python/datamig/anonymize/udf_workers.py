@@ -157,7 +157,7 @@ class WorkerPool:
             needed = [(("engine", engine.worker_id), lambda: ("engine", engine.worker_id, engine.for_worker()))]
             if token is not None:
                 needed.append((("taken", engine.worker_id, token),
-                               lambda: ("taken", engine.worker_id, token, engine.taken.hashes(token))))
+                               lambda: ("taken", engine.worker_id, token, engine.taken.state(token))))
             return needed
         request = ("docs", engine.worker_id, spec, token, _pack({"doc": docs}))
         return self._run(len(docs), lambda: docs_in_process(engine, docs, spec, token), request, setup)
@@ -250,8 +250,8 @@ class _Served:
                 self.engines.pop(next(iter(self.engines)))
             self.engines[message[1]] = Engine.from_worker_state(message[2])
         else:
-            _, engine_id, token, hashes = message
-            self.engines[engine_id].taken.add(token, hashes)
+            _, engine_id, token, state = message
+            self.engines[engine_id].taken.add(token, state)
 
     def _answer(self, message: tuple) -> pa.Array:
         if message[0] == "names":

@@ -10,7 +10,7 @@
   a lambda (text[] elementwise), where DuckDB does not fold dm_dict.
 
 Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
-- dm_taken(relation) VARCHAR: reads int_pii_values (the slice's real values, hashed) once and
+- dm_taken(relation) VARCHAR: reads int_pii_values (the slice's real values, encrypted) once and
   returns a token for the two below (taken.py); folded once per query like the lookups.
 - dm_mask_format(value, domain, keep_country_code, letters, taken): keyed digit (and letter)
   permutation (numpy, vectorized); a fake that is a real phone/SSN of the slice walks on.
@@ -36,7 +36,9 @@ from .udf_workers import shared_pool
 
 def _groups(*args: pa.Array):
     """Yield (constant args, row indices or None for all rows) for each distinct combination."""
-    if all(a.null_count == 0 and pc.count_distinct(a).as_py() <= 1 for a in args):
+    # all NULL counts as constant too: a NULL taken token (int_pii_values' own `d`) split every
+    # chunk row by row
+    if all(a.null_count == len(a) or (a.null_count == 0 and pc.count_distinct(a).as_py() <= 1) for a in args):
         yield tuple(a[0].as_py() for a in args), None
         return
     keys = list(zip(*(a.to_pylist() for a in args)))

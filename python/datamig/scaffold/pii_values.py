@@ -2,15 +2,16 @@
 configured paths of JSON documents, and in documents whose keys are classified (by_key) every
 value of an email, phone or SSN shape, whatever its key), normalized
 (emails lower-case, phones their last 10 digits, SSNs their digits) and stored as keyed SHA-256
-(`anonymize_hash`, domain pii.values): the free-text leak test joins on it, and permuted phones
-and SSNs are kept off it (anonymize/taken.py). A table, built once per build: every leak test and
+(`anonymize_hash`, domain pii.values): the free-text leak test joins on it. Phones and SSNs also
+get their keyed digit permutation (`anonymize_taken_digits`, domain pii.values.digits), which
+permuted phones and SSNs are kept off a chunk at a time (anonymize/taken.py). A table, built once per build: every leak test and
 every model that permutes phones reads it; it holds no real value."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from ..anonymize.rules import Planned
-from ..anonymize.taken import HASH_DOMAIN, leak_kind
+from ..anonymize.taken import DIGITS_DOMAIN, HASH_DOMAIN, leak_kind
 from ..quoting import sql_literal
 from . import naming
 from .layout import Dataset
@@ -71,7 +72,8 @@ def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]], shapes: Mappi
     body = "\n    union\n".join(parts) if parts else _select("'none'", "cast(null as varchar)")
     # one select target per line: the layout sqlfluff (LT09) asks for
     return (f"{HEADER}{{{{ config(materialized='table') }}}}\n\n"
-            f"select distinct\n    kind,\n    {{{{ anonymize_hash('value', '{HASH_DOMAIN}') }}}} as h\n"
+            f"select distinct\n    kind,\n    {{{{ anonymize_hash('value', '{HASH_DOMAIN}') }}}} as h,\n"
+            f"    case when kind <> 'email' then {{{{ anonymize_taken_digits('value', '{DIGITS_DOMAIN}') }}}} end as d\n"
             f"from (\n{body}\n) as found\n"
             f"where value is not null and value <> ''\n")
 

@@ -74,10 +74,13 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
         [(ds, plans[ds.id]) for ds in sets], rules.pii_shapes)
     files[f"{MODELS_DIR}/intermediate/_intermediate.yml"] = _dump({"version": 2, "models": [{
         "name": "int_pii_values", "description": "Every email, phone and SSN of the original slice, normalized "
-        "and stored only as a keyed SHA-256 (no real value): what the free-text leak tests join on, and what "
-        "permuted phones and SSNs are kept off (a fake never equals a real value of the slice).",
+        "and stored only keyed (no real value): a keyed SHA-256, what the free-text leak tests join on, and for "
+        "phones and SSNs a keyed digit permutation, what permuted phones and SSNs are kept off (a fake never "
+        "equals a real value of the slice).",
         "columns": [{"name": "kind", "description": "email, phone or ssn"},
-                    {"name": "h", "description": "keyed SHA-256 of the normalized value (domain pii.values)"}]}]})
+                    {"name": "h", "description": "keyed SHA-256 of the normalized value (domain pii.values)"},
+                    {"name": "d", "description": "phones and SSNs: keyed permutation of the normalized digits "
+                     "(domain pii.values.digits), what permuted fakes are checked against; NULL for emails"}]}]})
     return files
 
 
