@@ -758,3 +758,21 @@ def test_failing_keys_for_the_shapes_tests_return(tmp_path):
     assert sample(text_leak, "datamig_no_text_leak", "note") == [{"id": 3, "parent_id": 12}]
     assert sample("select 5 as model_rows, 7 as other_rows", "datamig_count_ratio") == []
     assert len(sample("select * from t")) <= 5
+
+
+def test_a_profile_without_the_plugin_stops_in_one_line_naming_it(tmp_path):
+    """An analyst's own DuckDB profile that forgot the plugin: on-run-start says so before any
+    model runs (each model would otherwise fail alone, on a missing dm_lib macro)."""
+    from dbt.cli.main import dbtRunner
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    (tmp_path / "profiles.yml").write_text(
+        f"datamig:\n  target: mine\n  outputs:\n    mine:\n      type: duckdb\n      path: '{warehouse}'\n")
+    result = dbtRunner().invoke(["run", "--quiet", "--project-dir", str(ROOT), "--profiles-dir", str(tmp_path),
+                                 "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+                                 "--select", "int_pii_values"])
+    assert not result.success
+    assert ("the datamig dbt-duckdb plugin is not loaded on target 'mine': add `plugins: [{module: "
+            "datamig.dbt_plugin}]`") in str(result.exception)
+    with duckdb.connect(str(warehouse)) as db:  # dbt-duckdb may keep its own connection open: same config
+        assert db.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
