@@ -135,8 +135,8 @@ def digit_numbers(digits: pa.Array) -> np.ndarray:
     lengths = np.diff(offsets)
     place = np.repeat(offsets[1:], lengths) - 1 - np.arange(offsets[-1])  # power of ten of each digit
     powers = 10 ** np.arange(MAX_NUMBER_DIGITS + 1, dtype=np.uint64)
-    total = np.concatenate((np.zeros(1, np.uint64), np.cumsum((data - ZERO).astype(np.uint64) * powers[np.minimum(place, MAX_NUMBER_DIGITS)],
-                                           dtype=np.uint64)))
+    worth = (data - ZERO).astype(np.uint64) * powers[np.minimum(place, MAX_NUMBER_DIGITS)]
+    total = np.concatenate((np.zeros(1, np.uint64), np.cumsum(worth, dtype=np.uint64)))
     numbers = total[offsets[1:]] - total[offsets[:-1]] + powers[np.minimum(lengths, MAX_NUMBER_DIGITS)]
     numbers[(lengths == 0) | (lengths > MAX_NUMBER_DIGITS)] = 0
     return numbers
