@@ -15,15 +15,15 @@
 
 {# Keyed permutation of the digits, and with `letters` of the ASCII letters too (fpe.py): format
    and case kept, unique, never a real phone or SSN of the slice. Arrow UDF, numpy inside. #}
-{# int_pii_values' `d`: mask_format's permutation of a real phone's or SSN's digits, without
-   the check against the slice's real values (which `d` is part of), so that anonymize/taken.py
-   checks a whole chunk of fakes at once. #}
-{% macro anonymize_taken_digits(e, domain) -%}
-dm_mask_format({{ anon_text(e) }}, '{{ anon_check_domain(domain) }}', false, false, null)
-{%- endmacro %}
-
 {% macro anonymize_mask_format(e, domain, keep_country_code=false, letters=false) -%}
 dm_mask_format({{ anon_text(e) }}, '{{ anon_check_domain(domain) }}', {{ 'true' if keep_country_code else 'false' }}, {{ 'true' if letters else 'false' }}, {{ anon_taken() }})
+{%- endmacro %}
+
+{# int_pii_values' `d`: a real phone's or SSN's digits encrypted with mask_format's permutation
+   (anonymize/taken.py decrypts them once per build and checks whole chunks of fakes against
+   them), without the check against the slice's real values, which `d` is part of. #}
+{% macro anonymize_taken_digits(e, domain) -%}
+dm_mask_format({{ anon_text(e) }}, '{{ anon_check_domain(domain) }}', false, false, null)
 {%- endmacro %}
 
 {% macro anonymize_constant(e, value) -%}

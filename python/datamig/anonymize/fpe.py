@@ -28,7 +28,9 @@ lower, other), and each is a bijection on its own symbols: the whole stays a bij
 
 Real values (taken.py): a fake that happens to be another person's real phone or SSN of the slice
 walks on (permuted again under domain+walk n) until it is none. Each walk is a bijection too, so
-uniqueness stays exact except in the rare walker-meets-fake case taken.py bounds.
+uniqueness stays exact except in the rare walker-meets-fake case taken.py bounds. Every step
+being invertible, untransform() undoes a digit-only transform: taken.py decrypts with it the real
+values int_pii_values keeps encrypted.
 
 Bound: exact uniqueness for any number of rows. Not a NIST FF1 implementation (no formal proof
 for the table-based rounds); brute force needs the key (~2^256), as for any keyed hash.
