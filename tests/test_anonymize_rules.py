@@ -190,3 +190,18 @@ def test_pii_scan_flags_document_keys_no_rule_classifies(rules):
     assert "$.email" not in values                      # a classified key
     findings = {(f.column, f.shape, f.how) for f in pii_scan.scan(values, rules)}
     assert findings == {("$.pediatrician.office.reach_at", "email", "whole"), ("$.aliases[*]", "email", "whole")}
+
+
+def test_json_paths_reach_exactly_the_values_they_name():
+    """jsonpath.apply: keys, quoted keys, [*] over a list, .* over an object, [n]; a path that
+    does not match a document (missing key, index past the end, wrong type) is skipped."""
+    from datamig.anonymize import jsonpath
+
+    doc = {"g": [{"name": "a", "tel": {"home": "1", "work": "2"}}, {"name": "b"}, "not an object"],
+           "odd key": {"x": "3"}, "n": 5}
+    touched: set = set()
+    for path in ("$.g[*].name", "$.g[0].tel.*", "$['odd key'].x", "$.g[7].name", "$.n.deeper", "$.missing"):
+        jsonpath.apply(doc, jsonpath.parse(path), lambda v: f"<{v}>", touched)
+    assert doc == {"g": [{"name": "<a>", "tel": {"home": "<1>", "work": "<2>"}}, {"name": "<b>"}, "not an object"],
+                   "odd key": {"x": "<3>"}, "n": 5}
+    assert len(touched) == 5 and (id(doc["odd key"]), "x") in touched

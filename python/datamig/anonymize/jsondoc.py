@@ -15,6 +15,7 @@ from .taken import TakenValues
 
 _NAME_PROVIDERS = {"first_name", "last_name", "name"}
 _SKIP = {"preserve", "jsonb"}
+_TREATMENT = ("path", "strategy", "provider", "domain")  # a path's keys that are not strategy options
 
 
 def _family(value: Any) -> str:
@@ -30,7 +31,7 @@ def _family(value: Any) -> str:
 class DocAnonymizer:
     def __init__(self, fakes: Fakes, ruleset: RuleSet):
         self.fakes, self.ruleset = fakes, ruleset
-        self._specs: dict[str, tuple[list, bool]] = {}
+        self._specs: dict[str, tuple[list, bool]] = {}  # spec -> ([(steps, treatment, options)], by_key)
         self._rules: dict[tuple[str, str], Any] = {}
 
     def _classify(self, key: str, family: str):
@@ -48,7 +49,8 @@ class DocAnonymizer:
         """Parsed once per distinct spec string (the macro passes a constant)."""
         if spec_json not in self._specs:
             spec = json.loads(spec_json) if spec_json else {}
-            paths = [(jsonpath.parse(p["path"]), p) for p in spec.get("paths", ())]
+            paths = [(jsonpath.parse(p["path"]), p, {k: v for k, v in p.items() if k not in _TREATMENT})
+                     for p in spec.get("paths", ())]
             self._specs[spec_json] = (paths, bool(spec.get("by_key", True)))
         return self._specs[spec_json]
 
@@ -58,16 +60,14 @@ class DocAnonymizer:
         doc = json.loads(text)
         paths, by_key = self._spec(spec_json)
         done: set[tuple[int, Any]] = set()
-        for steps, treatment in paths:
-            doc = self._apply_path(doc, steps, treatment, done, taken)
+        for steps, treatment, opts in paths:
+            doc = self._apply_path(doc, steps, treatment, opts, done, taken)
         if by_key:
             self._walk(doc, done, taken)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
-    def _apply_path(self, doc: Any, steps, treatment: Mapping[str, Any], done: set,
+    def _apply_path(self, doc: Any, steps, treatment: Mapping[str, Any], opts: Mapping[str, Any], done: set,
                     taken: TakenValues | None) -> Any:
-        opts = {k: v for k, v in treatment.items() if k not in ("path", "strategy", "provider", "domain")}
-
         def fn(value):
             return self.fakes.apply(treatment["strategy"], value, treatment.get("provider"),
                                     treatment.get("domain"), taken, **opts)

@@ -6,7 +6,7 @@ doubles as the config validator (a bad path is a ConfigError, not a runtime surp
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 _STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[\*\]|\[(\d+)\]|\['([^']*)'\]|\.\*""")
 
@@ -33,26 +33,29 @@ def parse(path: str) -> tuple[tuple, ...]:
     return tuple(steps)
 
 
-def apply(node: Any, steps: tuple[tuple, ...], fn: Callable[[Any], Any], touched: set | None = None) -> None:
+def apply(node: Any, steps: tuple[tuple, ...], fn: Callable[[Any], Any], touched: set | None = None,
+          depth: int = 0) -> None:
     """Replace, in place, every value `steps` reaches in `node` by fn(value); missing: skipped.
-    `touched` collects (id(container), slot) of every replaced value."""
-    step, rest = steps[0], steps[1:]
-    for container, slot in _slots(node, step):
-        if rest:
-            apply(container[slot], rest, fn, touched)
-        else:
-            container[slot] = fn(container[slot])
-            if touched is not None:
-                touched.add((id(container), slot))
+    `touched` collects (id(container), slot) of every replaced value. (Runs for every configured
+    path of every document: an index into `steps` and a slot list, no generators or slices.)"""
+    slots = _slots(node, steps[depth])
+    if depth + 1 < len(steps):
+        for slot in slots:
+            apply(node[slot], steps, fn, touched, depth + 1)
+        return
+    for slot in slots:
+        node[slot] = fn(node[slot])
+        if touched is not None:
+            touched.add((id(node), slot))
 
 
-def _slots(node: Any, step: tuple):
+def _slots(node: Any, step: tuple) -> Sequence:
+    """The slots of `node` one step selects: keys of a dict, indexes of a list."""
     kind = step[0]
-    if kind == "key" and isinstance(node, dict) and step[1] in node:
-        yield node, step[1]
-    elif kind == "index" and isinstance(node, list) and step[1] < len(node):
-        yield node, step[1]
-    elif kind == "all" and isinstance(node, list):
-        yield from ((node, i) for i in range(len(node)))
-    elif kind == "all" and isinstance(node, dict):
-        yield from ((node, k) for k in list(node))
+    if kind == "key":
+        return (step[1],) if isinstance(node, dict) and step[1] in node else ()
+    if kind == "index":
+        return (step[1],) if isinstance(node, list) and step[1] < len(node) else ()
+    if isinstance(node, list):  # "all"
+        return range(len(node))
+    return list(node) if isinstance(node, dict) else ()
