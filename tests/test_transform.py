@@ -497,8 +497,9 @@ def test_planted_pass_through_fails_the_leak_test(planted, built):
 
 
 def test_real_values_include_the_phones_of_json_documents(coincidence):
-    """int_pii_values (keyed hashes and encrypted digits, no real value) holds the configured document paths' phones too: a
-    phone only in a guardian document is a real phone of the slice to avoid and look for."""
+    """int_pii_values (keyed hashes and encrypted digits, no real value) holds the configured
+    document paths' phones too: a phone only in a guardian document is a real phone of the slice
+    to avoid and look for."""
     from datamig.anonymize.engine import Engine
     from datamig.anonymize.keyed import Keys
     from datamig.anonymize.rules import load_rules
