@@ -24,6 +24,7 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import duckdb
 
@@ -82,12 +83,28 @@ TABLES = {
 }
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time and its live children's (the UDF worker processes, which
+    os.times() counts only once they are reaped), from /proc."""
+    total, me, tick = time.process_time(), str(os.getpid()), os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if fields[1] == me:  # ppid; then utime and stime at fields 14 and 15 of the whole line
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def best_of(conn, sql: str, runs: int = 3) -> tuple[float, float]:
     best = (float("inf"), float("inf"))
     for _ in range(runs):
-        w, c = time.perf_counter(), time.process_time()
+        c = cpu_seconds()
+        w = time.perf_counter()
         conn.execute(sql)
-        best = min(best, (time.perf_counter() - w, time.process_time() - c))
+        w = time.perf_counter() - w
+        best = min(best, (w, cpu_seconds() - c))
     return best
 
 

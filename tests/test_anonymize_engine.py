@@ -402,23 +402,25 @@ def test_a_fake_that_is_another_real_phone_of_the_slice_walks_on(plugin):
 
 
 def test_a_chunk_is_normalized_as_int_pii_values_normalizes_each_value():
-    """taken.digit_spans and normalized_digits (a whole chunk in numpy) against taken.normalized
-    (one value, regex):
-    formats, NULLs, non-ASCII digits and letters, offsets of a sliced array, phones' last 10."""
+    """taken.digit_numbers (a whole chunk in numpy) against taken.normalized (one value, regex):
+    formats, NULLs, non-ASCII digits and letters, leading zeros, runs of over 18 digits, offsets
+    of a sliced array, phones' last 10."""
     import random
     import pyarrow as pa
-    from datamig.anonymize.taken import digit_spans, normalized, normalized_digits
+    from datamig.anonymize.taken import MAX_NUMBER_DIGITS, digit_numbers, normalized
     rng = random.Random(11)
     alphabet = "0123456789 -.()+/x٣²é\t王"
-    values = [None if rng.random() < 0.05 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 18)))
+    values = [None if rng.random() < 0.05 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
               for _ in range(5000)]
     for kind, last in (("phone", 10), ("ssn", 0)):
-        expected = [normalized(kind, v).encode() if v is not None else b"" for v in values]
-        for chunk, want in ((values, expected), (pa.array(values, pa.string()).slice(7, 3000), expected[7:3007])):
-            digits, starts, ends = digit_spans(chunk, last)
-            assert [digits[s:e] for s, e in zip(starts, ends)] == want
-            assert normalized_digits(chunk, last).to_pylist() == [w.decode() for w in want]
-    assert digit_spans([], 10)[0] == b"" and len(normalized_digits([], 10)) == 0
+        want = [normalized(kind, v) if v is not None else "" for v in values]
+        number = [int("1" + w) if 0 < len(w) <= MAX_NUMBER_DIGITS else 0 for w in want]
+        assert any(len(w) > MAX_NUMBER_DIGITS for w in want) == (kind == "ssn")
+        for chunk, at in ((values, 0), (pa.array(values, pa.string()).slice(7, 3000), 7)):
+            numbers, lengths = digit_numbers(chunk, last)
+            assert numbers.tolist() == number[at:at + len(chunk)]
+            assert lengths.tolist() == [len(w) for w in want[at:at + len(chunk)]]
+    assert [len(a) for a in digit_numbers([], 10)] == [0, 0]
 
 
 def test_a_chunk_and_one_value_at_a_time_find_the_same_real_values(plugin):
@@ -757,6 +759,23 @@ def test_digit_permutation_of_one_value_equals_the_vectorized_one(plugin):
         for keep in (False, True):
             assert [perm.transform_one(v, domain, keep) for v in vals] == \
                 perm.transform(pa.array(vals, pa.string()), domain, keep).to_pylist()
+
+
+def test_a_udf_argument_that_varies_by_row_is_applied_row_by_row(plugin, conn):
+    """dm_mask_format's options usually fold to constants (one call per chunk); when they vary
+    within a chunk (a domain per row, NULLs among them), each row still gets exactly the fake of
+    its own options."""
+    import pyarrow as pa
+    perm = plugin.engine.permuter
+    conn.execute("CREATE OR REPLACE TEMP TABLE mixed AS SELECT printf('%03d-%03d-%04d', i % 1000, i % 997, i) AS v, "
+                 "[NULL, 'phone', 'ssn', 'natural_id'][1 + i % 4] AS domain, i % 3 = 0 AS keep FROM range(5000) t(i)")
+    for constant in (False, True):
+        options = "'ssn', true" if constant else "domain, keep"
+        got = conn.execute(f"SELECT v, domain, keep, dm_mask_format(v, {options}, false, NULL) FROM mixed").fetchall()
+        assert len(got) == 5000
+        for v, domain, keep, fake in got:
+            domain, keep = ("ssn", True) if constant else (domain, keep)
+            assert fake == (None if domain is None else perm.transform(pa.array([v]), domain, keep)[0].as_py())
 
 
 def _id_values(seed: int, n: int) -> list[str]:

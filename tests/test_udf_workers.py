@@ -1,4 +1,4 @@
-"""The UDF worker processes (udf_workers.py) for dm_scrub_names and dm_jsonb: the same output as
+"""The UDF worker processes (udf_workers.py) for dm_scrub_names, dm_jsonb and dm_mask_format: the same output as
 in process, whichever way a chunk goes, the in-process fallback when a worker dies or rejects a
 chunk, and no secret in a worker's arguments or environment."""
 from __future__ import annotations
@@ -16,7 +16,8 @@ from datamig.anonymize.keyed import Keys
 from datamig.anonymize.names import NameScrubber
 from datamig.anonymize.rules import DEFAULT_RULES_PATH, load_rules
 from datamig.anonymize.taken import DIGITS_DOMAIN, normalized
-from datamig.anonymize.udf_workers import MIN_ROWS, WorkerPool, docs_in_process, scrub_in_process
+from datamig.anonymize.udf_workers import (MIN_MASK_ROWS, MIN_ROWS, WorkerPool, docs_in_process, mask_in_process,
+                                           scrub_in_process)
 
 PLACEHOLDER = "[NAME]"
 SALT = "udf-worker-test-salt-0123456789"
@@ -88,6 +89,25 @@ def test_workers_anonymize_documents_exactly_as_in_process(pool, engine):
                for d in got.to_pylist() if d for g in json.loads(d)["guardians"])
 
 
+def test_workers_mask_exactly_as_in_process(pool, engine):
+    """Phones (country codes kept), SSNs and letter-permuted ids with NULLs; every 5th plain
+    fake is planted as a real value of the slice, so it must walk on in the worker too."""
+    rng = random.Random(8)
+    phones = pa.array([None if i % 23 == 0 else f"{rng.choice(['', '+1 ', '+44 '])}{rng.randint(200, 999)}-{i % 1000:03d}-{i:04d}"
+                       for i in range(MIN_MASK_ROWS + 500)], pa.string())
+    ids = pa.array([f"MRN-{rng.choice('ABCXYZ')}{i:06d}" for i in range(MIN_MASK_ROWS)], pa.string())
+    plain = mask_in_process(engine, phones, "phone", True, False, None)
+    planted = [normalized("phone", v) for v in plain.to_pylist()[::5] if v]
+    engine.taken.add("slice#2", {"phone": frozenset(engine.permuter.transform_one(v, DIGITS_DOMAIN) for v in planted)})
+    for values, options in ((phones, ("phone", True, False)), (ids, ("mrn", False, True))):
+        expected = mask_in_process(engine, values, *options, "slice#2")
+        assert pool.mask_format(engine, values, *options, "slice#2").equals(expected)
+    assert not pool.broken and ("taken", engine.worker_id, "slice#2") in pool._workers[0].known
+    walked = mask_in_process(engine, phones, "phone", True, False, "slice#2").to_pylist()
+    moved = sum(a != b for a, b in zip(plain.to_pylist(), walked))
+    assert moved == len(planted) > 200 and not {normalized("phone", v) for v in walked if v} & set(planted)
+
+
 def test_a_worker_keeps_the_engines_its_pool_thinks_it_has(pool, monkeypatch):
     engines = [Engine(load_rules(DEFAULT_RULES_PATH), Keys(f"{SALT}-{i}")) for i in range(udf_workers.KEPT_ENGINES + 2)]
     docs = _docs(MIN_ROWS)
@@ -121,7 +141,7 @@ def test_a_dead_worker_makes_the_pool_scrub_in_process(pool, caplog):
     worker.proc.wait()
     assert pool.scrub_names(PLACEHOLDER, texts, names).equals(expected)
     assert pool.broken
-    assert "running names and documents in process" in caplog.text
+    assert "running the UDFs in process" in caplog.text
 
 
 def test_a_worker_gets_no_secret_in_its_arguments_or_environment(pool, monkeypatch):

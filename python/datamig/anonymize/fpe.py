@@ -313,6 +313,8 @@ def _country_code(data, isdig, rel, lens) -> np.ndarray:
     starts = rel[:-1]
     rows = np.flatnonzero(lens > 0)
     rows = rows[data[starts[rows]] == PLUS]
+    if len(rows) == 0:  # most chunks: the loop below would cost ~20 numpy calls on empty arrays
+        return np.zeros(0, dtype=np.int64)
     run = np.zeros(len(rows), dtype=np.int64)
     alive = np.ones(len(rows), dtype=bool)
     for t in range(1, 5):  # run length of digits after '+', capped at 4
@@ -369,4 +371,7 @@ def _permute_group(perm, data, pos, d, domain, alpha: Alphabet = DIGITS, inverse
         cols = slice(first, first + len(parts))
         x[:, cols] = perm.permute_block(x[:, cols], domain, d, b, parts, alpha, inverse)
         first += len(parts)
-    data[pos] = (x[:, part_of] // pw) % alpha.radix + base
+    # back to symbols in float64: exact here (floor of a quotient of integers < 2^53 that is at
+    # least 1/pw from the next integer), and twice as fast as numpy's integer // and %
+    shifted = np.floor(x[:, part_of] / pw)
+    data[pos] = (shifted - alpha.radix * np.floor(shifted / alpha.radix)).astype(np.uint8) + base

@@ -1,13 +1,16 @@
-"""The per-row Python UDFs (dm_scrub_names, dm_jsonb) in worker processes, off the dbt process's GIL.
+"""The Python UDFs (dm_scrub_names, dm_jsonb, dm_mask_format) in worker processes, off the dbt process's GIL.
 
 dbt runs its nodes in Python threads and DuckDB calls Python UDFs holding the GIL, so one dbt
 process uses about one core. Removing names from free text and anonymizing JSON documents are
-the largest Python costs of a build; a worker process per DuckDB thread does them on the core
-dbt leaves idle: the UDF sends its chunk (Arrow IPC over a pipe) and waits with the GIL
-released. A worker runs the same code (names.NameScrubber, jsondoc.DocAnonymizer) on the same
-inputs, so the output does not depend on where a chunk ran.
+the largest Python costs of a build, and the digit permutation of phones and SSNs (numpy on
+2,048 values at a time, mostly per-call overhead and cache misses) the slowest hot column; a
+worker process per DuckDB thread does them on the core dbt leaves idle: the UDF sends its chunk
+(pickled Arrow arrays over a pipe: a fifth of an IPC stream's cost) and waits with the GIL
+released. A worker runs the same code (names.NameScrubber, jsondoc.DocAnonymizer,
+fpe.DigitPermuter) on the same inputs, so the output does not depend on where a chunk ran.
 
-- A chunk of fewer than MIN_ROWS rows runs in process: the round trip would cost more.
+- A chunk of fewer than MIN_ROWS rows (MIN_MASK_ROWS for masks) runs in process: the round trip
+  would cost more.
 - Each DuckDB thread keeps its worker, so a chunk asked for again by the same thread (the
   macro's CASE, where DuckDB does not share its two calls) finds the worker's memo.
 - A worker that cannot start or dies makes the pool work in process from then on. A chunk
@@ -16,9 +19,9 @@ inputs, so the output does not depend on where a chunk ran.
 - DATAMIG_UDF_WORKERS=0 turns the workers off; the default is one per core, at most 2 (dbt's
   DuckDB threads in profiles.yml).
 - Workers start with no environment beyond what starts Python: never the salt or a password.
-  Documents need the engine's keys (fakes are keyed); a worker gets them, with the rules, over
-  its stdin pipe the first time it meets that engine: never in its arguments (any user of the
-  machine can read a process's command line) nor its environment.
+  Documents and masks need the engine's keys (fakes are keyed); a worker gets them, with the
+  rules, over its stdin pipe the first time it meets that engine: never in its arguments (any
+  user of the machine can read a process's command line) nor its environment.
 """
 from __future__ import annotations
 
@@ -41,21 +44,10 @@ log = logging.getLogger("datamig.anonymize")
 
 WORKERS_ENV = "DATAMIG_UDF_WORKERS"
 MIN_ROWS = 256
+MIN_MASK_ROWS = 1024  # a phone costs ~1 us: a smaller chunk is cheaper here than a round trip
 KEPT_ENGINES = 4  # engines a worker keeps; one dbt invocation uses one (older ones are done)
 _KEPT_ENV = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 _LENGTH = struct.Struct("<Q")
-
-
-def _pack(columns: dict[str, pa.Array]) -> bytes:
-    table = pa.table(columns)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _unpack(payload: bytes) -> pa.Table:
-    return pa.ipc.open_stream(payload).read_all()
 
 
 def _send(stream, message: Any) -> None:
@@ -86,6 +78,22 @@ def docs_in_process(engine, docs: pa.Array, spec: str, token: str | None) -> pa.
     return pa.array([engine.docs.anonymize_text(d, spec, taken) for d in docs.to_pylist()], pa.string())
 
 
+def mask_in_process(engine, values: pa.Array, domain: str, keep: bool, letters: bool, token: str | None) -> pa.Array:
+    taken = engine.taken.get(token)
+    return engine.permuter.transform(values, domain, keep, letters, taken.for_domain(domain) if taken else None)
+
+
+def _engine_setup(engine, token: str | None) -> Callable[[], list[tuple]]:
+    """What a worker needs before a keyed request: the engine, and the slice's taken set."""
+    def setup() -> list[tuple]:
+        needed = [(("engine", engine.worker_id), lambda: ("engine", engine.worker_id, engine.for_worker()))]
+        if token is not None:
+            needed.append((("taken", engine.worker_id, token),
+                           lambda: ("taken", engine.worker_id, token, engine.taken.state(token))))
+        return needed
+    return setup
+
+
 class WorkerRejected(Exception):
     """The worker's code raised on a chunk; running it in process raises the real error."""
 
@@ -111,10 +119,10 @@ class _Worker:
             reply = _receive(self.proc.stdout)
         if reply is None:
             raise EOFError(f"udf worker exited (code {self.proc.poll()})")
-        status, payload = reply
+        status, answer = reply
         if status != "ok":
-            raise WorkerRejected(payload)
-        return _unpack(payload).column(0).combine_chunks()
+            raise WorkerRejected(answer)
+        return answer
 
     def _remember(self, key: tuple) -> None:
         if key[0] == "engine":
@@ -149,21 +157,23 @@ class WorkerPool:
             with self._local_lock:  # NameScrubber's caches are not made for two threads at once
                 scrubber = self._scrubbers.setdefault(placeholder, NameScrubber(placeholder))
                 return scrub_in_process(scrubber, texts, names)
-        request = ("names", placeholder, _pack({"text": texts, "names": names}))
+        request = ("names", placeholder, texts, names)
         return self._run(len(texts), local, request)
 
     def anonymize_docs(self, engine, docs: pa.Array, spec: str, token: str | None) -> pa.Array:
-        def setup() -> list[tuple]:
-            needed = [(("engine", engine.worker_id), lambda: ("engine", engine.worker_id, engine.for_worker()))]
-            if token is not None:
-                needed.append((("taken", engine.worker_id, token),
-                               lambda: ("taken", engine.worker_id, token, engine.taken.state(token))))
-            return needed
-        request = ("docs", engine.worker_id, spec, token, _pack({"doc": docs}))
-        return self._run(len(docs), lambda: docs_in_process(engine, docs, spec, token), request, setup)
+        request = ("docs", engine.worker_id, spec, token, docs)
+        return self._run(len(docs), lambda: docs_in_process(engine, docs, spec, token), request,
+                         _engine_setup(engine, token))
 
-    def _run(self, rows: int, local: Callable[[], pa.Array], request: tuple, setup=lambda: []) -> pa.Array:
-        if self.broken or rows < MIN_ROWS:
+    def mask_format(self, engine, values: pa.Array, domain: str, keep: bool, letters: bool,
+                    token: str | None) -> pa.Array:
+        request = ("mask", engine.worker_id, (domain, keep, letters), token, values)
+        return self._run(len(values), lambda: mask_in_process(engine, values, domain, keep, letters, token),
+                         request, _engine_setup(engine, token), MIN_MASK_ROWS)
+
+    def _run(self, rows: int, local: Callable[[], pa.Array], request: tuple, setup=lambda: [],
+             min_rows: int = MIN_ROWS) -> pa.Array:
+        if self.broken or rows < min_rows:
             return local()
         try:
             return self._worker().call(request, setup)
@@ -171,7 +181,7 @@ class WorkerPool:
             return local()
         except (OSError, EOFError, ValueError, pickle.PickleError, pa.ArrowException) as exc:
             if not self.broken:
-                log.warning("UDF worker processes stopped (%s); running names and documents in process",
+                log.warning("UDF worker processes stopped (%s); running the UDFs in process",
                             type(exc).__name__)
                 self.broken = True
             return local()
@@ -215,7 +225,7 @@ def _pool_size() -> int:
     try:
         return max(0, int(raw))
     except ValueError:
-        log.warning("%s=%r is not a number; running names and documents in process", WORKERS_ENV, raw)
+        log.warning("%s=%r is not a number; running the UDFs in process", WORKERS_ENV, raw)
         return 0
 
 
@@ -239,7 +249,7 @@ class _Served:
             if message[0] in ("engine", "taken"):
                 self._set_up(message)
                 return None
-            return "ok", _pack({"out": self._answer(message)})
+            return "ok", self._answer(message)
         except Exception as exc:  # noqa: BLE001 - the parent re-runs the chunk in process, where it raises
             return (None if message[0] in ("engine", "taken") else ("rejected", type(exc).__name__))
 
@@ -255,13 +265,13 @@ class _Served:
 
     def _answer(self, message: tuple) -> pa.Array:
         if message[0] == "names":
-            _, placeholder, payload = message
-            table = _unpack(payload)
+            _, placeholder, texts, names = message
             scrubber = self.scrubbers.setdefault(placeholder, NameScrubber(placeholder))
-            return scrub_in_process(scrubber, table.column("text").combine_chunks(),
-                                    table.column("names").combine_chunks())
-        _, engine_id, spec, token, payload = message
-        return docs_in_process(self.engines[engine_id], _unpack(payload).column("doc").combine_chunks(), spec, token)
+            return scrub_in_process(scrubber, texts, names)
+        kind, engine_id, options, token, column = message
+        if kind == "mask":
+            return mask_in_process(self.engines[engine_id], column, *options, token)
+        return docs_in_process(self.engines[engine_id], column, options, token)
 
 
 def main() -> None:
