@@ -5,7 +5,8 @@ process uses about one core. Removing names from free text and anonymizing JSON 
 the largest Python costs of a build, and the digit permutation of phones and SSNs (numpy on
 2,048 values at a time, mostly per-call overhead and cache misses) the slowest hot column; a
 worker process per DuckDB thread does them on the core dbt leaves idle: the UDF sends its chunk
-(pickled Arrow arrays over a pipe: a fifth of an IPC stream's cost) and waits with the GIL
+(pickled Arrow arrays over a pipe: a fifth of an IPC stream's cost; DuckDB hands each call
+fresh buffers, where a slice of a larger array would pickle all of it) and waits with the GIL
 released. A worker runs the same code (names.NameScrubber, jsondoc.DocAnonymizer,
 fpe.DigitPermuter) on the same inputs, so the output does not depend on where a chunk ran.
 
