@@ -16,6 +16,8 @@ from .taken import TakenValues
 _NAME_PROVIDERS = {"first_name", "last_name", "name"}
 _SKIP = {"preserve", "jsonb"}
 _TREATMENT = ("path", "strategy", "provider", "domain")  # a path's keys that are not strategy options
+# what json.dumps(ensure_ascii=False, separators=(",", ":")) builds on every call (~1 us a document)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _family(value: Any) -> str:
@@ -64,7 +66,7 @@ class DocAnonymizer:
             doc = self._apply_path(doc, steps, treatment, opts, done, taken)
         if by_key:
             self._walk(doc, done, taken)
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(doc)
 
     def _apply_path(self, doc: Any, steps, treatment: Mapping[str, Any], opts: Mapping[str, Any], done: set,
                     taken: TakenValues | None) -> Any:
