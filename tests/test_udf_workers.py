@@ -1,6 +1,6 @@
-"""The UDF worker processes (udf_workers.py) for dm_scrub_names, dm_jsonb and dm_mask_format: the same output as
-in process, whichever way a chunk goes, the in-process fallback when a worker dies or rejects a
-chunk, and no secret in a worker's arguments or environment."""
+"""The UDF worker processes (udf_workers.py) for dm_scrub_names, dm_jsonb and dm_mask_format: the
+same output as in process, whichever way a chunk goes, the in-process fallback when a worker dies
+or rejects a chunk, and no secret in a worker's arguments or environment."""
 from __future__ import annotations
 
 import json
@@ -90,8 +90,8 @@ def test_workers_anonymize_documents_exactly_as_in_process(pool, engine):
 
 
 def test_workers_mask_exactly_as_in_process(pool, engine):
-    """Phones (country codes kept), SSNs and letter-permuted ids with NULLs; every 5th plain
-    fake is planted as a real value of the slice, so it must walk on in the worker too."""
+    """Phones (country codes kept, NULLs among them) and letter-permuted ids; every 5th plain
+    fake phone is planted as a real value of the slice, so it must walk on in the worker too."""
     rng = random.Random(8)
     phones = pa.array([None if i % 23 == 0 else f"{rng.choice(['', '+1 ', '+44 '])}{rng.randint(200, 999)}-{i % 1000:03d}-{i:04d}"
                        for i in range(MIN_MASK_ROWS + 500)], pa.string())
