@@ -116,7 +116,9 @@ def engine_only(run_dir: Path, scratch: Path, threads: int = 2) -> float:
     out = scratch / "engine-only"
     out.mkdir()
     con = duckdb.connect(str(out / "warehouse.duckdb"), config={"threads": threads})
-    Engine.from_env(str(ROOT / "config/anonymization-rules.yaml")).configure(con)
+    engine = Engine.from_env(str(ROOT / "config/anonymization-rules.yaml"))
+    engine.configure(con)
+    engine.warm_workers()  # as the plugin does for `dbt run`
     pending, done, failed = set(models), set(), []
     ready = threading.Condition()
 

@@ -729,6 +729,18 @@ def test_dbt_run_without_salt_stops_before_any_model(tmp_path):
         .execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'people_anon'").fetchone()[0]
 
 
+@pytest.mark.parametrize("command, warms", [("run", True), ("build", True), ("test", False), ("docs", False)])
+def test_the_plugin_starts_the_udf_workers_early_only_for_commands_that_build_models(plugin, monkeypatch, command, warms):
+    import argparse
+
+    import dbt.flags
+    monkeypatch.setattr(dbt.flags, "GLOBAL_FLAGS", argparse.Namespace(WHICH=command))
+    warmed = []
+    monkeypatch.setattr(Engine, "warm_workers", lambda self: warmed.append(self))
+    plugin.configure_connection(duckdb.connect())
+    assert warmed == ([plugin.engine] if warms else [])
+
+
 def test_dictionary_disk_cache_returns_what_faker_builds(tmp_path, monkeypatch):
     from datamig.anonymize import dictionaries
     monkeypatch.setenv("DATAMIG_CACHE_DIR", str(tmp_path))

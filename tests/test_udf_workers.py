@@ -108,6 +108,18 @@ def test_workers_mask_exactly_as_in_process(pool, engine):
     assert moved == len(planted) > 200 and not {normalized("phone", v) for v in walked if v} & set(planted)
 
 
+def test_warming_starts_every_worker_with_the_engine(pool, engine, monkeypatch):
+    pool.warm(engine).join(timeout=60)
+    assert [w.known for w in pool._workers] == [{("engine", engine.worker_id)}] * 2
+    sent = []
+    monkeypatch.setattr(udf_workers, "_send", lambda stream, message, send=udf_workers._send:
+                        (sent.append(message[0]), send(stream, message)))
+    phones = pa.array([f"555-{i % 1000:03d}-{i:04d}" for i in range(MIN_MASK_ROWS)], pa.string())
+    assert pool.mask_format(engine, phones, "phone", False, False, None).equals(
+        mask_in_process(engine, phones, "phone", False, False, None))
+    assert sent == ["mask"]                                 # the worker had the engine already
+
+
 def test_a_worker_keeps_the_engines_its_pool_thinks_it_has(pool, monkeypatch):
     engines = [Engine(load_rules(DEFAULT_RULES_PATH), Keys(f"{SALT}-{i}")) for i in range(udf_workers.KEPT_ENGINES + 2)]
     docs = _docs(MIN_ROWS)

@@ -57,6 +57,18 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn) -> None:
         self.engine.configure(conn)
+        if _builds_models():
+            self.engine.warm_workers()
+
+
+def _builds_models() -> bool:
+    """Whether this dbt command runs models, whose JSON documents and masks the UDF workers
+    take; `dbt test`, `docs generate` or `show` would start them for nothing."""
+    try:
+        from dbt.flags import get_flags
+        return getattr(get_flags(), "WHICH", None) in ("run", "build")
+    except ImportError:  # dbt-core is not what loaded the plugin
+        return False
 
 
 def _prepare_final_dirs(run_dir: str | None) -> None:

@@ -30,6 +30,7 @@ from .keyed import MIN_SALT_CHARS, Keys
 from .rules import RuleSet, load_rules
 from .sql_library import create_sql_library
 from .taken import TakenRegistry, kinds_by_domain
+from .udf_workers import shared_pool
 
 
 def read_salt(env_name: str) -> Keys:
@@ -90,6 +91,10 @@ class Engine:
             except Exception as exc:
                 msg = " ".join(str(exc).split())[:160]
                 raise ConfigError(f"{self.ruleset.path}: pii_shapes.{name}: DuckDB cannot use this regex: {msg}") from None
+
+    def warm_workers(self) -> None:
+        """Start the UDF worker processes with this engine now (udf_workers.WorkerPool.warm)."""
+        shared_pool().warm(self)
 
     def configure(self, conn) -> None:
         udfs.register(conn, self)

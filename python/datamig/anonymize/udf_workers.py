@@ -112,10 +112,7 @@ class _Worker:
         """One request; `setup` gives (key, message maker) for what the worker needs first: each
         message is made and sent once (a chunk whose worker has it all builds none)."""
         with self.lock:
-            for key, make in setup():
-                if key not in self.known:
-                    self._remember(key)
-                    _send(self.proc.stdin, make())
+            self._set_up(setup)
             _send(self.proc.stdin, request)
             reply = _receive(self.proc.stdout)
         if reply is None:
@@ -124,6 +121,16 @@ class _Worker:
         if status != "ok":
             raise WorkerRejected(answer)
         return answer
+
+    def prepare(self, setup: Callable[[], list[tuple]]) -> None:
+        with self.lock:
+            self._set_up(setup)
+
+    def _set_up(self, setup: Callable[[], list[tuple]]) -> None:
+        for key, make in setup():
+            if key not in self.known:
+                self._remember(key)
+                _send(self.proc.stdin, make())
 
     def _remember(self, key: tuple) -> None:
         if key[0] == "engine":
@@ -187,6 +194,29 @@ class WorkerPool:
                 self.broken = True
             return local()
 
+    def warm(self, engine) -> threading.Thread | None:
+        """Start every worker and hand it `engine` now, in the background (the thread returned),
+        so the first chunk a model sends does not wait ~0.5 s for a worker to start and build its
+        engine: dbt is still busy with its own start-up then."""
+        if self.broken:
+            return None
+        thread = threading.Thread(target=self._warm, args=(_engine_setup(engine, None),), daemon=True)
+        thread.start()
+        return thread
+
+    def _warm(self, setup: Callable[[], list[tuple]]) -> None:
+        try:
+            with self._workers_lock:
+                workers = [self._workers[i] or self._start(i) for i in range(self.size)]
+            for worker in workers:
+                worker.prepare(setup)
+        except (OSError, ValueError):
+            pass  # the first real chunk meets the same error and switches to in-process
+
+    def _start(self, index: int) -> _Worker:
+        self._workers[index] = _Worker()
+        return self._workers[index]
+
     def _worker(self) -> _Worker:
         # by OS thread id: DuckDB's own threads may get a fresh Python thread state (so a fresh
         # threading.local) on every call, and a CASE's second call must meet the first's memo
@@ -194,9 +224,7 @@ class WorkerPool:
             index = self._by_thread.get(threading.get_ident())
             if index is None:
                 index = self._by_thread[threading.get_ident()] = next(self._next) % self.size
-            if self._workers[index] is None:
-                self._workers[index] = _Worker()
-            return self._workers[index]
+            return self._workers[index] or self._start(index)
 
     def close(self) -> None:
         with self._workers_lock:
