@@ -1,0 +1,83 @@
+"""The project's table materialization (macros/materializations/table.sql) on a small dbt
+project: it replaces a table, fails without losing the previous one, replaces a view of the
+same name, exports what it just built, and refuses what it does not implement."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from datamig.anonymize.sqlrender import MACRO_DIR
+
+MODEL = """
+{{ config(materialized='table', post_hook="copy (select * from {{ this }}) to '" ~ var('out') ~ "' (format parquet)") }}
+{% if var('fail', false) %}select error('the model failed') as x{% else %}select {{ var('x') }} as x{% endif %}
+"""
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = tmp_path / "proj"
+    (root / "models").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(textwrap.dedent(f"""
+        name: table_check
+        version: '1.0'
+        profile: table_check
+        macro-paths: ["{MACRO_DIR / 'materializations'}"]
+        model-paths: ["models"]
+        """))
+    (root / "profiles.yml").write_text(textwrap.dedent(f"""
+        table_check:
+          target: dev
+          outputs:
+            dev: {{type: duckdb, path: "{root / 'w.duckdb'}", threads: 1}}
+        """))
+    (root / "models" / "t.sql").write_text(MODEL)
+    return root
+
+
+def _run(root: Path, **dbt_vars):
+    from dbt.cli.main import dbtRunner
+    dbt_vars.setdefault("out", str(root / "t.parquet"))
+    return dbtRunner().invoke(["run", "--project-dir", str(root), "--profiles-dir", str(root), "--quiet",
+                               "--log-path", str(root / "logs"), "--target-path", str(root / "target"),
+                               "--vars", repr(dbt_vars)])
+
+
+def _table(root: Path) -> list | None:
+    """[type, rows] of the relation `t`, None if there is none."""
+    with duckdb.connect(str(root / "w.duckdb")) as db:  # the config of dbt's still-cached handle
+        kind = db.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 't'").fetchone()
+        return kind and [kind[0], db.execute("SELECT x FROM t").fetchall()]
+
+
+def test_a_table_model_is_built_replaced_and_exported(project):
+    assert _run(project, x=1).success
+    assert _table(project) == ["BASE TABLE", [(1,)]]
+    assert _run(project, x=2).success
+    assert _table(project) == ["BASE TABLE", [(2,)]]
+    assert duckdb.sql(f"SELECT x FROM '{project / 't.parquet'}'").fetchall() == [(2,)]   # the post-hook saw the new one
+
+
+def test_a_failing_model_leaves_the_previous_table(project):
+    assert _run(project, x=7).success
+    failed = _run(project, fail=True)
+    assert not failed.success
+    assert _table(project) == ["BASE TABLE", [(7,)]]
+
+
+def test_a_view_of_the_same_name_is_replaced_by_the_table(project):
+    with duckdb.connect(str(project / "w.duckdb")) as db:
+        db.execute("CREATE VIEW t AS SELECT 0 AS x")
+    assert _run(project, x=3).success
+    assert _table(project) == ["BASE TABLE", [(3,)]]
+
+
+def test_a_model_asking_for_what_it_does_not_implement_is_stopped(project):
+    (project / "models" / "t.sql").write_text("{{ config(materialized='table', sorted_by='x') }} select 1 as x")
+    result = _run(project, x=1)
+    assert not result.success
+    assert "sorting" in result.result.results[0].message
+    assert _table(project) is None
