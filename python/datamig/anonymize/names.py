@@ -82,11 +82,13 @@ class NameScrubber:
     [	
 
  ], length() counts characters). Anything else (another character anywhere, a
-    placeholder with a backslash, which RE2 would read as a rewrite escape) returns None: the
-    caller takes the SQL path."""
+    placeholder with a backslash, which RE2 would read as a rewrite escape, or with a character
+    outside _AGREED) returns None: the caller takes the SQL path."""
 
     def __init__(self, placeholder: str, max_names: int = 100_000):
-        self.placeholder = None if "\\" in placeholder else placeholder
+        # a placeholder outside _AGREED may change length under fold() ('İ' lowers to two code
+        # points): the second pass would read the scrubbed text's fold at the wrong positions
+        self.placeholder = placeholder if "\\" not in placeholder and _agreed(placeholder) else None
         self._parts: dict[str, tuple[str, ...]] = {}
         self._memo: dict[tuple, str] = {}
         self._max = max_names
