@@ -749,7 +749,7 @@ def test_dbt_run_without_salt_stops_before_any_model(tmp_path):
         .execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'people_anon'").fetchone()[0]
 
 
-@pytest.mark.parametrize("command, warms", [("run", True), ("build", True), ("test", False), ("docs", False)])
+@pytest.mark.parametrize("command, warms", [("run", True), ("build", True), ("retry", True), ("test", False), ("docs", False)])
 def test_the_plugin_starts_the_udf_workers_early_only_for_commands_that_build_models(plugin, monkeypatch, command, warms):
     import argparse
 

@@ -62,11 +62,12 @@ class Plugin(BasePlugin):
 
 
 def _builds_models() -> bool:
-    """Whether this dbt command runs models, whose JSON documents and masks the UDF workers
-    take; `dbt test`, `docs generate` or `show` would start them for nothing."""
+    """Whether this dbt command runs models (`retry` re-runs a failed run's), whose JSON
+    documents and masks the UDF workers take; `dbt test`, `docs generate` or `show` would start
+    them for nothing."""
     try:
         from dbt.flags import get_flags
-        return getattr(get_flags(), "WHICH", None) in ("run", "build")
+        return getattr(get_flags(), "WHICH", None) in ("run", "build", "retry")
     except ImportError:  # dbt-core is not what loaded the plugin
         return False
 
