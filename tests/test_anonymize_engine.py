@@ -6,15 +6,14 @@ import hashlib
 import json
 import os
 import re
-import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pytest
-
 from dbt_common.exceptions import DbtRuntimeError
 
+from _tiny_dbt import invoke, write_project
 from datamig.anonymize.engine import Engine
 from datamig.anonymize.rules import DEFAULT_RULES_PATH
 from datamig.anonymize.sqlrender import MACRO_DIR, anonymize_sql as A
@@ -679,39 +678,17 @@ where phone <> ''
 
 
 def _dbt_project(root: Path) -> None:
-    (root / "models").mkdir(parents=True)
-    (root / "dbt_project.yml").write_text(textwrap.dedent(f"""
-        name: anon_check
-        version: '1.0'
-        profile: anon_check
-        macro-paths: ["{MACRO_DIR}"]
-        model-paths: ["models"]
-        models:
-          anon_check:
-            +materialized: table
-        """))
-    (root / "profiles.yml").write_text(textwrap.dedent(f"""
-        anon_check:
-          target: dev
-          outputs:
-            dev:
-              type: duckdb
-              path: "{root / 'anon.duckdb'}"
-              threads: 2
-              plugins:
-                - module: datamig.dbt_plugin
-                  config: {{rules_file: "{DEFAULT_RULES_PATH}"}}
-        """))
+    plugin = {"module": "datamig.dbt_plugin", "config": {"rules_file": str(DEFAULT_RULES_PATH)}}
+    write_project(root, "anon_check", MACRO_DIR, {"type": "duckdb", "path": str(root / "anon.duckdb"),
+                                                  "threads": 2, "plugins": [plugin]},
+                  models={"+materialized": "table"})
     (root / "models" / "raw_people.sql").write_text(PEOPLE.split("AS ", 1)[1])
     (root / "models" / "people_anon.sql").write_text(MODEL)
     (root / "models" / "int_pii_values.sql").write_text(PII_VALUES)
 
 
 def _dbt(root: Path, *args: str):
-    from dbt.cli.main import dbtRunner
-    return dbtRunner().invoke([*args, "--project-dir", str(root), "--profiles-dir", str(root),
-                               "--log-path", str(root / "logs"), "--target-path", str(root / "target"),
-                               "--log-level-file", "debug"])
+    return invoke(root, *args, "--log-level-file", "debug")  # the most the logs ever say
 
 
 def test_dbt_project_anonymizes_and_never_writes_the_salt(tmp_path, plugin):

@@ -3,12 +3,12 @@ project: it replaces a table, fails without losing the previous one, replaces a 
 same name, exports what it just built, and refuses what it does not implement."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from _tiny_dbt import invoke, write_project
 from datamig.anonymize.sqlrender import MACRO_DIR
 
 MODEL = """
@@ -20,30 +20,15 @@ MODEL = """
 @pytest.fixture
 def project(tmp_path) -> Path:
     root = tmp_path / "proj"
-    (root / "models").mkdir(parents=True)
-    (root / "dbt_project.yml").write_text(textwrap.dedent(f"""
-        name: table_check
-        version: '1.0'
-        profile: table_check
-        macro-paths: ["{MACRO_DIR / 'materializations'}"]
-        model-paths: ["models"]
-        """))
-    (root / "profiles.yml").write_text(textwrap.dedent(f"""
-        table_check:
-          target: dev
-          outputs:
-            dev: {{type: duckdb, path: "{root / 'w.duckdb'}", threads: 1}}
-        """))
+    write_project(root, "table_check", MACRO_DIR / "materializations",
+                  {"type": "duckdb", "path": str(root / "w.duckdb"), "threads": 1})
     (root / "models" / "t.sql").write_text(MODEL)
     return root
 
 
 def _run(root: Path, **dbt_vars):
-    from dbt.cli.main import dbtRunner
     dbt_vars.setdefault("out", str(root / "t.parquet"))
-    return dbtRunner().invoke(["run", "--project-dir", str(root), "--profiles-dir", str(root), "--quiet",
-                               "--log-path", str(root / "logs"), "--target-path", str(root / "target"),
-                               "--vars", repr(dbt_vars)])
+    return invoke(root, "run", "--quiet", "--vars", repr(dbt_vars))
 
 
 def _table(root: Path) -> list | None:

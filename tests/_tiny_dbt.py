@@ -1,0 +1,23 @@
+"""A dbt project of a few files in a temporary folder, for tests of macros and the plugin that
+need dbt itself but not the datamig project."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def write_project(root: Path, name: str, macro_path: Path, dev: dict, models: dict | None = None) -> None:
+    """dbt_project.yml and profiles.yml (one target, `dev`) in `root`, and an empty models/."""
+    (root / "models").mkdir(parents=True)
+    project = {"name": name, "version": "1.0", "profile": name, "macro-paths": [str(macro_path)],
+               "model-paths": ["models"], **({"models": {name: models}} if models else {})}
+    (root / "dbt_project.yml").write_text(yaml.safe_dump(project))
+    (root / "profiles.yml").write_text(yaml.safe_dump({name: {"target": "dev", "outputs": {"dev": dev}}}))
+
+
+def invoke(root: Path, *args: str):
+    """dbt in process on the project in `root`; its target/ and logs/ stay there too."""
+    from dbt.cli.main import dbtRunner
+    return dbtRunner().invoke([*args, "--project-dir", str(root), "--profiles-dir", str(root),
+                               "--log-path", str(root / "logs"), "--target-path", str(root / "target")])
