@@ -104,6 +104,12 @@ def test_killed_load_resumes_then_validates_and_rolls_back(tiny_estate, workdir)
     # a test spanning two databases is not run there, and says so (the links above cover FKs)
     cross = {t["test"] for s in post["dbt_tests"]["stores"] for t in s["not_run_cross_store"]}
     assert "fk_hcp1__patients__ids_student_id" in cross and not cross & names
+    # the rule tests among them ran in Python over the run's rows, with the transform's verdicts
+    results = json.loads((workdir / "runs" / run_id / "dbt" / "run_results.json").read_text())["results"]
+    verdicts = {r["unique_id"].split(".")[2]: r["status"] for r in results if r["unique_id"].startswith("test.")}
+    rules = {t["test"]: t["status"] for t in post["cross_store_tests"]}
+    assert set(rules) == {"schools_belong_to_district__ids__schools", "ids_hcp1_student_counts_within_5pct__ids__students"}
+    assert rules == {name: verdicts[name] for name in rules} and set(rules) <= cross
     assert cert_data(env) != {k: v for k, v in before.items() if not k.endswith(".datamig")}
 
     corrupted_cert_fails_validation(env, workdir, run_id)

@@ -5,8 +5,8 @@ Under the cert target the final models are ephemeral selects of the CERT tables 
 the run's keys (datamig.run_keys, macros/cert.sql), so the tests judge exactly the rows the run
 loaded. Selection: `tag:<store> --indirect-selection cautious --exclude tag:leak`: a test whose
 models span stores (another database) is not run here (cross-store links are checked in
-Python, see cert_scope.check_link), and the PII-leak tests need the original values, which only
-the transform's DuckDB has.
+Python, see cert_scope.check_link, and the rule tests in cross_store.py), and the PII-leak
+tests need the original values, which only the transform's DuckDB has.
 
 The project is parsed once per validation (parse()) and every store's `dbt test` reuses the
 parsed manifest. The parse is the same for every run of a district (vars {district}; run_id is
@@ -157,7 +157,8 @@ def add_samples(tested: dict, schema: str, url: str, run_id: str, parsed: Parsed
 
 def _cross_store(nodes: Mapping, store: str) -> list[dict]:
     """Tests on this store's finals that also read another store's (a link, a count ratio):
-    one PostgreSQL database cannot run them (links are checked in Python instead)."""
+    one PostgreSQL database cannot run them (links and rule tests are checked in Python instead,
+    cert_scope.check_link and cross_store.py)."""
     out = []
     for node in nodes.values():
         if node.get("resource_type") != "test" or "leak" in (node.get("tags") or []):

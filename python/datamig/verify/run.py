@@ -2,7 +2,8 @@
 - reconcile counts (extracted = final = present in CERT) per table, label and relationship type;
 - run the transform's dbt tests again against each CERT PostgreSQL store (dbt-postgres, target
   cert), scoped to the rows the run loaded (dbt_cert.py);
-- check the cross-database links of config/datamig.yaml over the run's rows (cert_scope.py);
+- check the cross-database links of config/datamig.yaml over the run's rows (cert_scope.py), and
+  run the rule tests whose models span two stores, which no dbt test can (cross_store.py);
 write post-load-validation.json: VALID, or ISSUES_FOUND when a count differs, an error-severity
 test fails or errors, or a link points at a parent CERT lacks. Warn-severity failures are
 reported as warnings. Nothing in it is a data value: failing rows are told by their keys."""
@@ -21,7 +22,8 @@ from ..config import Config
 from ..errors import DatamigError
 from ..load.pgstore import cert_url
 from ..services.envfile import find_project_root
-from . import cert_scope, dbt_cert, reconcile
+from ..transform.validation_report import Scrubber
+from . import cert_scope, cross_store, dbt_cert, reconcile
 
 
 def _manifest(run_dir: Path) -> dict:
@@ -136,6 +138,30 @@ def _links(cfg: Config, env, run_id: str, progress) -> list[dict]:
     return rows
 
 
+def _cross_store(cfg: Config, env, root: Path, run_id: str, district: int, parsed: dbt_cert.Parsed | None,
+                 progress) -> list[dict]:
+    if parsed is None:
+        return []
+    progress("checking the rule tests that span stores")
+    urls = {s.name: (cert_url(s, env), s.schema) for s in cfg.postgres_stores()}
+    scrub = Scrubber(load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes)
+    return cross_store.cross_store_tests(parsed.nodes, urls, run_id, district, scrub)
+
+
+def _judge(where: str, test: dict, issues: list[str], warnings: list[str]) -> None:
+    """A test's verdict: an issue when it failed at error severity or could not run, a warning
+    when it failed at warn severity or was not run for a reason it gives."""
+    status = test["status"]
+    if status == "error":
+        issues.append(f"{where} could not run: {test.get('message')}")
+    elif status == "fail":
+        issues.append(f"{where} failed: {test['failures']} rows")
+    elif status == "warn":
+        warnings.append(f"{where} warned: {test['failures']} rows")
+    elif status == "skipped" and test.get("message"):
+        warnings.append(f"{where} not run: {test['message']}")
+
+
 def _summary(stores: list[dict]) -> dict:
     tests = [t for s in stores for t in s["tests"]]
     count = lambda status: sum(1 for t in tests if t["status"] == status)  # noqa: E731
@@ -161,33 +187,30 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
         parsing = pool.submit(_parse, cfg, root, run_dir, district, progress)
         graph_counts = pool.submit(_graph, cfg, env, run_dir, manifest)
         pg_checks = pool.submit(lambda: (_tables(cfg, env, run_dir, manifest, progress),
-                                         _links(cfg, env, run_id, progress)))
+                                         _links(cfg, env, run_id, progress),
+                                         _cross_store(cfg, env, root, run_id, district, parsing.result(), progress)))
         unscoped = _unscoped(cfg, env, run_id, manifest)
         stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsing.result())
-        (tables, links), graph = pg_checks.result(), graph_counts.result()
+        (tables, links, cross), graph = pg_checks.result(), graph_counts.result()
     issues = [f"{r['table']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
               for r in tables if not r["ok"]]
     issues += [f"{name}: CERT holds no record of the run's keys (datamig.run_keys); its dbt tests were not run"
                for name in unscoped]
     issues += [f"{r['kind']} {r['name']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
                for r in graph if not r["ok"]]
-    warnings = []
+    warnings: list[str] = []
     for s in stores:
         for t in s["tests"]:
-            where = f"{s['store']}: dbt test {t['test']} ({t['rule']}, {t['severity']})"
-            if t["status"] == "error":
-                issues.append(f"{where} could not run: {t.get('message')}")
-            elif t["status"] == "fail":
-                issues.append(f"{where} failed: {t['failures']} rows")
-            elif t["status"] == "warn":
-                warnings.append(f"{where} warned: {t['failures']} rows")
+            _judge(f"{s['store']}: dbt test {t['test']} ({t['rule']}, {t['severity']})", t, issues, warnings)
     issues += [f"link {r['link']}: {r['missing']} of {r['checked']} values have no parent in CERT"
                for r in links if not r["ok"]]
+    for t in cross:
+        _judge(f"cross-store test {t['test']} ({t['type']}, {t['severity']})", t, issues, warnings)
     result = {"run_id": run_id, "district": manifest["district"],
               "status": "VALID" if not issues else "ISSUES_FOUND", "issues": issues, "warnings": warnings,
               "tables": tables, "graph": graph,
               "dbt_tests": {"target": "cert", "scope": "rows of the run (datamig.run_keys)",
                             "summary": _summary(stores), "stores": stores},
-              "links": links, "seconds": round(time.monotonic() - started, 3)}
+              "links": links, "cross_store_tests": cross, "seconds": round(time.monotonic() - started, 3)}
     (run_dir / "post-load-validation.json").write_text(json.dumps(result, indent=2, default=str))
     return result
