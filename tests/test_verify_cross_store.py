@@ -116,9 +116,12 @@ def test_a_test_within_one_store_is_left_to_dbt(stores):
     assert cross_store_tests(_nodes(within), stores, RUN, 42) == []
 
 
-def test_a_rule_whose_sql_postgresql_rejects_is_an_error_naming_it(stores):
+def test_a_rule_whose_sql_does_not_render_or_run_is_an_error_naming_it(stores):
     broken = _ratio(0.05)
     broken["test_metadata"]["kwargs"]["row_filter"] = "no_such_column = {{ var('district') }}"
     [got] = cross_store_tests(_nodes(broken), stores, RUN, 42, scrub=lambda text: text.upper())
     assert got["status"] == "error" and got["failures"] is None
     assert got["message"] == 'COLUMN "NO_SUCH_COLUMN" DOES NOT EXIST'      # its first line, scrubbed
+    broken["test_metadata"]["kwargs"]["row_filter"] = "district_id = {{ var('district') }"
+    [got] = cross_store_tests(_nodes(broken), stores, RUN, 42)
+    assert (got["status"], got["message"]) == ("error", "unexpected '}'")   # a rule that does not render

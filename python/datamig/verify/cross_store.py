@@ -93,8 +93,8 @@ def _run(node: dict, nodes: Mapping, stores: Stores, render: Callable[[str], str
         failures, sample = CHECKS[meta["name"]](meta["kwargs"], stores, render, district)
     except NotInCert as exc:
         return {**entry, "status": "skipped", "failures": None, "message": str(exc)}
-    except psycopg.Error as exc:  # a rule's SQL fragment PostgreSQL rejects, a store gone away
-        lines = str(exc).strip().splitlines()
+    except (psycopg.Error, jinja2.TemplateError) as exc:  # a rule's SQL fragment that does not render or
+        lines = str(exc).strip().splitlines()                # that PostgreSQL rejects; a store gone away
         return {**entry, "status": "error", "failures": None, "message": scrub(lines[0] if lines else type(exc).__name__)}
     status = "pass" if failures == 0 else ("fail" if severity == "error" else "warn")
     return {**entry, "status": status, "failures": failures, "sample": sample}
