@@ -115,8 +115,10 @@ def test_warming_starts_every_worker_with_the_engine(pool, engine, monkeypatch):
     monkeypatch.setattr(udf_workers, "_send", lambda stream, message, send=udf_workers._send:
                         (sent.append(message[0]), send(stream, message)))
     phones = pa.array([f"555-{i % 1000:03d}-{i:04d}" for i in range(MIN_MASK_ROWS)], pa.string())
-    assert pool.mask_format(engine, phones, "phone", False, False, None).equals(
-        mask_in_process(engine, phones, "phone", False, False, None))
+    expected = mask_in_process(engine, phones, "phone", False, False, None)
+    # a worker without the engine would reject the chunk, and the pool would mask it here
+    monkeypatch.setattr(udf_workers, "mask_in_process", lambda *a: pytest.fail("the chunk ran in process"))
+    assert pool.mask_format(engine, phones, "phone", False, False, None).equals(expected)
     assert sent == ["mask"]                                 # the worker had the engine already
 
 

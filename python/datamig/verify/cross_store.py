@@ -28,33 +28,34 @@ class NotInCert(Exception):
 
 
 class Stores:
-    """Read-only connections to the CERT stores, one each, opened when first needed."""
+    """Read-only connections to the CERT stores, one each, opened when first needed, with the
+    tables and key columns the run recorded there (read once per store)."""
 
     def __init__(self, urls: Mapping[str, tuple[str, str]], run_id: str):
         self.urls, self.run_id = urls, run_id       # store -> (url, schema)
-        self._conns: dict[str, psycopg.Connection] = {}
+        self._open: dict[str, tuple[psycopg.Connection, dict[str, list[str]]]] = {}
 
     def rows(self, model: str) -> tuple[psycopg.Connection, sql.Composable]:
         """The model's CERT table restricted to the run's keys, and the connection to read it on."""
         store, _, table = model.partition("__")
         if store not in self.urls:
             raise NotInCert(f"{model}: not a table of a CERT PostgreSQL store")
-        conn = self._conn(store)
+        conn, run_tables = self._store(store)
         schema = self.urls[store][1]
-        key = cert_scope.run_tables(conn, self.run_id).get(f"{schema}.{table}")
+        key = run_tables.get(f"{schema}.{table}")
         if not key:
             raise NotInCert(f"{model}: the run recorded no keys of {schema}.{table}")
         return conn, cert_scope.scoped(schema, table, key, cert_scope.column_types(conn, schema, table), self.run_id)
 
-    def _conn(self, store: str) -> psycopg.Connection:
-        if store not in self._conns:
+    def _store(self, store: str) -> tuple[psycopg.Connection, dict[str, list[str]]]:
+        if store not in self._open:
             conn = psycopg.connect(self.urls[store][0], autocommit=True)
             conn.execute("SET default_transaction_read_only = on")
-            self._conns[store] = conn
-        return self._conns[store]
+            self._open[store] = conn, cert_scope.run_tables(conn, self.run_id)
+        return self._open[store]
 
     def close(self) -> None:
-        for conn in self._conns.values():
+        for conn, _ in self._open.values():
             conn.close()
 
 

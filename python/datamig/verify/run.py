@@ -105,8 +105,7 @@ def _parse(cfg: Config, root: Path, run_dir: Path, district: int, progress) -> d
 
 
 def _dbt_tests(cfg: Config, env, root: Path, run_dir: Path, run_id: str, district: int, progress,
-               skip: list[str], parsed: dbt_cert.Parsed | None) -> list[dict]:
-    shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes
+               skip: list[str], parsed: dbt_cert.Parsed | None, shapes: Mapping[str, str]) -> list[dict]:
     stores = [s for s in cfg.postgres_stores() if s.name not in skip]
     if not stores or parsed is None:
         return []
@@ -138,14 +137,13 @@ def _links(cfg: Config, env, run_id: str, progress) -> list[dict]:
     return rows
 
 
-def _cross_store(cfg: Config, env, root: Path, run_id: str, district: int, parsed: dbt_cert.Parsed | None,
-                 progress) -> list[dict]:
+def _cross_store(cfg: Config, env, run_id: str, district: int, parsed: dbt_cert.Parsed | None,
+                 shapes: Mapping[str, str], progress) -> list[dict]:
     if parsed is None:
         return []
     progress("checking the rule tests that span stores")
     urls = {s.name: (cert_url(s, env), s.schema) for s in cfg.postgres_stores()}
-    scrub = Scrubber(load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes)
-    return cross_store.cross_store_tests(parsed.nodes, urls, run_id, district, scrub)
+    return cross_store.cross_store_tests(parsed.nodes, urls, run_id, district, Scrubber(shapes))
 
 
 def _judge(where: str, test: dict, issues: list[str], warnings: list[str]) -> None:
@@ -178,6 +176,7 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     started = time.monotonic()
     manifest = _manifest(run_dir)
     district = manifest["district"]
+    shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes  # masks messages
     # dbt's parse and tests are CPU in this process, the counts and links wait on PostgreSQL, the
     # graph's on Neo4j: side by side they overlap. dbt runs one call at a time (its state is global
     # to the process); while it runs, the working directory is the project and DATAMIG_CERT_* and
@@ -188,9 +187,9 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
         graph_counts = pool.submit(_graph, cfg, env, run_dir, manifest)
         pg_checks = pool.submit(lambda: (_tables(cfg, env, run_dir, manifest, progress),
                                          _links(cfg, env, run_id, progress),
-                                         _cross_store(cfg, env, root, run_id, district, parsing.result(), progress)))
+                                         _cross_store(cfg, env, run_id, district, parsing.result(), shapes, progress)))
         unscoped = _unscoped(cfg, env, run_id, manifest)
-        stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsing.result())
+        stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsing.result(), shapes)
         (tables, links, cross), graph = pg_checks.result(), graph_counts.result()
     issues = [f"{r['table']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
               for r in tables if not r["ok"]]
