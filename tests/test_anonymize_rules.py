@@ -193,15 +193,16 @@ def test_pii_scan_flags_document_keys_no_rule_classifies(rules):
 
 
 def test_json_paths_reach_exactly_the_values_they_name():
-    """jsonpath.apply: keys, quoted keys, [*] over a list, .* over an object, [n]; a path that
-    does not match a document (missing key, index past the end, wrong type) is skipped."""
+    """jsonpath.targets: keys, quoted keys, [*] over a list, .* over an object, [n]; a path that
+    does not match a document (missing key, index past the end, wrong type) reaches nothing."""
     from datamig.anonymize import jsonpath
 
     doc = {"g": [{"name": "a", "tel": {"home": "1", "work": "2"}}, {"name": "b"}, "not an object"],
            "odd key": {"x": "3"}, "n": 5}
-    touched: set = set()
-    for path in ("$.g[*].name", "$.g[0].tel.*", "$['odd key'].x", "$.g[7].name", "$.n.deeper", "$.missing"):
-        jsonpath.apply(doc, jsonpath.parse(path), lambda v: f"<{v}>", touched)
-    assert doc == {"g": [{"name": "<a>", "tel": {"home": "<1>", "work": "<2>"}}, {"name": "<b>"}, "not an object"],
-                   "odd key": {"x": "<3>"}, "n": 5}
-    assert len(touched) == 5 and (id(doc["odd key"]), "x") in touched
+    reached = [(node, slot) for path in ("$.g[*].name", "$.g[0].tel.*", "$['odd key'].x", "$.g[7].name",
+                                          "$.n.deeper", "$.missing")
+               for node, slot in jsonpath.targets(doc, jsonpath.parse(path))]
+    assert [node[slot] for node, slot in reached] == ["a", "b", "1", "2", "3"]   # in document order
+    assert [(id(node), slot) for node, slot in reached] == [
+        (id(doc["g"][0]), "name"), (id(doc["g"][1]), "name"), (id(doc["g"][0]["tel"]), "home"),
+        (id(doc["g"][0]["tel"]), "work"), (id(doc["odd key"]), "x")]

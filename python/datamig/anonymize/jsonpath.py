@@ -6,7 +6,7 @@ doubles as the config validator (a bad path is a ConfigError, not a runtime surp
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 _STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[\*\]|\[(\d+)\]|\['([^']*)'\]|\.\*""")
 
@@ -33,20 +33,19 @@ def parse(path: str) -> tuple[tuple, ...]:
     return tuple(steps)
 
 
-def apply(node: Any, steps: tuple[tuple, ...], fn: Callable[[Any], Any], touched: set | None = None,
-          depth: int = 0) -> None:
-    """Replace, in place, every value `steps` reaches in `node` by fn(value); missing: skipped.
-    `touched` collects (id(container), slot) of every replaced value. (Runs for every configured
-    path of every document: an index into `steps` and a slot list, no generators or slices.)"""
-    slots = _slots(node, steps[depth])
-    if depth + 1 < len(steps):
-        for slot in slots:
-            apply(node[slot], steps, fn, touched, depth + 1)
-        return
-    for slot in slots:
-        node[slot] = fn(node[slot])
-        if touched is not None:
-            touched.add((id(node), slot))
+def targets(node: Any, steps: tuple[tuple, ...]) -> list[tuple[Any, Any]]:
+    """(container, slot) of every value `steps` reaches in `node`; a missing step reaches nothing.
+    (Runs for every configured path of every document: a stack of (node, depth), no generators.)"""
+    found, todo = [], [(node, 0)]
+    last = len(steps) - 1
+    while todo:
+        here, depth = todo.pop()
+        slots = _slots(here, steps[depth])
+        if depth == last:
+            found.extend((here, slot) for slot in slots)
+        else:
+            todo.extend((here[slot], depth + 1) for slot in reversed(slots))
+    return found
 
 
 def _slots(node: Any, step: tuple) -> Sequence:

@@ -76,7 +76,7 @@ def scrub_in_process(scrubber: NameScrubber, texts: pa.Array, names: pa.Array) -
 
 def docs_in_process(engine, docs: pa.Array, spec: str, token: str | None) -> pa.Array:
     taken = engine.taken.get(token)
-    return pa.array([engine.docs.anonymize_text(d, spec, taken) for d in docs.to_pylist()], pa.string())
+    return pa.array(engine.docs.anonymize_texts(docs.to_pylist(), spec, taken), pa.string())
 
 
 def mask_in_process(engine, values: pa.Array, domain: str, keep: bool, letters: bool, token: str | None) -> pa.Array:

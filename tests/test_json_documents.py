@@ -1,0 +1,86 @@
+"""JSON documents (jsondoc.py): a chunk of documents is anonymized as each value would be on its
+own, and free text inside a document loses the real names of its own object."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from datamig.anonymize.engine import Engine
+from datamig.anonymize.keyed import Keys
+from datamig.anonymize.rules import load_rules
+from datamig.anonymize.taken import DIGITS_DOMAIN, normalized
+
+GUARDIANS = json.dumps({"by_key": True, "paths": [
+    {"path": "$.guardians[*].name", "strategy": "faker", "provider": "name", "domain": "person.full_name"},
+    {"path": "$.guardians[*].phone", "strategy": "mask_format", "domain": "phone", "keep_country_code": True},
+    {"path": "$.guardians[*].email", "strategy": "faker", "provider": "email", "domain": "email"}]})
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_rules(), Keys("json-documents-test-salt-0123"))
+
+
+def test_notes_lose_the_real_name_a_path_replaced(engine):
+    doc = {"guardians": [{"name": "Zebulon Quixote", "notes": "Zebulon Quixote called about Quixote's form"}]}
+    out = json.loads(engine.docs.anonymize_text(json.dumps(doc), GUARDIANS))["guardians"][0]
+    assert out["name"] == engine.fakes.apply("faker", "Zebulon Quixote", "name", "person.full_name")
+    assert out["notes"] == "[NAME] [NAME] called about [NAME]'s form"
+
+
+def _guardian(rng: random.Random, phones: list[str]) -> dict:
+    first, last = rng.choice(["Ana", "José", "Li", "Zoë", "Ann-Marie"]), rng.choice(["García", "O'Brien", "Ng"])
+    guardian = {"name": f"{first} {last}", "phone": rng.choice(phones), "relationship": "aunt",
+                "email": f"{first.lower()}.{rng.randint(1, 40)}@x.org", "home_phone": rng.choice(phones + [None, "", 5551234567]),
+                "emails": [rng.choice(["a@x.org", "B@x.org ", None, ""]) for _ in range(rng.randint(0, 3))],
+                "notes": f"{first} called from {rng.choice(phones)}"}
+    for key in rng.sample(list(guardian), rng.randint(0, 3)):
+        del guardian[key]
+    return guardian
+
+
+def _expected(engine: Engine, text: str | None, taken) -> str | None:
+    """What each value of a document becomes on its own (Fakes.apply), for GUARDIANS' paths and
+    the rules' keys `home_phone` (a phone, text or number), `emails` (element-wise) and `notes`
+    (free text, which loses the object's real name)."""
+    if text is None or not text.strip(" "):
+        return text
+    doc, fakes = json.loads(text), engine.fakes
+    for g in doc.get("guardians", []) if isinstance(doc, dict) else []:
+        real = g.get("name")
+        if "name" in g:
+            g["name"] = fakes.apply("faker", g["name"], "name", "person.full_name", taken)
+        if "phone" in g:
+            g["phone"] = fakes.apply("mask_format", g["phone"], None, "phone", taken, keep_country_code=True)
+        if "email" in g:
+            g["email"] = fakes.apply("faker", g["email"], "email", "email", taken)
+        if "home_phone" in g:
+            g["home_phone"] = fakes.apply("mask_format", g["home_phone"], None, "phone", taken, keep_country_code=True)
+        if "emails" in g:
+            g["emails"] = fakes.apply("faker", g["emails"], "email", "email", taken, elementwise=True)
+        if "notes" in g:
+            g["notes"] = fakes.scrub_text(g["notes"], [real] if real else [])
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_chunk_of_documents_equals_each_value_faked_on_its_own(engine):
+    rng = random.Random(3)
+    phones = [f"{rng.randint(200, 999)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}" for _ in range(60)]
+    phones += ["+1 (555) 010-0000", "", "  ", "n/a"]
+    texts = [None, "", "  ", "{}", "[]"] + [
+        json.dumps({"guardians": [_guardian(rng, phones) for _ in range(rng.randint(0, 3))]}, ensure_ascii=rng.random() < 0.5)
+        for _ in range(400)]
+    # some fakes are real phones of the slice: those walk on, in a chunk as one by one
+    first = [engine.fakes.apply("mask_format", p, None, "phone", keep_country_code=True) for p in phones[:20]]
+    state = {"phone": frozenset(engine.permuter.transform_one(normalized("phone", v), DIGITS_DOMAIN)
+                                for v in phones[:30] + first)}
+    engine.taken.add("documents#1", state)
+    taken = engine.taken.get("documents#1")
+    got = engine.docs.anonymize_texts(texts, GUARDIANS, taken)
+    assert got == [_expected(engine, t, taken) for t in texts]
+    assert got[:5] == [None, "", "  ", "{}", "[]"]
+    out_phones = {normalized("phone", g["phone"]) for d in got[5:] for g in json.loads(d)["guardians"] if "phone" in g}
+    real = {normalized("phone", v) for v in phones[:30] + first} - {""}
+    assert len(out_phones) > 30 and not out_phones & real   # no fake is a real phone of the slice
