@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .sql_library import LIBRARY
 from .udf_workers import shared_pool
 
 
@@ -62,6 +63,18 @@ def _replace(conn, name: str) -> None:
         conn.remove_function(name)
     except Exception:  # not registered yet on this connection
         pass
+
+
+def _create_dictionaries(conn, arrays: dict[str, pa.Array]) -> None:
+    """dm_lib.main.dictionaries(name, entries VARCHAR[]): what dm_lib.pick reads (sql_library.sql)."""
+    table = pa.table({"name": pa.array(list(arrays), pa.string()),
+                      "entries": pa.array([a.to_pylist() for a in arrays.values()], pa.list_(pa.string()))})
+    conn.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LIBRARY}")
+    conn.register("__dm_dictionaries", table)
+    try:
+        conn.execute(f"CREATE OR REPLACE TABLE {LIBRARY}.main.dictionaries AS SELECT * FROM __dm_dictionaries")
+    finally:
+        conn.unregister("__dm_dictionaries")
 
 
 def register(conn, engine) -> None:
@@ -114,6 +127,7 @@ def register(conn, engine) -> None:
         # 1-based like a list subscript; the index is already reduced mod the dictionary size
         return _by_groups(indexes, (names,), lambda idx, name: dict_array(name).take(pc.subtract(idx, 1)))
 
+    _create_dictionaries(conn, arrays)
     _replace(conn, "dm_dict")
     conn.create_function("dm_dict", dictionary, ["VARCHAR"], "VARCHAR[]", type="arrow", side_effects=False)
     _replace(conn, "dm_pick")
