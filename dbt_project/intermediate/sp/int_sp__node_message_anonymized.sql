@@ -5,7 +5,7 @@
 with about_student as (
     select
         rel.start_key as message_id,
-        string_agg(concat_ws(' ', node.first_name, node.last_name), ' ' order by node.student_id) as names
+        array_to_string(list_transform(list_sort(list(row(node.student_id, concat_ws(' ', node.first_name, node.last_name)))), lambda p: struct_extract(p, 2)), ' ') as names  -- noqa: RF02
     from {{ ref('stg_sp__rel_about') }} as rel
     inner join {{ ref('stg_sp__node_student') }} as node
         on rel.end_key = node.student_id
@@ -18,7 +18,7 @@ with about_student as (
 sent_from_staff as (
     select
         rel.end_key as message_id,
-        string_agg(concat_ws(' ', node.first_name, node.last_name), ' ' order by node.staff_id) as names
+        array_to_string(list_transform(list_sort(list(row(node.staff_id, concat_ws(' ', node.first_name, node.last_name)))), lambda p: struct_extract(p, 2)), ' ') as names  -- noqa: RF02
     from {{ ref('stg_sp__rel_sent') }} as rel
     inner join {{ ref('stg_sp__node_staff') }} as node
         on rel.start_key = node.staff_id
@@ -31,7 +31,7 @@ sent_from_staff as (
 to_guardian as (
     select
         rel.start_key as message_id,
-        string_agg(concat_ws(' ', node.first_name, node.last_name), ' ' order by node.guardian_id) as names
+        array_to_string(list_transform(list_sort(list(row(node.guardian_id, concat_ws(' ', node.first_name, node.last_name)))), lambda p: struct_extract(p, 2)), ' ') as names  -- noqa: RF02
     from {{ ref('stg_sp__rel_to') }} as rel
     inner join {{ ref('stg_sp__node_guardian') }} as node
         on rel.end_key = node.guardian_id
