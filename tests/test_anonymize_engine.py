@@ -193,7 +193,7 @@ def test_every_cursor_sees_dictionaries_and_settings_without_set_up(plugin, conn
     assert anonymized(cursor) == rows
     assert cursor.execute("SELECT count(*) FROM duckdb_variables() WHERE name LIKE 'dm_%'").fetchone()[0] == 0
     with pytest.raises(duckdb.Error, match="no fake dictionary named 'nope'"):
-        cursor.execute("SELECT dm_dict('nope')").fetchall()
+        cursor.execute("SELECT dm_dict_size('nope')").fetchall()
 
 
 # scrub_text's name passes as the macro wrote them before dm_scrub_names and the folded edge class:
@@ -546,8 +546,8 @@ def test_text_array_elementwise(plugin, rows):
 @pytest.mark.parametrize("provider,domain", [("email", "email"), ("user_name", "user_name"), ("name", "person.full_name"),
                                              ("first_name", "person.first_name"), ("url", "url")])
 def test_elementwise_picks_equal_the_column_picks(conn, provider, domain):
-    # Inside list_transform's lambda the picks go through dm_pick (DuckDB calls dm_dict there once
-    # per element, building the dictionary each time); each element must get its column's fake.
+    # Inside list_transform's lambda the picks go through dm_pick (the scalar subquery that reads a
+    # dictionary for dm_lib.pick cannot go there); each element must get its column's fake.
     listed = A("l", "faker", provider=provider, domain=domain, elementwise=True)
     assert "dm_lib.pick_listed(" in listed and "dm_lib.pick(" not in listed
     scalar = A("v", "faker", provider=provider, domain=domain)

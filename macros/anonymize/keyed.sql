@@ -3,8 +3,9 @@
     dm_domain_key is a Python UDF of the plugin: DuckDB folds it to a constant once per query, the
     salt and master key stay in Python, and a connection without the plugin fails at bind time
     (e.g. "blank_safe does not exist") instead of producing NULLs. The SQL text dbt writes to
-    target/ holds only the domain name. Dictionaries and settings come the same way, from the
-    folded UDFs dm_dict('name'), dm_dict_size('name') and dm_setting('name').
+    target/ holds only the domain name. Settings and dictionary sizes come the same way, from the
+    folded UDFs dm_setting('name') and dm_dict_size('name'); the dictionaries from a table the
+    plugin fills, dm_lib.main.dictionaries.
     These macros check their arguments and compile to calls of dm_lib.*, the DuckDB macros the
     plugin creates (python/datamig/anonymize/sql_library.sql, where each is explained): DuckDB
     expands them as if written out, and the SQL dbt compiles, logs and parses stays small. -#}
@@ -48,9 +49,8 @@ dm_lib.hex({{ h }}, {{ lo }}, {{ n }})
 {%- endmacro %}
 
 {# Dictionary pick (dm_lib.pick): 32 bits of the hash mod the dictionary size (bias < 5e-6).
-   Inside a lambda (in_list: text[] elementwise) DuckDB does not fold dm_dict('x'): it would call
-   it once per list element, building the whole dictionary each time, so there dm_lib.pick_listed
-   takes the picks through one vectorized UDF call instead. #}
+   Inside a lambda (in_list: text[] elementwise) the dictionary cannot be read by a subquery, so
+   there dm_lib.pick_listed takes the picks through one vectorized UDF call instead. #}
 {% macro anon_pick(name, h, lo, in_list=false) -%}
   {%- if not modules.re.match('^[a-z][a-z0-9_]*$', name) -%}
     {{ exceptions.raise_compiler_error("anonymize: bad dictionary name '" ~ name ~ "'") }}

@@ -6,7 +6,8 @@ i.e. every dbt thread, sees them with no per-cursor set-up):
   master key stay in this process's memory;
 - `dm_taken(relation)` -> a token for the slice's real values (taken.py), which permuted phones and
   SSNs must not be;
-- `dm_dict(provider)` -> VARCHAR[] (a pick is a list index) and `dm_dict_size(provider)` -> UBIGINT;
+- `dm_dict_size(provider)` -> UBIGINT, and the dictionaries as the table
+  `dm_lib.main.dictionaries(name, entries)` (a pick is a list index);
 - `dm_setting(name)` -> VARCHAR: email_domain, url_domain, ipv4_prefix, date_shift_days,
   re_<shape>, ph_<shape> (settings and pii_shapes of the rules file, so the macros hard-code none);
 - the Arrow UDFs of udfs.py;

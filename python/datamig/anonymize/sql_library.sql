@@ -38,14 +38,15 @@ CREATE OR REPLACE MACRO dm_lib.main.hex(h, lo, n) AS
 
 -- a dictionary pick: 32 bits of the hash mod the dictionary's size. The dictionary is a scalar
 -- subquery on dm_lib.main.dictionaries (udfs.py), which DuckDB runs once per query and joins as a
--- one-row side; a folded dm_dict(dict) was converted to a 10k-value constant per pick and query
+-- one-row side; a folded UDF returning the list was converted to a 10k-value constant per pick and query
 -- (~11 ms each: a model with nine picks spent 0.1 s planning, all models together ~1 s).
 -- dm_dict_size is folded; UBIGINT because a signed size would make the modulo a HUGEINT one (10x).
 CREATE OR REPLACE MACRO dm_lib.main.pick(dict, h, lo) AS
     (SELECT entries FROM dm_lib.main.dictionaries WHERE name = dict)[1 + CAST(dm_lib.main.bits(h, lo, 32) % dm_dict_size(dict) AS BIGINT)];
 
--- the same pick inside a lambda (text[] columns), where DuckDB does not fold dm_dict(dict) and
--- would build the whole list once per element: dm_pick takes the picks in one vectorized call
+-- the same pick inside a lambda (text[] columns), where a subquery cannot go (and a list-returning
+-- UDF is not folded: DuckDB built the whole list once per element): dm_pick takes the picks in
+-- one vectorized call
 CREATE OR REPLACE MACRO dm_lib.main.pick_listed(dict, h, lo) AS
     dm_pick(dict, 1 + CAST(dm_lib.main.bits(h, lo, 32) % dm_dict_size(dict) AS BIGINT));
 

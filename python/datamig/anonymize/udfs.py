@@ -2,12 +2,14 @@
 
 - dm_domain_key(domain): K_d (keyed.py). A plain scalar UDF without side effects: DuckDB calls it
   at plan time for the constant domain of a query and folds the result; no per-row Python.
-- dm_dict(name) VARCHAR[], dm_dict_size(name) UBIGINT, dm_setting(name) VARCHAR: the fake
-  dictionaries and the rules' settings, folded the same way. UDFs live on the connection and
-  every cursor dbt-duckdb derives from it, unlike DuckDB variables (per cursor: re-setting 40k
-  dictionary strings on each dbt node's cursor cost 0.1-0.5 s per node).
+- dm_dict_size(name) UBIGINT, dm_setting(name) VARCHAR: a fake dictionary's size and the rules'
+  settings, folded the same way. UDFs live on the connection and every cursor dbt-duckdb derives
+  from it, unlike DuckDB variables (per cursor: re-setting 40k dictionary strings on each dbt
+  node's cursor cost 0.1-0.5 s per node).
+- The dictionaries themselves are a table, dm_lib.main.dictionaries(name, entries VARCHAR[]),
+  which dm_lib.pick reads through a scalar subquery (sql_library.sql).
 - dm_pick(name, i): the i-th entry (1-based) of a dictionary, an Arrow UDF for the picks inside
-  a lambda (text[] elementwise), where DuckDB does not fold dm_dict.
+  a lambda (text[] elementwise), where a subquery cannot go.
 
 Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
 - dm_taken(relation) VARCHAR: reads int_pii_values (the slice's real values, encrypted) once and
@@ -65,10 +67,10 @@ def _replace(conn, name: str) -> None:
         pass
 
 
-def _create_dictionaries(conn, arrays: dict[str, pa.Array]) -> None:
+def _create_dictionaries(conn, dicts: dict[str, list[str]]) -> None:
     """dm_lib.main.dictionaries(name, entries VARCHAR[]): what dm_lib.pick reads (sql_library.sql)."""
-    table = pa.table({"name": pa.array(list(arrays), pa.string()),
-                      "entries": pa.array([a.to_pylist() for a in arrays.values()], pa.list_(pa.string()))})
+    table = pa.table({"name": pa.array(list(dicts), pa.string()),
+                      "entries": pa.array(list(dicts.values()), pa.list_(pa.string()))})
     conn.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LIBRARY}")
     conn.register("__dm_dictionaries", table)
     try:
@@ -115,21 +117,11 @@ def register(conn, engine) -> None:
     arrays = {name: pa.array(values, pa.string()) for name, values in dicts.items()}
     dict_array = lookup(arrays, "fake dictionary")
 
-    def dictionary(names):
-        # An Arrow UDF: DuckDB folds it once per occurrence and converts the list in C++; as a
-        # plain Python UDF it was folded ~20 times per occurrence, each a 10k-string conversion
-        # (0.25-0.7 s of planning for a model with a dozen picks).
-        values = [dict_array(n) for n in names.to_pylist()]
-        offsets = np.cumsum([0] + [len(v) for v in values], dtype=np.int32)
-        return pa.ListArray.from_arrays(pa.array(offsets), pa.concat_arrays(values) if values else pa.array([], pa.string()))
-
     def pick(names, indexes):
         # 1-based like a list subscript; the index is already reduced mod the dictionary size
         return _by_groups(indexes, (names,), lambda idx, name: dict_array(name).take(pc.subtract(idx, 1)))
 
-    _create_dictionaries(conn, arrays)
-    _replace(conn, "dm_dict")
-    conn.create_function("dm_dict", dictionary, ["VARCHAR"], "VARCHAR[]", type="arrow", side_effects=False)
+    _create_dictionaries(conn, dicts)
     _replace(conn, "dm_pick")
     conn.create_function("dm_pick", pick, ["VARCHAR", "BIGINT"], "VARCHAR", type="arrow", side_effects=False)
     folded = [
