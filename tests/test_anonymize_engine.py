@@ -863,3 +863,17 @@ def test_mask_format_letters_option_in_sql_rules_and_documents(plugin, conn):
     doc = plugin.engine.docs.anonymize_text('{"certification_number": "MACQHBBVCZ", "badge_no": 1e+20}', "{}")
     assert doc == ('{"certification_number":"' + got[0] + '","badge_no":"'
                    + fakes.apply("mask_format", 1e20, domain="natural_id") + '"}')
+
+
+def test_free_text_loses_contacts_alike_in_a_column_and_in_a_document(plugin, conn):
+    """pii_shapes run in RE2 for columns and in Python for JSON documents: \\b and \\d must mean
+    the same (ASCII) in both, or a phone touching a Chinese character stays in the document."""
+    texts = ["请拨打555-123-4567联系王芳", "身份证123-45-6789号", "é555-123-4567é", "mail ana@x.org今天",
+             "x5551234567", "call 555-123-4567 now"]
+    sql = A("v", "scrub_text")
+    column = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, generate_subscripts(?, 1) AS i) ORDER BY i",
+                                         [texts, texts]).fetchall()]
+    assert column[:2] == ["请拨打[PHONE]联系王芳", "身份证[SSN]号"]
+    assert [plugin.engine.fakes.apply("scrub_text", t) for t in texts] == column
+    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}"))["notes"] for t in texts]
+    assert docs == column

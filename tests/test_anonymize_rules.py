@@ -183,13 +183,15 @@ def test_pii_scan_flags_document_keys_no_rule_classifies(rules):
     configured paths and classified keys are not (they are anonymized)."""
     doc = {"guardians": [{"name": "Ann Lee", "phone": "555-123-4567", "notes": "x"}],
            "pediatrician": {"office": {"reach_at": "dr.who@clinic.org"}},
-           "aliases": ["a1@x.org", "a2@x.org"], "email": "kid@x.org", "ref": "A-12"}
+           "aliases": ["a1@x.org", "a2@x.org"], "email": "kid@x.org", "ref": "A-12",
+           "contacts": [["555-123-4567"], {"kind": "home"}]}
     docs = [json.dumps(doc)] * 4 + [None, "not json", "[1, 2]"]
     values = pii_scan.document_values(docs, rules, ["$.guardians[*].name"])
     assert "$.guardians[*].name" not in values and "$.guardians[*].phone" not in values
     assert "$.email" not in values                      # a classified key
     findings = {(f.column, f.shape, f.how) for f in pii_scan.scan(values, rules)}
-    assert findings == {("$.pediatrician.office.reach_at", "email", "whole"), ("$.aliases[*]", "email", "whole")}
+    assert findings == {("$.pediatrician.office.reach_at", "email", "whole"), ("$.aliases[*]", "email", "whole"),
+                        ("$.contacts[*][*]", "phone", "whole")}          # a list in a list too
 
 
 def test_json_paths_reach_exactly_the_values_they_name():

@@ -30,6 +30,31 @@ def test_notes_lose_the_real_name_a_path_replaced(engine):
     assert out["notes"] == "[NAME] [NAME] called about [NAME]'s form"
 
 
+@pytest.mark.parametrize("doc,notes", [
+    ({"first_name": "Zelda", "last_name": "Quill", "visits": [{"notes": "Zelda Quill had a fever"}]},
+     "[NAME] [NAME] had a fever"),                                             # a parent object's name
+    ({"student": {"first_name": "Zelda"}, "notes": "Zelda was absent"}, "[NAME] was absent"),  # a child's
+    ({"first_name": ["Zelda"], "notes": "Zelda was absent"}, "[NAME] was absent"),           # in a list
+    ({"guardians": [{"name": "Ann Lee"}, {"name": "Bo Ray", "notes": "Ann Lee and Bo called"}]},
+     "[NAME] [NAME] and [NAME] called"),                                      # a sibling's, by path
+])
+def test_free_text_loses_every_real_name_of_its_document(engine, doc, notes):
+    out = engine.docs.anonymize_text(json.dumps(doc), GUARDIANS)
+    assert f'"notes":"{notes}"' in out
+    assert "Zelda" not in out and "Quill" not in out and "Ann" not in out
+
+
+def test_values_in_nested_and_mixed_lists_get_their_keys_rule(engine):
+    doc = {"phones": [["555-123-4567", "555-987-6543"]], "emails": [["ann.lee@gmail.com"]],
+           "mobile": ["555-123-4567", {"type": "home"}], "tags": [["a"], "b"]}
+    out = json.loads(engine.docs.anonymize_text(json.dumps(doc), "{}"))
+    phone = lambda v: engine.fakes.apply("mask_format", v, None, "phone", keep_country_code=True)
+    assert out["phones"] == [[phone("555-123-4567"), phone("555-987-6543")]]
+    assert out["emails"] == [[engine.fakes.apply("faker", "ann.lee@gmail.com", "email", "email")]]
+    assert out["mobile"] == [phone("555-123-4567"), {"type": "home"}]
+    assert out["tags"] == [["a"], "b"]                                        # no rule: as they were
+
+
 def _guardian(rng: random.Random, phones: list[str]) -> dict:
     first, last = rng.choice(["Ana", "José", "Li", "Zoë", "Ann-Marie"]), rng.choice(["García", "O'Brien", "Ng"])
     guardian = {"name": f"{first} {last}", "phone": rng.choice(phones), "relationship": "aunt",
@@ -44,12 +69,13 @@ def _guardian(rng: random.Random, phones: list[str]) -> dict:
 def _expected(engine: Engine, text: str | None, taken) -> str | None:
     """What each value of a document becomes on its own (Fakes.apply), for GUARDIANS' paths and
     the rules' keys `home_phone` (a phone, text or number), `emails` (element-wise) and `notes`
-    (free text, which loses the object's real name)."""
+    (free text, which loses every real name of the document)."""
     if text is None or not text.strip(" "):
         return text
     doc, fakes = json.loads(text), engine.fakes
-    for g in doc.get("guardians", []) if isinstance(doc, dict) else []:
-        real = g.get("name")
+    guardians = doc.get("guardians", []) if isinstance(doc, dict) else []
+    names = list(dict.fromkeys(g["name"] for g in guardians if "name" in g))  # the document's, in order
+    for g in guardians:
         if "name" in g:
             g["name"] = fakes.apply("faker", g["name"], "name", "person.full_name", taken)
         if "phone" in g:
@@ -61,7 +87,7 @@ def _expected(engine: Engine, text: str | None, taken) -> str | None:
         if "emails" in g:
             g["emails"] = fakes.apply("faker", g["emails"], "email", "email", taken, elementwise=True)
         if "notes" in g:
-            g["notes"] = fakes.scrub_text(g["notes"], [real] if real else [])
+            g["notes"] = fakes.scrub_text(g["notes"], names)
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 

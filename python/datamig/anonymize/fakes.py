@@ -8,14 +8,14 @@ Python is fine there; hot table columns go through SQL.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any, Mapping, Sequence
 
 from .fpe import DigitPermuter
 from .keyed import Keys, bits, pick
 from .rules import Settings
 from .taken import TakenValues
-from .names import name_pattern
+from .names import NameScrubber, name_pattern
+from .pii_scan import compile_shapes
 
 
 def _blank(v: str) -> bool:
@@ -27,7 +27,9 @@ class Fakes:
                  shapes: Mapping[str, str], permuter: DigitPermuter | None = None):
         self.keys, self.dicts, self.settings = keys, dicts, settings
         self.permuter = permuter or DigitPermuter(keys)
-        self._shapes = {k: re.compile(v) for k, v in shapes.items()}
+        self._shapes = compile_shapes(shapes)
+        # dict caches only: two threads at once at worst compute a name's parts twice
+        self._names = NameScrubber(settings.scrub_placeholders["name"])
 
     def apply(self, strategy: str, value: Any, provider: str | None = None, domain: str | None = None,
               taken: TakenValues | None = None, **options: Any) -> Any:
@@ -106,6 +108,10 @@ class Fakes:
         ph = self.settings.scrub_placeholders
         for shape in ("email", "ssn", "phone"):
             text = self._shapes[shape].sub(lambda _m, r=ph[shape]: r, text)
+        names = list(names)
+        fast = self._names.scrub(text, names)  # the regex's result without a regex per name (names.py)
+        if fast is not None:
+            return fast
         for name in names:
             pattern = name_pattern(name or "")
             if pattern is None:

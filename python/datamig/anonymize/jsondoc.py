@@ -7,8 +7,8 @@ A chunk of documents is anonymized in two steps: every document is read and each
 is noted with its treatment, then each treatment fakes all its values at once (phones and SSNs
 through the vectorized permutation, a value met twice faked once), and the fakes are put back.
 Faking one value at a time was most of a document's cost (a phone alone ~20 us). Free text is
-scrubbed while reading, with the object's names as they were: faked first, the notes next to a
-name kept the real name.
+scrubbed once the whole document is read, of every real name in it (an object's, its parents',
+its children's, names in lists, names a path replaces), before any name is faked.
 """
 from __future__ import annotations
 
@@ -82,39 +82,80 @@ class DocAnonymizer:
         return [text if doc is None else _ENCODER.encode(doc) for text, doc in zip(texts, docs)]
 
     def _note(self, doc: Any, paths: list, by_key: bool, batch: "_Batch") -> None:
+        """Note what `doc` needs faked; scrub its free text (with all of its names) now."""
         done: set[tuple[int, Any]] = set()
+        found = _Found()
         for steps, treatment, opts in paths:
             for node, slot in jsonpath.targets(doc, steps):
-                if (id(node), slot) not in done:
-                    done.add((id(node), slot))
-                    batch.add(node, slot, treatment["strategy"], treatment.get("provider"),
-                              treatment.get("domain"), opts)
+                if (id(node), slot) in done:
+                    continue
+                done.add((id(node), slot))
+                value = node[slot]
+                if treatment.get("provider") in _NAME_PROVIDERS or self._is_name(slot, value):
+                    found.names.extend(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str))
+                if treatment["strategy"] == "scrub_text":
+                    found.texts.append((node, slot, opts))
+                else:
+                    batch.add(node, slot, treatment["strategy"], treatment.get("provider"), treatment.get("domain"), opts)
         if by_key:
-            self._walk(doc, done, batch)
+            self._walk(doc, done, batch, found)
+        names = list(dict.fromkeys(found.names))
+        for node, slot, opts in found.texts:
+            node[slot] = self.fakes.apply("scrub_text", node[slot], None, None, batch.taken, **dict(opts, names=names))
 
-    def _walk(self, node: Any, done: set, batch: "_Batch") -> None:
+    def _is_name(self, key: Any, value: Any) -> bool:
+        return (isinstance(key, str) and isinstance(value, str)
+                and (rule := self._classify(key, "text")) is not None and rule.provider in _NAME_PROVIDERS)
+
+    def _walk(self, node: Any, done: set, batch: "_Batch", found: "_Found") -> None:
         if isinstance(node, list):
             for item in node:
-                self._walk(item, done, batch)
+                self._walk(item, done, batch, found)
             return
         if not isinstance(node, dict):
             return
-        # nothing is replaced before batch.fake(): these are the real names, paths' or not
-        names = [v for k, v in node.items()
-                 if isinstance(v, str) and (r := self._classify(k, "text")) and r.provider in _NAME_PROVIDERS]
         for key, value in node.items():
             if (id(node), key) in done:
                 continue
-            if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
-                self._walk(value, done, batch)
-                continue
-            is_list = isinstance(value, list)
-            rule = self._classify(key, "text[]" if is_list else _family(value))
-            if value is None or rule is None or rule.strategy in _SKIP:
-                continue
-            opts = dict(rule.options, names=names) if rule.strategy == "scrub_text" else rule.options
-            for container, slot in ([(value, i) for i in range(len(value))] if is_list else [(node, key)]):
-                batch.add(container, slot, rule.strategy, rule.provider, rule.domain, opts)
+            if isinstance(value, dict):
+                self._walk(value, done, batch, found)
+            elif isinstance(value, list):
+                self._walk_list(key, value, done, batch, found)
+            else:
+                self._treat(self._classify(key, _family(value)), node, key, batch, found)
+
+    def _walk_list(self, key: str, items: list, done: set, batch: "_Batch", found: "_Found") -> None:
+        """A list under `key`: its objects are walked, and every other value in it, however deep
+        in lists, gets the rule of `key` for a list (["555-123-4567", {...}] and [["555..."]] too)."""
+        rule = None
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                self._walk(item, done, batch, found)
+            elif isinstance(item, list):
+                self._walk_list(key, item, done, batch, found)
+            else:
+                rule = rule or self._classify(key, "text[]")
+                self._treat(rule, items, i, batch, found)
+
+    def _treat(self, rule, node: Any, slot: Any, batch: "_Batch", found: "_Found") -> None:
+        value = node[slot]
+        if value is None or rule is None or rule.strategy in _SKIP:
+            return
+        if rule.provider in _NAME_PROVIDERS and isinstance(value, str):
+            found.names.append(value)
+        if rule.strategy == "scrub_text":
+            found.texts.append((node, slot, rule.options))  # scrubbed once every name is known
+        else:
+            batch.add(node, slot, rule.strategy, rule.provider, rule.domain, rule.options)
+
+
+class _Found:
+    """One document's real names, wherever they stand in it, and its free text to scrub of them:
+    a note in a visit of a student's record loses the student's name."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.texts: list[tuple[Any, Any, Mapping[str, Any]]] = []
 
 
 class _Batch:
@@ -129,9 +170,7 @@ class _Batch:
         value = node[slot]
         if value is None:
             return  # stays NULL
-        if strategy == "scrub_text" or isinstance(value, (dict, list)):
-            # free text depends on its names, not only its value; a whole object or list (a path
-            # that stops short of the values) is rare: both faked here and now
+        if isinstance(value, (dict, list)):  # a path that stops short of the values: rare, faked now
             node[slot] = self.fakes.apply(strategy, value, provider, domain, self.taken, **opts)
             return
         key = (strategy, provider, domain, repr(sorted(opts.items())))
