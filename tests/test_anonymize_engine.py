@@ -205,9 +205,11 @@ def _reference_name_scrub(text_sql: str, names: list[str]) -> str:
     s = text_sql
     for name in names:
         # parts of 2+ characters, and of one character outside Latin script ('芳 王'), not initials
-        parts = (f"list_filter(string_split_regex(trim(CAST(({name}) AS VARCHAR)), '\\s+'), "
+        parts = (f"list_filter(string_split_regex(trim(CAST(({name}) AS VARCHAR)), '[\\s-]+'), "
                  f"lambda p: length(p) >= 2 OR (length(p) = 1 AND unicode(p) > 591))")
-        pattern = (f"'(?i)(^|{_EDGE})(?:' || array_to_string(list_transform({parts}, lambda p: regexp_escape(p)), '|')"
+        # an apostrophe matches either apostrophe, ' or \u2019
+        either = "regexp_replace(regexp_escape(p), '\\\\?[''\u2019]', '[''\u2019]', 'g')"
+        pattern = (f"'(?i)(^|{_EDGE})(?:' || array_to_string(list_transform({parts}, lambda p: {either}), '|')"
                    f" || ')($|{_EDGE})'")
         once = f"regexp_replace({s}, {pattern}, '\\1' || dm_setting('ph_name') || '\\2', 'g')"
         s = f"CASE WHEN coalesce(len({parts}), 0) = 0 THEN {s} ELSE regexp_replace({once}, {pattern}, '\\1' || dm_setting('ph_name') || '\\2', 'g') END"
@@ -240,13 +242,13 @@ def _assert_scrub_names_match_the_regex_reference(conn, placeholder: str) -> Non
              "Lee  Ann", "\tAnn\tLee ", " Jo ", "a.b", "(Ann)", "Ann+", "Ann|Lee", "ks", "1st", "José", "Zoë", "王芳",
              "Ǆemal", "ɓello", "Kelvin", "芳 王", "王", "J. Lee", "é", "ɏ", "Ɐ", "Ж", "", None,
              "Σοφία", "Жанна Петрова", "Yılmaz", "İrem", "Irem", "Renée O'Brien", "凤英 Saavedra", "김민준",
-             "Nguyệt", "Ṡam ẞach"]
+             "Nguyệt", "Ṡam ẞach", "D\u2019Arcy", "Ann O\u2019Neil"]
     words = ["Ann", "ANN", "ann", "Lee", "Annual", "Anna", "Jo", "JoAnn", "O'Brien", "o'brien", "Mary-Jane",
              "St. John", "Kim", "x_y", "1st", "called", "Leeds", "A", "ks", "JOSÉ", "josé", "Zoë", "王芳", "王芳的",
              "ǆemal", "Ɓello", "Kelvin", "\u212aim", "ſt. john", "王", "芳", "王芳的妈妈", "J.", "é", "ɏ",
              "ⱥ", "ж", "Ж", "ΣΟΦΊΑ", "σοφία", "Σοφίας", "ЖАННА", "жанна", "Петрова", "YILMAZ", "yilmaz",
              "Yılmaz", "İREM", "irem", "RENÉE", "renée", "Saavedra", "凤英", "김민준", "김민준이", "NGUYỆT",
-             "nguyệt", "ẛam", "ṡAM", "ßach", "ſam"]
+             "nguyệt", "ẛam", "ṡAM", "ßach", "ſam", "O\u2019Brien", "o\u2019BRIEN", "d'arcy", "O'Neil", "D\u2019ARCY"]
     seps = [" ", "  ", ",", ".", "'", "\n", "\t", "-", "_", "!", "'s ", "", "\\", "(", ")", "|", "\r\n", "é", "\u212a",
             "\u2019s ", " \u201c", "\u201d ", " \u05e9\u05dc ", "\U0001f600"]
     rows = [(i, "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 10))),
@@ -877,3 +879,27 @@ def test_free_text_loses_contacts_alike_in_a_column_and_in_a_document(plugin, co
     assert [plugin.engine.fakes.apply("scrub_text", t) for t in texts] == column
     docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}"))["notes"] for t in texts]
     assert docs == column
+
+
+def test_a_name_with_an_apostrophe_goes_in_either_apostrophe(plugin, conn):
+    """Names are typed with ' in forms and with \u2019 in notes (word processors, phones)."""
+    texts = ["Mrs. O\u2019Brien called", "Mrs. O'Brien called", "D'Arcy and D\u2019ARCY came", "Obrien stays"]
+    names = ["O'Brien", "O\u2019Brien", "D\u2019Arcy", "O'Brien"]
+    want = ["Mrs. [NAME] called", "Mrs. [NAME] called", "[NAME] and [NAME] came", "Obrien stays"]
+    sql = A("v", "scrub_text", names=["n"])
+    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
+                                      [texts, names, list(range(4))]).fetchall()]
+    assert got == want
+    assert [plugin.engine.fakes.apply("scrub_text", t, names=[n]) for t, n in zip(texts, names)] == want
+    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
+
+
+def test_a_hyphenated_name_goes_part_by_part(plugin, conn):
+    texts = ["Ms. García called", "García-López and LÓPEZ came", "Mary-Jane, Mary Jane", "Ann-Marie"]
+    names = ["García-López", "García-López", "Mary-Jane", "Ann"]
+    want = ["Ms. [NAME] called", "[NAME]-[NAME] and [NAME] came", "[NAME]-[NAME], [NAME] [NAME]", "[NAME]-Marie"]
+    sql = A("v", "scrub_text", names=["n"])
+    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
+                                      [texts, names, list(range(4))]).fetchall()]
+    assert got == want
+    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-_RE2_SPACE = re.compile(r"[\t\n\f\r ]+")   # RE2's \s (no \v), what string_split_regex(.., '\s+') splits on
+# RE2's \s (no \v) and the hyphen, what string_split_regex(.., '[\s-]+') splits a name on
+_PART_SEPARATORS = re.compile(r"[\t\n\f\r -]+")
 # the edge class of dm_lib.name_pattern (sql_library.sql): the code points RE2 makes of (?i) on
 # [^0-9A-Za-z_\x{00C0}-\x{024F}], spelled out, so the edges need no case folding in either engine
 _EDGE = ("[^0-9A-Za-z_\u00c0-\u024f\u0253-\u0254\u0256-\u0257\u0259\u025b\u0260\u0263\u0268-\u0269"
@@ -24,6 +25,11 @@ _CASELESS = ("\u0590-\u08ff\u0900-\u0dff\u0e00-\u0eff\u2000-\u206f\u20a0-\u20cf\
 _AGREED = re.compile(f"[\\x00-\u012f\u0132-\u024f\u0370-\u052f\u1e00-\u1eff{_CASELESS}]*")
 
 
+# an apostrophe in a name matches either apostrophe (sql_library.sql, name_pattern)
+_APOSTROPHE = re.compile("['\u2019]")
+_EITHER_APOSTROPHE = "['\u2019]"
+
+
 def name_part_kept(part: str) -> bool:
     """Which parts of a name scrub_text removes from text (text.sql: `length(p) >= 2 or
     unicode(p) > 591`): parts of 2+ characters, and one-character parts outside Latin script
@@ -34,8 +40,9 @@ def name_part_kept(part: str) -> bool:
 
 def name_parts(name: str) -> list[str]:
     """The parts of one name value scrub_text looks for, split as DuckDB splits them (trim()
-    strips spaces, RE2's \\s is [\\t\\n\\f\\r ])."""
-    return [p for p in _RE2_SPACE.split(name.strip(" ")) if name_part_kept(p)]
+    strips spaces; on RE2's \\s, [\\t\\n\\f\\r ], and on hyphens: a note names García-López
+    as García)."""
+    return [p for p in _PART_SEPARATORS.split(name.strip(" ")) if name_part_kept(p)]
 
 
 def name_pattern(name: str) -> re.Pattern | None:
@@ -44,14 +51,16 @@ def name_pattern(name: str) -> re.Pattern | None:
     parts = name_parts(name)
     if not parts:
         return None
-    return re.compile(f"(\\A|{_EDGE})(?i:{'|'.join(map(re.escape, parts))})(\\Z|{_EDGE})")
+    alternatives = "|".join(_APOSTROPHE.sub(_EITHER_APOSTROPHE, re.escape(p)) for p in parts)
+    return re.compile(f"(\\A|{_EDGE})(?i:{alternatives})(\\Z|{_EDGE})")
 
 
 # Case-insensitive equality on _AGREED characters: the same character after lower() and these
 # few folds (Python and RE2 pair e.g. s with ſ and σ with ς; lower() alone does not). Tests check
 # it against RE2 for every pair.
 _FOLD = str.maketrans({"ſ": "s", "µ": "μ", "ϐ": "β", "ϵ": "ε", "ϑ": "θ", "ϰ": "κ", "ϖ": "π", "ϱ": "ρ",
-                       "ς": "σ", "ϕ": "φ", "ẛ": "ṡ"})
+                       "ς": "σ", "ϕ": "φ", "ẛ": "ṡ",
+                       "\u2019": "'"})  # not a case pair: the name pattern's either-apostrophe class
 _EDGE_RE = re.compile(_EDGE)
 
 
