@@ -903,3 +903,18 @@ def test_a_hyphenated_name_goes_part_by_part(plugin, conn):
                                       [texts, names, list(range(4))]).fetchall()]
     assert got == want
     assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
+
+
+def test_an_email_is_one_identity_in_sql_and_python_whatever_its_script(plugin, conn):
+    """DuckDB's lower() maps code point by code point (a final Σ to σ, İ to i): Python's lower()
+    does not, and an email would get one fake in a column and another in a JSON document."""
+    from datamig.anonymize.keyed import sql_lower
+    emails = ["İLKER.YILMAZ@okul.tr", "ΟΔΥΣΣΕΑΣ@mail.gr", "Ana@X.org", " ΣΟΦΊΑ@x.gr ", "straße@x.de"]
+    for provider, domain in (("email", "email"), ("user_name", "user_name")):
+        sql = A("v", "faker", provider=provider, domain=domain)
+        got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS i) ORDER BY i",
+                                          [emails, list(range(len(emails)))]).fetchall()]
+        assert got == [plugin.engine.fakes.apply("faker", e, provider, domain) for e in emails]
+    lowered = conn.execute("SELECT list_transform(?, lambda e: lower(e))", [emails]).fetchone()[0]
+    assert [sql_lower(e) for e in emails] == lowered
+    assert sql_lower("ΟΔΥΣΣΕΑΣ") != "ΟΔΥΣΣΕΑΣ".lower()          # Python's own lower() differs here

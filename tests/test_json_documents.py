@@ -110,3 +110,9 @@ def test_a_chunk_of_documents_equals_each_value_faked_on_its_own(engine):
     out_phones = {normalized("phone", g["phone"]) for d in got[5:] for g in json.loads(d)["guardians"] if "phone" in g}
     real = {normalized("phone", v) for v in phones[:30] + first} - {""}
     assert len(out_phones) > 30 and not out_phones & real   # no fake is a real phone of the slice
+
+
+def test_a_login_gets_its_user_name_fake_alone_or_in_a_list(engine):
+    out = json.loads(engine.docs.anonymize_text(json.dumps({"user_name": "ann.lee", "screen_name": ["ann.lee", "ANN.LEE"]}), "{}"))
+    fake = engine.fakes.apply("faker", "ann.lee", "user_name", "user_name")
+    assert out == {"user_name": fake, "screen_name": [fake, fake]}

@@ -81,3 +81,15 @@ def bits(h: int, lo: int, n: int) -> int:
 def pick(dictionary: list[str], h: int, lo: int) -> str:
     """Dictionary pick: 32 bits mod n (bias <= n / 2^32, i.e. < 5e-6 for n = 20,000)."""
     return dictionary[bits(h, lo, 32) % len(dictionary)]
+
+
+_DOTTED_CAPITAL_I = {0x130: "i"}
+
+
+def sql_lower(text: str) -> str:
+    """lower() as DuckDB computes it, so a value's identity (emails, user names) keys the same fake
+    in SQL and in Python: code point by code point (Python's str.lower() turns a word-final Σ
+    into ς, DuckDB into σ), and İ to i (Python: i + combining dot)."""
+    if text.isascii():
+        return text.lower()
+    return "".join(map(str.lower, text.translate(_DOTTED_CAPITAL_I)))

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from .fpe import DigitPermuter
+from .keyed import sql_lower
 from .rules import RuleSet
 
 LEAK_KINDS = ("email", "phone", "ssn")
@@ -64,7 +65,7 @@ def normalized(kind: str, value: str) -> str:
     """As int_pii_values normalizes (scaffold/pii_values.py): emails lower-case, phones their
     last 10 digits, SSNs their digits."""
     if kind == "email":
-        return value.lower()
+        return sql_lower(value)
     digits = _NOT_DIGIT.sub("", value)
     return digits[-10:] if kind == "phone" else digits
 
