@@ -205,7 +205,7 @@ def _reference_name_scrub(text_sql: str, names: list[str]) -> str:
     s = text_sql
     for name in names:
         # parts of 2+ characters, and of one character outside Latin script ('芳 王'), not initials
-        parts = (f"list_filter(string_split_regex(trim(CAST(({name}) AS VARCHAR)), '[\\s-]+'), "
+        parts = (f"list_filter(string_split_regex(trim(CAST(({name}) AS VARCHAR)), '[\\s,\\x{{00A0}}-]+'), "
                  f"lambda p: length(p) >= 2 OR (length(p) = 1 AND unicode(p) > 591))")
         # an apostrophe matches either apostrophe, ' or \u2019
         either = "regexp_replace(regexp_escape(p), '\\\\?[''\u2019]', '[''\u2019]', 'g')"
@@ -242,7 +242,7 @@ def _assert_scrub_names_match_the_regex_reference(conn, placeholder: str) -> Non
              "Lee  Ann", "\tAnn\tLee ", " Jo ", "a.b", "(Ann)", "Ann+", "Ann|Lee", "ks", "1st", "José", "Zoë", "王芳",
              "Ǆemal", "ɓello", "Kelvin", "芳 王", "王", "J. Lee", "é", "ɏ", "Ɐ", "Ж", "", None,
              "Σοφία", "Жанна Петрова", "Yılmaz", "İrem", "Irem", "Renée O'Brien", "凤英 Saavedra", "김민준",
-             "Nguyệt", "Ṡam ẞach", "D\u2019Arcy", "Ann O\u2019Neil"]
+             "Nguyệt", "Ṡam ẞach", "D\u2019Arcy", "Ann O\u2019Neil", "Lee, Ann", "Jo\u00a0Kim", "Ann,Lee"]
     words = ["Ann", "ANN", "ann", "Lee", "Annual", "Anna", "Jo", "JoAnn", "O'Brien", "o'brien", "Mary-Jane",
              "St. John", "Kim", "x_y", "1st", "called", "Leeds", "A", "ks", "JOSÉ", "josé", "Zoë", "王芳", "王芳的",
              "ǆemal", "Ɓello", "Kelvin", "\u212aim", "ſt. john", "王", "芳", "王芳的妈妈", "J.", "é", "ɏ",
@@ -894,13 +894,15 @@ def test_a_name_with_an_apostrophe_goes_in_either_apostrophe(plugin, conn):
     assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
 
 
-def test_a_hyphenated_name_goes_part_by_part(plugin, conn):
-    texts = ["Ms. García called", "García-López and LÓPEZ came", "Mary-Jane, Mary Jane", "Ann-Marie"]
-    names = ["García-López", "García-López", "Mary-Jane", "Ann"]
-    want = ["Ms. [NAME] called", "[NAME]-[NAME] and [NAME] came", "[NAME]-[NAME], [NAME] [NAME]", "[NAME]-Marie"]
+def test_a_hyphenated_or_listed_name_goes_part_by_part(plugin, conn):
+    texts = ["Ms. García called", "García-López and LÓPEZ came", "Mary-Jane, Mary Jane", "Ann-Marie",
+             "Smith called; John too", "Ann and Lee"]
+    names = ["García-López", "García-López", "Mary-Jane", "Ann", "Smith, John", "Ann\u00a0Lee"]
+    want = ["Ms. [NAME] called", "[NAME]-[NAME] and [NAME] came", "[NAME]-[NAME], [NAME] [NAME]", "[NAME]-Marie",
+            "[NAME] called; [NAME] too", "[NAME] and [NAME]"]
     sql = A("v", "scrub_text", names=["n"])
     got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
-                                      [texts, names, list(range(4))]).fetchall()]
+                                      [texts, names, list(range(len(texts)))]).fetchall()]
     assert got == want
     assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
 

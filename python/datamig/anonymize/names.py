@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
-# RE2's \s (no \v) and the hyphen, what string_split_regex(.., '[\s-]+') splits a name on
-_PART_SEPARATORS = re.compile(r"[\t\n\f\r -]+")
+# RE2's \s (no \v), no-break space, comma and hyphen: what string_split_regex(.., '[\s,\x{00A0}-]+')
+# splits a name on
+_PART_SEPARATORS = re.compile("[\t\n\f\r ,\u00a0-]+")
 # the edge class of dm_lib.name_pattern (sql_library.sql): the code points RE2 makes of (?i) on
 # [^0-9A-Za-z_\x{00C0}-\x{024F}], spelled out, so the edges need no case folding in either engine
 _EDGE = ("[^0-9A-Za-z_\u00c0-\u024f\u0253-\u0254\u0256-\u0257\u0259\u025b\u0260\u0263\u0268-\u0269"
@@ -40,8 +41,8 @@ def name_part_kept(part: str) -> bool:
 
 def name_parts(name: str) -> list[str]:
     """The parts of one name value scrub_text looks for, split as DuckDB splits them (trim()
-    strips spaces; on RE2's \\s, [\\t\\n\\f\\r ], and on hyphens: a note names García-López
-    as García)."""
+    strips spaces; on RE2's \\s, [\\t\\n\\f\\r ], no-break spaces, commas and hyphens: a note
+    names "García, Ana" or García-López as García)."""
     return [p for p in _PART_SEPARATORS.split(name.strip(" ")) if name_part_kept(p)]
 
 
