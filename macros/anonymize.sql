@@ -14,7 +14,8 @@
   kind               shift_date: 'date' | 'timestamp' | 'text' (ISO yyyy-mm-dd)
   key                shift_date: SQL of the value that keys the offset (default: the date itself)
   value              constant: the replacement
-  names              scrub_text: SQL of sibling columns whose values (names) are removed from the text
+  names              scrub_text, jsonb: SQL of sibling columns whose values (names) are removed from the
+                     text (jsonb: from the document's free text, with the document's own names)
   paths, by_key      jsonb: [{path, strategy, provider, domain, ...}], classify object keys by the rules
   keep_country_code  mask_format: keep a leading "+1 " (1-3 digits after '+')
   letters            mask_format: permute the ASCII letters too (case and positions kept)
@@ -40,7 +41,7 @@
     {%- elif strategy == 'mask_format' -%}{%- set expr = anonymize_mask_format(e, domain, keep_country_code, letters) -%}
     {%- elif strategy == 'shift_date' -%}{%- set expr = anonymize_shift_date(e, domain, kind, key) -%}
     {%- elif strategy == 'scrub_text' -%}{%- set expr = anonymize_scrub_text(e, names) -%}
-    {%- elif strategy == 'jsonb' -%}{%- set expr = anonymize_jsonb(e, paths, by_key) -%}
+    {%- elif strategy == 'jsonb' -%}{%- set expr = anonymize_jsonb(e, paths, by_key, names) -%}
     {%- elif strategy == 'constant' -%}{%- set expr = anonymize_constant(e, value) -%}
     {%- elif strategy == 'nullify' -%}{%- set expr = anonymize_nullify(e) -%}
     {%- elif strategy == 'preserve' -%}{%- set expr = anonymize_preserve(e) -%}

@@ -44,9 +44,16 @@ def _docs(rows: int, seed: int = 3) -> pa.Array:
     for i in range(rows):
         guardians = [{"name": rng.choice(["Ana García", "Lee", "王芳"]), "phone": f"555-{rng.randint(100, 999)}-{i % 10000:04d}",
                       "email": f"g{i}@example.org", "relationship": "mother"} for _ in range(rng.randint(0, 2))]
-        doc = {"guardians": guardians, "ssn": f"{i % 900 + 100}-45-6789", "temp_c": 36.6, "mobilePhone": "555 010 0199"}
+        doc = {"guardians": guardians, "ssn": f"{i % 900 + 100}-45-6789", "temp_c": 36.6, "mobilePhone": "555 010 0199",
+               "notes": f"Kid{i % 7} Row was seen; {rng.choice(['Ana', 'Lee', 'nobody'])} called"}
         docs.append(None if i % 17 == 0 else json.dumps(doc))
     return pa.array(docs, pa.string())
+
+
+def _names(docs: pa.Array) -> pa.Array:
+    """Each document's row names (the notes name the row's kid), NULL lists and NULLs among them."""
+    return pa.array([None if i % 11 == 0 else [f"Kid{i % 7} Row", None] for i in range(len(docs))],
+                    pa.list_(pa.string()))
 
 
 @pytest.fixture
@@ -73,13 +80,13 @@ def test_workers_scrub_exactly_as_in_process(pool):
 
 def test_workers_anonymize_documents_exactly_as_in_process(pool, engine):
     docs = _docs(1500)
-    plain = docs_in_process(engine, docs, SPEC, None)
+    plain = docs_in_process(engine, docs, _names(docs), SPEC, None)
     # say every first fake is a real phone of the slice: each must walk on, in the worker too
     fakes = [g["phone"] for d in plain.to_pylist() if d for g in json.loads(d)["guardians"]]
     engine.taken.add("slice#1", {"phone": frozenset(engine.permuter.transform_one(normalized("phone", p), DIGITS_DOMAIN)
                                                     for p in fakes)})
-    expected = docs_in_process(engine, docs, SPEC, "slice#1")
-    got = pool.anonymize_docs(engine, docs, SPEC, "slice#1")
+    expected = docs_in_process(engine, docs, _names(docs), SPEC, "slice#1")
+    got = pool.anonymize_docs(engine, docs, _names(docs), SPEC, "slice#1")
     assert got.equals(expected)
     assert not pool.broken and pool._workers[0].known == {("engine", engine.worker_id),
                                                            ("taken", engine.worker_id, "slice#1")}
@@ -87,6 +94,10 @@ def test_workers_anonymize_documents_exactly_as_in_process(pool, engine):
     assert len(walked) == len(fakes) > 500 and not set(walked) & set(fakes)
     assert all(g["email"].endswith("@" + engine.settings.email_domain)
                for d in got.to_pylist() if d for g in json.loads(d)["guardians"])
+    notes = {i: json.loads(d)["notes"] for i, d in enumerate(got.to_pylist()) if d}
+    assert not any("Kid" in n for i, n in notes.items() if i % 11)             # the row's names went
+    assert all("Kid" in n for i, n in notes.items() if not i % 11)             # (a NULL list: none)
+    assert sum("[NAME] called" in n for n in notes.values()) > 300             # and the document's
 
 
 def test_workers_mask_exactly_as_in_process(pool, engine):
@@ -125,20 +136,21 @@ def test_warming_starts_every_worker_with_the_engine(pool, engine, monkeypatch):
 def test_a_worker_keeps_the_engines_its_pool_thinks_it_has(pool, monkeypatch):
     engines = [Engine(load_rules(DEFAULT_RULES_PATH), Keys(f"{SALT}-{i}")) for i in range(udf_workers.KEPT_ENGINES + 2)]
     docs = _docs(MIN_ROWS)
-    expected = {e.worker_id: docs_in_process(e, docs, SPEC, None) for e in engines}
+    expected = {e.worker_id: docs_in_process(e, docs, _names(docs), SPEC, None) for e in engines}
     monkeypatch.setattr(udf_workers, "docs_in_process", lambda *a: pytest.fail("a chunk ran in process"))
     for e in engines + engines[:2]:  # by then the worker forgot the first two: they are sent again
-        assert pool.anonymize_docs(e, docs, SPEC, None).equals(expected[e.worker_id])
+        assert pool.anonymize_docs(e, docs, _names(docs), SPEC, None).equals(expected[e.worker_id])
     assert len(pool._workers[0].known) == udf_workers.KEPT_ENGINES
 
 
 def test_a_chunk_a_worker_rejects_raises_in_process(pool, engine):
     docs = pa.array(["{\"name\": \"Ana\"}"] * MIN_ROWS + ["{not json"], pa.string())
     with pytest.raises(json.JSONDecodeError):
-        pool.anonymize_docs(engine, docs, SPEC, None)
+        pool.anonymize_docs(engine, docs, _names(docs), SPEC, None)
     assert not pool.broken                                           # the worker stays in use
     good = _docs(MIN_ROWS)
-    assert pool.anonymize_docs(engine, good, SPEC, None).equals(docs_in_process(engine, good, SPEC, None))
+    expected = docs_in_process(engine, good, _names(good), SPEC, None)
+    assert pool.anonymize_docs(engine, good, _names(good), SPEC, None).equals(expected)
 
 
 def test_small_chunks_stay_in_process(pool):
@@ -163,7 +175,8 @@ def test_a_worker_gets_no_secret_in_its_arguments_or_environment(pool, monkeypat
     monkeypatch.setenv("DATAMIG_SALT", salt)
     monkeypatch.setenv("PGPASSWORD", "worker-must-not-see-this-password")
     engine = Engine(load_rules(DEFAULT_RULES_PATH), Keys(salt))
-    pool.anonymize_docs(engine, _docs(MIN_ROWS), SPEC, None)         # it got the keys, down its pipe
+    docs = _docs(MIN_ROWS)
+    pool.anonymize_docs(engine, docs, _names(docs), SPEC, None)      # it got the keys, down its pipe
     pid = pool._workers[0].proc.pid
     environ, cmdline = (open(f"/proc/{pid}/{f}", "rb").read() for f in ("environ", "cmdline"))
     for secret in (b"worker-must-not-see", Keys(salt)._hex.encode()):  # the salt, the master key

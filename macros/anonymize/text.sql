@@ -41,9 +41,14 @@
 {%- endmacro %}
 
 {# JSON documents: configured paths, then every object key classified by the rules (by_key).
-   Returns VARCHAR holding the JSON text. #}
-{% macro anonymize_jsonb(e, paths=[], by_key=true) -%}
+   `names`: SQL of sibling columns whose values, with every name in the document, free text in
+   the document loses (a nurse's note in a student's record names the student). Returns VARCHAR
+   holding the JSON text. #}
+{% macro anonymize_jsonb(e, paths=[], by_key=true, names=[]) -%}
   {%- set spec = {'paths': paths, 'by_key': by_key} | tojson -%}
   {%- set t = anon_text(e) -%}
-  {{ anon_blank_safe(t, "dm_jsonb(" ~ t ~ ", " ~ anon_literal(spec) ~ ", " ~ anon_taken() ~ ")") }}
+  {%- set nl = namespace(items=[]) -%}
+  {%- for name in names -%}{%- set nl.items = nl.items + [anon_text('(' ~ name ~ ')')] -%}{%- endfor -%}
+  {%- set row_names = "[" ~ nl.items | join(', ') ~ "]" if names else "CAST([] AS VARCHAR[])" -%}
+  {{ anon_blank_safe(t, "dm_jsonb(" ~ t ~ ", " ~ anon_literal(spec) ~ ", " ~ anon_taken() ~ ", " ~ row_names ~ ")") }}
 {%- endmacro %}

@@ -32,5 +32,5 @@ select
     encounter_type,
     {{ anonymize('reason', strategy='scrub_text', names=['dm_parent_names']) }} as reason,
     {{ anonymize('notes', strategy='scrub_text', names=['dm_parent_names']) }} as notes,
-    {{ anonymize('vitals', strategy='jsonb', by_key=true, paths=[{'path': '$.guardians[*].name', 'strategy': 'faker', 'provider': 'name', 'domain': 'person.full_name'}, {'path': '$.guardians[*].phone', 'strategy': 'mask_format', 'domain': 'phone', 'keep_country_code': true}, {'path': '$.guardians[*].email', 'strategy': 'faker', 'provider': 'email', 'domain': 'email'}]) }} as vitals
+    {{ anonymize('vitals', strategy='jsonb', by_key=true, paths=[{'path': '$.guardians[*].name', 'strategy': 'faker', 'provider': 'name', 'domain': 'person.full_name'}, {'path': '$.guardians[*].phone', 'strategy': 'mask_format', 'domain': 'phone', 'keep_country_code': true}, {'path': '$.guardians[*].email', 'strategy': 'faker', 'provider': 'email', 'domain': 'email'}], names=['dm_parent_names']) }} as vitals
 from named

@@ -56,7 +56,7 @@ select
     {{ anonymize('zip', strategy='faker', provider='zip', domain='address.zip') }} as zip,
     {{ anonymize('ssn', strategy='mask_format', domain='ssn', unique=true) }} as ssn,
     {{ anonymize('alternate_emails', strategy='faker', provider='email', domain='email', unique=true, elementwise=true) }} as alternate_emails,
-    {{ anonymize('emergency_contacts', strategy='jsonb', by_key=true, paths=[{'path': '$.guardians[*].name', 'strategy': 'faker', 'provider': 'name', 'domain': 'person.full_name'}, {'path': '$.guardians[*].phone', 'strategy': 'mask_format', 'domain': 'phone', 'keep_country_code': true}, {'path': '$.guardians[*].email', 'strategy': 'faker', 'provider': 'email', 'domain': 'email'}]) }} as emergency_contacts,
+    {{ anonymize('emergency_contacts', strategy='jsonb', by_key=true, paths=[{'path': '$.guardians[*].name', 'strategy': 'faker', 'provider': 'name', 'domain': 'person.full_name'}, {'path': '$.guardians[*].phone', 'strategy': 'mask_format', 'domain': 'phone', 'keep_country_code': true}, {'path': '$.guardians[*].email', 'strategy': 'faker', 'provider': 'email', 'domain': 'email'}], names=['first_name', 'middle_name', 'last_name', 'preferred_name', 'dm_parent_names']) }} as emergency_contacts,
     enrollment_date,
     graduation_date,
     is_active,

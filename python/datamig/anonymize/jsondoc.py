@@ -66,25 +66,27 @@ class DocAnonymizer:
             self._specs[spec_json] = (paths, bool(spec.get("by_key", True)))
         return self._specs[spec_json]
 
-    def anonymize_text(self, text: str | None, spec_json: str, taken: TakenValues | None = None) -> str | None:
-        return self.anonymize_texts([text], spec_json, taken)[0]
+    def anonymize_text(self, text: str | None, spec_json: str, taken: TakenValues | None = None,
+                       names: Sequence[str | None] = ()) -> str | None:
+        return self.anonymize_texts([text], spec_json, taken, [names])[0]
 
-    def anonymize_texts(self, texts: Sequence[str | None], spec_json: str,
-                        taken: TakenValues | None = None) -> list[str | None]:
-        """Each document of `texts` anonymized; NULL and blank ones as they are."""
+    def anonymize_texts(self, texts: Sequence[str | None], spec_json: str, taken: TakenValues | None = None,
+                        names: Sequence[Sequence[str | None] | None] | None = None) -> list[str | None]:
+        """Each document of `texts` anonymized; NULL and blank ones as they are. `names`: per
+        document, its row's names, which its free text loses besides the document's own."""
         paths, by_key = self._spec(spec_json)
         batch = _Batch(self.fakes, taken)
         docs = [None if text is None or text.strip(" ") == "" else json.loads(text) for text in texts]
-        for doc in docs:
+        for doc, row_names in zip(docs, names or [None] * len(docs)):
             if doc is not None:
-                self._note(doc, paths, by_key, batch)
+                self._note(doc, paths, by_key, batch, [n for n in row_names or () if n is not None])
         batch.fake()
         return [text if doc is None else _ENCODER.encode(doc) for text, doc in zip(texts, docs)]
 
-    def _note(self, doc: Any, paths: list, by_key: bool, batch: "_Batch") -> None:
+    def _note(self, doc: Any, paths: list, by_key: bool, batch: "_Batch", row_names: list[str]) -> None:
         """Note what `doc` needs faked; scrub its free text (with all of its names) now."""
         done: set[tuple[int, Any]] = set()
-        found = _Found()
+        found = _Found(row_names)
         for steps, treatment, opts in paths:
             for node, slot in jsonpath.targets(doc, steps):
                 if (id(node), slot) in done:
@@ -153,8 +155,8 @@ class _Found:
     """One document's real names, wherever they stand in it, and its free text to scrub of them:
     a note in a visit of a student's record loses the student's name."""
 
-    def __init__(self):
-        self.names: list[str] = []
+    def __init__(self, row_names: list[str]):
+        self.names: list[str] = list(row_names)
         self.texts: list[tuple[Any, Any, Mapping[str, Any]]] = []
 
 

@@ -74,9 +74,9 @@ def scrub_in_process(scrubber: NameScrubber, texts: pa.Array, names: pa.Array) -
     return pa.array([scrubber.scrub(t, n) for t, n in zip(texts.to_pylist(), names.to_pylist())], pa.string())
 
 
-def docs_in_process(engine, docs: pa.Array, spec: str, token: str | None) -> pa.Array:
+def docs_in_process(engine, docs: pa.Array, names: pa.Array, spec: str, token: str | None) -> pa.Array:
     taken = engine.taken.get(token)
-    return pa.array(engine.docs.anonymize_texts(docs.to_pylist(), spec, taken), pa.string())
+    return pa.array(engine.docs.anonymize_texts(docs.to_pylist(), spec, taken, names.to_pylist()), pa.string())
 
 
 def mask_in_process(engine, values: pa.Array, domain: str, keep: bool, letters: bool, token: str | None) -> pa.Array:
@@ -168,9 +168,9 @@ class WorkerPool:
         request = ("names", placeholder, texts, names)
         return self._run(len(texts), local, request)
 
-    def anonymize_docs(self, engine, docs: pa.Array, spec: str, token: str | None) -> pa.Array:
-        request = ("docs", engine.worker_id, spec, token, docs)
-        return self._run(len(docs), lambda: docs_in_process(engine, docs, spec, token), request,
+    def anonymize_docs(self, engine, docs: pa.Array, names: pa.Array, spec: str, token: str | None) -> pa.Array:
+        request = ("docs", engine.worker_id, spec, token, (docs, names))
+        return self._run(len(docs), lambda: docs_in_process(engine, docs, names, spec, token), request,
                          _engine_setup(engine, token))
 
     def mask_format(self, engine, values: pa.Array, domain: str, keep: bool, letters: bool,
@@ -300,7 +300,7 @@ class _Served:
         kind, engine_id, options, token, column = message
         if kind == "mask":
             return mask_in_process(self.engines[engine_id], column, *options, token)
-        return docs_in_process(self.engines[engine_id], column, options, token)
+        return docs_in_process(self.engines[engine_id], *column, options, token)
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
   returns a token for the two below (taken.py); folded once per query like the lookups.
 - dm_mask_format(value, domain, keep_country_code, letters, taken): keyed digit (and letter)
   permutation (numpy, vectorized); a fake that is a real phone/SSN of the slice walks on.
-- dm_jsonb(value, spec_json, taken): JSON documents (per document Python: JSON columns are not hot).
+- dm_jsonb(value, spec_json, taken, names[]): JSON documents (per document Python: JSON columns are
+  not hot); the document's free text loses `names` (the row's) and every name in the document.
 - dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
   as the SQL regex chain would (names.NameScrubber); NULL for the others, which SQL then does.
 These three run in worker processes (udf_workers.py), off the GIL dbt's threads share.
@@ -60,6 +61,11 @@ def _by_groups(values: pa.Array, args: tuple[pa.Array, ...], fn: Callable) -> pa
     return pa.concat_arrays([p.cast(pa.string()) for p in pieces]).take(pa.array(inverse))
 
 
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """DuckDB hands an Arrow UDF chunked arrays (one chunk, almost always)."""
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
 def _replace(conn, name: str) -> None:
     try:
         conn.remove_function(name)
@@ -94,9 +100,11 @@ def register(conn, engine) -> None:
     def scrub_names(texts, names):
         return workers.scrub_names(placeholder, texts, names)
 
-    def jsonb(values, specs, tokens):
-        return _by_groups(values, (specs, tokens),
-                          lambda docs, spec, token: workers.anonymize_docs(engine, docs, spec, token))
+    def jsonb(values, specs, tokens, names):
+        # the row's names travel with its document: a chunk split by spec takes them alike
+        both = pa.StructArray.from_arrays([_array(values), _array(names)], ["doc", "names"])
+        return _by_groups(both, (specs, tokens), lambda rows, spec, token: workers.anonymize_docs(
+            engine, rows.field("doc"), rows.field("names"), spec, token))
 
     def taken(relation):
         # A plain UDF with a constant argument: DuckDB calls it while planning, once per query.
@@ -135,7 +143,7 @@ def register(conn, engine) -> None:
         conn.create_function(name, fn, ["VARCHAR"], returns, side_effects=False)
     udfs = [
         ("dm_mask_format", mask_format, ["VARCHAR", "VARCHAR", "BOOLEAN", "BOOLEAN", "VARCHAR"]),
-        ("dm_jsonb", jsonb, ["VARCHAR", "VARCHAR", "VARCHAR"]),
+        ("dm_jsonb", jsonb, ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR[]"]),
         ("dm_scrub_names", scrub_names, ["VARCHAR", "VARCHAR[]"]),
     ]
     for name, fn, params in udfs:

@@ -2,8 +2,8 @@
 column through the `anonymize` macro, and the YAML `meta` that tags every PII column with
 its rule and strategy (dbt docs shows it; a per-column override goes in meta.datamig.override).
 
-Free text (`scrub_text`) loses the row's own names and the names of the people the row points
-at: the parents reachable through foreign keys and config links (up to MAX_HOPS, each joined
+Free text (`scrub_text`, and the free text in `jsonb` documents) loses the row's own names and
+the names of the people the row points at: the parents reachable through foreign keys and config links (up to MAX_HOPS, each joined
 on a key, so a LEFT JOIN never adds or drops a row), and for a graph node its neighbours through
 one relationship (aggregated per node). A note about a student says the student's name."""
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .layout import Dataset
 from .staging import HEADER
 
 NAME_PROVIDERS = {"first_name", "last_name", "name"}
+FREE_TEXT = ("scrub_text", "jsonb")  # what loses the row's names (jsonb: its documents' free text)
 MAX_HOPS = 2
 PARENT_NAMES = "dm_parent_names"
 INDENT = "    "
@@ -161,7 +162,7 @@ def _expr(column: str, planned: Planned, name_columns: list[str]) -> str:
     if planned.rule is None or planned.strategy == "preserve":
         return f"{INDENT}{ident}"
     kwargs = dict(planned.rule.macro_kwargs())
-    if planned.strategy == "scrub_text" and name_columns:
+    if planned.strategy in FREE_TEXT and name_columns:
         kwargs["names"] = name_columns
     args = ", ".join(f"{k}={jinja_literal(v)}" for k, v in kwargs.items())
     return f"{INDENT}{{{{ anonymize({jinja_literal(ident)}, {args}) }}}} as {ident}"
@@ -218,7 +219,7 @@ def anonymized_sql(ds: Dataset, planned: dict[str, Planned], sets: list[Dataset]
     names = [naming.quote(c) for c in name_columns(planned)]
     source = f"{{{{ ref('{naming.staging(ds.store, ds.name)}') }}}}"
     ctes: list[str] = []
-    if sets is not None and plans is not None and any(p.strategy == "scrub_text" for p in planned.values()):
+    if sets is not None and plans is not None and any(p.strategy in FREE_TEXT for p in planned.values()):
         by_id = {d.id: d for d in sets}
         joins = parent_joins(ds, by_id, plans)
         neighbours = neighbour_names(ds, sets, plans)
