@@ -73,30 +73,29 @@ def document_values(docs: Iterable[Any], rules: RuleSet, named_paths: Iterable[s
         if isinstance(value, str) and path not in named and rules.classify(key, family) is None:
             out.setdefault(path, []).append(value)
 
-    def walk(node: Any, path: str) -> None:
-        for key, value in node.items() if isinstance(node, dict) else ():
-            here = f"{path}.{key}"
-            if isinstance(value, dict):
-                walk(value, here)
-            elif isinstance(value, list):
-                walk_list(value, f"{here}[*]", key)
-            else:
-                keep(here, key, "text", value)
-
-    def walk_list(items: list, path: str, key: str) -> None:
-        for item in items:  # as jsondoc: values in lists, however deep, fall under the list's key
-            if isinstance(item, dict):
-                walk(item, path)
-            elif isinstance(item, list):
-                walk_list(item, f"{path}[*]", key)
+    def walk(node: Any, path: str, key: str) -> None:
+        """An object's values under their own keys; as jsondoc, a list's values, however deep in
+        lists, under the list's key."""
+        if isinstance(node, dict):
+            for k, value in node.items():
+                if isinstance(value, (dict, list)):
+                    walk(value, f"{path}.{k}" + ("[*]" if isinstance(value, list) else ""), k)
+                else:
+                    keep(f"{path}.{k}", k, "text", value)
+            return
+        for item in node:
+            if isinstance(item, (dict, list)):
+                walk(item, path + ("[*]" if isinstance(item, list) else ""), key)
             else:
                 keep(path, key, "text[]", item)
 
     for doc in docs:
         try:
-            walk(json.loads(doc) if isinstance(doc, str) else doc, "$")
+            node = json.loads(doc) if isinstance(doc, str) else doc
         except (TypeError, ValueError):
             continue  # not a JSON document: the column scan sees it as text
+        if isinstance(node, dict):  # a bare list or value has no key to classify it by
+            walk(node, "$", "")
     return out
 
 
