@@ -73,6 +73,16 @@ materialization (macros/materializations/table.sql):
     new:  plain copy 0.50-0.77 s, dbt run 15.8-18.9 s (median 17.2), no dbt 6.2-8.0 s,
           dbt build 33.5 / 32.1 / 31.1 s
 (75 final Parquet files byte-identical; the build's difference is within the noise).
+Next session (load ~1.0-1.8), that code and the next alternating, five runs each: dictionary
+picks read dm_lib.main.dictionaries by a scalar subquery instead of folding a 10k-value list
+constant per pick (planning 1.6 -> 0.55 s), a graph node's neighbours' names as a sorted list
+instead of an ordered string_agg, JSON documents faked per chunk:
+    old:  plain copy 0.68-0.88 s, dbt run 17.3-20.8 s (median 20.1), no dbt 7.35-7.75 s,
+          dbt build 33.7 / 35.3 s
+    new:  plain copy 0.63-0.91 s, dbt run 15.8-21.8 s (median 17.9), no dbt 6.34-8.83 s
+          (median 7.06), dbt build 28.4 / 36.6 s
+(the new code also does more: documents' free text loses the row's names, names split on
+hyphens; final tables differ only there).
 The <= 2.0 target is not met, by dbt (8-12 s of `dbt run` is dbt's own work) nor by the
 engine alone (ratio ~9-12); see README "Benchmarks" for what is left.
 """
