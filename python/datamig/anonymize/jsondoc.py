@@ -77,7 +77,7 @@ class DocAnonymizer:
         paths, by_key = self._spec(spec_json)
         batch = _Batch(self.fakes, taken)
         docs = [None if text is None or text.strip(" ") == "" else json.loads(text) for text in texts]
-        for doc, row_names in zip(docs, names or [None] * len(docs)):
+        for doc, row_names in zip(docs, names or [None] * len(docs), strict=True):
             if doc is not None:
                 self._note(doc, paths, by_key, batch, [n for n in row_names or () if n is not None])
         batch.fake()
@@ -131,6 +131,8 @@ class DocAnonymizer:
         in lists, gets the rule of `key` for a list (["555-123-4567", {...}] and [["555..."]] too)."""
         rule = None
         for i, item in enumerate(items):
+            if (id(items), i) in done:  # a path's ($.phones[*]): not faked again by the key's rule
+                continue
             if isinstance(item, dict):
                 self._walk(item, done, batch, found)
             elif isinstance(item, list):
@@ -199,11 +201,12 @@ class _Batch:
                 out[i] = fake
         else:
             texts = []
-        memo: dict[tuple[type, Any], Any] = {}  # True == 1: the type is part of the key
+        memo: dict[tuple[type, Any], Any] = {}
         done = set(texts)
         for i, value in enumerate(values):
             if i not in done:
-                key = (type(value), value)
+                # True == 1 and -0.0 == 0.0, but their texts and so their fakes differ
+                key = (type(value), repr(value) if isinstance(value, float) else value)
                 if key not in memo:
                     memo[key] = self.fakes.apply(strategy, value, provider, domain, self.taken, **opts)
                 out[i] = memo[key]

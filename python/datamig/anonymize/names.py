@@ -6,6 +6,7 @@ workers (udf_workers.py) alike.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 # RE2's \s (no \v), no-break space, comma and hyphen: what string_split_regex(.., '[\s,\x{00A0}-]+')
@@ -46,6 +47,7 @@ def name_parts(name: str) -> list[str]:
     return [p for p in _PART_SEPARATORS.split(name.strip(" ")) if name_part_kept(p)]
 
 
+@functools.lru_cache(maxsize=4096)  # a document's free text meets the same names again and again
 def name_pattern(name: str) -> re.Pattern | None:
     """The pattern of one name value, as text.sql builds it: its kept parts, case-insensitive,
     standing between edges (or the ends of the text); None when no part is kept."""
@@ -88,10 +90,9 @@ class NameScrubber:
     them by (position, alternative, part) then skipping those that start inside an earlier
     match gives re.sub's matches (most texts hold a name a few times, not at every word).
     Case-insensitive equality is fold() on _AGREED characters, where Python and RE2 pair the
-    same characters; parts are split as DuckDB does (trim() strips spaces, RE2's \s is
-    [	
-
- ], length() counts characters). Anything else (another character anywhere, a
+    same characters, and ’ folds to ' (the pattern's either-apostrophe class); parts are split
+    as DuckDB does (name_parts: trim() strips spaces, then a split on RE2's \s, no-break spaces,
+    commas and hyphens; length() counts characters). Anything else (another character anywhere, a
     placeholder with a backslash, which RE2 would read as a rewrite escape, or with a character
     outside _AGREED) returns None: the caller takes the SQL path."""
 
