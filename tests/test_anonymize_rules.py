@@ -192,6 +192,8 @@ def test_pii_scan_flags_document_keys_no_rule_classifies(rules):
     findings = {(f.column, f.shape, f.how) for f in pii_scan.scan(values, rules)}
     assert findings == {("$.pediatrician.office.reach_at", "email", "whole"), ("$.aliases[*]", "email", "whole"),
                         ("$.contacts[*][*]", "phone", "whole")}          # a list in a list too
+    bare = pii_scan.document_values(['[{"reach_at": "a@b.org"}, "x@y.org"]'] * 4, rules)
+    assert bare == {"$[*].reach_at": ["a@b.org"] * 4, "$[*]": ["x@y.org"] * 4}  # a document that is a list
 
 
 def test_json_paths_reach_exactly_the_values_they_name():

@@ -139,3 +139,8 @@ def test_equal_but_different_values_get_their_own_fakes(engine):
 def test_row_names_must_come_one_per_document(engine):
     with pytest.raises(ValueError):
         engine.docs.anonymize_texts(['{"a": 1}', '{"b": 2}'], "{}", None, [["Ann"]])
+
+
+def test_a_path_can_set_a_constant(engine):
+    spec = json.dumps({"paths": [{"path": "$.pin", "strategy": "constant", "value": "0000"}], "by_key": False})
+    assert json.loads(engine.docs.anonymize_text('{"pin": "4821", "x": 1}', spec)) == {"pin": "0000", "x": 1}

@@ -31,10 +31,11 @@ class Fakes:
         # dict caches only: two threads at once at worst compute a name's parts twice
         self._names = NameScrubber(settings.scrub_placeholders["name"])
 
-    def apply(self, strategy: str, value: Any, provider: str | None = None, domain: str | None = None,
+    def apply(self, strategy: str, value: Any, /, provider: str | None = None, domain: str | None = None,
               taken: TakenValues | None = None, **options: Any) -> Any:
         """One value through one strategy; NULL stays NULL, blank strings stay as they are.
-        `taken`: the slice's real values, which a permuted phone or SSN must not be (taken.py)."""
+        `taken`: the slice's real values, which a permuted phone or SSN must not be (taken.py).
+        (strategy and value are positional only: `constant` has an option named `value`.)"""
         if value is None:
             return None
         if options.pop("elementwise", False) and isinstance(value, list):

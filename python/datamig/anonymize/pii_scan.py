@@ -94,8 +94,8 @@ def document_values(docs: Iterable[Any], rules: RuleSet, named_paths: Iterable[s
             node = json.loads(doc) if isinstance(doc, str) else doc
         except (TypeError, ValueError):
             continue  # not a JSON document: the column scan sees it as text
-        if isinstance(node, dict):  # a bare list or value has no key to classify it by
-            walk(node, "$", "")
+        if isinstance(node, (dict, list)):  # a bare value has no key; a bare list's are reported
+            walk(node, "$" if isinstance(node, dict) else "$[*]", "")
     return out
 
 
