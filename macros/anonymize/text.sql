@@ -16,27 +16,25 @@
   {%- set t = anon_text(e) -%}
   {%- set shapes = "dm_lib.scrub_shapes(" ~ t ~ ")" -%}
   {%- if names -%}
-    {%- set nl = namespace(items=[]) -%}
-    {%- for name in names -%}{%- set nl.items = nl.items + [anon_text('(' ~ name ~ ')')] -%}{%- endfor -%}
     {#- not coalesce(): DuckDB 1.5 corrupts the first row of each chunk when coalesce() takes an
         Arrow UDF's result. DuckDB computes f once per chunk only when f stands in the first WHEN
         of the outermost CASE (its common subexpressions are not looked for in later branches),
         so blank texts reach f as NULL and the blank handling moves into the SQL path. -#}
     {%- set kept = "CASE WHEN " ~ anon_is_blank(t) ~ " THEN NULL ELSE " ~ shapes ~ " END" -%}
-    {%- set f = "dm_scrub_names(" ~ kept ~ ", [" ~ nl.items | join(', ') ~ "])" -%}
-    CASE WHEN {{ f }} IS NULL THEN {{ anon_blank_safe(t, anon_scrub_names_regex(shapes, nl.items)) }} ELSE {{ f }} END
+    {%- set f = "dm_scrub_names(" ~ kept ~ ", " ~ anon_name_list(names) ~ ")" -%}
+    CASE WHEN {{ f }} IS NULL THEN {{ anon_blank_safe(t, anon_scrub_names_regex(shapes, names)) }} ELSE {{ f }} END
   {%- else -%}
   {{ anon_blank_safe(t, shapes) }}
   {%- endif -%}
 {%- endmacro %}
 
 {# The names out of the text `s`, all in SQL (dm_lib.drop_name per name value): the reference
-   semantics. `names`: SQL of the name values as text. #}
+   semantics. `names`: SQL of the name columns. #}
 {% macro anon_scrub_names_regex(s, names) -%}
   {#- a namespace: a plain `set` inside a Jinja loop does not outlive the iteration -#}
   {%- set ns = namespace(s=s) -%}
   {%- for name in names -%}
-    {%- set ns.s = "dm_lib.drop_name(" ~ ns.s ~ ", " ~ name ~ ")" -%}
+    {%- set ns.s = "dm_lib.drop_name(" ~ ns.s ~ ", " ~ anon_text('(' ~ name ~ ')') ~ ")" -%}
   {%- endfor -%}
   {{ ns.s }}
 {%- endmacro %}
@@ -48,8 +46,11 @@
 {% macro anonymize_jsonb(e, paths=[], by_key=true, names=[]) -%}
   {%- set spec = {'paths': paths, 'by_key': by_key} | tojson -%}
   {%- set t = anon_text(e) -%}
-  {%- set nl = namespace(items=[]) -%}
-  {%- for name in names -%}{%- set nl.items = nl.items + [anon_text('(' ~ name ~ ')')] -%}{%- endfor -%}
-  {%- set row_names = "[" ~ nl.items | join(', ') ~ "]" if names else "CAST([] AS VARCHAR[])" -%}
+  {%- set row_names = anon_name_list(names) if names else "CAST([] AS VARCHAR[])" -%}
   {{ anon_blank_safe(t, "dm_jsonb(" ~ t ~ ", " ~ anon_literal(spec) ~ ", " ~ anon_taken() ~ ", " ~ row_names ~ ")") }}
+{%- endmacro %}
+
+{# The name columns' SQL as a VARCHAR[] literal, for scrub_text and jsonb. #}
+{% macro anon_name_list(names) -%}
+[{% for name in names %}{{ anon_text('(' ~ name ~ ')') }}{{ ', ' if not loop.last }}{% endfor %}]
 {%- endmacro %}

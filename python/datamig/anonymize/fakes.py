@@ -10,12 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping, Sequence
 
+import pyarrow as pa
+
 from .fpe import DigitPermuter
 from .keyed import Keys, bits, pick, sql_lower
 from .rules import Settings
 from .taken import TakenValues
 from .names import NameScrubber, name_pattern
 from .pii_scan import compile_shapes
+
+
+_VECTOR_MIN = 16  # fewer texts are permuted one by one
 
 
 def _blank(v: str) -> bool:
@@ -66,6 +71,32 @@ class Fakes:
         if strategy == "scrub_text":
             return self.scrub_text(text, options.get("names", ()))
         raise ValueError(f"strategy {strategy!r} has no per-value form here")
+
+    def apply_all(self, strategy: str, values: Sequence[Any], /, provider: str | None = None,
+                  domain: str | None = None, taken: TakenValues | None = None, **options: Any) -> list:
+        """apply() of each value, in one go: texts a digit permutation fakes go through the
+        vectorized permutation (a phone one by one costs ~20 us), a value met twice is faked once."""
+        out: list = [None] * len(values)
+        permutation = _permutation(strategy, provider, options)
+        texts = [i for i, v in enumerate(values) if type(v) is str and not _blank(v)] if permutation else []
+        if len(texts) < _VECTOR_MIN:  # an Arrow round trip costs more than a few values one by one
+            texts = []
+        if texts:
+            keep, letters = permutation
+            fakes = self.permuter.transform(pa.array([values[i] for i in texts], pa.string()), domain, keep, letters,
+                                            taken.for_domain(domain) if taken else None).to_pylist()
+            for i, fake in zip(texts, fakes):
+                out[i] = fake
+        memo: dict[tuple[type, Any], Any] = {}
+        vectorized = set(texts)
+        for i, value in enumerate(values):
+            if i not in vectorized:
+                # True == 1 and -0.0 == 0.0, but their texts and so their fakes differ
+                key = (type(value), repr(value) if isinstance(value, float) else value)
+                if key not in memo:
+                    memo[key] = self.apply(strategy, value, provider, domain, taken, **options)
+                out[i] = memo[key]
+        return out
 
     def faker(self, provider: str, domain: str, v: str, taken: TakenValues | None = None) -> str:
         d, s = self.dicts, self.settings
@@ -120,3 +151,12 @@ class Fakes:
             for _ in range(2):  # pass 2 catches names the first pass's edges swallowed ("Ann Lee")
                 text = pattern.sub(lambda m: m.group(1) + ph["name"] + m.group(2), text)
         return text
+
+
+def _permutation(strategy: str, provider: str | None, options: Mapping[str, Any]) -> tuple[bool, bool] | None:
+    """(keep_country_code, letters) when apply() fakes a text by the digit permutation, else None."""
+    if strategy == "mask_format":
+        return bool(options.get("keep_country_code")), bool(options.get("letters"))
+    if strategy == "faker" and provider in ("phone", "ssn"):
+        return provider == "phone", False
+    return None

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-import pyarrow as pa
-
 from . import jsonpath
 from .fakes import Fakes
 from .rules import RuleSet
@@ -27,7 +25,6 @@ _SKIP = {"preserve", "jsonb"}
 _TREATMENT = ("path", "strategy", "provider", "domain")  # a path's keys that are not strategy options
 # what json.dumps(ensure_ascii=False, separators=(",", ":")) builds on every call (~1 us a document)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_VECTOR_MIN = 16  # fewer texts are permuted one by one: an Arrow round trip costs more
 
 
 def _family(value: Any) -> str:
@@ -183,40 +180,7 @@ class _Batch:
     def fake(self) -> None:
         for (strategy, provider, domain, _), (opts, slots) in self._groups.items():
             values = [node[slot] for node, slot in slots]
-            for (node, slot), fake in zip(slots, self._fakes(strategy, provider, domain, opts, values)):
+            for (node, slot), fake in zip(slots, self.fakes.apply_all(strategy, values, provider, domain,
+                                                                      self.taken, **opts)):
                 node[slot] = fake
         self._groups.clear()
-
-    def _fakes(self, strategy: str, provider: str | None, domain: str | None, opts: Mapping[str, Any],
-               values: list) -> list:
-        out: list = [None] * len(values)
-        permutation = _permutation(strategy, provider, opts)
-        texts = [i for i, v in enumerate(values) if type(v) is str and v.strip(" ")] if permutation else []
-        if len(texts) >= _VECTOR_MIN:
-            keep, letters = permutation
-            check = self.taken.for_domain(domain) if self.taken else None
-            fakes = self.fakes.permuter.transform(pa.array([values[i] for i in texts], pa.string()), domain,
-                                                  keep, letters, check).to_pylist()
-            for i, fake in zip(texts, fakes):
-                out[i] = fake
-        else:
-            texts = []
-        memo: dict[tuple[type, Any], Any] = {}
-        done = set(texts)
-        for i, value in enumerate(values):
-            if i not in done:
-                # True == 1 and -0.0 == 0.0, but their texts and so their fakes differ
-                key = (type(value), repr(value) if isinstance(value, float) else value)
-                if key not in memo:
-                    memo[key] = self.fakes.apply(strategy, value, provider, domain, self.taken, **opts)
-                out[i] = memo[key]
-        return out
-
-
-def _permutation(strategy: str, provider: str | None, opts: Mapping[str, Any]) -> tuple[bool, bool] | None:
-    """(keep_country_code, letters) when a text's fake is Fakes.apply's digit permutation, else None."""
-    if strategy == "mask_format":
-        return bool(opts.get("keep_country_code")), bool(opts.get("letters"))
-    if strategy == "faker" and provider in ("phone", "ssn"):
-        return provider == "phone", False
-    return None

@@ -15,10 +15,15 @@ _SQL = Path(__file__).with_name("sql_library.sql")
 _NAME = re.compile(r"CREATE OR REPLACE MACRO dm_lib\.main\.(\w+)\(")
 
 
+def attach_library(conn) -> None:
+    """The in-memory catalog `dm_lib` (once per database instance; every cursor sees it)."""
+    conn.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LIBRARY}")
+
+
 def create_sql_library(conn, only: Collection[str] | None = None) -> None:
     """All the macros, or `only` those named: DuckDB checks at CREATE that the functions a
     macro calls exist, so a session with a few of the plugin's UDFs takes the macros of those."""
-    conn.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LIBRARY}")
+    attach_library(conn)
     for statement in filter(str.strip, _SQL.read_text().split(";\n")):
         found = _NAME.search(statement)
         if not found:

@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .sql_library import LIBRARY
+from .sql_library import LIBRARY, attach_library
 from .udf_workers import shared_pool
 
 
@@ -77,7 +77,7 @@ def _create_dictionaries(conn, dicts: dict[str, list[str]]) -> None:
     """dm_lib.main.dictionaries(name, entries VARCHAR[]): what dm_lib.pick reads (sql_library.sql)."""
     table = pa.table({"name": pa.array(list(dicts), pa.string()),
                       "entries": pa.array(list(dicts.values()), pa.list_(pa.string()))})
-    conn.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LIBRARY}")
+    attach_library(conn)
     conn.register("__dm_dictionaries", table)
     try:
         conn.execute(f"CREATE OR REPLACE TABLE {LIBRARY}.main.dictionaries AS SELECT * FROM __dm_dictionaries")
