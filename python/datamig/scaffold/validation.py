@@ -1,23 +1,88 @@
-"""config/validation-rules.yaml rendered into dbt tests on the final models. A rule naming a
-table or column the estate does not have is a ConfigError naming the rule and the file."""
+"""config/validation-rules.yaml rendered into dbt tests on the final models.
+
+Every mistake in the file is a one-line ConfigError naming the file, the line and the rule: at
+load time for the file itself (YAML, keys, types, regexes), at render time for a table or column
+the estate does not have."""
 from __future__ import annotations
 
+import datetime
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, NoReturn
 
 import yaml
 
 from ..errors import ConfigError
+from ..yaml_lines import line_of
 from . import naming
 from .layout import Dataset
 
 SEVERITIES = {"error", "warn"}
-CHECKS = {"range", "age_between", "date_order", "not_null", "regex", "length_between", "has_children",
-          "min_children", "same_parent_value", "within_range_of", "value_present", "count_ratio",
-          "timestamp_window", "positive_keys", "only_needed_foreign_rows"}
+# The name becomes part of dbt test names, so it must be an identifier (as in anonymization rules).
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+COMMON_KEYS = ("name", "severity", "check")
+# Per check, the keys the renderer below reads, and what each must hold. min/max/tolerance/value
+# are pasted into SQL unquoted, so they must be numbers; timestamp_window's min is quoted and cast
+# to a date, so it must be one.
+CHECK_KEYS: dict[str, dict[str, str]] = {
+    "range": {"table": "text", "column": "text", "min": "number", "max": "number"},
+    "age_between": {"table": "text", "column": "text", "min": "number", "max": "number"},
+    "date_order": {"table": "text", "before": "text", "after": "text"},
+    "not_null": {"table": "text", "columns": "names"},
+    "regex": {"columns": "names", "pattern": "regex"},
+    "length_between": {"columns": "names", "min": "count", "max": "count"},
+    "has_children": {"table": "text", "column": "text", "child": "text", "child_column": "text"},
+    "min_children": {"table": "text", "column": "text", "child": "text", "child_column": "text", "min": "count"},
+    "same_parent_value": {"table": "text", "column": "text", "parent": "text", "parent_key": "text",
+                          "child_value": "text", "parent_value": "text"},
+    "within_range_of": {"table": "text", "column": "text", "range_table": "text", "start": "text", "end": "text"},
+    "value_present": {"columns": "names", "value": "scalar"},
+    "count_ratio": {"table": "text", "other": "text", "tolerance": "non_negative"},
+    "timestamp_window": {"columns": "names", "min": "date"},
+    "positive_keys": {},
+    "only_needed_foreign_rows": {"table": "text", "district_column": "text"},
+}
+OPTIONAL_KEYS: dict[str, dict[str, str]] = {
+    "has_children": {"where": "text"}, "min_children": {"where": "text"},
+    "count_ratio": {"where": "text", "other_where": "text"},
+}
+CHECKS = set(CHECK_KEYS)
+SETTINGS = {"fail_on_warnings": False, "max_warnings_allowed": 10}
+VERSION = 1
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
+
+
+def _number(v: Any) -> bool:
+    # bool is an int in Python, and nan/inf would render as SQL identifiers
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _date(v: Any) -> bool:
+    # a YAML date (unquoted) or its ISO text (quoted): nothing the SQL cast would read differently
+    if isinstance(v, datetime.date):
+        return not isinstance(v, datetime.datetime)
+    if not (isinstance(v, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v)):
+        return False
+    try:
+        datetime.date.fromisoformat(v)
+    except ValueError:  # 2024-02-30
+        return False
+    return True
+
+
+KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "text": (lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string"),
+    "regex": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "names": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) and c for c in v),
+              "a non-empty list of column names"),
+    "number": (_number, "a number"),
+    "non_negative": (lambda v: _number(v) and v >= 0, "a non-negative number"),
+    "count": (lambda v: _number(v) and isinstance(v, int) and v >= 0, "a non-negative integer"),
+    "date": (_date, "a date (YYYY-MM-DD)"),
+    "scalar": (lambda v: isinstance(v, str) or _number(v), "a string or a number"),
+}
 
 
 class Tests:
@@ -28,38 +93,174 @@ class Tests:
         self.column: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
 
 
-def load_validation_rules(path: Path) -> dict:
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _read(path: Path) -> str:
     try:
-        raw = yaml.safe_load(path.read_text())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: validation rules file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("rules"), list):
-        raise ConfigError(f"{path}: expected a mapping with settings and a rules list")
-    for i, rule in enumerate(raw["rules"]):
-        name = rule.get("name") if isinstance(rule, dict) else None
-        if not name:
-            raise ConfigError(f"{path}: rule #{i + 1} has no name")
-        if rule.get("severity") not in SEVERITIES:
-            raise ConfigError(f"{path}: rule {name!r}: severity must be error or warn, not {rule.get('severity')!r}")
-        if rule.get("check") not in CHECKS:
-            raise ConfigError(f"{path}: rule {name!r}: unknown check {rule.get('check')!r} "
-                              f"(one of {', '.join(sorted(CHECKS))})")
-    settings = raw.get("settings", {}) or {}
-    return {"settings": {"fail_on_warnings": bool(settings.get("fail_on_warnings", False)),
-                         "max_warnings_allowed": int(settings.get("max_warnings_allowed", 10))},
-            "rules": raw["rules"], "path": path}
+    except OSError as exc:  # a directory, no permission, ...
+        raise ConfigError(f"{path}: cannot read the validation rules file: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})") from None
+
+
+def _duckdb_regex_error(pattern: str) -> str | None:
+    """Why DuckDB (RE2, where the dbt test runs) rejects the pattern, or None. PostgreSQL's
+    dialect on CERT cannot be checked without a server."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        try:
+            con.execute("select regexp_full_match('', ?)", [pattern]).fetchall()
+        except duckdb.Error as exc:
+            return str(exc)
+    return None
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose impossible dates (2024-02-30) are YAML errors with a line, not a bare
+    ValueError."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"bad date {node.value!r}: {exc}",
+                                                    node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+class _RulesFile:
+    """One load of one file: keeps the YAML nodes so every error can give its line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        text = _read(path)
+        try:
+            self.raw, self.node = yaml.load(text, Loader=_Loader), yaml.compose(text)  # noqa: S506 - safe
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: invalid YAML: {_one_line(getattr(exc, 'problem', None) or exc)}") from None
+
+    def fail(self, keys: list[Any], what: str, message: str) -> NoReturn:
+        raise ConfigError(_one_line(f"{self.path}:{line_of(self.node, keys)}: {what}: {message}"))
+
+    def load(self) -> dict:
+        if not isinstance(self.raw, dict):
+            self.fail([], "file", "expected a mapping with version, settings and rules")
+        self.no_unknown_keys([], "file", self.raw, ("version", "settings", "rules"))
+        if "version" not in self.raw:
+            self.fail([], "version", f"missing (this format is version: {VERSION})")
+        version = self.raw["version"]
+        if type(version) is not int or version != VERSION:  # true and 1.0 equal 1 in Python
+            self.fail(["version"], "version", f"expected {VERSION}, not {version!r}")
+        settings, rules = self.settings(), self.rules()
+        return {"settings": settings, "rules": rules, "path": self.path,
+                "lines": {r["name"]: line_of(self.node, ["rules", i]) for i, r in enumerate(rules)}}
+
+    def no_unknown_keys(self, keys: list[Any], what: str, raw: dict, known: Iterable[str]) -> None:
+        for key in raw:
+            if key not in known:
+                self.fail(keys + [key], what, f"unknown key {key!r} (known: {', '.join(known)})")
+
+    def settings(self) -> dict:
+        raw = self.raw.get("settings")
+        raw = {} if raw is None else raw
+        if not isinstance(raw, dict):
+            self.fail(["settings"], "settings", f"expected a mapping, not {raw!r}")
+        self.no_unknown_keys(["settings"], "settings", raw, tuple(SETTINGS))
+        out = {**SETTINGS, **raw}
+        if not isinstance(out["fail_on_warnings"], bool):
+            self.fail(["settings", "fail_on_warnings"], "settings.fail_on_warnings",
+                      f"expected true or false, not {out['fail_on_warnings']!r}")
+        if not KINDS["count"][0](out["max_warnings_allowed"]):
+            self.fail(["settings", "max_warnings_allowed"], "settings.max_warnings_allowed",
+                      f"expected a non-negative integer, not {out['max_warnings_allowed']!r}")
+        return out
+
+    def rules(self) -> list[dict]:
+        rules = self.raw.get("rules")
+        if not isinstance(rules, list):
+            self.fail(["rules"], "rules", f"expected a list of rules, not {rules!r}")
+        first: dict[str, int] = {}
+        for i, rule in enumerate(rules):
+            self.rule(i, rule)
+            if rule["name"] in first:
+                self.fail(["rules", i, "name"], f"rule {rule['name']!r}",
+                          f"duplicate rule name (first at line {first[rule['name']]})")
+            first[rule["name"]] = line_of(self.node, ["rules", i])
+        return rules
+
+    def rule(self, i: int, rule: Any) -> None:
+        keys = ["rules", i]
+        if not isinstance(rule, dict):
+            self.fail(keys, f"rule #{i + 1}", f"expected a mapping with {', '.join(COMMON_KEYS)}, not {rule!r}")
+        name = rule.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            self.fail(keys + ["name"], f"rule #{i + 1}", f"name: expected lower_case_with_underscores, not {name!r}")
+        what = f"rule {name!r}"
+        if not isinstance(rule.get("severity"), str) or rule["severity"] not in SEVERITIES:
+            self.fail(keys + ["severity"], what, f"severity must be error or warn, not {rule.get('severity')!r}")
+        check = rule.get("check")
+        if not isinstance(check, str) or check not in CHECKS:
+            self.fail(keys + ["check"], what, f"unknown check {check!r} (one of {', '.join(sorted(CHECKS))})")
+        self.rule_keys(keys, what, rule, check)
+
+    def rule_keys(self, keys: list[Any], what: str, rule: dict, check: str) -> None:
+        allowed = {**CHECK_KEYS[check], **OPTIONAL_KEYS.get(check, {})}
+        self.no_unknown_keys(keys, what, rule, (*COMMON_KEYS, *allowed))
+        for key in CHECK_KEYS[check]:
+            if key not in rule:
+                self.fail(keys, what, f"check {check} needs `{key}`")
+        for key, kind in allowed.items():
+            test, expected = KINDS[kind]
+            if key in rule and not test(rule[key]):
+                self.fail(keys + [key], what, f"{key}: expected {expected}, not {rule[key]!r}")
+        if "max" in rule and rule["min"] > rule["max"]:  # every row would fail
+            self.fail(keys + ["min"], what, f"min {rule['min']!r} is above max {rule['max']!r}")
+        if "pattern" in rule:
+            self.pattern(keys + ["pattern"], what, rule["pattern"])
+
+    def pattern(self, keys: list[Any], what: str, pattern: str) -> None:
+        # the macros paste the pattern into a '...' SQL literal
+        if "'" in pattern:
+            self.fail(keys, what, f"pattern {pattern!r}: a single quote would end the SQL string literal; write \\x27")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            self.fail(keys, what, f"bad regex {pattern!r}: {exc}")
+        problem = _duckdb_regex_error(pattern)
+        if problem:
+            self.fail(keys, what, f"bad regex {pattern!r} for DuckDB (RE2): {problem}")
+
+
+def load_validation_rules(path: Path) -> dict:
+    """{settings, rules, path, lines}: every mistake in the file is a one-line ConfigError
+    `file:LINE: rule 'name': problem`, so rendering can rely on each rule's keys and types."""
+    return _RulesFile(Path(path)).load()
 
 
 class Renderer:
-    def __init__(self, sets: list[Dataset], path: Path):
+    def __init__(self, sets: list[Dataset], path: Path, lines: dict[str, int] | None = None):
         self.by_id = {ds.id: ds for ds in sets}
         self.path = path
+        self.lines = lines or {}
         self.tests = Tests()
 
-    def fail(self, rule: dict, message: str) -> None:
-        raise ConfigError(f"{self.path}: rule {rule['name']!r}: {message}")
+    def fail(self, rule: dict, message: str) -> NoReturn:
+        line = self.lines.get(rule["name"])
+        raise ConfigError(f"{self.path}{f':{line}' if line else ''}: rule {rule['name']!r}: {message}")
 
     def dataset(self, rule: dict, table_id: str) -> Dataset:
         ds = self.by_id.get(table_id)
@@ -216,7 +417,7 @@ class Renderer:
 
 
 def render_validation(vrules: dict, sets: list[Dataset]) -> Tests:
-    renderer = Renderer(sets, vrules["path"])
+    renderer = Renderer(sets, vrules["path"], vrules.get("lines"))
     for rule in vrules["rules"]:
         renderer.render(rule)
     return renderer.tests
