@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 # RE2's \s (no \v), no-break space, comma and hyphen: what string_split_regex(.., '[\s,\x{00A0}-]+')
 # splits a name on
@@ -32,6 +33,32 @@ _APOSTROPHE = re.compile("['\u2019]")
 _EITHER_APOSTROPHE = "['\u2019]"
 
 
+def _accented_letters() -> dict[str, str]:
+    """Each accented Latin letter -> its ASCII base letter, lower case: the letters of Latin-1 to
+    Latin Extended-B and Latin Extended Additional whose canonical decomposition is that letter
+    and combining marks only (é, Ñ, ơ, ễ; not ø, ł, ß, which are letters of their own). U+0130
+    stays out: RE2 does not pair İ with i, so a name written İrem must keep matching İ."""
+    found = {}
+    for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
+        ch = chr(cp)
+        base, *marks = unicodedata.normalize("NFD", ch)
+        if (cp != 0x130 and base.isascii() and base.isalpha() and marks
+                and all(unicodedata.category(m) == "Mn" for m in marks)):
+            found[ch] = base.lower()
+    # and the two letters RE2 pairs with an accented s (ſ with s, ẛ with ṡ): a part written with
+    # them must match what their fold matches
+    return {**found, "ſ": "s", "ẛ": "s"}
+
+
+# A note typed without accents still names José: a name part matches its letters with or
+# without their accents. In the SQL pattern a letter becomes the class of its base letter
+# (sql_library.sql, part_pattern: a regexp_replace a base letter, from ACCENT_CLASSES); in the fast
+# path fold() maps every accented letter to its base.
+ACCENTED = _accented_letters()
+ACCENT_CLASSES = {base: "[" + base + "".join(ch for ch, b in ACCENTED.items() if b == base and ch.islower()) + "]"
+                  for base in sorted(set(ACCENTED.values()))}
+
+
 def name_part_kept(part: str) -> bool:
     """Which parts of a name scrub_text removes from text (text.sql: `length(p) >= 2 or
     unicode(p) > 591`): parts of 2+ characters, and one-character parts outside Latin script
@@ -54,21 +81,38 @@ def name_pattern(name: str) -> re.Pattern | None:
     parts = name_parts(name)
     if not parts:
         return None
-    alternatives = "|".join(_APOSTROPHE.sub(_EITHER_APOSTROPHE, re.escape(p)) for p in parts)
+    alternatives = "|".join("".join(map(char_pattern, p)) for p in parts)
     return re.compile(f"(\\A|{_EDGE})(?i:{alternatives})(\\Z|{_EDGE})")
 
 
-# Case-insensitive equality on _AGREED characters: the same character after lower() and these
-# few folds (Python and RE2 pair e.g. s with ſ and σ with ς; lower() alone does not). Tests check
-# it against RE2 for every pair.
-_FOLD = str.maketrans({"ſ": "s", "µ": "μ", "ϐ": "β", "ϵ": "ε", "ϑ": "θ", "ϰ": "κ", "ϖ": "π", "ϱ": "ρ",
-                       "ς": "σ", "ϕ": "φ", "ẛ": "ṡ",
-                       "\u2019": "'"})  # not a case pair: the name pattern's either-apostrophe class
+def char_pattern(ch: str) -> str:
+    """One character of a name part in its pattern (sql_library.sql, part_pattern): a letter with
+    or without its accents, either apostrophe, or the character itself."""
+    if ch in "'\u2019":
+        return _EITHER_APOSTROPHE
+    if ch == "\0":  # as SQL, which would have RE2 escape it \x00, then read its x as a letter
+        return ""
+    base = ACCENTED.get(ch, ch)
+    return ACCENT_CLASSES.get(base.lower() if base.isascii() else base) or re.escape(ch)
+
+
+# Equality of a text's character with a name part's character, as the name pattern matches them, on
+# _AGREED characters: the same character after lower(), these few case folds (Python and RE2 pair
+# e.g. s with ſ and σ with ς; lower() alone does not) and the accents dropped. Tests check it
+# against RE2 for every pair.
+_CASE_FOLD = {"ſ": "s", "µ": "μ", "ϐ": "β", "ϵ": "ε", "ϑ": "θ", "ϰ": "κ", "ϖ": "π", "ϱ": "ρ", "ς": "σ", "ϕ": "φ",
+              "ẛ": "ṡ",
+              "\u2019": "'"}  # not a case pair: the name pattern's either-apostrophe class
+# then an accented letter is its base letter: the name pattern's accent classes (the last step of
+# the fold, so 'ẛ' goes to 's' by way of 'ṡ')
+_FOLD = str.maketrans({ch: ACCENTED.get(to, to)
+                       for ch, to in {**{ch: ch for ch in ACCENTED if ch.islower()}, **_CASE_FOLD}.items()})
 _EDGE_RE = re.compile(_EDGE)
 
 
 def fold(text: str) -> str:
-    """One form per case-insensitive class, character for character (_AGREED text keeps its length)."""
+    """One form per class of characters the name pattern matches alike (case and accents),
+    character for character (_AGREED text keeps its length)."""
     if text.isascii():  # _FOLD maps no ASCII character, and translate() costs a lookup per character
         return text.lower()
     return text.lower().translate(_FOLD)

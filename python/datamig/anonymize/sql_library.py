@@ -10,6 +10,8 @@ import re
 from collections.abc import Collection
 from pathlib import Path
 
+from .names import ACCENT_CLASSES
+
 LIBRARY = "dm_lib"
 _SQL = Path(__file__).with_name("sql_library.sql")
 _NAME = re.compile(r"CREATE OR REPLACE MACRO dm_lib\.main\.(\w+)\(")
@@ -24,9 +26,21 @@ def create_sql_library(conn, only: Collection[str] | None = None) -> None:
     """All the macros, or `only` those named: DuckDB checks at CREATE that the functions a
     macro calls exist, so a session with a few of the plugin's UDFs takes the macros of those."""
     attach_library(conn)
-    for statement in filter(str.strip, _SQL.read_text().split(";\n")):
+    for statement in filter(str.strip, _library_sql().split(";\n")):
         found = _NAME.search(statement)
         if not found:
             raise ValueError(f"{_SQL.name}: not a CREATE OR REPLACE MACRO dm_lib.main.<name>(...): {statement[:80]!r}")
         if only is None or found.group(1) in only:
             conn.execute(statement)
+
+
+def _library_sql() -> str:
+    """sql_library.sql with the accent classes of names.py in it: one definition for both engines."""
+    letters = "dm_lib.main.escaped_part(part)"
+    for cls in ACCENT_CLASSES.values():
+        letters = f"regexp_replace({letters}, {_quote('(?i)' + cls)}, {_quote(cls)}, 'g')"
+    return _SQL.read_text().replace("__LETTER_CLASSES__", letters)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
