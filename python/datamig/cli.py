@@ -13,10 +13,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import load_config
-from .errors import DatamigError
+from .errors import DatamigError, NotFound
+from .extract.runs import checked_run_id
 from .services import envfile
 
 app = typer.Typer(help="Copy one school district from PROD to CERT: anonymized, complete, checked.",
@@ -49,7 +51,8 @@ def env() -> dict[str, str]:
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {envfile.redact(message, env())}", highlight=False, soft_wrap=True)
+    # escaped: a message quotes users' text ('[a-z]+' in a regex, '[/x]' in a setting), never markup
+    err_console.print(f"[bold red]error:[/] {escape(envfile.redact(message, env()))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -119,8 +122,8 @@ def services_status() -> None:
 def _print_status(rows) -> None:
     table = Table("store", "env", "kind", "address", "state")
     for r in rows:
-        state = "[green]reachable[/]" if r.reachable else f"[red]unreachable[/] {r.detail}"
-        table.add_row(r.store, r.target, r.kind, r.address, state)
+        state = "[green]reachable[/]" if r.reachable else f"[red]unreachable[/] {escape(r.detail)}"
+        table.add_row(r.store, r.target, r.kind, escape(r.address), state)
     console.print(table)
 
 
@@ -253,7 +256,7 @@ def transform_cmd(
     from .transform import transform
 
     with console.status(f"transforming district {district}") as status:
-        report = transform(config(), env(), run_id, district, root=project_root(),
+        report = transform(config(), env(), run_id and checked_run_id(run_id), district, root=project_root(),
                            progress=lambda m: status.update(m))
     c = report["counts"]
     console.print(f"{report['status']}: {c['tests']} tests, {c['errors']} blocking, {c['warnings']} warnings, "
@@ -286,7 +289,11 @@ def migrate_cmd(
         typer.confirm(f"Migrate district {district} into CERT?", abort=True)
     cfg = config()
     if as_json:
-        result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume)
+        try:
+            result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume)
+        except DatamigError as exc:  # a program reading stdout gets JSON either way
+            print(_json.dumps({"status": "error", "error": envfile.redact(str(exc), env())}))
+            raise
         print(_json.dumps(result, indent=2, default=str))
     else:
         with console.status("migrating") as status:
@@ -301,7 +308,7 @@ def _print_run(result: dict) -> None:
     table = Table("phase", "status", "seconds", "detail", title=f"run {result['run_id']} ({result['status']})")
     for name, phase in result["phases"].items():
         colour = {"done": "green", "failed": "red", "skipped": "yellow"}.get(phase["status"], "white")
-        table.add_row(name, f"[{colour}]{phase['status']}[/]", str(phase["seconds"] or ""), phase["error"] or "")
+        table.add_row(name, f"[{colour}]{phase['status']}[/]", str(phase["seconds"] or ""), escape(phase["error"] or ""))
     console.print(table)
     for kind, path in (result.get("reports") or {}).items():
         console.print(f"report ({kind}): {path}")
@@ -320,8 +327,11 @@ def load_cmd(
     from .load.run import load_run
 
     cfg = config()
+    run_dir = cfg.out_dir / checked_run_id(run)
+    if not run_dir.is_dir():
+        raise NotFound(f"run {run} not found under {cfg.out_dir}")
     with console.status(f"loading {run}") as status:
-        report = load_run(cfg, env(), cfg.out_dir / run, strategy, dry_run, progress=lambda m: status.update(m))
+        report = load_run(cfg, env(), run_dir, strategy, dry_run, progress=lambda m: status.update(m))
     console.print_json(_json.dumps({k: report.get(k) for k in ("status", "totals")}, default=str))
 
 
@@ -366,9 +376,9 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.
                   f"{summary['failed']} failed, {summary['warned']} warned, {summary['errored']} errored; "
                   f"links checked: {len(result['links'])}")
     for line in result["warnings"]:
-        console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     for line in result["issues"]:
-        console.print(f"[red]issue:[/] {line}", highlight=False, soft_wrap=True)
+        console.print(f"[red]issue:[/] {escape(line)}", highlight=False, soft_wrap=True)
     console.print(f"{run_id}: {result['status']}")
     if result["status"] != "VALID":
         raise typer.Exit(1)

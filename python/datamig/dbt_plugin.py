@@ -44,7 +44,13 @@ class Plugin(BasePlugin):
         except ConfigError as exc:
             # dbt prints its own errors as one clean line; anything else becomes a traceback
             raise DbtRuntimeError(f"datamig.dbt_plugin: {exc}") from None
-        _prepare_final_dirs(config.get("run_dir"))
+        run_dir = config.get("run_dir")
+        if run_dir and not Path(run_dir).is_dir():
+            # else DuckDB fails to open <run>/warehouse.duckdb, in ~200 lines of traceback
+            raise DbtRuntimeError(f"datamig.dbt_plugin: run folder {run_dir} not found: extract the district first "
+                                  "(datamig extract --district N), or name an extracted run with --vars "
+                                  "'{district: N, run_id: mig-...}'")
+        _prepare_final_dirs(run_dir)
 
     @staticmethod
     def _keys(config: Dict[str, Any], ruleset) -> Keys:

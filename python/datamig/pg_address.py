@@ -21,15 +21,17 @@ def conninfo(url: str) -> dict:
 
 def host_port(url: str) -> str:
     info = conninfo(url)
+    if not info and url.strip():  # libpq could not read it: no host to name (and the text may hold a password)
+        return "(an unreadable connection setting)"
     return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}"
 
 
 def cannot_connect(store: str, url: str, exc: Exception) -> ConnectionFailed:
     """`store <name>: cannot connect to PostgreSQL at host:port: <libpq's reason>`."""
-    return ConnectionFailed(f"store {store}: cannot connect to PostgreSQL at {host_port(url)}: {_reason(exc, url)}")
+    return ConnectionFailed(f"store {store}: cannot connect to PostgreSQL at {host_port(url)}: {reason(exc, url)}")
 
 
-def _reason(exc: Exception, url: str) -> str:
+def reason(exc: Exception, url: str) -> str:
     """The last clause of libpq's first line (e.g. 'Connection refused'), secrets removed."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     reason = lines[0].rsplit(" failed: ", 1)[-1] if lines else type(exc).__name__

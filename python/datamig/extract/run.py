@@ -21,7 +21,7 @@ from . import graph_parquet, pg_types
 from .closure import Closure
 from .graph_slice import extract_subgraph
 from .pg_snapshot import snapshot
-from .runs import attach_run_log, detach_run_log, new_run_id
+from .runs import attach_run_log, checked_run_id, detach_run_log, new_run_id
 from .workspace import Workspace
 
 log = logging.getLogger("datamig.extract")
@@ -137,7 +137,7 @@ def _point_latest(out_dir: Path, district: int, run_id: str) -> None:
 
 def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | None = None,
             progress: Callable[[str], None] | None = None) -> dict:
-    run_id = run_id or new_run_id(district)
+    run_id = checked_run_id(run_id) if run_id else new_run_id(district)
     run_dir = cfg.out_dir / run_id
     final, partial = run_dir / "extract", run_dir / "extract.partial"
     if final.exists():

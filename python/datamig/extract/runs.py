@@ -6,7 +6,17 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..errors import NotFound
+
 RUN_ID = re.compile(r"^mig-\d{8}-\d{6}-d\d+(-[a-z0-9]+)?$")
+
+
+def checked_run_id(run_id: str) -> str:
+    """`run_id` when it is one: a run id names a folder under out_dir, so `../x` must not reach
+    outside it."""
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        raise NotFound(f"{run_id!r} is not a run id (mig-YYYYMMDD-HHMMSS-d<district>)")
+    return run_id
 
 
 def new_run_id(district: int, now: datetime | None = None) -> str:

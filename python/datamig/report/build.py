@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import NotFound
-from ..extract.runs import RUN_ID
+from ..extract.runs import checked_run_id
 from ..services import envfile
 from . import html, markdown, scrub
 from .artifacts import read_run
@@ -34,8 +34,7 @@ def report_paths(run_id: str, reports_dir: Path) -> dict[str, Path]:
 def build(cfg: Config, run_id: str, root: Path | None = None, env: Mapping[str, str] | None = None,
           paths: Mapping[str, Path] | None = None) -> dict:
     """The report dict (scrubbed), without writing anything."""
-    if not RUN_ID.match(run_id) or "/" in run_id:
-        raise NotFound(f"{run_id!r} is not a run id (mig-YYYYMMDD-HHMMSS-d<district>)")
+    checked_run_id(run_id)
     run_dir = Path(cfg.out_dir) / run_id
     if not run_dir.is_dir():
         raise NotFound(f"run {run_id} not found under {cfg.out_dir}")

@@ -1,19 +1,16 @@
 """Secrets never reach a report: every string is passed through `envfile.redact` (the values
 of variables named *PASSWORD*, *SALT*, *SECRET*, *TOKEN*) and loses any password written
-into a URL (`scheme://user:password@host`)."""
+into a connection setting (`scheme://user:password@host`, `password=...`)."""
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..services.envfile import redact
 
-URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)[^@\s/]+@")
-
 
 def text(value: str, env: Mapping[str, str]) -> str:
-    return URL_PASSWORD.sub(r"\g<head>***@", redact(value, env))
+    return redact(value, env)
 
 
 def deep(value: Any, env: Mapping[str, str]) -> Any:

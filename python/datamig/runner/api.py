@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import DatamigError
+from ..extract.runs import checked_run_id
 from . import migrate as migration
 from .state import list_runs as _list_runs
 
@@ -33,7 +34,7 @@ def migrate(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_
     config or connection error raises DatamigError."""
     try:
         if resume:
-            state = migration.resume(cfg, env, root, resume, progress)
+            state = migration.resume(cfg, env, root, checked_run_id(resume), progress)
         else:
             state = migration.start(cfg, env, root, district, dry_run, strategy, progress=progress)
     except migration.PhaseFailed as failed:
@@ -56,13 +57,13 @@ def result(cfg: Config, state) -> dict:
 def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str) -> dict:
     from ..verify.run import validate_migration as run
 
-    return run(cfg, env, run_id)
+    return run(cfg, env, checked_run_id(run_id))
 
 
 def rollback(cfg: Config, env: Mapping[str, str], run_id: str) -> dict:
     from ..load.rollback import rollback_run
 
-    return rollback_run(cfg, env, cfg.out_dir, run_id)
+    return rollback_run(cfg, env, cfg.out_dir, checked_run_id(run_id))
 
 
 def get_report(cfg: Config, run_id: str) -> dict:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..config import Config
@@ -64,6 +66,15 @@ class Migration:
             build_report(self.cfg, self.state.run_id)
         except Exception as exc:  # noqa: BLE001 - the report must not hide the real failure
             log.warning("report after failure not written: %s", type(exc).__name__)
+
+    def preflight(self) -> None:
+        """The preflight phase before the run exists on disk (run() then skips it): what it
+        catches is the user's to fix, and a failed check must change nothing."""
+        self.progress("preflight", "starting")
+        phase, started = self.state.phases["preflight"], time.monotonic()
+        phase.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        phase.summary = self._preflight()
+        phase.status, phase.seconds = "done", round(time.monotonic() - started, 3)
 
     # --- phases -------------------------------------------------------------------------
     def _preflight(self) -> dict:
@@ -127,8 +138,10 @@ def start(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_ru
                      options={"dry_run": dry_run, "strategy": strategy})
     if (cfg.out_dir / state.run_id / "run-state.json").exists():
         raise DatamigError(f"run {state.run_id} exists already: use --resume {state.run_id}")
+    migration = Migration(cfg, env, root, state, progress)
+    migration.preflight()  # a bad salt, a store down, CERT's drift: one line, and no run left behind
     state.save(cfg.out_dir)
-    return Migration(cfg, env, root, state, progress).run()
+    return migration.run()
 
 
 def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,

@@ -6,9 +6,11 @@ just a matter of exporting PROD_*/CERT_* variables.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import unquote
 
 SECRET_MARKERS = ("PASSWORD", "SALT", "SECRET", "TOKEN")
 
@@ -66,9 +68,29 @@ def find_project_root(start: Path | None = None) -> Path:
     return here
 
 
+# a password inside a connection setting: scheme://user:password@host, or libpq's key=value form
+# (password=secret, password = 'se cret'); the variable holding it is named *_URL, not *PASSWORD*
+URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)[^@\s/]+@")
+KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s']\S*)", re.IGNORECASE)
+
+
 def redact(text: str, env: Mapping[str, str]) -> str:
-    """Remove every secret value of `env` from `text` (for logs and error messages)."""
+    """Remove every secret of `env` from `text` (for logs, error messages and reports): the values
+    of variables named *PASSWORD*, *SALT*, *SECRET*, *TOKEN*, and passwords written inside
+    connection settings (including ones a message shows apart from their setting)."""
     for key, value in env.items():
         if value and len(value) >= 4 and any(m in key.upper() for m in SECRET_MARKERS):
             text = text.replace(value, "***")
-    return text
+        elif value and ("://" in value or "=" in value):
+            for secret in _setting_passwords(value):
+                text = text.replace(secret, "***")
+    text = URL_PASSWORD.sub(r"\g<head>***@", text)
+    return KEYWORD_PASSWORD.sub(r"\g<head>***", text)
+
+
+def _setting_passwords(value: str) -> list[str]:
+    """The password a connection setting holds, and its form as written (quoted, percent-encoded)."""
+    found = [m.group(0)[len(m.group("head")):] for m in KEYWORD_PASSWORD.finditer(value)]
+    found += [m.group(0)[len(m.group("head")):-1] for m in URL_PASSWORD.finditer(value)]
+    plain = [unquote(f.strip("'")) for f in found]
+    return [s for s in dict.fromkeys(found + plain) if len(s) >= 4]  # a short one would blank ordinary words

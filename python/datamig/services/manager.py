@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .. import pg_address
 from ..config import Config
 from . import envfile, postgres_cluster, roles
 from .ports import free_port
@@ -176,7 +177,7 @@ def status(cfg: Config, env: dict) -> list[StoreStatus]:
             if not url:
                 rows.append(StoreStatus(store.name, target, store.kind, "-", False, f"{url_var} not set"))
                 continue
-            address = _address(url)
+            address = _address(url, store.kind)
             if store.kind == "postgres":
                 ok, detail = _pg_reachable(url)
             else:
@@ -186,10 +187,19 @@ def status(cfg: Config, env: dict) -> list[StoreStatus]:
     return rows
 
 
-def _address(url: str) -> str:
-    parts = urlsplit(url)
+def _address(url: str, kind: str) -> str:
+    """host:port/database, never the rest: a PostgreSQL setting may be a URL or libpq's
+    `host=... password=...` form, which urlsplit would return whole, password included."""
+    if kind == "postgres":
+        db = pg_address.conninfo(url).get("dbname")
+        return pg_address.host_port(url) + (f"/{db}" if db else "")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is no number, a malformed IPv6 host
+        return "(unreadable address)"
     path = parts.path.lstrip("/")
-    return f"{parts.hostname}:{parts.port}" + (f"/{path}" if path else "")
+    return f"{host}:{port}" + (f"/{path}" if path else "")
 
 
 def _pg_reachable(url: str) -> tuple[bool, str]:
@@ -200,4 +210,4 @@ def _pg_reachable(url: str) -> tuple[bool, str]:
             conn.execute("SELECT 1")
         return True, ""
     except psycopg.Error as exc:
-        return False, type(exc).__name__
+        return False, pg_address.reason(exc, url)  # "Connection refused", not just OperationalError

@@ -1,0 +1,147 @@
+"""Errors a user causes, through the CLI as users meet them, with no server running: one line
+naming the thing, exit 2, no secret, nothing written. Stores are pointed at 127.0.0.1:1, where
+nothing listens."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from datamig.errors import NotFound
+from datamig.extract.runs import checked_run_id
+from datamig.services import envfile
+
+ROOT = Path(__file__).resolve().parents[1]
+DSN_PASSWORD = "KvPassw0rd-Planted-77"
+SALT = "cli-errors-salt-0123456789abcdef"
+
+
+@pytest.fixture()
+def work(tmp_path) -> Path:
+    """A config whose runs land in tmp_path/runs, and no services.env of the checkout."""
+    text = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", f"out_dir: {tmp_path / 'runs'}")
+    (tmp_path / "datamig.yaml").write_text(text)
+    (tmp_path / "state").mkdir()
+    return tmp_path
+
+
+def _env(work: Path, **extra: str) -> dict:
+    # every store unreachable; IDS in libpq's key=value form, its password inside the setting
+    stores = {f"{t}_{s}_URL": f"postgresql://datamig:url-pw-1234@127.0.0.1:1/{s.lower()}"
+              for t in ("PROD", "CERT") for s in ("IDS", "HCP1", "HCP2", "ADB")}
+    stores.update({f"{t}_SP_URL": "bolt://127.0.0.1:1" for t in ("PROD", "CERT")})
+    stores["PROD_IDS_URL"] = f"host=127.0.0.1 port=1 user=u password={DSN_PASSWORD} dbname=ids"
+    return {**os.environ, **stores, "DATAMIG_CONFIG": str(work / "datamig.yaml"), "DATAMIG_STATE_DIR": str(work / "state"),
+            "DATAMIG_SALT": SALT, "DATAMIG_RUNS_DIR": str(work / "runs"), "COLUMNS": "200", **extra}
+
+
+def _cli(work: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / ".venv/bin/datamig"), *args], cwd=ROOT, env=_env(work, **extra),
+                          capture_output=True, text=True, timeout=300)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess, *named: str) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for thing in named:
+        assert thing in lines[0], (thing, lines[0])
+    for secret in (DSN_PASSWORD, SALT, "url-pw-1234"):
+        assert secret not in proc.stdout + proc.stderr
+    return lines[0]
+
+
+def _nothing_written(work: Path) -> None:
+    runs = work / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), sorted(runs.iterdir())
+
+
+def test_a_key_value_setting_shows_its_address_never_its_password(work):
+    proc = _cli(work, "services", "status")
+    assert proc.returncode == 1
+    assert "127.0.0.1:1/ids" in proc.stdout and "Connection refused" in proc.stdout
+    assert DSN_PASSWORD not in proc.stdout + proc.stderr and "url-pw-1234" not in proc.stdout + proc.stderr
+
+
+def test_a_failed_preflight_leaves_no_run_behind(work):
+    line = _one_error_line(_cli(work, "migrate", "--district", "42", "--yes"), "store ids (PROD)", "127.0.0.1:1/ids")
+    assert "Connection refused" in line
+    _nothing_written(work)
+    short = _cli(work, "migrate", "--district", "42", "--yes", DATAMIG_SALT="short")
+    _one_error_line(short, "DATAMIG_SALT")
+    _nothing_written(work)
+
+
+def test_migrate_json_prints_json_on_an_error_too(work):
+    proc = _cli(work, "migrate", "--district", "42", "--json")
+    _one_error_line(proc, "store ids (PROD)")
+    out = json.loads(proc.stdout)
+    assert out["status"] == "error" and "store ids (PROD)" in out["error"]
+    _nothing_written(work)
+
+
+def test_brackets_in_a_message_are_printed_as_written(work):
+    """Rich would read '[/x]' as a closing tag (a traceback) and '[bold]' as markup (swallowed)."""
+    for bad in ("[/x]", "[bold]ids"):
+        text = (work / "datamig.yaml").read_text().replace("  store: ids\n", f'  store: "{bad}"\n', 1)
+        (work / "bad.yaml").write_text(text)
+        proc = _cli(work, "select-districts", DATAMIG_CONFIG=str(work / "bad.yaml"))
+        _one_error_line(proc, bad)
+        assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("extract", "--district", "42", "--run-id", "../outside"),
+    ("transform", "--district", "42", "--run-id", "../../etc"),
+    ("load", "--run", "../outside"),
+    ("validate-migration", "../../etc"),
+    ("rollback", "../outside", "--yes"),
+    ("migrate", "--resume", "mig-1/../../x", "--yes"),
+    ("report", "../outside"),
+])
+def test_a_run_id_cannot_reach_outside_the_runs_folder(work, args):
+    _one_error_line(_cli(work, *args), "is not a run id")
+    _nothing_written(work)
+    assert not (work / "outside").exists()
+
+
+def test_loading_a_run_that_does_not_exist_says_so(work):
+    _one_error_line(_cli(work, "load", "--run", "mig-20990101-000000-d42"), "run mig-20990101-000000-d42 not found")
+
+
+def test_checked_run_id():
+    assert checked_run_id("mig-20261203-101500-d42") == "mig-20261203-101500-d42"
+    for bad in ("../x", "mig-20261203-101500-d42/..", "mig-20261203-101500-d42\n", "", "latest-d42"):
+        with pytest.raises(NotFound, match="is not a run id"):
+            checked_run_id(bad)
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("at host=h port=1 password=Secret-One dbname=x", "Secret-One"),
+    ("at host=h PASSWORD = 'se cret two' dbname=x", "se cret two"),
+    ("at postgresql://u:p%40ss-Three@h/db", "p%40ss-Three"),
+    ("at bolt://neo4j:four-4444@127.0.0.1:7687", "four-4444"),
+])
+def test_redact_removes_passwords_inside_connection_settings(text, secret):
+    assert secret not in envfile.redact(text, {}) and "***" in envfile.redact(text, {})
+
+
+def test_redact_removes_a_settings_password_wherever_a_message_shows_it():
+    env = {"PROD_IDS_URL": "host=h password=alone-5555 dbname=ids", "CERT_IDS_URL": "postgresql://u:p%40ss-six@h/db"}
+    text = envfile.redact("libpq said alone-5555 failed; then p@ss-six and p%40ss-six", env)
+    assert "alone-5555" not in text and "p@ss-six" not in text and "p%40ss-six" not in text
+    assert envfile.redact("host=h dbname=ids visible", env) == "host=h dbname=ids visible"
+
+
+def test_dbt_run_of_a_district_never_extracted_is_one_clear_error(work):
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "run", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+                           "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                           "--vars", "{district: abc}"], cwd=ROOT, env=_env(work), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0
+    assert f"run folder {work / 'runs'}/latest-dabc not found" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr and "Cannot open file" not in proc.stdout
+    _nothing_written(work)
