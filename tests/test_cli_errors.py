@@ -145,3 +145,20 @@ def test_dbt_run_of_a_district_never_extracted_is_one_clear_error(work):
     assert f"run folder {work / 'runs'}/latest-dabc not found" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr and "Cannot open file" not in proc.stdout
     _nothing_written(work)
+
+
+def test_a_malformed_settings_file_is_one_line_naming_its_line(work):
+    (work / "state" / "services.env").write_text("# written by hand\nPROD_IDS_URL='host=h password=unclosed-9999\n")
+    proc = _cli(work, "services", "status")
+    _one_error_line(proc, "services.env:2", "PROD_IDS_URL")
+    assert "unclosed-9999" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    # another error (a missing config) is still the one reported: printing it reads the settings too
+    _one_error_line(_cli(work, "services", "status", DATAMIG_CONFIG=str(work / "none.yaml")), "none.yaml")
+
+
+@pytest.mark.parametrize("args", [("extract", "--district", "0"), ("transform", "--district", "-1"),
+                                  ("migrate", "--district", "0", "--yes"), ("select-districts", "--top", "0")])
+def test_a_district_or_count_below_one_is_a_usage_error(work, args):
+    proc = _cli(work, *args)
+    assert proc.returncode == 2 and "Invalid value" in proc.stderr and "Traceback" not in proc.stderr
+    _nothing_written(work)

@@ -66,8 +66,8 @@ def test_tools_are_listed_with_their_input_schemas(tmp_path):
         assert tool.description and tool.input_schema["type"] == "object"
         assert tool.output_schema is not None  # structured (JSON) results
     migrate = tools["migrate"].input_schema
-    assert migrate["required"] == ["district"]
-    assert migrate["properties"]["district"]["type"] == "integer"
+    assert migrate.get("required", []) == []   # a district, or a run to resume
+    assert {"type": "integer", "minimum": 1} in migrate["properties"]["district"]["anyOf"]
     assert migrate["properties"]["dry_run"]["default"] is True
     assert migrate["properties"]["strategy"]["default"] == "auto"
     assert set(migrate["properties"]["strategy"]["enum"]) == {"auto", "insert", "upsert", "merge"}
@@ -91,9 +91,11 @@ def test_list_runs_rollback_refusal_and_errors(tmp_path):
             refused_false = await client.call_tool("rollback", {"run_id": RUN, "confirm": False})
             missing = await client.call_tool("validate_migration", {"run_id": "mig-20990101-000000-d42"})
             bad = await client.call_tool("get_report", {"run_id": "not-a-run"})
-            return runs, refused, refused_false, missing, bad
+            outside = await client.call_tool("validate_migration", {"run_id": "../../etc"})
+            nothing = await client.call_tool("migrate", {})
+            return runs, refused, refused_false, missing, bad, outside, nothing
 
-    runs, refused, refused_false, missing, bad = anyio.run(main)
+    runs, refused, refused_false, missing, bad, outside, nothing = anyio.run(main)
 
     assert not runs.is_error
     listed = runs.structured_content["runs"]
@@ -108,12 +110,29 @@ def test_list_runs_rollback_refusal_and_errors(tmp_path):
         assert body["run"] == {"status": "succeeded", "district": 42}
     assert (tmp_path / "runs" / RUN / "run-state.json").exists()
 
-    for result in (missing, bad):  # usage errors: tool errors, one line, no secret
+    for result in (missing, bad, outside, nothing):  # usage errors: tool errors, one line, no secret
         assert result.is_error
         text = result.content[0].text
         assert "\n" not in text and PLANTED not in text
     assert "no extraction manifest" in missing.content[0].text
-    assert "not a run id" in bad.content[0].text
+    assert "not a run id" in bad.content[0].text and "'../../etc' is not a run id" in outside.content[0].text
+    assert "give a district" in nothing.content[0].text
+    assert not (tmp_path / "runs").joinpath("mig-0").exists() and sorted(p.name for p in (tmp_path / "runs").iterdir()) == [RUN]
+
+
+def test_an_error_outside_datamigs_own_still_names_its_reason(tmp_path):
+    """A config path that is a folder: the loader's OSError reaches the agent as one line."""
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+
+    async def main():
+        async with _session(tmp_path, {"DATAMIG_CONFIG": str(folder)}) as client:
+            return await client.call_tool("list_runs", {})
+
+    result = anyio.run(main)
+    assert result.is_error
+    text = result.content[0].text
+    assert "\n" not in text and "a-folder" in text and text != "Error executing tool list_runs"
 
 
 def test_migrate_dry_run_of_district_42_end_to_end(tiny_estate, cfg, tmp_path):

@@ -7,6 +7,7 @@ redacted.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -51,8 +52,12 @@ def env() -> dict[str, str]:
 
 
 def fail(message: str, code: int = 2) -> None:
+    try:
+        secrets = env()
+    except DatamigError:  # an unreadable services.env must not hide the error being reported
+        secrets = dict(os.environ)
     # escaped: a message quotes users' text ('[a-z]+' in a regex, '[/x]' in a setting), never markup
-    err_console.print(f"[bold red]error:[/] {escape(envfile.redact(message, env()))}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(envfile.redact(message, secrets))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -179,7 +184,7 @@ def analyze_datastores(
 @app.command("select-districts")
 @handles_errors
 def select_districts_cmd(
-    top: Optional[int] = typer.Option(None, "--top", help="How many districts to recommend (default 15)."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="How many districts to recommend (default 15)."),
     out_dir: Path = typer.Option(Path("data/manifests"), help="Where the manifest and report go."),
 ) -> None:
     """Score every district across stores, apply the filters, and pick pilots."""
@@ -223,7 +228,7 @@ def scaffold_cmd(
 @app.command("extract")
 @handles_errors
 def extract_cmd(
-    district: int = typer.Option(..., "--district", help="District id (an integer)."),
+    district: int = typer.Option(..., "--district", min=1, help="District id (a positive integer)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Use this run id instead of a new one."),
 ) -> None:
     """Extract the district's referentially complete slice of every PROD store to Parquet."""
@@ -249,7 +254,7 @@ def _print_extract_summary(manifest: dict) -> None:
 @app.command("transform")
 @handles_errors
 def transform_cmd(
-    district: int = typer.Option(..., "--district", help="District id (an integer)."),
+    district: int = typer.Option(..., "--district", min=1, help="District id (a positive integer)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Default: the district's newest extract."),
 ) -> None:
     """Anonymize and test a run's extract with dbt: drift gate, dbt build, validation report."""
@@ -269,7 +274,7 @@ def transform_cmd(
 @app.command("migrate")
 @handles_errors
 def migrate_cmd(
-    district: Optional[int] = typer.Option(None, "--district", help="District id (an integer)."),
+    district: Optional[int] = typer.Option(None, "--district", min=1, help="District id (a positive integer)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop before writing CERT; show the load plan."),
     strategy: str = typer.Option("auto", "--strategy", help="insert | upsert | merge | auto"),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from the phase that failed."),
@@ -397,8 +402,6 @@ def report_cmd(run_id: str = typer.Argument(..., help="Run id.")) -> None:
 @app.command("mcp")
 def mcp_cmd() -> None:
     """Serve datamig to AI agents over MCP (stdio); prints nothing else to stdout."""
-    import os
-
     from .mcp_server import main as serve
 
     if Ctx.config_path:  # the server reads DATAMIG_CONFIG after moving to the project root

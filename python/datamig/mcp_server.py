@@ -58,9 +58,12 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _line(exc: DatamigError) -> str:
+def _line(exc: Exception) -> str:
     """The error's one line, secrets redacted."""
-    env = envfile.load_env(envfile.find_project_root())
+    try:
+        env = envfile.load_env(envfile.find_project_root())
+    except DatamigError:  # an unreadable services.env: the real environment still names the secrets
+        env = dict(os.environ)
     line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return scrub.text(line, env)
 
@@ -113,6 +116,9 @@ async def _call(fn: Callable[[], Any]) -> dict[str, Any]:
         result = await anyio.to_thread.run_sync(fn)
     except DatamigError as exc:
         raise ToolError(_line(exc)) from None
+    except Exception as exc:  # an agent gets the reason, not a bare "Error executing tool"
+        log.exception("tool failed")
+        raise ToolError(f"{type(exc).__name__}: {_line(exc)}") from None
     return scrub.deep(_jsonable(result), envfile.load_env(envfile.find_project_root()))
 
 
@@ -156,7 +162,8 @@ def build_server() -> MCPServer:
     @server.tool()
     async def migrate(
         ctx: Context,
-        district: Annotated[int, Field(ge=1, description="District id (an integer).")],
+        district: Annotated[int | None, Field(ge=1, description="District id (an integer); not needed "
+                                                               "with resume.")] = None,
         dry_run: Annotated[bool, Field(description="Do everything but write to CERT (the load "
                                                    "reports what it would do).")] = True,
         strategy: Annotated[Literal["auto", "insert", "upsert", "merge"],
@@ -167,13 +174,15 @@ def build_server() -> MCPServer:
         """Migrate one district PROD -> CERT: preflight, extract, transform (anonymize + test),
         validation gate, load, verify, report. A dry run by default. A failed phase is a normal
         result: status "failed" and the phase's error."""
+        if district is None and resume is None:
+            raise ToolError("migrate: give a district (or resume with a run id)")
         progress = _Progress(ctx, total=len(PHASES))
 
         def run() -> dict:
             from .runner import api
 
             s = Settings()
-            return api.migrate(s.cfg, s.env, s.root, district, dry_run=dry_run, strategy=strategy,
+            return api.migrate(s.cfg, s.env, s.root, district or 0, dry_run=dry_run, strategy=strategy,
                                resume=resume, progress=progress.phase_message)
 
         return await _call(run)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote
 
+from ..errors import ConfigError
+
 SECRET_MARKERS = ("PASSWORD", "SALT", "SECRET", "TOKEN")
 
 
@@ -29,12 +31,19 @@ def read_env_file(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     values = {}
-    for line in path.read_text().splitlines():
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the settings file ({type(exc).__name__})") from None
+    for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, raw = line.partition("=")
-        parts = shlex.split(raw)
+        try:
+            parts = shlex.split(raw)
+        except ValueError as exc:  # an unclosed quote: name the line, never show it (it may hold a password)
+            raise ConfigError(f"{path}:{number}: {key.strip()}: {exc} (rewrite it, or run `datamig services up`)") from None
         values[key.strip()] = parts[0] if parts else ""
     return values
 
