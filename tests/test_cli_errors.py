@@ -162,3 +162,10 @@ def test_a_district_or_count_below_one_is_a_usage_error(work, args):
     proc = _cli(work, *args)
     assert proc.returncode == 2 and "Invalid value" in proc.stderr and "Traceback" not in proc.stderr
     _nothing_written(work)
+
+
+def test_a_runs_folder_that_is_a_file_is_one_line(work):
+    (work / "runs").write_text("not a folder")
+    proc = _cli(work, "extract", "--district", "42")
+    _one_error_line(proc, str(work / "runs"))
+    assert "Traceback" not in proc.stderr and (work / "runs").read_text() == "not a folder"

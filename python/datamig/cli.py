@@ -62,7 +62,8 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def handles_errors(fn):
-    """Turn DatamigError into one red line and its exit code."""
+    """Turn DatamigError into one red line and its exit code; so too a file the system refuses
+    (out_dir naming a file, a folder without permission, a full disk), which names its path."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -70,6 +71,10 @@ def handles_errors(fn):
             return fn(*args, **kwargs)
         except DatamigError as exc:
             fail(str(exc), exc.exit_code)
+        except OSError as exc:
+            if exc.filename is None:  # a socket, a process: not a file the user can point at
+                raise
+            fail(f"{exc.filename}: {exc.strerror or type(exc).__name__}", 2)
 
     return wrapper
 
