@@ -42,7 +42,7 @@ def read_salt(env_name: str) -> Keys:
                           f"least {MIN_SALT_CHARS} characters) before running; it keys every pseudonym")
     if len(salt) < MIN_SALT_CHARS:
         raise ConfigError(f"{env_name} is too short: use a secret of at least {MIN_SALT_CHARS} characters")
-    return Keys(salt)
+    return Keys(salt, env_name)
 
 
 class Engine:

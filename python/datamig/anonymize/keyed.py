@@ -29,6 +29,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+
+from ..errors import ConfigError
 
 SEP = "\x1f"
 DOMAIN_KEY_UDF = "dm_domain_key"
@@ -41,11 +44,13 @@ class Keys:
 
     __slots__ = ("_mk", "_hex", "_domain_keys")
 
-    def __init__(self, salt: str):
+    def __init__(self, salt: str, source: str | None = None):
+        """`source`: the environment variable the salt came from, for errors (found in the
+        environment when not given)."""
         if len(salt) < MIN_SALT_CHARS:
             # The message must never echo the salt, only its shortcoming.
             raise ValueError(f"salt too short: need at least {MIN_SALT_CHARS} characters")
-        self._mk = hmac.new(salt.encode("utf-8"), _KDF_LABEL, hashlib.sha256).digest()
+        self._mk = hmac.new(_salt_bytes(salt, source), _KDF_LABEL, hashlib.sha256).digest()
         self._hex = self._mk.hex()
         self._domain_keys: dict[str, str] = {}
 
@@ -71,6 +76,19 @@ class Keys:
     def stream(self, label: str, nbytes: int) -> bytes:
         """Pseudo-random bytes bound to the key and a label (SHAKE-256 as a keyed XOF)."""
         return hashlib.shake_256(self._mk + label.encode("utf-8")).digest(nbytes)
+
+
+def _salt_bytes(salt: str, source: str | None) -> bytes:
+    """The salt as UTF-8. Python reads bytes of an environment that are not UTF-8 as lone
+    surrogates ('\\udcff'), which UTF-8 cannot encode: a ConfigError naming the variable (never
+    the value nor where in it: the salt's bytes are the secret)."""
+    try:
+        return salt.encode("utf-8")
+    except UnicodeEncodeError:
+        # every salt comes from the environment, and the callers that read it do not all say from where
+        name = source or next((k for k, v in os.environ.items() if v == salt), None)
+        raise ConfigError(f"{name or 'the anonymization salt'} holds bytes that are not UTF-8 text: "
+                          f"export the salt as UTF-8") from None
 
 
 def bits(h: int, lo: int, n: int) -> int:

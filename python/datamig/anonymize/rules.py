@@ -9,6 +9,7 @@ Every mistake in the file is a ConfigError whose one line names the file, the li
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -21,7 +22,9 @@ from typing import Any, Iterable, Mapping, NamedTuple
 import jsonschema
 import yaml
 
+from ..config.loader import read_text
 from ..errors import ConfigError
+from ..quoting import sql_literal
 from ..yaml_lines import line_of
 from . import jsonpath
 
@@ -225,14 +228,18 @@ class RuleSet:
             plan[column] = Planned(rule, *(rule and (rule.strategy, rule.provider, rule.domain) or (None,) * 3))
         return plan
 
-    def check_overrides(self, catalog: Mapping[str, Iterable[str]]) -> None:
-        """Whole-estate check: every override names an existing table and column."""
+    def check_overrides(self, catalog: Mapping[str, Iterable[str]], source: str = "the extract") -> None:
+        """Whole-estate check: every override names an existing table and column (`catalog`:
+        {store.table: columns} of `source`). The scaffold skips an override of an unknown table
+        without a word, so a typo would leave the column to the rules."""
         for o in self.overrides:
-            cols = catalog.get(o.table, catalog.get(o.table.split(".")[-1]))
-            if cols is None:
-                raise ConfigError(f"{self.path}:{o.line}: override {o.table}.{o.column}: no table {o.table!r} in the extract")
-            if o.column not in set(cols):
-                raise ConfigError(f"{self.path}:{o.line}: override {o.table}.{o.column}: table {o.table} has no column {o.column!r}")
+            where = f"{self.path}:{o.line}: override {o.table}.{o.column}"
+            tables = [t for t in catalog if _same_table(o.table, t)]
+            if not tables:
+                raise ConfigError(f"{where}: no table {o.table!r} in {source}")
+            for table in tables:
+                if o.column not in set(catalog[table]):
+                    raise ConfigError(f"{where}: table {table} has no column {o.column!r}")
 
     def _resolve_overrides(self, columns, overrides, table) -> dict[str, Rule]:
         out = {}
@@ -249,6 +256,13 @@ class RuleSet:
         return out
 
 
+def _same_table(name: str, table: str) -> bool:
+    """An override's table is store.table or a bare table name (then: of any store)."""
+    if "." in name and "." in table:
+        return name == table
+    return name.split(".")[-1] == table.split(".")[-1]
+
+
 def _fit_to_type(rule: Rule, family: str | None) -> Rule:
     """Per-column options the macro needs: element-wise for arrays, date kind for shift_date,
     no `letters` for numbers."""
@@ -256,7 +270,7 @@ def _fit_to_type(rule: Rule, family: str | None) -> Rule:
     if family in ("text_array", "array") and rule.strategy in ELEMENTWISE:
         extra["elementwise"] = True
     if rule.strategy == "shift_date":
-        extra["kind"] = family if family in ("date", "timestamp") else "text"
+        extra["kind"] = family if family in ("date", "timestamp", "integer") else "text"  # integer: yyyymmdd
     drop = {"letters"} if family in ("integer", "numeric") and "letters" in rule.options else set()
     # letters: a number as text has none to hide, and its 'e+20', 'inf' or 'nan' must stay castable
     if not extra and not drop:
@@ -277,12 +291,9 @@ def _one_line(text: str, limit: int = 240) -> str:
 class _Loader:
     """One load of one file: knows where each rule is, so every error can say so."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, hint: str = ""):
         self.path = path
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: anonymization rules file not found (set {RULES_ENV})") from None
+        text = read_text(path, "anonymization rules file", hint)
         try:
             self.raw, self.node = yaml.safe_load(text), yaml.compose(text)
         except yaml.YAMLError as exc:
@@ -317,9 +328,12 @@ class _Loader:
         raw_settings["scrub_placeholders"] = {**Settings.__dataclass_fields__["scrub_placeholders"].default_factory(),
                                               **raw_settings.get("scrub_placeholders", {})}
         settings = Settings(**raw_settings)
+        self.check_locales(settings)
+        self.check_placeholders(settings)
         shapes = dict(self.raw.get("pii_shapes") or {})
         for name, pattern in shapes.items():
             self.compile(pattern, ["pii_shapes", name], f"pii_shapes.{name}")
+        self.check_duckdb_regexes(shapes)
         draft = RuleSet(self.path, settings, (), shapes)
         rules = tuple(self.rule(i, r, draft) for i, r in enumerate(self.raw["rules"]))
         names = [r.name for r in rules]
@@ -343,6 +357,42 @@ class _Loader:
                 self.fail(["rules", i], f"rule {rule.name!r}",
                           f"shares domain {rule.domain} with rule {seen.name!r} but not its `letters` setting "
                           f"(the same value would get two different fakes)")
+
+    def check_locales(self, settings: Settings) -> None:
+        """Every Faker locale exists: Faker only says so when the dbt plugin builds the
+        dictionaries, after the run has started writing."""
+        found = [(["settings", "faker_locale"], settings.faker_locale)]
+        for name, spec in settings.dictionaries.items():
+            keys = ["settings", "dictionaries", name]
+            if "locale" in spec:
+                found.append((keys + ["locale"], spec["locale"]))
+            found += [(keys + ["extra_locales", i], loc) for i, loc in enumerate(spec.get("extra_locales", ()))]
+        for keys, locale in found:
+            problem = _locale_problem(locale)
+            if problem:
+                self.fail(keys, ".".join(str(k) for k in keys if not isinstance(k, int)), problem)
+
+    def check_placeholders(self, settings: Settings) -> None:
+        """scrub_text's placeholders are the replacement of DuckDB's regexp_replace, which reads
+        \\0 as the matched text (the PII put back) and \\1..\\9 as groups (\\9: no replacement)."""
+        for kind, text in settings.scrub_placeholders.items():
+            if "\\" in text:
+                self.fail(["settings", "scrub_placeholders", kind], f"settings.scrub_placeholders.{kind}",
+                          f"{text!r}: no backslash (DuckDB's regexp_replace reads \\0 as the matched PII)")
+
+    def check_duckdb_regexes(self, shapes: Mapping[str, str]) -> None:
+        """pii_shapes are the only patterns DuckDB runs (scrub_text, the leak tests): RE2 rejects
+        some that Python accepts (lookarounds, backreferences), which the dbt plugin would only
+        find on connecting."""
+        import duckdb  # here: only loading a file needs it, not every importer of this module
+
+        with duckdb.connect() as con:
+            for name, pattern in shapes.items():
+                try:  # a literal, not a parameter: binding one imports pandas, +0.5 s to every load
+                    con.execute(f"SELECT regexp_matches('', {sql_literal(pattern)})").fetchall()
+                except duckdb.Error as exc:
+                    self.fail(["pii_shapes", name], f"pii_shapes.{name}",
+                              f"DuckDB (RE2) cannot use regex {pattern!r}: {exc}")
 
     def compile(self, pattern: str, keys: list[Any], what: str) -> re.Pattern:
         try:
@@ -394,7 +444,16 @@ def _override_rule(ruleset: RuleSet, spec: Any, label: str, where: str) -> Rule:
 
 
 # ----- semantic checks ----------------------------------------------------------------------
-@lru_cache(maxsize=8)
+def _locale_problem(locale: str) -> str | None:
+    from faker.config import AVAILABLE_LOCALES
+
+    if locale in AVAILABLE_LOCALES:  # exactly: Faker would read en-US, the person-name lists would not
+        return None
+    close = difflib.get_close_matches(locale, AVAILABLE_LOCALES, n=3)
+    return f"unknown Faker locale {locale!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
+
+
+@lru_cache(maxsize=32)
 def _faker_has(locale: str, method: str) -> bool:
     from faker import Faker
     try:
@@ -442,7 +501,7 @@ def _check_provider(provider: str | None, settings: Settings) -> str | None:
     if missing:
         return f"provider {provider!r} needs settings.dictionaries.{missing[0]}"
     for name, spec in settings.dictionaries.items():
-        if name == provider and not _faker_has(settings.faker_locale, spec.get("faker", name)):
+        if name == provider and not _faker_has(spec.get("locale", settings.faker_locale), spec.get("faker", name)):
             return f"unknown Faker provider {spec.get('faker', name)!r} for dictionary {name!r}"
     return None
 
@@ -471,12 +530,24 @@ def rules_path(path: str | os.PathLike | None = None) -> Path:
 def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
     """Load and validate a rules file (default: $DATAMIG_RULES or config/anonymization-rules.yaml)."""
     p = rules_path(path)
-    return _load_cached(str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0)
+    try:
+        mtime = p.stat().st_mtime_ns
+    except OSError:  # missing or unreachable: the load says which, in one line
+        mtime = 0
+    return _load_cached(str(p.resolve()), mtime, _not_found_hint(path))
+
+
+def _not_found_hint(path: str | os.PathLike | None) -> str:
+    """How to name another rules file, said when this one is missing: DATAMIG_RULES only counts
+    when no path was given (the CLI always gives one)."""
+    if path:
+        return ""
+    return f"from {RULES_ENV}" if os.environ.get(RULES_ENV) else f"set {RULES_ENV} to use another file"
 
 
 @lru_cache(maxsize=8)
-def _load_cached(path: str, _mtime: int) -> RuleSet:
-    return _Loader(Path(path)).load()
+def _load_cached(path: str, _mtime: int, hint: str = "") -> RuleSet:
+    return _Loader(Path(path), hint).load()
 
 
 def classify(column_name: str, data_type: str | None = None) -> Rule | None:

@@ -22,11 +22,24 @@ def _schema() -> dict:
     return json.loads(resources.files(__package__).joinpath("datamig.schema.json").read_text())
 
 
-def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+def read_text(path: Path, what: str, hint: str = "") -> str:
+    """A config file as UTF-8 text; a ConfigError naming the file if it cannot be (`what`: the
+    kind of file, `hint`: how to name another one, said only when it is not found)."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (set --config or DATAMIG_CONFIG)") from None
+        raise ConfigError(f"{path}: {what} not found" + (f" ({hint})" if hint else "")) from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})") from None
+
+
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    text = read_text(path, "config file", "set --config or DATAMIG_CONFIG")
     try:
         return yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as exc:

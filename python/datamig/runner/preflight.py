@@ -10,10 +10,14 @@ from ..anonymize.rules import load_rules
 from ..config import Config
 from ..errors import ConfigError, ConnectionFailed
 from ..services import manager
+from ..transform.drift import model_columns
 
 
 def check_salt(root) -> None:
+    """The rules load (file, locales, regexes), their overrides name what the models have, and
+    the salt is usable: else the transform would stop on them after the extract was written."""
     rules = load_rules(root / "config" / "anonymization-rules.yaml")
+    rules.check_overrides(model_columns(root), "the dbt models (dbt_project/staging)")
     read_salt(rules.settings.salt_env)
 
 

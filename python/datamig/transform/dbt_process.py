@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..cache import cache_dir
+from ..errors import DatamigError
 
 log = logging.getLogger("datamig.transform")
 
@@ -67,9 +69,29 @@ def _copy_quietly(src: Path, dst: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def first_line(exc: BaseException | None) -> str:
-    text = str(exc or "unknown error").strip()
-    return (text.splitlines() or ["unknown error"])[0][:400]
+# dbt's headings over the real message: "Database Error\n  Runtime Error\n    datamig.dbt_plugin: ..."
+_DBT_HEADING = re.compile(r"[A-Z][A-Za-z ]* Error")
+
+
+def why_not_run(exc: BaseException | None, secret: str = "") -> str:
+    """One line saying why dbt stopped before building: the DatamigError under dbt's exception
+    if any (what the plugin raised: the cause, already one line), else the first line of dbt's
+    message that is not a heading. Never `secret`."""
+    cause = _datamig_cause(exc)
+    lines = [x.strip() for x in str(cause or exc or "unknown error").splitlines() if x.strip()]
+    line = next((x for x in lines if not _DBT_HEADING.fullmatch(x)), lines[0] if lines else "unknown error")
+    line = line.replace(secret, "***") if secret else line
+    return line if len(line) <= 400 else line[:397] + "..."
+
+
+def _datamig_cause(exc: BaseException | None) -> DatamigError | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DatamigError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # dbt re-raises, sometimes `from None`: the context still holds it
+    return None
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
 from ..errors import DatamigError
-from .dbt_process import environ, first_line, partial_parse_cache, working_dir
+from .dbt_process import environ, partial_parse_cache, why_not_run, working_dir
 
 log = logging.getLogger("datamig.transform")
 
@@ -93,7 +93,7 @@ def run_dbt(root: Path, runs_dir: Path, run_id: str, district: int, *, env: Mapp
         result = _invoke(args, progress)
     wall = round(time.monotonic() - started, 3)
     if result.exception is not None or result.result is None:
-        raise DatamigError(f"dbt build of run {run_id} did not run: {first_line(result.exception)}")
+        raise DatamigError(f"dbt build of run {run_id} did not run: {why_not_run(result.exception, salt)}")
     target = out / "target"
     for name in ("run_results.json", "manifest.json"):
         if not (target / name).exists():

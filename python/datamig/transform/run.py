@@ -2,7 +2,7 @@
 
 The run's extract (data/runs/<run_id>/extract) becomes final/ Parquet, anonymized and tested;
 <run>/validation-report.json says whether the load may proceed. Nothing is built when the gate
-fails (schema drift, missing salt, missing extract).
+fails (schema drift, missing salt, missing extract, an override naming what the models lack).
 """
 from __future__ import annotations
 
@@ -55,6 +55,9 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
         raise DatamigError(f"run {run_id} is an extract of district {manifest['district']}, not {district}")
     _, salt = require_salt(root, env)  # before anything is built or written
     rules = load_rules(root / "config" / "anonymization-rules.yaml")
+    # else an override naming a table or column the models lack goes unnoticed: the scaffold
+    # skips an unknown table in silence, and the transform never reads the overrides
+    rules.check_overrides(drift.model_columns(root), "the dbt models (dbt_project/staging)")
     settings = load_validation_rules(root / "config" / "validation-rules.yaml")["settings"]
     handler = attach_run_log(run_dir)
     try:

@@ -34,7 +34,7 @@ import psycopg
 
 from ..errors import DatamigError
 from ..transform import failing_keys
-from ..transform.dbt_process import environ, first_line, partial_parse_cache, working_dir
+from ..transform.dbt_process import environ, partial_parse_cache, why_not_run, working_dir
 from ..transform.dbt_run import RUN_DIR_ENV
 from ..transform.validation_report import Scrubber, test_rule
 from . import cert_scope
@@ -106,7 +106,7 @@ def parse(root: Path, run_dir: Path, district: int, schema: str) -> Parsed:
         result = dbtRunner().invoke(["--quiet", "parse", "--no-write-json",
                                      *_common(root, out, {"district": district})])
     if result.exception is not None or result.result is None:
-        raise DatamigError(f"dbt parse for the cert target did not run: {first_line(result.exception)}")
+        raise DatamigError(f"dbt parse for the cert target did not run: {why_not_run(result.exception)}")
     manifest = result.result
     nodes = {uid: node.to_dict() for uid, node in manifest.nodes.items()
              if node.resource_type in ("model", "test")}
@@ -133,7 +133,7 @@ def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store
     seconds = round(time.monotonic() - started, 3)
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt test against CERT {store_name} did not run: "
-                           f"{scrub(first_line(result.exception))}")
+                           f"{scrub(why_not_run(result.exception))}")
     results_path = out / f"{store_name}.run_results.json"
     result.result.write(str(results_path))
     tests = _tests(json.loads(results_path.read_text()), parsed.nodes, scrub)
