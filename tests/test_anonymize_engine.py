@@ -2,6 +2,7 @@
 and one real dbt-duckdb project run through dbtRunner."""
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -539,6 +540,40 @@ def test_birth_dates_shift_inside_the_window(conn):
     text = conn.execute(f"SELECT {A(repr('2012-03-04'), 'shift_date', domain='person.birth_date', kind='text')}, "
                         f"CAST({A('DATE ' + repr('2012-03-04'), 'shift_date', domain='person.birth_date')} AS VARCHAR)").fetchone()
     assert text[0] == text[1]                                # text and DATE columns agree
+
+
+def test_a_birth_date_written_as_a_number_shifts_as_the_date(plugin, conn):
+    """dob 20120304 (an integer column, or a number in a JSON document) moves as DATE 2012-03-04
+    does and stays yyyymmdd; a number that is no date is dropped, as unreadable text is."""
+    import random
+    rng = random.Random(5)
+    days = [_day(19500101) + datetime.timedelta(days=rng.randint(0, 27000)) for _ in range(2000)]
+    values = [20120304, 20000229, 20010229, 20121301, 123, -20120304, 99991231, None,
+              *(int(d.strftime("%Y%m%d")) for d in days), *(rng.randint(19500101, 20251231) for _ in range(500))]
+    sql = A("v", "shift_date", domain="person.birth_date", kind="integer")
+    got = dict(conn.execute(f"SELECT v, {sql} FROM (SELECT unnest(?::BIGINT[]) AS v) WHERE v IS NOT NULL",
+                            [values]).fetchall())
+    fakes = plugin.engine.fakes
+    assert got == {v: fakes.shift_date("person.birth_date", v, "integer") for v in got}   # SQL = Python
+    as_date = conn.execute(f"SELECT strftime({A(repr('2012-03-04'), 'shift_date', domain='person.birth_date', kind='text')}::DATE, '%Y%m%d')").fetchone()[0]
+    assert got[20120304] == int(as_date) != 20120304
+    assert [got[v] for v in (20010229, 20121301, 123, -20120304, 99991231)] == [None] * 5
+    readable = [v for v in got if got[v] is not None]
+    assert len(readable) > 1800 and all(1 <= abs((_day(got[v]) - _day(v)).days) <= 180 for v in readable)
+    # the rules send an integer dob there, in a column and in a document alike
+    rule = plugin.engine.ruleset.classify("dob", "integer")
+    assert (rule.name, rule.strategy) == ("birth_date_number", "shift_date")
+    planned = plugin.engine.ruleset.plan_table({"dob": "BIGINT", "date_of_birth": "DATE"})
+    assert planned["dob"].rule.options["kind"] == "integer" and planned["date_of_birth"].rule.options["kind"] == "date"
+    assert plugin.engine.ruleset.classify("birth_year", "integer") is None or \
+        plugin.engine.ruleset.classify("birth_year", "integer").strategy != "shift_date"
+    doc = json.loads(plugin.engine.docs.anonymize_text('{"dob": 20120304, "grade": 5}', '{"by_key": true, "paths": []}',
+                                                       None, []))
+    assert doc == {"dob": got[20120304], "grade": 5}
+
+
+def _day(yyyymmdd: int):
+    return datetime.date(yyyymmdd // 10000, yyyymmdd // 100 % 100, yyyymmdd % 100)
 
 
 def test_scrub_text_removes_contacts_and_own_names(rows):

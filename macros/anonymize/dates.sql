@@ -11,12 +11,21 @@
     {%- set d = 'TRY_CAST(' ~ e ~ ' AS DATE)' -%}
     {%- set k = anon_text('(' ~ key ~ ')') if key else anon_text(d) -%}
     {{ anon_blank_safe(anon_text(e), "strftime(CAST(" ~ d ~ " + to_days(" ~ anon_shift_days(k, domain) ~ ") AS DATE), '%Y-%m-%d')") }}
+  {%- elif kind == 'integer' -%}
+    {#- a date written as the number yyyymmdd (20120304), as exports and some systems keep birth
+        dates: shifted as that date, the same way as in a date column, and still yyyymmdd (added
+        as a difference, so the column keeps its integer type); not a real date -> NULL, as text -#}
+    {%- set d = "TRY_CAST(printf('%04d-%02d-%02d', (" ~ e ~ ") // 10000, ((" ~ e ~ ") // 100) % 100, (" ~ e ~ ") % 100) AS DATE)" -%}
+    {%- set d = "CASE WHEN (" ~ e ~ ") BETWEEN 10000101 AND 99981231 THEN " ~ d ~ " END" -%}
+    {%- set k = anon_text('(' ~ key ~ ')') if key else anon_text('(' ~ d ~ ')') -%}
+    ({{ e }} + (CAST(strftime(CAST(({{ d }}) + to_days({{ anon_shift_days(k, domain) }}) AS DATE), '%Y%m%d') AS INTEGER)
+        - CAST(strftime({{ d }}, '%Y%m%d') AS INTEGER)))
   {%- elif kind in ['date', 'timestamp'] -%}
     {%- set k = anon_text('(' ~ key ~ ')') if key else anon_text('CAST(' ~ e ~ ' AS DATE)') -%}
     {%- if kind == 'date' -%}CAST({{ e }} + to_days({{ anon_shift_days(k, domain) }}) AS DATE)
     {%- else -%}({{ e }} + to_days({{ anon_shift_days(k, domain) }}))
     {%- endif -%}
   {%- else -%}
-    {{ exceptions.raise_compiler_error("anonymize: shift_date kind must be date, timestamp or text, not '" ~ kind ~ "'") }}
+    {{ exceptions.raise_compiler_error("anonymize: shift_date kind must be date, timestamp, integer or text, not '" ~ kind ~ "'") }}
   {%- endif -%}
 {%- endmacro %}

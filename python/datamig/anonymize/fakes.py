@@ -121,7 +121,14 @@ class Fakes:
         return pick(d[provider], h, 0)
 
     def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:
-        """Move a date by 1..W days either way, keyed by the date itself (or by `key`)."""
+        """Move a date by 1..W days either way, keyed by the date itself (or by `key`); a date
+        written as the number yyyymmdd stays one (dates.sql, kind 'integer')."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            day = _yyyymmdd(value)
+            if day is None:
+                return None  # as SQL: not a date -> NULL
+            moved = self.shift_date(domain, day, "date", key)
+            return int(moved.strftime("%Y%m%d"))
         if isinstance(value, str):
             if _blank(value):
                 return value
@@ -151,6 +158,15 @@ class Fakes:
             for _ in range(2):  # pass 2 catches names the first pass's edges swallowed ("Ann Lee")
                 text = pattern.sub(lambda m: m.group(1) + ph["name"] + m.group(2), text)
         return text
+
+
+def _yyyymmdd(value: int) -> dt.date | None:
+    if not 10000101 <= value <= 99981231:  # as dates.sql: a shifted 9999 would leave the calendar
+        return None
+    try:
+        return dt.date(value // 10000, value // 100 % 100, value % 100)
+    except ValueError:  # 20120230
+        return None
 
 
 def _permutation(strategy: str, provider: str | None, options: Mapping[str, Any]) -> tuple[bool, bool] | None:
