@@ -169,3 +169,27 @@ def test_a_runs_folder_that_is_a_file_is_one_line(work):
     proc = _cli(work, "extract", "--district", "42")
     _one_error_line(proc, str(work / "runs"))
     assert "Traceback" not in proc.stderr and (work / "runs").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("relative, section", [("datamig.yaml", "district:"), ("anonymization-rules.yaml", "settings:"),
+                                               ("validation-rules.yaml", "settings:")])
+def test_a_key_given_twice_is_named_with_both_lines(tmp_path, relative, section):
+    """YAML keeps the last of two equal keys without a word: a setting written twice took the
+    second, and an error about it pointed at the first."""
+    from datamig.anonymize.rules import load_rules
+    from datamig.config import load_config
+    from datamig.errors import ConfigError
+    from datamig.scaffold.validation import load_validation_rules
+
+    text = (ROOT / "config" / relative).read_text()
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(section)) + 1
+    lines.insert(at + 1, lines[at])   # the section's first key, once more
+    path = tmp_path / relative
+    path.write_text("\n".join(lines) + "\n")
+    load = {"datamig.yaml": load_config, "anonymization-rules.yaml": load_rules,
+            "validation-rules.yaml": load_validation_rules}[relative]
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    key = lines[at].split(":")[0].strip()
+    assert str(err.value) == f"{path}:{at + 2}: key {key!r} given twice in one mapping (first at line {at + 1})"

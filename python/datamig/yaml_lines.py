@@ -2,9 +2,12 @@
 and plain data from YAML text, fast."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .errors import ConfigError
 
 
 def line_of(node: yaml.Node | None, path: list[Any]) -> int:
@@ -32,3 +35,54 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_data(text: str) -> Any:
     """yaml.safe_load(text), with the C parser when there is one."""
     return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader, C or Python
+
+
+def read_config_text(path: Path, what: str, hint: str = "") -> str:
+    """A config file as UTF-8 text; a ConfigError naming the file if it cannot be (`what`: the
+    kind of file, `hint`: how to name another one, said only when it is not found)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found" + (f" ({hint})" if hint else "")) from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})") from None
+
+
+def parse_config(path: Path, text: str, loader: type = yaml.SafeLoader) -> tuple[Any, yaml.Node | None]:
+    """The data and the node tree (for line_of) of a config file. Invalid YAML, and a key given
+    twice in one mapping (YAML would keep the last in silence, and an error would point at the
+    first), are a ConfigError `file:LINE: ...`."""
+    try:
+        raw, node = yaml.load(text, Loader=loader), yaml.compose(text)  # noqa: S506 - safe loaders only
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{where}: invalid YAML: {problem[:300]}") from None
+    twice = _key_twice(node)
+    if twice:
+        key, line, first = twice
+        raise ConfigError(f"{path}:{line}: key {key!r} given twice in one mapping (first at line {first})")
+    return raw, node
+
+
+def _key_twice(root: yaml.Node | None) -> tuple[str, int, int] | None:
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        return key.value, key.start_mark.line + 1, seen[key.value]
+                    seen[key.value] = key.start_mark.line + 1
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None

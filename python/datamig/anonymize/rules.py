@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
 import jsonschema
-import yaml
 
-from ..config.loader import read_text
 from ..errors import ConfigError
 from ..quoting import sql_literal
-from ..yaml_lines import line_of
+from ..yaml_lines import line_of, parse_config, read_config_text
 from . import jsonpath
 
 RULES_ENV = "DATAMIG_RULES"
@@ -293,13 +291,7 @@ class _Loader:
 
     def __init__(self, path: Path, hint: str = ""):
         self.path = path
-        text = read_text(path, "anonymization rules file", hint)
-        try:
-            self.raw, self.node = yaml.safe_load(text), yaml.compose(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: invalid YAML: {_one_line(getattr(exc, 'problem', exc))}") from None
+        self.raw, self.node = parse_config(path, read_config_text(path, "anonymization rules file", hint))
 
     def fail(self, keys: list[Any], what: str, message: str) -> None:
         raise ConfigError(_one_line(f"{self.path}:{line_of(self.node, keys)}: {what}: {message}", 400))

@@ -12,7 +12,7 @@ import jsonschema
 import yaml
 
 from ..errors import ConfigError
-from ..yaml_lines import line_of
+from ..yaml_lines import line_of, parse_config, read_config_text
 from .model import Config, DistrictRoot, FollowRule, GraphConfig, Link, StoreConfig
 
 DEFAULT_CONFIG_PATH = Path("config/datamig.yaml")
@@ -22,30 +22,8 @@ def _schema() -> dict:
     return json.loads(resources.files(__package__).joinpath("datamig.schema.json").read_text())
 
 
-def read_text(path: Path, what: str, hint: str = "") -> str:
-    """A config file as UTF-8 text; a ConfigError naming the file if it cannot be (`what`: the
-    kind of file, `hint`: how to name another one, said only when it is not found)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} not found" + (f" ({hint})" if hint else "")) from None
-    except OSError as exc:  # a directory, no permission, ...
-        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})") from None
-
-
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    text = read_text(path, "config file", "set --config or DATAMIG_CONFIG")
-    try:
-        return yaml.safe_load(text), yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(path, read_config_text(path, "config file", "set --config or DATAMIG_CONFIG"))
 
 
 def _parse_link(text: str) -> Link:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, NoReturn
 import yaml
 
 from ..errors import ConfigError
-from ..yaml_lines import line_of
+from ..yaml_lines import line_of, parse_config, read_config_text
 from . import naming
 from .layout import Dataset
 
@@ -98,20 +98,6 @@ def _one_line(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _read(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: validation rules file not found") from None
-    except OSError as exc:  # a directory, no permission, ...
-        raise ConfigError(f"{path}: cannot read the validation rules file: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})") from None
-
-
 def _duckdb_regex_error(pattern: str) -> str | None:
     """Why DuckDB (RE2, where the dbt test runs) rejects the pattern, or None. PostgreSQL's
     dialect on CERT cannot be checked without a server."""
@@ -145,13 +131,7 @@ class _RulesFile:
 
     def __init__(self, path: Path):
         self.path = path
-        text = _read(path)
-        try:
-            self.raw, self.node = yaml.load(text, Loader=_Loader), yaml.compose(text)  # noqa: S506 - safe
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: invalid YAML: {_one_line(getattr(exc, 'problem', None) or exc)}") from None
+        self.raw, self.node = parse_config(path, read_config_text(path, "validation rules file"), _Loader)
 
     def fail(self, keys: list[Any], what: str, message: str) -> NoReturn:
         raise ConfigError(_one_line(f"{self.path}:{line_of(self.node, keys)}: {what}: {message}"))
