@@ -38,7 +38,7 @@ from (
     union
     select
         'ssn' as kind,
-        regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4})\b')), '[^0-9]', '', 'g') as value
+        regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:ssn|ss#|social security(?: number| no\.?)?)[ :#.-]{0,3}[0-9]{9})\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
@@ -83,7 +83,7 @@ from (
     union
     select
         'ssn' as kind,
-        regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4})\b')), '[^0-9]', '', 'g') as value
+        regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:ssn|ss#|social security(?: number| no\.?)?)[ :#.-]{0,3}[0-9]{9})\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
@@ -138,7 +138,7 @@ from (
     union
     select
         'ssn' as kind,
-        regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4})\b')), '[^0-9]', '', 'g') as value
+        regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:ssn|ss#|social security(?: number| no\.?)?)[ :#.-]{0,3}[0-9]{9})\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -228,7 +228,7 @@ from (
     union
     select
         'ssn' as kind,
-        regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4})\b')), '[^0-9]', '', 'g') as value
+        regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:ssn|ss#|social security(?: number| no\.?)?)[ :#.-]{0,3}[0-9]{9})\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_ids__students') }}
     union
     select
