@@ -193,3 +193,39 @@ def test_a_key_given_twice_is_named_with_both_lines(tmp_path, relative, section)
         load(path)
     key = lines[at].split(":")[0].strip()
     assert str(err.value) == f"{path}:{at + 2}: key {key!r} given twice in one mapping (first at line {at + 1})"
+
+
+def test_a_setting_libpq_cannot_read_is_never_quoted(work):
+    """libpq's parse errors quote the setting ('missing "=" after "secretword"'): its password."""
+    proc = _cli(work, "services", "status", PROD_HCP1_URL="host=127.0.0.1 password=my secretword",
+                PROD_HCP2_URL="postgresql://reader:s3cr%zzt@127.0.0.1:1/hcp2")
+    assert proc.returncode == 1
+    assert "secretword" not in proc.stdout + proc.stderr and "s3cr" not in proc.stdout + proc.stderr
+    assert proc.stdout.count("libpq cannot read the connection setting") == 2
+
+
+@pytest.mark.parametrize("text, secret, kept", [
+    ("postgresql://:empty-user-pw@h/db", "empty-user-pw", "@h/db"),
+    ("postgresql://h/db?sslmode=require&password=in-query-77&application_name=x", "in-query-77", "&application_name=x"),
+])
+def test_redact_reads_passwords_in_every_url_form(text, secret, kept):
+    out = envfile.redact(text, {})
+    assert secret not in out and "***" in out and out.endswith(kept)   # the rest of the setting stays
+    env = {"CERT_X_URL": "postgresql://h/db?password=alone-in-query&sslmode=require"}
+    assert envfile.redact("then alone-in-query appeared", env) == "then *** appeared"
+
+
+def test_a_yaml_alias_that_refers_to_itself_is_not_a_hang(tmp_path):
+    from datamig.yaml_lines import parse_config
+
+    raw, _ = parse_config(tmp_path / "x.yaml", "a: &x [*x]\nb: 1\n")
+    assert raw["b"] == 1
+
+
+def test_loading_the_validation_rules_does_not_import_pandas():
+    """A regex bound as a parameter makes DuckDB import pandas (~0.5 s a load)."""
+    code = ("import sys; from pathlib import Path; from datamig.scaffold.validation import load_validation_rules; "
+            "load_validation_rules(Path('config/validation-rules.yaml')); print('pandas' in sys.modules)")
+    out = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "False", out.stderr

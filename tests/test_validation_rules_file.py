@@ -135,9 +135,19 @@ def test_wrong_version(tmp_path, new):
     error(path, "version: expected 1", line=line)
 
 
-def test_missing_version(tmp_path):
+def test_missing_version_means_1_as_it_always_did(tmp_path):
     path, _ = copy_with(tmp_path, "version: 1\n", "")
-    error(path, "version: missing")
+    assert load_validation_rules(path)["rules"] == load_validation_rules(REAL)["rules"]
+
+
+def test_what_people_write_in_rules_still_loads(tmp_path):
+    """Notes (description, why, as the anonymization rules have), capitals in a name, a boolean value."""
+    path, _ = copy_with(tmp_path, "{name: grade_level_0_12, severity: warn,",
+                        "{name: Grade_Level_0_12, description: 'K to 12', why: state rule, severity: warn,")
+    names = [r["name"] for r in load_validation_rules(path)["rules"]]
+    assert "Grade_Level_0_12" in names
+    path, _ = copy_with(tmp_path, "value: \"{{ var('district') }}\"", "value: true")
+    assert any(r.get("value") is True for r in load_validation_rules(path)["rules"])
 
 
 def test_unknown_top_level_key(tmp_path):
@@ -208,7 +218,7 @@ def test_severity_and_check(tmp_path, old, new, needle):
     error(path, "rule 'grade_level_0_12'", needle, line=line)
 
 
-@pytest.mark.parametrize("new", ["{name: 'grade level'", "{name: 12"])
+@pytest.mark.parametrize("new", ["{name: 'grade level'", "{name: 12", "{name: \"grade_level\\n\"", "{name: 1st_rule"])
 def test_rule_name_must_be_an_identifier(tmp_path, new):
     path, line = copy_with(tmp_path, "{name: grade_level_0_12", new)
     error(path, "rule #2", "name: expected", line=line)

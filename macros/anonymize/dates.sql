@@ -14,12 +14,14 @@
   {%- elif kind == 'integer' -%}
     {#- a date written as the number yyyymmdd (20120304), as exports and some systems keep birth
         dates: shifted as that date, the same way as in a date column, and still yyyymmdd (added
-        as a difference, so the column keeps its integer type); not a real date -> NULL, as text -#}
+        as a difference, so the column keeps its integer type); not a real date, or shifted out
+        of years 1000-9999 (no longer 8 digits) -> NULL, as unreadable text -#}
     {%- set d = "TRY_CAST(printf('%04d-%02d-%02d', (" ~ e ~ ") // 10000, ((" ~ e ~ ") // 100) % 100, (" ~ e ~ ") % 100) AS DATE)" -%}
-    {%- set d = "CASE WHEN (" ~ e ~ ") BETWEEN 10000101 AND 99981231 THEN " ~ d ~ " END" -%}
+    {%- set d = "CASE WHEN (" ~ e ~ ") BETWEEN 10000101 AND 99991231 THEN " ~ d ~ " END" -%}
     {%- set k = anon_text('(' ~ key ~ ')') if key else anon_text('(' ~ d ~ ')') -%}
-    ({{ e }} + (CAST(strftime(CAST(({{ d }}) + to_days({{ anon_shift_days(k, domain) }}) AS DATE), '%Y%m%d') AS INTEGER)
-        - CAST(strftime({{ d }}, '%Y%m%d') AS INTEGER)))
+    {%- set moved = "CAST((" ~ d ~ ") + to_days(" ~ anon_shift_days(k, domain) ~ ") AS DATE)" -%}
+    (CASE WHEN {{ moved }} BETWEEN DATE '1000-01-01' AND DATE '9999-12-31'
+        THEN {{ e }} + (CAST(strftime({{ moved }}, '%Y%m%d') AS INTEGER) - CAST(strftime({{ d }}, '%Y%m%d') AS INTEGER)) END)
   {%- elif kind in ['date', 'timestamp'] -%}
     {%- set k = anon_text('(' ~ key ~ ')') if key else anon_text('CAST(' ~ e ~ ' AS DATE)') -%}
     {%- if kind == 'date' -%}CAST({{ e }} + to_days({{ anon_shift_days(k, domain) }}) AS DATE)

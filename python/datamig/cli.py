@@ -131,9 +131,11 @@ def services_status() -> None:
 
 def _print_status(rows) -> None:
     table = Table("store", "env", "kind", "address", "state")
+    secrets = env()
     for r in rows:
-        state = "[green]reachable[/]" if r.reachable else f"[red]unreachable[/] {escape(r.detail)}"
-        table.add_row(r.store, r.target, r.kind, escape(r.address), state)
+        detail = escape(envfile.redact(r.detail, secrets))
+        state = "[green]reachable[/]" if r.reachable else f"[red]unreachable[/] {detail}"
+        table.add_row(r.store, r.target, r.kind, escape(envfile.redact(r.address, secrets)), state)
     console.print(table)
 
 

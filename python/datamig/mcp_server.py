@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -60,12 +61,15 @@ def _jsonable(value: Any) -> Any:
 
 def _line(exc: Exception) -> str:
     """The error's one line, secrets redacted."""
+    return _scrubbed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def _scrubbed(text: str) -> str:
     try:
         env = envfile.load_env(envfile.find_project_root())
     except DatamigError:  # an unreadable services.env: the real environment still names the secrets
         env = dict(os.environ)
-    line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return scrub.text(line, env)
+    return scrub.text(text, env)
 
 
 class _Progress:
@@ -117,7 +121,7 @@ async def _call(fn: Callable[[], Any]) -> dict[str, Any]:
     except DatamigError as exc:
         raise ToolError(_line(exc)) from None
     except Exception as exc:  # an agent gets the reason, not a bare "Error executing tool"
-        log.exception("tool failed")
+        log.error("tool failed: %s", _scrubbed(traceback.format_exc()))  # stderr, which hosts keep
         raise ToolError(f"{type(exc).__name__}: {_line(exc)}") from None
     return scrub.deep(_jsonable(result), envfile.load_env(envfile.find_project_root()))
 

@@ -33,6 +33,10 @@ def cannot_connect(store: str, url: str, exc: Exception) -> ConnectionFailed:
 
 def reason(exc: Exception, url: str) -> str:
     """The last clause of libpq's first line (e.g. 'Connection refused'), secrets removed."""
+    if not conninfo(url) and url.strip():
+        # libpq's parse error quotes the setting ('missing "=" after "secretword"'): its password,
+        # which no parse can point out
+        return "libpq cannot read the connection setting"
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     reason = lines[0].rsplit(" failed: ", 1)[-1] if lines else type(exc).__name__
     reason = re.sub(r"^(FATAL|ERROR):\s+", "", reason)

@@ -72,9 +72,12 @@ def parse_config(path: Path, text: str, loader: type = yaml.SafeLoader) -> tuple
 
 
 def _key_twice(root: yaml.Node | None) -> tuple[str, int, int] | None:
-    stack = [root] if root is not None else []
+    stack, seen_nodes = ([root] if root is not None else []), set()
     while stack:
         node = stack.pop()
+        if id(node) in seen_nodes:  # an alias: visited already (and `a: &x [*x]` refers to itself)
+            continue
+        seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key, value in node.value:

@@ -125,10 +125,12 @@ class Fakes:
         written as the number yyyymmdd stays one (dates.sql, kind 'integer')."""
         if isinstance(value, int) and not isinstance(value, bool):
             day = _yyyymmdd(value)
-            if day is None:
-                return None  # as SQL: not a date -> NULL
-            moved = self.shift_date(domain, day, "date", key)
-            return int(moved.strftime("%Y%m%d"))
+            try:
+                moved = day and self.shift_date(domain, day, "date", key)
+            except OverflowError:  # past 9999-12-31
+                moved = None
+            # as SQL: not a date, or no longer 8 digits -> NULL
+            return int(moved.strftime("%Y%m%d")) if moved and 1000 <= moved.year <= 9999 else None
         if isinstance(value, str):
             if _blank(value):
                 return value
@@ -161,7 +163,7 @@ class Fakes:
 
 
 def _yyyymmdd(value: int) -> dt.date | None:
-    if not 10000101 <= value <= 99981231:  # as dates.sql: a shifted 9999 would leave the calendar
+    if not 10000101 <= value <= 99991231:
         return None
     try:
         return dt.date(value // 10000, value // 100 % 100, value % 100)

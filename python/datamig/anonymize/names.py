@@ -45,9 +45,10 @@ def _accented_letters() -> dict[str, str]:
         if (cp != 0x130 and base.isascii() and base.isalpha() and marks
                 and all(unicodedata.category(m) == "Mn" for m in marks)):
             found[ch] = base.lower()
-    # and the two letters RE2 pairs with an accented s (ſ with s, ẛ with ṡ): a part written with
-    # them must match what their fold matches
-    return {**found, "ſ": "s", "ẛ": "s"}
+    # and the letters RE2 pairs with a base letter's class: ſ with s and ẛ with ṡ (a part written
+    # with them must match what their fold matches), the Kelvin and Ångström signs with k and å
+    # (SQL's (?i) replace makes them k and a classes)
+    return {**found, "ſ": "s", "ẛ": "s", "\u212a": "k", "\u212b": "a"}
 
 
 # A note typed without accents still names José: a name part matches its letters with or
@@ -71,7 +72,9 @@ def name_parts(name: str) -> list[str]:
     """The parts of one name value scrub_text looks for, split as DuckDB splits them (trim()
     strips spaces; on RE2's \\s, [\\t\\n\\f\\r ], no-break spaces, commas and hyphens: a note
     names "García, Ana" or García-López as García)."""
-    return [p for p in _PART_SEPARATORS.split(name.strip(" ")) if name_part_kept(p)]
+    # a NUL is dropped first (sql_library.sql does the same): RE2 would escape it \x00 in the
+    # pattern, and the letter classes would then read its x as a letter
+    return [p for p in _PART_SEPARATORS.split(name.replace("\0", "").strip(" ")) if name_part_kept(p)]
 
 
 @functools.lru_cache(maxsize=4096)  # a document's free text meets the same names again and again
@@ -90,8 +93,6 @@ def char_pattern(ch: str) -> str:
     or without its accents, either apostrophe, or the character itself."""
     if ch in "'\u2019":
         return _EITHER_APOSTROPHE
-    if ch == "\0":  # as SQL, which would have RE2 escape it \x00, then read its x as a letter
-        return ""
     base = ACCENTED.get(ch, ch)
     return ACCENT_CLASSES.get(base.lower() if base.isascii() else base) or re.escape(ch)
 

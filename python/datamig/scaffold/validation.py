@@ -15,14 +15,15 @@ from typing import Any, Callable, Iterable, NoReturn
 import yaml
 
 from ..errors import ConfigError
+from ..re2_check import re2_problem
 from ..yaml_lines import line_of, parse_config, read_config_text
 from . import naming
 from .layout import Dataset
 
 SEVERITIES = {"error", "warn"}
 # The name becomes part of dbt test names, so it must be an identifier (as in anonymization rules).
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-COMMON_KEYS = ("name", "severity", "check")
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+COMMON_KEYS = ("name", "severity", "check", "description", "why")  # the last two: notes for people
 # Per check, the keys the renderer below reads, and what each must hold. min/max/tolerance/value
 # are pasted into SQL unquoted, so they must be numbers; timestamp_window's min is quoted and cast
 # to a date, so it must be one.
@@ -81,7 +82,7 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "non_negative": (lambda v: _number(v) and v >= 0, "a non-negative number"),
     "count": (lambda v: _number(v) and isinstance(v, int) and v >= 0, "a non-negative integer"),
     "date": (_date, "a date (YYYY-MM-DD)"),
-    "scalar": (lambda v: isinstance(v, str) or _number(v), "a string or a number"),
+    "scalar": (lambda v: isinstance(v, (str, bool)) or _number(v), "a string, a number or true/false"),
 }
 
 
@@ -96,19 +97,6 @@ class Tests:
 def _one_line(text: str, limit: int = 400) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _duckdb_regex_error(pattern: str) -> str | None:
-    """Why DuckDB (RE2, where the dbt test runs) rejects the pattern, or None. PostgreSQL's
-    dialect on CERT cannot be checked without a server."""
-    import duckdb
-
-    with duckdb.connect() as con:
-        try:
-            con.execute("select regexp_full_match('', ?)", [pattern]).fetchall()
-        except duckdb.Error as exc:
-            return str(exc)
-    return None
 
 
 class _Loader(yaml.SafeLoader):
@@ -140,9 +128,7 @@ class _RulesFile:
         if not isinstance(self.raw, dict):
             self.fail([], "file", "expected a mapping with version, settings and rules")
         self.no_unknown_keys([], "file", self.raw, ("version", "settings", "rules"))
-        if "version" not in self.raw:
-            self.fail([], "version", f"missing (this format is version: {VERSION})")
-        version = self.raw["version"]
+        version = self.raw.get("version", VERSION)  # optional, as it always was
         if type(version) is not int or version != VERSION:  # true and 1.0 equal 1 in Python
             self.fail(["version"], "version", f"expected {VERSION}, not {version!r}")
         settings, rules = self.settings(), self.rules()
@@ -187,8 +173,8 @@ class _RulesFile:
         if not isinstance(rule, dict):
             self.fail(keys, f"rule #{i + 1}", f"expected a mapping with {', '.join(COMMON_KEYS)}, not {rule!r}")
         name = rule.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            self.fail(keys + ["name"], f"rule #{i + 1}", f"name: expected lower_case_with_underscores, not {name!r}")
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            self.fail(keys + ["name"], f"rule #{i + 1}", f"name: expected letters, digits and underscores, starting with a letter, not {name!r}")
         what = f"rule {name!r}"
         if not isinstance(rule.get("severity"), str) or rule["severity"] not in SEVERITIES:
             self.fail(keys + ["severity"], what, f"severity must be error or warn, not {rule.get('severity')!r}")
@@ -220,7 +206,7 @@ class _RulesFile:
             re.compile(pattern)
         except re.error as exc:
             self.fail(keys, what, f"bad regex {pattern!r}: {exc}")
-        problem = _duckdb_regex_error(pattern)
+        problem = re2_problem(pattern)  # where the dbt test runs (PostgreSQL's dialect on CERT needs a server)
         if problem:
             self.fail(keys, what, f"bad regex {pattern!r} for DuckDB (RE2): {problem}")
 

@@ -5,6 +5,7 @@ just a matter of exporting PROD_*/CERT_* variables.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -79,8 +80,9 @@ def find_project_root(start: Path | None = None) -> Path:
 
 # a password inside a connection setting: scheme://user:password@host, or libpq's key=value form
 # (password=secret, password = 'se cret'); the variable holding it is named *_URL, not *PASSWORD*
-URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)[^@\s/]+@")
-KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s']\S*)", re.IGNORECASE)
+URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@")  # user may be empty
+# in a URL's query a value ends at '&' (?password=x&sslmode=require)
+KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s'&][^\s&]*)", re.IGNORECASE)
 
 
 def redact(text: str, env: Mapping[str, str]) -> str:
@@ -97,9 +99,10 @@ def redact(text: str, env: Mapping[str, str]) -> str:
     return KEYWORD_PASSWORD.sub(r"\g<head>***", text)
 
 
-def _setting_passwords(value: str) -> list[str]:
+@functools.lru_cache(maxsize=256)  # redact() runs on every string of a report or tool result
+def _setting_passwords(value: str) -> tuple[str, ...]:
     """The password a connection setting holds, and its form as written (quoted, percent-encoded)."""
     found = [m.group(0)[len(m.group("head")):] for m in KEYWORD_PASSWORD.finditer(value)]
     found += [m.group(0)[len(m.group("head")):-1] for m in URL_PASSWORD.finditer(value)]
     plain = [unquote(f.strip("'")) for f in found]
-    return [s for s in dict.fromkeys(found + plain) if len(s) >= 4]  # a short one would blank ordinary words
+    return tuple(s for s in dict.fromkeys(found + plain) if len(s) >= 4)  # a short one would blank ordinary words
