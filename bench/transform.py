@@ -83,6 +83,11 @@ instead of an ordered string_agg, JSON documents faked per chunk:
           (median 7.06), dbt build 28.4 / 36.6 s
 (the new code also does more: documents' free text loses the row's names, names split on
 hyphens; final tables differ only there).
+Next session (a fresh extract, load 0.2-1.7): that code, then names matched with or without
+accents, more SSN shapes and yyyymmdd birth dates (none of it is on the hot path):
+    before: plain copy 0.70 s, dbt run 17.10 s (ratio 24.4), no dbt 7.30 s
+    after:  plain copy 0.70-0.75 s, dbt run 16.42 s with the accents only, 17.38 / 16.30 s with all
+            three (ratio 22.3-23.6), no dbt 5.49, then 7.12 / 5.70 s
 The <= 2.0 target is not met, by dbt (8-12 s of `dbt run` is dbt's own work) nor by the
 engine alone (ratio ~9-12); see README "Benchmarks" for what is left.
 """
