@@ -37,6 +37,17 @@ def load_data(text: str) -> Any:
     return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader, C or Python
 
 
+def one_line(text: str, limit: int = 400) -> str:
+    """`text` on one line, at most `limit` characters: what an error message may be."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def config_error(path: Path, node: yaml.Node | None, keys: list[Any], what: str, message: str) -> ConfigError:
+    """`file:LINE: what: message` for the node at `keys`, on one line."""
+    return ConfigError(one_line(f"{path}:{line_of(node, keys)}: {what}: {message}"))
+
+
 def read_config_text(path: Path, what: str, hint: str = "") -> str:
     """A config file as UTF-8 text; a ConfigError naming the file if it cannot be (`what`: the
     kind of file, `hint`: how to name another one, said only when it is not found)."""
@@ -62,8 +73,7 @@ def parse_config(path: Path, text: str, loader: type = yaml.SafeLoader) -> tuple
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        raise ConfigError(f"{where}: invalid YAML: {problem[:300]}") from None
+        raise ConfigError(one_line(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}")) from None
     twice = _key_twice(node)
     if twice:
         key, line, first = twice

@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 
 from ..errors import ConfigError
 
@@ -45,8 +44,7 @@ class Keys:
     __slots__ = ("_mk", "_hex", "_domain_keys")
 
     def __init__(self, salt: str, source: str | None = None):
-        """`source`: the environment variable the salt came from, for errors (found in the
-        environment when not given)."""
+        """`source`: the environment variable the salt came from, for errors."""
         if len(salt) < MIN_SALT_CHARS:
             # The message must never echo the salt, only its shortcoming.
             raise ValueError(f"salt too short: need at least {MIN_SALT_CHARS} characters")
@@ -85,9 +83,7 @@ def _salt_bytes(salt: str, source: str | None) -> bytes:
     try:
         return salt.encode("utf-8")
     except UnicodeEncodeError:
-        # every salt comes from the environment, and the callers that read it do not all say from where
-        name = source or next((k for k, v in os.environ.items() if v == salt), None)
-        raise ConfigError(f"{name or 'the anonymization salt'} holds bytes that are not UTF-8 text: "
+        raise ConfigError(f"{source or 'the anonymization salt'} holds bytes that are not UTF-8 text: "
                           f"export the salt as UTF-8") from None
 
 

@@ -23,7 +23,7 @@ import jsonschema
 
 from ..errors import ConfigError
 from ..re2_check import re2_problem
-from ..yaml_lines import line_of, parse_config, read_config_text
+from ..yaml_lines import config_error, line_of, one_line, parse_config, read_config_text
 from . import jsonpath
 
 RULES_ENV = "DATAMIG_RULES"
@@ -281,9 +281,6 @@ def _schema() -> dict:
     return json.loads(resources.files(__package__).joinpath("rules.schema.json").read_text())
 
 
-def _one_line(text: str, limit: int = 240) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class _Loader:
@@ -294,7 +291,7 @@ class _Loader:
         self.raw, self.node = parse_config(path, read_config_text(path, "anonymization rules file", hint))
 
     def fail(self, keys: list[Any], what: str, message: str) -> None:
-        raise ConfigError(_one_line(f"{self.path}:{line_of(self.node, keys)}: {what}: {message}", 400))
+        raise config_error(self.path, self.node, keys, what, message)
 
     def what(self, keys: list[Any]) -> str:
         if len(keys) >= 2 and keys[0] in ("rules", "overrides") and isinstance(keys[1], int):
@@ -426,7 +423,7 @@ def _override_rule(ruleset: RuleSet, spec: Any, label: str, where: str) -> Rule:
     rule = _treatment(spec, label)
     problem = check_treatment(rule, ruleset.settings)
     if problem:
-        raise ConfigError(_one_line(f"{where}: {label}: {problem[1]}", 400))
+        raise ConfigError(one_line(f"{where}: {label}: {problem[1]}"))
     return rule
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Collection
 from pathlib import Path
 
+from ..quoting import sql_literal
 from .names import ACCENT_CLASSES
 
 LIBRARY = "dm_lib"
@@ -38,9 +39,5 @@ def _library_sql() -> str:
     """sql_library.sql with the accent classes of names.py in it: one definition for both engines."""
     letters = "dm_lib.main.escaped_part(part)"
     for cls in ACCENT_CLASSES.values():
-        letters = f"regexp_replace({letters}, {_quote('(?i)' + cls)}, {_quote(cls)}, 'g')"
+        letters = f"regexp_replace({letters}, {sql_literal('(?i)' + cls)}, {sql_literal(cls)}, 'g')"
     return _SQL.read_text().replace("__LETTER_CLASSES__", letters)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -16,7 +16,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..re2_check import re2_problem
-from ..yaml_lines import line_of, parse_config, read_config_text
+from ..yaml_lines import config_error, line_of, parse_config, read_config_text
 from . import naming
 from .layout import Dataset
 
@@ -94,11 +94,6 @@ class Tests:
         self.column: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
 
 
-def _one_line(text: str, limit: int = 400) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose impossible dates (2024-02-30) are YAML errors with a line, not a bare
     ValueError."""
@@ -122,7 +117,7 @@ class _RulesFile:
         self.raw, self.node = parse_config(path, read_config_text(path, "validation rules file"), _Loader)
 
     def fail(self, keys: list[Any], what: str, message: str) -> NoReturn:
-        raise ConfigError(_one_line(f"{self.path}:{line_of(self.node, keys)}: {what}: {message}"))
+        raise config_error(self.path, self.node, keys, what, message)
 
     def load(self) -> dict:
         if not isinstance(self.raw, dict):

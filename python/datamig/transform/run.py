@@ -53,7 +53,7 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
     manifest = drift.load_manifest(extract_dir)
     if int(manifest.get("district", district)) != int(district):
         raise DatamigError(f"run {run_id} is an extract of district {manifest['district']}, not {district}")
-    _, salt = require_salt(root, env)  # before anything is built or written
+    salt_env, salt = require_salt(root, env)  # before anything is built or written
     rules = load_rules(root / "config" / "anonymization-rules.yaml")
     # else an override naming a table or column the models lack goes unnoticed: the scaffold
     # skips an unknown table in silence, and the transform never reads the overrides
@@ -80,7 +80,7 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
         report = build_report(
             json.loads(built.run_results.read_text()), json.loads(built.manifest.read_text()), settings,
             run_id=run_id, district=district, warehouse=run_dir / "warehouse.duckdb", pii_findings=findings,
-            shapes=rules.pii_shapes, scope=scope, keys=Keys(salt),
+            shapes=rules.pii_shapes, scope=scope, keys=Keys(salt, salt_env),
             timings={"drift_gate_s": gate_s, **built.timings})
         report["timings"]["report_s"] = round(time.monotonic() - report_started, 3)
         report["timings"]["total_s"] = round(time.monotonic() - started, 3)
