@@ -734,11 +734,9 @@ def _run_cli(tmp_path, cfg_path, env, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def _assert_only_run_logs(out_dir: Path) -> None:
-    runs = [p for p in out_dir.iterdir()] if out_dir.exists() else []
-    for run in runs:
-        assert run.is_dir() and not run.is_symlink(), f"unexpected {run}"
-        assert sorted(p.name for p in run.iterdir()) == ["run.log"], f"{run} holds {list(run.iterdir())}"
+def _assert_nothing_written(out_dir: Path) -> None:
+    """A user's mistake changes nothing: not even the runs folder (the config's, new here) is left."""
+    assert not out_dir.exists(), f"left behind: {sorted(str(p) for p in out_dir.rglob('*'))}"
 
 
 def _one_line(stderr: str) -> str:
@@ -754,8 +752,18 @@ def test_cli_unknown_district_exits_2_naming_the_root_table(tiny_estate, tmp_pat
     assert result.returncode == 2, result.stderr
     line = _one_line(result.stderr)
     assert "ids.districts" in line and "999999" in line
-    assert len(list(out_dir.iterdir())) == 1
-    _assert_only_run_logs(out_dir)
+    _assert_nothing_written(out_dir)
+
+
+def test_cli_unknown_district_leaves_an_existing_runs_folder_as_it_was(tiny_estate, tmp_path):
+    out_dir = tmp_path / "runs"
+    (out_dir / "mig-20260101-000000-d42").mkdir(parents=True)
+    (out_dir / "mig-20260101-000000-d42" / "run.log").write_text("an earlier run\n")
+    before = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*"))
+    result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(tiny_estate["env"]),
+                      "--district", "999999")
+    assert result.returncode == 2, result.stderr
+    assert sorted(p.relative_to(out_dir) for p in out_dir.rglob("*")) == before
 
 
 def test_cli_unreachable_store_names_store_and_host_not_password(tiny_estate, tmp_path):
@@ -771,9 +779,7 @@ def test_cli_unreachable_store_names_store_and_host_not_password(tiny_estate, tm
     line = _one_line(result.stderr)
     assert "hcp1" in line and f"127.0.0.1:{port}" in line
     assert secret not in result.stderr + result.stdout
-    _assert_only_run_logs(out_dir)
-    for log in out_dir.rglob("run.log"):
-        assert secret not in log.read_text()
+    _assert_nothing_written(out_dir)
 
 
 def test_cli_unreachable_graph_store_fails_the_whole_extract(tiny_estate, tmp_path):
@@ -788,7 +794,7 @@ def test_cli_unreachable_graph_store_fails_the_whole_extract(tiny_estate, tmp_pa
     assert result.returncode == 2, result.stderr
     line = _one_line(result.stderr)
     assert "sp" in line and f"127.0.0.1:{port}" in line, line
-    _assert_only_run_logs(out_dir)
+    _assert_nothing_written(out_dir)
 
 
 def test_cli_excluded_table_drops_the_links_that_name_it(tiny_estate, tmp_path):
@@ -817,4 +823,4 @@ def test_cli_config_mistake_names_the_key(tiny_estate, tmp_path, edit, key):
     assert result.returncode == 2, result.stderr
     line = _one_line(result.stderr)
     assert key in line, line
-    _assert_only_run_logs(out_dir)
+    _assert_nothing_written(out_dir)

@@ -1,5 +1,6 @@
 """`datamig extract --district N`: the district's slice of every store, landed as Parquet with
-a manifest, or nothing at all (a failed extraction leaves only its log)."""
+a manifest, or nothing at all. A user's mistake (unknown district, unreachable store, bad
+config) leaves no trace on disk; any other failure of a new run leaves only its run.log."""
 from __future__ import annotations
 
 import hashlib
@@ -142,8 +143,10 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
     final, partial = run_dir / "extract", run_dir / "extract.partial"
     if final.exists():
         raise DatamigError(f"run {run_id} already has an extract at {final}")
+    new_folders = [p for p in (cfg.out_dir, run_dir) if not p.exists()]
     handler = attach_run_log(run_dir)
     started = time.monotonic()
+    user_error = False
     try:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -167,7 +170,17 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         return manifest
     except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        log.error("extract failed: %s", exc if isinstance(exc, DatamigError) else type(exc).__name__)
+        user_error = isinstance(exc, DatamigError)
+        log.error("extract failed: %s", exc if user_error else type(exc).__name__)
         raise
     finally:
         detach_run_log(handler)
+        if user_error:
+            _forget(new_folders)
+
+
+def _forget(folders: list[Path]) -> None:
+    """The folders this extract created, gone again: a user's mistake changes nothing on disk
+    (the CLI prints it in one line)."""
+    for folder in reversed(folders):
+        shutil.rmtree(folder, ignore_errors=True)
