@@ -573,6 +573,41 @@ def test_a_birth_date_written_as_a_number_shifts_as_the_date(plugin, conn):
     assert doc == {"dob": got[20120304], "grade": 5}
 
 
+def test_a_text_birth_date_reads_the_same_in_a_column_and_in_a_document(plugin, conn):
+    """yyyy-mm-dd, perhaps with a time after it, shifts; what only DuckDB's cast reads ('2012/3/4',
+    'epoch') or only fromisoformat reads ('20120304', '2012-W10-1') is dropped by both."""
+    texts = ["2012-03-04", " 2012-03-04 ", "2012-03-04\n", "2012-03-04 10:11:12", "2012-03-04T10:11:12Z",
+             "2012-03-04 10:11:12+02", "20120304", "2012-W10-1", "2012W101", "2012/03/04", "2012-3-4",
+             "12-03-04", "epoch", "infinity", "2012-02-30", "2012-03", "2012-03-04Z", "2012-03-04 BC",
+             "２０１２-03-04", "2012-03-04x", "0012-03-04", "\t2012-03-04", "2012-03-04\nlater"]
+    sql = A("v", "shift_date", domain="person.birth_date", kind="text")
+    got = dict(conn.execute(f"SELECT v, {sql} FROM (SELECT unnest(?::VARCHAR[]) AS v)", [texts]).fetchall())
+    fakes = plugin.engine.fakes
+    assert got == {v: fakes.shift_date("person.birth_date", v, "text") for v in texts}   # SQL = Python
+    moved = got["2012-03-04"]
+    assert moved is not None and moved != "2012-03-04"
+    assert [got[v] for v in ("2012-03-04 10:11:12", "2012-03-04T10:11:12Z", "\t2012-03-04")] == [moved] * 3
+    assert [got[v] for v in ("20120304", "2012-W10-1", "2012/03/04", "epoch", "2012-02-30", "2012-03-04x")] \
+        == [None] * 6
+    doc = json.loads(plugin.engine.docs.anonymize_text('{"dob": "2012-03-04 10:11:12", "born": "epoch"}',
+                                                       '{"by_key": true, "paths": []}', None, []))
+    assert doc["dob"] == moved
+
+
+def test_a_birth_date_number_that_went_through_a_float_still_shifts(plugin):
+    """{"dob": 20120304.0} (pandas and JavaScript write numbers so) shifts as 20120304 does."""
+    fakes = plugin.engine.fakes
+    as_int = fakes.shift_date("person.birth_date", 20120304, "integer")
+    spec = '{"by_key": true, "paths": []}'
+    doc = json.loads(plugin.engine.docs.anonymize_text(
+        '{"dob": 20120304.0, "birthday": 20120230.0, "score": 20120304.0}', spec, None, []))
+    assert doc["dob"] == float(as_int) and doc["dob"] != 20120304.0
+    assert doc["birthday"] is None                  # no such day: dropped, as the integer is
+    assert doc["score"] == 20120304.0               # not a birth date: kept
+    fraction = json.loads(plugin.engine.docs.anonymize_text('{"dob": 20120304.5}', spec, None, []))
+    assert fraction == {"dob": 20120304.5}          # not a whole number, so no yyyymmdd: a number's rule
+
+
 def _day(yyyymmdd: int):
     return datetime.date(yyyymmdd // 10000, yyyymmdd // 100 % 100, yyyymmdd % 100)
 

@@ -8,7 +8,9 @@
 
 {% macro anonymize_shift_date(e, domain, kind='date', key=none) -%}
   {%- if kind == 'text' -%}
-    {%- set d = 'TRY_CAST(' ~ e ~ ' AS DATE)' -%}
+    {#- yyyy-mm-dd, then perhaps a time after 'T' or a space (fakes.TEXT_DATE: JSON documents read
+        text dates the same way); DuckDB's own cast would also take '2012/3/4' or 'epoch' -#}
+    {%- set d = "TRY_CAST(nullif(regexp_extract(" ~ e ~ ", '(?s)^[\\t\\n\\f\\r ]*([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ].*)?[\\t\\n\\f\\r ]*$', 1), '') AS DATE)" -%}
     {%- set k = anon_text('(' ~ key ~ ')') if key else anon_text(d) -%}
     {{ anon_blank_safe(anon_text(e), "strftime(CAST(" ~ d ~ " + to_days(" ~ anon_shift_days(k, domain) ~ ") AS DATE), '%Y-%m-%d')") }}
   {%- elif kind == 'integer' -%}

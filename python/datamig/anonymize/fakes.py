@@ -8,6 +8,7 @@ Python is fine there; hot table columns go through SQL.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
@@ -123,6 +124,9 @@ class Fakes:
     def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:
         """Move a date by 1..W days either way, keyed by the date itself (or by `key`); a date
         written as the number yyyymmdd stays one (dates.sql, kind 'integer')."""
+        if isinstance(value, float) and value.is_integer():  # 20120304.0: yyyymmdd that went through a float
+            moved = self.shift_date(domain, int(value), kind, key)
+            return None if moved is None else float(moved)
         if isinstance(value, int) and not isinstance(value, bool):
             day = _yyyymmdd(value)
             try:
@@ -134,10 +138,9 @@ class Fakes:
         if isinstance(value, str):
             if _blank(value):
                 return value
-            try:
-                day = dt.date.fromisoformat(value.strip())
-            except ValueError:
-                return None  # SQL: TRY_CAST fails -> NULL; an unreadable birth date is dropped
+            day = text_date(value)
+            if day is None:
+                return None  # an unreadable birth date is dropped, as in SQL
         else:
             day = value.date() if isinstance(value, dt.datetime) else value
         h = self.keys.h128(domain, str(key) if key is not None else day.isoformat())
@@ -160,6 +163,22 @@ class Fakes:
             for _ in range(2):  # pass 2 catches names the first pass's edges swallowed ("Ann Lee")
                 text = pattern.sub(lambda m: m.group(1) + ph["name"] + m.group(2), text)
         return text
+
+
+# What a text birth date is, here and in dates.sql (kind 'text'): yyyy-mm-dd, then perhaps a time
+# after 'T' or a space. Neither DuckDB's cast (it takes '2012/3/4', 'epoch', '12-03-04') nor
+# fromisoformat (it takes '20120304', '2012-W10-1') alone, so that one value shifts the same way
+# in a text column and in a JSON document.
+TEXT_DATE = r"^[\t\n\f\r ]*([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ].*)?[\t\n\f\r ]*$"
+_TEXT_DATE = re.compile(TEXT_DATE, re.DOTALL)
+
+
+def text_date(value: str) -> dt.date | None:
+    found = _TEXT_DATE.fullmatch(value)  # as RE2's $: the very end
+    try:
+        return dt.date.fromisoformat(found.group(1)) if found else None
+    except ValueError:  # 2012-02-30
+        return None
 
 
 def _yyyymmdd(value: int) -> dt.date | None:
