@@ -123,7 +123,7 @@ BAD = {
     "unknown strategy": (lambda d: _rule(d, "city").update(strategy="fakr"), "rule 'city'", "unknown strategy 'fakr'"),
     "unknown provider": (lambda d: _rule(d, "city").update(provider="citty"), "rule 'city'", "unknown Faker provider 'citty'"),
     "unknown dictionary method": (lambda d: d["settings"]["dictionaries"].update(pet={"faker": "no_such_thing", "size": 50})
-                                  or _rule(d, "city").update(provider="pet"), "rule 'city'", "no_such_thing"),
+                                  or _rule(d, "city").update(provider="pet"), "settings.dictionaries.pet", "no_such_thing"),
     "missing domain": (lambda d: _rule(d, "first_name").pop("domain"), "rule 'first_name'", "domain"),
     "unique impossible": (lambda d: _rule(d, "first_name").update(unique=True), "rule 'first_name'", "cannot be unique"),
     "schema: unknown key": (lambda d: _rule(d, "zip").update(stratgy="x"), "rule 'zip'", "stratgy"),

@@ -117,6 +117,23 @@ def test_unknown_locale_of_a_dictionary(tmp_path):
     rules_error(path, "settings.dictionaries.street.locale", "unknown Faker locale 'qq_QQ'", line=line)
 
 
+def test_a_dictionary_method_one_of_its_locales_lacks(tmp_path):
+    """kana_name is ja_JP's own: en_US as an extra locale would fail only when the plugin builds
+    the dictionaries, after dbt started."""
+    path, line = copy_with(tmp_path, "city:       {faker: city, size: 5000}",
+                           "city:       {faker: kana_name, size: 5000, locale: ja_JP, extra_locales: [en_US]}")
+    rules_error(path, "settings.dictionaries.city", "Faker locale en_US has no provider 'kana_name'", line=line)
+    path, _ = copy_with(tmp_path, "city:       {faker: city, size: 5000}",
+                        "city:       {faker: kana_name, size: 5000, locale: ja_JP}")
+    assert load_rules(path).settings.dictionaries["city"]["faker"] == "kana_name"   # ja_JP alone has it
+
+
+def test_a_dictionary_method_faker_lacks_everywhere(tmp_path):
+    path, line = copy_with(tmp_path, "street:     {faker: street_address, size: 10000}",
+                           "street:     {faker: street_adress, size: 10000}")
+    rules_error(path, "settings.dictionaries.street", "has no provider 'street_adress'", line=line)
+
+
 def test_unknown_faker_locale_is_named_not_blamed_on_a_provider(tmp_path):
     path, line = copy_with(tmp_path, "faker_locale: en_US", "faker_locale: xx_YY")
     message = rules_error(path, "settings.faker_locale", "unknown Faker locale 'xx_YY'", line=line)
