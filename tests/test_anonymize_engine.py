@@ -963,14 +963,19 @@ def test_free_text_loses_contacts_alike_in_a_column_and_in_a_document(plugin, co
     the same (ASCII) in both, or a phone touching a Chinese character stays in the document."""
     texts = ["请拨打555-123-4567联系王芳", "身份证123-45-6789号", "é555-123-4567é", "mail ana@x.org今天",
              "x5551234567", "call 555-123-4567 now", "SS# 123456789, ssn:987654321", "order 123456789 stays",
-             "id 123.45.6789", "Social Security No. 123456789", "SSN 123 45 6789 on file", "call 555\u2013123\u20134567"]
+             "id 123.45.6789", "Social Security No. 123456789", "SSN 123 45 6789 on file", "call 555\u2013123\u20134567",
+             "abuela +52 55 1234 5678, tío +44 20 7946 0958", "tel +33 1 23 45 67 89.", "+49 (30) 1234567",
+             "josé.garcía@gmail.com wrote", "ÉMILE@Exemple.fr", "score 3+4 = 7, +5 points, up +12 34"]
     sql = A("v", "scrub_text")
     column = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, generate_subscripts(?, 1) AS i) ORDER BY i",
                                          [texts, texts]).fetchall()]
     assert column[:2] == ["请拨打[PHONE]联系王芳", "身份证[SSN]号"]
-    assert column[-2:] == ["SSN [SSN] on file", "call [PHONE]"]           # spaced SSNs, en-dashed phones
+    assert column[10:12] == ["SSN [SSN] on file", "call [PHONE]"]           # spaced SSNs, en-dashed phones
     # nine digits in a row are an SSN after its label only (the label goes with them); dotted SSNs
-    assert column[-6:-2] == ["[SSN], [SSN]", "order 123456789 stays", "id [SSN]", "[SSN]"]
+    assert column[6:10] == ["[SSN], [SSN]", "order 123456789 stays", "id [SSN]", "[SSN]"]
+    # international phones after a '+', emails with accented letters (not "josé.garcí" left over)
+    assert column[12:] == ["abuela [PHONE], tío [PHONE]", "tel [PHONE].", "[PHONE]", "[EMAIL] wrote", "[EMAIL]",
+                           "score 3+4 = 7, +5 points, up +12 34"]
     assert [plugin.engine.fakes.apply("scrub_text", t) for t in texts] == column
     docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}"))["notes"] for t in texts]
     assert docs == column
