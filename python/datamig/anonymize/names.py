@@ -14,8 +14,9 @@ import unicodedata
 # splits a name on
 _PART_SEPARATORS = re.compile("[\t\n\f\r ,\u00a0-]+")
 # the edge class of dm_lib.name_pattern (sql_library.sql): the code points RE2 makes of (?i) on
-# [^0-9A-Za-z_\x{00C0}-\x{024F}], spelled out, so the edges need no case folding in either engine
-_EDGE = ("[^0-9A-Za-z_\u00c0-\u024f\u0253-\u0254\u0256-\u0257\u0259\u025b\u0260\u0263\u0268-\u0269"
+# [^A-Za-z\x{00C0}-\x{024F}], spelled out, so the edges need no case folding in either engine;
+# digits and _ are edges, so a user name such as ann_lee2 loses Ann and Lee
+_EDGE = ("[^A-Za-z\u00c0-\u024f\u0253-\u0254\u0256-\u0257\u0259\u025b\u0260\u0263\u0268-\u0269"
          "\u026f\u0272\u0275\u0280\u0283\u0288-\u028c\u0292\u1e9e\u212a-\u212b\u2c65-\u2c66\u2c7e-\u2c7f]")
 _LATIN_MAX = 0x024F                           # last code point of Latin Extended-B
 # Where Python's (?i) and RE2's (?i) pair exactly the same characters (tests check every pair,
