@@ -204,11 +204,11 @@ _EDGE = r"[^A-Za-z\x{00C0}-\x{024F}]"
 
 def _reference_alternatives(name: str | None) -> str | None:
     """A name's parts as the regex's alternatives, built in Python one character at a time
-    (names.name_parts, names.char_pattern: a letter with or without its accents, either
-    apostrophe); dm_lib.name_pattern builds them in SQL. None when no part is kept."""
-    from datamig.anonymize.names import char_pattern, name_parts
+    (names.name_parts, names.part_pattern: a letter with or without its accents, either
+    apostrophe, ß or ss as either); dm_lib.name_pattern builds them in SQL. None when no part is kept."""
+    from datamig.anonymize.names import name_parts, part_pattern
     parts = name_parts(name) if name is not None else []
-    return "|".join("".join(map(char_pattern, p)) for p in parts) or None
+    return "|".join(map(part_pattern, parts)) or None
 
 
 def _reference_name_scrub(text_sql: str, alternatives: list[str]) -> str:
@@ -247,14 +247,16 @@ def _assert_scrub_names_match_the_regex_reference(conn, placeholder: str) -> Non
              "Lee  Ann", "\tAnn\tLee ", " Jo ", "a.b", "(Ann)", "Ann+", "Ann|Lee", "ks", "1st", "José", "Zoë", "王芳",
              "Ǆemal", "ɓello", "Kelvin", "芳 王", "王", "J. Lee", "é", "ɏ", "Ɐ", "Ж", "", None,
              "Σοφία", "Жанна Петрова", "Yılmaz", "İrem", "Irem", "Renée O'Brien", "凤英 Saavedra", "김민준",
-             "Nguyệt", "Ṡam ẞach", "D\u2019Arcy", "Ann O\u2019Neil", "Lee, Ann", "Jo\u00a0Kim", "Ann,Lee"]
+             "Nguyệt", "Ṡam ẞach", "D\u2019Arcy", "Ann O\u2019Neil", "Lee, Ann", "Jo\u00a0Kim", "Ann,Lee",
+             "Weiß", "Strauss", "Ssam Assa", "Grosſs"]
     words = ["Ann", "ANN", "ann", "Lee", "Annual", "Anna", "Jo", "JoAnn", "O'Brien", "o'brien", "Mary-Jane",
              "St. John", "Kim", "x_y", "1st", "called", "Leeds", "A", "ks", "JOSÉ", "josé", "Zoë", "王芳", "王芳的",
              "ǆemal", "Ɓello", "Kelvin", "\u212aim", "ſt. john", "王", "芳", "王芳的妈妈", "J.", "é", "ɏ",
              "ⱥ", "ж", "Ж", "ΣΟΦΊΑ", "σοφία", "Σοφίας", "ЖАННА", "жанна", "Петрова", "YILMAZ", "yilmaz",
              "Yılmaz", "İREM", "irem", "RENÉE", "renée", "Saavedra", "凤英", "김민준", "김민준이", "NGUYỆT",
              "nguyệt", "ẛam", "ṡAM", "ßach", "ſam", "O\u2019Brien", "o\u2019BRIEN", "d'arcy", "O'Neil", "D\u2019ARCY",
-             "Jose", "JOSE", "Zoe", "ZOË", "Renee", "RENÈE", "Nguyet", "NGUYÊT", "Öbrien", "Ańn", "Lée", "Kïm"]
+             "Jose", "JOSE", "Zoe", "ZOË", "Renee", "RENÈE", "Nguyet", "NGUYÊT", "Öbrien", "Ańn", "Lée", "Kïm",
+             "WEISS", "Weiss", "weiß", "WEIẞ", "Strauß", "STRAUSS", "Weiśs", "ßam", "Aßa", "grosss", "Groß"]
     seps = [" ", "  ", ",", ".", "'", "\n", "\t", "-", "_", "!", "'s ", "", "\\", "(", ")", "|", "\r\n", "é", "\u212a",
             "\u2019s ", " \u201c", "\u201d ", " \u05e9\u05dc ", "\U0001f600"]
     rows = [(i, "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 10))),
@@ -979,6 +981,23 @@ def test_free_text_loses_contacts_alike_in_a_column_and_in_a_document(plugin, co
     assert [plugin.engine.fakes.apply("scrub_text", t) for t in texts] == column
     docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}"))["notes"] for t in texts]
     assert docs == column
+
+
+def test_a_sharp_s_and_ss_stand_for_each_other_in_a_name(plugin, conn):
+    """A note typed where a keyboard has no ß writes Weiß as WEISS or Weiss, and a form's Strauss
+    may be Strauß in a letter; either way the name goes, in SQL and in Python alike."""
+    texts = ["WEISS called; Weiss, weiß and WEIẞ too", "Strauß and STRAUSS came", "Weissman and Weiße stay",
+             "Ssam came"]
+    names = ["Weiß", "Strauss", "Weiss", "ßam"]
+    want = ["[NAME] called; [NAME], [NAME] and [NAME] too", "[NAME] and [NAME] came", "Weissman and Weiße stay",
+            "[NAME] came"]
+    sql = A("v", "scrub_text", names=["n"])
+    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
+                                      [texts, names, list(range(len(texts)))]).fetchall()]
+    assert got == want
+    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
+    doc = json.loads(plugin.engine.docs.anonymize_text('{"first_name": "Weiß", "notes": "WEISS called"}', "{}"))
+    assert doc["notes"] == "[NAME] called"
 
 
 def test_a_name_goes_from_user_names_and_codes_built_of_it(plugin, conn):

@@ -26,7 +26,9 @@ _LATIN_MAX = 0x024F                           # last code point of Latin Extende
 # punctuation (typographic quotes), currency, arrows and symbols, CJK, kana, Hangul, emoji.
 _CASELESS = ("\u0590-\u08ff\u0900-\u0dff\u0e00-\u0eff\u2000-\u206f\u20a0-\u20cf\u2190-\u23ff\u2500-\u27bf"
              "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\ufe00-\ufe0f\U0001f000-\U0001faff")
-_AGREED = re.compile(f"[\\x00-\u012f\u0132-\u024f\u0370-\u052f\u1e00-\u1eff{_CASELESS}]*")
+# ß and ẞ are out too: a name's ß matches ss and its ss matches ß (part_pattern), which changes
+# lengths, and the fast path compares character by character.
+_AGREED = re.compile(f"[\\x00-\u00de\u00e0-\u012f\u0132-\u024f\u0370-\u052f\u1e00-\u1e9d\u1e9f-\u1eff{_CASELESS}]*")
 
 
 # an apostrophe in a name matches either apostrophe (sql_library.sql, name_pattern)
@@ -85,8 +87,28 @@ def name_pattern(name: str) -> re.Pattern | None:
     parts = name_parts(name)
     if not parts:
         return None
-    alternatives = "|".join("".join(map(char_pattern, p)) for p in parts)
+    alternatives = "|".join(map(part_pattern, parts))
     return re.compile(f"(\\A|{_EDGE})(?i:{alternatives})(\\Z|{_EDGE})")
+
+
+# RE2's (?i)s: s, S and the long s (Python's (?i) pairs the same)
+_S = frozenset("sSſ")
+
+
+def part_pattern(part: str) -> str:
+    """One name part in its pattern (sql_library.sql, part_pattern): each character's pattern,
+    and ß or ss as either, so a note's "WEISS" loses the name Weiß and "Strauß" the name Strauss
+    (ß is written ss where a keyboard has none)."""
+    out, i = [], 0
+    while i < len(part):
+        pair = part[i] in _S and i + 1 < len(part) and part[i + 1] in _S
+        if pair or part[i] in "ßẞ":
+            out.append(f"(?:{char_pattern('s')}{char_pattern('s')}|ß)")
+            i += 2 if pair else 1
+        else:
+            out.append(char_pattern(part[i]))
+            i += 1
+    return "".join(out)
 
 
 def char_pattern(ch: str) -> str:

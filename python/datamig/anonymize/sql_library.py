@@ -37,7 +37,8 @@ def create_sql_library(conn, only: Collection[str] | None = None) -> None:
 
 def _library_sql() -> str:
     """sql_library.sql with the accent classes of names.py in it: one definition for both engines."""
-    letters = "dm_lib.main.escaped_part(part)"
+    # ß or ss as either (names.part_pattern); then the s of "(?:ss|ß)" gets its accent class too
+    letters = "regexp_replace(dm_lib.main.escaped_part(part), '(?i)ss|ß', '(?:ss|ß)', 'g')"
     for cls in ACCENT_CLASSES.values():
         letters = f"regexp_replace({letters}, {sql_literal('(?i)' + cls)}, {sql_literal(cls)}, 'g')"
     return _SQL.read_text().replace("__LETTER_CLASSES__", letters)
