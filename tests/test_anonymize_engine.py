@@ -1032,7 +1032,7 @@ def test_a_name_with_an_apostrophe_goes_in_either_apostrophe(plugin, conn):
 
 def test_a_name_goes_with_or_without_its_accents(plugin, conn):
     """Notes are typed without accents as often as with them: "Jose" is José, and "Renée" is the
-    Renee of a form. Letters of their own (ø, ß, ł) are not accented letters."""
+    Renee of a form. Letters of their own (ø, ł) are not accented letters."""
     texts = ["Jose called; JOSE and josé too", "RENÉE O’BRIEN came", "Nguyen, Nguyễn and NGUYÊN",
              "Zoe and Zoë", "Sören and Soren", "Jørgen and Jorgen", "Lopez-Garcia", "ḱim and Kim", "asa and Åsa"]
     names = ["José", "Renee Obrien", "Nguyễn", "ZOE", "Soren", "Jørgen", "López García", "\u212aim", "\u212bsa"]
