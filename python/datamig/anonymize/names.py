@@ -39,8 +39,8 @@ _EITHER_APOSTROPHE = "['\u2019]"
 def _accented_letters() -> dict[str, str]:
     """Each accented Latin letter -> its ASCII base letter, lower case: the letters of Latin-1 to
     Latin Extended-B and Latin Extended Additional whose canonical decomposition is that letter
-    and combining marks only (é, Ñ, ơ, ễ; not ø, ł, ß, which are letters of their own; ß has part_pattern). U+0130
-    stays out: RE2 does not pair İ with i, so a name written İrem must keep matching İ."""
+    and combining marks only (é, Ñ, ơ, ễ; not ø, ł, ß, which are letters of their own; ß pairs
+    with ss in part_pattern). U+0130 stays out: RE2 does not pair İ with i, so a name written İrem must keep matching İ."""
     found = {}
     for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
         ch = chr(cp)
