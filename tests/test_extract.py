@@ -755,6 +755,14 @@ def test_cli_unknown_district_exits_2_naming_the_root_table(tiny_estate, tmp_pat
     _assert_nothing_written(out_dir)
 
 
+def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate, tmp_path):
+    out_dir = tmp_path / "new" / "nested" / "runs"
+    result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(tiny_estate["env"]),
+                      "--district", "999999")
+    assert result.returncode == 2, result.stderr
+    assert not (tmp_path / "new").exists()
+
+
 def test_cli_unknown_district_leaves_an_existing_runs_folder_as_it_was(tiny_estate, tmp_path):
     out_dir = tmp_path / "runs"
     (out_dir / "mig-20260101-000000-d42").mkdir(parents=True)

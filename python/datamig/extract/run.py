@@ -143,7 +143,7 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
     final, partial = run_dir / "extract", run_dir / "extract.partial"
     if final.exists():
         raise DatamigError(f"run {run_id} already has an extract at {final}")
-    new_folders = [p for p in (cfg.out_dir, run_dir) if not p.exists()]
+    created = _first_missing(run_dir)  # what attach_run_log is about to create
     handler = attach_run_log(run_dir)
     started = time.monotonic()
     user_error = False
@@ -175,12 +175,14 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         raise
     finally:
         detach_run_log(handler)
-        if user_error:
-            _forget(new_folders)
+        if user_error and created is not None:
+            # a user's mistake changes nothing on disk: the CLI prints it in one line
+            shutil.rmtree(created, ignore_errors=True)
 
 
-def _forget(folders: list[Path]) -> None:
-    """The folders this extract created, gone again: a user's mistake changes nothing on disk
-    (the CLI prints it in one line)."""
-    for folder in reversed(folders):
-        shutil.rmtree(folder, ignore_errors=True)
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (None if `path` exists)."""
+    missing = None
+    while not path.exists():
+        missing, path = path, path.parent
+    return missing
