@@ -763,6 +763,22 @@ def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate
     assert not (tmp_path / "new").exists()
 
 
+def test_a_failed_extract_keeps_what_another_run_put_in_the_folders_it_created(tmp_path):
+    """Two extracts start while the runs folder is missing: the one that fails on a user's mistake
+    removes its own run folder only, not the runs folder the other is writing in."""
+    from datamig.extract.run import _first_missing, _remove_run_folder
+    mine, theirs = tmp_path / "runs" / "mig-20260101-000000-d999", tmp_path / "runs" / "mig-20260101-000000-d42"
+    created = _first_missing(mine)
+    assert created == tmp_path / "runs"
+    (theirs / "extract.partial").mkdir(parents=True)
+    mine.mkdir()
+    (mine / "run.log").write_text("x")
+    _remove_run_folder(mine, created)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [theirs.name]
+    _remove_run_folder(theirs, created)   # once empty, the folders it created go too
+    assert not (tmp_path / "runs").exists()
+
+
 def test_cli_unknown_district_leaves_an_existing_runs_folder_as_it_was(tiny_estate, tmp_path):
     out_dir = tmp_path / "runs"
     (out_dir / "mig-20260101-000000-d42").mkdir(parents=True)

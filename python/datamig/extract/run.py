@@ -176,8 +176,21 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
     finally:
         detach_run_log(handler)
         if user_error and created is not None:
-            # a user's mistake changes nothing on disk: the CLI prints it in one line
-            shutil.rmtree(created, ignore_errors=True)
+            _remove_run_folder(run_dir, created)
+
+
+def _remove_run_folder(run_dir: Path, created: Path) -> None:
+    """A user's mistake changes nothing on disk (the CLI prints it in one line): this run's folder
+    goes, then each folder above it that this extract created, if another run has not put
+    something in it meanwhile."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    folder = run_dir
+    while folder != created:
+        folder = folder.parent
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            return
 
 
 def _first_missing(path: Path) -> Path | None:
