@@ -28,12 +28,12 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(regexp_extract_all(cast(vitals as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ.-]+\.[A-Za-z]{2,}'))) as value
+        lower(unnest(regexp_extract_all(cast(vitals as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\+[0-9]{1,3}[ .–-]?(?:\([0-9]{1,4}\)|[0-9]{1,4})(?:[ .–-]?[0-9]{2,4}){2,4}\b')), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
@@ -73,12 +73,12 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(regexp_extract_all(cast(details as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ.-]+\.[A-Za-z]{2,}'))) as value
+        lower(unnest(regexp_extract_all(cast(details as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\+[0-9]{1,3}[ .–-]?(?:\([0-9]{1,4}\)|[0-9]{1,4})(?:[ .–-]?[0-9]{2,4}){2,4}\b')), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
@@ -128,12 +128,12 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ.-]+\.[A-Za-z]{2,}'))) as value
+        lower(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\+[0-9]{1,3}[ .–-]?(?:\([0-9]{1,4}\)|[0-9]{1,4})(?:[ .–-]?[0-9]{2,4}){2,4}\b')), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -218,12 +218,12 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ.-]+\.[A-Za-z]{2,}'))) as value
+        lower(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
     from {{ ref('stg_ids__students') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\+[0-9]{1,3}[ .–-]?(?:\([0-9]{1,4}\)|[0-9]{1,4})(?:[ .–-]?[0-9]{2,4}){2,4}\b')), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__students') }}
     union
     select
