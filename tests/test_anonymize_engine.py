@@ -581,7 +581,10 @@ def test_a_text_birth_date_reads_the_same_in_a_column_and_in_a_document(plugin, 
     texts = ["2012-03-04", " 2012-03-04 ", "2012-03-04\n", "2012-03-04 10:11:12", "2012-03-04T10:11:12Z",
              "2012-03-04 10:11:12+02", "20120304", "2012-W10-1", "2012W101", "2012/03/04", "2012-3-4",
              "12-03-04", "epoch", "infinity", "2012-02-30", "2012-03", "2012-03-04Z", "2012-03-04 BC",
-             "２０１２-03-04", "2012-03-04x", "0012-03-04", "\t2012-03-04", "2012-03-04\nlater"]
+             "２０１２-03-04", "2012-03-04x", "0012-03-04", "\t2012-03-04", "2012-03-04\nlater",
+             "2012-03-04 to 2013-01-01", "2012-03-04T", "2012-03-04 10:11", "2012-03-04\t10:11",
+             *(f"9999-12-{d:02d}" for d in range(1, 32)), *(f"0001-01-{d:02d}" for d in range(1, 32)),
+             "0000-01-01", "0000-12-31"]
     sql = A("v", "shift_date", domain="person.birth_date", kind="text")
     got = dict(conn.execute(f"SELECT v, {sql} FROM (SELECT unnest(?::VARCHAR[]) AS v)", [texts]).fetchall())
     fakes = plugin.engine.fakes
@@ -589,8 +592,16 @@ def test_a_text_birth_date_reads_the_same_in_a_column_and_in_a_document(plugin, 
     moved = got["2012-03-04"]
     assert moved is not None and moved != "2012-03-04"
     assert [got[v] for v in ("2012-03-04 10:11:12", "2012-03-04T10:11:12Z", "\t2012-03-04")] == [moved] * 3
-    assert [got[v] for v in ("20120304", "2012-W10-1", "2012/03/04", "epoch", "2012-02-30", "2012-03-04x")] \
-        == [None] * 6
+    assert [got[v] for v in ("20120304", "2012-W10-1", "2012/03/04", "epoch", "2012-02-30", "2012-03-04x",
+                             "2012-03-04 BC", "2012-03-04 to 2013-01-01", "2012-03-04T", "0000-12-31")] == [None] * 10
+    assert got["2012-03-04 10:11"] == moved
+    # shifted past 9999-12-31 (an "unknown" birth date) or before year 1: NULL in both, no error
+    edges = [v for v in texts if v[:4] in ("9999", "0001")]
+    assert 0 < sum(got[v] is None for v in edges) < len(edges)
+    assert all(got[v] is None or "0001-01-01" <= got[v] <= "9999-12-31" for v in edges)
+    stays = json.loads(plugin.engine.docs.anonymize_text('{"dob": "9999-12-31", "birthday": "0001-01-01"}',
+                                                         '{"by_key": true, "paths": []}', None, []))
+    assert stays == {"dob": got["9999-12-31"], "birthday": got["0001-01-01"]}
     doc = json.loads(plugin.engine.docs.anonymize_text('{"dob": "2012-03-04 10:11:12", "born": "epoch"}',
                                                        '{"by_key": true, "paths": []}', None, []))
     assert doc["dob"] == moved

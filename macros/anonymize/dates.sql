@@ -8,11 +8,14 @@
 
 {% macro anonymize_shift_date(e, domain, kind='date', key=none) -%}
   {%- if kind == 'text' -%}
-    {#- yyyy-mm-dd, then perhaps a time after 'T' or a space (fakes.TEXT_DATE: JSON documents read
-        text dates the same way); DuckDB's own cast would also take '2012/3/4' or 'epoch' -#}
-    {%- set d = "TRY_CAST(nullif(regexp_extract(" ~ e ~ ", '(?s)^[\\t\\n\\f\\r ]*([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ].*)?[\\t\\n\\f\\r ]*$', 1), '') AS DATE)" -%}
+    {#- yyyy-mm-dd of years 1-9999, then perhaps a time (hh:mm...) after 'T' or a space
+        (fakes.TEXT_DATE: JSON documents read text dates the same way); DuckDB's own cast would
+        also take '2012/3/4', 'epoch' or '2012-03-04 BC'. Shifted out of years 1-9999: NULL -#}
+    {%- set d = "TRY_CAST(nullif(regexp_extract(" ~ e ~ ", '(?s)^[\\t\\n\\f\\r ]*([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ][0-9]{2}:[0-9]{2}.*)?[\\t\\n\\f\\r ]*$', 1), '') AS DATE)" -%}
+    {%- set d = "(CASE WHEN " ~ d ~ " >= DATE '0001-01-01' THEN " ~ d ~ " END)" -%}
     {%- set k = anon_text('(' ~ key ~ ')') if key else anon_text(d) -%}
-    {{ anon_blank_safe(anon_text(e), "strftime(CAST(" ~ d ~ " + to_days(" ~ anon_shift_days(k, domain) ~ ") AS DATE), '%Y-%m-%d')") }}
+    {%- set moved = "CAST(" ~ d ~ " + to_days(" ~ anon_shift_days(k, domain) ~ ") AS DATE)" -%}
+    {{ anon_blank_safe(anon_text(e), "CASE WHEN " ~ moved ~ " BETWEEN DATE '0001-01-01' AND DATE '9999-12-31' THEN strftime(" ~ moved ~ ", '%Y-%m-%d') END") }}
   {%- elif kind == 'integer' -%}
     {#- a date written as the number yyyymmdd (20120304), as exports and some systems keep birth
         dates: shifted as that date, the same way as in a date column, and still yyyymmdd (added

@@ -3,8 +3,8 @@
 {# Emails, SSNs, phones (pii_shapes of the rules file), then the row's own names, replaced by
    placeholders. `names`: SQL of sibling columns; each value is split on spaces, no-break
    spaces, commas and hyphens and its parts removed case-insensitively where they stand as words
-   (edges are anything but a Latin letter, digit or "_", so "José's" and "王芳的" match and
-   "Annual" does not match "Ann"; an apostrophe matches ' and ’). Parts of one character are kept
+   (edges are anything but a Latin letter, so "José's", "王芳的" and "ann_lee2" match and
+   "Annual" does not match "Ann"; an apostrophe matches ' and ’; ß and ss match each other). Parts of one character are kept
    out when Latin (code point <= U+024F: initials) and removed otherwise:
    a one-character CJK given or family name ('芳 王') is a whole name (name_part_kept in names.py).
    The name pattern differs per row, and DuckDB compiles a non-constant regex for every row

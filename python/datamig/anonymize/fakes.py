@@ -146,7 +146,12 @@ class Fakes:
         h = self.keys.h128(domain, str(key) if key is not None else day.isoformat())
         days = 1 + bits(h, 0, 32) % self.settings.date_shift_days
         delta = dt.timedelta(days=-days if bits(h, 32, 1) else days)
-        return (day + delta).isoformat() if isinstance(value, str) else value + delta
+        if not isinstance(value, str):
+            return value + delta
+        try:
+            return (day + delta).isoformat()
+        except OverflowError:  # past 9999-12-31 (an "unknown" 9999-12-31) or before year 1: as SQL, NULL
+            return None
 
     def scrub_text(self, text: str, names: Sequence[str | None] = ()) -> str:
         ph = self.settings.scrub_placeholders
@@ -165,11 +170,11 @@ class Fakes:
         return text
 
 
-# What a text birth date is, here and in dates.sql (kind 'text'): yyyy-mm-dd, then perhaps a time
-# after 'T' or a space. Neither DuckDB's cast (it takes '2012/3/4', 'epoch', '12-03-04') nor
-# fromisoformat (it takes '20120304', '2012-W10-1') alone, so that one value shifts the same way
-# in a text column and in a JSON document.
-TEXT_DATE = r"^[\t\n\f\r ]*([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ].*)?[\t\n\f\r ]*$"
+# What a text birth date is, here and in dates.sql (kind 'text'): yyyy-mm-dd of years 1-9999, then
+# perhaps a time (hh:mm...) after 'T' or a space. Neither DuckDB's cast (it takes '2012/3/4',
+# 'epoch', '12-03-04', '2012-03-04 BC') nor fromisoformat (it takes '20120304', '2012-W10-1')
+# alone, so that one value shifts the same way in a text column and in a JSON document.
+TEXT_DATE = r"^[\t\n\f\r ]*([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ][0-9]{2}:[0-9]{2}.*)?[\t\n\f\r ]*$"
 _TEXT_DATE = re.compile(TEXT_DATE, re.DOTALL)
 
 
