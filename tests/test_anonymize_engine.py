@@ -1013,6 +1013,21 @@ def test_a_sharp_s_and_ss_stand_for_each_other_in_a_name(plugin, conn):
     assert doc["notes"] == "[NAME] called"
 
 
+def test_a_turkish_i_and_a_plain_i_stand_for_each_other_in_a_name(plugin, conn):
+    """Yılmaz is typed Yilmaz on most keyboards, and İrem IREM: the name goes either way, alike
+    in SQL (RE2 pairs neither ı nor İ with i) and in Python (whose (?i) pairs both), so a column
+    and a JSON document agree."""
+    texts = ["Yilmaz called; YILMAZ, yılmaz and YİLMAZ too", "IREM, irem, İrem and İREM came", "Yılmaz came"]
+    names = ["Yılmaz", "İrem", "Yilmaz"]
+    want = ["[NAME] called; [NAME], [NAME] and [NAME] too", "[NAME], [NAME], [NAME] and [NAME] came", "[NAME] came"]
+    assert [r[0] for r in conn.execute("SELECT dm_lib.drop_name(v, n) FROM (SELECT unnest(?) AS v, unnest(?) AS n, "
+                                       "unnest(?) AS i) ORDER BY i", [texts, names, [0, 1, 2]]).fetchall()] == want
+    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
+    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}", None, [n]))["notes"]
+            for t, n in zip(texts, names)]
+    assert docs == want
+
+
 def test_a_name_goes_from_user_names_and_codes_built_of_it(plugin, conn):
     """Digits and underscores stand between a name and the rest: "ann_lee2" and "Lee2024" lose
     the names Ann Lee; letters still do not ("Annual", "Leeds" stay)."""

@@ -40,7 +40,7 @@ def _accented_letters() -> dict[str, str]:
     """Each accented Latin letter -> its ASCII base letter, lower case: the letters of Latin-1 to
     Latin Extended-B and Latin Extended Additional whose canonical decomposition is that letter
     and combining marks only (é, Ñ, ơ, ễ; not ø, ł, ß, which are letters of their own; ß pairs
-    with ss in part_pattern). U+0130 stays out: RE2 does not pair İ with i, so a name written İrem must keep matching İ."""
+    with ss in part_pattern), and the Turkish İ and ı."""
     found = {}
     for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
         ch = chr(cp)
@@ -51,7 +51,10 @@ def _accented_letters() -> dict[str, str]:
     # and the letters RE2 pairs with a base letter's class: ſ with s and ẛ with ṡ (a part written
     # with them must match what their fold matches), the Kelvin and Ångström signs with k and å
     # (SQL's (?i) replace makes them k and a classes)
-    return {**found, "ſ": "s", "ẛ": "s", "\u212a": "k", "\u212b": "a"}
+    # and the Turkish dotted İ and dotless ı, an i written the Turkish way: Yılmaz is typed Yilmaz
+    # on most keyboards (RE2's (?i) pairs neither with i, Python's pairs both: the i class spells
+    # them out, so both engines match alike)
+    return {**found, "ſ": "s", "ẛ": "s", "\u212a": "k", "\u212b": "a", "\u0131": "i", "\u0130": "i"}
 
 
 # A note typed without accents still names José: a name part matches its letters with or
@@ -59,7 +62,9 @@ def _accented_letters() -> dict[str, str]:
 # (sql_library.sql, part_pattern: a regexp_replace a base letter, from ACCENT_CLASSES); in the fast
 # path fold() maps every accented letter to its base.
 ACCENTED = _accented_letters()
-ACCENT_CLASSES = {base: "[" + base + "".join(ch for ch, b in ACCENTED.items() if b == base and ch.islower()) + "]"
+# (İ stands for itself: it lowers to two code points, so no lower-case letter stands for it)
+ACCENT_CLASSES = {base: "[" + base + "".join(ch for ch, b in ACCENTED.items()
+                                             if b == base and (ch.islower() or ch == "\u0130")) + "]"
                   for base in sorted(set(ACCENTED.values()))}
 
 
