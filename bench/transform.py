@@ -88,8 +88,14 @@ accents, more SSN shapes and yyyymmdd birth dates (none of it is on the hot path
     before: plain copy 0.70 s, dbt run 17.10 s (ratio 24.4), no dbt 7.30 s
     after:  plain copy 0.70-0.75 s, dbt run 16.42 s with the accents only, 17.38 / 16.30 s with all
             three (ratio 22.3-23.6), no dbt 5.49, then 7.12 / 5.70 s
-The <= 2.0 target is not met, by dbt (8-12 s of `dbt run` is dbt's own work) nor by the
-engine alone (ratio ~9-12); see README "Benchmarks" for what is left.
+Next session (a fresh extract, load 0.5-1.4): that code, then international phones and
+accented emails in free text, names across digits, _ and ß/ss and ı/İ/i, text dates read alike
+(only the rows with ß, ı or İ leave the fast path):
+    before: plain copy 0.61 s, dbt run 20.48 s (ratio 33.6), no dbt 7.44 s
+    after:  plain copy 0.55-0.77 s, dbt run 15.11-19.23 s (ratio 23.2-29.2), no dbt 5.24-7.15 s
+            (four runs: the machine's noise, not the code)
+The <= 2.0 target is not met, by dbt (8-13 s of `dbt run` is dbt's own work) nor by the
+engine alone (ratio ~8-13); see README "Benchmarks" for what is left.
 """
 from __future__ import annotations
 
