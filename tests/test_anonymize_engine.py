@@ -649,6 +649,25 @@ def test_text_array_elementwise(plugin, rows):
     assert rows[1]["alt_emails"] is None and rows[2]["alt_emails"] == [] and rows[3]["alt_emails"] == [None]
 
 
+def test_lists_of_notes_and_addresses_are_anonymized_element_by_element(plugin, conn):
+    """A text[] column of notes, or a JSON list under "notes" or "address", loses its PII as a
+    single value would; such lists used to be kept whole (no rule took text arrays)."""
+    planned = plugin.engine.ruleset.plan_table({"notes": "VARCHAR[]", "address": "TEXT[]", "city": "text[]"})
+    assert [planned[c].rule.name for c in ("notes", "address", "city")] == ["free_text", "street", "city"]
+    assert all(planned[c].rule.options.get("elementwise") for c in planned)
+    notes = ["Call Ann Lee at 555-123-4567", None, "mail ann@x.org"]
+    sql = A("l", "scrub_text", names=["n"], elementwise=True)
+    got = conn.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR[] AS l, 'Ann Lee' AS n)", [notes]).fetchone()[0]
+    fakes = plugin.engine.fakes
+    assert got == ["Call [NAME] [NAME] at [PHONE]", None, "mail [EMAIL]"]
+    assert got == [None if t is None else fakes.scrub_text(fakes.apply("scrub_text", t), ["Ann Lee"]) for t in notes]
+    doc = json.loads(plugin.engine.docs.anonymize_text(
+        json.dumps({"name": "Ann Lee", "notes": notes, "address": ["12 Main St"], "city": ["Springfield"]}), "{}"))
+    assert doc["notes"] == got
+    assert doc["address"] == [fakes.apply("faker", "12 Main St", "street", "address.street")] != ["12 Main St"]
+    assert doc["city"] == [fakes.apply("faker", "Springfield", "city", "address.city")] != ["Springfield"]
+
+
 @pytest.mark.parametrize("provider,domain", [("email", "email"), ("user_name", "user_name"), ("name", "person.full_name"),
                                              ("first_name", "person.first_name"), ("url", "url")])
 def test_elementwise_picks_equal_the_column_picks(conn, provider, domain):
