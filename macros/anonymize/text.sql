@@ -6,7 +6,8 @@
    (edges are anything but a Latin letter, so "José's", "王芳的" and "ann_lee2" match and
    "Annual" does not match "Ann"; an apostrophe matches ' and ’; ß and ss match each other, and
    ı, İ and i). Parts of one character are kept out when Latin (code point <= U+024F:
-   initials) and removed otherwise: a one-character CJK given or family name ('芳 王') is a whole name (name_part_kept in names.py).
+   initials) and removed otherwise: a one-character CJK given or family name ('芳 王') is a
+   whole name (name_part_kept in names.py).
    The name pattern differs per row, and DuckDB compiles a non-constant regex for every row
    (~0.25 ms each, two passes per name column: ~7k rows/s). So dm_scrub_names (names.py, run in
    worker processes) does the rows whose text and names hold only characters where Python and
