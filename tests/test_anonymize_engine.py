@@ -621,6 +621,20 @@ def test_a_birth_date_number_that_went_through_a_float_still_shifts(plugin):
     assert fraction == {"dob": 20120304.5}          # not a whole number, so no yyyymmdd: a number's rule
 
 
+def test_a_json_list_takes_the_rule_of_its_values_when_no_rule_takes_the_list(plugin):
+    """{"dob": ["2012-03-04", 20120304]}: birth dates in a list shift as a single one does (no
+    rule takes a text array of dates, since SQL cannot shift one element by element)."""
+    fakes = plugin.engine.fakes
+    doc = json.loads(plugin.engine.docs.anonymize_text(
+        '{"dob": ["2012-03-04", 20120304, null], "zip": ["12345"], "grades": [90, "A"], "tags": ["new"]}',
+        '{"by_key": true, "paths": []}', None, []))
+    assert doc["dob"] == [fakes.shift_date("person.birth_date", "2012-03-04", "text"),
+                          fakes.shift_date("person.birth_date", 20120304, "integer"), None]
+    assert doc["dob"][0] != "2012-03-04"
+    assert doc["zip"] == [fakes.apply("faker", "12345", "zip", "address.zip")] != ["12345"]
+    assert doc["grades"] == [90, "A"] and doc["tags"] == ["new"]     # what no rule takes stays
+
+
 def _day(yyyymmdd: int):
     return datetime.date(yyyymmdd // 10000, yyyymmdd // 100 % 100, yyyymmdd % 100)
 

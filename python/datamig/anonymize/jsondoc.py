@@ -133,8 +133,10 @@ class DocAnonymizer:
 
     def _walk_list(self, key: str, items: list, done: set, batch: "_Batch", found: "_Found") -> None:
         """A list under `key`: its objects are walked, and every other value in it, however deep
-        in lists, gets the rule of `key` for a list (["555-123-4567", {...}] and [["555..."]] too)."""
-        rule = None
+        in lists, gets the rule of `key` for a list (["555-123-4567", {...}] and [["555..."]] too),
+        or where no rule takes a list there, the rule of a single such value: {"dob": ["2012-03-04"]}
+        (a rule's types say which lists SQL can treat element by element; here any can be)."""
+        listed = self._classify(key, "text[]")
         for i, item in enumerate(items):
             if (id(items), i) in done:  # a path's ($.phones[*]): not faked again by the key's rule
                 continue
@@ -143,8 +145,7 @@ class DocAnonymizer:
             elif isinstance(item, list):
                 self._walk_list(key, item, done, batch, found)
             else:
-                rule = rule or self._classify(key, "text[]")
-                self._treat(rule, items, i, batch, found)
+                self._treat(listed or self._rule_of(key, item), items, i, batch, found)
 
     def _treat(self, rule, node: Any, slot: Any, batch: "_Batch", found: "_Found") -> None:
         value = node[slot]
