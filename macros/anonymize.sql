@@ -11,7 +11,8 @@
   domain             pseudonym domain (required by keyed strategies), e.g. 'person.first_name'
   unique             documents intent; fails compilation if the strategy cannot be unique
   elementwise        apply to each element of a list (text[] columns)
-  kind               shift_date: 'date' | 'timestamp' | 'integer' (yyyymmdd) | 'text' (ISO yyyy-mm-dd)
+  kind               shift_date: 'date' | 'timestamp' | 'integer' (yyyymmdd) | 'number' (yyyymmdd in a
+                     DOUBLE or DECIMAL; with cast_to) | 'text' (ISO yyyy-mm-dd)
   key                shift_date: SQL of the value that keys the offset (default: the date itself)
   value              constant: the replacement
   names              scrub_text, jsonb: SQL of sibling columns whose values (names) are removed from the

@@ -617,8 +617,30 @@ def test_a_birth_date_number_that_went_through_a_float_still_shifts(plugin):
     assert doc["dob"] == float(as_int) and doc["dob"] != 20120304.0
     assert doc["birthday"] is None                  # no such day: dropped, as the integer is
     assert doc["score"] == 20120304.0               # not a birth date: kept
-    fraction = json.loads(plugin.engine.docs.anonymize_text('{"dob": 20120304.5}', spec, None, []))
-    assert fraction == {"dob": 20120304.5}          # not a whole number, so no yyyymmdd: a number's rule
+    fraction = json.loads(plugin.engine.docs.anonymize_text('{"dob": 20120304.5, "n": 1.5}', spec, None, []))
+    assert fraction == {"dob": None, "n": 1.5}      # not a whole number, so no date: dropped, as in SQL
+
+
+def test_a_birth_date_number_in_a_double_or_decimal_column_shifts_and_keeps_its_type(plugin, conn):
+    """numeric(8) or double precision dob columns (legacy exports) shift as the integer does and
+    keep their type, so the drift gate still finds CERT's column able to take them."""
+    planned = plugin.engine.ruleset.plan_table({"dob": "numeric(8,0)", "birth_date": "double precision",
+                                                "birthday": "DECIMAL(10, 2)"})
+    kwargs = {c: planned[c].rule.macro_kwargs() for c in planned}
+    assert [(kwargs[c]["kind"], kwargs[c]["cast_to"]) for c in ("dob", "birth_date", "birthday")] == \
+        [("number", "DECIMAL(8,0)"), ("number", "DOUBLE"), ("number", "DECIMAL(10,2)")]
+    fakes = plugin.engine.fakes
+    values = [20120304, 20000229, 20120230, 123, 19991231]
+    for sql_type in ("DECIMAL(8,0)", "DOUBLE", "DECIMAL(10,2)"):
+        sql = A("v", "shift_date", domain="person.birth_date", kind="number", cast_to=sql_type)
+        rows = conn.execute(f"SELECT typeof({sql}), CAST(v AS BIGINT), {sql} FROM "
+                            f"(SELECT unnest(?)::{sql_type} AS v)", [values]).fetchall()
+        assert {r[0] for r in rows} == {sql_type}
+        assert {r[1]: (None if r[2] is None else int(r[2])) for r in rows} == \
+            {v: fakes.shift_date("person.birth_date", v, "integer") for v in values}
+    odd = A("v", "shift_date", domain="person.birth_date", kind="number", cast_to="DOUBLE")
+    got = [r[0] for r in conn.execute(f"SELECT {odd} FROM (SELECT unnest(['20120304.5', 'nan', 'inf', '-20120304'])::DOUBLE AS v)").fetchall()]
+    assert got == [None] * 4
 
 
 def test_a_json_list_takes_the_rule_of_its_values_when_no_rule_takes_the_list(plugin):

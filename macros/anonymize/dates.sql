@@ -27,12 +27,17 @@
     {%- set moved = "CAST((" ~ d ~ ") + to_days(" ~ anon_shift_days(k, domain) ~ ") AS DATE)" -%}
     (CASE WHEN {{ moved }} BETWEEN DATE '1000-01-01' AND DATE '9999-12-31'
         THEN {{ e }} + (CAST(strftime({{ moved }}, '%Y%m%d') AS INTEGER) - CAST(strftime({{ d }}, '%Y%m%d') AS INTEGER)) END)
+  {%- elif kind == 'number' -%}
+    {#- yyyymmdd in a DOUBLE or DECIMAL column (20120304.0, numeric(8)): a whole number shifts as
+        kind 'integer' does, anything else -> NULL; `cast_to` puts it back in the column's type -#}
+    {%- set n = "(CASE WHEN " ~ e ~ " BETWEEN 10000101 AND 99991231 AND " ~ e ~ " = trunc(" ~ e ~ ") THEN CAST(" ~ e ~ " AS BIGINT) END)" -%}
+    {{ anonymize_shift_date(n, domain, 'integer', key) }}
   {%- elif kind in ['date', 'timestamp'] -%}
     {%- set k = anon_text('(' ~ key ~ ')') if key else anon_text('CAST(' ~ e ~ ' AS DATE)') -%}
     {%- if kind == 'date' -%}CAST({{ e }} + to_days({{ anon_shift_days(k, domain) }}) AS DATE)
     {%- else -%}({{ e }} + to_days({{ anon_shift_days(k, domain) }}))
     {%- endif -%}
   {%- else -%}
-    {{ exceptions.raise_compiler_error("anonymize: shift_date kind must be date, timestamp, integer or text, not '" ~ kind ~ "'") }}
+    {{ exceptions.raise_compiler_error("anonymize: shift_date kind must be date, timestamp, integer, number or text, not '" ~ kind ~ "'") }}
   {%- endif -%}
 {%- endmacro %}

@@ -124,8 +124,8 @@ class Fakes:
     def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:
         """Move a date by 1..W days either way, keyed by the date itself (or by `key`); a date
         written as the number yyyymmdd stays one (dates.sql, kind 'integer')."""
-        if isinstance(value, float) and value.is_integer():  # 20120304.0: yyyymmdd that went through a float
-            moved = self.shift_date(domain, int(value), kind, key)
+        if isinstance(value, float):  # 20120304.0: yyyymmdd that went through a float (dates.sql, 'number')
+            moved = self.shift_date(domain, int(value), kind, key) if value.is_integer() else None
             return None if moved is None else float(moved)
         if isinstance(value, int) and not isinstance(value, bool):
             day = _yyyymmdd(value)

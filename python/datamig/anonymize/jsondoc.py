@@ -124,12 +124,7 @@ class DocAnonymizer:
                 self._treat(self._rule_of(key, value), node, key, batch, found)
 
     def _rule_of(self, key: str, value: Any):
-        family = _family(value)
-        rule = self._classify(key, family)
-        if family == "numeric" and value.is_integer() and (dated := self._classify(key, "integer")) is not None \
-                and dated.strategy == "shift_date":
-            return dated  # {"dob": 20120304.0}: a yyyymmdd birth date that went through a float
-        return rule
+        return self._classify(key, _family(value))
 
     def _walk_list(self, key: str, items: list, done: set, batch: "_Batch", found: "_Found") -> None:
         """A list under `key`: its objects are walked, and every other value in it, however deep

@@ -223,7 +223,7 @@ class RuleSet:
         plan = {}
         for column, data_type in columns.items():
             rule = chosen.get(column) or self.classify(column, data_type)
-            rule = rule and _fit_to_type(rule, type_family(data_type))
+            rule = rule and _fit_to_type(rule, type_family(data_type), data_type)
             plan[column] = Planned(rule, *(rule and (rule.strategy, rule.provider, rule.domain) or (None,) * 3))
         return plan
 
@@ -262,7 +262,7 @@ def _same_table(name: str, table: str) -> bool:
     return name.split(".")[-1] == table.split(".")[-1]
 
 
-def _fit_to_type(rule: Rule, family: str | None) -> Rule:
+def _fit_to_type(rule: Rule, family: str | None, data_type: str | None = None) -> Rule:
     """Per-column options the macro needs: element-wise for arrays, date kind for shift_date,
     no `letters` for numbers."""
     extra = {}
@@ -270,11 +270,24 @@ def _fit_to_type(rule: Rule, family: str | None) -> Rule:
         extra["elementwise"] = True
     if rule.strategy == "shift_date":
         extra["kind"] = family if family in ("date", "timestamp", "integer") else "text"  # integer: yyyymmdd
+        if family == "numeric" and (number := _number_type(data_type)):
+            extra.update(kind="number", cast_to=number)  # yyyymmdd in a DOUBLE or DECIMAL column, kept so
     drop = {"letters"} if family in ("integer", "numeric") and "letters" in rule.options else set()
     # letters: a number as text has none to hide, and its 'e+20', 'inf' or 'nan' must stay castable
     if not extra and not drop:
         return rule
     return replace(rule, options={**{k: v for k, v in rule.options.items() if k not in drop}, **extra})
+
+
+def _number_type(data_type: str | None) -> str | None:
+    """The DuckDB type a numeric column (PostgreSQL's or DuckDB's spelling) is extracted as
+    (extract/pg_types.py), so a shifted yyyymmdd goes back into it; None if not a number there."""
+    t = re.sub(r"\s+", " ", (data_type or "").strip().lower())
+    found = re.fullmatch(r"(?:numeric|decimal) ?\((\d+)(?:, ?(\d+))?\)", t)
+    if found:
+        return f"DECIMAL({found.group(1)},{found.group(2) or 0})" if int(found.group(1)) <= 38 else None
+    return {"numeric": "DECIMAL(38,9)", "double precision": "DOUBLE", "double": "DOUBLE", "float8": "DOUBLE",
+            "real": "FLOAT", "float4": "FLOAT", "float": "FLOAT"}.get(t)
 
 
 # ----- loading ------------------------------------------------------------------------------
