@@ -625,10 +625,13 @@ def test_a_birth_date_number_in_a_double_or_decimal_column_shifts_and_keeps_its_
     """numeric(8) or double precision dob columns (legacy exports) shift as the integer does and
     keep their type, so the drift gate still finds CERT's column able to take them."""
     planned = plugin.engine.ruleset.plan_table({"dob": "numeric(8,0)", "birth_date": "double precision",
-                                                "birthday": "DECIMAL(10, 2)"})
+                                                "birthday": "numeric(10,2)", "student_dob": "numeric(8)"})
     kwargs = {c: planned[c].rule.macro_kwargs() for c in planned}
     assert [(kwargs[c]["kind"], kwargs[c]["cast_to"]) for c in ("dob", "birth_date", "birthday")] == \
         [("number", "DECIMAL(8,0)"), ("number", "DOUBLE"), ("number", "DECIMAL(10,2)")]
+    # numeric without a scale is extracted as text (extract/pg_types.py): shifted as text, not cast
+    assert (kwargs["student_dob"]["strategy"], kwargs["student_dob"]["kind"]) == ("shift_date", "text")
+    assert "cast_to" not in kwargs["student_dob"]
     fakes = plugin.engine.fakes
     values = [20120304, 20000229, 20120230, 123, 19991231]
     for sql_type in ("DECIMAL(8,0)", "DOUBLE", "DECIMAL(10,2)"):

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 import jsonschema
 
 from ..errors import ConfigError
+from ..extract import pg_types
 from ..re2_check import re2_problem
 from ..yaml_lines import config_error, line_of, one_line, parse_config, read_config_text
 from . import jsonpath
@@ -280,14 +281,10 @@ def _fit_to_type(rule: Rule, family: str | None, data_type: str | None = None) -
 
 
 def _number_type(data_type: str | None) -> str | None:
-    """The DuckDB type a numeric column (PostgreSQL's or DuckDB's spelling) is extracted as
-    (extract/pg_types.py), so a shifted yyyymmdd goes back into it; None if not a number there."""
-    t = re.sub(r"\s+", " ", (data_type or "").strip().lower())
-    found = re.fullmatch(r"(?:numeric|decimal) ?\((\d+)(?:, ?(\d+))?\)", t)
-    if found:
-        return f"DECIMAL({found.group(1)},{found.group(2) or 0})" if int(found.group(1)) <= 38 else None
-    return {"numeric": "DECIMAL(38,9)", "double precision": "DOUBLE", "double": "DOUBLE", "float8": "DOUBLE",
-            "real": "FLOAT", "float4": "FLOAT", "float": "FLOAT"}.get(t)
+    """The DuckDB type the extract lands a numeric PostgreSQL column in, so a shifted yyyymmdd
+    goes back into it; None when that is no number (numeric(8) without scale travels as text)."""
+    landed = pg_types.duckdb_type(data_type or "")
+    return landed if landed.startswith(("DECIMAL", "DOUBLE", "FLOAT")) else None
 
 
 # ----- loading ------------------------------------------------------------------------------
