@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import _config_copies as config_copies
 from _tiny_dbt import write_project
 from datamig.anonymize import rules as rules_module
 from datamig.anonymize.engine import read_salt
@@ -34,29 +35,21 @@ RUN = "mig-20250101-000000-d42"
 
 
 def copy_with(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
-    """The committed rules file with `old` (found exactly once) replaced; and the line `new` starts on."""
-    assert RULES_TEXT.count(old) == 1, old
-    path = tmp_path / "anonymization-rules.yaml"
-    path.write_text(RULES_TEXT.replace(old, new))
-    return path, RULES_TEXT[:RULES_TEXT.index(old)].count("\n") + 1
+    return config_copies.copy_with(RULES, tmp_path, old, new)
 
 
 def one_line(err: pytest.ExceptionInfo, *needles: str, starts: str | None = None) -> str:
-    message = str(err.value)
-    assert "\n" not in message, message
-    if starts is not None:
-        assert message.startswith(starts), message
-    for needle in needles:
-        assert needle in message, (needle, message)
-    for secret in (SALT, BAD_SALT, "\udcff"):
-        assert secret not in message, message
-    return message
+    return _no_secret(config_copies.one_line(str(err.value), *needles, starts=starts))
 
 
 def rules_error(path: Path, *needles: str, line: int | None = None) -> str:
-    with pytest.raises(ConfigError) as err:
-        load_rules(path)
-    return one_line(err, *needles, starts=f"{path}:" if line is None else f"{path}:{line}: ")
+    return _no_secret(config_copies.load_error(load_rules, path, *needles, line=line))
+
+
+def _no_secret(message: str) -> str:
+    for secret in (SALT, BAD_SALT, "\udcff"):
+        assert secret not in message, message
+    return message
 
 
 # ----- 1. files that cannot be read: rules file and datamig.yaml alike -----------------------------

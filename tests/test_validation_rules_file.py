@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import _config_copies as config_copies
 from datamig.errors import ConfigError
 from datamig.scaffold.validation import load_validation_rules, render_validation
 
@@ -18,11 +19,7 @@ TEXT = REAL.read_text()
 
 
 def copy_with(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
-    """The committed file with `old` (found exactly once) replaced; and the line `new` starts on."""
-    assert TEXT.count(old) == 1, old
-    path = tmp_path / "validation-rules.yaml"
-    path.write_text(TEXT.replace(old, new))
-    return path, TEXT[:TEXT.index(old)].count("\n") + 1
+    return config_copies.copy_with(REAL, tmp_path, old, new)
 
 
 def copy_with_doc(tmp_path: Path, change) -> Path:
@@ -43,14 +40,7 @@ def rule_of(doc: dict, name: str) -> dict:
 
 
 def error(path: Path, *needles: str, line: int | None = None) -> str:
-    with pytest.raises(ConfigError) as err:
-        load_validation_rules(path)
-    message = str(err.value)
-    assert "\n" not in message, message
-    assert message.startswith(f"{path}:" if line is None else f"{path}:{line}: "), message
-    for needle in needles:
-        assert needle in message, (needle, message)
-    return message
+    return config_copies.load_error(load_validation_rules, path, *needles, line=line)
 
 
 # ----- the committed file --------------------------------------------------------------------
