@@ -766,9 +766,10 @@ def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate
 def test_a_failed_extract_keeps_what_another_run_put_in_the_folders_it_created(tmp_path):
     """Two extracts start while the runs folder is missing: the one that fails on a user's mistake
     removes its own run folder only, not the runs folder the other is writing in."""
-    from datamig.extract.run import _first_missing, _remove_run_folder
+    from datamig.extract.run import _remove_run_folder
+    from datamig.folders import first_missing
     mine, theirs = tmp_path / "runs" / "mig-20260101-000000-d999", tmp_path / "runs" / "mig-20260101-000000-d42"
-    created = _first_missing(mine)
+    created = first_missing(mine)
     assert created == tmp_path / "runs"
     (theirs / "extract.partial").mkdir(parents=True)
     mine.mkdir()

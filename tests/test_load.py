@@ -278,9 +278,16 @@ def test_rollback_is_refused_when_a_later_run_changed_the_same_keys(cert):
     assert cert.fingerprint() == before
 
 
-def test_rollback_of_an_unknown_run_is_a_clear_error(cert):
+def test_rollback_of_an_unknown_run_is_a_clear_error_and_writes_nothing(cert, tmp_path):
+    cert.out_dir.mkdir(parents=True, exist_ok=True)
+    before = sorted(cert.out_dir.rglob("*"))
     with pytest.raises(NotFound, match="run mig-20990101-000000-d1 is not loaded in CERT"):
         rollback_run(cert.cfg, cert.env, cert.out_dir, "mig-20990101-000000-d1")
+    assert sorted(cert.out_dir.rglob("*")) == before  # not even a lock file
+    fresh = tmp_path / "elsewhere" / "runs"  # a runs folder not made yet: not made by a mistake
+    with pytest.raises(NotFound):
+        rollback_run(cert.cfg, cert.env, fresh, "mig-20990101-000000-d1")
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_recover_with_nothing_pending_is_a_no_op(cert):

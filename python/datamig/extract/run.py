@@ -18,6 +18,7 @@ from ..analyze.model import ForeignKey, Table
 from ..config import Config
 from ..config.env import store_setting
 from ..errors import ConfigError, DatamigError, NotFound
+from ..folders import first_missing, remove_empty
 from . import graph_parquet, pg_types
 from .closure import Closure
 from .graph_slice import extract_subgraph
@@ -143,7 +144,7 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
     final, partial = run_dir / "extract", run_dir / "extract.partial"
     if final.exists():
         raise DatamigError(f"run {run_id} already has an extract at {final}")
-    created = _first_missing(run_dir)  # what attach_run_log is about to create
+    created = first_missing(run_dir)  # what attach_run_log is about to create
     handler = attach_run_log(run_dir)
     started = time.monotonic()
     user_error = False
@@ -184,18 +185,5 @@ def _remove_run_folder(run_dir: Path, created: Path) -> None:
     goes, then each folder above it that this extract created, if another run has not put
     something in it meanwhile."""
     shutil.rmtree(run_dir, ignore_errors=True)
-    folder = run_dir
-    while folder != created:
-        folder = folder.parent
-        try:
-            folder.rmdir()  # only when empty
-        except OSError:
-            return
-
-
-def _first_missing(path: Path) -> Path | None:
-    """The outermost folder of `path` that does not exist yet (None if `path` exists)."""
-    missing = None
-    while not path.exists():
-        missing, path = path, path.parent
-    return missing
+    if run_dir != created:
+        remove_empty(run_dir.parent, created)

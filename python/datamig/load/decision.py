@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import MigrationFailed
+from ..folders import first_missing, remove_empty
 
 LOAD = "load-decision.json"
 ROLLBACK = "rollback-decision.json"
-LOCK = ".datamig-load.lock"
 
 
 def path(run_dir: Path, op: str) -> Path:
@@ -72,9 +72,13 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextmanager
 def locked(out_dir: Path, wait_s: float = 30.0):
-    """Exclusive across processes (flock: released by the kernel even on kill -9)."""
+    """Exclusive across processes (flock: released by the kernel even on kill -9). The lock is
+    taken on the runs folder itself, not on a lock file in it, so a rollback or recovery that
+    turns out to have nothing to do leaves no trace; a folder it had to create goes again if
+    it is still empty."""
+    created = first_missing(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
     deadline = time.monotonic() + wait_s
     try:
         while True:
@@ -85,9 +89,11 @@ def locked(out_dir: Path, wait_s: float = 30.0):
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
                 if time.monotonic() > deadline:
-                    raise MigrationFailed(f"another datamig load, rollback or recovery holds {out_dir / LOCK}") \
+                    raise MigrationFailed(f"another datamig load, rollback or recovery holds the lock on {out_dir}") \
                         from None
                 time.sleep(0.2)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+        remove_empty(out_dir, created)
+
