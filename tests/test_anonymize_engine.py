@@ -707,6 +707,39 @@ def test_lists_of_notes_and_addresses_are_anonymized_element_by_element(plugin, 
     assert doc["city"] == [fakes.apply("faker", "Springfield", "city", "address.city")] != ["Springfield"]
 
 
+PLURAL_LISTS = {"zips": ("zip", ["02139", "12345-6789"]), "ssns": ("ssn", ["123-45-6789"]),
+                "medicaid_ids": ("natural_identifier", ["MA1234567"]),
+                "ip_addresses": ("ip_address", ["10.1.2.3"]), "case_numbers": ("other_number", ["C-20931"]),
+                "previous_addresses": ("street", ["12 Main St"]), "api_keys": ("credential", ["sk_live_9f8e7d"]),
+                "passwords": ("password", ["hunter2"])}
+
+
+def test_lists_named_in_the_plural_take_their_singular_rule(plugin, conn):
+    """"zips", "ssns", "medicaid_ids" are lists of what "zip", "ssn", "medicaid_id" hold. They used
+    to match no rule (zips, ssns), or the surrogate-key rule ("ids", "keys": kept as they were)."""
+    ruleset = plugin.engine.ruleset
+    planned = ruleset.plan_table({c: "TEXT[]" for c in PLURAL_LISTS})
+    assert {c: planned[c].rule.name for c in PLURAL_LISTS} == {c: rule for c, (rule, _) in PLURAL_LISTS.items()}
+    for column, (_, values) in PLURAL_LISTS.items():
+        rule = planned[column].rule
+        kw = {k: v for k, v in rule.macro_kwargs().items() if k != "elementwise"}
+        listed = conn.execute(f"SELECT {A('l', elementwise=True, **kw)} FROM (SELECT ?::VARCHAR[] AS l)",
+                              [values]).fetchone()[0]
+        one_by_one = [conn.execute(f"SELECT {A('v', **kw)} FROM (SELECT ?::VARCHAR AS v)", [v]).fetchone()[0]
+                      for v in values]
+        assert listed == one_by_one and not set(values) & set(listed or []), column
+    doc = json.loads(plugin.engine.docs.anonymize_text(
+        json.dumps({c: values for c, (_, values) in PLURAL_LISTS.items()}), '{"by_key": true, "paths": []}',
+        None, []))
+    assert all(not set(values) & set(doc[c] or []) for c, (_, values) in PLURAL_LISTS.items()), doc
+    # plurals that are no PII stay so, and -ss/-us words are not cut down to another word
+    kept = ruleset.plan_table({"room_numbers": "INTEGER[]", "user_ids": "BIGINT[]", "statuses": "TEXT",
+                               "address": "TEXT", "school_names": "TEXT[]"})
+    assert {c: kept[c].rule.name for c in kept} == {
+        "room_numbers": "non_pii_number", "user_ids": "surrogate_key", "statuses": "code", "address": "street",
+        "school_names": "non_person_name"}
+
+
 @pytest.mark.parametrize("provider,domain", [("email", "email"), ("user_name", "user_name"), ("name", "person.full_name"),
                                              ("first_name", "person.first_name"), ("url", "url")])
 def test_elementwise_picks_equal_the_column_picks(conn, provider, domain):

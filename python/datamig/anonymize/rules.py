@@ -102,6 +102,18 @@ def _contains(toks: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
     return any(toks[i:i + n] == phrase for i in range(len(toks) - n + 1))
 
 
+def _singular(token: str) -> str:
+    """English plural -> singular, enough for column names: addresses, cities, zips, ids. Words
+    that end in -ss, -us or -is (address, status, analysis) are left as they are."""
+    if len(token) < 3 or not token.endswith("s") or token.endswith(("ss", "us", "is")):
+        return token
+    if token.endswith(("sses", "uses", "xes", "shes", "ches")):
+        return token[:-2]
+    if token.endswith("ies") and len(token) > 4:
+        return token[:-3] + "y"
+    return token[:-1]
+
+
 @dataclass(frozen=True, eq=False)
 class Matcher:
     any: tuple = ()
@@ -111,6 +123,12 @@ class Matcher:
     regex: re.Pattern | None = None
 
     def matches(self, toks: tuple[str, ...]) -> bool:
+        """Also in the singular: "zips", "medicaid_ids", "previous_addresses" (list columns and
+        JSON lists are named in the plural) are what "zip", "medicaid_id" and "address" are."""
+        singular = tuple(map(_singular, toks))
+        return self._matches(toks) or (singular != toks and self._matches(singular))
+
+    def _matches(self, toks: tuple[str, ...]) -> bool:
         if any(_contains(toks, p) for p in self.exclude):
             return False
         return (any(_contains(toks, p) for p in self.any)
