@@ -26,6 +26,10 @@ def rules():
     ("state", "char(2)"), ("created_at", "timestamp"), ("is_active", "boolean"),
     ("id", "integer"), ("student_id", "bigint"), ("school_key", "text"), ("grade_level", "text"),
     ("room_number", "text"),
+    # codes and flags beside the names below, which must stay what they are
+    ("incident_type", "text"), ("response_code", "text"), ("cell_count", "bigint"),
+    ("medicaid_eligible", "boolean"), ("is_medicaid", "boolean"), ("email_status", "text"),
+    ("emergency_contact_relationship", "text"), ("parent_relationship", "text"), ("teacher_id", "text"),
 ])
 def test_not_pii(rules, column, data_type):
     rule = rules.classify(column, data_type)
@@ -54,6 +58,23 @@ def test_not_pii(rules, column, data_type):
     ("ip_address", "inet", "ip_address", "faker"), ("website", "text", "url", "faker"),
     ("city", "text", "city", "faker"), ("zip_code", "text", "zip", "faker"),
     ("notes", "text", "free_text", "scrub_text"), ("contacts", "jsonb", "json_document", "jsonb"),
+    # names a K-12 or health schema uses that used to match no rule (kept as they were)
+    *[(c, "text", "free_text", "scrub_text") for c in (
+        "incident", "concern", "observation", "detail", "explanation", "medical_history", "accommodations",
+        "behavior", "action_taken", "response", "statement", "transcript", "chief_complaint", "symptoms",
+        "treatment", "addendum", "desc", "cmt", "sms_text", "email_body", "email_subject")],
+    *[(c, "text", "full_name", "faker") for c in (
+        "mother", "guardian", "parent1", "physician", "pediatrician", "pcp", "counselor", "case_manager",
+        "teacher", "aka", "alias")],
+    *[(c, "text", "first_name", "faker") for c in ("guardian_first", "mname", "middle", "middle_initial", "nick")],
+    *[(c, "text", "last_name", "faker") for c in ("guardian_last", "maiden")],
+    *[(c, "text", "phone", "mask_format") for c in ("cell", "guardianCell", "home_ph", "cell_no")],
+    ("cell", "bigint", "phone", "mask_format"),
+    *[(c, "text", "natural_identifier", "mask_format") for c in (
+        "mrn", "medicaid", "lasid", "sasid", "mac_address", "imei")],   # mac_address was a street
+    ("S.S.N.", "text", "ssn", "mask_format"),
+    ("bday", "date", "birth_date", "shift_date"), ("birth_dt", "text", "birth_date_text", "shift_date"),
+    ("dob_str", "text", "birth_date_text", "shift_date"),
 ])
 def test_pii(rules, column, data_type, rule_name, strategy):
     rule = rules.classify(column, data_type)

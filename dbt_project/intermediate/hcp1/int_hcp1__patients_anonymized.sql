@@ -4,7 +4,7 @@
 select
     id,
     ids_student_id,
-    mrn,
+    {{ anonymize('mrn', strategy='mask_format', domain='natural_id', unique=true, letters=true) }} as mrn,
     {{ anonymize('first_name', strategy='faker', provider='first_name', domain='person.first_name') }} as first_name,
     {{ anonymize('last_name', strategy='faker', provider='last_name', domain='person.last_name') }} as last_name,
     {{ anonymize('date_of_birth', strategy='shift_date', domain='person.birth_date', kind='date') }} as date_of_birth,

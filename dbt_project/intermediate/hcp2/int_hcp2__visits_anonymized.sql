@@ -32,7 +32,7 @@ select
     clinic_id,
     visit_date,
     checked_in_at,
-    chief_complaint,
+    {{ anonymize('chief_complaint', strategy='scrub_text', names=['dm_parent_names']) }} as chief_complaint,
     {{ anonymize('nurse_notes', strategy='scrub_text', names=['dm_parent_names']) }} as nurse_notes,
     temperature_c,
     follow_up_required

@@ -63,5 +63,5 @@ select
     {{ anonymize('body', strategy='scrub_text', names=['dm_parent_names']) }} as body,
     message_id,
     sent_at,
-    subject
+    {{ anonymize('subject', strategy='scrub_text', names=['dm_parent_names']) }} as subject
 from named

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
@@ -124,9 +124,19 @@ class Matcher:
 
     def matches(self, toks: tuple[str, ...]) -> bool:
         """Also in the singular: "zips", "medicaid_ids", "previous_addresses" (list columns and
-        JSON lists are named in the plural) are what "zip", "medicaid_id" and "address" are."""
+        JSON lists are named in the plural) are what "zip", "medicaid_id" and "address" are, and
+        a column "observation" is what a rule's "observations" is. A trailing number does not
+        count: "parent1" and "guardian_name_2" end in "parent" and "name"."""
+        while len(toks) > 1 and toks[-1].isdigit():
+            toks = toks[:-1]
         singular = tuple(map(_singular, toks))
-        return self._matches(toks) or (singular != toks and self._matches(singular))
+        return self._matches(toks) or self._in_singular._matches(singular)
+
+    @cached_property
+    def _in_singular(self) -> Matcher:
+        def each(phrases):
+            return tuple(tuple(map(_singular, p)) for p in phrases)
+        return Matcher(each(self.any), each(self.first), each(self.last), each(self.exclude), self.regex)
 
     def _matches(self, toks: tuple[str, ...]) -> bool:
         if any(_contains(toks, p) for p in self.exclude):
