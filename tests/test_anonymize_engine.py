@@ -1087,6 +1087,25 @@ def test_free_text_loses_contacts_alike_in_a_column_and_in_a_document(plugin, co
     assert docs == column
 
 
+def test_ssn_spellings_and_phone_extensions_leave_free_text(plugin, conn):
+    """What a leak hunt found in notes: a labelled SSN in other spellings (S.S.N., SS No., soc. sec.,
+    glued to its label, spaced dashes, en dashes, non-breaking hyphens) and a phone with its
+    extension (the x204 stopped the match, so the whole number stayed)."""
+    texts = ["SSN No. 123456789", "S.S.N. 123456789", "SS No. 123456789", "soc. sec. 123456789", "ssn  -  123456789",
+             "SSN123-45-6789", "SSN 123\u201345\u20136789", "ssn#123\u201145\u20116789", "SSN 123 - 45 - 6789",
+             "Call 555-123-4567x204 or 555.123.4567ext.3", "work (555) 123-4567 ext 12, cell 555-987-6543",
+             "ask for extension 7", "class no. 123456789 stays", "room 555-1234x9 stays"]
+    want = ["[SSN]"] * 6 + ["SSN [SSN]", "ssn#[SSN]", "[SSN]",
+            "Call [PHONE] or [PHONE]", "work [PHONE], cell [PHONE]", texts[-3], texts[-2], texts[-1]]
+    sql = A("v", "scrub_text")
+    column = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, generate_subscripts(?, 1) AS i) ORDER BY i",
+                                         [texts, texts]).fetchall()]
+    assert column == want
+    assert [plugin.engine.fakes.apply("scrub_text", t) for t in texts] == want
+    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}"))["notes"] for t in texts]
+    assert docs == want
+
+
 def test_a_sharp_s_and_ss_stand_for_each_other_in_a_name(plugin, conn):
     """A note typed where a keyboard has no ß writes Weiß as WEISS or Weiss, and a form's Strauss
     may be Strauß in a letter; either way the name goes, in SQL and in Python alike."""
@@ -1117,6 +1136,28 @@ def test_a_turkish_i_and_a_plain_i_stand_for_each_other_in_a_name(plugin, conn):
     docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}", None, [n]))["notes"]
             for t, n in zip(texts, names)]
     assert docs == want
+
+
+def test_decomposed_accents_in_the_text_or_the_name_still_name_the_person(plugin, conn):
+    """A decomposed é (e + U+0301, from Mac input or a PDF) used to keep José García in a note
+    written composed, and to leave the accent of a decomposed note behind ("[NAME]\u0301")."""
+    nfd = "Jose\u0301 Garci\u0301a"
+    texts = ["José García called", "Jose Garcia called", nfd + " called", nfd + " called", "Garci\u0301a's mom"]
+    names = [nfd, nfd, "José García", nfd, "García"]
+    want = ["[NAME] [NAME] called"] * 4 + ["[NAME]'s mom"]
+    sql = A("v", "scrub_text", names=["n"])
+    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
+                                      [texts, names, list(range(len(texts)))]).fetchall()]
+    assert got == want
+    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
+    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}", None, [n]))["notes"]
+            for t, n in zip(texts, names)]
+    assert docs == want
+    # the SQL-only path (what dm_scrub_names leaves to the regexes) agrees
+    regex = [r[0] for r in conn.execute("SELECT dm_lib.drop_name(nfc_normalize(v), nfc_normalize(n)) FROM "
+                                        "(SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
+                                        [texts, names, list(range(len(texts)))]).fetchall()]
+    assert regex == got
 
 
 def test_a_name_goes_from_user_names_and_codes_built_of_it(plugin, conn):

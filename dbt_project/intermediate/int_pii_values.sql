@@ -33,12 +33,12 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
         'ssn' as kind,
-        regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:ssn|ss#|social security(?: number| no\.?)?)[ :#.-]{0,3}[0-9]{9})\b')), '[^0-9]', '', 'g') as value
+        regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '\b(?:[0-9]{3}[-–‑][0-9]{2}[-–‑][0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:s\.?s\.?n\.?|ss ?#|ss no\.?|social security|soc\.? ?sec\.?)(?i: number| no\.?| #)?(?:[ :#.-]{0,5}[0-9]{9}|[0-9]{3}[-–‑][0-9]{2}[-–‑][0-9]{4}|[ :#.-]{0,5}[0-9]{3} [-–‑] [0-9]{2} [-–‑] [0-9]{4}))\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
@@ -78,12 +78,12 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
         'ssn' as kind,
-        regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:ssn|ss#|social security(?: number| no\.?)?)[ :#.-]{0,3}[0-9]{9})\b')), '[^0-9]', '', 'g') as value
+        regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '\b(?:[0-9]{3}[-–‑][0-9]{2}[-–‑][0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:s\.?s\.?n\.?|ss ?#|ss no\.?|social security|soc\.? ?sec\.?)(?i: number| no\.?| #)?(?:[ :#.-]{0,5}[0-9]{9}|[0-9]{3}[-–‑][0-9]{2}[-–‑][0-9]{4}|[ :#.-]{0,5}[0-9]{3} [-–‑] [0-9]{2} [-–‑] [0-9]{4}))\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
@@ -133,12 +133,12 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
         'ssn' as kind,
-        regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:ssn|ss#|social security(?: number| no\.?)?)[ :#.-]{0,3}[0-9]{9})\b')), '[^0-9]', '', 'g') as value
+        regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '\b(?:[0-9]{3}[-–‑][0-9]{2}[-–‑][0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:s\.?s\.?n\.?|ss ?#|ss no\.?|social security|soc\.? ?sec\.?)(?i: number| no\.?| #)?(?:[ :#.-]{0,5}[0-9]{9}|[0-9]{3}[-–‑][0-9]{2}[-–‑][0-9]{4}|[ :#.-]{0,5}[0-9]{3} [-–‑] [0-9]{2} [-–‑] [0-9]{4}))\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -223,12 +223,12 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__students') }}
     union
     select
         'ssn' as kind,
-        regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '\b(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:ssn|ss#|social security(?: number| no\.?)?)[ :#.-]{0,3}[0-9]{9})\b')), '[^0-9]', '', 'g') as value
+        regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '\b(?:[0-9]{3}[-–‑][0-9]{2}[-–‑][0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|(?i:s\.?s\.?n\.?|ss ?#|ss no\.?|social security|soc\.? ?sec\.?)(?i: number| no\.?| #)?(?:[ :#.-]{0,5}[0-9]{9}|[0-9]{3}[-–‑][0-9]{2}[-–‑][0-9]{4}|[ :#.-]{0,5}[0-9]{3} [-–‑] [0-9]{2} [-–‑] [0-9]{4}))\b')), '[^0-9]', '', 'g') as value
     from {{ ref('stg_ids__students') }}
     union
     select

@@ -15,7 +15,9 @@
    below: the same output for every row, whichever way it goes. #}
 {% macro anonymize_scrub_text(e, names=[]) -%}
   {%- set t = anon_text(e) -%}
-  {%- set shapes = "dm_lib.scrub_shapes(" ~ t ~ ")" -%}
+  {#- composed (NFC) first, text and names alike: a decomposed é (Mac input, PDF copy-paste) would
+      otherwise keep José in the text, or leave its accent behind ("[NAME]́") -#}
+  {%- set shapes = "dm_lib.scrub_shapes(nfc_normalize(" ~ t ~ "))" -%}
   {%- if names -%}
     {#- not coalesce(): DuckDB 1.5 corrupts the first row of each chunk when coalesce() takes an
         Arrow UDF's result. DuckDB computes f once per chunk only when f stands in the first WHEN
@@ -35,7 +37,7 @@
   {#- a namespace: a plain `set` inside a Jinja loop does not outlive the iteration -#}
   {%- set ns = namespace(s=s) -%}
   {%- for name in names -%}
-    {%- set ns.s = "dm_lib.drop_name(" ~ ns.s ~ ", " ~ anon_text('(' ~ name ~ ')') ~ ")" -%}
+    {%- set ns.s = "dm_lib.drop_name(" ~ ns.s ~ ", nfc_normalize(" ~ anon_text('(' ~ name ~ ')') ~ "))" -%}
   {%- endfor -%}
   {{ ns.s }}
 {%- endmacro %}
@@ -53,5 +55,5 @@
 
 {# The name columns' SQL as a VARCHAR[] literal, for scrub_text and jsonb. #}
 {% macro anon_name_list(names) -%}
-[{% for name in names %}{{ anon_text('(' ~ name ~ ')') }}{{ ', ' if not loop.last }}{% endfor %}]
+[{% for name in names %}nfc_normalize({{ anon_text('(' ~ name ~ ')') }}){{ ', ' if not loop.last }}{% endfor %}]
 {%- endmacro %}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
@@ -155,9 +156,11 @@ class Fakes:
 
     def scrub_text(self, text: str, names: Sequence[str | None] = ()) -> str:
         ph = self.settings.scrub_placeholders
+        # composed first, as text.sql does (nfc_normalize): a decomposed é still names José
+        text = unicodedata.normalize("NFC", text)
+        names = [None if n is None else unicodedata.normalize("NFC", n) for n in names]
         for shape in ("email", "ssn", "phone"):
             text = self._shapes[shape].sub(lambda _m, r=ph[shape]: r, text)
-        names = list(names)
         fast = self._names.scrub(text, names)  # the regex's result without a regex per name (names.py)
         if fast is not None:
             return fast
