@@ -4,7 +4,8 @@
    placeholders. `names`: SQL of sibling columns; each value is split on spaces, no-break
    spaces, commas and hyphens and its parts removed case-insensitively where they stand as words
    (edges are anything but a Latin letter, so "José's", "王芳的" and "ann_lee2" match and
-   "Annual" does not match "Ann"; an apostrophe matches ' and ’; ß and ss match each other, and
+   "Annual" does not match "Ann"; an apostrophe matches ' and ’, and inside a part may be missing
+   or a space (OBrien, O Brien); ß and ss match each other, and
    ı, İ and i). Parts of one character are kept out when Latin (code point <= U+024F:
    initials) and removed otherwise: a one-character CJK given or family name ('芳 王') is a
    whole name (name_part_kept in names.py).

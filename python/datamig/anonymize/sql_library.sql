@@ -63,8 +63,16 @@ CREATE OR REPLACE MACRO dm_lib.main.scrub_shapes(t) AS
 -- names.ACCENT_CLASSES: one regexp_replace a base letter, putting the class of its accented
 -- forms where the part has the letter in any form (25 constant patterns: translate() or a
 -- lookup inside a lambda cost 30-60 us a part, this ~20).
-CREATE OR REPLACE MACRO dm_lib.main.escaped_part(part) AS
+CREATE OR REPLACE MACRO dm_lib.main.escaped_end(part) AS
     regexp_replace(regexp_escape(part), '\\?[''’]', '[''’]', 'g');
+
+-- Inside a part (not its first or last character) an apostrophe may also be missing or a space:
+-- systems that strip apostrophes write O'Brien as OBrien or O Brien (names.part_pattern).
+CREATE OR REPLACE MACRO dm_lib.main.escaped_part(part) AS
+    CASE WHEN length(part) <= 2 THEN dm_lib.main.escaped_end(part)
+         ELSE dm_lib.main.escaped_end(left(part, 1))
+              || regexp_replace(regexp_escape(substr(part, 2, length(part) - 2)), '\\?[''’]', '[''’ ]?', 'g')
+              || dm_lib.main.escaped_end(right(part, 1)) END;
 
 CREATE OR REPLACE MACRO dm_lib.main.part_pattern(part) AS __LETTER_CLASSES__;
 
