@@ -1177,6 +1177,25 @@ def test_a_name_with_an_apostrophe_goes_when_the_text_drops_it(plugin, conn):
     assert docs == want
 
 
+def test_a_nickname_in_parentheses_or_quotes_is_a_name_part(plugin, conn):
+    """A name column holding 'Robert (Bobby)' or 'Robert "Bobby"' named only "(Bobby)" with its
+    parentheses: a note's "Bobby came in" kept him."""
+    texts = ["Bobby came in; BOBBY and Robert too", "Bobby came in", "Ana or Ann called", "Bobby (Rob) came"]
+    names = ["Robert (Bobby)", 'Robert "Bobby"', "Ana/Ann", "\u201cBobby\u201d"]
+    want = ["[NAME] came in; [NAME] and [NAME] too", "[NAME] came in", "[NAME] or [NAME] called", "[NAME] (Rob) came"]
+    sql = A("v", "scrub_text", names=["n"])
+    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
+                                      [texts, names, list(range(len(texts)))]).fetchall()]
+    assert got == want
+    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
+    regex = [r[0] for r in conn.execute("SELECT dm_lib.drop_name(v, n) FROM (SELECT unnest(?) AS v, unnest(?) AS n, "
+                                        "unnest(?) AS i) ORDER BY i", [texts, names, list(range(len(texts)))]).fetchall()]
+    assert regex == want
+    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}", None, [n]))["notes"]
+            for t, n in zip(texts, names)]
+    assert docs == want
+
+
 def test_a_name_goes_from_user_names_and_codes_built_of_it(plugin, conn):
     """Digits and underscores stand between a name and the rest: "ann_lee2" and "Lee2024" lose
     the names Ann Lee; letters still do not ("Annual", "Leeds" stay)."""

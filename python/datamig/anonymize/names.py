@@ -10,9 +10,10 @@ import functools
 import re
 import unicodedata
 
-# RE2's \s (no \v), no-break space, comma and hyphen: what string_split_regex(.., '[\s,\x{00A0}-]+')
-# splits a name on
-_PART_SEPARATORS = re.compile("[\t\n\f\r ,\u00a0-]+")
+# RE2's \s (no \v), no-break space, comma, parentheses, double quotes, slash and hyphen: what
+# string_split_regex(.., '[\s,\x{00A0}()"\x{201C}\x{201D}/-]+') splits a name on ('Robert (Bobby)' and
+# 'Robert "Bobby"' name Bobby too)
+_PART_SEPARATORS = re.compile("[\t\n\f\r ,\u00a0()\"\u201c\u201d/-]+")
 # the edge class of dm_lib.name_pattern (sql_library.sql): the code points RE2 makes of (?i) on
 # [^A-Za-z\x{00C0}-\x{024F}], spelled out, so the edges need no case folding in either engine;
 # digits and _ are edges, so a user name such as ann_lee2 loses Ann and Lee
@@ -81,8 +82,9 @@ def name_part_kept(part: str) -> bool:
 
 def name_parts(name: str) -> list[str]:
     """The parts of one name value scrub_text looks for, split as DuckDB splits them (trim()
-    strips spaces; on RE2's \\s, [\\t\\n\\f\\r ], no-break spaces, commas and hyphens: a note
-    names "García, Ana" or García-López as García)."""
+    strips spaces; on RE2's \\s, [\\t\\n\\f\\r ], no-break spaces, commas, parentheses, double
+    quotes, slashes and hyphens: a note names "García, Ana" or García-López as García, and
+    'Robert (Bobby)' as Bobby)."""
     # a NUL is dropped first (sql_library.sql does the same): RE2 would escape it \x00 in the
     # pattern, and the letter classes would then read its x as a letter
     return [p for p in _PART_SEPARATORS.split(name.replace("\0", "").strip(" ")) if name_part_kept(p)]

@@ -76,7 +76,8 @@ CREATE OR REPLACE MACRO dm_lib.main.escaped_part(part) AS
 
 CREATE OR REPLACE MACRO dm_lib.main.part_pattern(part) AS __LETTER_CLASSES__;
 
--- The pattern of one name value: its parts (NUL dropped, names.name_parts, then split on spaces, no-break spaces, commas and hyphens,
+-- The pattern of one name value: its parts (NUL dropped, names.name_parts, then split on spaces, no-break spaces, commas,
+-- parentheses, double quotes, slashes and hyphens: 'Robert (Bobby)' is Robert and Bobby,
 -- so a note's "Ms. García" loses the names García-López and "García, Ana"; parts of 2+ characters, and of one
 -- character outside Latin script, names.name_part_kept), case-insensitive, between edges. The
 -- edge class is [^A-Za-z\x{00C0}-\x{024F}] as RE2 folds it under (?i) (digits and _ are edges: a
@@ -88,7 +89,7 @@ CREATE OR REPLACE MACRO dm_lib.main.part_pattern(part) AS __LETTER_CLASSES__;
 CREATE OR REPLACE MACRO dm_lib.main.name_pattern(name) AS
     '(^|[^A-Za-z\x{00C0}-\x{024F}\x{0253}-\x{0254}\x{0256}-\x{0257}\x{0259}\x{025B}\x{0260}\x{0263}\x{0268}-\x{0269}\x{026F}\x{0272}\x{0275}\x{0280}\x{0283}\x{0288}-\x{028C}\x{0292}\x{1E9E}\x{212A}-\x{212B}\x{2C65}-\x{2C66}\x{2C7E}-\x{2C7F}])(?i:'
     || coalesce(nullif(array_to_string(list_transform(
-           list_filter(string_split_regex(trim(replace(name, chr(0), '')), '[\s,\x{00A0}-]+'), lambda __dm_p: length(__dm_p) >= 2 or unicode(__dm_p) > 591),
+           list_filter(string_split_regex(trim(replace(name, chr(0), '')), '[\s,\x{00A0}()"\x{201C}\x{201D}/-]+'), lambda __dm_p: length(__dm_p) >= 2 or unicode(__dm_p) > 591),
            lambda __dm_p: dm_lib.main.part_pattern(__dm_p)), '|'), ''), '\b\B')
     || ')($|[^A-Za-z\x{00C0}-\x{024F}\x{0253}-\x{0254}\x{0256}-\x{0257}\x{0259}\x{025B}\x{0260}\x{0263}\x{0268}-\x{0269}\x{026F}\x{0272}\x{0275}\x{0280}\x{0283}\x{0288}-\x{028C}\x{0292}\x{1E9E}\x{212A}-\x{212B}\x{2C65}-\x{2C66}\x{2C7E}-\x{2C7F}])';
 
