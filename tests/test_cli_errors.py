@@ -101,6 +101,11 @@ def test_brackets_in_a_message_are_printed_as_written(work):
     ("rollback", "../outside", "--yes"),
     ("migrate", "--resume", "mig-1/../../x", "--yes"),
     ("report", "../outside"),
+    # "" is not "no run id": it started a new migration of district 0, a new extract, the newest extract
+    ("migrate", "--resume", "", "--yes"),
+    ("migrate", "--resume", "", "--district", "42", "--yes"),
+    ("extract", "--district", "42", "--run-id", ""),
+    ("transform", "--district", "42", "--run-id", ""),
 ])
 def test_a_run_id_cannot_reach_outside_the_runs_folder(work, args):
     _one_error_line(_cli(work, *args), "is not a run id")
@@ -159,9 +164,69 @@ def test_a_malformed_settings_file_is_one_line_naming_its_line(work):
 @pytest.mark.parametrize("args", [("extract", "--district", "0"), ("transform", "--district", "-1"),
                                   ("migrate", "--district", "0", "--yes"), ("select-districts", "--top", "0")])
 def test_a_district_or_count_below_one_is_a_usage_error(work, args):
-    proc = _cli(work, *args)
-    assert proc.returncode == 2 and "Invalid value" in proc.stderr and "Traceback" not in proc.stderr
+    line = _one_error_line(_cli(work, *args), args[1])
+    assert line == f"error: {args[1]}: Input should be greater than or equal to 1"
     _nothing_written(work)
+
+
+@pytest.mark.parametrize("args", [
+    ("--config", "{bad}", "migrate", "--district", "42"),     # the config file's YAML is broken
+    ("migrate", "--district", "42", "--strategy", "bogus"),
+    ("migrate",),                                             # no --district (nor --resume)
+    ("migrate", "--resume", ""),
+    ("migrate", "--district", "abc"),                         # a usage error Typer itself finds
+])
+def test_migrate_json_prints_json_on_every_user_error(work, args):
+    (work / "bad.yaml").write_text("extract:\n  out_dir: [\n")
+    args = tuple(a.replace("{bad}", str(work / "bad.yaml")) for a in args)
+    proc = _cli(work, *args, "--json")
+    line = _one_error_line(proc)
+    out = json.loads(proc.stdout)
+    assert out == {"status": "error", "error": line.removeprefix("error: ")}
+    _nothing_written(work)
+
+
+def test_an_emoji_code_in_an_error_is_printed_as_written(work):
+    """Rich turned 'datamig.yaml:100: ...' into 'datamig.yaml💯 ...'."""
+    bad = work / "bad.yaml"
+    bad.write_text("".join(f"# line {i}\n" for i in range(1, 100)) + "extract: out_dir: x\n")
+    line = _one_error_line(_cli(work, "select-districts", DATAMIG_CONFIG=str(bad)), f"{bad}:100: ")
+    assert "\U0001f4af" not in line
+
+
+def _seed_env(work: Path, **extra: str) -> dict:
+    env = _env(work, **extra)
+    if "DATAMIG_PG_ADMIN_URL" not in extra:
+        env.pop("DATAMIG_PG_ADMIN_URL", None)
+    return env
+
+
+@pytest.mark.parametrize("command", ["seed-prod", "seed-cert"])
+def test_seeding_without_a_reachable_cluster_is_one_line(work, command):
+    def seed(**extra):
+        return subprocess.run([str(ROOT / ".venv/bin/datamig"), command], cwd=ROOT, env=_seed_env(work, **extra),
+                              capture_output=True, text=True, timeout=300)
+
+    proc = seed()
+    _one_error_line(proc, "DATAMIG_PG_ADMIN_URL is not set")
+    proc = seed(DATAMIG_PG_ADMIN_URL="postgresql://postgres:admin-pw-4321@127.0.0.1:1/postgres")
+    line = _one_error_line(proc, "DATAMIG_PG_ADMIN_URL", "127.0.0.1:1", "Connection refused")
+    assert "admin-pw-4321" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr, line
+
+
+def test_markup_and_emoji_codes_in_a_table_are_printed_as_written():
+    """A phase error quotes users' text: '[/x]' was a Rich markup error, ':100:' an emoji."""
+    from datamig import cli
+
+    text = "rules.yaml:100: pattern '[/x]' and [bold]name"
+    phase = {"status": "failed", "seconds": 1.0, "error": text}
+    with cli.console.capture() as captured:
+        cli._print_run({"run_id": "mig-20260301-101500-d42", "status": "failed", "phases": {"load": phase},
+                        "reports": {}})
+    out = captured.get()
+    for part in ("rules.yaml:100:", "'[/x]'", "[bold]name"):
+        assert part in out, out
+    assert "\U0001f4af" not in out
 
 
 def test_a_runs_folder_that_is_a_file_is_one_line(work):

@@ -66,3 +66,27 @@ def test_env_var_selects_config(tmp_path, monkeypatch):
     path = write(tmp_path, BASE)
     monkeypatch.setenv("DATAMIG_CONFIG", str(path))
     assert load_config().path == path
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("traversal: {down_exclude: [hcpx.visits.clinic_id]}\n",
+     "datamig.yaml:6: traversal.down_exclude.0: unknown store 'hcpx' in 'hcpx.visits.clinic_id'"),
+    ("traversal:\n  down_include:\n    - ids.a.b\n    - nope.a.b\n",
+     "datamig.yaml:9: traversal.down_include.1: unknown store 'nope' in 'nope.a.b'"),
+    ("reference_tables:\n  tables:\n    ids.grades: whole\n    idx.states: whole\n",
+     "datamig.yaml:9: reference_tables.tables.idx.states: unknown store 'idx' in 'idx.states'"),
+    ("selection:\n  counts: {students: idx.students}\n",
+     "datamig.yaml:7: selection.counts.students: unknown store 'idx' in 'idx.students'"),
+    ("selection:\n  required_fields:\n    idx.students: [id]\n",
+     "datamig.yaml:8: selection.required_fields.idx.students: unknown store 'idx' in 'idx.students'"),
+    ("reference_tables: {tables: {sp.states: whole}}\n",
+     "datamig.yaml:6: reference_tables.tables.sp.states: store 'sp' in 'sp.states' is not a postgres store"),
+])
+def test_an_unknown_store_in_a_table_name_is_named(tmp_path, extra, expected):
+    """Store names in traversal, reference_tables and selection were taken in silence: a typo
+    made the setting do nothing."""
+    path = write(tmp_path, BASE + extra)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:{expected.split(':', 1)[1]}") and "\n" not in message, message

@@ -236,6 +236,28 @@ def test_loading_twice_changes_nothing(cert):
     assert cert.fingerprint() == loaded
 
 
+def test_a_dry_run_or_a_load_with_cert_down_keeps_the_real_load_report(cert):
+    """A dry run replaced the real report ("LOADED" became "FAILED", dry_run: true), and so did
+    a load stopped by a store down before it wrote anything."""
+    run_dir = build_run(cert.out_dir, RUN)
+    assert load_run(cert.cfg, cert.env, run_dir)["status"] == "LOADED"
+    report = run_dir / "load-report.json"
+    loaded = report.read_bytes()
+    closed = _pg_cluster.free_port()
+    down = {**cert.env, "CERT_IDS_URL": f"postgresql://datamig_cert_writer:{PASSWORD}@127.0.0.1:{closed}/ids"}
+    for dry_run in (True, False):
+        with pytest.raises(ConnectionFailed) as err:
+            load_run(cert.cfg, down, run_dir, dry_run=dry_run)
+        assert f"127.0.0.1:{closed}" in str(err.value) and _secret_free(str(err.value))
+        assert report.read_bytes() == loaded
+        assert not (run_dir / "load-dry-run-report.json").exists()
+    # a dry run that runs writes its plan beside the real report, never over it
+    again = load_run(cert.cfg, cert.env, run_dir, dry_run=True)
+    assert again["status"] == "ALREADY_LOADED" and again["dry_run"] is True
+    assert report.read_bytes() == loaded
+    assert json.loads((run_dir / "load-dry-run-report.json").read_text())["status"] == "ALREADY_LOADED"
+
+
 def test_rollback_restores_cert_exactly_then_the_run_loads_again(cert):
     seed_overlap(cert)
     before = cert.fingerprint()

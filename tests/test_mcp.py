@@ -120,6 +120,30 @@ def test_list_runs_rollback_refusal_and_errors(tmp_path):
     assert not (tmp_path / "runs").joinpath("mig-0").exists() and sorted(p.name for p in (tmp_path / "runs").iterdir()) == [RUN]
 
 
+def test_every_tool_taking_a_run_id_refuses_one_that_is_not(tmp_path):
+    """get_report read <reports>/<run_id>.json as given: '../secret' (or an absolute path) returned
+    any JSON file on the machine; resume "" started a new migration of district 0."""
+    _run_state(tmp_path)
+    (tmp_path / "secret.json").write_text(json.dumps({"planted": PLANTED}))
+    secret = str(tmp_path / "secret")
+
+    async def main():
+        async with _session(tmp_path) as client:
+            calls = [("get_report", {"run_id": "../secret"}), ("get_report", {"run_id": secret}),
+                     ("get_report", {"run_id": "../" * 12 + secret.lstrip("/")}),
+                     ("validate_migration", {"run_id": "../secret"}), ("rollback", {"run_id": "../secret"}),
+                     ("rollback", {"run_id": "../secret", "confirm": True}), ("migrate", {"resume": ""}),
+                     ("migrate", {"resume": "", "district": 42}), ("migrate", {"resume": "../secret"})]
+            return [(name, args, await client.call_tool(name, args)) for name, args in calls]
+
+    for name, args, result in anyio.run(main):
+        assert result.is_error, (name, args, result.structured_content)
+        text = result.content[0].text
+        assert "is not a run id" in text and "\n" not in text and PLANTED not in text, (name, args, text)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [RUN]   # no run started
+    assert not (tmp_path / "reports").exists()
+
+
 def test_an_error_outside_datamigs_own_still_names_its_reason(tmp_path):
     """A config path that is a folder: the loader's OSError reaches the agent as one line."""
     folder = tmp_path / "a-folder"

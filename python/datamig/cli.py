@@ -7,6 +7,7 @@ redacted.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from pathlib import Path
@@ -14,22 +15,69 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from .config import load_config
-from .errors import DatamigError, NotFound
+from .errors import ConfigError, ConnectionFailed, DatamigError, NotFound
 from .extract.runs import checked_run_id
 from .services import envfile
 
+# Neither console reads markup or emoji codes: what they print quotes users' text and files
+# ('[/x]' in a setting, 'rules.yaml:100:' which Rich would turn into an emoji); colour is given
+# as Text styles instead.
+console = Console(markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
+
+
+class OneLineErrors(TyperGroup):
+    """A usage error (a bad or missing option, an unknown command) is one line and exit 2, like
+    every other error a user causes, not Typer's usage-and-box; --help is untouched.
+
+    Typer (0.29) carries its own copy of click: its exceptions are typer.TyperException's."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, **extra)
+        except typer.TyperException as exc:
+            code = getattr(exc, "exit_code", 2)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `datamig`, `datamig services`: Rich printed the help
+                sys.exit(code)
+            line = usage_line(exc)
+            if _wants_json(exc, argv):
+                print(json.dumps({"status": "error", "error": redacted(line)}))
+            print_error(line)
+            sys.exit(code)
+        except typer.Abort:  # a confirmation declined (or stdin closed)
+            print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_line(exc: Exception) -> str:
+    """`--district: Input should be greater than or equal to 1`: the option, then the reason."""
+    param = getattr(exc, "param", None)
+    if isinstance(exc, typer.BadParameter) and type(exc).__name__ != "MissingParameter" and param is not None:
+        name = "/".join(param.opts) if param.param_type_name == "option" else param.human_readable_name
+        return f"{name}: {exc.message}"
+    return exc.format_message() if hasattr(exc, "format_message") else str(exc)
+
+
+def _wants_json(exc: Exception, argv: list[str]) -> bool:
+    """`migrate --json` prints JSON on a usage error too."""
+    ctx = getattr(exc, "ctx", None)
+    return ctx is not None and ctx.command.name == "migrate" and "--json" in argv
+
+
 app = typer.Typer(help="Copy one school district from PROD to CERT: anonymized, complete, checked.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineErrors)
 services_app = typer.Typer(help="Local PROD and CERT stores (PostgreSQL 15 + Neo4j 5) on loopback.",
                            no_args_is_help=True)
 app.add_typer(services_app, name="services")
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 SCALES = ("tiny", "small", "reference", "large")
@@ -51,14 +99,33 @@ def env() -> dict[str, str]:
     return envfile.load_env(project_root())
 
 
-def fail(message: str, code: int = 2) -> None:
+def redacted(message: str) -> str:
+    """The message on one line, every secret of the settings removed."""
     try:
         secrets = env()
     except DatamigError:  # an unreadable services.env must not hide the error being reported
         secrets = dict(os.environ)
-    # escaped: a message quotes users' text ('[a-z]+' in a regex, '[/x]' in a setting), never markup
-    err_console.print(f"[bold red]error:[/] {escape(envfile.redact(message, secrets))}", highlight=False, soft_wrap=True)
+    return " ".join(envfile.redact(message, secrets).split("\n"))
+
+
+def print_error(message: str) -> None:
+    """`error: <message>` on stderr, one line, printed as written (no markup, no emoji codes)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", redacted(message)), highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    print_error(message)
     raise typer.Exit(code)
+
+
+def _json_error(message: str) -> None:
+    """A program reading `--json` stdout gets JSON on an error too."""
+    print(json.dumps({"status": "error", "error": redacted(message)}))
+
+
+def _text(message) -> Text:
+    """A progress message for a Rich status line, which would otherwise read it as markup."""
+    return Text(str(message))
 
 
 def handles_errors(fn):
@@ -70,11 +137,14 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DatamigError as exc:
-            fail(str(exc), exc.exit_code)
+            message, code = str(exc), exc.exit_code
         except OSError as exc:
             if exc.filename is None:  # a socket, a process: not a file the user can point at
                 raise
-            fail(f"{exc.filename}: {exc.strerror or type(exc).__name__}", 2)
+            message, code = f"{exc.filename}: {exc.strerror or type(exc).__name__}", 2
+        if kwargs.get("as_json"):
+            _json_error(message)
+        fail(message, code)
 
     return wrapper
 
@@ -96,7 +166,7 @@ def services_up() -> None:
     cfg = config()
     with console.status("starting services"):
         manager.up(project_root(), cfg, apply_schemas=_apply_all_schemas)
-    console.print(f"services up; settings in {envfile.env_path(project_root())}")
+    console.print(f"services up; settings in {envfile.env_path(project_root())}", highlight=False)
     _print_status(manager.status(cfg, env()))
 
 
@@ -133,9 +203,9 @@ def _print_status(rows) -> None:
     table = Table("store", "env", "kind", "address", "state")
     secrets = env()
     for r in rows:
-        detail = escape(envfile.redact(r.detail, secrets))
-        state = "[green]reachable[/]" if r.reachable else f"[red]unreachable[/] {detail}"
-        table.add_row(r.store, r.target, r.kind, escape(envfile.redact(r.address, secrets)), state)
+        detail = envfile.redact(r.detail, secrets)
+        state = Text("reachable", "green") if r.reachable else Text.assemble(("unreachable", "red"), f" {detail}")
+        table.add_row(r.store, r.target, r.kind, envfile.redact(r.address, secrets), state)
     console.print(table)
 
 
@@ -150,8 +220,10 @@ def seed_prod(
 
     if scale not in SCALES:
         fail(f"--scale: unknown scale {scale!r} (one of {', '.join(SCALES)})")
-    with console.status(f"seeding PROD ({scale})"):
-        summary = run(env(), scale=scale, seed=seed)
+    values = env()
+    _seed_preflight(values, ("prod",))
+    with console.status(f"seeding PROD ({scale})"), _seed_connection_errors(values):
+        summary = run(values, scale=scale, seed=seed)
     _print_seed_summary(summary)
 
 
@@ -161,9 +233,75 @@ def seed_cert(seed: int = typer.Option(7, help="Same seed, same CERT test data."
     """Give CERT its own test data (CERT-only districts and rows whose keys collide with PROD)."""
     from .estate.seed import seed_cert as run
 
-    with console.status("seeding CERT"):
-        summary = run(env(), seed=seed)
+    values = env()
+    _seed_preflight(values, ("prod", "cert"))  # CERT's keys collide with PROD's: both are read
+    with console.status("seeding CERT"), _seed_connection_errors(values):
+        summary = run(values, seed=seed)
     _print_seed_summary(summary)
+
+
+ADMIN_URL = "DATAMIG_PG_ADMIN_URL"
+
+
+def _seed_preflight(values: dict, targets: tuple[str, ...]) -> None:
+    """Before seeding writes anything: the superuser setting is there and every database and
+    graph it writes answers; else one line naming the setting and the server (never a password)."""
+    import psycopg
+
+    from . import pg_address
+    from .estate.seed import graph_settings, store_urls
+    from .services import neo4j_server
+
+    admin = values.get(ADMIN_URL, "")
+    if not admin.strip():
+        raise ConfigError(f"{ADMIN_URL} is not set (the superuser URL of the estate's PostgreSQL cluster; "
+                          f"`datamig services up` writes it to {envfile.env_path(project_root())})")
+    if not pg_address.conninfo(admin):
+        raise ConfigError(f"{ADMIN_URL}: libpq cannot read the connection setting")
+    for target in targets:
+        for store, url in store_urls(values, target).items():
+            try:
+                with psycopg.connect(url, connect_timeout=5):
+                    pass
+            except psycopg.Error as exc:
+                db = pg_address.conninfo(url).get("dbname")
+                raise ConnectionFailed(f"{ADMIN_URL}: cannot connect to PostgreSQL at {pg_address.host_port(url)}/{db} "
+                                       f"({target.upper()} {store}): {pg_address.reason(exc, url)}") from None
+        settings = graph_settings(values, target)
+        if settings and not neo4j_server.is_reachable(*settings):
+            raise ConnectionFailed(f"{target.upper()}_SP_URL: no Neo4j answers at {_bolt_address(settings[0])} "
+                                   f"with {target.upper()}_SP_USER/_PASSWORD")
+
+
+def _bolt_address(url: str) -> str:
+    from .config.neo4j_url import neo4j_address
+
+    return neo4j_address(url)
+
+
+class _seed_connection_errors:
+    """A server lost while seeding: one line naming it, not the driver's traceback."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        import psycopg
+        from neo4j.exceptions import DriverError, Neo4jError
+
+        from . import pg_address
+
+        if isinstance(exc, psycopg.OperationalError):
+            url = self.values.get(ADMIN_URL, "")
+            raise ConnectionFailed(f"{ADMIN_URL}: lost PostgreSQL at {pg_address.host_port(url)}: "
+                                   f"{pg_address.reason(exc, url)}") from None
+        if isinstance(exc, (DriverError, Neo4jError)):
+            raise ConnectionFailed(f"Neo4j failed while seeding: {type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        return False
 
 
 def _print_seed_summary(summary: dict) -> None:
@@ -198,7 +336,7 @@ def select_districts_cmd(
     from .select.run import select_districts
 
     with console.status("measuring districts") as status:
-        result = select_districts(config(), env(), out_dir, top, progress=lambda m: status.update(m))
+        result = select_districts(config(), env(), out_dir, top, progress=lambda m: status.update(_text(m)))
     table = Table("district", "name", "score", "class", "records", "eligible")
     for r in result["districts"]:
         table.add_row(str(r["district"]), r["name"], f"{r['score']:.2f}", r["size_class"],
@@ -241,8 +379,10 @@ def extract_cmd(
     """Extract the district's referentially complete slice of every PROD store to Parquet."""
     from .extract.run import extract
 
+    if run_id is not None:  # --run-id "" is not "no run id"
+        checked_run_id(run_id)
     with console.status(f"extracting district {district}") as status:
-        manifest = extract(config(), env(), district, run_id, progress=lambda m: status.update(m))
+        manifest = extract(config(), env(), district, run_id, progress=lambda m: status.update(_text(m)))
     _print_extract_summary(manifest)
 
 
@@ -267,9 +407,11 @@ def transform_cmd(
     """Anonymize and test a run's extract with dbt: drift gate, dbt build, validation report."""
     from .transform import transform
 
+    if run_id is not None:  # --run-id "" is not "the newest extract"
+        checked_run_id(run_id)
     with console.status(f"transforming district {district}") as status:
-        report = transform(config(), env(), run_id and checked_run_id(run_id), district, root=project_root(),
-                           progress=lambda m: status.update(m))
+        report = transform(config(), env(), run_id, district, root=project_root(),
+                           progress=lambda m: status.update(_text(m)))
     c = report["counts"]
     console.print(f"{report['status']}: {c['tests']} tests, {c['errors']} blocking, {c['warnings']} warnings, "
                   f"{c['pii_scan_warnings']} unclassified PII-looking columns ({report['timings']['total_s']}s)")
@@ -281,36 +423,36 @@ def transform_cmd(
 @app.command("migrate")
 @handles_errors
 def migrate_cmd(
-    district: Optional[int] = typer.Option(None, "--district", min=1, help="District id (a positive integer)."),
+    district: Optional[int] = typer.Option(None, "--district", min=1,
+                                           help="District id (a positive integer); required unless --resume is given."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop before writing CERT; show the load plan."),
     strategy: str = typer.Option("auto", "--strategy", help="insert | upsert | merge | auto"),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from the phase that failed."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from the phase that failed "
+                                                                "(its district and options come from that run)."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask before writing CERT."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Preflight, extract, dbt build, validation gate, load, verify and report, in one run."""
-    import json as _json
-
     from .runner import api
 
-    if district is None and resume is None:
-        fail("--district is required (or --resume RUN_ID)")
+    # Every error below is a DatamigError, so that with --json handles_errors prints it as JSON too.
+    if resume is not None:  # --resume "" is an error, not a new migration of district 0
+        checked_run_id(resume)
+    elif district is None:
+        raise DatamigError("--district is required (or --resume RUN_ID)")
     if strategy not in ("insert", "upsert", "merge", "auto"):
-        fail(f"--strategy: unknown strategy {strategy!r} (insert, upsert, merge or auto)")
-    if not (dry_run or yes or as_json) and sys.stdin.isatty():
-        typer.confirm(f"Migrate district {district} into CERT?", abort=True)
+        raise DatamigError(f"--strategy: unknown strategy {strategy!r} (insert, upsert, merge or auto)")
     cfg = config()
+    if not (dry_run or yes or as_json) and sys.stdin.isatty():
+        what = f"Resume run {resume}" if resume is not None else f"Migrate district {district}"
+        typer.confirm(f"{what} into CERT?", abort=True)
     if as_json:
-        try:
-            result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume)
-        except DatamigError as exc:  # a program reading stdout gets JSON either way
-            print(_json.dumps({"status": "error", "error": envfile.redact(str(exc), env())}))
-            raise
-        print(_json.dumps(result, indent=2, default=str))
+        result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume)
+        print(json.dumps(result, indent=2, default=str))
     else:
         with console.status("migrating") as status:
             result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume,
-                                 progress=lambda phase, msg: status.update(f"{phase}: {msg}"))
+                                 progress=lambda phase, msg: status.update(_text(f"{phase}: {msg}")))
         _print_run(result)
     if result["status"] == "failed":
         raise typer.Exit(1)
@@ -320,7 +462,7 @@ def _print_run(result: dict) -> None:
     table = Table("phase", "status", "seconds", "detail", title=f"run {result['run_id']} ({result['status']})")
     for name, phase in result["phases"].items():
         colour = {"done": "green", "failed": "red", "skipped": "yellow"}.get(phase["status"], "white")
-        table.add_row(name, f"[{colour}]{phase['status']}[/]", str(phase["seconds"] or ""), escape(phase["error"] or ""))
+        table.add_row(name, Text(phase["status"], colour), str(phase["seconds"] or ""), phase["error"] or "")
     console.print(table)
     for kind, path in (result.get("reports") or {}).items():
         console.print(f"report ({kind}): {path}")
@@ -334,8 +476,6 @@ def load_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show per table what would change; CERT untouched."),
 ) -> None:
     """Push a run's final models into CERT, all or nothing across stores."""
-    import json as _json
-
     from .load.run import load_run
 
     cfg = config()
@@ -343,8 +483,8 @@ def load_cmd(
     if not run_dir.is_dir():
         raise NotFound(f"run {run} not found under {cfg.out_dir}")
     with console.status(f"loading {run}") as status:
-        report = load_run(cfg, env(), run_dir, strategy, dry_run, progress=lambda m: status.update(m))
-    console.print_json(_json.dumps({k: report.get(k) for k in ("status", "totals")}, default=str))
+        report = load_run(cfg, env(), run_dir, strategy, dry_run, progress=lambda m: status.update(_text(m)))
+    console.print_json(json.dumps({k: report.get(k) for k in ("status", "totals")}, default=str))
 
 
 @app.command("rollback")
@@ -354,16 +494,15 @@ def rollback_cmd(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Restore CERT exactly as it was before RUN_ID was loaded."""
-    import json as _json
-
     from .runner import api
 
+    checked_run_id(run_id)  # before asking: a run id that is not one is the error to report
     if not yes:
         if not sys.stdin.isatty():
             fail("rollback changes CERT: confirm with --yes")
         typer.confirm(f"Roll back run {run_id} in CERT?", abort=True)
     result = api.rollback(config(), env(), run_id)
-    console.print_json(_json.dumps(result, default=str))
+    console.print_json(json.dumps(result, default=str))
 
 
 @app.command("validate-migration")
@@ -374,6 +513,7 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.
     post-load-validation.json."""
     from .runner import api
 
+    checked_run_id(run_id)
     with console.status("validating against CERT"):
         result = api.validate_migration(config(), env(), run_id)
     table = Table("table", "extracted", "final", "in CERT", "ok", title=f"{run_id}: {result['status']}")
@@ -388,9 +528,9 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.
                   f"{summary['failed']} failed, {summary['warned']} warned, {summary['errored']} errored; "
                   f"links checked: {len(result['links'])}")
     for line in result["warnings"]:
-        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
     for line in result["issues"]:
-        console.print(f"[red]issue:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("issue:", "red"), f" {line}"), highlight=False, soft_wrap=True)
     console.print(f"{run_id}: {result['status']}")
     if result["status"] != "VALID":
         raise typer.Exit(1)
@@ -399,10 +539,11 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.
 @app.command("report")
 @handles_errors
 def report_cmd(run_id: str = typer.Argument(..., help="Run id.")) -> None:
-    """Write a run's report: data/reports/<run_id>.json, .md and a self-contained .html."""
+    """Write a run's report: <run_id>.json, .md and a self-contained .html in the reports folder
+    beside the runs folder (extract.out_dir in the config; data/runs -> data/reports)."""
     from .report.build import build_report
 
-    for kind, path in build_report(config(), run_id).items():
+    for kind, path in build_report(config(), checked_run_id(run_id)).items():
         console.print(f"{kind}: {path}")
 
 

@@ -32,6 +32,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from .errors import DatamigError, MigrationFailed
+from .extract.runs import checked_run_id
 from .report import scrub
 from .runner.state import PHASES
 from .services import envfile
@@ -112,6 +113,15 @@ class _Progress:
             self._send(base + self.in_phase / (self.in_phase + 1), f"{phase}: {message}")
 
 
+def _run_id(run_id: str) -> str:
+    """The run id when it is one, else the tool error every tool taking a run id gives: a run id
+    names a file or folder under the runs and reports folders, so '../x' must reach nothing."""
+    try:
+        return checked_run_id(run_id)
+    except DatamigError as exc:
+        raise ToolError(_line(exc)) from None
+
+
 async def _call(fn: Callable[[], Any]) -> dict[str, Any]:
     """Run blocking datamig code in a worker thread; DatamigError -> tool error (one line).
     The result is made JSON-safe and scrubbed of secret values (belt and braces: datamig's
@@ -178,7 +188,9 @@ def build_server() -> MCPServer:
         """Migrate one district PROD -> CERT: preflight, extract, transform (anonymize + test),
         validation gate, load, verify, report. A dry run by default. A failed phase is a normal
         result: status "failed" and the phase's error."""
-        if district is None and resume is None:
+        if resume is not None:  # "" is not "no run": it would start a new migration of district 0
+            _run_id(resume)
+        elif district is None:
             raise ToolError("migrate: give a district (or resume with a run id)")
         progress = _Progress(ctx, total=len(PHASES))
 
@@ -197,6 +209,7 @@ def build_server() -> MCPServer:
     ) -> dict[str, Any]:
         """After a load: reconcile row counts per table, label and relationship type (extracted =
         final = in CERT). status VALID or ISSUES_FOUND."""
+        _run_id(run_id)
 
         def run() -> dict:
             from .runner import api
@@ -217,6 +230,7 @@ def build_server() -> MCPServer:
     ) -> dict[str, Any]:
         """Undo one loaded run in CERT (only its own inserts and updates; CERT's own data is kept).
         Refuses, as a normal result, unless confirm is true."""
+        _run_id(run_id)
         if not confirm:
             return _refused(run_id)
 
@@ -238,6 +252,7 @@ def build_server() -> MCPServer:
         """The final report of a run (built if missing): summary and verdict, phases, per-store
         rows, anonymization coverage, validation, load, verification, timings, warnings, errors,
         next steps, artifacts."""
+        _run_id(run_id)
 
         def run() -> dict:
             from .runner import api

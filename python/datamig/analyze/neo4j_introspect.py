@@ -6,12 +6,12 @@ write: introspecting PROD cannot change it.
 from __future__ import annotations
 
 from collections import defaultdict
-from urllib.parse import urlsplit
 
 import neo4j
 from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
 
-from ..config import StoreConfig
+from ..config import StoreConfig, check_neo4j_url
+from ..config.neo4j_url import neo4j_address
 from ..errors import ConnectionFailed
 from ..quoting import cypher_ident as _quote
 from .model import GraphSchema, NodeLabel, RelType
@@ -64,6 +64,7 @@ def _open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4
 
     Errors raised later by a query are not connection problems and propagate unchanged.
     """
+    check_neo4j_url(store.name, url)  # the driver takes http:// too, then fails on a missing module
     try:
         driver = neo4j.GraphDatabase.driver(url, auth=(user, password), connection_timeout=10,
                                               notifications_min_severity="OFF")
@@ -79,11 +80,7 @@ def _open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4
 
 def _connection_message(store: StoreConfig, url: str, password: str, exc: Exception) -> str:
     """One line naming store and host:port; the driver's text is scrubbed of the secrets."""
-    try:
-        parts = urlsplit(url)
-        where = f"{parts.hostname or 'localhost'}:{parts.port or 7687}"
-    except ValueError:
-        where = "(unparsable URL)"
+    where = neo4j_address(url)
     # The driver explains on its last line ("... (reason [Errno 111] Connection refused)").
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     reason = lines[-1] if lines else type(exc).__name__

@@ -63,6 +63,26 @@ def _check_references(cfg: Config, raw: dict, node: yaml.Node, path: Path) -> No
     for i, table in enumerate(sorted(cfg.exclude_tables)):
         if table.split(".")[0] not in cfg.stores:
             fail(["exclude_tables"], f"unknown store in {table!r}")
+    # store-qualified names elsewhere: `store.table[.column]`; the tables and columns can only be
+    # checked against introspection, the store here
+    def table_store(keys: list[Any], name: Any) -> None:
+        store = str(name).split(".")[0]
+        if store not in cfg.stores:
+            fail(keys, f"unknown store {store!r} in {name!r} (stores: {', '.join(cfg.stores)})")
+        if cfg.stores[store].kind != "postgres":
+            fail(keys, f"store {store!r} in {name!r} is not a postgres store")
+
+    traversal = raw.get("traversal") or {}
+    for section in ("down_include", "down_exclude"):
+        for i, name in enumerate(traversal.get(section) or []):
+            table_store(["traversal", section, i], name)
+    for name in (raw.get("reference_tables") or {}).get("tables") or {}:
+        table_store(["reference_tables", "tables", name], name)
+    selection = raw.get("selection") or {}
+    for what, name in (selection.get("counts") or {}).items():
+        table_store(["selection", "counts", what], name)
+    for name in selection.get("required_fields") or {}:
+        table_store(["selection", "required_fields", name], name)
     if cfg.graph and cfg.stores.get(cfg.graph.store, None) is None:
         fail(["graph", "store"], f"unknown store {cfg.graph.store!r}")
     if cfg.graph and cfg.stores[cfg.graph.store].kind != "neo4j":

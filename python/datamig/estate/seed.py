@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+from ..errors import ConfigError
 from . import graph_writer, pg_writer, spec
 from .generate import Estate, generate
 
@@ -20,7 +21,7 @@ def _admin_url(env: Mapping[str, str]) -> str:
     try:
         return env["DATAMIG_PG_ADMIN_URL"]
     except KeyError:
-        raise KeyError("DATAMIG_PG_ADMIN_URL is not set (superuser URL of the estate's cluster)") from None
+        raise ConfigError("DATAMIG_PG_ADMIN_URL is not set (superuser URL of the estate's cluster)") from None
 
 
 def _databases(target: str) -> dict[str, str]:

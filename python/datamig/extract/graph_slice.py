@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..config.model import GraphConfig
+from ..config.neo4j_url import check_neo4j_url, neo4j_address
 from ..errors import ConfigError, ConnectionFailed, NotFound
 from ..quoting import cypher_ident as _q
 from . import graph_columns as gc
@@ -284,12 +285,13 @@ def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, distr
                      sink: Sink | None = None) -> Subgraph:
     """The subgraph; with `sink`, rows are handed over chunk by chunk as they are read
     (sink(kind, label or type, rows)) and the Subgraph returned carries only the depth."""
+    check_neo4j_url(cfg.store, url)
     try:
         driver = neo4j.GraphDatabase.driver(url, auth=(user, password), connection_timeout=10,
                                               notifications_min_severity="OFF")
         driver.verify_connectivity()
-    except Exception:
-        raise ConnectionFailed(f"store {cfg.store}: cannot connect to Neo4j at {url}") from None
+    except Exception:  # the address only: a URL may carry a user and password
+        raise ConnectionFailed(f"store {cfg.store}: cannot connect to Neo4j at {neo4j_address(url)}") from None
     with driver, driver.session(default_access_mode=neo4j.READ_ACCESS, fetch_size=FETCH) as session:
         # One explicit read transaction, not execute_read: that retries the whole function, and
         # a sink may already have written what the first attempt read.

@@ -139,7 +139,7 @@ def _point_latest(out_dir: Path, district: int, run_id: str) -> None:
 
 def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | None = None,
             progress: Callable[[str], None] | None = None) -> dict:
-    run_id = checked_run_id(run_id) if run_id else new_run_id(district)
+    run_id = checked_run_id(run_id) if run_id is not None else new_run_id(district)  # "" is no run id
     run_dir = cfg.out_dir / run_id
     final, partial = run_dir / "extract", run_dir / "extract.partial"
     if final.exists():

@@ -32,7 +32,7 @@ import neo4j
 from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from ..analyze.neo4j_introspect import _open_driver
-from ..config import StoreConfig
+from ..config import StoreConfig, check_neo4j_url
 from ..errors import ConfigError, ConnectionFailed, DatamigError, MigrationFailed
 from ..quoting import cypher_ident as q
 from ..services.envfile import redact
@@ -53,6 +53,7 @@ def connect(store: StoreConfig, env: Mapping[str, str]) -> "GraphStore":
     url = env.get(url_var)
     if not url:
         raise ConfigError(f"store {store.name}: environment variable {url_var} is not set (the CERT Neo4j URL)")
+    check_neo4j_url(f"{store.name} (CERT)", url, url_var)
     return GraphStore(store, url, env.get(user_var) or "neo4j", env.get(pw_var) or "", env)
 
 

@@ -49,6 +49,9 @@ from .runfolder import RunFolder, check_validation, open_run
 
 log = logging.getLogger("datamig.load")
 REPORT = "load-report.json"
+# A dry run's plan: load-report.json holds the real load's outcome, which a dry run never
+# replaces (it writes its plan there too only while no real load has reported, for the run's report).
+DRY_RUN_REPORT = "load-dry-run-report.json"
 
 
 def load_run(cfg: Config, env: Mapping[str, str], run_dir: Path, strategy: str = "auto",
@@ -56,7 +59,10 @@ def load_run(cfg: Config, env: Mapping[str, str], run_dir: Path, strategy: str =
     """Load `run_dir` into CERT; returns the load report (also written to run_dir/load-report.json).
 
     strategy: auto | insert | upsert | merge. dry_run: per table what would be inserted,
-    updated, left unchanged or conflict, in read-only transactions; CERT is not changed.
+    updated, left unchanged or conflict, in read-only transactions; CERT is not changed, and
+    the report goes to load-dry-run-report.json (see DRY_RUN_REPORT).
+    An error the user can fix (a store unreachable, a setting missing) that stops the load before
+    it writes to CERT writes no report: an earlier load's report stays as it was.
     """
     run_dir = Path(run_dir)
     requested = strategies.check(strategy)
@@ -85,6 +91,7 @@ class _Load:
         self.sets: list[graph_load.GraphSet] = []
         self.prepared: list[tuple[PgStore, str]] = []
         self.graph_started = False
+        self.writing = False  # set once this load starts changing CERT (never in a dry run)
         self.decided = False
         self.started = time.monotonic()
         self.report: dict = {"run_id": self.run_id, "district": folder.district, "status": "RUNNING",
@@ -102,6 +109,7 @@ class _Load:
             if self._already_loaded():
                 return self._finish("ALREADY_LOADED")
             if not self.dry_run:
+                self.writing = True
                 decision.clear(self.folder.path, "load", "rollback")
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-classify") as pool:
                 classifying = pool.submit(self._classify_graph)  # read only, while the keys are staged
@@ -313,18 +321,29 @@ class _Load:
         self.report["totals"] = _totals(self.report)
         self.report["finished_at"] = _now()
         self.report["elapsed_s"] = round(time.monotonic() - self.started, 3)
-        _write_json(self.folder.path / REPORT, self.report)
+        self._write_report()
         self.progress(f"run {self.run_id}: {status}")
         return self.report
 
     def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, DatamigError) and not isinstance(exc, MigrationFailed) and not self.writing:
+            return  # the user's to fix, and nothing happened: the error line says it all
         self.report["status"] = "FAILED"
         self.report["error"] = str(exc) if isinstance(exc, DatamigError) else type(exc).__name__
         self.report["finished_at"] = _now()
         try:
-            _write_json(self.folder.path / REPORT, self.report)
+            self._write_report()
         except OSError:
             pass
+
+    def _write_report(self) -> None:
+        real = self.folder.path / REPORT
+        if not self.dry_run:
+            _write_json(real, self.report)
+            return
+        _write_json(self.folder.path / DRY_RUN_REPORT, self.report)
+        if not _is_real_report(real):
+            _write_json(real, self.report)
 
     def _close(self) -> None:
         for pg in self.pgs.values():
@@ -352,6 +371,16 @@ def _totals(report: dict) -> dict:
                 for k in totals:
                     totals[k] += int(counts.get(k, 0) or 0)
     return totals
+
+
+def _is_real_report(path: Path) -> bool:
+    """True when `path` holds the report of a load that was not a dry run."""
+    try:
+        return not json.loads(path.read_text()).get("dry_run", False)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, AttributeError):
+        return True  # unreadable: not a dry run's to replace
 
 
 def _now() -> str:

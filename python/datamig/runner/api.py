@@ -33,7 +33,7 @@ def migrate(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_
     """Runs every phase; a phase failure is recorded in the result (status "failed"), a usage,
     config or connection error raises DatamigError."""
     try:
-        if resume:
+        if resume is not None:  # "" is no run id, not a new run
             state = migration.resume(cfg, env, root, checked_run_id(resume), progress)
         else:
             state = migration.start(cfg, env, root, district, dry_run, strategy, progress=progress)

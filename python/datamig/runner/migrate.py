@@ -76,11 +76,30 @@ class Migration:
         phase.summary = self._preflight()
         phase.status, phase.seconds = "done", round(time.monotonic() - started, 3)
 
+    def recheck(self) -> None:
+        """Before a resumed run writes its state: what the phases still to run need from the
+        user (rules, salt, stores) is there, so a missing salt or a store down is one line and
+        leaves the run as it was, instead of a phase recorded failed."""
+        from . import preflight
+
+        pending = {name for name, phase in self.state.phases.items() if phase.status not in ("done", "skipped")}
+        if self.dry_run:
+            pending.discard("verify")
+        if "transform" in pending:
+            preflight.check_salt(self.root)
+            preflight.check_validation_rules(self.root)
+        extracted = (self.run_dir / "extract" / "extraction-manifest.json").exists()  # _extract reuses it
+        targets = (("prod",) if "extract" in pending and not extracted else ()) \
+            + (("cert",) if pending & {"load", "verify"} else ())
+        if targets:
+            preflight.check_reachable(self.cfg, self.env, targets)
+
     # --- phases -------------------------------------------------------------------------
     def _preflight(self) -> dict:
         from . import preflight
 
         preflight.check_salt(self.root)
+        preflight.check_validation_rules(self.root)
         stores = preflight.check_reachable(self.cfg, self.env)
         return {"stores": len(stores), "cert_tables_checked": preflight.check_cert_schema(self.cfg, self.env)}
 
@@ -152,5 +171,7 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
         raise DatamigError(f"run {run_id} not found under {cfg.out_dir}") from None
     if state.status == "succeeded":
         return state
+    migration = Migration(cfg, env, root, state, progress)
+    migration.recheck()  # a missing salt, a store down: one line, and run-state.json unchanged
     state.status = "running"
-    return Migration(cfg, env, root, state, progress).run()
+    return migration.run()

@@ -1,5 +1,6 @@
-"""Checks before a migration touches anything: config valid (already loaded), salt set, every
-store reachable, CERT's schema able to take PROD's tables."""
+"""Checks before a migration touches anything: config valid (already loaded), the rules and
+validation rules files valid, salt set, every store reachable, CERT's schema able to take
+PROD's tables."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -7,8 +8,9 @@ from collections.abc import Mapping
 from ..analyze.pg_introspect import introspect_postgres
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
-from ..config import Config
+from ..config import Config, check_neo4j_urls
 from ..errors import ConfigError, ConnectionFailed
+from ..scaffold.validation import load_validation_rules
 from ..services import manager
 from ..transform.drift import model_columns
 
@@ -21,8 +23,17 @@ def check_salt(root) -> None:
     read_salt(rules.settings.salt_env)
 
 
-def check_reachable(cfg: Config, env: Mapping[str, str]) -> list[dict]:
-    rows = manager.status(cfg, dict(env))
+def check_validation_rules(root) -> None:
+    """config/validation-rules.yaml loads as the transform loads it (which reads it only after
+    the extract was written)."""
+    load_validation_rules(root / "config" / "validation-rules.yaml")
+
+
+def check_reachable(cfg: Config, env: Mapping[str, str], targets: tuple[str, ...] = ("prod", "cert")) -> list[dict]:
+    """Every store of `targets` answers; its Neo4j URLs have a Bolt scheme (the driver would take
+    http:// and fail with a traceback)."""
+    check_neo4j_urls(cfg, env, targets)
+    rows = [r for r in manager.status(cfg, dict(env)) if r.target in targets]
     down = [r for r in rows if not r.reachable]
     if down:
         r = down[0]

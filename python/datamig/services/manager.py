@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import pg_address
-from ..config import Config
+from ..config import Config, check_neo4j_url
 from . import envfile, postgres_cluster, roles
 from .ports import free_port
 
@@ -181,6 +181,7 @@ def status(cfg: Config, env: dict) -> list[StoreStatus]:
             if store.kind == "postgres":
                 ok, detail = _pg_reachable(url)
             else:
+                check_neo4j_url(f"{store.name} ({target.upper()})", url, url_var)  # http:// would crash the driver
                 ok = neo4j_server.is_reachable(url, env.get(user_var, "neo4j"), env.get(pw_var, ""))
                 detail = "" if ok else "no Bolt answer"
             rows.append(StoreStatus(store.name, target, store.kind, address, ok, detail))

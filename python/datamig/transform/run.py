@@ -59,12 +59,13 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
     # skips an unknown table in silence, and the transform never reads the overrides
     rules.check_overrides(drift.model_columns(root), "the dbt models (dbt_project/staging)")
     settings = load_validation_rules(root / "config" / "validation-rules.yaml")["settings"]
+    started = time.monotonic()
+    say = progress or log.info
+    say("checking the extract against the dbt models")
+    # before the run's log is opened: schema drift is the user's to fix, and changes nothing
+    drift.check_drift(root, extract_dir)
     handler = attach_run_log(run_dir)
     try:
-        started = time.monotonic()
-        say = progress or log.info
-        say("checking the extract against the dbt models")
-        drift.check_drift(root, extract_dir)
         findings = drift.pii_warnings(root, extract_dir, rules)
         for f in findings:
             log.warning("unclassified column %s: %s/%s sampled values %s %ss", f["column"], f["matched"],

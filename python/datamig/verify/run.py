@@ -17,10 +17,12 @@ from pathlib import Path
 
 import psycopg
 
+from ..analyze.neo4j_introspect import _open_driver
 from ..anonymize.rules import load_rules
-from ..config import Config
-from ..errors import DatamigError
+from ..config import Config, check_neo4j_url
+from ..errors import ConfigError, DatamigError
 from ..load.pgstore import cert_url
+from ..pg_address import cannot_connect
 from ..services.envfile import find_project_root
 from ..transform.validation_report import Scrubber
 from . import cert_scope, cross_store, dbt_cert, reconcile
@@ -31,6 +33,27 @@ def _manifest(run_dir: Path) -> dict:
     if not path.exists():
         raise DatamigError(f"run {run_dir.name}: no extraction manifest at {path}")
     return json.loads(path.read_text())
+
+
+def _check_cert(cfg: Config, env: Mapping[str, str], manifest: dict) -> None:
+    """Every CERT store the validation reads answers, before anything is written (dbt's parse
+    writes into the run folder and the parse cache): a store down is one line naming it and its
+    host:port, and the run is left as it was."""
+    for store in cfg.postgres_stores():
+        url = cert_url(store, env)
+        try:
+            with psycopg.connect(url, connect_timeout=10) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            raise cannot_connect(f"{store.name} (CERT)", url, exc) from None
+    if (manifest.get("graph") or {}) and cfg.graph is not None:
+        store = cfg.stores[cfg.graph.store]
+        url_var, user, pw = store.env_names("cert")
+        url = env.get(url_var)
+        if not url:
+            raise ConfigError(f"store {store.name}: environment variable {url_var} is not set (the CERT Neo4j URL)")
+        check_neo4j_url(f"{store.name} (CERT)", url, url_var)
+        _open_driver(store, url, env.get(user) or "neo4j", env.get(pw) or "").close()
 
 
 def _final(run_dir: Path, entry: dict) -> Path:
@@ -90,9 +113,13 @@ def _unscoped(cfg: Config, env, run_id: str, manifest: dict) -> list[str]:
     out = []
     for store in cfg.postgres_stores():
         if store.name in loaded:
-            with psycopg.connect(cert_url(store, env)) as conn:
-                if not cert_scope.run_tables(conn, run_id):
-                    out.append(store.name)
+            url = cert_url(store, env)
+            try:
+                with psycopg.connect(url, connect_timeout=10) as conn:
+                    if not cert_scope.run_tables(conn, run_id):
+                        out.append(store.name)
+            except psycopg.OperationalError as exc:
+                raise cannot_connect(f"{store.name} (CERT)", url, exc) from None
     return out
 
 
@@ -176,6 +203,7 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     started = time.monotonic()
     manifest = _manifest(run_dir)
     district = manifest["district"]
+    _check_cert(cfg, env, manifest)
     shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes  # masks messages
     # dbt's parse and tests are CPU in this process, the counts and links wait on PostgreSQL, the
     # graph's on Neo4j: side by side they overlap. dbt runs one call at a time (its state is global

@@ -1,0 +1,53 @@
+"""A Neo4j store's URL, checked before a driver is made of it: the driver takes http:// and
+https:// too (its HTTP query API), and then fails on a missing module with a traceback."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from .model import Config, StoreConfig
+
+NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+# The driver logs what it then raises (e.g. "Unable to retrieve routing information" before a
+# neo4j:// URL's ServiceUnavailable); with no handler configured, Python's last-resort handler
+# printed it as a second line beside datamig's own one-line error.
+logging.getLogger("neo4j").addHandler(logging.NullHandler())
+
+
+def check_neo4j_url(store: str, url: str, variable: str | None = None) -> str:
+    """`url`, or a one-line ConfigError naming the store (and the variable) and the scheme."""
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in NEO4J_SCHEMES:
+        where = f"store {store}" + (f": {variable}" if variable else "")
+        what = f"has the scheme {scheme + '://'!r}" if scheme else "has no scheme"
+        raise ConfigError(f"{where} {what}; a Neo4j URL starts with "
+                          f"{', '.join(s + '://' for s in NEO4J_SCHEMES)}")
+    return url
+
+
+def neo4j_address(url: str) -> str:
+    """host:port of a Neo4j URL, for messages: never the URL, which may carry a user and password."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 7687}"
+    except ValueError:
+        return "(unparsable URL)"
+
+
+def check_neo4j_urls(cfg: Config, env: Mapping[str, str], targets: tuple[str, ...] = ("prod", "cert")) -> None:
+    """Every Neo4j store's URL that is set, in PROD and CERT (an unset one is reported where it is needed)."""
+    for store in cfg.neo4j_stores():
+        for target in targets:
+            check_store_url(store, env, target)
+
+
+def check_store_url(store: StoreConfig, env: Mapping[str, str], target: str) -> None:
+    variable = store.env_names(target)[0]
+    if env.get(variable):
+        check_neo4j_url(f"{store.name} ({target.upper()})", env[variable], variable)

@@ -1,0 +1,53 @@
+"""Usage errors (Typer's own: a bad value, a missing option, an unknown command) are one line
+and exit 2 like every other error a user causes; --help stays Typer's help."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([str(ROOT / ".venv/bin/datamig"), *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, line", [
+    (("extract", "--district", "-1"), "error: --district: Input should be greater than or equal to 1"),
+    (("extract", "--district", "0"), "error: --district: Input should be greater than or equal to 1"),
+    (("extract", "--district", "abc"), "error: --district: Input should be a valid integer, unable to parse "
+                                       "string as an integer"),
+    (("extract", "--district", "4.5"), "error: --district: Input should be a valid integer, unable to parse "
+                                       "string as an integer"),
+    (("seed-prod", "--seed", "abc"), "error: --seed: Input should be a valid integer, unable to parse string "
+                                     "as an integer"),
+    (("extract",), "error: Missing option '--district'."),
+    (("extract", "--distrct", "3"), "error: No such option: --distrct (Possible options: --district)"),
+    (("rollback",), "error: Missing argument 'run_id'."),
+    (("bogus",), "error: No such command 'bogus'."),
+])
+def test_a_usage_error_is_one_line(args, line):
+    proc = _cli(*args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == line, proc.stderr
+    assert proc.stdout == ""
+
+
+def test_help_is_still_typers_help():
+    proc = _cli("extract", "--help")
+    assert proc.returncode == 0 and "Usage: datamig extract" in proc.stdout and "--district" in proc.stdout
+    assert "╭─ Options" in proc.stdout and proc.stderr == ""
+    bare = _cli()  # no command: the help, exit 2 as before
+    assert bare.returncode == 2 and "Usage: datamig [OPTIONS] COMMAND" in bare.stdout and "error:" not in bare.stderr
+
+
+def test_help_says_where_reports_go_and_when_district_is_needed():
+    report = " ".join(_cli("report", "--help").stdout.split())
+    assert "data/reports/<run_id>.json" not in report and "beside the runs folder" in report
+    migrate = " ".join(_cli("migrate", "--help").stdout.split())
+    assert "required unless --resume is given" in migrate

@@ -1,0 +1,224 @@
+"""More errors a user causes, through the CLI as users meet them, with no server running: one
+line naming the thing, exit 2, no secret, and nothing changed (no run folder, no file of a run
+touched, no cache written). Stores are pointed at 127.0.0.1:1, where nothing listens."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SALT = "more-errors-salt-0123456789abcdef"
+NEO_PASSWORD = "neo-Planted-pw-4242"
+URL_PASSWORD = "url-pw-Planted-1234"
+RUN = "mig-20990101-000000-d42"
+
+
+@pytest.fixture()
+def work(tmp_path) -> Path:
+    """A config whose runs land in tmp_path/runs, a state folder of its own and a cache folder."""
+    text = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", f"out_dir: {tmp_path / 'runs'}")
+    (tmp_path / "datamig.yaml").write_text(text)
+    (tmp_path / "state").mkdir()
+    return tmp_path
+
+
+def _env(work: Path, **extra: str | None) -> dict:
+    stores = {f"{t}_{s}_URL": f"postgresql://datamig:{URL_PASSWORD}@127.0.0.1:1/{s.lower()}"
+              for t in ("PROD", "CERT") for s in ("IDS", "HCP1", "HCP2", "ADB")}
+    stores.update({f"{t}_SP_URL": "bolt://127.0.0.1:1" for t in ("PROD", "CERT")})
+    stores.update({f"{t}_SP_PASSWORD": NEO_PASSWORD for t in ("PROD", "CERT")})
+    env = {**os.environ, **stores, "DATAMIG_CONFIG": str(work / "datamig.yaml"),
+           "DATAMIG_STATE_DIR": str(work / "state"), "DATAMIG_SALT": SALT, "DATAMIG_CACHE_DIR": str(work / "cache"),
+           "COLUMNS": "200"}
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def _cli(work: Path, *args: str, cwd: Path = ROOT, **extra: str | None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / ".venv/bin/datamig"), *args], cwd=cwd, env=_env(work, **extra),
+                          capture_output=True, text=True, timeout=300)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess, *named: str) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for thing in named:
+        assert thing in lines[0], (thing, lines[0])
+    for secret in (SALT, NEO_PASSWORD, URL_PASSWORD):
+        assert secret not in proc.stdout + proc.stderr
+    return lines[0]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _run(work: Path, manifest: dict) -> Path:
+    """Run RUN with an extraction manifest (what validate-migration and transform read first)."""
+    run = work / "runs" / RUN
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text(json.dumps(manifest))
+    (run / "run.log").write_text("2099-01-01 00:00:00 INFO datamig.extract: extracted\n")
+    return run
+
+
+MANIFEST = {"district": 42, "tables": {"ids.districts": {"store": "ids", "table": "districts", "rows": 1,
+                                                          "primary_key": ["id"], "columns": []}}}
+
+
+# --- 1. validate-migration with CERT down ------------------------------------------------------
+
+def test_validate_migration_with_cert_down_is_one_line_and_writes_nothing(work):
+    """It crashed with psycopg's traceback, after writing dbt-cert/ into the run and a parse cache."""
+    run = _run(work, MANIFEST)
+    before = _files(run)
+    line = _one_error_line(_cli(work, "validate-migration", RUN), "store ids (CERT)", "127.0.0.1:1",
+                           "Connection refused")
+    assert "Traceback" not in line
+    assert _files(run) == before and sorted(p.name for p in run.iterdir()) == ["extract", "run.log"]
+    assert not (work / "cache").exists()
+
+
+# --- 2. a broken validation-rules file, caught by migrate's preflight ----------------------------
+
+def _project(tmp_path: Path) -> Path:
+    """A project root (found from its dbt_project.yml) with the checkout's config files and
+    scaffolded staging YAML (what the models know): what migrate's preflight reads."""
+    root = tmp_path / "proj"
+    (root / "config").mkdir(parents=True)
+    shutil.copyfile(ROOT / "dbt_project.yml", root / "dbt_project.yml")
+    for name in ("anonymization-rules.yaml", "validation-rules.yaml"):
+        shutil.copyfile(ROOT / "config" / name, root / "config" / name)
+    for yml in (ROOT / "dbt_project" / "staging").glob("*/_*__staging.yml"):
+        target = root / yml.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(yml, target)
+    return root
+
+
+def test_migrate_preflight_stops_on_a_broken_validation_rules_file(work, tmp_path):
+    """The transform read it first, after the extract had written the run folder."""
+    root = _project(tmp_path)
+    rules = root / "config" / "validation-rules.yaml"
+    text = rules.read_text()
+    at = text.index("settings:")
+    rules.write_text(text[:at] + "settings: [\n" + text[at + len("settings:"):])
+    proc = _cli(work, "migrate", "--district", "42", "--yes", cwd=root)
+    error = _one_error_line(proc, "invalid YAML")
+    line = error.removeprefix(f"error: {rules}:").split(":")[0]
+    assert line.isdigit() and int(line) > text[:at].count("\n"), error   # the file and a line of it
+    assert not (work / "runs").exists() or not any((work / "runs").iterdir())
+
+
+# --- 3. a Neo4j URL with a scheme the driver takes but cannot serve -----------------------------
+
+def test_migrate_with_a_http_neo4j_url_is_one_line_naming_store_and_scheme(work):
+    """The driver accepts http:// (its HTTP API) and then failed importing aiohttp: 70 lines."""
+    proc = _cli(work, "migrate", "--district", "42", "--yes", PROD_SP_URL=f"http://neo4j:{NEO_PASSWORD}@127.0.0.1:1")
+    _one_error_line(proc, "store sp (PROD)", "PROD_SP_URL", "'http://'", "bolt://")
+    assert not (work / "runs").exists()
+
+
+def test_a_http_neo4j_url_is_refused_where_the_loader_makes_its_driver(work):
+    from datamig.config import load_config
+    from datamig.errors import ConfigError
+    from datamig.load.graph import connect
+
+    cfg = load_config(work / "datamig.yaml")
+    with pytest.raises(ConfigError) as err:
+        connect(cfg.stores["sp"], {"CERT_SP_URL": "https://127.0.0.1:1", "CERT_SP_PASSWORD": NEO_PASSWORD})
+    assert str(err.value).startswith("store sp (CERT): CERT_SP_URL has the scheme 'https://'")
+
+
+def test_a_http_neo4j_url_is_refused_by_status_extract_and_analyze_alike(work):
+    """`services status` crashed (aiohttp); the extract and the introspection made their drivers
+    unchecked. The extract's message names host:port, never the URL (it may carry a password)."""
+    from datamig.analyze.neo4j_introspect import _open_driver
+    from datamig.config import load_config
+    from datamig.errors import ConfigError, ConnectionFailed
+    from datamig.extract.graph_slice import extract_subgraph
+
+    proc = _cli(work, "services", "status", PROD_SP_URL=f"http://neo4j:{NEO_PASSWORD}@127.0.0.1:1")
+    _one_error_line(proc, "store sp (PROD)", "PROD_SP_URL", "'http://'")
+    cfg = load_config(work / "datamig.yaml")
+    with pytest.raises(ConfigError, match="store sp has the scheme 'https://'"):
+        extract_subgraph("https://127.0.0.1:1", "neo4j", NEO_PASSWORD, cfg.graph, 42)
+    with pytest.raises(ConfigError, match="store sp has the scheme 'http://'"):
+        _open_driver(cfg.stores["sp"], "http://127.0.0.1:1", "neo4j", NEO_PASSWORD)
+    with pytest.raises(ConnectionFailed) as err:
+        extract_subgraph(f"bolt://neo4j:{URL_PASSWORD}@127.0.0.1:1", "neo4j", NEO_PASSWORD, cfg.graph, 42)
+    assert str(err.value) == "store sp: cannot connect to Neo4j at 127.0.0.1:1"
+
+
+def test_an_empty_run_id_is_no_run_id_for_every_caller(work):
+    """`resume=""` started a new migration of district 0 and `extract(run_id="")` a new run, for
+    callers other than the CLI (the MCP server, scripts)."""
+    from datamig.config import load_config
+    from datamig.errors import DatamigError
+    from datamig.extract.run import extract
+    from datamig.runner import api
+
+    cfg = load_config(work / "datamig.yaml")
+    with pytest.raises(DatamigError, match="is not a run id"):
+        api.migrate(cfg, _env(work), ROOT, 0, False, "auto", "")
+    with pytest.raises(DatamigError, match="is not a run id"):
+        extract(cfg, _env(work), 42, "")
+    assert not (work / "runs").exists() or not any((work / "runs").iterdir())
+
+
+def test_seeding_without_the_admin_url_is_a_config_error():
+    from datamig.errors import ConfigError
+    from datamig.estate.seed import _admin_url
+
+    with pytest.raises(ConfigError, match="DATAMIG_PG_ADMIN_URL is not set"):
+        _admin_url({})
+
+
+def test_an_unreachable_neo4j_routing_url_adds_no_driver_log_line(work):
+    """neo4j:// made the driver log 'Unable to retrieve routing information' to stderr (Python's
+    last-resort handler) beside datamig's own line or table."""
+    status = _cli(work, "services", "status", PROD_SP_URL="neo4j://127.0.0.1:1")
+    assert status.returncode == 1 and "unreachable" in status.stdout
+    assert status.stderr == "", status.stderr
+    proc = _cli(work, "migrate", "--district", "42", "--yes", PROD_SP_URL="neo4j://127.0.0.1:1")
+    _one_error_line(proc, "unreachable")
+
+
+# --- 5. transform's drift, and a resumed run without a salt, change nothing --------------------
+
+def test_transform_with_schema_drift_leaves_the_run_log_alone(work):
+    run = _run(work, {"district": 42, "tables": {"ids.lockers": {
+        "store": "ids", "table": "lockers", "rows": 0, "columns": [{"name": "id"}]}}})
+    before = _files(run)
+    proc = _cli(work, "transform", "--district", "42", "--run-id", RUN)
+    _one_error_line(proc, "schema drift", "ids.lockers")
+    assert _files(run) == before
+
+
+def test_resume_without_a_salt_leaves_the_run_state_alone(work):
+    run = _run(work, MANIFEST)
+    phases = {p: {"status": "pending", "seconds": None, "started_at": None, "error": None, "summary": {}}
+              for p in ("preflight", "extract", "transform", "gate", "load", "verify", "report")}
+    phases["preflight"]["status"] = phases["extract"]["status"] = "done"
+    phases["transform"].update(status="failed", error="dbt build failed")
+    (run / "run-state.json").write_text(json.dumps({
+        "run_id": RUN, "district": 42, "options": {"dry_run": False, "strategy": "auto"}, "status": "failed",
+        "created_at": "2099-01-01T00:00:00+00:00", "phases": phases}, indent=2))
+    before = _files(run)
+    proc = _cli(work, "migrate", "--resume", RUN, "--yes", DATAMIG_SALT=None)
+    _one_error_line(proc, "DATAMIG_SALT")
+    assert _files(run) == before
+    # a store down is the user's to fix too: the state stays as it was
+    proc = _cli(work, "migrate", "--resume", RUN, "--yes")
+    _one_error_line(proc, "(CERT) unreachable", "127.0.0.1:1")
+    assert _files(run) == before
