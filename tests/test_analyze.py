@@ -428,9 +428,10 @@ def test_neo4j_unreachable_names_store_and_host_not_password():
     assert NEO_PASSWORD not in message and "\n" not in message
 
 
-def test_neo4j_bad_url_is_a_connection_failure():
-    with pytest.raises(ConnectionFailed, match="store sp"):
+def test_neo4j_bad_url_is_a_config_error_naming_the_scheme_not_the_password():
+    with pytest.raises(ConfigError, match="store sp has the scheme 'nosuchscheme://'") as err:
         introspect_neo4j(_neo_store(), f"nosuchscheme://u:{NEO_PASSWORD}@host:1", "neo4j", NEO_PASSWORD)
+    assert NEO_PASSWORD not in str(err.value)
 
 
 @pytest.fixture(scope="module")

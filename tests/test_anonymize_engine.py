@@ -1106,6 +1106,24 @@ def test_ssn_spellings_and_phone_extensions_leave_free_text(plugin, conn):
     assert docs == want
 
 
+def test_a_phone_with_an_extension_is_known_by_its_own_ten_digits(conn):
+    """The phone shape takes in an extension (x204), and int_pii_values, the text leak test and the
+    taken check know a phone by its last 10 digits: of "555-123-4567 x204" that was 1234567204,
+    so the real 5551234567 written with an extension went unseen."""
+    from datamig.anonymize.taken import PHONE_EXTENSION_SQL, normalized
+    from datamig.scaffold.pii_values import _normalized
+
+    values = ["555-123-4567 x204", "555.123.4567ext.3", "(555) 123-4567 ext 12", "+1 555 123 4567",
+              "555-123-4567 extension 7 ", "5551234567"]
+    assert {normalized("phone", v) for v in values} == {"5551234567"}
+    sql = _normalized("v", "phone")
+    assert PHONE_EXTENSION_SQL in sql
+    got = conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v)", [values]).fetchall()
+    assert {r[0] for r in got} == {"5551234567"}
+    leaks = (Path(MACRO_DIR) / "tests" / "leaks.sql").read_text()
+    assert PHONE_EXTENSION_SQL in leaks  # the text leak test strips it alike
+
+
 def test_a_sharp_s_and_ss_stand_for_each_other_in_a_name(plugin, conn):
     """A note typed where a keyboard has no ß writes Weiß as WEISS or Weiss, and a form's Strauss
     may be Strauß in a letter; either way the name goes, in SQL and in Python alike."""

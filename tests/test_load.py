@@ -230,10 +230,12 @@ def test_loading_twice_changes_nothing(cert):
     run_dir = build_run(cert.out_dir, RUN)
     load_run(cert.cfg, cert.env, run_dir)
     loaded = cert.fingerprint()
+    report = (run_dir / "load-report.json").read_bytes()
     again = load_run(cert.cfg, cert.env, run_dir)
     assert again["status"] == "ALREADY_LOADED" and "already loaded" in again["message"]
     assert again["stores"]["ids"]["tables"]["staff"]["inserted"] == 3
     assert cert.fingerprint() == loaded
+    assert (run_dir / "load-report.json").read_bytes() == report  # the load's report is not replaced
 
 
 def test_a_dry_run_or_a_load_with_cert_down_keeps_the_real_load_report(cert):

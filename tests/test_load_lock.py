@@ -51,6 +51,18 @@ def test_the_lock_is_taken_once_the_holder_is_done(tmp_path):
     holder.wait()
 
 
+def test_a_waiter_never_holds_a_lock_on_a_folder_its_holder_removed(tmp_path):
+    """The holder made the runs folder and removes it, empty, as it lets go; the process that
+    waited must end up holding the folder that exists, not the deleted one it opened."""
+    runs, marker = tmp_path / "runs", tmp_path / "holder-done"
+    holder = _holder(runs, 0.5, marker)
+    with decision.locked(runs, wait_s=30):
+        assert marker.exists() and runs.is_dir()
+        assert list(runs.iterdir()) == []
+    holder.wait()
+    assert not runs.exists()
+
+
 def test_a_runs_folder_made_for_the_lock_goes_again_when_left_empty(tmp_path):
     runs = tmp_path / "a" / "runs"
     with decision.locked(runs):

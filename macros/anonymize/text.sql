@@ -2,7 +2,8 @@
 
 {# Emails, SSNs, phones (pii_shapes of the rules file), then the row's own names, replaced by
    placeholders. `names`: SQL of sibling columns; each value is split on spaces, no-break
-   spaces, commas and hyphens and its parts removed case-insensitively where they stand as words
+   spaces, commas, parentheses, double quotes, slashes and hyphens and its parts removed
+   case-insensitively where they stand as words
    (edges are anything but a Latin letter, so "José's", "王芳的" and "ann_lee2" match and
    "Annual" does not match "Ann"; an apostrophe matches ' and ’, and inside a part may be missing
    or a space (OBrien, O Brien); ß and ss match each other, and

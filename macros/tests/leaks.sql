@@ -29,14 +29,16 @@ where o.v is not null and o.v <> ''
 
 {% test datamig_no_text_leak(model, column_name, shapes) %}
 {#- No output text contains an input email, phone or SSN of the slice (phones compared by
-    their last 10 digits, whatever the format; int_pii_values holds them as keyed hashes). -#}
+    their last 10 digits before any extension, whatever the format, as anonymize/taken.py
+    PHONE_EXTENSION_SQL strips it; int_pii_values holds them as keyed hashes). -#}
 with texts as (
     select cast({{ column_name }} as varchar) as t from {{ model }} where {{ column_name }} is not null
 ),
 found as (
     select 'email' as kind, lower(unnest(regexp_extract_all(t, '{{ shapes.email }}'))) as v from texts
     union all
-    select 'phone', right(regexp_replace(unnest(regexp_extract_all(t, '{{ shapes.phone }}')), '[^0-9]', '', 'g'), 10) from texts
+    select 'phone', right(regexp_replace(regexp_replace(unnest(regexp_extract_all(t, '{{ shapes.phone }}')),
+        '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) from texts
     union all
     select 'ssn', regexp_replace(unnest(regexp_extract_all(t, '{{ shapes.ssn }}')), '[^0-9]', '', 'g') from texts
 )

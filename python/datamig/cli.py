@@ -49,7 +49,7 @@ class OneLineErrors(TyperGroup):
                 sys.exit(code)
             line = usage_line(exc)
             if _wants_json(exc, argv):
-                print(json.dumps({"status": "error", "error": redacted(line)}))
+                _json_error(line)
             print_error(line)
             sys.exit(code)
         except typer.Abort:  # a confirmation declined (or stdin closed)
@@ -249,6 +249,7 @@ def _seed_preflight(values: dict, targets: tuple[str, ...]) -> None:
     import psycopg
 
     from . import pg_address
+    from .config import check_neo4j_url
     from .estate.seed import graph_settings, store_urls
     from .services import neo4j_server
 
@@ -268,6 +269,8 @@ def _seed_preflight(values: dict, targets: tuple[str, ...]) -> None:
                 raise ConnectionFailed(f"{ADMIN_URL}: cannot connect to PostgreSQL at {pg_address.host_port(url)}/{db} "
                                        f"({target.upper()} {store}): {pg_address.reason(exc, url)}") from None
         settings = graph_settings(values, target)
+        if settings:
+            check_neo4j_url(f"sp ({target.upper()})", settings[0], f"{target.upper()}_SP_URL")
         if settings and not neo4j_server.is_reachable(*settings):
             raise ConnectionFailed(f"{target.upper()}_SP_URL: no Neo4j answers at {_bolt_address(settings[0])} "
                                    f"with {target.upper()}_SP_USER/_PASSWORD")

@@ -173,7 +173,8 @@ class NameScrubber:
     Case-insensitive equality is fold() on _AGREED characters, where Python and RE2 pair the
     same characters, and ’ folds to ' (the pattern's either-apostrophe class); parts are split
     as DuckDB does (name_parts: trim() strips spaces, then a split on RE2's \s, no-break spaces,
-    commas and hyphens; length() counts characters). Anything else (another character anywhere, a
+    commas, parentheses, double quotes, slashes and hyphens; length() counts characters); names
+    with an apostrophe go to SQL (inside a part it may be missing from the text). Anything else (another character anywhere, a
     placeholder with a backslash, which RE2 would read as a rewrite escape, or with a character
     outside _AGREED) returns None: the caller takes the SQL path."""
 

@@ -130,7 +130,13 @@ class Matcher:
         while len(toks) > 1 and toks[-1].isdigit():
             toks = toks[:-1]
         singular = tuple(map(_singular, toks))
+        # an exclude in either form vetoes both (email_types is no more an email than email_type)
+        if self._excluded(toks) or self._in_singular._excluded(singular):
+            return False
         return self._matches(toks) or self._in_singular._matches(singular)
+
+    def _excluded(self, toks: tuple[str, ...]) -> bool:
+        return any(_contains(toks, p) for p in self.exclude)
 
     @cached_property
     def _in_singular(self) -> Matcher:
@@ -139,8 +145,6 @@ class Matcher:
         return Matcher(each(self.any), each(self.first), each(self.last), each(self.exclude), self.regex)
 
     def _matches(self, toks: tuple[str, ...]) -> bool:
-        if any(_contains(toks, p) for p in self.exclude):
-            return False
         return (any(_contains(toks, p) for p in self.any)
                 or any(toks[:len(p)] == p for p in self.first)
                 or any(len(toks) >= len(p) and toks[-len(p):] == p for p in self.last)

@@ -45,6 +45,10 @@ ZERO = ord("0")
 _POWERS = 10 ** np.arange(MAX_NUMBER_DIGITS + 1, dtype=np.uint64)
 _RELATION = re.compile(r'^("[^"]+"|\w+)(\.("[^"]+"|\w+)){0,2}$')
 _NOT_DIGIT = re.compile(r"[^0-9]")
+# a phone's extension (555-123-4567 x204), which its last 10 digits must not take in; the same
+# regex in SQL: PHONE_EXTENSION_SQL (int_pii_values, macros/tests/leaks.sql)
+PHONE_EXTENSION_SQL = r"(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$"
+_PHONE_EXTENSION = re.compile(PHONE_EXTENSION_SQL)
 
 Taken = Callable[[Sequence | pa.Array], np.ndarray]  # values -> which are real values of the slice (bool)
 
@@ -66,8 +70,9 @@ def normalized(kind: str, value: str) -> str:
     last 10 digits, SSNs their digits."""
     if kind == "email":
         return sql_lower(value)
-    digits = _NOT_DIGIT.sub("", value)
-    return digits[-10:] if kind == "phone" else digits
+    if kind == "phone":
+        return _NOT_DIGIT.sub("", _PHONE_EXTENSION.sub("", value, count=1))[-10:]
+    return _NOT_DIGIT.sub("", value)
 
 
 def kinds_by_domain(ruleset: RuleSet) -> dict[str, str]:

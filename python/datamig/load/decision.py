@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ from ..folders import first_missing, remove_empty
 
 LOAD = "load-decision.json"
 ROLLBACK = "rollback-decision.json"
+LOCK_FILE = ".datamig-load.lock"  # only where a folder cannot be flocked
 
 
 def path(run_dir: Path, op: str) -> Path:
@@ -75,25 +77,59 @@ def locked(out_dir: Path, wait_s: float = 30.0):
     """Exclusive across processes (flock: released by the kernel even on kill -9). The lock is
     taken on the runs folder itself, not on a lock file in it, so a rollback or recovery that
     turns out to have nothing to do leaves no trace; a folder it had to create goes again if
-    it is still empty."""
-    created = first_missing(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
-    deadline = time.monotonic() + wait_s
+    it is still empty. (Where a folder cannot be flocked, NFS, a lock file in it is.)"""
+    fd, created = _acquire(out_dir, time.monotonic() + wait_s)
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    raise MigrationFailed(f"another datamig load, rollback or recovery holds the lock on {out_dir}") \
-                        from None
-                time.sleep(0.2)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        # removed while still locked: a process waiting on this folder then finds it gone
+        # (_same_folder) and locks the one that is there, never a deleted one
         remove_empty(out_dir, created)
+        os.close(fd)  # closing the descriptor releases the lock
 
+
+def _acquire(out_dir: Path, deadline: float) -> tuple[int, Path | None]:
+    """The locked descriptor, and the outermost folder this call created (None if none)."""
+    while True:
+        created = first_missing(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if not _flock(fd, out_dir, deadline):
+                os.close(fd)
+                fd = -1
+                fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+                _flock(fd, out_dir, deadline, fallback=False)
+            if _same_folder(fd, out_dir):
+                return fd, created
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            raise
+        # the holder we waited for created the folder and removed it empty: lock the new one
+        os.close(fd)
+
+
+def _flock(fd: int, out_dir: Path, deadline: float, fallback: bool = True) -> bool:
+    """True once locked; False when this filesystem cannot flock a folder's descriptor."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if fallback and exc.errno in (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP):
+                return False
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise MigrationFailed(f"cannot lock the runs folder {out_dir}: {exc.strerror}") from None
+            if time.monotonic() > deadline:
+                raise MigrationFailed(f"another datamig load, rollback or recovery holds the lock on {out_dir}") \
+                    from None
+            time.sleep(0.2)
+
+
+def _same_folder(fd: int, out_dir: Path) -> bool:
+    try:
+        here = os.stat(out_dir if stat.S_ISDIR(os.fstat(fd).st_mode) else out_dir / LOCK_FILE)
+    except FileNotFoundError:
+        return False
+    return os.path.samestat(os.fstat(fd), here)

@@ -104,6 +104,8 @@ class _Load:
         try:
             if not self.dry_run:
                 self.report["recovery"] = recover_locked(self.cfg, self.env, self.folder.path.parent, self.progress)
+                # a recovery that finished or undid an earlier run changed CERT: its report is kept
+                self.writing = any(self.report["recovery"].values())
             self._drift_gate()
             self._connect()
             if self._already_loaded():
@@ -339,6 +341,8 @@ class _Load:
     def _write_report(self) -> None:
         real = self.folder.path / REPORT
         if not self.dry_run:
+            if self.report["status"] == "ALREADY_LOADED" and _status_of(real) == "LOADED":
+                return  # the load's own report (its timings, its recovery) stays; this one is returned
             _write_json(real, self.report)
             return
         _write_json(self.folder.path / DRY_RUN_REPORT, self.report)
@@ -371,6 +375,13 @@ def _totals(report: dict) -> dict:
                 for k in totals:
                     totals[k] += int(counts.get(k, 0) or 0)
     return totals
+
+
+def _status_of(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _is_real_report(path: Path) -> bool:

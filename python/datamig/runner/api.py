@@ -69,6 +69,7 @@ def rollback(cfg: Config, env: Mapping[str, str], run_id: str) -> dict:
 def get_report(cfg: Config, run_id: str) -> dict:
     from ..report.build import build_report, report_paths, reports_dir_of
 
+    run_id = checked_run_id(run_id)  # a run id names a file: '../x' must reach none
     path = report_paths(run_id, reports_dir_of(cfg))["json"]
     if not path.exists():
         build_report(cfg, run_id)

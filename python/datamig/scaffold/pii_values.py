@@ -1,7 +1,7 @@
 """`int_pii_values`: every email, phone and SSN of the slice's original data (columns, the
 configured paths of JSON documents, and in documents whose keys are classified (by_key) every
 value of an email, phone or SSN shape, whatever its key), normalized
-(emails lower-case, phones their last 10 digits, SSNs their digits) and stored as keyed SHA-256
+(emails lower-case, phones their last 10 digits before any extension, SSNs their digits) and stored as keyed SHA-256
 (`anonymize_hash`, domain pii.values): the free-text leak test joins on it. Phones and SSNs also
 get their keyed digit permutation (`anonymize_taken_digits`, domain pii.values.digits), which
 permuted phones and SSNs are kept off a chunk at a time (anonymize/taken.py). A table, built once per build: every leak test and
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..anonymize.rules import Planned
-from ..anonymize.taken import DIGITS_DOMAIN, HASH_DOMAIN, leak_kind
+from ..anonymize.taken import DIGITS_DOMAIN, HASH_DOMAIN, PHONE_EXTENSION_SQL, leak_kind
 from ..quoting import sql_literal
 from . import naming
 from .layout import Dataset
@@ -26,7 +26,7 @@ def _normalized(expr: str, kind: str) -> str:
     if kind == "email":
         return f"lower({expr})"
     if kind == "phone":
-        return f"right(regexp_replace({expr}, '[^0-9]', '', 'g'), 10)"
+        return f"right(regexp_replace(regexp_replace({expr}, '{PHONE_EXTENSION_SQL}', ''), '[^0-9]', '', 'g'), 10)"
     return f"regexp_replace({expr}, '[^0-9]', '', 'g')"
 
 

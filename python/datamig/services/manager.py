@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .. import pg_address
 from ..config import Config, check_neo4j_url
+from ..errors import ConfigError
 from . import envfile, postgres_cluster, roles
 from .ports import free_port
 
@@ -167,8 +168,6 @@ def down(root: Path) -> list[str]:
 
 def status(cfg: Config, env: dict) -> list[StoreStatus]:
     """Reachability of every configured store in PROD and CERT, never showing a password."""
-    from . import neo4j_server
-
     rows = []
     for store in cfg.stores.values():
         for target in ("prod", "cert"):
@@ -181,11 +180,23 @@ def status(cfg: Config, env: dict) -> list[StoreStatus]:
             if store.kind == "postgres":
                 ok, detail = _pg_reachable(url)
             else:
-                check_neo4j_url(f"{store.name} ({target.upper()})", url, url_var)  # http:// would crash the driver
-                ok = neo4j_server.is_reachable(url, env.get(user_var, "neo4j"), env.get(pw_var, ""))
-                detail = "" if ok else "no Bolt answer"
+                ok, detail = _neo4j_reachable(store.name, target, url, url_var, env.get(user_var, "neo4j"),
+                                              env.get(pw_var, ""))
             rows.append(StoreStatus(store.name, target, store.kind, address, ok, detail))
     return rows
+
+
+def _neo4j_reachable(store: str, target: str, url: str, url_var: str, user: str, password: str) -> tuple[bool, str]:
+    """A URL without a Bolt scheme is a row's detail, not a driver's traceback (http:// needs
+    aiohttp); `migrate`'s preflight makes it its one-line error for the targets it needs."""
+    from . import neo4j_server
+
+    try:
+        check_neo4j_url(f"{store} ({target.upper()})", url, url_var)
+    except ConfigError as exc:
+        return False, str(exc)
+    ok = neo4j_server.is_reachable(url, user, password)
+    return ok, "" if ok else "no Bolt answer"
 
 
 def _address(url: str, kind: str) -> str:
