@@ -1156,6 +1156,25 @@ def test_a_turkish_i_and_a_plain_i_stand_for_each_other_in_a_name(plugin, conn):
     assert docs == want
 
 
+def _scrubbed_three_ways(plugin, conn, texts: list[str], names: list[str]) -> tuple[list, list, list]:
+    """Each text scrubbed of its row's one name: as a column's SQL does it (dm_scrub_names or the
+    regexes), as Python does it, and inside a JSON document."""
+    sql = A("v", "scrub_text", names=["n"])
+    column = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) "
+                                         "ORDER BY i", [texts, names, list(range(len(texts)))]).fetchall()]
+    python = [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)]
+    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}", None, [n]))["notes"]
+            for t, n in zip(texts, names)]
+    return column, python, docs
+
+
+def _dropped_in_sql(conn, texts: list[str], names: list[str], text_sql: str = "v", name_sql: str = "n") -> list:
+    """The regex path alone (dm_lib.drop_name), what dm_scrub_names leaves to SQL."""
+    return [r[0] for r in conn.execute(f"SELECT dm_lib.drop_name({text_sql}, {name_sql}) FROM (SELECT unnest(?) AS v, "
+                                       "unnest(?) AS n, unnest(?) AS i) ORDER BY i",
+                                       [texts, names, list(range(len(texts)))]).fetchall()]
+
+
 def test_decomposed_accents_in_the_text_or_the_name_still_name_the_person(plugin, conn):
     """A decomposed é (e + U+0301, from Mac input or a PDF) used to keep José García in a note
     written composed, and to leave the accent of a decomposed note behind ("[NAME]\u0301")."""
@@ -1163,19 +1182,9 @@ def test_decomposed_accents_in_the_text_or_the_name_still_name_the_person(plugin
     texts = ["José García called", "Jose Garcia called", nfd + " called", nfd + " called", "Garci\u0301a's mom"]
     names = [nfd, nfd, "José García", nfd, "García"]
     want = ["[NAME] [NAME] called"] * 4 + ["[NAME]'s mom"]
-    sql = A("v", "scrub_text", names=["n"])
-    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
-                                      [texts, names, list(range(len(texts)))]).fetchall()]
-    assert got == want
-    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
-    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}", None, [n]))["notes"]
-            for t, n in zip(texts, names)]
-    assert docs == want
+    assert _scrubbed_three_ways(plugin, conn, texts, names) == (want, want, want)
     # the SQL-only path (what dm_scrub_names leaves to the regexes) agrees
-    regex = [r[0] for r in conn.execute("SELECT dm_lib.drop_name(nfc_normalize(v), nfc_normalize(n)) FROM "
-                                        "(SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
-                                        [texts, names, list(range(len(texts)))]).fetchall()]
-    assert regex == got
+    assert _dropped_in_sql(conn, texts, names, "nfc_normalize(v)", "nfc_normalize(n)") == want
 
 
 def test_a_name_with_an_apostrophe_goes_when_the_text_drops_it(plugin, conn):
@@ -1185,14 +1194,7 @@ def test_a_name_with_an_apostrophe_goes_when_the_text_drops_it(plugin, conn):
              "Obrien came"]
     names = ["Sean O'Brien", "D\u2019Angelo", "O' Neil", "O'Brien"]
     want = ["[NAME] called; [NAME], [NAME], [NAME], [NAME] and [NAME] too", "[NAME]'s mom", "O positive", "[NAME] came"]
-    sql = A("v", "scrub_text", names=["n"])
-    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
-                                      [texts, names, list(range(len(texts)))]).fetchall()]
-    assert got == want
-    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
-    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}", None, [n]))["notes"]
-            for t, n in zip(texts, names)]
-    assert docs == want
+    assert _scrubbed_three_ways(plugin, conn, texts, names) == (want, want, want)
 
 
 def test_a_nickname_in_parentheses_or_quotes_is_a_name_part(plugin, conn):
@@ -1201,17 +1203,8 @@ def test_a_nickname_in_parentheses_or_quotes_is_a_name_part(plugin, conn):
     texts = ["Bobby came in; BOBBY and Robert too", "Bobby came in", "Ana or Ann called", "Bobby (Rob) came"]
     names = ["Robert (Bobby)", 'Robert "Bobby"', "Ana/Ann", "\u201cBobby\u201d"]
     want = ["[NAME] came in; [NAME] and [NAME] too", "[NAME] came in", "[NAME] or [NAME] called", "[NAME] (Rob) came"]
-    sql = A("v", "scrub_text", names=["n"])
-    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS n, unnest(?) AS i) ORDER BY i",
-                                      [texts, names, list(range(len(texts)))]).fetchall()]
-    assert got == want
-    assert [plugin.engine.fakes.scrub_text(t, [n]) for t, n in zip(texts, names)] == want
-    regex = [r[0] for r in conn.execute("SELECT dm_lib.drop_name(v, n) FROM (SELECT unnest(?) AS v, unnest(?) AS n, "
-                                        "unnest(?) AS i) ORDER BY i", [texts, names, list(range(len(texts)))]).fetchall()]
-    assert regex == want
-    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({"notes": t}), "{}", None, [n]))["notes"]
-            for t, n in zip(texts, names)]
-    assert docs == want
+    assert _scrubbed_three_ways(plugin, conn, texts, names) == (want, want, want)
+    assert _dropped_in_sql(conn, texts, names) == want
 
 
 def test_a_name_goes_from_user_names_and_codes_built_of_it(plugin, conn):

@@ -14,6 +14,8 @@ from datamig.errors import NotFound
 from datamig.extract.runs import checked_run_id
 from datamig.services import envfile
 
+from _unreachable import unreachable_stores, work_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 DSN_PASSWORD = "KvPassw0rd-Planted-77"
 SALT = "cli-errors-salt-0123456789abcdef"
@@ -22,17 +24,12 @@ SALT = "cli-errors-salt-0123456789abcdef"
 @pytest.fixture()
 def work(tmp_path) -> Path:
     """A config whose runs land in tmp_path/runs, and no services.env of the checkout."""
-    text = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", f"out_dir: {tmp_path / 'runs'}")
-    (tmp_path / "datamig.yaml").write_text(text)
-    (tmp_path / "state").mkdir()
-    return tmp_path
+    return work_folder(tmp_path)
 
 
 def _env(work: Path, **extra: str) -> dict:
     # every store unreachable; IDS in libpq's key=value form, its password inside the setting
-    stores = {f"{t}_{s}_URL": f"postgresql://datamig:url-pw-1234@127.0.0.1:1/{s.lower()}"
-              for t in ("PROD", "CERT") for s in ("IDS", "HCP1", "HCP2", "ADB")}
-    stores.update({f"{t}_SP_URL": "bolt://127.0.0.1:1" for t in ("PROD", "CERT")})
+    stores = unreachable_stores("url-pw-1234")
     stores["PROD_IDS_URL"] = f"host=127.0.0.1 port=1 user=u password={DSN_PASSWORD} dbname=ids"
     return {**os.environ, **stores, "DATAMIG_CONFIG": str(work / "datamig.yaml"), "DATAMIG_STATE_DIR": str(work / "state"),
             "DATAMIG_SALT": SALT, "DATAMIG_RUNS_DIR": str(work / "runs"), "COLUMNS": "200", **extra}

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from _unreachable import unreachable_stores, work_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 SALT = "more-errors-salt-0123456789abcdef"
 NEO_PASSWORD = "neo-Planted-pw-4242"
@@ -20,17 +22,12 @@ RUN = "mig-20990101-000000-d42"
 
 @pytest.fixture()
 def work(tmp_path) -> Path:
-    """A config whose runs land in tmp_path/runs, a state folder of its own and a cache folder."""
-    text = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", f"out_dir: {tmp_path / 'runs'}")
-    (tmp_path / "datamig.yaml").write_text(text)
-    (tmp_path / "state").mkdir()
-    return tmp_path
+    """A config whose runs land in tmp_path/runs, a state folder of its own (and, in _env, a cache folder)."""
+    return work_folder(tmp_path)
 
 
 def _env(work: Path, **extra: str | None) -> dict:
-    stores = {f"{t}_{s}_URL": f"postgresql://datamig:{URL_PASSWORD}@127.0.0.1:1/{s.lower()}"
-              for t in ("PROD", "CERT") for s in ("IDS", "HCP1", "HCP2", "ADB")}
-    stores.update({f"{t}_SP_URL": "bolt://127.0.0.1:1" for t in ("PROD", "CERT")})
+    stores = unreachable_stores(URL_PASSWORD)
     stores.update({f"{t}_SP_PASSWORD": NEO_PASSWORD for t in ("PROD", "CERT")})
     env = {**os.environ, **stores, "DATAMIG_CONFIG": str(work / "datamig.yaml"),
            "DATAMIG_STATE_DIR": str(work / "state"), "DATAMIG_SALT": SALT, "DATAMIG_CACHE_DIR": str(work / "cache"),

@@ -8,7 +8,7 @@ select distinct
 from (
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__emergency_contacts') }}
     union
     select
@@ -18,7 +18,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(unnest(json_extract_string(cast(vitals as json), '$.guardians[*].phone')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(unnest(json_extract_string(cast(vitals as json), '$.guardians[*].phone')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
@@ -33,7 +33,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(unnest(regexp_extract_all(cast(vitals as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
@@ -43,7 +43,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(primary_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(primary_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__patients') }}
     union
     select
@@ -53,7 +53,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp1__providers') }}
     union
     select
@@ -63,7 +63,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(unnest(json_extract_string(cast(details as json), '$.guardians[*].phone')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(unnest(json_extract_string(cast(details as json), '$.guardians[*].phone')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
@@ -78,7 +78,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(unnest(regexp_extract_all(cast(details as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
@@ -88,12 +88,12 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__clinics') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(fax as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(fax as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__clinics') }}
     union
     select
@@ -108,7 +108,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(mobile as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(mobile as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -118,7 +118,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(unnest(json_extract_string(cast(guardian_contacts as json), '$.guardians[*].phone')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(unnest(json_extract_string(cast(guardian_contacts as json), '$.guardians[*].phone')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -133,7 +133,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -143,7 +143,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__districts') }}
     union
     select
@@ -153,17 +153,17 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(mobile_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(mobile_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__guardians') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(work_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(work_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__guardians') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__schools') }}
     union
     select
@@ -173,12 +173,12 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(work_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(work_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__staff') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(mobile_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(mobile_phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__staff') }}
     union
     select
@@ -193,7 +193,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__students') }}
     union
     select
@@ -208,7 +208,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(unnest(json_extract_string(cast(emergency_contacts as json), '$.guardians[*].phone')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(unnest(json_extract_string(cast(emergency_contacts as json), '$.guardians[*].phone')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__students') }}
     union
     select
@@ -223,7 +223,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '(\+?1[ .–-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .–-]?[0-9]{3}[ .–-]?[0-9]{4}(?: ?(?i:x|ext\.?|extension) ?[0-9]{1,6})?\b|\B\+[0-9]{1,3}(?:[ –-]?(?:\([0-9]{1,4}\)|[0-9])){8,14}\b')), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_ids__students') }}
     union
     select
@@ -243,12 +243,12 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_sp__node_guardian') }}
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_sp__node_school') }}
     union
     select
@@ -258,7 +258,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_sp__node_staff') }}
     union
     select
@@ -268,7 +268,7 @@ from (
     union
     select
         'phone' as kind,
-        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) as value
+        right(regexp_replace(regexp_replace(cast(phone as varchar), '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) as value
     from {{ ref('stg_sp__node_student') }}
 ) as found
 where value is not null and value <> ''

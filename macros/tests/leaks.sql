@@ -38,7 +38,7 @@ found as (
     select 'email' as kind, lower(unnest(regexp_extract_all(t, '{{ shapes.email }}'))) as v from texts
     union all
     select 'phone', right(regexp_replace(regexp_replace(unnest(regexp_extract_all(t, '{{ shapes.phone }}')),
-        '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$', ''), '[^0-9]', '', 'g'), 10) from texts
+        '(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$', ''), '[^0-9]', '', 'g'), 10) from texts
     union all
     select 'ssn', regexp_replace(unnest(regexp_extract_all(t, '{{ shapes.ssn }}')), '[^0-9]', '', 'g') from texts
 )

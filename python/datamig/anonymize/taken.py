@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .fpe import DigitPermuter
 from .keyed import sql_lower
@@ -47,7 +48,7 @@ _RELATION = re.compile(r'^("[^"]+"|\w+)(\.("[^"]+"|\w+)){0,2}$')
 _NOT_DIGIT = re.compile(r"[^0-9]")
 # a phone's extension (555-123-4567 x204), which its last 10 digits must not take in; the same
 # regex in SQL: PHONE_EXTENSION_SQL (int_pii_values, macros/tests/leaks.sql)
-PHONE_EXTENSION_SQL = r"(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}\s*$"
+PHONE_EXTENSION_SQL = r"(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$"  # RE2 and Python read it alike
 _PHONE_EXTENSION = re.compile(PHONE_EXTENSION_SQL)
 
 Taken = Callable[[Sequence | pa.Array], np.ndarray]  # values -> which are real values of the slice (bool)
@@ -141,6 +142,8 @@ def digit_numbers(values: Sequence[str | None] | pa.Array, last: int = 0) -> tup
     n = len(arr)
     if n == 0:
         return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    if last:  # phones: an extension is no part of their last digits (normalized), in RE2 as in SQL
+        arr = pc.replace_substring_regex(arr, PHONE_EXTENSION_SQL, "", max_replacements=1)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
     raw = arr.buffers()[2]
     data = np.frombuffer(raw, dtype=np.uint8)[offsets[0]:offsets[-1]] if raw is not None else np.zeros(0, np.uint8)

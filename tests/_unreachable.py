@@ -1,0 +1,23 @@
+"""The settings of tests that meet the CLI with no server running: a config whose runs land in a
+test's own folder, and every store pointed at 127.0.0.1:1, where nothing listens."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def work_folder(tmp_path: Path) -> Path:
+    """tmp_path holding datamig.yaml (its runs in tmp_path/runs) and a state folder of its own."""
+    text = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", f"out_dir: {tmp_path / 'runs'}")
+    (tmp_path / "datamig.yaml").write_text(text)
+    (tmp_path / "state").mkdir()
+    return tmp_path
+
+
+def unreachable_stores(url_password: str) -> dict[str, str]:
+    """PROD and CERT URLs of every store, each with `url_password` in it where it can hold one."""
+    stores = {f"{t}_{s}_URL": f"postgresql://datamig:{url_password}@127.0.0.1:1/{s.lower()}"
+              for t in ("PROD", "CERT") for s in ("IDS", "HCP1", "HCP2", "ADB")}
+    stores.update({f"{t}_SP_URL": "bolt://127.0.0.1:1" for t in ("PROD", "CERT")})
+    return stores
