@@ -248,7 +248,7 @@ def _assert_scrub_names_match_the_regex_reference(conn, placeholder: str) -> Non
              "Ǆemal", "ɓello", "Kelvin", "芳 王", "王", "J. Lee", "é", "ɏ", "Ɐ", "Ж", "", None,
              "Σοφία", "Жанна Петрова", "Yılmaz", "İrem", "Irem", "Renée O'Brien", "凤英 Saavedra", "김민준",
              "Nguyệt", "Ṡam ẞach", "D\u2019Arcy", "Ann O\u2019Neil", "Lee, Ann", "Jo\u00a0Kim", "Ann,Lee",
-             "Weiß", "Strauss", "Ssam Assa", "Grosſs"]
+             "Weiß", "Strauss", "Ssam Assa", "Grosſs", "O'Br'ien", "O''Brien", "'Ann'", "Ann'"]
     words = ["Ann", "ANN", "ann", "Lee", "Annual", "Anna", "Jo", "JoAnn", "O'Brien", "o'brien", "Mary-Jane",
              "St. John", "Kim", "x_y", "1st", "called", "Leeds", "A", "ks", "JOSÉ", "josé", "Zoë", "王芳", "王芳的",
              "ǆemal", "Ɓello", "Kelvin", "\u212aim", "ſt. john", "王", "芳", "王芳的妈妈", "J.", "é", "ɏ",
@@ -256,7 +256,8 @@ def _assert_scrub_names_match_the_regex_reference(conn, placeholder: str) -> Non
              "Yılmaz", "İREM", "irem", "RENÉE", "renée", "Saavedra", "凤英", "김민준", "김민준이", "NGUYỆT",
              "nguyệt", "ẛam", "ṡAM", "ßach", "ſam", "O\u2019Brien", "o\u2019BRIEN", "d'arcy", "O'Neil", "D\u2019ARCY",
              "Jose", "JOSE", "Zoe", "ZOË", "Renee", "RENÈE", "Nguyet", "NGUYÊT", "Öbrien", "Ańn", "Lée", "Kïm",
-             "WEISS", "Weiss", "weiß", "WEIẞ", "Strauß", "STRAUSS", "Weiśs", "ßam", "Aßa", "grosss", "Groß"]
+             "WEISS", "Weiss", "weiß", "WEIẞ", "Strauß", "STRAUSS", "Weiśs", "ßam", "Aßa", "grosss", "Groß",
+             "OBrien", "Obrien", "O", "Brien", "ONeil", "Neil", "DArcy", "Arcy", "O'B", "ob'rien"]
     seps = [" ", "  ", ",", ".", "'", "\n", "\t", "-", "_", "!", "'s ", "", "\\", "(", ")", "|", "\r\n", "é", "\u212a",
             "\u2019s ", " \u201c", "\u201d ", " \u05e9\u05dc ", "\U0001f600"]
     rows = [(i, "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 10))),

@@ -33,11 +33,11 @@ _AGREED = re.compile(f"[\\x00-\u00de\u00e0-\u012f\u0132-\u024f\u0370-\u052f\u1e0
 
 
 # an apostrophe in a name matches either apostrophe (sql_library.sql, name_pattern)
-_APOSTROPHE = re.compile("['\u2019]")
 _EITHER_APOSTROPHE = "['\u2019]"
 # inside a part, also none or a space: O'Brien is written OBrien or O Brien where a system strips
 # apostrophes (sql_library.sql, escaped_part)
 _INNER_APOSTROPHE = "['\u2019 ]?"
+_UNSEEN = object()
 
 
 def _accented_letters() -> dict[str, str]:
@@ -173,8 +173,8 @@ class NameScrubber:
     Case-insensitive equality is fold() on _AGREED characters, where Python and RE2 pair the
     same characters, and ’ folds to ' (the pattern's either-apostrophe class); parts are split
     as DuckDB does (name_parts: trim() strips spaces, then a split on RE2's \s, no-break spaces,
-    commas, parentheses, double quotes, slashes and hyphens; length() counts characters); names
-    with an apostrophe go to SQL (inside a part it may be missing from the text). Anything else (another character anywhere, a
+    commas, parentheses, double quotes, slashes and hyphens; length() counts characters); a part
+    with an apostrophe inside is looked for in each of its spellings (_spellings). Anything else (another character anywhere, a
     placeholder with a backslash, which RE2 would read as a rewrite escape, or with a character
     outside _AGREED) returns None: the caller takes the SQL path."""
 
@@ -182,18 +182,22 @@ class NameScrubber:
         # a placeholder outside _AGREED may change length under fold() ('İ' lowers to two code
         # points): the second pass would read the scrubbed text's fold at the wrong positions
         self.placeholder = placeholder if "\\" not in placeholder and _agreed(placeholder) else None
-        self._parts: dict[str, tuple[str, ...]] = {}
+        self._parts: dict[str, tuple[tuple[str, ...], ...] | None] = {}
         self._memo: dict[tuple, str] = {}
         self._max = max_names
 
-    def _folded_parts(self, name: str) -> tuple[str, ...]:
-        """The name's kept parts, folded, in their order (the pattern's alternatives)."""
-        found = self._parts.get(name)
-        if found is None:
+    def _folded_parts(self, name: str) -> tuple[tuple[str, ...], ...] | None:
+        """The name's kept parts, folded, in their order (the pattern's alternatives), each as
+        the texts it matches (O'Brien: o'brien, o brien, obrien); None when this path cannot
+        say (two apostrophes in a row, or more than two inside one part)."""
+        found = self._parts.get(name, _UNSEEN)
+        if found is _UNSEEN:
             kept = name_parts(name)
             # one fold for all parts: fold() maps character by character (parts hold no space);
             # a repeated part adds nothing: the regex tries the first of equal alternatives
-            found = tuple(dict.fromkeys(fold(" ".join(kept)).split(" "))) if kept else ()
+            folded = tuple(dict.fromkeys(fold(" ".join(kept)).split(" "))) if kept else ()
+            variants = tuple(map(_spellings, folded))
+            found = None if None in variants else variants
             if len(self._parts) >= self._max:
                 self._parts.clear()
             self._parts[name] = found
@@ -202,8 +206,8 @@ class NameScrubber:
     def scrub(self, text: str | None, names: list | None) -> str | None:
         if text is None or names is None or self.placeholder is None or not _agreed(text):
             return None
-        if not all(n is None or (_agreed(n) and _APOSTROPHE.search(n) is None) for n in names):
-            return None  # (an apostrophe inside a name part may be missing in the text: SQL path)
+        if not all(n is None or _agreed(n) for n in names):
+            return None
         key = (text, tuple(names))
         done = self._memo.get(key)
         if done is None:
@@ -214,12 +218,12 @@ class NameScrubber:
             done = self._memo[key] = self._scrub(text, names)
         return done
 
-    def _scrub(self, text: str, names: list) -> str:
+    def _scrub(self, text: str, names: list) -> str | None:
+        every = [self._folded_parts(name) for name in names if name is not None]
+        if None in every:
+            return None
         folded = fold(text)
-        for name in names:
-            if name is None:
-                continue
-            parts = self._folded_parts(name)
+        for parts in every:
             for _ in range(2 if parts else 0):  # as SQL: pass 2 catches names pass 1's edges swallowed
                 scrubbed = self._one_pass(text, folded, parts)
                 if scrubbed is text:  # nothing replaced: another pass would find nothing either
@@ -249,23 +253,46 @@ def _candidates(text: str, folded: str, parts: tuple[str, ...]) -> list[tuple]:
     (alternative 0) before group 1 as an edge character (1); then the parts in their order.
     `end` is past the edge character group 3 consumed (the scan resumes there)."""
     n, found = len(text), []
-    for rank, part in enumerate(parts):
-        j = folded.find(part)
-        while j >= 0:
-            stop = j + len(part)
-            if stop == n:
-                after = ""
-            elif _EDGE_RE.match(text, stop):
-                after = text[stop]
-            else:
-                after = None
-            if after is not None:
-                if j == 0:
-                    found.append((0, 0, rank, "", stop + len(after), after))
-                elif _EDGE_RE.match(text, j - 1):
-                    found.append((j - 1, 1, rank, text[j - 1], stop + len(after), after))
-            j = folded.find(part, j + 1)
+    for rank, spellings in enumerate(parts):
+        # a part's spellings never match at one place together: they differ where its apostrophe is
+        for part in spellings:
+            _find(text, folded, part, rank, n, found)
     return found
+
+
+def _spellings(part: str) -> tuple[str, ...] | None:
+    """The folded texts a folded name part matches: an apostrophe inside it (not its first or
+    last character) may be there, a space, or missing (part_pattern's _INNER_APOSTROPHE)."""
+    inner = [i for i in range(1, len(part) - 1) if part[i] == "'"]
+    if not inner:
+        return (part,)
+    if len(inner) > 2 or any(part[i + 1] == "'" for i in inner):
+        return None
+    out = [""]
+    last = 0
+    for i in inner:
+        out = [o + part[last:i] + mark for o in out for mark in ("'", " ", "")]
+        last = i + 1
+    return tuple(o + part[last:] for o in out)
+
+
+def _find(text: str, folded: str, part: str, rank: int, n: int, found: list) -> None:
+    """Where `part` occurs in the folded text standing as the regex needs it, added to `found`."""
+    j = folded.find(part)
+    while j >= 0:
+        stop = j + len(part)
+        if stop == n:
+            after = ""
+        elif _EDGE_RE.match(text, stop):
+            after = text[stop]
+        else:
+            after = None
+        if after is not None:
+            if j == 0:
+                found.append((0, 0, rank, "", stop + len(after), after))
+            elif _EDGE_RE.match(text, j - 1):
+                found.append((j - 1, 1, rank, text[j - 1], stop + len(after), after))
+        j = folded.find(part, j + 1)
 
 
 def _agreed(text: str) -> bool:
