@@ -94,7 +94,14 @@ accented emails in free text, names across digits, _ and ß/ss and ı/İ/i, text
     before: plain copy 0.61 s, dbt run 20.48 s (ratio 33.6), no dbt 7.44 s
     after:  plain copy 0.55-0.77 s, dbt run 15.11-19.23 s (ratio 23.2-29.2), no dbt 5.24-7.15 s
             (four runs: the machine's noise, not the code)
-The <= 2.0 target is not met, by dbt (8-13 s of `dbt run` is dbt's own work) nor by the
+Next session (a fresh extract, one folder reused): that code, then the leak hunt's fixes, which
+give the engine more to do (hcp2.visits.chief_complaint and the graph's message subject now
+scrubbed, hcp1.patients.mrn masked, text composed to NFC first):
+    before: plain copy 0.88 s, dbt run 22.21 s (ratio 25.1), no dbt 9.02 s
+    after:  plain copy 0.88 / 1.05 s, dbt run 23.24 / 20.79 s (ratio 26.4 / 19.9), no dbt 10.39 / 9.12 s
+(one commit in between, which sent every row naming someone with an apostrophe to the regexes,
+measured hcp2__care_plans at 36 s instead of 0.6 s; the fast path now takes such names too.)
+The <= 2.0 target is not met, by dbt (8-15 s of `dbt run` is dbt's own work) nor by the
 engine alone (ratio ~8-13); see README "Benchmarks" for what is left.
 """
 from __future__ import annotations

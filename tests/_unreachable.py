@@ -2,6 +2,7 @@
 test's own folder, and every store pointed at 127.0.0.1:1, where nothing listens."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,3 +22,20 @@ def unreachable_stores(url_password: str) -> dict[str, str]:
               for t in ("PROD", "CERT") for s in ("IDS", "HCP1", "HCP2", "ADB")}
     stores.update({f"{t}_SP_URL": "bolt://127.0.0.1:1" for t in ("PROD", "CERT")})
     return stores
+
+
+def run_cli(env: dict, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / ".venv/bin/datamig"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def one_error_line(proc: subprocess.CompletedProcess, secrets: tuple[str, ...], *named: str) -> str:
+    """The one `error: ...` line of a user error (exit 2), naming each of `named`, no secret anywhere."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for thing in named:
+        assert thing in lines[0], (thing, lines[0])
+    for secret in secrets:
+        assert secret not in proc.stdout + proc.stderr
+    return lines[0]

@@ -14,7 +14,7 @@ from datamig.errors import NotFound
 from datamig.extract.runs import checked_run_id
 from datamig.services import envfile
 
-from _unreachable import unreachable_stores, work_folder
+from _unreachable import one_error_line, run_cli, unreachable_stores, work_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DSN_PASSWORD = "KvPassw0rd-Planted-77"
@@ -36,19 +36,11 @@ def _env(work: Path, **extra: str) -> dict:
 
 
 def _cli(work: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / ".venv/bin/datamig"), *args], cwd=ROOT, env=_env(work, **extra),
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(_env(work, **extra), *args)
 
 
 def _one_error_line(proc: subprocess.CompletedProcess, *named: str) -> str:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for thing in named:
-        assert thing in lines[0], (thing, lines[0])
-    for secret in (DSN_PASSWORD, SALT, "url-pw-1234"):
-        assert secret not in proc.stdout + proc.stderr
-    return lines[0]
+    return one_error_line(proc, (DSN_PASSWORD, SALT, "url-pw-1234"), *named)
 
 
 def _nothing_written(work: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from _unreachable import unreachable_stores, work_folder
+from _unreachable import one_error_line, run_cli, unreachable_stores, work_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SALT = "more-errors-salt-0123456789abcdef"
@@ -41,19 +41,11 @@ def _env(work: Path, **extra: str | None) -> dict:
 
 
 def _cli(work: Path, *args: str, cwd: Path = ROOT, **extra: str | None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / ".venv/bin/datamig"), *args], cwd=cwd, env=_env(work, **extra),
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(_env(work, **extra), *args, cwd=cwd)
 
 
 def _one_error_line(proc: subprocess.CompletedProcess, *named: str) -> str:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for thing in named:
-        assert thing in lines[0], (thing, lines[0])
-    for secret in (SALT, NEO_PASSWORD, URL_PASSWORD):
-        assert secret not in proc.stdout + proc.stderr
-    return lines[0]
+    return one_error_line(proc, (SALT, NEO_PASSWORD, URL_PASSWORD), *named)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
