@@ -6,6 +6,7 @@ redacted.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -250,6 +251,7 @@ def _seed_preflight(values: dict, targets: tuple[str, ...]) -> None:
 
     from . import pg_address
     from .config import check_neo4j_url
+    from .config.neo4j_url import neo4j_address
     from .estate.seed import graph_settings, store_urls
     from .services import neo4j_server
 
@@ -272,39 +274,27 @@ def _seed_preflight(values: dict, targets: tuple[str, ...]) -> None:
         if settings:
             check_neo4j_url(f"sp ({target.upper()})", settings[0], f"{target.upper()}_SP_URL")
         if settings and not neo4j_server.is_reachable(*settings):
-            raise ConnectionFailed(f"{target.upper()}_SP_URL: no Neo4j answers at {_bolt_address(settings[0])} "
+            raise ConnectionFailed(f"{target.upper()}_SP_URL: no Neo4j answers at {neo4j_address(settings[0])} "
                                    f"with {target.upper()}_SP_USER/_PASSWORD")
 
 
-def _bolt_address(url: str) -> str:
-    from .config.neo4j_url import neo4j_address
-
-    return neo4j_address(url)
-
-
-class _seed_connection_errors:
+@contextlib.contextmanager
+def _seed_connection_errors(values: dict):
     """A server lost while seeding: one line naming it, not the driver's traceback."""
+    import psycopg
+    from neo4j.exceptions import DriverError, Neo4jError
 
-    def __init__(self, values: dict):
-        self.values = values
+    from . import pg_address
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        import psycopg
-        from neo4j.exceptions import DriverError, Neo4jError
-
-        from . import pg_address
-
-        if isinstance(exc, psycopg.OperationalError):
-            url = self.values.get(ADMIN_URL, "")
-            raise ConnectionFailed(f"{ADMIN_URL}: lost PostgreSQL at {pg_address.host_port(url)}: "
-                                   f"{pg_address.reason(exc, url)}") from None
-        if isinstance(exc, (DriverError, Neo4jError)):
-            raise ConnectionFailed(f"Neo4j failed while seeding: {type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-        return False
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        url = values.get(ADMIN_URL, "")
+        raise ConnectionFailed(f"{ADMIN_URL}: lost PostgreSQL at {pg_address.host_port(url)}: "
+                               f"{pg_address.reason(exc, url)}") from None
+    except (DriverError, Neo4jError) as exc:
+        raise ConnectionFailed(f"Neo4j failed while seeding: {type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
 def _print_seed_summary(summary: dict) -> None:

@@ -279,10 +279,9 @@ def _refused(run_id: str) -> dict:
     found = None
     try:
         from .config import load_config
-        from .extract.runs import checked_run_id
         from .runner.state import RunState
 
-        state = RunState.load(load_config(None).out_dir, checked_run_id(run_id))
+        state = RunState.load(load_config(None).out_dir, run_id)  # checked by _run_id
         found = {"status": state.status, "district": state.district}
     except (DatamigError, OSError, ValueError, TypeError):
         pass

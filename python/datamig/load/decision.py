@@ -12,7 +12,6 @@ import errno
 import fcntl
 import json
 import os
-import stat
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -83,7 +82,7 @@ def locked(out_dir: Path, wait_s: float = 30.0):
         yield
     finally:
         # removed while still locked: a process waiting on this folder then finds it gone
-        # (_same_folder) and locks the one that is there, never a deleted one
+        # (_still_there) and locks the one that is there, never a deleted one
         remove_empty(out_dir, created)
         os.close(fd)  # closing the descriptor releases the lock
 
@@ -93,14 +92,15 @@ def _acquire(out_dir: Path, deadline: float) -> tuple[int, Path | None]:
     while True:
         created = first_missing(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+        held = out_dir
+        fd = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
         try:
             if not _flock(fd, out_dir, deadline):
                 os.close(fd)
-                fd = -1
-                fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+                fd, held = -1, out_dir / LOCK_FILE
+                fd = os.open(held, os.O_RDWR | os.O_CREAT, 0o644)
                 _flock(fd, out_dir, deadline, fallback=False)
-            if _same_folder(fd, out_dir):
+            if _still_there(fd, held):
                 return fd, created
         except BaseException:
             if fd >= 0:
@@ -127,9 +127,9 @@ def _flock(fd: int, out_dir: Path, deadline: float, fallback: bool = True) -> bo
             time.sleep(0.2)
 
 
-def _same_folder(fd: int, out_dir: Path) -> bool:
+def _still_there(fd: int, path: Path) -> bool:
+    """`path` is still what `fd` opened (not removed, nor made anew, while we waited)."""
     try:
-        here = os.stat(out_dir if stat.S_ISDIR(os.fstat(fd).st_mode) else out_dir / LOCK_FILE)
+        return os.path.samestat(os.fstat(fd), os.stat(path))
     except FileNotFoundError:
         return False
-    return os.path.samestat(os.fstat(fd), here)

@@ -48,13 +48,18 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def connect(store: StoreConfig, env: Mapping[str, str]) -> "GraphStore":
+def cert_login(store: StoreConfig, env: Mapping[str, str]) -> tuple[str, str, str]:
+    """(url, user, password) of the CERT graph, its URL set and with a Bolt scheme."""
     url_var, user_var, pw_var = store.env_names("cert")
     url = env.get(url_var)
     if not url:
         raise ConfigError(f"store {store.name}: environment variable {url_var} is not set (the CERT Neo4j URL)")
     check_neo4j_url(f"{store.name} (CERT)", url, url_var)
-    return GraphStore(store, url, env.get(user_var) or "neo4j", env.get(pw_var) or "", env)
+    return url, env.get(user_var) or "neo4j", env.get(pw_var) or ""
+
+
+def connect(store: StoreConfig, env: Mapping[str, str]) -> "GraphStore":
+    return GraphStore(store, *cert_login(store, env), env)
 
 
 class GraphStore:

@@ -341,12 +341,13 @@ class _Load:
     def _write_report(self) -> None:
         real = self.folder.path / REPORT
         if not self.dry_run:
-            if self.report["status"] == "ALREADY_LOADED" and _status_of(real) == "LOADED":
+            if self.report["status"] == "ALREADY_LOADED" and (_report_at(real) or {}).get("status") == "LOADED":
                 return  # the load's own report (its timings, its recovery) stays; this one is returned
             _write_json(real, self.report)
             return
         _write_json(self.folder.path / DRY_RUN_REPORT, self.report)
-        if not _is_real_report(real):
+        earlier = _report_at(real)
+        if earlier is None or earlier.get("dry_run"):  # no real load's report to keep
             _write_json(real, self.report)
 
     def _close(self) -> None:
@@ -377,21 +378,16 @@ def _totals(report: dict) -> dict:
     return totals
 
 
-def _status_of(path: Path) -> str | None:
+def _report_at(path: Path) -> dict | None:
+    """The report at `path`; None when there is none; {} when it is unreadable (kept as if real:
+    not a dry run's to replace)."""
     try:
-        return json.loads(path.read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _is_real_report(path: Path) -> bool:
-    """True when `path` holds the report of a load that was not a dry run."""
-    try:
-        return not json.loads(path.read_text()).get("dry_run", False)
+        report = json.loads(path.read_text())
     except FileNotFoundError:
-        return False
-    except (OSError, ValueError, AttributeError):
-        return True  # unreadable: not a dry run's to replace
+        return None
+    except (OSError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 def _now() -> str:

@@ -19,8 +19,9 @@ import psycopg
 
 from ..analyze.neo4j_introspect import _open_driver
 from ..anonymize.rules import load_rules
-from ..config import Config, check_neo4j_url
-from ..errors import ConfigError, DatamigError
+from ..config import Config
+from ..errors import DatamigError
+from ..load.graph import cert_login
 from ..load.pgstore import cert_url
 from ..pg_address import cannot_connect
 from ..services.envfile import find_project_root
@@ -48,12 +49,7 @@ def _check_cert(cfg: Config, env: Mapping[str, str], manifest: dict) -> None:
             raise cannot_connect(f"{store.name} (CERT)", url, exc) from None
     if (manifest.get("graph") or {}) and cfg.graph is not None:
         store = cfg.stores[cfg.graph.store]
-        url_var, user, pw = store.env_names("cert")
-        url = env.get(url_var)
-        if not url:
-            raise ConfigError(f"store {store.name}: environment variable {url_var} is not set (the CERT Neo4j URL)")
-        check_neo4j_url(f"{store.name} (CERT)", url, url_var)
-        _open_driver(store, url, env.get(user) or "neo4j", env.get(pw) or "").close()
+        _open_driver(store, *cert_login(store, env)).close()
 
 
 def _final(run_dir: Path, entry: dict) -> Path:
