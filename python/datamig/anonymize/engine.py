@@ -100,4 +100,4 @@ class Engine:
     def configure(self, conn) -> None:
         udfs.register(conn, self)
         self.check_regexes(conn)
-        create_sql_library(conn)
+        create_sql_library(conn, shapes=tuple(self.ruleset.pii_shapes))

@@ -159,8 +159,8 @@ class Fakes:
         # composed first, as text.sql does (nfc_normalize): a decomposed é still names José
         text = unicodedata.normalize("NFC", text)
         names = [None if n is None else unicodedata.normalize("NFC", n) for n in names]
-        for shape in ("email", "ssn", "phone"):
-            text = self._shapes[shape].sub(lambda _m, r=ph[shape]: r, text)
+        for shape, pattern in self._shapes.items():  # the file's order, as dm_lib.scrub_shapes
+            text = pattern.sub(lambda _m, r=ph[shape]: r, text)
         fast = self._names.scrub(text, names)  # the regex's result without a regex per name (names.py)
         if fast is not None:
             return fast

@@ -356,14 +356,16 @@ class _Loader:
 
     def load(self) -> RuleSet:
         self.validate_schema()
+        shapes = dict(self.raw.get("pii_shapes") or {})
         raw_settings = dict(self.raw["settings"])
+        # every shape is scrubbed out of free text: one the file gives no placeholder gets [ITS_NAME]
         raw_settings["scrub_placeholders"] = {**Settings.__dataclass_fields__["scrub_placeholders"].default_factory(),
+                                              **{shape: f"[{shape.upper()}]" for shape in shapes},
                                               **raw_settings.get("scrub_placeholders", {})}
         settings = Settings(**raw_settings)
         self.check_locales(settings)
         self.check_dictionary_methods(settings)
-        self.check_placeholders(settings)
-        shapes = dict(self.raw.get("pii_shapes") or {})
+        self.check_placeholders(settings, shapes)
         for name, pattern in shapes.items():
             self.compile(pattern, ["pii_shapes", name], f"pii_shapes.{name}")
         self.check_duckdb_regexes(shapes)
@@ -417,10 +419,14 @@ class _Loader:
                     self.fail(["settings", "dictionaries", name], f"settings.dictionaries.{name}",
                               f"Faker locale {locale} has no provider {method!r}")
 
-    def check_placeholders(self, settings: Settings) -> None:
+    def check_placeholders(self, settings: Settings, shapes: Mapping[str, str]) -> None:
         """scrub_text's placeholders are the replacement of DuckDB's regexp_replace, which reads
-        \\0 as the matched text (the PII put back) and \\1..\\9 as groups (\\9: no replacement)."""
+        \\0 as the matched text (the PII put back) and \\1..\\9 as groups (\\9: no replacement).
+        A placeholder is for a pii_shape or for names: any other is a typo that would scrub nothing."""
         for kind, text in settings.scrub_placeholders.items():
+            if kind != "name" and kind not in shapes:
+                self.fail(["settings", "scrub_placeholders", kind], f"settings.scrub_placeholders.{kind}",
+                          f"no pii_shape named {kind!r} (placeholders: name and the pii_shapes: {', '.join(shapes)})")
             if "\\" in text:
                 self.fail(["settings", "scrub_placeholders", kind], f"settings.scrub_placeholders.{kind}",
                           f"{text!r}: no backslash (DuckDB's regexp_replace reads \\0 as the matched PII)")

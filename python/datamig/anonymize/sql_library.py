@@ -7,7 +7,7 @@ holds it. They call the plugin's UDFs, so they are created after those.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ..quoting import sql_literal
@@ -23,11 +23,13 @@ def attach_library(conn) -> None:
     conn.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LIBRARY}")
 
 
-def create_sql_library(conn, only: Collection[str] | None = None) -> None:
+def create_sql_library(conn, only: Collection[str] | None = None,
+                       shapes: Sequence[str] = ("email", "ssn", "phone")) -> None:
     """All the macros, or `only` those named: DuckDB checks at CREATE that the functions a
-    macro calls exist, so a session with a few of the plugin's UDFs takes the macros of those."""
+    macro calls exist, so a session with a few of the plugin's UDFs takes the macros of those.
+    `shapes`: the pii_shapes' names, in the order free text is scrubbed of them."""
     attach_library(conn)
-    for statement in filter(str.strip, _library_sql().split(";\n")):
+    for statement in filter(str.strip, _library_sql(tuple(shapes)).split(";\n")):
         found = _NAME.search(statement)
         if not found:
             raise ValueError(f"{_SQL.name}: not a CREATE OR REPLACE MACRO dm_lib.main.<name>(...): {statement[:80]!r}")
@@ -35,10 +37,19 @@ def create_sql_library(conn, only: Collection[str] | None = None) -> None:
             conn.execute(statement)
 
 
-def _library_sql() -> str:
-    """sql_library.sql with the accent classes of names.py in it: one definition for both engines."""
+def _scrub_shapes(shapes: tuple[str, ...]) -> str:
+    sql = "t"
+    for shape in shapes:
+        sql = (f"regexp_replace({sql}, dm_setting({sql_literal('re_' + shape)}), "
+               f"dm_setting({sql_literal('ph_' + shape)}), 'g')")
+    return sql
+
+
+def _library_sql(shapes: tuple[str, ...]) -> str:
+    """sql_library.sql with the accent classes of names.py and the rules' shapes in it: one
+    definition for both engines."""
     # ß or ss as either (names.part_pattern); then the s of "(?:ss|ß)" gets its accent class too
     letters = "regexp_replace(dm_lib.main.escaped_part(part), '(?i)ss|ß', '(?:ss|ß)', 'g')"
     for cls in ACCENT_CLASSES.values():
         letters = f"regexp_replace({letters}, {sql_literal('(?i)' + cls)}, {sql_literal(cls)}, 'g')"
-    return _SQL.read_text().replace("__LETTER_CLASSES__", letters)
+    return _SQL.read_text().replace("__LETTER_CLASSES__", letters).replace("__SHAPES__", _scrub_shapes(shapes))

@@ -50,12 +50,9 @@ CREATE OR REPLACE MACRO dm_lib.main.pick(dict, h, lo) AS
 CREATE OR REPLACE MACRO dm_lib.main.pick_listed(dict, h, lo) AS
     dm_pick(dict, 1 + CAST(dm_lib.main.bits(h, lo, 32) % dm_dict_size(dict) AS BIGINT));
 
--- emails, SSNs and phones (the rules' pii_shapes) replaced by their placeholders
-CREATE OR REPLACE MACRO dm_lib.main.scrub_shapes(t) AS
-    regexp_replace(regexp_replace(regexp_replace(t,
-        dm_setting('re_email'), dm_setting('ph_email'), 'g'),
-        dm_setting('re_ssn'), dm_setting('ph_ssn'), 'g'),
-        dm_setting('re_phone'), dm_setting('ph_phone'), 'g');
+-- each of the rules' pii_shapes (emails, SSNs, phones, ...), in the file's order, replaced by its
+-- placeholder: __SHAPES__ nests one regexp_replace per shape (sql_library.py)
+CREATE OR REPLACE MACRO dm_lib.main.scrub_shapes(t) AS __SHAPES__;
 
 -- One part of a name in its pattern (names.char_pattern does the same in Python): escaped; an
 -- apostrophe matches either apostrophe; a letter matches with or without its accents (a note typed

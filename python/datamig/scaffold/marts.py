@@ -98,7 +98,9 @@ def leak_tests(ds: Dataset, planned: dict[str, Planned], shapes: dict[str, str])
                 args["is_array"] = True
             tests.append({"datamig_no_value_leak": {"arguments": args, "config": cfg}})
         if p.strategy in TEXT_STRATEGIES:
-            tests.append({"datamig_no_text_leak": {"arguments": {"shapes": dict(shapes)}, "config": cfg}})
+            # the shapes int_pii_values keeps the slice's real values of (pii_values.py)
+            leak_shapes = {kind: shape for kind, shape in shapes.items() if kind in ("email", "phone", "ssn")}
+            tests.append({"datamig_no_text_leak": {"arguments": {"shapes": leak_shapes}, "config": cfg}})
         if tests:
             out[column] = tests
     return out
