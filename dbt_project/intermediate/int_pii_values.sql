@@ -13,7 +13,7 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_hcp1__emergency_contacts') }}
     union
     select
@@ -23,12 +23,12 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(json_extract_string(cast(vitals as json), '$.guardians[*].email'))) as value
+        dm_lib.identity(unnest(json_extract_string(cast(vitals as json), '$.guardians[*].email'))) as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
         'email' as kind,
-        lower(unnest(regexp_extract_all(cast(vitals as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
+        dm_lib.identity(unnest(regexp_extract_all(cast(vitals as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
     from {{ ref('stg_hcp1__encounters') }}
     union
     select
@@ -48,7 +48,7 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_hcp1__patients') }}
     union
     select
@@ -58,7 +58,7 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_hcp1__providers') }}
     union
     select
@@ -68,12 +68,12 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(json_extract_string(cast(details as json), '$.guardians[*].email'))) as value
+        dm_lib.identity(unnest(json_extract_string(cast(details as json), '$.guardians[*].email'))) as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
         'email' as kind,
-        lower(unnest(regexp_extract_all(cast(details as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
+        dm_lib.identity(unnest(regexp_extract_all(cast(details as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
     from {{ ref('stg_hcp2__care_plans') }}
     union
     select
@@ -98,12 +98,12 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(signer_email as varchar)) as value
+        dm_lib.identity(cast(signer_email as varchar)) as value
     from {{ ref('stg_hcp2__consents') }}
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -113,7 +113,7 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(alternate_emails)) as value
+        dm_lib.identity(unnest(alternate_emails)) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -123,12 +123,12 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(json_extract_string(cast(guardian_contacts as json), '$.guardians[*].email'))) as value
+        dm_lib.identity(unnest(json_extract_string(cast(guardian_contacts as json), '$.guardians[*].email'))) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
         'email' as kind,
-        lower(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
+        dm_lib.identity(unnest(regexp_extract_all(cast(guardian_contacts as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
     from {{ ref('stg_hcp2__members') }}
     union
     select
@@ -148,7 +148,7 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_ids__guardians') }}
     union
     select
@@ -168,7 +168,7 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_ids__staff') }}
     union
     select
@@ -188,7 +188,7 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_ids__students') }}
     union
     select
@@ -203,7 +203,7 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(alternate_emails)) as value
+        dm_lib.identity(unnest(alternate_emails)) as value
     from {{ ref('stg_ids__students') }}
     union
     select
@@ -213,12 +213,12 @@ from (
     union
     select
         'email' as kind,
-        lower(unnest(json_extract_string(cast(emergency_contacts as json), '$.guardians[*].email'))) as value
+        dm_lib.identity(unnest(json_extract_string(cast(emergency_contacts as json), '$.guardians[*].email'))) as value
     from {{ ref('stg_ids__students') }}
     union
     select
         'email' as kind,
-        lower(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
+        dm_lib.identity(unnest(regexp_extract_all(cast(emergency_contacts as varchar), '[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ._%+-]+@[A-Za-z0-9À-ÖØ-öø-ɏ̀-ͯḀ-ỿ.-]+\.[A-Za-z]{2,}'))) as value
     from {{ ref('stg_ids__students') }}
     union
     select
@@ -233,12 +233,12 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_ids__users') }}
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_sp__node_guardian') }}
     union
     select
@@ -253,7 +253,7 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_sp__node_staff') }}
     union
     select
@@ -263,7 +263,7 @@ from (
     union
     select
         'email' as kind,
-        lower(cast(email as varchar)) as value
+        dm_lib.identity(cast(email as varchar)) as value
     from {{ ref('stg_sp__node_student') }}
     union
     select

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import pyarrow as pa
 
 from .fpe import DigitPermuter
-from .keyed import Keys, bits, pick, sql_lower
+from .keyed import Keys, bits, identity, pick
 from .rules import Settings
 from .taken import TakenValues
 from .names import NameScrubber, name_pattern
@@ -106,7 +106,7 @@ class Fakes:
             return self.permuter.transform_one(v, domain, provider == "phone", False,
                                                taken.for_domain(domain) if taken else None)
         if provider in ("email", "user_name"):
-            v = sql_lower(v.strip(" "))  # one identity whatever its case or padding, as dm_lib.identity
+            v = identity(v)  # one identity whatever its case or padding, as dm_lib.identity
         h = self.keys.h128(domain, v)
         if provider == "name":
             return f"{pick(d['first_name'], h, 0)} {pick(d['last_name'], h, 32)}"

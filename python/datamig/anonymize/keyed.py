@@ -100,6 +100,16 @@ def pick(dictionary: list[str], h: int, lo: int) -> str:
 _DOTTED_CAPITAL_I = {0x130: "i"}
 
 
+# what dm_lib.identity trims off an email or user name: spaces, tabs, line ends and no-break spaces
+# (a value copied from a spreadsheet or a web form), so " ana@x.org\t" is ana@x.org everywhere
+IDENTITY_PADDING = " \t\n\r\u00a0"
+
+
+def identity(text: str) -> str:
+    """An email's or user name's identity, as dm_lib.identity computes it: unpadded, lower case."""
+    return sql_lower(text.strip(IDENTITY_PADDING))
+
+
 def sql_lower(text: str) -> str:
     """lower() as DuckDB computes it, so a value's identity (emails, user names) keys the same fake
     in SQL and in Python: code point by code point (Python's str.lower() turns a word-final Σ

@@ -23,10 +23,12 @@ CREATE OR REPLACE MACRO dm_lib.main.blank_safe(t, fake, h) AS
 CREATE OR REPLACE MACRO dm_lib.main.h128(domain, t) AS
     md5_number(dm_domain_key(domain) || chr(31) || t);
 
--- emails and user names: one identity whatever their case or padding (trim() only where there
--- is padding: 3x cheaper)
+-- emails and user names: one identity whatever their case or padding, spaces, tabs, line ends or
+-- no-break spaces (keyed.IDENTITY_PADDING). trim() only where there is padding (3x cheaper), seen
+-- by the code points at either end (ord of the reversed text: 1.5x cheaper than left()/right())
 CREATE OR REPLACE MACRO dm_lib.main.identity(t) AS
-    lower(CASE WHEN starts_with(t, ' ') OR ends_with(t, ' ') THEN trim(t) ELSE t END);
+    lower(CASE WHEN ord(t) IN (32, 9, 10, 13, 160) OR ord(reverse(t)) IN (32, 9, 10, 13, 160)
+               THEN trim(t, ' ' || chr(9) || chr(10) || chr(13) || chr(160)) ELSE t END);
 
 -- bits [lo, lo + n) of a 128-bit keyed hash, UBIGINT
 CREATE OR REPLACE MACRO dm_lib.main.bits(h, lo, n) AS

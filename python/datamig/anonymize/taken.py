@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .fpe import DigitPermuter
-from .keyed import sql_lower
+from .keyed import identity
 from .rules import RuleSet
 
 LEAK_KINDS = ("email", "phone", "ssn")
@@ -67,10 +67,10 @@ def leak_kind(*names: str | None) -> str | None:
 
 
 def normalized(kind: str, value: str) -> str:
-    """As int_pii_values normalizes (scaffold/pii_values.py): emails lower-case, phones their
+    """As int_pii_values normalizes (scaffold/pii_values.py): emails unpadded and lower-case, phones their
     last 10 digits, SSNs their digits."""
     if kind == "email":
-        return sql_lower(value)
+        return identity(value)
     if kind == "phone":
         return _NOT_DIGIT.sub("", _PHONE_EXTENSION.sub("", value, count=1))[-10:]
     return _NOT_DIGIT.sub("", value)

@@ -1,7 +1,7 @@
 """`int_pii_values`: every email, phone and SSN of the slice's original data (columns, the
 configured paths of JSON documents, and in documents whose keys are classified (by_key) every
 value of an email, phone or SSN shape, whatever its key), normalized
-(emails lower-case, phones their last 10 digits before any extension, SSNs their digits) and stored as keyed SHA-256
+(emails unpadded and lower-case, phones their last 10 digits before any extension, SSNs their digits) and stored as keyed SHA-256
 (`anonymize_hash`, domain pii.values): the free-text leak test joins on it. Phones and SSNs also
 get their keyed digit permutation (`anonymize_taken_digits`, domain pii.values.digits), which
 permuted phones and SSNs are kept off a chunk at a time (anonymize/taken.py). A table, built once per build: every leak test and
@@ -24,7 +24,7 @@ def _kind(p: Planned) -> str | None:
 
 def _normalized(expr: str, kind: str) -> str:
     if kind == "email":
-        return f"lower({expr})"
+        return f"dm_lib.identity({expr})"  # as the email faker keys it: padding off, lower case
     if kind == "phone":
         return f"right(regexp_replace(regexp_replace({expr}, '{PHONE_EXTENSION_SQL}', ''), '[^0-9]', '', 'g'), 10)"
     return f"regexp_replace({expr}, '[^0-9]', '', 'g')"
