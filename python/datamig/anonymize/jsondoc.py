@@ -1,7 +1,9 @@
 """Anonymize JSON documents: configured paths first, then (by_key) every object key classified
 by the same rules as a column name, so `{"guardians": [{"firstName": ...}]}` is covered without a
 path per field. A value a path already replaced is not replaced again (a fake of a fake would
-break the same-value-same-fake promise).
+break the same-value-same-fake promise). A key no rule names is read with the object around it:
+its parent key (FHIR {"name": [{"family": ...}]} is a family_name) or, for a value key, a sibling
+label ({"label": "Home phone", "value": ...}).
 
 A chunk of documents is anonymized in two steps: every document is read and each value to fake
 is noted with its treatment, then each treatment fakes all its values at once (phones and SSNs
@@ -17,11 +19,11 @@ from typing import Any, Mapping, Sequence
 
 from . import jsonpath
 from .fakes import Fakes
+from .doc_keys import SKIP, KeyRules
 from .rules import RuleSet
 from .taken import TakenValues
 
 _NAME_PROVIDERS = {"first_name", "last_name", "name"}
-_SKIP = {"preserve", "jsonb"}
 _TREATMENT = ("path", "strategy", "provider", "domain")  # a path's keys that are not strategy options
 # what json.dumps(ensure_ascii=False, separators=(",", ":")) builds on every call (~1 us a document)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -41,18 +43,7 @@ class DocAnonymizer:
     def __init__(self, fakes: Fakes, ruleset: RuleSet):
         self.fakes, self.ruleset = fakes, ruleset
         self._specs: dict[str, tuple[list, bool]] = {}  # spec -> ([(steps, treatment, options)], by_key)
-        self._rules: dict[tuple[str, str], Any] = {}
-
-    def _classify(self, key: str, family: str):
-        """ruleset.classify, memoized: documents repeat the same few keys, and matching a key
-        against every rule was most of a document's cost."""
-        try:
-            return self._rules[key, family]
-        except KeyError:
-            if len(self._rules) > 100_000:
-                self._rules.clear()
-            rule = self._rules[key, family] = self.ruleset.classify(key, family)
-            return rule
+        self.keys = KeyRules(ruleset)
 
     def _spec(self, spec_json: str) -> tuple[list, bool]:
         """Parsed once per distinct spec string (the macro passes a constant)."""
@@ -104,12 +95,13 @@ class DocAnonymizer:
 
     def _is_name(self, key: Any, value: Any) -> bool:
         return (isinstance(key, str) and isinstance(value, str)
-                and (rule := self._classify(key, "text")) is not None and rule.provider in _NAME_PROVIDERS)
+                and (rule := self.keys.classify(key, "text")) is not None and rule.provider in _NAME_PROVIDERS)
 
-    def _walk(self, node: Any, done: set, batch: "_Batch", found: "_Found") -> None:
+    def _walk(self, node: Any, done: set, batch: "_Batch", found: "_Found", parent: str | None = None) -> None:
+        """`parent`: the key the nearest enclosing object (or list of them) stands under."""
         if isinstance(node, list):
             for item in node:
-                self._walk(item, done, batch, found)
+                self._walk(item, done, batch, found, parent)
             return
         if not isinstance(node, dict):
             return
@@ -117,34 +109,35 @@ class DocAnonymizer:
             if (id(node), key) in done:
                 continue
             if isinstance(value, dict):
-                self._walk(value, done, batch, found)
+                self._walk(value, done, batch, found, self.keys.inner(key, node))
             elif isinstance(value, list):
-                self._walk_list(key, value, done, batch, found)
+                self._walk_list(key, value, done, batch, found, node, parent)
             else:
-                self._treat(self._rule_of(key, value), node, key, batch, found)
+                self._treat(self.keys.rule_in(key, _family(value), node, parent, value), node, key, batch, found)
 
-    def _rule_of(self, key: str, value: Any):
-        return self._classify(key, _family(value))
-
-    def _walk_list(self, key: str, items: list, done: set, batch: "_Batch", found: "_Found") -> None:
-        """A list under `key`: its objects are walked, and every other value in it, however deep
-        in lists, gets the rule of `key` for a list (["555-123-4567", {...}] and [["555..."]] too),
-        or where no rule takes a list there, the rule of a single such value: {"dob": ["2012-03-04"]}
-        (a rule's types say which lists SQL can treat element by element; here any can be)."""
-        listed = self._classify(key, "text[]")
+    def _walk_list(self, key: str, items: list, done: set, batch: "_Batch", found: "_Found",
+                   node: dict, parent: str | None) -> None:
+        """A list under `key` (in object `node`): its objects are walked, and every other value in
+        it, however deep in lists, gets the rule of `key` for a list (["555-123-4567", {...}] and
+        [["555..."]] too), or where no rule takes a list there, the rule of a single such value:
+        {"dob": ["2012-03-04"]} (a rule's types say which lists SQL can treat element by element;
+        here any can be)."""
+        listed = self.keys.rule_in(key, "text[]", node, parent)
+        inner = None
         for i, item in enumerate(items):
             if (id(items), i) in done:  # a path's ($.phones[*]): not faked again by the key's rule
                 continue
             if isinstance(item, dict):
-                self._walk(item, done, batch, found)
+                inner = inner or self.keys.inner(key, node)
+                self._walk(item, done, batch, found, inner)
             elif isinstance(item, list):
-                self._walk_list(key, item, done, batch, found)
+                self._walk_list(key, item, done, batch, found, node, parent)
             else:
-                self._treat(listed or self._rule_of(key, item), items, i, batch, found)
+                self._treat(listed or self.keys.rule_in(key, _family(item), node, parent, item), items, i, batch, found)
 
     def _treat(self, rule, node: Any, slot: Any, batch: "_Batch", found: "_Found") -> None:
         value = node[slot]
-        if value is None or rule is None or rule.strategy in _SKIP:
+        if value is None or rule is None or rule.strategy in SKIP:
             return
         if rule.provider in _NAME_PROVIDERS and isinstance(value, str):
             found.names.append(value)

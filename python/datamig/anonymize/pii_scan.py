@@ -64,38 +64,47 @@ def scan(samples: Mapping[str, Iterable[Any]], shapes: Mapping[str, str] | RuleS
 
 
 def document_values(docs: Iterable[Any], rules: RuleSet, named_paths: Iterable[str] = ()) -> dict[str, list[str]]:
-    """{path: string values} of sampled JSON documents under the object keys no rule classifies
-    and no configured path names: by_key leaves exactly those values as they are. Paths read
-    like the configured ones ($.guardians[*].phone), so a finding says where to add one."""
-    named, out = set(named_paths), {}
+    """{path: string values} of sampled JSON documents whose keys no rule classifies, even with
+    their parent key or sibling label (doc_keys.py), and no configured path names: by_key leaves
+    exactly those values as they are. Paths read like the configured ones
+    ($.guardians[*].phone), so a finding says where to add one."""
+    from .doc_keys import KeyRules  # doc_keys compiles shapes with this module
+    keys, named, out = KeyRules(rules), set(named_paths), {}
 
-    def keep(path: str, key: str, family: str, value: Any) -> None:
-        if isinstance(value, str) and path not in named and rules.classify(key, family) is None:
+    def keep(path: str, rule: Any, value: Any) -> None:
+        if isinstance(value, str) and path not in named and rule is None:
             out.setdefault(path, []).append(value)
 
-    def walk(node: Any, path: str, key: str) -> None:
-        """An object's values under their own keys; as jsondoc, a list's values, however deep in
-        lists, under the list's key."""
-        if isinstance(node, dict):
-            for k, value in node.items():
-                if isinstance(value, (dict, list)):
-                    walk(value, f"{path}.{k}" + ("[*]" if isinstance(value, list) else ""), k)
-                else:
-                    keep(f"{path}.{k}", k, "text", value)
-            return
-        for item in node:
-            if isinstance(item, (dict, list)):
-                walk(item, path + ("[*]" if isinstance(item, list) else ""), key)
+    def walk(node: dict, path: str, parent: str | None) -> None:
+        """An object's values under their own keys, read as jsondoc reads them."""
+        for k, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{path}.{k}", keys.inner(k, node))
+            elif isinstance(value, list):
+                walk_list(value, f"{path}.{k}[*]", k, node, parent)
             else:
-                keep(path, key, "text[]", item)
+                keep(f"{path}.{k}", keys.rule_in(k, "text", node, parent, value), value)
+
+    def walk_list(items: list, path: str, key: str, node: dict | None, parent: str | None) -> None:
+        """As jsondoc, a list's values, however deep in lists, under the list's key."""
+        listed = keys.rule_in(key, "text[]", node, parent) if node is not None else None
+        for item in items:
+            if isinstance(item, dict):
+                walk(item, path, keys.inner(key, node) if node is not None else None)
+            elif isinstance(item, list):
+                walk_list(item, path + "[*]", key, node, parent)
+            else:
+                keep(path, listed or (keys.rule_in(key, "text", node, parent, item) if node is not None else None), item)
 
     for doc in docs:
         try:
             node = json.loads(doc) if isinstance(doc, str) else doc
         except (TypeError, ValueError):
             continue  # not a JSON document: the column scan sees it as text
-        if isinstance(node, (dict, list)):  # a bare value has no key; a bare list's are reported
-            walk(node, "$" if isinstance(node, dict) else "$[*]", "")
+        if isinstance(node, dict):
+            walk(node, "$", None)
+        elif isinstance(node, list):  # a bare value has no key; a bare list's are reported
+            walk_list(node, "$[*]", "", None, None)
     return out
 
 

@@ -1,0 +1,150 @@
+"""What a JSON document's key is, for the rules: its own rule as a column name, or read with the
+object around it. A key no rule names takes its parent key's context (FHIR {"name": [{"family":
+...}]} is a family_name, address.line a street) or, for a value key, a sibling label's
+({"label": "Home phone", "value": ...}). The document anonymizer (jsondoc.py) and the PII scan of
+documents (pii_scan.document_values) both ask here, so the scan reports exactly what by_key keeps.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .pii_scan import compile_shapes
+from .rules import RuleSet, tokens
+
+SKIP = frozenset({"preserve", "jsonb"})  # strategies that leave a value as it is
+
+_MEMO_MAX = 100_000  # a memo of keys (or labels) is emptied past this: documents could name keys without end
+
+# Keys named for holding a value, not for what it is: a sibling label says what it is, as a column
+# name would ({"label": "Home phone", "value": ...}, FHIR {"system": "phone", "value": ...},
+# an audit {"field": "email", "old": ..., "new": ...}).
+_VALUE_KEYS = frozenset({"value", "val", "answer", "response", "old", "new",
+                         "valueString", "valueDate", "valueDateTime", "valueInteger", "valueDecimal"})
+# The siblings that may say it, the most telling first (`type` and `text` say it least often).
+_LABEL_KEYS = ("label", "question", "prompt", "field", "title", "name", "key", "system", "type", "text")
+_LABEL_MAX = 80       # longer is a sentence, whose words would match rules at random
+_LABEL_ALIASES = {"sms": "phone", "pager": "phone"}   # FHIR ContactPoint.system codes no rule knows
+_ASIDE = re.compile(r"\([^)]*\)|['\u2019]")  # "Date of birth (MM/DD/YYYY)", the ' of "Mother's name"
+# Keys that hold their parent's own value or a piece of it, so the parent's rule is theirs:
+# FHIR name.text (the full name), address.line (the street), {"phone": {"value": ...}}.
+_PART_KEYS = _VALUE_KEYS | {"text", "line", "lines", "formatted", "display"}
+
+# the pii_shape of a pseudonym domain, where the two are not named alike (phone, email, ssn are)
+_SHAPE_OF_DOMAIN = {"address.street": "street_address"}
+
+_REPLACED = 3  # _rank of a rule that replaces the whole value
+
+
+def _rank(rule) -> int:
+    """How much of a value a rule hides: nothing, nothing on purpose, what scrubbing sees, all."""
+    if rule is None:
+        return 0
+    return 1 if rule.strategy in SKIP else 2 if rule.strategy == "scrub_text" else _REPLACED
+
+
+class KeyRules:
+    """The rules of a document's keys, memoized: documents repeat the same few keys, and matching
+    a key against every rule was most of a document's cost."""
+
+    def __init__(self, ruleset: RuleSet):
+        self.ruleset = ruleset
+        self._rules: dict[tuple[str, str], Any] = {}
+        self._in_parents: dict[tuple[str, str, str | None], Any] = {}
+        self._labels: dict[str, str] = {}
+        self._shapes: dict | None = None  # pii_shapes, compiled when a document first needs one
+
+    def classify(self, key: str, family: str):
+        """ruleset.classify, memoized."""
+        try:
+            return self._rules[key, family]
+        except KeyError:
+            if len(self._rules) > _MEMO_MAX:
+                self._rules.clear()
+            rule = self._rules[key, family] = self.ruleset.classify(key, family)
+            return rule
+
+    def rule_in(self, key: str, family: str, node: dict, parent: str | None, value: Any = None):
+        """The rule of `key` in object `node` under `parent`: the key's own, unless it has none or
+        only keeps or scrubs the value and the object says more. A sibling label names a value key
+        ({"label": "Home phone", "value": ...}); else the parent does (name.family is a
+        family_name, address.line a street)."""
+        if key in _VALUE_KEYS and (described := self._described(key, family, node)) is not None:
+            return described
+        try:  # memoized as _classify is: one look-up is all an ordinary key costs
+            rule = self._in_parents[key, family, parent]
+        except KeyError:
+            if len(self._in_parents) > _MEMO_MAX:
+                self._in_parents.clear()
+            rule = self._in_parents[key, family, parent] = self._parent_rule(key, family, parent)
+        return rule.of(value) if type(rule) is _ByShape else rule
+
+    def _described(self, key: str, family: str, node: dict):
+        """The rule a sibling label gives value key `key`, if it hides at least as much as the
+        key's own and the key's own does not replace the value already."""
+        label = self._label_of(node)
+        described = None if label is None else self.classify(label, family)
+        own = _rank(self.classify(key, family))
+        return described if described is not None and own <= _rank(described) and own < _REPLACED else None
+
+    def _parent_rule(self, key: str, family: str, parent: str | None):
+        """A key as a column `<key>_<parent>` or `<parent>_<key>` would be (family_name,
+        guardian_first), only for a key with no rule and only where the key changes the parent's
+        verdict: use_name or address_use is just "name" or "address" again, so codes such as
+        name.use, address.use, guardian.role stay as they are (phones.home: see _by_shape). A
+        part key takes the parent's rule where that hides more (name.text: a full name, not free
+        text to scrub)."""
+        own = self.classify(key, family)
+        if parent is None:
+            return own
+        whole = self.classify(parent, family)
+        if key in _PART_KEYS and _rank(whole) > _rank(own):
+            return whole
+        if own is not None:
+            return own
+        for column in (f"{key}_{parent}", f"{parent}_{key}"):
+            rule = self.classify(column, family)
+            if rule is not None and rule is not whole:
+                return rule
+        return self._by_shape(whole)
+
+    def _by_shape(self, rule) -> "_ByShape | None":
+        """`rule` for the values of its pii_shape (a phone rule's: phones): under a parent that is
+        a phone, a key that says nothing more ({"phones": {"home": "555-123-4567"}}) holds a
+        phone only if its value is one ({"phone": {"use": "home"}} holds a code); so with
+        streets ({"address": {"home": "742 Evergreen Terrace"}}), emails and SSNs."""
+        if self._shapes is None:
+            self._shapes = compile_shapes(self.ruleset)
+        pattern = rule is not None and self._shapes.get(_SHAPE_OF_DOMAIN.get(rule.domain, rule.domain))
+        return _ByShape(rule, pattern) if pattern else None
+
+    def _label_of(self, node: dict) -> str | None:
+        """The column name a sibling label makes ("Mother's name" -> mothers_name), or None."""
+        for label_key in _LABEL_KEYS:
+            label = node.get(label_key)
+            if isinstance(label, str) and 0 < len(label) <= _LABEL_MAX:
+                column = self._labels.get(label)
+                if column is None:
+                    if len(self._labels) > _MEMO_MAX:
+                        self._labels.clear()
+                    column = "_".join(tokens(_ASIDE.sub("", label)))
+                    column = self._labels[label] = _LABEL_ALIASES.get(column, column)
+                if column:
+                    return column
+        return None
+
+    def inner(self, key: str, node: dict) -> str:
+        """What the objects under `key` stand under: the key, or for an answer the question it
+        answers (FHIR {"text": "Mother's name", "answer": [{"valueString": ...}]})."""
+        return (self._label_of(node) or key) if key in _VALUE_KEYS else key
+
+
+class _ByShape:
+    """A rule that only a value of one shape takes (see DocAnonymizer._by_shape)."""
+    __slots__ = ("rule", "pattern")
+
+    def __init__(self, rule, pattern):
+        self.rule, self.pattern = rule, pattern
+
+    def of(self, value: Any):
+        return self.rule if value is not None and self.pattern.search(str(value)) else None
