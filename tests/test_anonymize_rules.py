@@ -73,6 +73,10 @@ def test_not_pii(rules, column, data_type):
     *[(c, "text", "first_name", "faker") for c in ("guardian_first", "mname", "middle", "middle_initial", "nick")],
     *[(c, "text", "last_name", "faker") for c in ("guardian_last", "maiden")],
     *[(c, "text", "phone", "mask_format") for c in ("home_ph", "cell_no")],
+    # phones that fell to the natural-id rule (a number): the same phone then got another fake
+    *[(c, "text", "phone", "mask_format") for c in (
+        "contact_no", "contact_number", "emergency_contact_no", "ph_no", "emergency_number")],
+    ("account_no", "text", "other_number", "mask_format"),
     *[(c, "text", "cell_phone", "mask_format") for c in ("cell", "guardianCell", "home_cell")],
     *[(c, "text", "natural_identifier", "mask_format") for c in (
         "mrn", "lasid", "sasid", "mac_address", "imei")],   # mac_address was a street
