@@ -77,6 +77,10 @@ def test_not_pii(rules, column, data_type):
     *[(c, "text", "phone", "mask_format") for c in (
         "contact_no", "contact_number", "emergency_contact_no", "ph_no", "emergency_number")],
     ("account_no", "text", "other_number", "mask_format"),
+    # notes about a value are free text, not the value (a phone mask kept their names)
+    *[(c, "text", "free_text", "scrub_text") for c in (
+        "guardian_phone_notes", "phone_comment", "ssn_note", "email_notes", "address_remarks", "phone_instructions")],
+    *[(c, "text", "street", "faker") for c in ("address_history", "home_address")],
     *[(c, "text", "cell_phone", "mask_format") for c in ("cell", "guardianCell", "home_cell")],
     *[(c, "text", "natural_identifier", "mask_format") for c in (
         "mrn", "lasid", "sasid", "mac_address", "imei")],   # mac_address was a street

@@ -14,8 +14,9 @@
 Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
 - dm_taken(relation) VARCHAR: reads int_pii_values (the slice's real values, encrypted) once and
   returns a token for the two below (taken.py); folded once per query like the lookups.
-- dm_mask_format(value, domain, keep_country_code, letters, taken): keyed digit (and letter)
-  permutation (numpy, vectorized); a fake that is a real phone/SSN of the slice walks on.
+- dm_mask_format(value, domain, keep_country_code, letters, taken): keyed digit (and letter;
+  without `letters`, the letters of words but kept labels: mask_words.py) permutation (numpy,
+  vectorized); a fake that is a real phone/SSN of the slice walks on.
 - dm_jsonb(value, spec_json, taken, names[]): JSON documents (per document Python: JSON columns are
   not hot); the document's free text loses `names` (the row's) and every name in the document.
 - dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
