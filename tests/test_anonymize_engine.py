@@ -133,8 +133,11 @@ def test_same_salt_same_output_across_connections(plugin, rows):
 # faster digit permutation, cached dictionaries). Same salt -> same fakes is a product promise
 # across runs, stores and versions: a change here means existing migrations would not line up.
 # (They also pin the Faker-built dictionaries: a Faker upgrade that changes them fails here too.)
+# One deliberate change since: a phone value of 11 digits (+15551234567, 1-555-123-4567) keeps its
+# leading 1 and gets the fake of its ten digits, or if it has no leading 1 never gets one
+# (test_phone_spellings.py); the sample's 11 such values of 3,000 changed, nothing else did.
 GOLDEN_PEOPLE = "0000cac72d6062129caa0ade8467875a84612a32a8eaad4cefbde371dd8228cc"
-GOLDEN_SAMPLE = "4b74fd4aceb7a6ad5484a28fea75f8104a479234a5cc7c57a930edfc1c76411b"
+GOLDEN_SAMPLE = "b46bfcbc324d10ef2789fa41d81c9e86ff284a03d862aecab2f91c8f37050e88"
 GOLDEN_SAMPLE_SQL = """SELECT i,
   ['Maria','José','Zoë','Liam','王芳',' Sean '][1 + i % 6] || (i % 97)::VARCHAR AS name,
   CASE WHEN i % 7 = 0 THEN ' User' || i::VARCHAR || '@X.org ' ELSE 'user' || i::VARCHAR || '@x.org' END AS email,

@@ -35,6 +35,10 @@ again (cycle walking), so the whole stays a bijection. Values with no ASCII lett
 them, cost one numpy pass over the chunk's bytes (~6 ms per million phones); digits are permuted
 exactly as without words.
 
+Phones (keep_country_code): a leading "+CC" is kept, and so is the 1 of 11 digits written
+without one (+15551234567, 1-555-123-4567), so every spelling of a phone gets the fake of its ten
+digits; other 11-digit values are walked off a leading 1 (cycle walking, a bijection on them).
+
 Real values (taken.py): a fake that happens to be another person's real phone or SSN of the slice
 walks on (permuted again under domain+walk n) until it is none. Each walk is a bijection too, so
 uniqueness stays exact except in the rare walker-meets-fake case taken.py bounds. Every step
@@ -63,6 +67,8 @@ MAX_BLOCK = 20      # digits per block (longer runs: independent blocks)
 MAX_PART = 5        # digits per Feistel part: round tables <= 10^5 entries (400 KB)
 MAX_WALKS = 16      # walks off real values (taken.py); each is needed with p = density of the slice
 ZERO, NINE, PLUS = 48, 57, 43
+ONE = ZERO + 1
+NANP_DIGITS = 11    # 1 + area code + number: a phone's "1" before its ten digits is kept
 UPPER_A, LOWER_A = 65, 97
 
 
@@ -273,7 +279,12 @@ class DigitPermuter:
                 run += 1
             if 1 <= run <= 3 and run < n - 1:
                 movable = [i for i in movable if i > run]
+        walk = keep_country_code and len(movable) == NANP_DIGITS  # as _trunk_prefix()
+        if walk and data[movable[0]] == ONE:
+            movable, walk = movable[1:], False
         changed = self._one_pass(data, movable, domain, DIGITS)
+        while walk and data[movable[0]] == ONE:
+            self._one_pass(data, movable, domain, DIGITS)
         if letters:
             changed |= self._one_pass(data, [i for i, byte in enumerate(data) if _is_letter(byte)], domain, LETTERS)
         else:
@@ -358,9 +369,35 @@ def _country_code(data, isdig, rel, lens) -> np.ndarray:
 def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code, inverse=False) -> None:
     """In place: replace the movable digit bytes."""
     movable = (data >= ZERO) & (data <= NINE)
+    walkers = None
     if keep_country_code:
         movable[_country_code(data, movable, rel, np.diff(rel))] = False
+        walkers = _trunk_prefix(data, rel, movable)
     _permute_positions(perm, data, rel, movable, domain, DIGITS, inverse)
+    if walkers is None:
+        return
+    walkers = walkers[data[walkers[:, 0]] == ONE]
+    while len(walkers):  # cycle walking: off the leading 1 the values that keep theirs have
+        _permute_group(perm, data, walkers, NANP_DIGITS, domain, DIGITS, inverse)
+        walkers = walkers[data[walkers[:, 0]] == ONE]
+
+
+def _trunk_prefix(data, rel, movable) -> np.ndarray | None:
+    """A phone's 11 digits with a leading 1 (+15551234567, 1-555-123-4567) are a country or trunk
+    code and the ten digits of +1 555 123 4567 or 555-123-4567: the 1 is kept (movable cleared
+    in place), so every spelling of one phone gets one fake. Other 11-digit values are permuted as
+    before but must not land on a leading 1 (a kept-1 value's fake could be met): returned as an
+    (m x 11) matrix of their digit positions, for cycle walking, a bijection on them."""
+    counts = np.concatenate(([0], np.cumsum(movable)))
+    rows = np.flatnonzero(counts[rel[1:]] - counts[rel[:-1]] == NANP_DIGITS)
+    if len(rows) == 0:
+        return None
+    pos = np.flatnonzero(movable)
+    first = pos[counts[rel[rows]]]
+    trunk = data[first] == ONE
+    movable[first[trunk]] = False
+    others = counts[rel[rows[~trunk]]]
+    return pos[others[:, None] + np.arange(NANP_DIGITS)]
 
 
 def _permute_letters(perm: DigitPermuter, data, rel, domain) -> None:

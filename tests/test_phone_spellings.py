@@ -1,0 +1,86 @@
+"""One phone, one fake, however it is spelled: +15551234567 (E.164, what messaging systems store),
+1-555-123-4567 and 1 (555) 123-4567 (a trunk 1) used to be permuted as eleven digits, so the
+person got another fake than in a column of 555-123-4567 or +1 555 123 4567. Now a phone's 1
+before its ten digits is kept; other 11-digit values are walked off a leading 1, and the mask
+stays a bijection."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from datamig.anonymize.engine import Engine
+from datamig.anonymize.keyed import Keys
+from datamig.anonymize.rules import DEFAULT_RULES_PATH, load_rules
+from datamig.anonymize.sqlrender import anonymize_sql as A
+from datamig.dbt_plugin import Plugin
+
+SALT = "phone-spellings-test-salt-0123456789"
+SPELLINGS = ["555-123-4567", "(555) 123-4567", "+1 555 123 4567", "+15551234567", "1-555-123-4567", "15551234567",
+             "1 (555) 123-4567", "+1-555-123-4567"]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine(load_rules(), Keys(SALT))
+
+
+@pytest.fixture(scope="module")
+def conn():
+    old = os.environ.get("DATAMIG_SALT")
+    os.environ["DATAMIG_SALT"] = SALT
+    try:
+        plugin = Plugin.__new__(Plugin)
+        plugin.initialize({"rules_file": str(DEFAULT_RULES_PATH)})
+    finally:
+        os.environ.pop("DATAMIG_SALT") if old is None else os.environ.update(DATAMIG_SALT=old)
+    conn = duckdb.connect()
+    plugin.configure_connection(conn)
+    conn.execute("CREATE TABLE int_pii_values (kind VARCHAR, h VARCHAR, d VARCHAR)")
+    yield conn
+    conn.close()
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"[^0-9]", "", value)
+
+
+def test_every_spelling_of_a_phone_gets_the_fake_of_its_ten_digits(engine, conn):
+    sql = A("v", "mask_format", domain="phone", keep_country_code=True)
+    column = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS i) ORDER BY i",
+                                         [SPELLINGS * 3, list(range(3 * len(SPELLINGS)))]).fetchall()]
+    python = [engine.fakes.apply("mask_format", v, None, "phone", keep_country_code=True) for v in SPELLINGS]
+    docs = [json.loads(engine.docs.anonymize_text(json.dumps({"phone": v}), "{}"))["phone"] for v in SPELLINGS]
+    assert column == python * 3 and docs == python      # a chunk of 24 (vectorized) and one by one agree
+    ten = _digits(python[0])
+    assert ten != "5551234567" and len(ten) == 10
+    assert [_digits(f)[-10:] for f in python] == [ten] * len(SPELLINGS)
+    assert [_digits(f)[:-10] for f in python] == ["", "", "1", "1", "1", "1", "1", "1"]   # the 1 stays
+    assert [re.sub(r"[0-9]", "N", f) for f in python] == [re.sub(r"[0-9]", "N", v) for v in SPELLINGS]
+
+
+def test_other_eleven_digit_values_never_take_a_leading_one_and_stay_distinct(engine):
+    rng = random.Random(7)
+    others = sorted({str(rng.randrange(2 * 10**10, 10**11)) for _ in range(20_000)})
+    ones = sorted({"1" + str(rng.randrange(10**9, 10**10)) for _ in range(20_000)})
+    values = others + ones
+    out = engine.permuter.transform(pa.array(values), "phone", True).to_pylist()
+    assert len(set(out)) == len(values)                                  # a bijection: no two meet
+    assert not any(f.startswith("1") for f in out[:len(others)])          # walked off the leading 1
+    assert all(f.startswith("1") for f in out[len(others):])
+    assert out == [engine.permuter.transform_one(v, "phone", True) for v in values]
+    # the walk ran: unwalked, about a tenth of the others would start with 1
+    assert sum(f.startswith("1") for f in engine.permuter.transform(pa.array(others), "natural_id").to_pylist()) > 1000
+
+
+def test_without_keep_country_code_eleven_digits_are_one_number(engine):
+    """SSNs and natural ids have no country code: their 1 is a digit like any other."""
+    values = ["1" + str(n).zfill(10) for n in range(0, 10**10, 10**10 // 2000)]
+    out = engine.permuter.transform(pa.array(values), "natural_id").to_pylist()
+    assert out == [engine.permuter.transform_one(v, "natural_id") for v in values]
+    assert 1500 < sum(not f.startswith("1") for f in out) < 2000      # ~9 in 10 lose their 1
