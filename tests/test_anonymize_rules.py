@@ -35,6 +35,11 @@ def rules():
     ("emergency_contact_relationships", "text[]"), ("homeroom_teacher", "varchar(10)"), ("course_alias", "text"),
     ("period_first", "text"), ("grade_last", "text"), ("card_last4", "char(4)"), ("medicaid", "text"),
     ("wifi_ssid", "text"),
+    # codes and flags about a value are not the value (a mask garbled phone_type's "Home" and
+    # ssn_verified's "Y"; an email rule faked email_opt_in's "yes")
+    ("phone_type", "text"), ("ssn_status", "text"), ("guardian_type", "text"), ("address_type", "text"),
+    ("phone_verified", "text"), ("ssn_verified", "text"), ("email_opt_in", "text"), ("emailConsent", "text"),
+    ("phone_language", "text"), ("zip_valid", "text"), ("first_name_flag", "text"),
 ])
 def test_not_pii(rules, column, data_type):
     rule = rules.classify(column, data_type)
@@ -81,6 +86,8 @@ def test_not_pii(rules, column, data_type):
     *[(c, "text", "free_text", "scrub_text") for c in (
         "guardian_phone_notes", "phone_comment", "ssn_note", "email_notes", "address_remarks", "phone_instructions")],
     *[(c, "text", "street", "faker") for c in ("address_history", "home_address")],
+    *[(c, "text", "free_text", "scrub_text") for c in (
+        "first_name_comment", "last_name_notes", "zip_notes", "medicaid_id_notes", "parent_name_notes")],
     *[(c, "text", "cell_phone", "mask_format") for c in ("cell", "guardianCell", "home_cell")],
     *[(c, "text", "natural_identifier", "mask_format") for c in (
         "mrn", "lasid", "sasid", "mac_address", "imei")],   # mac_address was a street

@@ -52,3 +52,15 @@ def test_the_leak_list_knows_a_padded_email_by_its_identity(conn):
     email alike, so the text leak test finds ana.lopez@school.org in a note whatever its padding."""
     in_sql = _column(conn, _normalized("v", "email"), PADDED)
     assert in_sql == [taken.normalized("email", v) for v in PADDED] == ["ana.lopez@school.org"] * len(PADDED)
+
+
+@pytest.mark.parametrize("provider, domain", [("first_name", "person.first_name"), ("email", "email")])
+def test_blank_is_blank_alike_in_sql_python_and_documents(plugin, conn, provider, domain):
+    """DuckDB's trim() strips no-break and other Unicode spaces, so SQL kept " \\u00a0" as blank
+    while Python (a column's twin, JSON documents) faked it."""
+    values = [" \u00a0", "  \u3000", " ", "\u00a0", " \t"]
+    column = _column(conn, A("v", "faker", provider=provider, domain=domain), values)
+    python = [plugin.engine.fakes.apply("faker", v, provider, domain) for v in values]
+    docs = [json.loads(plugin.engine.docs.anonymize_text(json.dumps({provider: v}), "{}"))[provider] for v in values]
+    assert column == python == docs
+    assert column[:3] == values[:3] and column[3] != values[3]

@@ -65,6 +65,14 @@ def test_a_birth_date_after_its_label_leaves_free_text(plugin):
         "Date of Birth - 3.14.2012": "[DOB]",
         "birthdate=2012/3/14": "[DOB]",
         "Birthday 3/14!": "[DOB]!",
+        # spellings a review found kept
+        "DOB: 2012-03-14T00:00:00": "[DOB]T00:00:00", "DOB: 14-Mar-2012": "[DOB]", "DOB (3/14/2012)": "[DOB])",
+        "DOB; 3/14/2012": "[DOB]", "DOB -- 3/14/2012": "[DOB]", "DOB/Age: 3/14/2012": "[DOB]", "DOB 3 / 14 / 2012": "[DOB]",
+        "born on the 14th of March 2012": "[DOB]", "DOB:\u00a03/14/2012": "[DOB]", "DOB 3\u201314\u20132012": "[DOB]",
+        "Fecha de nacimiento: 14/03/2012": "[DOB]", "nacido el 14 de marzo de 2012": "[DOB]", "DOB: March 2012": "[DOB]",
+        "DOB 12/2011": "[DOB]",
+        # a gestational age after "born" is no birth date
+        "born 34/40 weeks": "born 34/40 weeks", "born 2/3 weeks early": "born 2/3 weeks early",
         # what is no birth date stays: a label without a date, a date without a label, a span
         "DOB on file": "DOB on file",
         "adobe 03/14/2012": "adobe 03/14/2012",
@@ -85,6 +93,13 @@ def test_a_street_address_leaves_free_text(plugin):
         "mailing: 99 O'Neil Way, Unit 3": "mailing: [ADDRESS]",
         "12 Maple Avenue.": "[ADDRESS]",
         "PO Box 1234 or P.O. Box 77": "[ADDRESS] or [ADDRESS]",
+        "123 Dr. Martin Luther King Jr. Blvd": "[ADDRESS]", "RR 2 Box 14": "[ADDRESS]", "POB 1234": "[ADDRESS]",
+        "123 Highway 61": "[ADDRESS]", "12-B Oak St": "[ADDRESS]", "123 MAIN ST": "[ADDRESS]",
+        "123 W Main Street, Apt 2, Springfield, IL 62704": "[ADDRESS]",
+        # what a count, a time or a scan before a word that is also a street suffix is
+        "Appointment at 3 PM Dr Lee": "Appointment at 3 PM Dr Lee", "seen at 10 AM Dr. Patel": "seen at 10 AM Dr. Patel",
+        "had 1 Head CT": "had 1 Head CT", "10 AM CT scan": "10 AM CT scan", "won 2 First Place ribbons": "won 2 First Place ribbons",
+        "Grade 5 Math Ct": "Grade 5 Math Ct",
         # numbers before ordinary words stay
         "walked 2 laps around the court": "walked 2 laps around the court",
         "Scored 85 on the Road test": "Scored 85 on the Road test",
@@ -105,6 +120,9 @@ def test_a_phone_without_its_area_code_leaves_free_text_after_a_phone_word(plugi
         "cell 55 1234 5678": "[PHONE]",
         "teléfono 55-1234-5678": "[PHONE]",
         "Text 5551234": "[PHONE]",
+        "cell phone number is 555-1234": "cell [PHONE]", "Mom: 555-1234": "[PHONE]", "call 555\u20131234": "[PHONE]",
+        "phone: mom 555-1234, dad 555-9876": "[PHONE], [PHONE]", "Cel de mamá 55 1234 5678": "[PHONE]",
+        "tel: (55) 1234 5678": "[PHONE]", "reach 100 1000 steps": "reach 100 1000 steps",
         "call 555-123-4567": "call [PHONE]",     # a whole phone keeps its word, as before
         "room 555-1234x9 stays": "room 555-1234x9 stays",
         "work 2012-2013 year": "work 2012-2013 year",
@@ -149,3 +167,12 @@ def test_a_shape_name_that_is_no_identifier_is_a_config_error(tmp_path):
     path, _ = config_copies.copy_with(DEFAULT_RULES_PATH, tmp_path, "\npii_shapes:\n",
                                       "\npii_shapes:\n  Student-ID: 'S[0-9]{7}'\n")
     config_copies.load_error(load_rules, path, "pii_shapes", "Student-ID")
+
+
+@pytest.mark.parametrize("pattern", ["x|", "\\bS?[0-9]{0,7}\\b", "[0-9]*"])
+def test_a_shape_that_matches_an_empty_string_is_a_config_error(tmp_path, pattern):
+    """Every shape scrubs free text now: one that matches nothing at all would put its placeholder
+    between every two characters of every note."""
+    path, line = config_copies.copy_with(DEFAULT_RULES_PATH, tmp_path, "\npii_shapes:\n",
+                                         f"\npii_shapes:\n  student_number: '{pattern}'\n")
+    config_copies.load_error(load_rules, path, "pii_shapes.student_number", "matches an empty string", line=line + 2)

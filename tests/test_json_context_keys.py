@@ -233,3 +233,46 @@ def test_a_street_under_an_address_key_that_says_nothing_more_is_faked_by_its_sh
     out = json.loads(docs.anonymize_text(json.dumps({"address": {"home": "742 Evergreen Terrace", "use": "home"}}), "{}"))
     assert out["address"]["home"] == engine.fakes.apply("faker", "742 Evergreen Terrace", "street", "address.street")
     assert out["address"]["home"] != "742 Evergreen Terrace" and out["address"]["use"] == "home"
+
+
+# ----- what a review of the first version found -------------------------------------------------
+@pytest.mark.parametrize("doc", [
+    {"fields": [{"label": "Email opt-in", "value": "yes"}, {"label": "Email consent", "value": "Granted"}]},
+    {"fields": [{"label": "Address type", "value": "home"}, {"label": "SSN on file", "value": "Yes"}]},
+    {"fields": [{"label": "Primary phone language", "value": "Spanish"}, {"label": "Home phone", "value": "none"}]},
+    {"question": "Do you have a phone?", "answer": "yes"},
+    {"label": "How many phones in the home?", "value": 2},
+    {"text": "Is the address below correct?", "answer": [{"valueString": "Yes"}]},
+])
+def test_form_answers_that_are_no_pii_stay_as_they_are(engine, doc):
+    """A label turned "yes" into a fake email and "Spanish" into scrambled letters: a question or a
+    long label names no column, a flag or code word vetoes the rule, and a phone, email or SSN
+    label takes only a value that could be one."""
+    _, out = run(engine, doc)
+    assert out == doc
+
+
+def test_a_name_key_that_labels_a_field_is_no_persons_name(engine):
+    doc = {"fields": [{"name": "Home phone", "value": "555-123-4567"}], "notes": "Called home phone, no answer"}
+    _, out = run(engine, doc)
+    assert out["fields"][0] == {"name": "Home phone", "value": as_column(engine, "phone", "555-123-4567")}
+    assert out["notes"] == doc["notes"]              # "Home" and "phone" were scrubbed as a name's parts
+
+
+def test_free_text_inside_free_text_is_scrubbed(engine):
+    """FHIR's narrative (text.div) came back byte for byte: `div` under `text` is free text too."""
+    doc = {"text": {"status": "generated", "div": "<div>Zebulon Quixote, ph 555-123-4567</div>"},
+           "name": [{"family": "Quixote", "given": ["Zebulon"]}]}
+    text, out = run(engine, doc)
+    assert_gone(text, "Zebulon", "Quixote", "555-123-4567")
+    assert out["text"] == {"status": "generated", "div": "<div>[NAME] [NAME], ph [PHONE]</div>"}
+
+
+def test_a_phones_number_is_a_phone_and_a_number_under_a_phone_parent_too(engine):
+    """{"phones": [{"number": ...}]} took the natural-id rule of a bare "number" (another fake than
+    the phone column's), and an integer under a phone parent stayed as it was."""
+    _, out = run(engine, {"phones": [{"type": "home", "number": "555-123-4567"}], "home_phones": {"home": 5551234567},
+                          "phone": {"count": 2}})
+    assert out["phones"] == [{"type": "home", "number": as_column(engine, "phone", "555-123-4567")}]
+    assert out["home_phones"]["home"] == as_column(engine, "phone", 5551234567) != 5551234567
+    assert out["phone"] == {"count": 2}

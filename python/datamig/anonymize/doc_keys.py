@@ -24,11 +24,19 @@ _VALUE_KEYS = frozenset({"value", "val", "answer", "response", "old", "new",
 # The siblings that may say it, the most telling first (`type` and `text` say it least often).
 _LABEL_KEYS = ("label", "question", "prompt", "field", "title", "name", "key", "system", "type", "text")
 _LABEL_MAX = 80       # longer is a sentence, whose words would match rules at random
+_LABEL_WORDS = 4      # so is a label of more words, or a question: "Do you have a phone?" is no phone
 _LABEL_ALIASES = {"sms": "phone", "pager": "phone"}   # FHIR ContactPoint.system codes no rule knows
 _ASIDE = re.compile(r"\([^)]*\)|['\u2019]")  # "Date of birth (MM/DD/YYYY)", the ' of "Mother's name"
 # Keys that hold their parent's own value or a piece of it, so the parent's rule is theirs:
 # FHIR name.text (the full name), address.line (the street), {"phone": {"value": ...}}.
 _PART_KEYS = _VALUE_KEYS | {"text", "line", "lines", "formatted", "display"}
+# ... and the number of a parent that replaces its values: {"phones": [{"number": ...}]} is a
+# phone, not the natural id a bare "number" is (the same phone would get another fake)
+_NUMBER_KEYS = frozenset({"number", "num", "no", "nbr"})
+# What a labelled value must look like to be taken for a phone, an email or an SSN: a label
+# names a form's field, and its answer may be "yes", "Spanish" or "Granted" ("Email consent")
+_PLAUSIBLE = {"phone": re.compile(r"(?:[0-9][^0-9]*){7}"), "email": re.compile("@"),
+              "ssn": re.compile(r"(?:[0-9][^0-9]*){4}")}
 
 # the pii_shape of a pseudonym domain, where the two are not named alike (phone, email, ssn are)
 _SHAPE_OF_DOMAIN = {"address.street": "street_address"}
@@ -69,8 +77,10 @@ class KeyRules:
         only keeps or scrubs the value and the object says more. A sibling label names a value key
         ({"label": "Home phone", "value": ...}); else the parent does (name.family is a
         family_name, address.line a street)."""
-        if key in _VALUE_KEYS and (described := self._described(key, family, node)) is not None:
+        if key in _VALUE_KEYS and (described := self._described(key, family, node, value)) is not None:
             return described
+        if key in _LABEL_KEYS and self._is_label(key, node):
+            return None  # {"name": "Home phone", "value": ...}: the name of a field, no person's
         try:  # memoized as _classify is: one look-up is all an ordinary key costs
             rule = self._in_parents[key, family, parent]
         except KeyError:
@@ -79,13 +89,23 @@ class KeyRules:
             rule = self._in_parents[key, family, parent] = self._parent_rule(key, family, parent)
         return rule.of(value) if type(rule) is _ByShape else rule
 
-    def _described(self, key: str, family: str, node: dict):
+    def _described(self, key: str, family: str, node: dict, value: Any):
         """The rule a sibling label gives value key `key`, if it hides at least as much as the
-        key's own and the key's own does not replace the value already."""
+        key's own, the key's own does not replace the value already, and the value could be what
+        the rule fakes (a phone's answer has digits)."""
         label = self._label_of(node)
-        described = None if label is None else self.classify(label, family)
+        described = None if label is None else self.classify(label[1], family)
         own = _rank(self.classify(key, family))
-        return described if described is not None and own <= _rank(described) and own < _REPLACED else None
+        if described is None or own > _rank(described) or own >= _REPLACED:
+            return None
+        plausible = _PLAUSIBLE.get(described.domain)
+        return described if plausible is None or plausible.search(str(value)) else None
+
+    def _is_label(self, key: str, node: dict) -> bool:
+        """`key` is the label a value key of `node` is read by, and says what that value is."""
+        label = self._label_of(node)
+        return (label is not None and label[0] == key and any(k in node for k in _VALUE_KEYS)
+                and self.classify(label[1], "text") is not None)
 
     def _parent_rule(self, key: str, family: str, parent: str | None):
         """A key as a column `<key>_<parent>` or `<parent>_<key>` would be (family_name,
@@ -100,12 +120,18 @@ class KeyRules:
         whole = self.classify(parent, family)
         if key in _PART_KEYS and _rank(whole) > _rank(own):
             return whole
+        if key in _NUMBER_KEYS and _rank(whole) == _REPLACED:
+            return whole
         if own is not None:
-            return own
+            # a catch-all keep (a number's) yields to a phone parent's rule where the value is one:
+            # {"phones": {"home": 5551234567}}
+            return (self._by_shape(whole) or own) if _rank(own) == 1 else own
         for column in (f"{key}_{parent}", f"{parent}_{key}"):
             rule = self.classify(column, family)
             if rule is not None and rule is not whole:
                 return rule
+        if whole is not None and whole.strategy == "scrub_text":
+            return whole  # inside free text, free text: FHIR text.div, a narrative
         return self._by_shape(whole)
 
     def _by_shape(self, rule) -> "_ByShape | None":
@@ -118,8 +144,9 @@ class KeyRules:
         pattern = rule is not None and self._shapes.get(_SHAPE_OF_DOMAIN.get(rule.domain, rule.domain))
         return _ByShape(rule, pattern) if pattern else None
 
-    def _label_of(self, node: dict) -> str | None:
-        """The column name a sibling label makes ("Mother's name" -> mothers_name), or None."""
+    def _label_of(self, node: dict) -> tuple[str, str] | None:
+        """The label key of `node` and the column name its label makes ("Mother's name" ->
+        mothers_name), or None."""
         for label_key in _LABEL_KEYS:
             label = node.get(label_key)
             if isinstance(label, str) and 0 < len(label) <= _LABEL_MAX:
@@ -127,16 +154,27 @@ class KeyRules:
                 if column is None:
                     if len(self._labels) > _MEMO_MAX:
                         self._labels.clear()
-                    column = "_".join(tokens(_ASIDE.sub("", label)))
-                    column = self._labels[label] = _LABEL_ALIASES.get(column, column)
+                    column = self._labels[label] = _column_of(label)
                 if column:
-                    return column
+                    return label_key, column
         return None
 
     def inner(self, key: str, node: dict) -> str:
         """What the objects under `key` stand under: the key, or for an answer the question it
         answers (FHIR {"text": "Mother's name", "answer": [{"valueString": ...}]})."""
-        return (self._label_of(node) or key) if key in _VALUE_KEYS else key
+        if key not in _VALUE_KEYS:
+            return key
+        label = self._label_of(node)
+        return label[1] if label else key
+
+
+def _column_of(label: str) -> str:
+    """A label as a column name, or "" where it is a question or a sentence."""
+    words = tokens(_ASIDE.sub("", label))
+    if label.rstrip().endswith("?") or len(words) > _LABEL_WORDS:
+        return ""
+    column = "_".join(words)
+    return _LABEL_ALIASES.get(column, column)
 
 
 class _ByShape:

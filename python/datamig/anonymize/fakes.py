@@ -25,8 +25,16 @@ from .pii_scan import compile_shapes
 _VECTOR_MIN = 16  # fewer texts are permuted one by one
 
 
-def _blank(v: str) -> bool:
-    return v.strip(" ") == ""  # DuckDB trim() strips spaces only
+# what DuckDB's trim() strips: the space and Unicode's other space separators (no tab, no line end)
+_DUCKDB_TRIMMED = " \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+
+
+def is_blank(v: str) -> bool:
+    """As dm_lib.is_blank: empty, or starting with a space and nothing left once trimmed (" \u00a0"
+    stays as it is in SQL, so it must here too)."""
+    return v == "" or (v[0] == " " and v.strip(_DUCKDB_TRIMMED) == "")
+
+
 
 
 class Fakes:
@@ -54,7 +62,7 @@ class Fakes:
         if strategy == "shift_date":
             return self.shift_date(domain, value, options.get("kind", "text"), options.get("key"))
         text = str(value)
-        if _blank(text):
+        if is_blank(text):
             return text
         if strategy == "constant":
             return options["value"]
@@ -80,7 +88,7 @@ class Fakes:
         vectorized permutation (a phone one by one costs ~20 us), a value met twice is faked once."""
         out: list = [None] * len(values)
         permutation = _permutation(strategy, provider, options)
-        texts = [i for i, v in enumerate(values) if type(v) is str and not _blank(v)] if permutation else []
+        texts = [i for i, v in enumerate(values) if type(v) is str and not is_blank(v)] if permutation else []
         if len(texts) < _VECTOR_MIN:  # an Arrow round trip costs more than a few values one by one
             texts = []
         if texts:
@@ -137,7 +145,7 @@ class Fakes:
             # as SQL: not a date, or no longer 8 digits -> NULL
             return int(moved.strftime("%Y%m%d")) if moved and 1000 <= moved.year <= 9999 else None
         if isinstance(value, str):
-            if _blank(value):
+            if is_blank(value):
                 return value
             day = text_date(value)
             if day is None:

@@ -18,7 +18,7 @@ import json
 from typing import Any, Mapping, Sequence
 
 from . import jsonpath
-from .fakes import Fakes
+from .fakes import Fakes, is_blank
 from .doc_keys import SKIP, KeyRules
 from .rules import RuleSet
 from .taken import TakenValues
@@ -64,7 +64,7 @@ class DocAnonymizer:
         document, its row's names, which its free text loses besides the document's own."""
         paths, by_key = self._spec(spec_json)
         batch = _Batch(self.fakes, taken)
-        docs = [None if text is None or text.strip(" ") == "" else json.loads(text) for text in texts]
+        docs = [None if text is None or is_blank(text) else json.loads(text) for text in texts]
         for doc, row_names in zip(docs, names or [None] * len(docs), strict=True):
             if doc is not None:
                 self._note(doc, paths, by_key, batch, [n for n in row_names or () if n is not None])

@@ -93,6 +93,16 @@ def type_family(data_type: str | None) -> str | None:
 
 
 # ----- rules --------------------------------------------------------------------------------
+# a text to look for empty matches in: words, a digit, punctuation, spaces
+_SHAPE_PROBE = "Seen for a 1 x, at 9: ok - S. "
+
+
+def _flat(items: Iterable[str | list[str]]) -> list[str]:
+    """An exclude's phrases, its lists flattened: [*about_a_value, [body, subject]] (a YAML alias
+    and a rule's own words)."""
+    return [p for item in items for p in ([item] if isinstance(item, str) else item)]
+
+
 def _phrases(items: Iterable[str]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(p.split("_")) for p in items)
 
@@ -367,7 +377,7 @@ class _Loader:
         self.check_dictionary_methods(settings)
         self.check_placeholders(settings, shapes)
         for name, pattern in shapes.items():
-            self.compile(pattern, ["pii_shapes", name], f"pii_shapes.{name}")
+            self.check_shape(name, self.compile(pattern, ["pii_shapes", name], f"pii_shapes.{name}"))
         self.check_duckdb_regexes(shapes)
         draft = RuleSet(self.path, settings, (), shapes)
         rules = tuple(self.rule(i, r, draft) for i, r in enumerate(self.raw["rules"]))
@@ -431,6 +441,13 @@ class _Loader:
                 self.fail(["settings", "scrub_placeholders", kind], f"settings.scrub_placeholders.{kind}",
                           f"{text!r}: no backslash (DuckDB's regexp_replace reads \\0 as the matched PII)")
 
+    def check_shape(self, name: str, compiled: re.Pattern) -> None:
+        """Every shape is scrubbed out of free text: one that matches nothing at all ("x|" or
+        "[0-9]{0,7}") would put its placeholder between the characters of every note."""
+        if compiled.fullmatch("") or any(m.start() == m.end() for m in compiled.finditer(_SHAPE_PROBE)):
+            self.fail(["pii_shapes", name], f"pii_shapes.{name}",
+                      "matches an empty string: free text would get its placeholder between every two characters")
+
     def check_duckdb_regexes(self, shapes: Mapping[str, str]) -> None:
         """pii_shapes are the only patterns DuckDB runs (scrub_text, the leak tests): RE2 rejects
         some that Python accepts (lookarounds, backreferences), which the dbt plugin would only
@@ -452,7 +469,7 @@ class _Loader:
         m = {"any": m} if isinstance(m, list) else m
         regex = self.compile(m["regex"], keys + ["match", "regex"], what) if "regex" in m else None
         matcher = Matcher(_phrases(m.get("any", ())), _phrases(m.get("first", ())),
-                          _phrases(m.get("last", ())), _phrases(m.get("exclude", ())), regex)
+                          _phrases(m.get("last", ())), _phrases(_flat(m.get("exclude", ()))), regex)
         rule = _treatment(raw, raw["name"], matcher, frozenset(raw["types"]) if "types" in raw else None)
         problem = check_treatment(rule, ruleset.settings)
         if problem:
