@@ -88,6 +88,12 @@ def test_not_pii(rules, column, data_type):
     *[(c, "text", "street", "faker") for c in ("address_history", "home_address")],
     *[(c, "text", "free_text", "scrub_text") for c in (
         "first_name_comment", "last_name_notes", "zip_notes", "medicaid_id_notes", "parent_name_notes")],
+    # ... but a word about a value vetoes only as the name's last words: these are the value
+    *[(c, "text", rule, strategy) for c, rule, strategy in (
+        ("verified_email", "email", "faker"), ("validated_address", "street", "faker"),
+        ("speech_language_pathologist_name", "full_name", "faker"), ("consent_signer_name", "full_name", "faker"),
+        ("country_phone", "phone", "mask_format"), ("verified_phone_number", "phone", "mask_format"),
+        ("type_1_diabetes_doctor_phone", "phone", "mask_format"))],
     *[(c, "text", "cell_phone", "mask_format") for c in ("cell", "guardianCell", "home_cell")],
     *[(c, "text", "natural_identifier", "mask_format") for c in (
         "mrn", "lasid", "sasid", "mac_address", "imei")],   # mac_address was a street

@@ -276,3 +276,28 @@ def test_a_phones_number_is_a_phone_and_a_number_under_a_phone_parent_too(engine
     assert out["phones"] == [{"type": "home", "number": as_column(engine, "phone", "555-123-4567")}]
     assert out["home_phones"]["home"] == as_column(engine, "phone", 5551234567) != 5551234567
     assert out["phone"] == {"count": 2}
+
+
+@pytest.mark.parametrize("doc, path, column, real", [
+    ({"text": "Mother's name?", "answer": [{"valueString": "Ximena Quixote"}]}, ("answer", 0, "valueString"),
+     "full_name", "Ximena Quixote"),
+    ({"question": "What is your phone number?", "answer": "555-123-4567"}, ("answer",), "phone", "555-123-4567"),
+    ({"label": "Emergency Contact Home Phone Number", "value": "555-123-4567"}, ("value",), "phone", "555-123-4567"),
+    ({"label": "Parent/Guardian 1 First Name", "value": "Ximena"}, ("value",), "first_name", "Ximena"),
+])
+def test_a_question_for_a_value_and_a_long_label_still_name_it(engine, doc, path, column, real):
+    """Only a yes/no or how-many question names nothing; a label of up to six words names a field."""
+    _, out = run(engine, doc)
+    for step in path:
+        out = out[step]
+    assert out == as_column(engine, column, real) != real
+
+
+def test_a_persons_name_beside_a_value_is_faked_and_a_number_of_a_person_is_no_name(engine):
+    """A name that reads as a person's is no field label ({"name": "Nick Jones", ...}); a person's
+    "number" is not faked as the person's name (only a masked parent lends its rule to a number)."""
+    text, out = run(engine, {"contacts": [{"name": "Nick Jones", "value": "555-123-4567"}],
+                             "emergency_contact": {"number": "555-123-4567"}})
+    assert_gone(text, "Nick Jones")
+    assert out["contacts"][0]["name"] == as_column(engine, "name", "Nick Jones")
+    assert out["emergency_contact"]["number"] == as_column(engine, "number", "555-123-4567")   # as before

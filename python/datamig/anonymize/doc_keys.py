@@ -13,6 +13,7 @@ from .pii_scan import compile_shapes
 from .rules import RuleSet, tokens
 
 SKIP = frozenset({"preserve", "jsonb"})  # strategies that leave a value as it is
+NAME_PROVIDERS = frozenset({"first_name", "last_name", "name"})
 
 _MEMO_MAX = 100_000  # a memo of keys (or labels) is emptied past this: documents could name keys without end
 
@@ -24,13 +25,17 @@ _VALUE_KEYS = frozenset({"value", "val", "answer", "response", "old", "new",
 # The siblings that may say it, the most telling first (`type` and `text` say it least often).
 _LABEL_KEYS = ("label", "question", "prompt", "field", "title", "name", "key", "system", "type", "text")
 _LABEL_MAX = 80       # longer is a sentence, whose words would match rules at random
-_LABEL_WORDS = 4      # so is a label of more words, or a question: "Do you have a phone?" is no phone
+_LABEL_WORDS = 6      # so is a label of more words ("Emergency Contact Home Phone Number" is one)
+# a yes/no or how-many question names no field: "Do you have a phone?", "Is the address correct?"
+# ("Mother's name?" and "What is your phone number?" do)
+_YES_NO = frozenset({"do", "does", "did", "is", "are", "was", "were", "has", "have", "had", "can", "could",
+                     "will", "would", "should", "how"})
 _LABEL_ALIASES = {"sms": "phone", "pager": "phone"}   # FHIR ContactPoint.system codes no rule knows
 _ASIDE = re.compile(r"\([^)]*\)|['\u2019]")  # "Date of birth (MM/DD/YYYY)", the ' of "Mother's name"
 # Keys that hold their parent's own value or a piece of it, so the parent's rule is theirs:
 # FHIR name.text (the full name), address.line (the street), {"phone": {"value": ...}}.
 _PART_KEYS = _VALUE_KEYS | {"text", "line", "lines", "formatted", "display"}
-# ... and the number of a parent that replaces its values: {"phones": [{"number": ...}]} is a
+# ... and the number of a parent whose values are masked: {"phones": [{"number": ...}]} is a
 # phone, not the natural id a bare "number" is (the same phone would get another fake)
 _NUMBER_KEYS = frozenset({"number", "num", "no", "nbr"})
 # What a labelled value must look like to be taken for a phone, an email or an SSN: a label
@@ -102,10 +107,15 @@ class KeyRules:
         return described if plausible is None or plausible.search(str(value)) else None
 
     def _is_label(self, key: str, node: dict) -> bool:
-        """`key` is the label a value key of `node` is read by, and says what that value is."""
+        """`key` is the label a value key of `node` is read by, and says what that value is: no
+        person's name, unless it reads as one ({"name": "Nick Jones", "value": ...} is a person)."""
+        if _VALUE_KEYS.isdisjoint(node):
+            return False
         label = self._label_of(node)
-        return (label is not None and label[0] == key and any(k in node for k in _VALUE_KEYS)
-                and self.classify(label[1], "text") is not None)
+        if label is None or label[0] != key:
+            return False
+        rule = self.classify(label[1], "text")
+        return rule is not None and rule.provider not in NAME_PROVIDERS
 
     def _parent_rule(self, key: str, family: str, parent: str | None):
         """A key as a column `<key>_<parent>` or `<parent>_<key>` would be (family_name,
@@ -120,12 +130,12 @@ class KeyRules:
         whole = self.classify(parent, family)
         if key in _PART_KEYS and _rank(whole) > _rank(own):
             return whole
-        if key in _NUMBER_KEYS and _rank(whole) == _REPLACED:
+        if key in _NUMBER_KEYS and whole is not None and whole.strategy == "mask_format":
             return whole
         if own is not None:
             # a catch-all keep (a number's) yields to a phone parent's rule where the value is one:
             # {"phones": {"home": 5551234567}}
-            return (self._by_shape(whole) or own) if _rank(own) == 1 else own
+            return (self._by_shape(whole, otherwise=own) or own) if _rank(own) == 1 else own
         for column in (f"{key}_{parent}", f"{parent}_{key}"):
             rule = self.classify(column, family)
             if rule is not None and rule is not whole:
@@ -134,7 +144,7 @@ class KeyRules:
             return whole  # inside free text, free text: FHIR text.div, a narrative
         return self._by_shape(whole)
 
-    def _by_shape(self, rule) -> "_ByShape | None":
+    def _by_shape(self, rule, otherwise=None) -> "_ByShape | None":
         """`rule` for the values of its pii_shape (a phone rule's: phones): under a parent that is
         a phone, a key that says nothing more ({"phones": {"home": "555-123-4567"}}) holds a
         phone only if its value is one ({"phone": {"use": "home"}} holds a code); so with
@@ -142,7 +152,7 @@ class KeyRules:
         if self._shapes is None:
             self._shapes = compile_shapes(self.ruleset)
         pattern = rule is not None and self._shapes.get(_SHAPE_OF_DOMAIN.get(rule.domain, rule.domain))
-        return _ByShape(rule, pattern) if pattern else None
+        return _ByShape(rule, pattern, otherwise) if pattern else None
 
     def _label_of(self, node: dict) -> tuple[str, str] | None:
         """The label key of `node` and the column name its label makes ("Mother's name" ->
@@ -169,20 +179,21 @@ class KeyRules:
 
 
 def _column_of(label: str) -> str:
-    """A label as a column name, or "" where it is a question or a sentence."""
+    """A label as a column name, or "" where it is a yes/no question or a sentence."""
     words = tokens(_ASIDE.sub("", label))
-    if label.rstrip().endswith("?") or len(words) > _LABEL_WORDS:
+    question = label.rstrip().endswith("?")
+    if (question and words and words[0] in _YES_NO) or len([w for w in words if not w.isdigit()]) > _LABEL_WORDS:
         return ""
     column = "_".join(words)
     return _LABEL_ALIASES.get(column, column)
 
 
 class _ByShape:
-    """A rule that only a value of one shape takes (see DocAnonymizer._by_shape)."""
-    __slots__ = ("rule", "pattern")
+    """A rule that only a value of one shape takes, else `otherwise` (see KeyRules._by_shape)."""
+    __slots__ = ("rule", "pattern", "otherwise")
 
-    def __init__(self, rule, pattern):
-        self.rule, self.pattern = rule, pattern
+    def __init__(self, rule, pattern, otherwise=None):
+        self.rule, self.pattern, self.otherwise = rule, pattern, otherwise
 
     def of(self, value: Any):
-        return self.rule if value is not None and self.pattern.search(str(value)) else None
+        return self.rule if value is not None and self.pattern.search(str(value)) else self.otherwise

@@ -19,11 +19,10 @@ from typing import Any, Mapping, Sequence
 
 from . import jsonpath
 from .fakes import Fakes, is_blank
-from .doc_keys import SKIP, KeyRules
+from .doc_keys import NAME_PROVIDERS, SKIP, KeyRules
 from .rules import RuleSet
 from .taken import TakenValues
 
-_NAME_PROVIDERS = {"first_name", "last_name", "name"}
 _TREATMENT = ("path", "strategy", "provider", "domain")  # a path's keys that are not strategy options
 # what json.dumps(ensure_ascii=False, separators=(",", ":")) builds on every call (~1 us a document)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -81,7 +80,7 @@ class DocAnonymizer:
                     continue
                 done.add((id(node), slot))
                 value = node[slot]
-                if treatment.get("provider") in _NAME_PROVIDERS or self._is_name(slot, value):
+                if treatment.get("provider") in NAME_PROVIDERS or self._is_name(slot, value):
                     found.names.extend(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str))
                 if treatment["strategy"] == "scrub_text":
                     found.texts.append((node, slot, opts))
@@ -95,7 +94,7 @@ class DocAnonymizer:
 
     def _is_name(self, key: Any, value: Any) -> bool:
         return (isinstance(key, str) and isinstance(value, str)
-                and (rule := self.keys.classify(key, "text")) is not None and rule.provider in _NAME_PROVIDERS)
+                and (rule := self.keys.classify(key, "text")) is not None and rule.provider in NAME_PROVIDERS)
 
     def _walk(self, node: Any, done: set, batch: "_Batch", found: "_Found", parent: str | None = None) -> None:
         """`parent`: the key the nearest enclosing object (or list of them) stands under."""
@@ -139,7 +138,7 @@ class DocAnonymizer:
         value = node[slot]
         if value is None or rule is None or rule.strategy in SKIP:
             return
-        if rule.provider in _NAME_PROVIDERS and isinstance(value, str):
+        if rule.provider in NAME_PROVIDERS and isinstance(value, str):
             found.names.append(value)
         if rule.strategy == "scrub_text":
             found.texts.append((node, slot, rule.options))  # scrubbed once every name is known

@@ -36,7 +36,7 @@ KEPT_WORDS = frozenset("""
     x ext extn extension tel phone cell mobile home work office fax main alt id no
     mom dad mother father parent guardian grandma grandpa emergency contact
     day night evening am pm after before only text call ask for or and
-    none unknown refused declined na n a tbd pending unlisted disconnected invalid missing
+    none unknown refused declined na tbd pending unlisted disconnected invalid missing
     xx xxx xxxx
     e inf infinity nan
 """.split())

@@ -97,12 +97,6 @@ def type_family(data_type: str | None) -> str | None:
 _SHAPE_PROBE = "Seen for a 1 x, at 9: ok - S. "
 
 
-def _flat(items: Iterable[str | list[str]]) -> list[str]:
-    """An exclude's phrases, its lists flattened: [*about_a_value, [body, subject]] (a YAML alias
-    and a rule's own words)."""
-    return [p for item in items for p in ([item] if isinstance(item, str) else item)]
-
-
 def _phrases(items: Iterable[str]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(p.split("_")) for p in items)
 
@@ -131,6 +125,7 @@ class Matcher:
     last: tuple = ()
     exclude: tuple = ()
     regex: re.Pattern | None = None
+    exclude_last: tuple = ()     # vetoes only as the name's last words: phone_type, not verified_phone
 
     def matches(self, toks: tuple[str, ...]) -> bool:
         """Also in the singular: "zips", "medicaid_ids", "previous_addresses" (list columns and
@@ -146,13 +141,15 @@ class Matcher:
         return self._matches(toks) or self._in_singular._matches(singular)
 
     def _excluded(self, toks: tuple[str, ...]) -> bool:
-        return any(_contains(toks, p) for p in self.exclude)
+        return (any(_contains(toks, p) for p in self.exclude)
+                or any(len(toks) > len(p) and toks[-len(p):] == p for p in self.exclude_last))
 
     @cached_property
     def _in_singular(self) -> Matcher:
         def each(phrases):
             return tuple(tuple(map(_singular, p)) for p in phrases)
-        return Matcher(each(self.any), each(self.first), each(self.last), each(self.exclude), self.regex)
+        return Matcher(each(self.any), each(self.first), each(self.last), each(self.exclude), self.regex,
+                       each(self.exclude_last))
 
     def _matches(self, toks: tuple[str, ...]) -> bool:
         return (any(_contains(toks, p) for p in self.any)
@@ -469,7 +466,8 @@ class _Loader:
         m = {"any": m} if isinstance(m, list) else m
         regex = self.compile(m["regex"], keys + ["match", "regex"], what) if "regex" in m else None
         matcher = Matcher(_phrases(m.get("any", ())), _phrases(m.get("first", ())),
-                          _phrases(m.get("last", ())), _phrases(_flat(m.get("exclude", ()))), regex)
+                          _phrases(m.get("last", ())), _phrases(m.get("exclude", ())), regex,
+                          _phrases(m.get("exclude_last", ())))
         rule = _treatment(raw, raw["name"], matcher, frozenset(raw["types"]) if "types" in raw else None)
         problem = check_treatment(rule, ruleset.settings)
         if problem:
