@@ -6,7 +6,6 @@ stays a bijection."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 
@@ -16,9 +15,9 @@ import pytest
 
 from datamig.anonymize.engine import Engine
 from datamig.anonymize.keyed import Keys
-from datamig.anonymize.rules import DEFAULT_RULES_PATH, load_rules
+from datamig.anonymize.rules import load_rules
 from datamig.anonymize.sqlrender import anonymize_sql as A
-from datamig.dbt_plugin import Plugin
+from test_anonymize_engine import NO_REAL_VALUES, make_plugin
 
 SALT = "phone-spellings-test-salt-0123456789"
 SPELLINGS = ["555-123-4567", "(555) 123-4567", "+1 555 123 4567", "+15551234567", "1-555-123-4567", "15551234567",
@@ -32,16 +31,9 @@ def engine():
 
 @pytest.fixture(scope="module")
 def conn():
-    old = os.environ.get("DATAMIG_SALT")
-    os.environ["DATAMIG_SALT"] = SALT
-    try:
-        plugin = Plugin.__new__(Plugin)
-        plugin.initialize({"rules_file": str(DEFAULT_RULES_PATH)})
-    finally:
-        os.environ.pop("DATAMIG_SALT") if old is None else os.environ.update(DATAMIG_SALT=old)
     conn = duckdb.connect()
-    plugin.configure_connection(conn)
-    conn.execute("CREATE TABLE int_pii_values (kind VARCHAR, h VARCHAR, d VARCHAR)")
+    make_plugin(SALT).configure_connection(conn)
+    conn.execute(NO_REAL_VALUES)
     yield conn
     conn.close()
 
