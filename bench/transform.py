@@ -101,6 +101,12 @@ scrubbed, hcp1.patients.mrn masked, text composed to NFC first):
     after:  plain copy 0.88 / 1.05 s, dbt run 23.24 / 20.79 s (ratio 26.4 / 19.9), no dbt 10.39 / 9.12 s
 (one commit in between, which sent every row naming someone with an apostrophe to the regexes,
 measured hcp2__care_plans at 36 s instead of 0.6 s; the fast path now takes such names too.)
+2026-12-03, one extract, the code before and after that day's leak fixes alternating (free text
+now scrubbed of three more shapes, words in phones and SSNs, JSON keys read with their parents
+and labels):
+    before: plain copy 0.83 / 0.61 s, dbt run 18.40 / 21.44 s, no dbt 8.45 / 9.57 s
+    after:  plain copy 0.59-0.86 s, dbt run 16.52-22.20 s (four runs), no dbt 7.23-10.19 s
+(within the machine's noise.)
 The <= 2.0 target is not met, by dbt (8-15 s of `dbt run` is dbt's own work) nor by the
 engine alone (ratio ~8-13); see README "Benchmarks" for what is left.
 """
