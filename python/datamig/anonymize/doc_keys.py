@@ -25,7 +25,7 @@ _VALUE_KEYS = frozenset({"value", "val", "answer", "response", "old", "new",
 # The siblings that may say it, the most telling first (`type` and `text` say it least often).
 _LABEL_KEYS = ("label", "question", "prompt", "field", "title", "name", "key", "system", "type", "text")
 _LABEL_MAX = 80       # longer is a sentence, whose words would match rules at random
-_LABEL_WORDS = 6      # so is a label of more words ("Emergency Contact Home Phone Number" is one)
+_LABEL_WORDS = 6      # more words (numbers aside) make a sentence too; "Emergency Contact Home Phone Number" is a label
 # a yes/no or how-many question names no field: "Do you have a phone?", "Is the address correct?"
 # ("Mother's name?" and "What is your phone number?" do)
 _YES_NO = frozenset({"do", "does", "did", "is", "are", "was", "were", "has", "have", "had", "can", "could",
