@@ -52,6 +52,12 @@ def _scrubbed_three_ways(plugin: Plugin, texts: list[str], names: list[str]) -> 
     return column, python, docs
 
 
+def _assert_scrubs(plugin: Plugin, cases: dict[str, str], name: str = "") -> None:
+    """Each text of `cases` (of a row named `name`) becomes its value, all three ways."""
+    want = list(cases.values())
+    assert _scrubbed_three_ways(plugin, list(cases), [name] * len(cases)) == (want, want, want)
+
+
 def test_a_birth_date_after_its_label_leaves_free_text(plugin):
     """A nurse's note giving the student's date of birth kept it: only emails, SSNs and phones went."""
     cases = {
@@ -80,8 +86,7 @@ def test_a_birth_date_after_its_label_leaves_free_text(plugin):
         "born 2 weeks early": "born 2 weeks early",
         "born 3-4 weeks premature": "born 3-4 weeks premature",
     }
-    texts, want = list(cases), list(cases.values())
-    assert _scrubbed_three_ways(plugin, texts, ["Ana Lopez"] * len(texts)) == (want, want, want)
+    _assert_scrubs(plugin, cases, "Ana Lopez")
 
 
 def test_a_street_address_leaves_free_text(plugin):
@@ -105,8 +110,7 @@ def test_a_street_address_leaves_free_text(plugin):
         "Scored 85 on the Road test": "Scored 85 on the Road test",
         "Room 12 West Wing": "Room 12 West Wing",
     }
-    texts, want = list(cases), list(cases.values())
-    assert _scrubbed_three_ways(plugin, texts, [""] * len(texts)) == (want, want, want)
+    _assert_scrubs(plugin, cases)
 
 
 def test_a_phone_without_its_area_code_leaves_free_text_after_a_phone_word(plugin):
@@ -133,8 +137,7 @@ def test_a_phone_without_its_area_code_leaves_free_text_after_a_phone_word(plugi
         "home for 3 days, 555-1234": "home for 3 days, 555-1234",
         "call 911": "call 911",
     }
-    texts, want = list(cases), list(cases.values())
-    assert _scrubbed_three_ways(plugin, texts, [""] * len(texts)) == (want, want, want)
+    _assert_scrubs(plugin, cases)
 
 
 def test_the_pii_scan_flags_unruled_columns_of_addresses_and_birth_dates(plugin):
@@ -154,9 +157,8 @@ def test_a_shape_the_rules_file_adds_is_scrubbed_with_a_placeholder_of_its_name(
     path = tmp_path / "rules.yaml"
     path.write_text(text.replace("\npii_shapes:\n", "\npii_shapes:\n  student_number: '\\bS[0-9]{7}\\b'\n", 1))
     plugin = _plugin(path)
-    texts = ["student S1234567 called 555-123-4567", "class S12345 stays"]
-    want = ["student [STUDENT_NUMBER] called [PHONE]", "class S12345 stays"]
-    assert _scrubbed_three_ways(plugin, texts, ["", ""]) == (want, want, want)
+    _assert_scrubs(plugin, {"student S1234567 called 555-123-4567": "student [STUDENT_NUMBER] called [PHONE]",
+                            "class S12345 stays": "class S12345 stays"})
 
 
 def test_a_placeholder_for_no_shape_is_a_config_error(tmp_path):
