@@ -11,6 +11,11 @@ probabilistic.
 The permutation, per (domain, d):
 - digit strings longer than 20 are cut into balanced blocks of <= 20 digits, each permuted on its
   own (block index in the key);
+- over three blocks (more than 60 digits: a text in a phone column, not a phone), per-block key
+  schedules would grow with the value (~0.5 MB of tables per digit): each digit is first shifted by
+  a keyed offset of its position (mod 10, a bijection), then every block of one length goes
+  through one shared permutation (key label "long"). Tables stay bounded (block lengths 15..20)
+  whatever the length; the offsets keep equal blocks of one value from mapping alike;
 - a block of <= 5 digits: a keyed random permutation table (argsort of a keyed stream);
 - longer blocks: split into k parts of <= 5 digits and run a generalized (type-1) Feistel network
   with modular addition: round i adds T_i[part (j+1) mod k] to part j = i mod k, modulo 10^len(j).
@@ -65,6 +70,7 @@ if TYPE_CHECKING:
 
 MAX_BLOCK = 20      # digits per block (longer runs: independent blocks)
 MAX_PART = 5        # digits per Feistel part: round tables <= 10^5 entries (400 KB)
+LONG_BLOCKS = 3     # more blocks than this: shared block tables (_permute_long)
 MAX_WALKS = 16      # walks off real values (taken.py); each is needed with p = density of the slice
 ZERO, NINE, PLUS = 48, 57, 43
 ONE = ZERO + 1
@@ -151,6 +157,10 @@ class DigitPermuter:
                 ]
             self._tables[cache_key] = tables
         return self._tables[cache_key]
+
+    def shifts(self, domain: str, d: int, alpha: Alphabet) -> np.ndarray:
+        """A long value's keyed shift per position (_permute_long), as float64 symbol values."""
+        return self._uniform(f"{alpha.label}{SEP}{domain}{SEP}{d}{SEP}shift", d, alpha.radix).astype(np.float64)
 
     def permute_block(self, x: np.ndarray, domain: str, d: int, b: int, parts: tuple[int, ...],
                       alpha: Alphabet = DIGITS, inverse: bool = False) -> np.ndarray:
@@ -307,6 +317,9 @@ class DigitPermuter:
         d = len(movable)
         if d == 0:
             return False
+        if d > alpha.max_block * LONG_BLOCKS:  # rare (a text, not a phone): the array path on the bytes
+            _permute_group(self, np.frombuffer(data, dtype=np.uint8), np.array([movable]), d, domain, alpha)
+            return True
         part_of, pw, shapes = _layout_lists(d, alpha)
         if alpha is DIGITS:
             vals = [data[i] - ZERO for i in movable]
@@ -443,13 +456,20 @@ def _permute_positions(perm: DigitPermuter, data, rel, movable, domain, alpha: A
 
 
 def _permute_group(perm, data, pos, d, domain, alpha: Alphabet = DIGITS, inverse=False) -> None:
-    weights, part_of, pw, shapes = _layout(d, alpha)
+    """In place: the symbols at (m x d) positions, m values of d symbols each."""
     if alpha is DIGITS:
         base = ZERO
         vals = data[pos] - np.float64(ZERO)
     else:
         base = (data[pos] & np.uint8(0x20)) | np.uint8(UPPER_A)  # 'A' or 'a': the case is kept
         vals = data[pos] - base.astype(np.float64)
+    permute = _permute_long if d > alpha.max_block * LONG_BLOCKS else _permute_symbols
+    data[pos] = permute(perm, vals, d, domain, alpha, inverse).astype(np.uint8) + base
+
+
+def _permute_symbols(perm, vals, d, domain, alpha: Alphabet, inverse=False) -> np.ndarray:
+    """(m x d) symbol values (float64) -> the permuted ones: pi_{domain,d} on each row."""
+    weights, part_of, pw, shapes = _layout(d, alpha)
     # float64 matmul (BLAS) is exact here (parts < 10^5) and far faster than an int64 one
     x = np.rint(vals @ weights).astype(np.int32)  # (m, parts) part values
     first = 0
@@ -460,4 +480,26 @@ def _permute_group(perm, data, pos, d, domain, alpha: Alphabet = DIGITS, inverse
     # back to symbols in float64: exact here (floor of a quotient of integers < 2^53 that is at
     # least 1/pw from the next integer), and twice as fast as numpy's integer // and %
     shifted = np.floor(x[:, part_of] / pw)
-    data[pos] = (shifted - alpha.radix * np.floor(shifted / alpha.radix)).astype(np.uint8) + base
+    return shifted - alpha.radix * np.floor(shifted / alpha.radix)
+
+
+def _permute_long(perm, vals, d, domain, alpha: Alphabet, inverse=False) -> np.ndarray:
+    """_permute_symbols for values of more than LONG_BLOCKS blocks: keyed shifts per position, then
+    each block through the one permutation of its length (blocks of a length, all rows, at once)."""
+    radix = alpha.radix
+    shift = perm.shifts(domain, d, alpha)
+    if not inverse:
+        vals = vals + shift
+        vals -= radix * (vals >= radix)
+    sizes = np.array(_split(d, -(-d // alpha.max_block)))
+    size_of = np.repeat(sizes, sizes)  # each position's block length
+    out = np.empty_like(vals)
+    for size in np.unique(sizes):
+        cols = np.flatnonzero(size_of == size)  # whole blocks, in order: one block per row below
+        blocks = vals[:, cols].reshape(-1, int(size))
+        done = _permute_symbols(perm, blocks, int(size), f"{domain}{SEP}long", alpha, inverse)
+        out[:, cols] = done.reshape(len(vals), -1)
+    if inverse:
+        out -= shift
+        out += radix * (out < 0)
+    return out
