@@ -301,3 +301,13 @@ def test_a_persons_name_beside_a_value_is_faked_and_a_number_of_a_person_is_no_n
     assert_gone(text, "Nick Jones")
     assert out["contacts"][0]["name"] == as_column(engine, "name", "Nick Jones")
     assert out["emergency_contact"]["number"] == as_column(engine, "number", "555-123-4567")   # as before
+
+
+def test_a_number_faked_by_its_key_or_label_stays_a_number(engine):
+    """{"zip": 62704} became {"zip": "94863"}: a document's types are its readers' schema. The
+    fake is the string zip's, as a number; a text zip stays text."""
+    text_zip = as_column(engine, "zip", "62704")
+    _, out = run(engine, {"zip": 62704, "address": {"postalCode": 62704, "line": ["742 Evergreen Terrace"]},
+                          "fields": [{"label": "Zip code", "value": 62704}], "mailing_zip": "62704"})
+    assert out["zip"] == out["address"]["postalCode"] == out["fields"][0]["value"] == int(text_zip) != 62704
+    assert out["mailing_zip"] == text_zip

@@ -67,7 +67,9 @@ class Fakes:
         if strategy == "constant":
             return options["value"]
         if strategy == "faker":
-            return self.faker(provider, domain, text, taken)
+            fake = self.faker(provider, domain, text, taken)
+            # {"zip": 62704} in a document stays a number: its type is part of the document's schema
+            return int(fake) if type(value) is int and fake.isdigit() else fake
         if strategy == "hash":
             return self.keys.sha_hex(domain, text)
         if strategy == "tokenize":
