@@ -76,3 +76,35 @@ def test_without_keep_country_code_eleven_digits_are_one_number(engine):
     out = engine.permuter.transform(pa.array(values), "natural_id").to_pylist()
     assert out == [engine.permuter.transform_one(v, "natural_id") for v in values]
     assert 1500 < sum(not f.startswith("1") for f in out) < 2000      # ~9 in 10 lose their 1
+
+
+EXTENSIONS = ["555-123-4567 x204", "555-123-4567x204", "(555) 123-4567 ext. 204", "1-555-123-4567 Ext 204",
+              "+1 555 123 4567 extension 204", "+15551234567 X204"]
+
+
+def test_a_phone_with_an_extension_gets_the_fake_it_has_without_one(engine, conn):
+    """555-123-4567 x204 was permuted as 13 digits: the work phone of a guardian got another fake
+    than the same phone without its extension. The extension is permuted as a number of its own."""
+    plain = engine.fakes.apply("mask_format", "555-123-4567", None, "phone", keep_country_code=True)
+    sql = A("v", "mask_format", domain="phone", keep_country_code=True)
+    column = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?) AS v, unnest(?) AS i) ORDER BY i",
+                                         [EXTENSIONS * 4, list(range(4 * len(EXTENSIONS)))]).fetchall()]
+    python = [engine.fakes.apply("mask_format", v, None, "phone", keep_country_code=True) for v in EXTENSIONS]
+    assert column == python * 4
+    assert {_digits(f)[-13:-3] for f in python} == {_digits(plain)}
+    assert len({_digits(f)[-3:] for f in python}) == 1 and _digits(python[0])[-3:] != "204"
+    assert [re.sub(r"[0-9]", "N", f) for f in python] == [re.sub(r"[0-9]", "N", v) for v in EXTENSIONS]
+    # an extension not at the end is no extension: the value is one number, as before
+    assert _digits(engine.fakes.apply("mask_format", "555-123-4567 ext. 12 (Dad)", None, "phone",
+                                      keep_country_code=True))[:10] != _digits(plain)
+
+
+def test_phones_with_and_without_extensions_stay_a_bijection(engine):
+    rng = random.Random(3)
+    numbers = sorted({f"{rng.randrange(200, 1000)}-{rng.randrange(1000):03d}-{rng.randrange(10000):04d}"
+                      for _ in range(3000)})
+    values = numbers + [n + f" x{rng.randrange(1, 10**rng.randint(1, 4))}" for n in numbers] + [n + " x" for n in numbers]
+    values += [f"x{n}" for n in range(300)] + [f"{n} ext {n}" for n in range(300)]
+    out = engine.permuter.transform(pa.array(values), "phone", True).to_pylist()
+    assert len(set(out)) == len(values)
+    assert out == [engine.permuter.transform_one(v, "phone", True) for v in values]

@@ -43,6 +43,9 @@ exactly as without words.
 Phones (keep_country_code): a leading "+CC" is kept, and so is the 1 of 11 digits written
 without one (+15551234567, 1-555-123-4567), so every spelling of a phone gets the fake of its ten
 digits; other 11-digit values are walked off a leading 1 (cycle walking, a bijection on them).
+An extension at the end (555-123-4567 x204, PHONE_EXTENSION_SQL) is a number of its own: the
+phone gets the fake it has without one. The cut depends only on what the passes keep (x, ext and
+extension are kept words, a non-kept word never becomes one), so the whole stays a bijection.
 
 Real values (taken.py): a fake that happens to be another person's real phone or SSN of the slice
 walks on (permuted again under domain+walk n) until it is none. Each walk is a bijection too, so
@@ -55,6 +58,7 @@ for the table-based rounds); brute force needs the key (~2^256), as for any keye
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -76,6 +80,11 @@ ZERO, NINE, PLUS = 48, 57, 43
 ONE = ZERO + 1
 NANP_DIGITS = 11    # 1 + area code + number: a phone's "1" before its ten digits is kept
 UPPER_A, LOWER_A = 65, 97
+LOWER_X = ord("x")
+# a phone's extension (555-123-4567 x204): a number of its own here, and no part of a phone's last
+# 10 digits where real values are compared (taken.py, int_pii_values, macros/tests/leaks.sql)
+PHONE_EXTENSION_SQL = r"(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$"  # RE2 and Python read it alike
+PHONE_EXTENSION = re.compile(PHONE_EXTENSION_SQL)
 
 
 class Alphabet(NamedTuple):
@@ -289,17 +298,23 @@ class DigitPermuter:
                 run += 1
             if 1 <= run <= 3 and run < n - 1:
                 movable = [i for i in movable if i > run]
+        changed = False
+        for number in _extension_split_one(value, movable) if keep_country_code else [movable]:
+            changed |= self._digits_one(data, number, domain, keep_country_code)
+        if letters:
+            changed |= self._one_pass(data, [i for i, byte in enumerate(data) if _is_letter(byte)], domain, LETTERS)
+        else:
+            changed |= self._mask_words_one(data, domain)
+        return data.decode("utf-8") if changed else value
+
+    def _digits_one(self, data: bytearray, movable: list[int], domain: str, keep_country_code: bool) -> bool:
         walk = keep_country_code and len(movable) == NANP_DIGITS  # as _trunk_prefix()
         if walk and data[movable[0]] == ONE:
             movable, walk = movable[1:], False
         changed = self._one_pass(data, movable, domain, DIGITS)
         while walk and data[movable[0]] == ONE:
             self._one_pass(data, movable, domain, DIGITS)
-        if letters:
-            changed |= self._one_pass(data, [i for i, byte in enumerate(data) if _is_letter(byte)], domain, LETTERS)
-        else:
-            changed |= self._mask_words_one(data, domain)
-        return data.decode("utf-8") if changed else value
+        return changed
 
     def _mask_words_one(self, data: bytearray, domain: str) -> bool:
         """_mask_words for one value."""
@@ -385,6 +400,7 @@ def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code, in
     walkers = None
     if keep_country_code:
         movable[_country_code(data, movable, rel, np.diff(rel))] = False
+        rel = _extension_split(data, rel)  # from here on: numbers, a row's phone and its extension
         walkers = _trunk_prefix(data, rel, movable)
     _permute_positions(perm, data, rel, movable, domain, DIGITS, inverse)
     if walkers is None:
@@ -393,6 +409,29 @@ def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code, in
     while len(walkers):  # cycle walking: off the leading 1 the values that keep theirs have
         _permute_group(perm, data, walkers, NANP_DIGITS, domain, DIGITS, inverse)
         walkers = walkers[data[walkers[:, 0]] == ONE]
+
+
+def _extension_split(data, rel) -> np.ndarray:
+    """The offsets of the rows' numbers: `rel` with every row that ends in an extension (an x in
+    it: almost none) cut where the extension starts."""
+    has_x = (data | np.uint8(0x20)) == LOWER_X
+    counts = np.concatenate(([0], np.cumsum(has_x)))
+    rows = np.flatnonzero(counts[rel[1:]] > counts[rel[:-1]])
+    if len(rows) == 0:
+        return rel
+    values = pa.StringArray.from_buffers(len(rel) - 1, pa.py_buffer(rel), pa.py_buffer(data)).take(rows)
+    at = pc.find_substring_regex(values, PHONE_EXTENSION_SQL).to_numpy(zero_copy_only=False)  # bytes
+    found = at >= 0
+    return np.union1d(rel, rel[rows[found]] + at[found])
+
+
+def _extension_split_one(value: str, movable: list[int]) -> list[list[int]]:
+    """_extension_split for one value: its digit positions, as one or two numbers."""
+    found = PHONE_EXTENSION.search(value) if "x" in value.lower() else None
+    if found is None or found.end() != len(value):  # RE2's $ is the end only, Python's also before a last \n
+        return [movable]
+    cut = len(value[:found.start()].encode("utf-8"))
+    return [[i for i in movable if i < cut], [i for i in movable if i >= cut]]
 
 
 def _trunk_prefix(data, rel, movable) -> np.ndarray | None:

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .fpe import DigitPermuter
+from .fpe import PHONE_EXTENSION, PHONE_EXTENSION_SQL, DigitPermuter
 from .keyed import identity
 from .rules import RuleSet
 
@@ -46,10 +46,6 @@ ZERO = ord("0")
 _POWERS = 10 ** np.arange(MAX_NUMBER_DIGITS + 1, dtype=np.uint64)
 _RELATION = re.compile(r'^("[^"]+"|\w+)(\.("[^"]+"|\w+)){0,2}$')
 _NOT_DIGIT = re.compile(r"[^0-9]")
-# a phone's extension (555-123-4567 x204), which its last 10 digits must not take in; the same
-# regex in SQL: PHONE_EXTENSION_SQL (int_pii_values, macros/tests/leaks.sql)
-PHONE_EXTENSION_SQL = r"(?i) ?(x|ext\.?|extension) ?[0-9]{1,6}[ \t]*$"  # RE2 and Python read it alike
-_PHONE_EXTENSION = re.compile(PHONE_EXTENSION_SQL)
 
 Taken = Callable[[Sequence | pa.Array], np.ndarray]  # values -> which are real values of the slice (bool)
 
@@ -72,7 +68,7 @@ def normalized(kind: str, value: str) -> str:
     if kind == "email":
         return identity(value)
     if kind == "phone":
-        return _NOT_DIGIT.sub("", _PHONE_EXTENSION.sub("", value, count=1))[-10:]
+        return _NOT_DIGIT.sub("", PHONE_EXTENSION.sub("", value, count=1))[-10:]
     return _NOT_DIGIT.sub("", value)
 
 
