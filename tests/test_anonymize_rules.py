@@ -40,6 +40,10 @@ def rules():
     ("phone_type", "text"), ("ssn_status", "text"), ("guardian_type", "text"), ("address_type", "text"),
     ("phone_verified", "text"), ("ssn_verified", "text"), ("email_opt_in", "text"), ("emailConsent", "text"),
     ("phone_language", "text"), ("zip_valid", "text"), ("first_name_flag", "text"),
+    # things and places, which full_name's bare "name" took for people ("Ibuprofen" -> "Käthe Emo")
+    ("drug_name", "text"), ("vaccine_name", "text"), ("clinic_name", "text"), ("state_name", "text"),
+    ("language_name", "text"), ("plan_name", "text"), ("diagnosis_name", "text"), ("facility_name", "text"),
+    ("member_id", "bigint"), ("member_id", "text"),                 # a key, not a member number
 ])
 def test_not_pii(rules, column, data_type):
     rule = rules.classify(column, data_type)
@@ -100,6 +104,9 @@ def test_not_pii(rules, column, data_type):
     ("S.S.N.", "text", "ssn", "mask_format"),
     ("bday", "date", "birth_date", "shift_date"), ("birth_dt", "text", "birth_date_text", "shift_date"),
     ("dob_str", "text", "birth_date_text", "shift_date"),
+    # a health plan's member number identifies a patient: it was kept as a key (*_id)
+    *[(c, "varchar(20)", "natural_identifier", "mask_format") for c in (
+        "insurance_member_id", "insurance_id", "policy_number", "subscriber_number", "member_number")],
 ])
 def test_pii(rules, column, data_type, rule_name, strategy):
     rule = rules.classify(column, data_type)
@@ -256,3 +263,15 @@ def test_json_paths_reach_exactly_the_values_they_name():
     assert [(id(node), slot) for node, slot in reached] == [
         (id(doc["g"][0]), "name"), (id(doc["g"][1]), "name"), (id(doc["g"][0]["tel"]), "home"),
         (id(doc["g"][0]["tel"]), "work"), (id(doc["odd key"]), "x")]
+
+
+def test_the_estates_lookup_and_place_names_are_kept_and_peoples_names_faked(rules):
+    """A bare `name` is a person's by default; the rules file's overrides keep the names of the
+    synthetic estate's states, subjects, vaccines, clinics, schools... (a review found them faked
+    as people's names and merged into CERT's shared lookup tables)."""
+    kept = ["ids.states", "ids.subjects", "ids.terms", "ids.grade_levels", "hcp1.vaccines", "hcp2.clinics",
+            "adb.dim_subject", "sp.node_school", "sp.node_district", "ids.schools", "ids.districts"]
+    for table in kept:
+        planned = rules.plan_table({"id": "integer", "name": "text"}, table=table)
+        assert planned["name"].rule.strategy == "preserve", table
+    assert rules.plan_table({"name": "text"}, table="sp.node_guardian")["name"].rule.name == "full_name"

@@ -3,5 +3,5 @@
 
 select
     subject_id,
-    {{ anonymize('name', strategy='faker', provider='name', domain='person.full_name') }} as name
+    name
 from {{ ref('stg_adb__dim_subject') }}

@@ -27,10 +27,10 @@ with named as (
 select
     id,
     patient_id,
-    {{ anonymize('drug_name', strategy='faker', provider='name', domain='person.full_name') }} as drug_name,
+    drug_name,
     dosage,
     frequency,
     prescribed_on,
     prescriber_id,
-    {{ anonymize('instructions', strategy='scrub_text', names=['drug_name', 'dm_parent_names']) }} as instructions
+    {{ anonymize('instructions', strategy='scrub_text', names=['dm_parent_names']) }} as instructions
 from named

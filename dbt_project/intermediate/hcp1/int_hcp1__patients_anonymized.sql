@@ -15,7 +15,7 @@ select
     {{ anonymize('city', strategy='faker', provider='city', domain='address.city') }} as city,
     state,
     {{ anonymize('zip', strategy='faker', provider='zip', domain='address.zip') }} as zip,
-    insurance_member_id,
+    {{ anonymize('insurance_member_id', strategy='mask_format', domain='natural_id', unique=true, letters=true) }} as insurance_member_id,
     created_at,
     updated_at
 from {{ ref('stg_hcp1__patients') }}

@@ -3,6 +3,6 @@
 
 select
     code,
-    {{ anonymize('name', strategy='faker', provider='name', domain='person.full_name') }} as name,
+    name,
     doses_required
 from {{ ref('stg_hcp1__vaccines') }}

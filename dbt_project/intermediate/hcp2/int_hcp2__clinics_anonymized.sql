@@ -5,7 +5,7 @@ select
     id,
     district_id,
     ids_school_id,
-    {{ anonymize('name', strategy='faker', provider='name', domain='person.full_name') }} as name,
+    name,
     {{ anonymize('address_line1', strategy='faker', provider='street', domain='address.street') }} as address_line1,
     {{ anonymize('city', strategy='faker', provider='city', domain='address.city') }} as city,
     state,

@@ -3,6 +3,6 @@
 
 select
     code,
-    {{ anonymize('name', strategy='faker', provider='name', domain='person.full_name') }} as name,
+    name,
     fips_code
 from {{ ref('stg_ids__states') }}

@@ -4,5 +4,5 @@
 select
     id,
     code,
-    {{ anonymize('name', strategy='faker', provider='name', domain='person.full_name') }} as name
+    name
 from {{ ref('stg_ids__subjects') }}

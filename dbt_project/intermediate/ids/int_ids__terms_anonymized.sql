@@ -5,7 +5,7 @@ select
     id,
     code,
     school_year,
-    {{ anonymize('name', strategy='faker', provider='name', domain='person.full_name') }} as name,
+    name,
     start_date,
     end_date
 from {{ ref('stg_ids__terms') }}

@@ -3,6 +3,6 @@
 
 select
     district_id,
-    {{ anonymize('name', strategy='faker', provider='name', domain='person.full_name') }} as name,
+    name,
     state
 from {{ ref('stg_sp__node_district') }}

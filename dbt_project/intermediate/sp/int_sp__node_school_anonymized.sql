@@ -3,7 +3,7 @@
 
 select
     district_id,
-    {{ anonymize('name', strategy='faker', provider='name', domain='person.full_name') }} as name,
+    name,
     {{ anonymize('phone', strategy='mask_format', domain='phone', unique=true, keep_country_code=true) }} as phone,
     school_id,
     school_type
