@@ -1,5 +1,6 @@
 {#- strategy faker: fakes picked from Faker-built dictionaries by the keyed hash (set-based, no
     per-row Faker). Slices of h128: [0,32) first pick, [32,64) second pick, [64,...) unique suffix.
+    A name, city, street or zip is never faked as itself nor as one of its words (pick_other).
 
     Uniqueness without a stored map: two distinct inputs get the same fake only if every slice
     coincides. For N distinct inputs, P(any collision) <= N^2 / (2 * n_first * n_last * 2^s):
@@ -26,7 +27,7 @@
   {%- else -%}
     {%- set h = anon_h128(t, domain) -%}
     {%- if provider == 'name' -%}
-      {{ anon_blank_safe(t, anon_pick('first_name', h, 0, in_list) ~ " || ' ' || " ~ anon_pick('last_name', h, 32, in_list), h) }}
+      {{ anon_blank_safe(t, anon_pick('first_name', h, 0, in_list, t) ~ " || ' ' || " ~ anon_pick('last_name', h, 32, in_list, t), h) }}
     {%- elif provider == 'ipv4' -%}
       {{ anon_blank_safe(t, "dm_setting('ipv4_prefix') || '.' || " ~ anon_bits(h, 0, 8) ~ " || '.' || "
          ~ anon_bits(h, 8, 8) ~ " || '.' || (1 + " ~ anon_bits(h, 16, 8) ~ " % 254)", h) }}
@@ -34,7 +35,7 @@
       {{ anon_blank_safe(t, "'https://' || " ~ anon_pick('last_name_ascii', h, 0, in_list) ~ " || '.' || dm_setting('url_domain') || '/' || "
          ~ anon_hex(h, 32, 32), h) }}
     {%- elif provider -%}
-      {{ anon_blank_safe(t, anon_pick(provider, h, 0, in_list), h) }}
+      {{ anon_blank_safe(t, anon_pick(provider, h, 0, in_list, t), h) }}
     {%- else -%}
       {{ exceptions.raise_compiler_error("anonymize: strategy faker needs a provider") }}
     {%- endif -%}

@@ -51,11 +51,15 @@ dm_lib.hex({{ h }}, {{ lo }}, {{ n }})
 {# Dictionary pick (dm_lib.pick): 32 bits of the hash mod the dictionary size (bias < 5e-6).
    Inside a lambda (in_list: text[] elementwise) the dictionary cannot be read by a subquery, so
    there dm_lib.pick_listed takes the picks through one vectorized UDF call instead. #}
-{% macro anon_pick(name, h, lo, in_list=false) -%}
+{% macro anon_pick(name, h, lo, in_list=false, other_than=none) -%}
   {%- if not modules.re.match('^[a-z][a-z0-9_]*$', name) -%}
     {{ exceptions.raise_compiler_error("anonymize: bad dictionary name '" ~ name ~ "'") }}
   {%- endif -%}
+  {%- if other_than is none -%}
 dm_lib.{{ 'pick_listed' if in_list else 'pick' }}('{{ name }}', {{ h }}, {{ lo }})
+  {%- else -%}
+dm_lib.{{ 'pick_other_listed' if in_list else 'pick_other' }}('{{ name }}', {{ h }}, {{ lo }}, {{ other_than }})
+  {%- endif -%}
 {%- endmacro %}
 
 {# NULL stays NULL, blank ('' or spaces) stays as it was, anything else gets `inner`.

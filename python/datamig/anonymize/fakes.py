@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import pyarrow as pa
 
 from .fpe import DigitPermuter
-from .keyed import Keys, bits, identity, pick
+from .keyed import Keys, bits, identity, pick, pick_other
 from .rules import Settings
 from .taken import TakenValues
 from .names import NameScrubber, name_pattern
@@ -119,7 +119,7 @@ class Fakes:
             v = identity(v)  # one identity whatever its case or padding, as dm_lib.identity
         h = self.keys.h128(domain, v)
         if provider == "name":
-            return f"{pick(d['first_name'], h, 0)} {pick(d['last_name'], h, 32)}"
+            return f"{pick_other(d['first_name'], h, 0, v)} {pick_other(d['last_name'], h, 32, v)}"
         if provider == "email":
             first, last = pick(d["first_name_ascii"], h, 0), pick(d["last_name_ascii"], h, 32)
             return f"{first}.{last}.{bits(h, 64, 40):010x}@{s.email_domain}"
@@ -130,7 +130,7 @@ class Fakes:
             return f"{s.ipv4_prefix}.{bits(h, 0, 8)}.{bits(h, 8, 8)}.{1 + bits(h, 16, 8) % 254}"
         if provider == "url":
             return f"https://{pick(d['last_name_ascii'], h, 0)}.{s.url_domain}/{bits(h, 32, 32):08x}"
-        return pick(d[provider], h, 0)
+        return pick_other(d[provider], h, 0, v)
 
     def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:
         """Move a date by 1..W days either way, keyed by the date itself (or by `key`); a date

@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 from ..errors import ConfigError
 
@@ -97,6 +98,18 @@ def pick(dictionary: list[str], h: int, lo: int) -> str:
     return dictionary[bits(h, lo, 32) % len(dictionary)]
 
 
+def pick_other(dictionary: list[str], h: int, lo: int, value: str) -> str:
+    """pick(), but never the value itself nor one of its words (dm_lib.pick_other): Faker's lists
+    hold real names, so 'Luis' could fake as 'Luis'; then the next entry (the lists have no repeats)."""
+    b = bits(h, lo, 32)
+    fake = dictionary[b % len(dictionary)]
+    words = identity(value)
+    if sql_lower(fake) in words and sql_lower(fake) in _WORD_SEPARATORS.split(words):
+        fake = dictionary[(b + 1) % len(dictionary)]
+    return fake
+
+
+_WORD_SEPARATORS = re.compile("[ ,]+")
 _DOTTED_CAPITAL_I = {0x130: "i"}
 
 

@@ -43,14 +43,36 @@ CREATE OR REPLACE MACRO dm_lib.main.hex(h, lo, n) AS
 -- one-row side; a folded UDF returning the list was converted to a 10k-value constant per pick and query
 -- (~11 ms each: a model with nine picks spent 0.1 s planning, all models together ~1 s).
 -- dm_dict_size is folded; UBIGINT because a signed size would make the modulo a HUGEINT one (10x).
+CREATE OR REPLACE MACRO dm_lib.main.pick_at(dict, b) AS
+    (SELECT entries FROM dm_lib.main.dictionaries WHERE name = dict)[1 + CAST(b % dm_dict_size(dict) AS BIGINT)];
+
 CREATE OR REPLACE MACRO dm_lib.main.pick(dict, h, lo) AS
-    (SELECT entries FROM dm_lib.main.dictionaries WHERE name = dict)[1 + CAST(dm_lib.main.bits(h, lo, 32) % dm_dict_size(dict) AS BIGINT)];
+    dm_lib.main.pick_at(dict, dm_lib.main.bits(h, lo, 32));
+
+-- the dictionaries are built from Faker's lists, which hold real names, cities and zips: a pick can
+-- be the value itself ('Luis' -> 'Luis') or one of its words ('Edwin Cardona' -> 'Roberta Cardona').
+-- Such a pick takes the next entry instead (a dictionary has no repeats: never the same one), as
+-- keyed.pick_other does. strpos() first: the word split runs only for the rare pick found in the text.
+CREATE OR REPLACE MACRO dm_lib.main.is_word_of(fake, t) AS
+    strpos(dm_lib.main.identity(t), lower(fake)) > 0
+    AND list_contains(regexp_split_to_array(dm_lib.main.identity(t), '[ ,]+'), lower(fake));
+
+CREATE OR REPLACE MACRO dm_lib.main.pick_other(dict, h, lo, t) AS
+    CASE WHEN dm_lib.main.is_word_of(dm_lib.main.pick(dict, h, lo), t)
+         THEN dm_lib.main.pick_at(dict, dm_lib.main.bits(h, lo, 32) + 1) ELSE dm_lib.main.pick(dict, h, lo) END;
 
 -- the same pick inside a lambda (text[] columns), where a subquery cannot go (and a list-returning
 -- UDF is not folded: DuckDB built the whole list once per element): dm_pick takes the picks in
 -- one vectorized call
+CREATE OR REPLACE MACRO dm_lib.main.pick_listed_at(dict, b) AS
+    dm_pick(dict, 1 + CAST(b % dm_dict_size(dict) AS BIGINT));
+
 CREATE OR REPLACE MACRO dm_lib.main.pick_listed(dict, h, lo) AS
-    dm_pick(dict, 1 + CAST(dm_lib.main.bits(h, lo, 32) % dm_dict_size(dict) AS BIGINT));
+    dm_lib.main.pick_listed_at(dict, dm_lib.main.bits(h, lo, 32));
+
+CREATE OR REPLACE MACRO dm_lib.main.pick_other_listed(dict, h, lo, t) AS
+    CASE WHEN dm_lib.main.is_word_of(dm_lib.main.pick_listed(dict, h, lo), t)
+         THEN dm_lib.main.pick_listed_at(dict, dm_lib.main.bits(h, lo, 32) + 1) ELSE dm_lib.main.pick_listed(dict, h, lo) END;
 
 -- each of the rules' pii_shapes (emails, SSNs, phones, ...), in the file's order, replaced by its
 -- placeholder: __SHAPES__ nests one regexp_replace per shape (sql_library.py)
