@@ -18,9 +18,9 @@ def work_folder(tmp_path: Path) -> Path:
 
 def unreachable_stores(url_password: str) -> dict[str, str]:
     """PROD and CERT URLs of every store, each with `url_password` in it where it can hold one."""
-    stores = {f"{t}_{s}_URL": f"postgresql://datamig:{url_password}@127.0.0.1:1/{s.lower()}"
-              for t in ("PROD", "CERT") for s in ("IDS", "HCP1", "HCP2", "ADB")}
-    stores.update({f"{t}_SP_URL": "bolt://127.0.0.1:1" for t in ("PROD", "CERT")})
+    stores = {f"{t}_{s}_URL": f"postgresql://datamig:{url_password}@127.0.0.1:1/{prefix}{s.lower()}"
+              for t, prefix in (("PROD", ""), ("CERT", "cert_")) for s in ("IDS", "HCP1", "HCP2", "ADB")}
+    stores.update({"PROD_SP_URL": "bolt://127.0.0.1:1", "CERT_SP_URL": "bolt://127.0.0.1:2"})  # CERT is not PROD
     return stores
 
 

@@ -213,3 +213,23 @@ def test_resume_without_a_salt_leaves_the_run_state_alone(work):
     proc = _cli(work, "migrate", "--resume", RUN, "--yes")
     _one_error_line(proc, "(CERT) unreachable", "127.0.0.1:1")
     assert _files(run) == before
+
+
+# --- a CERT setting that names PROD ---------------------------------------------------------------
+
+@pytest.mark.parametrize("store, url", [
+    ("IDS", f"postgresql://datamig:{URL_PASSWORD}@127.0.0.1:1/ids"),
+    ("IDS", "host=localhost port=1 dbname=ids user=writer password=pw-Planted-99"),
+    ("SP", "neo4j://localhost:1"),
+])
+def test_a_cert_setting_that_names_prod_is_refused_before_anything_is_written(work, store, url):
+    """A review pointed CERT_IDS_URL at PROD: preflight passed (PROD's schema fits itself) and
+    the load tried to write its ledger into production; only the read-only role stopped it."""
+    named = (f"store {store.lower()}", f"CERT_{store}_URL", "points at PROD", "127.0.0.1:1")
+    run = _run(work, MANIFEST)
+    before = _files(work / "runs")
+    for args in (("migrate", "--district", "42", "--yes"), ("load", "--run", RUN), ("rollback", RUN, "--yes")):
+        proc = _cli(work, *args, **{f"CERT_{store}_URL": url})
+        assert "pw-Planted-99" not in proc.stdout + proc.stderr
+        _one_error_line(proc, *named)
+    assert _files(work / "runs") == before and [p.name for p in (work / "runs").iterdir()] == [run.name]

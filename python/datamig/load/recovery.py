@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import DatamigError, MigrationFailed
+from ..services.manager import check_cert_apart
 from . import decision, ledger
 from .graph import connect as connect_graph
 from .graph_undo import undo
@@ -49,6 +50,7 @@ _COMMITTED_STATUS = {"load": "loaded", "rollback": "rolled_back"}
 def recover(cfg: Config, env: Mapping[str, str], out_dir: Path,
             progress: Callable[[str], None] | None = None) -> dict:
     out_dir = Path(out_dir)
+    check_cert_apart(cfg, env)
     with decision.locked(out_dir):
         return recover_locked(cfg, env, out_dir, progress or log.info)
 

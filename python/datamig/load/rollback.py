@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import DatamigError, MigrationFailed, NotFound
+from ..services.manager import check_cert_apart
 from . import decision, faults, graph_undo, ledger, pg_sql
 from .catalog import read_catalog
 from .graph import GraphStore
@@ -39,6 +40,7 @@ def rollback_run(cfg: Config, env: Mapping[str, str], out_dir: Path, run_id: str
                  progress: Callable[[str], None] | None = None) -> dict:
     out_dir = Path(out_dir)
     progress = progress or log.info
+    check_cert_apart(cfg, env)
     with decision.locked(out_dir):
         recovery = recover_locked(cfg, env, out_dir, progress)
         return _Rollback(cfg, env, out_dir, run_id, progress).run(recovery)

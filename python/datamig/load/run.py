@@ -35,6 +35,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import DatamigError, MigrationFailed
 from ..extract.runs import attach_run_log, detach_run_log
+from ..services.manager import check_cert_apart
 from . import decision, drift, faults, graph_load, ledger
 from . import strategy as strategies
 from .catalog import StoreCatalog, read_catalog
@@ -65,6 +66,7 @@ def load_run(cfg: Config, env: Mapping[str, str], run_dir: Path, strategy: str =
     it writes to CERT writes no report: an earlier load's report stays as it was.
     """
     run_dir = Path(run_dir)
+    check_cert_apart(cfg, env)
     requested = strategies.check(strategy)
     validation = check_validation(run_dir)
     folder = open_run(cfg, run_dir)

@@ -33,6 +33,8 @@ def check_reachable(cfg: Config, env: Mapping[str, str], targets: tuple[str, ...
     """Every store of `targets` answers; its Neo4j URLs have a Bolt scheme (the driver would take
     http:// and fail with a traceback)."""
     check_neo4j_urls(cfg, env, targets)
+    if "cert" in targets:
+        manager.check_cert_apart(cfg, env)
     rows = [r for r in manager.status(cfg, dict(env)) if r.target in targets]
     down = [r for r in rows if not r.reachable]
     if down:

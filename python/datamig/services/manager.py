@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -184,6 +185,23 @@ def status(cfg: Config, env: dict) -> list[StoreStatus]:
                                               env.get(pw_var, ""))
             rows.append(StoreStatus(store.name, target, store.kind, address, ok, detail))
     return rows
+
+
+def check_cert_apart(cfg: Config, env: Mapping[str, str]) -> None:
+    """No store's CERT setting names its PROD server and database: every CERT write (load,
+    rollback, recovery) would go to production. PROD's read-only role is no guard a real estate
+    can count on. Read from the settings alone, before anything connects."""
+    for store in cfg.stores.values():
+        urls = [env.get(store.env_names(target)[0]) for target in ("prod", "cert")]
+        if all(urls) and _same_place(*(_address(url, store.kind) for url in urls)):
+            raise ConfigError(f"store {store.name}: CERT ({store.env_names('cert')[0]}) points at PROD "
+                              f"({_address(urls[0], store.kind)}): refusing to write into production")
+
+
+def _same_place(a: str, b: str) -> bool:
+    loopback = ("localhost:", "127.0.0.1:", "[::1]:", "::1:")
+    norm = [("127.0.0.1:" + x.split(":", 1)[1]) if x.startswith(loopback) else x for x in (a.lower(), b.lower())]
+    return norm[0] == norm[1] and "(unreadable address)" not in norm[0]
 
 
 def _neo4j_reachable(store: str, target: str, url: str, url_var: str, user: str, password: str) -> tuple[bool, str]:
