@@ -192,6 +192,29 @@ def test_failed_or_missing_validation_is_refused(cert):
     assert cert.fingerprint() == before
 
 
+def test_a_final_folder_missing_an_extracted_table_or_graph_type_is_refused(cert):
+    """A transform stopped half way had removed final/ and exported part of it, and the load took
+    it (with the earlier build's report) as the run: LOADED, 255 rows short. Now the transform
+    drops its old report first, and a final/ lacking any table, label or relationship type of
+    the extract is no run to load."""
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN, drop=("ids.students",))
+    data = final_data()
+    tables = {f"{store}.{table}": {"store": store, "table": table} for store, ts in data["pg"].items() for table in ts}
+    graph = {"store": "sp", "nodes": sorted(data["nodes"]), "relationships": sorted(data["rels"])}
+    (run_dir / "extract").mkdir()
+    (run_dir / "extract" / "extraction-manifest.json").write_text(json.dumps({"district": 1, "tables": tables,
+                                                                              "graph": graph}))
+    with pytest.raises(MigrationFailed, match=f"run {RUN}: final/ids/students.parquet is missing \\(1 of "):
+        load_run(cert.cfg, cert.env, run_dir)
+    label = graph["nodes"][0]
+    build_run(cert.out_dir, RUN)  # every table again
+    (run_dir / "final" / "sp" / "nodes" / f"{label}.parquet").unlink()
+    with pytest.raises(MigrationFailed, match=f"final/sp/nodes/{label}.parquet is missing"):
+        load_run(cert.cfg, cert.env, run_dir, dry_run=True)
+    assert cert.fingerprint() == before
+
+
 @pytest.mark.parametrize("ddl, expected", [
     ("ALTER TABLE staff DROP COLUMN full_name", "column ids.staff.full_name is in the final but not in the CERT table"),
     ("ALTER TABLE students ALTER COLUMN gpa TYPE integer USING gpa::int",

@@ -26,6 +26,7 @@ RUN_SAME = "mig-20260101-000001-d42"       # same salt, models only
 RUN_OTHER = "mig-20260101-000002-d42"      # other salt, a subset
 RUN_LEAK = "mig-20260101-000003-d42"       # planted leaks, in a copy of the project
 RUN_TWIN = "mig-20260101-000011-d42"       # a real phone that is another guardian's fake
+RUN_STOPPED = "mig-20260101-000012-d42"    # a re-transform that stops in dbt
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 SSN = re.compile(r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b")
 PHONE = re.compile(r"(\+?1[ .-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b")
@@ -777,3 +778,17 @@ def test_a_profile_without_the_plugin_stops_in_one_line_naming_it(tmp_path):
             "datamig.dbt_plugin}]`") in str(result.exception)
     with duckdb.connect(str(warehouse)) as db:  # dbt-duckdb may keep its own connection open: same config
         assert db.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
+
+
+def test_a_transform_that_stops_in_dbt_leaves_no_earlier_verdict_behind(xcfg, senv, built):
+    """The transform removes final/ before dbt builds it again; a build stopped there left the
+    earlier build's validation report, and the load took the half-built final/ on its word."""
+    from datamig.transform import transform
+
+    run = clone_run(xcfg.out_dir, RUN_A, RUN_STOPPED)
+    shutil.copytree(built[1] / "final", run / "final")
+    shutil.copy2(built[1] / "validation-report.json", run / "validation-report.json")
+    with pytest.raises(Exception):
+        transform(xcfg, senv, RUN_STOPPED, 42, root=ROOT, extra_args=["--no-such-dbt-flag"])
+    assert not (run / "validation-report.json").exists()
+    assert not (run / "final").exists() or not any((run / "final").rglob("*.parquet"))

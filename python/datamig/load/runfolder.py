@@ -82,7 +82,28 @@ def open_run(cfg: Config, run_dir: Path) -> RunFolder:
                               f"{cfg.graph.store}")
     if not folder.pg and not folder.nodes and not folder.relationships:
         raise MigrationFailed(f"run {run_id}: final/ holds no Parquet file; nothing to load")
+    _check_complete(folder, run_dir)
     return folder
+
+
+def _check_complete(folder: RunFolder, run_dir: Path) -> None:
+    """final/ holds a file for every table, label and relationship type the extract wrote: a load
+    of part of a run (a transform stopped half way, a file deleted) would leave CERT with rows
+    whose parents never came."""
+    try:
+        manifest = json.loads((run_dir / "extract" / "extraction-manifest.json").read_text())
+    except (OSError, ValueError):
+        return  # no extract to compare with (a run folder made by hand); the drift gate reads final/
+    graph = manifest.get("graph") or {}
+    have = {f"{store}/{table}" for store, tables in folder.pg.items() for table in tables}
+    have |= {f"{graph.get('store')}/nodes/{label}" for label in folder.nodes}
+    have |= {f"{graph.get('store')}/relationships/{kind}" for kind in folder.relationships}
+    want = [f"{t['store']}/{t['table']}" for t in (manifest.get("tables") or {}).values()]
+    want += [f"{graph.get('store')}/{part}/{name}" for part in ("nodes", "relationships") for name in graph.get(part, ())]
+    missing = [w for w in want if w not in have]
+    if missing:
+        raise MigrationFailed(f"run {folder.run_id}: final/{missing[0]}.parquet is missing ({len(missing)} of "
+                              f"{len(want)} extracted tables and graph types have no final file); transform the run again")
 
 
 def _district(run_dir: Path) -> int | None:

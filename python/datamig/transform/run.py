@@ -22,7 +22,7 @@ from ..services.envfile import find_project_root
 from . import drift
 from ..anonymize.keyed import Keys
 from .dbt_run import require_salt, run_dbt
-from .validation_report import build_report, write_report
+from .validation_report import REPORT as VALIDATION_REPORT, build_report, write_report
 
 log = logging.getLogger("datamig.transform")
 
@@ -71,7 +71,9 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
             log.warning("unclassified column %s: %s/%s sampled values %s %ss", f["column"], f["matched"],
                         f["sampled"], "are" if f["how"] == "whole" else "contain", f["shape"])
         gate_s = round(time.monotonic() - started, 3)
-        # final/ holds exactly what this build exported
+        # final/ holds exactly what this build exported; the old verdict goes first, so a build
+        # stopped half way leaves no report a load would take for this final/'s
+        (run_dir / VALIDATION_REPORT).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "final", ignore_errors=True)
         built = run_dbt(root, runs_dir, run_id, district, env=env, select=select, exclude=exclude,
                         extra=extra_args, progress=progress)
