@@ -755,6 +755,44 @@ def test_cli_unknown_district_exits_2_naming_the_root_table(tiny_estate, tmp_pat
     _assert_nothing_written(out_dir)
 
 
+def _migrate(tmp_path, cfg_path, env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DATAMIG), "--config", str(cfg_path), "migrate", "--yes", *args], cwd=ROOT,
+                          env={**env, "DATAMIG_SALT": "unknown-district-salt-0123456789"},
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_migrate_of_an_unknown_district_is_refused_in_preflight_leaving_no_run(tiny_estate, tmp_path):
+    """The extract found it out after the run folder was made: `datamig runs` listed a failed run."""
+    out_dir = tmp_path / "runs"
+    cfg_path = _config_copy(tmp_path, out_dir)
+    result = _migrate(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "999999")
+    assert result.returncode == 2, result.stderr
+    assert "district 999999 not found in ids.districts (id = 999999)" in _one_line(result.stderr)
+    _assert_nothing_written(out_dir)
+
+
+@pytest.mark.parametrize("command", ["extract", "migrate"])
+def test_a_district_beyond_bigint_is_a_usage_error(tiny_estate, tmp_path, command):
+    """9999999999999999999999 reached the extract's SQL: a traceback quoting it, and run folders."""
+    out_dir = tmp_path / "runs"
+    cfg_path = _config_copy(tmp_path, out_dir)
+    run = _migrate if command == "migrate" else _run_cli
+    result = run(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "9999999999999999999999")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "COPY" not in result.stderr
+    assert "--district" in result.stderr
+    _assert_nothing_written(out_dir)
+
+
+def test_a_district_key_the_root_table_lacks_is_one_line_naming_the_setting(tiny_estate, tmp_path):
+    out_dir = tmp_path / "runs"
+    cfg_path = _config_copy(tmp_path, out_dir, lambda raw: raw["district"].update(key="idd"))
+    result = _migrate(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "42")
+    assert result.returncode == 2, result.stderr
+    line = _one_line(result.stderr)
+    assert "district: ids.districts.idd" in line and "idd" in line and "Traceback" not in line
+    _assert_nothing_written(out_dir)
+
+
 def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate, tmp_path):
     out_dir = tmp_path / "new" / "nested" / "runs"
     result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(tiny_estate["env"]),

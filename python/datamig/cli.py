@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from .config import load_config
 from .errors import ConfigError, ConnectionFailed, DatamigError, NotFound
-from .extract.runs import checked_run_id
+from .extract.runs import MAX_DISTRICT, checked_run_id
 from .services import envfile
 
 # Neither console reads markup or emoji codes: what they print quotes users' text and files
@@ -366,7 +366,7 @@ def scaffold_cmd(
 @app.command("extract")
 @handles_errors
 def extract_cmd(
-    district: int = typer.Option(..., "--district", min=1, help="District id (a positive integer)."),
+    district: int = typer.Option(..., "--district", min=1, max=MAX_DISTRICT, help="District id (a positive integer)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Use this run id instead of a new one."),
 ) -> None:
     """Extract the district's referentially complete slice of every PROD store to Parquet."""
@@ -394,7 +394,7 @@ def _print_extract_summary(manifest: dict) -> None:
 @app.command("transform")
 @handles_errors
 def transform_cmd(
-    district: int = typer.Option(..., "--district", min=1, help="District id (a positive integer)."),
+    district: int = typer.Option(..., "--district", min=1, max=MAX_DISTRICT, help="District id (a positive integer)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Default: the district's newest extract."),
 ) -> None:
     """Anonymize and test a run's extract with dbt: drift gate, dbt build, validation report."""
@@ -416,7 +416,7 @@ def transform_cmd(
 @app.command("migrate")
 @handles_errors
 def migrate_cmd(
-    district: Optional[int] = typer.Option(None, "--district", min=1,
+    district: Optional[int] = typer.Option(None, "--district", min=1, max=MAX_DISTRICT,
                                            help="District id (a positive integer); required unless --resume is given."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop before writing CERT; show the load plan."),
     strategy: str = typer.Option("auto", "--strategy", help="insert | upsert | merge | auto"),

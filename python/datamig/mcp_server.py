@@ -32,7 +32,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from .errors import DatamigError, MigrationFailed
-from .extract.runs import checked_run_id
+from .extract.runs import MAX_DISTRICT, checked_run_id
 from .report import scrub
 from .runner.state import PHASES
 from .services import envfile
@@ -176,7 +176,7 @@ def build_server() -> MCPServer:
     @server.tool()
     async def migrate(
         ctx: Context,
-        district: Annotated[int | None, Field(ge=1, description="District id (an integer); not needed "
+        district: Annotated[int | None, Field(ge=1, le=MAX_DISTRICT, description="District id (an integer); not needed "
                                                                "with resume.")] = None,
         dry_run: Annotated[bool, Field(description="Do everything but write to CERT (the load "
                                                    "reports what it would do).")] = True,

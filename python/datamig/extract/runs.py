@@ -11,6 +11,10 @@ from ..errors import NotFound
 RUN_ID = re.compile(r"^mig-\d{8}-\d{6}-d\d+(-[a-z0-9]+)?$")
 
 
+# a district id is a PostgreSQL bigint: a larger one names no district (and broke the extract's SQL)
+MAX_DISTRICT = 2**63 - 1
+
+
 def checked_run_id(run_id: str) -> str:
     """`run_id` when it is one: a run id names a folder under out_dir, so `../x` must not reach
     outside it."""

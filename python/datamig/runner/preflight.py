@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import psycopg
+
 from ..analyze.pg_introspect import introspect_postgres
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
 from ..config import Config, check_neo4j_urls
-from ..errors import ConfigError, ConnectionFailed
+from ..config.env import store_setting
+from ..errors import ConfigError, ConnectionFailed, NotFound
+from ..extract.pg_snapshot import snapshot
+from ..quoting import sql_ident
 from ..scaffold.validation import load_validation_rules
 from ..services import manager
 from ..transform.drift import model_columns
@@ -42,6 +47,22 @@ def check_reachable(cfg: Config, env: Mapping[str, str], targets: tuple[str, ...
         raise ConnectionFailed(f"store {r.store} ({r.target.upper()}) unreachable at {r.address}"
                                + (f": {r.detail}" if r.detail else ""))
     return [{"store": r.store, "target": r.target, "address": r.address} for r in rows]
+
+
+def check_district(cfg: Config, env: Mapping[str, str], district: int) -> None:
+    """The district is a row of the root table in PROD (one read-only query): an unknown one
+    stopped the extract after the run folder was made, and `datamig runs` listed a failed run."""
+    root, store = cfg.district, cfg.stores[cfg.district.store]
+    table = f"{sql_ident(store.schema)}.{sql_ident(root.table)}"
+    with snapshot(store.name, store_setting(env, store.prod_env, store.name)) as snap:
+        try:
+            found = snap.conn.execute(f"SELECT 1 FROM {table} WHERE {sql_ident(root.key)}::text = %s LIMIT 1",
+                                      [str(district)]).fetchone()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+            raise ConfigError(f"{cfg.path}: district: {root.table_id}.{root.key}: "
+                              f"{str(exc).splitlines()[0]}") from None
+    if found is None:
+        raise NotFound(f"district {district} not found in {root.table_id} ({root.key} = {district})")
 
 
 def check_cert_schema(cfg: Config, env: Mapping[str, str]) -> int:
