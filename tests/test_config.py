@@ -48,6 +48,9 @@ def test_links_are_parsed(tmp_path):
     (BASE.replace("version: 1", "version: 2"), "datamig.yaml:1: version"),
     (BASE + "graph: {store: ids, root: {label: D, key: k}}\n", "graph.store: store 'ids' is not a neo4j store"),
     ("stores: [", "invalid YAML"),
+    # a traceback (the date constructor's ValueError; DuckDB's, later, for a quoted one)
+    (BASE + "selection: {as_of: 2026-13-45}\n", "datamig.yaml:6: invalid YAML: bad date '2026-13-45'"),
+    (BASE + "selection: {as_of: '2026-02-30'}\n", "datamig.yaml:6: selection.as_of: '2026-02-30' is no date"),
 ])
 def test_mistakes_name_the_key(tmp_path, text, expected):
     with pytest.raises(ConfigError) as err:
@@ -90,3 +93,17 @@ def test_an_unknown_store_in_a_table_name_is_named(tmp_path, extra, expected):
         load_config(path)
     message = str(err.value)
     assert message.startswith(f"{path}:{expected.split(':', 1)[1]}") and "\n" not in message, message
+
+
+def test_aliases_of_aliases_are_refused_before_anything_expands_them(tmp_path):
+    """Eight levels of ten aliases stand for 10^8 values: the schema check took ~100 s and then
+    ran out of memory. An alias of an enclosing node (`a: &x [*x]`) is still no error here."""
+    levels = ["version: 1", "exclude_tables:", "  - &a0 [ids.a, ids.b, ids.c, ids.d, ids.e, ids.f, ids.g, ids.h, ids.i, ids.j]"]
+    levels += [f"  - &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "\n".join(levels) + "\n"))
+    assert "aliases expand to over 1,000,000 values" in str(err.value) and "datamig.yaml:" in str(err.value)
+    ten_fold = "\n".join(levels[:6]) + "\n"   # 10^3 values: a file may use aliases
+    with pytest.raises(ConfigError) as err:  # the schema's own error (no stores), not the size's
+        load_config(write(tmp_path, ten_fold))
+    assert "required property" in str(err.value) and "aliases expand" not in str(err.value)

@@ -98,6 +98,12 @@ def test_an_unreadable_file(tmp_path, monkeypatch, which):
 
 
 # ----- 2a. Faker locales ------------------------------------------------------------------------
+def test_an_impossible_date_in_the_rules_file(tmp_path):
+    """dictionary_seed: 2025-02-30 reached the date constructor: a ValueError traceback."""
+    path, line = copy_with(tmp_path, "dictionary_seed: 20251106", "dictionary_seed: 2025-02-30")
+    rules_error(path, "invalid YAML", "bad date '2025-02-30'", line=line)
+
+
 def test_unknown_extra_locale_of_a_dictionary(tmp_path):
     path, line = copy_with(tmp_path, "first_name: {faker: first_name, size: 20000, extra_locales: [es_MX,",
                            "first_name: {faker: first_name, size: 20000, extra_locales: [zz_ZZ,")

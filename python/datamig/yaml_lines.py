@@ -64,12 +64,34 @@ def read_config_text(path: Path, what: str, hint: str = "") -> str:
         raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})") from None
 
 
-def parse_config(path: Path, text: str, loader: type = yaml.SafeLoader) -> tuple[Any, yaml.Node | None]:
-    """The data and the node tree (for line_of) of a config file. Invalid YAML, and a key given
-    twice in one mapping (YAML would keep the last in silence, and an error would point at the
-    first), are a ConfigError `file:LINE: ...`."""
+class DatedSafeLoader(yaml.SafeLoader):
+    """SafeLoader whose impossible dates (2024-02-30) are YAML errors with a line, not a bare
+    ValueError from the date constructor (a traceback)."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"bad date {node.value!r}: {exc}",
+                                                    node.start_mark) from None
+
+
+DatedSafeLoader.add_constructor("tag:yaml.org,2002:timestamp", DatedSafeLoader.construct_yaml_timestamp)
+
+# values a config file may stand for once its aliases are expanded: real files hold a few
+# thousand; aliases of aliases ("billion laughs") reach billions, and the schema check expanded them
+MAX_EXPANDED_VALUES = 1_000_000
+
+
+def parse_config(path: Path, text: str, loader: type = DatedSafeLoader) -> tuple[Any, yaml.Node | None]:
+    """The data and the node tree (for line_of) of a config file. Invalid YAML, an impossible
+    date, aliases expanding past MAX_EXPANDED_VALUES, and a key given twice in one mapping (YAML
+    would keep the last in silence, and an error would point at the first), are a ConfigError
+    `file:LINE: ...`."""
     try:
-        raw, node = yaml.load(text, Loader=loader), yaml.compose(text)  # noqa: S506 - safe loaders only
+        node = yaml.compose(text)
+        _check_expansion(path, node)
+        raw = yaml.load(text, Loader=loader)  # noqa: S506 - safe loaders only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -79,6 +101,29 @@ def parse_config(path: Path, text: str, loader: type = yaml.SafeLoader) -> tuple
         key, line, first = twice
         raise ConfigError(f"{path}:{line}: key {key!r} given twice in one mapping (first at line {first})")
     return raw, node
+
+
+def _check_expansion(path: Path, root: yaml.Node | None) -> None:
+    """Count the values the node graph stands for, each node once (an alias shares its anchor's
+    node, so counting is linear in the file)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 1  # while counting: an alias of an enclosing node counts once
+            children = node.value if isinstance(node, yaml.SequenceNode) else \
+                [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
+            total = 1
+            for child in children:
+                total += size(child)
+                if total > MAX_EXPANDED_VALUES:
+                    raise ConfigError(f"{path}:{node.start_mark.line + 1}: its aliases expand to over "
+                                      f"{MAX_EXPANDED_VALUES:,} values; write the values out")
+            sizes[id(node)] = total
+        return sizes[id(node)]
+
+    if root is not None:
+        size(root)
 
 
 def _key_twice(root: yaml.Node | None) -> tuple[str, int, int] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,12 @@ def _check_references(cfg: Config, raw: dict, node: yaml.Node, path: Path) -> No
         table_store(["selection", "counts", what], name)
     for name in selection.get("required_fields") or {}:
         table_store(["selection", "required_fields", name], name)
+    as_of = str(selection.get("as_of", "now"))
+    if as_of not in ("now", "latest"):
+        try:
+            date.fromisoformat(as_of)
+        except ValueError as exc:
+            fail(["selection", "as_of"], f"{as_of!r} is no date: {exc}")
     if cfg.graph and cfg.stores.get(cfg.graph.store, None) is None:
         fail(["graph", "store"], f"unknown store {cfg.graph.store!r}")
     if cfg.graph and cfg.stores[cfg.graph.store].kind != "neo4j":

@@ -12,8 +12,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, NoReturn
 
-import yaml
-
 from ..errors import ConfigError
 from ..re2_check import re2_problem
 from ..yaml_lines import config_error, line_of, parse_config, read_config_text
@@ -94,27 +92,12 @@ class Tests:
         self.column: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose impossible dates (2024-02-30) are YAML errors with a line, not a bare
-    ValueError."""
-
-    def construct_yaml_timestamp(self, node):
-        try:
-            return super().construct_yaml_timestamp(node)
-        except ValueError as exc:
-            raise yaml.constructor.ConstructorError(None, None, f"bad date {node.value!r}: {exc}",
-                                                    node.start_mark) from None
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
-
-
 class _RulesFile:
     """One load of one file: keeps the YAML nodes so every error can give its line."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.raw, self.node = parse_config(path, read_config_text(path, "validation rules file"), _Loader)
+        self.raw, self.node = parse_config(path, read_config_text(path, "validation rules file"))
 
     def fail(self, keys: list[Any], what: str, message: str) -> NoReturn:
         raise config_error(self.path, self.node, keys, what, message)
