@@ -88,6 +88,8 @@ def _project(tmp_path: Path) -> Path:
     shutil.copyfile(ROOT / "dbt_project.yml", root / "dbt_project.yml")
     for name in ("anonymization-rules.yaml", "validation-rules.yaml"):
         shutil.copyfile(ROOT / "config" / name, root / "config" / name)
+    (root / "dbt_project").mkdir()
+    shutil.copyfile(ROOT / "dbt_project" / "scaffold-inputs.json", root / "dbt_project" / "scaffold-inputs.json")
     for yml in (ROOT / "dbt_project" / "staging").glob("*/_*__staging.yml"):
         target = root / yml.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -232,4 +234,30 @@ def test_a_cert_setting_that_names_prod_is_refused_before_anything_is_written(wo
         proc = _cli(work, *args, **{f"CERT_{store}_URL": url})
         assert "pw-Planted-99" not in proc.stdout + proc.stderr
         _one_error_line(proc, *named)
+    assert _files(work / "runs") == before and [p.name for p in (work / "runs").iterdir()] == [run.name]
+
+
+# --- rules edited since the models were generated ---------------------------------------------------
+
+@pytest.mark.parametrize("name, edit", [
+    ("anonymization-rules.yaml", lambda t: t + "  - {table: ids.students, column: notes, strategy: nullify}\n"),
+    ("validation-rules.yaml", lambda t: t.replace("fail_on_warnings: false", "fail_on_warnings: true")),
+])
+def test_rules_edited_since_the_scaffold_stop_migrate_and_transform(work, tmp_path, name, edit):
+    """A review added an override (notes nullified) and ran the migration: exit 0, the notes
+    still there; the models had been generated from the old rules. Comments are no change."""
+    root = _project(tmp_path)
+    path = root / "config" / name
+    text = path.read_text()
+    path.write_text("# a comment changes nothing\n" + text)
+    proc = _cli(work, "migrate", "--district", "42", "--yes", cwd=root)
+    _one_error_line(proc, "unreachable")                      # past the rules: they are what made the models
+    edited = edit(text)
+    assert edited != text
+    path.write_text(edited)
+    run = _run(work, MANIFEST)
+    before = _files(work / "runs")
+    for args in (("migrate", "--district", "42", "--yes"), ("transform", "--district", "42", "--run-id", RUN)):
+        _one_error_line(_cli(work, *args, cwd=root), str(path), "changed since the dbt models were generated",
+                        "datamig scaffold")
     assert _files(work / "runs") == before and [p.name for p in (work / "runs").iterdir()] == [run.name]

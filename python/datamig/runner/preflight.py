@@ -15,6 +15,7 @@ from ..config.env import store_setting
 from ..errors import ConfigError, ConnectionFailed, NotFound
 from ..extract.pg_snapshot import snapshot
 from ..quoting import sql_ident
+from ..scaffold.inputs import check_models_current
 from ..scaffold.validation import load_validation_rules
 from ..services import manager
 from ..transform.drift import model_columns
@@ -32,6 +33,7 @@ def check_validation_rules(root) -> None:
     """config/validation-rules.yaml loads as the transform loads it (which reads it only after
     the extract was written)."""
     load_validation_rules(root / "config" / "validation-rules.yaml")
+    check_models_current(root)  # both files valid: the models must have been made from them
 
 
 def check_reachable(cfg: Config, env: Mapping[str, str], targets: tuple[str, ...] = ("prod", "cert")) -> list[dict]:

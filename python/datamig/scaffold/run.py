@@ -17,6 +17,7 @@ from ..config.env import store_setting
 from ..analyze.estate import introspect_estate
 from ..yaml_lines import load_data
 from . import anonymized, marts, naming, pii_values, staging
+from .inputs import INPUTS_FILE, render_inputs
 from .layout import Dataset, datasets
 from .validation import load_validation_rules, render_validation
 
@@ -55,8 +56,10 @@ def _meta_overrides(root: Path, store: str) -> dict[str, dict[str, Any]]:
 
 def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = None,
            validation_path: Path | None = None) -> dict[str, str]:
-    rules = load_rules(rules_path or root / "config" / "anonymization-rules.yaml")
-    vrules = load_validation_rules(validation_path or root / "config" / "validation-rules.yaml")
+    rules_path = rules_path or root / "config" / "anonymization-rules.yaml"
+    validation_path = validation_path or root / "config" / "validation-rules.yaml"
+    rules = load_rules(rules_path)
+    vrules = load_validation_rules(validation_path)
     sets = datasets(cfg, estate)
     by_store: dict[str, list[Dataset]] = defaultdict(list)
     for ds in sets:
@@ -70,6 +73,7 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
         files.update(_store_files(store, store_sets, plans, overrides[store], sets))
     validation = render_validation(vrules, sets)
     files.update(_marts_files(by_store, plans, rules.pii_shapes, validation, estate, cfg))
+    files[INPUTS_FILE] = render_inputs(rules_path, validation_path)
     files[f"{MODELS_DIR}/intermediate/int_pii_values.sql"] = pii_values.pii_values_sql(
         [(ds, plans[ds.id]) for ds in sets], rules.pii_shapes)
     files[f"{MODELS_DIR}/intermediate/_intermediate.yml"] = _dump({"version": 2, "models": [{

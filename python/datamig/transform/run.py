@@ -17,6 +17,7 @@ from ..anonymize.rules import load_rules
 from ..config import Config
 from ..errors import DatamigError, NotFound
 from ..extract.runs import attach_run_log, detach_run_log
+from ..scaffold.inputs import check_models_current
 from ..scaffold.validation import load_validation_rules
 from ..services.envfile import find_project_root
 from . import drift
@@ -59,6 +60,7 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
     # skips an unknown table in silence, and the transform never reads the overrides
     rules.check_overrides(drift.model_columns(root), "the dbt models (dbt_project/staging)")
     settings = load_validation_rules(root / "config" / "validation-rules.yaml")["settings"]
+    check_models_current(root)  # else an edited rules file would be ignored until the next scaffold
     started = time.monotonic()
     say = progress or log.info
     say("checking the extract against the dbt models")
