@@ -793,6 +793,28 @@ def test_a_district_key_the_root_table_lacks_is_one_line_naming_the_setting(tiny
     _assert_nothing_written(out_dir)
 
 
+@pytest.mark.parametrize("command", ["extract", "migrate"])
+@pytest.mark.parametrize("edit, named", [
+    (lambda raw: raw["traversal"]["down_exclude"].__setitem__(0, "hcp2.visits.nosuch_id"),
+     ("traversal.down_exclude.0", "'hcp2.visits.nosuch_id' names no foreign key or link", "clinic_id")),
+    (lambda raw: raw.setdefault("exclude_tables", []).append("ids.nosuch"), ("exclude_tables.", "no table 'ids.nosuch'")),
+    (lambda raw: raw["reference_tables"]["tables"].update({"ids.nosuch": "whole"}),
+     ("reference_tables.tables.ids.nosuch", "no table 'ids.nosuch'")),
+])
+def test_a_table_or_foreign_key_the_config_misspells_is_named_before_anything_is_written(
+        tiny_estate, tmp_path, command, edit, named):
+    """A review misspelt hcp2.visits.clinic_id in down_exclude: exit 0, and the slice took in
+    other districts' students, the very thing the exclusion is there to stop."""
+    out_dir = tmp_path / "runs"
+    cfg_path = _config_copy(tmp_path, out_dir, edit)
+    run = _migrate if command == "migrate" else _run_cli
+    result = run(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "42")
+    assert result.returncode == 2, result.stderr
+    line = _one_line(result.stderr)
+    assert str(cfg_path) + ":" in line and all(n in line for n in named), line
+    _assert_nothing_written(out_dir)
+
+
 def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate, tmp_path):
     out_dir = tmp_path / "new" / "nested" / "runs"
     result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(tiny_estate["env"]),

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-from ..analyze.estate import introspect_estate
+from ..analyze.estate import check_config_names, introspect_estate
 from ..analyze.model import ForeignKey, Table
 from ..config import Config
 from ..config.env import store_setting
@@ -156,7 +156,8 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         # On a PostgreSQL error the graph's thread is waited for and its outcome dropped.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-extract") as pool:
             graph = pool.submit(_slice_graph, cfg, env, district, partial)
-            tables, fks, _ = introspect_estate(cfg, env)
+            tables, fks, warnings = introspect_estate(cfg, env)
+            check_config_names(cfg, tables, fks, warnings)
             manifest = {"run_id": run_id, "district": district, "config": str(cfg.path),
                         **_slice_postgres(cfg, env, tables, fks, district, partial, progress or log.info)}
             manifest["graph"] = graph.result()

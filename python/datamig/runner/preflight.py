@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import psycopg
 
+from ..analyze import estate
+from ..analyze.estate import introspect_estate
 from ..analyze.pg_introspect import introspect_postgres
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
@@ -49,6 +51,12 @@ def check_reachable(cfg: Config, env: Mapping[str, str], targets: tuple[str, ...
         raise ConnectionFailed(f"store {r.store} ({r.target.upper()}) unreachable at {r.address}"
                                + (f": {r.detail}" if r.detail else ""))
     return [{"store": r.store, "target": r.target, "address": r.address} for r in rows]
+
+
+def check_config_names(cfg: Config, env: Mapping[str, str]) -> None:
+    """The tables and foreign keys the config names exist in PROD (the extract checks it too, but
+    by then migrate has made its run folder)."""
+    estate.check_config_names(cfg, *introspect_estate(cfg, env))
 
 
 def check_district(cfg: Config, env: Mapping[str, str], district: int) -> None:
