@@ -815,6 +815,17 @@ def test_a_table_or_foreign_key_the_config_misspells_is_named_before_anything_is
     _assert_nothing_written(out_dir)
 
 
+def test_a_graph_key_no_node_holds_is_one_line_naming_the_setting(tiny_estate, tmp_path):
+    """A pyarrow traceback when the relationships, their School ends keyless, were written."""
+    out_dir = tmp_path / "runs"
+    cfg_path = _config_copy(tmp_path, out_dir, lambda raw: raw["graph"]["node_keys"].update(School="nosuch_prop"))
+    result = _run_cli(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "42")
+    assert result.returncode == 2, result.stderr
+    line = _one_line(result.stderr)
+    assert "graph.node_keys.School: no School node of the district has the property 'nosuch_prop'" in line
+    _assert_nothing_written(out_dir)
+
+
 def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate, tmp_path):
     out_dir = tmp_path / "new" / "nested" / "runs"
     result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(tiny_estate["env"]),

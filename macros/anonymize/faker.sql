@@ -27,7 +27,12 @@
   {%- else -%}
     {%- set h = anon_h128(t, domain) -%}
     {%- if provider == 'name' -%}
-      {{ anon_blank_safe(t, anon_pick('first_name', h, 0, in_list, t) ~ " || ' ' || " ~ anon_pick('last_name', h, 32, in_list, t), h) }}
+      {#- part by part, in the first and last name domains beside this one (person.full_name:
+          person.first_name, person.last_name): one person, one fake name in every column -#}
+      {%- set prefix = domain.split('.')[:-1] | join('.') -%}
+      {%- set fd = anon_check_domain((prefix ~ '.' if prefix else '') ~ 'first_name') -%}
+      {%- set ld = anon_check_domain((prefix ~ '.' if prefix else '') ~ 'last_name') -%}
+      {{ anon_blank_safe(t, "dm_lib.full_name" ~ ("_listed" if in_list else "") ~ "(" ~ t ~ ", '" ~ fd ~ "', '" ~ ld ~ "')") }}
     {%- elif provider == 'ipv4' -%}
       {{ anon_blank_safe(t, "dm_setting('ipv4_prefix') || '.' || " ~ anon_bits(h, 0, 8) ~ " || '.' || "
          ~ anon_bits(h, 8, 8) ~ " || '.' || (1 + " ~ anon_bits(h, 16, 8) ~ " % 254)", h) }}

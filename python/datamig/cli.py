@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -156,6 +157,10 @@ def main(
         None, "--config", envvar="DATAMIG_CONFIG", help="Estate config (default config/datamig.yaml)."),
 ) -> None:
     Ctx.config_path = config_path
+    # a library's module-level logging call (dbt's, imported in the background) would set up the
+    # root logger and echo datamig's log lines, which go to the run's run.log, to stderr beside
+    # the one-line error; a handler on the root keeps logging from configuring one
+    logging.getLogger().addHandler(logging.NullHandler())
 
 
 @services_app.command("up")

@@ -119,7 +119,7 @@ class Fakes:
             v = identity(v)  # one identity whatever its case or padding, as dm_lib.identity
         h = self.keys.h128(domain, v)
         if provider == "name":
-            return f"{pick_other(d['first_name'], h, 0, v)} {pick_other(d['last_name'], h, 32, v)}"
+            return self.full_name(v, domain)
         if provider == "email":
             first, last = pick(d["first_name_ascii"], h, 0), pick(d["last_name_ascii"], h, 32)
             return f"{first}.{last}.{bits(h, 64, 40):010x}@{s.email_domain}"
@@ -131,6 +131,30 @@ class Fakes:
         if provider == "url":
             return f"https://{pick(d['last_name_ascii'], h, 0)}.{s.url_domain}/{bits(h, 32, 32):08x}"
         return pick_other(d[provider], h, 0, v)
+
+    def full_name(self, v: str, domain: str) -> str:
+        """A full name part by part, each as a first_name or last_name column fakes it, in the
+        domains beside `domain` (dm_lib.full_name in sql_library.sql, the same steps)."""
+        prefix = domain.rpartition(".")[0]
+        fd, ld = (f"{prefix}.first_name", f"{prefix}.last_name") if prefix else ("first_name", "last_name")
+
+        def part(dictionary: str, part_domain: str, p: str) -> str:
+            return pick_other(self.dicts[dictionary], self.keys.h128(part_domain, p), 0, p)
+
+        def given(g: str) -> str:
+            if " " not in g:
+                return part("first_name", fd, g)
+            first, _, rest = g.partition(" ")
+            return part("first_name", fd, first) + " " + part("first_name", fd, rest.lstrip(_DUCKDB_TRIMMED))
+
+        if "," in v:
+            last, _, rest = v.partition(",")
+            return part("last_name", ld, last.strip(_DUCKDB_TRIMMED)) + ", " + given(rest.strip(_DUCKDB_TRIMMED))
+        t = v.strip(_DUCKDB_TRIMMED)  # as trim(), ltrim(), rtrim()
+        if " " not in t:
+            return part("first_name", fd, t)
+        head, _, last = t.rpartition(" ")
+        return given(head.rstrip(_DUCKDB_TRIMMED)) + " " + part("last_name", ld, last)
 
     def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:
         """Move a date by 1..W days either way, keyed by the date itself (or by `key`); a date

@@ -52,4 +52,13 @@ def _library_sql(shapes: tuple[str, ...]) -> str:
     letters = "regexp_replace(dm_lib.main.escaped_part(part), '(?i)ss|ß', '(?:ss|ß)', 'g')"
     for cls in ACCENT_CLASSES.values():
         letters = f"regexp_replace({letters}, {sql_literal('(?i)' + cls)}, {sql_literal(cls)}, 'g')"
-    return _SQL.read_text().replace("__LETTER_CLASSES__", letters).replace("__SHAPES__", _scrub_shapes(shapes))
+    text = _SQL.read_text().replace("__LETTER_CLASSES__", letters).replace("__SHAPES__", _scrub_shapes(shapes))
+    return text + _listed_names(text)
+
+
+def _listed_names(text: str) -> str:
+    """The full-name macros again for text[] elements: inside a lambda a pick cannot read its
+    dictionary by a subquery (pick_other_listed goes through dm_pick), so each macro of the block
+    gets a _listed twin calling the others' twins."""
+    block = text[text.index("-- names: begin"):text.index("-- names: end")]
+    return "\n" + re.sub(r"dm_lib\.main\.(fake_part|given_names|full_name|pick_other)\(", r"dm_lib.main.\1_listed(", block)

@@ -74,6 +74,28 @@ CREATE OR REPLACE MACRO dm_lib.main.pick_other_listed(dict, h, lo, t) AS
     CASE WHEN dm_lib.main.is_word_of(dm_lib.main.pick_listed(dict, h, lo), t)
          THEN dm_lib.main.pick_listed_at(dict, dm_lib.main.bits(h, lo, 32) + 1) ELSE dm_lib.main.pick_listed(dict, h, lo) END;
 
+-- names: begin (sql_library.py adds a copy for lists: each dm_lib.main.<macro>( becomes <macro>_listed()
+-- A full name is faked part by part, each part as a first_name or last_name column fakes it, so one
+-- person has one fake name whether a table holds first and last names or "José García" (keyed.py's
+-- Fakes.full_name is the Python twin). "Last, First ..." keeps its order; the given names after the
+-- first are faked as one middle part; a name of one word is a first name.
+CREATE OR REPLACE MACRO dm_lib.main.fake_part(dict, domain, p) AS
+    dm_lib.main.pick_other(dict, dm_lib.main.h128(domain, p), 0, p);
+
+CREATE OR REPLACE MACRO dm_lib.main.given_names(g, fd) AS
+    CASE WHEN NOT contains(g, ' ') THEN dm_lib.main.fake_part('first_name', fd, g)
+         ELSE dm_lib.main.fake_part('first_name', fd, split_part(g, ' ', 1)) || ' '
+              || dm_lib.main.fake_part('first_name', fd, ltrim(substr(g, strpos(g, ' ') + 1))) END;
+
+CREATE OR REPLACE MACRO dm_lib.main.full_name(t, fd, ld) AS
+    CASE WHEN contains(t, ',')
+              THEN dm_lib.main.fake_part('last_name', ld, trim(split_part(t, ',', 1))) || ', '
+                   || dm_lib.main.given_names(trim(substr(t, strpos(t, ',') + 1)), fd)
+         WHEN NOT contains(trim(t), ' ') THEN dm_lib.main.fake_part('first_name', fd, trim(t))
+         ELSE dm_lib.main.given_names(rtrim(regexp_extract(trim(t), '(?s)^(.*) ', 1)), fd) || ' '
+              || dm_lib.main.fake_part('last_name', ld, regexp_extract(trim(t), '[^ ]+$')) END;
+-- names: end
+
 -- each of the rules' pii_shapes (emails, SSNs, phones, ...), in the file's order, replaced by its
 -- placeholder: __SHAPES__ nests one regexp_replace per shape (sql_library.py)
 CREATE OR REPLACE MACRO dm_lib.main.scrub_shapes(t) AS __SHAPES__;

@@ -18,6 +18,7 @@ from ..analyze.model import ForeignKey, Table
 from ..config import Config
 from ..config.env import store_setting
 from ..errors import ConfigError, DatamigError, NotFound
+from ..yaml_lines import config_error, parse_config, read_config_text
 from ..folders import first_missing, remove_empty
 from . import graph_parquet, pg_types
 from .closure import Closure
@@ -117,6 +118,7 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
             path = out / store.name / "nodes" / f"{label}.parquet"
             nodes[label] = {**writer.finish("nodes", label, [key] if key else [], path), "key": key,
                             **_file_entry(path, out)}
+            _check_node_key(cfg, label, key, nodes[label]["columns"])
         for rel_type in writer.names("relationships"):
             path = out / store.name / "relationships" / f"{rel_type}.parquet"
             sort = ["start_label", "start_key", "end_label", "end_key"]
@@ -125,6 +127,15 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
         writer.close()
     return {"store": store.name, "nodes": nodes, "relationships": rels, "depth_reached": sub.depth_reached,
             "timings": {"subgraph_s": round(time.monotonic() - started, 3)}}
+
+
+def _check_node_key(cfg: Config, label: str, key: str | None, columns: list[dict]) -> None:
+    """A business key no node of the label holds (a misspelt graph.node_keys entry) left every
+    relationship end without a key: a pyarrow traceback when they were written."""
+    if key and not any(c["name"] == key and c["type"] != "null" for c in columns):
+        raw, node = parse_config(cfg.path, read_config_text(cfg.path, "config file"))
+        raise config_error(cfg.path, node, ["graph", "node_keys", label], f"graph.node_keys.{label}",
+                           f"no {label} node of the district has the property {key!r}")
 
 
 def _point_latest(out_dir: Path, district: int, run_id: str) -> None:

@@ -1,0 +1,74 @@
+"""A full name is faked part by part, each part as a first_name or last_name column fakes it: one
+person, one fake name in every table. A review found student 'José O'Brien' faked as 'Agnieszka
+Rios' in ids.students (first and last name columns) and as 'Gottlieb Quiñónez' in adb's
+student_name, so the risk scores no longer named the student the rest of CERT did."""
+from __future__ import annotations
+
+import json
+import random
+
+import duckdb
+import pytest
+
+from datamig.anonymize.sqlrender import anonymize_sql as A
+from test_anonymize_engine import NO_REAL_VALUES, make_plugin
+
+SALT = "full-names-test-salt-0123456789"
+FULL = {"provider": "name", "domain": "person.full_name"}
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    return make_plugin(SALT)
+
+
+@pytest.fixture(scope="module")
+def conn(plugin):
+    conn = duckdb.connect()
+    plugin.configure_connection(conn)
+    conn.execute(NO_REAL_VALUES)
+    yield conn
+    conn.close()
+
+
+def _column(conn, values: list[str], **anonymize) -> list[str]:
+    expr = A("v", "faker", **anonymize)
+    return [r[0] for r in conn.execute(f"SELECT {expr} FROM (SELECT unnest(?) AS v, unnest(?) AS i) ORDER BY i",
+                                       [values, list(range(len(values)))]).fetchall()]
+
+
+def test_a_full_name_is_the_fakes_of_its_first_and_last_name(plugin, conn):
+    first, last, middle = (_column(conn, [v], provider=p, domain=f"person.{p}")[0]
+                           for v, p in (("José", "first_name"), ("O'Brien", "last_name"), ("Ana María", "first_name")))
+    values = ["José O'Brien", "O'Brien, José", "  José   O'Brien ", "José", "José Ana María O'Brien",
+              "O'Brien, José Ana María"]
+    want = [f"{first} {last}", f"{last}, {first}", f"{first} {last}", first, f"{first} {middle} {last}",
+            f"{last}, {first} {middle}"]
+    assert _column(conn, values, **FULL) == want
+    assert [plugin.engine.fakes.apply("faker", v, "name", "person.full_name") for v in values] == want
+    doc = json.loads(plugin.engine.docs.anonymize_text(json.dumps({"guardians": [{"name": "José O'Brien"}]}), "{}"))
+    assert doc["guardians"][0]["name"] == want[0]
+    listed = conn.execute(f"SELECT {A('l', 'faker', elementwise=True, **FULL)} FROM (SELECT ?::VARCHAR[] AS l)",
+                          [values]).fetchone()[0]
+    assert listed == want
+
+
+def test_other_domains_take_the_first_and_last_names_beside_them(conn):
+    """staff.full_name's parts are faked as staff.first_name and staff.last_name columns."""
+    got = _column(conn, ["Lauren Vallejo"], provider="name", domain="staff.full_name")
+    parts = [_column(conn, [v], provider=p, domain=f"staff.{p}")[0]
+             for v, p in (("Lauren", "first_name"), ("Vallejo", "last_name"))]
+    assert got == [" ".join(parts)]
+
+
+def test_sql_lists_and_python_split_odd_names_alike(plugin, conn):
+    rng = random.Random(1)
+    parts = ["José", "García", "Ana", "de", "la", "O'Brien", "", "Zoë", "王芳"]
+    seps = [" ", "  ", ", ", ",", " , ", "\t", "\n", "\u00a0", "\u2003"]
+    values = ["Cardona,", ",Edwin", ", ", "Ana\nMaria Lopez", "\u00a0Ana\u00a0"]
+    values += ["".join(rng.choice(parts) + rng.choice(seps) for _ in range(rng.randint(1, 4))) for _ in range(2000)]
+    column = _column(conn, values, **FULL)
+    assert column == [plugin.engine.fakes.apply("faker", v, "name", "person.full_name") for v in values]
+    listed = conn.execute(f"SELECT {A('l', 'faker', elementwise=True, **FULL)} FROM (SELECT ?::VARCHAR[] AS l)",
+                          [values]).fetchone()[0]
+    assert listed == column
