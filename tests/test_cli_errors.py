@@ -141,6 +141,28 @@ def test_dbt_run_of_a_district_never_extracted_is_one_clear_error(work):
     _nothing_written(work)
 
 
+def _dbt_run(work, dbt_vars: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / ".venv/bin/dbt"), "run", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+                           "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                           "--vars", dbt_vars], cwd=ROOT, env=_env(work), capture_output=True, text=True, timeout=600)
+
+
+def test_dbt_run_directly_checks_the_run_id_and_its_district_as_the_cli_does(work):
+    """`--vars '{run_id: "../analysis"}'` built a warehouse outside the runs folder, and a run id
+    of district 42 with `district: 43` overwrote that run's final/, tested as district 43."""
+    (work / "analysis").mkdir()
+    proc = _dbt_run(work, '{district: 42, run_id: "../analysis"}')
+    assert proc.returncode != 0 and "--vars run_id: '../analysis' is not a run id" in proc.stdout
+    assert list((work / "analysis").iterdir()) == []
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    proc = _dbt_run(work, "{district: 43, run_id: mig-20990101-000000-d42}")
+    assert proc.returncode != 0 and "run mig-20990101-000000-d42 is an extract of district 42, not 43" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["extract"]   # no warehouse, no final/
+
+
 def test_a_malformed_settings_file_is_one_line_naming_its_line(work):
     (work / "state" / "services.env").write_text("# written by hand\nPROD_IDS_URL='host=h password=unclosed-9999\n")
     proc = _cli(work, "services", "status")

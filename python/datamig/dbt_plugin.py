@@ -22,6 +22,7 @@ salt nor the master key is ever handed to DuckDB.
 """
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Any, Dict
@@ -32,7 +33,8 @@ from dbt_common.exceptions import DbtRuntimeError
 from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
-from .errors import ConfigError
+from .errors import ConfigError, NotFound
+from .extract.runs import checked_run_id
 
 
 class Plugin(BasePlugin):
@@ -45,11 +47,13 @@ class Plugin(BasePlugin):
             # dbt prints its own errors as one clean line; anything else becomes a traceback
             raise DbtRuntimeError(f"datamig.dbt_plugin: {exc}") from None
         run_dir = config.get("run_dir")
+        _check_run_id(str(config.get("run_id") or ""))
         if run_dir and not Path(run_dir).is_dir():
             # else DuckDB fails to open <run>/warehouse.duckdb, in ~200 lines of traceback
             raise DbtRuntimeError(f"datamig.dbt_plugin: run folder {run_dir} not found: extract the district first "
                                   "(datamig extract --district N), or name an extracted run with --vars "
                                   "'{district: N, run_id: mig-...}'")
+        _check_district(run_dir, str(config.get("run_id") or ""), str(config.get("district") or ""))
         _prepare_final_dirs(run_dir)
 
     @staticmethod
@@ -76,6 +80,31 @@ def _builds_models() -> bool:
         return getattr(get_flags(), "WHICH", None) in ("run", "build", "retry")
     except ImportError:  # dbt-core is not what loaded the plugin
         return False
+
+
+def _check_run_id(run_id: str) -> None:
+    """As the CLI checks it, for analysts running dbt directly: --vars run_id names a run folder
+    under the runs folder (`../analysis` built a warehouse outside it)."""
+    if run_id:
+        try:
+            checked_run_id(run_id)
+        except NotFound as exc:
+            raise DbtRuntimeError(f"datamig.dbt_plugin: --vars run_id: {exc}") from None
+
+
+def _check_district(run_dir: str | None, run_id: str, district: str) -> None:
+    """The run is an extract of --vars district: else dbt overwrote another district's final/
+    and tested it against the wrong district."""
+    manifest = Path(run_dir or ".") / "extract" / "extraction-manifest.json"
+    if not (run_dir and district and manifest.is_file()):
+        return
+    try:
+        extracted = str(json.loads(manifest.read_text()).get("district"))
+    except (OSError, ValueError, AttributeError):
+        return  # the drift gate and the models' sources report an unreadable extract
+    if extracted != district:
+        raise DbtRuntimeError(f"datamig.dbt_plugin: run {run_id or run_dir} is an extract of district "
+                              f"{extracted}, not {district} (--vars district)")
 
 
 def _prepare_final_dirs(run_dir: str | None) -> None:
