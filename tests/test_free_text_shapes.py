@@ -181,3 +181,19 @@ def test_a_shape_that_matches_an_empty_string_is_a_config_error(tmp_path, patter
     path, line = config_copies.copy_with(DEFAULT_RULES_PATH, tmp_path, "\npii_shapes:\n",
                                          f"\npii_shapes:\n  student_number: '{pattern}'\n")
     config_copies.load_error(load_rules, path, "pii_shapes.student_number", "matches an empty string", line=line + 2)
+
+
+@pytest.mark.parametrize("pattern", ["(?:[A-Za-z]+ ?)+#[0-9]{6}", "(\\w*,)*x", "(?:a|(?:b+c)){2,}"])
+def test_a_shape_that_repeats_a_repetition_is_a_config_error(tmp_path, pattern):
+    """A review's `(?:[A-Za-z]+ ?)+#[0-9]{6}` loaded, then the PII scan spent minutes of CPU on a
+    tiny district's notes (Python backtracks; RE2 does not): the transform never finished."""
+    path, line = config_copies.copy_with(DEFAULT_RULES_PATH, tmp_path, "\npii_shapes:\n",
+                                         f"\npii_shapes:\n  student_number: '{pattern}'\n")
+    config_copies.load_error(load_rules, path, "pii_shapes.student_number", "repeats a repetition without a bound",
+                             line=line + 2)
+
+
+def test_a_repetition_bounded_small_inside_another_is_no_error(tmp_path):
+    path, _ = config_copies.copy_with(DEFAULT_RULES_PATH, tmp_path, "\npii_shapes:\n",
+                                      "\npii_shapes:\n  student_number: '(?:[A-Za-z]+ ?){1,8}#[0-9]{6}'\n")
+    assert "student_number" in load_rules(path).pii_shapes

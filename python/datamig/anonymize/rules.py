@@ -25,6 +25,7 @@ import jsonschema
 from ..errors import ConfigError
 from ..extract import pg_types
 from ..re2_check import re2_problem
+from .regex_nesting import SMALL, nested_repetition
 from ..yaml_lines import config_error, line_of, one_line, parse_config, read_config_text
 from . import jsonpath
 
@@ -444,6 +445,10 @@ class _Loader:
         if compiled.fullmatch("") or any(m.start() == m.end() for m in compiled.finditer(_SHAPE_PROBE)):
             self.fail(["pii_shapes", name], f"pii_shapes.{name}",
                       "matches an empty string: free text would get its placeholder between every two characters")
+        if nested_repetition(compiled.pattern):
+            self.fail(["pii_shapes", name], f"pii_shapes.{name}",
+                      "repeats a repetition without a bound ((?:[A-Za-z]+ ?)+): Python's regex engine can take "
+                      f"exponential time on a long note; bound the outer one, e.g. {{1,{SMALL}}}")
 
     def check_duckdb_regexes(self, shapes: Mapping[str, str]) -> None:
         """pii_shapes are the only patterns DuckDB runs (scrub_text, the leak tests): RE2 rejects
