@@ -826,6 +826,18 @@ def test_a_graph_key_no_node_holds_is_one_line_naming_the_setting(tiny_estate, t
     _assert_nothing_written(out_dir)
 
 
+def test_a_wrong_neo4j_password_is_a_refused_login_not_a_server_down(tiny_estate, tmp_path):
+    """It read `store sp (CERT) unreachable at ...: no Bolt answer`: the server had answered."""
+    out_dir = tmp_path / "runs"
+    env = _cli_env(tiny_estate["env"], CERT_SP_PASSWORD="wrong-Planted-pw-77")
+    result = _migrate(tmp_path, _config_copy(tmp_path, out_dir), env, "--district", "42")
+    assert result.returncode == 2, result.stderr
+    line = _one_line(result.stderr)
+    assert "store sp (CERT) at 127.0.0.1:" in line and "refused the login of CERT_SP_USER / CERT_SP_PASSWORD" in line
+    assert "unreachable" not in line and "wrong-Planted-pw-77" not in result.stdout + result.stderr
+    _assert_nothing_written(out_dir)
+
+
 def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate, tmp_path):
     out_dir = tmp_path / "new" / "nested" / "runs"
     result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(tiny_estate["env"]),

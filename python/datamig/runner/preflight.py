@@ -19,7 +19,7 @@ from ..extract.pg_snapshot import snapshot
 from ..quoting import sql_ident
 from ..scaffold.inputs import check_models_current
 from ..scaffold.validation import load_validation_rules
-from ..services import manager
+from ..services import manager, neo4j_server
 from ..transform.drift import model_columns
 
 
@@ -48,6 +48,8 @@ def check_reachable(cfg: Config, env: Mapping[str, str], targets: tuple[str, ...
     down = [r for r in rows if not r.reachable]
     if down:
         r = down[0]
+        if r.detail.startswith(neo4j_server.REFUSED):  # it answered: no server is down
+            raise ConnectionFailed(f"store {r.store} ({r.target.upper()}) at {r.address}: {r.detail}")
         raise ConnectionFailed(f"store {r.store} ({r.target.upper()}) unreachable at {r.address}"
                                + (f": {r.detail}" if r.detail else ""))
     return [{"store": r.store, "target": r.target, "address": r.address} for r in rows]

@@ -19,6 +19,7 @@ from .. import pg_address
 from ..config import Config, check_neo4j_url
 from ..errors import ConfigError
 from . import envfile, postgres_cluster, roles
+from .neo4j_server import REFUSED as _REFUSED
 from .ports import free_port
 
 
@@ -183,6 +184,8 @@ def status(cfg: Config, env: dict) -> list[StoreStatus]:
             else:
                 ok, detail = _neo4j_reachable(store.name, target, url, url_var, env.get(user_var, "neo4j"),
                                               env.get(pw_var, ""))
+                if detail == _REFUSED:
+                    detail = f"{detail} of {user_var} / {pw_var}"
             rows.append(StoreStatus(store.name, target, store.kind, address, ok, detail))
     return rows
 
@@ -213,8 +216,8 @@ def _neo4j_reachable(store: str, target: str, url: str, url_var: str, user: str,
         check_neo4j_url(f"{store} ({target.upper()})", url, url_var)
     except ConfigError as exc:
         return False, str(exc)
-    ok = neo4j_server.is_reachable(url, user, password)
-    return ok, "" if ok else "no Bolt answer"
+    problem = neo4j_server.login_problem(url, user, password)
+    return problem is None, problem or ""
 
 
 def _address(url: str, kind: str) -> str:

@@ -198,14 +198,25 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return True
 
 
+REFUSED = "the server refused the login"
+
+
 def is_reachable(url: str, user: str, password: str, timeout: float = 5) -> bool:
     """True when a Bolt server at URL accepts USER/PASSWORD."""
-    from neo4j.exceptions import DriverError, Neo4jError
+    return login_problem(url, user, password, timeout) is None
+
+
+def login_problem(url: str, user: str, password: str, timeout: float = 5) -> str | None:
+    """None when a Bolt server at URL accepts USER/PASSWORD, else why not: nothing answers, or
+    it answers and refuses the login (a wrong password is no server down)."""
+    from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
     try:
-        return _verify(url, user, password, timeout)
+        return None if _verify(url, user, password, timeout) else "no Bolt answer"
+    except AuthError:
+        return REFUSED
     except (DriverError, Neo4jError, OSError, ValueError):
-        return False
+        return "no Bolt answer"
 
 
 def _verify(url: str, user: str, password: str, timeout: float) -> bool:
