@@ -5,30 +5,16 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pytest
 
 from datamig.anonymize import taken
 from datamig.anonymize.sqlrender import anonymize_sql as A
 from datamig.scaffold.pii_values import _normalized
-from test_anonymize_engine import NO_REAL_VALUES, SALT, make_plugin
+from _keyed_fixtures import conn, plugin  # noqa: F401 - module fixtures
+from test_anonymize_engine import SALT
 
 PADDED = [" Ana.Lopez@School.org", "ana.lopez@school.org\t", "\u00a0ana.lopez@school.org", "ANA.LOPEZ@SCHOOL.ORG\r\n",
           "\tana.lopez@school.org\u00a0 "]
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    return make_plugin(SALT)
-
-
-@pytest.fixture(scope="module")
-def conn(plugin):
-    conn = duckdb.connect()
-    plugin.configure_connection(conn)
-    conn.execute(NO_REAL_VALUES)
-    yield conn
-    conn.close()
 
 
 def _column(conn, sql: str, values: list[str]) -> list:

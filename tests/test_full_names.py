@@ -7,28 +7,11 @@ from __future__ import annotations
 import json
 import random
 
-import duckdb
-import pytest
-
 from datamig.anonymize.sqlrender import anonymize_sql as A
-from test_anonymize_engine import NO_REAL_VALUES, make_plugin
+from _keyed_fixtures import conn, plugin  # noqa: F401 - module fixtures
 
 SALT = "full-names-test-salt-0123456789"
 FULL = {"provider": "name", "domain": "person.full_name"}
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    return make_plugin(SALT)
-
-
-@pytest.fixture(scope="module")
-def conn(plugin):
-    conn = duckdb.connect()
-    plugin.configure_connection(conn)
-    conn.execute(NO_REAL_VALUES)
-    yield conn
-    conn.close()
 
 
 def _column(conn, values: list[str], **anonymize) -> list[str]:

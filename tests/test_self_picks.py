@@ -4,30 +4,13 @@ row-leak gate because 'Luis' was faked as 'Luis' (about one salt in six at `smal
 'Edwin Cardona' became 'Roberta Cardona', keeping the surname past the gate."""
 from __future__ import annotations
 
-import duckdb
-import pytest
-
 from datamig.anonymize.keyed import pick
 from datamig.anonymize.sqlrender import anonymize_sql as A
-from test_anonymize_engine import NO_REAL_VALUES, make_plugin
+from _keyed_fixtures import conn, plugin  # noqa: F401 - module fixtures
 
 SALT = "self-picks-test-salt-0123456789"
 PROVIDERS = [("first_name", "person.first_name"), ("last_name", "person.last_name"), ("city", "address.city"),
              ("zip", "address.zip")]
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    return make_plugin(SALT)
-
-
-@pytest.fixture(scope="module")
-def conn(plugin):
-    conn = duckdb.connect()
-    plugin.configure_connection(conn)
-    conn.execute(NO_REAL_VALUES)
-    yield conn
-    conn.close()
 
 
 def _plain_self_picks(engine, provider: str, domain: str, lo: int = 0) -> list[str]:
