@@ -261,3 +261,16 @@ def test_rules_edited_since_the_scaffold_stop_migrate_and_transform(work, tmp_pa
         _one_error_line(_cli(work, *args, cwd=root), str(path), "changed since the dbt models were generated",
                         "datamig scaffold")
     assert _files(work / "runs") == before and [p.name for p in (work / "runs").iterdir()] == [run.name]
+
+
+def test_the_loopbacks_names_are_one_place_and_other_databases_are_not(work):
+    from datamig.config import load_config
+    from datamig.errors import ConfigError
+    from datamig.services.manager import check_cert_apart
+
+    cfg = load_config(work / "datamig.yaml")
+    env = unreachable_stores(URL_PASSWORD)
+    check_cert_apart(cfg, env)   # CERT's own databases on PROD's server: apart
+    for cert in ("postgresql://w@[::1]:1/ids", "postgresql://w@localhost:1/ids", "host=127.0.0.1 port=1 dbname=ids"):
+        with pytest.raises(ConfigError, match="store ids: CERT \\(CERT_IDS_URL\\) points at PROD"):
+            check_cert_apart(cfg, {**env, "CERT_IDS_URL": cert})

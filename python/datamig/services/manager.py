@@ -10,8 +10,8 @@ import json
 import os
 import secrets
 import socket
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -202,9 +202,14 @@ def check_cert_apart(cfg: Config, env: Mapping[str, str]) -> None:
 
 
 def _same_place(a: str, b: str) -> bool:
-    loopback = ("localhost:", "127.0.0.1:", "[::1]:", "::1:")
-    norm = [("127.0.0.1:" + x.split(":", 1)[1]) if x.startswith(loopback) else x for x in (a.lower(), b.lower())]
-    return norm[0] == norm[1] and "(unreadable address)" not in norm[0]
+    """Two host:port/database addresses name one place (the loopback's names read alike)."""
+    def norm(address: str) -> str:
+        address = address.lower()
+        for name in ("localhost:", "[::1]:", "::1:"):
+            if address.startswith(name):
+                return "127.0.0.1:" + address[len(name):]
+        return address
+    return norm(a) == norm(b) and "(unreadable address)" not in a
 
 
 def _neo4j_reachable(store: str, target: str, url: str, url_var: str, user: str, password: str) -> tuple[bool, str]:
