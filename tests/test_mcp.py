@@ -67,7 +67,7 @@ def test_tools_are_listed_with_their_input_schemas(tmp_path):
         assert tool.output_schema is not None  # structured (JSON) results
     migrate = tools["migrate"].input_schema
     assert migrate.get("required", []) == []   # a district, or a run to resume
-    assert {"type": "integer", "minimum": 1} in migrate["properties"]["district"]["anyOf"]
+    assert {"type": "integer", "minimum": 1, "maximum": 2**63 - 1} in migrate["properties"]["district"]["anyOf"]
     assert migrate["properties"]["dry_run"]["default"] is True
     assert migrate["properties"]["strategy"]["default"] == "auto"
     assert set(migrate["properties"]["strategy"]["enum"]) == {"auto", "insert", "upsert", "merge"}
