@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 import _pg_cluster
-from datamig.errors import ConnectionFailed, MigrationFailed
+from datamig.errors import ConnectionFailed, MigrationFailed, NotFound
 from datamig.load import load_run, recover, rollback_run
 from test_load_support import (
     HCP_DDL, IDS_DDL, NEO_PASSWORD, PASSWORD, Cert, build_run, final_data, make_template, neo4j_server, pg_ctl,
@@ -281,6 +281,28 @@ def test_kill_during_rollback(make_cert, final_template, reference, spawn, failp
     if expected == "after":
         rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
         assert cert.fingerprint() == reference["before"]
+
+
+@pytest.mark.parametrize("op, failpoint, words", [
+    ("load", "load:after-prepare:ids", "recovery undid the interrupted load of this run"),
+    ("rollback", "rollback:after-decision", "recovery finished the interrupted rollback of this run")])
+def test_rollback_of_a_killed_run_reports_what_its_recovery_undid(make_cert, final_template, reference, spawn,
+                                                                  op, failpoint, words):
+    """`datamig rollback` after a kill: the recovery it runs first takes the run out of CERT,
+    and that is reported as the rollback (it used to say "not loaded; nothing to roll back")."""
+    cert, run_dir = _fresh_run(make_cert, final_template)
+    if op == "rollback":
+        load_run(cert.cfg, cert.env, run_dir)
+    args = ("load", str(run_dir)) if op == "load" else ("rollback", RUN, "--out-dir", str(cert.out_dir))
+    proc = spawn(cert, *args, failpoint=failpoint)
+    proc.drain()
+    assert proc.wait(timeout=300) == -9
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert (report["status"], report["by_recovery"]) == ("ROLLED_BACK", words)
+    assert json.loads((cert.out_dir / RUN / "rollback-report.json").read_text())["by_recovery"] == words
+    assert cert.prepared() == [] and cert.fingerprint() == reference["before"]
+    with pytest.raises(NotFound, match="is not loaded in CERT; nothing to roll back"):
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)  # recovery has nothing left of it now
 
 
 def test_cert_server_stopped_before_prepare(make_cert, final_template, reference, clusters):

@@ -29,7 +29,7 @@ from .graph import GraphStore
 from .graph import connect as connect_graph
 from .pg_load import key_of, load_order, restorable
 from .pg_sql import TableLoad
-from .pgstore import PgStore, cert_url, gid
+from .pgstore import PgStore, cert_url, gid, parse_gid
 from .recovery import recover_locked
 
 log = logging.getLogger("datamig.load")
@@ -60,6 +60,8 @@ class _Rollback:
         started = time.monotonic()
         try:
             loaded, graph_state = self._find()
+            if not loaded and graph_state is None:
+                return self._nothing_loaded(recovery, started)
             self._refuse_if_overwritten(loaded, graph_state)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             decision.clear(self.run_dir, "rollback")
@@ -107,9 +109,22 @@ class _Rollback:
             self.graph = connect_graph(self.cfg.stores[self.cfg.graph.store], self.env)
             state = self.graph.run_state(self.run_id)
             graph_state = state if state and state.get("status") == "committed" else None
-        if not loaded and graph_state is None:
-            raise NotFound(f"run {self.run_id} is not loaded in CERT; nothing to roll back")
         return loaded, graph_state
+
+    def _nothing_loaded(self, recovery: dict, started: float) -> dict:
+        """Not loaded now: an error, unless the recovery this rollback ran first has just undone
+        this run (its killed load, or finished its killed rollback): then that is the rollback."""
+        undone = undone_by_recovery(recovery, self.run_id)
+        if not undone:
+            raise NotFound(f"run {self.run_id} is not loaded in CERT; nothing to roll back")
+        report = {"run_id": self.run_id, "status": "ROLLED_BACK", "by_recovery": undone,
+                  "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "elapsed_s": round(time.monotonic() - started, 3), "stores": {}, "graph": None,
+                  "recovery": recovery}
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(self.run_dir / REPORT, report)
+        self.progress(f"run {self.run_id}: {undone}")
+        return report
 
     def _refuse_if_overwritten(self, loaded: list[str], graph_state: dict | None) -> None:
         for name in loaded:
@@ -182,6 +197,17 @@ class _Rollback:
                 pg.rollback_prepared(g)
             except DatamigError:
                 pass  # left prepared without a decision: the next recovery rolls it back
+
+
+def undone_by_recovery(recovery: dict, run_id: str) -> str | None:
+    """What a recovery report did to `run_id` that leaves it out of CERT, in words, or None."""
+    ops = {parse_gid(g)[2] for g in recovery.get("rolled_back", []) if parse_gid(g)[0] == run_id}
+    finished = {parse_gid(g)[2] for g in recovery.get("committed", []) if parse_gid(g)[0] == run_id}
+    if "rollback" in finished or run_id in recovery.get("graph_rolled_back", []):
+        return "recovery finished the interrupted rollback of this run"
+    if "load" in ops or run_id in recovery.get("graph_compensated", []):
+        return "recovery undid the interrupted load of this run"
+    return None
 
 
 def _write_json(path: Path, data: dict) -> None:
