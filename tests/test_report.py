@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from datamig.report.build import build_report
+from datamig.runner.state import list_runs
 
 RUN_OK = "mig-20260301-101500-d42"
 RUN_GATE = "mig-20260301-111500-d42"
@@ -495,3 +496,41 @@ def test_tolerates_a_sparse_validation_report(rcfg, project, tmp_path):
     (run / "validation-report.json").write_text("{torn")
     report, _, _, _ = _build(rcfg, project, RUN_GATE, tmp_path)
     assert report["validation"]["available"] is False
+
+
+def test_a_rolled_back_run_says_so_in_its_report_and_in_the_run_list(rcfg, project, tmp_path):
+    """A standalone `datamig rollback` after the migrate: the migrate's run-state still says
+    succeeded, so the rollback's report must be what tells the run's place in CERT."""
+    run = _ok_run(rcfg)
+    _write(run, "load-report.json", _load_report("LOADED") | {"finished_at": "2026-03-01T10:16:05+00:00"})
+    _write(run, "rollback-report.json", {"run_id": RUN_OK, "status": "ROLLED_BACK",
+                                         "finished_at": "2026-03-02T09:00:00+00:00"})
+    report, md, html, _ = _build(rcfg, project, RUN_OK, tmp_path)
+    assert report["summary"]["cert"] == {"status": "ROLLED_BACK", "at": "2026-03-02T09:00:00+00:00"}
+    assert any("rolled back from CERT at 2026-03-02T09:00:00" in w for w in report["warnings"])
+    assert "ROLLED_BACK (at 2026-03-02T09:00:00+00:00)" in md and "ROLLED_BACK" in html
+
+    runs = {r["run_id"]: r for r in list_runs(rcfg.out_dir)}
+    assert runs[RUN_OK]["status"] == _state(RUN_OK, {}, {})["status"]  # the migrate's own record, unchanged
+    assert runs[RUN_OK]["cert"]["status"] == "ROLLED_BACK"
+    # loaded again after the rollback: the later report wins
+    _write(run, "load-report.json", _load_report("ALREADY_LOADED") | {"finished_at": "2026-03-03T08:00:00+00:00"})
+    assert {r["run_id"]: r for r in list_runs(rcfg.out_dir)}[RUN_OK]["cert"]["status"] == "LOADED"
+
+
+def test_the_run_list_shows_runs_no_migrate_recorded(rcfg):
+    """Standalone extract and transform runs, and a new run that failed (only its run.log),
+    are runs too; a folder whose name is no run id is not."""
+    out = rcfg.out_dir
+    extracted, transformed, failed = (f"mig-20260301-1{i}0000-d42" for i in range(3))
+    _extracted(out / extracted, extracted)
+    _extracted(out / transformed, transformed)
+    _write(out / transformed, "validation-report.json", _validation("PASSED", []))
+    _write(out / failed, "run.log", "2026-03-01 12:00:00,000 ERROR datamig.extract: store ids unreachable\n")
+    (out / "mig-not-a-run").mkdir()
+    (out / "mig-20260301-130000-d7").write_text("a file, not a run folder")
+    runs = {r["run_id"]: r for r in list_runs(out)}
+    assert set(runs) == {extracted, transformed, failed}
+    assert [runs[r]["status"] for r in (extracted, transformed, failed)] == ["extracted", "transformed", "incomplete"]
+    assert all(r["district"] == 42 and r["cert"] is None for r in runs.values())
+    assert runs[transformed]["phases"]["transform"]["status"] == "done"

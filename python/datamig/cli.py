@@ -561,10 +561,11 @@ def runs_cmd() -> None:
     """List runs with their status and phases."""
     from .runner import api
 
-    table = Table("run", "district", "status", "failed phase")
+    table = Table("run", "district", "status", "failed phase", "in CERT")
     for r in api.list_runs(config()):
         failed = next((n for n, p in r["phases"].items() if p["status"] == "failed"), "")
-        table.add_row(r["run_id"], str(r["district"]), r["status"], failed)
+        cert = f"{r['cert']['status']} {r['cert']['at'] or ''}".strip() if r["cert"] else ""
+        table.add_row(r["run_id"], str(r["district"]), r["status"], failed, cert)
     console.print(table)
 
 

@@ -16,6 +16,7 @@ MANIFEST = "extract/extraction-manifest.json"
 VALIDATION = "validation-report.json"
 ANONYMIZATION = "anonymization-report.json"
 LOAD = "load-report.json"
+ROLLBACK = "rollback-report.json"
 VERIFY = "post-load-validation.json"
 DRIFT = "drift-report.json"
 LOG = "run.log"
@@ -56,6 +57,7 @@ class RunFolder:
     anonymization: dict | None = None
     load: dict | None = None
     verify: dict | None = None
+    rollback: dict | None = None
     log_lines: list[tuple[str, str]] = field(default_factory=list)  # (level, "logger: message")
 
     @property
@@ -89,6 +91,22 @@ def read_log(path: Path) -> list[tuple[str, str]]:
     return kept[-LOG_KEPT:]
 
 
+def cert_state(load: dict | None, rollback: dict | None) -> dict | None:
+    """Where the run stands in CERT by its folder's last load or rollback report (the later
+    one wins: a run can be loaded again after a rollback); None when it never went there."""
+    events = [(r.get("finished_at") or "", i, r) for i, r in enumerate((load, rollback))
+              if r and r.get("status") and not r.get("dry_run")]
+    if not events:
+        return None
+    _, _, last = max(events, key=lambda e: (e[0], e[1]))
+    status = {"ALREADY_LOADED": "LOADED", "FAILED": "LOAD_FAILED"}.get(last["status"], last["status"])
+    return {"status": status, "at": last.get("finished_at")}
+
+
+def read_cert_state(run_dir: Path) -> dict | None:
+    return cert_state(read_json(run_dir / LOAD), read_json(run_dir / ROLLBACK))
+
+
 def read_run(out_dir: Path, run_id: str) -> RunFolder:
     path = Path(out_dir) / run_id
     return RunFolder(
@@ -99,6 +117,7 @@ def read_run(out_dir: Path, run_id: str) -> RunFolder:
         anonymization=read_json(path / ANONYMIZATION),
         load=read_json(path / LOAD),
         verify=read_json(path / VERIFY),
+        rollback=read_json(path / ROLLBACK),
         log_lines=read_log(path / LOG),
     )
 
@@ -108,5 +127,6 @@ def artifact_list(run: RunFolder) -> list[dict]:
     names = [("run state", STATE), ("run log", LOG), ("extraction manifest", MANIFEST),
              ("anonymization report", ANONYMIZATION), ("validation report", VALIDATION),
              ("CERT drift report", DRIFT), ("load report", LOAD), ("post-load validation", VERIFY),
+             ("rollback report", ROLLBACK),
              ("final Parquet", "final")]
     return [{"name": name, "path": str(run.path / rel), "exists": (run.path / rel).exists()} for name, rel in names]

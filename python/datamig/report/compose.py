@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import outcome, sections
-from .artifacts import RunFolder, artifact_list
+from .artifacts import RunFolder, artifact_list, cert_state
 from .coverage import coverage
 
 SCHEMA = "datamig.report/1"
@@ -53,6 +53,7 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
         "validation_status": validation.get("status"),
         "load_status": load.get("status"),
         "verify_status": verify.get("status"),
+        "cert": cert_state(run.load, run.rollback),
         "verdict": outcome.verdict(status, stopped, district, rows, validation, load, verify, error),
     }
     artifacts = artifact_list(run)
@@ -99,6 +100,9 @@ def _problems(run: RunFolder, phases, stores, validation, load, verify, cover) -
     if validation.get("status") == "FAILED" and not blocking_rules and not validation.get("model_errors"):
         errors.append("validation status FAILED" + (f": {validation['reason']}" if validation.get("reason") else ""))
     errors += [f"post-load validation: {i}" for i in verify.get("issues") or []]
+    cert = cert_state(run.load, run.rollback)
+    if cert and cert["status"] == "ROLLED_BACK":
+        warnings.append(f"the run was rolled back from CERT at {cert['at']}: CERT holds none of its rows now")
     if load.get("conflicts"):
         line = "insert conflicts with rows CERT already holds: " + _names(
             [f"{name} ({c['count']})" for name, c in load["conflicts"].items()])

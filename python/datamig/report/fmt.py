@@ -55,7 +55,14 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("validation", s.get("validation_status") or "not run"),
         ("load", s.get("load_status") or "not run"),
         ("post-load verification", s.get("verify_status") or "not run"),
+        ("in CERT now", _cert_line(s.get("cert"))),
     ]
+
+
+def _cert_line(cert: dict | None) -> str:
+    if not cert:
+        return "never loaded"
+    return cert["status"] + (f" (at {cert['at']})" if cert.get("at") else "")
 
 
 def test_rows(validation: dict) -> list[list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -79,10 +80,30 @@ class PhaseTimer:
 
 
 def list_runs(out_dir: Path) -> list[dict]:
+    """Every run folder: a migrate's from its run-state.json, a standalone extract's or
+    transform's from what it holds; each with where the run stands in CERT, because a
+    standalone `load` or `rollback` changes that after the migrate that made the run ended."""
+    from ..extract.runs import RUN_ID
+    from ..report.artifacts import read_cert_state
+
     runs = []
-    for path in sorted(out_dir.glob("mig-*/run-state.json")):
+    for path in sorted(p for p in out_dir.glob("mig-*") if p.is_dir() and RUN_ID.fullmatch(p.name)):
         try:
-            runs.append(RunState.load(out_dir, path.parent.name).to_summary())
+            summary = RunState.load(out_dir, path.name).to_summary()
         except (OSError, ValueError, TypeError):
-            continue
+            summary = _summary_from_folder(path)
+        summary["cert"] = read_cert_state(path)
+        runs.append(summary)
     return runs
+
+
+def _summary_from_folder(path: Path) -> dict:
+    """A run no migrate recorded: extracted, transformed, or stopped before its extract landed
+    (a failed or still running new run keeps only its run.log)."""
+    extracted = (path / "extract" / "extraction-manifest.json").is_file()
+    transformed = (path / "validation-report.json").is_file()
+    status = "transformed" if transformed else "extracted" if extracted else "incomplete"
+    phases = {"extract": "done" if extracted else "pending", "transform": "done" if transformed else "pending"}
+    district = re.search(r"-d(\d+)", path.name).group(1)
+    return {"run_id": path.name, "district": int(district), "status": status,
+            "phases": {n: {"status": s, "seconds": None, "error": None} for n, s in phases.items()}}
