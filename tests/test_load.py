@@ -187,8 +187,11 @@ def test_failed_or_missing_validation_is_refused(cert):
     with pytest.raises(MigrationFailed, match=f"run {RUN}: validation status is FAILED"):
         load_run(cert.cfg, cert.env, run_dir)
     (run_dir / "validation-report.json").unlink()
-    with pytest.raises(MigrationFailed, match="validation-report.json not found"):
+    # Not transformed is the user's to fix (exit 2), naming the command that does it
+    with pytest.raises(NotFound, match=rf"run {RUN} is not transformed \(validation-report.json not found\); "
+                                       rf"run `datamig transform --district 1 --run-id {RUN}`") as err:
         load_run(cert.cfg, cert.env, run_dir)
+    assert err.value.exit_code == 2
     assert cert.fingerprint() == before
 
 

@@ -23,6 +23,11 @@ def checked_run_id(run_id: str) -> str:
     return run_id
 
 
+def district_of(run_id: str) -> int:
+    """The district a run id names (its `-d<district>` part)."""
+    return int(re.search(r"-d(\d+)", checked_run_id(run_id)).group(1))
+
+
 def new_run_id(district: int, now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return f"mig-{now:%Y%m%d-%H%M%S}-d{district}"

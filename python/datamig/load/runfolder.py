@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
-from ..errors import MigrationFailed
+from ..errors import MigrationFailed, NotFound
+from ..extract.runs import district_of
 
 VALIDATION_REPORT = "validation-report.json"
 LOADABLE = ("PASSED", "PASSED_WITH_WARNINGS")
@@ -43,7 +44,8 @@ def check_validation(run_dir: Path) -> str:
     run_id = run_dir.name
     path = run_dir / VALIDATION_REPORT
     if not path.exists():
-        raise MigrationFailed(f"run {run_id}: {VALIDATION_REPORT} not found; validate the run before loading it")
+        raise NotFound(f"run {run_id} is not transformed ({VALIDATION_REPORT} not found); run `datamig transform "
+                       f"--district {district_of(run_id)} --run-id {run_id}` before loading it")
     try:
         status = json.loads(path.read_text()).get("status")
     except (OSError, ValueError, AttributeError):
@@ -61,7 +63,7 @@ def open_run(cfg: Config, run_dir: Path) -> RunFolder:
     run_id = run_dir.name
     final = run_dir / "final"
     if not final.is_dir():
-        raise MigrationFailed(f"run {run_id}: no final/ folder in {run_dir}; nothing to load")
+        raise NotFound(f"run {run_id}: no final/ folder in {run_dir}; nothing to load (transform the run first)")
     folder = RunFolder(run_id=run_id, path=run_dir, district=_district(run_dir))
     for store_dir in sorted(p for p in final.iterdir() if p.is_dir()):
         store = cfg.stores.get(store_dir.name)

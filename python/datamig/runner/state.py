@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ..extract.runs import RUN_ID, district_of
+from ..report.artifacts import read_cert_state
 
 PHASES = ("preflight", "extract", "transform", "gate", "load", "verify", "report")
 
@@ -83,9 +85,6 @@ def list_runs(out_dir: Path) -> list[dict]:
     """Every run folder: a migrate's from its run-state.json, a standalone extract's or
     transform's from what it holds; each with where the run stands in CERT, because a
     standalone `load` or `rollback` changes that after the migrate that made the run ended."""
-    from ..extract.runs import RUN_ID
-    from ..report.artifacts import read_cert_state
-
     runs = []
     for path in sorted(p for p in out_dir.glob("mig-*") if p.is_dir() and RUN_ID.fullmatch(p.name)):
         try:
@@ -104,6 +103,5 @@ def _summary_from_folder(path: Path) -> dict:
     transformed = (path / "validation-report.json").is_file()
     status = "transformed" if transformed else "extracted" if extracted else "incomplete"
     phases = {"extract": "done" if extracted else "pending", "transform": "done" if transformed else "pending"}
-    district = re.search(r"-d(\d+)", path.name).group(1)
-    return {"run_id": path.name, "district": int(district), "status": status,
+    return {"run_id": path.name, "district": district_of(path.name), "status": status,
             "phases": {n: {"status": s, "seconds": None, "error": None} for n, s in phases.items()}}
