@@ -815,14 +815,30 @@ def test_a_table_or_foreign_key_the_config_misspells_is_named_before_anything_is
     _assert_nothing_written(out_dir)
 
 
-def test_a_graph_key_no_node_holds_is_one_line_naming_the_setting(tiny_estate, tmp_path):
-    """A pyarrow traceback when the relationships, their School ends keyless, were written."""
+@pytest.mark.parametrize("command", ["extract", "migrate"])
+@pytest.mark.parametrize("edit, named", [
+    (lambda raw: raw["graph"]["node_keys"].update(School="nosuch_prop"),
+     "graph.node_keys.School: no School node has the property 'nosuch_prop' in store sp (PROD)"),
+    (lambda raw: raw["graph"]["node_keys"].update(Scool="school_id"),
+     "graph.node_keys.Scool: no node has the label 'Scool' in store sp (PROD) (it has: "),
+    (lambda raw: raw["graph"]["follow"][2].update(type="ENROLED_IN"),
+     "graph.follow.2.type: no relationship has the type 'ENROLED_IN' in store sp (PROD)"),
+    (lambda raw: raw["graph"]["follow"][0].update({"from": "Distict"}),
+     "graph.follow.0.from: no node has the label 'Distict'"),
+    (lambda raw: raw["graph"]["root"].update(key="districtid"),
+     "graph.root.key: no District node has the property 'districtid'"),
+])
+def test_a_graph_name_prod_lacks_is_one_line_naming_the_setting(tiny_estate, tmp_path, command, edit, named):
+    """A misspelt node key was a pyarrow traceback when the relationships, their School ends
+    keyless, were written (after migrate had made its run); a misspelt relationship type or label
+    walked nothing, exit 0, the district's slice short of a whole part of the graph."""
     out_dir = tmp_path / "runs"
-    cfg_path = _config_copy(tmp_path, out_dir, lambda raw: raw["graph"]["node_keys"].update(School="nosuch_prop"))
-    result = _run_cli(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "42")
+    cfg_path = _config_copy(tmp_path, out_dir, edit)
+    run = _migrate if command == "migrate" else _run_cli
+    result = run(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "42")
     assert result.returncode == 2, result.stderr
     line = _one_line(result.stderr)
-    assert "graph.node_keys.School: no School node of the district has the property 'nosuch_prop'" in line
+    assert str(cfg_path) + ":" in line and named in line, line
     _assert_nothing_written(out_dir)
 
 

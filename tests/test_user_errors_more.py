@@ -134,7 +134,7 @@ def test_a_http_neo4j_url_is_refused_where_the_loader_makes_its_driver(work):
 def test_a_http_neo4j_url_is_refused_by_status_extract_and_analyze_alike(work):
     """`services status` crashed (aiohttp); the extract and the introspection made their drivers
     unchecked. The extract's message names host:port, never the URL (it may carry a password)."""
-    from datamig.analyze.neo4j_introspect import _open_driver
+    from datamig.analyze.neo4j_introspect import open_driver
     from datamig.config import load_config
     from datamig.errors import ConfigError, ConnectionFailed
     from datamig.extract.graph_slice import extract_subgraph
@@ -147,7 +147,7 @@ def test_a_http_neo4j_url_is_refused_by_status_extract_and_analyze_alike(work):
     with pytest.raises(ConfigError, match="store sp has the scheme 'https://'"):
         extract_subgraph("https://127.0.0.1:1", "neo4j", NEO_PASSWORD, cfg.graph, 42)
     with pytest.raises(ConfigError, match="store sp has the scheme 'http://'"):
-        _open_driver(cfg.stores["sp"], "http://127.0.0.1:1", "neo4j", NEO_PASSWORD)
+        open_driver(cfg.stores["sp"], "http://127.0.0.1:1", "neo4j", NEO_PASSWORD)
     with pytest.raises(ConnectionFailed) as err:
         extract_subgraph(f"bolt://neo4j:{URL_PASSWORD}@127.0.0.1:1", "neo4j", NEO_PASSWORD, cfg.graph, 42)
     assert str(err.value) == "store sp: cannot connect to Neo4j at 127.0.0.1:1"

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from ..config import Config
 from ..config.env import store_setting
 from ..extract.closure import fk_label
-from ..yaml_lines import config_error, parse_config, read_config_text
 from .dependency import links_to_foreign_keys
 from .model import ForeignKey, Table
 from .pg_introspect import introspect_postgres
@@ -57,22 +56,20 @@ def check_config_names(cfg: Config, tables: Mapping[str, Table], fks: list[Forei
     """The tables and foreign keys the config names exist (its schema checks only their stores):
     a misspelt `down_exclude` was ignored in silence and pulled other districts' rows into the
     slice; a misspelt exclusion or lookup table was ignored too. One ConfigError `file:LINE`."""
-    raw, node = parse_config(cfg.path, read_config_text(cfg.path, "config file"))
     labels = {fk_label(fk) for fk in fks}
-    traversal = (raw or {}).get("traversal") or {}
+    traversal = cfg.raw.get("traversal") or {}
     for section in ("down_include", "down_exclude"):
         for i, entry in enumerate(traversal.get(section) or []):
             if entry not in labels:
                 table = str(entry).rsplit(".", 1)[0]
                 known = sorted(label.rsplit(".", 1)[1] for label in labels if label.rsplit(".", 1)[0] == table)
-                raise config_error(cfg.path, node, ["traversal", section, i], f"traversal.{section}.{i}",
+                raise cfg.error_at(["traversal", section, i],
                                    f"{entry!r} names no foreign key or link of a kept table"
                                    + (f" ({table}'s: {', '.join(known)})" if known else f" (no table {table})"))
     missing = set(warnings.get("exclude_tables_not_found", ()))
-    for i, table in enumerate((raw or {}).get("exclude_tables") or []):
+    for i, table in enumerate(cfg.raw.get("exclude_tables") or []):
         if table in missing:
-            raise config_error(cfg.path, node, ["exclude_tables", i], f"exclude_tables.{i}", f"no table {table!r}")
+            raise cfg.error_at(["exclude_tables", i], f"no table {table!r}")
     for table in cfg.reference_tables:
         if table not in tables and table not in cfg.exclude_tables:
-            raise config_error(cfg.path, node, ["reference_tables", "tables", table],
-                               f"reference_tables.tables.{table}", f"no table {table!r}")
+            raise cfg.error_at(["reference_tables", "tables", table], f"no table {table!r}")

@@ -49,7 +49,7 @@ _KEY_TYPES = ("NODE_KEY", "UNIQUENESS", "NODE_PROPERTY_UNIQUENESS")
 
 def introspect_neo4j(store: StoreConfig, url: str, user: str, password: str) -> GraphSchema:
     """Labels with counts and property keys, relationship triples, and constraints."""
-    with _open_driver(store, url, user, password) as driver:
+    with open_driver(store, url, user, password) as driver:
         with driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
             labels = session.execute_read(_read_labels)
             relationships = session.execute_read(_read_relationships)
@@ -59,7 +59,7 @@ def introspect_neo4j(store: StoreConfig, url: str, user: str, password: str) -> 
     return GraphSchema(store=store.name, labels=labels, relationships=relationships, constraints=constraints)
 
 
-def _open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4j.Driver:
+def open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4j.Driver:
     """A driver that has reached the server and authenticated, or ConnectionFailed.
 
     Errors raised later by a query are not connection problems and propagate unchanged.

@@ -123,6 +123,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         selection=dict(raw.get("selection", {})),
         out_dir=Path(extract.get("out_dir", "data/runs")),
         batch_rows=extract.get("batch_rows", 100_000),
+        raw=raw, yaml_node=node,
     )
     _check_references(cfg, raw, node, path)
     return cfg

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..yaml_lines import config_error
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,14 @@ class Config:
     selection: dict = field(default_factory=dict)
     out_dir: Path = Path("data/runs")
     batch_rows: int = 100_000
+    # The file as loaded (plain data and YAML node tree), so a setting found wrong later, against
+    # the estate, is reported at its line without reading the file again (it may have changed).
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    yaml_node: Any = field(default=None, repr=False, compare=False)
+
+    def error_at(self, keys: list[Any], message: str) -> ConfigError:
+        """`file:LINE: a.b.c: message` for the setting at `keys`."""
+        return config_error(self.path, self.yaml_node, keys, ".".join(map(str, keys)), message)
 
     def postgres_stores(self) -> list[StoreConfig]:
         return [s for s in self.stores.values() if s.kind == "postgres"]

@@ -14,11 +14,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from ..analyze.estate import check_config_names, introspect_estate
+from ..analyze.graph_names import check_graph_names
 from ..analyze.model import ForeignKey, Table
 from ..config import Config
 from ..config.env import store_setting
 from ..errors import ConfigError, DatamigError, NotFound
-from ..yaml_lines import config_error, parse_config, read_config_text
 from ..folders import first_missing, remove_empty
 from . import graph_parquet, pg_types
 from .closure import Closure
@@ -133,9 +133,7 @@ def _check_node_key(cfg: Config, label: str, key: str | None, columns: list[dict
     """A business key no node of the label holds (a misspelt graph.node_keys entry) left every
     relationship end without a key: a pyarrow traceback when they were written."""
     if key and not any(c["name"] == key and c["type"] != "null" for c in columns):
-        raw, node = parse_config(cfg.path, read_config_text(cfg.path, "config file"))
-        raise config_error(cfg.path, node, ["graph", "node_keys", label], f"graph.node_keys.{label}",
-                           f"no {label} node of the district has the property {key!r}")
+        raise cfg.error_at(["graph", "node_keys", label], f"no {label} node of the district has the property {key!r}")
 
 
 def _point_latest(out_dir: Path, district: int, run_id: str) -> None:
@@ -165,6 +163,7 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         log.info("extract run=%s district=%s", run_id, district)
         # The graph's slice needs nothing of PostgreSQL's, and each waits mostly on its own server.
         # On a PostgreSQL error the graph's thread is waited for and its outcome dropped.
+        check_graph_names(cfg, env)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-extract") as pool:
             graph = pool.submit(_slice_graph, cfg, env, district, partial)
             tables, fks, warnings = introspect_estate(cfg, env)

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import neo4j
 from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from ..analyze.neo4j_introspect import _open_driver
+from ..analyze.neo4j_introspect import open_driver
 from ..config import StoreConfig, check_neo4j_url
 from ..errors import ConfigError, ConnectionFailed, DatamigError, MigrationFailed
 from ..quoting import cypher_ident as q
@@ -73,7 +73,7 @@ class GraphStore:
             self.where = f"{parts.hostname or 'localhost'}:{parts.port or 7687}"
         except ValueError:
             self.where = "(unparsable URL)"
-        self.driver = _open_driver(store, url, user, password)
+        self.driver = open_driver(store, url, user, password)
 
     def close(self) -> None:
         self.driver.close()

@@ -101,9 +101,9 @@ class Migration:
         preflight.check_salt(self.root)
         preflight.check_validation_rules(self.root)
         stores = preflight.check_reachable(self.cfg, self.env)
-        preflight.check_config_names(self.cfg, self.env)
+        prod = preflight.check_config_names(self.cfg, self.env)
         preflight.check_district(self.cfg, self.env, self.state.district)
-        return {"stores": len(stores), "cert_tables_checked": preflight.check_cert_schema(self.cfg, self.env)}
+        return {"stores": len(stores), "cert_tables_checked": preflight.check_cert_schema(self.cfg, self.env, prod)}
 
     def _extract(self) -> dict:
         from ..extract.run import extract

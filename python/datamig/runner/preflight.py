@@ -9,6 +9,8 @@ import psycopg
 
 from ..analyze import estate
 from ..analyze.estate import introspect_estate
+from ..analyze.graph_names import check_graph_names
+from ..analyze.model import Table
 from ..analyze.pg_introspect import introspect_postgres
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
@@ -55,10 +57,13 @@ def check_reachable(cfg: Config, env: Mapping[str, str], targets: tuple[str, ...
     return [{"store": r.store, "target": r.target, "address": r.address} for r in rows]
 
 
-def check_config_names(cfg: Config, env: Mapping[str, str]) -> None:
-    """The tables and foreign keys the config names exist in PROD (the extract checks it too, but
-    by then migrate has made its run folder)."""
-    estate.check_config_names(cfg, *introspect_estate(cfg, env))
+def check_config_names(cfg: Config, env: Mapping[str, str]) -> dict[str, Table]:
+    """The tables, foreign keys and graph names the config names exist in PROD (the extract checks
+    it too, but by then migrate has made its run folder); returns PROD's kept tables by id."""
+    tables, fks, warnings = introspect_estate(cfg, env)
+    estate.check_config_names(cfg, tables, fks, warnings)
+    check_graph_names(cfg, env)
+    return tables
 
 
 def check_district(cfg: Config, env: Mapping[str, str], district: int) -> None:
@@ -77,16 +82,13 @@ def check_district(cfg: Config, env: Mapping[str, str], district: int) -> None:
         raise NotFound(f"district {district} not found in {root.table_id} ({root.key} = {district})")
 
 
-def check_cert_schema(cfg: Config, env: Mapping[str, str]) -> int:
-    """Every PROD table and column the slice may carry exists in CERT (types are checked by the
-    loader against the final Parquet)."""
+def check_cert_schema(cfg: Config, env: Mapping[str, str], prod: Mapping[str, Table]) -> int:
+    """Every kept PROD table (`prod`, by id) and column the slice may carry exists in CERT (types
+    are checked by the loader against the final Parquet)."""
     checked = 0
     for store in cfg.postgres_stores():
-        prod, _ = introspect_postgres(store, env[store.prod_env])
         cert = {t.name: {c.name for c in t.columns} for t in introspect_postgres(store, env[store.cert_env])[0]}
-        for table in prod:
-            if f"{store.name}.{table.name}" in cfg.exclude_tables:
-                continue
+        for table in (t for t in prod.values() if t.store == store.name):
             if table.name not in cert:
                 raise ConfigError(f"CERT schema drift: table {store.name}.{table.name} is missing in CERT")
             missing = [c.name for c in table.columns if c.name not in cert[table.name]]

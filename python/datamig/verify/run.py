@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from ..analyze.neo4j_introspect import _open_driver
+from ..analyze.neo4j_introspect import open_driver
 from ..anonymize.rules import load_rules
 from ..config import Config
 from ..errors import DatamigError
@@ -49,7 +49,7 @@ def _check_cert(cfg: Config, env: Mapping[str, str], manifest: dict) -> None:
             raise cannot_connect(f"{store.name} (CERT)", url, exc) from None
     if (manifest.get("graph") or {}) and cfg.graph is not None:
         store = cfg.stores[cfg.graph.store]
-        _open_driver(store, *cert_login(store, env)).close()
+        open_driver(store, *cert_login(store, env)).close()
 
 
 def _final(run_dir: Path, entry: dict) -> Path:
