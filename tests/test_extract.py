@@ -800,6 +800,9 @@ def test_a_district_key_the_root_table_lacks_is_one_line_naming_the_setting(tiny
     (lambda raw: raw.setdefault("exclude_tables", []).append("ids.nosuch"), ("exclude_tables.", "no table 'ids.nosuch'")),
     (lambda raw: raw["reference_tables"]["tables"].update({"ids.nosuch": "whole"}),
      ("reference_tables.tables.ids.nosuch", "no table 'ids.nosuch'")),
+    # every table looked missing, and the first link took the blame
+    (lambda raw: raw["stores"]["hcp1"].update(schema="nosuch"),
+     ("stores.hcp1.schema: database ", " (PROD) has no schema 'nosuch'")),
 ])
 def test_a_table_or_foreign_key_the_config_misspells_is_named_before_anything_is_written(
         tiny_estate, tmp_path, command, edit, named):

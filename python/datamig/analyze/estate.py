@@ -11,7 +11,7 @@ from ..config.env import store_setting
 from ..extract.closure import fk_label
 from .dependency import links_to_foreign_keys
 from .model import ForeignKey, Table
-from .pg_introspect import introspect_postgres
+from .pg_introspect import NoSuchSchema, introspect_postgres
 
 
 def introspect_estate(cfg: Config, env: Mapping[str, str], target: str = "prod"
@@ -21,7 +21,11 @@ def introspect_estate(cfg: Config, env: Mapping[str, str], target: str = "prod"
     tables: dict[str, Table] = {}
     fks: list[ForeignKey] = []
     for store in cfg.postgres_stores():
-        found, store_fks = introspect_postgres(store, store_setting(env, store.env_names(target)[0], store.name))
+        try:
+            found, store_fks = introspect_postgres(store, store_setting(env, store.env_names(target)[0], store.name))
+        except NoSuchSchema as exc:
+            raise cfg.error_at(["stores", store.name, "schema"],
+                               f"database {exc.database} ({target.upper()}) has no schema {store.schema!r}") from None
         tables.update((t.id, t) for t in found)
         fks += store_fks
     fks += links_to_foreign_keys(cfg.links, tables)

@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from ..config import StoreConfig
+from ..errors import ConfigError
 from ..pg_address import cannot_connect
 from .model import Column, ForeignKey, Table
 
@@ -83,6 +84,15 @@ ORDER BY con.conrelid, con.conname
 _COUNT_TIMEOUT = "30s"
 
 
+class NoSuchSchema(ConfigError):
+    """The store's schema setting names no schema of its database."""
+
+    def __init__(self, store: StoreConfig, database: str):
+        self.store, self.database = store, database
+        super().__init__(f"store {store.name}: database {database} has no schema {store.schema!r} "
+                         f"(stores.{store.name}.schema in the config)")
+
+
 def introspect_postgres(store: StoreConfig, url: str) -> tuple[list[Table], list[ForeignKey]]:
     """Tables (with columns, keys, row estimates, sizes) and FKs of `store.schema`."""
     with connect_read_only(store, url) as conn:
@@ -114,6 +124,9 @@ def connect_read_only(store: StoreConfig, url: str) -> psycopg.Connection:
 
 def _read_tables(conn: psycopg.Connection, store: StoreConfig) -> list[tuple[int, Table]]:
     rows = conn.execute(_TABLES, {"schema": store.schema}).fetchall()
+    if not rows and conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [store.schema]).fetchone() is None:
+        # else every table looked missing, and the first link or rule naming one took the blame
+        raise NoSuchSchema(store, conn.info.dbname)
     return [
         (oid, Table(store=store.name, schema=store.schema, name=name, columns=[], primary_key=(),
                     row_estimate=int(reltuples), size_bytes=int(size)))
