@@ -320,7 +320,7 @@ def test_rollback_is_refused_when_a_later_run_changed_the_same_keys(cert):
 
     with pytest.raises(MigrationFailed) as err:
         rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
-    assert f"later run {later_id} changed the same rows" in str(err.value) and '{"id": 10}' in str(err.value)
+    assert f"later run {later_id} loaded rows this run wrote (ids." in str(err.value) and '{"id": ' in str(err.value)
     assert cert.prepared() == []
 
     rollback_run(cert.cfg, cert.env, cert.out_dir, later_id)
@@ -390,3 +390,73 @@ def test_json_identity_and_generated_columns_load_and_roll_back_exactly(cert):
     cert.sql("ids", "SELECT setval('audit_id_seq', 50)")
     load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
     assert cert.sql("ids", last_id) == [(50,)]
+
+
+def test_rollback_is_refused_when_a_later_run_loaded_the_same_rows_unchanged(cert):
+    """A review: run B loaded the same district after A and found every row as A left it (a merge
+    writes nothing then); rolling back A deleted B's rows and nodes, B still listed as loaded."""
+    before = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
+    later_id, graph_only_id = "mig-20251107-090000-d1", "mig-20251108-090000-d1"
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, later_id))
+    assert report["stores"]["ids"]["tables"]["schools"]["unchanged"] == 2
+    assert report["totals"]["inserted"] == report["totals"]["updated"] == 0
+    loaded = cert.fingerprint()
+    with pytest.raises(MigrationFailed, match=f"later run {later_id} loaded rows this run wrote"):
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == loaded and cert.prepared() == []
+
+    # The graph alone: a later run whose tables hold no row found every node and relationship kept
+    rollback_run(cert.cfg, cert.env, cert.out_dir, later_id)
+    data = final_data()
+    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, graph_only_id, data=data))
+    assert report["stores"]["sp"]["nodes"]["Student"]["unchanged"] == 3
+    with pytest.raises(MigrationFailed, match=f"later run {graph_only_id} loaded graph entities this run wrote"):
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == loaded
+
+    rollback_run(cert.cfg, cert.env, cert.out_dir, graph_only_id)
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+
+
+def test_parallel_relationships_in_cert_one_rewritten_and_restored(cert):
+    """CERT held two WORKS_FOR between the same ends: the load's MERGE rewrote both (reporting one
+    update), and the rollback put back only one of them."""
+    cert.cypher("CREATE (d:District {district_id: 1, name: 'Old North'}), (s:Staff {staff_id: 100}), "
+                "(s)-[:WORKS_FOR {role: 'cert_a'}]->(d), (s)-[:WORKS_FOR {role: 'cert_b'}]->(d)")
+    before = cert.fingerprint()
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
+    assert report["stores"]["sp"]["relationships"]["(Staff)-[WORKS_FOR]->(District)"]["updated"] == 1
+    roles = "MATCH (:Staff {staff_id: 100})-[r:WORKS_FOR]->(:District {district_id: 1}) RETURN r.role AS role"
+    assert sorted(r["role"] for r in cert.cypher(roles)) in (["cert_a", "principal"], ["cert_b", "principal"])
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert sorted(r["role"] for r in cert.cypher(roles)) == ["cert_a", "cert_b"]
+    assert cert.fingerprint() == before
+
+
+def test_jsonb_json_nulls_strings_and_arrays_roll_back_exactly(cert):
+    """A CERT jsonb 'null' came back as an SQL NULL: the before-image wrote both as JSON null."""
+    import duckdb
+
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE docs (id bigint PRIMARY KEY, j jsonb, ja jsonb[]);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON docs TO {WRITER};
+        INSERT INTO docs VALUES (1, 'null', ARRAY['null'::jsonb, NULL, '"s"']), (2, '"just text"', NULL),
+                                (3, NULL, '{{}}'), (4, '{{"a": [1, null]}}', ARRAY['{{"b": null}}'::jsonb]);""")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, '{{"x": 1}}'::JSON), (2, '[2]'), (3, '3'),
+                                                           (4, 'null')) v(id, j))
+                                 TO '{run_dir / "final" / "ids" / "docs.parquet"}' (FORMAT parquet)""")
+    report = load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert report["stores"]["ids"]["tables"]["docs"]["updated"] == 4
+    assert cert.fingerprint() != before
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.sql("ids", "SELECT id, j IS NULL, j::text, ja::text FROM docs ORDER BY id") == [
+        (1, False, "null", '{"null",NULL,"\\"s\\""}'), (2, False, '"just text"', None), (3, True, None, "{}"),
+        (4, False, '{"a": [1, null]}', '{"{\\"b\\": null}"}')]
+    assert cert.fingerprint() == before

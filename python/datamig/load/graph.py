@@ -9,11 +9,14 @@ committing its data together with the ledger that undoes it:
   (:DatamigLedger {run_id, kind: 'node', label, key_prop, keys: [...]})   nodes the run created
   (:DatamigLedger {run_id, kind: 'rel', type, start_label, start_prop, end_label, end_prop,
                    start_keys: [...], end_keys: [...]})                     relationships it created
+  (:DatamigLedger {run_id, kind: 'node_kept' | 'rel_kept', ...the same})   what it found unchanged
+      (a merge): not undone, but an earlier run's rollback must not take them from this run
   (:DatamigRun)-[:DATAMIG_BEFORE {kind: 'node', label, key_prop, key}]->(:DatamigBefore {...})
   (:DatamigRun)-[:DATAMIG_BEFORE {kind: 'rel', type, start_label, start_prop, start_key,
-                                  end_label, end_prop, end_key}]->(:DatamigBefore {...})
+                                  end_label, end_prop, end_key, rel_id}]->(:DatamigBefore {...})
       the properties of a node or relationship as they were before the run changed them,
-      copied property by property so every type (dates, lists, ...) comes back exactly.
+      copied property by property so every type (dates, lists, ...) comes back exactly;
+      rel_id (elementId) names which of parallel relationships the run rewrote.
 
 The run node is also the fence between a run's batches and its undo. Every batch writes the
 run node first (an exclusive lock held until that batch commits or rolls back) and goes on

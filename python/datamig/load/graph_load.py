@@ -329,15 +329,17 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
         rewrite = _changed_nodes(tx, s, [r for r in rows if r["k"] in found])
     created = [r["k"] for r in rows if r["k"] not in found]
     changed = [r["k"] for r in rows if r["k"] in rewrite]
+    kept = [r["k"] for r in rows if r["k"] in found and r["k"] not in rewrite]
     if changed:
         tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $keys AS k "
                f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: k}}) "
                f"CREATE (b:DatamigBefore) SET b = properties(x) "
                f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'node', label: $label, key_prop: $prop, key: k}}]->(b)",
                run=run_id, keys=changed, label=s.name, prop=s.key_prop).consume()
-    if created:
-        tx.run("CREATE (:DatamigLedger {run_id: $run, kind: 'node', label: $label, key_prop: $prop, keys: $keys, "
-               "at: $at})", run=run_id, label=s.name, prop=s.key_prop, keys=created, at=now()).consume()
+    for kind, keys in (("node", created), ("node_kept", kept)):
+        if keys:
+            tx.run("CREATE (:DatamigLedger {run_id: $run, kind: $kind, label: $label, key_prop: $prop, keys: $keys, "
+                   "at: $at})", run=run_id, kind=kind, label=s.name, prop=s.key_prop, keys=keys, at=now()).consume()
     write = [r for r in rows if r["k"] not in found or r["k"] in rewrite]
     if write:
         tx.run(f"UNWIND $rows AS row MERGE (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) SET x += row.p",
@@ -359,9 +361,9 @@ def _existing_rels(tx, s: GraphSet, rows: list[dict]) -> set:
     return {tuple(pair) for pair in found["existing"]}
 
 
-def _rel_ledger(tx, s: GraphSet, created: list[dict], run_id: str) -> None:
-    tx.run("CREATE (l:DatamigLedger {run_id: $run, kind: 'rel', start_keys: $s, end_keys: $e, at: $at}) "
-           "SET l += $meta", run=run_id, s=[r["s"] for r in created], e=[r["e"] for r in created],
+def _rel_ledger(tx, s: GraphSet, rows: list[dict], run_id: str, kind: str = "rel") -> None:
+    tx.run("CREATE (l:DatamigLedger {run_id: $run, kind: $kind, start_keys: $s, end_keys: $e, at: $at}) "
+           "SET l += $meta", run=run_id, kind=kind, s=[r["s"] for r in rows], e=[r["e"] for r in rows],
            meta=_rel_meta(s), at=now()).consume()
 
 
@@ -387,6 +389,25 @@ def _insert_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     return {"inserted": len(rows), "updated": 0}
 
 
+def _rewrite_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> None:
+    """One relationship per row (the first CERT holds between its ends) is imaged, then that
+    very relationship, by element id, is rewritten: a MERGE rewrote every parallel relationship
+    between the two ends, and only the one imaged came back on rollback. Every image is taken
+    before any write, so rows naming the same ends all image CERT's own properties."""
+    imaged = tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row MATCH {_rel_pattern(s)} "
+                    f"WITH run, row, head(collect(x)) AS x "
+                    f"CREATE (bi:DatamigBefore) SET bi = properties(x) "
+                    f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'rel', type: $meta.type, start_label: $meta.start_label, "
+                    f"start_prop: $meta.start_prop, start_key: row.s, end_label: $meta.end_label, "
+                    f"end_prop: $meta.end_prop, end_key: row.e, rel_id: elementId(x)}}]->(bi) "
+                    f"RETURN row.i AS i, elementId(x) AS id",
+                    run=run_id, rows=[{"s": r["s"], "e": r["e"], "i": i} for i, r in enumerate(rows)],
+                    meta=_rel_meta(s)).data()
+    ids = {r["i"]: r["id"] for r in imaged}
+    tx.run("UNWIND $rows AS row MATCH ()-[x]->() WHERE elementId(x) = row.id SET x += row.p",
+           rows=[{"id": ids[i], "p": r["p"]} for i, r in enumerate(rows)]).consume()
+
+
 def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     _hold_run(tx, run_id)
     if s.strategy == "insert" and len({(r["s"], r["e"]) for r in rows}) == len(rows):
@@ -401,22 +422,16 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
         rewrite = {pair for pair, changed in _changed_rels(tx, s, existing).items() if changed}
     created = [r for r in rows if (r["s"], r["e"]) not in found]
     changed = [r for r in existing if (r["s"], r["e"]) in rewrite]
-    meta = _rel_meta(s)
+    kept = [r for r in existing if (r["s"], r["e"]) not in rewrite]
     if changed:
-        tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row MATCH {_rel_pattern(s)} "
-               f"WITH run, row, head(collect(x)) AS x "
-               f"CREATE (bi:DatamigBefore) SET bi = properties(x) "
-               f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'rel', type: $meta.type, start_label: $meta.start_label, "
-               f"start_prop: $meta.start_prop, start_key: row.s, end_label: $meta.end_label, "
-               f"end_prop: $meta.end_prop, end_key: row.e}}]->(bi)",
-               run=run_id, rows=[{"s": r["s"], "e": r["e"]} for r in changed], meta=meta).consume()
+        _rewrite_rels(tx, s, changed, run_id)
     if created:
         _rel_ledger(tx, s, created, run_id)
-    write = created + changed
-    if write:
         tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
                f"MATCH (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
-               f"MERGE (a)-[x:{q(s.name)}]->(b) SET x += row.p", rows=write).consume()
+               f"MERGE (a)-[x:{q(s.name)}]->(b) SET x += row.p", rows=created).consume()
+    if kept:
+        _rel_ledger(tx, s, kept, run_id, "rel_kept")
     faults.failpoint("load:graph-batch-commit")
     return {"inserted": len(created), "updated": len(changed)}
 

@@ -59,11 +59,15 @@ def undo(graph: GraphStore, run_id: str, final_status: str) -> dict:
     for b in _befores(graph, run_id, "rel"):
         m = b["m"]
         key = (m["type"], m["start_label"], m["start_prop"], m["end_label"], m["end_prop"])
-        groups[key].append({"s": m["start_key"], "e": m["end_key"], "p": b["p"]})
+        groups[key].append({"s": m["start_key"], "e": m["end_key"], "p": b["p"], "id": m.get("rel_id")})
     for (rtype, sl, sp, el, ep), rows in groups.items():
         m = {"type": rtype, "start_label": sl, "start_prop": sp, "end_label": el, "end_prop": ep}
+        # The very relationship the run rewrote (of parallel ones); a ledger older than rel_id
+        # names none, and gets the first between the ends, as its load rewrote.
+        _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WHERE elementId(x) = row.id SET x = row.p",
+              [r for r in rows if r["id"] is not None], doing)
         _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x SET x = row.p",
-              rows, doing)
+              [r for r in rows if r["id"] is None], doing)
         counts["relationships_restored"] += len(rows)
 
     groups = defaultdict(list)
@@ -95,16 +99,19 @@ def _drop_ledger(graph: GraphStore, run_id: str, doing: str) -> None:
                 doing=doing)
 
 
-def run_keys(graph: GraphStore, run_id: str) -> set[tuple]:
-    """Everything a run created or changed, as comparable tuples."""
+def run_keys(graph: GraphStore, run_id: str, kept: bool = False) -> set[tuple]:
+    """Everything a run created or changed (and, with `kept`, found unchanged), as comparable
+    tuples."""
     keys: set[tuple] = set()
-    for entry in _ledger(graph, run_id, "node"):
-        m = entry["p"]
-        keys |= {("node", m["label"], k) for k in m["keys"]}
-    for entry in _ledger(graph, run_id, "rel"):
-        m = entry["p"]
-        keys |= {("rel", m["type"], m["start_label"], s, m["end_label"], e)
-                 for s, e in zip(m["start_keys"], m["end_keys"])}
+    for kind in ("node", "node_kept") if kept else ("node",):
+        for entry in _ledger(graph, run_id, kind):
+            m = entry["p"]
+            keys |= {("node", m["label"], k) for k in m["keys"]}
+    for kind in ("rel", "rel_kept") if kept else ("rel",):
+        for entry in _ledger(graph, run_id, kind):
+            m = entry["p"]
+            keys |= {("rel", m["type"], m["start_label"], s, m["end_label"], e)
+                     for s, e in zip(m["start_keys"], m["end_keys"])}
     for kind in ("node", "rel"):
         for b in _befores(graph, run_id, kind):
             m = b["m"]
@@ -114,7 +121,8 @@ def run_keys(graph: GraphStore, run_id: str) -> set[tuple]:
 
 
 def later_overlap(graph: GraphStore, run_id: str, loaded_at: str | None) -> tuple[str, tuple] | None:
-    """(later run, first shared key) when a run committed after `run_id` touched its keys again."""
+    """(later run, first shared key) when a run committed after `run_id` loaded (wrote, or found
+    unchanged) a key `run_id` created or changed."""
     later = graph.read(lambda tx: [r["id"] for r in tx.run(
         "MATCH (o:DatamigRun) WHERE o.status = 'committed' AND o.run_id <> $run AND o.loaded_at > $at "
         "RETURN o.run_id AS id ORDER BY o.loaded_at", run=run_id, at=loaded_at or "").data()],
@@ -123,7 +131,7 @@ def later_overlap(graph: GraphStore, run_id: str, loaded_at: str | None) -> tupl
         return None
     mine = run_keys(graph, run_id)
     for other in later:
-        shared = mine & run_keys(graph, other)
+        shared = mine & run_keys(graph, other, kept=True)
         if shared:
             return other, sorted(shared, key=repr)[0]
     return None

@@ -160,14 +160,18 @@ def drop_staging(t: TableLoad) -> sql.Composable:
 
 # --- ledger (captured before the write: it needs CERT's rows as they were) --------------------
 
+JSONB_TEXT = "datamig:jsonb_text"  # marks before-images whose jsonb columns travel as text
+
+
 def _before_image(t: TableLoad, alias: str) -> sql.Composable:
-    """The whole CERT row as jsonb. json (not jsonb) columns travel as their exact text:
-    to_jsonb would normalize their whitespace and key order."""
+    """The whole CERT row as jsonb. json and jsonb columns (and their arrays) travel as their
+    exact text: to_jsonb would normalize json's whitespace and key order, and would write a
+    jsonb JSON null and an SQL NULL alike (a rollback made CERT's 'null'::jsonb an SQL NULL)."""
     image = sql.SQL("to_jsonb({})").format(sql.Identifier(alias))
-    exact = [c for c, ty in t.pg_types.items() if ty.removesuffix("[]") == "json"]
+    exact = [c for c, ty in t.pg_types.items() if ty.removesuffix("[]") in ("json", "jsonb")]
     if exact:
         parts = sql.SQL(", ").join(sql.SQL("{}, {}::text").format(sql.Literal(c), _ident(alias, c)) for c in exact)
-        image = sql.SQL("{} || jsonb_build_object({})").format(image, parts)
+        image = sql.SQL("{} || jsonb_build_object({}, true, {})").format(image, sql.Literal(JSONB_TEXT), parts)
     return image
 
 
@@ -295,12 +299,20 @@ def ledger_keys(t: TableLoad, op: str, run_filter: sql.Composable) -> sql.Compos
                                   for k, ty in zip(t.key, casts))
         return sql.SQL("SELECT l.run_id, {} FROM datamig.ledger l WHERE l.table_name = %(table)s "
                        "AND l.op = 'update' AND {}").format(cols, run_filter)
-    # unnest(a, b, ...) zips the chunk's arrays back into key tuples, already typed.
+    return _chunked_keys(t, "datamig.ledger", sql.SQL("l.op = 'insert' AND {}").format(run_filter))
+
+
+def _chunked_keys(t: TableLoad, relation: str, where: sql.Composable) -> sql.Composable:
+    """Typed key rows (run_id, key columns...) of `relation`'s columnar key chunks for table
+    %(table)s (ledger insert entries, run_keys): unnest(a, b, ...) zips each chunk's arrays
+    back into key tuples, already typed."""
+    casts = [sql.SQL(t.pg_types[k]) for k in t.key]
     arrays = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{}[]").format(sql.Literal(k), ty) for k, ty in zip(t.key, casts))
     names = sql.SQL(", ").join(sql.Identifier(k) for k in t.key)
     cols = sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(k)) for k in t.key)
-    return sql.SQL("SELECT l.run_id, {} FROM datamig.ledger l CROSS JOIN LATERAL unnest({}) AS x({}) "
-                   "WHERE l.table_name = %(table)s AND l.op = 'insert' AND {}").format(cols, arrays, names, run_filter)
+    return sql.SQL("SELECT l.run_id, {} FROM {} l CROSS JOIN LATERAL unnest({}) AS x({}) "
+                   "WHERE l.table_name = %(table)s AND {}").format(
+        cols, sql.SQL(relation), arrays, names, where)
 
 
 def run_is(param: str = "run") -> sql.Composable:
@@ -314,8 +326,12 @@ def restore_updates(t: TableLoad) -> sql.Composable:
         return sql.SQL("SELECT 1")
     sets = []
     for c in t.restorable:
-        value = sql.SQL("(l.before ->> {})::json").format(sql.Literal(c)) if t.pg_types[c] == "json" \
-            else _ident("r", c)
+        value = _ident("r", c)
+        if t.pg_types[c] == "json":
+            value = sql.SQL("(l.before ->> {})::json").format(sql.Literal(c))
+        elif t.pg_types[c].removesuffix("[]") == "jsonb":  # as text since JSONB_TEXT; as jsonb before
+            value = sql.SQL("CASE WHEN l.before ? {} THEN (l.before ->> {})::{} ELSE {} END").format(
+                sql.Literal(JSONB_TEXT), sql.Literal(c), sql.SQL(t.pg_types[c]), value)
         sets.append(sql.SQL("{c} = CASE WHEN l.before ? {lit} THEN {v} ELSE t.{c} END").format(
             c=sql.Identifier(c), lit=sql.Literal(c), v=value))
     on = sql.SQL(" AND ").join(sql.SQL("t.{} = (l.key ->> {})::{}").format(
@@ -340,12 +356,15 @@ def delete_inserted(t: TableLoad) -> sql.Composable:
 
 
 def later_overlap(t: TableLoad) -> sql.Composable:
-    """A later, still loaded run that recorded one of this run's keys again (limit 1)."""
+    """A later, still loaded run that loaded one of the keys this run inserted or updated
+    (limit 1). Its run_keys count, not only its ledger: a merge that found a row unchanged
+    records no ledger entry, and undoing this run would delete or rewrite that run's row."""
     mine = sql.SQL("{} UNION ALL {}").format(ledger_keys(t, "insert", run_is()), ledger_keys(t, "update", run_is()))
     later = sql.SQL(
         "l.run_id IN (SELECT r2.run_id FROM datamig.runs r2, datamig.runs r1 WHERE r1.run_id = %(run)s "
         "AND r2.status = 'loaded' AND r2.seq > r1.seq)")
-    theirs = sql.SQL("{} UNION ALL {}").format(ledger_keys(t, "insert", later), ledger_keys(t, "update", later))
+    theirs = sql.SQL("{} UNION ALL {} UNION ALL {}").format(
+        ledger_keys(t, "insert", later), ledger_keys(t, "update", later), _chunked_keys(t, "datamig.run_keys", later))
     on = key_match(t, "m", "o")
     return sql.SQL("SELECT o.run_id, {}::text FROM ({}) m JOIN ({}) o ON {} LIMIT 1").format(
         key_json(t, "m"), mine, theirs, on)

@@ -8,8 +8,9 @@ everywhere, then the Neo4j undo. The graph undo comes after the decision (not be
 a load) because it is idempotent and replayable from its ledger: recovery finishes it, while
 compensating an undo would need after-images nobody kept.
 
-Refused when a later run, still loaded, recorded one of the same keys: restoring this run's
-before-images would silently destroy that run's writes.
+Refused when a later run, still loaded, loaded one of the keys this run inserted or updated
+(written, or found unchanged by a merge): restoring this run's before-images or deleting its
+rows would silently destroy what that run holds.
 """
 from __future__ import annotations
 
@@ -148,13 +149,13 @@ class _Rollback:
                                  f"checking later runs on {t.name}").fetchone()
                 if row:
                     raise MigrationFailed(
-                        f"run {self.run_id}: cannot roll back: later run {row[0]} changed the same rows again "
+                        f"run {self.run_id}: cannot roll back: later run {row[0]} loaded rows this run wrote "
                         f"({name}.{t.name} {row[1]}); roll back {row[0]} first")
         if graph_state is not None:
             hit = graph_undo.later_overlap(self.graph, self.run_id, graph_state.get("loaded_at"))
             if hit:
                 raise MigrationFailed(
-                    f"run {self.run_id}: cannot roll back: later run {hit[0]} changed the same graph entities again "
+                    f"run {self.run_id}: cannot roll back: later run {hit[0]} loaded graph entities this run wrote "
                     f"({self.graph.name} {hit[1]}); roll back {hit[0]} first")
 
     def _undo_postgres(self, loaded: list[str]) -> dict:
