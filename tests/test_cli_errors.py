@@ -60,7 +60,7 @@ def test_a_failed_preflight_leaves_no_run_behind(work):
     assert "Connection refused" in line
     _nothing_written(work)
     short = _cli(work, "migrate", "--district", "42", "--yes", DATAMIG_SALT="short")
-    _one_error_line(short, "DATAMIG_SALT")
+    _one_error_line(short, "DATAMIG_SALT is too short: use a secret of at least 16 characters")
     _nothing_written(work)
 
 

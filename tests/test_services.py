@@ -49,6 +49,14 @@ def test_status_names_an_unreachable_store(services, tmp_path):
 
 
 def test_redact_removes_secrets():
-    env = {"X_PASSWORD": "hunter22", "DATAMIG_SALT": "salty-salt-1234", "PLAIN": "visible"}
-    text = envfile.redact("pw hunter22 salt salty-salt-1234 visible", env)
-    assert "hunter22" not in text and "salty-salt-1234" not in text and "visible" in text
+    env = {"X_PASSWORD": "hunter22", "DATAMIG_SALT": "salty-salt-12345", "PLAIN": "visible"}
+    text = envfile.redact("pw hunter22 salt salty-salt-12345 visible", env)
+    assert "hunter22" not in text and "salty-salt-12345" not in text and "visible" in text
+
+
+def test_a_salt_too_short_to_be_used_blanks_no_words():
+    """A review's DATAMIG_SALT=short got "DATAMIG_SALT is too ***": a salt the engine refuses
+    keys nothing, so no output can carry it."""
+    message = "DATAMIG_SALT is too short: use a secret of at least 16 characters"
+    assert envfile.redact(message, {"DATAMIG_SALT": "short"}) == message
+    assert envfile.redact(message, {"DATAMIG_SALT": "too short: use a"}) != message  # 16: a real salt

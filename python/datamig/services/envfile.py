@@ -90,13 +90,24 @@ def redact(text: str, env: Mapping[str, str]) -> str:
     of variables named *PASSWORD*, *SALT*, *SECRET*, *TOKEN*, and passwords written inside
     connection settings (including ones a message shows apart from their setting)."""
     for key, value in env.items():
-        if value and len(value) >= 4 and any(m in key.upper() for m in SECRET_MARKERS):
+        if value and len(value) >= _shortest_secret(key) and any(m in key.upper() for m in SECRET_MARKERS):
             text = text.replace(value, "***")
         elif value and ("://" in value or "=" in value):
             for secret in _setting_passwords(value):
                 text = text.replace(secret, "***")
     text = URL_PASSWORD.sub(r"\g<head>***@", text)
     return KEYWORD_PASSWORD.sub(r"\g<head>***", text)
+
+
+def _shortest_secret(key: str) -> int:
+    """A shorter value is no secret to hide: it would blank ordinary words. A salt shorter than
+    the engine takes is refused before it keys anything, so no output can carry it ("DATAMIG_SALT
+    is too short" with the salt 'short' read "is too ***")."""
+    if "SALT" not in key.upper():
+        return 4
+    from ..anonymize.keyed import MIN_SALT_CHARS
+
+    return MIN_SALT_CHARS
 
 
 @functools.lru_cache(maxsize=256)  # redact() runs on every string of a report or tool result
