@@ -374,7 +374,7 @@ def test_run_failed_at_the_gate(rcfg, project, tmp_path):
 
     steps = " ".join(report["next_steps"])
     assert "enrollment_before_graduation (12 failing rows)" in steps and "students_complete" in steps
-    assert "`datamig migrate 42`" in steps
+    assert "`datamig migrate --district 42`" in steps
     assert "rollback" not in steps.replace("nothing to roll back", "")
     assert "(student_id=5001, term=2)" in md and "(student_id=5001, term=2)" in html
     assert "Got 12 results" not in texts["json"]
@@ -398,7 +398,7 @@ def test_run_with_a_load_failure(rcfg, project, tmp_path):
     assert any(e.startswith("log: datamig.load: salt ***") for e in report["errors"])
 
     steps = " ".join(report["next_steps"])
-    assert f"`datamig migrate 42 --resume {RUN_LOAD}`" in steps
+    assert f"`datamig migrate --resume {RUN_LOAD}`" in steps
     assert "--strategy upsert" in steps
     assert "datamig rollback" not in steps
     assert "postgresql://datamig:***@127.0.0.1" in texts["json"]
@@ -509,6 +509,10 @@ def test_a_rolled_back_run_says_so_in_its_report_and_in_the_run_list(rcfg, proje
     assert report["summary"]["cert"] == {"status": "ROLLED_BACK", "at": "2026-03-02T09:00:00+00:00"}
     assert any("rolled back from CERT at 2026-03-02T09:00:00" in w for w in report["warnings"])
     assert "ROLLED_BACK (at 2026-03-02T09:00:00+00:00)" in md and "ROLLED_BACK" in html
+    assert report["summary"]["verdict"].endswith("Then rolled back from CERT at 2026-03-02T09:00:00+00:00: "
+                                                  "CERT holds none of its rows.")
+    steps = " ".join(report["next_steps"])
+    assert f"`datamig load --run {RUN_OK}`" in steps and "rollback" not in steps and "validate" not in steps
 
     runs = {r["run_id"]: r for r in list_runs(rcfg.out_dir)}
     assert runs[RUN_OK]["status"] == _state(RUN_OK, {}, {})["status"]  # the migrate's own record, unchanged
@@ -534,3 +538,21 @@ def test_the_run_list_shows_runs_no_migrate_recorded(rcfg):
     assert [runs[r]["status"] for r in (extracted, transformed, failed)] == ["extracted", "transformed", "incomplete"]
     assert all(r["district"] == 42 and r["cert"] is None for r in runs.values())
     assert runs[transformed]["phases"]["transform"]["status"] == "done"
+
+
+@pytest.mark.parametrize("name", sorted(__import__("datamig.report.outcome", fromlist=["COMMANDS"]).COMMANDS))
+def test_every_command_a_report_suggests_is_one_the_cli_takes(name):
+    """The reports told users to run `datamig migrate 42`, which the CLI refuses."""
+    import shlex
+
+    import typer
+
+    from datamig.cli import app
+    from datamig.report.outcome import command
+
+    words = shlex.split(command(name, RUN_OK, 42))
+    assert words[0] == "datamig"
+    group = typer.main.get_command(app)
+    sub = group.get_command(group.make_context("datamig", list(words[1:2])), words[1])
+    assert sub is not None, words
+    sub.make_context(words[1], list(words[2:]))  # raises a usage error for any argument it refuses

@@ -40,6 +40,11 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
     options = state.get("options") or {}
     district = run.district
     warnings, errors = _problems(run, phases, stores, validation, load, verify, cover)
+    cert = cert_state(run.load, run.rollback)
+    line, steps = outcome.after_rollback(
+        outcome.verdict(status, stopped, district, rows, validation, load, verify, error),
+        outcome.next_steps(status, stopped, run.run_id, district, validation, load, verify, cover, options, error),
+        cert, run.run_id, district)
     summary = {
         "status": status,
         "run_status": state.get("status"),
@@ -53,8 +58,8 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
         "validation_status": validation.get("status"),
         "load_status": load.get("status"),
         "verify_status": verify.get("status"),
-        "cert": cert_state(run.load, run.rollback),
-        "verdict": outcome.verdict(status, stopped, district, rows, validation, load, verify, error),
+        "cert": cert,
+        "verdict": line,
     }
     artifacts = artifact_list(run)
     for kind, path in (reports or {}).items():
@@ -74,8 +79,7 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
         "timings": sections.timings(run, phases, load),
         "warnings": warnings,
         "errors": errors,
-        "next_steps": outcome.next_steps(status, stopped, run.run_id, district, validation, load, verify, cover,
-                                         options, error),
+        "next_steps": steps,
         "artifacts": artifacts,
     }
 

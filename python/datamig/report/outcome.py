@@ -1,13 +1,14 @@
 """What happened to the run in one word and one line, and what to do next.
 
 The commands suggested are the ones users know (`datamig migrate`, `validate-migration`,
-`rollback`); `COMMANDS` keeps their spelling in one place.
+`rollback`); `COMMANDS` keeps their spelling in one place (tests run them past the CLI's parser).
 """
 from __future__ import annotations
 
 COMMANDS = {
-    "migrate": "datamig migrate {district}",
-    "resume": "datamig migrate {district} --resume {run_id}",
+    "migrate": "datamig migrate --district {district}",
+    "resume": "datamig migrate --resume {run_id}",
+    "load": "datamig load --run {run_id}",
     "validate": "datamig validate-migration {run_id}",
     "rollback": "datamig rollback {run_id}",
     "scaffold": "datamig scaffold",
@@ -73,6 +74,16 @@ def verdict(status: str, phase: str | None, district, rows: dict, validation: di
     if status == "INCOMPLETE":
         return f"The run of {d} is in progress or was interrupted (at {phase or 'an unknown phase'})."
     return f"No run state for this run: the report shows whatever artifacts exist."
+
+
+def after_rollback(verdict_line: str, steps: list[str], cert: dict | None, run_id: str, district) -> tuple[str, list[str]]:
+    """The verdict and next steps of a run since rolled back from CERT: what it did is history,
+    and undoing it again, or checking CERT for its rows, is no next step."""
+    if not cert or cert.get("status") != "ROLLED_BACK":
+        return verdict_line, steps
+    line = f"{verdict_line} Then rolled back from CERT at {cert.get('at') or 'an unknown time'}: CERT holds none of its rows."
+    kept = [s for s in steps if "rollback" not in s and "validate-migration" not in s]
+    return line, [f"To load this run again: `{command('load', run_id, district)}`."] + kept
 
 
 def _sum(load: dict, key: str) -> int:

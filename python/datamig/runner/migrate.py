@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..config import Config
-from ..errors import DatamigError, MigrationFailed
-from ..extract.runs import new_run_id
+from ..errors import DatamigError, MigrationFailed, NotFound
+from ..extract.runs import district_of, new_run_id
 from .state import PhaseTimer, RunState
 
 log = logging.getLogger("datamig.runner")
@@ -56,10 +56,11 @@ class Migration:
                 raise PhaseFailed(self.state, exc) from None
         self.state.status = "dry_run" if self.dry_run else "succeeded"
         self.state.save(self.out_dir)
+        self._report_anyway()  # again: the report phase's own report still read "running"
         return self.state
 
     def _report_anyway(self) -> None:
-        """A failed migration still gets its report: that is when people read it."""
+        """The report as the run ended (a failed migration's too: that is when people read it)."""
         try:
             from ..report.build import build_report
 
@@ -170,7 +171,11 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
     try:
         state = RunState.load(cfg.out_dir, run_id)
     except FileNotFoundError:
-        raise DatamigError(f"run {run_id} not found under {cfg.out_dir}") from None
+        if (cfg.out_dir / run_id).is_dir():
+            raise NotFound(f"run {run_id} was not made by migrate (no run-state.json) and cannot be resumed: "
+                           f"transform it with `datamig transform --district {district_of(run_id)} --run-id "
+                           f"{run_id}`, then `datamig load --run {run_id}`") from None
+        raise NotFound(f"run {run_id} not found under {cfg.out_dir}") from None
     if state.status == "succeeded":
         return state
     migration = Migration(cfg, env, root, state, progress)
