@@ -27,7 +27,9 @@ pytestmark = pytest.mark.timeout(900)
 
 def _config(tmp_path: Path) -> Path:
     raw = yaml.safe_load((ROOT / "config" / "datamig.yaml").read_text())
-    raw.setdefault("extract", {})["out_dir"] = str(tmp_path / "runs")
+    # relative, as the shipped data/runs is: the server resolves it against the checkout, whatever
+    # directory a running migrate's dbt has moved the process into
+    raw.setdefault("extract", {})["out_dir"] = os.path.relpath(tmp_path / "runs", ROOT)
     path = tmp_path / "datamig.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -167,12 +169,26 @@ def test_migrate_dry_run_of_district_42_end_to_end(tiny_estate, cfg, tmp_path):
     extra = {**tiny_estate["env"], "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"], "DATAMIG_SALT": SALT}
     progress: list[tuple[float, float | None, str | None]] = []
 
+    in_dbt = anyio.Event()
+    during: dict = {}
+
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         progress.append((value, total, message))
+        if sum((m or "").startswith("transform:") for _, _, m in progress) >= 3:  # dbt is running
+            in_dbt.set()
+
+    async def meanwhile(client) -> None:
+        """Other calls while the migrate's dbt runs: it moved the whole process into its run
+        folder, and a review's list_runs then read no runs (its config path relative)."""
+        await in_dbt.wait()
+        during["runs"] = await client.call_tool("list_runs", {})
+        during["second"] = await client.call_tool("migrate", {"district": 42})
 
     async def main():
         async with _session(tmp_path, extra, timeout=840) as client:
-            result = await client.call_tool("migrate", {"district": 42}, progress_callback=on_progress)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(meanwhile, client)
+                result = await client.call_tool("migrate", {"district": 42}, progress_callback=on_progress)
             run_id = (result.structured_content or {}).get("run_id")
             runs = await client.call_tool("list_runs", {})
             report = await client.call_tool("get_report", {"run_id": run_id}) if run_id else None
@@ -180,6 +196,11 @@ def test_migrate_dry_run_of_district_42_end_to_end(tiny_estate, cfg, tmp_path):
 
     result, runs, report = anyio.run(main)
     try:
+        assert not during["runs"].is_error, during["runs"].content[0].text
+        assert [(r["run_id"], r["status"]) for r in during["runs"].structured_content["runs"]] == [
+            (result.structured_content["run_id"], "running")]
+        assert during["second"].is_error
+        assert "another migrate or validate_migration is running" in during["second"].content[0].text
         assert not result.is_error, result.content[0].text if result.content else result
         body = result.structured_content
         assert body["district"] == 42 and body["run_id"].startswith("mig-") and body["run_id"].endswith("-d42")
@@ -207,6 +228,9 @@ def test_migrate_dry_run_of_district_42_end_to_end(tiny_estate, cfg, tmp_path):
         assert report is not None and not report.is_error
         summary = report.structured_content["summary"]
         assert summary["status"] == "DRY_RUN" and summary["district"] == 42
+        assert summary["run_status"] == "dry_run"  # the report migrate wrote read "running"
+        written = json.loads(Path(body["reports"]["json"]).read_text())["summary"]
+        assert written["run_status"] == "dry_run" and written["status"] == "DRY_RUN"
         assert report.structured_content["load"]["status"] == "DRY_RUN"
         text = json.dumps(report.structured_content)
         for name, value in extra.items():

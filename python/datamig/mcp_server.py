@@ -12,6 +12,7 @@ Run: `python -m datamig.mcp_server` (or `datamig mcp`).
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -45,15 +46,47 @@ Start with list_runs or select_districts; migrate runs as a dry run unless dry_r
 rollback needs confirm=true. Results are JSON with a `status` field."""
 
 
+# The checkout, fixed when the server starts. Tools run side by side in worker threads, and a
+# migrate's dbt moves the process into its run folder for a while: a path resolved against the
+# working directory then named a folder inside that run (a review's list_runs came back empty,
+# select_districts wrote its manifests there).
+_ROOT: Path | None = None
+# Tools that run dbt in this process (its working directory, environment and state are the
+# process's): one at a time; a second is refused at once instead of corrupting the first.
+_DBT = threading.Lock()
+
+
+def _root() -> Path:
+    return _ROOT or envfile.find_project_root()
+
+
 class Settings:
-    """What every tool needs, read afresh per call (services.env may change between calls)."""
+    """What every tool needs, read afresh per call (services.env may change between calls),
+    every path absolute."""
 
     def __init__(self) -> None:
         from .config import load_config
 
-        self.root = envfile.find_project_root()
+        self.root = _root()
         self.env = envfile.load_env(self.root)
-        self.cfg = load_config(None)
+        named = os.environ.get("DATAMIG_CONFIG")
+        cfg = load_config(self.root / named if named else self.root / "config" / "datamig.yaml")
+        self.cfg = dataclasses.replace(cfg, out_dir=(self.root / cfg.out_dir).resolve())
+
+
+def _one_dbt_at_a_time(tool: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """`fn` holding _DBT (released by the worker thread when fn ends, however the call ended);
+    a tool error naming what to do when another dbt-running tool holds it."""
+    if not _DBT.acquire(blocking=False):
+        raise ToolError(f"{tool}: another migrate or validate_migration is running in this server; "
+                        f"call again when it has ended (list_runs shows its run)")
+
+    def run() -> Any:
+        try:
+            return fn()
+        finally:
+            _DBT.release()
+    return run
 
 
 def _jsonable(value: Any) -> Any:
@@ -67,7 +100,7 @@ def _line(exc: Exception) -> str:
 
 def _scrubbed(text: str) -> str:
     try:
-        env = envfile.load_env(envfile.find_project_root())
+        env = envfile.load_env(_root())
     except DatamigError:  # an unreadable services.env: the real environment still names the secrets
         env = dict(os.environ)
     return scrub.text(text, env)
@@ -83,7 +116,7 @@ class _Progress:
     def __init__(self, ctx: Context, total: float | None = None):
         self.ctx, self.total = ctx, total
         self.token = anyio.lowlevel.current_token()  # created in the tool: the server's event loop
-        self.env = envfile.load_env(envfile.find_project_root())
+        self.env = envfile.load_env(_root())
         self.value = 0.0
         self.counter = itertools.count(1)
         self.phase: str | None = None
@@ -133,7 +166,7 @@ async def _call(fn: Callable[[], Any]) -> dict[str, Any]:
     except Exception as exc:  # an agent gets the reason, not a bare "Error executing tool"
         log.error("tool failed: %s", _scrubbed(traceback.format_exc()))  # stderr, which hosts keep
         raise ToolError(f"{type(exc).__name__}: {_line(exc)}") from None
-    return scrub.deep(_jsonable(result), envfile.load_env(envfile.find_project_root()))
+    return scrub.deep(_jsonable(result), envfile.load_env(_root()))
 
 
 def build_server() -> MCPServer:
@@ -150,7 +183,7 @@ def build_server() -> MCPServer:
 
             s = Settings()
             progress.message("introspecting PROD stores")
-            summary = api.analyze_datastores(s.cfg, s.env)
+            summary = api.analyze_datastores(s.cfg, s.env, s.root / "data" / "analysis")
             progress.message("analysis written")
             return summary
 
@@ -169,7 +202,7 @@ def build_server() -> MCPServer:
             from .select.run import select_districts as select
 
             s = Settings()
-            return select(s.cfg, s.env, Path("data/manifests"), top, progress=progress.message)
+            return select(s.cfg, s.env, s.root / "data" / "manifests", top, progress=progress.message)
 
         return await _call(run)
 
@@ -201,26 +234,33 @@ def build_server() -> MCPServer:
             return api.migrate(s.cfg, s.env, s.root, district or 0, dry_run=dry_run, strategy=strategy,
                                resume=resume, progress=progress.phase_message)
 
-        return await _call(run)
+        return await _call(_one_dbt_at_a_time("migrate", run))
 
     @server.tool()
     async def validate_migration(
+        ctx: Context,
         run_id: Annotated[str, Field(description="Run id, e.g. mig-20251106-143000-d42.")],
     ) -> dict[str, Any]:
-        """After a load: reconcile row counts per table, label and relationship type (extracted =
-        final = in CERT). status VALID or ISSUES_FOUND."""
+        """Check a loaded run in CERT: row counts per table, label and relationship type
+        (extracted = final = in CERT), the project's dbt tests run against CERT on the run's rows,
+        and the cross-database links. status VALID or ISSUES_FOUND; FAILED (with `error`) when
+        the run cannot be checked (not loaded, its files missing)."""
         _run_id(run_id)
+        progress = _Progress(ctx)
 
         def run() -> dict:
             from .runner import api
 
             s = Settings()
+            progress.message(f"validating {run_id} against CERT")
             try:
-                return api.validate_migration(s.cfg, s.env, run_id)
+                result = api.validate_migration(s.cfg, s.env, run_id)
             except MigrationFailed as exc:
                 return {"run_id": run_id, "status": "FAILED", "error": _line(exc)}
+            progress.message(f"{run_id}: {result.get('status')}")
+            return result
 
-        return await _call(run)
+        return await _call(_one_dbt_at_a_time("validate_migration", run))
 
     @server.tool()
     async def rollback(
@@ -249,15 +289,16 @@ def build_server() -> MCPServer:
     async def get_report(
         run_id: Annotated[str, Field(description="Run id.")],
     ) -> dict[str, Any]:
-        """The final report of a run (built if missing): summary and verdict, phases, per-store
-        rows, anonymization coverage, validation, load, verification, timings, warnings, errors,
-        next steps, artifacts."""
+        """The report of a run, built afresh from its run folder (so it tells a later load or
+        rollback too): summary and verdict, phases, per-store rows, anonymization coverage,
+        validation, load, verification, timings, warnings, errors, next steps, artifacts."""
         _run_id(run_id)
 
         def run() -> dict:
             from .runner import api
 
-            return api.get_report(Settings().cfg, run_id)
+            s = Settings()
+            return api.get_report(s.cfg, run_id, s.root)
 
         return await _call(run)
 
@@ -278,10 +319,9 @@ def build_server() -> MCPServer:
 def _refused(run_id: str) -> dict:
     found = None
     try:
-        from .config import load_config
         from .runner.state import RunState
 
-        state = RunState.load(load_config(None).out_dir, run_id)  # checked by _run_id
+        state = RunState.load(Settings().cfg.out_dir, run_id)  # checked by _run_id
         found = {"status": state.status, "district": state.district}
     except (DatamigError, OSError, ValueError, TypeError):
         pass
@@ -293,7 +333,9 @@ def _refused(run_id: str) -> dict:
 def main() -> None:
     """Serve over stdio from the checkout's root, so relative paths (config/, data/) resolve
     there whatever directory the client started the server in."""
-    os.chdir(envfile.find_project_root())
+    global _ROOT
+    _ROOT = envfile.find_project_root()
+    os.chdir(_ROOT)
     build_server().run("stdio")
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..config import Config
-from ..errors import DatamigError
 from ..extract.runs import checked_run_id
 from . import migrate as migration
 from .state import list_runs as _list_runs
@@ -66,16 +65,13 @@ def rollback(cfg: Config, env: Mapping[str, str], run_id: str) -> dict:
     return rollback_run(cfg, env, cfg.out_dir, checked_run_id(run_id))
 
 
-def get_report(cfg: Config, run_id: str) -> dict:
-    from ..report.build import build_report, report_paths, reports_dir_of
+def get_report(cfg: Config, run_id: str, root: Path | None = None) -> dict:
+    """The run's report, built afresh: a report written when the run ended would not tell a
+    later load or rollback (building one takes a fraction of a second)."""
+    from ..report.build import build_report
 
     run_id = checked_run_id(run_id)  # a run id names a file: '../x' must reach none
-    path = report_paths(run_id, reports_dir_of(cfg))["json"]
-    if not path.exists():
-        build_report(cfg, run_id)
-    if not path.exists():
-        raise DatamigError(f"no report for run {run_id}")
-    return json.loads(path.read_text())
+    return json.loads(build_report(cfg, run_id, root=root)["json"].read_text())
 
 
 def list_runs(cfg: Config) -> list[dict]:
