@@ -305,3 +305,15 @@ def test_loading_the_validation_rules_does_not_import_pandas():
     out = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_resuming_a_run_no_migrate_made_says_how_to_go_on(work):
+    """A standalone extract's run is listed by `datamig runs`, but --resume said it was not found."""
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    before = sorted(p.relative_to(work) for p in work.rglob("*"))
+    line = _one_error_line(_cli(work, "migrate", "--resume", run.name, "--yes"),
+                           f"run {run.name} was not made by migrate (no run-state.json) and cannot be resumed",
+                           f"`datamig transform --district 42 --run-id {run.name}`", f"`datamig load --run {run.name}`")
+    assert "not found" not in line and sorted(p.relative_to(work) for p in work.rglob("*")) == before
