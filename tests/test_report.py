@@ -556,3 +556,15 @@ def test_every_command_a_report_suggests_is_one_the_cli_takes(name):
     sub = group.get_command(group.make_context("datamig", list(words[1:2])), words[1])
     assert sub is not None, words
     sub.make_context(words[1], list(words[2:]))  # raises a usage error for any argument it refuses
+
+
+def test_rows_cert_held_that_the_load_rewrote_are_a_warning(rcfg, project, tmp_path):
+    """A review: the load rewrote 45 of CERT's own rows and nodes, and the report showed it only
+    as per-table counts."""
+    _ok_run(rcfg)
+    report = _build(rcfg, project, RUN_OK, tmp_path)[0]
+    assert report["load"]["overwritten"] == {"hcp1.patients": 80, "ids.districts": 1}
+    warning = next(w for w in report["warnings"] if w.startswith("the load overwrote"))
+    assert warning == ("the load overwrote 81 rows CERT already held (its own test data or an earlier run's): "
+                       "hcp1.patients (80), ids.districts (1); their before-images are kept and "
+                       "`datamig rollback` restores them")

@@ -107,6 +107,12 @@ def _problems(run: RunFolder, phases, stores, validation, load, verify, cover) -
     cert = cert_state(run.load, run.rollback)
     if cert and cert["status"] == "ROLLED_BACK":
         warnings.append(f"the run was rolled back from CERT at {cert['at']}: CERT holds none of its rows now")
+    if load.get("overwritten") and load.get("status") in ("LOADED", "DRY_RUN"):
+        total = sum(load["overwritten"].values())
+        verb = "would overwrite" if load.get("dry_run") else "overwrote"
+        kept = "" if load.get("dry_run") else "; their before-images are kept and `datamig rollback` restores them"
+        warnings.append(f"the load {verb} {plural(total, 'row')} CERT already held (its own test data or an "
+                        f"earlier run's): " + _names([f"{n} ({c})" for n, c in load["overwritten"].items()]) + kept)
     if load.get("conflicts"):
         line = "insert conflicts with rows CERT already holds: " + _names(
             [f"{name} ({c['count']})" for name, c in load["conflicts"].items()])

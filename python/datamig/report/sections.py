@@ -318,7 +318,11 @@ def load(run: RunFolder, state_phases: dict) -> dict:
                if isinstance(e, dict) and e.get("timings")}
     if lr.get("timings"):
         timings["graph"] = lr["timings"]
+    # CERT's rows the load rewrote: its own test data or an earlier run's, never to go unnoticed
+    overwritten = {f"{store}.{name}" if kind == "table" else f"{store} {kind} {name}": item["updated"]
+                   for (store, kind, name), item in sorted(items.items()) if item["updated"]}
     return {"available": True, "status": lr.get("status"), "dry_run": bool(lr.get("dry_run")),
+            "overwritten": overwritten,
             "strategy_requested": lr.get("strategy"), "by_strategy": dict(sorted(by_strategy.items())),
             "totals": lr.get("totals") or {}, "conflicts": conflicts, "elapsed_s": lr.get("elapsed_s"),
             "timings": timings, "error": lr.get("error"), "message": lr.get("message"),
