@@ -116,7 +116,7 @@ def test_list_runs_rollback_refusal_and_errors(tmp_path):
         assert result.is_error
         text = result.content[0].text
         assert "\n" not in text and PLANTED not in text
-    assert "no extraction manifest" in missing.content[0].text
+    assert "run mig-20990101-000000-d42 not found under " in missing.content[0].text
     assert "not a run id" in bad.content[0].text and "'../../etc' is not a run id" in outside.content[0].text
     assert "give a district" in nothing.content[0].text
     assert not (tmp_path / "runs").joinpath("mig-0").exists() and sorted(p.name for p in (tmp_path / "runs").iterdir()) == [RUN]

@@ -20,7 +20,7 @@ import psycopg
 from ..analyze.neo4j_introspect import open_driver
 from ..anonymize.rules import load_rules
 from ..config import Config
-from ..errors import DatamigError
+from ..errors import DatamigError, NotFound
 from ..load.graph import cert_login
 from ..load.pgstore import cert_url
 from ..pg_address import cannot_connect
@@ -31,6 +31,8 @@ from . import cert_scope, cross_store, dbt_cert, reconcile
 
 def _manifest(run_dir: Path) -> dict:
     path = run_dir / "extract" / "extraction-manifest.json"
+    if not run_dir.is_dir():  # as get_report and load say it
+        raise NotFound(f"run {run_dir.name} not found under {run_dir.parent}")
     if not path.exists():
         raise DatamigError(f"run {run_dir.name}: no extraction manifest at {path}")
     return json.loads(path.read_text())
