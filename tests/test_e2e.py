@@ -161,6 +161,8 @@ def corrupted_cert_fails_validation(env, workdir: Path, run_id: str) -> None:
         try:
             proc = run_cli(env, workdir, "validate-migration", run_id, check=1)
             assert "ISSUES_FOUND" in proc.stdout
+            # its own table, not dbt's console lines (they came in colour, amid the table)
+            assert "Failure in test" not in proc.stdout + proc.stderr and "\x1b[" not in proc.stdout
             _corruption_found(json.loads((workdir / "runs" / run_id / "post-load-validation.json").read_text()),
                               enrollment, student, patient, encounter)
         finally:

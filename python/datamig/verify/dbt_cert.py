@@ -68,6 +68,12 @@ def profile_env(url: str, schema: str) -> dict[str, str]:
     }
 
 
+# Nothing on the console: `--quiet` still printed each failing test's lines (ANSI colours and
+# all) amid validate-migration's own table, which reports every test already; dbt's log file
+# under dbt/logs keeps everything.
+SILENT = ["--log-level", "none", "--log-level-file", "debug"]
+
+
 def _common(root: Path, out: Path, dbt_vars: dict) -> list[str]:
     return ["--project-dir", str(root), "--profiles-dir", str(root), "--target", "cert",
             "--vars", json.dumps(dbt_vars),
@@ -75,7 +81,7 @@ def _common(root: Path, out: Path, dbt_vars: dict) -> list[str]:
 
 
 def dbt_test_args(root: Path, out: Path, store: str, run_id: str, district: int) -> list[str]:
-    return ["--quiet", "test", "--no-write-json", *_common(root, out, {"district": district, "run_id": run_id}),
+    return [*SILENT, "test", "--no-write-json", *_common(root, out, {"district": district, "run_id": run_id}),
             "--select", f"tag:{store}", "--indirect-selection", "cautious", "--exclude", "tag:leak"]
 
 
@@ -103,7 +109,7 @@ def parse(root: Path, run_dir: Path, district: int, schema: str) -> Parsed:
     # transform), else they name the runs folder and dbt re-parses them; no test reads them.
     settings = {**profile_env(PARSE_URL, schema), RUN_DIR_ENV: "."}
     with partial_parse_cache(root, district, "cert", out / "target"), environ(settings):
-        result = dbtRunner().invoke(["--quiet", "parse", "--no-write-json",
+        result = dbtRunner().invoke([*SILENT, "parse", "--no-write-json",
                                      *_common(root, out, {"district": district})])
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt parse for the cert target did not run: {why_not_run(result.exception)}")
