@@ -568,3 +568,24 @@ def test_rows_cert_held_that_the_load_rewrote_are_a_warning(rcfg, project, tmp_p
     assert warning == ("the load overwrote 81 rows CERT already held (its own test data or an earlier run's): "
                        "hcp1.patients (80), ids.districts (1); their before-images are kept and "
                        "`datamig rollback` restores them")
+
+
+def test_a_running_run_whose_process_is_gone_is_listed_as_interrupted(rcfg, tmp_path):
+    """A migrate whose MCP server was stopped stayed "running" in list_runs for ever."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from datamig.errors import DatamigError
+    from datamig.runner import migrate
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for run_id, pid in ((RUN_OK, gone.pid), (RUN_GATE, os.getpid())):
+        _write(rcfg.out_dir / run_id, "run-state.json",
+               _state(run_id, {"extract": "running"}, {}) | {"pid": pid, "host": socket.gethostname()})
+    runs = {r["run_id"]: r["status"] for r in list_runs(rcfg.out_dir)}
+    assert runs == {RUN_OK: "interrupted", RUN_GATE: "running"}
+    with pytest.raises(DatamigError, match=f"run {RUN_GATE} is running \\(process {os.getpid()} on "):
+        migrate.resume(rcfg, {}, tmp_path, RUN_GATE)

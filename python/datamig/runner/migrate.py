@@ -162,6 +162,7 @@ def start(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_ru
         raise DatamigError(f"run {state.run_id} exists already: use --resume {state.run_id}")
     migration = Migration(cfg, env, root, state, progress)
     migration.preflight()  # a bad salt, a store down, CERT's drift: one line, and no run left behind
+    state.claim()
     state.save(cfg.out_dir)
     return migration.run()
 
@@ -178,7 +179,10 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
         raise NotFound(f"run {run_id} not found under {cfg.out_dir}") from None
     if state.status == "succeeded":
         return state
+    if state.pid is not None and state.current_status() == "running":
+        raise DatamigError(f"run {run_id} is running (process {state.pid} on {state.host}): resume it once that "
+                           f"process has stopped")
     migration = Migration(cfg, env, root, state, progress)
     migration.recheck()  # a missing salt, a store down: one line, and run-state.json unchanged
-    state.status = "running"
+    state.claim()
     return migration.run()

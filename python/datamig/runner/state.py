@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +33,25 @@ class RunState:
     status: str = "running"  # running | succeeded | failed | dry_run
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     phases: dict[str, Phase] = field(default_factory=lambda: {p: Phase() for p in PHASES})
+    # The process running it (set by start and resume): a "running" run whose process is gone was
+    # interrupted (killed, or its MCP server stopped), and is listed so, not as running for ever.
+    pid: int | None = None
+    host: str | None = None
+
+    def claim(self) -> None:
+        self.status, self.pid, self.host = "running", os.getpid(), socket.gethostname()
+
+    def current_status(self) -> str:
+        """`status`, or "interrupted" for a running run whose process on this host is gone."""
+        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
+            return self.status
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return "interrupted"
+        except OSError:  # alive, another user's
+            pass
+        return self.status
 
     def path(self, out_dir: Path) -> Path:
         return out_dir / self.run_id / "run-state.json"
@@ -50,7 +70,7 @@ class RunState:
         return cls(**data, phases=phases)
 
     def to_summary(self) -> dict:
-        return {"run_id": self.run_id, "district": self.district, "status": self.status,
+        return {"run_id": self.run_id, "district": self.district, "status": self.current_status(),
                 "phases": {n: {"status": p.status, "seconds": p.seconds, "error": p.error}
                            for n, p in self.phases.items()}}
 
