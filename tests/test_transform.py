@@ -783,12 +783,13 @@ def test_a_profile_without_the_plugin_stops_in_one_line_naming_it(tmp_path):
 def test_a_transform_that_stops_in_dbt_leaves_no_earlier_verdict_behind(xcfg, senv, built):
     """The transform removes final/ before dbt builds it again; a build stopped there left the
     earlier build's validation report, and the load took the half-built final/ on its word."""
+    from datamig.errors import DatamigError
     from datamig.transform import transform
 
     run = clone_run(xcfg.out_dir, RUN_A, RUN_STOPPED)
     shutil.copytree(built[1] / "final", run / "final")
     shutil.copy2(built[1] / "validation-report.json", run / "validation-report.json")
-    with pytest.raises(Exception):
+    with pytest.raises(DatamigError, match=f"dbt build of run {RUN_STOPPED} did not run: .*no-such-dbt-flag"):
         transform(xcfg, senv, RUN_STOPPED, 42, root=ROOT, extra_args=["--no-such-dbt-flag"])
     assert not (run / "validation-report.json").exists()
     assert not (run / "final").exists() or not any((run / "final").rglob("*.parquet"))
