@@ -513,6 +513,8 @@ def test_a_rolled_back_run_says_so_in_its_report_and_in_the_run_list(rcfg, proje
                                                   "CERT holds none of its rows.")
     steps = " ".join(report["next_steps"])
     assert f"`datamig load --run {RUN_OK}`" in steps and "rollback" not in steps and "validate" not in steps
+    assert "before the rollback at 2026-03-02T09:00:00+00:00" in report["stores"]["note"]
+    assert not any("`datamig rollback` restores" in w for w in report["warnings"])
 
     runs = {r["run_id"]: r for r in list_runs(rcfg.out_dir)}
     assert runs[RUN_OK]["status"] == _state(RUN_OK, {}, {})["status"]  # the migrate's own record, unchanged
@@ -584,8 +586,15 @@ def test_a_running_run_whose_process_is_gone_is_listed_as_interrupted(rcfg, tmp_
     gone.wait()
     for run_id, pid in ((RUN_OK, gone.pid), (RUN_GATE, os.getpid())):
         _write(rcfg.out_dir / run_id, "run-state.json",
-               _state(run_id, {"extract": "running"}, {}) | {"pid": pid, "host": socket.gethostname()})
+               _state(run_id, {"preflight": "done", "extract": "running"}, {}) | {"pid": pid, "host": socket.gethostname()})
     runs = {r["run_id"]: r["status"] for r in list_runs(rcfg.out_dir)}
     assert runs == {RUN_OK: "interrupted", RUN_GATE: "running"}
+    for run_id, status in ((RUN_OK, "INTERRUPTED"), (RUN_GATE, "INCOMPLETE")):
+        summary = build_report(rcfg, run_id, reports_dir=tmp_path / "reports", root=tmp_path, env=ENV)
+        assert json.loads(summary["json"].read_text())["summary"]["status"] == status
+    report = json.loads((tmp_path / "reports" / f"{RUN_OK}.json").read_text())
+    assert report["summary"]["verdict"] == ("The run of district 42 was interrupted at extract: its process ended "
+                                            "before it did.")
+    assert report["next_steps"][0] == f"Resume it from the phase it stopped in: `datamig migrate --resume {RUN_OK}`."
     with pytest.raises(DatamigError, match=f"run {RUN_GATE} is running \\(process {os.getpid()} on "):
         migrate.resume(rcfg, {}, tmp_path, RUN_GATE)

@@ -41,6 +41,9 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
     district = run.district
     warnings, errors = _problems(run, phases, stores, validation, load, verify, cover)
     cert = cert_state(run.load, run.rollback)
+    if cert and cert["status"] == "ROLLED_BACK" and stores.get("available"):
+        stores["note"] = (f"the in-CERT counts are the post-load verification's, before the rollback at "
+                          f"{cert['at']}: CERT holds none of these rows now")
     line, steps = outcome.after_rollback(
         outcome.verdict(status, stopped, district, rows, validation, load, verify, error),
         outcome.next_steps(status, stopped, run.run_id, district, validation, load, verify, cover, options, error),
@@ -48,7 +51,7 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
     summary = {
         "status": status,
         "run_status": state.get("status"),
-        "failed_phase": stopped if status in ("FAILED", "INCOMPLETE") else None,
+        "failed_phase": stopped if status in ("FAILED", "INCOMPLETE", "INTERRUPTED") else None,
         "district": district,
         "dry_run": bool(options.get("dry_run")),
         "strategy": options.get("strategy"),
@@ -105,12 +108,14 @@ def _problems(run: RunFolder, phases, stores, validation, load, verify, cover) -
         errors.append("validation status FAILED" + (f": {validation['reason']}" if validation.get("reason") else ""))
     errors += [f"post-load validation: {i}" for i in verify.get("issues") or []]
     cert = cert_state(run.load, run.rollback)
-    if cert and cert["status"] == "ROLLED_BACK":
+    rolled_back = bool(cert and cert["status"] == "ROLLED_BACK")
+    if rolled_back:
         warnings.append(f"the run was rolled back from CERT at {cert['at']}: CERT holds none of its rows now")
     if load.get("overwritten") and load.get("status") in ("LOADED", "DRY_RUN"):
         total = sum(load["overwritten"].values())
         verb = "would overwrite" if load.get("dry_run") else "overwrote"
-        kept = "" if load.get("dry_run") else "; their before-images are kept and `datamig rollback` restores them"
+        kept = ("" if load.get("dry_run") else "; the rollback restored them" if rolled_back
+                else "; their before-images are kept and `datamig rollback` restores them")
         warnings.append(f"the load {verb} {plural(total, 'row')} CERT already held (its own test data or an "
                         f"earlier run's): " + _names([f"{n} ({c})" for n, c in load["overwritten"].items()]) + kept)
     if load.get("conflicts"):

@@ -22,7 +22,8 @@ def command(name: str, run_id: str, district) -> str:
 
 
 def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
-    """(SUCCEEDED | DRY_RUN | FAILED | INCOMPLETE | UNKNOWN, the failed or stopped phase)."""
+    """(SUCCEEDED | DRY_RUN | FAILED | INCOMPLETE | INTERRUPTED | UNKNOWN, the failed or stopped
+    phase). INTERRUPTED: its process is gone (killed, or its MCP server stopped)."""
     if not state:
         return "UNKNOWN", None
     failed = next((p["name"] for p in phases if p["status"] == "failed"), None)
@@ -39,7 +40,9 @@ def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
     if before and all(p["status"] in ("done", "skipped") for p in before):
         return ("DRY_RUN" if dry else "SUCCEEDED"), None
     stopped = next((p["name"] for p in phases if p["status"] not in ("done", "skipped")), None)
-    return "INCOMPLETE", stopped
+    from ..runner.state import process_gone  # here: the runner's state module reads reports too
+
+    return ("INTERRUPTED" if process_gone(state.get("pid"), state.get("host")) else "INCOMPLETE"), stopped
 
 
 def _fmt(n) -> str:
@@ -73,6 +76,8 @@ def verdict(status: str, phase: str | None, district, rows: dict, validation: di
         return f"The migration of {d} failed at {phase or 'an unknown phase'}: {error or 'see run.log'}."
     if status == "INCOMPLETE":
         return f"The run of {d} is in progress or was interrupted (at {phase or 'an unknown phase'})."
+    if status == "INTERRUPTED":
+        return f"The run of {d} was interrupted at {phase or 'an unknown phase'}: its process ended before it did."
     return f"No run state for this run: the report shows whatever artifacts exist."
 
 
@@ -143,6 +148,8 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
         steps.append(f"Nothing was written to CERT. Migrate for real: `{command('migrate', run_id, district)}{flag}`.")
     elif status == "INCOMPLETE":
         steps.append(f"If the run is not still going, resume it: {cmd('resume')}.")
+    elif status == "INTERRUPTED":
+        steps.append(f"Resume it from the phase it stopped in: {cmd('resume')}.")
     if validation.get("status") == "PASSED_WITH_WARNINGS":
         warn = [r["rule"] for r in validation.get("rules") or [] if r["severity"] != "error"]
         steps.append("Review the validation warnings" + (f" ({', '.join(warn[:RULES_SHOWN])})" if warn else "")

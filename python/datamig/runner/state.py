@@ -43,15 +43,8 @@ class RunState:
 
     def current_status(self) -> str:
         """`status`, or "interrupted" for a running run whose process on this host is gone."""
-        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
-            return self.status
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return "interrupted"
-        except OSError:  # alive, another user's
-            pass
-        return self.status
+        gone = self.status == "running" and process_gone(self.pid, self.host)
+        return "interrupted" if gone else self.status
 
     def path(self, out_dir: Path) -> Path:
         return out_dir / self.run_id / "run-state.json"
@@ -73,6 +66,19 @@ class RunState:
         return {"run_id": self.run_id, "district": self.district, "status": self.current_status(),
                 "phases": {n: {"status": p.status, "seconds": p.seconds, "error": p.error}
                            for n, p in self.phases.items()}}
+
+
+def process_gone(pid: int | None, host: str | None) -> bool:
+    """The process `pid` on `host` is known to have ended (only this host's can be told)."""
+    if pid is None or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        pass
+    return False
 
 
 class PhaseTimer:
