@@ -247,8 +247,9 @@ def test_pii_columns_carry_rule_and_strategy_in_the_docs(dbt_manifest):
             "domain": "person.first_name"}
         assert columns["ssn"]["meta"]["datamig"]["strategy"] == "mask_format"
         assert columns["id"]["meta"]["datamig"] == {"pii": False, "rule": "surrogate_key", "strategy": "preserve"}
-    assert {"pii", "rule:first_name", "strategy:faker"} <= set(
-        nodes["model.datamig.int_ids__students_anonymized"]["columns"]["first_name"]["tags"])
+    for model in ("model.datamig.int_ids__students_anonymized", "model.datamig.ids__students"):
+        assert {"pii", "rule:first_name", "strategy:faker"} <= set(nodes[model]["columns"]["first_name"]["tags"])
+        assert not nodes[model]["columns"]["id"].get("tags")
     # every column of every final model says what happened to it
     finals = [n for n in nodes.values() if n["resource_type"] == "model" and n["path"].startswith("marts/")]
     assert len(finals) > 70
@@ -258,6 +259,7 @@ def test_pii_columns_carry_rule_and_strategy_in_the_docs(dbt_manifest):
             assert "pii" in meta and "rule" in meta, f"{node['name']}.{name}"
             if meta["pii"]:
                 assert meta["rule"] and meta["strategy"], f"{node['name']}.{name}"
+                assert f"rule:{meta['rule']}" in column["tags"], f"{node['name']}.{name}"  # docs' search finds it
 
 
 def test_lineage_source_staging_anonymized_final(dbt_manifest):

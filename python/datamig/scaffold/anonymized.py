@@ -251,13 +251,19 @@ def column_meta(planned: Planned, override: Any = None) -> dict:
     return {"datamig": meta}
 
 
+def column_tags(planned: Planned) -> dict:
+    """{"tags": [...]} for a column anonymized (what `dbt docs` and `--select tag:pii` find), else {}."""
+    if planned.rule is None or planned.strategy == "preserve":
+        return {}
+    return {"tags": ["pii", f"rule:{planned.rule.name}", f"strategy:{planned.strategy}"]}
+
+
 def anonymized_models_yaml(ds: Dataset, planned: dict[str, Planned], meta_overrides: dict[str, Any]) -> dict:
     columns = []
     for column, data_type in ds.columns.items():
         p = planned[column]
-        entry = {"name": column, "data_type": data_type, "meta": column_meta(p, meta_overrides.get(column))}
-        if p.rule is not None and p.strategy != "preserve":
-            entry["tags"] = ["pii", f"rule:{p.rule.name}", f"strategy:{p.strategy}"]
+        entry = {"name": column, "data_type": data_type, "meta": column_meta(p, meta_overrides.get(column)),
+                 **column_tags(p)}
         columns.append(entry)
     return {"name": naming.anonymized(ds.store, ds.name),
             "description": f"{ds.id} with every PII column replaced per config/anonymization-rules.yaml",

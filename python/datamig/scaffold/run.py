@@ -140,8 +140,9 @@ def _final_model_yaml(ds, by_id, nodes, rel_ends, planned, shapes, validation) -
     columns = []
     for column, data_type in ds.columns.items():
         tests = list(col_tests.get(column, [])) + leaks.get(column, []) + validation.column[ds.final_model].get(column, [])
+        # tagged as in the anonymized layer: the final models are the ones docs readers open
         entry: dict[str, Any] = {"name": column, "data_type": data_type,
-                                 "meta": anonymized.column_meta(planned[column])}
+                                 "meta": anonymized.column_meta(planned[column]), **anonymized.column_tags(planned[column])}
         if tests:
             entry["data_tests"] = tests
         columns.append(entry)
