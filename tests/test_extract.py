@@ -25,6 +25,7 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import extract_oracle as oracle
+from datamig.errors import MigrationFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATAMIG = ROOT / ".venv" / "bin" / "datamig"
@@ -951,3 +952,86 @@ def test_cli_config_mistake_names_the_key(tiny_estate, tmp_path, edit, key):
     line = _one_line(result.stderr)
     assert key in line, line
     _assert_nothing_written(out_dir)
+
+
+# --- the graph read is one state of the graph -------------------------------------------------
+
+PLANTED_GUARDIAN = 99990001
+
+
+def _plant_guardian(url, user, password) -> None:
+    """A Guardian of one of district 42's students: in the slice only through its GUARDIAN_OF."""
+    with neo4j.GraphDatabase.driver(url, auth=(user, password)) as driver:
+        driver.execute_query(
+            "MATCH (:District {district_id: 42})<-[:BELONGS_TO]-(:School)<-[:ENROLLED_IN]-(s:Student) "
+            "WITH s LIMIT 1 CREATE (:Guardian {guardian_id: $g})-[:GUARDIAN_OF]->(s)", g=PLANTED_GUARDIAN)
+
+
+def _cut_guardian(url, user, password) -> None:
+    with neo4j.GraphDatabase.driver(url, auth=(user, password)) as driver:
+        driver.execute_query("MATCH (:Guardian {guardian_id: $g})-[r:GUARDIAN_OF]->() DELETE r", g=PLANTED_GUARDIAN)
+
+
+def _remove_guardian(url, user, password) -> None:
+    with neo4j.GraphDatabase.driver(url, auth=(user, password)) as driver:
+        driver.execute_query("MATCH (g:Guardian {guardian_id: $g}) DETACH DELETE g", g=PLANTED_GUARDIAN)
+
+
+def test_a_graph_that_changes_between_the_walk_and_the_reads_is_seen(env, xcfg):
+    """Neo4j reads committed data query by query: a review's extract held a Guardian walked over
+    a GUARDIAN_OF that was gone when the relationships were read (no state of the graph has it)."""
+    from datamig.extract import graph_slice as gs
+
+    url, user, password = _graph_env(env, xcfg)
+    _plant_guardian(url, user, password)
+    try:
+        assert gs.extract_subgraph(url, user, password, xcfg.graph, 42).orphans == 0  # a still graph
+        with neo4j.GraphDatabase.driver(url, auth=(user, password)) as driver, \
+                driver.session(default_access_mode=neo4j.READ_ACCESS) as session, session.begin_transaction() as tx:
+            codes, _, ids, root = gs._walk(tx, xcfg.graph, 42)
+            _cut_guardian(url, user, password)  # committed by another session, mid-read
+            reach = gs._Reach(xcfg.graph, codes)
+            gs._node_rows(tx, codes, ids, xcfg.graph, lambda *a: None, reach)
+            gs._rel_rows(tx, codes, ids, xcfg.graph, lambda *a: None, reach)
+            assert reach.orphans(root) == 1
+    finally:
+        _remove_guardian(url, user, password)
+
+
+def test_the_extract_reads_a_changed_graph_again_until_it_is_one_state(env, xcfg, tmp_path, monkeypatch):
+    from datamig.extract import graph_parquet
+    from datamig.extract import run as extract_run
+
+    url, user, password = _graph_env(env, xcfg)
+    real_add, real_subgraph = graph_parquet.GraphWriter.add, extract_run.extract_subgraph
+    cut = []
+
+    def add_then_cut(self, kind, name, table):  # the first rows of a read: the walk is done
+        if len(cut) < len(reads):
+            cut.append(True)
+            _cut_guardian(url, user, password)
+        return real_add(self, kind, name, table)
+
+    def planted_then_read(*args, **kwargs):  # the edge is back before every walk: never one state
+        reads.append(True)
+        _remove_guardian(url, user, password)
+        _plant_guardian(url, user, password)
+        return real_subgraph(*args, **kwargs)
+
+    monkeypatch.setattr(graph_parquet.GraphWriter, "add", add_then_cut)
+    reads: list = [True]
+    _plant_guardian(url, user, password)
+    try:
+        # changed during the first read only: the second reads a still graph, without the guardian
+        graph = extract_run._slice_graph(xcfg, env, 42, tmp_path / "once")
+        assert len(cut) == 1 and graph["nodes"]["Guardian"]["rows"] > 0
+        guardians = duckdb.sql(f"SELECT guardian_id FROM '{tmp_path / 'once' / 'sp' / 'nodes' / 'Guardian.parquet'}'")
+        assert PLANTED_GUARDIAN not in {r[0] for r in guardians.fetchall()}
+        monkeypatch.setattr(extract_run, "extract_subgraph", planted_then_read)
+        reads.clear(), cut.clear()
+        with pytest.raises(MigrationFailed, match="the graph changed while each of 3 reads of district 42"):
+            extract_run._slice_graph(xcfg, env, 42, tmp_path / "always")
+        assert len(reads) == 3
+    finally:
+        _remove_guardian(url, user, password)
+

@@ -1,6 +1,7 @@
 """The district's subgraph from Neo4j: a breadth-first walk from the root node over the
 configured relationship types and directions, bounded in depth, read in one read
-transaction. Nodes land per label and relationships per type, each end named by its
+transaction; Neo4j's reads are read-committed, so the slice read is checked to be one state of
+the graph (_Reach) and read again when it is not (extract/run.py). Nodes land per label and relationships per type, each end named by its
 label and business key (internal ids mean nothing in another database).
 
 The walk's memory does not grow with strings: a node's element id is the database's prefix
@@ -43,6 +44,44 @@ class Subgraph:
     nodes: dict[str, list[dict]] = field(default_factory=dict)  # label -> property maps
     relationships: dict[str, list[dict]] = field(default_factory=dict)  # type -> rows
     depth_reached: int = 0
+    # nodes of the walk that the nodes and relationships read do not hold or connect to the root:
+    # the graph changed while it was read (see _Reach); 0 for a consistent slice
+    orphans: int = 0
+
+
+class _Reach:
+    """Whether the slice read is one state of the graph. A Neo4j transaction reads committed
+    data query by query (no snapshot), so the walk, the nodes and the relationships can each
+    see another state: a review's Guardian was walked over a GUARDIAN_OF the relationship read
+    no longer found, and landed without it. The walk's nodes must all be read, and each must
+    be reached from the root, within max_depth, over the followed relationships read."""
+
+    def __init__(self, cfg: GraphConfig, codes: np.ndarray):
+        self.cfg, self.codes, self.nodes_read = cfg, codes, 0
+        self.directions = {}
+        for rule in cfg.follow:  # `from` / `to` labels are not applied: a check, not the walk
+            self.directions.setdefault(rule.type, set()).add(rule.direction)
+        self.src: list[np.ndarray] = []
+        self.dst: list[np.ndarray] = []
+
+    def add(self, rel_type: str, starts: np.ndarray, ends: np.ndarray) -> None:
+        for direction in self.directions.get(rel_type, ()):
+            a, b = (starts, ends) if direction == "out" else (ends, starts)
+            self.src.append(np.searchsorted(self.codes, a))
+            self.dst.append(np.searchsorted(self.codes, b))
+
+    def orphans(self, root: int) -> int:
+        src = np.concatenate(self.src) if self.src else np.empty(0, dtype=np.int64)
+        dst = np.concatenate(self.dst) if self.dst else np.empty(0, dtype=np.int64)
+        reached = np.zeros(len(self.codes), dtype=bool)
+        reached[np.searchsorted(self.codes, root)] = True
+        for _ in range(self.cfg.max_depth):
+            grown = reached.copy()
+            grown[dst[reached[src]]] = True
+            if (grown == reached).all():
+                break
+            reached = grown
+        return int(len(self.codes) - reached.sum()) + max(0, len(self.codes) - self.nodes_read)
 
 
 def _chunks(items, size: int = BATCH):
@@ -115,8 +154,8 @@ def _step_query(cfg: GraphConfig) -> str:
             f"RETURN [x IN ids | {_code('x')}] AS codes, [x IN ids WHERE {_code('x')} < 0][0..1] AS odd")
 
 
-def _walk(tx, cfg: GraphConfig, district) -> tuple[np.ndarray, int, _Ids]:
-    """The slice's node ids, sorted, as int64 codes of `_Ids`."""
+def _walk(tx, cfg: GraphConfig, district) -> tuple[np.ndarray, int, _Ids, int]:
+    """The slice's node ids, sorted, as int64 codes of `_Ids`; the depth; the root's code."""
     root = tx.run(f"MATCH (r:`{cfg.root_label}` {{`{cfg.root_key}`: $k}}) RETURN elementId(r) AS id",
                   k=district).single()
     if root is None:
@@ -136,7 +175,7 @@ def _walk(tx, cfg: GraphConfig, district) -> tuple[np.ndarray, int, _Ids]:
             reached = np.union1d(reached, np.array(rec["codes"], dtype=np.int64))   # sorted, unique
         frontier = np.setdiff1d(reached, selected, assume_unique=True)
         selected = np.union1d(selected, frontier)
-    return selected, depth, ids
+    return selected, depth, ids, int(ids.encode([root["id"]])[0])
 
 
 def _key_label(labels: list[str], cfg: GraphConfig) -> str:
@@ -196,7 +235,7 @@ def _read_rows(tx, query: str, params: dict, known: dict[str, list[str]], handle
         only = sorted(again)
 
 
-def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) -> None:
+def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink, reach: _Reach) -> None:
     """Property columns per key label, one record per label and chunk (see graph_columns):
     each node as the list of the values of its label's known keys (Cypher reads a node's
     properties fast only while the node is a row, not once collected)."""
@@ -205,7 +244,7 @@ def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) -
              "WITH n, kind, coalesce($known[kind], []) AS ks WHERE $only IS NULL OR kind IN $only "
              "WITH kind, ks, collect([k IN ks | n[k]]) AS rows, "
              "collect(DISTINCT [k IN keys(n) WHERE NOT k IN ks]) AS unseen, min(elementId(n)) AS sample "
-             "RETURN kind, ks, reduce(u = [], x IN unseen | u + x) AS unseen, "
+             "RETURN kind, ks, reduce(u = [], x IN unseen | u + x) AS unseen, size(rows) AS n, "
              "CASE WHEN kind IS NULL THEN sample END AS sample, "
              f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[j]]')}] AS cols")
     known = _seen_keys(tx, sorted(cfg.node_keys), node=True)
@@ -214,6 +253,7 @@ def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) -
         if rec["kind"] is None:                               # a node no key names: say which labels
             _key_label(_labels(tx, rec["sample"]), cfg)
         columns = sorted(zip(rec["ks"], rec["cols"]))
+        reach.nodes_read += rec["n"]
         sink("nodes", rec["kind"], pa.table({k: gc.arrow(col) for k, col in columns}))
 
     for chunk in _chunks(codes):
@@ -223,25 +263,26 @@ def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) -
 _ENDS = ("start_label", "start_key", "end_label", "end_key")
 
 
-def _rel_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) -> None:
+def _rel_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink, reach: _Reach) -> None:
     """Every followed-type relationship whose two ends are both in the slice. The end check is
     done here, not in Cypher: `elementId(b) IN <the whole slice>` costs Neo4j a lookup of every
     end node per chunk, quadratic in the slice. `codes` is sorted: membership is a binary search."""
     types = sorted({r.type for r in cfg.follow})
-    # rows [start label, start key, end label, end key, end code, properties...]
-    query = (f"MATCH (a) WHERE elementId(a) IN {IDS} WITH a, {_key_of('a', cfg)} AS ak "   # once per start
+    # rows [start label, start key, end label, end key, end code, start code, properties...]
+    query = (f"MATCH (a) WHERE elementId(a) IN {IDS} "                                     # once per start
+             f"WITH a, {_key_of('a', cfg)} AS ak, {_code('elementId(a)')} AS ac "
              "MATCH (a)-[r]->(b) WHERE type(r) IN $types AND ($only IS NULL OR type(r) IN $only) "
-             "WITH ak, r, b, type(r) AS kind "
-             "WITH ak, r, b, kind, coalesce($known[kind], []) AS ks "
-             f"WITH kind, ks, collect(ak + {_key_of('b', cfg)} + [{_code('elementId(b)')}] + [k IN ks | r[k]]) "
+             "WITH ak, ac, r, b, type(r) AS kind "
+             "WITH ak, ac, r, b, kind, coalesce($known[kind], []) AS ks "
+             f"WITH kind, ks, collect(ak + {_key_of('b', cfg)} + [{_code('elementId(b)')}, ac] + [k IN ks | r[k]]) "
              "AS rows, collect(DISTINCT [k IN keys(r) WHERE NOT k IN ks]) AS unseen "
              # in records of at most PIECE relationships: a chunk's nodes may have many
              "UNWIND range(0, size(rows) - 1, $piece) AS i "
              "WITH kind, ks, unseen, rows[i..i + $piece] AS rows "
              "RETURN kind, ks, reduce(u = [], x IN unseen | u + x) AS unseen, [p IN rows | p[0]] AS al, "
-             "[p IN rows | p[2]] AS bl, [p IN rows | p[4]] AS bcodes, "
+             "[p IN rows | p[2]] AS bl, [p IN rows | p[4]] AS bcodes, [p IN rows | p[5]] AS acodes, "
              f"{gc.column('[p IN rows | p[1]]')} AS ak, {gc.column('[p IN rows | p[3]]')} AS bk, "
-             f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[5 + j]]')}] AS cols")
+             f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[6 + j]]')}] AS cols")
     known = _seen_keys(tx, types, node=False)
 
     def handle(rec, chunk):
@@ -250,6 +291,7 @@ def _rel_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink) ->
         inside = codes[at] == ends
         if not inside.any():
             return
+        reach.add(rec["kind"], np.array(rec["acodes"], dtype=np.int64)[inside], ends[inside])
         keep = None if inside.all() else inside.tolist()
         if None in rec["al"] or None in rec["bl"]:             # an end no key names: say which labels
             for j, (al, bl) in enumerate(zip(rec["al"], rec["bl"])):
@@ -300,11 +342,13 @@ def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, distr
 
 
 def _read_all(tx, cfg: GraphConfig, district, sink: Sink | None) -> Subgraph:
-    codes, depth, ids = _walk(tx, cfg, district)
+    codes, depth, ids, root = _walk(tx, cfg, district)
     sub = Subgraph(depth_reached=depth)
     if sink is None:
         def sink(kind, name, table):
             getattr(sub, kind).setdefault(name, []).extend(table.to_pylist())
-    _node_rows(tx, codes, ids, cfg, sink)
-    _rel_rows(tx, codes, ids, cfg, sink)
+    reach = _Reach(cfg, codes)
+    _node_rows(tx, codes, ids, cfg, sink, reach)
+    _rel_rows(tx, codes, ids, cfg, sink, reach)
+    sub.orphans = reach.orphans(root)
     return sub

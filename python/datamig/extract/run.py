@@ -18,7 +18,7 @@ from ..analyze.graph_names import check_graph_names
 from ..analyze.model import ForeignKey, Table
 from ..config import Config
 from ..config.env import store_setting
-from ..errors import ConfigError, DatamigError, NotFound
+from ..errors import ConfigError, DatamigError, MigrationFailed, NotFound
 from ..folders import first_missing, remove_empty
 from . import graph_parquet, pg_types
 from .closure import Closure
@@ -102,16 +102,33 @@ def _write_tables(tables: dict[str, Table], ws: Workspace, out: Path, closure: C
     return entries
 
 
+# Neo4j reads no snapshot: a read that saw the graph change is read again, this many times at most
+GRAPH_READS = 3
+
+
 def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
     if cfg.graph is None:
         return {}
     store = cfg.stores[cfg.graph.store]
     url_var, user_var, pw_var = store.env_names("prod")
     started = time.monotonic()
-    writer = graph_parquet.GraphWriter(out / "_work" / "graph")
+    login = (store_setting(env, url_var, store.name), env.get(user_var, "neo4j"), store_setting(env, pw_var, store.name))
+    for attempt in range(1, GRAPH_READS + 1):
+        writer = graph_parquet.GraphWriter(out / "_work" / f"graph-{attempt}")
+        try:
+            sub = extract_subgraph(*login, cfg.graph, district, sink=writer.add)
+        except BaseException:
+            writer.close()
+            raise
+        if not sub.orphans:
+            break
+        writer.close()
+        log.warning("graph store %s changed while read (%d nodes of the walk not connected by what was read): "
+                    "reading again", store.name, sub.orphans)
+    else:
+        raise MigrationFailed(f"store {store.name}: the graph changed while each of {GRAPH_READS} reads of district "
+                              f"{district}'s subgraph ran; extract again when PROD's graph writes settle")
     try:
-        sub = extract_subgraph(store_setting(env, url_var, store.name), env.get(user_var, "neo4j"),
-                               store_setting(env, pw_var, store.name), cfg.graph, district, sink=writer.add)
         nodes, rels = {}, {}
         for label in writer.names("nodes"):
             key = cfg.graph.node_keys.get(label)
