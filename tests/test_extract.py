@@ -1035,3 +1035,25 @@ def test_the_extract_reads_a_changed_graph_again_until_it_is_one_state(env, xcfg
     finally:
         _remove_guardian(url, user, password)
 
+
+
+def test_rows_equal_in_every_column_of_a_table_without_a_key_are_all_extracted(xcfg, env, prod_urls, tmp_path):
+    """A review's PROD log table had no primary key: its two equal rows of district 42 (and two
+    equal rows with a NULL) landed as one each, since a row's identity was all its columns."""
+    from datamig.extract.run import extract
+
+    reader = conninfo_to_dict(prod_urls["ids"])["user"]
+    with psycopg.connect(admin_url(env, conninfo_to_dict(prod_urls["ids"])["dbname"]), autocommit=True) as conn:
+        conn.execute("CREATE TABLE keyless_log (district_id bigint NOT NULL REFERENCES districts (id), msg text); "
+                     "INSERT INTO keyless_log VALUES (42, 'dup'), (42, 'dup'), (42, NULL), (42, NULL), (7, 'other'); "
+                     f"GRANT SELECT ON keyless_log TO {reader}")
+        try:
+            cfg = dataclasses.replace(xcfg, out_dir=tmp_path / "runs")
+            manifest = extract(cfg, env, 42, run_id="mig-20260101-000003-d42")
+            assert manifest["tables"]["ids.keyless_log"]["rows"] == 4
+            path = cfg.out_dir / "mig-20260101-000003-d42" / "extract" / "ids" / "keyless_log.parquet"
+            rows = duckdb.sql(f"SELECT * FROM '{path}'")
+            assert rows.columns == ["district_id", "msg"]  # the ctid told rows apart; it lands nowhere
+            assert sorted(rows.fetchall(), key=repr) == sorted([(42, "dup")] * 2 + [(42, None)] * 2, key=repr)
+        finally:
+            conn.execute("DROP TABLE keyless_log")

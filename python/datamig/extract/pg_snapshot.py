@@ -102,9 +102,15 @@ def array_literal(values: Sequence[str]) -> str:
     return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
+# A table without a primary key: the row's ctid, within the store's one snapshot, tells apart rows
+# equal in every column (all of them belong to the slice) from one row fetched twice.
+ROW_ID = "_datamig_ctid"
+
+
 def _select(table: Table, where: str) -> str:
     cols = ", ".join(f"{pg_types.select_text(c.name, c.data_type)} AS {qi(c.name)}" for c in table.columns)
-    return f"SELECT {cols} FROM {qi(table.schema)}.{qi(table.name)} WHERE {where}"
+    row_id = "" if table.primary_key else f", ctid::text AS {qi(ROW_ID)}"
+    return f"SELECT {cols}{row_id} FROM {qi(table.schema)}.{qi(table.name)} WHERE {where}"
 
 
 def _tuple_filter(table: Table, columns: Sequence[str], arrays: Sequence[str]) -> str:

@@ -20,7 +20,7 @@ from ..analyze.model import Table
 from ..errors import ConnectionFailed
 from ..quoting import sql_ident as q, sql_literal as lit
 from . import ROW_GROUP_ROWS, pg_types
-from .pg_snapshot import CHUNK, Snapshot, ql
+from .pg_snapshot import CHUNK, ROW_ID, Snapshot, ql
 
 # DuckDB cannot download extensions here: the duckdb-extension-postgres-scanner wheel ships it.
 try:
@@ -34,7 +34,8 @@ def rel(table: Table) -> str:
 
 
 def identity(table: Table) -> tuple[str, ...]:
-    """Columns that identify a row: the primary key, else every column."""
+    """Columns that order the rows: the primary key, else every column (rows equal in all of
+    them are alike, so the Parquet is the same whatever their order)."""
     return table.primary_key or tuple(c.name for c in table.columns)
 
 
@@ -118,22 +119,21 @@ class Workspace:
 
     def create(self, table: Table) -> None:
         cols = ", ".join(f"{q(c.name)} {pg_types.workspace_type(c.data_type)}" for c in table.columns)
-        self.db.execute(f"CREATE TABLE IF NOT EXISTS {rel(table)} ({cols}, _down BOOLEAN, _batch INTEGER)")
+        row_id = "" if table.primary_key else f", {q(ROW_ID)} VARCHAR"
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {rel(table)} ({cols}{row_id}, _down BOOLEAN, _batch INTEGER)")
 
     def ingest(self, table: Table, pg_select: str, down: bool, batch: int) -> int:
         """Add the rows `pg_select` returns in PROD that are not already selected; returns how
-        many were new. One query returns each row once, so only keys already in the table need
-        excluding (and, for a table without a key, duplicate rows within PROD itself)."""
-        key = identity(table)
-        on = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in key) if not table.primary_key \
-            else " AND ".join(f"t.{q(k)} = c.{q(k)}" for k in key)
+        many were new. One query returns each row once, so only rows already in the table need
+        excluding: by primary key, else by the row's ctid in the snapshot (rows equal in every
+        column are rows all the same: a review's two equal log rows of district 42 landed as one)."""
+        key = table.primary_key or (ROW_ID,)
+        on = " AND ".join(f"t.{q(k)} = c.{q(k)}" for k in key)
         catalog = self.attached[table.store][1:-1]
-        dedup_within = "" if table.primary_key else \
-            f" QUALIFY row_number() OVER (PARTITION BY {', '.join(f'c.{q(k)}' for k in key)}) = 1"
         inserted = self.db.execute(
             f"INSERT INTO {rel(table)} SELECT c.*, {str(down).upper()}, {batch} "
             f"FROM postgres_query({lit(catalog)}, {lit(pg_select)}) c "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {rel(table)} t WHERE {on}){dedup_within}").fetchone()[0]
+            f"WHERE NOT EXISTS (SELECT 1 FROM {rel(table)} t WHERE {on})").fetchone()[0]
         if inserted:
             self._last_batch[table.id] = batch
         return inserted
