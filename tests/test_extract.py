@@ -988,7 +988,7 @@ def test_a_graph_that_changes_between_the_walk_and_the_reads_is_seen(env, xcfg):
         assert gs.extract_subgraph(url, user, password, xcfg.graph, 42).orphans == 0  # a still graph
         with neo4j.GraphDatabase.driver(url, auth=(user, password)) as driver, \
                 driver.session(default_access_mode=neo4j.READ_ACCESS) as session, session.begin_transaction() as tx:
-            codes, _, ids, root = gs._walk(tx, xcfg.graph, 42)
+            codes, _, ids, root, _ = gs._walk(tx, xcfg.graph, 42)
             _cut_guardian(url, user, password)  # committed by another session, mid-read
             reach = gs._Reach(xcfg.graph, codes)
             gs._node_rows(tx, codes, ids, xcfg.graph, lambda *a: None, reach)
@@ -1057,3 +1057,15 @@ def test_rows_equal_in_every_column_of_a_table_without_a_key_are_all_extracted(x
             assert sorted(rows.fetchall(), key=repr) == sorted([(42, "dup")] * 2 + [(42, None)] * 2, key=repr)
         finally:
             conn.execute("DROP TABLE keyless_log")
+
+
+def test_a_walk_cut_short_by_max_depth_says_so(env, xcfg):
+    """It stopped in silence: only depth_reached told, and only to whoever compared it with
+    graph.max_depth."""
+    from datamig.extract import graph_slice as gs
+
+    url, user, password = _graph_env(env, xcfg)
+    assert gs.extract_subgraph(url, user, password, xcfg.graph, 42).beyond_max_depth is False
+    short = dataclasses.replace(xcfg.graph, max_depth=1)
+    sub = gs.extract_subgraph(url, user, password, short, 42)
+    assert (sub.depth_reached, sub.beyond_max_depth, sub.orphans) == (1, True, 0)

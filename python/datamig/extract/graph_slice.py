@@ -44,6 +44,8 @@ class Subgraph:
     nodes: dict[str, list[dict]] = field(default_factory=dict)  # label -> property maps
     relationships: dict[str, list[dict]] = field(default_factory=dict)  # type -> rows
     depth_reached: int = 0
+    # the walk stopped at max_depth with nodes one step further still unvisited (left out)
+    beyond_max_depth: bool = False
     # nodes of the walk that the nodes and relationships read do not hold or connect to the root:
     # the graph changed while it was read (see _Reach); 0 for a consistent slice
     orphans: int = 0
@@ -154,8 +156,9 @@ def _step_query(cfg: GraphConfig) -> str:
             f"RETURN [x IN ids | {_code('x')}] AS codes, [x IN ids WHERE {_code('x')} < 0][0..1] AS odd")
 
 
-def _walk(tx, cfg: GraphConfig, district) -> tuple[np.ndarray, int, _Ids, int]:
-    """The slice's node ids, sorted, as int64 codes of `_Ids`; the depth; the root's code."""
+def _walk(tx, cfg: GraphConfig, district) -> tuple[np.ndarray, int, _Ids, int, bool]:
+    """The slice's node ids, sorted, as int64 codes of `_Ids`; the depth; the root's code; whether
+    nodes one step beyond max_depth were left out."""
     root = tx.run(f"MATCH (r:`{cfg.root_label}` {{`{cfg.root_key}`: $k}}) RETURN elementId(r) AS id",
                   k=district).single()
     if root is None:
@@ -167,15 +170,22 @@ def _walk(tx, cfg: GraphConfig, district) -> tuple[np.ndarray, int, _Ids, int]:
     query = _step_query(cfg)
     while frontier.size and depth < cfg.max_depth:
         depth += 1
-        reached = np.empty(0, dtype=np.int64)
-        for chunk in _chunks(frontier if cfg.follow else frontier[:0]):
-            (rec,) = _records(tx, query, ids.params(chunk))
-            if rec["odd"]:
-                ids.encode(rec["odd"])                        # raises, naming the id
-            reached = np.union1d(reached, np.array(rec["codes"], dtype=np.int64))   # sorted, unique
-        frontier = np.setdiff1d(reached, selected, assume_unique=True)
+        frontier = np.setdiff1d(_step(tx, query, ids, frontier, cfg), selected, assume_unique=True)
         selected = np.union1d(selected, frontier)
-    return selected, depth, ids, int(ids.encode([root["id"]])[0])
+    # one step more, only to tell whether the bound cut the slice short (said, not followed)
+    beyond = bool(frontier.size) and bool(np.setdiff1d(_step(tx, query, ids, frontier, cfg), selected).size)
+    return selected, depth, ids, int(ids.encode([root["id"]])[0]), beyond
+
+
+def _step(tx, query: str, ids: _Ids, frontier: np.ndarray, cfg: GraphConfig) -> np.ndarray:
+    """Every node one followed relationship away from `frontier`, sorted and unique."""
+    reached = np.empty(0, dtype=np.int64)
+    for chunk in _chunks(frontier if cfg.follow else frontier[:0]):
+        (rec,) = _records(tx, query, ids.params(chunk))
+        if rec["odd"]:
+            ids.encode(rec["odd"])                        # raises, naming the id
+        reached = np.union1d(reached, np.array(rec["codes"], dtype=np.int64))
+    return reached
 
 
 def _key_label(labels: list[str], cfg: GraphConfig) -> str:
@@ -342,8 +352,8 @@ def extract_subgraph(url: str, user: str, password: str, cfg: GraphConfig, distr
 
 
 def _read_all(tx, cfg: GraphConfig, district, sink: Sink | None) -> Subgraph:
-    codes, depth, ids, root = _walk(tx, cfg, district)
-    sub = Subgraph(depth_reached=depth)
+    codes, depth, ids, root, beyond = _walk(tx, cfg, district)
+    sub = Subgraph(depth_reached=depth, beyond_max_depth=beyond)
     if sink is None:
         def sink(kind, name, table):
             getattr(sub, kind).setdefault(name, []).extend(table.to_pylist())

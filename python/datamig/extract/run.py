@@ -142,8 +142,11 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
             rels[rel_type] = {**writer.finish("relationships", rel_type, sort, path), **_file_entry(path, out)}
     finally:
         writer.close()
+    if sub.beyond_max_depth:
+        log.warning("graph walk of district %s stopped at graph.max_depth %d with nodes one step further left out",
+                    district, cfg.graph.max_depth)
     return {"store": store.name, "nodes": nodes, "relationships": rels, "depth_reached": sub.depth_reached,
-            "timings": {"subgraph_s": round(time.monotonic() - started, 3)}}
+            "beyond_max_depth": sub.beyond_max_depth, "timings": {"subgraph_s": round(time.monotonic() - started, 3)}}
 
 
 def _check_node_key(cfg: Config, label: str, key: str | None, columns: list[dict]) -> None:
