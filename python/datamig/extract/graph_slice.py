@@ -1,8 +1,9 @@
 """The district's subgraph from Neo4j: a breadth-first walk from the root node over the
 configured relationship types and directions, bounded in depth, read in one read
-transaction; Neo4j's reads are read-committed, so the slice read is checked to be one state of
-the graph (_Reach) and read again when it is not (extract/run.py). Nodes land per label and relationships per type, each end named by its
-label and business key (internal ids mean nothing in another database).
+transaction. Neo4j's reads are read-committed, so the slice read is checked to be one state of
+the graph (_Reach) and read again when it is not (extract/run.py). Nodes land per label and
+relationships per type, each end named by its label and business key (internal ids mean
+nothing in another database).
 
 The walk's memory does not grow with strings: a node's element id is the database's prefix
 (`4:<database id>:`) and a number, so the visited set and each frontier are sorted numpy int64

@@ -39,8 +39,8 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
     cover = coverage(root, run.validation, run.path)
     options = state.get("options") or {}
     district = run.district
-    warnings, errors = _problems(run, phases, stores, validation, load, verify, cover)
     cert = cert_state(run.load, run.rollback)
+    warnings, errors = _problems(run, phases, stores, validation, load, verify, cover, cert)
     if cert and cert["status"] == "ROLLED_BACK" and stores.get("available"):
         stores["note"] = (f"the in-CERT counts are the post-load verification's, before the rollback at "
                           f"{cert['at']}: CERT holds none of these rows now")
@@ -87,7 +87,7 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
     }
 
 
-def _problems(run: RunFolder, phases, stores, validation, load, verify, cover) -> tuple[list[str], list[str]]:
+def _problems(run: RunFolder, phases, stores, validation, load, verify, cover, cert) -> tuple[list[str], list[str]]:
     warnings, errors = [], []
     for p in phases:
         if p["status"] == "failed":
@@ -107,7 +107,6 @@ def _problems(run: RunFolder, phases, stores, validation, load, verify, cover) -
     if validation.get("status") == "FAILED" and not blocking_rules and not validation.get("model_errors"):
         errors.append("validation status FAILED" + (f": {validation['reason']}" if validation.get("reason") else ""))
     errors += [f"post-load validation: {i}" for i in verify.get("issues") or []]
-    cert = cert_state(run.load, run.rollback)
     rolled_back = bool(cert and cert["status"] == "ROLLED_BACK")
     if rolled_back:
         warnings.append(f"the run was rolled back from CERT at {cert['at']}: CERT holds none of its rows now")
