@@ -1069,3 +1069,27 @@ def test_a_walk_cut_short_by_max_depth_says_so(env, xcfg):
     short = dataclasses.replace(xcfg.graph, max_depth=1)
     sub = gs.extract_subgraph(url, user, password, short, 42)
     assert (sub.depth_reached, sub.beyond_max_depth, sub.orphans) == (1, True, 0)
+
+
+def test_migrate_with_a_cert_table_without_a_key_stops_in_preflight(tiny_estate, prod_urls, tmp_path):
+    """The load refuses a table it cannot match, update or undo rows of, but a migrate found out
+    only after extracting and transforming the district."""
+    env = tiny_estate["env"]
+    cert_db = conninfo_to_dict(env["CERT_IDS_URL"])["dbname"]
+    prod_db = conninfo_to_dict(prod_urls["ids"])["dbname"]
+    reader = conninfo_to_dict(prod_urls["ids"])["user"]
+    ddl = "CREATE TABLE keyless_notes (district_id bigint, note text)"
+    with psycopg.connect(admin_url(env, prod_db), autocommit=True) as prod, \
+            psycopg.connect(admin_url(env, cert_db), autocommit=True) as cert:
+        prod.execute(f"{ddl}; GRANT SELECT ON keyless_notes TO {reader}")
+        cert.execute(ddl)
+        try:
+            out_dir = tmp_path / "runs"
+            result = _migrate(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(env), "--district", "42")
+            assert result.returncode == 2, result.stderr
+            line = _one_line(result.stderr)
+            assert "CERT table ids.keyless_notes has no primary or unique key" in line, line
+            _assert_nothing_written(out_dir)
+        finally:
+            prod.execute("DROP TABLE keyless_notes")
+            cert.execute("DROP TABLE keyless_notes")

@@ -87,12 +87,18 @@ def check_cert_schema(cfg: Config, env: Mapping[str, str], prod: Mapping[str, Ta
     are checked by the loader against the final Parquet)."""
     checked = 0
     for store in cfg.postgres_stores():
-        cert = {t.name: {c.name for c in t.columns} for t in introspect_postgres(store, env[store.cert_env])[0]}
+        cert = {t.name: t for t in introspect_postgres(store, env[store.cert_env])[0]}
         for table in (t for t in prod.values() if t.store == store.name):
             if table.name not in cert:
                 raise ConfigError(f"CERT schema drift: table {store.name}.{table.name} is missing in CERT")
-            missing = [c.name for c in table.columns if c.name not in cert[table.name]]
+            names = {c.name for c in cert[table.name].columns}
+            missing = [c.name for c in table.columns if c.name not in names]
             if missing:
                 raise ConfigError(f"CERT schema drift: {store.name}.{table.name}.{missing[0]} is missing in CERT")
+            if not (cert[table.name].primary_key or cert[table.name].unique_keys):
+                # the load would refuse it, but only after the extract and the transform
+                raise ConfigError(f"CERT table {store.name}.{table.name} has no primary or unique key: the load "
+                                  f"could not match, update or undo its rows (give it one in CERT, or list it "
+                                  f"in exclude_tables)")
             checked += 1
     return checked
