@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import neo4j
 
 from ..config import Config
-from ..config.env import store_setting
+from ..config.env import graph_login
 from ..quoting import cypher_ident
 from .neo4j_introspect import open_driver
 
@@ -22,9 +22,7 @@ def check_graph_names(cfg: Config, env: Mapping[str, str]) -> None:
     if cfg.graph is None:
         return
     store = cfg.stores[cfg.graph.store]
-    url_var, user_var, password_var = store.env_names("prod")
-    with open_driver(store, store_setting(env, url_var, store.name), env.get(user_var) or "neo4j",
-                     store_setting(env, password_var, store.name)) as driver:
+    with open_driver(store, *graph_login(env, store)) as driver:
         with driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
             session.execute_read(_check, cfg, store.name)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import ConfigError
+from .model import StoreConfig
 
 
 def store_setting(env: Mapping[str, str], name: str | None, store: str) -> str:
@@ -12,3 +13,11 @@ def store_setting(env: Mapping[str, str], name: str | None, store: str) -> str:
     if not value:
         raise ConfigError(f"store {store}: environment variable {name} is not set (run `datamig services up`?)")
     return value
+
+
+def graph_login(env: Mapping[str, str], store: StoreConfig, target: str = "prod") -> tuple[str, str, str]:
+    """(url, user, password) of a Neo4j store: URL and password required, the user `neo4j`
+    unless set."""
+    url_var, user_var, password_var = store.env_names(target)
+    return (store_setting(env, url_var, store.name), env.get(user_var) or "neo4j",
+            store_setting(env, password_var, store.name))

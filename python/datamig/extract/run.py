@@ -17,7 +17,7 @@ from ..analyze.estate import check_config_names, introspect_estate
 from ..analyze.graph_names import check_graph_names
 from ..analyze.model import ForeignKey, Table
 from ..config import Config
-from ..config.env import store_setting
+from ..config.env import graph_login, store_setting
 from ..errors import ConfigError, DatamigError, MigrationFailed, NotFound
 from ..folders import first_missing, remove_empty
 from . import graph_parquet, pg_types
@@ -110,9 +110,8 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
     if cfg.graph is None:
         return {}
     store = cfg.stores[cfg.graph.store]
-    url_var, user_var, pw_var = store.env_names("prod")
     started = time.monotonic()
-    login = (store_setting(env, url_var, store.name), env.get(user_var, "neo4j"), store_setting(env, pw_var, store.name))
+    login = graph_login(env, store)
     for attempt in range(1, GRAPH_READS + 1):
         writer = graph_parquet.GraphWriter(out / "_work" / f"graph-{attempt}")
         try:

@@ -13,7 +13,7 @@ from ..analyze.model import Estate
 from ..analyze.neo4j_introspect import introspect_neo4j
 from ..anonymize.rules import load_rules
 from ..config import Config
-from ..config.env import store_setting
+from ..config.env import graph_login
 from ..analyze.estate import introspect_estate
 from ..yaml_lines import load_data
 from . import anonymized, marts, naming, pii_values, staging
@@ -29,9 +29,7 @@ def live_estate(cfg: Config, env: Mapping[str, str]) -> Estate:
     tables, fks, _ = introspect_estate(cfg, env)
     graphs = {}
     for store in cfg.neo4j_stores():
-        url, user, pw = store.env_names("prod")
-        graphs[store.name] = introspect_neo4j(store, store_setting(env, url, store.name), env.get(user, "neo4j"),
-                                              store_setting(env, pw, store.name))
+        graphs[store.name] = introspect_neo4j(store, *graph_login(env, store))
     return Estate(tables=tables, foreign_keys=fks, graphs=graphs)
 
 
