@@ -280,3 +280,77 @@ def test_progress_from_many_threads_leaves_in_order(monkeypatch):
     anyio.run(main)
     assert len(sent) == 3 * 4 * 50
     assert all(b > a for a, b in zip(sent, sent[1:]))
+
+
+def test_a_cancelled_migrate_stops_before_its_next_phase(tiny_estate, cfg, tmp_path):
+    """A migrate whose client cancelled it ran on to its end, the load included, and held the
+    one-dbt-tool lock meanwhile. Now the cancelled call returns at once and the run stops before
+    its next phase: cancelled, resumable, and the lock free again."""
+    from conftest import SALT
+
+    extra = {**tiny_estate["env"], "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"], "DATAMIG_SALT": SALT}
+    in_transform = anyio.Event()
+    returned: list = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        if (message or "").startswith("transform:"):
+            in_transform.set()
+
+    async def call(client) -> None:
+        returned.append(await client.call_tool("migrate", {"district": 42}, progress_callback=on_progress))
+
+    async def until(what, done, seconds: float = 600):
+        with anyio.fail_after(seconds):
+            while not done(result := await what()):
+                await anyio.sleep(0.5)
+        return result
+
+    async def main():
+        async with _session(tmp_path, extra, timeout=840) as client:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call, client)
+                await in_transform.wait()
+                tg.cancel_scope.cancel()  # the SDK sends notifications/cancelled to the server
+            runs = await until(lambda: client.call_tool("list_runs", {}),
+                               lambda r: r.structured_content["runs"][0]["status"] != "running")
+            run = runs.structured_content["runs"][0]
+            # the lock is free once the cancelled work has ended: a validation is no longer refused
+            checked = await until(lambda: client.call_tool("validate_migration", {"run_id": run["run_id"]}),
+                                  lambda r: "another migrate" not in r.content[0].text, seconds=300)
+            report = await client.call_tool("get_report", {"run_id": run["run_id"]})
+            return run, checked, report
+
+    run, checked, report = anyio.run(main)
+    try:
+        assert returned == []
+        assert run["status"] == "cancelled"
+        phases = {name: p["status"] for name, p in run["phases"].items()}
+        assert phases == {"preflight": "done", "extract": "done", "transform": "done", "gate": "pending",
+                          "load": "pending", "verify": "pending", "report": "pending"}
+        assert checked.is_error and "was never loaded into CERT" in checked.content[0].text
+        summary = report.structured_content["summary"]
+        assert (summary["status"], summary["failed_phase"]) == ("CANCELLED", "gate")
+        assert summary["verdict"] == ("The run of district 42 was cancelled by its caller before gate; the phases "
+                                      "before it are done.")
+        assert report.structured_content["next_steps"][0] == (
+            f"Resume it from the phase it stopped in: `datamig migrate --resume {run['run_id']}`.")
+    finally:
+        for suffix in ("json", "md", "html"):
+            (ROOT / "data" / "reports" / f"{run['run_id']}.{suffix}").unlink(missing_ok=True)
+
+
+def test_a_call_cancelled_before_its_thread_began_frees_the_lock():
+    """anyio can cancel a call while it waits for a worker thread: its work never runs, and the
+    lock it took must not stay held for ever."""
+    from datamig.mcp_server import _DBT, _DbtSlot
+
+    ran: list[int] = []
+    slot = _DbtSlot("migrate", lambda: ran.append(1))
+    assert _DBT.locked()
+    slot.abandon()
+    assert not _DBT.locked()
+    assert slot() is None and ran == []
+    second = _DbtSlot("migrate", lambda: ran.append(2) or "done")
+    assert second() == "done" and ran == [2] and not _DBT.locked()
+    second.abandon()  # its work ended: nothing left to release
+    assert not _DBT.locked()

@@ -70,12 +70,26 @@ MANIFEST = {"district": 42, "tables": {"ids.districts": {"store": "ids", "table"
 def test_validate_migration_with_cert_down_is_one_line_and_writes_nothing(work):
     """It crashed with psycopg's traceback, after writing dbt-cert/ into the run and a parse cache."""
     run = _run(work, MANIFEST)
+    (run / "load-report.json").write_text(json.dumps({"status": "LOADED", "dry_run": False}))
     before = _files(run)
     line = _one_error_line(_cli(work, "validate-migration", RUN), "store ids (CERT)", "127.0.0.1:1",
                            "Connection refused")
     assert "Traceback" not in line
-    assert _files(run) == before and sorted(p.name for p in run.iterdir()) == ["extract", "run.log"]
+    assert _files(run) == before and sorted(p.name for p in run.iterdir()) == ["extract", "load-report.json", "run.log"]
     assert not (work / "cache").exists()
+
+
+@pytest.mark.parametrize("load_report", [None, {"status": "DRY_RUN", "dry_run": True}])
+def test_validate_migration_of_a_run_never_loaded_says_so(work, load_report):
+    """It went on to CERT and answered ISSUES_FOUND (every count 0 in CERT), blaming CERT for a
+    load that never happened."""
+    run = _run(work, MANIFEST)
+    if load_report:
+        (run / "load-report.json").write_text(json.dumps(load_report))
+    before = _files(run)
+    _one_error_line(_cli(work, "validate-migration", RUN), f"run {RUN} was never loaded into CERT",
+                    f"datamig load {RUN}")
+    assert _files(run) == before
 
 
 # --- 2. a broken validation-rules file, caught by migrate's preflight ----------------------------

@@ -74,19 +74,35 @@ class Settings:
         self.cfg = dataclasses.replace(cfg, out_dir=(self.root / cfg.out_dir).resolve())
 
 
-def _one_dbt_at_a_time(tool: str, fn: Callable[[], Any]) -> Callable[[], Any]:
-    """`fn` holding _DBT (released by the worker thread when fn ends, however the call ended);
-    a tool error naming what to do when another dbt-running tool holds it."""
-    if not _DBT.acquire(blocking=False):
-        raise ToolError(f"{tool}: another migrate or validate_migration is running in this server; "
-                        f"call again when it has ended (list_runs shows its run)")
+class _DbtSlot:
+    """The work `fn` of one call holding _DBT, refused at once (a tool error saying what to do)
+    when another dbt-running tool holds it. The worker thread releases it when `fn` ends,
+    however it ended; `abandon()` releases it when the call was cancelled before its thread
+    began `fn` (anyio may cancel it while it waits for a thread), which then never runs."""
 
-    def run() -> Any:
+    def __init__(self, tool: str, fn: Callable[[], Any]):
+        if not _DBT.acquire(blocking=False):
+            raise ToolError(f"{tool}: another migrate or validate_migration is running in this server; "
+                            f"call again when it has ended (list_runs shows its run)")
+        self.fn = fn
+        self.began = self.released = False
+        self.lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self.lock:
+            if self.released:
+                return None
+            self.began = True
         try:
-            return fn()
+            return self.fn()
         finally:
             _DBT.release()
-    return run
+
+    def abandon(self) -> None:
+        with self.lock:
+            if not self.began and not self.released:
+                self.released = True
+                _DBT.release()
 
 
 def _jsonable(value: Any) -> Any:
@@ -155,12 +171,20 @@ def _run_id(run_id: str) -> str:
         raise ToolError(_line(exc)) from None
 
 
-async def _call(fn: Callable[[], Any]) -> dict[str, Any]:
+async def _call(fn: Callable[[], Any], on_cancel: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run blocking datamig code in a worker thread; DatamigError -> tool error (one line).
     The result is made JSON-safe and scrubbed of secret values (belt and braces: datamig's
-    results carry none)."""
+    results carry none).
+
+    A thread cannot be killed: when the client cancels a call given `on_cancel`, the call
+    returns at once and `on_cancel` asks the work to stop at its next safe point (without it,
+    the cancelled call waits for the work to end)."""
     try:
-        result = await anyio.to_thread.run_sync(fn)
+        result = await anyio.to_thread.run_sync(fn, abandon_on_cancel=on_cancel is not None)
+    except anyio.get_cancelled_exc_class():
+        if on_cancel is not None:
+            on_cancel()
+        raise
     except DatamigError as exc:
         raise ToolError(_line(exc)) from None
     except Exception as exc:  # an agent gets the reason, not a bare "Error executing tool"
@@ -220,21 +244,28 @@ def build_server() -> MCPServer:
     ) -> dict[str, Any]:
         """Migrate one district PROD -> CERT: preflight, extract, transform (anonymize + test),
         validation gate, load, verify, report. A dry run by default. A failed phase is a normal
-        result: status "failed" and the phase's error."""
+        result: status "failed" and the phase's error. Cancelling the call stops the run before
+        its next phase (list_runs then shows it "cancelled"; resume continues it)."""
         if resume is not None:  # "" is not "no run": it would start a new migration of district 0
             _run_id(resume)
         elif district is None:
             raise ToolError("migrate: give a district (or resume with a run id)")
         progress = _Progress(ctx, total=len(PHASES))
+        cancelled = threading.Event()
 
         def run() -> dict:
             from .runner import api
 
             s = Settings()
             return api.migrate(s.cfg, s.env, s.root, district or 0, dry_run=dry_run, strategy=strategy,
-                               resume=resume, progress=progress.phase_message)
+                               resume=resume, progress=progress.phase_message, stop=cancelled.is_set)
 
-        return await _call(_one_dbt_at_a_time("migrate", run))
+        def cancel() -> None:  # a cancelled migrate used to run on to its end, the load included
+            cancelled.set()
+            slot.abandon()
+
+        slot = _DbtSlot("migrate", run)
+        return await _call(slot, on_cancel=cancel)
 
     @server.tool()
     async def validate_migration(
@@ -260,7 +291,8 @@ def build_server() -> MCPServer:
             progress.message(f"{run_id}: {result.get('status')}")
             return result
 
-        return await _call(_one_dbt_at_a_time("validate_migration", run))
+        slot = _DbtSlot("validate_migration", run)  # read-only: once cancelled, it runs to its end unheard
+        return await _call(slot, on_cancel=slot.abandon)
 
     @server.tool()
     async def rollback(

@@ -51,7 +51,7 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
     summary = {
         "status": status,
         "run_status": state.get("status"),
-        "failed_phase": stopped if status in ("FAILED", "INCOMPLETE", "INTERRUPTED") else None,
+        "failed_phase": stopped if status in ("FAILED", "CANCELLED", "INCOMPLETE", "INTERRUPTED") else None,
         "district": district,
         "dry_run": bool(options.get("dry_run")),
         "strategy": options.get("strategy"),

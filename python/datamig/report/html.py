@@ -17,7 +17,7 @@ th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.total td{font-weight:600;background:#f6f8fa}
 .verdict{font-size:16px;font-weight:600;padding:10px 14px;border-radius:6px;margin:12px 0}
 .SUCCEEDED{background:#dafbe1;border:1px solid #4ac26b}.DRY_RUN{background:#ddf4ff;border:1px solid #54aeff}
-.FAILED{background:#ffebe9;border:1px solid #ff8182}.INCOMPLETE,.INTERRUPTED,.UNKNOWN{background:#fff8c5;border:1px solid #d4a72c}
+.FAILED{background:#ffebe9;border:1px solid #ff8182}.CANCELLED,.INCOMPLETE,.INTERRUPTED,.UNKNOWN{background:#fff8c5;border:1px solid #d4a72c}
 .badge{display:inline-block;padding:0 6px;border-radius:10px;font-size:12px;background:#eaeef2}
 .b-done,.b-PASSED,.b-VALID,.b-LOADED{background:#dafbe1}.b-failed,.b-FAILED,.b-ISSUES_FOUND,.b-error{background:#ffebe9}
 .b-skipped,.b-pending{background:#eaeef2}.b-running,.b-PASSED_WITH_WARNINGS,.b-warn,.b-DRY_RUN{background:#fff8c5}

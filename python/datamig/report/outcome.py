@@ -22,8 +22,9 @@ def command(name: str, run_id: str, district) -> str:
 
 
 def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
-    """(SUCCEEDED | DRY_RUN | FAILED | INCOMPLETE | INTERRUPTED | UNKNOWN, the failed or stopped
-    phase). INTERRUPTED: its process is gone (killed, or its MCP server stopped)."""
+    """(SUCCEEDED | DRY_RUN | FAILED | CANCELLED | INCOMPLETE | INTERRUPTED | UNKNOWN, the failed
+    or stopped phase). CANCELLED: its caller (an agent) cancelled it, and it stopped between
+    phases. INTERRUPTED: its process is gone (killed, or its MCP server stopped)."""
     if not state:
         return "UNKNOWN", None
     failed = next((p["name"] for p in phases if p["status"] == "failed"), None)
@@ -34,12 +35,14 @@ def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
         return "SUCCEEDED", None
     if state.get("status") == "dry_run":
         return "DRY_RUN", None
+    stopped = next((p["name"] for p in phases if p["status"] not in ("done", "skipped")), None)
+    if state.get("status") == "cancelled":
+        return "CANCELLED", stopped
     # The report phase builds this report while it is itself "running": every phase before
     # it done means the run has in effect finished.
     before = [p for p in phases if p["name"] != "report"]
     if before and all(p["status"] in ("done", "skipped") for p in before):
         return ("DRY_RUN" if dry else "SUCCEEDED"), None
-    stopped = next((p["name"] for p in phases if p["status"] not in ("done", "skipped")), None)
     from ..runner.state import process_gone  # here: the runner's state module reads reports too
 
     return ("INTERRUPTED" if process_gone(state.get("pid"), state.get("host")) else "INCOMPLETE"), stopped
@@ -74,6 +77,9 @@ def verdict(status: str, phase: str | None, district, rows: dict, validation: di
             return (f"{d.capitalize()} was loaded, but post-load verification found "
                     f"{len(verify.get('issues') or [])} issues.")
         return f"The migration of {d} failed at {phase or 'an unknown phase'}: {error or 'see run.log'}."
+    if status == "CANCELLED":
+        return (f"The run of {d} was cancelled by its caller before {phase or 'an unknown phase'}; "
+                f"the phases before it are done.")
     if status == "INCOMPLETE":
         return f"The run of {d} is in progress or was interrupted (at {phase or 'an unknown phase'})."
     if status == "INTERRUPTED":
@@ -148,7 +154,7 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
         steps.append(f"Nothing was written to CERT. Migrate for real: `{command('migrate', run_id, district)}{flag}`.")
     elif status == "INCOMPLETE":
         steps.append(f"If the run is not still going, resume it: {cmd('resume')}.")
-    elif status == "INTERRUPTED":
+    elif status in ("INTERRUPTED", "CANCELLED"):
         steps.append(f"Resume it from the phase it stopped in: {cmd('resume')}.")
     if validation.get("status") == "PASSED_WITH_WARNINGS":
         warn = [r["rule"] for r in validation.get("rules") or [] if r["severity"] != "error"]

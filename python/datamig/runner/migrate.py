@@ -17,6 +17,7 @@ from .state import PhaseTimer, RunState
 
 log = logging.getLogger("datamig.runner")
 Progress = Callable[[str, str], None]  # (phase, message)
+Stop = Callable[[], bool]  # true once the caller has cancelled the run
 
 
 class PhaseFailed(Exception):
@@ -29,11 +30,12 @@ class PhaseFailed(Exception):
 
 class Migration:
     def __init__(self, cfg: Config, env: Mapping[str, str], root: Path, state: RunState,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, stop: Stop | None = None):
         self.cfg, self.env, self.root, self.state = cfg, env, root, state
         self.out_dir = cfg.out_dir
         self.run_dir = self.out_dir / state.run_id
         self.progress = progress or (lambda phase, msg: log.info("%s: %s", phase, msg))
+        self.stop = stop or (lambda: False)
 
     @property
     def dry_run(self) -> bool:
@@ -47,6 +49,8 @@ class Migration:
             if self.dry_run and name in ("verify",):
                 phase.status = "skipped"
                 continue
+            if self.stop():
+                return self._cancelled(name)
             self.progress(name, "starting")
             try:
                 with PhaseTimer(self.state, name, self.out_dir) as ph:
@@ -57,6 +61,15 @@ class Migration:
         self.state.status = "dry_run" if self.dry_run else "succeeded"
         self.state.save(self.out_dir)
         self._report_anyway()  # again: the report phase's own report still read "running"
+        return self.state
+
+    def _cancelled(self, before: str) -> RunState:
+        """Its caller cancelled the run: stop between phases (a phase stopped halfway, a load
+        above all, would leave more to undo), resumable from `before`."""
+        self.progress(before, "cancelled before this phase")
+        self.state.status = "cancelled"
+        self.state.save(self.out_dir)
+        self._report_anyway()
         return self.state
 
     def _report_anyway(self) -> None:
@@ -155,12 +168,13 @@ class Migration:
 
 
 def start(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_run: bool = False,
-          strategy: str = "auto", run_id: str | None = None, progress: Progress | None = None) -> RunState:
+          strategy: str = "auto", run_id: str | None = None, progress: Progress | None = None,
+          stop: Stop | None = None) -> RunState:
     state = RunState(run_id=run_id or new_run_id(district), district=district,
                      options={"dry_run": dry_run, "strategy": strategy})
     if (cfg.out_dir / state.run_id / "run-state.json").exists():
         raise DatamigError(f"run {state.run_id} exists already: use --resume {state.run_id}")
-    migration = Migration(cfg, env, root, state, progress)
+    migration = Migration(cfg, env, root, state, progress, stop)
     migration.preflight()  # a bad salt, a store down, CERT's drift: one line, and no run left behind
     state.claim()
     state.save(cfg.out_dir)
@@ -168,7 +182,7 @@ def start(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_ru
 
 
 def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
-           progress: Progress | None = None) -> RunState:
+           progress: Progress | None = None, stop: Stop | None = None) -> RunState:
     try:
         state = RunState.load(cfg.out_dir, run_id)
     except FileNotFoundError:
@@ -182,7 +196,7 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
     if state.pid is not None and state.current_status() == "running":
         raise DatamigError(f"run {run_id} is running (process {state.pid} on {state.host}): resume it once that "
                            f"process has stopped")
-    migration = Migration(cfg, env, root, state, progress)
+    migration = Migration(cfg, env, root, state, progress, stop)
     migration.recheck()  # a missing salt, a store down: one line, and run-state.json unchanged
     state.claim()
     return migration.run()

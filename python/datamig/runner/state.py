@@ -30,7 +30,7 @@ class RunState:
     run_id: str
     district: int
     options: dict
-    status: str = "running"  # running | succeeded | failed | dry_run
+    status: str = "running"  # running | succeeded | failed | dry_run | cancelled
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     phases: dict[str, Phase] = field(default_factory=lambda: {p: Phase() for p in PHASES})
     # The process running it (set by start and resume): a "running" run whose process is gone was

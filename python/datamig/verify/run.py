@@ -38,6 +38,16 @@ def _manifest(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def _check_loaded(run_dir: Path) -> None:
+    """A run never loaded (or only dry-run) has nothing in CERT to validate: every count would
+    differ and the verdict ISSUES_FOUND would blame CERT for a load that never happened."""
+    path = run_dir / "load-report.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    if not report or report.get("dry_run") or report.get("status") == "DRY_RUN":
+        raise DatamigError(f"run {run_dir.name} was never loaded into CERT: load it first "
+                           f"(`datamig load {run_dir.name}`), then validate it")
+
+
 def _check_cert(cfg: Config, env: Mapping[str, str], manifest: dict) -> None:
     """Every CERT store the validation reads answers, before anything is written (dbt's parse
     writes into the run folder and the parse cache): a store down is one line naming it and its
@@ -201,6 +211,7 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     started = time.monotonic()
     manifest = _manifest(run_dir)
     district = manifest["district"]
+    _check_loaded(run_dir)
     _check_cert(cfg, env, manifest)
     shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes  # masks messages
     # dbt's parse and tests are CPU in this process, the counts and links wait on PostgreSQL, the
