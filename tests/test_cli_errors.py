@@ -163,6 +163,27 @@ def test_dbt_run_directly_checks_the_run_id_and_its_district_as_the_cli_does(wor
     assert sorted(p.name for p in run.iterdir()) == ["extract"]   # no warehouse, no final/
 
 
+def test_dbt_build_of_a_run_loaded_into_cert_is_refused(work):
+    """`dbt build --vars '{district: 42}'` rebuilt the newest run even when it was loaded into
+    CERT: its final/ no longer what CERT held, and validate-migration still said VALID."""
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    (run / "load-report.json").write_text('{"status": "LOADED", "dry_run": false, "finished_at": "2099-01-01T00:01"}')
+    (work / "runs" / "latest-d42").symlink_to(run.name)
+    before = sorted(p.name for p in run.iterdir())
+    proc = _dbt_run(work, "{district: 42}")
+    assert proc.returncode != 0
+    assert ("run mig-20990101-000000-d42 is loaded into CERT: building it again would replace the final/ "
+            "that CERT holds") in proc.stdout and "datamig rollback mig-20990101-000000-d42" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == before  # no warehouse, no final/
+    # rolled back since: CERT holds none of it, and the run may be built again
+    (run / "rollback-report.json").write_text('{"status": "ROLLED_BACK", "finished_at": "2099-01-01T00:02"}')
+    proc = _dbt_run(work, "{district: 42}")
+    assert "is loaded into CERT" not in proc.stdout
+
+
 def test_a_malformed_settings_file_is_one_line_naming_its_line(work):
     (work / "state" / "services.env").write_text("# written by hand\nPROD_IDS_URL='host=h password=unclosed-9999\n")
     proc = _cli(work, "services", "status")

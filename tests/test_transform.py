@@ -670,6 +670,22 @@ def test_run_of_another_district_is_refused(xcfg, senv, extracted):
         transform(xcfg, senv, RUN_A, 55, root=ROOT)
 
 
+def test_a_run_loaded_into_cert_is_not_transformed_again(xcfg, senv, built):
+    """Its final/ was deleted and rebuilt under it: CERT then held data final/ no longer had."""
+    from datamig.errors import DatamigError
+    from datamig.transform import transform
+
+    run = built[1]
+    before = {p: p.stat().st_mtime_ns for p in (run / "final").rglob("*.parquet")}
+    (run / "load-report.json").write_text(json.dumps({"status": "LOADED", "dry_run": False}))
+    try:
+        with pytest.raises(DatamigError, match=f"run {RUN_A} is loaded into CERT"):
+            transform(xcfg, senv, RUN_A, 42, root=ROOT)
+    finally:
+        (run / "load-report.json").unlink()
+    assert before and {p: p.stat().st_mtime_ns for p in (run / "final").rglob("*.parquet")} == before
+
+
 # ----------------------------------------------------------------------------- report logic (no services)
 
 def _node(uid, severity="error", rule=None, macro="datamig_expression", column=None, model="model.datamig.m"):

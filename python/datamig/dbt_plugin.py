@@ -34,7 +34,7 @@ from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, NotFound
-from .extract.runs import checked_run_id
+from .extract.runs import checked_run_id, loaded_run_refusal
 
 
 class Plugin(BasePlugin):
@@ -54,6 +54,9 @@ class Plugin(BasePlugin):
                                   "(datamig extract --district N), or name an extracted run with --vars "
                                   "'{district: N, run_id: mig-...}'")
         _check_district(run_dir, str(config.get("run_id") or ""), str(config.get("district") or ""))
+        if run_dir and _builds_models() and (refusal := loaded_run_refusal(Path(run_dir))):
+            # `dbt build` with no run_id builds the district's newest run, loaded or not
+            raise DbtRuntimeError(f"datamig.dbt_plugin: {refusal}")
         _prepare_final_dirs(run_dir)
 
     @staticmethod

@@ -23,6 +23,21 @@ def checked_run_id(run_id: str) -> str:
     return run_id
 
 
+def loaded_run_refusal(run_dir: Path) -> str | None:
+    """Why the run's final/ may not be built again, or None: CERT holds it as loaded, and
+    validate-migration and the report compare CERT with final/ (a rebuild under edited rules
+    or another salt would leave them comparing CERT with data it never received)."""
+    from ..report.artifacts import read_cert_state
+
+    state = read_cert_state(Path(run_dir))
+    if not state or state["status"] != "LOADED":
+        return None
+    name = Path(run_dir).resolve().name  # not latest-d<N>, the link dbt's profile names
+    return (f"run {name} is loaded into CERT: building it again would replace the final/ that CERT holds; "
+            f"extract a new run (`datamig extract --district {district_of(name)}`) or roll this one back "
+            f"first (`datamig rollback {name}`)")
+
+
 def district_of(run_id: str) -> int:
     """The district a run id names (its `-d<district>` part)."""
     return int(re.search(r"-d(\d+)", checked_run_id(run_id)).group(1))

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..anonymize.rules import load_rules
 from ..config import Config
 from ..errors import DatamigError, NotFound
-from ..extract.runs import attach_run_log, detach_run_log
+from ..extract.runs import attach_run_log, detach_run_log, loaded_run_refusal
 from ..scaffold.inputs import check_models_current
 from ..scaffold.validation import load_validation_rules
 from ..services.envfile import find_project_root
@@ -54,6 +54,8 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
     manifest = drift.load_manifest(extract_dir)
     if int(manifest.get("district", district)) != int(district):
         raise DatamigError(f"run {run_id} is an extract of district {manifest['district']}, not {district}")
+    if refusal := loaded_run_refusal(run_dir):
+        raise DatamigError(refusal)
     salt_env, salt = require_salt(root, env)  # before anything is built or written
     rules = load_rules(root / "config" / "anonymization-rules.yaml")
     # else an override naming a table or column the models lack goes unnoticed: the scaffold
