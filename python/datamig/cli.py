@@ -54,7 +54,10 @@ class OneLineErrors(TyperGroup):
                 _json_error(line)
             print_error(line)
             sys.exit(code)
-        except typer.Abort:  # a confirmation declined (or stdin closed)
+        except typer.Abort as exc:  # a confirmation declined (or stdin closed), or Ctrl-C
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                print_error("stopped by Ctrl-C", "interrupted")
+                sys.exit(130)
             print_error("aborted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -110,13 +113,13 @@ def redacted(message: str) -> str:
     return " ".join(envfile.redact(message, secrets).split("\n"))
 
 
-def print_error(message: str) -> None:
+def print_error(message: str, label: str = "error") -> None:
     """`error: <message>` on stderr, one line, printed as written (no markup, no emoji codes)."""
-    err_console.print(Text.assemble(("error:", "bold red"), " ", redacted(message)), highlight=False, soft_wrap=True)
+    err_console.print(Text.assemble((f"{label}:", "bold red"), " ", redacted(message)), highlight=False, soft_wrap=True)
 
 
-def fail(message: str, code: int = 2) -> None:
-    print_error(message)
+def fail(message: str, code: int = 2, label: str = "error") -> None:
+    print_error(message, label)
     raise typer.Exit(code)
 
 
@@ -139,14 +142,14 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DatamigError as exc:
-            message, code = str(exc), exc.exit_code
+            message, code, label = str(exc), exc.exit_code, getattr(exc, "label", "error")
         except OSError as exc:
             if exc.filename is None:  # a socket, a process: not a file the user can point at
                 raise
-            message, code = f"{exc.filename}: {exc.strerror or type(exc).__name__}", 2
+            message, code, label = f"{exc.filename}: {exc.strerror or type(exc).__name__}", 2, "error"
         if kwargs.get("as_json"):
             _json_error(message)
-        fail(message, code)
+        fail(message, code, label)
 
     return wrapper
 

@@ -20,6 +20,13 @@ class NotFound(DatamigError):
     pass
 
 
+class Interrupted(DatamigError):
+    """The user pressed Ctrl-C: the run stopped where it was, recorded so, and resumable."""
+
+    exit_code = 130  # as a shell reports a process ended by SIGINT
+    label = "interrupted"
+
+
 class MigrationFailed(DatamigError):
     """The migration ran but its result is not acceptable (validation FAILED, load failed)."""
 

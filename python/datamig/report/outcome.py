@@ -24,10 +24,13 @@ def command(name: str, run_id: str, district) -> str:
 def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
     """(SUCCEEDED | DRY_RUN | FAILED | CANCELLED | INCOMPLETE | INTERRUPTED | UNKNOWN, the failed
     or stopped phase). CANCELLED: its caller (an agent) cancelled it, and it stopped between
-    phases. INTERRUPTED: its process is gone (killed, or its MCP server stopped)."""
+    phases. INTERRUPTED: its process is gone (killed, or its MCP server stopped) or its user
+    pressed Ctrl-C."""
     if not state:
         return "UNKNOWN", None
     failed = next((p["name"] for p in phases if p["status"] == "failed"), None)
+    if state.get("status") == "interrupted":  # Ctrl-C: the phase it stopped in is marked failed
+        return "INTERRUPTED", failed
     if failed or state.get("status") == "failed":
         return "FAILED", failed
     dry = bool((state.get("options") or {}).get("dry_run"))
@@ -83,7 +86,8 @@ def verdict(status: str, phase: str | None, district, rows: dict, validation: di
     if status == "INCOMPLETE":
         return f"The run of {d} is in progress or was interrupted (at {phase or 'an unknown phase'})."
     if status == "INTERRUPTED":
-        return f"The run of {d} was interrupted at {phase or 'an unknown phase'}: its process ended before it did."
+        return (f"The run of {d} was interrupted at {phase or 'an unknown phase'}: its process ended, or was "
+                f"stopped (Ctrl-C), before it did.")
     return f"No run state for this run: the report shows whatever artifacts exist."
 
 

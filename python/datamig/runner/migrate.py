@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..config import Config
-from ..errors import DatamigError, MigrationFailed, NotFound
+from ..errors import DatamigError, Interrupted, MigrationFailed, NotFound
 from ..extract.runs import district_of, new_run_id
 from .state import PhaseTimer, RunState
 
@@ -58,6 +58,11 @@ class Migration:
             except MigrationFailed as exc:
                 self._report_anyway()
                 raise PhaseFailed(self.state, exc) from None
+            except KeyboardInterrupt:
+                self._report_anyway()
+                run_id = self.state.run_id
+                raise Interrupted(f"run {run_id} stopped in {name}; resume it with "
+                                  f"`datamig migrate --resume {run_id}`") from None
         self.state.status = "dry_run" if self.dry_run else "succeeded"
         self.state.save(self.out_dir)
         self._report_anyway()  # again: the report phase's own report still read "running"

@@ -30,7 +30,7 @@ class RunState:
     run_id: str
     district: int
     options: dict
-    status: str = "running"  # running | succeeded | failed | dry_run | cancelled
+    status: str = "running"  # running | succeeded | failed | dry_run | cancelled | interrupted
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     phases: dict[str, Phase] = field(default_factory=lambda: {p: Phase() for p in PHASES})
     # The process running it (set by start and resume): a "running" run whose process is gone was
@@ -99,6 +99,9 @@ class PhaseTimer:
         self.phase.seconds = round(time.monotonic() - self.started, 3)
         if exc is None:
             self.phase.status = "done"
+        elif isinstance(exc, KeyboardInterrupt):  # Ctrl-C: not the phase's failure, resumable
+            self.phase.status, self.phase.error = "failed", "interrupted"
+            self.state.status = "interrupted"
         else:
             self.phase.status = "failed"
             self.phase.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

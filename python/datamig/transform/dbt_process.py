@@ -20,6 +20,10 @@ from ..errors import DatamigError
 log = logging.getLogger("datamig.transform")
 
 PARTIAL_PARSE = "partial_parse.msgpack"
+# Nothing on the console: `--quiet` still printed each failing test's lines (ANSI colours and
+# all), and on Ctrl-C a traceback, amid datamig's own output, which reports every test and
+# error already; dbt's log file under the run's dbt/logs keeps everything.
+SILENT = ["--log-level", "none", "--log-level-file", "debug"]
 
 
 def preload() -> threading.Thread:

@@ -34,7 +34,7 @@ import psycopg
 
 from ..errors import DatamigError
 from ..transform import failing_keys
-from ..transform.dbt_process import environ, partial_parse_cache, why_not_run, working_dir
+from ..transform.dbt_process import SILENT, environ, partial_parse_cache, why_not_run, working_dir
 from ..transform.dbt_run import RUN_DIR_ENV
 from ..transform.validation_report import Scrubber, test_rule
 from . import cert_scope
@@ -66,12 +66,6 @@ def profile_env(url: str, schema: str) -> dict[str, str]:
         "DATAMIG_CERT_SSLMODE": str(info.get("sslmode") or "prefer"),
         "PGOPTIONS": " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), SESSION_OPTIONS])),
     }
-
-
-# Nothing on the console: `--quiet` still printed each failing test's lines (ANSI colours and
-# all) amid validate-migration's own table, which reports every test already; dbt's log file
-# under dbt/logs keeps everything.
-SILENT = ["--log-level", "none", "--log-level-file", "debug"]
 
 
 def _common(root: Path, out: Path, dbt_vars: dict) -> list[str]:
