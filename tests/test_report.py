@@ -593,8 +593,8 @@ def test_a_running_run_whose_process_is_gone_is_listed_as_interrupted(rcfg, tmp_
         summary = build_report(rcfg, run_id, reports_dir=tmp_path / "reports", root=tmp_path, env=ENV)
         assert json.loads(summary["json"].read_text())["summary"]["status"] == status
     report = json.loads((tmp_path / "reports" / f"{RUN_OK}.json").read_text())
-    assert report["summary"]["verdict"] == ("The run of district 42 was interrupted at extract: its process ended "
-                                            "before it did.")
+    assert report["summary"]["verdict"] == ("The run of district 42 was interrupted at extract: its process ended, "
+                                            "or was stopped (Ctrl-C), before it did.")
     assert report["next_steps"][0] == f"Resume it from the phase it stopped in: `datamig migrate --resume {RUN_OK}`."
     with pytest.raises(DatamigError, match=f"run {RUN_GATE} is running \\(process {os.getpid()} on "):
         migrate.resume(rcfg, {}, tmp_path, RUN_GATE)

@@ -429,7 +429,8 @@ def migrate_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop before writing CERT; show the load plan."),
     strategy: str = typer.Option("auto", "--strategy", help="insert | upsert | merge | auto"),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from the phase that failed "
-                                                                "(its district and options come from that run)."),
+                                                                "(its district and options come from that run: "
+                                                                "any given must agree with them)."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask before writing CERT."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:

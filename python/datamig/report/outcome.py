@@ -121,8 +121,9 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
         else:
             steps.append("Read validation-report.json: the validation did not pass"
                          + (f" (status {validation.get('status')})" if validation.get("status") else "") + ".")
-        steps.append("Fix the PROD data or the rule/model at fault, then start a new run: " + cmd("migrate")
-                     + " (nothing was loaded, so there is nothing to roll back).")
+        steps.append("Fix the rule or model at fault, then resume: " + cmd("resume") + " (it transforms the "
+                     "same extract again); a fix to PROD's data needs a new run: " + cmd("migrate")
+                     + ". Nothing was loaded, so there is nothing to roll back.")
     elif status == "FAILED" and phase == "load":
         if load.get("conflicts"):
             steps.append("Insert conflicts: CERT already holds some of these keys; choose "

@@ -35,12 +35,21 @@ def migrate(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_
     its next phase (status "cancelled", resumable)."""
     try:
         if resume is not None:  # "" is no run id, not a new run
-            state = migration.resume(cfg, env, root, checked_run_id(resume), progress, stop)
+            asked = {"district": district, "dry_run": dry_run, "strategy": strategy}
+            state = migration.resume(cfg, env, root, checked_run_id(resume), progress, stop, asked)
         else:
             state = migration.start(cfg, env, root, district, dry_run, strategy, progress=progress, stop=stop)
     except migration.PhaseFailed as failed:
         state = failed.state
     return result(cfg, state)
+
+
+def _written_reports(cfg: Config, run_id: str) -> dict[str, str]:
+    """The report a failed or stopped run got as it ended (its report phase never ran)."""
+    from ..report.build import report_paths, reports_dir_of
+
+    paths = report_paths(run_id, reports_dir_of(cfg))
+    return {kind: str(path) for kind, path in paths.items() if path.exists()}
 
 
 def result(cfg: Config, state) -> dict:
@@ -50,7 +59,7 @@ def result(cfg: Config, state) -> dict:
     if manifest.exists():
         out["rows"] = json.loads(manifest.read_text())["totals"]["rows"]
     report = state.phases["report"].summary.get("paths") if "report" in state.phases else None
-    out["reports"] = report or {}
+    out["reports"] = report or _written_reports(cfg, state.run_id)
     out["run_dir"] = str(run_dir)
     return out
 

@@ -187,7 +187,10 @@ def start(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_ru
 
 
 def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
-           progress: Progress | None = None, stop: Stop | None = None) -> RunState:
+           progress: Progress | None = None, stop: Stop | None = None, asked: Mapping | None = None) -> RunState:
+    """Continue `run_id` from its first phase not done, with its own district and options;
+    `asked`, what the caller gave besides the run (district, dry_run, strategy), must agree
+    with them: they used to be ignored in silence, a dry run asked for included."""
     try:
         state = RunState.load(cfg.out_dir, run_id)
     except FileNotFoundError:
@@ -196,12 +199,35 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
                            f"transform it with `datamig transform --district {district_of(run_id)} --run-id "
                            f"{run_id}`, then `datamig load --run {run_id}`") from None
         raise NotFound(f"run {run_id} not found under {cfg.out_dir}") from None
+    _check_asked(state, asked or {})
     if state.status == "succeeded":
         return state
     if state.pid is not None and state.current_status() == "running":
         raise DatamigError(f"run {run_id} is running (process {state.pid} on {state.host}): resume it once that "
                            f"process has stopped")
+    redo_transform_after_failed_gate(state)
     migration = Migration(cfg, env, root, state, progress, stop)
     migration.recheck()  # a missing salt, a store down: one line, and run-state.json unchanged
     state.claim()
     return migration.run()
+
+
+def _check_asked(state: RunState, asked: Mapping) -> None:
+    run = f"run {state.run_id}"
+    if asked.get("district") and int(asked["district"]) != state.district:
+        raise DatamigError(f"{run} is a migration of district {state.district}, not {asked['district']}: "
+                           f"a resumed run keeps its district")
+    if asked.get("dry_run") and not state.options.get("dry_run"):
+        raise DatamigError(f"{run} is not a dry run: resuming it writes to CERT; resume it without asking for "
+                           f"a dry run, or start a new dry run")
+    strategy = asked.get("strategy")
+    if strategy and strategy != "auto" and strategy != state.options.get("strategy"):
+        raise DatamigError(f"{run} loads with strategy {state.options.get('strategy')!r}, not {strategy!r}: "
+                           f"a resumed run keeps its options")
+
+
+def redo_transform_after_failed_gate(state: RunState) -> None:
+    """A gate fails on the transform's verdict, which a resumed gate alone would read again,
+    unchanged: the fix (a rule, a model, an override) takes a new transform of the same extract."""
+    if state.phases["gate"].status == "failed" and state.phases["transform"].status == "done":
+        state.phases["transform"].status = "pending"

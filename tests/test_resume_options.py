@@ -1,0 +1,78 @@
+"""`migrate --resume RUN` continues a run with its own district and options. What the caller
+gives besides the run must agree with them (they were ignored in silence: an agent's default
+dry run resumed a real migration into CERT), and a run whose gate failed is transformed again
+(a resumed gate alone read the same verdict again)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from datamig.errors import DatamigError
+from datamig.runner import api
+from datamig.runner.migrate import redo_transform_after_failed_gate
+from datamig.runner.state import PHASES, RunState
+
+RUN = "mig-20260301-101500-d42"
+
+
+@pytest.fixture
+def rcfg(cfg, tmp_path):
+    return dataclasses.replace(cfg, out_dir=tmp_path / "runs")
+
+
+def _saved(rcfg, statuses: dict[str, str], dry_run: bool = False, strategy: str = "auto") -> str:
+    state = RunState(run_id=RUN, district=42, options={"dry_run": dry_run, "strategy": strategy}, status="failed")
+    for name, status in statuses.items():
+        state.phases[name].status = status
+    state.save(rcfg.out_dir)
+    return state.path(rcfg.out_dir).read_text()
+
+
+@pytest.mark.parametrize("asked, message", [
+    ({"district": 7}, f"run {RUN} is a migration of district 42, not 7: a resumed run keeps its district"),
+    ({"dry_run": True}, f"run {RUN} is not a dry run: resuming it writes to CERT"),
+    ({"strategy": "merge"}, f"run {RUN} loads with strategy 'upsert', not 'merge': a resumed run keeps its options"),
+])
+def test_what_disagrees_with_the_run_is_refused_and_changes_nothing(rcfg, tmp_path, asked, message):
+    before = _saved(rcfg, {"preflight": "done", "extract": "done", "transform": "failed"}, strategy="upsert")
+    args = {"district": 0, "dry_run": False, "strategy": "auto", **asked}
+    with pytest.raises(DatamigError) as caught:
+        api.migrate(rcfg, {}, tmp_path, args["district"], args["dry_run"], args["strategy"], resume=RUN)
+    assert str(caught.value).startswith(message)
+    assert (rcfg.out_dir / RUN / "run-state.json").read_text() == before
+
+
+def test_what_agrees_with_the_run_goes_on_to_its_checks(rcfg, tmp_path):
+    """The same district, the run's own strategy, a dry run of a dry run: past the option check,
+    to the resumed phases' own checks (here the salt's, whose rules file this project root lacks)."""
+    _saved(rcfg, {"preflight": "done", "extract": "done", "transform": "failed"}, dry_run=True, strategy="upsert")
+    with pytest.raises(DatamigError) as caught:
+        api.migrate(rcfg, {}, tmp_path, 42, True, "upsert", resume=RUN)
+    assert str(caught.value) == f"{tmp_path}/config/anonymization-rules.yaml: anonymization rules file not found"
+
+
+def test_a_failed_gate_is_resumed_from_the_transform():
+    state = RunState(run_id=RUN, district=42, options={})
+    for name, status in zip(PHASES, ("done", "done", "done", "failed")):
+        state.phases[name].status = status
+    redo_transform_after_failed_gate(state)
+    assert [state.phases[n].status for n in PHASES[:4]] == ["done", "done", "pending", "failed"]
+    failed_load = RunState(run_id=RUN, district=42, options={})
+    for name, status in zip(PHASES, ("done", "done", "done", "done", "failed")):
+        failed_load.phases[name].status = status
+    redo_transform_after_failed_gate(failed_load)
+    assert failed_load.phases["transform"].status == "done"
+
+
+def test_a_failed_run_names_the_report_it_got(rcfg):
+    """Its report phase never ran, so the result named no report, though one was written."""
+    _saved(rcfg, {"preflight": "done", "extract": "failed"})
+    state = RunState.load(rcfg.out_dir, RUN)
+    assert api.result(rcfg, state)["reports"] == {}
+    reports = rcfg.out_dir.parent / "reports"
+    reports.mkdir()
+    for suffix in ("json", "md", "html"):
+        (reports / f"{RUN}.{suffix}").write_text(json.dumps({}))
+    assert api.result(rcfg, state)["reports"] == {s: str(reports / f"{RUN}.{s}") for s in ("json", "md", "html")}
