@@ -51,3 +51,15 @@ def test_help_says_where_reports_go_and_when_district_is_needed():
     assert "data/reports/<run_id>.json" not in report and "beside the runs folder" in report
     migrate = " ".join(_cli("migrate", "--help").stdout.split())
     assert "required unless --resume is given" in migrate
+
+
+def test_the_load_plan_lists_every_table_label_and_relationship_type():
+    from datamig.cli import plan_rows
+
+    counts = {"strategy": "upsert", "rows": 9, "to_insert": 6, "to_update": 3, "unchanged": 0, "conflicts": 0}
+    plan = {"stores": {"sp": {"kind": "neo4j", "nodes": {"Student": counts}, "relationships": {"ENROLLED_IN": counts}},
+                       "ids": {"kind": "postgres", "tables": {"students": counts, "districts": {**counts, "rows": 1}}}}}
+    assert plan_rows(plan) == [
+        ["ids.districts", "upsert", "1", "6", "3", "0", "0"], ["ids.students", "upsert", "9", "6", "3", "0", "0"],
+        ["sp node Student", "upsert", "9", "6", "3", "0", "0"],
+        ["sp relationship ENROLLED_IN", "upsert", "9", "6", "3", "0", "0"]]

@@ -61,7 +61,13 @@ def test_ctrl_c_during_the_transform_stops_the_run_cleanly_and_resume_finishes_i
     assert state["phases"]["transform"]["status"] == "failed" and state["phases"]["transform"]["error"] == "interrupted"
     report = json.loads((tmp_path / "reports" / f"{run_id}.json").read_text())
     assert (report["summary"]["status"], report["summary"]["failed_phase"]) == ("INTERRUPTED", "transform")
-    # resumed, it runs the transform again and finishes
-    resumed = run_cli(tiny_estate["env"], tmp_path, "migrate", "--resume", run_id, "--json", check=0)
-    result = json.loads(resumed.stdout[resumed.stdout.index("{"):])
-    assert result["status"] == "dry_run" and result["phases"]["transform"]["status"] == "done"
+    # resumed, it runs the transform again and finishes, showing the load plan a dry run promises
+    resumed = run_cli(tiny_estate["env"], tmp_path, "migrate", "--resume", run_id, check=0,
+                      extra_env={"COLUMNS": "200"})
+    assert f"run {run_id} (dry_run)" in resumed.stdout and "load plan (dry run: CERT unchanged)" in resumed.stdout
+    plan = json.loads((tmp_path / "runs" / run_id / "load-dry-run-report.json").read_text())
+    students = plan["stores"]["ids"]["tables"]["students"]
+    assert any(line.split("│")[1:8] and [c.strip() for c in line.split("│")[1:8]] ==
+               ["ids.students", students["strategy"], str(students["rows"]), str(students["to_insert"]),
+                str(students["to_update"]), str(students["unchanged"]), str(students["conflicts"])]
+               for line in resumed.stdout.splitlines()), resumed.stdout

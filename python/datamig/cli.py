@@ -466,8 +466,36 @@ def _print_run(result: dict) -> None:
         colour = {"done": "green", "failed": "red", "skipped": "yellow"}.get(phase["status"], "white")
         table.add_row(name, Text(phase["status"], colour), str(phase["seconds"] or ""), phase["error"] or "")
     console.print(table)
+    if result["status"] == "dry_run":
+        _print_plan(Path(result["run_dir"]) / "load-dry-run-report.json")
     for kind, path in (result.get("reports") or {}).items():
         console.print(f"report ({kind}): {path}")
+
+
+PLAN_COLUMNS = ("strategy", "rows", "to_insert", "to_update", "unchanged", "conflicts")
+
+
+def plan_rows(plan: dict) -> list[list[str]]:
+    """One row per table, label and relationship type of a dry run's load plan."""
+    rows = []
+    for store, entry in sorted((plan.get("stores") or {}).items()):
+        for kind in ("tables", "nodes", "relationships"):
+            for name, counts in sorted((entry.get(kind) or {}).items()):
+                where = f"{store}.{name}" if kind == "tables" else f"{store} {kind[:-1]} {name}"
+                rows.append([where, *(str(counts.get(c, "")) for c in PLAN_COLUMNS)])
+    return rows
+
+
+def _print_plan(path: Path) -> None:
+    """What the load would do, table by table (the dry run's promise: a plan to read first)."""
+    try:
+        plan = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    table = Table("table", *(c.replace("_", " ") for c in PLAN_COLUMNS), title="load plan (dry run: CERT unchanged)")
+    for row in plan_rows(plan):
+        table.add_row(*row)
+    console.print(table)
 
 
 @app.command("load")
@@ -486,6 +514,8 @@ def load_cmd(
         raise NotFound(f"run {run} not found under {cfg.out_dir}")
     with console.status(f"loading {run}") as status:
         report = load_run(cfg, env(), run_dir, strategy, dry_run, progress=lambda m: status.update(_text(m)))
+    if dry_run:
+        _print_plan(run_dir / "load-dry-run-report.json")
     console.print_json(json.dumps({k: report.get(k) for k in ("status", "totals")}, default=str))
 
 
