@@ -104,6 +104,14 @@ def test_a_run_id_cannot_reach_outside_the_runs_folder(work, args):
 
 def test_loading_a_run_that_does_not_exist_says_so(work):
     _one_error_line(_cli(work, "load", "--run", "mig-20990101-000000-d42"), "run mig-20990101-000000-d42 not found")
+    _one_error_line(_cli(work, "load", "mig-20990101-000000-d42"), "run mig-20990101-000000-d42 not found")
+
+
+def test_load_takes_one_run_positional_or_as_an_option(work):
+    _one_error_line(_cli(work, "load"), "give the run to load: datamig load RUN_ID")
+    _one_error_line(_cli(work, "load", "mig-20990101-000000-d42", "--run", "mig-20990101-000001-d42"),
+                    "two runs given (mig-20990101-000000-d42 and --run mig-20990101-000001-d42)")
+    _nothing_written(work)
 
 
 def test_checked_run_id():
@@ -336,5 +344,5 @@ def test_resuming_a_run_no_migrate_made_says_how_to_go_on(work):
     before = sorted(p.relative_to(work) for p in work.rglob("*"))
     line = _one_error_line(_cli(work, "migrate", "--resume", run.name, "--yes"),
                            f"run {run.name} was not made by migrate (no run-state.json) and cannot be resumed",
-                           f"`datamig transform --district 42 --run-id {run.name}`", f"`datamig load --run {run.name}`")
+                           f"`datamig transform --district 42 --run-id {run.name}`", f"`datamig load {run.name}`")
     assert "not found" not in line and sorted(p.relative_to(work) for p in work.rglob("*")) == before

@@ -116,7 +116,7 @@ def test_killed_load_resumes_then_validates_and_rolls_back(tiny_estate, workdir)
 
     # loading the same run again changes nothing
     loaded = cert_state(env)
-    run_cli(env, workdir, "load", "--run", run_id, check=0)
+    run_cli(env, workdir, "load", run_id, check=0)
     assert cert_state(env) == loaded
 
     run_cli(env, workdir, "rollback", run_id, "--yes", check=0)

@@ -512,7 +512,7 @@ def test_a_rolled_back_run_says_so_in_its_report_and_in_the_run_list(rcfg, proje
     assert report["summary"]["verdict"].endswith("Then rolled back from CERT at 2026-03-02T09:00:00+00:00: "
                                                   "CERT holds none of its rows.")
     steps = " ".join(report["next_steps"])
-    assert f"`datamig load --run {RUN_OK}`" in steps and "rollback" not in steps and "validate" not in steps
+    assert f"`datamig load {RUN_OK}`" in steps and "rollback" not in steps and "validate" not in steps
     assert "before the rollback at 2026-03-02T09:00:00+00:00" in report["stores"]["note"]
     assert not any("`datamig rollback` restores" in w for w in report["warnings"])
 

@@ -375,7 +375,8 @@ def scaffold_cmd(
 @handles_errors
 def extract_cmd(
     district: int = typer.Option(..., "--district", min=1, max=MAX_DISTRICT, help="District id (a positive integer)."),
-    run_id: Optional[str] = typer.Option(None, "--run-id", help="Use this run id instead of a new one."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", metavar="RUN_ID",
+                                         help="Use this run id instead of a new one."),
 ) -> None:
     """Extract the district's referentially complete slice of every PROD store to Parquet."""
     from .extract.run import extract
@@ -403,7 +404,8 @@ def _print_extract_summary(manifest: dict) -> None:
 @handles_errors
 def transform_cmd(
     district: int = typer.Option(..., "--district", min=1, max=MAX_DISTRICT, help="District id (a positive integer)."),
-    run_id: Optional[str] = typer.Option(None, "--run-id", help="Default: the district's newest extract."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", metavar="RUN_ID",
+                                         help="Default: the district's newest extract."),
 ) -> None:
     """Anonymize and test a run's extract with dbt: drift gate, dbt build, validation report."""
     from .transform import transform
@@ -427,10 +429,11 @@ def migrate_cmd(
     district: Optional[int] = typer.Option(None, "--district", min=1, max=MAX_DISTRICT,
                                            help="District id (a positive integer); required unless --resume is given."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop before writing CERT; show the load plan."),
-    strategy: str = typer.Option("auto", "--strategy", help="insert | upsert | merge | auto"),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from the phase that failed "
-                                                                "(its district and options come from that run: "
-                                                                "any given must agree with them)."),
+    strategy: str = typer.Option("auto", "--strategy", metavar="insert|upsert|merge|auto",
+                                  help="How rows CERT already holds are treated."),
+    resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN_ID",
+                                         help="Continue RUN_ID from the phase that failed (its district and "
+                                              "options come from that run: any given must agree with them)."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask before writing CERT."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
@@ -501,13 +504,21 @@ def _print_plan(path: Path) -> None:
 @app.command("load")
 @handles_errors
 def load_cmd(
-    run: str = typer.Option(..., "--run", help="The run id to load."),
-    strategy: str = typer.Option("auto", "--strategy", help="insert | upsert | merge | auto"),
+    run_id: Optional[str] = typer.Argument(None, metavar="RUN_ID", help="The run to load."),
+    run: Optional[str] = typer.Option(None, "--run", metavar="RUN_ID", help="The same, as an option."),
+    strategy: str = typer.Option("auto", "--strategy", metavar="insert|upsert|merge|auto",
+                                  help="How rows CERT already holds are treated."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show per table what would change; CERT untouched."),
 ) -> None:
     """Push a run's final models into CERT, all or nothing across stores."""
     from .load.run import load_run
 
+    # positional, as rollback, validate-migration and report take it; --run kept for scripts
+    if run_id is not None and run is not None and run_id != run:
+        raise DatamigError(f"two runs given ({run_id} and --run {run}): give one")
+    run = run_id if run_id is not None else run
+    if run is None:
+        raise DatamigError("give the run to load: datamig load RUN_ID")
     cfg = config()
     run_dir = cfg.out_dir / checked_run_id(run)
     if not run_dir.is_dir():

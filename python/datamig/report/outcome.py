@@ -8,7 +8,7 @@ from __future__ import annotations
 COMMANDS = {
     "migrate": "datamig migrate --district {district}",
     "resume": "datamig migrate --resume {run_id}",
-    "load": "datamig load --run {run_id}",
+    "load": "datamig load {run_id}",
     "validate": "datamig validate-migration {run_id}",
     "rollback": "datamig rollback {run_id}",
     "scaffold": "datamig scaffold",

@@ -197,7 +197,7 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
         if (cfg.out_dir / run_id).is_dir():
             raise NotFound(f"run {run_id} was not made by migrate (no run-state.json) and cannot be resumed: "
                            f"transform it with `datamig transform --district {district_of(run_id)} --run-id "
-                           f"{run_id}`, then `datamig load --run {run_id}`") from None
+                           f"{run_id}`, then `datamig load {run_id}`") from None
         raise NotFound(f"run {run_id} not found under {cfg.out_dir}") from None
     _check_asked(state, asked or {})
     if state.status == "succeeded":
