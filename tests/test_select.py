@@ -51,3 +51,15 @@ def test_select_on_tiny_estate(tiny_estate, cfg, tmp_path):
     assert manifest["districts"] == result["districts"]
     report = (tmp_path / "district-selection-report.md").read_text()
     assert "| 42 |" in report and "completeness" in report
+
+
+def test_a_report_with_no_district_eligible_says_why():
+    from datamig.select.run import report_markdown
+
+    result = rank([metrics(1, 100, 100), metrics(2, 200, 0)], Filters(), top=3)
+    report = report_markdown(result)
+    assert result["recommended"] == []
+    assert ("Recommended: none: no district passes the filters (the eligible column says which each fails; "
+            "`selection.filters` in config/datamig.yaml sets them)") in report
+    assert "| 2 |" in report and "no: " in report
+    assert "Recommended: 1" in report_markdown(rank([metrics(1, 100_000, 100)], Filters(), top=3))

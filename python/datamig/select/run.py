@@ -22,6 +22,11 @@ def select_districts(cfg: Config, env: Mapping[str, str], out_dir: Path, top: in
     return result
 
 
+# A small estate (the demo's) has no district of a real pilot's size: say why none is recommended
+NONE_ELIGIBLE = ("none: no district passes the filters (the eligible column says which each fails; "
+                 "`selection.filters` in config/datamig.yaml sets them)")
+
+
 def report_markdown(result: dict) -> str:
     f = result["filters"]
     lines = [
@@ -33,7 +38,7 @@ def report_markdown(result: dict) -> str:
         f"{f['min_records']:,}-{f['max_records']:,}, completeness >= {f['min_completeness']}, "
         f"activity in the last 30 days: {'required' if f['require_recent_activity'] else 'not required'}.", "",
         "Pilots: " + ", ".join(f"{k}: {v if v is not None else 'none eligible'}" for k, v in result["pilots"].items()),
-        "", "Recommended: " + (", ".join(map(str, result["recommended"])) or "none"), "",
+        "", "Recommended: " + (", ".join(map(str, result["recommended"])) or NONE_ELIGIBLE), "",
         "| district | name | score | class | students | schools | staff | records | updates 30d | completeness | eligible |",
         "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
