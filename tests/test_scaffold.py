@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -321,3 +322,17 @@ def test_cert_target_makes_finals_the_run_rows_of_cert_tables(cert_manifest, dbt
     # the DuckDB side is unchanged: a table of the anonymized model, exported
     duck = dbt_manifest["nodes"]["model.datamig.ids__students"]
     assert duck["config"]["materialized"] == "table" and "datamig_export" in str(duck["config"]["post-hook"])
+
+
+def test_dbt_test_against_cert_without_a_run_id_is_one_clear_error(tiny_estate, tmp_path):
+    """Without a run_id every CERT test failed or errored (~140), naming no cause."""
+    from datamig.verify.dbt_cert import profile_env
+
+    env = {**os.environ, **profile_env(tiny_estate["env"]["CERT_IDS_URL"], "public")}
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "test", "--profiles-dir", str(ROOT), "--target", "cert",
+                           "--vars", "{district: 42}", "--select", "tag:ids", "--target-path", str(tmp_path / "target"),
+                           "--log-path", str(tmp_path / "logs")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0
+    assert "target 'cert' tests CERT, which needs --vars run_id" in proc.stdout
+    assert "Nothing to do" not in proc.stdout and " FAIL " not in proc.stdout and " ERROR " not in proc.stdout
