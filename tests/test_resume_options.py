@@ -76,3 +76,13 @@ def test_a_failed_run_names_the_report_it_got(rcfg):
     for suffix in ("json", "md", "html"):
         (reports / f"{RUN}.{suffix}").write_text(json.dumps({}))
     assert api.result(rcfg, state)["reports"] == {s: str(reports / f"{RUN}.{s}") for s in ("json", "md", "html")}
+
+
+def test_the_result_counts_the_graph_apart_from_the_tables(rcfg):
+    _saved(rcfg, {"preflight": "done", "extract": "done"})
+    (rcfg.out_dir / RUN / "extract").mkdir()
+    (rcfg.out_dir / RUN / "extract" / "extraction-manifest.json").write_text(json.dumps(
+        {"totals": {"tables": 2, "rows": 30}, "graph": {"nodes": {"Student": {"rows": 7}, "School": {"rows": 2}},
+                                                      "relationships": {"ENROLLED_IN": {"rows": 11}}}}))
+    result = api.result(rcfg, RunState.load(rcfg.out_dir, RUN))
+    assert (result["rows"], result["graph_items"]) == (30, 20)

@@ -57,7 +57,11 @@ def result(cfg: Config, state) -> dict:
     out = state.to_summary()
     manifest = run_dir / "extract" / "extraction-manifest.json"
     if manifest.exists():
-        out["rows"] = json.loads(manifest.read_text())["totals"]["rows"]
+        extracted = json.loads(manifest.read_text())
+        out["rows"] = extracted["totals"]["rows"]  # the tables'; the graph's items are counted apart
+        graph = extracted.get("graph") or {}
+        out["graph_items"] = sum(e["rows"] for kind in ("nodes", "relationships")
+                                 for e in (graph.get(kind) or {}).values())
     report = state.phases["report"].summary.get("paths") if "report" in state.phases else None
     out["reports"] = report or _written_reports(cfg, state.run_id)
     out["run_dir"] = str(run_dir)
