@@ -69,7 +69,7 @@ services-down:
 demo: setup
 	$(BIN)/datamig services up
 	$(BIN)/datamig seed-prod --scale small
-	$(BIN)/datamig seed-cert
+	$(BIN)/datamig seed-cert --yes  # the demo's CERT: a demo run before this one goes with it
 	$(BIN)/datamig analyze-datastores
 	$(BIN)/datamig select-districts
 	DATAMIG_SALT=$${DATAMIG_SALT:-$(DEMO_SALT)} $(BIN)/datamig migrate --district 42 --yes

@@ -118,6 +118,15 @@ def test_killed_load_resumes_then_validates_and_rolls_back(tiny_estate, workdir)
     loaded = cert_state(env)
     run_cli(env, workdir, "load", run_id, check=0)
     assert cert_state(env) == loaded
+    # nor do a re-seed of CERT (it would wipe the run and its rollback records) or a rebuild of
+    # the run's final/ (what CERT holds): both refused in one line
+    reseed = run_cli(env, workdir, "seed-cert", check=2)
+    assert "error: CERT holds runs loaded by datamig (" in reseed.stderr and run_id in reseed.stderr
+    final = {p: p.stat().st_mtime_ns for p in (workdir / "runs" / run_id / "final").rglob("*.parquet")}
+    rebuild = run_cli(env, workdir, "transform", "--district", "42", "--run-id", run_id, check=2)
+    assert f"error: run {run_id} is loaded into CERT" in rebuild.stderr
+    assert {p: p.stat().st_mtime_ns for p in (workdir / "runs" / run_id / "final").rglob("*.parquet")} == final
+    assert cert_state(env) == loaded
 
     run_cli(env, workdir, "rollback", run_id, "--yes", check=0)
     assert cert_data(env) == {k: v for k, v in before.items() if not k.endswith(".datamig")}

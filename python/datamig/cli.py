@@ -238,18 +238,37 @@ def seed_prod(
 
 @app.command("seed-cert")
 @handles_errors
-def seed_cert(seed: int = typer.Option(7, help="Same seed, same CERT test data.")) -> None:
+def seed_cert(seed: int = typer.Option(7, help="Same seed, same CERT test data."),
+              yes: bool = typer.Option(False, "--yes", help="Replace CERT even when it holds loaded runs.")) -> None:
     """Give CERT its own test data (CERT-only districts and rows whose keys collide with PROD)."""
     from .estate.seed import seed_cert as run
 
     values = env()
     _seed_preflight(values, ("prod", "cert"))  # CERT's keys collide with PROD's: both are read
+    loaded = _loaded_in_cert(values)
+    if loaded and not yes:
+        raise DatamigError(f"CERT holds runs loaded by datamig ({', '.join(loaded)}): seed-cert replaces all of "
+                           f"CERT, their rollback records with it; roll them back first, or pass --yes")
     with console.status("seeding CERT"), _seed_connection_errors(values):
         summary = run(values, seed=seed)
     _print_seed_summary(summary)
 
 
 ADMIN_URL = "DATAMIG_PG_ADMIN_URL"
+
+
+def _loaded_in_cert(values: dict) -> list[str]:
+    """Runs some CERT database holds as loaded (seed-cert would wipe them and their ledger)."""
+    import psycopg
+
+    from .estate.seed import store_urls
+    from .load.ledger import loaded_runs
+
+    found: list[str] = []
+    for url in store_urls(values, "cert").values():
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            found += [r for r in loaded_runs(conn) if r not in found]
+    return found
 
 
 def _seed_preflight(values: dict, targets: tuple[str, ...]) -> None:

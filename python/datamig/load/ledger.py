@@ -63,6 +63,13 @@ def exists(conn: psycopg.Connection) -> bool:
     return conn.execute("SELECT to_regclass('datamig.runs') IS NOT NULL").fetchone()[0]
 
 
+def loaded_runs(conn: psycopg.Connection) -> list[str]:
+    """The runs this database holds as loaded (not rolled back), in load order."""
+    if not exists(conn):
+        return []
+    return [r[0] for r in conn.execute("SELECT run_id FROM datamig.runs WHERE status = 'loaded' ORDER BY seq")]
+
+
 def status(conn: psycopg.Connection, run_id: str) -> dict | None:
     """The committed state of `run_id` in this database, or None if it never loaded here."""
     if not exists(conn):
