@@ -336,3 +336,23 @@ def test_dbt_test_against_cert_without_a_run_id_is_one_clear_error(tiny_estate, 
     assert proc.returncode != 0
     assert "target 'cert' tests CERT, which needs --vars run_id" in proc.stdout
     assert "Nothing to do" not in proc.stdout and " FAIL " not in proc.stdout and " ERROR " not in proc.stdout
+
+
+def test_a_regex_rule_means_the_whole_value_in_cert_as_in_the_transform(tiny_estate, tmp_path):
+    """PostgreSQL's ~ matched the pattern anywhere in the value, DuckDB's regexp_full_match (the
+    transform's) the whole value: a value that failed in the transform passed in CERT."""
+    from datamig.verify.dbt_cert import profile_env
+
+    cases = {"part": ("'ab1'", "[a-z]+"), "whole": ("'ab'", "[a-z]+"), "flag": ("'AB'", "(?i)[a-z]+"),
+             "either": ("'b'", "a|b"), "anchored": ("'ab'", "^[a-z]+$")}
+    inline = "select " + ", ".join(f"{{{{ datamig_regex_matches(\"{value}\", '{pattern}') }}}} as {name}"
+                                   for name, (value, pattern) in cases.items())
+    env = {**os.environ, **profile_env(tiny_estate["env"]["CERT_IDS_URL"], "public")}
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "show", "--profiles-dir", str(ROOT), "--target", "cert",
+                           "--inline", inline, "--output", "json", "--log-format", "json",
+                           "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    shown = [json.loads(line)["data"] for line in proc.stdout.splitlines() if '"preview"' in line]
+    assert json.loads(shown[0]["preview"]) == [{"part": False, "whole": True, "flag": True, "either": True,
+                                                "anchored": True}]
