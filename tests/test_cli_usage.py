@@ -63,3 +63,25 @@ def test_the_load_plan_lists_every_table_label_and_relationship_type():
         ["ids.districts", "upsert", "1", "6", "3", "0", "0"], ["ids.students", "upsert", "9", "6", "3", "0", "0"],
         ["sp node Student", "upsert", "9", "6", "3", "0", "0"],
         ["sp relationship ENROLLED_IN", "upsert", "9", "6", "3", "0", "0"]]
+
+
+@pytest.mark.parametrize("columns", [None, "40"])
+def test_piped_output_cuts_no_run_id(tmp_path, columns):
+    """`datamig runs | cat` showed `mig-20261204-031…`: off a terminal Rich laid the table out at
+    80 columns (or COLUMNS) and cut what users copy."""
+    from _unreachable import run_cli, work_folder
+
+    work = work_folder(tmp_path)
+    run = work / "runs" / "mig-20261204-031500-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    loaded_at = "2026-12-04T03:20:11.123456+00:00"
+    (run / "load-report.json").write_text(f'{{"status": "LOADED", "dry_run": false, "finished_at": "{loaded_at}"}}')
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env.update({"DATAMIG_CONFIG": str(work / "datamig.yaml"), "DATAMIG_STATE_DIR": str(work / "state")})
+    if columns:
+        env["COLUMNS"] = columns
+    proc = run_cli(env, "runs")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert run.name in proc.stdout and loaded_at in proc.stdout, proc.stdout
+    assert "…" not in proc.stdout

@@ -17,7 +17,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -26,11 +26,24 @@ from .errors import ConfigError, ConnectionFailed, DatamigError, NotFound
 from .extract.runs import MAX_DISTRICT, checked_run_id
 from .services import envfile
 
-# Neither console reads markup or emoji codes: what they print quotes users' text and files
-# ('[/x]' in a setting, 'rules.yaml:100:' which Rich would turn into an emoji); colour is given
-# as Text styles instead.
-console = Console(markup=False, emoji=False)
-err_console = Console(stderr=True, markup=False, emoji=False)
+# Wide enough for any row: piped output is copied from and read by programs.
+PIPED_WIDTH = 10_000
+
+
+def _console(stderr: bool = False) -> Console:
+    """Neither console reads markup or emoji codes: what they print quotes users' text and files
+    ('[/x]' in a setting, 'rules.yaml:100:' which Rich would turn into an emoji); colour is given
+    as Text styles instead.
+
+    Off a terminal Rich lays tables out at 80 columns (or COLUMNS, or the width of a terminal on
+    stdin) and cuts run ids and paths with '…'; there the width is PIPED_WIDTH, which cuts nothing."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else PIPED_WIDTH
+    return Console(stderr=stderr, markup=False, emoji=False, width=width)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 class OneLineErrors(TyperGroup):
@@ -128,6 +141,12 @@ def _json_error(message: str) -> None:
     print(json.dumps({"status": "error", "error": redacted(message)}))
 
 
+def _copyable(header: str) -> Column:
+    """A column users copy from (run ids, paths, errors): on a narrow terminal its text folds
+    onto the next line instead of ending in '…'."""
+    return Column(header, overflow="fold")
+
+
 def _text(message) -> Text:
     """A progress message for a Rich status line, which would otherwise read it as markup."""
     return Text(str(message))
@@ -209,7 +228,7 @@ def services_status() -> None:
 
 
 def _print_status(rows) -> None:
-    table = Table("store", "env", "kind", "address", "state")
+    table = Table("store", "env", "kind", _copyable("address"), _copyable("state"))
     secrets = env()
     for r in rows:
         detail = envfile.redact(r.detail, secrets)
@@ -483,7 +502,7 @@ def migrate_cmd(
 
 
 def _print_run(result: dict) -> None:
-    table = Table("phase", "status", "seconds", "detail", title=f"run {result['run_id']} ({result['status']})")
+    table = Table("phase", "status", "seconds", _copyable("detail"), title=f"run {result['run_id']} ({result['status']})")
     for name, phase in result["phases"].items():
         colour = {"done": "green", "failed": "red", "skipped": "yellow"}.get(phase["status"], "white")
         table.add_row(name, Text(phase["status"], colour), str(phase["seconds"] or ""), phase["error"] or "")
@@ -625,7 +644,7 @@ def runs_cmd() -> None:
     """List runs with their status and phases."""
     from .runner import api
 
-    table = Table("run", "district", "status", "failed phase", "in CERT")
+    table = Table(_copyable("run"), "district", "status", "failed phase", _copyable("in CERT"))
     for r in api.list_runs(config()):
         failed = next((n for n, p in r["phases"].items() if p["status"] == "failed"), "")
         cert = f"{r['cert']['status']} {r['cert']['at'] or ''}".strip() if r["cert"] else ""
