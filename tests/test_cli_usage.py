@@ -85,3 +85,13 @@ def test_piped_output_cuts_no_run_id(tmp_path, columns):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert run.name in proc.stdout and loaded_at in proc.stdout, proc.stdout
     assert "…" not in proc.stdout
+
+
+def test_version_is_the_packages_and_h_is_help():
+    from importlib.metadata import version
+
+    proc = _cli("--version")
+    assert proc.returncode == 0 and proc.stdout == f"datamig {version('datamig')}\n" and proc.stderr == ""
+    for args in ((), ("load",), ("services",)):
+        assert _cli(*args, "-h").stdout == _cli(*args, "--help").stdout
+    assert "Usage: datamig load" in _cli("load", "-h").stdout

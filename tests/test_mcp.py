@@ -83,6 +83,18 @@ def test_tools_are_listed_with_their_input_schemas(tmp_path):
     assert tools["list_runs"].input_schema.get("properties", {}) == {}
 
 
+def test_server_reports_the_packages_version(tmp_path):
+    """serverInfo.version was '' to every client."""
+    from importlib.metadata import version
+
+    async def main():
+        async with _session(tmp_path) as client:
+            return client.server_info
+
+    info = anyio.run(main)
+    assert info.name == "datamig" and info.version == version("datamig") != ""
+
+
 def test_list_runs_rollback_refusal_and_errors(tmp_path):
     _run_state(tmp_path)
 

@@ -21,6 +21,7 @@ from rich.table import Column, Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from . import __version__
 from .config import load_config
 from .errors import ConfigError, ConnectionFailed, DatamigError, NotFound
 from .extract.runs import MAX_DISTRICT, checked_run_id
@@ -92,7 +93,8 @@ def _wants_json(exc: Exception, argv: list[str]) -> bool:
 
 
 app = typer.Typer(help="Copy one school district from PROD to CERT: anonymized, complete, checked.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineErrors)
+                  no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineErrors,
+                  context_settings={"help_option_names": ["-h", "--help"]})  # subcommands inherit it
 services_app = typer.Typer(help="Local PROD and CERT stores (PostgreSQL 15 + Neo4j 5) on loopback.",
                            no_args_is_help=True)
 app.add_typer(services_app, name="services")
@@ -173,10 +175,18 @@ def handles_errors(fn):
     return wrapper
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"datamig {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     config_path: Optional[Path] = typer.Option(
         None, "--config", envvar="DATAMIG_CONFIG", help="Estate config (default config/datamig.yaml)."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print datamig's version and exit."),
 ) -> None:
     Ctx.config_path = config_path
     # a library's module-level logging call (dbt's, imported in the background) would set up the

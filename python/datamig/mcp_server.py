@@ -32,6 +32,7 @@ from pydantic import Field
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from . import __version__
 from .errors import DatamigError, MigrationFailed
 from .extract.runs import MAX_DISTRICT, checked_run_id
 from .report import scrub
@@ -194,7 +195,7 @@ async def _call(fn: Callable[[], Any], on_cancel: Callable[[], None] | None = No
 
 
 def build_server() -> MCPServer:
-    server = MCPServer(name="datamig", instructions=INSTRUCTIONS)
+    server = MCPServer(name="datamig", version=__version__, instructions=INSTRUCTIONS)
 
     @server.tool()
     async def analyze_datastores(ctx: Context) -> dict[str, Any]:
