@@ -106,10 +106,13 @@ def test_insert_conflict_lists_keys_and_writes_nothing(cert):
 
 def test_upsert_overwrites_rows_with_the_same_key(cert):
     seed_overlap(cert)
+    course_xmin = cert.sql("ids", "SELECT xmin::text FROM courses WHERE id = 1")
     report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
     staff = report["stores"]["ids"]["tables"]["staff"]
     assert (staff["inserted"], staff["updated"]) == (2, 1)
-    assert report["stores"]["ids"]["tables"]["courses"]["updated"] == 3  # rewritten even when equal
+    courses = report["stores"]["ids"]["tables"]["courses"]
+    assert (courses["updated"], courses["unchanged"]) == (0, 3)
+    assert cert.sql("ids", "SELECT xmin::text FROM courses WHERE id = 1") != course_xmin  # rewritten even when equal
     # The final's columns overwrite; the CERT-only column is not the final's to change.
     assert cert.sql("ids", "SELECT salary::text, cert_note FROM staff WHERE id = 100") == [("90000.00", "keep me")]
     assert cert.sql("ids", "SELECT name FROM districts WHERE id = 1") == [("North",)]
@@ -139,6 +142,33 @@ def test_merge_updates_only_changed_rows_and_keeps_cert_only_data(cert):
     assert (graph["District"]["updated"], graph["School"]["unchanged"], graph["School"]["inserted"]) == (1, 1, 1)
     assert cert.cypher("MATCH (d:District {district_id: 1}) RETURN d.name AS n, d.cert_flag AS f") == [
         {"n": "North", "f": True}]
+
+
+@pytest.mark.parametrize("strategy", ["upsert", "merge"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_inserted_updated_and_unchanged_add_up_to_the_rows(cert, strategy, dry_run):
+    """An upsert reported inserted 16, updated 6, unchanged 6 for 22 rows: its 'updated' counted
+    the rows it rewrote with the values they already had, which were counted unchanged too."""
+    seed_overlap(cert)  # staff 100 changed (salary), Staff node 100 identical
+    cert.sql("ids", "INSERT INTO staff VALUES (101, 10, 100, 't1@north.test', 'Teacher One', 50000.50, "
+                    "'2024-08-01 07:30:00.123456+00', NULL)")  # identical in the final's columns
+    cert.cypher("CREATE (:Staff {staff_id: 100, email: 'boss@north.test'}), "
+                "(:Staff {staff_id: 101, email: 'old@north.test'})")
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy=strategy, dry_run=dry_run)
+    inserted, updated = ("to_insert", "to_update") if dry_run else ("inserted", "updated")
+
+    def counts(c: dict) -> tuple:
+        return c[inserted], c[updated], c["unchanged"]
+
+    assert counts(report["stores"]["ids"]["tables"]["staff"]) == (1, 1, 1)   # 102 new, 100 changed, 101 same
+    assert counts(report["stores"]["sp"]["nodes"]["Staff"]) == (1, 1, 1)    # 102 new, 101 changed, 100 same
+    for store in report["stores"].values():
+        for group in ("tables", "nodes", "relationships"):
+            for name, c in (store.get(group) or {}).items():
+                assert c["strategy"] == strategy and sum(counts(c)) == c["rows"], (name, c)
+    totals = report["totals"]
+    if not dry_run:
+        assert totals["inserted"] + totals["updated"] + totals["unchanged"] == totals["rows"]
 
 
 def test_auto_picks_a_strategy_per_table(cert):

@@ -117,7 +117,7 @@ def _load_report(status: str, dry_run: bool = False, error: str | None = None, c
         c = {"strategy": strategy, "rows": rows, "new": new, "changed": changed, "unchanged": unchanged,
              "conflicts": 0}
         if written:
-            ins, upd = {"insert": (rows, 0), "upsert": (new, changed + unchanged), "merge": (new, changed)}[strategy]
+            ins, upd = {"insert": (rows, 0), "upsert": (new, changed), "merge": (new, changed)}[strategy]
             c.update(inserted=ins, updated=upd)
         return c
 
@@ -283,8 +283,8 @@ def test_successful_run(rcfg, project, tmp_path):
 
     s = report["summary"]
     assert s["status"] == "SUCCEEDED" and s["failed_phase"] is None and s["district"] == 42
-    # written = inserted (300 + 200 + 300 + 300) + updated (1 changed district + 80 upserted patients)
-    assert s["rows"] == {"tables": 631, "nodes": 301, "relationships": 300, "total": 1232, "loaded": 1181}
+    # written = inserted (300 + 200 + 300 + 300) + updated (1 changed district + 30 changed patients)
+    assert s["rows"] == {"tables": 631, "nodes": 301, "relationships": 300, "total": 1232, "loaded": 1131}
     assert s["duration_s"] == pytest.approx(19.01)
     assert s["validation_status"] == "PASSED_WITH_WARNINGS" and s["load_status"] == "LOADED"
     assert s["verify_status"] == "VALID"
@@ -312,7 +312,8 @@ def test_successful_run(rcfg, project, tmp_path):
     by_strategy = report["load"]["by_strategy"]
     assert by_strategy["insert"] == {"items": 3, "rows": 900, "inserted": 900, "updated": 0, "unchanged": 0,
                                      "conflicts": 0}
-    assert by_strategy["upsert"]["inserted"] == 200 and by_strategy["upsert"]["updated"] == 80
+    assert by_strategy["upsert"] == {"items": 1, "rows": 280, "inserted": 200, "updated": 30, "unchanged": 50,
+                                     "conflicts": 0}
     assert by_strategy["merge"] == {"items": 3, "rows": 52, "inserted": 0, "updated": 1, "unchanged": 51,
                                     "conflicts": 0}
 
@@ -422,7 +423,9 @@ def test_dry_run_reports_what_the_load_would_do(rcfg, project, tmp_path):
     report, md, _, _ = _build(rcfg, project, RUN_OK, tmp_path)
     assert report["summary"]["status"] == "DRY_RUN"
     assert report["load"]["by_strategy"]["upsert"]["inserted"] == 200  # planned: new rows
-    assert report["load"]["by_strategy"]["upsert"]["updated"] == 80
+    assert report["load"]["by_strategy"]["upsert"]["updated"] == 30  # changed; its 50 unchanged are not
+    for name, s in report["load"]["by_strategy"].items():
+        assert s["inserted"] + s["updated"] + s["unchanged"] + s["conflicts"] == s["rows"], (name, s)
     assert "CERT unchanged" in report["summary"]["verdict"]
     assert "skipped" in report["verify"]["note"]
     assert any(step.startswith("Nothing was written to CERT") for step in report["next_steps"])
@@ -565,10 +568,10 @@ def test_rows_cert_held_that_the_load_rewrote_are_a_warning(rcfg, project, tmp_p
     as per-table counts."""
     _ok_run(rcfg)
     report = _build(rcfg, project, RUN_OK, tmp_path)[0]
-    assert report["load"]["overwritten"] == {"hcp1.patients": 80, "ids.districts": 1}
+    assert report["load"]["overwritten"] == {"hcp1.patients": 30, "ids.districts": 1}  # not its 50 unchanged
     warning = next(w for w in report["warnings"] if w.startswith("the load overwrote"))
-    assert warning == ("the load overwrote 81 rows CERT already held (its own test data or an earlier run's): "
-                       "hcp1.patients (80), ids.districts (1); their before-images are kept and "
+    assert warning == ("the load overwrote 31 rows CERT already held (its own test data or an earlier run's): "
+                       "hcp1.patients (30), ids.districts (1); their before-images are kept and "
                        "`datamig rollback` restores them")
 
 

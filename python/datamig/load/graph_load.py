@@ -449,6 +449,8 @@ def apply(graph: GraphStore, sets: list[GraphSet], run_id: str, district: int | 
             result = graph.write(fn, s, rows, run_id, doing=f"writing {s.kind} {s.id}")
             done = {k: done[k] + result[k] for k in done}
             faults.failpoint("load:graph-batch")
+        if s.strategy == "upsert":  # it rewrote every existing one; the updated are those whose values changed
+            done["updated"] = s.counts["changed"]
         s.counts.update(done)
         progress(f"{graph.name}: {s.id}: {done['inserted']} created, {done['updated']} updated")
     graph.set_status(run_id, "applied", loaded_at=now())

@@ -27,7 +27,7 @@ from .catalog import StoreCatalog
 from .parquet_source import ParquetSource
 from .pg_sql import TableLoad
 from .pgstore import PgStore
-from .strategy import CONFLICT_LIMIT, effect
+from .strategy import CONFLICT_LIMIT, effect, rewrites
 
 Progress = Callable[[str], None]
 
@@ -189,6 +189,7 @@ class StoreLoad:
             c = t.counts
             doing = f"writing table {t.name} ({t.strategy})"
             inserted, updated = effect(t.strategy, c)
+            replaced = rewrites(t.strategy, c)
             if c["rows"]:
                 self.pg.execute(pg_sql.record_run_keys(t), params, doing)
             if t.strategy == "insert":
@@ -199,11 +200,11 @@ class StoreLoad:
                     else:
                         self.pg.execute(pg_sql.write_insert(t), doing=doing)
             else:
-                if updated:  # before-images of exactly the rows the write will change
+                if replaced:  # before-images of exactly the rows the write will replace
                     self.pg.execute(pg_sql.ledger_updates(t, only_changed=t.strategy == "merge"), params, doing)
                 if inserted:
                     self.pg.execute(pg_sql.ledger_inserts(t, all_new=False), params, doing)
-                if inserted or updated:
+                if inserted or replaced:
                     self.pg.execute(pg_sql.write_upsert(t) if t.strategy == "upsert" else pg_sql.write_merge(t),
                                     doing=doing)
             c.update(inserted=inserted, updated=updated)

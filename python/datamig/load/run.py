@@ -62,6 +62,9 @@ def load_run(cfg: Config, env: Mapping[str, str], run_dir: Path, strategy: str =
     strategy: auto | insert | upsert | merge. dry_run: per table what would be inserted,
     updated, left unchanged or conflict, in read-only transactions; CERT is not changed, and
     the report goes to load-dry-run-report.json (see DRY_RUN_REPORT).
+    Per table the report counts the final's rows = new + changed + unchanged (against CERT),
+    and what the strategy makes of them: inserted + updated (to_insert + to_update in a dry
+    run) + unchanged = rows under upsert and merge, inserted + conflicts = rows under insert.
     An error the user can fix (a store unreachable, a setting missing) that stops the load before
     it writes to CERT writes no report: an earlier load's report stays as it was.
     """

@@ -37,8 +37,13 @@ def conflicts(counts: dict, strategy: str) -> int:
 
 
 def effect(strategy: str, counts: dict) -> tuple[int, int]:
-    """(rows inserted, rows updated) that `strategy` makes of classified counts: upsert rewrites
-    every existing row, merge only the changed ones."""
-    if strategy == "upsert":
-        return counts["new"], counts["existing"]
-    return counts["new"], counts["changed"] if strategy == "merge" else 0
+    """(rows inserted, rows updated) that `strategy` makes of classified counts, so that inserted
+    + updated + unchanged (+ conflicts, for insert) = rows. An upsert rewrites its unchanged rows
+    too, with the values they already hold: they count as unchanged, not updated (see rewrites)."""
+    return counts["new"], 0 if strategy == "insert" else counts["changed"]
+
+
+def rewrites(strategy: str, counts: dict) -> int:
+    """CERT rows the write replaces, whose before-images the ledger keeps: upsert's ON CONFLICT
+    DO UPDATE replaces every existing row, merge only the changed ones."""
+    return counts["existing"] if strategy == "upsert" else effect(strategy, counts)[1]

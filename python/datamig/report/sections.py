@@ -52,18 +52,14 @@ def row_totals(run: RunFolder) -> dict:
 # --- load counts per item -----------------------------------------------------------------------
 
 def _written(counts: dict, strategy: str | None, dry_run: bool) -> tuple[int | None, int | None]:
-    """(inserted, updated): as written, or for a dry run what the strategy would write."""
+    """(inserted, updated): as written, or for a dry run what the strategy would write; with the
+    unchanged (and an insert's conflicts) they add up to the rows, as load.strategy.effect."""
     if "inserted" in counts or "updated" in counts:
         return _int(counts.get("inserted")) or 0, _int(counts.get("updated")) or 0
     if not dry_run or strategy is None:
         return None, None
-    rows, new = _int(counts.get("rows")) or 0, _int(counts.get("new")) or 0
-    changed, same = _int(counts.get("changed")) or 0, _int(counts.get("unchanged")) or 0
-    if strategy == "insert":
-        return rows, 0
-    if strategy == "upsert":
-        return new, changed + same
-    return new, changed
+    new, changed = _int(counts.get("new")) or 0, _int(counts.get("changed")) or 0
+    return new, 0 if strategy == "insert" else changed
 
 
 def load_items(load: dict | None) -> dict[tuple[str, str, str], dict]:
@@ -90,7 +86,8 @@ def load_items(load: dict | None) -> dict[tuple[str, str, str], dict]:
                 strategies = {s for s in (item["strategy"], strategy) if s}
                 item["strategy"] = "/".join(sorted(strategies)) or None
                 item["rows"] += _int(counts.get("rows")) or 0
-                item["unchanged"] += _int(counts.get("unchanged")) or 0
+                if strategy != "insert":  # an insert's rows found in CERT are conflicts, identical or not
+                    item["unchanged"] += _int(counts.get("unchanged")) or 0
                 item["conflicts"] += _int(counts.get("conflicts")) or 0
                 if inserted is not None:
                     item["inserted"] = (item["inserted"] or 0) + inserted
@@ -318,7 +315,8 @@ def load(run: RunFolder, state_phases: dict) -> dict:
                if isinstance(e, dict) and e.get("timings")}
     if lr.get("timings"):
         timings["graph"] = lr["timings"]
-    # CERT's rows the load rewrote: its own test data or an earlier run's, never to go unnoticed
+    # CERT's rows whose values the load changed: its own test data or an earlier run's, never to go
+    # unnoticed (an upsert's rewrite of a row with the values it held changes nothing)
     overwritten = {f"{store}.{name}" if kind == "table" else f"{store} {kind} {name}": item["updated"]
                    for (store, kind, name), item in sorted(items.items()) if item["updated"]}
     return {"available": True, "status": lr.get("status"), "dry_run": bool(lr.get("dry_run")),
