@@ -651,7 +651,7 @@ def mcp_cmd() -> None:
 @app.command("runs")
 @handles_errors
 def runs_cmd() -> None:
-    """List runs with their status and phases."""
+    """List runs: status, the phase that failed, and where each stands in CERT."""
     from .runner import api
 
     table = Table(_copyable("run"), "district", "status", "failed phase", _copyable("in CERT"))
