@@ -7,7 +7,10 @@ import json
 import os
 import signal
 import subprocess
+import re
 import time
+
+import pytest
 from pathlib import Path
 
 from test_e2e import DATAMIG, ROOT, run_cli
@@ -35,7 +38,9 @@ def _wait_for_phase(proc: subprocess.Popen, runs: Path, phase: str, seconds: flo
     raise AssertionError(f"migrate never reached {phase}")
 
 
-def test_ctrl_c_during_the_transform_stops_the_run_cleanly_and_resume_finishes_it(tiny_estate, tmp_path):
+# 0.2 s: early enough to land, at times, in a driver's finalizer, where Python swallows it
+@pytest.mark.parametrize("delay", [0.2, 3.0])
+def test_ctrl_c_during_the_transform_stops_the_run_cleanly_and_resume_finishes_it(tiny_estate, tmp_path, delay):
     config = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", f"out_dir: {tmp_path / 'runs'}")
     (tmp_path / "datamig.yaml").write_text(config)
     env = {**os.environ, **tiny_estate["env"], "DATAMIG_SALT": SALT, "DATAMIG_CONFIG": str(tmp_path / "datamig.yaml"),
@@ -44,7 +49,7 @@ def test_ctrl_c_during_the_transform_stops_the_run_cleanly_and_resume_finishes_i
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         state = _wait_for_phase(proc, tmp_path / "runs", "transform")
-        time.sleep(3)  # into dbt's build
+        time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=300)
     finally:
@@ -53,14 +58,20 @@ def test_ctrl_c_during_the_transform_stops_the_run_cleanly_and_resume_finishes_i
     run_id = state["run_id"]
     assert proc.returncode == 130, out + err
     lines = err.strip().splitlines()
-    assert lines == [f"interrupted: run {run_id} stopped in transform; resume it with "
-                     f"`datamig migrate --resume {run_id}`"], out + err
-    assert "Traceback" not in out + err and SALT not in out + err
+    # in the transform, or (Ctrl-C swallowed where Python drops it) before the gate
+    where = re.fullmatch(rf"interrupted: run {run_id} stopped (in transform|before gate); resume it with "
+                         rf"`datamig migrate --resume {run_id}`", lines[0] if len(lines) == 1 else "")
+    assert where, out + err
+    assert "Traceback" not in out + err and "Exception ignored" not in err and SALT not in out + err
     state = json.loads((tmp_path / "runs" / run_id / "run-state.json").read_text())
     assert state["status"] == "interrupted"
-    assert state["phases"]["transform"]["status"] == "failed" and state["phases"]["transform"]["error"] == "interrupted"
+    stopped = "transform" if where.group(1) == "in transform" else "gate"
+    assert [n for n, p in state["phases"].items() if p["status"] not in ("done", "skipped")][0] == stopped
+    if stopped == "transform":
+        assert state["phases"]["transform"] == {**state["phases"]["transform"], "status": "failed",
+                                                "error": "interrupted"}
     report = json.loads((tmp_path / "reports" / f"{run_id}.json").read_text())
-    assert (report["summary"]["status"], report["summary"]["failed_phase"]) == ("INTERRUPTED", "transform")
+    assert (report["summary"]["status"], report["summary"]["failed_phase"]) == ("INTERRUPTED", stopped)
     # resumed, it runs the transform again and finishes, showing the load plan a dry run promises
     resumed = run_cli(tiny_estate["env"], tmp_path, "migrate", "--resume", run_id, check=0,
                       extra_env={"COLUMNS": "200"})

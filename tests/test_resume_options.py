@@ -86,3 +86,19 @@ def test_the_result_counts_the_graph_apart_from_the_tables(rcfg):
                                                       "relationships": {"ENROLLED_IN": {"rows": 11}}}}))
     result = api.result(rcfg, RunState.load(rcfg.out_dir, RUN))
     assert (result["rows"], result["graph_items"]) == (30, 20)
+
+
+def test_a_ctrl_c_python_swallowed_stops_the_run_before_its_next_phase(rcfg, tmp_path):
+    """A KeyboardInterrupt raised inside a finalizer is only printed by Python: the run went on
+    to its end. The Ctrl-C is noted too, and the run stops before its next phase."""
+    from datamig.errors import Interrupted
+    from datamig.runner.migrate import Migration
+
+    _saved(rcfg, {"preflight": "done", "extract": "done"})
+    state = RunState.load(rcfg.out_dir, RUN)
+    with pytest.raises(Interrupted) as caught:
+        Migration(rcfg, {}, tmp_path, state, interrupted=lambda: True).run()
+    assert str(caught.value) == f"run {RUN} stopped before transform; resume it with `datamig migrate --resume {RUN}`"
+    assert caught.value.exit_code == 130
+    saved = RunState.load(rcfg.out_dir, RUN)
+    assert saved.status == "interrupted" and saved.phases["transform"].status == "pending"

@@ -11,7 +11,9 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -499,16 +501,44 @@ def migrate_cmd(
     if not (dry_run or yes or as_json) and sys.stdin.isatty():
         what = f"Resume run {resume}" if resume is not None else f"Migrate district {district}"
         typer.confirm(f"{what} into CERT?", abort=True)
-    if as_json:
-        result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume)
-        print(json.dumps(result, indent=2, default=str))
-    else:
-        with console.status("migrating") as status:
+    with ctrl_c_noted() as interrupted:
+        if as_json:
             result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume,
-                                 progress=lambda phase, msg: status.update(_text(f"{phase}: {msg}")))
-        _print_run(result)
+                                 interrupted=interrupted)
+            print(json.dumps(result, indent=2, default=str))
+        else:
+            with console.status("migrating") as status:
+                result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume,
+                                     progress=lambda phase, msg: status.update(_text(f"{phase}: {msg}")),
+                                     interrupted=interrupted)
+            _print_run(result)
     if result["status"] == "failed":
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def ctrl_c_noted():
+    """Ctrl-C still raises KeyboardInterrupt (the phase running stops at once), and is noted,
+    so the run stops before its next phase even when Python swallowed the exception: one
+    raised inside a finalizer (a driver's __del__) is only printed, "Exception ignored in...",
+    and the run went on to its end. That print is dropped too: the run's one line says it all."""
+    noted = threading.Event()
+
+    def on_sigint(signum, frame):
+        noted.set()
+        raise KeyboardInterrupt
+
+    def unraisable(info, default=sys.unraisablehook):
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            default(info)
+
+    previous, previous_hook = signal.signal(signal.SIGINT, on_sigint), sys.unraisablehook
+    sys.unraisablehook = unraisable
+    try:
+        yield noted.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
 
 
 def _print_run(result: dict) -> None:

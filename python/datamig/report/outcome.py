@@ -29,8 +29,9 @@ def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
     if not state:
         return "UNKNOWN", None
     failed = next((p["name"] for p in phases if p["status"] == "failed"), None)
-    if state.get("status") == "interrupted":  # Ctrl-C: the phase it stopped in is marked failed
-        return "INTERRUPTED", failed
+    if state.get("status") == "interrupted":  # Ctrl-C: in a phase (marked failed) or before one
+        return "INTERRUPTED", failed or next((p["name"] for p in phases if p["status"] not in ("done", "skipped")),
+                                             None)
     if failed or state.get("status") == "failed":
         return "FAILED", failed
     dry = bool((state.get("options") or {}).get("dry_run"))

@@ -30,12 +30,13 @@ class PhaseFailed(Exception):
 
 class Migration:
     def __init__(self, cfg: Config, env: Mapping[str, str], root: Path, state: RunState,
-                 progress: Progress | None = None, stop: Stop | None = None):
+                 progress: Progress | None = None, stop: Stop | None = None, interrupted: Stop | None = None):
         self.cfg, self.env, self.root, self.state = cfg, env, root, state
         self.out_dir = cfg.out_dir
         self.run_dir = self.out_dir / state.run_id
         self.progress = progress or (lambda phase, msg: log.info("%s: %s", phase, msg))
         self.stop = stop or (lambda: False)
+        self.interrupted = interrupted or (lambda: False)
 
     @property
     def dry_run(self) -> bool:
@@ -51,6 +52,8 @@ class Migration:
                 continue
             if self.stop():
                 return self._cancelled(name)
+            if self.interrupted():  # a Ctrl-C the phase before swallowed (see cli.ctrl_c_noted)
+                self._interrupt(f"before {name}")
             self.progress(name, "starting")
             try:
                 with PhaseTimer(self.state, name, self.out_dir) as ph:
@@ -59,14 +62,20 @@ class Migration:
                 self._report_anyway()
                 raise PhaseFailed(self.state, exc) from None
             except KeyboardInterrupt:
-                self._report_anyway()
-                run_id = self.state.run_id
-                raise Interrupted(f"run {run_id} stopped in {name}; resume it with "
-                                  f"`datamig migrate --resume {run_id}`") from None
+                self._interrupt(f"in {name}")
         self.state.status = "dry_run" if self.dry_run else "succeeded"
         self.state.save(self.out_dir)
         self._report_anyway()  # again: the report phase's own report still read "running"
         return self.state
+
+    def _interrupt(self, where: str) -> None:
+        """Ctrl-C: the run recorded as interrupted (PhaseTimer marked a phase it stopped in),
+        its report written, and one line saying how to go on."""
+        self.state.status = "interrupted"
+        self.state.save(self.out_dir)
+        self._report_anyway()
+        run_id = self.state.run_id
+        raise Interrupted(f"run {run_id} stopped {where}; resume it with `datamig migrate --resume {run_id}`")
 
     def _cancelled(self, before: str) -> RunState:
         """Its caller cancelled the run: stop between phases (a phase stopped halfway, a load
@@ -174,12 +183,12 @@ class Migration:
 
 def start(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_run: bool = False,
           strategy: str = "auto", run_id: str | None = None, progress: Progress | None = None,
-          stop: Stop | None = None) -> RunState:
+          stop: Stop | None = None, interrupted: Stop | None = None) -> RunState:
     state = RunState(run_id=run_id or new_run_id(district), district=district,
                      options={"dry_run": dry_run, "strategy": strategy})
     if (cfg.out_dir / state.run_id / "run-state.json").exists():
         raise DatamigError(f"run {state.run_id} exists already: use --resume {state.run_id}")
-    migration = Migration(cfg, env, root, state, progress, stop)
+    migration = Migration(cfg, env, root, state, progress, stop, interrupted)
     migration.preflight()  # a bad salt, a store down, CERT's drift: one line, and no run left behind
     state.claim()
     state.save(cfg.out_dir)
@@ -187,7 +196,8 @@ def start(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_ru
 
 
 def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
-           progress: Progress | None = None, stop: Stop | None = None, asked: Mapping | None = None) -> RunState:
+           progress: Progress | None = None, stop: Stop | None = None, asked: Mapping | None = None,
+           interrupted: Stop | None = None) -> RunState:
     """Continue `run_id` from its first phase not done, with its own district and options;
     `asked`, what the caller gave besides the run (district, dry_run, strategy), must agree
     with them: they used to be ignored in silence, a dry run asked for included."""
@@ -206,7 +216,7 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
         raise DatamigError(f"run {run_id} is running (process {state.pid} on {state.host}): resume it once that "
                            f"process has stopped")
     redo_transform_after_failed_gate(state)
-    migration = Migration(cfg, env, root, state, progress, stop)
+    migration = Migration(cfg, env, root, state, progress, stop, interrupted)
     migration.recheck()  # a missing salt, a store down: one line, and run-state.json unchanged
     state.claim()
     return migration.run()
