@@ -217,6 +217,59 @@ def test_validation_rule_naming_what_is_missing_is_a_one_line_config_error(cfg, 
     assert str(path) in message and "'student_age_5_22'" in message and named in message
 
 
+def _rules_file_with(tmp_path: Path, name: str, edit: dict) -> tuple[Path, int]:
+    """A copy of the rules file with rule `name` edited; (its path, the rule's line)."""
+    doc = yaml.safe_load((ROOT / "config" / "validation-rules.yaml").read_text())
+    next(r for r in doc["rules"] if r["name"] == name).update(edit)
+    path = tmp_path / "validation-rules.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    line = path.read_text().splitlines().index(f"- name: {name}") + 1
+    return path, line
+
+
+@pytest.mark.parametrize("name, edit, named", [
+    ("active_teachers_have_a_class", {"column": "staff_id"}, "table ids.staff has no column 'staff_id'"),
+    ("at_least_10_students_per_school", {"column": "school_id"}, "table ids.schools has no column 'school_id'"),
+    ("student_school_in_student_district", {"column": "schol_id"}, "table ids.students has no column 'schol_id'"),
+    ("student_school_in_student_district", {"parent_key": "school_id"},
+     "table ids.schools has no column 'school_id'"),
+    ("attendance_in_school_year", {"column": "attended_on"}, "table ids.attendance has no column 'attended_on'"),
+    # where: unqualified, through the macro's aliases, in a {table:} subquery, on either side of count_ratio
+    ("active_teachers_have_a_class", {"where": "role = 'teacher' and active"}, "table ids.staff has no column 'active'"),
+    ("at_least_10_students_per_school", {"where": "p.district = {{ var('district') }}"},
+     "table ids.schools has no column 'district'"),
+    ("at_least_10_students_per_school", {"where": "c.grade < 13"}, "table ids.students has no column 'grade'"),
+    ("active_teachers_have_a_class", {"where": "school_id in (select id from {table:ids.schools} where district = 1)"},
+     "table ids.staff has no column 'district'"),
+    ("ids_hcp1_student_counts_within_5pct", {"where": "district = {{ var('district') }}"},
+     "table ids.students has no column 'district'"),
+    ("ids_hcp1_student_counts_within_5pct", {"other_where": "no_such_column is null"},
+     "table hcp1.patients has no column 'no_such_column'"),
+], ids=["has_children.column", "min_children.column", "same_parent_value.column", "same_parent_value.parent_key",
+        "within_range_of.column", "has_children.where", "min_children.where.p", "min_children.where.c",
+        "has_children.where.subquery", "count_ratio.where", "count_ratio.other_where"])
+def test_every_column_a_rule_names_is_checked_at_render(cfg, estate, tmp_path, name, edit, named):
+    """Each used to render and fail only in dbt, on a Binder Error; now one line, nothing rendered."""
+    from datamig.errors import ConfigError
+    from datamig.scaffold.run import render
+
+    path, line = _rules_file_with(tmp_path, name, edit)
+    with pytest.raises(ConfigError) as err:
+        render(cfg, estate, ROOT, validation_path=path)
+    assert str(err.value) == f"{path}:{line}: rule {name!r}: {named}"
+
+
+def test_a_where_clause_naming_real_columns_renders(cfg, estate, tmp_path):
+    """Both aliases of min_children, jinja and a {table:} subquery bind: no false alarm."""
+    from datamig.scaffold.run import render
+
+    where = ("p.district_id = {{ var('district') }} and c.grade_level between 0 and 12 "
+             "and p.id in (select id from {table:ids.schools} where state is not null)")
+    path, _ = _rules_file_with(tmp_path, "at_least_10_students_per_school", {"where": where})
+    files = render(cfg, estate, ROOT, validation_path=path)
+    assert "c.grade_level between 0 and 12" in files["dbt_project/marts/ids/_ids__marts.yml"]
+
+
 # ----------------------------------------------------------------------------- dbt docs metadata
 
 @pytest.fixture(scope="module")

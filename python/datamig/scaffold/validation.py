@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, NoReturn
 from ..errors import ConfigError
 from ..re2_check import re2_problem
 from ..yaml_lines import config_error, line_of, parse_config, read_config_text
-from . import naming
+from . import naming, where_columns
 from .layout import Dataset
 
 SEVERITIES = {"error", "warn"}
@@ -217,6 +217,17 @@ class Renderer:
             self.fail(rule, f"table {ds.id} has no column {column!r}")
         return naming.quote(column)
 
+    def check_where(self, rule: dict, key: str, scope: dict[str, Dataset]) -> None:
+        """The columns `rule[key]` (SQL text) names exist in `scope` (alias -> table, as the
+        test macro's FROM has them) or in the tables it names as {table:store.table}."""
+        text = rule.get(key)
+        if not text:
+            return
+        others = {t: self.dataset(rule, t) for t in where_columns.TABLE_REF.findall(text)}
+        missing = where_columns.missing_column(text, scope, others)
+        if missing:
+            self.fail(rule, f"table {missing[0].id} has no column {missing[1]!r}")
+
     def ref(self, rule: dict, table_id: str) -> str:
         return f"ref('{self.dataset(rule, table_id).final_model}')"
 
@@ -302,7 +313,9 @@ class Renderer:
     def _has_children(self, rule):
         ds = self.dataset(rule, rule["table"])
         child = self.dataset(rule, rule["child"])
+        self.column(rule, ds, rule["column"])
         self.column(rule, child, rule["child_column"])
+        self.check_where(rule, "where", {"p": ds})  # the child is only in the macro's not exists
         self.add(rule, ds, "datamig_has_children", {"child": self.ref(rule, rule["child"]),
                  "child_column": rule["child_column"], "row_filter": self.where(rule, rule.get("where"))},
                  rule["column"])
@@ -310,7 +323,9 @@ class Renderer:
     def _min_children(self, rule):
         ds = self.dataset(rule, rule["table"])
         child = self.dataset(rule, rule["child"])
+        self.column(rule, ds, rule["column"])
         self.column(rule, child, rule["child_column"])
+        self.check_where(rule, "where", {"p": ds, "c": child})
         self.add(rule, ds, "datamig_min_children", {"child": self.ref(rule, rule["child"]),
                  "child_column": rule["child_column"], "min_count": rule["min"],
                  "row_filter": self.where(rule, rule.get("where"))}, rule["column"])
@@ -318,7 +333,9 @@ class Renderer:
     def _same_parent_value(self, rule):
         ds = self.dataset(rule, rule["table"])
         parent = self.dataset(rule, rule["parent"])
+        self.column(rule, ds, rule["column"])
         self.column(rule, ds, rule["child_value"])
+        self.column(rule, parent, rule["parent_key"])
         self.column(rule, parent, rule["parent_value"])
         self.add(rule, ds, "datamig_same_parent_value", {"parent": self.ref(rule, rule["parent"]),
                  "parent_key": rule["parent_key"], "child_value": rule["child_value"],
@@ -327,6 +344,7 @@ class Renderer:
     def _within_range_of(self, rule):
         ds = self.dataset(rule, rule["table"])
         rng = self.dataset(rule, rule["range_table"])
+        self.column(rule, ds, rule["column"])
         self.column(rule, rng, rule["start"])
         self.column(rule, rng, rule["end"])
         self.add(rule, ds, "datamig_within_range_of", {"range_model": self.ref(rule, rule["range_table"]),
@@ -338,7 +356,10 @@ class Renderer:
 
     def _count_ratio(self, rule):
         ds = self.dataset(rule, rule["table"])
-        self.dataset(rule, rule["other"])
+        other = self.dataset(rule, rule["other"])
+        # the macro filters each model alone, unaliased: its ref renders to a relation of that name
+        self.check_where(rule, "where", {ds.final_model: ds})
+        self.check_where(rule, "other_where", {other.final_model: other})
         self.add(rule, ds, "datamig_count_ratio", {"other": self.ref(rule, rule["other"]),
                  "tolerance": rule["tolerance"], "row_filter": rule.get("where"), "other_filter": rule.get("other_where")})
 
