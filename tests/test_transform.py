@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from conftest import SALT
 
@@ -776,6 +777,44 @@ def test_failing_keys_for_the_shapes_tests_return(tmp_path):
     assert sample(text_leak, "datamig_no_text_leak", "note") == [{"id": 3, "parent_id": 12}]
     assert sample("select 5 as model_rows, 7 as other_rows", "datamig_count_ratio") == []
     assert len(sample("select * from t")) <= 5
+
+
+def test_same_parent_value_samples_exactly_the_failing_children(tmp_path):
+    """The rule as the scaffold renders it, run by dbt: its sample names the students whose
+    district is not their school's, not every student of those schools (the test used to
+    return the school id, which all of a school's students share)."""
+    from _tiny_dbt import invoke, write_project
+    from datamig.scaffold.layout import Dataset
+    from datamig.scaffold.validation import Renderer
+    from datamig.transform import failing_keys as fk
+
+    root = tmp_path / "proj"
+    warehouse = root / "w.duckdb"
+    write_project(root, "spv", ROOT / "macros" / "tests", {"type": "duckdb", "path": str(warehouse), "threads": 1},
+                  models={"+materialized": "table"})
+    (root / "models" / "ids__schools.sql").write_text(
+        "select * from (values (1, 42), (2, 43)) as t(id, district_id)")
+    (root / "models" / "ids__students.sql").write_text(  # 11 and 14 are in another district than their school
+        "select * from (values (10, 1, 42), (11, 1, 43), (12, 1, 42), (13, 2, 43), (14, 2, 42)) "
+        "as t(id, school_id, district_id)")
+    students = Dataset("ids", "students", "", {"id": "integer", "school_id": "integer", "district_id": "integer"}, ("id",))
+    schools = Dataset("ids", "schools", "", {"id": "integer", "district_id": "integer"}, ("id",))
+    renderer = Renderer([students, schools], tmp_path / "rules.yaml")
+    renderer.render({"name": "spv", "severity": "warn", "check": "same_parent_value", "table": "ids.students",
+                     "column": "school_id", "parent": "ids.schools", "parent_key": "id",
+                     "child_value": "district_id", "parent_value": "district_id"})
+    tests = renderer.tests.column["ids__students"]["school_id"]
+    (root / "models" / "schema.yml").write_text(yaml.safe_dump({"version": 2, "models": [
+        {"name": "ids__students", "columns": [{"name": "school_id", "data_tests": tests}]}]}))
+    result = invoke(root, "build", "--quiet")
+    assert result.success, result.exception
+    test = next(r for r in result.result.results if r.node.resource_type == "test")
+    assert (test.status, test.failures) == ("warn", 2)
+    with duckdb.connect(str(warehouse)) as conn:
+        sample = fk.sample_keys(conn, test.node.compiled_code, "main.ids__students", ["id", "school_id"],
+                                ["id", "school_id", "district_id"], "datamig_same_parent_value",
+                                test.node.test_metadata.kwargs, "school_id")
+    assert sample == [{"id": 11, "school_id": 1}, {"id": 14, "school_id": 2}]
 
 
 def test_a_profile_without_the_plugin_stops_in_one_line_naming_it(tmp_path):

@@ -38,9 +38,11 @@ having count(c.{{ child_column }}) < {{ min_count }}
 {% endtest %}
 
 
-{% test datamig_same_parent_value(model, column_name, parent, parent_key, child_value, parent_value) %}
-{#- e.g. a student's school is in the student's district. -#}
-select c.{{ column_name }}
+{% test datamig_same_parent_value(model, column_name, parent, parent_key, child_value, parent_value, key_columns) %}
+{#- e.g. a student's school is in the student's district. The child's key, not the parent's:
+    the failing rows' sample is matched on what they return, and every child of the parent
+    shares column_name. -#}
+select {% for k in key_columns %}c.{{ k }}{% if not loop.last %}, {% endif %}{% endfor %}
 from {{ model }} as c
 join {{ parent }} as p on p.{{ parent_key }} = c.{{ column_name }}
 where c.{{ child_value }} is distinct from p.{{ parent_value }}

@@ -339,7 +339,8 @@ class Renderer:
         self.column(rule, parent, rule["parent_value"])
         self.add(rule, ds, "datamig_same_parent_value", {"parent": self.ref(rule, rule["parent"]),
                  "parent_key": rule["parent_key"], "child_value": rule["child_value"],
-                 "parent_value": rule["parent_value"]}, rule["column"])
+                 "parent_value": rule["parent_value"], "key_columns": [naming.quote(k) for k in ds.key]},
+                 rule["column"])
 
     def _within_range_of(self, rule):
         ds = self.dataset(rule, rule["table"])
