@@ -270,6 +270,17 @@ def test_a_where_clause_naming_real_columns_renders(cfg, estate, tmp_path):
     assert "c.grade_level between 0 and 12" in files["dbt_project/marts/ids/_ids__marts.yml"]
 
 
+def test_a_count_ratio_where_clause_may_name_another_table_as_has_children_s_may(cfg, estate, tmp_path):
+    """count_ratio pasted {table:store.table} into its SQL as written: dbt failed on it."""
+    from datamig.scaffold.run import render
+
+    where = "school_id in (select id from {table:ids.schools} where state is not null)"
+    path, _ = _rules_file_with(tmp_path, "ids_hcp1_student_counts_within_5pct", {"where": where})
+    rendered = render(cfg, estate, ROOT, validation_path=path)["dbt_project/marts/ids/_ids__marts.yml"]
+    assert "{table:" not in rendered
+    assert "school_id in (select id from {{ ref('ids__schools') }} where state is not null)" in rendered
+
+
 # ----------------------------------------------------------------------------- dbt docs metadata
 
 @pytest.fixture(scope="module")

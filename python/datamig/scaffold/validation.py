@@ -362,7 +362,8 @@ class Renderer:
         self.check_where(rule, "where", {ds.final_model: ds})
         self.check_where(rule, "other_where", {other.final_model: other})
         self.add(rule, ds, "datamig_count_ratio", {"other": self.ref(rule, rule["other"]),
-                 "tolerance": rule["tolerance"], "row_filter": rule.get("where"), "other_filter": rule.get("other_where")})
+                 "tolerance": rule["tolerance"], "row_filter": self.where(rule, rule.get("where")),
+                 "other_filter": self.where(rule, rule.get("other_where"))})
 
     def _only_needed_foreign_rows(self, rule):
         ds = self.dataset(rule, rule["table"])
