@@ -817,6 +817,37 @@ def test_same_parent_value_samples_exactly_the_failing_children(tmp_path):
     assert sample == [{"id": 11, "school_id": 1}, {"id": 14, "school_id": 2}]
 
 
+def test_within_range_of_means_within_one_of_the_ranges(tmp_path):
+    """A date between two terms (a summer) passed: the test compared with the first start and
+    the last end of all the terms."""
+    from _tiny_dbt import invoke, write_project
+    from datamig.scaffold.layout import Dataset
+    from datamig.scaffold.validation import Renderer
+
+    root = tmp_path / "proj"
+    write_project(root, "wro", ROOT / "macros" / "tests", {"type": "duckdb", "path": str(root / "w.duckdb"),
+                                                           "threads": 1}, models={"+materialized": "table"})
+    (root / "models" / "ids__terms.sql").write_text(
+        "select * from (values (1, date '2025-08-25', date '2025-12-19'), (2, date '2026-01-05', date '2026-06-12'), "
+        "(3, date '2026-08-24', date '2026-12-18')) as t(id, start_date, end_date)")
+    (root / "models" / "ids__attendance.sql").write_text(  # in a term, on a break, in a summer, before, null
+        "select * from (values (1, date '2025-09-01'), (2, date '2025-12-28'), (3, date '2026-07-15'), "
+        "(4, date '2025-08-01'), (5, null)) as t(id, attendance_date)")
+    attendance = Dataset("ids", "attendance", "", {"id": "integer", "attendance_date": "date"}, ("id",))
+    terms = Dataset("ids", "terms", "", {"id": "integer", "start_date": "date", "end_date": "date"}, ("id",))
+    renderer = Renderer([attendance, terms], tmp_path / "rules.yaml")
+    renderer.render({"name": "in_year", "severity": "warn", "check": "within_range_of", "table": "ids.attendance",
+                     "column": "attendance_date", "range_table": "ids.terms", "start": "start_date",
+                     "end": "end_date"})
+    tests = renderer.tests.column["ids__attendance"]["attendance_date"]
+    (root / "models" / "schema.yml").write_text(yaml.safe_dump({"version": 2, "models": [
+        {"name": "ids__attendance", "columns": [{"name": "attendance_date", "data_tests": tests}]}]}))
+    result = invoke(root, "build", "--quiet")
+    assert result.success, result.exception
+    test = next(r for r in result.result.results if r.node.resource_type == "test")
+    assert (test.status, test.failures) == ("warn", 3)
+
+
 def test_a_profile_without_the_plugin_stops_in_one_line_naming_it(tmp_path):
     """An analyst's own DuckDB profile that forgot the plugin: on-run-start says so before any
     model runs (each model would otherwise fail alone, on a missing dm_lib macro)."""

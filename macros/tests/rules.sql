@@ -50,10 +50,13 @@ where c.{{ child_value }} is distinct from p.{{ parent_value }}
 
 
 {% test datamig_within_range_of(model, column_name, range_model, start_column, end_column) %}
-{#- The range comes from the data (e.g. the terms of the slice), not a hard-coded year. -#}
-select {{ column_name }} from {{ model }}
-where {{ column_name }} < (select min({{ start_column }}) from {{ range_model }})
-   or {{ column_name }} > (select max({{ end_column }}) from {{ range_model }})
+{#- The ranges come from the data (e.g. the terms of the slice), not a hard-coded year. Each
+    value lies within one of them: between the first start and the last end, as this test
+    first read, a date in a summer between two school years passed. -#}
+select v.{{ column_name }} from {{ model }} as v
+where v.{{ column_name }} is not null
+  and not exists (select 1 from {{ range_model }} as r
+                  where v.{{ column_name }} between r.{{ start_column }} and r.{{ end_column }})
 {% endtest %}
 
 
