@@ -779,38 +779,44 @@ def test_failing_keys_for_the_shapes_tests_return(tmp_path):
     assert len(sample("select * from t")) <= 5
 
 
-def test_same_parent_value_samples_exactly_the_failing_children(tmp_path):
-    """The rule as the scaffold renders it, run by dbt: its sample names the students whose
-    district is not their school's, not every student of those schools (the test used to
-    return the school id, which all of a school's students share)."""
+def _build_one_rule(root: Path, models: dict[str, str], datasets: list, rule: dict, model: str, column: str):
+    """The rule as the scaffold renders it, built by dbt on DuckDB over `models` (name -> SQL)
+    in a small project at `root`: its test's result (warehouse: root/w.duckdb)."""
     from _tiny_dbt import invoke, write_project
-    from datamig.scaffold.layout import Dataset
     from datamig.scaffold.validation import Renderer
-    from datamig.transform import failing_keys as fk
 
-    root = tmp_path / "proj"
-    warehouse = root / "w.duckdb"
-    write_project(root, "spv", ROOT / "macros" / "tests", {"type": "duckdb", "path": str(warehouse), "threads": 1},
-                  models={"+materialized": "table"})
-    (root / "models" / "ids__schools.sql").write_text(
-        "select * from (values (1, 42), (2, 43)) as t(id, district_id)")
-    (root / "models" / "ids__students.sql").write_text(  # 11 and 14 are in another district than their school
-        "select * from (values (10, 1, 42), (11, 1, 43), (12, 1, 42), (13, 2, 43), (14, 2, 42)) "
-        "as t(id, school_id, district_id)")
-    students = Dataset("ids", "students", "", {"id": "integer", "school_id": "integer", "district_id": "integer"}, ("id",))
-    schools = Dataset("ids", "schools", "", {"id": "integer", "district_id": "integer"}, ("id",))
-    renderer = Renderer([students, schools], tmp_path / "rules.yaml")
-    renderer.render({"name": "spv", "severity": "warn", "check": "same_parent_value", "table": "ids.students",
-                     "column": "school_id", "parent": "ids.schools", "parent_key": "id",
-                     "child_value": "district_id", "parent_value": "district_id"})
-    tests = renderer.tests.column["ids__students"]["school_id"]
+    write_project(root, rule["name"], ROOT / "macros" / "tests",
+                  {"type": "duckdb", "path": str(root / "w.duckdb"), "threads": 1}, models={"+materialized": "table"})
+    for name, sql in models.items():
+        (root / "models" / f"{name}.sql").write_text(sql)
+    renderer = Renderer(datasets, root / "rules.yaml")
+    renderer.render(rule)
     (root / "models" / "schema.yml").write_text(yaml.safe_dump({"version": 2, "models": [
-        {"name": "ids__students", "columns": [{"name": "school_id", "data_tests": tests}]}]}))
+        {"name": model, "columns": [{"name": column, "data_tests": renderer.tests.column[model][column]}]}]}))
     result = invoke(root, "build", "--quiet")
     assert result.success, result.exception
-    test = next(r for r in result.result.results if r.node.resource_type == "test")
+    return next(r for r in result.result.results if r.node.resource_type == "test")
+
+
+def test_same_parent_value_samples_exactly_the_failing_children(tmp_path):
+    """Its sample names the students whose district is not their school's, not every student of
+    those schools (the test used to return the school id, which all of a school's students share)."""
+    from datamig.scaffold.layout import Dataset
+    from datamig.transform import failing_keys as fk
+
+    models = {"ids__schools": "select * from (values (1, 42), (2, 43)) as t(id, district_id)",
+              # 11 and 14 are in another district than their school
+              "ids__students": "select * from (values (10, 1, 42), (11, 1, 43), (12, 1, 42), (13, 2, 43), "
+                               "(14, 2, 42)) as t(id, school_id, district_id)"}
+    students = Dataset("ids", "students", "", {"id": "integer", "school_id": "integer", "district_id": "integer"}, ("id",))
+    schools = Dataset("ids", "schools", "", {"id": "integer", "district_id": "integer"}, ("id",))
+    rule = {"name": "spv", "severity": "warn", "check": "same_parent_value", "table": "ids.students",
+            "column": "school_id", "parent": "ids.schools", "parent_key": "id",
+            "child_value": "district_id", "parent_value": "district_id"}
+    root = tmp_path / "proj"
+    test = _build_one_rule(root, models, [students, schools], rule, "ids__students", "school_id")
     assert (test.status, test.failures) == ("warn", 2)
-    with duckdb.connect(str(warehouse)) as conn:
+    with duckdb.connect(str(root / "w.duckdb")) as conn:
         sample = fk.sample_keys(conn, test.node.compiled_code, "main.ids__students", ["id", "school_id"],
                                 ["id", "school_id", "district_id"], "datamig_same_parent_value",
                                 test.node.test_metadata.kwargs, "school_id")
@@ -820,31 +826,18 @@ def test_same_parent_value_samples_exactly_the_failing_children(tmp_path):
 def test_within_range_of_means_within_one_of_the_ranges(tmp_path):
     """A date between two terms (a summer) passed: the test compared with the first start and
     the last end of all the terms."""
-    from _tiny_dbt import invoke, write_project
     from datamig.scaffold.layout import Dataset
-    from datamig.scaffold.validation import Renderer
 
-    root = tmp_path / "proj"
-    write_project(root, "wro", ROOT / "macros" / "tests", {"type": "duckdb", "path": str(root / "w.duckdb"),
-                                                           "threads": 1}, models={"+materialized": "table"})
-    (root / "models" / "ids__terms.sql").write_text(
-        "select * from (values (1, date '2025-08-25', date '2025-12-19'), (2, date '2026-01-05', date '2026-06-12'), "
-        "(3, date '2026-08-24', date '2026-12-18')) as t(id, start_date, end_date)")
-    (root / "models" / "ids__attendance.sql").write_text(  # in a term, on a break, in a summer, before, null
-        "select * from (values (1, date '2025-09-01'), (2, date '2025-12-28'), (3, date '2026-07-15'), "
-        "(4, date '2025-08-01'), (5, null)) as t(id, attendance_date)")
+    models = {"ids__terms": "select * from (values (1, date '2025-08-25', date '2025-12-19'), (2, date '2026-01-05', "
+                            "date '2026-06-12'), (3, date '2026-08-24', date '2026-12-18')) as t(id, start_date, end_date)",
+              # in a term, on a break, in a summer, before the first term, null
+              "ids__attendance": "select * from (values (1, date '2025-09-01'), (2, date '2025-12-28'), "
+                                 "(3, date '2026-07-15'), (4, date '2025-08-01'), (5, null)) as t(id, attendance_date)"}
     attendance = Dataset("ids", "attendance", "", {"id": "integer", "attendance_date": "date"}, ("id",))
     terms = Dataset("ids", "terms", "", {"id": "integer", "start_date": "date", "end_date": "date"}, ("id",))
-    renderer = Renderer([attendance, terms], tmp_path / "rules.yaml")
-    renderer.render({"name": "in_year", "severity": "warn", "check": "within_range_of", "table": "ids.attendance",
-                     "column": "attendance_date", "range_table": "ids.terms", "start": "start_date",
-                     "end": "end_date"})
-    tests = renderer.tests.column["ids__attendance"]["attendance_date"]
-    (root / "models" / "schema.yml").write_text(yaml.safe_dump({"version": 2, "models": [
-        {"name": "ids__attendance", "columns": [{"name": "attendance_date", "data_tests": tests}]}]}))
-    result = invoke(root, "build", "--quiet")
-    assert result.success, result.exception
-    test = next(r for r in result.result.results if r.node.resource_type == "test")
+    rule = {"name": "in_year", "severity": "warn", "check": "within_range_of", "table": "ids.attendance",
+            "column": "attendance_date", "range_table": "ids.terms", "start": "start_date", "end": "end_date"}
+    test = _build_one_rule(tmp_path / "proj", models, [attendance, terms], rule, "ids__attendance", "attendance_date")
     assert (test.status, test.failures) == ("warn", 3)
 
 
