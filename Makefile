@@ -13,13 +13,13 @@ DEMO_SALT ?= demo-salt-not-a-secret
 
 setup: tools venv postgres neo4j
 
-# What the rest needs from the system: Python's venv module, Java 17+ (Neo4j 5.26 runs on 17
-# or 21) and Maven (fetches Neo4j's jars, builds the launcher). Installed from Debian's
+# What the rest needs from the system: Python's venv module, a Java 17+ JDK (Neo4j 5.26 runs on
+# 17 or 21; the launcher is compiled: Maven's own dependency brings a runtime only) and Maven (fetches Neo4j's jars, builds the launcher). Installed from Debian's
 # packages when missing; without root, one line naming them.
 tools:
 	@missing=""; \
 	$(PY) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
-	java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' || missing="$$missing openjdk-17-jdk-headless"; \
+	javac -version 2>&1 | grep -qE '^javac (1[7-9]|[2-9][0-9])' || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
@@ -38,7 +38,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt | tools
 
 # PostgreSQL 15 server from Debian's packages, without the distribution's default cluster:
 # datamig runs its own throwaway cluster on a free loopback port.
-postgres:
+postgres: | tools
 	@if [ ! -x $(PG_BIN)/postgres ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
 	    echo "error: PostgreSQL 15 is not installed; install it as root: apt-get install postgresql-15 postgresql-client-15" >&2; exit 1; \

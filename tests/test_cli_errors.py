@@ -190,6 +190,7 @@ def test_dbt_build_of_a_run_loaded_into_cert_is_refused(work):
     (run / "rollback-report.json").write_text('{"status": "ROLLED_BACK", "finished_at": "2099-01-01T00:02"}')
     proc = _dbt_run(work, "{district: 42}")
     assert "is loaded into CERT" not in proc.stdout
+    assert (run / "final").is_dir()  # made by the plugin once past its checks
 
 
 def test_a_malformed_settings_file_is_one_line_naming_its_line(work):

@@ -57,10 +57,14 @@ def test_the_load_plan_lists_every_table_label_and_relationship_type():
     from datamig.cli import plan_rows
 
     counts = {"strategy": "upsert", "rows": 9, "to_insert": 6, "to_update": 3, "unchanged": 0, "conflicts": 0}
+    # an insert's rows CERT holds already are its conflicts: not shown as unchanged as well
+    inserted = {"strategy": "insert", "rows": 22, "to_insert": 16, "to_update": 0, "unchanged": 4, "conflicts": 6}
     plan = {"stores": {"sp": {"kind": "neo4j", "nodes": {"Student": counts}, "relationships": {"ENROLLED_IN": counts}},
-                       "ids": {"kind": "postgres", "tables": {"students": counts, "districts": {**counts, "rows": 1}}}}}
+                       "ids": {"kind": "postgres", "tables": {"students": counts, "districts": {**counts, "rows": 1},
+                                                              "staff": inserted}}}}
     assert plan_rows(plan) == [
-        ["ids.districts", "upsert", "1", "6", "3", "0", "0"], ["ids.students", "upsert", "9", "6", "3", "0", "0"],
+        ["ids.districts", "upsert", "1", "6", "3", "0", "0"], ["ids.staff", "insert", "22", "16", "0", "", "6"],
+        ["ids.students", "upsert", "9", "6", "3", "0", "0"],
         ["sp node Student", "upsert", "9", "6", "3", "0", "0"],
         ["sp relationship ENROLLED_IN", "upsert", "9", "6", "3", "0", "0"]]
 

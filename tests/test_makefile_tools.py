@@ -1,5 +1,5 @@
 """`make setup` on a fresh machine: the system packages the rest needs (Python's venv module,
-Java 17+, Maven) are checked first; without root, one line names the missing ones (a machine
+a Java 17+ JDK, Maven) are checked first; without root, one line names the missing ones (a machine
 without Maven failed later, deep in the Neo4j launcher's build)."""
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ def _bin(folder: Path, java_version: str | None, mvn: bool) -> Path:
     """A PATH holding only what `make tools` calls, with the java and mvn asked for."""
     for name in ("bash", "sh", "grep", "id", "env"):
         (folder / name).symlink_to(shutil.which(name))
-    if java_version:
-        (folder / "java").write_text(f"#!/bin/sh\necho 'openjdk version \"{java_version}\" 2025-04-15' >&2\n")
-        (folder / "java").chmod(0o755)
+    if java_version:  # a JDK's compiler: a runtime alone (what Maven's package brings) cannot build the launcher
+        (folder / "javac").write_text(f"#!/bin/sh\necho 'javac {java_version}'\n")
+        (folder / "javac").chmod(0o755)
     if mvn:
         (folder / "mvn").write_text("#!/bin/sh\nexit 0\n")
         (folder / "mvn").chmod(0o755)

@@ -102,3 +102,30 @@ def test_a_ctrl_c_python_swallowed_stops_the_run_before_its_next_phase(rcfg, tmp
     assert caught.value.exit_code == 130
     saved = RunState.load(rcfg.out_dir, RUN)
     assert saved.status == "interrupted" and saved.phases["transform"].status == "pending"
+
+
+def test_a_ctrl_c_a_library_turned_into_its_own_error_still_reads_interrupted(rcfg, tmp_path):
+    from datamig.errors import Interrupted
+    from datamig.runner.migrate import Migration
+
+    _saved(rcfg, {"preflight": "done", "extract": "done"})
+    migration = Migration(rcfg, {}, tmp_path, RunState.load(rcfg.out_dir, RUN), interrupted=lambda: True)
+    noted = iter([False, True])  # not yet when the transform begins, then noted during it
+    migration.interrupted = lambda: next(noted)
+
+    def transform():
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    migration._transform = transform
+    with pytest.raises(Interrupted, match=f"run {RUN} stopped in transform;"):
+        migration.run()
+    saved = RunState.load(rcfg.out_dir, RUN)
+    assert saved.status == "interrupted"
+    assert (saved.phases["transform"].status, saved.phases["transform"].error) == ("failed", "interrupted")
+    # without a Ctrl-C the same error is the phase's failure
+    _saved(rcfg, {"preflight": "done", "extract": "done"})
+    migration = Migration(rcfg, {}, tmp_path, RunState.load(rcfg.out_dir, RUN))
+    migration._transform = transform
+    with pytest.raises(RuntimeError):
+        migration.run()
+    assert RunState.load(rcfg.out_dir, RUN).status == "failed"

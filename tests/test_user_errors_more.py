@@ -63,6 +63,7 @@ def _run(work: Path, manifest: dict) -> Path:
 
 MANIFEST = {"district": 42, "tables": {"ids.districts": {"store": "ids", "table": "districts", "rows": 1,
                                                           "primary_key": ["id"], "columns": []}}}
+LOADED = {"status": "LOADED", "dry_run": False, "finished_at": "2099-01-01T00:01:00"}
 
 
 # --- 1. validate-migration with CERT down ------------------------------------------------------
@@ -70,7 +71,7 @@ MANIFEST = {"district": 42, "tables": {"ids.districts": {"store": "ids", "table"
 def test_validate_migration_with_cert_down_is_one_line_and_writes_nothing(work):
     """It crashed with psycopg's traceback, after writing dbt-cert/ into the run and a parse cache."""
     run = _run(work, MANIFEST)
-    (run / "load-report.json").write_text(json.dumps({"status": "LOADED", "dry_run": False}))
+    (run / "load-report.json").write_text(json.dumps(LOADED))
     before = _files(run)
     line = _one_error_line(_cli(work, "validate-migration", RUN), "store ids (CERT)", "127.0.0.1:1",
                            "Connection refused")
@@ -79,16 +80,22 @@ def test_validate_migration_with_cert_down_is_one_line_and_writes_nothing(work):
     assert not (work / "cache").exists()
 
 
-@pytest.mark.parametrize("load_report", [None, {"status": "DRY_RUN", "dry_run": True}])
-def test_validate_migration_of_a_run_never_loaded_says_so(work, load_report):
+@pytest.mark.parametrize("reports, named", [
+    ({}, "was never loaded into CERT"),
+    ({"load-report.json": {"status": "DRY_RUN", "dry_run": True}}, "was never loaded into CERT"),
+    ({"load-report.json": {"status": "FAILED", "dry_run": False}}, "is not loaded into CERT (its load: LOAD_FAILED)"),
+    ({"load-report.json": LOADED,
+      "rollback-report.json": {"status": "ROLLED_BACK", "finished_at": "2099-01-01T00:02:00"}},
+     "was rolled back from CERT at 2099-01-01T00:02:00"),
+])
+def test_validate_migration_of_a_run_not_in_cert_says_so(work, reports, named):
     """It went on to CERT and answered ISSUES_FOUND (every count 0 in CERT), blaming CERT for a
-    load that never happened."""
+    load that is not there."""
     run = _run(work, MANIFEST)
-    if load_report:
-        (run / "load-report.json").write_text(json.dumps(load_report))
+    for name, report in reports.items():
+        (run / name).write_text(json.dumps(report))
     before = _files(run)
-    _one_error_line(_cli(work, "validate-migration", RUN), f"run {RUN} was never loaded into CERT",
-                    f"datamig load {RUN}")
+    _one_error_line(_cli(work, "validate-migration", RUN), f"run {RUN} {named}", f"datamig load {RUN}")
     assert _files(run) == before
 
 

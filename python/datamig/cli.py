@@ -72,6 +72,8 @@ class OneLineErrors(TyperGroup):
             sys.exit(code)
         except typer.Abort as exc:  # a confirmation declined (or stdin closed), or Ctrl-C
             if isinstance(exc.__cause__, KeyboardInterrupt):
+                if "--json" in argv:
+                    _json_error("interrupted: stopped by Ctrl-C")
                 print_error("stopped by Ctrl-C", "interrupted")
                 sys.exit(130)
             print_error("aborted")
@@ -522,6 +524,9 @@ def ctrl_c_noted():
     so the run stops before its next phase even when Python swallowed the exception: one
     raised inside a finalizer (a driver's __del__) is only printed, "Exception ignored in...",
     and the run went on to its end. That print is dropped too: the run's one line says it all."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False  # SIGINT ignored (started in the background, nohup) stays ignored
+        return
     noted = threading.Event()
 
     def on_sigint(signum, frame):
@@ -563,7 +568,10 @@ def plan_rows(plan: dict) -> list[list[str]]:
         for kind in ("tables", "nodes", "relationships"):
             for name, counts in sorted((entry.get(kind) or {}).items()):
                 where = f"{store}.{name}" if kind == "tables" else f"{store} {kind[:-1]} {name}"
-                rows.append([where, *(str(counts.get(c, "")) for c in PLAN_COLUMNS)])
+                shown = dict(counts)
+                if shown.get("strategy") == "insert":  # rows CERT holds are its conflicts, not unchanged
+                    shown["unchanged"] = ""
+                rows.append([where, *(str(shown.get(c, "")) for c in PLAN_COLUMNS)])
     return rows
 
 

@@ -29,9 +29,13 @@ def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
     if not state:
         return "UNKNOWN", None
     failed = next((p["name"] for p in phases if p["status"] == "failed"), None)
-    if state.get("status") == "interrupted":  # Ctrl-C: in a phase (marked failed) or before one
-        return "INTERRUPTED", failed or next((p["name"] for p in phases if p["status"] not in ("done", "skipped")),
-                                             None)
+    stopped = next((p["name"] for p in phases if p["status"] not in ("done", "skipped")), None)
+    # stopped by its user or caller, in a phase (marked failed) or before one: a phase that
+    # failed in an earlier try of a resumed run is not why it stopped this time
+    if state.get("status") == "interrupted":
+        return "INTERRUPTED", stopped
+    if state.get("status") == "cancelled":
+        return "CANCELLED", stopped
     if failed or state.get("status") == "failed":
         return "FAILED", failed
     dry = bool((state.get("options") or {}).get("dry_run"))
@@ -39,9 +43,6 @@ def status_of(state: dict | None, phases: list[dict]) -> tuple[str, str | None]:
         return "SUCCEEDED", None
     if state.get("status") == "dry_run":
         return "DRY_RUN", None
-    stopped = next((p["name"] for p in phases if p["status"] not in ("done", "skipped")), None)
-    if state.get("status") == "cancelled":
-        return "CANCELLED", stopped
     # The report phase builds this report while it is itself "running": every phase before
     # it done means the run has in effect finished.
     before = [p for p in phases if p["name"] != "report"]

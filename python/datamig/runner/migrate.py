@@ -63,6 +63,12 @@ class Migration:
                 raise PhaseFailed(self.state, exc) from None
             except KeyboardInterrupt:
                 self._interrupt(f"in {name}")
+            except Exception:
+                if not self.interrupted():
+                    raise
+                # a Ctrl-C some library turned into its own error (a thread pool's, a driver's)
+                self.state.phases[name].error = "interrupted"
+                self._interrupt(f"in {name}")
         self.state.status = "dry_run" if self.dry_run else "succeeded"
         self.state.save(self.out_dir)
         self._report_anyway()  # again: the report phase's own report still read "running"
@@ -75,7 +81,8 @@ class Migration:
         self.state.save(self.out_dir)
         self._report_anyway()
         run_id = self.state.run_id
-        raise Interrupted(f"run {run_id} stopped {where}; resume it with `datamig migrate --resume {run_id}`")
+        raise Interrupted(f"run {run_id} stopped {where}; resume it with `datamig migrate --resume {run_id}`") \
+            from None
 
     def _cancelled(self, before: str) -> RunState:
         """Its caller cancelled the run: stop between phases (a phase stopped halfway, a load
@@ -228,8 +235,8 @@ def _check_asked(state: RunState, asked: Mapping) -> None:
         raise DatamigError(f"{run} is a migration of district {state.district}, not {asked['district']}: "
                            f"a resumed run keeps its district")
     if asked.get("dry_run") and not state.options.get("dry_run"):
-        raise DatamigError(f"{run} is not a dry run: resuming it writes to CERT; resume it without asking for "
-                           f"a dry run, or start a new dry run")
+        raise DatamigError(f"{run} is not a dry run: resuming it writes to CERT; to go on, resume it without "
+                           f"--dry-run (MCP: dry_run false), or start a new dry run")
     strategy = asked.get("strategy")
     if strategy and strategy != "auto" and strategy != state.options.get("strategy"):
         raise DatamigError(f"{run} loads with strategy {state.options.get('strategy')!r}, not {strategy!r}: "

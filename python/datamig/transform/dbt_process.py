@@ -77,6 +77,13 @@ def _copy_quietly(src: Path, dst: Path) -> None:
 _DBT_HEADING = re.compile(r"[A-Z][A-Za-z ]* Error")
 
 
+def reraise_interrupt(result) -> None:
+    """dbt's runner hands Ctrl-C back as the result's exception: raise it again, so the caller
+    stops as interrupted rather than as failed ("unknown error")."""
+    if isinstance(getattr(result, "exception", None), KeyboardInterrupt):
+        raise KeyboardInterrupt
+
+
 def why_not_run(exc: BaseException | None, secret: str = "") -> str:
     """One line saying why dbt stopped before building: the DatamigError under dbt's exception
     if any (what the plugin raised: the cause, already one line), else the first line of dbt's

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
 from ..errors import DatamigError
-from .dbt_process import SILENT, environ, partial_parse_cache, why_not_run, working_dir
+from .dbt_process import SILENT, environ, partial_parse_cache, reraise_interrupt, why_not_run, working_dir
 
 log = logging.getLogger("datamig.transform")
 
@@ -92,8 +92,7 @@ def run_dbt(root: Path, runs_dir: Path, run_id: str, district: int, *, env: Mapp
             environ({RUNS_DIR_ENV: str(runs_dir), RUN_DIR_ENV: ".", PROJECT_DIR_ENV: str(root), salt_name: salt}):
         result = _invoke(args, progress)
     wall = round(time.monotonic() - started, 3)
-    if isinstance(result.exception, KeyboardInterrupt):  # dbt hands Ctrl-C back as a result
-        raise KeyboardInterrupt
+    reraise_interrupt(result)
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt build of run {run_id} did not run: {why_not_run(result.exception, salt)}")
     target = out / "target"

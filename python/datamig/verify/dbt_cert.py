@@ -34,7 +34,7 @@ import psycopg
 
 from ..errors import DatamigError
 from ..transform import failing_keys
-from ..transform.dbt_process import SILENT, environ, partial_parse_cache, why_not_run, working_dir
+from ..transform.dbt_process import SILENT, environ, partial_parse_cache, reraise_interrupt, why_not_run, working_dir
 from ..transform.dbt_run import RUN_DIR_ENV
 from ..transform.validation_report import Scrubber, test_rule
 from . import cert_scope
@@ -105,6 +105,7 @@ def parse(root: Path, run_dir: Path, district: int, schema: str) -> Parsed:
     with partial_parse_cache(root, district, "cert", out / "target"), environ(settings):
         result = dbtRunner().invoke([*SILENT, "parse", "--no-write-json",
                                      *_common(root, out, {"district": district})])
+    reraise_interrupt(result)
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt parse for the cert target did not run: {why_not_run(result.exception)}")
     manifest = result.result
@@ -131,6 +132,7 @@ def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store
     with working_dir(root), environ(settings):
         result = dbtRunner(manifest=parsed.manifest).invoke(args)
     seconds = round(time.monotonic() - started, 3)
+    reraise_interrupt(result)
     if result.exception is not None or result.result is None:
         raise DatamigError(f"dbt test against CERT {store_name} did not run: "
                            f"{scrub(why_not_run(result.exception))}")

@@ -24,6 +24,7 @@ from ..errors import DatamigError, NotFound
 from ..load.graph import cert_login
 from ..load.pgstore import cert_url
 from ..pg_address import cannot_connect
+from ..report.artifacts import read_cert_state
 from ..services.envfile import find_project_root
 from ..transform.validation_report import Scrubber
 from . import cert_scope, cross_store, dbt_cert, reconcile
@@ -39,13 +40,20 @@ def _manifest(run_dir: Path) -> dict:
 
 
 def _check_loaded(run_dir: Path) -> None:
-    """A run never loaded (or only dry-run) has nothing in CERT to validate: every count would
-    differ and the verdict ISSUES_FOUND would blame CERT for a load that never happened."""
-    path = run_dir / "load-report.json"
-    report = json.loads(path.read_text()) if path.exists() else {}
-    if not report or report.get("dry_run") or report.get("status") == "DRY_RUN":
-        raise DatamigError(f"run {run_dir.name} was never loaded into CERT: load it first "
-                           f"(`datamig load {run_dir.name}`), then validate it")
+    """A run not in CERT (never loaded, only dry-run, its load failed, or rolled back since) has
+    nothing there to validate: every count would differ and the verdict ISSUES_FOUND would
+    blame CERT for a load that is not there."""
+    state = read_cert_state(run_dir)
+    name = run_dir.name
+    if state is None:
+        raise DatamigError(f"run {name} was never loaded into CERT: load it first (`datamig load {name}`), "
+                           f"then validate it")
+    if state["status"] == "ROLLED_BACK":
+        raise DatamigError(f"run {name} was rolled back from CERT at {state['at']}: CERT holds none of its rows "
+                           f"(`datamig load {name}` loads it again)")
+    if state["status"] != "LOADED":
+        raise DatamigError(f"run {name} is not loaded into CERT (its load: {state['status']}): load it first "
+                           f"(`datamig load {name}`), then validate it")
 
 
 def _check_cert(cfg: Config, env: Mapping[str, str], manifest: dict) -> None:
