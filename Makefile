@@ -28,9 +28,9 @@ tools:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+# A venv made without pip (python3-venv was missing then) is made again.
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml constraints.txt | tools
-	# a venv made without pip (python3-venv missing then) is made again
 	test -x $(BIN)/pip || { rm -rf $(VENV) && $(PY) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
