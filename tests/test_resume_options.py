@@ -129,3 +129,19 @@ def test_a_ctrl_c_a_library_turned_into_its_own_error_still_reads_interrupted(rc
     with pytest.raises(RuntimeError):
         migration.run()
     assert RunState.load(rcfg.out_dir, RUN).status == "failed"
+
+
+def test_resuming_a_run_that_succeeded_says_there_is_nothing_to_resume(rcfg, tmp_path):
+    """It printed the finished run again, as if it had resumed it."""
+    state = RunState(run_id=RUN, district=42, options={"dry_run": False, "strategy": "auto"}, status="succeeded")
+    for name in PHASES:
+        state.phases[name].status = "done"
+    state.save(rcfg.out_dir)
+    with pytest.raises(DatamigError, match=f"^run {RUN} has succeeded: nothing to resume$"):
+        api.migrate(rcfg, {}, tmp_path, 0, resume=RUN)
+    (rcfg.out_dir / RUN / "load-report.json").write_text(json.dumps(
+        {"status": "LOADED", "finished_at": "2026-03-01T10:20:00"}))
+    (rcfg.out_dir / RUN / "rollback-report.json").write_text(json.dumps(
+        {"status": "ROLLED_BACK", "finished_at": "2026-03-01T11:00:00"}))
+    with pytest.raises(DatamigError, match=f"rolled back from CERT since; `datamig load {RUN}` loads it again"):
+        api.migrate(rcfg, {}, tmp_path, 0, resume=RUN)

@@ -395,7 +395,11 @@ def select_districts_cmd(
         table.add_row(str(r["district"]), r["name"], f"{r['score']:.2f}", r["size_class"],
                       f"{r['total_records']:,}", "yes" if r["eligible"] else "no")
     console.print(table)
-    console.print("pilots: " + ", ".join(f"{k}={v}" for k, v in result["pilots"].items()))
+    from .select.run import NONE_ELIGIBLE
+
+    console.print("recommended: " + (", ".join(map(str, result["recommended"])) or NONE_ELIGIBLE))
+    console.print("pilots: " + ", ".join(f"{k}={v if v is not None else 'none eligible'}"
+                                         for k, v in result["pilots"].items()))
     console.print(f"written: {out_dir}/district-manifest.json, {out_dir}/district-selection-report.md")
 
 

@@ -217,8 +217,8 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
                            f"{run_id}`, then `datamig load {run_id}`") from None
         raise NotFound(f"run {run_id} not found under {cfg.out_dir}") from None
     _check_asked(state, asked or {})
-    if state.status == "succeeded":
-        return state
+    if state.status == "succeeded":  # it printed the finished run again, as if it had resumed
+        raise DatamigError(f"run {run_id} has succeeded: nothing to resume{_since(cfg.out_dir / run_id)}")
     if state.pid is not None and state.current_status() == "running":
         raise DatamigError(f"run {run_id} is running (process {state.pid} on {state.host}): resume it once that "
                            f"process has stopped")
@@ -248,3 +248,12 @@ def redo_transform_after_failed_gate(state: RunState) -> None:
     unchanged: the fix (a rule, a model, an override) takes a new transform of the same extract."""
     if state.phases["gate"].status == "failed" and state.phases["transform"].status == "done":
         state.phases["transform"].status = "pending"
+
+
+def _since(run_dir: Path) -> str:
+    from ..report.artifacts import read_cert_state
+
+    cert = read_cert_state(run_dir)
+    if cert and cert["status"] == "ROLLED_BACK":
+        return f" (rolled back from CERT since; `datamig load {run_dir.name}` loads it again)"
+    return ""
