@@ -395,11 +395,10 @@ def select_districts_cmd(
         table.add_row(str(r["district"]), r["name"], f"{r['score']:.2f}", r["size_class"],
                       f"{r['total_records']:,}", "yes" if r["eligible"] else "no")
     console.print(table)
-    from .select.run import NONE_ELIGIBLE
+    from .select.run import pilots_text, recommended_text
 
-    console.print("recommended: " + (", ".join(map(str, result["recommended"])) or NONE_ELIGIBLE))
-    console.print("pilots: " + ", ".join(f"{k}={v if v is not None else 'none eligible'}"
-                                         for k, v in result["pilots"].items()))
+    console.print("recommended: " + recommended_text(result))
+    console.print("pilots: " + pilots_text(result, "="))
     console.print(f"written: {out_dir}/district-manifest.json, {out_dir}/district-selection-report.md")
 
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from ..errors import MigrationFailed
 from . import faults
 from .graph import BATCH, GraphStore, now, q
+from .strategy import effect
 from .parquet_source import prefetch
 
 CONFLICT_LIMIT = 20
@@ -450,7 +451,7 @@ def apply(graph: GraphStore, sets: list[GraphSet], run_id: str, district: int | 
             done = {k: done[k] + result[k] for k in done}
             faults.failpoint("load:graph-batch")
         if s.strategy == "upsert":  # it rewrote every existing one; the updated are those whose values changed
-            done["updated"] = s.counts["changed"]
+            done["updated"] = effect(s.strategy, s.counts)[1]
         s.counts.update(done)
         progress(f"{graph.name}: {s.id}: {done['inserted']} created, {done['updated']} updated")
     graph.set_status(run_id, "applied", loaded_at=now())

@@ -27,6 +27,15 @@ NONE_ELIGIBLE = ("none: no district passes the filters (the eligible column says
                  "`selection.filters` in config/datamig.yaml sets them)")
 
 
+def recommended_text(result: dict) -> str:
+    return ", ".join(map(str, result["recommended"])) or NONE_ELIGIBLE
+
+
+def pilots_text(result: dict, sep: str) -> str:
+    """`large<sep>3, medium<sep>none eligible, ...`"""
+    return ", ".join(f"{k}{sep}{v if v is not None else 'none eligible'}" for k, v in result["pilots"].items())
+
+
 def report_markdown(result: dict) -> str:
     f = result["filters"]
     lines = [
@@ -37,8 +46,7 @@ def report_markdown(result: dict) -> str:
         f"Filters: students >= {f['min_students']:,}, schools >= {f['min_schools']}, records "
         f"{f['min_records']:,}-{f['max_records']:,}, completeness >= {f['min_completeness']}, "
         f"activity in the last 30 days: {'required' if f['require_recent_activity'] else 'not required'}.", "",
-        "Pilots: " + ", ".join(f"{k}: {v if v is not None else 'none eligible'}" for k, v in result["pilots"].items()),
-        "", "Recommended: " + (", ".join(map(str, result["recommended"])) or NONE_ELIGIBLE), "",
+        "Pilots: " + pilots_text(result, ": "), "", "Recommended: " + recommended_text(result), "",
         "| district | name | score | class | students | schools | staff | records | updates 30d | completeness | eligible |",
         "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
