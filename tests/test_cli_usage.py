@@ -99,3 +99,15 @@ def test_version_is_the_packages_and_h_is_help():
     for args in ((), ("load",), ("services",)):
         assert _cli(*args, "-h").stdout == _cli(*args, "--help").stdout
     assert "Usage: datamig load" in _cli("load", "-h").stdout
+
+
+@pytest.mark.parametrize("args", [(), ("seed-cert",), ("migrate",), ("services",), ("services", "up")])
+def test_a_flag_shows_no_value_type(args):
+    """A flag takes no value: its help line has no `<bool>` (Typer's default), options that take
+    one keep their type."""
+    lines = _cli(*args, "--help").stdout.splitlines()
+    flags = [line for line in lines if "--help" in line or "--yes " in line or "--dry-run " in line]
+    assert flags and not [line for line in flags if "<bool>" in line]
+    assert "<bool>" not in "\n".join(lines)
+    if args == ("seed-cert",):
+        assert any("--seed" in line and "<int>" in line for line in lines)

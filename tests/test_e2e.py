@@ -131,6 +131,34 @@ def test_killed_load_resumes_then_validates_and_rolls_back(tiny_estate, workdir)
     run_cli(env, workdir, "rollback", run_id, "--yes", check=0)
     assert cert_data(env) == {k: v for k, v in before.items() if not k.endswith(".datamig")}
 
+    reseeded_cert_forgets_the_run(env, workdir, run_id)
+
+
+def reseeded_cert_forgets_the_run(env, workdir: Path, run_id: str) -> None:
+    """Loaded again, then CERT replaced by `seed-cert --yes`: the run's folder no longer calls it
+    loaded (runs, the report, validate-migration, rollback all say where it went)."""
+    pristine = cert_state(env)  # CERT as seed-cert makes it (the rollback left the ledger's history)
+    run_cli(env, workdir, "load", run_id, check=0)
+    reseed = run_cli(env, workdir, "seed-cert", "--yes", check=0)
+    assert f"{run_id}: no longer in CERT (seed-cert replaced it)" in reseed.stdout
+    assert cert_data(env) == {k: v for k, v in pristine.items() if not k.endswith(".datamig")}
+    runs = run_cli(env, workdir, "runs", check=0, extra_env={"COLUMNS": "250"})
+    assert "CERT_REPLACED" in next(line for line in runs.stdout.splitlines() if run_id in line)
+    refused = run_cli(env, workdir, "validate-migration", run_id, check=2)
+    assert f"error: run {run_id} was wiped from CERT by seed-cert at " in refused.stderr
+    assert f"error: run {run_id} is not loaded in CERT" in run_cli(env, workdir, "rollback", run_id, "--yes",
+                                                                   check=2).stderr
+    run_cli(env, workdir, "report", run_id, check=0)
+    report = json.loads((workdir / "reports" / f"{run_id}.json").read_text())
+    assert "Then wiped from CERT by seed-cert at " in report["summary"]["verdict"], report["summary"]["verdict"]
+    assert "the run was wiped from CERT by seed-cert at " in " ".join(report["warnings"])
+    assert f"datamig load {run_id}" in " ".join(report["next_steps"])
+    # its ledger went with CERT: loading it again loads it (not "already loaded"), exactly undone
+    assert result_of(run_cli(env, workdir, "load", run_id, check=0))["status"] == "LOADED"
+    assert cert_data(env) != {k: v for k, v in pristine.items() if not k.endswith(".datamig")}
+    run_cli(env, workdir, "rollback", run_id, "--yes", check=0)
+    assert cert_data(env) == {k: v for k, v in pristine.items() if not k.endswith(".datamig")}
+
 
 def _admin(env, store: str):
     """Superuser on a CERT database: may switch FK triggers off for its session."""

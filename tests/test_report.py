@@ -516,7 +516,7 @@ def test_a_rolled_back_run_says_so_in_its_report_and_in_the_run_list(rcfg, proje
                                                   "CERT holds none of its rows.")
     steps = " ".join(report["next_steps"])
     assert f"`datamig load {RUN_OK}`" in steps and "rollback" not in steps and "validate" not in steps
-    assert "before the rollback at 2026-03-02T09:00:00+00:00" in report["stores"]["note"]
+    assert "from before the run was rolled back from CERT at 2026-03-02T09:00:00+00:00" in report["stores"]["note"]
     assert not any("`datamig rollback` restores" in w for w in report["warnings"])
 
     runs = {r["run_id"]: r for r in list_runs(rcfg.out_dir)}
@@ -524,6 +524,26 @@ def test_a_rolled_back_run_says_so_in_its_report_and_in_the_run_list(rcfg, proje
     assert runs[RUN_OK]["cert"]["status"] == "ROLLED_BACK"
     # loaded again after the rollback: the later report wins
     _write(run, "load-report.json", _load_report("ALREADY_LOADED") | {"finished_at": "2026-03-03T08:00:00+00:00"})
+    assert {r["run_id"]: r for r in list_runs(rcfg.out_dir)}[RUN_OK]["cert"]["status"] == "LOADED"
+
+
+def test_a_run_wiped_from_cert_by_seed_cert_says_so(rcfg, project, tmp_path):
+    """seed-cert --yes replaced CERT under a loaded run: the folder's record of it wins over the
+    earlier load, and is overtaken by a later one."""
+    from datamig.report.artifacts import write_cert_replaced
+
+    run = _ok_run(rcfg)
+    _write(run, "load-report.json", _load_report("LOADED") | {"finished_at": "2026-03-01T10:16:05+00:00"})
+    write_cert_replaced(run, "2026-03-02T09:00:00+00:00")
+    report, md, _, _ = _build(rcfg, project, RUN_OK, tmp_path)
+    assert report["summary"]["cert"] == {"status": "CERT_REPLACED", "at": "2026-03-02T09:00:00+00:00"}
+    assert report["summary"]["verdict"].endswith("Then wiped from CERT by seed-cert at 2026-03-02T09:00:00+00:00: "
+                                                  "CERT holds none of its rows.")
+    steps = " ".join(report["next_steps"])
+    assert f"`datamig load {RUN_OK}`" in steps and "rollback" not in steps and "validate" not in steps
+    assert "CERT_REPLACED (at 2026-03-02T09:00:00+00:00)" in md
+    assert {r["run_id"]: r for r in list_runs(rcfg.out_dir)}[RUN_OK]["cert"]["status"] == "CERT_REPLACED"
+    _write(run, "load-report.json", _load_report("LOADED") | {"finished_at": "2026-03-03T08:00:00+00:00"})
     assert {r["run_id"]: r for r in list_runs(rcfg.out_dir)}[RUN_OK]["cert"]["status"] == "LOADED"
 
 

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -80,6 +81,24 @@ class OneLineErrors(TyperGroup):
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            untyped_flags(command, ctx)
+        return command
+
+    def get_params(self, ctx):
+        untyped_flags(self, ctx)
+        return super().get_params(ctx)
+
+
+def untyped_flags(command, ctx) -> None:
+    """Typer (0.29) gives every flag the type `<bool>` in --help (`--yes <bool>`), as if it took
+    a value: an empty metavar leaves a flag's type column blank."""
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
 
 def usage_line(exc: Exception) -> str:
     """`--district: Input should be greater than or equal to 1`: the option, then the reason."""
@@ -100,7 +119,7 @@ app = typer.Typer(help="Copy one school district from PROD to CERT: anonymized, 
                   no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineErrors,
                   context_settings={"help_option_names": ["-h", "--help"]})  # subcommands inherit it
 services_app = typer.Typer(help="Local PROD and CERT stores (PostgreSQL 15 + Neo4j 5) on loopback.",
-                           no_args_is_help=True)
+                           no_args_is_help=True, cls=OneLineErrors)
 app.add_typer(services_app, name="services")
 
 
@@ -282,9 +301,23 @@ def seed_cert(seed: int = typer.Option(7, help="Same seed, same CERT test data."
     if loaded and not yes:
         raise DatamigError(f"CERT holds runs loaded by datamig ({', '.join(loaded)}): seed-cert replaces all of "
                            f"CERT, their rollback records with it; roll them back first, or pass --yes")
+    out_dir = config().out_dir if loaded else None  # a broken config stops before CERT changes
     with console.status("seeding CERT"), _seed_connection_errors(values):
         summary = run(values, seed=seed)
+    _mark_replaced(out_dir, loaded)
     _print_seed_summary(summary)
+
+
+def _mark_replaced(out_dir: Path | None, runs: list[str]) -> None:
+    """The wiped runs' folders say CERT no longer holds them (`datamig runs`, the report,
+    validate-migration and resume read it there)."""
+    from .report.artifacts import write_cert_replaced
+
+    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for run_id in runs:
+        if out_dir is not None and (out_dir / run_id).is_dir():
+            write_cert_replaced(out_dir / run_id, at)
+            console.print(f"{run_id}: no longer in CERT (seed-cert replaced it)")
 
 
 ADMIN_URL = "DATAMIG_PG_ADMIN_URL"

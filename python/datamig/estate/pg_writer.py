@@ -65,14 +65,18 @@ def to_csv(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def load_tables(url: str, tables: dict[str, pa.Table], analyze: bool = True) -> dict[str, str]:
-    """Truncate the given tables and COPY their rows in, in one transaction.
+def load_tables(url: str, tables: dict[str, pa.Table], analyze: bool = True,
+                drop_schemas: tuple[str, ...] = ()) -> dict[str, str]:
+    """Truncate the given tables and COPY their rows in, in one transaction, dropping
+    `drop_schemas` in it too (bookkeeping about rows the truncate takes away).
 
     Returns {table: sha256 of the CSV bytes written} (deterministic for deterministic input).
     """
     checksums: dict[str, str] = {}
     with psycopg.connect(url) as conn:
         with conn.cursor() as cur:
+            for schema in drop_schemas:
+                cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
             cur.execute("SET session_replication_role = replica")
             cur.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
                 sql.SQL(", ").join(sql.Identifier(name) for name in tables)))

@@ -17,6 +17,7 @@ VALIDATION = "validation-report.json"
 ANONYMIZATION = "anonymization-report.json"
 LOAD = "load-report.json"
 ROLLBACK = "rollback-report.json"
+REPLACED = "cert-replaced.json"  # seed-cert wiped CERT while this run was loaded there
 VERIFY = "post-load-validation.json"
 DRIFT = "drift-report.json"
 LOG = "run.log"
@@ -58,6 +59,7 @@ class RunFolder:
     load: dict | None = None
     verify: dict | None = None
     rollback: dict | None = None
+    replaced: dict | None = None
     log_lines: list[tuple[str, str]] = field(default_factory=list)  # (level, "logger: message")
 
     @property
@@ -91,10 +93,10 @@ def read_log(path: Path) -> list[tuple[str, str]]:
     return kept[-LOG_KEPT:]
 
 
-def cert_state(load: dict | None, rollback: dict | None) -> dict | None:
-    """Where the run stands in CERT by its folder's last load or rollback report (the later
-    one wins: a run can be loaded again after a rollback); None when it never went there."""
-    events = [(r.get("finished_at") or "", i, r) for i, r in enumerate((load, rollback))
+def cert_state(load: dict | None, rollback: dict | None, replaced: dict | None = None) -> dict | None:
+    """Where the run stands in CERT by its folder's last load, rollback or CERT replacement
+    (the later one wins: a run can be loaded again after either); None when it never went there."""
+    events = [(r.get("finished_at") or "", i, r) for i, r in enumerate((load, rollback, replaced))
               if r and r.get("status") and not r.get("dry_run")]
     if not events:
         return None
@@ -104,7 +106,27 @@ def cert_state(load: dict | None, rollback: dict | None) -> dict | None:
 
 
 def read_cert_state(run_dir: Path) -> dict | None:
-    return cert_state(read_json(run_dir / LOAD), read_json(run_dir / ROLLBACK))
+    return cert_state(read_json(run_dir / LOAD), read_json(run_dir / ROLLBACK), read_json(run_dir / REPLACED))
+
+
+def gone_from_cert(cert: dict | None) -> str | None:
+    """How a run that was in CERT left it (rolled back, or wiped by seed-cert), or None while it
+    is there or never was: its rows are not in CERT and loading it again is the way back."""
+    if not cert:
+        return None
+    at = cert.get("at") or "an unknown time"
+    if cert["status"] == "ROLLED_BACK":
+        return f"rolled back from CERT at {at}"
+    if cert["status"] == "CERT_REPLACED":
+        return f"wiped from CERT by seed-cert at {at}"
+    return None
+
+
+def write_cert_replaced(run_dir: Path, at: str) -> None:
+    """seed-cert replaced CERT, this run's rows and its rollback records with it: the folder says
+    so, or `datamig runs` and the report would go on calling it loaded."""
+    path = run_dir / REPLACED
+    path.write_text(json.dumps({"run_id": run_dir.name, "status": "CERT_REPLACED", "finished_at": at}, indent=2) + "\n")
 
 
 def read_run(out_dir: Path, run_id: str) -> RunFolder:
@@ -118,6 +140,7 @@ def read_run(out_dir: Path, run_id: str) -> RunFolder:
         load=read_json(path / LOAD),
         verify=read_json(path / VERIFY),
         rollback=read_json(path / ROLLBACK),
+        replaced=read_json(path / REPLACED),
         log_lines=read_log(path / LOG),
     )
 
@@ -127,6 +150,6 @@ def artifact_list(run: RunFolder) -> list[dict]:
     names = [("run state", STATE), ("run log", LOG), ("extraction manifest", MANIFEST),
              ("anonymization report", ANONYMIZATION), ("validation report", VALIDATION),
              ("CERT drift report", DRIFT), ("load report", LOAD), ("post-load validation", VERIFY),
-             ("rollback report", ROLLBACK),
+             ("rollback report", ROLLBACK), ("CERT replaced record", REPLACED),
              ("final Parquet", "final")]
     return [{"name": name, "path": str(run.path / rel), "exists": (run.path / rel).exists()} for name, rel in names]

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import outcome, sections
-from .artifacts import RunFolder, artifact_list, cert_state
+from .artifacts import RunFolder, artifact_list, cert_state, gone_from_cert
 from .coverage import coverage
 
 SCHEMA = "datamig.report/1"
@@ -39,11 +39,12 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
     cover = coverage(root, run.validation, run.path)
     options = state.get("options") or {}
     district = run.district
-    cert = cert_state(run.load, run.rollback)
+    cert = cert_state(run.load, run.rollback, run.replaced)
     warnings, errors = _problems(run, phases, stores, validation, load, verify, cover, cert)
-    if cert and cert["status"] == "ROLLED_BACK" and stores.get("available"):
-        stores["note"] = (f"the in-CERT counts are the post-load verification's, before the rollback at "
-                          f"{cert['at']}: CERT holds none of these rows now")
+    gone = gone_from_cert(cert)
+    if gone and stores.get("available"):
+        stores["note"] = (f"the in-CERT counts are the post-load verification's, from before the run was {gone}: "
+                          f"CERT holds none of these rows now")
     line, steps = outcome.after_rollback(
         outcome.verdict(status, stopped, district, rows, validation, load, verify, error),
         outcome.next_steps(status, stopped, run.run_id, district, validation, load, verify, cover, options, error),
@@ -108,8 +109,8 @@ def _problems(run: RunFolder, phases, stores, validation, load, verify, cover, c
         errors.append("validation status FAILED" + (f": {validation['reason']}" if validation.get("reason") else ""))
     errors += [f"post-load validation: {i}" for i in verify.get("issues") or []]
     rolled_back = bool(cert and cert["status"] == "ROLLED_BACK")
-    if rolled_back:
-        warnings.append(f"the run was rolled back from CERT at {cert['at']}: CERT holds none of its rows now")
+    if gone := gone_from_cert(cert):
+        warnings.append(f"the run was {gone}: CERT holds none of its rows now")
     if load.get("overwritten") and load.get("status") in ("LOADED", "DRY_RUN"):
         total = sum(load["overwritten"].values())
         verb = "would overwrite" if load.get("dry_run") else "overwrote"

@@ -5,6 +5,8 @@ The commands suggested are the ones users know (`datamig migrate`, `validate-mig
 """
 from __future__ import annotations
 
+from .artifacts import gone_from_cert
+
 COMMANDS = {
     "migrate": "datamig migrate --district {district}",
     "resume": "datamig migrate --resume {run_id}",
@@ -94,11 +96,13 @@ def verdict(status: str, phase: str | None, district, rows: dict, validation: di
 
 
 def after_rollback(verdict_line: str, steps: list[str], cert: dict | None, run_id: str, district) -> tuple[str, list[str]]:
-    """The verdict and next steps of a run since rolled back from CERT: what it did is history,
-    and undoing it again, or checking CERT for its rows, is no next step."""
-    if not cert or cert.get("status") != "ROLLED_BACK":
+    """The verdict and next steps of a run since gone from CERT (rolled back, or wiped by
+    seed-cert): what it did is history, and undoing it again, or checking CERT for its rows, is
+    no next step."""
+    gone = gone_from_cert(cert)
+    if not gone:
         return verdict_line, steps
-    line = f"{verdict_line} Then rolled back from CERT at {cert.get('at') or 'an unknown time'}: CERT holds none of its rows."
+    line = f"{verdict_line} Then {gone}: CERT holds none of its rows."
     kept = [s for s in steps if "rollback" not in s and "validate-migration" not in s]
     return line, [f"To load this run again: `{command('load', run_id, district)}`."] + kept
 

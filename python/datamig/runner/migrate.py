@@ -13,7 +13,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import DatamigError, Interrupted, MigrationFailed, NotFound
 from ..extract.runs import district_of, new_run_id
-from ..report.artifacts import read_cert_state
+from ..report.artifacts import gone_from_cert, read_cert_state
 from .state import PhaseTimer, RunState
 
 log = logging.getLogger("datamig.runner")
@@ -252,7 +252,5 @@ def redo_transform_after_failed_gate(state: RunState) -> None:
 
 
 def _since(run_dir: Path) -> str:
-    cert = read_cert_state(run_dir)
-    if cert and cert["status"] == "ROLLED_BACK":
-        return f" (rolled back from CERT since; `datamig load {run_dir.name}` loads it again)"
-    return ""
+    gone = gone_from_cert(read_cert_state(run_dir))
+    return f" ({gone} since; `datamig load {run_dir.name}` loads it again)" if gone else ""

@@ -24,7 +24,7 @@ from ..errors import DatamigError, NotFound
 from ..load.graph import cert_login
 from ..load.pgstore import cert_url
 from ..pg_address import cannot_connect
-from ..report.artifacts import read_cert_state
+from ..report.artifacts import gone_from_cert, read_cert_state
 from ..services.envfile import find_project_root
 from ..transform.validation_report import Scrubber
 from . import cert_scope, cross_store, dbt_cert, reconcile
@@ -48,8 +48,8 @@ def _check_loaded(run_dir: Path) -> None:
     if state is None:
         raise DatamigError(f"run {name} was never loaded into CERT: load it first (`datamig load {name}`), "
                            f"then validate it")
-    if state["status"] == "ROLLED_BACK":
-        raise DatamigError(f"run {name} was rolled back from CERT at {state['at']}: CERT holds none of its rows "
+    if gone := gone_from_cert(state):
+        raise DatamigError(f"run {name} was {gone}: CERT holds none of its rows "
                            f"(`datamig load {name}` loads it again)")
     if state["status"] != "LOADED":
         raise DatamigError(f"run {name} is not loaded into CERT (its load: {state['status']}): load it first "
