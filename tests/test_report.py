@@ -565,6 +565,58 @@ def test_the_run_list_shows_runs_no_migrate_recorded(rcfg):
     assert runs[transformed]["phases"]["transform"]["status"] == "done"
 
 
+def test_a_run_made_phase_by_phase_reports_its_phases_and_the_next_one(rcfg, project, tmp_path):
+    """`datamig extract`, `transform`, `load`, `validate-migration` one by one leave no
+    run-state.json: the report read "status UNKNOWN", no phases, no next step."""
+    run = rcfg.out_dir / RUN_OK
+    _extracted(run, RUN_OK)
+
+    def built() -> dict:
+        report = _build(rcfg, project, RUN_OK, tmp_path)[0]
+        assert "--resume" not in " ".join(report["next_steps"])  # no migrate to resume
+        return report
+
+    report = built()
+    assert [(p["name"], p["status"]) for p in report["phases"]] == [
+        ("extract", "done"), ("transform", "pending"), ("load", "pending"), ("verify", "pending")]
+    assert report["summary"]["status"] == "INCOMPLETE" and report["summary"]["failed_phase"] == "transform"
+    assert report["summary"]["verdict"] == ("The run of district 42 is made phase by phase: extract done; "
+                                            "next, the transform.")
+    assert report["next_steps"][0] == f"Next, the transform: `datamig transform --district 42 --run-id {RUN_OK}`."
+
+    _final(run)
+    _write(run, "validation-report.json", _validation("FAILED", [
+        {"test": "t", "model": "ids__students", "column": "id", "rule": "pk", "severity": "error", "failures": 2,
+         "sample_keys": [{"id": 1}]}]))
+    report = built()
+    assert report["summary"]["status"] == "FAILED" and report["summary"]["failed_phase"] == "transform"
+    assert report["summary"]["verdict"].startswith("Validation FAILED for district 42")
+    assert f"run it again from the transform: `datamig transform --district 42 --run-id {RUN_OK}`" in \
+        " ".join(report["next_steps"])
+
+    _write(run, "validation-report.json", _validation("PASSED", []))
+    _write(run, "load-report.json", _load_report("DRY_RUN", dry_run=True))
+    report = built()  # a dry run's plan is no load
+    assert report["summary"]["verdict"].endswith("extract and transform done; next, the load into CERT.")
+    assert report["next_steps"][0] == f"Next, the load into CERT: `datamig load {RUN_OK}`."
+
+    _write(run, "load-report.json", _load_report("FAILED", error="CERT's schema drifted"))
+    report = built()
+    assert report["summary"]["failed_phase"] == "load"
+    assert f"then run the load again: `datamig load {RUN_OK}`." in " ".join(report["next_steps"])
+
+    _write(run, "load-report.json", _load_report("LOADED"))
+    report = built()
+    assert report["summary"]["verdict"].endswith("extract, transform and load done; next, the post-load validation.")
+    assert report["next_steps"][0] == f"Next, the post-load validation: `datamig validate-migration {RUN_OK}`."
+
+    _write(run, "post-load-validation.json", {"run_id": RUN_OK, "district": 42, "status": "VALID", "issues": [],
+                                              "warnings": [], "tables": [], "graph": [], "links": [], "seconds": 2.5})
+    report = built()
+    assert report["summary"]["status"] == "SUCCEEDED" and report["summary"]["verdict"].startswith("Migrated district 42")
+    assert [p["status"] for p in report["phases"]] == ["done"] * 4 and report["phases"][3]["seconds"] == 2.5
+
+
 @pytest.mark.parametrize("name", sorted(__import__("datamig.report.outcome", fromlist=["COMMANDS"]).COMMANDS))
 def test_every_command_a_report_suggests_is_one_the_cli_takes(name):
     """The reports told users to run `datamig migrate 42`, which the CLI refuses."""

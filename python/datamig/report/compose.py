@@ -1,10 +1,11 @@
 """The report as one JSON-able dict (the .json file; .md and .html render the same dict)."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import outcome, sections
+from . import outcome, sections, stepwise
 from .artifacts import RunFolder, artifact_list, cert_state, gone_from_cert
 from .coverage import coverage
 
@@ -22,6 +23,8 @@ def _names(items: list[str]) -> str:
 
 
 def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) -> dict:
+    if run.state is None:
+        run = dataclasses.replace(run, state=stepwise.state_of(run))
     state = run.state or {}
     raw_phases = state.get("phases") or {}
     rows = sections.row_totals(run)
@@ -46,7 +49,8 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
         stores["note"] = (f"the in-CERT counts are the post-load verification's, from before the run was {gone}: "
                           f"CERT holds none of these rows now")
     line, steps = outcome.after_rollback(
-        outcome.verdict(status, stopped, district, rows, validation, load, verify, error),
+        stepwise.verdict(status, stopped, district,
+                         outcome.verdict(status, stopped, district, rows, validation, load, verify, error)),
         outcome.next_steps(status, stopped, run.run_id, district, validation, load, verify, cover, options, error),
         cert, run.run_id, district)
     summary = {

@@ -5,11 +5,13 @@ The commands suggested are the ones users know (`datamig migrate`, `validate-mig
 """
 from __future__ import annotations
 
+from . import stepwise
 from .artifacts import gone_from_cert
 
 COMMANDS = {
     "migrate": "datamig migrate --district {district}",
     "resume": "datamig migrate --resume {run_id}",
+    "transform": "datamig transform --district {district} --run-id {run_id}",
     "load": "datamig load {run_id}",
     "validate": "datamig validate-migration {run_id}",
     "rollback": "datamig rollback {run_id}",
@@ -17,6 +19,7 @@ COMMANDS = {
     "services": "datamig services status",
 }
 RULES_SHOWN = 5
+STEP_COMMANDS = {"transform": "transform", "gate": "transform", "load": "load", "verify": "validate"}
 
 
 def command(name: str, run_id: str, district) -> str:
@@ -114,6 +117,9 @@ def _sum(load: dict, key: str) -> int:
 def next_steps(status: str, phase: str | None, run_id: str, district, validation: dict, load: dict,
                verify: dict, coverage: dict, options: dict, error: str | None) -> list[str]:
     cmd = lambda name: f"`{command(name, run_id, district)}`"  # noqa: E731
+    # a run made phase by phase has no migrate to resume: the phase's own command runs it again
+    again = (lambda phase: cmd(STEP_COMMANDS.get(phase, "transform"))) if options.get("stepwise") \
+        else (lambda phase: cmd("resume"))  # noqa: E731
     steps: list[str] = []
     if status == "FAILED" and (phase == "gate" or validation.get("status") == "FAILED"):
         rules = [r for r in validation.get("rules") or [] if r["severity"] == "error"] or validation.get("rules") or []
@@ -127,8 +133,8 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
         else:
             steps.append("Read validation-report.json: the validation did not pass"
                          + (f" (status {validation.get('status')})" if validation.get("status") else "") + ".")
-        steps.append("Fix the rule or model at fault, then resume: " + cmd("resume") + " (it transforms the "
-                     "same extract again); a fix to PROD's data needs a new run: " + cmd("migrate")
+        steps.append("Fix the rule or model at fault, then run it again from the transform: " + again("transform")
+                     + " (the same extract); a fix to PROD's data needs a new run: " + cmd("migrate")
                      + ". Nothing was loaded, so there is nothing to roll back.")
     elif status == "FAILED" and phase == "load":
         if load.get("conflicts"):
@@ -136,8 +142,8 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
                          "`--strategy upsert` or `--strategy merge`, or remove those CERT rows.")
         if error and "drift" in error.lower():
             steps.append("CERT's schema has drifted from the final columns: align CERT (see drift-report.json).")
-        steps.append(f"Fix the cause ({error or 'see load-report.json'}), then resume from the load: "
-                     + cmd("resume") + ".")
+        steps.append(f"Fix the cause ({error or 'see load-report.json'}), then run the load again: "
+                     + again("load") + ".")
         steps.append("CERT was not changed: the load is all or nothing across stores (a load killed after its "
                      "decision is finished by the next load or rollback).")
     elif status == "FAILED" and phase == "verify":
@@ -151,7 +157,7 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
                 "transform": "see run.log; a schema drift needs " + cmd("scaffold"),
                 "report": "the data work is done; only the report failed"}.get(phase or "", "see run.log")
         steps.append(f"{(phase or 'The run').capitalize()} failed: {error or 'no message'}; {hint}.")
-        steps.append("Then resume from the failed phase: " + cmd("resume") + ".")
+        steps.append("Then run it again from the failed phase: " + again(phase) + ".")
     elif status == "SUCCEEDED":
         steps.append("Re-check CERT against the extract at any time: " + cmd("validate") + ".")
         steps.append("To undo this run (only its own rows and changes; CERT's own data is kept): "
@@ -163,6 +169,8 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
             steps.append("The insert strategy would conflict with keys CERT already holds: run with "
                          "`--strategy upsert` or `--strategy merge`.")
         steps.append(f"Nothing was written to CERT. Migrate for real: `{command('migrate', run_id, district)}{flag}`.")
+    elif status == "INCOMPLETE" and options.get("stepwise"):
+        steps.append(f"{stepwise.next_step(phase)}: {again(phase)}.")
     elif status == "INCOMPLETE":
         steps.append(f"If the run is not still going, resume it: {cmd('resume')}.")
     elif status in ("INTERRUPTED", "CANCELLED"):
