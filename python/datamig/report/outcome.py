@@ -117,9 +117,11 @@ def _sum(load: dict, key: str) -> int:
 def next_steps(status: str, phase: str | None, run_id: str, district, validation: dict, load: dict,
                verify: dict, coverage: dict, options: dict, error: str | None) -> list[str]:
     cmd = lambda name: f"`{command(name, run_id, district)}`"  # noqa: E731
-    # a run made phase by phase has no migrate to resume: the phase's own command runs it again
-    again = (lambda phase: cmd(STEP_COMMANDS.get(phase, "transform"))) if options.get("stepwise") \
-        else (lambda phase: cmd("resume"))  # noqa: E731
+
+    def again(step: str | None) -> str:
+        """How the run goes on from `step`: one made phase by phase has no migrate to resume."""
+        return cmd(STEP_COMMANDS.get(step or "", "transform")) if options.get("stepwise") else cmd("resume")
+
     steps: list[str] = []
     if status == "FAILED" and (phase == "gate" or validation.get("status") == "FAILED"):
         rules = [r for r in validation.get("rules") or [] if r["severity"] == "error"] or validation.get("rules") or []
