@@ -490,3 +490,22 @@ def test_jsonb_json_nulls_strings_and_arrays_roll_back_exactly(cert):
         (1, False, "null", '{"null",NULL,"\\"s\\""}'), (2, False, '"just text"', None), (3, True, None, "{}"),
         (4, False, '{"a": [1, null]}', '{"{\\"b\\": null}"}')]
     assert cert.fingerprint() == before
+
+
+def test_rollback_is_refused_when_cert_linked_a_node_the_run_created(cert):
+    """A review: a CERT tester drew a relationship from CERT's own district to a staff node the
+    run created; the rollback's DETACH DELETE took it away without a word, where PostgreSQL
+    refuses to delete a loaded row that CERT's own rows reference (a foreign key)."""
+    before = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
+    cert.cypher("MATCH (d:District {district_id: 99}), (s:Staff {staff_id: 101}) CREATE (d)-[:QA_CONTACT]->(s)")
+    linked = cert.fingerprint()
+    with pytest.raises(MigrationFailed) as err:
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert f"run {RUN}: cannot roll back" in str(err.value) and "Staff 101" in str(err.value)
+    assert "QA_CONTACT" in str(err.value)
+    assert cert.fingerprint() == linked and cert.prepared() == []
+
+    cert.cypher("MATCH ()-[r:QA_CONTACT]->() DELETE r")
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before

@@ -12,7 +12,7 @@ ledger entry must be in what the undo reads.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from .graph import BATCH, GraphStore, now, q
 
@@ -134,4 +134,35 @@ def later_overlap(graph: GraphStore, run_id: str, loaded_at: str | None) -> tupl
         shared = mine & run_keys(graph, other, kept=True)
         if shared:
             return other, sorted(shared, key=repr)[0]
+    return None
+
+
+def foreign_link(graph: GraphStore, run_id: str) -> tuple[str, object, list[str]] | None:
+    """(label, key, relationship types) of a node `run_id` created that also has relationships
+    the run did not create (drawn in CERT since), or None. The undo's DETACH DELETE would take
+    them without a word, where PostgreSQL refuses to delete a row CERT's own rows reference."""
+    expected: dict[tuple, Counter] = defaultdict(Counter)
+    for entry in _ledger(graph, run_id, "rel"):
+        m = entry["p"]
+        for s, e in zip(m["start_keys"], m["end_keys"]):
+            expected[(m["start_label"], s)][m["type"]] += 1
+            expected[(m["end_label"], e)][m["type"]] += 1
+    for entry in _ledger(graph, run_id, "node"):
+        m = entry["p"]
+        # Each direction on its own: a self-loop counts once as outgoing and once as incoming,
+        # as it does in the ledger (start and end).
+        query = (f"UNWIND $keys AS k MATCH (x:{q(m['label'])} {{{q(m['key_prop'])}: k}}) "
+                 f"CALL {{ WITH x MATCH (x)-[r]->() RETURN type(r) AS t "
+                 f"UNION ALL WITH x MATCH (x)<-[r]-() RETURN type(r) AS t }} "
+                 f"RETURN k, t, count(*) AS n")
+        for chunk in _chunks(m["keys"]):
+            rows = graph.read(lambda tx, chunk=chunk: tx.run(query, keys=chunk).data(),
+                              doing=f"reading the relationships of run {run_id}'s {m['label']} nodes")
+            found: dict[object, Counter] = defaultdict(Counter)
+            for r in rows:
+                found[r["k"]][r["t"]] = r["n"]
+            for key, types in found.items():
+                extra = types - expected.get((m["label"], key), Counter())
+                if extra:
+                    return m["label"], key, sorted(extra)
     return None

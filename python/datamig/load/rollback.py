@@ -10,7 +10,9 @@ compensating an undo would need after-images nobody kept.
 
 Refused when a later run, still loaded, loaded one of the keys this run inserted or updated
 (written, or found unchanged by a merge): restoring this run's before-images or deleting its
-rows would silently destroy what that run holds.
+rows would silently destroy what that run holds. Refused too when a node the run created has
+relationships it did not create (drawn in CERT since): deleting the node would take them,
+as PostgreSQL's foreign keys refuse to delete a loaded row CERT's own rows reference.
 """
 from __future__ import annotations
 
@@ -157,6 +159,13 @@ class _Rollback:
                 raise MigrationFailed(
                     f"run {self.run_id}: cannot roll back: later run {hit[0]} loaded graph entities this run wrote "
                     f"({self.graph.name} {hit[1]}); roll back {hit[0]} first")
+            linked = graph_undo.foreign_link(self.graph, self.run_id)
+            if linked:
+                label, key, types = linked
+                raise MigrationFailed(
+                    f"run {self.run_id}: cannot roll back: {self.graph.name} {label} {json.dumps(key, default=str)}, "
+                    f"a node this run created, has relationships it did not create ({', '.join(types)}); "
+                    f"delete them first")
 
     def _undo_postgres(self, loaded: list[str]) -> dict:
         counts = {}
