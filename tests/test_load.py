@@ -509,3 +509,28 @@ def test_rollback_is_refused_when_cert_linked_a_node_the_run_created(cert):
     cert.cypher("MATCH ()-[r:QA_CONTACT]->() DELETE r")
     rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.fingerprint() == before
+
+
+def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
+    """A review: a before-image went through to_jsonb, which drops an array's lower bound
+    ('[0:2]={1,2,3}' came back as '{1,2,3}') and reads a float's -0 as the number 0."""
+    import duckdb
+
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE grids (id bigint PRIMARY KEY, x int, ia int[], fa float8[], f8 float8, md text[]);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON grids TO {WRITER};
+        INSERT INTO grids VALUES (1, 1, '[0:2]={{1,2,3}}', '{{-0,1e-300,NaN}}', '-0', '[2:3][1:1]={{{{a}},{{NULL}}}}'),
+                                 (2, 2, '{{}}', NULL, 'Infinity', '{{{{"x y",""}}}}');""")
+    dump = "SELECT id, grids::text FROM grids ORDER BY id"
+    rows = cert.sql("ids", dump)
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, 10), (2, 20)) v(id, x))
+                                 TO '{run_dir / "final" / "ids" / "grids.parquet"}' (FORMAT parquet)""")
+    report = load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert report["stores"]["ids"]["tables"]["grids"]["updated"] == 2
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.sql("ids", dump) == rows
+    assert cert.fingerprint() == before

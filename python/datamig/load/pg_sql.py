@@ -163,15 +163,28 @@ def drop_staging(t: TableLoad) -> sql.Composable:
 JSONB_TEXT = "datamig:jsonb_text"  # marks before-images whose jsonb columns travel as text
 
 
+def _exact_text(pg_type: str) -> bool:
+    """Types to_jsonb does not carry exactly: json and jsonb (see _before_image), any array
+    (to_jsonb drops its bounds: '[0:2]={1,2,3}' came back as '{1,2,3}') and floats (read as a
+    JSON number, -0 came back as 0). Their text form is exact; jsonb_populate_record reads a
+    non-JSON column's string back through the type's own input, as the restore does."""
+    return pg_type.endswith("[]") or pg_type in ("json", "jsonb", "double precision", "real")
+
+
 def _before_image(t: TableLoad, alias: str) -> sql.Composable:
     """The whole CERT row as jsonb. json and jsonb columns (and their arrays) travel as their
     exact text: to_jsonb would normalize json's whitespace and key order, and would write a
-    jsonb JSON null and an SQL NULL alike (a rollback made CERT's 'null'::jsonb an SQL NULL)."""
+    jsonb JSON null and an SQL NULL alike (a rollback made CERT's 'null'::jsonb an SQL NULL);
+    so do the other columns to_jsonb would change (_exact_text)."""
     image = sql.SQL("to_jsonb({})").format(sql.Identifier(alias))
-    exact = [c for c, ty in t.pg_types.items() if ty.removesuffix("[]") in ("json", "jsonb")]
+    exact = [c for c, ty in t.pg_types.items() if _exact_text(ty)]
     if exact:
-        parts = sql.SQL(", ").join(sql.SQL("{}, {}::text").format(sql.Literal(c), _ident(alias, c)) for c in exact)
-        image = sql.SQL("{} || jsonb_build_object({}, true, {})").format(image, sql.Literal(JSONB_TEXT), parts)
+        image = sql.SQL("{} || jsonb_build_object({}, true)").format(image, sql.Literal(JSONB_TEXT))
+    # jsonb_build_object takes at most 100 arguments: 50 columns a call
+    for i in range(0, len(exact), 50):
+        parts = sql.SQL(", ").join(sql.SQL("{}, {}::text").format(sql.Literal(c), _ident(alias, c))
+                                   for c in exact[i:i + 50])
+        image = sql.SQL("{} || jsonb_build_object({})").format(image, parts)
     return image
 
 
