@@ -534,3 +534,45 @@ def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
     rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.sql("ids", dump) == rows
     assert cert.fingerprint() == before
+
+
+def test_a_cert_row_committed_while_the_load_writes_is_never_taken_for_an_insert(cert):
+    """A review: a CERT tester's transaction held a new row whose key the run also has, and
+    committed while the upsert waited on it. The ledger, read before, had recorded the key as
+    inserted; ON CONFLICT then overwrote the tester's row without a before-image, and the
+    rollback deleted it. Whatever the load's outcome, the tester's row must survive."""
+    import threading
+
+    import psycopg
+
+    from test_load_support import wait_for
+
+    cert.sql("ids", "INSERT INTO districts VALUES (1, 'Tester district', '2001-01-01', NULL)")
+    before = cert.fingerprint()  # as it will be once the tester commits
+    cert.sql("ids", "DELETE FROM districts WHERE id = 1")
+    tester = psycopg.connect(cert.admin_url("ids"))
+    tester.execute("INSERT INTO districts VALUES (1, 'Tester district', '2001-01-01', NULL)")
+    outcome = {}
+
+    def load() -> None:
+        try:
+            outcome["report"] = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
+        except DatamigError as exc:
+            outcome["error"] = exc
+
+    loading = threading.Thread(target=load)
+    loading.start()
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'datamig-load:%' " \
+              "AND wait_event_type = 'Lock'"
+    wait_for(lambda: cert.sql("ids", waiting)[0][0] > 0 or not loading.is_alive(), timeout=120)
+    tester.commit()
+    tester.close()
+    loading.join(timeout=300)
+    if "report" in outcome:
+        assert outcome["report"]["stores"]["ids"]["tables"]["districts"]["inserted"] == 0
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    else:
+        assert "could not serialize" in str(outcome["error"])
+    assert cert.sql("ids", "SELECT name FROM districts WHERE id = 1") == [("Tester district",)]
+    assert cert.fingerprint() == before
+    assert cert.prepared() == []

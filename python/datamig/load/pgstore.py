@@ -91,7 +91,12 @@ class PgStore:
             raise self.error(exc, doing) from None
 
     def begin(self, read_only: bool = False) -> None:
-        mode = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if read_only else "BEGIN"
+        """REPEATABLE READ for writes too: the ledger is read from CERT before each write, and
+        both must see one CERT. Under READ COMMITTED a row a CERT user committed in between
+        (an open transaction the write waited on) was recorded as inserted, overwritten by
+        ON CONFLICT without a before-image, and deleted by the rollback; now it is a
+        serialization failure that stops the load with nothing written."""
+        mode = "BEGIN ISOLATION LEVEL REPEATABLE READ" + (" READ ONLY" if read_only else "")
         self.execute(mode, doing="starting a transaction")
         self.in_tx = True
         # Deferrable FKs (cycle breaks) are checked once, just before PREPARE; a lock held
