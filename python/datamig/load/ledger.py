@@ -16,6 +16,9 @@ them commit (or vanish) together:
                   a merge), chunked like the insert entries: key = {"<pk col>": "<array
                   literal>"}. The scope of the post-load dbt tests (`validate-migration`);
                   removed with the ledger entries on rollback.
+  datamig.sequences the serial and identity sequences the run moved up past the ids it wrote:
+                  their state before (last_value, is_called) and the value the run set, so a
+                  rollback can move them back while CERT has drawn nothing from them since.
 """
 from __future__ import annotations
 
@@ -51,6 +54,15 @@ CREATE TABLE IF NOT EXISTS datamig.run_keys (
     key         jsonb NOT NULL
 );
 CREATE INDEX IF NOT EXISTS run_keys_run_table ON datamig.run_keys (run_id, table_name);
+CREATE TABLE IF NOT EXISTS datamig.sequences (
+    run_id        text NOT NULL,
+    table_name    text NOT NULL,
+    column_name   text NOT NULL,
+    seq           text NOT NULL,
+    before_value  bigint NOT NULL,
+    before_called boolean NOT NULL,
+    after_value   bigint NOT NULL
+);
 """
 
 
@@ -99,6 +111,8 @@ def record_rollback(conn: psycopg.Connection, run_id: str) -> None:
     conn.execute("DELETE FROM datamig.ledger WHERE run_id = %s", (run_id,))
     if conn.execute("SELECT to_regclass('datamig.run_keys') IS NOT NULL").fetchone()[0]:
         conn.execute("DELETE FROM datamig.run_keys WHERE run_id = %s", (run_id,))
+    if conn.execute("SELECT to_regclass('datamig.sequences') IS NOT NULL").fetchone()[0]:
+        conn.execute("DELETE FROM datamig.sequences WHERE run_id = %s", (run_id,))
     conn.execute("UPDATE datamig.runs SET status = 'rolled_back', rolled_back_at = clock_timestamp() "
                  "WHERE run_id = %s", (run_id,))
 
@@ -119,3 +133,12 @@ def count_entries(conn: psycopg.Connection, run_id: str) -> dict[str, dict[str, 
     for table, op, n in conn.execute(query, (run_id,)):
         out.setdefault(table, {"inserted": 0, "updated": 0})["inserted" if op == "insert" else "updated"] = int(n)
     return out
+
+
+def moved_sequences(conn: psycopg.Connection, run_id: str) -> list[tuple]:
+    """(table, column, sequence, before_value, before_called, after_value) the run moved up; read
+    before the rollback commits (which removes them), set back after it (restore_sequence)."""
+    if not conn.execute("SELECT to_regclass('datamig.sequences') IS NOT NULL").fetchone()[0]:
+        return []  # a ledger older than the sequences record
+    return conn.execute("SELECT table_name, column_name, seq, before_value, before_called, after_value "
+                        "FROM datamig.sequences WHERE run_id = %s", (run_id,)).fetchall()

@@ -183,6 +183,8 @@ class StoreLoad:
         params = {"run": self.run_id}
         # A reload after a rollback starts its key record afresh.
         self.pg.execute("DELETE FROM datamig.run_keys WHERE run_id = %(run)s", params, "clearing the run's keys")
+        self.pg.execute("DELETE FROM datamig.sequences WHERE run_id = %(run)s", params,
+                        "clearing the run's sequence record")
         for t in self.loads:
             started = time.monotonic()
             params["table"] = t.table_name
@@ -235,6 +237,10 @@ class StoreLoad:
                 if column in t.columns:
                     row = self.pg.execute(pg_sql.advance_sequence(t, column, seq), doing=doing).fetchone()
                     if row:
+                        # where it stood, so the rollback can move it back (ledger.moved_sequences)
+                        self.pg.execute(pg_sql.record_sequence(), {
+                            "run": self.run_id, "table": t.name, "column": column, "seq": seq,
+                            "before": row[1], "called": row[2], "after": row[0]}, doing)
                         self.progress(f"{self.name}.{t.name}: sequence of {column} advanced to {row[0]}")
 
     def report(self) -> dict:

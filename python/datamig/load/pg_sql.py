@@ -292,12 +292,31 @@ def owned_sequences(t: TableLoad) -> sql.Composable:
 
 def advance_sequence(t: TableLoad, column: str, seq: str) -> sql.Composable:
     """setval to the column's max when the next value would be at or below it; never down.
-    (A sequence change is not transactional: an aborted load leaves a gap, never a clash.)"""
+    (A sequence change is not transactional: an aborted load leaves a gap, never a clash.)
+    Returns the value set and the state before, for the ledger (datamig.sequences)."""
     return sql.SQL(
-        "SELECT setval({lit}::regclass, x.m) FROM (SELECT max({col})::bigint AS m FROM {target}) x, "
+        "SELECT setval({lit}::regclass, x.m), s.last_value, s.is_called "
+        "FROM (SELECT max({col})::bigint AS m FROM {target}) x, "
         "(SELECT last_value, is_called FROM {seq}) s "
         "WHERE x.m IS NOT NULL AND (x.m > s.last_value OR (x.m = s.last_value AND NOT s.is_called))").format(
         lit=sql.Literal(seq), col=sql.Identifier(column), target=t.target, seq=sql.SQL(seq))
+
+
+def record_sequence() -> sql.Composable:
+    return sql.SQL(
+        "INSERT INTO datamig.sequences (run_id, table_name, column_name, seq, before_value, before_called, "
+        "after_value) VALUES (%(run)s, %(table)s, %(column)s, %(seq)s, %(before)s, %(called)s, %(after)s)")
+
+
+def restore_sequence(schema: str, table: str, column: str, seq: str) -> sql.Composable:
+    """After a rollback has committed: the sequence back to its state before the run, only if
+    it still stands where the run set it (CERT drew nothing since) and no id left in the
+    table lies above that state (the next insert would clash). Else it is CERT's: left alone."""
+    return sql.SQL(
+        "SELECT setval({lit}::regclass, %(before)s, %(called)s) FROM (SELECT last_value, is_called FROM {seq}) s "
+        "WHERE s.last_value = %(after)s AND s.is_called "
+        "AND NOT EXISTS (SELECT 1 FROM {target} WHERE {col} > %(before)s)").format(
+        lit=sql.Literal(seq), seq=sql.SQL(seq), target=sql.Identifier(schema, table), col=sql.Identifier(column))
 
 
 # --- undo (rollback and compensation read the ledger, never the run folder) -----------------

@@ -57,6 +57,7 @@ class _Rollback:
         self.undo: dict[str, list[TableLoad]] = {}
         self.graph: GraphStore | None = None
         self.prepared: list[tuple[PgStore, str]] = []
+        self.sequences: dict[str, list[tuple]] = {}  # per store: what the run moved up
         self.decided = False
 
     def run(self, recovery: dict) -> dict:
@@ -84,7 +85,7 @@ class _Rollback:
             report = {"run_id": self.run_id, "status": "ROLLED_BACK",
                       "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       "elapsed_s": round(time.monotonic() - started, 3), "stores": counts,
-                      "graph": graph_counts, "recovery": recovery}
+                      "graph": graph_counts, "sequences": self._restore_sequences(), "recovery": recovery}
             _write_json(self.run_dir / REPORT, report)
             return report
         except BaseException as exc:
@@ -183,6 +184,7 @@ class _Rollback:
             for t in reversed(loads):  # children first
                 pg.execute(pg_sql.delete_inserted(t), self._params(t), f"deleting rows of {t.name}")
             try:
+                self.sequences[name] = ledger.moved_sequences(pg.conn, self.run_id)
                 ledger.record_rollback(pg.conn, self.run_id)
             except Exception as exc:
                 raise pg.error(exc, "recording the rollback") from None
@@ -193,6 +195,21 @@ class _Rollback:
             self.progress(f"{name}: rollback of {self.run_id} prepared")
             faults.failpoint(f"rollback:after-prepare:{name}")
         return counts
+
+    def _restore_sequences(self) -> dict[str, list[str]]:
+        """Last, once the rollback has committed (setval is not transactional: done before, a
+        rollback that then failed would leave the run's ids above the sequence, and CERT's next
+        insert would clash). Killed before this, a sequence stays ahead: a gap, never a clash."""
+        restored: dict[str, list[str]] = {}
+        for name, moved in self.sequences.items():
+            pg = self.stores[name]
+            for table, column, seq, before, called, after in moved:
+                row = pg.execute(pg_sql.restore_sequence(pg.store.schema, table, column, seq),
+                                 {"before": before, "called": called, "after": after},
+                                 f"moving the sequence of {table}.{column} back").fetchone()
+                if row:
+                    restored.setdefault(name, []).append(seq)
+        return restored
 
     def _params(self, t: TableLoad) -> dict:
         return {"run": self.run_id, "table": t.table_name}
