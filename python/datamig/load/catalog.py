@@ -9,8 +9,10 @@ from ..analyze.pg_introspect import connect_read_only, introspect_postgres
 from ..config import StoreConfig
 
 _COLUMN_FACTS = """
-SELECT c.relname, a.attname, a.atthasdef, a.attidentity, a.attgenerated
+SELECT c.relname, a.attname, a.atthasdef, a.attidentity, a.attgenerated,
+       CASE WHEN ty.typtype = 'd' THEN format_type(ty.typbasetype, ty.typtypmod) END
 FROM pg_attribute a
+JOIN pg_type ty ON ty.oid = a.atttypid
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
@@ -22,6 +24,7 @@ class ColumnFacts:
     has_default: bool
     identity: str   # '' | 'a' (ALWAYS) | 'd' (BY DEFAULT)
     generated: bool  # GENERATED ALWAYS AS (...) STORED: never written
+    base_type: str = ""  # a domain's base type (format_type): a domain over jsonb is carried as jsonb
 
 
 @dataclass
@@ -34,13 +37,19 @@ class StoreCatalog:
     def fact(self, table: str, column: str) -> ColumnFacts:
         return self.facts.get((table, column), ColumnFacts(False, "", False))
 
+    def base_types(self, table: str) -> dict[str, str]:
+        """column -> base type, for the table's columns of a domain type."""
+        return {c.name: self.fact(table, c.name).base_type for c in self.tables[table].columns
+                if self.fact(table, c.name).base_type}
+
 
 def read_catalog(store: StoreConfig, url: str) -> StoreCatalog:
     """Read-only: a failed drift check must leave CERT exactly as it was."""
     tables, fks = introspect_postgres(store, url)
     catalog = StoreCatalog(store=store, tables={t.name: t for t in tables}, fks=fks)
     with connect_read_only(store, url) as conn:
-        for table, column, has_default, identity, generated in conn.execute(
+        for table, column, has_default, identity, generated, base_type in conn.execute(
                 _COLUMN_FACTS, {"schema": store.schema}):
-            catalog.facts[(table, column)] = ColumnFacts(bool(has_default), identity or "", bool(generated))
+            catalog.facts[(table, column)] = ColumnFacts(bool(has_default), identity or "", bool(generated),
+                                                         base_type or "")
     return catalog

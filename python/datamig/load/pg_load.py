@@ -86,7 +86,7 @@ def table_loads(catalog: StoreCatalog, run_id: str, tables: dict[str, Path],
             source_types=dict(schemas[name]), pg_types={c.name: c.data_type for c in cert.columns}, key=key,
             staging=f"stg_{tag}_{i}", temp=temp, nullify=nullify.get(name, ()),
             identity_always=any(catalog.fact(name, c).identity == "a" for c in columns),
-            restorable=restorable(catalog, name, key)))
+            restorable=restorable(catalog, name, key), base_types=catalog.base_types(name)))
     return loads
 
 

@@ -36,6 +36,7 @@ class TableLoad:
     nullify: tuple[str, ...] = ()      # FK columns written NULL first, set by a second UPDATE
     identity_always: bool = False      # some written column is GENERATED ALWAYS AS IDENTITY
     restorable: tuple[str, ...] = ()   # CERT columns an undo may SET (not key, generated, identity)
+    base_types: dict[str, str] = field(default_factory=dict)  # CERT columns of a domain -> its base type
     counts: dict = field(default_factory=dict)
     strategy: str = ""
 
@@ -62,6 +63,10 @@ class TableLoad:
         """Every row is new and no column is written twice: COPY straight into the target,
         no full staging and no second write of each row."""
         return self.strategy == "insert" and not self.nullify
+
+    def base(self, col: str) -> str:
+        """The column's type, or the base type of its domain: what decides how it is carried."""
+        return self.base_types.get(col) or self.pg_types[col]
 
     @property
     def values(self) -> list[str]:
@@ -177,7 +182,7 @@ def _before_image(t: TableLoad, alias: str) -> sql.Composable:
     jsonb JSON null and an SQL NULL alike (a rollback made CERT's 'null'::jsonb an SQL NULL);
     so do the other columns to_jsonb would change (_exact_text)."""
     image = sql.SQL("to_jsonb({})").format(sql.Identifier(alias))
-    exact = [c for c, ty in t.pg_types.items() if _exact_text(ty)]
+    exact = [c for c in t.pg_types if _exact_text(t.base(c))]
     if exact:
         image = sql.SQL("{} || jsonb_build_object({}, true)").format(image, sql.Literal(JSONB_TEXT))
     # jsonb_build_object takes at most 100 arguments: 50 columns a call
@@ -359,9 +364,12 @@ def restore_updates(t: TableLoad) -> sql.Composable:
     sets = []
     for c in t.restorable:
         value = _ident("r", c)
-        if t.pg_types[c] == "json":
-            value = sql.SQL("(l.before ->> {})::json").format(sql.Literal(c))
-        elif t.pg_types[c].removesuffix("[]") == "jsonb":  # as text since JSONB_TEXT; as jsonb before
+        if t.base(c) == "json":
+            value = sql.SQL("(l.before ->> {})::{}").format(sql.Literal(c), sql.SQL(t.pg_types[c]))
+        elif t.base(c).removesuffix("[]") == "jsonb" or (c in t.base_types and _exact_text(t.base(c))):
+            # as text since JSONB_TEXT; as jsonb before. A domain carried as text is cast back
+            # from it as well: jsonb_populate_record would read a domain over jsonb's text as a
+            # JSON string
             value = sql.SQL("CASE WHEN l.before ? {} THEN (l.before ->> {})::{} ELSE {} END").format(
                 sql.Literal(JSONB_TEXT), sql.Literal(c), sql.SQL(t.pg_types[c]), value)
         sets.append(sql.SQL("{c} = CASE WHEN l.before ? {lit} THEN {v} ELSE t.{c} END").format(

@@ -145,7 +145,8 @@ class _Rollback:
                 loads.append(TableLoad(
                     store=name, schema=pg.store.schema, name=table, parquet=None, columns=[], source_types={},
                     pg_types={c.name: c.data_type for c in catalog.tables[table].columns}, key=key,
-                    nullify=nullify.get(table, ()), restorable=restorable(catalog, table, key)))
+                    nullify=nullify.get(table, ()), restorable=restorable(catalog, table, key),
+                    base_types=catalog.base_types(table)))
             self.undo[name] = loads
             for t in loads:
                 row = pg.execute(pg_sql.later_overlap(t), {"run": self.run_id, "table": t.table_name},
