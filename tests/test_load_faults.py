@@ -370,6 +370,44 @@ def test_failure_inside_the_process_undoes_or_defers(make_cert, final_template, 
     _rerun_finishes(cert, run_dir, reference)
 
 
+def test_a_failed_load_that_could_not_undo_its_graph_batches_says_so(clusters, final_template, tmp_path_factory):
+    """A review: a load whose Neo4j went away could not compensate the batches it had written;
+    its error said only what failed, while CERT's graph held those batches until the next
+    recovery. It now says what is left and what undoes it."""
+    from datamig.services import neo4j_server as server
+    from test_load_support import ROOT
+
+    home = tmp_path_factory.mktemp("neo4j-stopped")
+    port = _pg_cluster.free_port()
+    pid = server.start(ROOT, home, port, NEO_PASSWORD, home / "neo4j.log")
+    try:
+        cert = Cert(clusters[0], clusters[1], f"bolt://127.0.0.1:{port}", tmp_path_factory.mktemp("runs"))
+        run_dir = cert.out_dir / RUN
+        shutil.copytree(final_template, run_dir)
+        before = cert.fingerprint()
+
+        def stop_neo4j(message: str) -> None:
+            if message.startswith("sp: Student:"):  # every node batch written, no relationship yet
+                server.stop(pid)
+
+        with pytest.raises(ConnectionFailed) as err:
+            load_run(cert.cfg, cert.env, run_dir, progress=stop_neo4j)
+        message = str(err.value)
+        assert message.startswith("store sp: lost the connection to Neo4j") and "\n" not in message
+        assert f"run {RUN}: not yet undone in CERT: sp (the batches written); the next load or rollback" in message
+        assert json.loads((run_dir / "load-report.json").read_text())["error"] == message
+        assert cert.prepared() == []
+    finally:
+        server.stop(pid)
+    pid = server.start(ROOT, home, port, NEO_PASSWORD, home / "neo4j.log")
+    try:
+        report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+        assert report["by_recovery"] == "recovery undid the interrupted load of this run"
+        assert cert.fingerprint() == before
+    finally:
+        server.stop(pid)
+
+
 # --- a request still on its way to the server when the loader dies ---------------------------
 #
 # SIGKILL stops the loader, not what it already sent: a server finishes a PREPARE TRANSACTION

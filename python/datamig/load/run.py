@@ -98,6 +98,7 @@ class _Load:
         self.graph_started = False
         self.writing = False  # set once this load starts changing CERT (never in a dry run)
         self.decided = False
+        self.left: list[str] = []  # what a failed load could not undo itself: the next recovery's
         self.started = time.monotonic()
         self.report: dict = {"run_id": self.run_id, "district": folder.district, "status": "RUNNING",
                              "dry_run": dry_run, "strategy": requested, "validation": validation,
@@ -150,6 +151,9 @@ class _Load:
             self._abort()
             if self.decided and isinstance(exc, DatamigError):
                 exc = type(exc)(f"{exc} (run {self.run_id}: load decided; the next recovery finishes it)")
+            elif self.left and isinstance(exc, DatamigError):
+                exc = type(exc)(f"{exc} (run {self.run_id}: not yet undone in CERT: {'; '.join(self.left)}; "
+                                f"the next load or rollback of this runs folder undoes it)")
             self._failed(exc)
             if isinstance(exc, DatamigError):
                 raise exc from None
@@ -298,16 +302,17 @@ class _Load:
             pg.abort()
         if self.decided:
             return
+        # What cannot be undone now is left to the next recovery, and said: CERT holds it until then.
         for pg, g in self.prepared:
             try:
                 pg.rollback_prepared(g)
             except DatamigError:
-                pass  # still prepared, no decision: the next recovery rolls it back
+                self.left.append(f"{pg.name} (prepared transaction {g})")  # still prepared, no decision
         if self.graph_started:
             try:
                 undo(self.graph, self.run_id, "compensated")
             except DatamigError:
-                pass  # the run stays 'applying'/'applied' without decision: recovery compensates
+                self.left.append(f"{self.graph.name} (the batches written)")  # 'applying'/'applied', no decision
 
     # --- report ---------------------------------------------------------------------------
 
