@@ -663,6 +663,24 @@ def test_model_column_missing_from_the_extract_is_drift(xcfg, senv, extracted):
     assert not (run / "dbt").exists()
 
 
+def test_model_table_missing_from_the_extract_is_drift(xcfg, senv, extracted):
+    """A table gone from PROD (dropped, moved to another schema) was no drift: dbt's model of it
+    failed, and the run was a FAILED validation (exit 1) after the whole build."""
+    from datamig.transform import transform
+    from datamig.transform.drift import SchemaDrift
+
+    run = clone_run(xcfg.out_dir, RUN_A, "mig-20260101-000010-d42")
+    path = run / "extract" / "extraction-manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["tables"]["ids.course_prerequisites"]
+    path.write_text(json.dumps(manifest))
+    (run / "extract" / "ids" / "course_prerequisites.parquet").unlink()
+    with pytest.raises(SchemaDrift, match=r"^schema drift: ids\.course_prerequisites is in the dbt models but "
+                                          r"not in the extract: run `datamig scaffold`$"):
+        transform(xcfg, senv, run.name, 42, root=ROOT)
+    assert sorted(p.name for p in run.iterdir()) == ["extract"]
+
+
 def test_run_of_another_district_is_refused(xcfg, senv, extracted):
     from datamig.errors import DatamigError
     from datamig.transform import transform
