@@ -257,3 +257,35 @@ def test_planted_leak_exits_1_and_loads_nothing(tiny_estate, workdir, tmp_path):
     assert report["status"] == "FAILED"
     assert any(t.get("rule") == "pii_leak" for t in report.get("failing_tests", report.get("failures", [])))
     assert cert_state(env) == before
+
+
+ASSIGNMENT_POINTS = "    - name: max_points\n      data_type: numeric(6,2)\n"
+PREREQUISITE_GRADE = "    - name: min_grade\n      data_type: character varying(2)\n"
+
+
+@pytest.mark.parametrize("edit, error", [
+    (lambda t: t.replace(ASSIGNMENT_POINTS, ASSIGNMENT_POINTS + ASSIGNMENT_POINTS.replace("max_", "retired_")),
+     "schema drift: ids.assignments.retired_points is in the dbt models but not in PROD: run `datamig scaffold`"),
+    (lambda t: t.replace(PREREQUISITE_GRADE, ""),
+     "schema drift: ids.course_prerequisites.min_grade is not in the dbt models: run `datamig scaffold` and "
+     "classify it"),
+], ids=["column-gone-from-prod", "column-new-in-prod"])
+def test_prod_drifted_from_the_models_stops_migrate_before_its_run_exists(tiny_estate, workdir, tmp_path, edit,
+                                                                          error):
+    """PROD and CERT changed alike (a column added to both, or dropped from PROD) since the models
+    were generated: preflight passed, the extract wrote PROD's rows into a run folder, and the
+    transform's drift gate stopped it there, a failed run with no report."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for item in ("dbt_project.yml", "config", "dbt_project"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
+    staging = project / "dbt_project/staging/ids/_ids__staging.yml"
+    edited = edit(staging.read_text())
+    assert edited != staging.read_text()
+    staging.write_text(edited)
+    runs = workdir / "runs"
+    before = sorted(p.name for p in runs.iterdir()) if runs.exists() else []
+    proc = run_cli(tiny_estate["env"], workdir, "migrate", "--district", "42", "--yes", cwd=project, check=2)
+    assert proc.stderr.strip().splitlines() == [f"error: {error}"]
+    assert (sorted(p.name for p in runs.iterdir()) if runs.exists() else []) == before

@@ -95,15 +95,21 @@ def check_drift(root: Path, extract_dir: Path) -> dict[str, list[str]]:
     # a table gone from PROD: its model would fail in dbt, and the run read FAILED (exit 1)
     stores = {entry["store"] for entry in manifest["tables"].values()}
     unknown, missing = find_drift(extracted, model_columns(root), stores)
+    refuse_drift(unknown, missing, "the extract")
+    return extracted
+
+
+def refuse_drift(unknown: list[str], missing: list[str], source: str) -> None:
+    """Raise SchemaDrift naming what find_drift found, if anything; `source`: what the models
+    were compared with."""
     if unknown:
         verb = "is" if len(unknown) == 1 else "are"
         raise SchemaDrift(f"schema drift: {_names(unknown)} {verb} not in the dbt models: "
                           f"run `datamig scaffold` and classify it")
     if missing:
         verb = "is" if len(missing) == 1 else "are"
-        raise SchemaDrift(f"schema drift: {_names(missing)} {verb} in the dbt models but not in the extract: "
+        raise SchemaDrift(f"schema drift: {_names(missing)} {verb} in the dbt models but not in {source}: "
                           f"run `datamig scaffold`")
-    return extracted
 
 
 def unclassified_text_columns(root: Path) -> dict[str, list[str]]:
