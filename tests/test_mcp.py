@@ -158,6 +158,27 @@ def test_every_tool_taking_a_run_id_refuses_one_that_is_not(tmp_path):
     assert not (tmp_path / "reports").exists()
 
 
+@pytest.mark.parametrize("name, args, named", [
+    ("migrate", {"district": 0}, "migrate: district: Input should be greater than or equal to 1"),
+    ("migrate", {"district": "42x"}, "migrate: district: Input should be a valid integer"),
+    ("migrate", {"district": 42, "strategy": "fast"}, "migrate: strategy: Input should be 'auto', 'insert'"),
+    ("select_districts", {"top": 0}, "select_districts: top: Input should be greater than or equal to 1"),
+    ("validate_migration", {}, "validate_migration: run_id: Field required"),
+    ("rollback", {"run_id": None, "confirm": True}, "rollback: run_id: Input should be a valid string"),
+])
+def test_arguments_the_schema_refuses_are_one_line_naming_the_argument(tmp_path, name, args, named):
+    """The SDK's own refusal was pydantic's report: four lines, the last a link to pydantic's site."""
+    async def main():
+        async with _session(tmp_path) as client:
+            return await client.call_tool(name, args)
+
+    result = anyio.run(main)
+    assert result.is_error
+    text = result.content[0].text
+    assert "\n" not in text and named in text and "pydantic" not in text, text
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_error_outside_datamigs_own_still_names_its_reason(tmp_path):
     """A config path that is a folder: the loader's OSError reaches the agent as one line."""
     folder = tmp_path / "a-folder"

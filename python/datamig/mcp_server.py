@@ -27,10 +27,10 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 
 from . import __version__
 from .errors import DatamigError, MigrationFailed
@@ -194,8 +194,23 @@ async def _call(fn: Callable[[], Any], on_cancel: Callable[[], None] | None = No
     return scrub.deep(_jsonable(result), envfile.load_env(_root()))
 
 
+class _Server(MCPServer):
+    """The SDK's server, with arguments its schema refuses told in one line naming each argument
+    (the SDK passed on pydantic's report: four lines, the last a link to pydantic's site)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc, UnexpectedToolError) or not isinstance(exc.__cause__, ValidationError):
+                raise
+            wrong = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                              for error in exc.__cause__.errors())
+            raise ToolError(f"Error executing tool {name}: {name}: {wrong}") from exc.__cause__
+
+
 def build_server() -> MCPServer:
-    server = MCPServer(name="datamig", version=__version__, instructions=INSTRUCTIONS)
+    server = _Server(name="datamig", version=__version__, instructions=INSTRUCTIONS)
 
     @server.tool()
     async def analyze_datastores(ctx: Context) -> dict[str, Any]:
