@@ -179,6 +179,27 @@ def test_arguments_the_schema_refuses_are_one_line_naming_the_argument(tmp_path,
     assert not (tmp_path / "runs").exists()
 
 
+def test_an_argument_no_tool_takes_is_refused_not_ignored(tmp_path):
+    """It was dropped in silence: `dryrun: false` (for dry_run) ran a migration, a dry run after all;
+    `run_id` on migrate (for resume) started a new run of the district instead of resuming."""
+    _run_state(tmp_path)
+
+    async def main():
+        async with _session(tmp_path) as client:
+            return [await client.call_tool(name, args) for name, args in (
+                ("migrate", {"district": 42, "dryrun": False}), ("migrate", {"district": 42, "run_id": RUN}),
+                ("rollback", {"run_id": RUN, "confirmed": True}), ("list_runs", {"all": True}))]
+
+    dryrun, run_id, confirmed, every = anyio.run(main)
+    for result, tool, named in ((dryrun, "migrate", "'dryrun'"), (run_id, "migrate", "'run_id'"),
+                                (confirmed, "rollback", "'confirmed'"), (every, "list_runs", "'all'")):
+        assert result.is_error
+        text = result.content[0].text
+        assert "\n" not in text and f"{tool}: unknown argument {named}" in text, text
+    assert "(district, dry_run, strategy, resume)" in dryrun.content[0].text
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [RUN]
+
+
 def test_an_error_outside_datamigs_own_still_names_its_reason(tmp_path):
     """A config path that is a folder: the loader's OSError reaches the agent as one line."""
     folder = tmp_path / "a-folder"

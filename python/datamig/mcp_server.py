@@ -196,9 +196,17 @@ async def _call(fn: Callable[[], Any], on_cancel: Callable[[], None] | None = No
 
 class _Server(MCPServer):
     """The SDK's server, with arguments its schema refuses told in one line naming each argument
-    (the SDK passed on pydantic's report: four lines, the last a link to pydantic's site)."""
+    (the SDK passed on pydantic's report: four lines, the last a link to pydantic's site), and
+    an argument no parameter of the tool takes refused (the SDK dropped it: a misspelt dry_run
+    or resume was a run the agent did not ask for)."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        schema = self._tool_input_schema(name)
+        known = list((schema or {}).get("properties", {}))
+        unknown = [key for key in arguments if key not in known]
+        if schema is not None and unknown:
+            takes = f"({', '.join(known)})" if known else "(it takes none)"
+            raise ToolError(f"Error executing tool {name}: {name}: unknown argument {unknown[0]!r} {takes}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
