@@ -316,6 +316,22 @@ def test_a_dry_run_or_a_load_with_cert_down_keeps_the_real_load_report(cert):
     assert json.loads((run_dir / "load-dry-run-report.json").read_text())["status"] == "ALREADY_LOADED"
 
 
+def test_a_load_with_the_cert_graph_down_writes_nothing_into_the_run(cert):
+    """A dry run checked the PostgreSQL stores' drift and wrote drift-report.json before it
+    found the graph down: the run folder changed by a load stopped for a setting."""
+    run_dir = build_run(cert.out_dir, RUN)
+    (run_dir / "run.log").write_text("2025-11-06 14:30:00 INFO datamig.extract: extracted\n")  # as the extract left it
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    closed = _pg_cluster.free_port()
+    for down in ({"CERT_SP_URL": f"bolt://127.0.0.1:{closed}"}, {"CERT_SP_PASSWORD": "wrong-Planted-pw-5151"}):
+        for dry_run in (True, False):
+            with pytest.raises(ConnectionFailed) as err:
+                load_run(cert.cfg, {**cert.env, **down}, run_dir, dry_run=dry_run)
+            assert "store sp" in str(err.value) and _secret_free(str(err.value)), str(err.value)
+            assert "wrong-Planted-pw-5151" not in str(err.value)
+            assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before, dry_run
+
+
 def test_rollback_restores_cert_exactly_then_the_run_loads_again(cert):
     seed_overlap(cert)
     before = cert.fingerprint()

@@ -112,6 +112,7 @@ class _Load:
                 self.report["recovery"] = recover_locked(self.cfg, self.env, self.folder.path.parent, self.progress)
                 # a recovery that finished or undid an earlier run changed CERT: its report is kept
                 self.writing = any(self.report["recovery"].values())
+            self._connect_graph()  # before the drift gate writes its report: a graph down changes no run file
             self._drift_gate()
             self._connect()
             if self._already_loaded():
@@ -183,6 +184,8 @@ class _Load:
             pg = PgStore(store, cert_url(store, self.env), self.env, f"load:{self.run_id}")
             self.pgs[name] = pg
             self.stores.append(StoreLoad(pg, loads, self.source, self.run_id, self.dry_run, self.progress))
+
+    def _connect_graph(self) -> None:
         if self.folder.graph_store and (self.folder.nodes or self.folder.relationships):
             self.graph = connect_graph(self.cfg.stores[self.folder.graph_store], self.env)
             self.sets = graph_load.plan_sets(self.graph.name, self.folder.nodes, self.folder.relationships,
