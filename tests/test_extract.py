@@ -858,6 +858,21 @@ def test_a_wrong_neo4j_password_is_a_refused_login_not_a_server_down(tiny_estate
     _assert_nothing_written(out_dir)
 
 
+def test_extract_with_a_wrong_neo4j_password_says_the_login_was_refused(tiny_estate, tmp_path):
+    """It passed on the server's record: `{neo4j_code: Neo.ClientError.Security.Unauthorized}
+    {message: ...} {gql_status: 50N42} {gql_status_description: error: general processing exception
+    - unexpected error. Unexpected error has occurred. See debug log for details.}`."""
+    out_dir = tmp_path / "runs"
+    env = _cli_env(tiny_estate["env"], PROD_SP_PASSWORD="wrong-Planted-pw-78")
+    result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), env, "--district", "42")
+    assert result.returncode == 2, result.stderr
+    line = _one_line(result.stderr)
+    assert line.startswith("error: store sp: cannot connect to Neo4j at 127.0.0.1:"), line
+    assert line.endswith(": the server refused the login of user 'neo4j' (wrong user or password)"), line
+    assert "wrong-Planted-pw-78" not in result.stdout + result.stderr
+    _assert_nothing_written(out_dir)
+
+
 def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate, tmp_path):
     out_dir = tmp_path / "new" / "nested" / "runs"
     result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(tiny_estate["env"]),

@@ -74,13 +74,16 @@ def open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4j
         driver.verify_connectivity()
     except (ServiceUnavailable, AuthError, ConfigurationError) as exc:
         driver.close()
-        raise ConnectionFailed(_connection_message(store, url, password, exc)) from None
+        raise ConnectionFailed(_connection_message(store, url, password, exc, user)) from None
     return driver
 
 
-def _connection_message(store: StoreConfig, url: str, password: str, exc: Exception) -> str:
+def _connection_message(store: StoreConfig, url: str, password: str, exc: Exception, user: str = "") -> str:
     """One line naming store and host:port; the driver's text is scrubbed of the secrets."""
     where = neo4j_address(url)
+    if isinstance(exc, AuthError):  # the server's record ends "Unexpected error ... see debug log"
+        return f"store {store.name}: cannot connect to Neo4j at {where}: the server refused the login of " \
+               f"user {user!r} (wrong user or password)"
     # The driver explains on its last line ("... (reason [Errno 111] Connection refused)").
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     reason = lines[-1] if lines else type(exc).__name__
