@@ -217,6 +217,23 @@ def test_validation_rule_naming_what_is_missing_is_a_one_line_config_error(cfg, 
     assert str(path) in message and "'student_age_5_22'" in message and named in message
 
 
+@pytest.mark.parametrize("table", ["ids.schoolz", "schoolz"])
+def test_an_override_of_a_table_the_estate_lacks_is_a_one_line_config_error(cfg, estate, tmp_path, table):
+    """The scaffold skipped it without a word and wrote the models (school names faked as a person's);
+    only the next transform or migrate refused the rules."""
+    from datamig.errors import ConfigError
+    from datamig.scaffold.run import render
+
+    text = (ROOT / "config" / "anonymization-rules.yaml").read_text()
+    written = "  - {table: ids.schools, column: name, strategy: preserve}"
+    path = tmp_path / "anonymization-rules.yaml"
+    path.write_text(text.replace(written, written.replace("ids.schools", table), 1))
+    line = path.read_text().splitlines().index(written.replace("ids.schools", table)) + 1
+    with pytest.raises(ConfigError) as err:
+        render(cfg, estate, ROOT, rules_path=path)
+    assert str(err.value) == f"{path}:{line}: override {table}.name: no table {table!r} in the estate"
+
+
 def _rules_file_with(tmp_path: Path, name: str, edit: dict) -> tuple[Path, int]:
     """A copy of the rules file with rule `name` edited; (its path, the rule's line)."""
     doc = yaml.safe_load((ROOT / "config" / "validation-rules.yaml").read_text())

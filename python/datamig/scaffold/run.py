@@ -59,6 +59,8 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
     rules = load_rules(rules_path)
     vrules = load_validation_rules(validation_path)
     sets = datasets(cfg, estate)
+    # the plans skip an override of a table no dataset has: a typo would leave the column to the rules
+    rules.check_overrides({ds.id: list(ds.columns) for ds in sets}, "the estate")
     by_store: dict[str, list[Dataset]] = defaultdict(list)
     for ds in sets:
         by_store[ds.store].append(ds)
