@@ -138,9 +138,10 @@ class Migration:
         preflight.check_validation_rules(self.root)
         stores = preflight.check_reachable(self.cfg, self.env)
         prod = preflight.check_config_names(self.cfg, self.env)
-        preflight.check_models_match_prod(self.root, self.cfg, prod)
         preflight.check_district(self.cfg, self.env, self.state.district)
-        return {"stores": len(stores), "cert_tables_checked": preflight.check_cert_schema(self.cfg, self.env, prod)}
+        checked = preflight.check_cert_schema(self.cfg, self.env, prod)
+        preflight.check_models_match_prod(self.root, self.cfg, prod)
+        return {"stores": len(stores), "cert_tables_checked": checked}
 
     def _extract(self) -> dict:
         from ..extract.run import extract
