@@ -295,3 +295,18 @@ def test_the_loopbacks_names_are_one_place_and_other_databases_are_not(work):
     for cert in ("postgresql://w@[::1]:1/ids", "postgresql://w@localhost:1/ids", "host=127.0.0.1 port=1 dbname=ids"):
         with pytest.raises(ConfigError, match="store ids: CERT \\(CERT_IDS_URL\\) points at PROD"):
             check_cert_apart(cfg, {**env, "CERT_IDS_URL": cert})
+
+
+# --- a run file that is not JSON (cut short by a full disk, edited by hand) ------------------------
+
+@pytest.mark.parametrize("name, args", [
+    ("extract/extraction-manifest.json", ("transform", "--district", "42", "--run-id", RUN)),
+    ("run-state.json", ("migrate", "--resume", RUN)),
+], ids=["transform", "resume"])
+def test_a_run_file_that_is_not_json_is_one_line_naming_it(work, name, args):
+    """Both were json.decoder's traceback, exit 1."""
+    run = _run(work, MANIFEST)
+    (run / name).write_text('{"district": 42, "tab')
+    before = _files(run)
+    _one_error_line(_cli(work, *args), f"{run / name}: not readable JSON")
+    assert _files(run) == before

@@ -219,6 +219,8 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
                            f"transform it with `datamig transform --district {district_of(run_id)} --run-id "
                            f"{run_id}`, then `datamig load {run_id}`") from None
         raise NotFound(f"run {run_id} not found under {cfg.out_dir}") from None
+    except ValueError as exc:  # cut short (a full disk) or edited by hand: json's traceback named no file
+        raise DatamigError(f"{cfg.out_dir / run_id / 'run-state.json'}: not readable JSON ({exc})") from None
     _check_asked(state, asked or {})
     if state.status == "succeeded":  # it printed the finished run again, as if it had resumed
         raise DatamigError(f"run {run_id} has succeeded: nothing to resume{_since(cfg.out_dir / run_id)}")

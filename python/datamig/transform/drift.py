@@ -37,7 +37,10 @@ def load_manifest(extract_dir: Path) -> dict:
     path = extract_dir / MANIFEST
     if not path.exists():
         raise DatamigError(f"{path}: no extraction manifest (run `datamig extract` first)")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:  # cut short (a full disk) or edited by hand: json's traceback named no file
+        raise DatamigError(f"{path}: not readable JSON ({exc})") from None
 
 
 def extracted_columns(extract_dir: Path, manifest: dict) -> dict[str, list[str]]:
