@@ -530,8 +530,6 @@ def test_rollback_is_refused_when_cert_linked_a_node_the_run_created(cert):
 def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
     """A review: a before-image went through to_jsonb, which drops an array's lower bound
     ('[0:2]={1,2,3}' came back as '{1,2,3}') and reads a float's -0 as the number 0."""
-    import duckdb
-
     from test_load_support import WRITER
 
     cert.sql("ids", f"""
@@ -539,14 +537,20 @@ def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
         GRANT SELECT, INSERT, UPDATE, DELETE ON grids TO {WRITER};
         INSERT INTO grids VALUES (1, 1, '[0:2]={{1,2,3}}', '{{-0,1e-300,NaN}}', '-0', '[2:3][1:1]={{{{a}},{{NULL}}}}'),
                                  (2, 2, '{{}}', NULL, 'Infinity', '{{{{"x y",""}}}}');""")
-    dump = "SELECT id, grids::text FROM grids ORDER BY id"
+    _upsert_x_then_roll_back(cert, "grids", "SELECT id, grids::text FROM grids ORDER BY id")
+
+
+def _upsert_x_then_roll_back(cert, table: str, dump: str) -> None:
+    """Rows 1 and 2 of ids.`table` get a new x by an upsert, then the rollback: every column
+    comes back as it was, by `dump` and by the fingerprint."""
+    import duckdb
+
     rows = cert.sql("ids", dump)
     before = cert.fingerprint()
     run_dir = build_run(cert.out_dir, RUN)
     duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, 10), (2, 20)) v(id, x))
-                                 TO '{run_dir / "final" / "ids" / "grids.parquet"}' (FORMAT parquet)""")
-    report = load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
-    assert report["stores"]["ids"]["tables"]["grids"]["updated"] == 2
+                                 TO '{run_dir / "final" / "ids" / f"{table}.parquet"}' (FORMAT parquet)""")
+    assert load_run(cert.cfg, cert.env, run_dir, strategy="upsert")["stores"]["ids"]["tables"][table]["updated"] == 2
     rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.sql("ids", dump) == rows
     assert cert.fingerprint() == before
@@ -629,8 +633,6 @@ def test_domains_over_json_and_arrays_roll_back_exactly(cert):
     """A review: a before-image knew json, jsonb and arrays by their type's name, so a column
     of a domain over jsonb had its 'null' restored as an SQL NULL, one over json lost its
     spacing and key order, and one over an array its bounds."""
-    import duckdb
-
     from test_load_support import WRITER
 
     cert.sql("ids", f"""
@@ -640,13 +642,4 @@ def test_domains_over_json_and_arrays_roll_back_exactly(cert):
         CREATE TABLE forms (id bigint PRIMARY KEY, x int, b doc_b, j doc_j, s slots);
         GRANT SELECT, INSERT, UPDATE, DELETE ON forms TO {WRITER};
         INSERT INTO forms VALUES (1, 1, 'null', '{{"b": 1,  "a": 2}}', '[0:1]={{7,8}}'), (2, 2, NULL, NULL, NULL);""")
-    dump = "SELECT id, b IS NULL, forms::text FROM forms ORDER BY id"
-    rows = cert.sql("ids", dump)
-    before = cert.fingerprint()
-    run_dir = build_run(cert.out_dir, RUN)
-    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, 10), (2, 20)) v(id, x))
-                                 TO '{run_dir / "final" / "ids" / "forms.parquet"}' (FORMAT parquet)""")
-    assert load_run(cert.cfg, cert.env, run_dir, strategy="upsert")["stores"]["ids"]["tables"]["forms"]["updated"] == 2
-    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
-    assert cert.sql("ids", dump) == rows
-    assert cert.fingerprint() == before
+    _upsert_x_then_roll_back(cert, "forms", "SELECT id, b IS NULL, forms::text FROM forms ORDER BY id")
