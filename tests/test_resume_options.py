@@ -143,5 +143,5 @@ def test_resuming_a_run_that_succeeded_says_there_is_nothing_to_resume(rcfg, tmp
         {"status": "LOADED", "finished_at": "2026-03-01T10:20:00"}))
     (rcfg.out_dir / RUN / "rollback-report.json").write_text(json.dumps(
         {"status": "ROLLED_BACK", "finished_at": "2026-03-01T11:00:00"}))
-    with pytest.raises(DatamigError, match=f"rolled back from CERT since; `datamig load {RUN}` loads it again"):
+    with pytest.raises(DatamigError, match=f"rolled back from CERT at 2026-03-01T11:00:00 since; `datamig load {RUN}` loads it again"):
         api.migrate(rcfg, {}, tmp_path, 0, resume=RUN)
