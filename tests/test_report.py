@@ -565,6 +565,28 @@ def test_the_run_list_shows_runs_no_migrate_recorded(rcfg):
     assert runs[transformed]["phases"]["transform"]["status"] == "done"
 
 
+def test_a_run_made_phase_by_phase_lists_as_far_as_it_went(rcfg):
+    """`datamig runs` said "transformed" of a run loaded and validated phase by phase (only the
+    in-CERT column moved on); its status is now the last phase done, or failed."""
+    out, run = rcfg.out_dir, rcfg.out_dir / RUN_OK
+
+    def listed() -> dict:
+        return {r["run_id"]: r for r in list_runs(out)}[RUN_OK]
+
+    _extracted(run, RUN_OK)
+    _write(run, "validation-report.json", _validation("PASSED", []))
+    _write(run, "load-report.json", _load_report("DRY_RUN", dry_run=True))
+    assert listed()["status"] == "transformed"  # a dry run's plan is no load
+    _write(run, "load-report.json", _load_report("LOADED"))
+    assert listed()["status"] == "loaded" and listed()["phases"]["load"]["status"] == "done"
+    _write(run, "post-load-validation.json", {"run_id": RUN_OK, "district": 42, "status": "INVALID",
+                                              "issues": [{"check": "x"}], "seconds": 3.0})
+    assert listed()["status"] == "failed" and listed()["phases"]["verify"]["error"] == "1 issue found in CERT"
+    _write(run, "post-load-validation.json", {"run_id": RUN_OK, "district": 42, "status": "VALID", "issues": [],
+                                              "seconds": 3.0})
+    assert listed()["status"] == "verified"
+
+
 def test_a_run_made_phase_by_phase_reports_its_phases_and_the_next_one(rcfg, project, tmp_path):
     """`datamig extract`, `transform`, `load`, `validate-migration` one by one leave no
     run-state.json: the report read "status UNKNOWN", no phases, no next step."""

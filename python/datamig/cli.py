@@ -313,9 +313,11 @@ def _mark_replaced(out_dir: Path | None, runs: list[str]) -> None:
     validate-migration and resume read it there)."""
     from .report.artifacts import write_cert_replaced
 
+    if out_dir is None:
+        return
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for run_id in runs:
-        if out_dir is not None and (out_dir / run_id).is_dir():
+        if (out_dir / run_id).is_dir():
             write_cert_replaced(out_dir / run_id, at)
             console.print(f"{run_id}: no longer in CERT (seed-cert replaced it)")
 
@@ -599,15 +601,15 @@ PLAN_COLUMNS = ("strategy", "rows", "to_insert", "to_update", "unchanged", "conf
 
 def plan_rows(plan: dict) -> list[list[str]]:
     """One row per table, label and relationship type of a dry run's load plan."""
+    from .load.strategy import unchanged
+
     rows = []
     for store, entry in sorted((plan.get("stores") or {}).items()):
         for kind in ("tables", "nodes", "relationships"):
             for name, counts in sorted((entry.get(kind) or {}).items()):
                 where = f"{store}.{name}" if kind == "tables" else f"{store} {kind[:-1]} {name}"
-                shown = dict(counts)
-                if shown.get("strategy") == "insert":  # rows CERT holds are its conflicts, not unchanged
-                    shown["unchanged"] = ""
-                rows.append([where, *(str(shown.get(c, "")) for c in PLAN_COLUMNS)])
+                shown = {**counts, "unchanged": unchanged(counts.get("strategy"), counts)}
+                rows.append([where, *("" if shown.get(c) is None else str(shown[c]) for c in PLAN_COLUMNS)])
     return rows
 
 

@@ -36,6 +36,12 @@ def conflicts(counts: dict, strategy: str) -> int:
     return counts["existing"] if strategy == "insert" else 0
 
 
+def unchanged(strategy: str | None, counts: dict) -> int | None:
+    """Rows the write leaves as CERT holds them; None for insert, whose rows found in CERT are
+    its conflicts (identical or not: an insert never compares them)."""
+    return None if strategy == "insert" else counts.get("unchanged")
+
+
 def effect(strategy: str, counts: dict) -> tuple[int, int]:
     """(rows inserted, rows updated) that `strategy` makes of classified counts, so that inserted
     + updated + unchanged (+ conflicts, for insert) = rows. An upsert rewrites its unchanged rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from ..load import strategy as load_strategy
 from .artifacts import RunFolder
 
 PHASE_ORDER = ("preflight", "extract", "transform", "gate", "load", "verify", "report")
@@ -86,8 +87,7 @@ def load_items(load: dict | None) -> dict[tuple[str, str, str], dict]:
                 strategies = {s for s in (item["strategy"], strategy) if s}
                 item["strategy"] = "/".join(sorted(strategies)) or None
                 item["rows"] += _int(counts.get("rows")) or 0
-                if strategy != "insert":  # an insert's rows found in CERT are conflicts, identical or not
-                    item["unchanged"] += _int(counts.get("unchanged")) or 0
+                item["unchanged"] += _int(load_strategy.unchanged(strategy, counts)) or 0
                 item["conflicts"] += _int(counts.get("conflicts")) or 0
                 if inserted is not None:
                     item["inserted"] = (item["inserted"] or 0) + inserted

@@ -11,9 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..extract.runs import RUN_ID, district_of
-from ..report.artifacts import read_cert_state
+from ..report.artifacts import read_cert_state, read_run
+from ..report.stepwise import state_of
 
 PHASES = ("preflight", "extract", "transform", "gate", "load", "verify", "report")
+# a phase-by-phase run's status: the last of its phases done
+PAST = {"extract": "extracted", "transform": "transformed", "load": "loaded", "verify": "verified"}
 
 
 @dataclass
@@ -126,11 +129,18 @@ def list_runs(out_dir: Path) -> list[dict]:
 
 
 def _summary_from_folder(path: Path) -> dict:
-    """A run no migrate recorded: extracted, transformed, or stopped before its extract landed
-    (a failed or still running new run keeps only its run.log)."""
-    extracted = (path / "extract" / "extraction-manifest.json").is_file()
-    transformed = (path / "validation-report.json").is_file()
-    status = "transformed" if transformed else "extracted" if extracted else "incomplete"
-    phases = {"extract": "done" if extracted else "pending", "transform": "done" if transformed else "pending"}
+    """A run no migrate recorded, made phase by phase (extract, transform, load,
+    validate-migration): its status is the last phase done, or failed, read from the artifacts
+    each phase left; a run with no extract (a failed new run keeps only its run.log) is
+    incomplete."""
+    state = state_of(read_run(path.parent, path.name))
+    if state is None:
+        return {"run_id": path.name, "district": district_of(path.name), "status": "incomplete",
+                "phases": {n: {"status": "pending", "seconds": None, "error": None} for n in ("extract", "transform")}}
+    phases = state["phases"]
+    done = [name for name, phase in phases.items() if phase["status"] == "done"]
+    failed = any(phase["status"] == "failed" for phase in phases.values())
+    status = "failed" if failed else PAST[done[-1]]
     return {"run_id": path.name, "district": district_of(path.name), "status": status,
-            "phases": {n: {"status": s, "seconds": None, "error": None} for n, s in phases.items()}}
+            "phases": {n: {"status": p["status"], "seconds": p["seconds"], "error": p["error"]}
+                       for n, p in phases.items()}}
