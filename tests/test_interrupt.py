@@ -82,3 +82,56 @@ def test_ctrl_c_during_the_transform_stops_the_run_cleanly_and_resume_finishes_i
                ["ids.students", students["strategy"], str(students["rows"]), str(students["to_insert"]),
                 str(students["to_update"]), str(students["unchanged"]), str(students["conflicts"])]
                for line in resumed.stdout.splitlines()), resumed.stdout
+
+
+def _waiting_on_lock(watch) -> int:
+    """Sessions of CERT waiting for a lock (the validation's checks held up by ours); `watch`
+    is autocommit: inside a transaction pg_stat_activity is one snapshot and never changes."""
+    return watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]
+
+
+def test_ctrl_c_stops_validate_migration_while_its_checks_wait_on_cert(tiny_estate, tmp_path):
+    """Ctrl-C in validate-migration waited for the checks running beside the main one (CERT
+    counts, links, the graph) to finish: a check held up by a CERT lock held it forever (and
+    Typer's exit 130 said nothing). It now cancels them: one line, exit 130, the run's
+    post-load validation as the migrate left it, CERT as it was."""
+    from test_e2e import _admin, cert_data, run_cli
+
+    config = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", f"out_dir: {tmp_path / 'runs'}")
+    (tmp_path / "datamig.yaml").write_text(config)
+    env = tiny_estate["env"]
+    run_id = result_of_json(run_cli(env, tmp_path, "migrate", "--district", "42", "--json", check=0))["run_id"]
+    try:
+        loaded = cert_data(env)
+        report = tmp_path / "runs" / run_id / "post-load-validation.json"  # the migrate's verify wrote it
+        before = report.read_bytes()
+        admin, watch = _admin(env, "ids"), _admin(env, "ids")
+        admin.execute("BEGIN")
+        admin.execute("LOCK TABLE public.students IN ACCESS EXCLUSIVE MODE")
+        full = {**os.environ, **env, "DATAMIG_SALT": SALT, "DATAMIG_CONFIG": str(tmp_path / "datamig.yaml"),
+                "DATAMIG_RUNS_DIR": str(tmp_path / "runs")}
+        proc = subprocess.Popen([str(DATAMIG), "validate-migration", run_id], cwd=ROOT, env=full,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            while not _waiting_on_lock(watch):
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.2)
+            time.sleep(1.0)
+            os.killpg(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=240)  # a hang guard: the lock is held until after
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            admin.execute("ROLLBACK")
+            admin.close()
+            watch.close()
+        assert proc.returncode == 130, out + err
+        assert err.strip().splitlines() == ["interrupted: stopped by Ctrl-C"], out + err
+        assert report.read_bytes() == before
+        assert cert_data(env) == loaded
+    finally:
+        run_cli(env, tmp_path, "rollback", run_id, "--yes", check=0)
+
+
+def result_of_json(proc) -> dict:
+    return json.loads(proc.stdout[proc.stdout.index("{"):])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -27,7 +27,7 @@ from ..pg_address import cannot_connect
 from ..report.artifacts import gone_from_cert, read_cert_state
 from ..services.envfile import find_project_root
 from ..transform.validation_report import Scrubber
-from . import cert_scope, cross_store, dbt_cert, reconcile
+from . import cancel, cert_scope, cross_store, dbt_cert, reconcile
 
 
 def _manifest(run_dir: Path) -> dict:
@@ -148,19 +148,19 @@ def _parse(cfg: Config, root: Path, run_dir: Path, district: int, progress) -> d
 
 
 def _dbt_tests(cfg: Config, env, root: Path, run_dir: Path, run_id: str, district: int, progress,
-               skip: list[str], parsed: dbt_cert.Parsed | None, shapes: Mapping[str, str]) -> list[dict]:
+               skip: list[str], parsed: dbt_cert.Parsed | None, shapes: Mapping[str, str],
+               submit: Callable[..., Future]) -> list[dict]:
     stores = [s for s in cfg.postgres_stores() if s.name not in skip]
     if not stores or parsed is None:
         return []
     sampled = []
     # Sampling a failing test's rows runs its SQL again: beside the next store's dbt tests.
-    with ThreadPoolExecutor(max_workers=1) as sampling:
-        for store in stores:
-            progress(f"dbt tests against CERT {store.name}")
-            url = cert_url(store, env)
-            tested = dbt_cert.run_store_tests(root, run_dir, run_id, district, store.name, store.schema, url,
-                                              parsed, shapes, progress)
-            sampled.append(sampling.submit(dbt_cert.add_samples, tested, store.schema, url, run_id, parsed, shapes))
+    for store in stores:
+        progress(f"dbt tests against CERT {store.name}")
+        url = cert_url(store, env)
+        tested = dbt_cert.run_store_tests(root, run_dir, run_id, district, store.name, store.schema, url,
+                                          parsed, shapes, progress)
+        sampled.append(submit(dbt_cert.add_samples, tested, store.schema, url, run_id, parsed, shapes))
     return [s.result() for s in sampled]
 
 
@@ -211,6 +211,45 @@ def _summary(stores: list[dict]) -> dict:
             "by_type": {k: sum(1 for t in tests if t["type"] == k) for k in sorted({t["type"] or "" for t in tests})}}
 
 
+def _checks(cfg: Config, env, root: Path, run_dir: Path, run_id: str, manifest: dict, shapes: Mapping[str, str],
+            progress) -> tuple:
+    """(tables, links, cross-store tests, graph, unscoped stores, dbt tests per store).
+
+    dbt's parse and tests are CPU in this process, the counts and links wait on PostgreSQL, the
+    graph's on Neo4j: side by side they overlap. dbt runs one call at a time (its state is global
+    to the process); while it runs, the working directory is the project and DATAMIG_CERT_* and
+    PGOPTIONS are set, which the other checks do not depend on (run_dir is absolute; PGOPTIONS
+    makes sessions read only, as theirs already are, and steers the planner off nested loops).
+    On Ctrl-C or a failure the checks still running in CERT are cancelled (cancel.py)."""
+    district = manifest["district"]
+    urls = [cert_url(s, env) for s in cfg.postgres_stores()]
+    submitted: list[Future] = []
+    pool = ThreadPoolExecutor(max_workers=4)
+
+    def submit(call, *args) -> Future:
+        submitted.append(pool.submit(call, *args))
+        return submitted[-1]
+
+    with cancel.tagged_sessions():
+        try:
+            parsing = submit(_parse, cfg, root, run_dir, district, progress)
+            graph_counts = submit(_graph, cfg, env, run_dir, manifest)
+            pg_checks = submit(lambda: (_tables(cfg, env, run_dir, manifest, progress),
+                                        _links(cfg, env, run_id, progress),
+                                        _cross_store(cfg, env, run_id, district, parsing.result(), shapes, progress)))
+            unscoped = _unscoped(cfg, env, run_id, manifest)
+            stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsing.result(),
+                                shapes, submit)
+            (tables, links, cross), graph = pg_checks.result(), graph_counts.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            cancel.cancel_until_done(urls, submitted)
+            raise
+        finally:
+            pool.shutdown()
+    return tables, links, cross, graph, unscoped, stores
+
+
 def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
                        progress: Callable[[str], None] | None = None, root: Path | None = None) -> dict:
     progress = progress or (lambda m: None)
@@ -222,20 +261,8 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     _check_loaded(run_dir)
     _check_cert(cfg, env, manifest)
     shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes  # masks messages
-    # dbt's parse and tests are CPU in this process, the counts and links wait on PostgreSQL, the
-    # graph's on Neo4j: side by side they overlap. dbt runs one call at a time (its state is global
-    # to the process); while it runs, the working directory is the project and DATAMIG_CERT_* and
-    # PGOPTIONS are set, which the other checks do not depend on (run_dir is absolute; PGOPTIONS
-    # makes sessions read only, as theirs already are, and steers the planner off nested loops).
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        parsing = pool.submit(_parse, cfg, root, run_dir, district, progress)
-        graph_counts = pool.submit(_graph, cfg, env, run_dir, manifest)
-        pg_checks = pool.submit(lambda: (_tables(cfg, env, run_dir, manifest, progress),
-                                         _links(cfg, env, run_id, progress),
-                                         _cross_store(cfg, env, run_id, district, parsing.result(), shapes, progress)))
-        unscoped = _unscoped(cfg, env, run_id, manifest)
-        stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsing.result(), shapes)
-        (tables, links, cross), graph = pg_checks.result(), graph_counts.result()
+    tables, links, cross, graph, unscoped, stores = _checks(cfg, env, root, run_dir, run_id, manifest, shapes,
+                                                           progress)
     issues = [f"{r['table']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
               for r in tables if not r["ok"]]
     issues += [f"{name}: CERT holds no record of the run's keys (datamig.run_keys); its dbt tests were not run"
