@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from dbt_common.exceptions import DbtRuntimeError
+
+from datamig import dbt_plugin
 from datamig.errors import NotFound
 from datamig.extract.runs import checked_run_id
 from datamig.services import envfile
@@ -139,14 +143,31 @@ def test_redact_removes_a_settings_password_wherever_a_message_shows_it():
 
 
 def test_dbt_run_of_a_district_never_extracted_is_one_clear_error(work):
-    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "run", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-                           "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-                           "--vars", "{district: abc}"], cwd=ROOT, env=_env(work), capture_output=True, text=True,
-                          timeout=600)
+    proc = _dbt_run(work, "{district: 43}")
     assert proc.returncode != 0
-    assert f"run folder {work / 'runs'}/latest-dabc not found" in proc.stdout
+    assert f"run folder {work / 'runs'}/latest-d43 not found" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr and "Cannot open file" not in proc.stdout
     _nothing_written(work)
+
+
+def test_dbt_run_with_a_district_var_that_is_no_district_id_says_so(work):
+    """`{district: abc}` said "run folder latest-dabc not found", as if the run were missing."""
+    proc = _dbt_run(work, "{district: abc}")
+    assert proc.returncode != 0
+    assert "--vars district: 'abc' is not a district id (a positive whole number)" in proc.stdout
+    assert "run folder" not in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+    _nothing_written(work)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "4.5", "042", "True", "None", "1 or 1=1", " 42", "9" * 20])
+def test_the_plugin_refuses_a_district_var_that_is_no_district_id(value):
+    with pytest.raises(DbtRuntimeError, match=re.escape(f"--vars district: {value!r} is not a district id")):
+        dbt_plugin._check_district_var(value)
+
+
+def test_the_plugin_takes_a_district_id_and_no_district_at_all():
+    for value in (42, "42", "1", str(2**63 - 1), None):  # None: the lint target names none
+        dbt_plugin._check_district_var(value)
 
 
 def _dbt_run(work, dbt_vars: str) -> subprocess.CompletedProcess:

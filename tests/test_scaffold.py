@@ -419,6 +419,20 @@ def test_dbt_test_against_cert_without_a_run_id_is_one_clear_error(tiny_estate, 
     assert "Nothing to do" not in proc.stdout and " FAIL " not in proc.stdout and " ERROR " not in proc.stdout
 
 
+def test_dbt_test_against_cert_with_a_district_var_that_is_no_district_id_is_one_clear_error(tiny_estate, tmp_path):
+    """The cert target has no plugin to refuse it: every test compared `district_id = abc`."""
+    from datamig.verify.dbt_cert import profile_env
+
+    env = {**os.environ, **profile_env(tiny_estate["env"]["CERT_IDS_URL"], "public")}
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "test", "--profiles-dir", str(ROOT), "--target", "cert",
+                           "--vars", "{district: abc, run_id: mig-20990101-000000-d42}", "--select", "tag:ids",
+                           "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert "--vars district: 'abc' is not a district id (a positive whole number)" in proc.stdout
+    assert " FAIL " not in proc.stdout and " ERROR " not in proc.stdout and "Traceback" not in proc.stdout
+
+
 def test_a_regex_rule_means_the_whole_value_in_cert_as_in_the_transform(tiny_estate, tmp_path):
     """PostgreSQL's ~ matched the pattern anywhere in the value, DuckDB's regexp_full_match (the
     transform's) the whole value: a value that failed in the transform passed in CERT."""

@@ -23,6 +23,7 @@ salt nor the master key is ever handed to DuckDB.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Dict
@@ -34,7 +35,7 @@ from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, NotFound
-from .extract.runs import checked_run_id, loaded_run_refusal
+from .extract.runs import MAX_DISTRICT, checked_run_id, loaded_run_refusal
 
 
 class Plugin(BasePlugin):
@@ -47,6 +48,7 @@ class Plugin(BasePlugin):
             # dbt prints its own errors as one clean line; anything else becomes a traceback
             raise DbtRuntimeError(f"datamig.dbt_plugin: {exc}") from None
         run_dir = config.get("run_dir")
+        _check_district_var(config.get("district"))
         _check_run_id(str(config.get("run_id") or ""))
         if run_dir and not Path(run_dir).is_dir():
             # else DuckDB fails to open <run>/warehouse.duckdb, in ~200 lines of traceback
@@ -83,6 +85,16 @@ def _builds_models() -> bool:
         return getattr(get_flags(), "WHICH", None) in ("run", "build", "retry")
     except ImportError:  # dbt-core is not what loaded the plugin
         return False
+
+
+def _check_district_var(district: Any) -> None:
+    """--vars district is a district id, as the CLI's --district is: else the profile named a run
+    folder `latest-dabc` and the error was that folder's absence (and a non-number reached the
+    models' SQL as `district_id = abc`). The lint target names no district (None)."""
+    text = None if district is None else str(district)
+    if text is not None and not (re.fullmatch(r"[1-9][0-9]*", text) and int(text) <= MAX_DISTRICT):
+        raise DbtRuntimeError(f"datamig.dbt_plugin: --vars district: {text!r} is not a district id "
+                              "(a positive whole number)")
 
 
 def _check_run_id(run_id: str) -> None:
