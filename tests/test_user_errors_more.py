@@ -302,9 +302,11 @@ def test_the_loopbacks_names_are_one_place_and_other_databases_are_not(work):
 @pytest.mark.parametrize("name, args", [
     ("extract/extraction-manifest.json", ("transform", "--district", "42", "--run-id", RUN)),
     ("run-state.json", ("migrate", "--resume", RUN)),
-], ids=["transform", "resume"])
+    ("validation-report.json", ("load", RUN)),
+], ids=["transform", "resume", "load"])
 def test_a_run_file_that_is_not_json_is_one_line_naming_it(work, name, args):
-    """Both were json.decoder's traceback, exit 1."""
+    """The first two were json.decoder's traceback, exit 1; load's said "is not readable JSON",
+    exit 1 as if the migration had failed, naming no file."""
     run = _run(work, MANIFEST)
     (run / name).write_text('{"district": 42, "tab')
     before = _files(run)
