@@ -161,6 +161,10 @@ def test_every_tool_taking_a_run_id_refuses_one_that_is_not(tmp_path):
 @pytest.mark.parametrize("name, args, named", [
     ("migrate", {"district": 0}, "migrate: district: Input should be greater than or equal to 1"),
     ("migrate", {"district": "42x"}, "migrate: district: Input should be a valid integer"),
+    # JSON's true was taken as 1 (bool is an int in Python): a migration of district 1
+    ("migrate", {"district": True}, "migrate: district: Input should be a valid integer, not a boolean (true)"),
+    ("migrate", {"district": False, "resume": RUN}, "migrate: district: Input should be a valid integer"),
+    ("select_districts", {"top": True}, "select_districts: top: Input should be a valid integer, not a boolean"),
     ("migrate", {"district": 42, "strategy": "fast"}, "migrate: strategy: Input should be 'auto', 'insert'"),
     ("select_districts", {"top": 0}, "select_districts: top: Input should be greater than or equal to 1"),
     ("validate_migration", {}, "validate_migration: run_id: Field required"),

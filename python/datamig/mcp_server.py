@@ -207,6 +207,12 @@ class _Server(MCPServer):
         if schema is not None and unknown:
             takes = f"({', '.join(known)})" if known else "(it takes none)"
             raise ToolError(f"Error executing tool {name}: {name}: unknown argument {unknown[0]!r} {takes}")
+        # JSON's true is no number, but pydantic (bool being an int in Python) took it as 1: a
+        # `district: true` migrated district 1
+        flags = [key for key, value in arguments.items() if isinstance(value, bool) and _takes_integer(schema, key)]
+        if flags:
+            raise ToolError(f"Error executing tool {name}: {name}: {flags[0]}: Input should be a valid integer, "
+                            f"not a boolean ({json.dumps(arguments[flags[0]])})")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -215,6 +221,12 @@ class _Server(MCPServer):
             wrong = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
                               for error in exc.__cause__.errors())
             raise ToolError(f"Error executing tool {name}: {name}: {wrong}") from exc.__cause__
+
+
+def _takes_integer(schema: dict | None, argument: str) -> bool:
+    """Whether the tool's input schema types `argument` as an integer (`int | None` is an anyOf)."""
+    prop = (schema or {}).get("properties", {}).get(argument, {})
+    return any(branch.get("type") == "integer" for branch in [prop, *prop.get("anyOf", ())])
 
 
 def build_server() -> MCPServer:
