@@ -68,6 +68,20 @@ def test_a_failed_preflight_leaves_no_run_behind(work):
     _nothing_written(work)
 
 
+@pytest.mark.parametrize("salt, named", [
+    ("x" + " " * 15, "DATAMIG_SALT begins or ends with whitespace"),
+    (" padded-salt-0123456789 ", "DATAMIG_SALT begins or ends with whitespace"),
+    ("a b c d e f g h i", "DATAMIG_SALT is too short: use a secret of at least 16 characters (whitespace not counted)"),
+], ids=["trailing-spaces", "padded", "spaced-out"])
+def test_a_salt_whose_length_is_whitespace_is_refused_never_shown(work, salt, named):
+    """Spaces counted towards the 16 characters: `x` and 15 spaces was a salt, and a padded one
+    keyed other fakes than the same secret without its padding."""
+    proc = _cli(work, "migrate", "--district", "42", "--yes", DATAMIG_SALT=salt)
+    _one_error_line(proc, named)
+    assert "padded-salt" not in proc.stdout + proc.stderr and "a b c" not in proc.stdout + proc.stderr
+    _nothing_written(work)
+
+
 def test_migrate_json_prints_json_on_an_error_too(work):
     proc = _cli(work, "migrate", "--district", "42", "--json")
     _one_error_line(proc, "store ids (PROD)")

@@ -40,8 +40,13 @@ def read_salt(env_name: str) -> Keys:
     if not salt.strip():
         raise ConfigError(f"{env_name} is not set or empty: export the anonymization salt (a secret of at "
                           f"least {MIN_SALT_CHARS} characters) before running; it keys every pseudonym")
-    if len(salt) < MIN_SALT_CHARS:
-        raise ConfigError(f"{env_name} is too short: use a secret of at least {MIN_SALT_CHARS} characters")
+    if salt != salt.strip():
+        # every pseudonym is keyed by the exact bytes: a copy of the secret that lost its padding
+        # (an editor, a secrets store, `$(cat file)`) would silently key other fakes
+        raise ConfigError(f"{env_name} begins or ends with whitespace: remove it (the salt is used exactly as given)")
+    if len("".join(salt.split())) < MIN_SALT_CHARS:  # spaces in the middle add no secrecy
+        raise ConfigError(f"{env_name} is too short: use a secret of at least {MIN_SALT_CHARS} characters "
+                          "(whitespace not counted)")
     return Keys(salt, env_name)
 
 
