@@ -261,31 +261,51 @@ def test_planted_leak_exits_1_and_loads_nothing(tiny_estate, workdir, tmp_path):
 
 ASSIGNMENT_POINTS = "    - name: max_points\n      data_type: numeric(6,2)\n"
 PREREQUISITE_GRADE = "    - name: min_grade\n      data_type: character varying(2)\n"
+STUDENT_STATE_ID = "    - name: state_student_id\n      data_type: text\n"
+IDS, SP = "ids/_ids__staging.yml", "sp/_sp__staging.yml"
 
 
-@pytest.mark.parametrize("edit, error", [
-    (lambda t: t.replace(ASSIGNMENT_POINTS, ASSIGNMENT_POINTS + ASSIGNMENT_POINTS.replace("max_", "retired_")),
+@pytest.mark.parametrize("command", ["migrate", "extract"])
+@pytest.mark.parametrize("staging, edit, error", [
+    (IDS, lambda t: t.replace(ASSIGNMENT_POINTS, ASSIGNMENT_POINTS + ASSIGNMENT_POINTS.replace("max_", "retired_")),
      "schema drift: ids.assignments.retired_points is in the dbt models but not in PROD: run `datamig scaffold`"),
-    (lambda t: t.replace(PREREQUISITE_GRADE, ""),
+    (IDS, lambda t: t.replace(PREREQUISITE_GRADE, ""),
      "schema drift: ids.course_prerequisites.min_grade is not in the dbt models: run `datamig scaffold` and "
      "classify it"),
-], ids=["column-gone-from-prod", "column-new-in-prod"])
-def test_prod_drifted_from_the_models_stops_migrate_before_its_run_exists(tiny_estate, workdir, tmp_path, edit,
-                                                                          error):
+    (SP, lambda t: t.replace(STUDENT_STATE_ID, STUDENT_STATE_ID + STUDENT_STATE_ID.replace("state_", "retired_")),
+     "schema drift: sp.node_student.retired_student_id is in the dbt models but not in PROD: run `datamig scaffold`"),
+    (SP, lambda t: t.replace(STUDENT_STATE_ID, ""),
+     "schema drift: sp.node_student.state_student_id is not in the dbt models: run `datamig scaffold` and "
+     "classify it"),
+], ids=["column-gone-from-prod", "column-new-in-prod", "graph-property-gone-from-prod",
+        "graph-property-new-in-prod"])
+def test_prod_drifted_from_the_models_stops_migrate_and_extract_before_a_run_exists(
+        tiny_estate, workdir, tmp_path, command, staging, edit, error):
     """PROD and CERT changed alike (a column added to both, or dropped from PROD) since the models
     were generated: preflight passed, the extract wrote PROD's rows into a run folder, and the
-    transform's drift gate stopped it there, a failed run with no report."""
+    transform's drift gate stopped it there, a failed run with no report. A standalone extract
+    was checked against neither side, and migrate's preflight not against the graph's."""
     project = tmp_path / "project"
     project.mkdir()
     for item in ("dbt_project.yml", "config", "dbt_project"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
-    staging = project / "dbt_project/staging/ids/_ids__staging.yml"
+    staging = project / "dbt_project/staging" / staging
     edited = edit(staging.read_text())
     assert edited != staging.read_text()
     staging.write_text(edited)
     runs = workdir / "runs"
     before = sorted(p.name for p in runs.iterdir()) if runs.exists() else []
-    proc = run_cli(tiny_estate["env"], workdir, "migrate", "--district", "42", "--yes", cwd=project, check=2)
+    args = ("--yes",) if command == "migrate" else ()
+    proc = run_cli(tiny_estate["env"], workdir, command, "--district", "42", *args, cwd=project, check=2)
     assert proc.stderr.strip().splitlines() == [f"error: {error}"]
     assert (sorted(p.name for p in runs.iterdir()) if runs.exists() else []) == before
+
+
+def test_extract_in_a_checkout_whose_models_match_prod_goes_ahead(tiny_estate, tmp_path):
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "datamig.yaml").write_text((ROOT / "config" / "datamig.yaml").read_text().replace(
+        "out_dir: data/runs", f"out_dir: {own / 'runs'}"))
+    run_cli(tiny_estate["env"], own, "extract", "--district", "42", cwd=ROOT, check=0)
+    assert len(list((own / "runs").glob("mig-*/extract/extraction-manifest.json"))) == 1

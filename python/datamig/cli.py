@@ -481,8 +481,16 @@ def extract_cmd(
     if run_id is not None:  # --run-id "" is not "no run id"
         checked_run_id(run_id)
     with console.status(f"extracting district {district}") as status:
-        manifest = extract(config(), env(), district, run_id, progress=lambda m: status.update(_text(m)))
+        manifest = extract(config(), env(), district, run_id, progress=lambda m: status.update(_text(m)),
+                           models=_models_root())
     _print_extract_summary(manifest)
+
+
+def _models_root() -> Path | None:
+    """The checkout whose dbt models PROD must still match, as migrate's preflight checks it; an
+    extract run outside a checkout has no models to compare with (None)."""
+    root = project_root()
+    return root if (root / "dbt_project.yml").is_file() else None
 
 
 def _print_extract_summary(manifest: dict) -> None:

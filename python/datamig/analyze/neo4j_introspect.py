@@ -59,6 +59,25 @@ def introspect_neo4j(store: StoreConfig, url: str, user: str, password: str) -> 
     return GraphSchema(store=store.name, labels=labels, relationships=relationships, constraints=constraints)
 
 
+def graph_properties(store: StoreConfig, url: str, user: str, password: str) -> tuple[dict, dict]:
+    """({label: property names}, {relationship type: property names}) of the whole graph, from
+    the schema procedures alone (introspect_neo4j also counts and scans every relationship)."""
+    with open_driver(store, url, user, password) as driver:
+        with driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
+            return session.execute_read(_read_properties)
+
+
+def _read_properties(tx: neo4j.ManagedTransaction) -> tuple[dict, dict]:
+    nodes: dict[str, set[str]] = defaultdict(set)
+    rels: dict[str, set[str]] = defaultdict(set)
+    for node_labels, prop, _ in tx.run(_NODE_PROPS).values():
+        for label in node_labels or []:
+            nodes[label].update([prop] if prop is not None else [])
+    for rel_type, prop, _ in tx.run(_REL_PROPS).values():
+        rels[_unquote_rel_type(rel_type)].update([prop] if prop is not None else [])
+    return dict(nodes), dict(rels)
+
+
 def open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4j.Driver:
     """A driver that has reached the server and authenticated, or ConnectionFailed.
 

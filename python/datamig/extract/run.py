@@ -20,6 +20,7 @@ from ..config import Config
 from ..config.env import graph_login, store_setting
 from ..errors import ConfigError, DatamigError, MigrationFailed, NotFound
 from ..folders import first_missing, remove_empty
+from ..runner.preflight import check_graph_models_match_prod, check_models_match_prod
 from . import graph_parquet, pg_types
 from .closure import Closure
 from .graph_slice import extract_subgraph
@@ -166,7 +167,10 @@ def _point_latest(out_dir: Path, district: int, run_id: str) -> None:
 
 
 def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | None = None,
-            progress: Callable[[str], None] | None = None) -> dict:
+            progress: Callable[[str], None] | None = None, models: Path | None = None) -> dict:
+    """`models`: the project root whose dbt models PROD must match, as migrate's preflight checks
+    before it extracts (None: checked already); a drifted PROD's rows would reach the run folder
+    only for the transform's drift gate to refuse them."""
     run_id = checked_run_id(run_id) if run_id is not None else new_run_id(district)  # "" is no run id
     run_dir = cfg.out_dir / run_id
     final, partial = run_dir / "extract", run_dir / "extract.partial"
@@ -183,10 +187,14 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         # The graph's slice needs nothing of PostgreSQL's, and each waits mostly on its own server.
         # On a PostgreSQL error the graph's thread is waited for and its outcome dropped.
         check_graph_names(cfg, env)
+        if models is not None:
+            check_graph_models_match_prod(models, cfg, env)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-extract") as pool:
             graph = pool.submit(_slice_graph, cfg, env, district, partial)
             tables, fks, warnings = introspect_estate(cfg, env)
             check_config_names(cfg, tables, fks, warnings)
+            if models is not None:
+                check_models_match_prod(models, cfg, tables)
             manifest = {"run_id": run_id, "district": district, "config": str(cfg.path),
                         **_slice_postgres(cfg, env, tables, fks, district, partial, progress or log.info)}
             manifest["graph"] = graph.result()

@@ -141,6 +141,7 @@ class Migration:
         preflight.check_district(self.cfg, self.env, self.state.district)
         checked = preflight.check_cert_schema(self.cfg, self.env, prod)
         preflight.check_models_match_prod(self.root, self.cfg, prod)
+        preflight.check_graph_models_match_prod(self.root, self.cfg, self.env)
         return {"stores": len(stores), "cert_tables_checked": checked}
 
     def _extract(self) -> dict:

@@ -11,14 +11,16 @@ from ..analyze import estate
 from ..analyze.estate import introspect_estate
 from ..analyze.graph_names import check_graph_names
 from ..analyze.model import Table
+from ..analyze.neo4j_introspect import graph_properties
 from ..analyze.pg_introspect import introspect_postgres
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
 from ..config import Config, check_neo4j_urls
-from ..config.env import store_setting
+from ..config.env import graph_login, store_setting
 from ..errors import ConfigError, ConnectionFailed, NotFound
 from ..extract.pg_snapshot import snapshot
 from ..quoting import sql_ident
+from ..scaffold import naming
 from ..scaffold.inputs import check_models_current
 from ..scaffold.validation import load_validation_rules
 from ..services import manager, neo4j_server
@@ -69,11 +71,28 @@ def check_config_names(cfg: Config, env: Mapping[str, str]) -> dict[str, Table]:
 def check_models_match_prod(root, cfg: Config, prod: Mapping[str, Table]) -> None:
     """PROD's tables and columns (`prod`, by id) are those the models were generated from: the
     transform's drift gate finds it too, but only once the extract has written PROD's rows into
-    a run folder. The graph's properties are known only from its extract: the gate checks them."""
+    a run folder. The graph's side is check_graph_models_match_prod."""
     extracted = {f"{t.store}.{t.name}": [c.name for c in t.columns] for t in prod.values()}
     stores = {store.name for store in cfg.postgres_stores()}
     models = {table: columns for table, columns in model_columns(root).items() if table.split(".")[0] in stores}
     refuse_drift(*find_drift(extracted, models, stores), "PROD")
+
+
+def check_graph_models_match_prod(root, cfg: Config, env: Mapping[str, str]) -> None:
+    """PROD's graph holds the properties the models were generated from, as the scaffold reads
+    them (the whole graph's, per label of graph.node_keys and followed relationship type): a
+    property new in PROD passed through the extract and stopped the transform's drift gate."""
+    if cfg.graph is None:
+        return
+    store = cfg.stores[cfg.graph.store]
+    nodes, rels = graph_properties(store, *graph_login(env, store))
+    ends = ["start_label", "start_key", "end_label", "end_key"]  # what the extract writes per relationship
+    prod = {f"{store.name}.{naming.graph_table('nodes', label)}": sorted(nodes.get(label, ()))
+            for label in cfg.graph.node_keys}
+    prod.update({f"{store.name}.{naming.graph_table('relationships', rule.type)}":
+                 ends + sorted(rels.get(rule.type, ())) for rule in cfg.graph.follow})
+    models = {table: columns for table, columns in model_columns(root).items() if table.split(".")[0] == store.name}
+    refuse_drift(*find_drift(prod, models, {store.name}), "PROD")
 
 
 def check_district(cfg: Config, env: Mapping[str, str], district: int) -> None:
