@@ -228,6 +228,23 @@ def test_dbt_build_of_a_run_loaded_into_cert_is_refused(work):
     assert (run / "final").is_dir()  # made by the plugin once past its checks
 
 
+def test_dbt_build_directly_runs_the_drift_gate(work):
+    """The transform's drift gate ran only under `datamig transform`: a direct `dbt build` dropped
+    a column new in PROD from final/ in silence (the staging models select what they know)."""
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    columns = [{"name": name, "pg_type": "text", "type": "VARCHAR", "nullable": True} for name in ("id", "nickname2")]
+    manifest = {"district": 42, "tables": {"ids.students": {"store": "ids", "table": "students",
+                                                            "path": "ids/students.parquet", "columns": columns}}}
+    (run / "extract" / "extraction-manifest.json").write_text(json.dumps(manifest))
+    proc = _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}")
+    assert proc.returncode != 0
+    assert ("datamig.dbt_plugin: schema drift: ids.students.nickname2 is not in the dbt models: run `datamig "
+            "scaffold` and classify it") in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["extract"]   # no warehouse, no final/
+
+
 def test_a_malformed_settings_file_is_one_line_naming_its_line(work):
     (work / "state" / "services.env").write_text("# written by hand\nPROD_IDS_URL='host=h password=unclosed-9999\n")
     proc = _cli(work, "services", "status")

@@ -34,8 +34,9 @@ from dbt_common.exceptions import DbtRuntimeError
 from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
-from .errors import ConfigError, NotFound
+from .errors import ConfigError, DatamigError, NotFound
 from .extract.runs import MAX_DISTRICT, checked_run_id, loaded_run_refusal
+from .transform.drift import MANIFEST, check_drift
 
 
 class Plugin(BasePlugin):
@@ -59,6 +60,7 @@ class Plugin(BasePlugin):
         if run_dir and _builds_models() and (refusal := loaded_run_refusal(Path(run_dir))):
             # `dbt build` with no run_id builds the district's newest run, loaded or not
             raise DbtRuntimeError(f"datamig.dbt_plugin: {refusal}")
+        _check_drift(run_dir)
         _prepare_final_dirs(run_dir)
 
     @staticmethod
@@ -120,6 +122,29 @@ def _check_district(run_dir: str | None, run_id: str, district: str) -> None:
     if extracted != district:
         raise DbtRuntimeError(f"datamig.dbt_plugin: run {run_id or run_dir} is an extract of district "
                               f"{extracted}, not {district} (--vars district)")
+
+
+def _check_drift(run_dir: str | None) -> None:
+    """The transform's drift gate (transform/drift.py), for analysts running `dbt build`
+    directly: the staging models select the columns they know, so a column new in PROD was
+    dropped from final/ in silence, and a new table never built. Only when models are built (a
+    `dbt test` or `docs generate` reads what a build made)."""
+    extract = Path(run_dir or ".") / "extract"
+    if not (run_dir and _builds_models() and (extract / MANIFEST).is_file()):
+        return
+    try:
+        check_drift(_project_dir(), extract)
+    except DatamigError as exc:  # SchemaDrift, or a manifest that is not JSON: one line naming it
+        raise DbtRuntimeError(f"datamig.dbt_plugin: {exc}") from None
+
+
+def _project_dir() -> Path:
+    """The dbt project being built (--project-dir, else dbt's own default): its models are the
+    ones compared with the extract."""
+    from dbt.cli.resolvers import default_project_dir
+    from dbt.flags import get_flags
+
+    return Path(getattr(get_flags(), "PROJECT_DIR", None) or default_project_dir())
 
 
 def _prepare_final_dirs(run_dir: str | None) -> None:
