@@ -482,6 +482,22 @@ def test_parallel_relationships_in_cert_one_rewritten_and_restored(cert):
     assert cert.fingerprint() == before
 
 
+def test_rollback_deletes_the_relationship_the_run_created_not_a_parallel_one_drawn_since(cert):
+    """The undo deleted "the first WORKS_FOR between the two ends": after a CERT tester drew a
+    second one between the same nodes, that could be the tester's, and the run's stayed."""
+    cert.cypher("CREATE (:District {district_id: 1, name: 'North'}), (:Staff {staff_id: 100, email: 'boss@north.test'})")
+    before = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="merge")
+    roles = "MATCH (:Staff {staff_id: 100})-[r:WORKS_FOR]->(:District {district_id: 1}) RETURN r.role AS role"
+    assert [r["role"] for r in cert.cypher(roles)] == ["principal"]
+    cert.cypher("MATCH (s:Staff {staff_id: 100}), (d:District {district_id: 1}) "
+                "CREATE (s)-[:WORKS_FOR {role: 'cert_qa'}]->(d)")
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert [r["role"] for r in cert.cypher(roles)] == ["cert_qa"]
+    cert.cypher("MATCH ()-[r:WORKS_FOR {role: 'cert_qa'}]->() DELETE r")
+    assert cert.fingerprint() == before
+
+
 def test_jsonb_json_nulls_strings_and_arrays_roll_back_exactly(cert):
     """A CERT jsonb 'null' came back as an SQL NULL: the before-image wrote both as JSON null."""
     import duckdb

@@ -8,7 +8,9 @@ committing its data together with the ledger that undoes it:
       status: applying -> applied -> committed; compensated / rolled_back once undone
   (:DatamigLedger {run_id, kind: 'node', label, key_prop, keys: [...]})   nodes the run created
   (:DatamigLedger {run_id, kind: 'rel', type, start_label, start_prop, end_label, end_prop,
-                   start_keys: [...], end_keys: [...]})                     relationships it created
+                   start_keys: [...], end_keys: [...], rel_ids: [...]})     relationships it created
+      rel_ids (elementId, aligned with the keys) names exactly the relationship the run
+      created, of parallel ones of its type between its ends; a ledger older than it lacks it
   (:DatamigLedger {run_id, kind: 'node_kept' | 'rel_kept', ...the same})   what it found unchanged
       (a merge): not undone, but an earlier run's rollback must not take them from this run
   (:DatamigRun)-[:DATAMIG_BEFORE {kind: 'node', label, key_prop, key}]->(:DatamigBefore {...})

@@ -363,9 +363,13 @@ def _existing_rels(tx, s: GraphSet, rows: list[dict]) -> set:
 
 
 def _rel_ledger(tx, s: GraphSet, rows: list[dict], run_id: str, kind: str = "rel") -> None:
+    """Rows {"s", "e"}; for the relationships the run created (kind 'rel') also "id", the
+    elementId of exactly that relationship: the undo deletes it and never a parallel one of the
+    same type that CERT (or a later run) drew between the same ends since."""
+    meta = _rel_meta(s) | ({"rel_ids": [r["id"] for r in rows]} if kind == "rel" else {})
     tx.run("CREATE (l:DatamigLedger {run_id: $run, kind: $kind, start_keys: $s, end_keys: $e, at: $at}) "
            "SET l += $meta", run=run_id, kind=kind, s=[r["s"] for r in rows], e=[r["e"] for r in rows],
-           meta=_rel_meta(s), at=now()).consume()
+           meta=meta, at=now()).consume()
 
 
 def _rel_meta(s: GraphSet) -> dict:
@@ -373,21 +377,31 @@ def _rel_meta(s: GraphSet) -> dict:
             "end_label": s.end_label, "end_prop": s.end_prop}
 
 
-def _insert_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
-    """Every row must create its relationship: one MERGE both writes and re-checks (a relationship
-    found instead of created, or an end missing, means CERT changed since classify), where the
-    general path first reads every row's ends and relationship."""
+def _create_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> int:
+    """MERGE the rows' relationships, none of which the existence check found, and ledger each
+    by its elementId. The MERGE re-checks: a relationship found instead of created, or an end
+    missing, means CERT changed since that check. Returns the relationships created."""
     result = tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
                     f"MATCH (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
-                    f"MERGE (a)-[x:{q(s.name)}]->(b) ON CREATE SET x += row.p RETURN count(*) AS n", rows=rows)
-    matched = result.single()["n"]
-    if matched < len(rows):
-        raise MigrationFailed(f"relationship {s.id}: {len(rows) - matched} rows whose end nodes are not in CERT")
-    if result.consume().counters.relationships_created < matched:
+                    f"MERGE (a)-[x:{q(s.name)}]->(b) ON CREATE SET x += row.p "
+                    f"RETURN row.s AS s, row.e AS e, elementId(x) AS id", rows=rows)
+    made = list({r["id"]: r for r in result.data()}.values())  # rows naming the same ends: one relationship
+    pairs = {(r["s"], r["e"]) for r in rows}
+    missing = len(pairs) - len({(r["s"], r["e"]) for r in made})
+    if missing:
+        raise MigrationFailed(f"relationship {s.id}: {missing} rows whose end nodes are not in CERT")
+    if result.consume().counters.relationships_created < len(pairs):
         raise MigrationFailed(f"relationship {s.id}: relationships appeared in CERT since the conflict check")
-    _rel_ledger(tx, s, rows, run_id)
+    _rel_ledger(tx, s, made, run_id)
+    return len(made)
+
+
+def _insert_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
+    """Every row must create its relationship: the MERGE's own re-check is the conflict check,
+    where the general path first reads every row's ends and relationship."""
+    inserted = _create_rels(tx, s, rows, run_id)
     faults.failpoint("load:graph-batch-commit")
-    return {"inserted": len(rows), "updated": 0}
+    return {"inserted": inserted, "updated": 0}
 
 
 def _rewrite_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> None:
@@ -426,15 +440,11 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     kept = [r for r in existing if (r["s"], r["e"]) not in rewrite]
     if changed:
         _rewrite_rels(tx, s, changed, run_id)
-    if created:
-        _rel_ledger(tx, s, created, run_id)
-        tx.run(f"UNWIND $rows AS row MATCH (a:{q(s.start_label)} {{{q(s.start_prop)}: row.s}}) "
-               f"MATCH (b:{q(s.end_label)} {{{q(s.end_prop)}: row.e}}) "
-               f"MERGE (a)-[x:{q(s.name)}]->(b) SET x += row.p", rows=created).consume()
+    inserted = _create_rels(tx, s, created, run_id) if created else 0
     if kept:
         _rel_ledger(tx, s, kept, run_id, "rel_kept")
     faults.failpoint("load:graph-batch-commit")
-    return {"inserted": len(created), "updated": len(changed)}
+    return {"inserted": inserted, "updated": len(changed)}
 
 
 def apply(graph: GraphStore, sets: list[GraphSet], run_id: str, district: int | None,

@@ -45,15 +45,29 @@ def _exec(graph: GraphStore, query: str, rows: list, doing: str) -> None:
         graph.write(lambda tx, chunk=chunk: tx.run(query, rows=chunk).consume(), doing=doing)
 
 
+def _delete_created_rels(graph: GraphStore, m: dict, doing: str) -> None:
+    """The relationships of one 'rel' entry, each by the elementId its batch recorded, and only
+    while its type and ends are still the entry's: a parallel relationship of the same type
+    drawn between the same ends since (by CERT or a later run) stays. A ledger older than
+    rel_ids names none: the first such relationship between the ends goes, as it always did."""
+    ids = m.get("rel_ids")
+    if ids is None:
+        rows = [{"s": s, "e": e} for s, e in zip(m["start_keys"], m["end_keys"])]
+        _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x DELETE x",
+              rows, doing)
+        return
+    rows = [{"s": s, "e": e, "id": i} for s, e, i in zip(m["start_keys"], m["end_keys"], ids)]
+    _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WHERE elementId(x) = row.id DELETE x", rows, doing)
+
+
 def undo(graph: GraphStore, run_id: str, final_status: str) -> dict:
     counts = {"relationships_deleted": 0, "relationships_restored": 0, "nodes_restored": 0, "nodes_deleted": 0}
     doing = f"undoing run {run_id}"
     graph.fence(run_id)
     for entry in _ledger(graph, run_id, "rel"):
         m = entry["p"]
-        rows = [{"s": s, "e": e} for s, e in zip(m["start_keys"], m["end_keys"])]
-        _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x DELETE x", rows, doing)
-        counts["relationships_deleted"] += len(rows)
+        _delete_created_rels(graph, m, doing)
+        counts["relationships_deleted"] += len(m["start_keys"])
 
     groups = defaultdict(list)
     for b in _befores(graph, run_id, "rel"):
