@@ -498,6 +498,30 @@ def test_rollback_deletes_the_relationship_the_run_created_not_a_parallel_one_dr
     assert cert.fingerprint() == before
 
 
+def test_rows_naming_the_same_relationship_are_counted_once_as_the_graph_holds_them(cert):
+    """A relationship file naming a (start, end) pair twice: MERGE draws one relationship, but
+    the load counted (and ledgered) two; a repeat in a later batch of BATCH rows was taken for
+    CERT's own and failed the load ("appeared in CERT since the conflict check")."""
+    before = cert.fingerprint()
+    data = final_data(students=10_001)
+    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}  # the graph alone
+    data["rels"]["WORKS_FOR"] += [("Staff", 101, "District", 1, "aide"), ("Staff", 100, "District", 1, None)]
+    data["rels"]["ENROLLED_IN"].append(data["rels"]["ENROLLED_IN"][0])  # row 10,002: the second batch
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN, data=data))
+    rels = report["stores"]["sp"]["relationships"]
+    works = rels["(Staff)-[WORKS_FOR]->(District)"]
+    assert (works["rows"], works["new"], works["inserted"], works["duplicate_rows_merged"]) == (3, 3, 3, 2)
+    enrolled = rels["(Student)-[ENROLLED_IN]->(School)"]
+    assert (enrolled["rows"], enrolled["inserted"], enrolled["duplicate_rows_merged"]) == (10_001, 10_001, 1)
+    roles = "MATCH (s:Staff)-[r:WORKS_FOR]->(:District {district_id: 1}) RETURN s.staff_id AS s, r.role AS role"
+    assert sorted((r["s"], r["role"]) for r in cert.cypher(roles)) == [
+        (100, "principal"), (101, "aide"), (102, "teacher")]  # a later row's value wins, its NULL keeps
+    assert cert.cypher("MATCH (l:DatamigLedger {kind: 'rel', type: 'WORKS_FOR'}) "
+                       "RETURN sum(size(l.start_keys)) AS n") == [{"n": 3}]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+
+
 def test_jsonb_json_nulls_strings_and_arrays_roll_back_exactly(cert):
     """A CERT jsonb 'null' came back as an SQL NULL: the before-image wrote both as JSON null."""
     import duckdb
