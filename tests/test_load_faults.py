@@ -617,3 +617,41 @@ def test_kill_with_a_prepare_in_flight(make_cert, final_template, reference, spa
     assert cert.prepared() == []
     assert cert.fingerprint() == reference["before"]
     _rerun_finishes(cert, run_dir, reference)
+
+
+def _continue_until_exit(proc: Child, timeout: float = 300) -> int:
+    """SIGCONT the loader each time it stops at its fail point (every batch passes it), until
+    it exits; its exit code."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return proc.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            pass
+        assert time.monotonic() < deadline, "the loader never finished"
+        try:
+            with open(f"/proc/{proc.pid}/stat") as f:
+                stopped = f.read().rsplit(")", 1)[1].split()[0] == "T"
+        except FileNotFoundError:
+            continue  # exited: wait() reads its code
+        if stopped:
+            os.kill(proc.pid, signal.SIGCONT)
+
+
+def test_a_node_cert_commits_between_a_batch_check_and_its_write_stays_cert_s(make_cert, final_template, spawn):
+    """Neo4j reads what is committed when each query runs: a District CERT committed after the
+    batch's existence check and before its write was MERGEd as if the run had created it, its
+    values overwritten with no before-image, and the run's rollback would have deleted it."""
+    cert, run_dir = _fresh_run(make_cert, final_template)
+    before = cert.fingerprint()
+    proc = spawn(cert, "load", str(run_dir), failpoint="stop:load:graph-batch-checked")
+    _stopped(proc.pid)  # the District batch has checked: District 1 is not in CERT
+    cert.cypher("CREATE (:District {district_id: 1, name: 'CERT made'})")
+    os.kill(proc.pid, signal.SIGCONT)
+    assert _continue_until_exit(proc) == 1
+    report = json.loads((run_dir / "load-report.json").read_text())
+    assert report["status"] == "FAILED" and "nodes appeared in CERT since the existence check" in report["error"]
+    assert cert.cypher("MATCH (d:District {district_id: 1}) RETURN properties(d) AS p") == [
+        {"p": {"district_id": 1, "name": "CERT made"}}]
+    cert.cypher("MATCH (d:District {district_id: 1}) DELETE d")
+    assert cert.prepared() == [] and cert.fingerprint() == before

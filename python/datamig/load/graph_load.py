@@ -352,9 +352,24 @@ def _hold_run(tx, run_id: str) -> None:
                               f"batch refused")
 
 
+def _create_nodes(tx, s: GraphSet, rows: list[dict]) -> None:
+    """MERGE the nodes the existence check did not find. That check read the graph as committed
+    then (read committed: another session can commit the same key before the write), so the
+    write is its own check: under the label's uniqueness constraint the MERGE finds or creates
+    atomically, a node found instead keeps its values (ON CREATE), and the counter tells; the
+    whole batch is refused then, as its ledger would name that node the run's to delete."""
+    if not rows:
+        return
+    result = tx.run(f"UNWIND $rows AS row MERGE (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) ON CREATE SET x += row.p",
+                    rows=rows)
+    if result.consume().counters.nodes_created < len({r["k"] for r in rows}):
+        raise MigrationFailed(f"label {s.name}: nodes appeared in CERT since the existence check")
+
+
 def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     _hold_run(tx, run_id)
     found = _existing_nodes(tx, s, [r["k"] for r in rows])  # again: CERT may have changed since classify
+    faults.failpoint("load:graph-batch-checked")  # CERT may still change: the writes re-check
     if s.strategy == "insert" and found:
         raise MigrationFailed(f"label {s.name}: nodes appeared in CERT since the conflict check")
     if s.strategy == "upsert":
@@ -374,10 +389,11 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
         if keys:
             tx.run("CREATE (:DatamigLedger {run_id: $run, kind: $kind, label: $label, key_prop: $prop, keys: $keys, "
                    "at: $at})", run=run_id, kind=kind, label=s.name, prop=s.key_prop, keys=keys, at=now()).consume()
-    write = [r for r in rows if r["k"] not in found or r["k"] in rewrite]
-    if write:
-        tx.run(f"UNWIND $rows AS row MERGE (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) SET x += row.p",
-               rows=write).consume()
+    _create_nodes(tx, s, [r for r in rows if r["k"] not in found])
+    rewritten = [r for r in rows if r["k"] in rewrite]
+    if rewritten:
+        tx.run(f"UNWIND $rows AS row MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) SET x += row.p",
+               rows=rewritten).consume()
     faults.failpoint("load:graph-batch-commit")  # every statement done, COMMIT not yet sent
     return {"inserted": len(created), "updated": len(changed)}
 
@@ -461,6 +477,7 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     if s.strategy == "insert" and len({(r["s"], r["e"]) for r in rows}) == len(rows):
         return _insert_rels(tx, s, rows, run_id)
     found = _existing_rels(tx, s, rows)  # again: CERT may have changed since classify
+    faults.failpoint("load:graph-batch-checked")  # CERT may still change: _create_rels re-checks
     if s.strategy == "insert" and found:
         raise MigrationFailed(f"relationship {s.id}: relationships appeared in CERT since the conflict check")
     existing = [r for r in rows if (r["s"], r["e"]) in found]
