@@ -567,6 +567,29 @@ def test_rollback_is_refused_when_cert_linked_a_node_the_run_created(cert):
     assert cert.fingerprint() == before
 
 
+def test_a_relationship_a_later_run_drew_to_a_node_the_run_created_names_that_run(cert):
+    """The refusal said "delete them first" of a relationship a later datamig run created: the
+    way out is rolling that run back, which deleting it by hand would leave with a lying ledger."""
+    before = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
+    later_id = "mig-20251107-090000-d1"
+    data = final_data()
+    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}
+    data["nodes"] = {label: [] for label in data["nodes"]}
+    data["rels"] = {rtype: [] for rtype in data["rels"]} | {"WORKS_FOR": [("Staff", 101, "District", 99, "qa")]}
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, later_id, data=data))
+    loaded = cert.fingerprint()
+    with pytest.raises(MigrationFailed) as err:
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert "Staff 101" in str(err.value) and f"later run {later_id} created (WORKS_FOR)" in str(err.value)
+    assert f"roll back {later_id} first" in str(err.value) and "delete them" not in str(err.value)
+    assert cert.fingerprint() == loaded and cert.prepared() == []
+
+    rollback_run(cert.cfg, cert.env, cert.out_dir, later_id)
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+
+
 def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
     """A review: a before-image went through to_jsonb, which drops an array's lower bound
     ('[0:2]={1,2,3}' came back as '{1,2,3}') and reads a float's -0 as the number 0."""

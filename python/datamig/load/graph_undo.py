@@ -180,3 +180,14 @@ def foreign_link(graph: GraphStore, run_id: str) -> tuple[str, object, list[str]
                 if extra:
                     return m["label"], key, sorted(extra)
     return None
+
+
+def link_owners(graph: GraphStore, run_id: str, label: str, key, types: list[str]) -> list[str]:
+    """The other runs still loaded whose ledgers say they created a relationship of `types` at
+    the node (label, key): what foreign_link found is theirs, to roll back, not CERT's."""
+    query = ("MATCH (l:DatamigLedger {kind: 'rel'}) WHERE l.run_id <> $run AND l.type IN $types "
+             "AND ((l.start_label = $label AND $key IN l.start_keys) OR (l.end_label = $label AND $key IN l.end_keys)) "
+             "MATCH (o:DatamigRun {run_id: l.run_id, status: 'committed'}) "
+             "RETURN DISTINCT o.run_id AS id, o.loaded_at AS at ORDER BY at DESC")
+    return [r["id"] for r in graph.read(lambda tx: tx.run(query, run=run_id, types=types, label=label, key=key).data(),
+                                        doing="reading the run ledger")]

@@ -12,7 +12,8 @@ Refused when a later run, still loaded, loaded one of the keys this run inserted
 (written, or found unchanged by a merge): restoring this run's before-images or deleting its
 rows would silently destroy what that run holds. Refused too when a node the run created has
 relationships it did not create (drawn in CERT since): deleting the node would take them,
-as PostgreSQL's foreign keys refuse to delete a loaded row CERT's own rows reference.
+as PostgreSQL's foreign keys refuse to delete a loaded row CERT's own rows reference. When a
+later run still loaded created them, the refusal names that run, to roll back first.
 """
 from __future__ import annotations
 
@@ -163,11 +164,20 @@ class _Rollback:
                     f"({self.graph.name} {hit[1]}); roll back {hit[0]} first")
             linked = graph_undo.foreign_link(self.graph, self.run_id)
             if linked:
-                label, key, types = linked
-                raise MigrationFailed(
-                    f"run {self.run_id}: cannot roll back: {self.graph.name} {label} {json.dumps(key, default=str)}, "
-                    f"a node this run created, has relationships it did not create ({', '.join(types)}); "
-                    f"delete them first")
+                self._refuse_linked(*linked)
+
+    def _refuse_linked(self, label: str, key, types: list[str]) -> None:
+        """Drawn by a later run still loaded: that run is rolled back first (its own rollback
+        deletes them, and deleting them by hand would leave its ledger lying); else by CERT."""
+        node = f"{self.graph.name} {label} {json.dumps(key, default=str)}, a node this run created,"
+        owners = graph_undo.link_owners(self.graph, self.run_id, label, key, types)
+        if owners:
+            raise MigrationFailed(
+                f"run {self.run_id}: cannot roll back: {node} has relationships later run {owners[0]} created "
+                f"({', '.join(types)}); roll back {owners[0]} first")
+        raise MigrationFailed(
+            f"run {self.run_id}: cannot roll back: {node} has relationships it did not create "
+            f"({', '.join(types)}); delete them first")
 
     def _undo_postgres(self, loaded: list[str]) -> dict:
         counts = {}
