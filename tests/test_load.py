@@ -590,6 +590,23 @@ def test_a_relationship_a_later_run_drew_to_a_node_the_run_created_names_that_ru
     assert cert.fingerprint() == before
 
 
+def test_a_graph_constraint_error_names_the_constraint_never_the_value(cert):
+    """CERT's own uniqueness constraint refused a node: the error repeated Neo4j's message, which
+    quotes the refused value (an anonymized, still personal email) in load-report.json and logs."""
+    cert.cypher("CREATE CONSTRAINT cert_staff_email IF NOT EXISTS FOR (n:Staff) REQUIRE n.email IS UNIQUE")
+    try:
+        cert.cypher("CREATE (:Staff {staff_id: 9901, email: 't1@north.test'})")
+        run_dir = build_run(cert.out_dir, RUN)
+        with pytest.raises(MigrationFailed) as err:
+            load_run(cert.cfg, cert.env, run_dir)
+        message = str(err.value)
+        assert "constraint cert_staff_email on label Staff, property email" in message, message
+        assert "north.test" not in message and "ConstraintValidationFailed" in message
+        assert "north.test" not in (run_dir / "load-report.json").read_text()
+    finally:
+        cert.cypher("DROP CONSTRAINT cert_staff_email IF EXISTS")
+
+
 def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
     """A review: a before-image went through to_jsonb, which drops an array's lower bound
     ('[0:2]={1,2,3}' came back as '{1,2,3}') and reads a float's -0 as the number 0."""

@@ -29,6 +29,7 @@ undo (recovery) read a ledger without that batch, and the batch's nodes survived
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
@@ -47,6 +48,12 @@ FENCE_TIMEOUT_S = 300  # a dead loader's transaction ends when Neo4j sees its co
 # "label does not exist yet" and the like are expected on a first load: do not ask for them.
 _QUIET = {"notifications_min_severity": "OFF"}
 LEDGER_LABELS = ("DatamigRun", "DatamigLedger", "DatamigBefore")
+_CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
+# "Node(0) already exists with label `Staff` and property `email` = '<value>'" (or
+# "properties `a` = 1, `b` = ..."): the label or type and the first property name, anchored
+# at the start, the match ending before the value.
+_CONFLICT = re.compile(r"(Node|Relationship)\(\d+\) already exists with (?:label|type) `((?:[^`]|``)+)` "
+                       r"and propert(?:y|ies) `((?:[^`]|``)+)` = ")
 
 
 def now() -> str:
@@ -90,11 +97,34 @@ class GraphStore:
             return exc
         if isinstance(exc, (ServiceUnavailable, SessionExpired, OSError)):
             return ConnectionFailed(f"store {self.name}: lost the connection to Neo4j at {self.where} while {doing}")
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        if getattr(exc, "code", None) == _CONSTRAINT_FAILED:
+            message = self._constraint_message(exc.message or "")
+        else:
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         text = f"store {self.name}: {doing}: {message}"
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return MigrationFailed(redact(" ".join(text.split()), self.env))
+
+    def _constraint_message(self, server_message: str) -> str:
+        """The server's message quotes the (anonymized, still personal) value a constraint
+        refused: only the names before it are read, and the constraint is named from CERT's
+        schema. Nothing after the first ` = ` is ever used."""
+        found = _CONFLICT.match(server_message)
+        if not found:
+            return f"a constraint of CERT's graph refused the write ({_CONSTRAINT_FAILED}; its message is not " \
+                   f"repeated: it quotes values)"
+        kind, name, prop = found.group(1), found.group(2).replace("``", "`"), found.group(3).replace("``", "`")
+        try:
+            names = [r["name"] for r in self.run(
+                "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties WHERE $name IN labelsOrTypes "
+                "AND $prop IN properties RETURN name ORDER BY name", "reading constraints", name=name, prop=prop)]
+        except DatamigError:
+            names = []
+        which = "constraint " + ", ".join(names) if names else "a uniqueness constraint"
+        what = "label" if kind == "Node" else "type"
+        return (f"{which} on {what} {name}, property {prop}, refused the write: another {kind.lower()} already "
+                f"holds the value written ({_CONSTRAINT_FAILED})")
 
     def read(self, fn, *args, doing: str):
         try:
