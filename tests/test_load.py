@@ -12,7 +12,7 @@ from datamig.load import load_run, recover, rollback_run
 from datamig.load.drift import compatible
 from test_load_support import (
     NEO_PASSWORD, PASSWORD, Cert, build_run, final_data, make_template, neo4j_server, seed_overlap, sid,
-    start_cluster, HCP_DDL, IDS_DDL,
+    start_cluster, wait_for, HCP_DDL, IDS_DDL,
 )
 
 pytestmark = pytest.mark.timeout(600)
@@ -607,6 +607,33 @@ def test_a_graph_constraint_error_names_the_constraint_never_the_value(cert):
         cert.cypher("DROP CONSTRAINT cert_staff_email IF EXISTS")
 
 
+def _invocations(cert, marker: str, since: int, run: str) -> dict[str, int]:
+    """Per query text, how often Neo4j's own query statistics saw it run for `run` since
+    `since` (server ms), once `marker` (run last) is among them: the collection is
+    asynchronous, and ongoing from the server's start."""
+    def counts():
+        rows = cert.cypher("CALL db.stats.retrieve('QUERIES') YIELD data RETURN data")
+        return {r["data"]["query"]: sum(1 for i in r["data"]["invocations"] if i["startTimestampMillis"] >= since
+                                        and (i.get("params") or {}).get("run") == run) for r in rows}
+    cert.cypher(f"RETURN '{marker}' AS marker")
+    wait_for(lambda: any(marker in query for query in counts()))
+    return counts()
+
+
+def test_a_rollback_reads_the_run_s_graph_ledger_once(cert):
+    """The refusal check (foreign_link) read the run's graph ledger, and the undo read it again
+    moments later in the same rollback: they now work from one reading."""
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
+    for call in ("stop", "clear", "collect"):  # a fresh collection: the server keeps one going
+        cert.cypher(f"CALL db.stats.{call}('QUERIES')")
+    since = cert.cypher("RETURN timestamp() AS t")[0]["t"]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    ran = _invocations(cert, "after the rollback", since, RUN)
+    reads = {q: n for q, n in ran.items() if q.startswith("MATCH (l:DatamigLedger {run_id: $run") and "RETURN" in q}
+    befores = {q: n for q, n in ran.items() if "-[m:DATAMIG_BEFORE" in q and "RETURN properties(m)" in q}
+    assert sum(reads.values()) == 1 and sum(befores.values()) == 1, (reads, befores)
+
+
 def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
     """A review: a before-image went through to_jsonb, which drops an array's lower bound
     ('[0:2]={1,2,3}' came back as '{1,2,3}') and reads a float's -0 as the number 0."""
@@ -644,8 +671,6 @@ def test_a_cert_row_committed_while_the_load_writes_is_never_taken_for_an_insert
     import threading
 
     import psycopg
-
-    from test_load_support import wait_for
 
     cert.sql("ids", "INSERT INTO districts VALUES (1, 'Tester district', '2001-01-01', NULL)")
     before = cert.fingerprint()  # as it will be once the tester commits

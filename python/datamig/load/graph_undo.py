@@ -22,17 +22,29 @@ def _chunks(items: list, size: int = BATCH):
         yield items[i:i + size]
 
 
-def _ledger(graph: GraphStore, run_id: str, kind: str) -> list[dict]:
-    return graph.read(lambda tx: tx.run("MATCH (l:DatamigLedger {run_id: $run, kind: $kind}) "
-                                        "RETURN properties(l) AS p, elementId(l) AS id", run=run_id, kind=kind).data(),
-                      doing=f"reading the ledger of run {run_id}")
+class RunLedger:
+    """One run's ledger entries and before-images, read once: a rollback's refusal checks and
+    its undo work from one reading (the run is committed then: no batch of it adds to them).
+    entries(kind): [{"p": entry properties}]; befores(kind): [{"m": DATAMIG_BEFORE's, "p": image}]."""
 
+    def __init__(self, graph: GraphStore, run_id: str):
+        self.run_id = run_id
+        self._entries: dict[str, list[dict]] = defaultdict(list)
+        self._befores: dict[str, list[dict]] = defaultdict(list)
+        for r in graph.read(lambda tx: tx.run("MATCH (l:DatamigLedger {run_id: $run}) RETURN properties(l) AS p",
+                                              run=run_id).data(), doing=f"reading the ledger of run {run_id}"):
+            self._entries[r["p"]["kind"]].append(r)
+        for b in graph.read(lambda tx: tx.run(
+                "MATCH (:DatamigRun {run_id: $run})-[m:DATAMIG_BEFORE]->(b:DatamigBefore) "
+                "RETURN properties(m) AS m, properties(b) AS p", run=run_id).data(),
+                doing=f"reading the before-images of run {run_id}"):
+            self._befores[b["m"]["kind"]].append(b)
 
-def _befores(graph: GraphStore, run_id: str, kind: str) -> list[dict]:
-    return graph.read(lambda tx: tx.run(
-        "MATCH (:DatamigRun {run_id: $run})-[m:DATAMIG_BEFORE {kind: $kind}]->(b:DatamigBefore) "
-        "RETURN properties(m) AS m, properties(b) AS p", run=run_id, kind=kind).data(),
-        doing=f"reading the before-images of run {run_id}")
+    def entries(self, kind: str) -> list[dict]:
+        return self._entries.get(kind, [])
+
+    def befores(self, kind: str) -> list[dict]:
+        return self._befores.get(kind, [])
 
 
 def _rel_pattern(m: dict) -> str:
@@ -60,17 +72,20 @@ def _delete_created_rels(graph: GraphStore, m: dict, doing: str) -> None:
     _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WHERE elementId(x) = row.id DELETE x", rows, doing)
 
 
-def undo(graph: GraphStore, run_id: str, final_status: str) -> dict:
+def undo(graph: GraphStore, run_id: str, final_status: str, ledger: RunLedger | None = None) -> dict:
+    """`ledger`: the one a rollback's refusal checks read (of a committed run); else it is read
+    here, once the fence has let every batch still open end."""
     counts = {"relationships_deleted": 0, "relationships_restored": 0, "nodes_restored": 0, "nodes_deleted": 0}
     doing = f"undoing run {run_id}"
     graph.fence(run_id)
-    for entry in _ledger(graph, run_id, "rel"):
+    ledger = ledger or RunLedger(graph, run_id)
+    for entry in ledger.entries("rel"):
         m = entry["p"]
         _delete_created_rels(graph, m, doing)
         counts["relationships_deleted"] += len(m["start_keys"])
 
     groups = defaultdict(list)
-    for b in _befores(graph, run_id, "rel"):
+    for b in ledger.befores("rel"):
         m = b["m"]
         key = (m["type"], m["start_label"], m["start_prop"], m["end_label"], m["end_prop"])
         groups[key].append({"s": m["start_key"], "e": m["end_key"], "p": b["p"], "id": m.get("rel_id")})
@@ -85,13 +100,13 @@ def undo(graph: GraphStore, run_id: str, final_status: str) -> dict:
         counts["relationships_restored"] += len(rows)
 
     groups = defaultdict(list)
-    for b in _befores(graph, run_id, "node"):
+    for b in ledger.befores("node"):
         groups[(b["m"]["label"], b["m"]["key_prop"])].append({"k": b["m"]["key"], "p": b["p"]})
     for (label, prop), rows in groups.items():
         _exec(graph, f"UNWIND $rows AS row MATCH (x:{q(label)} {{{q(prop)}: row.k}}) SET x = row.p", rows, doing)
         counts["nodes_restored"] += len(rows)
 
-    for entry in _ledger(graph, run_id, "node"):
+    for entry in ledger.entries("node"):
         m = entry["p"]
         _exec(graph, f"UNWIND $rows AS k MATCH (x:{q(m['label'])} {{{q(m['key_prop'])}: k}}) DETACH DELETE x",
               m["keys"], doing)
@@ -113,55 +128,57 @@ def _drop_ledger(graph: GraphStore, run_id: str, doing: str) -> None:
                 doing=doing)
 
 
-def run_keys(graph: GraphStore, run_id: str, kept: bool = False) -> set[tuple]:
+def run_keys(ledger: RunLedger, kept: bool = False) -> set[tuple]:
     """Everything a run created or changed (and, with `kept`, found unchanged), as comparable
     tuples."""
     keys: set[tuple] = set()
     for kind in ("node", "node_kept") if kept else ("node",):
-        for entry in _ledger(graph, run_id, kind):
+        for entry in ledger.entries(kind):
             m = entry["p"]
             keys |= {("node", m["label"], k) for k in m["keys"]}
     for kind in ("rel", "rel_kept") if kept else ("rel",):
-        for entry in _ledger(graph, run_id, kind):
+        for entry in ledger.entries(kind):
             m = entry["p"]
             keys |= {("rel", m["type"], m["start_label"], s, m["end_label"], e)
                      for s, e in zip(m["start_keys"], m["end_keys"])}
     for kind in ("node", "rel"):
-        for b in _befores(graph, run_id, kind):
+        for b in ledger.befores(kind):
             m = b["m"]
             keys.add(("node", m["label"], m["key"]) if kind == "node"
                      else ("rel", m["type"], m["start_label"], m["start_key"], m["end_label"], m["end_key"]))
     return keys
 
 
-def later_overlap(graph: GraphStore, run_id: str, loaded_at: str | None) -> tuple[str, tuple] | None:
-    """(later run, first shared key) when a run committed after `run_id` loaded (wrote, or found
-    unchanged) a key `run_id` created or changed."""
+def later_overlap(graph: GraphStore, ledger: RunLedger, loaded_at: str | None) -> tuple[str, tuple] | None:
+    """(later run, first shared key) when a run committed after the ledger's run loaded (wrote,
+    or found unchanged) a key that run created or changed."""
+    run_id = ledger.run_id
     later = graph.read(lambda tx: [r["id"] for r in tx.run(
         "MATCH (o:DatamigRun) WHERE o.status = 'committed' AND o.run_id <> $run AND o.loaded_at > $at "
         "RETURN o.run_id AS id ORDER BY o.loaded_at", run=run_id, at=loaded_at or "").data()],
         doing="reading the run ledger")
     if not later:
         return None
-    mine = run_keys(graph, run_id)
+    mine = run_keys(ledger)
     for other in later:
-        shared = mine & run_keys(graph, other, kept=True)
+        shared = mine & run_keys(RunLedger(graph, other), kept=True)
         if shared:
             return other, sorted(shared, key=repr)[0]
     return None
 
 
-def foreign_link(graph: GraphStore, run_id: str) -> tuple[str, object, list[str]] | None:
+def foreign_link(graph: GraphStore, ledger: RunLedger) -> tuple[str, object, list[str]] | None:
     """(label, key, relationship types) of a node `run_id` created that also has relationships
     the run did not create (drawn in CERT since), or None. The undo's DETACH DELETE would take
     them without a word, where PostgreSQL refuses to delete a row CERT's own rows reference."""
+    run_id = ledger.run_id
     expected: dict[tuple, Counter] = defaultdict(Counter)
-    for entry in _ledger(graph, run_id, "rel"):
+    for entry in ledger.entries("rel"):
         m = entry["p"]
         for s, e in zip(m["start_keys"], m["end_keys"]):
             expected[(m["start_label"], s)][m["type"]] += 1
             expected[(m["end_label"], e)][m["type"]] += 1
-    for entry in _ledger(graph, run_id, "node"):
+    for entry in ledger.entries("node"):
         m = entry["p"]
         # Each direction on its own: a self-loop counts once as outgoing and once as incoming,
         # as it does in the ledger (start and end).

@@ -57,6 +57,7 @@ class _Rollback:
         self.stores: dict[str, PgStore] = {}
         self.undo: dict[str, list[TableLoad]] = {}
         self.graph: GraphStore | None = None
+        self.graph_ledger: graph_undo.RunLedger | None = None  # read once, for the checks and the undo
         self.prepared: list[tuple[PgStore, str]] = []
         self.sequences: dict[str, list[tuple]] = {}  # per store: what the run moved up
         self.decided = False
@@ -82,7 +83,7 @@ class _Rollback:
                 faults.failpoint(f"rollback:after-commit:{pg.name}")
             graph_counts = None
             if self.graph is not None and graph_state is not None:
-                graph_counts = graph_undo.undo(self.graph, self.run_id, "rolled_back")
+                graph_counts = graph_undo.undo(self.graph, self.run_id, "rolled_back", self.graph_ledger)
             report = {"run_id": self.run_id, "status": "ROLLED_BACK",
                       "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       "elapsed_s": round(time.monotonic() - started, 3), "stores": counts,
@@ -157,12 +158,13 @@ class _Rollback:
                         f"run {self.run_id}: cannot roll back: later run {row[0]} loaded rows this run wrote "
                         f"({name}.{t.name} {row[1]}); roll back {row[0]} first")
         if graph_state is not None:
-            hit = graph_undo.later_overlap(self.graph, self.run_id, graph_state.get("loaded_at"))
+            self.graph_ledger = graph_undo.RunLedger(self.graph, self.run_id)  # undo works from it too
+            hit = graph_undo.later_overlap(self.graph, self.graph_ledger, graph_state.get("loaded_at"))
             if hit:
                 raise MigrationFailed(
                     f"run {self.run_id}: cannot roll back: later run {hit[0]} loaded graph entities this run wrote "
                     f"({self.graph.name} {hit[1]}); roll back {hit[0]} first")
-            linked = graph_undo.foreign_link(self.graph, self.run_id)
+            linked = graph_undo.foreign_link(self.graph, self.graph_ledger)
             if linked:
                 self._refuse_linked(*linked)
 
