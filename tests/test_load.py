@@ -342,7 +342,7 @@ def test_rollback_restores_cert_exactly_then_the_run_loads_again(cert):
 
     report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert report["status"] == "ROLLED_BACK"
-    assert report["stores"]["ids"]["public.staff"] == {"inserted": 2, "updated": 1}
+    assert report["stores"]["ids"]["public.staff"] == {"inserted": 2, "updated": 1, "unchanged": 0}
     assert cert.fingerprint() == before  # overwritten rows, CERT-only rows and columns, graph
     assert cert.sql("ids", "SELECT status FROM datamig.runs") == [("rolled_back",)]
     assert cert.sql("ids", "SELECT count(*) FROM datamig.ledger")[0][0] == 0
@@ -632,6 +632,22 @@ def test_a_rollback_reads_the_run_s_graph_ledger_once(cert):
     reads = {q: n for q, n in ran.items() if q.startswith("MATCH (l:DatamigLedger {run_id: $run") and "RETURN" in q}
     befores = {q: n for q, n in ran.items() if "-[m:DATAMIG_BEFORE" in q and "RETURN properties(m)" in q}
     assert sum(reads.values()) == 1 and sum(befores.values()) == 1, (reads, befores)
+
+
+def test_the_rollback_counts_as_updated_only_rows_whose_values_changed_back(cert):
+    """An upsert images every row it rewrites, also those it rewrote with the values they held:
+    the rollback counted each restored image as updated, though it changed nothing there."""
+    seed_overlap(cert)  # school 10 and courses 1-3 as the final has them, district 1 and staff 100 not
+    before = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    ids = report["stores"]["ids"]
+    assert ids["public.districts"] == {"inserted": 0, "updated": 1, "unchanged": 0}
+    assert ids["public.staff"] == {"inserted": 2, "updated": 1, "unchanged": 0}
+    assert ids["public.schools"] == {"inserted": 1, "updated": 0, "unchanged": 1}
+    assert ids["public.courses"] == {"inserted": 0, "updated": 0, "unchanged": 3}
+    assert ids["public.students"] == {"inserted": 3, "updated": 0, "unchanged": 0}
+    assert cert.fingerprint() == before
 
 
 def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):

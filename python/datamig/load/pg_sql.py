@@ -376,11 +376,16 @@ def restore_updates(t: TableLoad) -> sql.Composable:
             c=sql.Identifier(c), lit=sql.Literal(c), v=value))
     on = sql.SQL(" AND ").join(sql.SQL("t.{} = (l.key ->> {})::{}").format(
         sql.Identifier(k), sql.Literal(k), sql.SQL(t.pg_types[k])) for k in t.key)
+    # `o`, the same row read in the statement's snapshot, is the row as the run left it: one
+    # RETURNING per image says whether restoring it changed any value (row text: exact for
+    # json and -0 too), as an upsert images rows it rewrote with the values they held.
+    same = sql.SQL(" AND ").join(sql.SQL("o.{k} = t.{k}").format(k=sql.Identifier(k)) for k in t.key)
     return sql.SQL(
         "UPDATE {target} t SET {sets} FROM datamig.ledger l "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{target}, l.before) r "
-        "WHERE l.run_id = %(run)s AND l.table_name = %(table)s AND l.op = 'update' AND {on}").format(
-        target=t.target, sets=sql.SQL(", ").join(sets), on=on)
+        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{target}, l.before) r, {target} o "
+        "WHERE l.run_id = %(run)s AND l.table_name = %(table)s AND l.op = 'update' AND {on} AND {same} "
+        "RETURNING t::text IS DISTINCT FROM o::text AS changed").format(
+        target=t.target, sets=sql.SQL(", ").join(sets), on=on, same=same)
 
 
 def null_out_inserted(t: TableLoad) -> sql.Composable:

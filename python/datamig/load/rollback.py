@@ -190,7 +190,7 @@ class _Rollback:
             # Before-images first: an updated row may point at a row the run inserted, and
             # its old value points at a row that existed before the run (never deleted).
             for t in loads:
-                pg.execute(pg_sql.restore_updates(t), self._params(t), f"restoring rows of {t.name}")
+                self._restore(pg, t, counts[name])
             for t in loads:
                 if t.nullify:
                     pg.execute(pg_sql.null_out_inserted(t), self._params(t), f"cutting cycle keys of {t.name}")
@@ -208,6 +208,16 @@ class _Rollback:
             self.progress(f"{name}: rollback of {self.run_id} prepared")
             faults.failpoint(f"rollback:after-prepare:{name}")
         return counts
+
+    def _restore(self, pg: PgStore, t: TableLoad, counts: dict) -> None:
+        """Restore `t`'s before-images; its `updated` counts the rows whose values that changed
+        back, `unchanged` the images an upsert took of rows it rewrote with the values they held."""
+        entry = counts.setdefault(t.table_name, {"inserted": 0, "updated": 0})
+        entry.setdefault("unchanged", 0)
+        if not t.restorable:
+            return
+        changed = [r[0] for r in pg.execute(pg_sql.restore_updates(t), self._params(t), f"restoring rows of {t.name}")]
+        entry["updated"], entry["unchanged"] = sum(changed), len(changed) - sum(changed)
 
     def _restore_sequences(self) -> dict[str, list[str]]:
         """Last, once the rollback has committed (setval is not transactional: done before, a
