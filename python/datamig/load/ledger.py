@@ -71,8 +71,10 @@ def ensure(conn: psycopg.Connection) -> None:
     conn.execute(DDL)
 
 
-def exists(conn: psycopg.Connection) -> bool:
-    return conn.execute("SELECT to_regclass('datamig.runs') IS NOT NULL").fetchone()[0]
+def exists(conn: psycopg.Connection, table: str = "runs") -> bool:
+    """Whether the ledger (or one of its tables, which a ledger written by an older datamig may
+    lack) is in this database."""
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"datamig.{table}",)).fetchone()[0]
 
 
 def loaded_runs(conn: psycopg.Connection) -> list[str]:
@@ -109,9 +111,9 @@ def record_rollback(conn: psycopg.Connection, run_id: str) -> None:
     """The run row stays as history; its ledger entries and key record go (nothing is left to
     undo or to verify)."""
     conn.execute("DELETE FROM datamig.ledger WHERE run_id = %s", (run_id,))
-    if conn.execute("SELECT to_regclass('datamig.run_keys') IS NOT NULL").fetchone()[0]:
+    if exists(conn, "run_keys"):
         conn.execute("DELETE FROM datamig.run_keys WHERE run_id = %s", (run_id,))
-    if conn.execute("SELECT to_regclass('datamig.sequences') IS NOT NULL").fetchone()[0]:
+    if exists(conn, "sequences"):
         conn.execute("DELETE FROM datamig.sequences WHERE run_id = %s", (run_id,))
     conn.execute("UPDATE datamig.runs SET status = 'rolled_back', rolled_back_at = clock_timestamp() "
                  "WHERE run_id = %s", (run_id,))
@@ -138,7 +140,7 @@ def count_entries(conn: psycopg.Connection, run_id: str) -> dict[str, dict[str, 
 def moved_sequences(conn: psycopg.Connection, run_id: str) -> list[tuple]:
     """(table, column, sequence, before_value, before_called, after_value) the run moved up; read
     before the rollback commits (which removes them), set back after it (restore_sequence)."""
-    if not conn.execute("SELECT to_regclass('datamig.sequences') IS NOT NULL").fetchone()[0]:
+    if not exists(conn, "sequences"):
         return []  # a ledger older than the sequences record
     return conn.execute("SELECT table_name, column_name, seq, before_value, before_called, after_value "
                         "FROM datamig.sequences WHERE run_id = %s", (run_id,)).fetchall()

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+from ..load import ledger
+
 SAMPLE = 5
 
 
 def run_tables(conn: psycopg.Connection, run_id: str) -> dict[str, list[str]]:
     """"schema.table" -> key columns, for every table the run recorded keys of."""
-    if not conn.execute("SELECT to_regclass('datamig.run_keys') IS NOT NULL").fetchone()[0]:
+    if not ledger.exists(conn, "run_keys"):
         return {}
     rows = conn.execute("SELECT DISTINCT table_name, jsonb_object_keys(key) FROM datamig.run_keys "
                         "WHERE run_id = %s ORDER BY 1, 2", (run_id,)).fetchall()
