@@ -303,12 +303,48 @@ def test_the_loopbacks_names_are_one_place_and_other_databases_are_not(work):
     ("extract/extraction-manifest.json", ("transform", "--district", "42", "--run-id", RUN)),
     ("run-state.json", ("migrate", "--resume", RUN)),
     ("validation-report.json", ("load", RUN)),
-], ids=["transform", "resume", "load"])
+    ("extract/extraction-manifest.json", ("validate-migration", RUN)),
+], ids=["transform", "resume", "load", "validate-migration"])
 def test_a_run_file_that_is_not_json_is_one_line_naming_it(work, name, args):
-    """The first two were json.decoder's traceback, exit 1; load's said "is not readable JSON",
-    exit 1 as if the migration had failed, naming no file."""
+    """transform, resume and validate-migration were json.decoder's traceback, exit 1; load's said
+    "is not readable JSON", exit 1 as if the migration had failed, naming no file."""
     run = _run(work, MANIFEST)
     (run / name).write_text('{"district": 42, "tab')
     before = _files(run)
     _one_error_line(_cli(work, *args), f"{run / name}: not readable JSON")
     assert _files(run) == before
+
+
+@pytest.mark.parametrize("state", [{"run_id": RUN}, [1, 2], {"run_id": RUN, "district": 42, "options": {},
+                                                          "phases": {"gate": {"state": "done"}}}],
+                         ids=["no-phases", "a-list", "a-phase-of-another-shape"])
+def test_a_run_state_of_another_shape_is_one_line_naming_it(work, state):
+    """JSON, but not what migrate writes: a KeyError or TypeError traceback, exit 1."""
+    run = _run(work, MANIFEST)
+    (run / "run-state.json").write_text(json.dumps(state))
+    before = _files(run)
+    named = "not a JSON object" if isinstance(state, list) else "not a datamig run state"
+    _one_error_line(_cli(work, "migrate", "--resume", RUN), str(run / "run-state.json"), named)
+    assert _files(run) == before
+    listed = _cli(work, "runs")  # the run is still listed, from what its folder holds
+    assert listed.returncode == 0 and RUN in listed.stdout
+
+
+def test_the_gate_of_a_resumed_run_names_a_validation_report_that_is_not_json(work):
+    """The gate read the report with json.loads: a report cut short or edited by hand between the
+    transform and a resume was json.decoder's traceback instead of one line naming the file."""
+    from datamig.config import load_config
+    from datamig.errors import DatamigError
+    from datamig.runner.migrate import Migration
+    from datamig.runner.state import RunState
+
+    cfg = load_config(work / "datamig.yaml")
+    run = _run(work, MANIFEST)
+    report = run / "validation-report.json"
+    migration = Migration(cfg, {}, ROOT, RunState(run_id=RUN, district=42, options={}), None, None, None)
+    for text, named in (('{"status": "PASS', "not readable JSON"), ('["PASSED"]', "not a JSON object")):
+        report.write_text(text)
+        with pytest.raises(DatamigError, match=f"^{report}: {named}"):
+            migration._gate()
+    report.write_text('{"status": "PASSED"}')
+    assert migration._gate() == {"validation_status": "PASSED"}

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import DatamigError, MigrationFailed, NotFound
 from ..extract.runs import district_of
+from ..runfiles import read_json_object
 
 VALIDATION_REPORT = "validation-report.json"
 LOADABLE = ("PASSED", "PASSED_WITH_WARNINGS")
@@ -46,28 +47,13 @@ def check_validation(run_dir: Path) -> str:
     if not path.exists():
         raise NotFound(f"run {run_id} is not transformed ({VALIDATION_REPORT} not found); run `datamig transform "
                        f"--district {district_of(run_id)} --run-id {run_id}` before loading it")
-    status = _read_report(path).get("status")
+    status = read_json_object(path).get("status")
     if status == "FAILED":
         raise MigrationFailed(f"run {run_id}: validation status is FAILED; the load is refused "
                               f"(see {path})")
     if status not in LOADABLE:
         raise MigrationFailed(f"run {run_id}: unknown validation status {status!r} in {VALIDATION_REPORT}")
     return status
-
-
-def _read_report(path: Path) -> dict:
-    """The report as written, or one line naming the file: cut short (a full disk) or edited by
-    hand is the user's to fix (exit 2, as a non-JSON extraction manifest or run state is); it was
-    exit 1 without the file's path, as if the migration had failed."""
-    try:
-        report = json.loads(path.read_text())
-    except OSError as exc:
-        raise DatamigError(f"{path}: not readable ({exc.strerror})") from None
-    except ValueError as exc:
-        raise DatamigError(f"{path}: not readable JSON ({exc})") from None
-    if not isinstance(report, dict):
-        raise DatamigError(f"{path}: not a JSON object")
-    return report
 
 
 def open_run(cfg: Config, run_dir: Path) -> RunFolder:

@@ -3,7 +3,6 @@ load -> verify -> report, each phase recorded in run-state.json so `--resume` co
 from the phase that failed."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -14,6 +13,7 @@ from ..config import Config
 from ..errors import DatamigError, Interrupted, MigrationFailed, NotFound
 from ..extract.runs import district_of, new_run_id
 from ..report.artifacts import gone_from_cert, read_cert_state
+from ..runfiles import read_json_object
 from .state import PhaseTimer, RunState
 
 log = logging.getLogger("datamig.runner")
@@ -164,7 +164,7 @@ class Migration:
 
     def _gate(self) -> dict:
         path = self.run_dir / "validation-report.json"
-        status = json.loads(path.read_text())["status"] if path.exists() else "MISSING"
+        status = read_json_object(path).get("status") if path.exists() else "MISSING"
         if status not in ("PASSED", "PASSED_WITH_WARNINGS"):
             raise MigrationFailed(f"validation {status}: nothing loaded (see {path})")
         return {"validation_status": status}
@@ -220,8 +220,6 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
                            f"transform it with `datamig transform --district {district_of(run_id)} --run-id "
                            f"{run_id}`, then `datamig load {run_id}`") from None
         raise NotFound(f"run {run_id} not found under {cfg.out_dir}") from None
-    except ValueError as exc:  # cut short (a full disk) or edited by hand: json's traceback named no file
-        raise DatamigError(f"{cfg.out_dir / run_id / 'run-state.json'}: not readable JSON ({exc})") from None
     _check_asked(state, asked or {})
     if state.status == "succeeded":  # it printed the finished run again, as if it had resumed
         raise DatamigError(f"run {run_id} has succeeded: nothing to resume{_since(cfg.out_dir / run_id)}")

@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..errors import DatamigError
 from ..extract.runs import RUN_ID, district_of
 from ..report.artifacts import read_cert_state, read_run
 from ..report.stepwise import state_of
+from ..runfiles import read_json_object
 
 PHASES = ("preflight", "extract", "transform", "gate", "load", "verify", "report")
 # a phase-by-phase run's status: the last of its phases done
@@ -61,9 +63,15 @@ class RunState:
 
     @classmethod
     def load(cls, out_dir: Path, run_id: str) -> "RunState":
-        data = json.loads((out_dir / run_id / "run-state.json").read_text())
-        phases = {name: Phase(**p) for name, p in data.pop("phases").items()}
-        return cls(**data, phases=phases)
+        """FileNotFoundError when the run has no state; DatamigError naming the file when it is
+        not one (cut short, or edited by hand into another shape)."""
+        path = out_dir / run_id / "run-state.json"
+        data = read_json_object(path)
+        try:
+            phases = {name: Phase(**p) for name, p in data.pop("phases").items()}
+            return cls(**data, phases=phases)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DatamigError(f"{path}: not a datamig run state ({type(exc).__name__}: {exc})") from None
 
     def to_summary(self) -> dict:
         return {"run_id": self.run_id, "district": self.district, "status": self.current_status(),
@@ -121,7 +129,7 @@ def list_runs(out_dir: Path) -> list[dict]:
     for path in sorted(p for p in out_dir.glob("mig-*") if p.is_dir() and RUN_ID.fullmatch(p.name)):
         try:
             summary = RunState.load(out_dir, path.name).to_summary()
-        except (OSError, ValueError, TypeError):
+        except (DatamigError, OSError):
             summary = _summary_from_folder(path)
         summary["cert"] = read_cert_state(path)
         runs.append(summary)

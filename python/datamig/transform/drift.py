@@ -9,7 +9,6 @@ errors, only warnings for the validation report (counts, never values).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..anonymize import pii_scan
 from ..anonymize.rules import RuleSet, type_family
 from ..errors import DatamigError
 from ..quoting import sql_literal
+from ..runfiles import read_json_object
 from ..scaffold import naming
 from ..yaml_lines import load_data
 
@@ -37,10 +37,7 @@ def load_manifest(extract_dir: Path) -> dict:
     path = extract_dir / MANIFEST
     if not path.exists():
         raise DatamigError(f"{path}: no extraction manifest (run `datamig extract` first)")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:  # cut short (a full disk) or edited by hand: json's traceback named no file
-        raise DatamigError(f"{path}: not readable JSON ({exc})") from None
+    return read_json_object(path)
 
 
 def extracted_columns(extract_dir: Path, manifest: dict) -> dict[str, list[str]]:
