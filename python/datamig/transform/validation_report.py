@@ -30,7 +30,6 @@ REPORT = "validation-report.json"
 PASSED, WARNED, FAILED = "PASSED", "PASSED_WITH_WARNINGS", "FAILED"
 BUILTIN_RULES = {"unique": "pk_integrity", "not_null": "pk_integrity", "datamig_unique_key": "pk_integrity",
                  "relationships": "fk_integrity", "datamig_relationship": "fk_integrity"}
-NOT_RUN = {"skipped"}
 
 
 def test_rule(node: Mapping) -> str:
@@ -71,62 +70,92 @@ class Scrubber:
         return text[:limit]
 
 
-def build_report(run_results: Mapping, manifest: Mapping, settings: Mapping, *, run_id: str, district: int,
-                 warehouse: Path | None = None, pii_findings: Sequence[Mapping] = (),
-                 shapes: Mapping[str, str] | None = None, scope: Mapping | None = None,
-                 timings: Mapping | None = None, keys: Keys | None = None) -> dict:
-    nodes = manifest.get("nodes", {})
-    scrub = Scrubber(shapes)
-    tests_of = defaultdict(list)
-    for node in nodes.values():
-        if node.get("resource_type") == "test" and node.get("attached_node"):
-            tests_of[node["attached_node"]].append(node)
+OUTCOME = {"pass": "passed", "fail": "failed", "warn": "failed", "error": "errored", "skipped": "skipped"}
 
-    by_severity: dict[str, Counter] = defaultdict(Counter)
-    by_rule: dict[str, Counter] = defaultdict(Counter)
-    rule_severity: dict[str, set] = defaultdict(set)
-    models, failures, model_errors = Counter(), [], []
-    pending_samples = []
-    for result in run_results.get("results", []):
+
+class Tally:
+    """dbt's results counted the report's ways: models by status, tests by severity and by rule,
+    and an entry for every test that did not pass (each failing one also queued for a sample of
+    its keys)."""
+
+    def __init__(self, nodes: Mapping, scrub: Scrubber):
+        self.nodes, self.scrub = nodes, scrub
+        self.tests_of = defaultdict(list)
+        for node in nodes.values():
+            if node.get("resource_type") == "test" and node.get("attached_node"):
+                self.tests_of[node["attached_node"]].append(node)
+        self.by_severity: dict[str, Counter] = defaultdict(Counter)
+        self.by_rule: dict[str, Counter] = defaultdict(Counter)
+        self.rule_severity: dict[str, set] = defaultdict(set)
+        self.models, self.failures, self.model_errors, self.pending_samples = Counter(), [], [], []
+
+    def add(self, result: Mapping) -> None:
         uid, status = result["unique_id"], result["status"]
-        node = nodes.get(uid, {})
+        node = self.nodes.get(uid, {})
         if uid.startswith("model."):
-            models[status] += 1
+            self.models[status] += 1
             if status == "error":
-                model_errors.append({"model": node.get("name", uid), "message": scrub(result.get("message"))})
-            continue
-        if not uid.startswith("test."):
-            continue
+                self.model_errors.append({"model": node.get("name", uid), "message": self.scrub(result.get("message"))})
+        elif uid.startswith("test."):
+            self._add_test(uid, status, node, result)
+
+    def _add_test(self, uid: str, status: str, node: Mapping, result: Mapping) -> None:
         severity = str((node.get("config") or {}).get("severity", "error")).lower()
         rule = test_rule(node)
-        outcome = {"pass": "passed", "fail": "failed", "warn": "failed", "error": "errored",
-                   "skipped": "skipped"}.get(status, status)
-        for counter in (by_severity[severity], by_rule[rule]):
+        for counter in (self.by_severity[severity], self.by_rule[rule]):
             counter["tests"] += 1
-            counter[outcome] += 1
-        rule_severity[rule].add(severity)
+            counter[OUTCOME.get(status, status)] += 1
+        self.rule_severity[rule].add(severity)
         if status in ("pass", "skipped"):
-            continue
+            return
         model_uid = node.get("attached_node") or next(iter((node.get("depends_on") or {}).get("nodes", [])), None)
-        model = nodes.get(model_uid, {})
+        model = self.nodes.get(model_uid, {})
         entry = {
             "test": node.get("name", uid), "unique_id": uid, "model": model.get("name"),
             "column": node.get("column_name"), "rule": rule, "severity": severity,
             "status": status, "blocking": status in ("fail", "error"),
-            "failures": result.get("failures"), "message": scrub(result.get("message")),
+            "failures": result.get("failures"), "message": self.scrub(result.get("message")),
             "tags": sorted(set((node.get("config") or {}).get("tags") or node.get("tags") or [])),
         }
-        failures.append(entry)
+        self.failures.append(entry)
         if status in ("fail", "warn") and model:
-            pending_samples.append((entry, result.get("compiled_code"), model, tests_of.get(model_uid, [])))
+            self.pending_samples.append((entry, result.get("compiled_code"), model, self.tests_of.get(model_uid, [])))
 
-    if warehouse is not None and pending_samples:
-        _add_samples(warehouse, pending_samples, scrub, keys)
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.failures if f["blocking"]) + len(self.model_errors)
 
-    errors = sum(1 for f in failures if f["blocking"]) + len(model_errors)
-    warnings = sum(1 for f in failures if f["status"] == "warn")
-    status, reason = decide(errors, warnings, len(pii_findings), settings)
-    failures.sort(key=lambda f: (not f["blocking"], f["rule"], f["model"] or "", f["test"]))
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.failures if f["status"] == "warn")
+
+    def counts(self, pii_findings: int) -> dict:
+        tests = self.by_severity.values()
+        return {
+            "models": sum(self.models.values()), "models_ok": self.models.get("success", 0),
+            "models_errored": self.models.get("error", 0), "models_skipped": self.models.get("skipped", 0),
+            "tests": sum(c["tests"] for c in tests), "tests_passed": sum(c["passed"] for c in tests),
+            "tests_skipped": sum(c["skipped"] for c in tests),
+            "errors": self.errors, "warnings": self.warnings, "pii_scan_warnings": pii_findings,
+        }
+
+    def rules(self) -> dict:
+        return {rule: {"severity": "/".join(sorted(self.rule_severity[rule])), **_counts(c)}
+                for rule, c in sorted(self.by_rule.items())}
+
+
+def build_report(run_results: Mapping, manifest: Mapping, settings: Mapping, *, run_id: str, district: int,
+                 warehouse: Path | None = None, pii_findings: Sequence[Mapping] = (),
+                 shapes: Mapping[str, str] | None = None, scope: Mapping | None = None,
+                 timings: Mapping | None = None, keys: Keys | None = None) -> dict:
+    scrub = Scrubber(shapes)
+    tally = Tally(manifest.get("nodes", {}), scrub)
+    for result in run_results.get("results", []):
+        tally.add(result)
+    if warehouse is not None and tally.pending_samples:
+        _add_samples(warehouse, tally.pending_samples, scrub, keys)
+    status, reason = decide(tally.errors, tally.warnings, len(pii_findings), settings)
+    tally.failures.sort(key=lambda f: (not f["blocking"], f["rule"], f["model"] or "", f["test"]))
     return {
         "run_id": run_id,
         "district": district,
@@ -136,19 +165,11 @@ def build_report(run_results: Mapping, manifest: Mapping, settings: Mapping, *, 
         "settings": {"fail_on_warnings": bool(settings.get("fail_on_warnings", False)),
                      "max_warnings_allowed": int(settings.get("max_warnings_allowed", 10))},
         "scope": dict(scope or {"selection": "full"}),
-        "counts": {
-            "models": sum(models.values()), "models_ok": models.get("success", 0),
-            "models_errored": models.get("error", 0), "models_skipped": models.get("skipped", 0),
-            "tests": sum(c["tests"] for c in by_severity.values()),
-            "tests_passed": sum(c["passed"] for c in by_severity.values()),
-            "tests_skipped": sum(c["skipped"] for c in by_severity.values()),
-            "errors": errors, "warnings": warnings, "pii_scan_warnings": len(pii_findings),
-        },
-        "by_severity": {sev: _counts(c) for sev, c in sorted(by_severity.items())},
-        "by_rule": {rule: {"severity": "/".join(sorted(rule_severity[rule])), **_counts(c)}
-                    for rule, c in sorted(by_rule.items())},
-        "failures": failures,
-        "model_errors": model_errors,
+        "counts": tally.counts(len(pii_findings)),
+        "by_severity": {sev: _counts(c) for sev, c in sorted(tally.by_severity.items())},
+        "by_rule": tally.rules(),
+        "failures": tally.failures,
+        "model_errors": tally.model_errors,
         "pii_scan": [dict(f) for f in pii_findings],
         "timings": dict(timings or {}),
         "artifacts": {"run_results": "dbt/run_results.json", "manifest": "dbt/manifest.json",
