@@ -114,16 +114,40 @@ def _sum(load: dict, key: str) -> int:
     return sum(s.get(key) or 0 for s in (load.get("by_strategy") or {}).values())
 
 
-def next_steps(status: str, phase: str | None, run_id: str, district, validation: dict, load: dict,
-               verify: dict, coverage: dict, options: dict, error: str | None) -> list[str]:
-    cmd = lambda name: f"`{command(name, run_id, district)}`"  # noqa: E731
+class _Steps:
+    """The run's facts, and the commands that go on from them (`datamig ...`, in backticks)."""
 
-    def again(step: str | None) -> str:
+    def __init__(self, phase: str | None, run_id: str, district, validation: dict, load: dict, verify: dict,
+                 options: dict, error: str | None):
+        self.phase, self.run_id, self.district, self.options, self.error = phase, run_id, district, options, error
+        self.validation, self.load, self.verify = validation, load, verify
+
+    def cmd(self, name: str) -> str:
+        return f"`{command(name, self.run_id, self.district)}`"
+
+    def again(self, step: str | None) -> str:
         """How the run goes on from `step`: one made phase by phase has no migrate to resume."""
-        return cmd(STEP_COMMANDS.get(step or "", "transform")) if options.get("stepwise") else cmd("resume")
+        return self.cmd(STEP_COMMANDS.get(step or "", "transform")) if self.options.get("stepwise") else self.cmd("resume")
 
-    steps: list[str] = []
-    if status == "FAILED" and (phase == "gate" or validation.get("status") == "FAILED"):
+    def failed(self) -> list[str]:
+        if self.phase == "gate" or self.validation.get("status") == "FAILED":
+            return self.failed_validation()
+        if self.phase == "load":
+            return self.failed_load()
+        if self.phase == "verify":
+            return [f"Read post-load-validation.json: counts extracted, final and in CERT disagree for "
+                    f"{len(self.verify.get('issues') or [])} items.",
+                    "Re-check once the cause is understood: " + self.cmd("validate") + "; if CERT holds wrong "
+                    "data, undo this run: " + self.cmd("rollback") + "."]
+        hint = {"preflight": "check the stores and the salt (" + self.cmd("services") + ")",
+                "extract": "check PROD's reachability and the district id",
+                "transform": "see run.log; a schema drift needs " + self.cmd("scaffold"),
+                "report": "the data work is done; only the report failed"}.get(self.phase or "", "see run.log")
+        return [f"{(self.phase or 'The run').capitalize()} failed: {self.error or 'no message'}; {hint}.",
+                "Then run it again from the failed phase: " + self.again(self.phase) + "."]
+
+    def failed_validation(self) -> list[str]:
+        validation, steps = self.validation, []
         rules = [r for r in validation.get("rules") or [] if r["severity"] == "error"] or validation.get("rules") or []
         if validation.get("model_errors"):
             steps.append("Models failed to build: " + ", ".join(validation["model_errors"][:RULES_SHOWN])
@@ -135,55 +159,65 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
         else:
             steps.append("Read validation-report.json: the validation did not pass"
                          + (f" (status {validation.get('status')})" if validation.get("status") else "") + ".")
-        steps.append("Fix the rule or model at fault, then run it again from the transform: " + again("transform")
-                     + " (the same extract); a fix to PROD's data needs a new run: " + cmd("migrate")
+        steps.append("Fix the rule or model at fault, then run it again from the transform: " + self.again("transform")
+                     + " (the same extract); a fix to PROD's data needs a new run: " + self.cmd("migrate")
                      + ". Nothing was loaded, so there is nothing to roll back.")
-    elif status == "FAILED" and phase == "load":
-        if load.get("conflicts"):
+        return steps
+
+    def failed_load(self) -> list[str]:
+        steps = []
+        if self.load.get("conflicts"):
             steps.append("Insert conflicts: CERT already holds some of these keys; choose "
                          "`--strategy upsert` or `--strategy merge`, or remove those CERT rows.")
-        if error and "drift" in error.lower():
+        if self.error and "drift" in self.error.lower():
             steps.append("CERT's schema has drifted from the final columns: align CERT (see drift-report.json).")
-        steps.append(f"Fix the cause ({error or 'see load-report.json'}), then run the load again: "
-                     + again("load") + ".")
-        steps.append("CERT was not changed: the load is all or nothing across stores (a load killed after its "
-                     "decision is finished by the next load or rollback).")
-    elif status == "FAILED" and phase == "verify":
-        steps.append("Read post-load-validation.json: counts extracted, final and in CERT disagree for "
-                     f"{len(verify.get('issues') or [])} items.")
-        steps.append("Re-check once the cause is understood: " + cmd("validate") + "; if CERT holds wrong data, "
-                     "undo this run: " + cmd("rollback") + ".")
-    elif status == "FAILED":
-        hint = {"preflight": "check the stores and the salt (" + cmd("services") + ")",
-                "extract": "check PROD's reachability and the district id",
-                "transform": "see run.log; a schema drift needs " + cmd("scaffold"),
-                "report": "the data work is done; only the report failed"}.get(phase or "", "see run.log")
-        steps.append(f"{(phase or 'The run').capitalize()} failed: {error or 'no message'}; {hint}.")
-        steps.append("Then run it again from the failed phase: " + again(phase) + ".")
-    elif status == "SUCCEEDED":
-        steps.append("Re-check CERT against the extract at any time: " + cmd("validate") + ".")
-        steps.append("To undo this run (only its own rows and changes; CERT's own data is kept): "
-                     + cmd("rollback") + " (asks for confirmation).")
-    elif status == "DRY_RUN":
-        strategy = options.get("strategy") or "auto"
+        return steps + [f"Fix the cause ({self.error or 'see load-report.json'}), then run the load again: "
+                        + self.again("load") + ".",
+                        "CERT was not changed: the load is all or nothing across stores (a load killed after its "
+                        "decision is finished by the next load or rollback)."]
+
+    def succeeded(self) -> list[str]:
+        return ["Re-check CERT against the extract at any time: " + self.cmd("validate") + ".",
+                "To undo this run (only its own rows and changes; CERT's own data is kept): "
+                + self.cmd("rollback") + " (asks for confirmation)."]
+
+    def dry_run(self) -> list[str]:
+        strategy = self.options.get("strategy") or "auto"
         flag = f" --strategy {strategy}" if strategy != "auto" else ""
-        if (load.get("totals") or {}).get("conflicts"):
+        steps = []
+        if (self.load.get("totals") or {}).get("conflicts"):
             steps.append("The insert strategy would conflict with keys CERT already holds: run with "
                          "`--strategy upsert` or `--strategy merge`.")
-        steps.append(f"Nothing was written to CERT. Migrate for real: `{command('migrate', run_id, district)}{flag}`.")
-    elif status == "INCOMPLETE" and options.get("stepwise"):
-        steps.append(f"{stepwise.next_step(phase)}: {again(phase)}.")
-    elif status == "INCOMPLETE":
-        steps.append(f"If the run is not still going, resume it: {cmd('resume')}.")
-    elif status in ("INTERRUPTED", "CANCELLED"):
-        steps.append(f"Resume it from the phase it stopped in: {cmd('resume')}.")
-    if validation.get("status") == "PASSED_WITH_WARNINGS":
-        warn = [r["rule"] for r in validation.get("rules") or [] if r["severity"] != "error"]
-        steps.append("Review the validation warnings" + (f" ({', '.join(warn[:RULES_SHOWN])})" if warn else "")
-                     + ": they did not block the load.")
-    flagged = coverage.get("possible_pii_without_rule") or []
-    if flagged:
-        steps.append(f"{len(flagged)} column{'' if len(flagged) == 1 else 's'} may hold PII with no rule: add a rule "
-                     "or a per-column override "
-                     "(config/anonymization-rules.yaml, meta.datamig.override), then " + cmd("scaffold") + ".")
-    return steps
+        return steps + [f"Nothing was written to CERT. Migrate for real: "
+                        f"`{command('migrate', self.run_id, self.district)}{flag}`."]
+
+    def incomplete(self) -> list[str]:
+        if self.options.get("stepwise"):
+            return [f"{stepwise.next_step(self.phase)}: {self.again(self.phase)}."]
+        return [f"If the run is not still going, resume it: {self.cmd('resume')}."]
+
+    def stopped(self) -> list[str]:
+        return [f"Resume it from the phase it stopped in: {self.cmd('resume')}."]
+
+    def warnings(self, coverage: dict) -> list[str]:
+        """What did not block the run but needs a look, whatever its outcome."""
+        steps = []
+        if self.validation.get("status") == "PASSED_WITH_WARNINGS":
+            warn = [r["rule"] for r in self.validation.get("rules") or [] if r["severity"] != "error"]
+            steps.append("Review the validation warnings" + (f" ({', '.join(warn[:RULES_SHOWN])})" if warn else "")
+                         + ": they did not block the load.")
+        flagged = coverage.get("possible_pii_without_rule") or []
+        if flagged:
+            steps.append(f"{len(flagged)} column{'' if len(flagged) == 1 else 's'} may hold PII with no rule: add a "
+                         "rule or a per-column override (config/anonymization-rules.yaml, "
+                         "meta.datamig.override), then " + self.cmd("scaffold") + ".")
+        return steps
+
+
+def next_steps(status: str, phase: str | None, run_id: str, district, validation: dict, load: dict,
+               verify: dict, coverage: dict, options: dict, error: str | None) -> list[str]:
+    steps = _Steps(phase, run_id, district, validation, load, verify, options, error)
+    by_status = {"FAILED": steps.failed, "SUCCEEDED": steps.succeeded, "DRY_RUN": steps.dry_run,
+                 "INCOMPLETE": steps.incomplete, "INTERRUPTED": steps.stopped, "CANCELLED": steps.stopped}
+    first = by_status.get(status)
+    return (first() if first else []) + steps.warnings(coverage)
