@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..anonymize.rules import load_rules
+from ..anonymize.keyed import Keys
+from ..anonymize.rules import RuleSet, load_rules
 from ..config import Config
 from ..errors import DatamigError, NotFound
 from ..extract.runs import attach_run_log, detach_run_log, loaded_run_refusal
@@ -21,7 +22,6 @@ from ..scaffold.inputs import check_models_current
 from ..scaffold.validation import load_validation_rules
 from ..services.envfile import find_project_root
 from . import drift
-from ..anonymize.keyed import Keys
 from .dbt_run import require_salt, run_dbt
 from .validation_report import REPORT as VALIDATION_REPORT, build_report, write_report
 
@@ -50,30 +50,15 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
     runs_dir = Path(cfg.out_dir).resolve()
     run_id = resolve_run(runs_dir, district, run_id)
     run_dir = runs_dir / run_id
-    extract_dir = run_dir / "extract"
-    manifest = drift.load_manifest(extract_dir)
-    if int(manifest.get("district", district)) != int(district):
-        raise DatamigError(f"run {run_id} is an extract of district {manifest['district']}, not {district}")
-    if refusal := loaded_run_refusal(run_dir):
-        raise DatamigError(refusal)
-    salt_env, salt = require_salt(root, env)  # before anything is built or written
-    rules = load_rules(root / "config" / "anonymization-rules.yaml")
-    # else an override naming a table or column the models lack goes unnoticed: the scaffold
-    # skips an unknown table in silence, and the transform never reads the overrides
-    rules.check_overrides(drift.model_columns(root), "the dbt models (dbt_project/staging)")
-    settings = load_validation_rules(root / "config" / "validation-rules.yaml")["settings"]
-    check_models_current(root)  # else an edited rules file would be ignored until the next scaffold
+    rules, settings, keys = _check_inputs(root, run_dir, district, env)
     started = time.monotonic()
     say = progress or log.info
     say("checking the extract against the dbt models")
     # before the run's log is opened: schema drift is the user's to fix, and changes nothing
-    drift.check_drift(root, extract_dir)
+    drift.check_drift(root, run_dir / "extract")
     handler = attach_run_log(run_dir)
     try:
-        findings = drift.pii_warnings(root, extract_dir, rules)
-        for f in findings:
-            log.warning("unclassified column %s: %s/%s sampled values %s %ss", f["column"], f["matched"],
-                        f["sampled"], "are" if f["how"] == "whole" else "contain", f["shape"])
+        findings = _pii_findings(root, run_dir / "extract", rules)
         gate_s = round(time.monotonic() - started, 3)
         # final/ holds exactly what this build exported; the old verdict goes first, so a build
         # stopped half way leaves no report a load would take for this final/'s
@@ -87,8 +72,7 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
         report = build_report(
             json.loads(built.run_results.read_text()), json.loads(built.manifest.read_text()), settings,
             run_id=run_id, district=district, warehouse=run_dir / "warehouse.duckdb", pii_findings=findings,
-            shapes=rules.pii_shapes, scope=scope, keys=Keys(salt, salt_env),
-            timings={"drift_gate_s": gate_s, **built.timings})
+            shapes=rules.pii_shapes, scope=scope, keys=keys, timings={"drift_gate_s": gate_s, **built.timings})
         report["timings"]["report_s"] = round(time.monotonic() - report_started, 3)
         report["timings"]["total_s"] = round(time.monotonic() - started, 3)
         write_report(run_dir, report)
@@ -99,3 +83,30 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
         raise
     finally:
         detach_run_log(handler)
+
+
+def _check_inputs(root: Path, run_dir: Path, district: int, env: Mapping[str, str]) -> tuple[RuleSet, dict, Keys]:
+    """(rules, validation settings, the salt's keys), once every input a user can get wrong is
+    checked: nothing is built or written before."""
+    manifest = drift.load_manifest(run_dir / "extract")
+    if int(manifest.get("district", district)) != int(district):
+        raise DatamigError(f"run {run_dir.name} is an extract of district {manifest['district']}, not {district}")
+    if refusal := loaded_run_refusal(run_dir):
+        raise DatamigError(refusal)
+    salt_env, salt = require_salt(root, env)
+    rules = load_rules(root / "config" / "anonymization-rules.yaml")
+    # else an override naming a table or column the models lack goes unnoticed: the scaffold
+    # skips an unknown table in silence, and the transform never reads the overrides
+    rules.check_overrides(drift.model_columns(root), "the dbt models (dbt_project/staging)")
+    settings = load_validation_rules(root / "config" / "validation-rules.yaml")["settings"]
+    check_models_current(root)  # else an edited rules file would be ignored until the next scaffold
+    return rules, settings, Keys(salt, salt_env)
+
+
+def _pii_findings(root: Path, extract_dir: Path, rules: RuleSet) -> list[dict]:
+    """Columns no rule covers whose sampled values look like PII, each also logged."""
+    findings = drift.pii_warnings(root, extract_dir, rules)
+    for f in findings:
+        log.warning("unclassified column %s: %s/%s sampled values %s %ss", f["column"], f["matched"],
+                    f["sampled"], "are" if f["how"] == "whole" else "contain", f["shape"])
+    return findings
