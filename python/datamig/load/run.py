@@ -120,47 +120,60 @@ class _Load:
             if not self.dry_run:
                 self.writing = True
                 decision.clear(self.folder.path, "load", "rollback")
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-classify") as pool:
-                classifying = pool.submit(self._classify_graph)  # read only, while the keys are staged
-                for sl in self.stores:
-                    sl.begin()
-                    sl.stage_keys()
-                classifying.result()
+            self._stage_keys()
             self._choose_strategies()
-            if self.dry_run:
-                for sl in self.stores:
-                    sl.stage_rows()
-                    sl.plan_report()
-                    sl.discard()
-                for s in self.sets:
-                    s.counts["to_insert"], s.counts["to_update"] = strategies.effect(s.strategy, s.counts)
-                return self._finish("DRY_RUN")
-            self._write_every_store()
-            self._fill_report()
-            decision.write(self.folder.path, "load", self.run_id, [g for _, g in self.prepared],
-                           self.graph.name if self.sets else None)
-            self.decided = True
-            self.progress(f"run {self.run_id}: decided, committing every store")
-            faults.failpoint("load:after-decision")
-            for pg, g in self.prepared:
-                pg.commit_prepared(g)
-                faults.failpoint(f"load:after-commit:{pg.name}")
-            if self.sets:
-                self.graph.set_status(self.run_id, "committed")
-            return self._finish("LOADED")
+            return self._plan() if self.dry_run else self._write_and_commit()
         except BaseException as exc:
             self._abort()
-            if self.decided and isinstance(exc, DatamigError):
-                exc = type(exc)(f"{exc} (run {self.run_id}: load decided; the next recovery finishes it)")
-            elif self.left and isinstance(exc, DatamigError):
-                exc = type(exc)(f"{exc} (run {self.run_id}: not yet undone in CERT: {'; '.join(self.left)}; "
-                                f"the next load or rollback of this runs folder undoes it)")
+            exc = self._explained(exc)
             self._failed(exc)
             if isinstance(exc, DatamigError):
                 raise exc from None
             raise
         finally:
             self._close()
+
+    def _stage_keys(self) -> None:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-classify") as pool:
+            classifying = pool.submit(self._classify_graph)  # read only, while the keys are staged
+            for sl in self.stores:
+                sl.begin()
+                sl.stage_keys()
+            classifying.result()
+
+    def _plan(self) -> dict:
+        """A dry run: what each table and graph set would get, then every transaction discarded."""
+        for sl in self.stores:
+            sl.stage_rows()
+            sl.plan_report()
+            sl.discard()
+        for s in self.sets:
+            s.counts["to_insert"], s.counts["to_update"] = strategies.effect(s.strategy, s.counts)
+        return self._finish("DRY_RUN")
+
+    def _write_and_commit(self) -> dict:
+        self._write_every_store()
+        self._fill_report()
+        decision.write(self.folder.path, "load", self.run_id, [g for _, g in self.prepared],
+                       self.graph.name if self.sets else None)
+        self.decided = True
+        self.progress(f"run {self.run_id}: decided, committing every store")
+        faults.failpoint("load:after-decision")
+        for pg, g in self.prepared:
+            pg.commit_prepared(g)
+            faults.failpoint(f"load:after-commit:{pg.name}")
+        if self.sets:
+            self.graph.set_status(self.run_id, "committed")
+        return self._finish("LOADED")
+
+    def _explained(self, exc: BaseException) -> BaseException:
+        """A user's error, told where the run stands in CERT when that is not "unchanged"."""
+        if self.decided and isinstance(exc, DatamigError):
+            return type(exc)(f"{exc} (run {self.run_id}: load decided; the next recovery finishes it)")
+        if self.left and isinstance(exc, DatamigError):
+            return type(exc)(f"{exc} (run {self.run_id}: not yet undone in CERT: {'; '.join(self.left)}; "
+                             f"the next load or rollback of this runs folder undoes it)")
+        return exc
 
     def _drift_gate(self) -> None:
         problems = []
