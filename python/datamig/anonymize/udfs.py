@@ -87,8 +87,52 @@ def _create_dictionaries(conn, dicts: dict[str, list[str]]) -> None:
 
 
 def register(conn, engine) -> None:
-    workers = shared_pool()
+    _register_dictionaries(conn, engine)
+    _register_constants(conn, engine)
+    _register_worker_udfs(conn, engine, shared_pool())
 
+
+def _lookup(table: dict, what: str) -> Callable:
+    def get(name: str):
+        try:
+            return table[name]
+        except KeyError:
+            raise ValueError(f"no {what} named {name!r}; known: {', '.join(sorted(table))}") from None
+    return get
+
+
+def _register_dictionaries(conn, engine) -> None:
+    dicts = {name: list(values) for name, values in engine.dicts.items()}
+    dict_array = _lookup({name: pa.array(values, pa.string()) for name, values in dicts.items()}, "fake dictionary")
+
+    def pick(names, indexes):
+        # 1-based like a list subscript; the index is already reduced mod the dictionary size
+        return _by_groups(indexes, (names,), lambda idx, name: dict_array(name).take(pc.subtract(idx, 1)))
+
+    _create_dictionaries(conn, dicts)
+    _replace(conn, "dm_pick")
+    conn.create_function("dm_pick", pick, ["VARCHAR", "BIGINT"], "VARCHAR", type="arrow", side_effects=False)
+
+
+def _register_constants(conn, engine) -> None:
+    """UDFs called with a constant argument: DuckDB calls them while planning, once per query."""
+    def taken(relation):
+        return engine.taken.load(conn, relation)
+
+    sizes = {name: len(values) for name, values in engine.dicts.items()}
+    folded = [
+        ("dm_domain_key", engine.keys.domain_key, "VARCHAR"),
+        ("dm_taken", taken, "VARCHAR"),
+        ("dm_dict_size", _lookup(sizes, "fake dictionary"), "UBIGINT"),
+        ("dm_setting", _lookup(engine.settings_for_sql(), "anonymization setting"), "VARCHAR"),
+    ]
+    for name, fn, returns in folded:
+        _replace(conn, name)
+        conn.create_function(name, fn, ["VARCHAR"], returns, side_effects=False)
+
+
+def _register_worker_udfs(conn, engine, workers) -> None:
+    """The Arrow UDFs whose work runs in the UDF worker processes (names, masks, documents)."""
     def mask_format(values, domains, keeps, letters, tokens):
         def one(vals, domain, keep, letter, token):
             if domain is None:
@@ -107,41 +151,6 @@ def register(conn, engine) -> None:
         return _by_groups(both, (specs, tokens), lambda rows, spec, token: workers.anonymize_docs(
             engine, rows.field("doc"), rows.field("names"), spec, token))
 
-    def taken(relation):
-        # A plain UDF with a constant argument: DuckDB calls it while planning, once per query.
-        return engine.taken.load(conn, relation)
-
-    dicts = {name: list(values) for name, values in engine.dicts.items()}
-    settings = engine.settings_for_sql()
-
-    def lookup(table: dict, what: str) -> Callable:
-        def get(name: str):
-            try:
-                return table[name]
-            except KeyError:
-                raise ValueError(f"no {what} named {name!r}; known: {', '.join(sorted(table))}") from None
-        return get
-
-    sizes = {name: len(values) for name, values in dicts.items()}
-    arrays = {name: pa.array(values, pa.string()) for name, values in dicts.items()}
-    dict_array = lookup(arrays, "fake dictionary")
-
-    def pick(names, indexes):
-        # 1-based like a list subscript; the index is already reduced mod the dictionary size
-        return _by_groups(indexes, (names,), lambda idx, name: dict_array(name).take(pc.subtract(idx, 1)))
-
-    _create_dictionaries(conn, dicts)
-    _replace(conn, "dm_pick")
-    conn.create_function("dm_pick", pick, ["VARCHAR", "BIGINT"], "VARCHAR", type="arrow", side_effects=False)
-    folded = [
-        ("dm_domain_key", engine.keys.domain_key, "VARCHAR"),
-        ("dm_taken", taken, "VARCHAR"),
-        ("dm_dict_size", lookup(sizes, "fake dictionary"), "UBIGINT"),
-        ("dm_setting", lookup(settings, "anonymization setting"), "VARCHAR"),
-    ]
-    for name, fn, returns in folded:
-        _replace(conn, name)
-        conn.create_function(name, fn, ["VARCHAR"], returns, side_effects=False)
     udfs = [
         ("dm_mask_format", mask_format, ["VARCHAR", "VARCHAR", "BOOLEAN", "BOOLEAN", "VARCHAR"]),
         ("dm_jsonb", jsonb, ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR[]"]),
