@@ -702,7 +702,8 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.
     for r in result["tables"]:
         table.add_row(r["table"], str(r["extracted"]), str(r["final"]), str(r["in_cert"]), "yes" if r["ok"] else "NO")
     for r in result["graph"]:
-        table.add_row(f"sp {r['kind']} {r['name']}", str(r["extracted"]), str(r["final"]), str(r["in_cert"]),
+        final = str(r["final"]) if r.get("distinct") in (None, r["final"]) else f"{r['final']} ({r['distinct']} distinct)"
+        table.add_row(f"sp {r['kind']} {r['name']}", str(r["extracted"]), final, str(r["in_cert"]),
                       "yes" if r["ok"] else "NO")
     console.print(table)
     summary = result["dbt_tests"]["summary"]

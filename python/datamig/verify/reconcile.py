@@ -24,9 +24,13 @@ class Keyed(NamedTuple):
     types: dict[str, str]   # PostgreSQL type of each column
 
 
-def _keys(parquet: Path, columns: list[str]) -> Iterator[list[tuple]]:
+def _distinct(parquet: Path, columns: list[str]) -> Iterator[list[tuple]]:
+    """The distinct values of `columns` in the Parquet, CHUNK at a time. The graph load writes one
+    node per key of a label and one relationship per (start, end) pair of a type (rows naming
+    one again are merged into it, `duplicate_rows_merged`): that is what CERT can hold of a
+    final file, and each key in one chunk only is counted once."""
     cols = ", ".join(_q(c) for c in columns)
-    cur = duckdb.connect().execute(f"SELECT {cols} FROM read_parquet('{parquet}')")
+    cur = duckdb.connect().execute(f"SELECT DISTINCT {cols} FROM read_parquet('{parquet}')")
     while chunk := cur.fetchmany(CHUNK):
         yield chunk
 
@@ -64,29 +68,37 @@ def parquet_rows(parquet: Path) -> int:
 
 
 def graph_present(url: str, user: str, password: str, final_dir: Path, node_keys: Mapping[str, str]) -> dict:
+    """Per label and relationship type of the final: (its distinct keys or (start, end) pairs,
+    how many of them CERT holds)."""
     out = {"nodes": {}, "relationships": {}}
     with neo4j.GraphDatabase.driver(url, auth=(user, password), notifications_min_severity="OFF") as driver, \
             driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
         for path in sorted((final_dir / "nodes").glob("*.parquet")):
-            label, key = path.stem, node_keys[path.stem]
-            total = 0
-            for chunk in _keys(path, [key]):
-                total += session.run(f"MATCH (n:`{label}`) WHERE n.`{key}` IN $keys RETURN count(n) AS n",
-                                     keys=[r[0] for r in chunk]).single()["n"]
-            out["nodes"][label] = total
+            out["nodes"][path.stem] = _nodes_present(session, path, path.stem, node_keys[path.stem])
         for path in sorted((final_dir / "relationships").glob("*.parquet")):
             out["relationships"][path.stem] = _rels_present(session, path, path.stem, node_keys)
     return out
 
 
-def _rels_present(session, path: Path, rel_type: str, node_keys: Mapping[str, str]) -> int:
-    total = 0
-    for chunk in _keys(path, ["start_label", "start_key", "end_label", "end_key"]):
+def _nodes_present(session, path: Path, label: str, key: str) -> tuple[int, int]:
+    distinct = present = 0
+    for chunk in _distinct(path, [key]):
+        distinct += len(chunk)
+        present += session.run(f"MATCH (n:`{label}`) WHERE n.`{key}` IN $keys RETURN count(n) AS n",
+                               keys=[r[0] for r in chunk]).single()["n"]
+    return distinct, present
+
+
+def _rels_present(session, path: Path, rel_type: str, node_keys: Mapping[str, str]) -> tuple[int, int]:
+    distinct = present = 0
+    for chunk in _distinct(path, ["start_label", "start_key", "end_label", "end_key"]):
+        distinct += len(chunk)
         by_labels: dict[tuple, list] = {}
         for sl, sk, el, ek in chunk:
             by_labels.setdefault((sl, el), []).append({"s": sk, "e": ek})
         for (sl, el), rows in by_labels.items():
+            # DISTINCT: CERT may hold parallel relationships of the type between the two ends
             query = (f"UNWIND $rows AS row MATCH (a:`{sl}` {{`{node_keys[sl]}`: row.s}})"
                      f"-[r:`{rel_type}`]->(b:`{el}` {{`{node_keys[el]}`: row.e}}) RETURN count(DISTINCT [row.s, row.e]) AS n")
-            total += session.run(query, rows=rows).single()["n"]
-    return total
+            present += session.run(query, rows=rows).single()["n"]
+    return distinct, present

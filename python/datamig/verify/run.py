@@ -104,7 +104,10 @@ def _tables(cfg: Config, env, run_dir: Path, manifest: dict, progress) -> list[d
     return rows
 
 
-def _graph(cfg: Config, env, run_dir: Path, manifest: dict) -> list[dict]:
+def graph_counts(cfg: Config, env, run_dir: Path, manifest: dict) -> list[dict]:
+    """Per label and relationship type: extracted = final rows, and the final's `distinct` keys
+    or (start, end) pairs = those in CERT, as the load writes one node or relationship for all
+    the rows naming one (PROD's parallel relationships of a type, say)."""
     graph = manifest.get("graph") or {}
     if not graph or cfg.graph is None:
         return []
@@ -117,9 +120,10 @@ def _graph(cfg: Config, env, run_dir: Path, manifest: dict) -> list[dict]:
         for name, entry in sorted(graph.get(kind, {}).items()):
             folder = run_dir / "final" / store.name / kind / f"{name}.parquet"
             final_rows = reconcile.parquet_rows(folder) if folder.exists() else None
-            in_cert = present[kind].get(name, 0)
+            distinct, in_cert = present[kind].get(name, (None, 0))
             rows.append({"kind": kind[:-1], "name": name, "extracted": entry["rows"], "final": final_rows,
-                         "in_cert": in_cert, "ok": entry["rows"] == final_rows == in_cert})
+                         "distinct": distinct, "in_cert": in_cert,
+                         "ok": entry["rows"] == final_rows and distinct == in_cert})
     return rows
 
 
@@ -234,14 +238,14 @@ def _checks(cfg: Config, env, root: Path, run_dir: Path, run_id: str, manifest: 
     with cancel.tagged_sessions():
         try:
             parsing = submit(_parse, cfg, root, run_dir, district, progress)
-            graph_counts = submit(_graph, cfg, env, run_dir, manifest)
+            graph_checks = submit(graph_counts, cfg, env, run_dir, manifest)
             pg_checks = submit(lambda: (_tables(cfg, env, run_dir, manifest, progress),
                                         _links(cfg, env, run_id, progress),
                                         _cross_store(cfg, env, run_id, district, parsing.result(), shapes, progress)))
             unscoped = _unscoped(cfg, env, run_id, manifest)
             stores = _dbt_tests(cfg, env, root, run_dir, run_id, district, progress, unscoped, parsing.result(),
                                 shapes, submit)
-            (tables, links, cross), graph = pg_checks.result(), graph_counts.result()
+            (tables, links, cross), graph = pg_checks.result(), graph_checks.result()
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             cancel.cancel_until_done(urls, submitted)
@@ -268,8 +272,8 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
               for r in tables if not r["ok"]]
     issues += [f"{name}: CERT holds no record of the run's keys (datamig.run_keys); its dbt tests were not run"
                for name in unscoped]
-    issues += [f"{r['kind']} {r['name']}: extracted {r['extracted']}, final {r['final']}, in CERT {r['in_cert']}"
-               for r in graph if not r["ok"]]
+    issues += [f"{r['kind']} {r['name']}: extracted {r['extracted']}, final {r['final']} ({r['distinct']} distinct), "
+               f"in CERT {r['in_cert']}" for r in graph if not r["ok"]]
     warnings: list[str] = []
     for s in stores:
         for t in s["tests"]:
