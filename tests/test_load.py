@@ -650,6 +650,28 @@ def test_the_rollback_counts_as_updated_only_rows_whose_values_changed_back(cert
     assert cert.fingerprint() == before
 
 
+def test_the_rollback_report_counts_what_the_graph_undo_did(cert):
+    """The graph counts were the ledger's entries: a node or relationship the run created and
+    CERT deleted since was counted deleted, an image restoring the values a node still held
+    was counted restored."""
+    seed_overlap(cert)  # District 1 changed by the final, School 10 as the final has it
+    cert.cypher("MATCH (s:School {school_id: 10}), (d:District {district_id: 1}) "
+                "CREATE (s)-[:BELONGS_TO {since: 1980}]->(d), "  # the final says 1990
+                "(:Staff {staff_id: 100, email: 'boss@north.test'})-[:WORKS_FOR {role: 'principal'}]->(d)")
+    before = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")  # images all it finds
+    cert.cypher("MATCH (s:Student {student_id: $id}) DETACH DELETE s", id=sid(0))  # and its ENROLLED_IN
+    cert.cypher("MATCH (:Staff {staff_id: 102})-[r:WORKS_FOR]->() DELETE r")
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert report["graph"] == {
+        "relationships_deleted": 4,  # BELONGS_TO of school 11, ENROLLED_IN of students 1-2, WORKS_FOR of staff 101
+        "relationships_already_gone": 2,  # ENROLLED_IN of student 0, WORKS_FOR of staff 102
+        "relationships_restored": 1, "relationships_unchanged": 1,  # BELONGS_TO of school 10; WORKS_FOR of staff 100
+        "nodes_restored": 1, "nodes_unchanged": 2,  # District 1; School 10, Staff 100
+        "nodes_deleted": 5, "nodes_already_gone": 1}  # School 11, students 1-2, staff 101-102; student 0
+    assert cert.fingerprint() == before
+
+
 def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
     """A review: a before-image went through to_jsonb, which drops an array's lower bound
     ('[0:2]={1,2,3}' came back as '{1,2,3}') and reads a float's -0 as the number 0."""

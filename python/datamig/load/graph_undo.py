@@ -52,38 +52,60 @@ def _rel_pattern(m: dict) -> str:
             f"(b:{q(m['end_label'])} {{{q(m['end_prop'])}: row.e}})")
 
 
-def _exec(graph: GraphStore, query: str, rows: list, doing: str) -> None:
+def _deleted(graph: GraphStore, query: str, rows: list, doing: str) -> tuple[int, int]:
+    """(nodes, relationships) the query deleted, run over `rows` in chunks: by Neo4j's own
+    counters, as a row whose node or relationship CERT no longer holds deletes nothing."""
+    nodes = rels = 0
     for chunk in _chunks(rows):
-        graph.write(lambda tx, chunk=chunk: tx.run(query, rows=chunk).consume(), doing=doing)
+        c = graph.write(lambda tx, chunk=chunk: tx.run(query, rows=chunk).consume().counters, doing=doing)
+        nodes, rels = nodes + c.nodes_deleted, rels + c.relationships_deleted
+    return nodes, rels
 
 
-def _delete_created_rels(graph: GraphStore, m: dict, doing: str) -> None:
+def _restored(graph: GraphStore, query: str, rows: list, doing: str) -> list[bool]:
+    """Per image whose node or relationship CERT still holds: whether putting it back changed a
+    value (an upsert images what it rewrites, with the values it held too)."""
+    out = []
+    for chunk in _chunks(rows):
+        out += graph.write(lambda tx, chunk=chunk: [r["changed"] for r in tx.run(query, rows=chunk)], doing=doing)
+    return out
+
+
+# The image set back, saying whether that changed the node or relationship `x`.
+_SET_IMAGE = "WITH row, x, properties(x) <> row.p AS changed SET x = row.p RETURN changed"
+
+
+def _tally(counts: dict, kind: str, rows: list, changed: list[bool]) -> None:
+    counts[f"{kind}_restored"] += sum(changed)
+    counts[f"{kind}_unchanged"] += len(changed) - sum(changed)
+    counts[f"{kind}_already_gone"] += len(rows) - len(changed)
+
+
+def _delete_created_rels(graph: GraphStore, m: dict, doing: str) -> tuple[int, int]:
     """The relationships of one 'rel' entry, each by the elementId its batch recorded, and only
     while its type and ends are still the entry's: a parallel relationship of the same type
     drawn between the same ends since (by CERT or a later run) stays. A ledger older than
-    rel_ids names none: the first such relationship between the ends goes, as it always did."""
+    rel_ids names none: the first such relationship between the ends goes, as it always did.
+    Returns (deleted, already gone); a pair or id the entry names twice is one relationship."""
     ids = m.get("rel_ids")
     if ids is None:
-        rows = [{"s": s, "e": e} for s, e in zip(m["start_keys"], m["end_keys"])]
-        _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x DELETE x",
-              rows, doing)
-        return
-    rows = [{"s": s, "e": e, "id": i} for s, e, i in zip(m["start_keys"], m["end_keys"], ids)]
-    _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WHERE elementId(x) = row.id DELETE x", rows, doing)
+        rows = list({(s, e): {"s": s, "e": e} for s, e in zip(m["start_keys"], m["end_keys"])}.values())
+        query = f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x DELETE x"
+    else:
+        rows = list({i: {"s": s, "e": e, "id": i} for s, e, i in zip(m["start_keys"], m["end_keys"], ids)}.values())
+        query = f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WHERE elementId(x) = row.id DELETE x"
+    deleted = _deleted(graph, query, rows, doing)[1]
+    return deleted, len(rows) - deleted
 
 
-def undo(graph: GraphStore, run_id: str, final_status: str, ledger: RunLedger | None = None) -> dict:
-    """`ledger`: the one a rollback's refusal checks read (of a committed run); else it is read
-    here, once the fence has let every batch still open end."""
-    counts = {"relationships_deleted": 0, "relationships_restored": 0, "nodes_restored": 0, "nodes_deleted": 0}
-    doing = f"undoing run {run_id}"
-    graph.fence(run_id)
-    ledger = ledger or RunLedger(graph, run_id)
+def _undo_created_rels(graph: GraphStore, ledger: RunLedger, counts: dict, doing: str) -> None:
     for entry in ledger.entries("rel"):
-        m = entry["p"]
-        _delete_created_rels(graph, m, doing)
-        counts["relationships_deleted"] += len(m["start_keys"])
+        deleted, gone = _delete_created_rels(graph, entry["p"], doing)
+        counts["relationships_deleted"] += deleted
+        counts["relationships_already_gone"] += gone
 
+
+def _restore_rels(graph: GraphStore, ledger: RunLedger, counts: dict, doing: str) -> None:
     groups = defaultdict(list)
     for b in ledger.befores("rel"):
         m = b["m"]
@@ -93,25 +115,48 @@ def undo(graph: GraphStore, run_id: str, final_status: str, ledger: RunLedger | 
         m = {"type": rtype, "start_label": sl, "start_prop": sp, "end_label": el, "end_prop": ep}
         # The very relationship the run rewrote (of parallel ones); a ledger older than rel_id
         # names none, and gets the first between the ends, as its load rewrote.
-        _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WHERE elementId(x) = row.id SET x = row.p",
-              [r for r in rows if r["id"] is not None], doing)
-        _exec(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x SET x = row.p",
-              [r for r in rows if r["id"] is None], doing)
-        counts["relationships_restored"] += len(rows)
+        changed = _restored(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WHERE elementId(x) = row.id "
+                                   f"{_SET_IMAGE}", [r for r in rows if r["id"] is not None], doing)
+        changed += _restored(graph, f"UNWIND $rows AS row MATCH {_rel_pattern(m)} WITH row, head(collect(x)) AS x "
+                                    f"{_SET_IMAGE}", [r for r in rows if r["id"] is None], doing)
+        _tally(counts, "relationships", rows, changed)
 
+
+def _restore_nodes(graph: GraphStore, ledger: RunLedger, counts: dict, doing: str) -> None:
     groups = defaultdict(list)
     for b in ledger.befores("node"):
         groups[(b["m"]["label"], b["m"]["key_prop"])].append({"k": b["m"]["key"], "p": b["p"]})
     for (label, prop), rows in groups.items():
-        _exec(graph, f"UNWIND $rows AS row MATCH (x:{q(label)} {{{q(prop)}: row.k}}) SET x = row.p", rows, doing)
-        counts["nodes_restored"] += len(rows)
+        changed = _restored(graph, f"UNWIND $rows AS row MATCH (x:{q(label)} {{{q(prop)}: row.k}}) {_SET_IMAGE}",
+                            rows, doing)
+        _tally(counts, "nodes", rows, changed)
 
+
+def _delete_created_nodes(graph: GraphStore, ledger: RunLedger, counts: dict, doing: str) -> None:
     for entry in ledger.entries("node"):
         m = entry["p"]
-        _exec(graph, f"UNWIND $rows AS k MATCH (x:{q(m['label'])} {{{q(m['key_prop'])}: k}}) DETACH DELETE x",
-              m["keys"], doing)
-        counts["nodes_deleted"] += len(m["keys"])
+        keys = list(dict.fromkeys(m["keys"]))  # a key the final named twice is one node (MERGE)
+        nodes, rels = _deleted(graph, f"UNWIND $rows AS k MATCH (x:{q(m['label'])} {{{q(m['key_prop'])}: k}}) "
+                                      f"DETACH DELETE x", keys, doing)
+        counts["nodes_deleted"] += nodes
+        counts["nodes_already_gone"] += len(keys) - nodes
+        counts["relationships_deleted"] += rels  # any the node still had (none, after a rollback's checks)
 
+
+def undo(graph: GraphStore, run_id: str, final_status: str, ledger: RunLedger | None = None) -> dict:
+    """`ledger`: the one a rollback's refusal checks read (of a committed run); else it is read
+    here, once the fence has let every batch still open end. Counts what the undo did in CERT:
+    deleted, restored (an image that changed values back), unchanged (an image of the values
+    still held), already gone (named by the ledger, no longer in CERT: nothing to do)."""
+    counts = {f"{kind}_{what}": 0 for kind in ("relationships", "nodes")
+              for what in ("deleted", "restored", "unchanged", "already_gone")}
+    doing = f"undoing run {run_id}"
+    graph.fence(run_id)
+    ledger = ledger or RunLedger(graph, run_id)
+    _undo_created_rels(graph, ledger, counts, doing)
+    _restore_rels(graph, ledger, counts, doing)
+    _restore_nodes(graph, ledger, counts, doing)
+    _delete_created_nodes(graph, ledger, counts, doing)
     _drop_ledger(graph, run_id, doing)
     graph.set_status(run_id, final_status, **({"rolled_back_at": now()} if final_status == "rolled_back" else {}))
     return counts
