@@ -4,6 +4,7 @@ services needed."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 from pathlib import Path
@@ -343,6 +344,25 @@ def test_successful_run(rcfg, project, tmp_path):
     _assert_self_contained(html)
     _assert_no_secrets(texts)
     assert "***" in texts["json"]  # the planted log warning is kept, its secret is not
+
+
+def test_graph_rows_merged_by_the_load_are_told_not_hidden(rcfg, project, tmp_path):
+    """PROD's parallel relationships of one type between two nodes are one relationship in CERT:
+    validate-migration counts distinct pairs (ok), and the report showed final 300, in CERT 299,
+    ok, with nothing saying why."""
+    run = _ok_run(rcfg)
+    verified = json.loads((run / "post-load-validation.json").read_text())
+    rel = next(r for r in verified["graph"] if r["name"] == "ENROLLED_IN")
+    rel.update(distinct=299, in_cert=299)
+    _write(run, "post-load-validation.json", verified)
+    report, md, html_text, _ = _build(rcfg, project, RUN_OK, tmp_path)
+    sp = next(s for s in report["stores"]["stores"] if s["store"] == "sp")
+    item = next(i for i in sp["items"] if i["item"] == "ENROLLED_IN")
+    assert (item["final"], item["distinct"], item["in_cert"], item["ok"]) == (300, 299, 299, True)
+    note = "relationship ENROLLED_IN: its 300 final rows name 299 distinct (start, end) pairs, one each in CERT"
+    assert note in report["stores"]["note"] and note in md and html.escape(note) in html_text
+    student = next(i for i in sp["items"] if i["item"] == "Student")
+    assert student["distinct"] is None and "Student" not in report["stores"]["note"]
 
 
 def test_run_failed_at_the_gate(rcfg, project, tmp_path):

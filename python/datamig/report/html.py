@@ -172,7 +172,8 @@ def _verify(report: dict) -> list[str]:
     if not vf.get("available"):
         return body + [_note(vf.get("note")), "</section>"]
     return body + [f"<p>Status {_badge(vf.get('status') or '?')}: {e(vf['ok'])} of {e(vf['checked'])} tables and "
-                   f"graph groups match (extracted = final = in CERT).</p>" + _list(vf["issues"]), "</section>"]
+                   f"graph groups match (extracted = final = in CERT; for the graph, in CERT = final's distinct "
+                   f"keys or pairs).</p>" + _list(vf["issues"]), "</section>"]
 
 
 def _timings(report: dict) -> list[str]:

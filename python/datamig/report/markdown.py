@@ -105,7 +105,8 @@ def _verify(report: dict) -> list[str]:
         return ["## Post-load verification", "", f"_{_text(vf.get('note'))}_", ""]
     return ["## Post-load verification", "",
             f"Status: **{_text(vf.get('status') or '?')}**: {vf['ok']} of {vf['checked']} tables and graph "
-            f"groups match (extracted = final = in CERT).", ""] + _bullets(vf["issues"], "no issues")
+            f"groups match (extracted = final = in CERT; for the graph, in CERT = final's distinct keys or "
+            f"pairs).", ""] + _bullets(vf["issues"], "no issues")
 
 
 def _timings(report: dict) -> list[str]:
