@@ -342,7 +342,7 @@ def test_rollback_restores_cert_exactly_then_the_run_loads_again(cert):
 
     report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert report["status"] == "ROLLED_BACK"
-    assert report["stores"]["ids"]["public.staff"] == {"inserted": 2, "updated": 1, "unchanged": 0}
+    assert report["stores"]["ids"]["public.staff"] == {"inserted": 2, "updated": 1, "unchanged": 0, "already_gone": 0}
     assert cert.fingerprint() == before  # overwritten rows, CERT-only rows and columns, graph
     assert cert.sql("ids", "SELECT status FROM datamig.runs") == [("rolled_back",)]
     assert cert.sql("ids", "SELECT count(*) FROM datamig.ledger")[0][0] == 0
@@ -642,12 +642,30 @@ def test_the_rollback_counts_as_updated_only_rows_whose_values_changed_back(cert
     load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
     report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     ids = report["stores"]["ids"]
-    assert ids["public.districts"] == {"inserted": 0, "updated": 1, "unchanged": 0}
-    assert ids["public.staff"] == {"inserted": 2, "updated": 1, "unchanged": 0}
-    assert ids["public.schools"] == {"inserted": 1, "updated": 0, "unchanged": 1}
-    assert ids["public.courses"] == {"inserted": 0, "updated": 0, "unchanged": 3}
-    assert ids["public.students"] == {"inserted": 3, "updated": 0, "unchanged": 0}
+    assert ids["public.districts"] == {"inserted": 0, "updated": 1, "unchanged": 0, "already_gone": 0}
+    assert ids["public.staff"] == {"inserted": 2, "updated": 1, "unchanged": 0, "already_gone": 0}
+    assert ids["public.schools"] == {"inserted": 1, "updated": 0, "unchanged": 1, "already_gone": 0}
+    assert ids["public.courses"] == {"inserted": 0, "updated": 0, "unchanged": 3, "already_gone": 0}
+    assert ids["public.students"] == {"inserted": 3, "updated": 0, "unchanged": 0, "already_gone": 0}
     assert cert.fingerprint() == before
+
+
+def test_the_rollback_counts_rows_cert_deleted_since_the_load_as_already_gone(cert):
+    """A table's `inserted` was the ledger's count: a row the run inserted and CERT deleted since
+    was counted as deleted by the rollback; a row the run imaged and CERT deleted since was not
+    counted at all (its image restores nothing: CERT's own delete stands)."""
+    seed_overlap(cert)
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
+    cert.sql("ids", f"DELETE FROM enrollments WHERE student_id = '{sid(0)}'; DELETE FROM students WHERE id = '{sid(0)}'; "
+                    "DELETE FROM courses WHERE id = 3")
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    ids = report["stores"]["ids"]
+    assert ids["public.students"] == {"inserted": 2, "updated": 0, "unchanged": 0, "already_gone": 1}
+    assert ids["public.enrollments"]["already_gone"] == 1
+    assert ids["public.courses"] == {"inserted": 0, "updated": 0, "unchanged": 2, "already_gone": 1}
+    assert ids["public.districts"] == {"inserted": 0, "updated": 1, "unchanged": 0, "already_gone": 0}
+    assert cert.sql("ids", "SELECT count(*) FROM students") == [(0,)]
+    assert cert.sql("ids", "SELECT id FROM courses WHERE id IN (1, 2, 3) ORDER BY id") == [(1,), (2,)]
 
 
 def test_the_rollback_report_counts_what_the_graph_undo_did(cert):

@@ -195,7 +195,8 @@ class _Rollback:
                 if t.nullify:
                     pg.execute(pg_sql.null_out_inserted(t), self._params(t), f"cutting cycle keys of {t.name}")
             for t in reversed(loads):  # children first
-                pg.execute(pg_sql.delete_inserted(t), self._params(t), f"deleting rows of {t.name}")
+                deleted = pg.execute(pg_sql.delete_inserted(t), self._params(t), f"deleting rows of {t.name}")
+                self._count_deleted(counts[name], t, deleted.rowcount)
             try:
                 self.sequences[name] = ledger.moved_sequences(pg.conn, self.run_id)
                 ledger.record_rollback(pg.conn, self.run_id)
@@ -214,10 +215,21 @@ class _Rollback:
         back, `unchanged` the images an upsert took of rows it rewrote with the values they held."""
         entry = counts.setdefault(t.table_name, {"inserted": 0, "updated": 0})
         entry.setdefault("unchanged", 0)
+        entry.setdefault("already_gone", 0)
         if not t.restorable:
             return
+        imaged = entry["updated"]
         changed = [r[0] for r in pg.execute(pg_sql.restore_updates(t), self._params(t), f"restoring rows of {t.name}")]
         entry["updated"], entry["unchanged"] = sum(changed), len(changed) - sum(changed)
+        entry["already_gone"] += imaged - len(changed)  # deleted in CERT since: CERT's change, kept
+
+    @staticmethod
+    def _count_deleted(counts: dict, t: TableLoad, deleted: int) -> None:
+        """`inserted` becomes the rows the rollback deleted; the run's rows CERT deleted since
+        are `already_gone` (the ledger's count named them as deleted)."""
+        entry = counts.setdefault(t.table_name, {"inserted": 0, "updated": 0, "unchanged": 0, "already_gone": 0})
+        entry["already_gone"] += entry["inserted"] - deleted
+        entry["inserted"] = deleted
 
     def _restore_sequences(self) -> dict[str, list[str]]:
         """Last, once the rollback has committed (setval is not transactional: done before, a
