@@ -488,7 +488,7 @@ def report(r: dict) -> None:
 
 def parent_main(args) -> None:
     from datamig.config import load_config
-    from datamig.services import manager
+    from datamig.services import termination
 
     own_state = args.state_dir is None
     state = Path(args.state_dir or tempfile.mkdtemp(prefix="datamig-bench-"))
@@ -499,12 +499,26 @@ def parent_main(args) -> None:
     work = state / "bench"
     work.mkdir(exist_ok=True)
     print(f"state folder {state}")
-    t = time.perf_counter()
+    with termination.exit_on_signals():  # SIGTERM or SIGHUP: the services stopped (unless --keep)
+        results = _measure_on_services(args, cfg, state, own_state, work)
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        rows_a, rows_b = a["manifest"]["totals"]["rows"], b["manifest"]["totals"]["rows"]
+        print(f"\n=== growth {a['scale']} -> {b['scale']} ===")
+        print(f"  rows x{rows_b / rows_a:.1f}; extraction time x{b['child']['elapsed_s'] / a['child']['elapsed_s']:.1f}; "
+              f"peak memory {a['child']['wait4_maxrss_kb'] / 1024:.0f} MB -> {b['child']['wait4_maxrss_kb'] / 1024:.0f} MB "
+              f"(x{b['child']['wait4_maxrss_kb'] / a['child']['wait4_maxrss_kb']:.2f})")
+
+
+def _measure_on_services(args, cfg, state: Path, own_state: bool, work: Path) -> list[dict]:
     from datamig.estate.seed import apply_schemas
-    env = manager.up(ROOT, cfg, apply_schemas=lambda v: (apply_schemas(v, "prod"), apply_schemas(v, "cert")))
-    print(f"services up in {time.perf_counter() - t:.1f} s")
+    from datamig.services import manager, termination
+
     results = []
-    try:
+    try:  # up inside: a signal or failure halfway through still stops what had started
+        t = time.perf_counter()
+        env = manager.up(ROOT, cfg, apply_schemas=lambda v: (apply_schemas(v, "prod"), apply_schemas(v, "cert")))
+        print(f"services up in {time.perf_counter() - t:.1f} s")
         for scale in args.scale or (["reference"] + (["large"] if args.large else [])):
             if not args.skip_seed:
                 print(f"seeding PROD at {scale} ...", flush=True)
@@ -514,18 +528,13 @@ def parent_main(args) -> None:
             results.append(r)
     finally:
         if not args.keep:
-            manager.down(ROOT)
-            if own_state:
-                shutil.rmtree(state, ignore_errors=True)
+            with termination.held():  # a signal now must not stop the stop halfway
+                manager.down(ROOT)
+                if own_state:
+                    shutil.rmtree(state, ignore_errors=True)
         else:
             print(f"services left running; DATAMIG_STATE_DIR={state}")
-    if len(results) > 1:
-        a, b = results[0], results[-1]
-        rows_a, rows_b = a["manifest"]["totals"]["rows"], b["manifest"]["totals"]["rows"]
-        print(f"\n=== growth {a['scale']} -> {b['scale']} ===")
-        print(f"  rows x{rows_b / rows_a:.1f}; extraction time x{b['child']['elapsed_s'] / a['child']['elapsed_s']:.1f}; "
-              f"peak memory {a['child']['wait4_maxrss_kb'] / 1024:.0f} MB -> {b['child']['wait4_maxrss_kb'] / 1024:.0f} MB "
-              f"(x{b['child']['wait4_maxrss_kb'] / a['child']['wait4_maxrss_kb']:.2f})")
+    return results
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ loopback, started once, in a state folder of their own (a developer's `.datamig/
 never touched), and stopped at the end."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -21,6 +22,16 @@ def _state_dir() -> Path:
     return path
 
 
+def pytest_configure(config):
+    """SIGTERM and SIGHUP end the session as Ctrl-C does, fixtures torn down (`timeout` killing
+    a run left its PostgreSQL and Neo4j running)."""
+    from datamig.services import termination
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(termination.stop_on_signals())
+    config.add_cleanup(stack.close)
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
@@ -37,7 +48,7 @@ def cfg():
 def services(cfg):
     """Env mapping (URLs, users, passwords) of the running test estate."""
     from datamig.estate.seed import apply_schemas
-    from datamig.services import manager
+    from datamig.services import manager, termination
 
     state = _state_dir()
     previous = os.environ.get("DATAMIG_STATE_DIR")
@@ -47,12 +58,13 @@ def services(cfg):
                                                                   apply_schemas(env, "cert")))
         yield values
     finally:
-        manager.down(ROOT)
-        shutil.rmtree(state, ignore_errors=True)
-        if previous is None:
-            os.environ.pop("DATAMIG_STATE_DIR", None)
-        else:
-            os.environ["DATAMIG_STATE_DIR"] = previous
+        with termination.held():  # a signal now must not stop the stop halfway
+            manager.down(ROOT)
+            shutil.rmtree(state, ignore_errors=True)
+            if previous is None:
+                os.environ.pop("DATAMIG_STATE_DIR", None)
+            else:
+                os.environ["DATAMIG_STATE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from .. import pg_address
 from ..config import Config, check_neo4j_url
 from ..errors import ConfigError
-from . import envfile, postgres_cluster, roles
+from . import envfile, postgres_cluster, roles, termination
 from .neo4j_server import REFUSED as _REFUSED
 from .ports import free_port
 
@@ -68,12 +68,15 @@ def _pg_up(root: Path, cfg: Config, state: dict, pw: dict) -> postgres_cluster.C
                                        pw["DATAMIG_PG_SUPERUSER_PASSWORD"])
     if not postgres_cluster.is_initialized(data_dir):
         postgres_cluster.initdb(data_dir, cluster.password)
-    if not postgres_cluster.is_running(cluster):
-        if not _port_free(cluster.port):
-            cluster.port = free_port()
-        postgres_cluster.start(cluster)
-    state["postgres"] = {"data_dir": str(data_dir), "port": cluster.port}
-    _write_state(root, state)
+    # held: a signal while pg_ctl waits would leave its postmaster (in a session of its own)
+    # running but recorded nowhere, so no stop would find it
+    with termination.held():
+        if not postgres_cluster.is_running(cluster):
+            if not _port_free(cluster.port):
+                cluster.port = free_port()
+            postgres_cluster.start(cluster)
+        state["postgres"] = {"data_dir": str(data_dir), "port": cluster.port}
+        _write_state(root, state)
     admin = cluster.url()
     roles.ensure_roles(admin, pw["DATAMIG_PG_READER_PASSWORD"], pw["DATAMIG_PG_WRITER_PASSWORD"])
     for store in cfg.postgres_stores():
