@@ -67,7 +67,8 @@ def stop_on_signals():
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            # None: a handler set outside Python, which cannot be put back; the default is
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
         _State.owner = None
 
 
