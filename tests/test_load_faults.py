@@ -655,3 +655,42 @@ def test_a_node_cert_commits_between_a_batch_check_and_its_write_stays_cert_s(ma
         {"p": {"district_id": 1, "name": "CERT made"}}]
     cert.cypher("MATCH (d:District {district_id: 1}) DELETE d")
     assert cert.prepared() == [] and cert.fingerprint() == before
+
+
+def test_an_image_is_what_the_load_overwrote_not_a_value_cert_committed_after_it(make_cert, final_template, spawn):
+    """The before-image of a node (and of a relationship) was a plain read: Neo4j takes no lock
+    to read, so CERT could commit a change between the image and the load's write, and the
+    rollback would restore a value that was never what the load overwrote. The image now locks
+    what it images: CERT's write waits for the load's transaction and lands after it."""
+    cert, run_dir = _fresh_run(make_cert, final_template)
+    cert.cypher("CREATE (:District {district_id: 1, name: 'Old North'})")
+    proc = spawn(cert, "load", str(run_dir), "--strategy", "upsert", failpoint="stop:load:graph-imaged")
+    try:
+        _stopped(proc.pid)  # District 1 imaged, not yet written (relationships share the lock: LOCK)
+        writer = threading.Thread(target=cert.cypher, args=(
+            "MATCH (d:District {district_id: 1}) SET d.name = 'CERT renamed'",))
+        writer.start()
+        assert _blocked(cert, writer, "CERT renamed"), "CERT's write went through between the image and the write"
+        os.kill(proc.pid, signal.SIGCONT)
+        assert _continue_until_exit(proc) == 0
+    finally:
+        if proc.returncode is None:  # failed above: the stopped loader would hold the zygote
+            proc.kill()
+            proc.wait(timeout=60)
+    writer.join(timeout=300)
+    assert cert.cypher("MATCH (:DatamigRun)-[r:DATAMIG_BEFORE {kind: 'node', label: 'District'}]->(b) "
+                       "RETURN b.name AS name") == [{"name": "Old North"}]
+    assert cert.cypher("MATCH (d:District {district_id: 1}) RETURN d.name AS name") == [{"name": "CERT renamed"}]
+    assert cert.cypher("MATCH (x) WHERE x._datamig_lock IS NOT NULL RETURN count(x) AS n") == [{"n": 0}]
+
+
+def _blocked(cert, writer: threading.Thread, marker: str, timeout: float = 120) -> bool:
+    """True once Neo4j lists the query holding `marker` as blocked on a lock; False if the
+    writer's transaction finished instead."""
+    deadline = time.monotonic() + timeout
+    while writer.is_alive() and time.monotonic() < deadline:
+        rows = cert.cypher("SHOW TRANSACTIONS YIELD currentQuery, status RETURN currentQuery AS q, status AS s")
+        if any(marker in (r["q"] or "") and (r["s"] or "").startswith("Blocked") for r in rows):
+            return True
+        time.sleep(0.05)
+    return False

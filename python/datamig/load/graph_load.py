@@ -340,6 +340,13 @@ def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
 
 # --- apply -------------------------------------------------------------------------------------
 
+# Neo4j reads committed data without locks: a node or relationship imaged by a plain read
+# could be changed and committed by CERT before this transaction's write took its lock, and
+# the image (what the rollback restores) would not be what the load overwrote. A write locks
+# it first, until this transaction ends; the property never reaches the store.
+LOCK = "SET {x}.`_datamig_lock` = true REMOVE {x}.`_datamig_lock`"
+
+
 def _hold_run(tx, run_id: str) -> None:
     """First statement of every batch: lock the run node until this batch ends (the fence an
     undo waits on, graph.py), then go on only if the run is still being applied. The status
@@ -381,10 +388,11 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     kept = [r["k"] for r in rows if r["k"] in found and r["k"] not in rewrite]
     if changed:
         tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $keys AS k "
-               f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: k}}) "
+               f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: k}}) {LOCK.format(x='x')} "
                f"CREATE (b:DatamigBefore) SET b = properties(x) "
                f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'node', label: $label, key_prop: $prop, key: k}}]->(b)",
                run=run_id, keys=changed, label=s.name, prop=s.key_prop).consume()
+        faults.failpoint("load:graph-imaged")
     for kind, keys in (("node", created), ("node_kept", kept)):
         if keys:
             tx.run("CREATE (:DatamigLedger {run_id: $run, kind: $kind, label: $label, key_prop: $prop, keys: $keys, "
@@ -459,7 +467,7 @@ def _rewrite_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> None:
     between the two ends, and only the one imaged came back on rollback. Every image is taken
     before any write, so rows naming the same ends all image CERT's own properties."""
     imaged = tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row MATCH {_rel_pattern(s)} "
-                    f"WITH run, row, head(collect(x)) AS x "
+                    f"WITH run, row, head(collect(x)) AS x {LOCK.format(x='x')} "
                     f"CREATE (bi:DatamigBefore) SET bi = properties(x) "
                     f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'rel', type: $meta.type, start_label: $meta.start_label, "
                     f"start_prop: $meta.start_prop, start_key: row.s, end_label: $meta.end_label, "
@@ -468,6 +476,7 @@ def _rewrite_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> None:
                     run=run_id, rows=[{"s": r["s"], "e": r["e"], "i": i} for i, r in enumerate(rows)],
                     meta=_rel_meta(s)).data()
     ids = {r["i"]: r["id"] for r in imaged}
+    faults.failpoint("load:graph-imaged")
     tx.run("UNWIND $rows AS row MATCH ()-[x]->() WHERE elementId(x) = row.id SET x += row.p",
            rows=[{"id": ids[i], "p": r["p"]} for i, r in enumerate(rows)]).consume()
 
