@@ -412,3 +412,25 @@ def test_a_call_cancelled_before_its_thread_began_frees_the_lock():
     assert second() == "done" and ran == [2] and not _DBT.locked()
     second.abandon()  # its work ended: nothing left to release
     assert not _DBT.locked()
+
+
+def test_datamig_mcp_logs_an_unexpected_failure_to_stderr(tmp_path):
+    """Started as `datamig mcp` (the CLI's callback puts a NullHandler on the root logger), the
+    server logged nothing at all: the traceback of a tool that failed unexpectedly was lost."""
+    from mcp.client.stdio import stdio_client
+
+    _run_state(tmp_path)
+    (tmp_path / "reports").write_text("a file where get_report writes its reports folder")
+    params = _params(tmp_path)
+    params.args = ["-m", "datamig", "mcp"]
+    errlog = tmp_path / "stderr.txt"
+
+    async def main():
+        with errlog.open("w") as err:
+            async with Client(stdio_client(params, errlog=err)) as client:
+                return await client.call_tool("get_report", {"run_id": RUN})
+
+    result = anyio.run(main)
+    assert result.is_error and "FileExistsError" in result.content[0].text
+    logged = errlog.read_text()
+    assert "tool failed" in logged and "Traceback" in logged and PLANTED not in logged, logged

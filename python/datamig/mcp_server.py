@@ -406,7 +406,16 @@ def main() -> None:
     global _ROOT
     _ROOT = envfile.find_project_root()
     os.chdir(_ROOT)
+    _log_to_stderr()
     build_server().run("stdio")
+
+
+def _log_to_stderr() -> None:
+    """stderr is the log hosts keep. The SDK sets up a stderr handler on the root logger only if
+    it has none, and `datamig mcp` (the CLI's callback) put a NullHandler there: every log line
+    of the server, the traceback of a tool that failed unexpectedly included, went nowhere."""
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if type(h) is not logging.NullHandler]
 
 
 if __name__ == "__main__":
