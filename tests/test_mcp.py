@@ -397,6 +397,47 @@ def test_a_cancelled_migrate_stops_before_its_next_phase(tiny_estate, cfg, tmp_p
             (ROOT / "data" / "reports" / f"{run['run_id']}.{suffix}").unlink(missing_ok=True)
 
 
+def test_a_session_ended_during_a_migrate_stops_the_run_before_its_next_phase(tiny_estate, tmp_path, monkeypatch):
+    """The client closed the session (stdin) while a migrate ran: the server returned from main and
+    the interpreter's shutdown broke the running dbt ("cannot schedule new futures after
+    interpreter shutdown"), the run failed in transform. Now the server stops it before its next
+    phase, as a cancel does, and exits when the phase has ended."""
+    from conftest import SALT
+
+    # a host that waits for the server to exit (the SDK's client kills it after 2 s, which leaves
+    # the run `interrupted` instead)
+    monkeypatch.setattr("mcp.client.stdio.PROCESS_TERMINATION_TIMEOUT", 600)
+    extra = {**tiny_estate["env"], "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"], "DATAMIG_SALT": SALT}
+    in_transform = anyio.Event()
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        if (message or "").startswith("transform:"):
+            in_transform.set()
+
+    async def main():
+        with anyio.CancelScope() as session:
+            async with _session(tmp_path, extra, timeout=840) as client:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(lambda: client.call_tool("migrate", {"district": 42}, progress_callback=on_progress))
+                    await in_transform.wait()
+                    session.cancel()  # the host quits with the call in flight
+        async with _session(tmp_path, extra) as client:
+            run = (await client.call_tool("list_runs", {})).structured_content["runs"][0]
+            report = await client.call_tool("get_report", {"run_id": run["run_id"]})
+            return run, report
+
+    run, report = anyio.run(main)
+    try:
+        assert run["status"] == "cancelled", run
+        assert {name: p["status"] for name, p in run["phases"].items()} == {
+            "preflight": "done", "extract": "done", "transform": "done", "gate": "pending", "load": "pending",
+            "verify": "pending", "report": "pending"}
+        assert report.structured_content["summary"]["status"] == "CANCELLED"
+    finally:
+        for suffix in ("json", "md", "html"):
+            (ROOT / "data" / "reports" / f"{run['run_id']}.{suffix}").unlink(missing_ok=True)
+
+
 def test_a_call_cancelled_before_its_thread_began_frees_the_lock():
     """anyio can cancel a call while it waits for a worker thread: its work never runs, and the
     lock it took must not stay held for ever."""

@@ -55,6 +55,9 @@ _ROOT: Path | None = None
 # Tools that run dbt in this process (its working directory, environment and state are the
 # process's): one at a time; a second is refused at once instead of corrupting the first.
 _DBT = threading.Lock()
+# Set when the server is ending (the client closed the session): a migrate still running stops
+# before its next phase, as when its call is cancelled.
+_ENDING = threading.Event()
 
 
 def _root() -> Path:
@@ -296,7 +299,8 @@ def build_server() -> MCPServer:
 
             s = Settings()
             return api.migrate(s.cfg, s.env, s.root, district or 0, dry_run=dry_run, strategy=strategy,
-                               resume=resume, progress=progress.phase_message, stop=cancelled.is_set)
+                               resume=resume, progress=progress.phase_message,
+                               stop=lambda: cancelled.is_set() or _ENDING.is_set())
 
         def cancel() -> None:  # a cancelled migrate used to run on to its end, the load included
             cancelled.set()
@@ -407,7 +411,23 @@ def main() -> None:
     _ROOT = envfile.find_project_root()
     os.chdir(_ROOT)
     _log_to_stderr()
-    build_server().run("stdio")
+    try:
+        build_server().run("stdio")
+    finally:
+        _let_running_work_end()
+
+
+def _let_running_work_end() -> None:
+    """The session is over, but a migrate or validate_migration abandoned by it may still run in
+    its worker thread. Returning now began the interpreter's shutdown under it: dbt could schedule
+    no more nodes ("cannot schedule new futures after interpreter shutdown") and the run ended
+    failed mid-phase. Instead the server asks it to stop before its next phase and waits."""
+    _ENDING.set()
+    if not _DBT.acquire(blocking=False):
+        log.warning("session ended: waiting for the running migrate or validate_migration to stop at "
+                    "the end of its phase")
+        _DBT.acquire()
+    _DBT.release()
 
 
 def _log_to_stderr() -> None:
