@@ -426,16 +426,38 @@ def test_a_session_ended_during_a_migrate_stops_the_run_before_its_next_phase(ti
             report = await client.call_tool("get_report", {"run_id": run["run_id"]})
             return run, report
 
-    run, report = anyio.run(main)
-    try:
-        assert run["status"] == "cancelled", run
-        assert {name: p["status"] for name, p in run["phases"].items()} == {
-            "preflight": "done", "extract": "done", "transform": "done", "gate": "pending", "load": "pending",
-            "verify": "pending", "report": "pending"}
-        assert report.structured_content["summary"]["status"] == "CANCELLED"
-    finally:
-        for suffix in ("json", "md", "html"):
-            (ROOT / "data" / "reports" / f"{run['run_id']}.{suffix}").unlink(missing_ok=True)
+    run, report = anyio.run(main)  # its reports are beside its runs folder: in tmp_path
+    assert run["status"] == "cancelled", run
+    assert {name: p["status"] for name, p in run["phases"].items()} == {
+        "preflight": "done", "extract": "done", "transform": "done", "gate": "pending", "load": "pending",
+        "verify": "pending", "report": "pending"}
+    assert report.structured_content["summary"]["status"] == "CANCELLED"
+
+
+def test_every_rollback_result_says_whether_it_rolled_back(tiny_estate, tmp_path):
+    """A refused or failed rollback said rolled_back false; a done one had no rolled_back at all."""
+    from conftest import SALT
+
+    extra = {**tiny_estate["env"], "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"], "DATAMIG_SALT": SALT}
+
+    async def main():
+        async with _session(tmp_path, extra, timeout=840) as client:
+            migrated = await client.call_tool("migrate", {"district": 42, "dry_run": False})
+            run_id = migrated.structured_content["run_id"]
+            refused = await client.call_tool("rollback", {"run_id": run_id})
+            done = await client.call_tool("rollback", {"run_id": run_id, "confirm": True})
+            runs = await client.call_tool("list_runs", {})
+            return migrated, refused, done, runs
+
+    migrated, refused, done, runs = anyio.run(main)  # its reports are beside its runs folder: in tmp_path
+    run_id = migrated.structured_content["run_id"]
+    assert migrated.structured_content["status"] == "succeeded", migrated.structured_content
+    assert (refused.structured_content["status"], refused.structured_content["rolled_back"]) == ("REFUSED", False)
+    assert not done.is_error, done.content[0].text
+    body = done.structured_content
+    assert (body["run_id"], body["status"], body["rolled_back"]) == (run_id, "ROLLED_BACK", True)
+    assert sum(t["inserted"] for tables in body["stores"].values() for t in tables.values()) > 0
+    assert runs.structured_content["runs"][0]["cert"]["status"] == "ROLLED_BACK"
 
 
 def test_a_call_cancelled_before_its_thread_began_frees_the_lock():

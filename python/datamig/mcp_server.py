@@ -343,7 +343,8 @@ def build_server() -> MCPServer:
                                                    "CERT and restores what it overwrote.")] = False,
     ) -> dict[str, Any]:
         """Undo one loaded run in CERT (only its own inserts and updates; CERT's own data is kept).
-        Refuses, as a normal result, unless confirm is true."""
+        Refuses, as a normal result, unless confirm is true. Every result has run_id, status
+        (ROLLED_BACK, REFUSED or FAILED) and rolled_back (true or false)."""
         _run_id(run_id)
         if not confirm:
             return _refused(run_id)
@@ -353,9 +354,13 @@ def build_server() -> MCPServer:
 
             s = Settings()
             try:
-                return api.rollback(s.cfg, s.env, run_id)
+                report = api.rollback(s.cfg, s.env, run_id)
             except MigrationFailed as exc:
                 return {"run_id": run_id, "status": "FAILED", "rolled_back": False, "error": _line(exc)}
+            # a refused or failed rollback says rolled_back false; a done one had no such key, so an
+            # agent testing it read a done rollback as not done
+            return {"run_id": run_id, "status": report["status"], "rolled_back": report["status"] == "ROLLED_BACK",
+                    **report}
 
         return await _call(run)
 
