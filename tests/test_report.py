@@ -715,3 +715,32 @@ def test_a_running_run_whose_process_is_gone_is_listed_as_interrupted(rcfg, tmp_
     assert report["next_steps"][0] == f"Resume it from the phase it stopped in: `datamig migrate --resume {RUN_OK}`."
     with pytest.raises(DatamigError, match=f"run {RUN_GATE} is running \\(process {os.getpid()} on "):
         migrate.resume(rcfg, {}, tmp_path, RUN_GATE)
+
+
+def test_two_writers_of_one_report_file_never_break_each_other(tmp_path):
+    """get_report (an agent) and the run's own report phase can write the same report at once:
+    they shared one temporary name, so one renamed the other's half-written file away and the
+    other's rename failed (FileNotFoundError), or the report was left cut short."""
+    import threading
+
+    from datamig.report.build import _write
+
+    path = tmp_path / "reports" / "r.json"
+    texts = ["a" * 300_000, "b" * 200_000]
+    errors = []
+
+    def writer(text: str) -> None:
+        try:
+            for _ in range(150):
+                _write(path, text)
+                assert path.read_text() in texts
+        except Exception as exc:  # collected: an exception in a thread would not fail the test
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert path.read_text() in texts and [p.name for p in path.parent.iterdir()] == ["r.json"]

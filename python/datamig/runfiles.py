@@ -7,6 +7,8 @@ file (exit 2: the user's to fix, not a failed migration).
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 from .errors import DatamigError
@@ -27,3 +29,21 @@ def read_json_object(path: Path) -> dict:
     if not isinstance(data, dict):
         raise DatamigError(f"{path}: not a JSON object")
     return data
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """`text` into `path` by a rename: a reader sees the old file or the whole new one, never a
+    file cut short. The temporary name is the writer's own (process and thread): two writers of
+    one file (a run's report phase and an agent's get_report) shared `.name.tmp` and could rename
+    each other's half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left when the write or rename failed
+
+
+def write_json(path: Path, data) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))

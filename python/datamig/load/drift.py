@@ -7,13 +7,13 @@ in addition (tables, columns) is fine: CERT may be ahead of PROD.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..extract import pg_types
+from ..runfiles import write_json
 from .catalog import StoreCatalog
 
 DRIFT_REPORT = "drift-report.json"
@@ -118,7 +118,5 @@ def write_report(run_dir: Path, problems: list[Problem], checked: list[str]) -> 
     report = {"run_id": run_dir.name, "status": "DRIFT" if problems else "OK",
               "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "stores_checked": checked, "problems": [asdict(p) | {"message": p.describe()} for p in problems]}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(path)
+    write_json(path, report)
     return path

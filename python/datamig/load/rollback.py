@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import DatamigError, MigrationFailed, NotFound
+from ..runfiles import write_json
 from ..services.manager import check_cert_apart
 from . import decision, faults, graph_undo, ledger, pg_sql
 from .catalog import read_catalog
@@ -88,7 +89,7 @@ class _Rollback:
                       "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       "elapsed_s": round(time.monotonic() - started, 3), "stores": counts,
                       "graph": graph_counts, "sequences": self._restore_sequences(), "recovery": recovery}
-            _write_json(self.run_dir / REPORT, report)
+            write_json(self.run_dir / REPORT, report)
             return report
         except BaseException as exc:
             self._abort()
@@ -128,7 +129,7 @@ class _Rollback:
                   "elapsed_s": round(time.monotonic() - started, 3), "stores": {}, "graph": None,
                   "recovery": recovery}
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(self.run_dir / REPORT, report)
+        write_json(self.run_dir / REPORT, report)
         self.progress(f"run {self.run_id}: {undone}")
         return report
 
@@ -272,7 +273,3 @@ def undone_by_recovery(recovery: dict, run_id: str) -> str | None:
     return None
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)

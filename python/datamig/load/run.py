@@ -35,6 +35,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import DatamigError, MigrationFailed
 from ..extract.runs import attach_run_log, detach_run_log
+from ..runfiles import write_json
 from ..services.manager import check_cert_apart
 from . import decision, drift, faults, graph_load, ledger
 from . import strategy as strategies
@@ -369,12 +370,12 @@ class _Load:
         if not self.dry_run:
             if self.report["status"] == "ALREADY_LOADED" and (_report_at(real) or {}).get("status") == "LOADED":
                 return  # the load's own report (its timings, its recovery) stays; this one is returned
-            _write_json(real, self.report)
+            write_json(real, self.report)
             return
-        _write_json(self.folder.path / DRY_RUN_REPORT, self.report)
+        write_json(self.folder.path / DRY_RUN_REPORT, self.report)
         earlier = _report_at(real)
         if earlier is None or earlier.get("dry_run"):  # no real load's report to keep
-            _write_json(real, self.report)
+            write_json(real, self.report)
 
     def _close(self) -> None:
         for pg in self.pgs.values():
@@ -420,7 +421,3 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)

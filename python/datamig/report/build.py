@@ -8,13 +8,13 @@ environment before anything is written.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Config
 from ..errors import NotFound
 from ..extract.runs import checked_run_id
+from ..runfiles import write_text_atomic
 from ..services import envfile
 from . import html, markdown, scrub
 from .artifacts import read_run
@@ -60,7 +60,4 @@ def build_report(cfg: Config, run_id: str, reports_dir: Path | None = None, root
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)

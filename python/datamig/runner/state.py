@@ -2,7 +2,6 @@
 that failed and `datamig runs` can list runs with their status."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -14,7 +13,7 @@ from ..errors import DatamigError
 from ..extract.runs import RUN_ID, district_of
 from ..report.artifacts import read_cert_state, read_run
 from ..report.stepwise import state_of
-from ..runfiles import read_json_object
+from ..runfiles import read_json_object, write_json
 
 PHASES = ("preflight", "extract", "transform", "gate", "load", "verify", "report")
 # a phase-by-phase run's status: the last of its phases done
@@ -55,11 +54,7 @@ class RunState:
         return out_dir / self.run_id / "run-state.json"
 
     def save(self, out_dir: Path) -> None:
-        path = self.path(out_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
-        os.replace(tmp, path)
+        write_json(self.path(out_dir), asdict(self))
 
     @classmethod
     def load(cls, out_dir: Path, run_id: str) -> "RunState":

@@ -24,6 +24,7 @@ import duckdb
 from ..anonymize.keyed import Keys
 from ..anonymize.sql_library import create_sql_library
 from ..quoting import sql_literal
+from ..runfiles import write_text_atomic
 from . import failing_keys
 
 REPORT = "validation-report.json"
@@ -212,9 +213,7 @@ def _add_samples(warehouse: Path, pending, scrub: Scrubber, keys: Keys | None) -
 
 def write_report(run_dir: Path, report: Mapping) -> Path:
     path = run_dir / REPORT
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
     return path
 
 

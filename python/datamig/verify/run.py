@@ -9,7 +9,6 @@ test fails or errors, or a link points at a parent CERT lacks. Warn-severity fai
 reported as warnings. Nothing in it is a data value: failing rows are told by their keys."""
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +24,7 @@ from ..load.graph import cert_login
 from ..load.pgstore import cert_url
 from ..pg_address import cannot_connect
 from ..report.artifacts import gone_from_cert, read_cert_state
-from ..runfiles import read_json_object
+from ..runfiles import read_json_object, write_json
 from ..services.envfile import find_project_root
 from ..transform.validation_report import Scrubber
 from . import cancel, cert_scope, cross_store, dbt_cert, reconcile
@@ -288,5 +287,5 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
               "dbt_tests": {"target": "cert", "scope": "rows of the run (datamig.run_keys)",
                             "summary": _summary(stores), "stores": stores},
               "links": links, "cross_store_tests": cross, "seconds": round(time.monotonic() - started, 3)}
-    (run_dir / "post-load-validation.json").write_text(json.dumps(result, indent=2, default=str))
+    write_json(run_dir / "post-load-validation.json", result)
     return result
