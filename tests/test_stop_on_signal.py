@@ -162,3 +162,57 @@ def test_a_signal_inside_a_held_block_is_raised_at_its_end_and_a_second_one_is_i
     assert proc.stdout.splitlines() == ["held block ran to its end", "finally ran to its end"], proc
     assert proc.stderr == "stopped by SIGTERM\n"
     assert proc.returncode == 128 + signal.SIGTERM
+
+
+def test_services_down_stops_what_a_killed_services_up_was_starting(tmp_path):
+    """`services up` killed (SIGKILL: no clean-up of any kind) while its Neo4j starts: the server
+    was recorded only once ready, so `services down` did not know it, and it ran on, holding its
+    store's lock against the next `up`."""
+    state = tmp_path / "state"
+    env = {**_child_env(tmp_path / "unused"), "DATAMIG_STATE_DIR": str(state)}
+    datamig = [sys.executable, "-m", "datamig"]
+    proc = subprocess.Popen([*datamig, "services", "up"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        servers = [("neo4j", _first_process_naming(str(state / "neo4j"), proc), 0), *_postgres_of(state)]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        down = subprocess.run([*datamig, "services", "down"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert down.returncode == 0, down.stderr
+        assert len(servers) == 2 and _still_up(servers) == [], down.stdout
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in _pids_naming(str(state)):  # what the defect leaves behind
+            os.kill(pid, signal.SIGKILL)
+        _clean_up(state)
+
+
+def _pids_naming(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _first_process_naming(text: str, parent: subprocess.Popen, deadline: float = 600) -> int:
+    """The pid of the first process whose command line names `text` (the Neo4j server started
+    for that home), as soon as it exists."""
+    end = time.monotonic() + deadline
+    while not (pids := _pids_naming(text)):
+        assert parent.poll() is None, "services up ended before starting Neo4j"
+        assert time.monotonic() < end, "services up never started Neo4j"
+        time.sleep(0.05)
+    return pids[0]
+
+
+def _postgres_of(state: Path) -> list[tuple[str, int, int]]:
+    recorded = json.loads((state / "state.json").read_text())["postgres"]
+    postmaster = Path(recorded["data_dir"]) / "postmaster.pid"
+    return [("postgresql", int(postmaster.read_text().split()[0]), 0)] if postmaster.exists() else []

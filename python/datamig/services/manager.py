@@ -68,15 +68,17 @@ def _pg_up(root: Path, cfg: Config, state: dict, pw: dict) -> postgres_cluster.C
                                        pw["DATAMIG_PG_SUPERUSER_PASSWORD"])
     if not postgres_cluster.is_initialized(data_dir):
         postgres_cluster.initdb(data_dir, cluster.password)
-    # held: a signal while pg_ctl waits would leave its postmaster (in a session of its own)
-    # running but recorded nowhere, so no stop would find it
+    # Recorded before the start, and the start held: a postmaster (in a session of its own)
+    # started by a process killed or signalled while pg_ctl waits would run recorded nowhere,
+    # so no stop would find it (`down` stops a recorded cluster only if it runs).
     with termination.held():
-        if not postgres_cluster.is_running(cluster):
-            if not _port_free(cluster.port):
-                cluster.port = free_port()
-            postgres_cluster.start(cluster)
+        running = postgres_cluster.is_running(cluster)
+        if not running and not _port_free(cluster.port):
+            cluster.port = free_port()
         state["postgres"] = {"data_dir": str(data_dir), "port": cluster.port}
         _write_state(root, state)
+        if not running:
+            postgres_cluster.start(cluster)
     admin = cluster.url()
     roles.ensure_roles(admin, pw["DATAMIG_PG_READER_PASSWORD"], pw["DATAMIG_PG_WRITER_PASSWORD"])
     for store in cfg.postgres_stores():
@@ -99,9 +101,13 @@ def _neo4j_up(root: Path, state: dict, target: str, password: str) -> int:
     if url and entry.get("pid") and _pid_alive(entry["pid"]) and neo4j_server.is_reachable(url, "neo4j", password):
         return entry["port"]
     port = entry.get("port") if entry.get("port") and _port_free(entry["port"]) else free_port()
-    pid = neo4j_server.start(root, home, port, password, home.parent / f"{target}.log")
-    state["neo4j"][target] = {"home": str(home), "port": port, "pid": pid}
-    _write_state(root, state)
+    def record(pid: int) -> None:
+        # before the server is ready: `services up` killed while it starts (SIGTERM, SIGKILL)
+        # left a server no state named, so `services down` never stopped it
+        state["neo4j"][target] = {"home": str(home), "port": port, "pid": pid}
+        _write_state(root, state)
+
+    neo4j_server.start(root, home, port, password, home.parent / f"{target}.log", on_started=record)
     return port
 
 

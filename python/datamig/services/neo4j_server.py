@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 LAUNCHER_DIR = "neo4j-launcher"
@@ -84,10 +85,11 @@ def _command(project_root: Path, home: Path, port: int) -> list[str]:
 
 
 def start(project_root: Path, home: Path, port: int, password: str, log_path: Path,
-          timeout: float = 120) -> int:
+          timeout: float = 120, on_started: Callable[[int], None] | None = None) -> int:
     """Start a server on bolt://127.0.0.1:PORT with data in HOME; return its pid once Bolt
     accepts neo4j/PASSWORD. The first start of a HOME sets the password; later starts of the
-    same HOME must pass the same one."""
+    same HOME must pass the same one. `on_started(pid)` runs as soon as the process exists,
+    before the wait: a caller killed during the wait has recorded what to stop."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"Neo4j needs a password of at least {MIN_PASSWORD_LENGTH} characters")
     build_launcher(project_root)
@@ -104,6 +106,12 @@ def start(project_root: Path, home: Path, port: int, password: str, log_path: Pa
                                 stdout=log, stderr=subprocess.STDOUT, env=env,
                                 cwd=home, start_new_session=True)
     _children[proc.pid] = proc
+    try:
+        if on_started is not None:
+            on_started(proc.pid)
+    except BaseException:
+        stop(proc.pid)
+        raise
     _wait_ready(proc, ready, port, password, log_path, timeout)
     return proc.pid
 
