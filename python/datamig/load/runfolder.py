@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
-from ..errors import DatamigError, MigrationFailed, NotFound
+from ..errors import MigrationFailed, NotFound
 from ..extract.runs import district_of
 from ..runfiles import read_json_object
 
