@@ -1,8 +1,9 @@
-"""Reading a JSON file an earlier phase wrote into a run folder (manifest, reports, run state).
+"""Reading and writing the JSON files of a run folder (manifest, reports, run state).
 
 Such a file can be cut short (a full disk) or edited by hand; json's own error then named no
 file and read as a crash. Every reader goes through here so each case is one line naming the
-file (exit 2: the user's to fix, not a failed migration).
+file (exit 2: the user's to fix, not a failed migration). Every writer replaces the file whole
+(write_text_atomic), so a reader never meets one half written.
 """
 from __future__ import annotations
 

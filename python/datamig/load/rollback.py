@@ -271,5 +271,3 @@ def undone_by_recovery(recovery: dict, run_id: str) -> str | None:
     if "load" in ops or run_id in recovery.get("graph_compensated", []):
         return "recovery undid the interrupted load of this run"
     return None
-
-

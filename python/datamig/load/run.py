@@ -419,5 +419,3 @@ def _report_at(path: Path) -> dict | None:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-

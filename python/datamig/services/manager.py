@@ -101,6 +101,7 @@ def _neo4j_up(root: Path, state: dict, target: str, password: str) -> int:
     if url and entry.get("pid") and _pid_alive(entry["pid"]) and neo4j_server.is_reachable(url, "neo4j", password):
         return entry["port"]
     port = entry.get("port") if entry.get("port") and _port_free(entry["port"]) else free_port()
+
     def record(pid: int) -> None:
         # before the server is ready: `services up` killed while it starts (SIGTERM, SIGKILL)
         # left a server no state named, so `services down` never stopped it
