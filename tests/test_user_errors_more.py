@@ -348,3 +348,31 @@ def test_the_gate_of_a_resumed_run_names_a_validation_report_that_is_not_json(wo
             migration._gate()
     report.write_text('{"status": "PASSED"}')
     assert migration._gate() == {"validation_status": "PASSED"}
+
+
+@pytest.mark.parametrize("command", ["down", "up"])
+def test_a_services_state_file_that_is_not_json_is_one_line_naming_it(work, command):
+    """`services down` finds the servers in state/state.json: one cut short was json.decoder's
+    traceback, exit 1, naming no file (and `up` would have started servers it could not record)."""
+    state = work / "state" / "state.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text('{"postgres": {"port": 5')
+    before = _files(work / "state")
+    _one_error_line(_cli(work, "services", command), f"{state}: not readable JSON")
+    assert _files(work / "state") == before
+
+
+def test_the_settings_file_stays_private_when_written_over_a_readable_one(tmp_path):
+    """services.env holds passwords: written over a file others could read, it is 0600 again, and
+    no temporary file of it is left beside it."""
+    import stat
+
+    from datamig.services import envfile
+
+    path = tmp_path / "services.env"
+    path.write_text("OLD=1\n")
+    path.chmod(0o644)
+    envfile.write_env_file(path, {"PROD_IDS_URL": f"postgresql://u:{URL_PASSWORD}@127.0.0.1:1/ids"})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert envfile.read_env_file(path) == {"PROD_IDS_URL": f"postgresql://u:{URL_PASSWORD}@127.0.0.1:1/ids"}
+    assert [p.name for p in tmp_path.iterdir()] == ["services.env"]

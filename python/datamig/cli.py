@@ -28,6 +28,7 @@ from . import __version__
 from .config import load_config
 from .errors import ConfigError, ConnectionFailed, DatamigError, NotFound
 from .extract.runs import MAX_DISTRICT, checked_run_id
+from .runfiles import read_json_or_none
 from .services import envfile
 
 # Wide enough for any row: piped output is copied from and read by programs.
@@ -630,9 +631,8 @@ def plan_rows(plan: dict) -> list[list[str]]:
 
 def _print_plan(path: Path) -> None:
     """What the load would do, table by table (the dry run's promise: a plan to read first)."""
-    try:
-        plan = json.loads(path.read_text())
-    except (OSError, ValueError):
+    plan = read_json_or_none(path)
+    if plan is None:
         return
     table = Table("table", *(c.replace("_", " ") for c in PLAN_COLUMNS), title="load plan (dry run: CERT unchanged)")
     for row in plan_rows(plan):

@@ -22,7 +22,6 @@ salt nor the master key is ever handed to DuckDB.
 """
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from pathlib import Path
@@ -35,6 +34,7 @@ from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, DatamigError, NotFound
+from .runfiles import read_json_or_none
 from .extract.runs import MAX_DISTRICT, checked_run_id, loaded_run_refusal
 from .transform.drift import MANIFEST, check_drift
 
@@ -115,10 +115,10 @@ def _check_district(run_dir: str | None, run_id: str, district: str) -> None:
     manifest = Path(run_dir or ".") / "extract" / "extraction-manifest.json"
     if not (run_dir and district and manifest.is_file()):
         return
-    try:
-        extracted = str(json.loads(manifest.read_text()).get("district"))
-    except (OSError, ValueError, AttributeError):
+    read = read_json_or_none(manifest)
+    if read is None:
         return  # the drift gate and the models' sources report an unreadable extract
+    extracted = str(read.get("district"))
     if extracted != district:
         raise DbtRuntimeError(f"datamig.dbt_plugin: run {run_id or run_dir} is an extract of district "
                               f"{extracted}, not {district} (--vars district)")

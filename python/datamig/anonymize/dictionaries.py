@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 import random
 import sys
 import re
@@ -34,6 +33,7 @@ import faker
 from faker import Faker
 
 from ..cache import cache_dir
+from ..runfiles import write_text_atomic
 
 # Derived lists the SQL needs besides the configured ones: ASCII local parts for emails/user names.
 ASCII_VARIANTS = {"first_name_ascii": "first_name", "last_name_ascii": "last_name"}
@@ -91,10 +91,7 @@ def build_one(method: str, locales: tuple[str, ...], size: int, seed: int) -> tu
         pass
     built = _build_one(method, locales, size, seed)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(list(built), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
+        write_text_atomic(path, json.dumps(list(built), ensure_ascii=False))  # concurrent workers share it
     except OSError:
         pass
     return built

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import MigrationFailed
 from ..folders import first_missing, remove_empty
+from ..runfiles import read_json_or_none
 
 LOAD = "load-decision.json"
 ROLLBACK = "rollback-decision.json"
@@ -47,10 +48,7 @@ def write(run_dir: Path, op: str, run_id: str, gids: list[str], graph: str | Non
 
 def exists(run_dir: Path, op: str) -> bool:
     """A readable commit decision (a torn temp file never counts: only the rename publishes)."""
-    try:
-        return json.loads(path(run_dir, op).read_text()).get("decision") == "commit"
-    except (OSError, ValueError, AttributeError):
-        return False
+    return (read_json_or_none(path(run_dir, op)) or {}).get("decision") == "commit"
 
 
 def clear(run_dir: Path, *ops: str) -> None:

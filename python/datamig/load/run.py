@@ -35,7 +35,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import DatamigError, MigrationFailed
 from ..extract.runs import attach_run_log, detach_run_log
-from ..runfiles import write_json
+from ..runfiles import read_json_or_none, write_json
 from ..services.manager import check_cert_apart
 from . import decision, drift, faults, graph_load, ledger
 from . import strategy as strategies
@@ -408,13 +408,9 @@ def _totals(report: dict) -> dict:
 def _report_at(path: Path) -> dict | None:
     """The report at `path`; None when there is none; {} when it is unreadable (kept as if real:
     not a dry run's to replace)."""
-    try:
-        report = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (OSError, ValueError):
-        return {}
-    return report if isinstance(report, dict) else {}
+    return read_json_or_none(path) or {}
 
 
 def _now() -> str:

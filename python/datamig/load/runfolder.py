@@ -8,14 +8,13 @@ Layout (written by the earlier phases):
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
 from ..errors import MigrationFailed, NotFound
 from ..extract.runs import district_of
-from ..runfiles import read_json_object
+from ..runfiles import read_json_object, read_json_or_none
 
 VALIDATION_REPORT = "validation-report.json"
 LOADABLE = ("PASSED", "PASSED_WITH_WARNINGS")
@@ -90,9 +89,8 @@ def _check_complete(folder: RunFolder, run_dir: Path) -> None:
     """final/ holds a file for every table, label and relationship type the extract wrote: a load
     of part of a run (a transform stopped half way, a file deleted) would leave CERT with rows
     whose parents never came."""
-    try:
-        manifest = json.loads((run_dir / "extract" / "extraction-manifest.json").read_text())
-    except (OSError, ValueError):
+    manifest = read_json_or_none(run_dir / "extract" / "extraction-manifest.json")
+    if manifest is None:
         return  # no extract to compare with (a run folder made by hand); the drift gate reads final/
     graph = manifest.get("graph") or {}
     have = {f"{store}/{table}" for store, tables in folder.pg.items() for table in tables}
@@ -109,10 +107,7 @@ def _check_complete(folder: RunFolder, run_dir: Path) -> None:
 def _district(run_dir: Path) -> int | None:
     """The district, from whichever earlier artifact names it (reports only; never required)."""
     for rel in ("extract/extraction-manifest.json", VALIDATION_REPORT, "anonymization-report.json"):
-        try:
-            value = json.loads((run_dir / rel).read_text()).get("district")
-        except (OSError, ValueError, AttributeError):
-            continue
+        value = (read_json_or_none(run_dir / rel) or {}).get("district")
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
             return int(value)
     return None

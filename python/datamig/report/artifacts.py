@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..runfiles import read_json_or_none, write_text_atomic
+
 STATE = "run-state.json"
 MANIFEST = "extract/extraction-manifest.json"
 VALIDATION = "validation-report.json"
@@ -23,15 +25,6 @@ DRIFT = "drift-report.json"
 LOG = "run.log"
 LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+): (.*)$")
 LOG_KEPT = 20
-
-
-def read_json(path: Path) -> dict | None:
-    """The JSON object at `path`, or None when it is missing, unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def parquet_rows(path: Path) -> int | None:
@@ -106,7 +99,7 @@ def cert_state(load: dict | None, rollback: dict | None, replaced: dict | None =
 
 
 def read_cert_state(run_dir: Path) -> dict | None:
-    return cert_state(read_json(run_dir / LOAD), read_json(run_dir / ROLLBACK), read_json(run_dir / REPLACED))
+    return cert_state(read_json_or_none(run_dir / LOAD), read_json_or_none(run_dir / ROLLBACK), read_json_or_none(run_dir / REPLACED))
 
 
 def gone_from_cert(cert: dict | None) -> str | None:
@@ -126,21 +119,22 @@ def write_cert_replaced(run_dir: Path, at: str) -> None:
     """seed-cert replaced CERT, this run's rows and its rollback records with it: the folder says
     so, or `datamig runs` and the report would go on calling it loaded."""
     path = run_dir / REPLACED
-    path.write_text(json.dumps({"run_id": run_dir.name, "status": "CERT_REPLACED", "finished_at": at}, indent=2) + "\n")
+    write_text_atomic(path, json.dumps({"run_id": run_dir.name, "status": "CERT_REPLACED", "finished_at": at},
+                                       indent=2) + "\n")
 
 
 def read_run(out_dir: Path, run_id: str) -> RunFolder:
     path = Path(out_dir) / run_id
     return RunFolder(
         run_id=run_id, path=path,
-        state=read_json(path / STATE),
-        manifest=read_json(path / MANIFEST),
-        validation=read_json(path / VALIDATION),
-        anonymization=read_json(path / ANONYMIZATION),
-        load=read_json(path / LOAD),
-        verify=read_json(path / VERIFY),
-        rollback=read_json(path / ROLLBACK),
-        replaced=read_json(path / REPLACED),
+        state=read_json_or_none(path / STATE),
+        manifest=read_json_or_none(path / MANIFEST),
+        validation=read_json_or_none(path / VALIDATION),
+        anonymization=read_json_or_none(path / ANONYMIZATION),
+        load=read_json_or_none(path / LOAD),
+        verify=read_json_or_none(path / VERIFY),
+        rollback=read_json_or_none(path / ROLLBACK),
+        replaced=read_json_or_none(path / REPLACED),
         log_lines=read_log(path / LOG),
     )
 

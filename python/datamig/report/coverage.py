@@ -7,12 +7,12 @@ PII to the transform's scan, as listed in the validation report).
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import yaml
 
+from ..runfiles import read_json_or_none
 from ..yaml_lines import load_data
 
 INTERMEDIATE = Path("dbt_project") / "intermediate"
@@ -46,9 +46,8 @@ def _from_yaml(root: Path) -> list[tuple[str, str, dict]]:
 
 
 def _from_manifest(path: Path) -> list[tuple[str, str, dict]]:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
+    doc = read_json_or_none(path)
+    if doc is None:
         return []
     columns = []
     for node in (doc.get("nodes") or {}).values():

@@ -2,12 +2,12 @@
 The CLI prints them; the MCP server returns them as structured results."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..config import Config
 from ..extract.runs import checked_run_id
+from ..runfiles import read_json_object, read_json_or_none
 from . import migrate as migration
 from .state import list_runs as _list_runs
 
@@ -56,9 +56,8 @@ def _written_reports(cfg: Config, run_id: str) -> dict[str, str]:
 def result(cfg: Config, state) -> dict:
     run_dir = cfg.out_dir / state.run_id
     out = state.to_summary()
-    manifest = run_dir / "extract" / "extraction-manifest.json"
-    if manifest.exists():
-        extracted = json.loads(manifest.read_text())
+    extracted = read_json_or_none(run_dir / "extract" / "extraction-manifest.json")
+    if extracted is not None:
         out["rows"] = extracted["totals"]["rows"]  # the tables'; the graph's items are counted apart
         graph = extracted.get("graph") or {}
         out["graph_items"] = sum(e["rows"] for kind in ("nodes", "relationships")
@@ -87,7 +86,7 @@ def get_report(cfg: Config, run_id: str, root: Path | None = None) -> dict:
     from ..report.build import build_report
 
     run_id = checked_run_id(run_id)  # a run id names a file: '../x' must reach none
-    return json.loads(build_report(cfg, run_id, root=root)["json"].read_text())
+    return read_json_object(build_report(cfg, run_id, root=root)["json"])
 
 
 def list_runs(cfg: Config) -> list[dict]:

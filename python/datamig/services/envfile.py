@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ..errors import ConfigError
+from ..runfiles import write_text_atomic
 
 SECRET_MARKERS = ("PASSWORD", "SALT", "SECRET", "TOKEN")
 
@@ -51,14 +52,9 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def write_env_file(path: Path, values: Mapping[str, str]) -> None:
     """Written 0600 and atomically: it holds passwords."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     body = "# written by `datamig services up`; holds passwords, keep private\n"
     body += "".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(values.items()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(body)
-    os.replace(tmp, path)
+    write_text_atomic(path, body, mode=0o600)
 
 
 def load_env(project_root: Path | None = None) -> dict[str, str]:

@@ -6,7 +6,6 @@ Neo4j store gets two servers (PROD and CERT). What `up` started is recorded in
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 from .. import pg_address
 from ..config import Config, check_neo4j_url
 from ..errors import ConfigError
+from ..runfiles import read_json_object, write_json
 from . import envfile, postgres_cluster, roles, termination
 from .neo4j_server import REFUSED as _REFUSED
 from .ports import free_port
@@ -38,14 +38,14 @@ def _state_path(root: Path) -> Path:
 
 
 def _read_state(root: Path) -> dict:
-    path = _state_path(root)
-    return json.loads(path.read_text()) if path.exists() else {}
+    try:
+        return read_json_object(_state_path(root))
+    except FileNotFoundError:
+        return {}
 
 
 def _write_state(root: Path, state: dict) -> None:
-    path = _state_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state, indent=2, sort_keys=True))
+    write_json(_state_path(root), state)  # whole or not at all: it is how `services down` finds the servers
 
 
 def _secrets(env: dict) -> dict:
