@@ -648,6 +648,29 @@ def test_drift_stops_before_dbt_and_names_it(xcfg, senv, extracted, plant, named
     assert not (run / "warehouse.duckdb").exists() and not (run / "final").exists() and not (run / "dbt").exists()
 
 
+def test_drift_passed_once_is_not_read_again_until_a_file_changes(xcfg, extracted, monkeypatch):
+    """`datamig transform` runs the gate and then its dbt plugin runs it again on the same files
+    in the same process: the second read is skipped, but a file changed in between (a long-lived
+    MCP server, a property planted in a node file) is checked again and its drift named."""
+    from datamig.transform import drift
+
+    run = clone_run(xcfg.out_dir, RUN_A, "mig-20260101-000011-d42")
+    real, reads = drift.extracted_columns, []
+
+    def counted(*args):
+        reads.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(drift, "extracted_columns", counted)
+    drift.check_drift(ROOT, run / "extract")
+    drift.check_drift(ROOT, run / "extract")
+    assert len(reads) == 1
+    _add_node_property(run, "Student", "favorite_color")
+    with pytest.raises(drift.SchemaDrift, match=r"sp\.node_student\.favorite_color is not in the dbt models"):
+        drift.check_drift(ROOT, run / "extract")
+    assert len(reads) == 2
+
+
 def test_model_column_missing_from_the_extract_is_drift(xcfg, senv, extracted):
     from datamig.transform import transform
     from datamig.transform.drift import SchemaDrift

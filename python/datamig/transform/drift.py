@@ -87,16 +87,40 @@ def _names(items: list[str]) -> str:
     return shown + (f" (+{len(items) - SHOWN} more)" if len(items) > SHOWN else "")
 
 
-def check_drift(root: Path, extract_dir: Path) -> dict[str, list[str]]:
-    """Raise SchemaDrift (one line) if the extract and the models disagree; returns the
-    extracted columns per table for the PII scan."""
+# Files that passed the gate in this process, as they were then: `datamig transform` checks before
+# dbt starts and its dbt plugin (for analysts running dbt alone) would check the same files again.
+_PASSED: set[tuple] = set()
+
+
+def check_drift(root: Path, extract_dir: Path) -> None:
+    """Raise SchemaDrift (one line) if the extract and the models disagree."""
+    seen = _inputs(root, extract_dir)
+    if seen in _PASSED:
+        return
     manifest = load_manifest(extract_dir)
     extracted = extracted_columns(extract_dir, manifest)
     # a table gone from PROD: its model would fail in dbt, and the run read FAILED (exit 1)
     stores = {entry["store"] for entry in manifest["tables"].values()}
     unknown, missing = find_drift(extracted, model_columns(root), stores)
     refuse_drift(unknown, missing, "the extract")
-    return extracted
+    if seen:
+        _PASSED.add(seen)
+
+
+def _inputs(root: Path, extract_dir: Path) -> tuple:
+    """What the gate reads, by path, size and modification time: an extract written again, a
+    Parquet file changed (the graph's columns are read from them) or a scaffold run since makes
+    another key."""
+    files = [extract_dir / MANIFEST, *sorted(extract_dir.rglob("*.parquet")),
+             *sorted((root / MODELS_DIR / "staging").glob("*/_*__staging.yml"))]
+    out = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            return ()  # gone while read: checked in full, and () is never kept
+        out.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
 
 
 def refuse_drift(unknown: list[str], missing: list[str], source: str) -> None:
