@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import re
+import sys
 import time
 
 import pytest
@@ -82,6 +83,46 @@ def test_ctrl_c_during_the_transform_stops_the_run_cleanly_and_resume_finishes_i
                ["ids.students", students["strategy"], str(students["rows"]), str(students["to_insert"]),
                 str(students["to_update"]), str(students["unchanged"]), str(students["conflicts"])]
                for line in resumed.stdout.splitlines()), resumed.stdout
+
+
+SIGTERMED_BENCH = """
+import os, sys
+from pathlib import Path
+from datamig.config import load_config
+from datamig.runner import api
+from datamig.services import termination
+
+cfg = load_config(os.environ["DATAMIG_CONFIG"])
+with termination.exit_on_signals():  # as bench/_services.py runs a benchmark's migration
+    api.migrate(cfg, dict(os.environ), Path(sys.argv[1]), 42, dry_run=True)
+"""
+
+
+def test_sigterm_to_a_benchmark_during_the_transform_ends_it_as_interrupted_with_exit_143(tiny_estate, tmp_path):
+    """The runner turned SIGTERM's Terminated into its own Interrupted error: bench/migrate.py
+    then exited 1 with a traceback instead of 143 (and a test session went on to its next
+    test). The run is recorded as interrupted, resumable, and the process ends on one line."""
+    config = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", f"out_dir: {tmp_path / 'runs'}")
+    (tmp_path / "datamig.yaml").write_text(config)
+    (tmp_path / "bench.py").write_text(SIGTERMED_BENCH)
+    env = {**os.environ, **tiny_estate["env"], "DATAMIG_SALT": SALT, "DATAMIG_CONFIG": str(tmp_path / "datamig.yaml"),
+           "DATAMIG_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT / "python")}
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "bench.py"), str(ROOT)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        run_id = _wait_for_phase(proc, tmp_path / "runs", "transform")["run_id"]
+        time.sleep(3.0)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, out + err
+    assert err.strip().splitlines()[-1] == (f"stopped by SIGTERM: run {run_id} stopped in transform; resume it "
+                                            f"with `datamig migrate --resume {run_id}`"), out + err
+    assert "Traceback" not in out + err
+    state = json.loads((tmp_path / "runs" / run_id / "run-state.json").read_text())
+    assert (state["status"], state["phases"]["transform"]["status"]) == ("interrupted", "failed")
 
 
 def _waiting_on_lock(watch) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import DatamigError, Interrupted, MigrationFailed, NotFound
+from ..services.termination import Terminated
 from ..extract.runs import district_of, new_run_id
 from ..report.artifacts import gone_from_cert, read_cert_state
 from ..runfiles import read_json_object
@@ -62,8 +63,8 @@ class Migration:
             except MigrationFailed as exc:
                 self._report_anyway()
                 raise PhaseFailed(self.state, exc) from None
-            except KeyboardInterrupt:
-                self._interrupt(f"in {name}")
+            except KeyboardInterrupt as exc:
+                self._interrupt(f"in {name}", exc)
             except Exception:
                 if not self.interrupted():
                     raise
@@ -75,15 +76,19 @@ class Migration:
         self._report_anyway()  # again: the report phase's own report still read "running"
         return self.state
 
-    def _interrupt(self, where: str) -> None:
+    def _interrupt(self, where: str, cause: KeyboardInterrupt | None = None) -> None:
         """Ctrl-C: the run recorded as interrupted (PhaseTimer marked a phase it stopped in),
         its report written, and one line saying how to go on."""
         self.state.status = "interrupted"
         self.state.save(self.out_dir)
         self._report_anyway()
         run_id = self.state.run_id
-        raise Interrupted(f"run {run_id} stopped {where}; resume it with `datamig migrate --resume {run_id}`") \
-            from None
+        line = f"run {run_id} stopped {where}; resume it with `datamig migrate --resume {run_id}`"
+        if isinstance(cause, Terminated):
+            # SIGTERM/SIGHUP to a benchmark or a test session: the process must still end (exit
+            # 128 + the signal, its services stopped), not carry on as after a failed run
+            raise Terminated(cause.signum, line) from None
+        raise Interrupted(line) from None
 
     def _cancelled(self, before: str) -> RunState:
         """Its caller cancelled the run: stop between phases (a phase stopped halfway, a load

@@ -27,8 +27,9 @@ SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Terminated(KeyboardInterrupt):
-    def __init__(self, signum: int):
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
+    def __init__(self, signum: int, detail: str = ""):
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name}: {detail}" if detail else f"stopped by {name}")
         self.signum = signum
 
 

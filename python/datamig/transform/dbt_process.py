@@ -80,8 +80,9 @@ _DBT_HEADING = re.compile(r"[A-Z][A-Za-z ]* Error")
 def reraise_interrupt(result) -> None:
     """dbt's runner hands Ctrl-C back as the result's exception: raise it again, so the caller
     stops as interrupted rather than as failed ("unknown error")."""
-    if isinstance(getattr(result, "exception", None), KeyboardInterrupt):
-        raise KeyboardInterrupt
+    exc = getattr(result, "exception", None)
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc.with_traceback(None)  # the same one: a SIGTERM's Terminated keeps its signal
 
 
 def why_not_run(exc: BaseException | None, secret: str = "") -> str:
