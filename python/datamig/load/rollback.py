@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -186,18 +187,21 @@ class _Rollback:
         counts = {}
         for name in loaded:
             pg, loads = self.stores[name], self.undo[name]
-            counts[name] = ledger.count_entries(pg.conn, self.run_id)
+            ledgered = ledger.count_entries(pg.conn, self.run_id)
+            undone = {t.table_name: _TableUndo(**ledgered.get(t.table_name, {})) for t in loads}
             pg.begin()
             # Before-images first: an updated row may point at a row the run inserted, and
             # its old value points at a row that existed before the run (never deleted).
             for t in loads:
-                self._restore(pg, t, counts[name])
+                if t.restorable:
+                    self._restore(pg, t, undone[t.table_name])
             for t in loads:
                 if t.nullify:
                     pg.execute(pg_sql.null_out_inserted(t), self._params(t), f"cutting cycle keys of {t.name}")
             for t in reversed(loads):  # children first
-                deleted = pg.execute(pg_sql.delete_inserted(t), self._params(t), f"deleting rows of {t.name}")
-                self._count_deleted(counts[name], t, deleted.rowcount)
+                undone[t.table_name].deleted = pg.execute(pg_sql.delete_inserted(t), self._params(t),
+                                                          f"deleting rows of {t.name}").rowcount
+            counts[name] = {table: u.report() for table, u in undone.items()}
             try:
                 self.sequences[name] = ledger.moved_sequences(pg.conn, self.run_id)
                 ledger.record_rollback(pg.conn, self.run_id)
@@ -211,26 +215,9 @@ class _Rollback:
             faults.failpoint(f"rollback:after-prepare:{name}")
         return counts
 
-    def _restore(self, pg: PgStore, t: TableLoad, counts: dict) -> None:
-        """Restore `t`'s before-images; its `updated` counts the rows whose values that changed
-        back, `unchanged` the images an upsert took of rows it rewrote with the values they held."""
-        entry = counts.setdefault(t.table_name, {"inserted": 0, "updated": 0})
-        entry.setdefault("unchanged", 0)
-        entry.setdefault("already_gone", 0)
-        if not t.restorable:
-            return
-        imaged = entry["updated"]
+    def _restore(self, pg: PgStore, t: TableLoad, undone: _TableUndo) -> None:
         changed = [r[0] for r in pg.execute(pg_sql.restore_updates(t), self._params(t), f"restoring rows of {t.name}")]
-        entry["updated"], entry["unchanged"] = sum(changed), len(changed) - sum(changed)
-        entry["already_gone"] += imaged - len(changed)  # deleted in CERT since: CERT's change, kept
-
-    @staticmethod
-    def _count_deleted(counts: dict, t: TableLoad, deleted: int) -> None:
-        """`inserted` becomes the rows the rollback deleted; the run's rows CERT deleted since
-        are `already_gone` (the ledger's count named them as deleted)."""
-        entry = counts.setdefault(t.table_name, {"inserted": 0, "updated": 0, "unchanged": 0, "already_gone": 0})
-        entry["already_gone"] += entry["inserted"] - deleted
-        entry["inserted"] = deleted
+        undone.changed_back, undone.unchanged = sum(changed), changed.count(False)
 
     def _restore_sequences(self) -> dict[str, list[str]]:
         """Last, once the rollback has committed (setval is not transactional: done before, a
@@ -260,6 +247,26 @@ class _Rollback:
                 pg.rollback_prepared(g)
             except DatamigError:
                 pass  # left prepared without a decision: the next recovery rolls it back
+
+
+@dataclass
+class _TableUndo:
+    """One table's rollback: the run's rows and before-images by its ledger, then what the
+    statements did to them. What the ledger names and the statements did not find, CERT
+    deleted since (`already_gone`: CERT's change, kept)."""
+    inserted: int = 0  # the ledger's
+    updated: int = 0
+    changed_back: int | None = None  # None: no column an undo may set (all key or generated)
+    unchanged: int = 0  # images of rows an upsert rewrote with the values they held
+    deleted: int = 0
+
+    def report(self) -> dict:
+        if self.changed_back is None:
+            changed, gone = self.updated, 0
+        else:
+            changed, gone = self.changed_back, self.updated - self.changed_back - self.unchanged
+        return {"inserted": self.deleted, "updated": changed, "unchanged": self.unchanged,
+                "already_gone": gone + self.inserted - self.deleted}
 
 
 def undone_by_recovery(recovery: dict, run_id: str) -> str | None:
