@@ -522,6 +522,35 @@ def test_rows_naming_the_same_relationship_are_counted_once_as_the_graph_holds_t
     assert cert.fingerprint() == before
 
 
+def test_rows_naming_the_same_node_are_counted_once_as_the_graph_holds_them(cert):
+    """A node file naming a key twice: MERGE makes one node, but the load reported `inserted 4`
+    for 3 nodes (and ledgered the key twice); a repeat in a later batch of BATCH rows was taken
+    for CERT's own and failed the load ("appeared in CERT since the conflict check")."""
+    cert.cypher("CREATE (:Staff {staff_id: 900, email: 'cert-only@north.test'})")
+    before = cert.fingerprint()
+    data = final_data(students=10_001)
+    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}  # the graph alone
+    data["nodes"]["Staff"].append((101, "one@north.test"))
+    data["nodes"]["Student"].append(data["nodes"]["Student"][0])  # row 10,002: the second batch
+    report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN, data=data))
+    nodes = report["stores"]["sp"]["nodes"]
+    staff = nodes["Staff"]
+    assert (staff["rows"], staff["new"], staff["inserted"], staff["duplicate_rows_merged"]) == (3, 3, 3, 1)
+    student = nodes["Student"]
+    assert (student["rows"], student["inserted"], student["duplicate_rows_merged"]) == (10_001, 10_001, 1)
+    assert "duplicate_rows_merged" not in nodes["School"]
+    emails = "MATCH (s:Staff) RETURN s.staff_id AS s, s.email AS email"
+    assert sorted((r["s"], r["email"]) for r in cert.cypher(emails)) == [
+        (100, "boss@north.test"), (101, "one@north.test"), (102, "t2@north.test"),
+        (900, "cert-only@north.test")]  # a later row's value wins, as MERGE then SET row after row
+    assert cert.cypher("MATCH (l:DatamigLedger {kind: 'node', label: 'Staff'}) "
+                       "RETURN sum(size(l.keys)) AS n") == [{"n": 3}]
+    assert cert.cypher("MATCH (l:DatamigLedger {kind: 'node_kept'}) RETURN count(l) AS n") == [{"n": 0}]
+    undone = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)["graph"]
+    assert (undone["nodes_deleted"], undone["nodes_already_gone"]) == (1 + 2 + 10_001 + 3, 0)
+    assert cert.fingerprint() == before
+
+
 def test_jsonb_json_nulls_strings_and_arrays_roll_back_exactly(cert):
     """A CERT jsonb 'null' came back as an SQL NULL: the before-image wrote both as JSON null."""
     import duckdb

@@ -59,13 +59,15 @@ def test_parallel_relationships_of_prod_merged_by_the_load_are_no_issue(cert, mo
 
 @CHUNKS
 def test_a_node_file_naming_a_key_twice_counts_the_one_node_the_load_wrote(cert, monkeypatch, chunk):
-    """The load MERGEs rows of one key into one node; validate-migration compared the file's rows
-    with CERT (an issue where there was none), and counted a key once per chunk naming it."""
+    """The load MERGEs rows of one key into one node (and says so, duplicate_rows_merged);
+    validate-migration compared the file's rows with CERT (an issue where there was none), and
+    counted a key once per chunk naming it."""
     monkeypatch.setattr(reconcile, "CHUNK", chunk)
     data = _graph_only(final_data())
     data["nodes"]["Staff"].append((101, "t1@north.test"))
     run_dir = build_run(cert.out_dir, RUN, data=data)
-    load_run(cert.cfg, cert.env, run_dir)
+    loaded = load_run(cert.cfg, cert.env, run_dir)["stores"]["sp"]["nodes"]
+    assert (loaded["Staff"]["inserted"], loaded["Staff"]["duplicate_rows_merged"]) == (3, 1)
     assert cert.cypher("MATCH (s:Staff) RETURN count(s) AS n") == [{"n": 3}]
 
     counts = _counts(cert, run_dir, data)

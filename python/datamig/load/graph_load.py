@@ -46,7 +46,7 @@ class GraphSet:
     counts: dict = field(default_factory=dict)
     strategy: str = ""
     conflicts: list = field(default_factory=list)
-    duplicates: int | None = None      # rel: rows naming the (start, end) of an earlier row
+    duplicates: int | None = None      # rows naming the key (node) or (start, end) (rel) of an earlier row
 
     @property
     def id(self) -> str:
@@ -161,36 +161,43 @@ def _subset(s: GraphSet, batch: pa.RecordBatch, indices: list[int]) -> list[dict
     return _batch_rows(s, batch.take(pa.array(indices, pa.int64())))
 
 
-def _duplicate_pairs(s: GraphSet) -> int:
-    """Rows of the relationship set naming the same (start key, end key) as an earlier row;
-    counted once per set (the key columns only) and kept on it."""
+def _identity(s: GraphSet) -> list[str]:
+    """The columns naming the one node or relationship a row is MERGEd into."""
+    return [s.key_prop] if s.kind == "node" else ["start_key", "end_key"]
+
+
+def _duplicates(s: GraphSet) -> int:
+    """Rows of the set naming the same node (key) or relationship (start key, end key) as an
+    earlier row; counted once per set (the identity columns only) and kept on it."""
     if s.duplicates is None:
-        keys = _own(s, pq.read_table(s.path, columns=["start_label", "start_key", "end_label", "end_key"]))
-        s.duplicates = keys.num_rows - keys.group_by(["start_key", "end_key"]).aggregate([]).num_rows
+        columns = _identity(s) if s.kind == "node" else ["start_label", "start_key", "end_label", "end_key"]
+        keys = _own(s, pq.read_table(s.path, columns=columns))
+        s.duplicates = keys.num_rows - keys.group_by(_identity(s)).aggregate([]).num_rows
     return s.duplicates
 
 
-def _merged_pairs(s: GraphSet) -> pa.Table:
-    """One row per (start, end) pair, in the order the pairs first appear, holding what MERGE
-    and `SET x += props` row after row leave on the one relationship the graph draws for them:
-    a later row's value wins, its NULL (no property) keeps the earlier value."""
+def _merged(s: GraphSet) -> pa.Table:
+    """One row per node or relationship, in the order they first appear, holding what MERGE
+    and `SET x += props` row after row leave on the one the graph draws for them: a later
+    row's value wins, its NULL (no property) keeps the earlier value."""
     table = _own(s, pq.read_table(s.path))
+    identity = _identity(s)
     merged: dict[tuple, dict] = {}
     for row in table.to_pylist():
-        pair = (row["start_key"], row["end_key"])
-        if pair in merged:
-            merged[pair].update({k: v for k, v in row.items() if v is not None})
+        key = tuple(row[c] for c in identity)
+        if key in merged:
+            merged[key].update({k: v for k, v in row.items() if v is not None})
         else:
-            merged[pair] = row
+            merged[key] = row
     return pa.Table.from_pylist(list(merged.values()), schema=table.schema)
 
 
 def _own_batches(s: GraphSet) -> Iterator[pa.RecordBatch]:
-    if s.kind == "rel" and _duplicate_pairs(s):
-        # One relationship per pair is what the graph will hold, so one row per pair is what
-        # classify counts and apply writes and ledgers (rows naming it twice were counted
-        # twice, and one in a later batch was taken for CERT's own). Rare: read whole.
-        yield from (b for b in _merged_pairs(s).to_batches(max_chunksize=BATCH) if b.num_rows)
+    if _duplicates(s):
+        # One node per key, one relationship per pair is what the graph will hold, so one row
+        # each is what classify counts and apply writes and ledgers (rows naming it twice were
+        # counted twice, and one in a later batch was taken for CERT's own). Rare: read whole.
+        yield from (b for b in _merged(s).to_batches(max_chunksize=BATCH) if b.num_rows)
         return
     for batch in pq.ParquetFile(s.path).iter_batches(batch_size=BATCH):
         batch = _own(s, batch)
@@ -328,7 +335,7 @@ def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
             counts["changed"] += sum(1 for _, changed in existing if changed)
             counts["unchanged"] += sum(1 for _, changed in existing if not changed)
             s.conflicts += [key for key, _ in existing[:CONFLICT_LIMIT - len(s.conflicts)]]
-        if s.kind == "rel" and s.duplicates:
+        if s.duplicates:
             counts["duplicate_rows_merged"] = s.duplicates  # the file's rows = rows + these
         if missing:
             first = missing[0]
