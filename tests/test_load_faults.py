@@ -664,11 +664,38 @@ def test_an_image_is_what_the_load_overwrote_not_a_value_cert_committed_after_it
     what it images: CERT's write waits for the load's transaction and lands after it."""
     cert, run_dir = _fresh_run(make_cert, final_template)
     cert.cypher("CREATE (:District {district_id: 1, name: 'Old North'})")
-    proc = spawn(cert, "load", str(run_dir), "--strategy", "upsert", failpoint="stop:load:graph-imaged")
+    _write_waits_for_the_imaging_batch(cert, spawn, run_dir, "upsert",
+                                       "MATCH (d:District {district_id: 1}) SET d.name = 'CERT renamed'")
+    assert cert.cypher("MATCH (:DatamigRun)-[r:DATAMIG_BEFORE {kind: 'node', label: 'District'}]->(b) "
+                       "RETURN b.name AS name") == [{"name": "Old North"}]
+    assert cert.cypher("MATCH (d:District {district_id: 1}) RETURN d.name AS name") == [{"name": "CERT renamed"}]
+    assert cert.cypher("MATCH (x) WHERE x._datamig_lock IS NOT NULL RETURN count(x) AS n") == [{"n": 0}]
+
+
+def test_a_relationship_image_is_what_the_load_overwrote_not_a_value_cert_committed_after_it(
+        make_cert, final_template, spawn):
+    """As for a node: the relationship the load rewrites is locked by its image. Its ends are
+    in CERT as the final has them, so under merge no node is imaged and the load's first stop
+    after an image is the WORKS_FOR whose role changed; nothing else of the batch holds a lock
+    on it by then (the write comes after the fail point), so only the image's lock blocks CERT."""
+    cert, run_dir = _fresh_run(make_cert, final_template)
+    cert.cypher("CREATE (d:District {district_id: 1, name: 'North'}), (s:Staff {staff_id: 100, "
+                "email: 'boss@north.test'}), (s)-[:WORKS_FOR {role: 'cert_role'}]->(d)")
+    works = "MATCH (:Staff {staff_id: 100})-[r:WORKS_FOR]->(:District {district_id: 1}) "
+    _write_waits_for_the_imaging_batch(cert, spawn, run_dir, "merge", works + "SET r.role = 'CERT renamed'")
+    assert cert.cypher("MATCH (:DatamigRun)-[r:DATAMIG_BEFORE]->(b) RETURN r.kind AS kind, r.type AS type, "
+                       "b.role AS role") == [{"kind": "rel", "type": "WORKS_FOR", "role": "cert_role"}]
+    assert cert.cypher(works + "RETURN r.role AS role") == [{"role": "CERT renamed"}]
+    assert cert.cypher("MATCH ()-[x]->() WHERE x._datamig_lock IS NOT NULL RETURN count(x) AS n") == [{"n": 0}]
+
+
+def _write_waits_for_the_imaging_batch(cert, spawn, run_dir, strategy: str, write: str) -> None:
+    """Load with `strategy`, stopped right after its first before-image; CERT's `write` (to what
+    was imaged) must be seen blocked on a lock then, and land once the load went on and ended."""
+    proc = spawn(cert, "load", str(run_dir), "--strategy", strategy, failpoint="stop:load:graph-imaged")
     try:
-        _stopped(proc.pid)  # District 1 imaged, not yet written (relationships share the lock: LOCK)
-        writer = threading.Thread(target=cert.cypher, args=(
-            "MATCH (d:District {district_id: 1}) SET d.name = 'CERT renamed'",))
+        _stopped(proc.pid)  # imaged, not yet written
+        writer = threading.Thread(target=cert.cypher, args=(write,))
         writer.start()
         assert _blocked(cert, writer, "CERT renamed"), "CERT's write went through between the image and the write"
         os.kill(proc.pid, signal.SIGCONT)
@@ -678,10 +705,7 @@ def test_an_image_is_what_the_load_overwrote_not_a_value_cert_committed_after_it
             proc.kill()
             proc.wait(timeout=60)
     writer.join(timeout=300)
-    assert cert.cypher("MATCH (:DatamigRun)-[r:DATAMIG_BEFORE {kind: 'node', label: 'District'}]->(b) "
-                       "RETURN b.name AS name") == [{"name": "Old North"}]
-    assert cert.cypher("MATCH (d:District {district_id: 1}) RETURN d.name AS name") == [{"name": "CERT renamed"}]
-    assert cert.cypher("MATCH (x) WHERE x._datamig_lock IS NOT NULL RETURN count(x) AS n") == [{"n": 0}]
+    assert not writer.is_alive()
 
 
 def _blocked(cert, writer: threading.Thread, marker: str, timeout: float = 120) -> bool:
