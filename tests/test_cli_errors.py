@@ -362,6 +362,21 @@ def test_a_setting_libpq_cannot_read_is_never_quoted(work):
     assert proc.stdout.count("libpq cannot read the connection setting") == 2
 
 
+@pytest.mark.parametrize("password", ["Slash/Secret77", "At@Secret88"], ids=["slash", "at"])
+@pytest.mark.parametrize("command", [("services", "status"), ("migrate", "--district", "42", "--yes"),
+                                     ("analyze-datastores",)], ids=["status", "migrate", "analyze"])
+def test_a_url_whose_password_holds_a_slash_or_at_sign_never_shows_it(work, command, password):
+    """libpq ends a URL's password at its first '/' and its host at its first '@': `u:Pw/Secret@h`
+    reads as host u, port Pw, database Secret@h, and every message naming that address showed
+    the password (whole or in part). Now one line says what to escape, naming no part of it."""
+    proc = _cli(work, *command, PROD_IDS_URL=f"postgresql://reader:{password}@127.0.0.1:1/ids")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for part in (*password.replace("@", "/").split("/"), "reader:"):
+        assert part not in out, out
+    assert "its user or password holds an unescaped '/' or '@' (write them as %2F and %40)" in out, out
+
+
 @pytest.mark.parametrize("text, secret, kept", [
     ("postgresql://:empty-user-pw@h/db", "empty-user-pw", "@h/db"),
     ("postgresql://h/db?sslmode=require&password=in-query-77&application_name=x", "in-query-77", "&application_name=x"),

@@ -362,8 +362,8 @@ def _seed_preflight(values: dict, targets: tuple[str, ...]) -> None:
     if not admin.strip():
         raise ConfigError(f"{ADMIN_URL} is not set (the superuser URL of the estate's PostgreSQL cluster; "
                           f"`datamig services up` writes it to {envfile.env_path(project_root())})")
-    if not pg_address.conninfo(admin):
-        raise ConfigError(f"{ADMIN_URL}: libpq cannot read the connection setting")
+    if why := pg_address.why_unreadable(admin):
+        raise ConfigError(f"{ADMIN_URL}: {why}")
     for target in targets:
         for store, url in store_urls(values, target).items():
             try:

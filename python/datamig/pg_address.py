@@ -11,12 +11,37 @@ from psycopg.conninfo import conninfo_to_dict
 from .errors import ConnectionFailed
 
 
+UNREADABLE = "libpq cannot read the connection setting"
+UNESCAPED = "its user or password holds an unescaped '/' or '@' (write them as %2F and %40)"
+
+
 def conninfo(url: str) -> dict:
-    """The URL's settings; {} when it cannot be parsed (the connection attempt says why)."""
+    """The URL's settings; {} when it cannot be parsed or would be misread (why_unreadable)."""
+    if _unescaped_userinfo(url):
+        return {}
     try:
         return conninfo_to_dict(url)
     except psycopg.Error:
         return {}
+
+
+def why_unreadable(url: str) -> str | None:
+    """Why a (non-empty) setting names no server that may be shown, or None."""
+    if _unescaped_userinfo(url):
+        return UNESCAPED
+    return UNREADABLE if url.strip() and not conninfo(url) else None
+
+
+def _unescaped_userinfo(url: str) -> bool:
+    """libpq ends a URL's user:password at its first '/' and its host at its first '@':
+    `u:pa/ss@h` reads as host u, port pa, database ss@h; `u:p@ss@h` as host ss@h. Each error
+    naming that "address" showed part of the password."""
+    _, sep, rest = url.strip().partition("://")
+    authority = re.split(r"[?#]", rest, maxsplit=1)[0]
+    if not sep or "@" not in authority:
+        return False
+    userinfo = authority[:authority.rindex("@")]
+    return "/" in userinfo or "@" in userinfo
 
 
 def host_port(url: str) -> str:
@@ -33,10 +58,11 @@ def cannot_connect(store: str, url: str, exc: Exception) -> ConnectionFailed:
 
 def reason(exc: Exception, url: str) -> str:
     """The last clause of libpq's first line (e.g. 'Connection refused'), secrets removed."""
-    if not conninfo(url) and url.strip():
+    why = why_unreadable(url)
+    if why:
         # libpq's parse error quotes the setting ('missing "=" after "secretword"'): its password,
         # which no parse can point out
-        return "libpq cannot read the connection setting"
+        return why
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     reason = lines[0].rsplit(" failed: ", 1)[-1] if lines else type(exc).__name__
     reason = re.sub(r"^(FATAL|ERROR):\s+", "", reason)
