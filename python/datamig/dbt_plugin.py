@@ -120,8 +120,9 @@ def _check_district(run_dir: str | None, run_id: str, district: str) -> None:
         return  # the drift gate and the models' sources report an unreadable extract
     extracted = str(read.get("district"))
     if extracted != district:
-        raise DbtRuntimeError(f"datamig.dbt_plugin: run {run_id or run_dir} is an extract of district "
-                              f"{extracted}, not {district} (--vars district)")
+        run = run_id or Path(run_dir).resolve().name  # the transform runs dbt inside the run folder: "."
+        raise DbtRuntimeError(f"datamig.dbt_plugin: run {run} is an extract of district {extracted}, not {district} "
+                              "(--vars district)")
 
 
 def _check_drift(run_dir: str | None) -> None:

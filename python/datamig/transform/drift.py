@@ -20,7 +20,7 @@ from ..anonymize import pii_scan
 from ..anonymize.rules import RuleSet, type_family
 from ..errors import DatamigError
 from ..quoting import sql_literal
-from ..runfiles import read_json_object
+from ..extract.manifest import read_manifest
 from ..scaffold import naming
 from ..yaml_lines import load_data
 
@@ -37,7 +37,7 @@ def load_manifest(extract_dir: Path) -> dict:
     path = extract_dir / MANIFEST
     if not path.exists():
         raise DatamigError(f"{path}: no extraction manifest (run `datamig extract` first)")
-    return read_json_object(path)
+    return read_manifest(path)
 
 
 def extracted_columns(extract_dir: Path, manifest: dict) -> dict[str, list[str]]:

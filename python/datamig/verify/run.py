@@ -24,7 +24,8 @@ from ..load.graph import cert_login
 from ..load.pgstore import cert_url
 from ..pg_address import cannot_connect
 from ..report.artifacts import gone_from_cert, read_cert_state
-from ..runfiles import read_json_object, write_json
+from ..extract.manifest import read_manifest
+from ..runfiles import write_json
 from ..services.envfile import find_project_root
 from ..transform.validation_report import Scrubber
 from . import cancel, cert_scope, cross_store, dbt_cert, reconcile
@@ -36,7 +37,7 @@ def _manifest(run_dir: Path) -> dict:
         raise NotFound(f"run {run_dir.name} not found under {run_dir.parent}")
     if not path.exists():
         raise DatamigError(f"run {run_dir.name}: no extraction manifest at {path}")
-    return read_json_object(path)
+    return read_manifest(path)
 
 
 def _check_loaded(run_dir: Path) -> None:
