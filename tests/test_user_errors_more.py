@@ -315,6 +315,24 @@ def test_a_run_file_that_is_not_json_is_one_line_naming_it(work, name, args):
     assert _files(run) == before
 
 
+@pytest.mark.parametrize("manifest, problem", [
+    ({k: v for k, v in MANIFEST.items() if k != "district"}, "no district number"),
+    ({**MANIFEST, "district": "42"}, "no district number"),
+    ({"district": 42, "tables": {"ids.districts": {"store": "ids", "rows": 1}}},
+     "table ids.districts lacks its store, table or columns"),
+], ids=["no-district", "district-as-text", "table-without-columns"])
+@pytest.mark.parametrize("args", [("transform", "--district", "42", "--run-id", RUN), ("validate-migration", RUN)],
+                         ids=["transform", "validate-migration"])
+def test_an_extraction_manifest_of_another_shape_is_one_line_naming_it(work, manifest, problem, args):
+    """validate-migration read manifest["district"]: a KeyError traceback, exit 1; the transform
+    went on to dbt, which said "run . is an extract of district None"."""
+    run = _run(work, manifest)
+    before = _files(run)
+    path = run / "extract" / "extraction-manifest.json"
+    _one_error_line(_cli(work, *args), f"{path}: not an extraction manifest ({problem}); extract the district again")
+    assert _files(run) == before
+
+
 @pytest.mark.parametrize("state", [{"run_id": RUN}, [1, 2], {"run_id": RUN, "district": 42, "options": {},
                                                           "phases": {"gate": {"state": "done"}}}],
                          ids=["no-phases", "a-list", "a-phase-of-another-shape"])
@@ -376,3 +394,27 @@ def test_the_settings_file_stays_private_when_written_over_a_readable_one(tmp_pa
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert envfile.read_env_file(path) == {"PROD_IDS_URL": f"postgresql://u:{URL_PASSWORD}@127.0.0.1:1/ids"}
     assert [p.name for p in tmp_path.iterdir()] == ["services.env"]
+
+
+@pytest.mark.parametrize("args", [(), ("--json",)], ids=["tables", "json"])
+def test_migrate_on_a_terminal_asks_before_writing_cert_even_with_json(work, args):
+    """`--json` skipped the question: a user at a terminal choosing how the output looks went
+    straight on to write CERT. Now it is asked on stderr (stdout stays one JSON object), and a
+    "no" changes nothing: exit 1, `aborted`, no run folder."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, b"n\n")
+        proc = subprocess.run([str(ROOT / ".venv/bin/datamig"), "migrate", "--district", "42", *args], cwd=ROOT,
+                              env=_env(work), stdin=terminal, capture_output=True, text=True, timeout=300)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    asked = proc.stderr if args else proc.stdout
+    assert "Migrate district 42 into CERT? [y/N]" in asked, proc.stdout + proc.stderr
+    assert proc.stderr.rstrip().endswith("error: aborted")  # after the prompt, where the answer was typed
+    if args:
+        assert json.loads(proc.stdout) == {"status": "error", "error": "aborted"}
+    assert not (work / "runs").exists()

@@ -78,6 +78,8 @@ class OneLineErrors(TyperGroup):
                     _json_error("interrupted: stopped by Ctrl-C")
                 print_error("stopped by Ctrl-C", "interrupted")
                 sys.exit(130)
+            if "--json" in argv:
+                _json_error("aborted")
             print_error("aborted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -425,7 +427,8 @@ def analyze_datastores(
 @app.command("select-districts")
 @handles_errors
 def select_districts_cmd(
-    top: Optional[int] = typer.Option(None, "--top", min=1, help="How many districts to recommend (default 15)."),
+    top: Optional[int] = typer.Option(None, "--top", min=1,
+                                      help="How many districts to recommend (default: the config's selection.top)."),
     out_dir: Path = typer.Option(Path("data/manifests"), help="Where the manifest and report go."),
 ) -> None:
     """Score every district across stores, apply the filters, and pick pilots."""
@@ -541,7 +544,8 @@ def migrate_cmd(
                                          help="Continue RUN_ID from the phase that failed (its district and "
                                               "options come from that run: any given must agree with them)."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask before writing CERT."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables (on a terminal "
+                                                       "it still asks first, on stderr, unless --yes)."),
 ) -> None:
     """Preflight, extract, dbt build, validation gate, load, verify and report, in one run."""
     from .runner import api
@@ -554,9 +558,9 @@ def migrate_cmd(
     if strategy not in ("insert", "upsert", "merge", "auto"):
         raise DatamigError(f"--strategy: unknown strategy {strategy!r} (insert, upsert, merge or auto)")
     cfg = config()
-    if not (dry_run or yes or as_json) and sys.stdin.isatty():
+    if not (dry_run or yes) and sys.stdin.isatty():  # --json is how output looks, not consent to write CERT
         what = f"Resume run {resume}" if resume is not None else f"Migrate district {district}"
-        typer.confirm(f"{what} into CERT?", abort=True)
+        typer.confirm(f"{what} into CERT?", abort=True, err=as_json)  # stdout: the JSON object alone
     with ctrl_c_noted() as interrupted:
         if as_json:
             result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume,
@@ -672,7 +676,7 @@ def load_cmd(
 @app.command("rollback")
 @handles_errors
 def rollback_cmd(
-    run_id: str = typer.Argument(..., help="The run to undo."),
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to undo."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Restore CERT exactly as it was before RUN_ID was loaded."""
@@ -689,7 +693,7 @@ def rollback_cmd(
 
 @app.command("validate-migration")
 @handles_errors
-def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.")) -> None:
+def validate_migration_cmd(run_id: str = typer.Argument(..., metavar="RUN_ID", help="A loaded run.")) -> None:
     """Check a loaded run in CERT: counts (extracted = final = in CERT), the dbt tests run
     against CERT (dbt-postgres, target cert) on the run's rows, cross-database links; write
     post-load-validation.json."""
@@ -721,7 +725,7 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., help="A loaded run.
 
 @app.command("report")
 @handles_errors
-def report_cmd(run_id: str = typer.Argument(..., help="Run id.")) -> None:
+def report_cmd(run_id: str = typer.Argument(..., metavar="RUN_ID", help="Run id.")) -> None:
     """Write a run's report: <run_id>.json, .md and a self-contained .html in the reports folder
     beside the runs folder (extract.out_dir in the config; data/runs -> data/reports)."""
     from .report.build import build_report
