@@ -1,9 +1,11 @@
-"""Reading and writing the JSON files of a run folder (manifest, reports, run state).
+"""Reading and writing the project's files whole: a run's JSON (manifest, reports, run state),
+the services' state and settings, cached dictionaries.
 
 Such a file can be cut short (a full disk) or edited by hand; json's own error then named no
-file and read as a crash. Every reader goes through here so each case is one line naming the
-file (exit 2: the user's to fix, not a failed migration). Every writer replaces the file whole
-(write_text_atomic), so a reader never meets one half written.
+file and read as a crash. Two reading policies, one place: read_json_object for a file the
+command needs (each case one line naming the file, exit 2: the user's to fix, not a failed
+migration), read_json_or_none for one it can do without (a report lists what it finds). Every
+writer replaces the file whole (write_text_atomic), so a reader never meets one half written.
 """
 from __future__ import annotations
 
