@@ -83,6 +83,30 @@ def test_tools_are_listed_with_their_input_schemas(tmp_path):
     assert tools["list_runs"].input_schema.get("properties", {}) == {}
 
 
+# (readOnly, destructive, idempotent, openWorld): only list_runs leaves everything as it was; the
+# others write files (analysis, manifests, reports, the run folder) and migrate and rollback CERT
+HINTS = {"analyze_datastores": (False, False, True, True), "select_districts": (False, False, True, True),
+         "migrate": (False, True, False, True), "validate_migration": (False, False, True, True),
+         "rollback": (False, True, False, True), "get_report": (False, False, True, False),
+         "list_runs": (True, False, True, False)}
+
+
+def test_every_tool_carries_the_hints_hosts_confirm_by(tmp_path):
+    """Hosts decide from a tool's annotations what needs the user's confirmation: there were none."""
+    async def main():
+        async with _session(tmp_path) as client:
+            return (await client.list_tools()).tools
+
+    tools = {t.name: t for t in anyio.run(main)}
+    assert set(HINTS) == TOOLS
+    for name, tool in tools.items():
+        hints = tool.annotations
+        assert hints is not None, name
+        assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint,
+                hints.open_world_hint) == HINTS[name], name
+        assert hints.title and hints.title == tool.title, name
+
+
 def test_server_reports_the_packages_version(tmp_path):
     """serverInfo.version was '' to every client."""
     from importlib.metadata import version
@@ -181,6 +205,47 @@ def test_arguments_the_schema_refuses_are_one_line_naming_the_argument(tmp_path,
     text = result.content[0].text
     assert "\n" not in text and named in text and "pydantic" not in text, text
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name, args, named, kind", [
+    ("migrate", {"district": 42, "dry_run": "false"}, "dry_run", "a string"),
+    ("migrate", {"district": 42, "dry_run": "no"}, "dry_run", "a string"),
+    ("migrate", {"district": 42, "dry_run": 0}, "dry_run", "an integer"),
+    ("migrate", {"district": 42, "dry_run": None}, "dry_run", "null"),
+    ("rollback", {"run_id": RUN, "confirm": "yes"}, "confirm", "a string"),
+    ("rollback", {"run_id": RUN, "confirm": 1}, "confirm", "an integer"),
+])
+def test_a_boolean_argument_takes_a_json_boolean_only(tmp_path, name, args, named, kind):
+    """pydantic's lax mode took "false", "no", "0", 0 and 1 as booleans: `dry_run: "no"` was a
+    migration that writes CERT, `confirm: "yes"` a rollback."""
+    from conftest import SALT
+
+    async def main():  # with a salt, a migrate taken on would get as far as its run folder
+        async with _session(tmp_path, {"DATAMIG_SALT": SALT}) as client:
+            return await client.call_tool(name, args)
+
+    result = anyio.run(main)
+    assert result.is_error
+    text = result.content[0].text
+    assert "\n" not in text and text.endswith(
+        f"{name}: {named}: Input should be a JSON boolean (true or false), not {kind}"), text
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_a_json_boolean_is_taken(tmp_path):
+    """The same arguments as JSON booleans get past the check, to the tool's own answer."""
+    _run_state(tmp_path)
+
+    async def main():
+        async with _session(tmp_path) as client:
+            refused = await client.call_tool("rollback", {"run_id": RUN, "confirm": False})
+            missing = await client.call_tool("migrate", {"resume": "mig-20990101-000000-d42", "dry_run": False})
+            return refused, missing
+
+    refused, missing = anyio.run(main)
+    assert not refused.is_error and refused.structured_content["status"] == "REFUSED"
+    assert missing.is_error and "mig-20990101-000000-d42 not found" in missing.content[0].text, missing.content
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [RUN]
 
 
 def test_an_argument_no_tool_takes_is_refused_not_ignored(tmp_path):
@@ -442,14 +507,21 @@ def test_every_rollback_result_says_whether_it_rolled_back(tiny_estate, tmp_path
 
     async def main():
         async with _session(tmp_path, extra, timeout=840) as client:
+            # lax booleans, with the services up: "no" was a migration into CERT, "yes" a rollback
+            lax = [await client.call_tool("migrate", {"district": 42, "dry_run": "no"})]
+            started = (tmp_path / "runs").exists()
             migrated = await client.call_tool("migrate", {"district": 42, "dry_run": False})
             run_id = migrated.structured_content["run_id"]
+            lax.append(await client.call_tool("rollback", {"run_id": run_id, "confirm": "yes"}))
             refused = await client.call_tool("rollback", {"run_id": run_id})
             done = await client.call_tool("rollback", {"run_id": run_id, "confirm": True})
             runs = await client.call_tool("list_runs", {})
-            return migrated, refused, done, runs
+            return lax, started, migrated, refused, done, runs
 
-    migrated, refused, done, runs = anyio.run(main)  # its reports are beside its runs folder: in tmp_path
+    lax, started, migrated, refused, done, runs = anyio.run(main)  # reports beside its runs folder: in tmp_path
+    assert [r.is_error for r in lax] == [True, True] and not started
+    assert "migrate: dry_run: Input should be a JSON boolean" in lax[0].content[0].text
+    assert "rollback: confirm: Input should be a JSON boolean" in lax[1].content[0].text
     run_id = migrated.structured_content["run_id"]
     assert migrated.structured_content["status"] == "succeeded", migrated.structured_content
     assert (refused.structured_content["status"], refused.structured_content["rolled_back"]) == ("REFUSED", False)

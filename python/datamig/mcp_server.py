@@ -31,6 +31,7 @@ from pydantic import Field, ValidationError
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp_types import ToolAnnotations
 
 from . import __version__
 from .errors import DatamigError, MigrationFailed
@@ -201,7 +202,8 @@ class _Server(MCPServer):
     """The SDK's server, with arguments its schema refuses told in one line naming each argument
     (the SDK passed on pydantic's report: four lines, the last a link to pydantic's site), and
     an argument no parameter of the tool takes refused (the SDK dropped it: a misspelt dry_run
-    or resume was a run the agent did not ask for)."""
+    or resume was a run the agent did not ask for), and a boolean given for an integer or
+    anything but a boolean for a boolean refused (pydantic's lax mode converted them)."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         schema = self._tool_input_schema(name)
@@ -210,12 +212,9 @@ class _Server(MCPServer):
         if schema is not None and unknown:
             takes = f"({', '.join(known)})" if known else "(it takes none)"
             raise ToolError(f"Error executing tool {name}: {name}: unknown argument {unknown[0]!r} {takes}")
-        # JSON's true is no number, but pydantic (bool being an int in Python) took it as 1: a
-        # `district: true` migrated district 1
-        flags = [key for key, value in arguments.items() if isinstance(value, bool) and _takes_integer(schema, key)]
-        if flags:
-            raise ToolError(f"Error executing tool {name}: {name}: {flags[0]}: Input should be a valid integer, "
-                            f"not a boolean ({json.dumps(arguments[flags[0]])})")
+        for key, value in arguments.items():
+            if why := _wrong_kind(schema, key, value):
+                raise ToolError(f"Error executing tool {name}: {name}: {key}: {why}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -226,16 +225,46 @@ class _Server(MCPServer):
             raise ToolError(f"Error executing tool {name}: {name}: {wrong}") from exc.__cause__
 
 
-def _takes_integer(schema: dict | None, argument: str) -> bool:
-    """Whether the tool's input schema types `argument` as an integer (`int | None` is an anyOf)."""
+def _wrong_kind(schema: dict | None, argument: str, value: Any) -> str | None:
+    """Why `value` is refused for `argument`, for what pydantic's lax mode would take: JSON's true
+    is no number, but pydantic (bool being an int in Python) took it as 1 (a `district: true`
+    migrated district 1); and it took "false", "no", "0", 0 or 1 as a boolean (`dry_run: "no"` was a
+    run that writes CERT, `confirm: "yes"` a rollback). A boolean argument takes true or false only."""
+    types = _types(schema, argument)
+    if isinstance(value, bool) and "integer" in types and "boolean" not in types:
+        return f"Input should be a valid integer, not a boolean ({json.dumps(value)})"
+    if "boolean" in types and not isinstance(value, bool) and not (value is None and "null" in types):
+        # the value's kind, not the value: an argument may hold anything, a secret included
+        return f"Input should be a JSON boolean (true or false), not {_kind(value)}"
+    return None
+
+
+def _types(schema: dict | None, argument: str) -> set[str]:
+    """The JSON types the tool's input schema gives `argument` (`int | None` is an anyOf)."""
     prop = (schema or {}).get("properties", {}).get(argument, {})
-    return any(branch.get("type") == "integer" for branch in [prop, *prop.get("anyOf", ())])
+    return {branch.get("type") for branch in [prop, *prop.get("anyOf", ())]} - {None}
+
+
+def _kind(value: Any) -> str:
+    kinds = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "an object"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _tool(server: MCPServer, title: str, *, read_only: bool = False, destructive: bool = False,
+          idempotent: bool, open_world: bool) -> Callable:
+    """server.tool with the hints hosts read to decide what needs the user's confirmation.
+    readOnlyHint is for the whole environment, files included: a tool that writes under data/ or
+    the run folder is not read-only, however it leaves PROD and CERT alone."""
+    hints = ToolAnnotations(title=title, read_only_hint=read_only, destructive_hint=destructive,
+                            idempotent_hint=idempotent, open_world_hint=open_world)
+    return server.tool(title=title, annotations=hints)
 
 
 def build_server() -> MCPServer:
     server = _Server(name="datamig", version=__version__, instructions=INSTRUCTIONS)
 
-    @server.tool()
+    # writes data/analysis/ afresh (no more than the last analysis is lost); reads PROD
+    @_tool(server, "Analyze PROD datastores", idempotent=True, open_world=True)
     async def analyze_datastores(ctx: Context) -> dict[str, Any]:
         """Introspect every PROD store: tables, foreign keys and declared links, cycles, load order.
         Writes the analysis artifacts under data/analysis/."""
@@ -252,7 +281,8 @@ def build_server() -> MCPServer:
 
         return await _call(run)
 
-    @server.tool()
+    # writes data/manifests/ afresh; reads PROD
+    @_tool(server, "Select pilot districts", idempotent=True, open_world=True)
     async def select_districts(
         ctx: Context,
         top: Annotated[int | None, Field(ge=1, description="How many districts to recommend (default 15).")] = None,
@@ -269,7 +299,8 @@ def build_server() -> MCPServer:
 
         return await _call(run)
 
-    @server.tool()
+    # the hints hold for the worst call (dry_run false: CERT's rows overwritten); every call is a new run
+    @_tool(server, "Migrate a district to CERT", destructive=True, idempotent=False, open_world=True)
     async def migrate(
         ctx: Context,
         district: Annotated[int | None, Field(ge=1, le=MAX_DISTRICT, description="District id (an integer); not needed "
@@ -309,7 +340,8 @@ def build_server() -> MCPServer:
         slot = _DbtSlot("migrate", run)
         return await _call(slot, on_cancel=cancel)
 
-    @server.tool()
+    # reads CERT; writes the run's post-load-validation.json and dbt's files in its run folder
+    @_tool(server, "Validate a migration in CERT", idempotent=True, open_world=True)
     async def validate_migration(
         ctx: Context,
         run_id: Annotated[str, Field(description="Run id, e.g. mig-20251106-143000-d42.")],
@@ -336,7 +368,8 @@ def build_server() -> MCPServer:
         slot = _DbtSlot("validate_migration", run)  # read-only: once cancelled, it runs to its end unheard
         return await _call(slot, on_cancel=slot.abandon)
 
-    @server.tool()
+    # deletes and restores rows in CERT, and first recovers any run's interrupted load or rollback
+    @_tool(server, "Roll back a run in CERT", destructive=True, idempotent=False, open_world=True)
     async def rollback(
         run_id: Annotated[str, Field(description="Run id to roll back.")],
         confirm: Annotated[bool, Field(description="Must be true: rollback removes the run's rows from "
@@ -364,7 +397,8 @@ def build_server() -> MCPServer:
 
         return await _call(run)
 
-    @server.tool()
+    # reads the run folder only, and writes the run's reports (json, md, html) afresh
+    @_tool(server, "Get a run's report", idempotent=True, open_world=False)
     async def get_report(
         run_id: Annotated[str, Field(description="Run id.")],
     ) -> dict[str, Any]:
@@ -381,7 +415,7 @@ def build_server() -> MCPServer:
 
         return await _call(run)
 
-    @server.tool()
+    @_tool(server, "List runs", read_only=True, idempotent=True, open_world=False)
     async def list_runs() -> dict[str, Any]:
         """Every run under the runs folder with its status and per-phase status."""
 
