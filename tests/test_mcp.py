@@ -232,6 +232,23 @@ def test_a_boolean_argument_takes_a_json_boolean_only(tmp_path, name, args, name
     assert not (tmp_path / "runs").exists()  # nothing started
 
 
+@pytest.mark.parametrize("name, args, named", [
+    ("migrate", {"district": "42", "dry_run": True}, "district"),
+    ("select_districts", {"top": "3"}, "top"),
+])
+def test_an_integer_argument_takes_no_string(tmp_path, name, args, named):
+    """pydantic's lax mode took "42" for a district: an agent's quoting slip ran as if typed."""
+    async def main():
+        async with _session(tmp_path) as client:
+            return await client.call_tool(name, args)
+
+    result = anyio.run(main)
+    assert result.is_error
+    text = result.content[0].text
+    assert "\n" not in text and text.endswith(f"{name}: {named}: Input should be a valid integer, not a string"), text
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_json_boolean_is_taken(tmp_path):
     """The same arguments as JSON booleans get past the check, to the tool's own answer."""
     _run_state(tmp_path)

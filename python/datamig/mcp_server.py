@@ -229,10 +229,13 @@ def _wrong_kind(schema: dict | None, argument: str, value: Any) -> str | None:
     """Why `value` is refused for `argument`, for what pydantic's lax mode would take: JSON's true
     is no number, but pydantic (bool being an int in Python) took it as 1 (a `district: true`
     migrated district 1); and it took "false", "no", "0", 0 or 1 as a boolean (`dry_run: "no"` was a
-    run that writes CERT, `confirm: "yes"` a rollback). A boolean argument takes true or false only."""
+    run that writes CERT, `confirm: "yes"` a rollback). A boolean argument takes true or false only,
+    an integer argument no string."""
     types = _types(schema, argument)
     if isinstance(value, bool) and "integer" in types and "boolean" not in types:
         return f"Input should be a valid integer, not a boolean ({json.dumps(value)})"
+    if isinstance(value, str) and "integer" in types and "string" not in types:
+        return f"Input should be a valid integer, not {_kind(value)}"  # pydantic took "42" as 42
     if "boolean" in types and not isinstance(value, bool) and not (value is None and "null" in types):
         # the value's kind, not the value: an argument may hold anything, a secret included
         return f"Input should be a JSON boolean (true or false), not {_kind(value)}"
@@ -285,7 +288,8 @@ def build_server() -> MCPServer:
     @_tool(server, "Select pilot districts", idempotent=True, open_world=True)
     async def select_districts(
         ctx: Context,
-        top: Annotated[int | None, Field(ge=1, description="How many districts to recommend (default 15).")] = None,
+        top: Annotated[int | None, Field(ge=1, description="How many districts to recommend (default: the "
+                                                                 "config's selection.top).")] = None,
     ) -> dict[str, Any]:
         """Score every district across stores (size, activity, completeness, priority), apply the
         filters and pick pilots (one large, one medium, one small). Writes data/manifests/."""
@@ -348,8 +352,9 @@ def build_server() -> MCPServer:
     ) -> dict[str, Any]:
         """Check a loaded run in CERT: row counts per table, label and relationship type
         (extracted = final = in CERT), the project's dbt tests run against CERT on the run's rows,
-        and the cross-database links. status VALID or ISSUES_FOUND; FAILED (with `error`) when
-        the run cannot be checked (not loaded, its files missing)."""
+        and the cross-database links. status VALID or ISSUES_FOUND. A run that cannot be checked
+        (unknown, not loaded in CERT, its files missing, CERT unreachable) is a tool error saying
+        why in one line."""
         _run_id(run_id)
         progress = _Progress(ctx)
 
@@ -358,10 +363,7 @@ def build_server() -> MCPServer:
 
             s = Settings()
             progress.message(f"validating {run_id} against CERT")
-            try:
-                result = api.validate_migration(s.cfg, s.env, run_id)
-            except MigrationFailed as exc:
-                return {"run_id": run_id, "status": "FAILED", "error": _line(exc)}
+            result = api.validate_migration(s.cfg, s.env, run_id)
             progress.message(f"{run_id}: {result.get('status')}")
             return result
 
@@ -377,7 +379,9 @@ def build_server() -> MCPServer:
     ) -> dict[str, Any]:
         """Undo one loaded run in CERT (only its own inserts and updates; CERT's own data is kept).
         Refuses, as a normal result, unless confirm is true. Every result has run_id, status
-        (ROLLED_BACK, REFUSED or FAILED) and rolled_back (true or false)."""
+        (ROLLED_BACK, REFUSED, or FAILED when CERT has changed so that the run cannot be undone)
+        and rolled_back (true or false). A run that is unknown or not loaded in CERT is a tool
+        error saying so in one line."""
         _run_id(run_id)
         if not confirm:
             return _refused(run_id)
