@@ -44,6 +44,19 @@ def test_what_disagrees_with_the_run_is_refused_and_changes_nothing(rcfg, tmp_pa
     assert (rcfg.out_dir / RUN / "run-state.json").read_text() == before
 
 
+def test_a_dry_run_resumed_with_dry_run_said_false_is_refused(rcfg, tmp_path):
+    """An agent resuming a dry run with dry_run false (to write CERT) got a dry run again, its
+    result DRY_RUN; the CLI, whose --dry-run flag can only say yes, says nothing (None)."""
+    before = _saved(rcfg, {"preflight": "done", "extract": "done", "transform": "failed"}, dry_run=True)
+    with pytest.raises(DatamigError) as caught:
+        api.migrate(rcfg, {}, tmp_path, 0, False, "auto", resume=RUN)
+    assert str(caught.value) == (f"run {RUN} is a dry run: resumed, it writes nothing to CERT; resume it as one "
+                                 "(MCP: dry_run true), or start a new run to write CERT")
+    assert (rcfg.out_dir / RUN / "run-state.json").read_text() == before
+    with pytest.raises(DatamigError, match="anonymization rules file not found"):  # past the option check
+        api.migrate(rcfg, {}, tmp_path, 0, None, "auto", resume=RUN)
+
+
 def test_what_agrees_with_the_run_goes_on_to_its_checks(rcfg, tmp_path):
     """The same district, the run's own strategy, a dry run of a dry run: past the option check,
     to the resumed phases' own checks (here the salt's, whose rules file this project root lacks)."""

@@ -561,14 +561,15 @@ def migrate_cmd(
     if not (dry_run or yes) and sys.stdin.isatty():  # --json is how output looks, not consent to write CERT
         what = f"Resume run {resume}" if resume is not None else f"Migrate district {district}"
         typer.confirm(f"{what} into CERT?", abort=True, err=as_json)  # stdout: the JSON object alone
+    said = dry_run or None  # a flag can only say yes: its absence leaves a resumed run as it was
     with ctrl_c_noted() as interrupted:
         if as_json:
-            result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume,
+            result = api.migrate(cfg, env(), project_root(), district or 0, said, strategy, resume,
                                  interrupted=interrupted)
             print(json.dumps(result, indent=2, default=str))
         else:
             with console.status("migrating") as status:
-                result = api.migrate(cfg, env(), project_root(), district or 0, dry_run, strategy, resume,
+                result = api.migrate(cfg, env(), project_root(), district or 0, said, strategy, resume,
                                      progress=lambda phase, msg: status.update(_text(f"{phase}: {msg}")),
                                      interrupted=interrupted)
             _print_run(result)

@@ -316,7 +316,7 @@ def build_server() -> MCPServer:
         resume: Annotated[str | None, Field(description="Run id to resume from its failed phase "
                                                         "(district and options come from that run; "
                                                         "dry_run must be false to resume a run that is not "
-                                                        "a dry run).")] = None,
+                                                        "a dry run, true to resume a dry run).")] = None,
     ) -> dict[str, Any]:
         """Migrate one district PROD -> CERT: preflight, extract, transform (anonymize + test),
         validation gate, load, verify, report. A dry run by default. A failed phase is a normal

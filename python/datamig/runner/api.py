@@ -27,18 +27,19 @@ def select_districts(cfg: Config, env: Mapping[str, str], top: int | None = None
     return run(cfg, env, out_dir, top)
 
 
-def migrate(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_run: bool = False,
+def migrate(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_run: bool | None = None,
             strategy: str = "auto", resume: str | None = None, progress: Progress | None = None,
             stop: migration.Stop | None = None, interrupted: migration.Stop | None = None) -> dict:
     """Runs every phase; a phase failure is recorded in the result (status "failed"), a usage,
     config or connection error raises DatamigError. Once `stop()` is true the run ends before
-    its next phase (status "cancelled", resumable)."""
+    its next phase (status "cancelled", resumable). `dry_run` None: not said (a new run is not
+    a dry run; a resumed run keeps what it was)."""
     try:
         if resume is not None:  # "" is no run id, not a new run
             asked = {"district": district, "dry_run": dry_run, "strategy": strategy}
             state = migration.resume(cfg, env, root, checked_run_id(resume), progress, stop, asked, interrupted)
         else:
-            state = migration.start(cfg, env, root, district, dry_run, strategy, progress=progress, stop=stop,
+            state = migration.start(cfg, env, root, district, bool(dry_run), strategy, progress=progress, stop=stop,
                                     interrupted=interrupted)
     except migration.PhaseFailed as failed:
         state = failed.state

@@ -243,6 +243,9 @@ def _check_asked(state: RunState, asked: Mapping) -> None:
     if asked.get("district") and int(asked["district"]) != state.district:
         raise DatamigError(f"{run} is a migration of district {state.district}, not {asked['district']}: "
                            f"a resumed run keeps its district")
+    if asked.get("dry_run") is False and state.options.get("dry_run"):  # said false, not left unsaid (None)
+        raise DatamigError(f"{run} is a dry run: resumed, it writes nothing to CERT; resume it as one (MCP: dry_run "
+                           f"true), or start a new run to write CERT")
     if asked.get("dry_run") and not state.options.get("dry_run"):
         raise DatamigError(f"{run} is not a dry run: resuming it writes to CERT; to go on, resume it without "
                            f"--dry-run (MCP: dry_run false), or start a new dry run")
