@@ -438,6 +438,13 @@ def test_json_identity_and_generated_columns_load_and_roll_back_exactly(cert):
     assert cert.sql("ids", last_id) == [(50,)]
 
 
+def _graph_alone(students: int = 3) -> dict:
+    """The final files with no PostgreSQL rows: the load writes the graph alone."""
+    data = final_data(students=students)
+    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}
+    return data
+
+
 def test_rollback_is_refused_when_a_later_run_loaded_the_same_rows_unchanged(cert):
     """A review: run B loaded the same district after A and found every row as A left it (a merge
     writes nothing then); rolling back A deleted B's rows and nodes, B still listed as loaded."""
@@ -454,8 +461,7 @@ def test_rollback_is_refused_when_a_later_run_loaded_the_same_rows_unchanged(cer
 
     # The graph alone: a later run whose tables hold no row found every node and relationship kept
     rollback_run(cert.cfg, cert.env, cert.out_dir, later_id)
-    data = final_data()
-    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}
+    data = _graph_alone()
     report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, graph_only_id, data=data))
     assert report["stores"]["sp"]["nodes"]["Student"]["unchanged"] == 3
     with pytest.raises(MigrationFailed, match=f"later run {graph_only_id} loaded graph entities this run wrote"):
@@ -503,8 +509,7 @@ def test_rows_naming_the_same_relationship_are_counted_once_as_the_graph_holds_t
     the load counted (and ledgered) two; a repeat in a later batch of BATCH rows was taken for
     CERT's own and failed the load ("appeared in CERT since the conflict check")."""
     before = cert.fingerprint()
-    data = final_data(students=10_001)
-    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}  # the graph alone
+    data = _graph_alone(students=10_001)
     data["rels"]["WORKS_FOR"] += [("Staff", 101, "District", 1, "aide"), ("Staff", 100, "District", 1, None)]
     data["rels"]["ENROLLED_IN"].append(data["rels"]["ENROLLED_IN"][0])  # row 10,002: the second batch
     report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN, data=data))
@@ -528,8 +533,7 @@ def test_rows_naming_the_same_node_are_counted_once_as_the_graph_holds_them(cert
     for CERT's own and failed the load ("appeared in CERT since the conflict check")."""
     cert.cypher("CREATE (:Staff {staff_id: 900, email: 'cert-only@north.test'})")
     before = cert.fingerprint()
-    data = final_data(students=10_001)
-    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}  # the graph alone
+    data = _graph_alone(students=10_001)
     data["nodes"]["Staff"].append((101, "one@north.test"))
     data["nodes"]["Student"].append(data["nodes"]["Student"][0])  # row 10,002: the second batch
     report = load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN, data=data))
@@ -602,8 +606,7 @@ def test_a_relationship_a_later_run_drew_to_a_node_the_run_created_names_that_ru
     before = cert.fingerprint()
     load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
     later_id = "mig-20251107-090000-d1"
-    data = final_data()
-    data["pg"] = {store: {table: [] for table in tables} for store, tables in data["pg"].items()}
+    data = _graph_alone()
     data["nodes"] = {label: [] for label in data["nodes"]}
     data["rels"] = {rtype: [] for rtype in data["rels"]} | {"WORKS_FOR": [("Staff", 101, "District", 99, "qa")]}
     load_run(cert.cfg, cert.env, build_run(cert.out_dir, later_id, data=data))

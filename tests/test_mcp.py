@@ -196,15 +196,22 @@ def test_every_tool_taking_a_run_id_refuses_one_that_is_not(tmp_path):
 ])
 def test_arguments_the_schema_refuses_are_one_line_naming_the_argument(tmp_path, name, args, named):
     """The SDK's own refusal was pydantic's report: four lines, the last a link to pydantic's site."""
+    text = _refused_call(tmp_path, name, args)
+    assert named in text and "pydantic" not in text, text
+
+
+def _refused_call(tmp_path, name: str, args: dict, env: dict | None = None) -> str:
+    """The one-line tool error of a call refused before it ran (no runs folder made)."""
     async def main():
-        async with _session(tmp_path) as client:
+        async with _session(tmp_path, env) as client:
             return await client.call_tool(name, args)
 
     result = anyio.run(main)
     assert result.is_error
     text = result.content[0].text
-    assert "\n" not in text and named in text and "pydantic" not in text, text
-    assert not (tmp_path / "runs").exists()
+    assert "\n" not in text, text
+    assert not (tmp_path / "runs").exists()  # nothing started
+    return text
 
 
 @pytest.mark.parametrize("name, args, named, kind", [
@@ -220,16 +227,9 @@ def test_a_boolean_argument_takes_a_json_boolean_only(tmp_path, name, args, name
     migration that writes CERT, `confirm: "yes"` a rollback."""
     from conftest import SALT
 
-    async def main():  # with a salt, a migrate taken on would get as far as its run folder
-        async with _session(tmp_path, {"DATAMIG_SALT": SALT}) as client:
-            return await client.call_tool(name, args)
-
-    result = anyio.run(main)
-    assert result.is_error
-    text = result.content[0].text
-    assert "\n" not in text and text.endswith(
-        f"{name}: {named}: Input should be a JSON boolean (true or false), not {kind}"), text
-    assert not (tmp_path / "runs").exists()  # nothing started
+    # with a salt, a migrate taken on would get as far as its run folder
+    text = _refused_call(tmp_path, name, args, {"DATAMIG_SALT": SALT})
+    assert text.endswith(f"{name}: {named}: Input should be a JSON boolean (true or false), not {kind}"), text
 
 
 @pytest.mark.parametrize("name, args, named", [
@@ -238,15 +238,8 @@ def test_a_boolean_argument_takes_a_json_boolean_only(tmp_path, name, args, name
 ])
 def test_an_integer_argument_takes_no_string(tmp_path, name, args, named):
     """pydantic's lax mode took "42" for a district: an agent's quoting slip ran as if typed."""
-    async def main():
-        async with _session(tmp_path) as client:
-            return await client.call_tool(name, args)
-
-    result = anyio.run(main)
-    assert result.is_error
-    text = result.content[0].text
-    assert "\n" not in text and text.endswith(f"{name}: {named}: Input should be a valid integer, not a string"), text
-    assert not (tmp_path / "runs").exists()
+    text = _refused_call(tmp_path, name, args)
+    assert text.endswith(f"{name}: {named}: Input should be a valid integer, not a string"), text
 
 
 def test_a_json_boolean_is_taken(tmp_path):
