@@ -26,6 +26,19 @@ PARTIAL_PARSE = "partial_parse.msgpack"
 SILENT = ["--log-level", "none", "--log-level-file", "debug"]
 
 
+def silent_runner(**kwargs):
+    """dbt's programmatic runner, printing nothing before it has read SILENT either: dbt_common
+    adds a console logger when imported, which dbt replaces only once its flags are read, so a
+    Ctrl-C (or an error) while it read them printed "Encountered an error" and a traceback on
+    the user's terminal. What dbt fires before its set-up now goes nowhere; the exception still
+    comes back in the result, which the caller reports in one line. One dbt runs at a time."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.event_manager_client import cleanup_event_logger
+
+    cleanup_event_logger()
+    return dbtRunner(**kwargs)
+
+
 def preload() -> threading.Thread:
     """Import dbt and its DuckDB adapter in a background thread: ~2.5 s of CPU that otherwise
     opens the transform, spent instead while the extract waits on the servers. The first dbt

@@ -27,7 +27,8 @@ from pathlib import Path
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
 from ..errors import DatamigError
-from .dbt_process import SILENT, environ, partial_parse_cache, reraise_interrupt, why_not_run, working_dir
+from .dbt_process import (SILENT, environ, partial_parse_cache, reraise_interrupt, silent_runner, why_not_run,
+                          working_dir)
 
 log = logging.getLogger("datamig.transform")
 
@@ -107,8 +108,6 @@ def run_dbt(root: Path, runs_dir: Path, run_id: str, district: int, *, env: Mapp
 
 
 def _invoke(args: list[str], progress: Callable[[str], None] | None):
-    from dbt.cli.main import dbtRunner
-
     done = {"n": 0}
 
     def on_event(event) -> None:
@@ -118,7 +117,7 @@ def _invoke(args: list[str], progress: Callable[[str], None] | None):
                 progress(f"dbt build: {done['n']} nodes done")
 
     try:
-        return dbtRunner(callbacks=[on_event]).invoke(args)
+        return silent_runner(callbacks=[on_event]).invoke(args)
     finally:
         _release_duckdb()
 

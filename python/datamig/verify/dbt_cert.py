@@ -34,7 +34,8 @@ import psycopg
 
 from ..errors import DatamigError
 from ..transform import failing_keys
-from ..transform.dbt_process import SILENT, environ, partial_parse_cache, reraise_interrupt, why_not_run, working_dir
+from ..transform.dbt_process import (SILENT, environ, partial_parse_cache, reraise_interrupt, silent_runner,
+                                     why_not_run, working_dir)
 from ..transform.dbt_run import RUN_DIR_ENV
 from ..transform.validation_report import Scrubber, test_rule
 from . import cert_scope
@@ -95,15 +96,13 @@ PARSE_URL = "postgresql://datamig@datamig-parse-only:5432/cert"
 def parse(root: Path, run_dir: Path, district: int, schema: str) -> Parsed:
     """The project parsed under the cert target, partially when the cache holds a parse of it
     (see the module's docstring). schema: the CERT schema the tests' models name."""
-    from dbt.cli.main import dbtRunner
-
     root = root.resolve()
     out = run_dir.resolve() / DBT_DIR
     # DATAMIG_RUN_DIR: the staging models then render the same text in every run (as in the
     # transform), else they name the runs folder and dbt re-parses them; no test reads them.
     settings = {**profile_env(PARSE_URL, schema), RUN_DIR_ENV: "."}
     with partial_parse_cache(root, district, "cert", out / "target"), environ(settings):
-        result = dbtRunner().invoke([*SILENT, "parse", "--no-write-json",
+        result = silent_runner().invoke([*SILENT, "parse", "--no-write-json",
                                      *_common(root, out, {"district": district})])
     reraise_interrupt(result)
     if result.exception is not None or result.result is None:
@@ -119,8 +118,6 @@ def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store
                     progress: Callable[[str], None] | None = None) -> dict:
     """dbt test of one store against its CERT database; per test: name, model, rule, severity,
     status, failures. add_samples() then gives a failing test up to 5 keys of the rows it flags."""
-    from dbt.cli.main import dbtRunner
-
     root = root.resolve()
     out = run_dir.resolve() / DBT_DIR
     args = dbt_test_args(root, out, store_name, run_id, district)
@@ -130,7 +127,7 @@ def run_store_tests(root: Path, run_dir: Path, run_id: str, district: int, store
     settings = profile_env(url, schema)
     _retarget(parsed.manifest, settings["DATAMIG_CERT_DBNAME"])
     with working_dir(root), environ(settings):
-        result = dbtRunner(manifest=parsed.manifest).invoke(args)
+        result = silent_runner(manifest=parsed.manifest).invoke(args)
     seconds = round(time.monotonic() - started, 3)
     reraise_interrupt(result)
     if result.exception is not None or result.result is None:
