@@ -11,10 +11,10 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import DatamigError, Interrupted, MigrationFailed, NotFound
-from ..services.termination import Terminated
 from ..extract.runs import district_of, new_run_id
 from ..report.artifacts import gone_from_cert, read_cert_state
 from ..runfiles import read_json_object
+from ..services.termination import Terminated
 from .state import PhaseTimer, RunState
 
 log = logging.getLogger("datamig.runner")

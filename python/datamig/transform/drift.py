@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from ..anonymize import pii_scan
 from ..anonymize.rules import RuleSet, type_family
 from ..errors import DatamigError
-from ..quoting import sql_literal
 from ..extract.manifest import read_manifest
+from ..quoting import sql_literal
 from ..scaffold import naming
 from ..yaml_lines import load_data
 
