@@ -184,10 +184,70 @@ def test_the_plugin_takes_a_district_id_and_no_district_at_all():
         dbt_plugin._check_district_var(value)
 
 
-def _dbt_run(work, dbt_vars: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / ".venv/bin/dbt"), "run", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+def _dbt_run(work, dbt_vars: str, command: str = "run") -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / ".venv/bin/dbt"), command, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
                            "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
                            "--vars", dbt_vars], cwd=ROOT, env=_env(work), capture_output=True, text=True, timeout=600)
+
+
+def test_dbt_run_directly_takes_the_runs_verdict_away(work):
+    """A direct `dbt build --empty` after the gate rewrote final/ (every file empty), and `datamig
+    load` loaded it on the old PASSED: a build replaces the final/ the report judged, so the
+    report goes, and the load refuses the run until the transform judges it again."""
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    (run / "validation-report.json").write_text('{"status": "PASSED"}')
+    _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}")
+    assert not (run / "validation-report.json").exists() and (run / "final").is_dir()
+    _one_error_line(_cli(work, "load", run.name), f"run {run.name} is not transformed (validation-report.json not found)")
+
+
+def test_dbt_directly_on_a_run_whose_extract_never_finished_is_one_line(work):
+    """A run stopped during its extract holds only run.log: the district check and the drift
+    gate passed it (they read the manifest it lacks) and dbt failed in ~940 lines, leaving a
+    warehouse in the folder."""
+    run = work / "runs" / "mig-20990101-000000-d55"
+    run.mkdir(parents=True)
+    (run / "run.log").write_text("2099-01-01 00:00:00 INFO datamig.extract: started\n")
+    proc = _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d55}")
+    assert proc.returncode != 0
+    assert ("datamig.dbt_plugin: run mig-20990101-000000-d55 has no extract (its extract/extraction-manifest.json "
+            "is missing: the extract did not finish); extract the district again") in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["run.log"]
+
+
+@pytest.mark.parametrize("asked", [("--select", "stg_ids__guardians"), ("--select", "int_ids__students_anonymized"),
+                                   ("--inline", "select * from {{ source('prod_ids', 'students') }}")],
+                         ids=["staging", "intermediate", "inline-source"])
+def test_dbt_show_of_prods_values_is_refused(work, asked):
+    """`dbt show --select stg_ids__guardians` printed real phones and emails, and dbt kept them in
+    logs/dbt.log; a mart (anonymized) is what an analyst may show."""
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "show", *asked, "--project-dir", str(ROOT),
+                           "--profiles-dir", str(ROOT), "--target-path", str(work / "target"), "--log-path",
+                           str(work / "logs"), "--vars", "{district: 42, run_id: mig-20990101-000000-d42}"],
+                          cwd=ROOT, env=_env(work), capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert ("datamig.dbt_plugin: dbt show of a staging or intermediate model or a source would print PROD's real "
+            "values") in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_dbt_test_of_a_run_never_built_is_one_line(work):
+    """A new extract moves latest-dN: `dbt test` then failed every test (~430 "table does not
+    exist" errors, 5,000 lines)."""
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    proc = _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}", command="test")
+    assert proc.returncode != 0
+    assert ("datamig.dbt_plugin: run mig-20990101-000000-d42 is not built: `dbt build` builds and tests it "
+            "(or `datamig transform`)") in proc.stdout, proc.stdout
+    assert sorted(p.name for p in run.iterdir()) == ["extract"]
 
 
 def test_dbt_run_directly_checks_the_run_id_and_its_district_as_the_cli_does(work):

@@ -34,9 +34,14 @@ from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, DatamigError, NotFound
-from .runfiles import read_json_or_none
 from .extract.runs import MAX_DISTRICT, checked_run_id, loaded_run_refusal
+from .runfiles import read_json_or_none
 from .transform.drift import MANIFEST, check_drift
+from .transform.validation_report import REPORT as VALIDATION_REPORT
+
+READS_DATA = ("build", "run", "retry", "test", "show")  # dbt commands that read the run's extract or warehouse
+# what `dbt show` must not be asked for: models and sources of PROD's values, before anonymization
+UNANONYMIZED = re.compile(r"\b(?:stg|int)_|\bsource\s*\(|staging|intermediate")
 
 
 class Plugin(BasePlugin):
@@ -56,11 +61,16 @@ class Plugin(BasePlugin):
             raise DbtRuntimeError(f"datamig.dbt_plugin: run folder {run_dir} not found: extract the district first "
                                   "(datamig extract --district N), or name an extracted run with --vars "
                                   "'{district: N, run_id: mig-...}'")
+        _check_extracted(run_dir, str(config.get("run_id") or ""))
         _check_district(run_dir, str(config.get("run_id") or ""), str(config.get("district") or ""))
         if run_dir and _builds_models() and (refusal := loaded_run_refusal(Path(run_dir))):
             # `dbt build` with no run_id builds the district's newest run, loaded or not
             raise DbtRuntimeError(f"datamig.dbt_plugin: {refusal}")
+        _check_built(run_dir, str(config.get("run_id") or ""))
+        _check_show()
         _check_drift(run_dir)
+        if run_dir and _builds_models():
+            _forget_verdict(Path(run_dir))
         _prepare_final_dirs(run_dir)
 
     @staticmethod
@@ -82,11 +92,60 @@ def _builds_models() -> bool:
     """Whether this dbt command runs models (`retry` re-runs a failed run's), whose JSON
     documents and masks the UDF workers take; `dbt test`, `docs generate` or `show` would start
     them for nothing."""
+    return _command() in ("run", "build", "retry")
+
+
+def _command() -> str | None:
     try:
         from dbt.flags import get_flags
-        return getattr(get_flags(), "WHICH", None) in ("run", "build", "retry")
+        return getattr(get_flags(), "WHICH", None)
     except ImportError:  # dbt-core is not what loaded the plugin
-        return False
+        return None
+
+
+def _run_name(run_dir: str, run_id: str) -> str:
+    return run_id or Path(run_dir).resolve().name  # the transform runs dbt inside the run folder: "."
+
+
+def _check_extracted(run_dir: str | None, run_id: str) -> None:
+    """A run whose extract never finished (stopped by Ctrl-C: only its run.log) passed the
+    district check and the drift gate, which read the manifest, and failed in ~940 lines of
+    missing Parquet files, leaving a warehouse in the folder."""
+    if run_dir and _command() in READS_DATA and not (Path(run_dir) / "extract" / MANIFEST).is_file():
+        raise DbtRuntimeError(f"datamig.dbt_plugin: run {_run_name(run_dir, run_id)} has no extract (its "
+                              f"extract/{MANIFEST} is missing: the extract did not finish); extract the district "
+                              "again")
+
+
+def _check_built(run_dir: str | None, run_id: str) -> None:
+    """`dbt test` of a run never built (a new extract moves latest-dN) failed every test, ~430
+    "table does not exist" errors; its models are built by `dbt build`, which tests them too."""
+    if run_dir and _command() == "test" and not (Path(run_dir) / "warehouse.duckdb").is_file():
+        raise DbtRuntimeError(f"datamig.dbt_plugin: run {_run_name(run_dir, run_id)} is not built: `dbt build` "
+                              "builds and tests it (or `datamig transform`)")
+
+
+def _check_show() -> None:
+    """`dbt show` of a staging or intermediate model (or a source) printed PROD's real values
+    (emails, phones, student ids), and dbt kept the preview in logs/dbt.log, a file analysts
+    share; the marts hold the anonymized rows."""
+    if _command() != "show":
+        return
+    from dbt.flags import get_flags
+
+    flags = get_flags()
+    asked = " ".join([*(getattr(flags, "SELECT", None) or ()), getattr(flags, "INLINE", None) or ""])
+    if UNANONYMIZED.search(asked):
+        raise DbtRuntimeError("datamig.dbt_plugin: dbt show of a staging or intermediate model or a source would "
+                              "print PROD's real values (and dbt keeps the preview in its log): show a mart, e.g. "
+                              "ids__students, which holds the anonymized rows")
+
+
+def _forget_verdict(run_dir: Path) -> None:
+    """The run's validation report judged the final/ this build replaces: gone, a load refuses
+    the run until `datamig transform` judges it again (it loaded a final/ a `dbt build --empty`
+    had emptied after the gate, on the old PASSED)."""
+    (run_dir / VALIDATION_REPORT).unlink(missing_ok=True)
 
 
 def _check_district_var(district: Any) -> None:
@@ -120,9 +179,8 @@ def _check_district(run_dir: str | None, run_id: str, district: str) -> None:
         return  # the drift gate and the models' sources report an unreadable extract
     extracted = str(read.get("district"))
     if extracted != district:
-        run = run_id or Path(run_dir).resolve().name  # the transform runs dbt inside the run folder: "."
-        raise DbtRuntimeError(f"datamig.dbt_plugin: run {run} is an extract of district {extracted}, not {district} "
-                              "(--vars district)")
+        raise DbtRuntimeError(f"datamig.dbt_plugin: run {_run_name(run_dir, run_id)} is an extract of district "
+                              f"{extracted}, not {district} (--vars district)")
 
 
 def _check_drift(run_dir: str | None) -> None:

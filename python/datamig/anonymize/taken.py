@@ -213,7 +213,7 @@ class TakenRegistry:
                 n, sig = cur.execute(f"select count(*), coalesce(sum(hash(kind, d)), 0) from {relation}").fetchone()
             except Exception:
                 raise ValueError(f"dm_taken: cannot read {relation}: build int_pii_values first "
-                                 f"(dbt build --select +int_pii_values)") from None
+                                 f"(dbt run --select +int_pii_values)") from None
             token = f"{relation}#{n}#{sig}"
             with self._lock:
                 if token not in self._by_token:
