@@ -654,7 +654,7 @@ def test_drift_passed_once_is_not_read_again_until_a_file_changes(xcfg, extracte
     MCP server, a property planted in a node file) is checked again and its drift named."""
     from datamig.transform import drift
 
-    run = clone_run(xcfg.out_dir, RUN_A, "mig-20260101-000011-d42")
+    run = clone_run(xcfg.out_dir, RUN_A, "mig-20260101-000013-d42")
     real, reads = drift.extracted_columns, []
 
     def counted(*args):
