@@ -60,3 +60,29 @@ def test_a_salt_too_short_to_be_used_blanks_no_words():
     message = "DATAMIG_SALT is too short: use a secret of at least 16 characters"
     assert envfile.redact(message, {"DATAMIG_SALT": "short"}) == message
     assert envfile.redact(message, {"DATAMIG_SALT": "too short: use a"}) != message  # 16: a real salt
+
+
+def test_a_server_datamig_starts_keeps_no_secret_of_its_caller_in_its_environment(tmp_path, monkeypatch):
+    """`services up` with DATAMIG_SALT exported (or a store URL with its password) passed the
+    whole environment to PostgreSQL and Neo4j, where /proc/<pid>/environ shows it for as long as
+    the server runs. A real cluster is started here with both planted."""
+    from datamig.services import postgres_cluster
+    from datamig.services.ports import free_port
+
+    planted = {"DATAMIG_SALT": "planted-salt-7f3e9a0c1b2d", "PROD_IDS_URL": "postgresql://u:planted-url-pw-55@h/ids",
+               "SOME_API_TOKEN": "planted-token-8d1c"}
+    for key, value in planted.items():
+        monkeypatch.setenv(key, value)
+    cluster = postgres_cluster.Cluster(postgres_cluster.choose_data_dir(tmp_path / "state"), free_port(), "pw-12345678")
+    postgres_cluster.initdb(cluster.data_dir, cluster.password)
+    try:
+        postgres_cluster.start(cluster)
+        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        environ = Path(f"/proc/{postmaster}/environ").read_bytes().decode(errors="replace")
+        assert "PATH=" in environ  # what the server needs is still there
+        for key, value in planted.items():
+            assert key not in environ and value not in environ
+        assert envfile.server_environment({**planted, "HOME": "/root", "NEO4J_LAUNCHER_PASSWORD": "x"}) == {
+            "HOME": "/root"}
+    finally:
+        postgres_cluster.remove(cluster)

@@ -57,6 +57,16 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> None:
     write_text_atomic(path, body, mode=0o600)
 
 
+def server_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a server datamig starts (PostgreSQL, Neo4j): the caller's, less what
+    may hold a secret (the salt, passwords, store URLs with theirs). A server's environment is
+    readable in /proc as long as it runs, and `services up` with DATAMIG_SALT exported left the
+    salt in both servers'."""
+    env = os.environ if env is None else env
+    return {k: v for k, v in env.items()
+            if not (any(m in k.upper() for m in SECRET_MARKERS) or k.upper().endswith("_URL"))}
+
+
 def load_env(project_root: Path | None = None) -> dict[str, str]:
     """services.env overlaid by the real environment."""
     root = project_root or find_project_root()

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .envfile import server_environment
+
 LAUNCHER_DIR = "neo4j-launcher"
 MAIN_CLASS = "datamig.Neo4jLauncher"
 PASSWORD_ENV = "NEO4J_LAUNCHER_PASSWORD"
@@ -99,7 +101,7 @@ def start(project_root: Path, home: Path, port: int, password: str, log_path: Pa
     ready = home / READY_FILE
     ready.unlink(missing_ok=True)
     # The password travels in the environment: argv is readable by anyone through ps.
-    env = {**os.environ, PASSWORD_ENV: password}
+    env = {**server_environment(), PASSWORD_ENV: password}
     with open(log_path, "ab") as log:
         # A new session: the server outlives this process and ignores its terminal's Ctrl-C.
         proc = subprocess.Popen(_command(project_root, home, port), stdin=subprocess.DEVNULL,

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import psycopg
 
+from .envfile import server_environment
+
 PG_BIN = Path(os.environ.get("DATAMIG_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "postgres"
 
@@ -39,7 +41,7 @@ def _as_postgres(*args: str | os.PathLike, check: bool = True) -> subprocess.Com
     cmd = [str(a) for a in args]
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, env=server_environment())
 
 
 def _postgres_can_traverse(path: Path) -> bool:
