@@ -28,7 +28,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                                      "as an integer"),
     (("extract",), "error: Missing option '--district'."),
     (("extract", "--distrct", "3"), "error: No such option: --distrct (Possible options: --district)"),
-    (("rollback",), "error: Missing argument 'run_id'."),
+    (("rollback",), "error: Missing argument 'RUN_ID'."),  # as its usage line and load's name it
     (("bogus",), "error: No such command 'bogus'."),
 ])
 def test_a_usage_error_is_one_line(args, line):
