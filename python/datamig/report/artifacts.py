@@ -99,7 +99,7 @@ def cert_state(load: dict | None, rollback: dict | None, replaced: dict | None =
 
 
 def read_cert_state(run_dir: Path) -> dict | None:
-    return cert_state(read_json_or_none(run_dir / LOAD), read_json_or_none(run_dir / ROLLBACK), read_json_or_none(run_dir / REPLACED))
+    return cert_state(*(read_json_or_none(run_dir / name) for name in (LOAD, ROLLBACK, REPLACED)))
 
 
 def gone_from_cert(cert: dict | None) -> str | None:
