@@ -53,20 +53,20 @@ class Plugin(BasePlugin):
         except ConfigError as exc:
             # dbt prints its own errors as one clean line; anything else becomes a traceback
             raise DbtRuntimeError(f"datamig.dbt_plugin: {exc}") from None
-        run_dir = config.get("run_dir")
+        run_dir, run_id = config.get("run_dir"), str(config.get("run_id") or "")
         _check_district_var(config.get("district"))
-        _check_run_id(str(config.get("run_id") or ""))
+        _check_run_id(run_id)
         if run_dir and not Path(run_dir).is_dir():
             # else DuckDB fails to open <run>/warehouse.duckdb, in ~200 lines of traceback
             raise DbtRuntimeError(f"datamig.dbt_plugin: run folder {run_dir} not found: extract the district first "
                                   "(datamig extract --district N), or name an extracted run with --vars "
                                   "'{district: N, run_id: mig-...}'")
-        _check_extracted(run_dir, str(config.get("run_id") or ""))
-        _check_district(run_dir, str(config.get("run_id") or ""), str(config.get("district") or ""))
+        _check_extracted(run_dir, run_id)
+        _check_district(run_dir, run_id, str(config.get("district") or ""))
         if run_dir and _builds_models() and (refusal := loaded_run_refusal(Path(run_dir))):
             # `dbt build` with no run_id builds the district's newest run, loaded or not
             raise DbtRuntimeError(f"datamig.dbt_plugin: {refusal}")
-        _check_built(run_dir, str(config.get("run_id") or ""))
+        _check_built(run_dir, run_id)
         _check_show()
         _check_drift(run_dir)
         if run_dir and _builds_models():
@@ -95,12 +95,17 @@ def _builds_models() -> bool:
     return _command() in ("run", "build", "retry")
 
 
-def _command() -> str | None:
+def _flag(name: str) -> Any:
+    """One of the running dbt command's flags (WHICH: the command), None outside dbt-core."""
     try:
         from dbt.flags import get_flags
-        return getattr(get_flags(), "WHICH", None)
+        return getattr(get_flags(), name, None)
     except ImportError:  # dbt-core is not what loaded the plugin
         return None
+
+
+def _command() -> str | None:
+    return _flag("WHICH")
 
 
 def _run_name(run_dir: str, run_id: str) -> str:
@@ -131,10 +136,7 @@ def _check_show() -> None:
     share; the marts hold the anonymized rows."""
     if _command() != "show":
         return
-    from dbt.flags import get_flags
-
-    flags = get_flags()
-    asked = " ".join([*(getattr(flags, "SELECT", None) or ()), getattr(flags, "INLINE", None) or ""])
+    asked = " ".join([*(_flag("SELECT") or ()), _flag("INLINE") or ""])
     if UNANONYMIZED.search(asked):
         raise DbtRuntimeError("datamig.dbt_plugin: dbt show of a staging or intermediate model or a source would "
                               "print PROD's real values (and dbt keeps the preview in its log): show a mart, e.g. "
