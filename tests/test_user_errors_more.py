@@ -418,3 +418,17 @@ def test_migrate_on_a_terminal_asks_before_writing_cert_even_with_json(work, arg
     if args:
         assert json.loads(proc.stdout) == {"status": "error", "error": "aborted"}
     assert not (work / "runs").exists()
+
+
+@pytest.mark.parametrize("args", [("transform", "--district", "42", "--run-id", RUN), ("validate-migration", RUN)],
+                         ids=["transform", "validate-migration"])
+def test_a_missing_extraction_manifest_is_the_same_line_for_every_reader(work, args):
+    """transform and validate-migration worded the same missing file two ways, one of them
+    without saying how to get it."""
+    run = _run(work, MANIFEST)
+    path = run / "extract" / "extraction-manifest.json"
+    path.unlink()
+    before = _files(run)
+    _one_error_line(_cli(work, *args),
+                    f"{path}: no extraction manifest (the extract did not finish; run `datamig extract`)")
+    assert _files(run) == before

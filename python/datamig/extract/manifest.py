@@ -9,10 +9,20 @@ from pathlib import Path
 from ..errors import DatamigError
 from ..runfiles import read_json_object
 
+MANIFEST = "extraction-manifest.json"
+
+
+def load_manifest(extract_dir: Path) -> dict:
+    """The manifest of a run's extract/ folder; one line naming the file when it is missing
+    (the extract never finished) or is not a manifest."""
+    path = extract_dir / MANIFEST
+    if not path.is_file():
+        raise DatamigError(f"{path}: no extraction manifest (the extract did not finish; run `datamig extract`)")
+    return read_manifest(path)
+
 
 def read_manifest(path: Path) -> dict:
-    """The manifest at `path` (FileNotFoundError when missing: the caller says which command
-    writes it); DatamigError naming the file when it is not one."""
+    """The manifest at `path`; DatamigError naming the file when it is not one."""
     manifest = read_json_object(path)
     problem = _shape_problem(manifest)
     if problem:

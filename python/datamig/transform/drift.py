@@ -19,25 +19,17 @@ import pyarrow.parquet as pq
 from ..anonymize import pii_scan
 from ..anonymize.rules import RuleSet, type_family
 from ..errors import DatamigError
-from ..extract.manifest import read_manifest
+from ..extract.manifest import MANIFEST, load_manifest
 from ..quoting import sql_literal
 from ..scaffold import naming
 from ..yaml_lines import load_data
 
 MODELS_DIR = "dbt_project"
-MANIFEST = "extraction-manifest.json"
 SHOWN = 5  # drift items named in the one-line error
 
 
 class SchemaDrift(DatamigError):
     """The extract and the scaffolded models disagree (exit 2: fix the models, not the data)."""
-
-
-def load_manifest(extract_dir: Path) -> dict:
-    path = extract_dir / MANIFEST
-    if not path.exists():
-        raise DatamigError(f"{path}: no extraction manifest (run `datamig extract` first)")
-    return read_manifest(path)
 
 
 def extracted_columns(extract_dir: Path, manifest: dict) -> dict[str, list[str]]:

@@ -24,7 +24,7 @@ from ..load.graph import cert_login
 from ..load.pgstore import cert_url
 from ..pg_address import cannot_connect
 from ..report.artifacts import gone_from_cert, read_cert_state
-from ..extract.manifest import read_manifest
+from ..extract.manifest import load_manifest
 from ..runfiles import write_json
 from ..services.envfile import find_project_root
 from ..transform.validation_report import Scrubber
@@ -32,12 +32,9 @@ from . import cancel, cert_scope, cross_store, dbt_cert, reconcile
 
 
 def _manifest(run_dir: Path) -> dict:
-    path = run_dir / "extract" / "extraction-manifest.json"
     if not run_dir.is_dir():  # as get_report and load say it
         raise NotFound(f"run {run_dir.name} not found under {run_dir.parent}")
-    if not path.exists():
-        raise DatamigError(f"run {run_dir.name}: no extraction manifest at {path}")
-    return read_manifest(path)
+    return load_manifest(run_dir / "extract")
 
 
 def _check_loaded(run_dir: Path) -> None:
