@@ -237,6 +237,31 @@ def test_dbt_show_of_prods_values_is_refused(work, asked):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("command", ["build", "test"])
+def test_dbt_on_a_run_another_process_has_open_is_one_line(work, command):
+    """A `dbt build` beside a running `datamig transform` of the same run failed on DuckDB's lock in
+    ~220 lines of traceback, after removing the run's verdict."""
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    (run / "validation-report.json").write_text('{"status": "PASSED"}')
+    warehouse = run / "warehouse.duckdb"
+    holder = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); sys.stdin.read()", str(warehouse)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        before = sorted(p.name for p in run.iterdir())
+        proc = _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}", command=command)
+    finally:
+        holder.communicate("", timeout=60)
+    assert proc.returncode != 0
+    assert (f"datamig.dbt_plugin: run mig-20990101-000000-d42 is in use: process {holder.pid} has its "
+            "warehouse.duckdb open") in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == before and (run / "validation-report.json").exists()
+
+
 def test_dbt_test_of_a_run_never_built_is_one_line(work):
     """A new extract moves latest-dN: `dbt test` then failed every test (~430 "table does not
     exist" errors, 5,000 lines)."""

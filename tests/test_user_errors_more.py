@@ -432,3 +432,24 @@ def test_a_missing_extraction_manifest_is_the_same_line_for_every_reader(work, a
     _one_error_line(_cli(work, *args),
                     f"{path}: no extraction manifest (the extract did not finish; run `datamig extract`)")
     assert _files(run) == before
+
+
+def test_transform_of_a_run_another_process_has_open_is_one_line(work):
+    """`datamig transform` beside a `dbt build` of the same run removed its final/ and verdict
+    under the build, then failed on DuckDB's lock in dbt's traceback."""
+    run = _run(work, MANIFEST)
+    (run / "final").mkdir()
+    (run / "final" / "kept.parquet").write_bytes(b"PAR1")
+    (run / "validation-report.json").write_text('{"status": "PASSED"}')
+    holder = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); sys.stdin.read()", str(run / "warehouse.duckdb")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        before = _files(run)
+        proc = _cli(work, "transform", "--district", "42", "--run-id", RUN)
+        after = _files(run)
+    finally:
+        holder.communicate("", timeout=60)
+    _one_error_line(proc, f"run {RUN} is in use: process {holder.pid} has its warehouse.duckdb open")
+    assert after == before

@@ -34,6 +34,7 @@ from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, DatamigError, NotFound
+from .file_locks import in_use_refusal
 from .extract.runs import MAX_DISTRICT, checked_run_id, loaded_run_refusal
 from .runfiles import read_json_or_none
 from .transform.drift import MANIFEST, check_drift
@@ -67,6 +68,7 @@ class Plugin(BasePlugin):
             # `dbt build` with no run_id builds the district's newest run, loaded or not
             raise DbtRuntimeError(f"datamig.dbt_plugin: {refusal}")
         _check_built(run_dir, run_id)
+        _check_not_in_use(run_dir, run_id)
         _check_show()
         _check_drift(run_dir)
         if run_dir and _builds_models():
@@ -128,6 +130,15 @@ def _check_built(run_dir: str | None, run_id: str) -> None:
     if run_dir and _command() == "test" and not (Path(run_dir) / "warehouse.duckdb").is_file():
         raise DbtRuntimeError(f"datamig.dbt_plugin: run {_run_name(run_dir, run_id)} is not built: `dbt build` "
                               "builds and tests it (or `datamig transform`)")
+
+
+def _check_not_in_use(run_dir: str | None, run_id: str) -> None:
+    """A second dbt command on a run another process has open (a `dbt build` beside `datamig
+    transform`) failed on DuckDB's lock in ~220 lines of traceback, after this plugin had already
+    removed the run's verdict. Checked before anything is changed; a lock this process holds
+    (the runner's own connection) is not another user."""
+    if run_dir and (refusal := in_use_refusal(Path(run_dir), _run_name(run_dir, run_id))):
+        raise DbtRuntimeError(f"datamig.dbt_plugin: {refusal}")
 
 
 def _check_show() -> None:
