@@ -246,8 +246,8 @@ def test_dbt_on_a_run_another_process_has_open_is_one_line(work, command):
     (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
     (run / "validation-report.json").write_text('{"status": "PASSED"}')
     warehouse = run / "warehouse.duckdb"
-    holder = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
-                               "print('open', flush=True); sys.stdin.read()", str(warehouse)],
+    hold = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-c", hold, str(warehouse)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "open"

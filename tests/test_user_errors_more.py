@@ -441,8 +441,8 @@ def test_transform_of_a_run_another_process_has_open_is_one_line(work):
     (run / "final").mkdir()
     (run / "final" / "kept.parquet").write_bytes(b"PAR1")
     (run / "validation-report.json").write_text('{"status": "PASSED"}')
-    holder = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
-                               "print('open', flush=True); sys.stdin.read()", str(run / "warehouse.duckdb")],
+    hold = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-c", hold, str(run / "warehouse.duckdb")],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "open"
