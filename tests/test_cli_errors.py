@@ -219,8 +219,10 @@ def test_dbt_directly_on_a_run_whose_extract_never_finished_is_one_line(work):
 
 
 @pytest.mark.parametrize("asked", [("--select", "stg_ids__guardians"), ("--select", "int_ids__students_anonymized"),
-                                   ("--inline", "select * from {{ source('prod_ids', 'students') }}")],
-                         ids=["staging", "intermediate", "inline-source"])
+                                   ("--inline", "select * from {{ source('prod_ids', 'students') }}"),
+                                   ("--inline", "select * from read_parquet('data/runs/latest-d42/extract/ids/"
+                                                "students.parquet')")],
+                         ids=["staging", "intermediate", "inline-source", "inline-extract-file"])
 def test_dbt_show_of_prods_values_is_refused(work, asked):
     """`dbt show --select stg_ids__guardians` printed real phones and emails, and dbt kept them in
     logs/dbt.log; a mart (anonymized) is what an analyst may show."""

@@ -41,8 +41,9 @@ from .transform.drift import MANIFEST, check_drift
 from .transform.validation_report import REPORT as VALIDATION_REPORT
 
 READS_DATA = ("build", "run", "retry", "test", "show")  # dbt commands that read the run's extract or warehouse
-# what `dbt show` must not be asked for: models and sources of PROD's values, before anonymization
-UNANONYMIZED = re.compile(r"\b(?:stg|int)_|\bsource\s*\(|staging|intermediate")
+# what `dbt show` must not be asked for: models and sources of PROD's values, before anonymization,
+# and the extract's own files (`--inline "select * from read_parquet('…/extract/ids/students.parquet')"`)
+UNANONYMIZED = re.compile(r"\b(?:stg|int)_|\bsource\s*\(|staging|intermediate|\bextract[/\\]")
 
 
 class Plugin(BasePlugin):
