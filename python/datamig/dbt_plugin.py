@@ -34,8 +34,8 @@ from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, DatamigError, NotFound
-from .file_locks import in_use_refusal
 from .extract.runs import MAX_DISTRICT, checked_run_id, loaded_run_refusal
+from .file_locks import in_use_refusal
 from .runfiles import read_json_or_none
 from .transform.drift import MANIFEST, check_drift
 from .transform.validation_report import REPORT as VALIDATION_REPORT

@@ -17,6 +17,7 @@ from ..anonymize.keyed import Keys
 from ..anonymize.rules import RuleSet, load_rules
 from ..config import Config
 from ..errors import DatamigError, NotFound
+from ..extract.manifest import load_manifest
 from ..extract.runs import attach_run_log, detach_run_log, loaded_run_refusal
 from ..file_locks import in_use_refusal
 from ..scaffold.inputs import check_models_current
@@ -89,7 +90,7 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
 def _check_inputs(root: Path, run_dir: Path, district: int, env: Mapping[str, str]) -> tuple[RuleSet, dict, Keys]:
     """(rules, validation settings, the salt's keys), once every input a user can get wrong is
     checked: nothing is built or written before."""
-    manifest = drift.load_manifest(run_dir / "extract")
+    manifest = load_manifest(run_dir / "extract")
     if int(manifest.get("district", district)) != int(district):
         raise DatamigError(f"run {run_dir.name} is an extract of district {manifest['district']}, not {district}")
     if refusal := loaded_run_refusal(run_dir) or in_use_refusal(run_dir, run_dir.name):
