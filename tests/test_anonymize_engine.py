@@ -139,8 +139,11 @@ def test_same_salt_same_output_across_connections(plugin, rows):
 # Another: a full name is faked part by part, as first_name and last_name columns fake its parts
 # (one person, one fake name in every table: test_full_names.py); the full-name column and the
 # names in the people's documents changed, nothing else did.
-GOLDEN_PEOPLE = "ce850e8f8b5bfb026879ab4639041ace24d0d4282671fd50d5069d512c1fd189"
-GOLDEN_SAMPLE = "9693ace2015465c40253fb572c16c1449bf1870ee940b11dceacdaf48b7cbd8c"
+# Another: a shifted birth date stays in its school year (the way is turned where the keyed one
+# would cross September 1st): 1 birth date of the people and 720 of the sample's 3,000 dates
+# changed (their date and text forms), nothing else did.
+GOLDEN_PEOPLE = "030b24f69a8aea4fb814f022d938754b82d799a8d54d6551699535e42cd0323b"
+GOLDEN_SAMPLE = "015e32f1bb71ed1d19fcd3da1d5aaafa52739df51b37cfa5200599a5328f2fce"
 GOLDEN_SAMPLE_SQL = """SELECT i,
   ['Maria','José','Zoë','Liam','王芳',' Sean '][1 + i % 6] || (i % 97)::VARCHAR AS name,
   CASE WHEN i % 7 = 0 THEN ' User' || i::VARCHAR || '@X.org ' ELSE 'user' || i::VARCHAR || '@x.org' END AS email,
@@ -535,6 +538,23 @@ def test_phone_formats_are_kept_and_digits_agree(rows):
     assert len(digits) == 1 and digits != {"5551234567"}    # same number -> same fake, any format
 
 
+def test_an_employer_is_faked_from_the_company_dictionary(plugin, conn):
+    """ids.guardians.employer went to CERT as written (no rule matched it), some holding the
+    guardian's own surname ('Zavala Roofing' beside a faked last name)."""
+    ruleset = plugin.engine.ruleset
+    assert ruleset.classify("employer", "text").name == "employer"
+    assert ruleset.classify("employer_type", "text").name != "employer"     # a code about it, kept
+    values = ["Zavala Roofing", "Smith, Jones and Brown", "Zavala Roofing", "", None]
+    sql = A("v", "faker", provider="company", domain="person.employer")
+    got = [r[0] for r in conn.execute(f"SELECT {sql} FROM (SELECT unnest(?::VARCHAR[]) AS v, "
+                                      "generate_subscripts(?::VARCHAR[], 1) AS i) ORDER BY i",
+                                      [values, values]).fetchall()]
+    companies = set(conn.execute("SELECT entries FROM dm_lib.main.dictionaries WHERE name = 'company'").fetchone()[0])
+    assert got[0] == got[2] != "Zavala Roofing" and got[1] != values[1] and got[3:] == ["", None]
+    assert {got[0], got[1]} <= companies and len(companies) > 1000
+    assert [plugin.engine.fakes.apply("faker", v, "company", "person.employer") for v in values] == got
+
+
 def test_birth_dates_shift_inside_the_window(conn):
     window = 180
     conn.execute("CREATE OR REPLACE TABLE dobs AS SELECT DATE '2005-01-01' + CAST(i AS INTEGER) AS d FROM range(8000) r(i)")
@@ -546,9 +566,45 @@ def test_birth_dates_shift_inside_the_window(conn):
     ages = conn.execute(f"""SELECT max(abs(date_diff('year', d, DATE '2025-09-01') - date_diff('year', {shift}, DATE '2025-09-01')))
         FROM dobs""").fetchone()[0]
     assert ages <= 1                                         # a 10-year-old stays 9-11
+    # ...and never leaves its school year (September to August): a kindergartner 5 on the cut-off
+    # day stays 5 on it (one born in August was made 4, in the age 5-22 rule's warnings)
+    moved_out = conn.execute(f"""SELECT count(*) FROM (SELECT d, {shift} AS f FROM dobs)
+        WHERE year(d) - (month(d) < 9)::INT <> year(f) - (month(f) < 9)::INT""").fetchone()[0]
+    assert moved_out == 0
     text = conn.execute(f"SELECT {A(repr('2012-03-04'), 'shift_date', domain='person.birth_date', kind='text')}, "
                         f"CAST({A('DATE ' + repr('2012-03-04'), 'shift_date', domain='person.birth_date')} AS VARCHAR)").fetchone()
     assert text[0] == text[1]                                # text and DATE columns agree
+
+
+def test_a_shifted_date_keeps_its_school_year_alike_in_sql_and_python(plugin, conn):
+    """Every day of 22 years, as a DATE and a TIMESTAMP column and in Python (JSON documents):
+    one shift, inside the window, inside the date's school year; near the edges of years 1 and
+    9999 the keyed way is kept, in both."""
+    days = [datetime.date(2004, 1, 1) + datetime.timedelta(days=i) for i in range(8036)]
+    days += [datetime.date(1, 1, 1) + datetime.timedelta(days=i) for i in range(400)]
+    days += [datetime.date(9999, 12, 31) - datetime.timedelta(days=i) for i in range(400)]
+    sql = A("d", "shift_date", domain="person.birth_date", kind="date")
+    ts = A("CAST(d AS TIMESTAMP)", "shift_date", domain="person.birth_date", kind="timestamp")
+    rows = conn.execute(f"SELECT d, TRY({sql}), CAST(TRY({ts}) AS DATE) FROM (SELECT unnest(?::DATE[]) AS d)",
+                        [days]).fetchall()
+    fakes = plugin.engine.fakes
+
+    def python(day):
+        try:
+            return fakes.shift_date("person.birth_date", day, "date")
+        except OverflowError:
+            return None
+
+    # past 9999-12-31 a DATE column holds what Python cannot make (DuckDB returns it as text)
+    rows = [(d, a, b) for d, a, b in rows if isinstance(a, datetime.date)]
+    assert len(rows) > 8500 and {d: (a, b) for d, a, b in rows} == {d: (python(d), python(d)) for d, _, _ in rows}
+    school_year = lambda day: day.year - (day.month < 9)  # noqa: E731
+    inner = [(d, f) for d, f, _ in rows if datetime.date(11, 1, 1) <= d <= datetime.date(9989, 12, 31)]
+    assert len(inner) == 8036 and all(school_year(d) == school_year(f) for d, f in inner)
+    assert all(1 <= abs((f - d).days) <= 180 for d, f in inner)
+    assert 2000 < sum(f < d for d, f in inner) < 6000     # still both ways
+    august = [f for d, f in inner if d.month == 8 and d.day > 20]
+    assert august and all(f < datetime.date(f.year, 9, 1) for f in august)
 
 
 def test_a_birth_date_written_as_a_number_shifts_as_the_date(plugin, conn):

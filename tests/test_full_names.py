@@ -55,3 +55,23 @@ def test_sql_lists_and_python_split_odd_names_alike(plugin, conn):
     listed = conn.execute(f"SELECT {A('l', 'faker', elementwise=True, **FULL)} FROM (SELECT ?::VARCHAR[] AS l)",
                           [values]).fetchone()[0]
     assert listed == column
+
+
+def test_a_title_is_kept_and_the_name_after_it_faked_as_the_persons(plugin, conn):
+    """staff 'Ms. Zavala' was 'Arcelia <fake Zavala>' (the title faked as a first name no column
+    of the person had, and Ms./Mr. told apart by it) and care plans' 'Nurse Lee' 'Brenda <...>'."""
+    first, last = (_column(conn, [v], provider=p, domain=f"person.{p}")[0]
+                   for v, p in (("Ana", "first_name"), ("Zavala", "last_name")))
+    values = ["Ms. Zavala", "MR Zavala", "Dr. Ana Zavala", "  Nurse  Zavala ", "Coach Zavala, Ana", "Mrs.Zavala",
+              "Ms.", "Sra. Zavala", "Mister Zavala"]
+    want = [f"Ms. {last}", f"MR {last}", f"Dr. {first} {last}", f"Nurse  {last}", f"Coach {last}, {first}"]
+    got = _column(conn, values, **FULL)
+    assert got[:5] == want
+    assert got[5] == _column(conn, ["Mrs.Zavala"], provider="first_name", domain="person.first_name")[0]  # no space
+    assert got[6] != "Ms." and got[7] == f"Sra. {last}" and not got[8].startswith("Mister ")  # not a title
+    assert [plugin.engine.fakes.apply("faker", v, "name", "person.full_name") for v in values] == got
+    doc = json.loads(plugin.engine.docs.anonymize_text(json.dumps({"guardians": [{"name": "Dr. Ana Zavala"}]}), "{}"))
+    assert doc["guardians"][0]["name"] == want[2]
+    listed = conn.execute(f"SELECT {A('l', 'faker', elementwise=True, **FULL)} FROM (SELECT ?::VARCHAR[] AS l)",
+                          [values]).fetchone()[0]
+    assert listed == got

@@ -13,7 +13,7 @@ select
     {{ anonymize('city', strategy='faker', provider='city', domain='address.city') }} as city,
     state,
     {{ anonymize('zip', strategy='faker', provider='zip', domain='address.zip') }} as zip,
-    employer,
+    {{ anonymize('employer', strategy='faker', provider='company', domain='person.employer') }} as employer,
     preferred_language,
     created_at
 from {{ ref('stg_ids__guardians') }}

@@ -9,6 +9,7 @@ i.e. every dbt thread, sees them with no per-cursor set-up):
 - `dm_dict_size(provider)` -> UBIGINT, and the dictionaries as the table
   `dm_lib.main.dictionaries(name, entries)` (a pick is a list index);
 - `dm_setting(name)` -> VARCHAR: email_domain, url_domain, ipv4_prefix, date_shift_days,
+  school_year_start_month,
   re_<shape>, ph_<shape> (settings and pii_shapes of the rules file, so the macros hard-code none);
 - the Arrow UDFs of udfs.py;
 - `dm_lib.*`: the DuckDB macros the dbt macros compile to (sql_library.sql), built on the above.
@@ -84,7 +85,8 @@ class Engine:
         """What dm_setting(name) returns."""
         s = self.settings
         out = {"email_domain": s.email_domain, "url_domain": s.url_domain,
-               "ipv4_prefix": str(s.ipv4_prefix), "date_shift_days": str(s.date_shift_days)}
+               "ipv4_prefix": str(s.ipv4_prefix), "date_shift_days": str(s.date_shift_days),
+               "school_year_start_month": str(s.school_year_start_month)}
         out.update({f"re_{k}": v for k, v in self.ruleset.pii_shapes.items()})
         out.update({f"ph_{k}": v for k, v in s.scrub_placeholders.items()})
         return out

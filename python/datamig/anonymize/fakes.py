@@ -18,7 +18,7 @@ from .fpe import DigitPermuter
 from .keyed import Keys, bits, identity, pick, pick_other
 from .rules import Settings
 from .taken import TakenValues
-from .names import NameScrubber, name_pattern
+from .names import TITLE, NameScrubber, name_pattern
 from .pii_scan import compile_shapes
 
 
@@ -147,14 +147,22 @@ class Fakes:
             first, _, rest = g.partition(" ")
             return part("first_name", fd, first) + " " + part("first_name", fd, rest.lstrip(_DUCKDB_TRIMMED))
 
-        if "," in v:
-            last, _, rest = v.partition(",")
-            return part("last_name", ld, last.strip(_DUCKDB_TRIMMED)) + ", " + given(rest.strip(_DUCKDB_TRIMMED))
-        t = v.strip(_DUCKDB_TRIMMED)  # as trim(), ltrim(), rtrim()
-        if " " not in t:
-            return part("first_name", fd, t)
-        head, _, last = t.rpartition(" ")
-        return given(head.rstrip(_DUCKDB_TRIMMED)) + " " + part("last_name", ld, last)
+        def untitled(v: str) -> str:
+            if "," in v:
+                last, _, rest = v.partition(",")
+                return part("last_name", ld, last.strip(_DUCKDB_TRIMMED)) + ", " + given(rest.strip(_DUCKDB_TRIMMED))
+            t = v.strip(_DUCKDB_TRIMMED)  # as trim(), ltrim(), rtrim()
+            if " " not in t:
+                return part("first_name", fd, t)
+            head, _, last = t.rpartition(" ")
+            return given(head.rstrip(_DUCKDB_TRIMMED)) + " " + part("last_name", ld, last)
+
+        titled = _TITLE.match(v.strip(_DUCKDB_TRIMMED))
+        if not titled:
+            return untitled(v)
+        title = titled.group(1)  # kept as written, as dm_lib.full_name_after
+        rest = v.strip(_DUCKDB_TRIMMED)[len(title):].strip(_DUCKDB_TRIMMED)
+        return title + (part("last_name", ld, rest) if " " not in rest else untitled(rest))
 
     def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:
         """Move a date by 1..W days either way, keyed by the date itself (or by `key`); a date
@@ -181,12 +189,17 @@ class Fakes:
         h = self.keys.h128(domain, str(key) if key is not None else day.isoformat())
         days = 1 + bits(h, 0, 32) % self.settings.date_shift_days
         delta = dt.timedelta(days=-days if bits(h, 32, 1) else days)
+        if _TURNABLE[0] <= day <= _TURNABLE[1] and self._school_year(day + delta) != self._school_year(day):
+            delta = -delta  # kept in its school year, as dates.sql's anon_shift_days
         if not isinstance(value, str):
             return value + delta
         try:
             return (day + delta).isoformat()
         except OverflowError:  # past 9999-12-31 (an "unknown" 9999-12-31) or before year 1: as SQL, NULL
             return None
+
+    def _school_year(self, day: dt.date) -> int:
+        return day.year - (day.month < self.settings.school_year_start_month)
 
     def scrub_text(self, text: str, names: Sequence[str | None] = ()) -> str:
         ph = self.settings.scrub_placeholders
@@ -206,6 +219,12 @@ class Fakes:
                 text = pattern.sub(lambda m: m.group(1) + ph["name"] + m.group(2), text)
         return text
 
+
+# dates a shift may turn to keep in their school year: d +- 3650 days (date_shift_days' maximum)
+# stays a date Python can make (dates.sql, anon_shift_days)
+_TURNABLE = (dt.date(11, 1, 1), dt.date(9989, 12, 31))
+
+_TITLE = re.compile(TITLE)
 
 # What a text birth date is, here and in dates.sql (kind 'text'): yyyy-mm-dd of years 1-9999, then
 # perhaps a time (hh:mm...) after 'T' or a space. Neither DuckDB's cast (it takes '2012/3/4',

@@ -13,6 +13,20 @@ import unicodedata
 # RE2's \s (no \v), no-break space, comma, parentheses, double quotes, slash and hyphen: what
 # string_split_regex(.., '[\s,\x{00A0}()"\x{201C}\x{201D}/-]+') splits a name on ('Robert (Bobby)' and
 # 'Robert "Bobby"' name Bobby too)
+def _any_case(word: str) -> str:
+    # letter by letter, not (?i): RE2 and Python fold case differently past ASCII (ſ, K)
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+# A title before a name ("Ms. Zavala", "Dr. Ana García", "Nurse Lee"): kept as written, never
+# faked as a first name. Group 1 is the title and its spaces, followed by the name's first
+# character. Used as is by Python (fakes.full_name) and by DuckDB (sql_library.sql, __TITLE__).
+_TITLES_DOTTED = ("mrs", "mr", "ms", "miss", "mx", "dr", "prof", "srta", "sra", "sr")
+_TITLES_PLAIN = ("nurse", "coach")
+TITLE = ("^(((?:" + "|".join(map(_any_case, _TITLES_DOTTED)) + r")\.?|(?:" + "|".join(map(_any_case, _TITLES_PLAIN))
+         + ")) +)[^ ,]")
+
+
 _PART_SEPARATORS = re.compile("[\t\n\f\r ,\u00a0()\"\u201c\u201d/-]+")
 # the edge class of dm_lib.name_pattern (sql_library.sql): the code points RE2 makes of (?i) on
 # [^A-Za-z\x{00C0}-\x{024F}], spelled out, so the edges need no case folding in either engine;

@@ -212,6 +212,7 @@ class Settings:
     email_domain: str
     url_domain: str = "example.org"
     ipv4_prefix: int = 10
+    school_year_start_month: int = 9  # a shifted birth date stays in its school year (dates.sql)
     scrub_placeholders: Mapping[str, str] = field(default_factory=lambda: {
         "email": "[EMAIL]", "phone": "[PHONE]", "ssn": "[SSN]", "name": "[NAME]"})
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ..quoting import sql_literal
-from .names import ACCENT_CLASSES
+from .names import ACCENT_CLASSES, TITLE
 
 LIBRARY = "dm_lib"
 _SQL = Path(__file__).with_name("sql_library.sql")
@@ -52,7 +52,8 @@ def _library_sql(shapes: tuple[str, ...]) -> str:
     letters = "regexp_replace(dm_lib.main.escaped_part(part), '(?i)ss|ß', '(?:ss|ß)', 'g')"
     for cls in ACCENT_CLASSES.values():
         letters = f"regexp_replace({letters}, {sql_literal('(?i)' + cls)}, {sql_literal(cls)}, 'g')"
-    text = _SQL.read_text().replace("__LETTER_CLASSES__", letters).replace("__SHAPES__", _scrub_shapes(shapes))
+    text = (_SQL.read_text().replace("__LETTER_CLASSES__", letters).replace("__SHAPES__", _scrub_shapes(shapes))
+            .replace("'__TITLE__'", sql_literal(TITLE)))
     return text + _listed_names(text)
 
 
@@ -61,4 +62,5 @@ def _listed_names(text: str) -> str:
     dictionary by a subquery (pick_other_listed goes through dm_pick), so each macro of the block
     gets a _listed twin calling the others' twins."""
     block = text[text.index("-- names: begin"):text.index("-- names: end")]
-    return "\n" + re.sub(r"dm_lib\.main\.(fake_part|given_names|full_name|pick_other)\(", r"dm_lib.main.\1_listed(", block)
+    listed = r"dm_lib\.main\.(fake_part|given_names|full_name|full_name_untitled|full_name_after|pick_other)\("
+    return "\n" + re.sub(listed, r"dm_lib.main.\1_listed(", block)
