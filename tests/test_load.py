@@ -735,6 +735,20 @@ def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
     _upsert_x_then_roll_back(cert, "grids", "SELECT id, grids::text FROM grids ORDER BY id")
 
 
+def test_columns_named_like_the_loaders_aliases_roll_back_exactly(cert):
+    """A review: the before-image was to_jsonb(t) and the restore compared t::text with o::text,
+    whole-row references by a bare alias. A CERT column named t made the image that column's
+    value (the load went on, its rollback could restore nothing), one named o stopped the
+    rollback ("column reference "o" is ambiguous")."""
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE tagged (id bigint PRIMARY KEY, x int, t text, o text);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON tagged TO {WRITER};
+        INSERT INTO tagged VALUES (1, 1, 'tee', 'oh'), (2, 2, NULL, '');""")
+    _upsert_x_then_roll_back(cert, "tagged", "SELECT id, t IS NULL, o IS NULL, tagged::text FROM tagged ORDER BY id")
+
+
 def _upsert_x_then_roll_back(cert, table: str, dump: str) -> None:
     """Rows 1 and 2 of ids.`table` get a new x by an upsert, then the rollback: every column
     comes back as it was, by `dump` and by the fingerprint."""

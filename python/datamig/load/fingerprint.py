@@ -34,8 +34,9 @@ def pg_fingerprint(url: str, schema: str = "public") -> dict[str, str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET extra_float_digits = 1")
         for table, pk in conn.execute(_TABLES, (schema,)).fetchall():
-            order = sql.SQL(", ").join(sql.Identifier("t", c) for c in pk) if pk else sql.SQL("t::text")
-            query = sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY {}), '')) "
+            # (t.*), the row: a bare t is the column t when the table has one
+            order = sql.SQL(", ").join(sql.Identifier("t", c) for c in pk) if pk else sql.SQL("(t.*)::text")
+            query = sql.SQL("SELECT count(*), md5(coalesce(string_agg((t.*)::text, E'\\n' ORDER BY {}), '')) "
                             "FROM {} t").format(order, sql.Identifier(schema, table))
             count, digest = conn.execute(query).fetchone()
             out[table] = f"{count}:{digest}"

@@ -180,8 +180,9 @@ def _before_image(t: TableLoad, alias: str) -> sql.Composable:
     """The whole CERT row as jsonb. json and jsonb columns (and their arrays) travel as their
     exact text: to_jsonb would normalize json's whitespace and key order, and would write a
     jsonb JSON null and an SQL NULL alike (a rollback made CERT's 'null'::jsonb an SQL NULL);
-    so do the other columns to_jsonb would change (_exact_text)."""
-    image = sql.SQL("to_jsonb({})").format(sql.Identifier(alias))
+    so do the other columns to_jsonb would change (_exact_text). The row is `alias.*`: a bare
+    alias means a column of that name when the table has one (to_jsonb(t) imaged column t)."""
+    image = sql.SQL("to_jsonb({}.*)").format(sql.Identifier(alias))
     exact = [c for c in t.pg_types if _exact_text(t.base(c))]
     if exact:
         image = sql.SQL("{} || jsonb_build_object({}, true)").format(image, sql.Literal(JSONB_TEXT))
@@ -379,12 +380,13 @@ def restore_updates(t: TableLoad) -> sql.Composable:
     # `o`, the same row read in the statement's snapshot, is the row as the run left it: one
     # RETURNING per image says whether restoring it changed any value (row text: exact for
     # json and -0 too), as an upsert images rows it rewrote with the values they held.
+    # Whole rows as t.* and o.*: a bare t or o is ambiguous with a column of that name.
     same = sql.SQL(" AND ").join(sql.SQL("o.{k} = t.{k}").format(k=sql.Identifier(k)) for k in t.key)
     return sql.SQL(
         "UPDATE {target} t SET {sets} FROM datamig.ledger l "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{target}, l.before) r, {target} o "
         "WHERE l.run_id = %(run)s AND l.table_name = %(table)s AND l.op = 'update' AND {on} AND {same} "
-        "RETURNING t::text IS DISTINCT FROM o::text AS changed").format(
+        "RETURNING (t.*)::text IS DISTINCT FROM (o.*)::text AS changed").format(
         target=t.target, sets=sql.SQL(", ").join(sets), on=on, same=same)
 
 
