@@ -765,6 +765,37 @@ def _upsert_x_then_roll_back(cert, table: str, dump: str) -> None:
     assert cert.fingerprint() == before
 
 
+def test_a_rollback_after_cert_changed_a_table_s_key_is_refused(cert):
+    """A review: the ledger names the run's rows by the key CERT had at the load; with that
+    table's primary key moved to another column since, the rollback matched its entries by the
+    new key, found none, and said ROLLED_BACK (every row "already_gone") while CERT kept the
+    run's rows and its overwritten row."""
+    import duckdb
+
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE things (id bigint PRIMARY KEY, code text NOT NULL UNIQUE, x int);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON things TO {WRITER};
+        INSERT INTO things VALUES (1, 'a', 1);""")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, 'a', 10), (2, 'b', 20)) v(id, code, x))
+                                 TO '{run_dir / "final" / "ids" / "things.parquet"}' (FORMAT parquet)""")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    cert.sql("ids", "ALTER TABLE things DROP CONSTRAINT things_pkey; ALTER TABLE things ADD PRIMARY KEY (code)")
+    loaded = cert.fingerprint()
+    with pytest.raises(MigrationFailed) as err:
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert "ids.things" in str(err.value) and "(id)" in str(err.value) and "(code)" in str(err.value)
+    assert cert.fingerprint() == loaded and cert.prepared() == []
+    assert cert.sql("ids", "SELECT status FROM datamig.runs") == [("loaded",)]
+
+    cert.sql("ids", "ALTER TABLE things DROP CONSTRAINT things_pkey; ALTER TABLE things ADD PRIMARY KEY (id)")
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+
+
 def test_a_cert_row_committed_while_the_load_writes_is_never_taken_for_an_insert(cert):
     """A review: a CERT tester's transaction held a new row whose key the run also has, and
     committed while the upsert waited on it. The ledger, read before, had recorded the key as

@@ -125,6 +125,14 @@ def tables_of(conn: psycopg.Connection, run_id: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def key_columns(conn: psycopg.Connection, run_id: str) -> dict[str, list[str]]:
+    """table -> the columns the run's ledger names its rows by: CERT's key of the table at the load."""
+    rows = conn.execute("SELECT table_name, array_agg(DISTINCT k) FROM datamig.ledger l "
+                        "CROSS JOIN LATERAL jsonb_object_keys(l.key) AS k WHERE l.run_id = %s GROUP BY 1",
+                        (run_id,)).fetchall()
+    return {table: list(columns) for table, columns in rows}
+
+
 def count_entries(conn: psycopg.Connection, run_id: str) -> dict[str, dict[str, int]]:
     """table -> {"inserted": n, "updated": n}, counting the keys inside insert chunks."""
     out: dict[str, dict[str, int]] = {}

@@ -143,9 +143,11 @@ class _Rollback:
             if missing:
                 raise MigrationFailed(f"store {name}: table {missing[0]} of run {self.run_id} no longer exists in CERT")
             order, nullify = load_order(catalog, tables)
+            recorded = ledger.key_columns(pg.conn, self.run_id)
             loads = []
             for table in order:
                 key = key_of(catalog, table)
+                self._refuse_if_rekeyed(name, table, key, recorded.get(f"{pg.store.schema}.{table}", []))
                 loads.append(TableLoad(
                     store=name, schema=pg.store.schema, name=table, parquet=None, columns=[], source_types={},
                     pg_types={c.name: c.data_type for c in catalog.tables[table].columns}, key=key,
@@ -169,6 +171,15 @@ class _Rollback:
             linked = graph_undo.foreign_link(self.graph, self.graph_ledger)
             if linked:
                 self._refuse_linked(*linked)
+
+    def _refuse_if_rekeyed(self, store: str, table: str, key: tuple[str, ...], recorded: list[str]) -> None:
+        """The ledger names rows by CERT's key at the load: matched by another key since, every
+        entry would find nothing, and the run's rows would stay while the rollback said done."""
+        if recorded and set(key) != set(recorded):
+            raise MigrationFailed(
+                f"run {self.run_id}: cannot roll back: {store}.{table} is keyed by ({', '.join(key)}) in CERT now; "
+                f"the run recorded its rows by ({', '.join(recorded)}), CERT's key when it loaded; "
+                f"give the table that key again first")
 
     def _refuse_linked(self, label: str, key, types: list[str]) -> None:
         """Drawn by a later run still loaded: that run is rolled back first (its own rollback
