@@ -749,6 +749,29 @@ def test_columns_named_like_the_loaders_aliases_roll_back_exactly(cert):
     _upsert_x_then_roll_back(cert, "tagged", "SELECT id, t IS NULL, o IS NULL, tagged::text FROM tagged ORDER BY id")
 
 
+def test_a_key_column_named_run_id_rolls_back(cert):
+    """A review: the ledger's key rows carry the run as a column run_id beside the key's
+    columns, so a table keyed by a column run_id could not be rolled back ("column reference
+    "run_id" is ambiguous")."""
+    import duckdb
+
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE batches (run_id bigint PRIMARY KEY, x int);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON batches TO {WRITER};
+        INSERT INTO batches VALUES (1, 1);""")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, 10), (2, 20)) v(run_id, x))
+                                 TO '{run_dir / "final" / "ids" / "batches.parquet"}' (FORMAT parquet)""")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert report["stores"]["ids"]["public.batches"] == {"inserted": 1, "updated": 1, "unchanged": 0,
+                                                         "already_gone": 0}
+    assert cert.fingerprint() == before
+
+
 def _upsert_x_then_roll_back(cert, table: str, dump: str) -> None:
     """Rows 1 and 2 of ids.`table` get a new x by an upsert, then the rollback: every column
     comes back as it was, by `dump` and by the fingerprint."""

@@ -327,30 +327,39 @@ def restore_sequence(schema: str, table: str, column: str, seq: str) -> sql.Comp
 
 # --- undo (rollback and compensation read the ledger, never the run folder) -----------------
 
+def _run_col(t: TableLoad) -> sql.Composable:
+    """The name key rows give their run: run_id, unless a key column is named so (the two
+    would be one ambiguous name, and the table could not be rolled back)."""
+    name = "run_id"
+    while name in t.key:
+        name = "_" + name
+    return sql.Identifier(name)
+
+
 def ledger_keys(t: TableLoad, op: str, run_filter: sql.Composable) -> sql.Composable:
-    """Typed key rows (run_id, key columns...) of the ledger entries of `op` for table
+    """Typed key rows (run, key columns...; see _run_col) of the ledger entries of `op` for table
     %(table)s matching `run_filter` (a condition on alias l). Insert entries are columnar
     chunks, zipped back by position."""
     casts = [sql.SQL(t.pg_types[k]) for k in t.key]
     if op == "update":
         cols = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{} AS {}").format(sql.Literal(k), ty, sql.Identifier(k))
                                   for k, ty in zip(t.key, casts))
-        return sql.SQL("SELECT l.run_id, {} FROM datamig.ledger l WHERE l.table_name = %(table)s "
-                       "AND l.op = 'update' AND {}").format(cols, run_filter)
+        return sql.SQL("SELECT l.run_id AS {}, {} FROM datamig.ledger l WHERE l.table_name = %(table)s "
+                       "AND l.op = 'update' AND {}").format(_run_col(t), cols, run_filter)
     return _chunked_keys(t, "datamig.ledger", sql.SQL("l.op = 'insert' AND {}").format(run_filter))
 
 
 def _chunked_keys(t: TableLoad, relation: str, where: sql.Composable) -> sql.Composable:
-    """Typed key rows (run_id, key columns...) of `relation`'s columnar key chunks for table
+    """Typed key rows (run, key columns...) of `relation`'s columnar key chunks for table
     %(table)s (ledger insert entries, run_keys): unnest(a, b, ...) zips each chunk's arrays
     back into key tuples, already typed."""
     casts = [sql.SQL(t.pg_types[k]) for k in t.key]
     arrays = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{}[]").format(sql.Literal(k), ty) for k, ty in zip(t.key, casts))
     names = sql.SQL(", ").join(sql.Identifier(k) for k in t.key)
     cols = sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(k)) for k in t.key)
-    return sql.SQL("SELECT l.run_id, {} FROM {} l CROSS JOIN LATERAL unnest({}) AS x({}) "
+    return sql.SQL("SELECT l.run_id AS {}, {} FROM {} l CROSS JOIN LATERAL unnest({}) AS x({}) "
                    "WHERE l.table_name = %(table)s AND {}").format(
-        cols, sql.SQL(relation), arrays, names, where)
+        _run_col(t), cols, sql.SQL(relation), arrays, names, where)
 
 
 def run_is(param: str = "run") -> sql.Composable:
@@ -413,5 +422,5 @@ def later_overlap(t: TableLoad) -> sql.Composable:
     theirs = sql.SQL("{} UNION ALL {} UNION ALL {}").format(
         ledger_keys(t, "insert", later), ledger_keys(t, "update", later), _chunked_keys(t, "datamig.run_keys", later))
     on = key_match(t, "m", "o")
-    return sql.SQL("SELECT o.run_id, {}::text FROM ({}) m JOIN ({}) o ON {} LIMIT 1").format(
-        key_json(t, "m"), mine, theirs, on)
+    return sql.SQL("SELECT o.{}, {}::text FROM ({}) m JOIN ({}) o ON {} LIMIT 1").format(
+        _run_col(t), key_json(t, "m"), mine, theirs, on)
