@@ -7,7 +7,7 @@ import json
 import pytest
 
 import _pg_cluster
-from datamig.errors import ConnectionFailed, DatamigError, MigrationFailed, NotFound
+from datamig.errors import ConfigError, ConnectionFailed, DatamigError, MigrationFailed, NotFound
 from datamig.load import load_run, recover, rollback_run
 from datamig.load.drift import compatible
 from test_load_support import (
@@ -384,6 +384,23 @@ def test_rollback_of_an_unknown_run_is_a_clear_error_and_writes_nothing(cert, tm
     with pytest.raises(NotFound):
         rollback_run(cert.cfg, cert.env, fresh, "mig-20990101-000000-d1")
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_rollback_without_the_graph_s_cert_setting_is_refused(cert):
+    """A review: with CERT_SP_URL unset the rollback skipped the graph without a word, rolled
+    the PostgreSQL stores back and said ROLLED_BACK ("graph": null), the run's nodes and
+    relationships still in CERT. The load needs that setting; so does undoing it."""
+    before = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
+    loaded = cert.fingerprint()
+    no_graph = {k: v for k, v in cert.env.items() if not k.startswith("CERT_SP_")}
+    with pytest.raises(ConfigError, match="CERT_SP_URL is not set") as err:
+        rollback_run(cert.cfg, no_graph, cert.out_dir, RUN)
+    assert err.value.exit_code == 2
+    assert cert.fingerprint() == loaded and cert.prepared() == []
+    assert cert.sql("ids", "SELECT status FROM datamig.runs") == [("loaded",)]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
 
 
 def test_recover_with_nothing_pending_is_a_no_op(cert):

@@ -113,7 +113,9 @@ class _Rollback:
             if state and state["status"] == "loaded":
                 loaded.append(store.name)
         graph_state = None
-        if self.cfg.graph is not None and self.env.get(self.cfg.stores[self.cfg.graph.store].cert_env):
+        if self.cfg.graph is not None:
+            # Its setting unset is an error (connect says which), not a graph to skip: only CERT's
+            # graph tells whether the run wrote to it, and the rollback would say done without it.
             self.graph = connect_graph(self.cfg.stores[self.cfg.graph.store], self.env)
             state = self.graph.run_state(self.run_id)
             graph_state = state if state and state.get("status") == "committed" else None
