@@ -907,6 +907,31 @@ def test_rollback_moves_a_sequence_back_unless_cert_drew_from_it_since(cert):
     assert cert.sql("ids", state) == [(12, True)] and cert.fingerprint() == before
 
 
+def test_rollback_moves_back_a_sequence_the_load_drew_from_through_a_default(cert):
+    """A review: a serial column CERT has and the final lacks takes its default, so the load
+    drew from its sequence (an upsert once per row, conflicting ones too); only sequences of
+    columns the final writes were recorded, and the rollback left this one ahead."""
+    import duckdb
+
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE tallies (id bigint PRIMARY KEY, x int, n serial);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON tallies TO {WRITER};
+        GRANT SELECT, UPDATE ON SEQUENCE tallies_n_seq TO {WRITER};
+        INSERT INTO tallies (id, x) VALUES (1, 1), (2, 2);""")
+    state = "SELECT last_value, is_called FROM tallies_n_seq"
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, 10), (2, 20), (3, 30)) v(id, x))
+                                 TO '{run_dir / "final" / "ids" / "tallies.parquet"}' (FORMAT parquet)""")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert cert.sql("ids", state)[0][0] > 2
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.sql("ids", state) == [(2, True)] and cert.fingerprint() == before
+    assert report["sequences"] == {"ids": ["tallies_n_seq"]}
+
+
 def test_domains_over_json_and_arrays_roll_back_exactly(cert):
     """A review: a before-image knew json, jsonb and arrays by their type's name, so a column
     of a domain over jsonb had its 'null' restored as an SQL NULL, one over json lost its

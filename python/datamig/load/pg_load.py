@@ -185,6 +185,7 @@ class StoreLoad:
         self.pg.execute("DELETE FROM datamig.run_keys WHERE run_id = %(run)s", params, "clearing the run's keys")
         self.pg.execute("DELETE FROM datamig.sequences WHERE run_id = %(run)s", params,
                         "clearing the run's sequence record")
+        defaults = self._default_sequences()
         for t in self.loads:
             started = time.monotonic()
             params["table"] = t.table_name
@@ -217,6 +218,7 @@ class StoreLoad:
             if t.nullify and (t.counts["new"] or t.counts["changed"] or t.strategy == "upsert"):
                 self.pg.execute(pg_sql.fix_nullified(t), doing=f"setting {', '.join(t.nullify)} of {t.name}")
         self._advance_sequences()
+        self._record_drawn(defaults)
         try:
             ledger.record_load(self.pg.conn, self.run_id, district, strategy, self.report())
         except Exception as exc:
@@ -242,6 +244,32 @@ class StoreLoad:
                             "run": self.run_id, "table": t.name, "column": column, "seq": seq,
                             "before": row[1], "called": row[2], "after": row[0]}, doing)
                         self.progress(f"{self.name}.{t.name}: sequence of {column} advanced to {row[0]}")
+
+    def _default_sequences(self) -> list[tuple]:
+        """(table, column, sequence, last_value, is_called) of the serial and identity columns
+        the final does not write, read before any write: their default draws from the sequence
+        for each row an insert writes (an upsert's conflicting rows too)."""
+        states = []
+        for t in self.loads:
+            if not t.counts["rows"]:
+                continue
+            doing = f"reading the sequences of {t.name}"
+            for column, seq in self.pg.execute(pg_sql.owned_sequences(t), doing=doing).fetchall():
+                if column not in t.columns:
+                    states.append((t.name, column, seq, *self.pg.execute(pg_sql.sequence_state(seq), doing=doing)
+                                   .fetchone()))
+        return states
+
+    def _record_drawn(self, states: list[tuple]) -> None:
+        """Those the write drew from are recorded as an advance is, so the rollback moves them
+        back too (restore_sequence: only while CERT has drawn nothing since)."""
+        for table, column, seq, before, called in states:
+            doing = f"reading the sequence of {table}.{column}"
+            after, drawn = self.pg.execute(pg_sql.sequence_state(seq), doing=doing).fetchone()
+            if (after, drawn) != (before, called):
+                self.pg.execute(pg_sql.record_sequence(), {
+                    "run": self.run_id, "table": table, "column": column, "seq": seq,
+                    "before": before, "called": called, "after": after}, doing)
 
     def report(self) -> dict:
         return {t.name: {"strategy": t.strategy, **t.counts} for t in self.loads}

@@ -308,6 +308,11 @@ def advance_sequence(t: TableLoad, column: str, seq: str) -> sql.Composable:
         lit=sql.Literal(seq), col=sql.Identifier(column), target=t.target, seq=sql.SQL(seq))
 
 
+def sequence_state(seq: str) -> sql.Composable:
+    """(last_value, is_called) of a sequence (regclass text): read as it stands, not in a snapshot."""
+    return sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq))
+
+
 def record_sequence() -> sql.Composable:
     return sql.SQL(
         "INSERT INTO datamig.sequences (run_id, table_name, column_name, seq, before_value, before_called, "
