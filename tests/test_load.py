@@ -836,6 +836,34 @@ def test_a_rollback_after_cert_changed_a_table_s_key_is_refused(cert):
     assert cert.fingerprint() == before
 
 
+@pytest.mark.parametrize("strategy", ["upsert", "merge"])
+def test_a_final_column_of_a_domain_over_json_is_compared_as_its_text(cert, strategy):
+    """A review: json and point have no equality operator, so they are compared as text; a
+    column of a domain over them was compared as itself, and every upsert, merge or dry run of
+    a table CERT already had rows of stopped ("operator does not exist: doc_j = doc_j")."""
+    import duckdb
+
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE DOMAIN doc_j AS json;
+        CREATE DOMAIN spot AS point;
+        CREATE TABLE notices (id bigint PRIMARY KEY, j doc_j, p spot);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON notices TO {WRITER};
+        INSERT INTO notices VALUES (1, '{{"b": 1,  "a": 2}}', '(1,2)'), (2, '[]', '(3,4)');""")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, '{{"b": 1,  "a": 3}}'::JSON, '(1,2)'),
+                                                           (2, '[]'::JSON, '(3,4)'), (3, NULL, NULL)) v(id, j, p))
+                                 TO '{run_dir / "final" / "ids" / "notices.parquet"}' (FORMAT parquet)""")
+    plan = load_run(cert.cfg, cert.env, run_dir, strategy=strategy, dry_run=True)["stores"]["ids"]["tables"]
+    assert (plan["notices"]["new"], plan["notices"]["changed"], plan["notices"]["unchanged"]) == (1, 1, 1)
+    load_run(cert.cfg, cert.env, run_dir, strategy=strategy)
+    assert cert.sql("ids", "SELECT j::text FROM notices ORDER BY id") == [('{"b": 1,  "a": 3}',), ("[]",), (None,)]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+
+
 def test_a_cert_row_committed_while_the_load_writes_is_never_taken_for_an_insert(cert):
     """A review: a CERT tester's transaction held a new row whose key the run also has, and
     committed while the upsert waited on it. The ledger, read before, had recorded the key as

@@ -88,8 +88,9 @@ def _no_equality(pg_type: str) -> bool:
 
 
 def _cmp(t: TableLoad, alias: str, col: str) -> sql.Composable:
+    """By its base type: a domain over json has no equality operator either."""
     expr = _ident(alias, col)
-    return sql.SQL("{}::text").format(expr) if _no_equality(t.pg_types[col]) else expr
+    return sql.SQL("{}::text").format(expr) if _no_equality(t.base(col)) else expr
 
 
 def key_match(t: TableLoad, left: str = "t", right: str = "s") -> sql.Composable:
