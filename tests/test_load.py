@@ -639,6 +639,35 @@ def test_a_relationship_a_later_run_drew_to_a_node_the_run_created_names_that_ru
     assert cert.fingerprint() == before
 
 
+def test_the_uniqueness_constraints_a_load_created_go_with_its_last_rollback(cert):
+    """A review: the load creates a uniqueness constraint per label key CERT's graph lacks
+    (MERGE needs it), and the rollback left them: CERT, "exactly as before", then refused a
+    write it took before the load (two Student nodes of one key). They stay while another run
+    is still loaded (its MERGE needs them too) and go with the last one."""
+    constraints = "SHOW CONSTRAINTS YIELD name WHERE name STARTS WITH 'datamig_' AND name <> " \
+                  "'datamig_DatamigRun_run_id' RETURN name ORDER BY name"
+    for row in cert.cypher(constraints):  # an earlier test's load made them (one server for the module)
+        cert.cypher(f"DROP CONSTRAINT `{row['name']}`")
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
+    assert "datamig_Student_student_id" in [r["name"] for r in cert.cypher(constraints)]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.cypher(constraints) == []
+    cert.cypher("CREATE (:Student {student_id: 'twice'}), (:Student {student_id: 'twice'})")
+    cert.cypher("MATCH (s:Student {student_id: 'twice'}) DELETE s")
+
+    before = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
+    later_id = "mig-20251107-090000-d2"
+    data = _graph_alone()
+    data["nodes"] = {label: [] for label in data["nodes"]} | {"District": [(2, "South")]}
+    data["rels"] = {rtype: [] for rtype in data["rels"]}
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, later_id, data=data))
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert "datamig_District_district_id" in [r["name"] for r in cert.cypher(constraints)]  # the later run's now
+    rollback_run(cert.cfg, cert.env, cert.out_dir, later_id)
+    assert cert.cypher(constraints) == [] and cert.fingerprint() == before
+
+
 def test_a_graph_constraint_error_names_the_constraint_never_the_value(cert):
     """CERT's own uniqueness constraint refused a node: the error repeated Neo4j's message, which
     quotes the refused value (an anonymized, still personal email) in load-report.json and logs."""

@@ -155,23 +155,28 @@ class GraphStore:
 
     # --- schema --------------------------------------------------------------------------
 
-    def ensure_constraints(self, keys: Mapping[str, str]) -> None:
+    def ensure_constraints(self, keys: Mapping[str, str]) -> list[str]:
         """A uniqueness constraint per label business key (MERGE needs it to be both correct and
         indexed), plus the ledger's own. Idempotent; an equivalent constraint under another
-        name satisfies it."""
+        name satisfies it. Returns the names of the label constraints it created: CERT did not
+        have them, and the run's undo drops them again (graph_undo.release_constraints)."""
         existing = {(tuple(c.get("labelsOrTypes") or ()), tuple(c.get("properties") or ()))
                     for c in self.run("SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type "
                                       "WHERE type IN ['UNIQUENESS', 'NODE_KEY', 'NODE_PROPERTY_UNIQUENESS'] "
                                       "RETURN labelsOrTypes, properties", "reading constraints")}
         wanted = dict(keys) | {"DatamigRun": "run_id"}
+        created = []
         for label, prop in sorted(wanted.items()):
             if ((label,), (prop,)) in existing:
                 continue
             name = "datamig_" + "".join(ch if ch.isalnum() else "_" for ch in f"{label}_{prop}")
             self.run(f"CREATE CONSTRAINT {q(name)} IF NOT EXISTS FOR (n:{q(label)}) REQUIRE n.{q(prop)} IS UNIQUE",
                      f"creating the uniqueness constraint on {label}.{prop}")
+            if label != "DatamigRun":  # the ledger's own stays, as the ledger's history does
+                created.append(name)
         self.run("CREATE INDEX datamig_ledger_run IF NOT EXISTS FOR (l:DatamigLedger) ON (l.run_id)",
                  "creating the ledger index")
+        return created
 
     # --- run nodes -------------------------------------------------------------------------
 
@@ -201,9 +206,11 @@ class GraphStore:
         return self.write(neo4j.unit_of_work(timeout=FENCE_TIMEOUT_S)(fn),
                           doing=f"waiting for the open transactions of run {run_id}")
 
-    def start_run(self, run_id: str, district: int | None) -> None:
-        """Written before the first batch: recovery finds a run that died half-applied."""
+    def start_run(self, run_id: str, district: int | None, constraints: list[str] = ()) -> None:
+        """Written before the first batch: recovery finds a run that died half-applied.
+        constraints: those the load created (ensure_constraints), for its undo to drop."""
         self.write(lambda tx: tx.run(
             "MERGE (r:DatamigRun {run_id: $run}) SET r.status = 'applying', r.district = $district, "
-            "r.started_at = $now, r.loaded_at = null, r.rolled_back_at = null",
-            run=run_id, district=district, now=now()).consume(), doing=f"recording run {run_id}")
+            "r.started_at = $now, r.loaded_at = null, r.rolled_back_at = null, r.constraints = $constraints",
+            run=run_id, district=district, now=now(), constraints=list(constraints)).consume(),
+            doing=f"recording run {run_id}")

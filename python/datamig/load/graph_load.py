@@ -514,9 +514,11 @@ def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
 
 
 def apply(graph: GraphStore, sets: list[GraphSet], run_id: str, district: int | None,
-          progress: Callable[[str], None], stop: threading.Event | None = None) -> None:
-    """stop: set when another store's part of the load failed; checked before every batch."""
-    graph.start_run(run_id, district)
+          progress: Callable[[str], None], stop: threading.Event | None = None,
+          constraints: list[str] = ()) -> None:
+    """stop: set when another store's part of the load failed; checked before every batch.
+    constraints: the ones this load created, recorded on the run node for its undo."""
+    graph.start_run(run_id, district, constraints)
     for s in sets:
         done = {"inserted": 0, "updated": 0}
         for rows in batches(s):

@@ -158,8 +158,34 @@ def undo(graph: GraphStore, run_id: str, final_status: str, ledger: RunLedger | 
     _restore_nodes(graph, ledger, counts, doing)
     _delete_created_nodes(graph, ledger, counts, doing)
     _drop_ledger(graph, run_id, doing)
+    release_constraints(graph, run_id, doing)
     graph.set_status(run_id, final_status, **({"rolled_back_at": now()} if final_status == "rolled_back" else {}))
     return counts
+
+
+def release_constraints(graph: GraphStore, run_id: str, doing: str) -> None:
+    """The uniqueness constraints the run's load created (its run node's `constraints`) go as
+    CERT did not have them, unless another run is still loaded or applying: its MERGE needs
+    them too, so they become that run's, and go with the last. Idempotent, as the undo is."""
+    names = list((graph.run_state(run_id) or {}).get("constraints") or [])
+    if not names:
+        return
+    heirs = graph.read(lambda tx: [r["id"] for r in tx.run(
+        "MATCH (o:DatamigRun) WHERE o.run_id <> $run AND o.status IN ['applying', 'applied', 'committed'] "
+        "RETURN o.run_id AS id ORDER BY o.started_at DESC LIMIT 1", run=run_id).data()], doing=doing)
+    if heirs:
+        graph.write(lambda tx: tx.run("MATCH (o:DatamigRun {run_id: $heir}) "
+                                      "SET o.constraints = coalesce(o.constraints, []) + $names",
+                                      heir=heirs[0], names=names).consume(), doing=doing)
+    else:
+        drop_constraints(graph, names, doing)
+    graph.write(lambda tx: tx.run("MATCH (r:DatamigRun {run_id: $run}) SET r.constraints = []",
+                                  run=run_id).consume(), doing=doing)
+
+
+def drop_constraints(graph: GraphStore, names: list[str], doing: str) -> None:
+    for name in dict.fromkeys(names):
+        graph.run(f"DROP CONSTRAINT {q(name)} IF EXISTS", doing)
 
 
 def _drop_ledger(graph: GraphStore, run_id: str, doing: str) -> None:

@@ -42,7 +42,7 @@ from . import strategy as strategies
 from .catalog import StoreCatalog, read_catalog
 from .graph import GraphStore
 from .graph import connect as connect_graph
-from .graph_undo import undo
+from .graph_undo import drop_constraints, undo
 from .parquet_source import ParquetSource
 from .pg_load import StoreLoad, table_loads
 from .pgstore import PgStore, cert_url, gid
@@ -97,6 +97,7 @@ class _Load:
         self.sets: list[graph_load.GraphSet] = []
         self.prepared: list[tuple[PgStore, str]] = []
         self.graph_started = False
+        self.constraints: list[str] = []  # graph constraints this load created (ensure_constraints)
         self.writing = False  # set once this load starts changing CERT (never in a dry run)
         self.decided = False
         self.left: list[str] = []  # what a failed load could not undo itself: the next recovery's
@@ -237,7 +238,7 @@ class _Load:
                 if s.kind == "rel":
                     labels.setdefault(s.start_label, s.start_prop)
                     labels.setdefault(s.end_label, s.end_prop)
-            self.graph.ensure_constraints(labels)
+            self.constraints = self.graph.ensure_constraints(labels)
         started = time.monotonic()
         graph_load.classify(self.graph, self.sets)
         self.report.setdefault("timings", {})["graph_classify_s"] = round(time.monotonic() - started, 3)
@@ -287,7 +288,8 @@ class _Load:
 
     def _apply_graph(self, stop: threading.Event) -> None:
         try:
-            graph_load.apply(self.graph, self.sets, self.run_id, self.folder.district, self.progress, stop)
+            graph_load.apply(self.graph, self.sets, self.run_id, self.folder.district, self.progress, stop,
+                             self.constraints)
             faults.failpoint("load:after-graph")
         except BaseException:
             stop.set()
@@ -330,6 +332,11 @@ class _Load:
                 undo(self.graph, self.run_id, "compensated")
             except DatamigError:
                 self.left.append(f"{self.graph.name} (the batches written)")  # 'applying'/'applied', no decision
+        elif self.constraints:  # created, but no run node records them for an undo
+            try:
+                drop_constraints(self.graph, self.constraints, f"undoing run {self.run_id}")
+            except DatamigError:
+                pass  # schema only: CERT's data is as it was
 
     # --- report ---------------------------------------------------------------------------
 
