@@ -868,8 +868,9 @@ def test_a_rollback_after_cert_changed_a_table_s_key_is_refused(cert):
 @pytest.mark.parametrize("strategy", ["upsert", "merge"])
 def test_a_final_column_of_a_domain_over_json_is_compared_as_its_text(cert, strategy):
     """A review: json and point have no equality operator, so they are compared as text; a
-    column of a domain over them was compared as itself, and every upsert, merge or dry run of
-    a table CERT already had rows of stopped ("operator does not exist: doc_j = doc_j")."""
+    column of a domain over them (or an array of one) was compared as itself, and every upsert,
+    merge or dry run of a table CERT already had rows of stopped ("operator does not exist:
+    doc_j = doc_j")."""
     import duckdb
 
     from test_load_support import WRITER
@@ -877,13 +878,15 @@ def test_a_final_column_of_a_domain_over_json_is_compared_as_its_text(cert, stra
     cert.sql("ids", f"""
         CREATE DOMAIN doc_j AS json;
         CREATE DOMAIN spot AS point;
-        CREATE TABLE notices (id bigint PRIMARY KEY, j doc_j, p spot);
+        CREATE TABLE notices (id bigint PRIMARY KEY, j doc_j, p spot, js doc_j[]);
         GRANT SELECT, INSERT, UPDATE, DELETE ON notices TO {WRITER};
-        INSERT INTO notices VALUES (1, '{{"b": 1,  "a": 2}}', '(1,2)'), (2, '[]', '(3,4)');""")
+        INSERT INTO notices VALUES (1, '{{"b": 1,  "a": 2}}', '(1,2)', '{{"[1]"}}'),
+                                   (2, '[]', '(3,4)', '{{"[2]"}}');""")
     before = cert.fingerprint()
     run_dir = build_run(cert.out_dir, RUN)
-    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, '{{"b": 1,  "a": 3}}'::JSON, '(1,2)'),
-                                                           (2, '[]'::JSON, '(3,4)'), (3, NULL, NULL)) v(id, j, p))
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, '{{"b": 1,  "a": 3}}'::JSON, '(1,2)', ['[1]']),
+                                                           (2, '[]'::JSON, '(3,4)', ['[2]']), (3, NULL, NULL, NULL))
+                                        v(id, j, p, js))
                                  TO '{run_dir / "final" / "ids" / "notices.parquet"}' (FORMAT parquet)""")
     plan = load_run(cert.cfg, cert.env, run_dir, strategy=strategy, dry_run=True)["stores"]["ids"]["tables"]
     assert (plan["notices"]["new"], plan["notices"]["changed"], plan["notices"]["unchanged"]) == (1, 1, 1)

@@ -10,9 +10,11 @@ from ..config import StoreConfig
 
 _COLUMN_FACTS = """
 SELECT c.relname, a.attname, a.atthasdef, a.attidentity, a.attgenerated,
-       CASE WHEN ty.typtype = 'd' THEN format_type(ty.typbasetype, ty.typtypmod) END
+       CASE WHEN ty.typtype = 'd' THEN format_type(ty.typbasetype, ty.typtypmod)
+            WHEN el.typtype = 'd' THEN format_type(el.typbasetype, el.typtypmod) || '[]' END
 FROM pg_attribute a
 JOIN pg_type ty ON ty.oid = a.atttypid
+LEFT JOIN pg_type el ON el.oid = ty.typelem AND ty.typcategory = 'A'  -- an array of a domain: its base's array
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
@@ -24,7 +26,7 @@ class ColumnFacts:
     has_default: bool
     identity: str   # '' | 'a' (ALWAYS) | 'd' (BY DEFAULT)
     generated: bool  # GENERATED ALWAYS AS (...) STORED: never written
-    base_type: str = ""  # a domain's base type (format_type): a domain over jsonb is carried as jsonb
+    base_type: str = ""  # a domain's base type (format_type), or its array's: a domain over jsonb is carried as jsonb
 
 
 @dataclass
@@ -38,7 +40,7 @@ class StoreCatalog:
         return self.facts.get((table, column), ColumnFacts(False, "", False))
 
     def base_types(self, table: str) -> dict[str, str]:
-        """column -> base type, for the table's columns of a domain type."""
+        """column -> base type, for the table's columns of a domain type or an array of one."""
         return {c.name: self.fact(table, c.name).base_type for c in self.tables[table].columns
                 if self.fact(table, c.name).base_type}
 
