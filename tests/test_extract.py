@@ -873,6 +873,53 @@ def test_extract_with_a_wrong_neo4j_password_says_the_login_was_refused(tiny_est
     _assert_nothing_written(out_dir)
 
 
+def _lock_out_neo4j_login(url: str) -> None:
+    """Wrong passwords until the server refuses every login of `neo4j` for a while (its lock)."""
+    for _ in range(10):
+        try:
+            with neo4j.GraphDatabase.driver(url, auth=("neo4j", "wrong-Planted-pw-79")) as driver:
+                driver.verify_connectivity()
+        except neo4j.exceptions.AuthError:
+            continue
+        except neo4j.exceptions.ClientError as exc:
+            assert exc.code == "Neo.ClientError.Security.AuthenticationRateLimit", exc.code
+            return
+    raise AssertionError("the server never locked the login out")
+
+
+def _wait_for_neo4j_login(url: str, password: str) -> None:
+    """The lock has passed (the session's other tests log in with the right password)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with neo4j.GraphDatabase.driver(url, auth=("neo4j", password)) as driver:
+                driver.verify_connectivity()
+            return
+        except neo4j.exceptions.ClientError:
+            assert time.monotonic() < deadline, "the login lock never passed"
+            time.sleep(0.5)
+
+
+@pytest.mark.parametrize("command", ["extract", "migrate"])
+def test_a_neo4j_login_locked_out_after_wrong_passwords_is_one_line(tiny_estate, tmp_path, command):
+    """After a few wrong passwords Neo4j refuses every login for some seconds, the right one too:
+    extract (and analyze-datastores) was the driver's ClientError traceback, exit 1, leaving a run
+    folder; migrate's preflight called the server that had answered `unreachable: no Bolt answer`."""
+    env = tiny_estate["env"]
+    out_dir = tmp_path / "runs"
+    run = _migrate if command == "migrate" else _run_cli
+    _lock_out_neo4j_login(env["PROD_SP_URL"])
+    try:
+        result = run(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(env), "--district", "42")
+    finally:
+        _wait_for_neo4j_login(env["PROD_SP_URL"], env["PROD_SP_PASSWORD"])
+    assert result.returncode == 2, result.stderr
+    line = _one_line(result.stderr)
+    assert "store sp" in line and "127.0.0.1:" in line and "too many wrong passwords in a row" in line, line
+    assert "unreachable" not in line and env["PROD_SP_PASSWORD"] not in result.stdout + result.stderr
+    _assert_nothing_written(out_dir)
+
+
 def test_cli_unknown_district_leaves_no_folder_of_a_nested_runs_path(tiny_estate, tmp_path):
     out_dir = tmp_path / "new" / "nested" / "runs"
     result = _run_cli(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(tiny_estate["env"]),

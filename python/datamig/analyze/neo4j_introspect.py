@@ -11,7 +11,7 @@ import neo4j
 from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
 
 from ..config import StoreConfig, check_neo4j_url
-from ..config.neo4j_url import neo4j_address
+from ..config.neo4j_url import LOGIN_LOCKED, login_locked, neo4j_address
 from ..errors import ConnectionFailed
 from ..quoting import cypher_ident as _quote
 from .model import GraphSchema, NodeLabel, RelType
@@ -94,6 +94,12 @@ def open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4j
     except (ServiceUnavailable, AuthError, ConfigurationError) as exc:
         driver.close()
         raise ConnectionFailed(_connection_message(store, url, password, exc, user)) from None
+    except neo4j.exceptions.ClientError as exc:  # locked out: was a traceback, exit 1
+        driver.close()
+        if not login_locked(exc):
+            raise
+        raise ConnectionFailed(f"store {store.name}: cannot connect to Neo4j at {neo4j_address(url)}: "
+                               f"{LOGIN_LOCKED}") from None
     return driver
 
 

@@ -31,6 +31,19 @@ def check_neo4j_url(store: str, url: str, variable: str | None = None) -> str:
     return url
 
 
+# After a few wrong passwords in a row (dbms.security.auth_max_failed_attempts) Neo4j refuses
+# every login of that user, the right password too, for a few seconds (auth_lock_time). The
+# driver raises this as a plain ClientError, not the AuthError of a wrong password.
+LOGIN_LOCKED_CODE = "Neo.ClientError.Security.AuthenticationRateLimit"
+LOGIN_LOCKED = "the server refused the login: too many wrong passwords in a row, so it refuses every login " \
+               "of the user for a few seconds (try again then)"
+
+
+def login_locked(exc: BaseException) -> bool:
+    """Whether `exc` is the server refusing logins after too many wrong passwords."""
+    return getattr(exc, "code", None) == LOGIN_LOCKED_CODE
+
+
 def neo4j_address(url: str) -> str:
     """host:port of a Neo4j URL, for messages: never the URL, which may carry a user and password."""
     try:

@@ -221,11 +221,15 @@ def login_problem(url: str, user: str, password: str, timeout: float = 5) -> str
     it answers and refuses the login (a wrong password is no server down)."""
     from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
+    from ..config.neo4j_url import LOGIN_LOCKED, login_locked
+
     try:
         return None if _verify(url, user, password, timeout) else "no Bolt answer"
     except AuthError:
         return REFUSED
-    except (DriverError, Neo4jError, OSError, ValueError):
+    except Neo4jError as exc:  # locked out after wrong passwords: it answered, no server is down
+        return LOGIN_LOCKED if login_locked(exc) else "no Bolt answer"
+    except (DriverError, OSError, ValueError):
         return "no Bolt answer"
 
 
