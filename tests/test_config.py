@@ -1,5 +1,7 @@
 """config/datamig.yaml: the shipped file loads, and each kind of mistake is one line naming
 the file, the line and the key."""
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,30 @@ def test_an_unknown_store_in_a_table_name_is_named(tmp_path, extra, expected):
         load_config(path)
     message = str(err.value)
     assert message.startswith(f"{path}:{expected.split(':', 1)[1]}") and "\n" not in message, message
+
+
+@pytest.mark.parametrize("out_dir", ["''", "'  '"])
+def test_an_empty_runs_folder_is_refused(tmp_path, out_dir):
+    """extract.out_dir '' was Path(''), the working folder: `datamig extract` run in the checkout
+    wrote its run folder and latest-d42 link among the project's own files."""
+    path = write(tmp_path, BASE + f"extract: {{out_dir: {out_dir}}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}:6: extract.out_dir: empty: name the folder runs go to (default data/runs)"
+
+
+def test_an_empty_runs_folder_stops_extract_before_it_writes_anything(tmp_path):
+    """Through the CLI, in a folder of its own: nothing is written there (no run, no latest link)."""
+    text = (ROOT / "config" / "datamig.yaml").read_text().replace("out_dir: data/runs", "out_dir: ''")
+    (tmp_path / "datamig.yaml").write_text(text)
+    env = {**os.environ, "DATAMIG_CONFIG": str(tmp_path / "datamig.yaml"), "DATAMIG_SALT": "empty-out-dir-0123456789",
+           "PROD_IDS_URL": "postgresql://u@127.0.0.1:1/ids", "DATAMIG_STATE_DIR": str(tmp_path / "state")}
+    result = subprocess.run([str(ROOT / ".venv/bin/datamig"), "extract", "--district", "42"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'datamig.yaml'}:103: extract.out_dir: empty: "
+                                                  f"name the folder runs go to (default data/runs)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["datamig.yaml"]
 
 
 def test_aliases_of_aliases_are_refused_before_anything_expands_them(tmp_path):

@@ -90,6 +90,9 @@ def _check_references(cfg: Config, raw: dict, node: yaml.Node, path: Path) -> No
             date.fromisoformat(as_of)
         except ValueError as exc:
             fail(["selection", "as_of"], f"{as_of!r} is no date: {exc}")
+    out_dir = (raw.get("extract") or {}).get("out_dir")
+    if out_dir is not None and not out_dir.strip():  # Path("") is ".": runs were written into the working folder
+        fail(["extract", "out_dir"], "empty: name the folder runs go to (default data/runs)")
     if cfg.graph and cfg.stores.get(cfg.graph.store, None) is None:
         fail(["graph", "store"], f"unknown store {cfg.graph.store!r}")
     if cfg.graph and cfg.stores[cfg.graph.store].kind != "neo4j":
