@@ -174,6 +174,21 @@ def test_a_http_neo4j_url_is_refused_by_status_extract_and_analyze_alike(work):
     assert str(err.value) == "store sp: cannot connect to Neo4j at 127.0.0.1:1"
 
 
+@pytest.mark.parametrize("port", ["99999", "0", "abc"])
+def test_a_neo4j_url_whose_port_is_no_port_is_one_line_naming_it(work, port):
+    """bolt://127.0.0.1:99999 was 'cannot connect to Neo4j at (unparsable URL): Failed to establish
+    connection to ResolvedIPv4Address(('127.0.0.1', 34463))': a port the user never wrote."""
+    url = f"bolt://neo4j:{NEO_PASSWORD}@127.0.0.1:{port}"
+    proc = _cli(work, "extract", "--district", "42", PROD_SP_URL=url, PROD_IDS_URL=None)
+    _one_error_line(proc, f"store sp has the port '{port}': a port is a number from 1 to 65535")
+    proc = _cli(work, "migrate", "--district", "42", "--yes", PROD_SP_URL=url)
+    _one_error_line(proc, f"store sp (PROD): PROD_SP_URL has the port '{port}'")
+    proc = _cli(work, "services", "status", PROD_SP_URL=url)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    assert f"PROD_SP_URL has the port '{port}'" in proc.stdout and NEO_PASSWORD not in proc.stdout
+    assert not (work / "runs").exists()
+
+
 def test_an_empty_run_id_is_no_run_id_for_every_caller(work):
     """`resume=""` started a new migration of district 0 and `extract(run_id="")` a new run, for
     callers other than the CLI (the MCP server, scripts)."""

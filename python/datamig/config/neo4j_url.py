@@ -23,12 +23,23 @@ def check_neo4j_url(store: str, url: str, variable: str | None = None) -> str:
         scheme = urlsplit(url.strip()).scheme.lower()
     except ValueError:
         scheme = ""
+    where = f"store {store}" + (f": {variable}" if variable else "")
     if scheme not in NEO4J_SCHEMES:
-        where = f"store {store}" + (f": {variable}" if variable else "")
         what = f"has the scheme {scheme + '://'!r}" if scheme else "has no scheme"
         raise ConfigError(f"{where} {what}; a Neo4j URL starts with "
                           f"{', '.join(s + '://' for s in NEO4J_SCHEMES)}")
+    if _port_unreadable(url):  # the driver took :99999 as port 34463 and named that one
+        port = urlsplit(url.strip()).netloc.rpartition("@")[2].rpartition(":")[2]  # never the user:password
+        raise ConfigError(f"{where} has the port {port!r}: a port is a number from 1 to 65535")
     return url
+
+
+def _port_unreadable(url: str) -> bool:
+    try:
+        port = urlsplit(url.strip()).port
+    except ValueError:
+        return True
+    return port == 0
 
 
 # After a few wrong passwords in a row (dbms.security.auth_max_failed_attempts) Neo4j refuses
