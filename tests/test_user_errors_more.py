@@ -80,6 +80,19 @@ def test_validate_migration_with_cert_down_is_one_line_and_writes_nothing(work):
     assert not (work / "cache").exists()
 
 
+def test_validate_migration_of_a_final_parquet_cut_short_is_one_line_and_writes_nothing(work):
+    """It was DuckDB's 'No magic bytes found' traceback, exit 1, from a check thread, after dbt's
+    parse had written dbt-cert/ into the run; checked before CERT is reached (here: down)."""
+    run = _run(work, MANIFEST)
+    (run / "load-report.json").write_text(json.dumps(LOADED))
+    (run / "final" / "ids").mkdir(parents=True)
+    (run / "final" / "ids" / "districts.parquet").write_bytes(b"PAR1 cut short")
+    before = _files(run)
+    _one_error_line(_cli(work, "validate-migration", RUN),
+                    f"run {RUN}: final/ids/districts.parquet is not readable Parquet (")
+    assert _files(run) == before and not (work / "cache").exists()
+
+
 @pytest.mark.parametrize("reports, named", [
     ({}, "was never loaded into CERT"),
     ({"load-report.json": {"status": "DRY_RUN", "dry_run": True}}, "was never loaded into CERT"),

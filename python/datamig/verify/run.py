@@ -54,6 +54,21 @@ def _check_loaded(run_dir: Path) -> None:
                            f"(`datamig load {name}`), then validate it")
 
 
+def _check_finals(run_dir: Path) -> None:
+    """Every final Parquet of the run reads as Parquet, before anything is written: one cut short
+    or damaged was DuckDB's traceback ("No magic bytes found"), exit 1, from a check thread after
+    dbt's parse had written into the run folder. A missing one stays a count issue (final None)."""
+    import pyarrow.parquet as pq
+
+    for path in sorted((run_dir / "final").rglob("*.parquet")):
+        try:
+            pq.read_metadata(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise DatamigError(f"run {run_dir.name}: {path.relative_to(run_dir)} is not readable Parquet "
+                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
+                               f"cut short or damaged since the transform wrote it") from None
+
+
 def _check_cert(cfg: Config, env: Mapping[str, str], manifest: dict) -> None:
     """Every CERT store the validation reads answers, before anything is written (dbt's parse
     writes into the run folder and the parse cache): a store down is one line naming it and its
@@ -261,6 +276,7 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     manifest = _manifest(run_dir)
     district = manifest["district"]
     _check_loaded(run_dir)
+    _check_finals(run_dir)
     _check_cert(cfg, env, manifest)
     shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes  # masks messages
     tables, links, cross, graph, unscoped, stores = _checks(cfg, env, root, run_dir, run_id, manifest, shapes,
