@@ -93,6 +93,17 @@ def test_validate_migration_of_a_final_parquet_cut_short_is_one_line_and_writes_
     assert _files(run) == before and not (work / "cache").exists()
 
 
+def test_validate_migration_of_a_load_report_cut_short_names_it(work):
+    """It said 'run ... was never loaded into CERT: load it first' of a run CERT may well hold (its
+    load's record is what was cut short): the file at fault is named instead."""
+    run = _run(work, MANIFEST)
+    (run / "load-report.json").write_text(json.dumps(LOADED)[:25])
+    before = _files(run)
+    line = _one_error_line(_cli(work, "validate-migration", RUN), f"{run / 'load-report.json'}: not readable JSON (")
+    assert "never loaded" not in line
+    assert _files(run) == before
+
+
 @pytest.mark.parametrize("reports, named", [
     ({}, "was never loaded into CERT"),
     ({"load-report.json": {"status": "DRY_RUN", "dry_run": True}}, "was never loaded into CERT"),

@@ -23,9 +23,9 @@ from ..errors import DatamigError, NotFound
 from ..load.graph import cert_login
 from ..load.pgstore import cert_url
 from ..pg_address import cannot_connect
-from ..report.artifacts import gone_from_cert, read_cert_state
+from ..report.artifacts import LOAD, REPLACED, ROLLBACK, gone_from_cert, read_cert_state
 from ..extract.manifest import load_manifest
-from ..runfiles import write_json
+from ..runfiles import read_json_object, write_json
 from ..services.envfile import find_project_root
 from ..transform.validation_report import Scrubber
 from . import cancel, cert_scope, cross_store, dbt_cert, reconcile
@@ -43,6 +43,9 @@ def _check_loaded(run_dir: Path) -> None:
     blame CERT for a load that is not there."""
     state = read_cert_state(run_dir)
     name = run_dir.name
+    for record in (LOAD, ROLLBACK, REPLACED):  # cut short, it read as "never loaded into CERT"
+        if (run_dir / record).exists():
+            read_json_object(run_dir / record)  # one line naming the file when it is no JSON object
     if state is None:
         raise DatamigError(f"run {name} was never loaded into CERT: load it first (`datamig load {name}`), "
                            f"then validate it")
