@@ -158,3 +158,19 @@ def test_resuming_a_run_that_succeeded_says_there_is_nothing_to_resume(rcfg, tmp
         {"status": "ROLLED_BACK", "finished_at": "2026-03-01T11:00:00"}))
     with pytest.raises(DatamigError, match=f"rolled back from CERT at 2026-03-01T11:00:00 since; `datamig load {RUN}` loads it again"):
         api.migrate(rcfg, {}, tmp_path, 0, resume=RUN)
+
+
+def test_a_run_folder_copied_under_another_run_id_is_not_resumed_as_the_other(rcfg, tmp_path):
+    """Its run-state.json names the run it was copied from: resumed, the run went on as that one and
+    wrote that run's run-state.json and reports (another run's folder, changed by this resume)."""
+    original = _saved(rcfg, {"preflight": "done", "extract": "done", "transform": "failed"})
+    copy = "mig-20260301-101501-d42"
+    (rcfg.out_dir / copy).mkdir()
+    (rcfg.out_dir / copy / "run-state.json").write_text(original)
+    with pytest.raises(DatamigError) as caught:
+        api.migrate(rcfg, {}, tmp_path, 0, None, "auto", resume=copy)
+    assert str(caught.value) == (f"{rcfg.out_dir / copy / 'run-state.json'}: the state of run {RUN}, not of {copy} "
+                                 f"(a run folder renamed or copied?): resume run {RUN} itself")
+    assert (rcfg.out_dir / RUN / "run-state.json").read_text() == original
+    assert sorted(p.name for p in rcfg.out_dir.iterdir()) == [RUN, copy]
+    assert [r["run_id"] for r in api.list_runs(rcfg)] == [RUN, copy]  # each by its folder, not RUN twice

@@ -64,9 +64,13 @@ class RunState:
         data = read_json_object(path)
         try:
             phases = {name: Phase(**p) for name, p in data.pop("phases").items()}
-            return cls(**data, phases=phases)
+            state = cls(**data, phases=phases)
         except (KeyError, TypeError, AttributeError) as exc:
             raise DatamigError(f"{path}: not a datamig run state ({type(exc).__name__}: {exc})") from None
+        if state.run_id != run_id:  # a folder renamed or copied: resumed, it wrote the other run's folder
+            raise DatamigError(f"{path}: the state of run {state.run_id}, not of {run_id} (a run folder renamed "
+                               f"or copied?): resume run {state.run_id} itself")
+        return state
 
     def to_summary(self) -> dict:
         return {"run_id": self.run_id, "district": self.district, "status": self.current_status(),
