@@ -213,6 +213,14 @@ def test_a_neo4j_url_whose_port_is_no_port_is_one_line_naming_it(work, port):
     assert not (work / "runs").exists()
 
 
+def test_status_names_the_port_a_neo4j_url_without_one_is_tried_at(work):
+    """The driver tries bolt://127.0.0.1 at 7687, as the extract's message says; status showed
+    '127.0.0.1:None'."""
+    proc = _cli(work, "services", "status", PROD_SP_URL="bolt://127.0.0.1")
+    row = next(line for line in proc.stdout.splitlines() if "│ sp" in line and "prod" in line)
+    assert "127.0.0.1:7687" in row and "None" not in row, row
+
+
 def test_an_empty_run_id_is_no_run_id_for_every_caller(work):
     """`resume=""` started a new migration of district 0 and `extract(run_id="")` a new run, for
     callers other than the CLI (the MCP server, scripts)."""

@@ -247,7 +247,8 @@ def _address(url: str, kind: str) -> str:
     except ValueError:  # a port that is no number, a malformed IPv6 host
         return "(unreadable address)"
     path = parts.path.lstrip("/")
-    return f"{host}:{port}" + (f"/{path}" if path else "")
+    # the driver's defaults, as neo4j_address names them: a URL without its port read 127.0.0.1:None
+    return f"{host or 'localhost'}:{port or 7687}" + (f"/{path}" if path else "")
 
 
 def _pg_reachable(url: str) -> tuple[bool, str]:
