@@ -3,9 +3,16 @@ the tiny estate writing the manifest and the report."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
 
 from datamig.select.run import select_districts
 from datamig.select.scoring import DistrictMetrics, Filters, rank
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def metrics(district, records, updates=0, students=6000, schools=12, completeness=90.0, priority=50.0):
@@ -63,3 +70,34 @@ def test_a_report_with_no_district_eligible_says_why():
             "`selection.filters` in config/datamig.yaml sets them)") in report
     assert "| 2 |" in report and "no: " in report
     assert "Recommended: 1" in report_markdown(rank([metrics(1, 100_000, 100)], Filters(), top=3))
+
+
+@pytest.mark.parametrize("old, new, named", [
+    ("ids.schools: [id, district_id, name, state]", "ids.schools: [id, district_id, nosuch, state]",
+     "selection.required_fields.ids.schools.2: ids.schools has no column 'nosuch'"),
+    ("ids.schools: [id, district_id, name, state]", "ids.nosuch: [id]",
+     "selection.required_fields.ids.nosuch: no table 'ids.nosuch' in PROD"),
+    ("students: ids.students, schools", "students: ids.studnets, schools",
+     "selection.counts.students: no table 'ids.studnets' in PROD"),
+    ("name_column: name", "name_column: nmae", "selection.name_column: ids.districts has no column 'nmae'"),
+    ("business_priority_column: business_priority", "business_priority_column: priority",
+     "selection.business_priority_column: ids.districts has no column 'priority'"),
+    ("updated_at_columns: [updated_at]", "updated_at_columns: [updated]",
+     "selection.updated_at_columns.0: no table of PROD has a column 'updated'"),
+])
+def test_a_selection_name_prod_lacks_is_one_line_naming_the_setting(tiny_estate, tmp_path, old, new, named):
+    """A required field PROD lacks was DuckDB's Binder Error traceback, exit 1; a misspelt counts
+    table, name, priority or updated-at column was skipped in silence (counted 0, not scored), exit 0."""
+    text = (ROOT / "config" / "datamig.yaml").read_text()
+    assert text.count(old) == 1
+    (tmp_path / "datamig.yaml").write_text(text.replace(old, new))
+    env = {**os.environ, **tiny_estate["env"], "DATAMIG_CONFIG": str(tmp_path / "datamig.yaml")}
+    result = subprocess.run([str(ROOT / ".venv/bin/datamig"), "select-districts", "--out-dir", str(tmp_path / "out")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'datamig.yaml'}:{_line(text, old)}: {named}"]
+    assert not (tmp_path / "out").exists()
+
+
+def _line(text: str, old: str) -> int:
+    return text[:text.index(old)].count("\n") + 1

@@ -74,8 +74,36 @@ def _completeness(ws: Workspace, tables: dict[str, Table], required: dict[str, l
     return round(100.0 * filled / total, 2) if total else 100.0
 
 
+def check_selection_names(cfg: Config, tables: dict[str, Table]) -> None:
+    """The tables and columns `selection:` names are PROD's: a misspelt one was skipped in silence
+    (its count 0, its column not scored), or, in required_fields, DuckDB's Binder Error traceback."""
+    sel = cfg.selection
+
+    def columns(table_id: str) -> set[str]:
+        return {c.name for c in tables[table_id].columns}
+
+    for what, table_id in (sel.get("counts") or {}).items():
+        if table_id not in tables:
+            raise cfg.error_at(["selection", "counts", what], f"no table {table_id!r} in PROD")
+    for table_id, cols in (sel.get("required_fields") or {}).items():
+        if table_id not in tables:
+            raise cfg.error_at(["selection", "required_fields", table_id], f"no table {table_id!r} in PROD")
+        for i, col in enumerate(cols):
+            if col not in columns(table_id):
+                raise cfg.error_at(["selection", "required_fields", table_id, i], f"{table_id} has no column {col!r}")
+    root = cfg.district.table_id
+    for key in ("name_column", "business_priority_column"):
+        if key in sel and root in tables and sel[key] not in columns(root):
+            raise cfg.error_at(["selection", key], f"{root} has no column {sel[key]!r}")
+    everywhere = set().union(*(columns(t) for t in tables))
+    for i, col in enumerate(sel.get("updated_at_columns") or []):
+        if col not in everywhere:
+            raise cfg.error_at(["selection", "updated_at_columns", i], f"no table of PROD has a column {col!r}")
+
+
 def measure(cfg: Config, env: Mapping[str, str], progress: Callable[[str], None] | None = None) -> list[DistrictMetrics]:
     tables, fks, _ = introspect_estate(cfg, env)
+    check_selection_names(cfg, tables)
     sel = cfg.selection
     counts = sel.get("counts", {})
     updated_cols = sel.get("updated_at_columns", ["updated_at"])
