@@ -248,6 +248,22 @@ def test_a_final_folder_missing_an_extracted_table_or_graph_type_is_refused(cert
     assert cert.fingerprint() == before
 
 
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "load"])
+def test_a_final_parquet_cut_short_is_one_line_before_anything_is_written(cert, dry_run):
+    """A final file damaged since the transform (a full disk, a copy cut short) was DuckDB's
+    "No magic bytes found" traceback, exit 1, in a dry run as in a load."""
+    from datamig.errors import DatamigError
+
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    path = run_dir / "final" / "ids" / "students.parquet"
+    path.write_bytes(path.read_bytes()[:-200])
+    with pytest.raises(DatamigError, match=f"run {RUN}: final/ids/students.parquet is not readable Parquet \\("):
+        load_run(cert.cfg, cert.env, run_dir, dry_run=dry_run)
+    assert cert.fingerprint() == before and cert.prepared() == []
+    assert not (run_dir / "load-report.json").exists()
+
+
 @pytest.mark.parametrize("ddl, expected", [
     ("ALTER TABLE staff DROP COLUMN full_name", "column ids.staff.full_name is in the final but not in the CERT table"),
     ("ALTER TABLE students ALTER COLUMN gpa TYPE integer USING gpa::int",
@@ -779,6 +795,25 @@ def test_arrays_with_their_bounds_and_negative_zero_roll_back_exactly(cert):
         INSERT INTO grids VALUES (1, 1, '[0:2]={{1,2,3}}', '{{-0,1e-300,NaN}}', '-0', '[2:3][1:1]={{{{a}},{{NULL}}}}'),
                                  (2, 2, '{{}}', NULL, 'Infinity', '{{{{"x y",""}}}}');""")
     _upsert_x_then_roll_back(cert, "grids", "SELECT id, grids::text FROM grids ORDER BY id")
+
+
+def test_lists_of_floats_decimals_and_json_load_as_written(cert):
+    """A review: a list went to PostgreSQL through its JSON text, which writes a DOUBLE -0.0 as 0.0,
+    a DECIMAL 1.10 as 1.1, and a JSON element unquoted ('{{"a":1}}', no array literal at all)."""
+    import duckdb
+
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE lists (id bigint PRIMARY KEY, fa float8[], na numeric[], ja json[], ta text[], ba bigint[]);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON lists TO {WRITER};""")
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT 1::BIGINT AS id, ['-0'::DOUBLE, 1.5] AS fa,
+            [1.10, NULL]::DECIMAL(10,2)[] AS na, ['{{"a": 1}}']::JSON[] AS ja, ['x, "y"', NULL]::VARCHAR[] AS ta,
+            [1, NULL, -2]::BIGINT[] AS ba) TO '{run_dir / "final" / "ids" / "lists.parquet"}' (FORMAT parquet)""")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert cert.sql("ids", "SELECT fa::text, na::text, ja::text, ta::text, ba::text FROM lists") == [
+        ("{-0,1.5}", "{1.10,NULL}", '{"{\\"a\\": 1}"}', '{"x, \\"y\\"",NULL}', "{1,NULL,-2}")]
 
 
 def test_columns_named_like_the_loaders_aliases_roll_back_exactly(cert):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
-from ..errors import MigrationFailed, NotFound
+from ..errors import DatamigError, MigrationFailed, NotFound
 from ..extract.runs import district_of
 from ..runfiles import read_json_object, read_json_or_none
 
@@ -82,7 +82,24 @@ def open_run(cfg: Config, run_dir: Path) -> RunFolder:
     if not folder.pg and not folder.nodes and not folder.relationships:
         raise MigrationFailed(f"run {run_id}: final/ holds no Parquet file; nothing to load")
     _check_complete(folder, run_dir)
+    check_final_parquet(run_dir)
     return folder
+
+
+def check_final_parquet(run_dir: Path) -> None:
+    """Every final Parquet of the run reads as Parquet, before anything is written: one cut short
+    or damaged was DuckDB's traceback ("No magic bytes found"), exit 1, in the load (a dry run
+    too) and in validate-migration, from a check thread after dbt's parse had written into the
+    run folder. A missing one is _check_complete's (and a count issue to validate-migration)."""
+    import pyarrow.parquet as pq
+
+    for path in sorted((run_dir / "final").rglob("*.parquet")):
+        try:
+            pq.read_metadata(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise DatamigError(f"run {run_dir.name}: {path.relative_to(run_dir)} is not readable Parquet "
+                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
+                               f"cut short or damaged since the transform wrote it") from None
 
 
 def _check_complete(folder: RunFolder, run_dir: Path) -> None:

@@ -22,6 +22,7 @@ from ..config import Config
 from ..errors import DatamigError, NotFound
 from ..load.graph import cert_login
 from ..load.pgstore import cert_url
+from ..load.runfolder import check_final_parquet
 from ..pg_address import cannot_connect
 from ..report.artifacts import LOAD, REPLACED, ROLLBACK, gone_from_cert, read_cert_state
 from ..extract.manifest import load_manifest
@@ -55,21 +56,6 @@ def _check_loaded(run_dir: Path) -> None:
     if state["status"] != "LOADED":
         raise DatamigError(f"run {name} is not loaded into CERT (its load: {state['status']}): load it first "
                            f"(`datamig load {name}`), then validate it")
-
-
-def _check_finals(run_dir: Path) -> None:
-    """Every final Parquet of the run reads as Parquet, before anything is written: one cut short
-    or damaged was DuckDB's traceback ("No magic bytes found"), exit 1, from a check thread after
-    dbt's parse had written into the run folder. A missing one stays a count issue (final None)."""
-    import pyarrow.parquet as pq
-
-    for path in sorted((run_dir / "final").rglob("*.parquet")):
-        try:
-            pq.read_metadata(path)
-        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise DatamigError(f"run {run_dir.name}: {path.relative_to(run_dir)} is not readable Parquet "
-                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
-                               f"cut short or damaged since the transform wrote it") from None
 
 
 def _check_cert(cfg: Config, env: Mapping[str, str], manifest: dict) -> None:
@@ -279,7 +265,7 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str,
     manifest = _manifest(run_dir)
     district = manifest["district"]
     _check_loaded(run_dir)
-    _check_finals(run_dir)
+    check_final_parquet(run_dir)
     _check_cert(cfg, env, manifest)
     shapes = load_rules(root / "config" / "anonymization-rules.yaml").pii_shapes  # masks messages
     tables, links, cross, graph, unscoped, stores = _checks(cfg, env, root, run_dir, run_id, manifest, shapes,
