@@ -133,6 +133,16 @@ def test_a_dictionary_method_faker_lacks_everywhere(tmp_path):
     rules_error(path, "settings.dictionaries.street", "has no provider 'street_adress'", line=line)
 
 
+def test_a_salt_variable_not_named_as_a_secret(tmp_path):
+    """The servers datamig starts drop, and messages mask, a variable by its name (*SALT*,
+    *SECRET*, *TOKEN*, *PASSWORD*): a salt in ANON_KEY stayed in both servers' environment."""
+    path, line = copy_with(tmp_path, "salt_env: DATAMIG_SALT", "salt_env: ANON_KEY")
+    rules_error(path, "settings.salt_env", "ANON_KEY: the salt's variable must have SALT, SECRET, TOKEN or PASSWORD",
+                line=line)
+    path, _ = copy_with(tmp_path, "salt_env: DATAMIG_SALT", "salt_env: ANON_SECRET")
+    assert load_rules(path).settings.salt_env == "ANON_SECRET"
+
+
 def test_unknown_faker_locale_is_named_not_blamed_on_a_provider(tmp_path):
     path, line = copy_with(tmp_path, "faker_locale: en_US", "faker_locale: xx_YY")
     message = rules_error(path, "settings.faker_locale", "unknown Faker locale 'xx_YY'", line=line)

@@ -372,6 +372,7 @@ class _Loader:
                                               **{shape: f"[{shape.upper()}]" for shape in shapes},
                                               **raw_settings.get("scrub_placeholders", {})}
         settings = Settings(**raw_settings)
+        self.check_salt_env(settings)
         self.check_locales(settings)
         self.check_dictionary_methods(settings)
         self.check_placeholders(settings, shapes)
@@ -401,6 +402,17 @@ class _Loader:
                 self.fail(["rules", i], f"rule {rule.name!r}",
                           f"shares domain {rule.domain} with rule {seen.name!r} but not its `letters` setting "
                           f"(the same value would get two different fakes)")
+
+    def check_salt_env(self, settings: Settings) -> None:
+        """Logs, reports and the servers datamig starts hide a variable's value by its name: a salt
+        in ANON_KEY would be kept in PostgreSQL's and Neo4j's environment and shown in messages."""
+        from ..services.envfile import SECRET_MARKERS
+
+        if not any(marker in settings.salt_env for marker in SECRET_MARKERS):
+            self.fail(["settings", "salt_env"], "settings.salt_env",
+                      f"{settings.salt_env}: the salt's variable must have {', '.join(SECRET_MARKERS[1:])} or "
+                      f"{SECRET_MARKERS[0]} in its name, which datamig keeps out of logs, reports and servers "
+                      "(e.g. DATAMIG_SALT)")
 
     def check_locales(self, settings: Settings) -> None:
         """Every Faker locale exists: Faker only says so when the dbt plugin builds the
