@@ -493,8 +493,8 @@ stores:
   sp:  {kind: neo4j, prod_env: PROD_SP_URL, cert_env: CERT_SP_URL}
 district: {store: ids, table: districts, key: id}
 """)
-    env = {"PROD_IDS_URL": pg.url("ids"), "PROD_SP_URL": neo4j_url,
-           "PROD_SP_USER": "neo4j", "PROD_SP_PASSWORD": NEO_PASSWORD}
+    # the user is `neo4j` unless set, as extract reads it (analyze alone required PROD_SP_USER)
+    env = {"PROD_IDS_URL": pg.url("ids"), "PROD_SP_URL": neo4j_url, "PROD_SP_USER": "", "PROD_SP_PASSWORD": NEO_PASSWORD}
     summary = analyze(load_config(path), env, tmp_path / "out")
     assert summary["stores"]["sp"] == {"kind": "neo4j", "labels": 2, "relationship_types": 2,
                                        "constraints": 1, "relationships": 3}

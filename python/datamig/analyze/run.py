@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.table import Table as RichTable
 
 from ..config import Config
-from ..config.env import store_setting
+from ..config.env import graph_login
 from .artifacts import render_artifacts, write_artifacts
 from .dependency import DependencyPlan, plan_dependencies
 from .estate import introspect_estate
@@ -34,10 +34,9 @@ def analyze(cfg: Config, env: Mapping[str, str], out_dir: Path, target: str = "p
 def _introspect_graphs(cfg: Config, env: Mapping[str, str], target: str) -> dict[str, GraphSchema]:
     graphs = {}
     for store in cfg.neo4j_stores():
-        url_var, user_var, password_var = store.env_names(target)
-        graphs[store.name] = introspect_neo4j(
-            store, store_setting(env, url_var, store.name), store_setting(env, user_var, store.name),
-            store_setting(env, password_var, store.name))
+        # the user `neo4j` unless set, as extract, load and validate-migration read it (analyze
+        # alone required it: "PROD_SP_USER is not set" where extract went on)
+        graphs[store.name] = introspect_neo4j(store, *graph_login(env, store, target))
     return graphs
 
 
