@@ -34,10 +34,11 @@ from .anonymize.engine import Engine, read_salt
 from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, DatamigError, NotFound
+from .extract.manifest import MANIFEST
 from .extract.runs import MAX_DISTRICT, checked_run_id, loaded_run_refusal
 from .file_locks import in_use_refusal
 from .runfiles import read_json_or_none
-from .transform.drift import MANIFEST, check_drift
+from .transform.drift import check_drift
 from .transform.validation_report import REPORT as VALIDATION_REPORT
 
 READS_DATA = ("build", "run", "retry", "test", "show")  # dbt commands that read the run's extract or warehouse
@@ -185,7 +186,7 @@ def _check_run_id(run_id: str) -> None:
 def _check_district(run_dir: str | None, run_id: str, district: str) -> None:
     """The run is an extract of --vars district: else dbt overwrote another district's final/
     and tested it against the wrong district."""
-    manifest = Path(run_dir or ".") / "extract" / "extraction-manifest.json"
+    manifest = Path(run_dir or ".") / "extract" / MANIFEST
     if not (run_dir and district and manifest.is_file()):
         return
     read = read_json_or_none(manifest)

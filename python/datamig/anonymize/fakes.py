@@ -157,11 +157,12 @@ class Fakes:
             head, _, last = t.rpartition(" ")
             return given(head.rstrip(_DUCKDB_TRIMMED)) + " " + part("last_name", ld, last)
 
-        titled = _TITLE.match(v.strip(_DUCKDB_TRIMMED))
+        t = v.strip(_DUCKDB_TRIMMED)
+        titled = _TITLE.match(t)
         if not titled:
             return untitled(v)
         title = titled.group(1)  # kept as written, as dm_lib.full_name_after
-        rest = v.strip(_DUCKDB_TRIMMED)[len(title):].strip(_DUCKDB_TRIMMED)
+        rest = t[len(title):].strip(_DUCKDB_TRIMMED)
         return title + (part("last_name", ld, rest) if " " not in rest else untitled(rest))
 
     def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:

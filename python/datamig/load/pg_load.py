@@ -100,6 +100,7 @@ class StoreLoad:
         self.dry_run = dry_run
         self.progress = progress
         self.timings: dict[str, float] = {}
+        self._sequences: dict[str, list[tuple[str, str]]] = {}  # table -> owned (column, sequence)
 
     @property
     def name(self) -> str:
@@ -235,7 +236,7 @@ class StoreLoad:
             if not t.counts.get("inserted"):
                 continue
             doing = f"advancing sequences of {t.name}"
-            for column, seq in self.pg.execute(pg_sql.owned_sequences(t), doing=doing).fetchall():
+            for column, seq in self._owned_sequences(t):
                 if column in t.columns:
                     row = self.pg.execute(pg_sql.advance_sequence(t, column, seq), doing=doing).fetchone()
                     if row:
@@ -254,11 +255,19 @@ class StoreLoad:
             if not t.counts["rows"]:
                 continue
             doing = f"reading the sequences of {t.name}"
-            for column, seq in self.pg.execute(pg_sql.owned_sequences(t), doing=doing).fetchall():
+            for column, seq in self._owned_sequences(t):
                 if column not in t.columns:
                     states.append((t.name, column, seq, *self.pg.execute(pg_sql.sequence_state(seq), doing=doing)
                                    .fetchone()))
         return states
+
+    def _owned_sequences(self, t) -> list[tuple[str, str]]:
+        """(column, sequence) of t's serial and identity columns, read once per load: both the
+        advance and the record of default draws need them."""
+        if t.name not in self._sequences:
+            self._sequences[t.name] = self.pg.execute(pg_sql.owned_sequences(t),
+                                                      doing=f"reading the sequences of {t.name}").fetchall()
+        return self._sequences[t.name]
 
     def _record_drawn(self, states: list[tuple]) -> None:
         """Those the write drew from are recorded as an advance is, so the rollback moves them
