@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import random
 
+import duckdb
+
 from datamig.anonymize.sqlrender import anonymize_sql as A
 from _keyed_fixtures import conn, plugin  # noqa: F401 - module fixtures
 
@@ -75,3 +77,31 @@ def test_a_title_is_kept_and_the_name_after_it_faked_as_the_persons(plugin, conn
     listed = conn.execute(f"SELECT {A('l', 'faker', elementwise=True, **FULL)} FROM (SELECT ?::VARCHAR[] AS l)",
                           [values]).fetchone()[0]
     assert listed == got
+
+
+def test_a_name_the_slices_columns_split_is_faked_as_they_are(plugin):
+    """'María José de la Cruz' split on its last space was 'María' + 'José de la' + 'Cruz', where
+    the person's columns say 'María José' and 'de la Cruz': int_pii_values' name rows say where."""
+    conn = duckdb.connect()
+    plugin.configure_connection(conn)
+    split = A("v", "hash", domain="pii.values")
+    conn.execute(f"CREATE TABLE int_pii_values AS SELECT 'name' AS kind, {split} AS h, CAST(n AS VARCHAR) AS d "
+                 "FROM (VALUES ('María José de la Cruz', 10), ('Ana María de la Cruz', 3)) AS t(v, n)")
+    parts = (("María José", "first_name"), ("Ana", "first_name"), ("de la Cruz", "last_name"))
+    first, other, last = (_column(conn, [v], provider=p, domain=f"person.{p}")[0] for v, p in parts)
+    values = ["María José de la Cruz", "de la Cruz, María José", "Dr. María José de la Cruz",
+              "Ana María de la Cruz", "de la Cruz, Ana María", "José María de la Cruz"]
+    got = _column(conn, values, **FULL)
+    before = [plugin.engine.fakes.apply("faker", v, "name", "person.full_name") for v in values]  # no splits known
+    assert got[:3] == [f"{first} {last}", f"{last}, {first}", f"Dr. {first} {last}"] != before[:3]
+    assert got[3].startswith(f"{other} ") and got[3] != before[3]  # after 'Ana': 'María de la Cruz' is the surname
+    assert got[4:] == before[4:]  # 'Ana María' is no first name the columns hold; José María no person
+    token = plugin.engine.taken.load(conn, "int_pii_values")
+    taken = plugin.engine.taken.get(token)
+    assert [plugin.engine.fakes.apply("faker", v, "name", "person.full_name", taken) for v in values] == got
+    doc = plugin.engine.docs.anonymize_text(json.dumps({"guardians": [{"name": values[0]}]}), "{}", taken)
+    assert json.loads(doc)["guardians"][0]["name"] == got[0]
+    listed = conn.execute(f"SELECT {A('l', 'faker', elementwise=True, **FULL)} FROM (SELECT ?::VARCHAR[] AS l)",
+                          [values]).fetchone()[0]
+    assert listed == got
+    conn.close()

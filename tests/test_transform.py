@@ -28,6 +28,7 @@ RUN_OTHER = "mig-20260101-000002-d42"      # other salt, a subset
 RUN_LEAK = "mig-20260101-000003-d42"       # planted leaks, in a copy of the project
 RUN_TWIN = "mig-20260101-000011-d42"       # a real phone that is another guardian's fake
 RUN_STOPPED = "mig-20260101-000012-d42"    # a re-transform that stops in dbt
+RUN_COMPOUND = "mig-20260101-000013-d42"   # a student named with a two-word first and last name
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 SSN = re.compile(r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b")
 PHONE = re.compile(r"(\+?1[ .-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b")
@@ -199,6 +200,35 @@ def coincidence(xcfg, senv, built):
     report = transform(xcfg, senv, RUN_TWIN, 42, root=ROOT, select=["+ids__guardians"],
                        extra_args=["--indirect-selection", "cautious"])
     return report, run, ids[a], ids[b], fake_a
+
+
+@pytest.fixture(scope="module")
+def compound(xcfg, senv, built):
+    """A copy of the extract in which one student is María José de la Cruz in ids.students and in
+    adb's risk scores. Returns (run folder, the student's id)."""
+    from datamig.transform import transform
+
+    run = clone_run(xcfg.out_dir, RUN_A, RUN_COMPOUND)
+    student = rows(run / "extract" / "adb/student_risk_scores.parquet",
+                   "select min(student_id) from {t} where student_name is not null")[0][0]
+    _set_where(run / "extract" / "ids/students.parquet", "id", student,
+               {"first_name": "María José", "last_name": "de la Cruz"})
+    _set_where(run / "extract" / "adb/student_risk_scores.parquet", "student_id", student,
+               {"student_name": "María José de la Cruz"})
+    transform(xcfg, senv, RUN_COMPOUND, 42, root=ROOT, select=["+ids__students", "+adb__student_risk_scores"],
+              extra_args=["--exclude-resource-type", "test"])
+    return run, student
+
+
+def _set_where(path: Path, key: str, value, columns: dict[str, str]) -> None:
+    table = pq.read_table(path)
+    hit = [k == value for k in table[key].to_pylist()]
+    assert any(hit)
+    for name, new in columns.items():
+        old, i = table[name].to_pylist(), table.schema.get_field_index(name)
+        changed = [new if h else v for h, v in zip(hit, old)]
+        table = table.set_column(i, table.schema.field(i), pa.array(changed, table.schema.field(i).type))
+    pq.write_table(table, path)
 
 
 # ----------------------------------------------------------------------------- (a) the full transform
@@ -446,6 +476,20 @@ def test_same_name_same_fake_across_ids_graph_and_hcp1(built):
     for student, original, ids_fake, graph_fake, hcp1_fake in found:
         assert ids_fake == graph_fake == hcp1_fake, f"student {student}: {ids_fake!r} / {graph_fake!r} / {hcp1_fake!r}"
     assert sum(1 for r in found if r[1] != r[2]) >= 0.9 * len(found)
+
+
+def test_a_compound_name_is_faked_in_adb_as_in_its_students_columns(compound):
+    """'María José' + 'de la Cruz' in ids.students is 'María José de la Cruz' in adb's
+    student_name, where no rule can tell the given names from the surname (split on its last
+    space it was 'María' + 'José de la' + 'Cruz'): int_pii_values records where the slice's
+    name columns split it, and the full name is faked the same way."""
+    run, student = compound
+    f = run / "final"
+    fake_first, fake_last = rows(f / "ids/students.parquet",
+                                 f"select first_name, last_name from {{t}} where id = {student}")[0]
+    fulls = {v for (v,) in rows(f / "adb/student_risk_scores.parquet",
+                                f"select student_name from {{t}} where student_id = {student}")}
+    assert fulls == {f"{fake_first} {fake_last}"}
 
 
 def test_same_first_name_same_fake_in_hcp2_members(built):

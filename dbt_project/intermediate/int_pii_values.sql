@@ -272,3 +272,90 @@ from (
     from {{ ref('stg_sp__node_student') }}
 ) as found
 where value is not null and value <> ''
+
+union all
+select distinct
+    'name' as kind,
+    {{ anonymize_hash('value', 'pii.values') }} as h,
+    cast(split as varchar) as d
+from (
+    select
+        trim(cast(first_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(first_name as varchar))) as split
+    from {{ ref('stg_hcp1__patients') }}
+    where
+        trim(cast(first_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(first_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(given_name as varchar)) || ' ' || trim(cast(family_name as varchar)) as value,
+        length(trim(cast(given_name as varchar))) as split
+    from {{ ref('stg_hcp2__members') }}
+    where
+        trim(cast(given_name as varchar)) <> '' and trim(cast(family_name as varchar)) <> ''
+        and (trim(cast(given_name as varchar)) like '% %' or trim(cast(family_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(first_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(first_name as varchar))) as split
+    from {{ ref('stg_ids__guardians') }}
+    where
+        trim(cast(first_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(first_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(first_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(first_name as varchar))) as split
+    from {{ ref('stg_ids__staff') }}
+    where
+        trim(cast(first_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(first_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(first_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(first_name as varchar))) as split
+    from {{ ref('stg_ids__students') }}
+    where
+        trim(cast(first_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(first_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(middle_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(middle_name as varchar))) as split
+    from {{ ref('stg_ids__students') }}
+    where
+        trim(cast(middle_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(middle_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(preferred_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(preferred_name as varchar))) as split
+    from {{ ref('stg_ids__students') }}
+    where
+        trim(cast(preferred_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(preferred_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(first_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(first_name as varchar))) as split
+    from {{ ref('stg_sp__node_guardian') }}
+    where
+        trim(cast(first_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(first_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(first_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(first_name as varchar))) as split
+    from {{ ref('stg_sp__node_staff') }}
+    where
+        trim(cast(first_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(first_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+    union
+    select
+        trim(cast(first_name as varchar)) || ' ' || trim(cast(last_name as varchar)) as value,
+        length(trim(cast(first_name as varchar))) as split
+    from {{ ref('stg_sp__node_student') }}
+    where
+        trim(cast(first_name as varchar)) <> '' and trim(cast(last_name as varchar)) <> ''
+        and (trim(cast(first_name as varchar)) like '% %' or trim(cast(last_name as varchar)) like '% %')
+) as names

@@ -28,11 +28,12 @@
     {%- set h = anon_h128(t, domain) -%}
     {%- if provider == 'name' -%}
       {#- part by part, in the first and last name domains beside this one (person.full_name:
-          person.first_name, person.last_name): one person, one fake name in every column -#}
+          person.first_name, person.last_name): one person, one fake name in every column; split
+          where the slice's first and last name columns split it (int_pii_values' names) -#}
       {%- set prefix = domain.split('.')[:-1] | join('.') -%}
       {%- set fd = anon_check_domain((prefix ~ '.' if prefix else '') ~ 'first_name') -%}
       {%- set ld = anon_check_domain((prefix ~ '.' if prefix else '') ~ 'last_name') -%}
-      {{ anon_blank_safe(t, "dm_lib.full_name" ~ ("_listed" if in_list else "") ~ "(" ~ t ~ ", '" ~ fd ~ "', '" ~ ld ~ "')") }}
+      {{ anon_blank_safe(t, "dm_lib.full_name" ~ ("_listed" if in_list else "") ~ "(" ~ t ~ ", '" ~ fd ~ "', '" ~ ld ~ "', " ~ anon_taken() ~ ")") }}
     {%- elif provider == 'ipv4' -%}
       {{ anon_blank_safe(t, "dm_setting('ipv4_prefix') || '.' || " ~ anon_bits(h, 0, 8) ~ " || '.' || "
          ~ anon_bits(h, 8, 8) ~ " || '.' || (1 + " ~ anon_bits(h, 16, 8) ~ " % 254)", h) }}

@@ -119,7 +119,7 @@ class Fakes:
             v = identity(v)  # one identity whatever its case or padding, as dm_lib.identity
         h = self.keys.h128(domain, v)
         if provider == "name":
-            return self.full_name(v, domain)
+            return self.full_name(v, domain, taken)
         if provider == "email":
             first, last = pick(d["first_name_ascii"], h, 0), pick(d["last_name_ascii"], h, 32)
             return f"{first}.{last}.{bits(h, 64, 40):010x}@{s.email_domain}"
@@ -132,14 +132,13 @@ class Fakes:
             return f"https://{pick(d['last_name_ascii'], h, 0)}.{s.url_domain}/{bits(h, 32, 32):08x}"
         return pick_other(d[provider], h, 0, v)
 
-    def full_name(self, v: str, domain: str) -> str:
+    def full_name(self, v: str, domain: str, taken: TakenValues | None = None) -> str:
         """A full name part by part, each as a first_name or last_name column fakes it, in the
-        domains beside `domain` (dm_lib.full_name in sql_library.sql, the same steps)."""
+        domains beside `domain` (dm_lib.full_name in sql_library.sql, the same steps). A name the
+        slice's name columns split (`taken`) is split there (known_full_name)."""
         prefix = domain.rpartition(".")[0]
         fd, ld = (f"{prefix}.first_name", f"{prefix}.last_name") if prefix else ("first_name", "last_name")
-
-        def part(dictionary: str, part_domain: str, p: str) -> str:
-            return pick_other(self.dicts[dictionary], self.keys.h128(part_domain, p), 0, p)
+        part = self._name_part
 
         def given(g: str) -> str:
             if " " not in g:
@@ -148,6 +147,9 @@ class Fakes:
             return part("first_name", fd, first) + " " + part("first_name", fd, rest.lstrip(_DUCKDB_TRIMMED))
 
         def untitled(v: str) -> str:
+            known = self.known_full_name(v, fd, ld, taken)
+            if known is not None:
+                return known
             if "," in v:
                 last, _, rest = v.partition(",")
                 return part("last_name", ld, last.strip(_DUCKDB_TRIMMED)) + ", " + given(rest.strip(_DUCKDB_TRIMMED))
@@ -164,6 +166,27 @@ class Fakes:
         title = titled.group(1)  # kept as written, as dm_lib.full_name_after
         rest = t[len(title):].strip(_DUCKDB_TRIMMED)
         return title + (part("last_name", ld, rest) if " " not in rest else untitled(rest))
+
+    def _name_part(self, dictionary: str, part_domain: str, p: str) -> str:
+        return pick_other(self.dicts[dictionary], self.keys.h128(part_domain, p), 0, p)
+
+    def known_full_name(self, v: str, fd: str, ld: str, taken: TakenValues | None) -> str | None:
+        """A full name of three or more words that is some row's "first last" of the slice (or
+        "last, first"), faked as those two columns are: "María José de la Cruz" is not "María"
+        + "José de la" + "Cruz" when the columns said "María José" and "de la Cruz". None for
+        any other name (dm_full_name_known, the UDF the SQL twin calls)."""
+        t = v.strip(_DUCKDB_TRIMMED)
+        if taken is None or t.count(" ") < 2:
+            return None
+        if "," in t:
+            last, _, given = (p.strip(_DUCKDB_TRIMMED) for p in t.partition(","))
+            if taken.name_split(f"{given} {last}") != len(given):
+                return None
+            return self._name_part("last_name", ld, last) + ", " + self._name_part("first_name", fd, given)
+        at = taken.name_split(t)
+        if at is None:
+            return None
+        return self._name_part("first_name", fd, t[:at]) + " " + self._name_part("last_name", ld, t[at + 1:])
 
     def shift_date(self, domain: str, value: Any, kind: str = "text", key: Any = None) -> Any:
         """Move a date by 1..W days either way, keyed by the date itself (or by `key`); a date

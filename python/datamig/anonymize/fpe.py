@@ -143,6 +143,10 @@ class DigitPermuter:
         self._keys = keys
         self._tables: dict[tuple, list[np.ndarray]] = {}
 
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
     # ----- key schedule ---------------------------------------------------------------------
     def _uniform(self, label: str, size: int, modulus: int) -> np.ndarray:
         raw = np.frombuffer(self._keys.stream(label, 8 * size), dtype="<u8")

@@ -88,26 +88,31 @@ CREATE OR REPLACE MACRO dm_lib.main.given_names(g, fd) AS
          ELSE dm_lib.main.fake_part('first_name', fd, split_part(g, ' ', 1)) || ' '
               || dm_lib.main.fake_part('first_name', fd, ltrim(substr(g, strpos(g, ' ') + 1))) END;
 
-CREATE OR REPLACE MACRO dm_lib.main.full_name_untitled(t, fd, ld) AS
+-- A name of three words or more may be one the slice's name columns split elsewhere ("María José"
+-- + "de la Cruz"): dm_full_name_known fakes it as they are (udfs.py), NULL for the others. Its
+-- strings are copied (|| ''): inside coalesce(CASE ...) DuckDB 1.5 kept pointers into the Arrow
+-- result after freeing it (garbage or "Invalid unicode" on names longer than 12 bytes).
+CREATE OR REPLACE MACRO dm_lib.main.full_name_untitled(t, fd, ld, tok) AS
+    coalesce(CASE WHEN t LIKE '% % %' THEN dm_full_name_known(t, fd, ld, tok) || '' END,
     CASE WHEN contains(t, ',')
               THEN dm_lib.main.fake_part('last_name', ld, trim(split_part(t, ',', 1))) || ', '
                    || dm_lib.main.given_names(trim(substr(t, strpos(t, ',') + 1)), fd)
          WHEN NOT contains(trim(t), ' ') THEN dm_lib.main.fake_part('first_name', fd, trim(t))
          ELSE dm_lib.main.given_names(rtrim(regexp_extract(trim(t), '(?s)^(.*) ', 1)), fd) || ' '
-              || dm_lib.main.fake_part('last_name', ld, regexp_extract(trim(t), '[^ ]+$')) END;
+              || dm_lib.main.fake_part('last_name', ld, regexp_extract(trim(t), '[^ ]+$')) END);
 
 -- A title is kept as written ("Ms. Zavala" was "Arcelia Zavala'", a first name no column of the
 -- person had); after it one word is the surname, more words a full name (names.TITLE).
-CREATE OR REPLACE MACRO dm_lib.main.full_name_after(title, rest, fd, ld) AS
+CREATE OR REPLACE MACRO dm_lib.main.full_name_after(title, rest, fd, ld, tok) AS
     CASE WHEN title = '' THEN NULL
          WHEN NOT contains(rest, ' ') THEN title || dm_lib.main.fake_part('last_name', ld, rest)
-         ELSE title || dm_lib.main.full_name_untitled(rest, fd, ld) END;
+         ELSE title || dm_lib.main.full_name_untitled(rest, fd, ld, tok) END;
 
-CREATE OR REPLACE MACRO dm_lib.main.full_name(t, fd, ld) AS
+CREATE OR REPLACE MACRO dm_lib.main.full_name(t, fd, ld, tok) AS
     coalesce(dm_lib.main.full_name_after(regexp_extract(trim(t), '__TITLE__', 1),
                                          trim(substr(trim(t), length(regexp_extract(trim(t), '__TITLE__', 1)) + 1)),
-                                         fd, ld),
-             dm_lib.main.full_name_untitled(t, fd, ld));
+                                         fd, ld, tok),
+             dm_lib.main.full_name_untitled(t, fd, ld, tok));
 -- names: end
 
 -- each of the rules' pii_shapes (emails, SSNs, phones, ...), in the file's order, replaced by its

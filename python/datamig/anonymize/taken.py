@@ -21,6 +21,13 @@ the sorted real ones; no call per value (a keyed SHA-256 per fake held mask_form
 rows/s). The function of (salt, domain, value) this makes is unchanged except for the rare
 walkers, whose fake also depends on which real values the slice holds (a new phone in PROD can
 move them).
+
+The same table says where the slice's multi-word full names split (kind `name`): a person whose
+first or last name column holds two words ("María José", "de la Cruz") is written in a full-name
+column as "María José de la Cruz", where no rule can tell the given names from the surname. The
+row keeps the keyed hash of "first last" and the first name's length (`d`); a full name found
+there is faked as its two columns are (fakes.Fakes.known_full_name), so the person keeps one
+fake name in every table and store.
 """
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ from .rules import RuleSet
 
 LEAK_KINDS = ("email", "phone", "ssn")
 AVOIDED = frozenset({"phone", "ssn"})  # what a permutation outputs; emails are keyed fakes
+NAME_KIND = "name"                      # int_pii_values' rows of multi-word names: h and where they split
 HASH_DOMAIN = "pii.values"              # keys int_pii_values' hashes (SQL: anonymize_hash)
 DIGITS_DOMAIN = "pii.values.digits"     # keys its digit encryption (SQL: anonymize_taken_digits)
 VECTOR_MIN = 16                         # fewer values are checked one by one
@@ -96,7 +104,19 @@ class TakenValues:
         self._permuter, self._kinds = permuter, kinds
         self.state = state  # `d` by kind: what a UDF worker is sent (never a real value)
         self._real: dict[str, tuple[frozenset, _NumberSet]] = {}  # by kind, built on first use
+        self._splits: dict[str, int] | None = None
         self._lock = threading.Lock()
+
+    def name_split(self, full: str) -> int | None:
+        """Where a full name "first last" of the slice's name columns ends its first name (the
+        first name's length), when either part has a space; None for any other value."""
+        if self._splits is None:
+            splits: dict[str, int] = {}
+            for entry in self.state.get(NAME_KIND, ()):
+                h, _, at = entry.partition(":")
+                splits[h] = min(int(at), splits.get(h, int(at)))  # one string, two splits: one rule
+            self._splits = splits
+        return self._splits.get(self._permuter.keys.sha_hex(HASH_DOMAIN, full)) if self._splits else None
 
     def for_domain(self, domain: str) -> Taken | None:
         """The check for fakes of `domain`, or None when its kind is not one to avoid."""
@@ -210,14 +230,15 @@ class TakenRegistry:
         try:
             # cheap content signature: a rebuilt table with other values gets another token
             try:
-                n, sig = cur.execute(f"select count(*), coalesce(sum(hash(kind, d)), 0) from {relation}").fetchone()
+                n, sig = cur.execute(f"select count(*), coalesce(sum(hash(kind, h, d)), 0) from {relation}").fetchone()
             except Exception:
                 raise ValueError(f"dm_taken: cannot read {relation}: build int_pii_values first "
                                  f"(dbt run --select +int_pii_values)") from None
             token = f"{relation}#{n}#{sig}"
             with self._lock:
                 if token not in self._by_token:
-                    rows = cur.execute(f"select kind, d from {relation} where d is not null").fetchall()
+                    rows = cur.execute(f"select kind, case when kind = '{NAME_KIND}' then h || ':' || d else d end "
+                                       f"from {relation} where d is not null").fetchall()
                     self._remember(token, TakenValues(self._permuter, _by_kind(rows), self._kinds))
         finally:
             cur.close()

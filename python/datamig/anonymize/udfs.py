@@ -22,6 +22,9 @@ Arrow UDFs, for the strategies SQL alone cannot do fast or at all:
 - dm_scrub_names(text, names[]): scrub_text's name removal for the rows it can prove it does exactly
   as the SQL regex chain would (names.NameScrubber); NULL for the others, which SQL then does.
 These three run in worker processes (udf_workers.py), off the GIL dbt's threads share.
+- dm_full_name_known(name, first_domain, last_domain, taken): a full name of 3+ words that the slice's
+  first and last name columns split, faked as they are (Fakes.known_full_name); NULL for the others,
+  which dm_lib.full_name then fakes itself. Few values reach it (SQL sends only 3+ words): it runs here.
 
 Arrow UDFs get a chunk of 2048 values per call (no per-row call from DuckDB). Their constant
 arguments arrive as arrays; chunks are split by their distinct values (almost always one).
@@ -90,6 +93,7 @@ def register(conn, engine) -> None:
     _register_dictionaries(conn, engine)
     _register_constants(conn, engine)
     _register_worker_udfs(conn, engine, shared_pool())
+    _register_known_names(conn, engine)
 
 
 def _lookup(table: dict, what: str) -> Callable:
@@ -129,6 +133,19 @@ def _register_constants(conn, engine) -> None:
     for name, fn, returns in folded:
         _replace(conn, name)
         conn.create_function(name, fn, ["VARCHAR"], returns, side_effects=False)
+
+
+def _register_known_names(conn, engine) -> None:
+    def known(values, first_domains, last_domains, tokens):
+        def one(names, fd, ld, token):
+            taken = engine.taken.get(token)
+            return pa.array([None if n is None else engine.fakes.known_full_name(n, fd, ld, taken)
+                             for n in _array(names).to_pylist()], pa.string())
+        return _by_groups(values, (first_domains, last_domains, tokens), one)
+
+    _replace(conn, "dm_full_name_known")
+    conn.create_function("dm_full_name_known", known, ["VARCHAR"] * 4, "VARCHAR", type="arrow",
+                         null_handling="special", side_effects=False)
 
 
 def _register_worker_udfs(conn, engine, workers) -> None:

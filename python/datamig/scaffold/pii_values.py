@@ -4,14 +4,17 @@ value of an email, phone or SSN shape, whatever its key), normalized
 (emails unpadded and lower-case, phones their last 10 digits before any extension, SSNs their digits) and stored as keyed SHA-256
 (`anonymize_hash`, domain pii.values): the free-text leak test joins on it. Phones and SSNs also
 get their keyed digit permutation (`anonymize_taken_digits`, domain pii.values.digits), which
-permuted phones and SSNs are kept off a chunk at a time (anonymize/taken.py). A table, built once per build: every leak test and
-every model that permutes phones reads it; it holds no real value."""
+permuted phones and SSNs are kept off a chunk at a time (anonymize/taken.py). Kind `name`: each
+"first last" of a row's first and last name columns where either has a space, keyed the same way,
+with the first name's length: where full-name columns split that name (taken.py). A table, built
+once per build: every leak test and every model that permutes phones or fakes full names reads
+it; it holds no real value."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from ..anonymize.rules import Planned
-from ..anonymize.taken import DIGITS_DOMAIN, HASH_DOMAIN, PHONE_EXTENSION_SQL, leak_kind
+from ..anonymize.taken import DIGITS_DOMAIN, HASH_DOMAIN, NAME_KIND, PHONE_EXTENSION_SQL, leak_kind
 from ..quoting import sql_literal
 from . import naming
 from .layout import Dataset
@@ -56,6 +59,34 @@ def _document_shapes(column: str, p: Planned, shapes: Mapping[str, str]) -> list
             for kind, literal in literals.items()]
 
 
+def _name_columns(ds: Dataset, planned: dict[str, Planned], provider: str) -> list[str]:
+    return [c for c, p in planned.items()
+            if p.strategy == "faker" and p.provider == provider and not ds.columns[c].endswith("[]")]
+
+
+def _name_pairs(ds: Dataset, planned: dict[str, Planned]) -> list[str]:
+    """The SQL of a table's "first last" names of more than two words, with the first name's length:
+    every first-name column (first, middle, preferred) with every last-name column."""
+    source = f"\n    from {{{{ ref('{naming.staging(ds.store, ds.name)}') }}}}"
+    parts = []
+    for first in _name_columns(ds, planned, "first_name"):
+        for last in _name_columns(ds, planned, "last_name"):
+            f, ln = (f"trim(cast({naming.quote(c)} as varchar))" for c in (first, last))
+            parts.append(f"    select\n        {f} || ' ' || {ln} as value,\n        length({f}) as split{source}"
+                         f"\n    where\n        {f} <> '' and {ln} <> ''\n        and ({f} like '% %' or {ln} like '% %')")
+    return parts
+
+
+def _names_sql(sets: list[tuple[Dataset, dict[str, Planned]]]) -> str:
+    parts = [sql for ds, planned in sets for sql in _name_pairs(ds, planned)]
+    if not parts:
+        return ""
+    body = "\n    union\n".join(parts)
+    return (f"\nunion all\nselect distinct\n    '{NAME_KIND}' as kind,\n"
+            f"    {{{{ anonymize_hash('value', '{HASH_DOMAIN}') }}}} as h,\n    cast(split as varchar) as d\n"
+            f"from (\n{body}\n) as names\n")
+
+
 def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]], shapes: Mapping[str, str]) -> str:
     parts = []
     for ds, planned in sets:
@@ -75,7 +106,7 @@ def pii_values_sql(sets: list[tuple[Dataset, dict[str, Planned]]], shapes: Mappi
             f"select distinct\n    kind,\n    {{{{ anonymize_hash('value', '{HASH_DOMAIN}') }}}} as h,\n"
             f"    case when kind <> 'email' then {{{{ anonymize_taken_digits('value', '{DIGITS_DOMAIN}') }}}} end as d\n"
             f"from (\n{body}\n) as found\n"
-            f"where value is not null and value <> ''\n")
+            f"where value is not null and value <> ''\n{_names_sql(sets)}")
 
 
 def _select(kind: str, value: str) -> str:

@@ -80,11 +80,13 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
         "name": "int_pii_values", "description": "Every email, phone and SSN of the original slice, normalized "
         "and stored only keyed (no real value): a keyed SHA-256, what the free-text leak tests join on, and for "
         "phones and SSNs a keyed digit permutation, what permuted phones and SSNs are kept off (a fake never "
-        "equals a real value of the slice).",
-        "columns": [{"name": "kind", "description": "email, phone or ssn"},
+        "equals a real value of the slice). Also each multi-word \"first last\" of a row's name columns, keyed, "
+        "with where it splits: a full-name column's \"María José de la Cruz\" is faked as its columns are.",
+        "columns": [{"name": "kind", "description": "email, phone, ssn or name"},
                     {"name": "h", "description": "keyed SHA-256 of the normalized value (domain pii.values)"},
                     {"name": "d", "description": "phones and SSNs: keyed permutation of the normalized digits "
-                     "(domain pii.values.digits), what permuted fakes are checked against; NULL for emails"}]}]})
+                     "(domain pii.values.digits), what permuted fakes are checked against; names: the first "
+                     "name's length; NULL for emails"}]}]})
     return files
 
 
