@@ -90,8 +90,8 @@ CREATE OR REPLACE MACRO dm_lib.main.given_names(g, fd) AS
 
 -- A name of three words or more may be one the slice's name columns split elsewhere ("María José"
 -- + "de la Cruz"): dm_full_name_known fakes it as they are (udfs.py), NULL for the others. Its
--- strings are copied (|| ''): inside coalesce(CASE ...) DuckDB 1.5 kept pointers into the Arrow
--- result after freeing it (garbage or "Invalid unicode" on names longer than 12 bytes).
+-- strings are copied (|| ''): DuckDB 1.5 corrupts rows when coalesce() takes an Arrow UDF's result
+-- as is (garbage or "Invalid unicode" past 12 bytes; text.sql's anonymize_scrub_text met it too).
 CREATE OR REPLACE MACRO dm_lib.main.full_name_untitled(t, fd, ld, tok) AS
     coalesce(CASE WHEN t LIKE '% % %' THEN dm_full_name_known(t, fd, ld, tok) || '' END,
     CASE WHEN contains(t, ',')
