@@ -147,10 +147,11 @@ def test_unknown_top_level_key(tmp_path):
 
 # ----- rules: required keys per check ----------------------------------------------------------
 def _required_key_cases():
-    # The committed file uses every check, each rule with exactly the keys its check reads
-    # (the where clauses aside): dropping any one must be caught at load, not as a KeyError later.
+    # The committed file uses every check, each rule with exactly the keys its check reads (the
+    # optional ones aside: where clauses, as_of): dropping any one must be caught at load, not as a
+    # KeyError later.
     for rule in yaml.safe_load(TEXT)["rules"]:
-        for key in set(rule) - {"name", "severity", "check", "where", "other_where"}:
+        for key in set(rule) - {"name", "severity", "check", "where", "other_where", "as_of"}:
             yield pytest.param(rule["name"], key, id=f"{rule['name']}-{key}")
 
 
@@ -226,8 +227,11 @@ def test_rule_must_be_a_mapping(tmp_path):
     ("grade_level, min: 0, max: 12}", "grade_level, min: 0, max: 12 or 1=1}", "grade_level_0_12",
      "max: expected a number"),
     ("grade_level, min: 0, max: 12}", "grade_level, min: 0, max: .nan}", "grade_level_0_12", "max: expected a number"),
-    ("date_of_birth, min: 5, max: 22}", "date_of_birth, min: '5', max: 22}", "student_age_5_22",
+    ("date_of_birth, min: 5, max: 22,", "date_of_birth, min: '5', max: 22,", "student_age_5_22",
      "min: expected a number"),
+    ('as_of: "08-31"', 'as_of: "08-31\' or 1=1 --"', "student_age_5_22", "as_of: expected a quoted month and day"),
+    ('as_of: "08-31"', 'as_of: "02-29"', "student_age_5_22", "as_of: expected a quoted month and day"),
+    ('as_of: "08-31"', "as_of: 2024-08-31", "student_age_5_22", "as_of: expected a quoted month and day"),
     ("    min: 1\n    max: 100", "    min: 1.5\n    max: 100", "names_1_100_chars",
      "min: expected a non-negative integer"),
     ("    min: 10\n", "    min: ten\n", "at_least_10_students_per_school", "min: expected a non-negative integer"),
@@ -238,7 +242,8 @@ def test_rule_must_be_a_mapping(tmp_path):
     ("columns: [id, district_id, name, state]", "columns: id", "school_required_fields",
      "columns: expected a non-empty list"),
     ("value: \"{{ var('district') }}\"", "value: null", "district_in_every_store", "value: expected"),
-], ids=["range-min-word", "range-max-sql", "range-nan", "age-min-string", "length-float", "min-children-word",
+], ids=["range-min-word", "range-max-sql", "range-nan", "age-min-string", "as-of-sql", "as-of-leap-day",
+        "as-of-date", "length-float", "min-children-word",
         "tolerance-percent", "date-word", "date-injection", "min-above-max", "columns-string",
         "value-null"])
 def test_bad_values_are_named(tmp_path, old, new, rule, needle):

@@ -7,10 +7,13 @@ where not ({{ expression }}){% if row_filter %} and ({{ row_filter }}){% endif %
 {% endtest %}
 
 
-{% test datamig_age_between(model, column_name, min_years, max_years) %}
+{#- Age today, or with as_of (MM-DD) on the latest such day: a school counts a student's age on
+    its cut-off, and the anonymized birth dates keep that age (they stay in their school year). -#}
+{% test datamig_age_between(model, column_name, min_years, max_years, as_of=none) %}
+{%- set on = datamig_latest_month_day(as_of) if as_of else 'current_date' -%}
 select {{ column_name }} from {{ model }}
 where {{ column_name }} is not null
-  and ({{ datamig_age_years(column_name) }} < {{ min_years }} or {{ datamig_age_years(column_name) }} > {{ max_years }})
+  and ({{ datamig_age_years(column_name, on) }} < {{ min_years }} or {{ datamig_age_years(column_name, on) }} > {{ max_years }})
 {% endtest %}
 
 

@@ -44,6 +44,7 @@ CHECK_KEYS: dict[str, dict[str, str]] = {
     "only_needed_foreign_rows": {"table": "text", "district_column": "text"},
 }
 OPTIONAL_KEYS: dict[str, dict[str, str]] = {
+    "age_between": {"as_of": "month_day"},
     "has_children": {"where": "text"}, "min_children": {"where": "text"},
     "count_ratio": {"where": "text", "other_where": "text"},
 }
@@ -71,6 +72,17 @@ def _date(v: Any) -> bool:
     return True
 
 
+def _month_day(v: Any) -> bool:
+    # a cut-off every year has (not 02-29); pasted into SQL, so nothing but its digits
+    if not (isinstance(v, str) and re.fullmatch(r"[0-9]{2}-[0-9]{2}", v)):
+        return False
+    try:
+        datetime.date.fromisoformat(f"2001-{v}")
+    except ValueError:
+        return False
+    return True
+
+
 KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "text": (lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string"),
     "regex": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
@@ -80,6 +92,7 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "non_negative": (lambda v: _number(v) and v >= 0, "a non-negative number"),
     "count": (lambda v: _number(v) and isinstance(v, int) and v >= 0, "a non-negative integer"),
     "date": (_date, "a date (YYYY-MM-DD)"),
+    "month_day": (_month_day, "a quoted month and day (MM-DD, not 02-29)"),
     "scalar": (lambda v: isinstance(v, (str, bool)) or _number(v), "a string, a number or true/false"),
 }
 
@@ -273,7 +286,10 @@ class Renderer:
     def _age_between(self, rule):
         ds = self.dataset(rule, rule["table"])
         self.column(rule, ds, rule["column"])
-        self.add(rule, ds, "datamig_age_between", {"min_years": rule["min"], "max_years": rule["max"]}, rule["column"])
+        args = {"min_years": rule["min"], "max_years": rule["max"]}
+        if rule.get("as_of"):
+            args["as_of"] = rule["as_of"]
+        self.add(rule, ds, "datamig_age_between", args, rule["column"])
 
     def _date_order(self, rule):
         ds = self.dataset(rule, rule["table"])
