@@ -174,3 +174,25 @@ def test_a_run_folder_copied_under_another_run_id_is_not_resumed_as_the_other(rc
     assert (rcfg.out_dir / RUN / "run-state.json").read_text() == original
     assert sorted(p.name for p in rcfg.out_dir.iterdir()) == [RUN, copy]
     assert [r["run_id"] for r in api.list_runs(rcfg)] == [RUN, copy]  # each by its folder, not RUN twice
+
+
+def test_a_phase_failing_with_a_connection_error_still_gets_its_report(rcfg, tmp_path):
+    """Only a MigrationFailed wrote the failed run's report: a store lost mid-run (the load's
+    ConnectionFailed, or any other error) left run-state.json failed and no report at all."""
+    from datamig.errors import ConnectionFailed
+    from datamig.report.build import report_paths, reports_dir_of
+    from datamig.runner.migrate import Migration
+
+    _saved(rcfg, {"preflight": "done", "extract": "done", "transform": "done", "gate": "done"})
+    migration = Migration(rcfg, {}, tmp_path, RunState.load(rcfg.out_dir, RUN))
+    lost = "store ids: cannot connect to PostgreSQL at 127.0.0.1:5432: role is not permitted to log in"
+
+    def load():
+        raise ConnectionFailed(lost)
+
+    migration._load = load
+    with pytest.raises(ConnectionFailed):
+        migration.run()
+    report = json.loads(report_paths(RUN, reports_dir_of(rcfg))["json"].read_text())
+    assert (report["summary"]["status"], report["summary"]["failed_phase"]) == ("FAILED", "load")
+    assert f"phase load failed: {lost}" in report["errors"]

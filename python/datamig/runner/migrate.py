@@ -67,6 +67,7 @@ class Migration:
                 self._interrupt(f"in {name}", exc)
             except Exception:
                 if not self.interrupted():
+                    self._report_anyway()  # a store lost mid-run is a failed run too: it gets its report
                     raise
                 # a Ctrl-C some library turned into its own error (a thread pool's, a driver's)
                 self.state.phases[name].error = "interrupted"
