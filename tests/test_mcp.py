@@ -579,3 +579,31 @@ def test_datamig_mcp_logs_an_unexpected_failure_to_stderr(tmp_path):
     assert result.is_error and "FileExistsError" in result.content[0].text
     logged = errlog.read_text()
     assert "tool failed" in logged and "Traceback" in logged and PLANTED not in logged, logged
+
+
+def test_a_phase_failing_with_a_datamig_error_is_the_runs_failed_result(services, tmp_path):
+    """A phase stopped by an error of datamig's own other than MigrationFailed (CERT's writer
+    refused mid-run, a run's final/ gone) came back as a bare tool error: the run it had made,
+    recorded failed and resumable, went unnamed. It is the run's result, as any failed phase."""
+    phases = {p: {"status": "done", "seconds": 1.0, "started_at": None, "error": None, "summary": {}}
+              for p in ("preflight", "extract", "transform", "gate")}
+    phases.update({p: {"status": "pending", "seconds": None, "started_at": None, "error": None, "summary": {}}
+                   for p in ("load", "verify", "report")})
+    run = tmp_path / "runs" / RUN
+    run.mkdir(parents=True)
+    (run / "run-state.json").write_text(json.dumps({
+        "run_id": RUN, "district": 42, "options": {"dry_run": True, "strategy": "auto"}, "status": "failed",
+        "created_at": "2026-03-01T10:15:00+00:00", "phases": phases}))
+    (run / "validation-report.json").write_text(json.dumps({"status": "PASSED"}))  # and no final/ to load
+    extra = {**services, "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"]}
+
+    async def main():
+        async with _session(tmp_path, extra) as client:
+            return await client.call_tool("migrate", {"resume": RUN})
+
+    result = anyio.run(main)
+    assert not result.is_error, result.content[0].text
+    body = result.structured_content
+    assert (body["run_id"], body["status"], body["phases"]["load"]["status"]) == (RUN, "failed", "failed")
+    assert body["phases"]["load"]["error"].startswith(f"run {RUN}: no final/ folder")
+    assert set(body["reports"]) == {"json", "md", "html"}

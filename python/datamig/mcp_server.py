@@ -335,7 +335,7 @@ def build_server() -> MCPServer:
             s = Settings()
             return api.migrate(s.cfg, s.env, s.root, district or 0, dry_run=dry_run, strategy=strategy,
                                resume=resume, progress=progress.phase_message,
-                               stop=lambda: cancelled.is_set() or _ENDING.is_set())
+                               stop=lambda: cancelled.is_set() or _ENDING.is_set(), phase_errors_as_results=True)
 
         def cancel() -> None:  # a cancelled migrate used to run on to its end, the load included
             cancelled.set()

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..config import Config
+from ..errors import DatamigError
 from ..extract.runs import checked_run_id
 from ..runfiles import read_json_object, read_json_or_none
 from . import migrate as migration
@@ -29,11 +30,14 @@ def select_districts(cfg: Config, env: Mapping[str, str], top: int | None = None
 
 def migrate(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_run: bool | None = None,
             strategy: str = "auto", resume: str | None = None, progress: Progress | None = None,
-            stop: migration.Stop | None = None, interrupted: migration.Stop | None = None) -> dict:
+            stop: migration.Stop | None = None, interrupted: migration.Stop | None = None,
+            phase_errors_as_results: bool = False) -> dict:
     """Runs every phase; a phase failure is recorded in the result (status "failed"), a usage,
     config or connection error raises DatamigError. Once `stop()` is true the run ends before
     its next phase (status "cancelled", resumable). `dry_run` None: not said (a new run is not
-    a dry run; a resumed run keeps what it was)."""
+    a dry run; a resumed run keeps what it was). `phase_errors_as_results`: a DatamigError that
+    stopped a phase (a store lost mid-run) is the failed run's result too, not raised: an agent
+    learns the run it can resume (the CLI keeps its exit 2 for a connection error)."""
     try:
         if resume is not None:  # "" is no run id, not a new run
             asked = {"district": district, "dry_run": dry_run, "strategy": strategy}
@@ -43,6 +47,10 @@ def migrate(cfg: Config, env: Mapping[str, str], root: Path, district: int, dry_
                                     interrupted=interrupted)
     except migration.PhaseFailed as failed:
         state = failed.state
+    except DatamigError as exc:
+        state = getattr(exc, "run_state", None)  # None: stopped before the run existed (preflight)
+        if state is None or not phase_errors_as_results:
+            raise
     return result(cfg, state)
 
 
