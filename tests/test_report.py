@@ -744,3 +744,24 @@ def test_two_writers_of_one_report_file_never_break_each_other(tmp_path):
         t.join()
     assert errors == []
     assert path.read_text() in texts and [p.name for p in path.parent.iterdir()] == ["r.json"]
+
+
+def test_a_test_that_errored_is_told_apart_from_one_that_found_rows(rcfg, project, tmp_path):
+    """A dbt test that errored (its SQL failed: it never ran) showed as '-' failures and as
+    "0 failing rows (1 test failed)": read as a test that failed on nothing."""
+    run = rcfg.out_dir / RUN_GATE
+    _extracted(run, RUN_GATE)
+    _write(run, "run-state.json", _state(RUN_GATE, {"preflight": "done", "extract": "done", "transform": "done",
+                                                     "gate": "failed"}, {}, {"gate": "validation FAILED"},
+                                         status="failed"))
+    _write(run, "validation-report.json", _validation("FAILED", [
+        {"test": "students_complete_first_name", "model": "ids__students", "column": "first_name",
+         "rule": "students_complete", "severity": "error", "status": "error", "failures": None,
+         "message": "Runtime Error: Binder Error: column first_name not found"}]))
+    report, md, html_text, _ = _build(rcfg, project, RUN_GATE, tmp_path)
+    assert "| error | students_complete_first_name | ids__students | first_name | students_complete | errored |" in md
+    assert "<td>students_complete</td><td class=\"n\">errored</td>" in html_text
+    assert ("validation rule students_complete: 1 test errored (not run: the message is in "
+            "validation-report.json) (blocks the load)") in report["errors"]
+    assert "Runtime Error" not in md  # dbt's messages are not copied (one may quote a value)
+    assert "students_complete (1 test errored)" in report["next_steps"][0]

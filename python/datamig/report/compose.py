@@ -13,6 +13,10 @@ SCHEMA = "datamig.report/1"
 LISTED = 8
 
 
+def _errored(n: int) -> str:
+    return f"{plural(n, 'test')} errored (not run: the message is in validation-report.json)"
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -103,6 +107,10 @@ def _problems(run: RunFolder, phases, stores, validation, load, verify, cover, c
         tests = f" of {r['tests']}" if r.get("tests") else ""
         line = (f"validation rule {r['rule']}: {plural(r['failures'], 'failing row')} "
                 f"({r['failed']}{tests} test{'' if (r.get('tests') or r['failed']) == 1 else 's'} failed)")
+        if r.get("errored") == r["failed"]:  # no test of the rule ran: "0 failing rows" told of none
+            line = f"validation rule {r['rule']}: {_errored(r['errored'])}"
+        elif r.get("errored"):
+            line += f"; {_errored(r['errored'])}"
         if r["severity"] == "error":
             errors.append(line + " (blocks the load)")
         else:

@@ -67,8 +67,13 @@ def _cert_line(cert: dict | None) -> str:
 
 def test_rows(validation: dict) -> list[list[str]]:
     return [[t["severity"], t["test"], t.get("model") or "-", t.get("column") or "-", t.get("rule") or "-",
-             num(t.get("failures")), ", ".join(t.get("sample_keys") or []) or "-"]
+             _failures(t), ", ".join(t.get("sample_keys") or []) or "-"]
             for t in validation.get("failing_tests") or []]
+
+
+def _failures(test: dict) -> str:
+    """A test that errored never ran: no count of rows, and no '-' read as none found."""
+    return "errored" if test.get("status") == "error" else num(test.get("failures"))
 
 
 def severity_rows(validation: dict) -> list[list]:

@@ -153,7 +153,7 @@ class _Steps:
             steps.append("Models failed to build: " + ", ".join(validation["model_errors"][:RULES_SHOWN])
                          + "; see the run's dbt/logs/ folder.")
         if rules:
-            shown = ", ".join(f"{r['rule']} ({r['failures']} failing rows)" for r in rules[:RULES_SHOWN])
+            shown = ", ".join(f"{r['rule']} ({_rule_found(r)})" for r in rules[:RULES_SHOWN])
             steps.append(f"Look at the blocking rules first: {shown}; the failing tests and sample keys are "
                          f"listed under Validation.")
         else:
@@ -221,3 +221,12 @@ def next_steps(status: str, phase: str | None, run_id: str, district, validation
                  "INCOMPLETE": steps.incomplete, "INTERRUPTED": steps.stopped, "CANCELLED": steps.stopped}
     first = by_status.get(status)
     return (first() if first else []) + steps.warnings(coverage)
+
+
+def _rule_found(rule: dict) -> str:
+    """What a rule's tests found; one that errored never ran, so its "0 failing rows" told of none."""
+    found = f"{rule['failures']} failing rows"
+    if not rule.get("errored"):
+        return found
+    errored = f"{rule['errored']} test{'' if rule['errored'] == 1 else 's'} errored"
+    return errored if rule["errored"] == rule["failed"] else f"{found}, {errored}"

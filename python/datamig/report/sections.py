@@ -265,6 +265,8 @@ def validation(run: RunFolder) -> dict:
         r = rules.setdefault(rule, {"rule": rule, "severity": t["severity"], "tests": None, "failed": 0,
                                     "failures": 0})
         r["failed"] += 1
+        if t["status"] == "error":  # its SQL failed: it found no rows because it never ran
+            r["errored"] = r.get("errored", 0) + 1
         r["failures"] += t["failures"] or 0
         if t["severity"] == "error":
             r["severity"] = "error"
