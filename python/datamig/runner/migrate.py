@@ -68,7 +68,8 @@ class Migration:
             except Exception as exc:
                 if not self.interrupted():
                     self._report_anyway()  # a store lost mid-run is a failed run too: it gets its report
-                    exc.run_state = self.state  # the run it failed, for api.migrate(phase_errors_as_results)
+                    if isinstance(exc, DatamigError):  # the run it failed, for api.migrate(phase_errors_as_results)
+                        exc.run_state = self.state
                     raise
                 # a Ctrl-C some library turned into its own error (a thread pool's, a driver's)
                 self.state.phases[name].error = "interrupted"
