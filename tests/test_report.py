@@ -765,3 +765,22 @@ def test_a_test_that_errored_is_told_apart_from_one_that_found_rows(rcfg, projec
             "validation-report.json) (blocks the load)") in report["errors"]
     assert "Runtime Error" not in md  # dbt's messages are not copied (one may quote a value)
     assert "students_complete (1 test errored)" in report["next_steps"][0]
+
+
+def test_a_migrate_still_running_is_not_told_as_a_run_made_phase_by_phase(rcfg, project, tmp_path):
+    """get_report during a migrate (an agent's tools run side by side) read "The run of district
+    42 is made phase by phase: ...": the verdict of a run with no migrate, under a next step of
+    `datamig migrate --resume`."""
+    import os
+    import socket
+
+    run = rcfg.out_dir / RUN_GATE
+    _extracted(run, RUN_GATE)
+    state = _state(RUN_GATE, {"preflight": "done", "extract": "done", "transform": "done", "gate": "done",
+                              "load": "running"}, {"extract": 4.0})
+    _write(run, "run-state.json", {**state, "pid": os.getpid(), "host": socket.gethostname()})  # alive
+    _write(run, "validation-report.json", _validation("PASSED", []))
+    report, md, _, _ = _build(rcfg, project, RUN_GATE, tmp_path)
+    assert report["summary"]["status"] == "INCOMPLETE"
+    assert report["summary"]["verdict"] == "The run of district 42 is in progress or was interrupted (at load)."
+    assert "phase by phase" not in md

@@ -52,9 +52,11 @@ def compose(run: RunFolder, root: Path, reports: dict[str, Path] | None = None) 
     if gone and stores.get("available"):
         stores["note"] = (f"the in-CERT counts are the post-load verification's, from before the run was {gone}: "
                           f"CERT holds none of these rows now")
+    line = outcome.verdict(status, stopped, district, rows, validation, load, verify, error)
+    if options.get("stepwise"):  # a migrate's run in progress is no run made phase by phase
+        line = stepwise.verdict(status, stopped, district, line)
     line, steps = outcome.after_rollback(
-        stepwise.verdict(status, stopped, district,
-                         outcome.verdict(status, stopped, district, rows, validation, load, verify, error)),
+        line,
         outcome.next_steps(status, stopped, run.run_id, district, validation, load, verify, cover, options, error),
         cert, run.run_id, district)
     summary = {
