@@ -501,3 +501,22 @@ def test_resuming_a_run_no_migrate_made_says_how_to_go_on(work):
                            f"run {run.name} was not made by migrate (no run-state.json) and cannot be resumed",
                            f"`datamig transform --district 42 --run-id {run.name}`", f"`datamig load {run.name}`")
     assert "not found" not in line and sorted(p.relative_to(work) for p in work.rglob("*")) == before
+
+
+def test_a_phase_stopped_by_an_error_names_the_run_to_resume(work, services):
+    """A migrate whose phase a store lost mid-run stopped said only the store's error: the run it
+    made, recorded failed and resumable, went unnamed (the MCP tool returned it)."""
+    run_id = "mig-20260301-101500-d42"
+    run = work / "runs" / run_id
+    run.mkdir(parents=True)
+    phases = {p: {"status": "done" if p in ("preflight", "extract", "transform", "gate") else "pending",
+                  "seconds": None, "started_at": None, "error": None, "summary": {}}
+              for p in ("preflight", "extract", "transform", "gate", "load", "verify", "report")}
+    (run / "run-state.json").write_text(json.dumps({
+        "run_id": run_id, "district": 42, "options": {"dry_run": False, "strategy": "auto"}, "status": "failed",
+        "created_at": "2026-03-01T10:15:00+00:00", "phases": phases}))
+    (run / "validation-report.json").write_text(json.dumps({"status": "PASSED"}))  # and no final/ to load
+    proc = run_cli({**_env(work), **services, "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"]},
+                   "migrate", "--resume", run_id, "--yes")
+    line = _one_error_line(proc, f"run {run_id}: no final/ folder")
+    assert line.endswith(f"(run {run_id} failed; once fixed, resume it: datamig migrate --resume {run_id})"), line

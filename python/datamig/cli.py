@@ -196,7 +196,7 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DatamigError as exc:
-            message, code, label = str(exc), exc.exit_code, getattr(exc, "label", "error")
+            message, code, label = str(exc) + _failed_run_note(exc), exc.exit_code, getattr(exc, "label", "error")
         except OSError as exc:
             if exc.filename is None:  # a socket, a process: not a file the user can point at
                 raise
@@ -206,6 +206,15 @@ def handles_errors(fn):
         fail(message, code, label)
 
     return wrapper
+
+
+def _failed_run_note(exc: DatamigError) -> str:
+    """A phase stopped by a store lost mid-run (not a failed check): the run it made is recorded
+    failed and resumable, and the one line is all the user sees of it."""
+    state = getattr(exc, "run_state", None)
+    if state is None:
+        return ""
+    return f" (run {state.run_id} failed; once fixed, resume it: datamig migrate --resume {state.run_id})"
 
 
 def _print_version(wanted: bool) -> None:
