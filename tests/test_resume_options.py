@@ -196,3 +196,24 @@ def test_a_phase_failing_with_a_connection_error_still_gets_its_report(rcfg, tmp
     report = json.loads(report_paths(RUN, reports_dir_of(rcfg))["json"].read_text())
     assert (report["summary"]["status"], report["summary"]["failed_phase"]) == ("FAILED", "load")
     assert f"phase load failed: {lost}" in report["errors"]
+
+
+def test_resuming_a_finished_dry_run_says_there_is_nothing_to_resume(rcfg, tmp_path):
+    """It returned the dry run's result again, as if it had resumed it (a review, through MCP)."""
+    state = RunState(run_id=RUN, district=42, options={"dry_run": True, "strategy": "auto"}, status="dry_run")
+    for name in PHASES:
+        state.phases[name].status = "done" if name != "load" else "skipped"
+    state.save(rcfg.out_dir)
+    before = state.path(rcfg.out_dir).read_text()
+    with pytest.raises(DatamigError, match=f"^run {RUN} finished as a dry run: nothing to resume$"):
+        api.migrate(rcfg, {}, tmp_path, 0, resume=RUN)
+    assert state.path(rcfg.out_dir).read_text() == before
+
+
+@pytest.mark.parametrize("run_id", ["mig-20260301-101500-d\u0664\u0662", "mig-\uff12\uff10260301-101500-d42"])
+def test_a_run_id_of_other_scripts_digits_is_no_run_id(run_id):
+    from datamig.errors import NotFound
+    from datamig.extract.runs import checked_run_id
+
+    with pytest.raises(NotFound, match="is not a run id"):
+        checked_run_id(run_id)

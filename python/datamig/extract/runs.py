@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import NotFound
 
-RUN_ID = re.compile(r"^mig-\d{8}-\d{6}-d\d+(-[a-z0-9]+)?$")
+RUN_ID = re.compile(r"^mig-[0-9]{8}-[0-9]{6}-d[0-9]+(-[a-z0-9]+)?$")  # \d would take ٤٢ too
 
 
 # a district id is a PostgreSQL bigint: a larger one names no district (and broke the extract's SQL)

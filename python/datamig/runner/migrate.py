@@ -229,8 +229,9 @@ def resume(cfg: Config, env: Mapping[str, str], root: Path, run_id: str,
                            f"{run_id}`, then `datamig load {run_id}`") from None
         raise NotFound(f"run {run_id} not found under {cfg.out_dir}") from None
     _check_asked(state, asked or {})
-    if state.status == "succeeded":  # it printed the finished run again, as if it had resumed
-        raise DatamigError(f"run {run_id} has succeeded: nothing to resume{_since(cfg.out_dir / run_id)}")
+    if state.status in ("succeeded", "dry_run"):  # it printed the finished run again, as if it had resumed
+        done = "has succeeded" if state.status == "succeeded" else "finished as a dry run"
+        raise DatamigError(f"run {run_id} {done}: nothing to resume{_since(cfg.out_dir / run_id)}")
     if state.pid is not None and state.current_status() == "running":
         raise DatamigError(f"run {run_id} is running (process {state.pid} on {state.host}): resume it once that "
                            f"process has stopped")
