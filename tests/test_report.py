@@ -784,3 +784,19 @@ def test_a_migrate_still_running_is_not_told_as_a_run_made_phase_by_phase(rcfg, 
     assert report["summary"]["status"] == "INCOMPLETE"
     assert report["summary"]["verdict"] == "The run of district 42 is in progress or was interrupted (at load)."
     assert "phase by phase" not in md
+
+
+def test_the_fakes_provenance_is_reported_and_no_artifact_nothing_writes(rcfg, project, tmp_path):
+    """The artifact list named an anonymization-report.json nothing writes (always 'no'); what
+    it was to hold, the dictionaries the fakes came from (a Faker upgrade changes them), is the
+    transform's validation report's `anonymization`, shown in the coverage section."""
+    run = _ok_run(rcfg)
+    validation = json.loads((run / "validation-report.json").read_text())
+    validation["anonymization"] = {"dictionaries_sha256": "ab" * 32, "faker": "40.54.0", "locale": "en_US",
+                                   "dictionary_seed": 7}
+    _write(run, "validation-report.json", validation)
+    report, md, html, _ = _build(rcfg, project, RUN_OK, tmp_path)
+    assert report["anonymization"]["fakes"] == validation["anonymization"]
+    line = "Fakes picked from dictionaries sha256 abababababababab (Faker 40.54.0, locale en_US, seed 7)"
+    assert line in md and line in html
+    assert not any("anonymization" in a["name"] for a in report["artifacts"])

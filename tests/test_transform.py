@@ -394,6 +394,21 @@ def test_no_student_name_of_one_character_parts_survives_in_free_text(built, ext
     assert _full_name_leaks(run, extracted, lambda f, l: len(f) < 2 and len(l) < 2) == set()
 
 
+def test_the_report_names_the_dictionaries_the_fakes_came_from(built):
+    """A Faker upgrade changes the lists and with them every fake of a salt: the report says which."""
+    import faker
+
+    from datamig.anonymize.dictionaries import build as build_dictionaries, fingerprint
+    from datamig.anonymize.rules import load_rules
+
+    report, run = built
+    settings = load_rules(ROOT / "config" / "anonymization-rules.yaml").settings
+    dicts = build_dictionaries(settings.dictionaries, settings.faker_locale, settings.dictionary_seed)
+    assert report["anonymization"] == {"dictionaries_sha256": fingerprint(dicts), "faker": faker.VERSION,
+                                       "locale": settings.faker_locale, "dictionary_seed": settings.dictionary_seed}
+    assert json.loads((run / "validation-report.json").read_text())["anonymization"] == report["anonymization"]
+
+
 def test_salt_is_written_nowhere(built):
     _, run = built
     needle = SALT.encode()

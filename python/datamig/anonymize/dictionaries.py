@@ -8,8 +8,8 @@ seeded shuffle so a size cut is not alphabetical) and cut to the configured size
 
 Names come from the locale's person-provider lists (the full list, no sampling); other providers
 are drawn by calling the seeded Faker method until `size` distinct values or 3 x size attempts.
-A Faker upgrade can change the lists, and with them the fakes: `fingerprint()` goes into the
-anonymization report so such a change is visible.
+A Faker upgrade can change the lists, and with them the fakes: `provenance()` goes into the
+run's validation report and the final report's anonymization section, so such a change is visible.
 
 Drawing 10,000 streets from Faker takes 3-9 s, paid by every process (every `dbt` command), so a
 built list is also kept on disk (DATAMIG_CACHE_DIR, default ~/.cache/datamig) under a key of
@@ -139,3 +139,11 @@ def fingerprint(dicts: Mapping[str, tuple[str, ...]]) -> str:
     for name in sorted(dicts):
         h.update(name.encode() + b"\x1e" + "\x1f".join(dicts[name]).encode() + b"\x1d")
     return h.hexdigest()
+
+
+def provenance(settings) -> dict:
+    """What a run's fakes were picked from: two runs whose provenance and salt agree fake a value
+    alike. The lists come from the disk cache, as the dbt plugin built them for this run."""
+    dicts = build(settings.dictionaries, settings.faker_locale, settings.dictionary_seed)
+    return {"dictionaries_sha256": fingerprint(dicts), "faker": faker.VERSION, "locale": settings.faker_locale,
+            "dictionary_seed": settings.dictionary_seed}

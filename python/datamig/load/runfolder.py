@@ -123,7 +123,7 @@ def _check_complete(folder: RunFolder, run_dir: Path) -> None:
 
 def _district(run_dir: Path) -> int | None:
     """The district, from whichever earlier artifact names it (reports only; never required)."""
-    for rel in ("extract/extraction-manifest.json", VALIDATION_REPORT, "anonymization-report.json"):
+    for rel in ("extract/extraction-manifest.json", VALIDATION_REPORT):
         value = (read_json_or_none(run_dir / rel) or {}).get("district")
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
             return int(value)

@@ -16,7 +16,6 @@ from ..runfiles import read_json_or_none, write_text_atomic
 STATE = "run-state.json"
 MANIFEST = "extract/extraction-manifest.json"
 VALIDATION = "validation-report.json"
-ANONYMIZATION = "anonymization-report.json"
 LOAD = "load-report.json"
 ROLLBACK = "rollback-report.json"
 REPLACED = "cert-replaced.json"  # seed-cert wiped CERT while this run was loaded there
@@ -48,7 +47,6 @@ class RunFolder:
     state: dict | None = None
     manifest: dict | None = None
     validation: dict | None = None
-    anonymization: dict | None = None
     load: dict | None = None
     verify: dict | None = None
     rollback: dict | None = None
@@ -130,7 +128,6 @@ def read_run(out_dir: Path, run_id: str) -> RunFolder:
         state=read_json_or_none(path / STATE),
         manifest=read_json_or_none(path / MANIFEST),
         validation=read_json_or_none(path / VALIDATION),
-        anonymization=read_json_or_none(path / ANONYMIZATION),
         load=read_json_or_none(path / LOAD),
         verify=read_json_or_none(path / VERIFY),
         rollback=read_json_or_none(path / ROLLBACK),
@@ -142,7 +139,7 @@ def read_run(out_dir: Path, run_id: str) -> RunFolder:
 def artifact_list(run: RunFolder) -> list[dict]:
     """The run's artifacts with whether each exists (paths only)."""
     names = [("run state", STATE), ("run log", LOG), ("extraction manifest", MANIFEST),
-             ("anonymization report", ANONYMIZATION), ("validation report", VALIDATION),
+             ("validation report", VALIDATION),
              ("CERT drift report", DRIFT), ("load report", LOAD), ("post-load validation", VERIFY),
              ("rollback report", ROLLBACK), ("CERT replaced record", REPLACED),
              ("final Parquet", "final")]

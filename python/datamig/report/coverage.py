@@ -102,7 +102,15 @@ def coverage(root: Path, validation: dict | None = None, run_dir: Path | None = 
                              for (r, s), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
         "per_store": dict(sorted(per_store.items())),
         "possible_pii_without_rule": flagged,
+        "fakes": _fakes((validation or {}).get("anonymization")),
     }
+
+
+def _fakes(provenance) -> dict | None:
+    """The dictionaries the transform picked fakes from (dictionaries.provenance), when it said."""
+    if not isinstance(provenance, dict) or not isinstance(provenance.get("dictionaries_sha256"), str):
+        return None
+    return {k: provenance.get(k) for k in ("dictionaries_sha256", "faker", "locale", "dictionary_seed")}
 
 
 def _pii_warning(item) -> dict:

@@ -140,3 +140,13 @@ STRATEGY_HEADER = ["strategy", "tables/groups", "rows", "inserted", "updated", "
 TIMING_HEADER = ["phase", "time", "rows", "rows/s"]
 ARTIFACT_HEADER = ["artifact", "path", "present"]
 
+
+
+def fakes_line(cov: dict) -> str | None:
+    """Where the fakes came from: the same in two runs (and the same salt), the same fakes."""
+    f = cov.get("fakes")
+    if not f:
+        return None
+    return (f"Fakes picked from dictionaries sha256 {str(f['dictionaries_sha256'])[:16]} (Faker {f.get('faker')}, "
+            f"locale {f.get('locale')}, seed {f.get('dictionary_seed')}): runs that agree on it and on the salt "
+            "fake every value alike.")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..anonymize.dictionaries import provenance
 from ..anonymize.keyed import Keys
 from ..anonymize.rules import RuleSet, load_rules
 from ..config import Config
@@ -75,6 +76,7 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
             json.loads(built.run_results.read_text()), json.loads(built.manifest.read_text()), settings,
             run_id=run_id, district=district, warehouse=run_dir / "warehouse.duckdb", pii_findings=findings,
             shapes=rules.pii_shapes, scope=scope, keys=keys, timings={"drift_gate_s": gate_s, **built.timings})
+        report["anonymization"] = provenance(rules.settings)
         report["timings"]["report_s"] = round(time.monotonic() - report_started, 3)
         report["timings"]["total_s"] = round(time.monotonic() - started, 3)
         write_report(run_dir, report)
