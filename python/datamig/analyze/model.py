@@ -55,6 +55,9 @@ class Table:
     unique_keys: list[tuple[str, ...]] = field(default_factory=list)
     row_estimate: int = 0
     size_bytes: int = 0
+    # Its rows live in its partitions: read through it. Any other table is read ONLY, without
+    # the rows of tables that INHERIT from it (each is a table of its own, extracted on its own).
+    partitioned: bool = False
 
     @property
     def id(self) -> str:
@@ -121,6 +124,7 @@ class Estate:
                 primary_key=tuple(t["primary_key"]),
                 unique_keys=[tuple(u) for u in t.get("unique_keys", [])],
                 row_estimate=t.get("row_estimate", 0), size_bytes=t.get("size_bytes", 0),
+                partitioned=t.get("partitioned", False),
             )
         fks = [
             ForeignKey(**{**fk, "columns": tuple(fk["columns"]), "ref_columns": tuple(fk["ref_columns"])})

@@ -17,7 +17,7 @@ from .model import Column, ForeignKey, Table
 # Ordinary ('r') and partitioned ('p') tables; partitions themselves are skipped because
 # their rows are read and written through the partitioned parent.
 _TABLES = """
-SELECT c.oid, c.relname, c.reltuples::bigint AS reltuples,
+SELECT c.oid, c.relname, c.reltuples::bigint AS reltuples, c.relkind = 'p' AS partitioned,
        CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint
                   FROM pg_partition_tree(c.oid) t)
@@ -129,8 +129,8 @@ def _read_tables(conn: psycopg.Connection, store: StoreConfig) -> list[tuple[int
         raise NoSuchSchema(store, conn.info.dbname)
     return [
         (oid, Table(store=store.name, schema=store.schema, name=name, columns=[], primary_key=(),
-                    row_estimate=int(reltuples), size_bytes=int(size)))
-        for oid, name, reltuples, size in rows
+                    row_estimate=int(reltuples), size_bytes=int(size), partitioned=partitioned))
+        for oid, name, reltuples, partitioned, size in rows
     ]
 
 

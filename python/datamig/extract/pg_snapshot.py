@@ -83,7 +83,7 @@ class Snapshot:
         return _select(table, "TRUE")
 
     def count(self, table: Table) -> int:
-        return self.conn.execute(f"SELECT count(*) FROM {qi(table.schema)}.{qi(table.name)}").fetchone()[0]
+        return self.conn.execute(f"SELECT count(*) FROM {_from(table)}").fetchone()[0]
 
 
 def qi(name: str) -> str:
@@ -110,7 +110,15 @@ ROW_ID = "_datamig_ctid"
 def _select(table: Table, where: str) -> str:
     cols = ", ".join(f"{pg_types.select_text(c.name, c.data_type)} AS {qi(c.name)}" for c in table.columns)
     row_id = "" if table.primary_key else f", ctid::text AS {qi(ROW_ID)}"
-    return f"SELECT {cols}{row_id} FROM {qi(table.schema)}.{qi(table.name)} WHERE {where}"
+    return f"SELECT {cols}{row_id} FROM {_from(table)} WHERE {where}"
+
+
+def _from(table: Table) -> str:
+    """The table's own rows: a table another INHERITS from would also return the child's rows, which
+    the child's own Parquet holds (so they landed twice, once in the wrong table). A partitioned
+    table has no rows of its own: ONLY would return none."""
+    name = f"{qi(table.schema)}.{qi(table.name)}"
+    return name if table.partitioned else f"ONLY {name}"
 
 
 def _tuple_filter(table: Table, columns: Sequence[str], arrays: Sequence[str]) -> str:
