@@ -72,3 +72,21 @@ def test_a_partitioned_table_lands_the_rows_of_its_partitions(pg, tmp_path):
         INSERT INTO districts VALUES (1), (2);
         INSERT INTO attendance VALUES (1, '2024-02-01'), (2, '2024-02-01');""")
     assert _rows(base, "attendance", "district_id, CAST(day AS VARCHAR)") == [(1, "2024-02-01")]
+
+
+def test_an_interval_column_lands_as_the_text_postgresql_reads_back(pg, tmp_path):
+    """Any interval stopped the extract: its ISO 8601 text was cast to a DuckDB INTERVAL, which
+    DuckDB does not parse ('P1Y2M3DT4H5M6.789S'), and Parquet holds no negative interval."""
+    manifest, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE periods (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), span interval);
+        INSERT INTO districts VALUES (1);
+        INSERT INTO periods VALUES (1, 1, '1 year 2 mons 3 days 04:05:06.789'), (2, 1, '-1 days +04:00:00'),
+                                   (3, 1, NULL);""")
+    spans = [span for _, _, span in _rows(base, "periods")]
+    assert spans == ["P1Y2M3DT4H5M6.789S", "P-1DT4H", None]
+    with psycopg.connect(pg.url()) as conn:  # the text is the same interval to PostgreSQL
+        assert conn.execute("SELECT %s::interval = '1 year 2 mons 3 days 04:05:06.789', "
+                            "%s::interval = '-1 days +04:00:00'", spans[:2]).fetchone() == (True, True)
+    assert manifest["tables"]["ids.periods"]["columns"][2]["type"] == "VARCHAR"
+
