@@ -90,3 +90,15 @@ def test_an_interval_column_lands_as_the_text_postgresql_reads_back(pg, tmp_path
                             "%s::interval = '-1 days +04:00:00'", spans[:2]).fetchone() == (True, True)
     assert manifest["tables"]["ids.periods"]["columns"][2]["type"] == "VARCHAR"
 
+
+def test_a_numeric_column_without_precision_lands_every_value_exactly(pg, tmp_path):
+    """It landed as DECIMAL(38,9): digits past the ninth decimal were rounded away in silence,
+    and a NaN, an Infinity or a number of more than 29 integer digits stopped the extract."""
+    values = ["0.1234567890123456789", "123456789012345678901234567890.5", "NaN", "-Infinity", "1.10"]
+    manifest, base = _extract(pg, tmp_path, f"""
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE amounts (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), v numeric);
+        INSERT INTO districts VALUES (1);
+        INSERT INTO amounts SELECT i, 1, v::numeric FROM unnest(ARRAY{values}) WITH ORDINALITY u(v, i);""")
+    assert [v for _, _, v in _rows(base, "amounts")] == values
+    assert manifest["tables"]["ids.amounts"]["columns"][2]["type"] == "VARCHAR"

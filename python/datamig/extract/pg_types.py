@@ -29,9 +29,9 @@ def duckdb_type(pg_type: str) -> str:
     numeric = re.fullmatch(r"numeric\((\d+),(\d+)\)", pg_type.replace(" ", ""))
     if numeric and int(numeric.group(1)) <= 38:
         return f"DECIMAL({numeric.group(1)},{numeric.group(2)})"
-    if pg_type == "numeric":
-        return "DECIMAL(38,9)"
-    return "VARCHAR"  # varchar(n), char(n), enums, citext...: text is exact
+    # varchar(n), char(n), enums, citext, numeric without precision (NaN, Infinity, any number of
+    # digits: no DECIMAL holds them all)...: text is exact
+    return "VARCHAR"
 
 
 def _strip_modifier(pg_type: str) -> str:
