@@ -24,6 +24,8 @@ from itertools import compress
 
 import pyarrow as pa
 
+from ..errors import MigrationFailed
+
 _OFFSET = r"Z|[+-][0-9]{2}:[0-9]{2}(:[0-9]{2})?"
 
 
@@ -75,3 +77,8 @@ def arrow(col: list, keep: list[bool] | None = None) -> pa.Array:
     if tag == "zoned":
         return pa.array(values, pa.int64()).cast(pa.array([native(col[2])]).type)
     return pa.array([native(v) for v in values])
+
+
+def mixed_types(store: str, owner: str, prop: str, kinds: list[str]) -> MigrationFailed:
+    return MigrationFailed(f"graph store {store}: {owner}: property {prop!r} holds values of different types "
+                           f"({', '.join(kinds)}), which one Parquet column cannot hold; give them one type in PROD")

@@ -18,14 +18,16 @@ import pyarrow.parquet as pq
 
 from ..quoting import sql_ident as _q, sql_literal as _lit
 from . import ROW_GROUP_ROWS
+from .graph_columns import mixed_types
 
 
 class GraphWriter:
     """Collects chunks of rows per (kind, name): in memory up to `budget` bytes of Arrow data
     in all, the largest label or type spilled to a Parquet part under `scratch` beyond that."""
 
-    def __init__(self, scratch: Path, memory_limit: str = "256MB", threads: int = 2, budget: int = 64 << 20):
-        self.scratch = scratch
+    def __init__(self, scratch: Path, memory_limit: str = "256MB", threads: int = 2, budget: int = 64 << 20,
+                 store: str = "graph"):
+        self.scratch, self.store = scratch, store
         scratch.mkdir(parents=True, exist_ok=True)
         self.parts: dict[tuple[str, str], list[Path]] = {}
         self.buffers: dict[tuple[str, str], list[pa.Table]] = {}
@@ -72,7 +74,10 @@ class GraphWriter:
 
     def finish(self, kind: str, name: str, sort_keys: list[str], out: Path) -> dict:
         key = (kind, name)
-        schema = pa.unify_schemas(self.schemas[key], promote_options="permissive")
+        try:
+            schema = pa.unify_schemas(self.schemas[key], promote_options="permissive")
+        except pa.ArrowTypeError:  # chunks read a property as two types: say which (was pyarrow's traceback)
+            raise self._clash(kind, name) from None
         columns = sorted(schema.names, key=lambda c: (c not in sort_keys, c))
         schema = pa.schema([schema.field(c) for c in columns])
         # str() of each sort key, as Python would compare them (None as 'None'); every column
@@ -104,6 +109,16 @@ class GraphWriter:
         for part in self.parts.pop(key, []):
             part.unlink(missing_ok=True)
         return {"rows": self.rows[key], "columns": [{"name": f.name, "type": str(f.type)} for f in schema]}
+
+    def _clash(self, kind: str, name: str) -> Exception:
+        types: dict[str, set[str]] = {}
+        for schema in self.schemas[(kind, name)]:
+            for f in schema:
+                if not pa.types.is_null(f.type):
+                    types.setdefault(f.name, set()).add(str(f.type))
+        prop = next(p for p, ts in sorted(types.items()) if len(ts) > 1)
+        owner = f"label {name}" if kind == "nodes" else f"relationship type {name}"
+        return mixed_types(self.store, owner, prop, sorted(types[prop]))
 
     def close(self) -> None:
         if self._db is not None:

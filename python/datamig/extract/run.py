@@ -114,7 +114,7 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
     started = time.monotonic()
     login = graph_login(env, store)
     for attempt in range(1, GRAPH_READS + 1):
-        writer = graph_parquet.GraphWriter(out / "_work" / f"graph-{attempt}")
+        writer = graph_parquet.GraphWriter(out / "_work" / f"graph-{attempt}", store=store.name)
         try:
             sub = extract_subgraph(*login, cfg.graph, district, sink=writer.add)
         except BaseException:
