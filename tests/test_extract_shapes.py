@@ -12,6 +12,7 @@ import pytest
 
 import _pg_cluster
 from datamig.config import load_config
+from datamig.errors import MigrationFailed
 from datamig.extract.run import extract
 
 _names = itertools.count()
@@ -33,6 +34,7 @@ def _extract(pg, tmp_path: Path, ddl: str, district: int = 1) -> tuple[dict, Pat
         conn.execute(f"CREATE DATABASE {dbname}")
     with psycopg.connect(pg.url(dbname), autocommit=True) as conn:
         conn.execute(ddl)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "datamig.yaml"
     path.write_text("version: 1\nstores:\n  ids: {kind: postgres, prod_env: PROD_IDS_URL, cert_env: CERT_IDS_URL}\n"
                     f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n")
@@ -102,3 +104,20 @@ def test_a_numeric_column_without_precision_lands_every_value_exactly(pg, tmp_pa
         INSERT INTO amounts SELECT i, 1, v::numeric FROM unnest(ARRAY{values}) WITH ORDINALITY u(v, i);""")
     assert [v for _, _, v in _rows(base, "amounts")] == values
     assert manifest["tables"]["ids.amounts"]["columns"][2]["type"] == "VARCHAR"
+
+
+def test_a_numeric_with_precision_lands_exactly_and_its_nan_is_named(pg, tmp_path):
+    """The PostgreSQL scanner decoded a numeric(p,s) NaN as 0: it landed as 0.000 in silence."""
+    ddl = """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE grades (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), gpa numeric(12,3));
+        INSERT INTO districts VALUES (1);
+        INSERT INTO grades VALUES (1, 1, 123456789.125), (2, 1, -0.5), (3, 1, NULL);"""
+    manifest, base = _extract(pg, tmp_path / "exact", ddl)
+    assert [str(v) for _, _, v in _rows(base, "grades")] == ["123456789.125", "-0.500", "None"]
+    assert manifest["tables"]["ids.grades"]["columns"][2]["type"] == "DECIMAL(12,3)"
+    with pytest.raises(MigrationFailed) as err:
+        _extract(pg, tmp_path / "nan", ddl + "INSERT INTO grades VALUES (4, 1, 'NaN');")
+    assert str(err.value) == ("table ids.grades: column gpa (numeric(12,3)) holds NaN, "
+                              "which its Parquet type DECIMAL(12,3) cannot hold")
+    assert not (tmp_path / "nan" / "runs" / "mig-20260101-000000-d1").exists()

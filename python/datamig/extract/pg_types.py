@@ -39,17 +39,14 @@ def _strip_modifier(pg_type: str) -> str:
 
 
 # Types DuckDB's PostgreSQL scanner decodes exactly from binary COPY: they travel and sit in the
-# workspace typed. Every other type travels as the text of its output function (VARCHAR).
+# workspace typed. Every other type travels as the text of its output function (VARCHAR). Not
+# numeric(p,s): the scanner decodes its NaN as 0, so it travels as text, cast where it lands.
 _NATIVE = {"smallint", "integer", "bigint", "boolean", "date", "uuid",
            "timestamp without time zone", "timestamp with time zone"}
 
 
 def native(pg_type: str) -> bool:
-    pg_type = pg_type.strip()
-    if pg_type in _NATIVE:
-        return True
-    numeric = re.fullmatch(r"numeric\((\d+),(\d+)\)", pg_type.replace(" ", ""))
-    return bool(numeric) and int(numeric.group(1)) <= 38
+    return pg_type.strip() in _NATIVE
 
 
 def workspace_type(pg_type: str) -> str:

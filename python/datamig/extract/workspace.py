@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ..analyze.model import Table
-from ..errors import ConnectionFailed
+from ..errors import ConnectionFailed, MigrationFailed
 from ..quoting import sql_ident as q, sql_literal as lit
 from . import ROW_GROUP_ROWS, pg_types
 from .pg_snapshot import CHUNK, ROW_ID, Snapshot, ql
@@ -180,11 +180,26 @@ class Workspace:
             yield list(row)
 
     def write_parquet(self, table: Table, out: Path) -> None:
+        self._check_decimals(table)
         casts = ", ".join(pg_types.cast_expr(c.name, c.data_type) for c in table.columns)
         order = ", ".join(q(k) for k in identity(table))
         # Ordered on the typed key, so the same slice gives byte-identical Parquet.
         self.db.execute(f"COPY (SELECT * FROM (SELECT {casts} FROM {rel(table)}) ORDER BY {order}) "
                         f"TO {lit(str(out))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+
+    def _check_decimals(self, table: Table) -> None:
+        """A numeric(p,s) holding NaN or Infinity is one line naming it: DECIMAL has neither, and the
+        cast below would stop in DuckDB's traceback."""
+        for column in table.columns:
+            target = pg_types.duckdb_type(column.data_type)
+            if not target.startswith("DECIMAL"):
+                continue
+            col = q(column.name)
+            bad = self.db.execute(f"SELECT {col} FROM {rel(table)} WHERE {col} IS NOT NULL "
+                                  f"AND TRY_CAST({col} AS {target}) IS NULL LIMIT 1").fetchone()
+            if bad:
+                raise MigrationFailed(f"table {table.id}: column {column.name} ({column.data_type}) holds {bad[0]}, "
+                                      f"which its Parquet type {target} cannot hold")
 
     def close(self) -> None:
         try:
