@@ -121,3 +121,15 @@ def test_a_numeric_with_precision_lands_exactly_and_its_nan_is_named(pg, tmp_pat
     assert str(err.value) == ("table ids.grades: column gpa (numeric(12,3)) holds NaN, "
                               "which its Parquet type DECIMAL(12,3) cannot hold")
     assert not (tmp_path / "nan" / "runs" / "mig-20260101-000000-d1").exists()
+
+
+def test_columns_named_like_the_workspace_bookkeeping_are_extracted(pg, tmp_path):
+    """The workspace added _down and _batch columns to each table: a PROD table with a column of
+    either name stopped the extract (DuckDB: 'Column with name _down already exists')."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE loads (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id),
+                            _batch int, _down text);
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO loads VALUES (1, 1, 7, 'x'), (2, 2, 8, 'y');""")
+    assert _rows(base, "loads") == [(1, 1, 7, "x")]

@@ -118,9 +118,11 @@ class Workspace:
     # ------------------------------------------------------------------ tables
 
     def create(self, table: Table) -> None:
+        # the bookkeeping columns are named apart: a PROD column named _down or _batch stopped the extract
         cols = ", ".join(f"{q(c.name)} {pg_types.workspace_type(c.data_type)}" for c in table.columns)
         row_id = "" if table.primary_key else f", {q(ROW_ID)} VARCHAR"
-        self.db.execute(f"CREATE TABLE IF NOT EXISTS {rel(table)} ({cols}{row_id}, _down BOOLEAN, _batch INTEGER)")
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {rel(table)} ({cols}{row_id}, _datamig_down BOOLEAN, "
+                        "_datamig_batch INTEGER)")
 
     def ingest(self, table: Table, pg_select: str, down: bool, batch: int) -> int:
         """Add the rows `pg_select` returns in PROD that are not already selected; returns how
@@ -139,7 +141,7 @@ class Workspace:
         return inserted
 
     def count(self, table: Table, down_only: bool = False) -> int:
-        where = " WHERE _down" if down_only else ""
+        where = " WHERE _datamig_down" if down_only else ""
         return self.db.execute(f"SELECT count(*) FROM {rel(table)}{where}").fetchone()[0]
 
     def sizes(self, table: Table) -> tuple[int, int, int]:
@@ -147,7 +149,8 @@ class Workspace:
         binary width of typed columns, the length of the text of the others)."""
         text = " + ".join(_width(c.name, c.data_type) for c in table.columns) or "0"
         rows, down, nbytes = self.db.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE _down), coalesce(sum({text}), 0) FROM {rel(table)}").fetchone()
+            f"SELECT count(*), count(*) FILTER (WHERE _datamig_down), coalesce(sum({text}), 0) "
+            f"FROM {rel(table)}").fetchone()
         return rows, down, int(nbytes)
 
     def max_batch(self, table: Table) -> int:
@@ -158,9 +161,10 @@ class Workspace:
         """Distinct non-null `columns` tuples of rows selected in batches (after, upto], minus
         tuples already present as `exclude` (table, its columns). Yields chunks of at most
         CHUNK tuples, each as one PostgreSQL array literal per column (built here, in SQL)."""
-        where = [f"s._batch > {after}", f"s._batch <= {upto}"] + [f"s.{q(c)} IS NOT NULL" for c in columns]
+        where = [f"s._datamig_batch > {after}", f"s._datamig_batch <= {upto}"]
+        where += [f"s.{q(c)} IS NOT NULL" for c in columns]
         if down_only:
-            where.append("s._down")
+            where.append("s._datamig_down")
         if exclude is not None:
             other, other_cols = exclude
             match = " AND ".join(_same(f"x.{q(o)}", other.column(o).data_type, f"s.{q(c)}", table.column(c).data_type)

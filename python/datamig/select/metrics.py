@@ -59,7 +59,7 @@ def _updates_30d(ws: Workspace, table: Table, columns: list[str], as_of: str) ->
     if not present:
         return 0
     recent = " OR ".join(f"TRY_CAST({q(c)} AS TIMESTAMPTZ) > {as_of} - INTERVAL 30 DAY" for c in present)
-    return ws.db.execute(f"SELECT count(*) FROM {rel(table)} WHERE _down AND ({recent})").fetchone()[0]
+    return ws.db.execute(f"SELECT count(*) FROM {rel(table)} WHERE _datamig_down AND ({recent})").fetchone()[0]
 
 
 def _completeness(ws: Workspace, tables: dict[str, Table], required: dict[str, list[str]]) -> float:
@@ -69,7 +69,8 @@ def _completeness(ws: Workspace, tables: dict[str, Table], required: dict[str, l
         if table is None:
             continue
         checks = " + ".join(f"(CASE WHEN {q(c)} IS NOT NULL AND CAST({q(c)} AS VARCHAR) <> '' THEN 1 ELSE 0 END)" for c in cols)
-        rows, ok = ws.db.execute(f"SELECT count(*), coalesce(sum({checks}), 0) FROM {rel(table)} WHERE _down").fetchone()
+        rows, ok = ws.db.execute(f"SELECT count(*), coalesce(sum({checks}), 0) FROM {rel(table)} "
+                                 "WHERE _datamig_down").fetchone()
         filled, total = filled + ok, total + rows * len(cols)
     return round(100.0 * filled / total, 2) if total else 100.0
 
