@@ -133,3 +133,24 @@ def test_columns_named_like_the_workspace_bookkeeping_are_extracted(pg, tmp_path
         INSERT INTO districts VALUES (1), (2);
         INSERT INTO loads VALUES (1, 1, 7, 'x'), (2, 2, 8, 'y');""")
     assert _rows(base, "loads") == [(1, 1, 7, "x")]
+
+
+@pytest.mark.parametrize("column, value, holds", [
+    ("text[]", "'{{a,b},{c,d}}'", '[["a","b"],["c","d"]]'),
+    ("integer[]", "'{{1,2},{3,4}}'", "[[1,2],[3,4]]"),
+])
+def test_an_array_of_two_dimensions_is_one_line_naming_it(pg, tmp_path, column, value, holds):
+    """A text[] of two dimensions landed as a list of its rows' JSON text in silence; an
+    integer[] one stopped the extract in DuckDB's traceback ('Failed to cast value')."""
+    ddl = f"""
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE grids (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), g {column});
+        INSERT INTO districts VALUES (1);
+        INSERT INTO grids VALUES (1, 1, '{{}}'), (2, 1, NULL);"""
+    _, base = _extract(pg, tmp_path / "flat", ddl)
+    assert [g for _, _, g in _rows(base, "grids")] == [[], None]
+    with pytest.raises(MigrationFailed) as err:
+        _extract(pg, tmp_path / "grid", ddl + f"INSERT INTO grids VALUES (3, 1, {value});")
+    parquet_type = "VARCHAR[]" if column == "text[]" else "INTEGER[]"
+    assert str(err.value) == f"table ids.grids: column g ({column}) holds {holds}, which its Parquet type " \
+                             f"{parquet_type} cannot hold"

@@ -69,6 +69,10 @@ def _same(a: str, a_type: str, b: str, b_type: str) -> str:
     return f"CAST({a} AS VARCHAR) = CAST({b} AS VARCHAR)"
 
 
+def _shorten(value: str, most: int = 60) -> str:
+    return value if len(value) <= most else value[:most] + "..."
+
+
 def _load_postgres(db: duckdb.DuckDBPyConnection) -> None:
     if _pg_ext is not None:
         found = sorted(Path(_pg_ext.__file__).parent.glob(f"extensions/{duckdb.__version__}/*.duckdb_extension")
@@ -184,26 +188,31 @@ class Workspace:
             yield list(row)
 
     def write_parquet(self, table: Table, out: Path) -> None:
-        self._check_decimals(table)
+        self._check_values(table)
         casts = ", ".join(pg_types.cast_expr(c.name, c.data_type) for c in table.columns)
         order = ", ".join(q(k) for k in identity(table))
         # Ordered on the typed key, so the same slice gives byte-identical Parquet.
         self.db.execute(f"COPY (SELECT * FROM (SELECT {casts} FROM {rel(table)}) ORDER BY {order}) "
                         f"TO {lit(str(out))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
 
-    def _check_decimals(self, table: Table) -> None:
-        """A numeric(p,s) holding NaN or Infinity is one line naming it: DECIMAL has neither, and the
-        cast below would stop in DuckDB's traceback."""
+    def _check_values(self, table: Table) -> None:
+        """A value its Parquet type cannot hold is one line naming it: a numeric(p,s) NaN or
+        Infinity (DECIMAL has neither; the cast below stopped in DuckDB's traceback), or an array
+        of more than one dimension (PostgreSQL's type does not say how many: as a list of one, a
+        text[] {{a,b},{c,d}} landed as the two strings '["a","b"]' and '["c","d"]', in silence)."""
         for column in table.columns:
-            target = pg_types.duckdb_type(column.data_type)
-            if not target.startswith("DECIMAL"):
+            target, col = pg_types.duckdb_type(column.data_type), q(column.name)
+            if target.startswith("DECIMAL"):
+                wrong = f"TRY_CAST({col} AS {target}) IS NULL"
+            elif column.data_type.endswith("[]"):
+                wrong = f"starts_with({col}, '[[')"  # JSON text; PostgreSQL's arrays are rectangular
+            else:
                 continue
-            col = q(column.name)
-            bad = self.db.execute(f"SELECT {col} FROM {rel(table)} WHERE {col} IS NOT NULL "
-                                  f"AND TRY_CAST({col} AS {target}) IS NULL LIMIT 1").fetchone()
+            bad = self.db.execute(f"SELECT {col} FROM {rel(table)} WHERE {col} IS NOT NULL AND {wrong} "
+                                  "LIMIT 1").fetchone()
             if bad:
-                raise MigrationFailed(f"table {table.id}: column {column.name} ({column.data_type}) holds {bad[0]}, "
-                                      f"which its Parquet type {target} cannot hold")
+                raise MigrationFailed(f"table {table.id}: column {column.name} ({column.data_type}) holds "
+                                      f"{_shorten(bad[0])}, which its Parquet type {target} cannot hold")
 
     def close(self) -> None:
         try:
