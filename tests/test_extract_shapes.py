@@ -27,8 +27,9 @@ def pg():
         _pg_cluster.stop(cluster)
 
 
-def _extract(pg, tmp_path: Path, ddl: str, district: int = 1) -> tuple[dict, Path]:
-    """A new database holding `ddl` (a `districts` root keyed by id), extracted for `district`."""
+def _extract(pg, tmp_path: Path, ddl: str, district: int = 1, config: str = "") -> tuple[dict, Path]:
+    """A new database holding `ddl` (a `districts` root keyed by id), extracted for `district`
+    with `config` added to the config file."""
     dbname = f"shapes{next(_names)}"
     with psycopg.connect(pg.url(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {dbname}")
@@ -37,7 +38,8 @@ def _extract(pg, tmp_path: Path, ddl: str, district: int = 1) -> tuple[dict, Pat
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "datamig.yaml"
     path.write_text("version: 1\nstores:\n  ids: {kind: postgres, prod_env: PROD_IDS_URL, cert_env: CERT_IDS_URL}\n"
-                    f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n")
+                    f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n"
+                    + config)
     run_id = f"mig-20260101-000000-d{district}"
     manifest = extract(load_config(path), {"PROD_IDS_URL": pg.url(dbname)}, district, run_id=run_id)
     return manifest, tmp_path / "runs" / run_id / "extract"
@@ -154,3 +156,20 @@ def test_an_array_of_two_dimensions_is_one_line_naming_it(pg, tmp_path, column, 
     parquet_type = "VARCHAR[]" if column == "text[]" else "INTEGER[]"
     assert str(err.value) == f"table ids.grids: column g ({column}) holds {holds}, which its Parquet type " \
                              f"{parquet_type} cannot hold"
+
+
+def test_a_link_from_text_to_an_integer_key_skips_values_that_are_no_integer(pg, tmp_path):
+    """A legacy text column linked to an integer key held 'N/A': PostgreSQL's cast of the values
+    sent stopped the extract (invalid input syntax for type integer). Values PostgreSQL reads as
+    the key (' 20', '+040') still find their row; '30.5', '1e3', out of range or 'N/A' find none."""
+    manifest, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE students (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE legacy (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), ext_ref text);
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO students VALUES (10, 1), (20, 2), (30, 2), (40, 2), (1000, 2);
+        INSERT INTO legacy VALUES (1, 1, ' 20'), (2, 1, 'N/A'), (3, 1, '30.5'), (4, 1, '99999999999'),
+                                  (5, 1, '1e3'), (6, 1, '+040');""",
+        config='links: ["ids.legacy.ext_ref -> ids.students.id"]\n')
+    assert _rows(base, "students") == [(10, 1), (20, 2), (40, 2)]
+    assert manifest["tables"]["ids.legacy"]["rows"] == 6

@@ -102,7 +102,8 @@ class Closure:
             if not down and target.id in self.complete:
                 continue        # every parent row is selected already: nothing to look up
             exclude = None if down else (target, tgt_cols)
-            for arrays in self.ws.new_values(source, src_cols, after, upto, down_only=down, exclude=exclude):
+            for arrays in self.ws.new_values(source, src_cols, after, upto, down_only=down, exclude=exclude,
+                                             into=(target, tgt_cols)):
                 added = self._fetch(target, tgt_cols, arrays, down=down)
                 if added:
                     self.progress(f"{'down' if down else 'up'} {fk_label(fk)} -> +{added} {target.id}")

@@ -73,6 +73,25 @@ def _shorten(value: str, most: int = 60) -> str:
     return value if len(value) <= most else value[:most] + "..."
 
 
+# The text PostgreSQL's input function of an integer or a numeric takes (DuckDB's cast takes more:
+# '20.5' as 21, '1e3', '0x10').
+_NUMBER_TEXT = {"INT": r"\s*[+-]?[0-9]+\s*", "DECIMAL": r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*"}
+
+
+def _parses(value: str, value_type: str, key_type: str) -> str:
+    """SQL: FALSE when `value` is no key of `key_type` (an integer or numeric column of another
+    type than the value's). A link's text column may hold values ('N/A') that are no key of its
+    bigint parent: they match no row, where PostgreSQL's cast of them stopped the whole extract
+    (invalid input syntax for type integer)."""
+    target = pg_types.duckdb_type(key_type)
+    kind = "DECIMAL" if target.startswith("DECIMAL") else "INT" if target in ("SMALLINT", "INTEGER", "BIGINT") else ""
+    if not kind or pg_types.workspace_type(value_type) == pg_types.workspace_type(key_type):
+        return "TRUE"
+    text = f"CAST({value} AS VARCHAR)"
+    # in range too: an integer beyond the key's type stops PostgreSQL's cast as well
+    return f"(regexp_full_match({text}, {lit(_NUMBER_TEXT[kind])}) AND TRY_CAST({text} AS {target}) IS NOT NULL)"
+
+
 def _load_postgres(db: duckdb.DuckDBPyConnection) -> None:
     if _pg_ext is not None:
         found = sorted(Path(_pg_ext.__file__).parent.glob(f"extensions/{duckdb.__version__}/*.duckdb_extension")
@@ -161,12 +180,18 @@ class Workspace:
         return self._last_batch.get(table.id, -1)
 
     def new_values(self, table: Table, columns: Sequence[str], after: int, upto: int, down_only: bool,
-                   exclude: tuple[Table, Sequence[str]] | None = None) -> Iterator[list[str]]:
+                   exclude: tuple[Table, Sequence[str]] | None = None,
+                   into: tuple[Table, Sequence[str]] | None = None) -> Iterator[list[str]]:
         """Distinct non-null `columns` tuples of rows selected in batches (after, upto], minus
-        tuples already present as `exclude` (table, its columns). Yields chunks of at most
-        CHUNK tuples, each as one PostgreSQL array literal per column (built here, in SQL)."""
+        tuples already present as `exclude` (table, its columns), and minus those `into`'s columns
+        cannot hold. Yields chunks of at most CHUNK tuples, each as one PostgreSQL array literal
+        per column (built here, in SQL)."""
         where = [f"s._datamig_batch > {after}", f"s._datamig_batch <= {upto}"]
         where += [f"s.{q(c)} IS NOT NULL" for c in columns]
+        if into is not None:
+            other, other_cols = into
+            where += [_parses(f"s.{q(c)}", table.column(c).data_type, other.column(o).data_type)
+                      for c, o in zip(columns, other_cols)]
         if down_only:
             where.append("s._datamig_down")
         if exclude is not None:
