@@ -4,6 +4,8 @@ Every test states the rows or values PROD holds and checks the Parquet holds exa
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -16,6 +18,7 @@ from datamig.errors import MigrationFailed
 from datamig.extract.run import extract
 
 _names = itertools.count()
+DATAMIG = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "datamig"
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +176,32 @@ def test_a_link_from_text_to_an_integer_key_skips_values_that_are_no_integer(pg,
         config='links: ["ids.legacy.ext_ref -> ids.students.id"]\n')
     assert _rows(base, "students") == [(10, 1), (20, 2), (40, 2)]
     assert manifest["tables"]["ids.legacy"]["rows"] == 6
+
+
+def test_a_table_the_role_may_not_read_is_one_line_naming_it(pg, tmp_path):
+    """A PROD table without a SELECT grant for the extract's role (new, say) stopped the extract
+    in a traceback ('permission denied for table secret'), exit 1, leaving a run folder. An
+    excluded one is never read, so it needs no grant."""
+    dbname = f"shapes{next(_names)}"
+    password = "Reader-Pw-do-not-print"
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {dbname}")
+        conn.execute(f"CREATE ROLE {dbname}_reader LOGIN PASSWORD '{password}'")
+    with psycopg.connect(pg.url(dbname), autocommit=True) as conn:
+        conn.execute(f"""
+            CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);
+            CREATE TABLE secret (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+            CREATE TABLE audit (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+            GRANT SELECT ON districts TO {dbname}_reader""")
+    config = tmp_path / "datamig.yaml"
+    config.write_text("version: 1\nstores:\n  ids: {kind: postgres, prod_env: PROD_IDS_URL, cert_env: CERT_IDS_URL}\n"
+                      f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n"
+                      "exclude_tables: [ids.audit]\n")
+    url = f"postgresql://{dbname}_reader:{password}@127.0.0.1:{pg.port}/{dbname}"
+    env = {**os.environ, "PROD_IDS_URL": url, "DATAMIG_CONFIG": str(config)}
+    result = subprocess.run([str(DATAMIG), "extract", "--district", "1"], env=env, capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"error: store ids: role {dbname}_reader may not read table public.secret "
+                                     "(no SELECT privilege); grant it, or list ids.secret in exclude_tables")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -20,6 +20,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..analyze.model import Table
+from ..errors import ConfigError
 from ..pg_address import cannot_connect
 from ..quoting import sql_literal
 from . import pg_types
@@ -81,6 +82,18 @@ class Snapshot:
 
     def select_all(self, table: Table) -> str:
         return _select(table, "TRUE")
+
+    def check_readable(self, tables: Sequence[Table]) -> None:
+        """Every table to extract may be read by the role: a table without a SELECT grant (new in
+        PROD, say) stopped the extract in a traceback ('permission denied for table ...')."""
+        names = [f"{qi(t.schema)}.{qi(t.name)}" for t in tables]
+        denied = self.conn.execute("SELECT n FROM unnest(%s::text[]) n WHERE NOT has_table_privilege(n, 'SELECT')",
+                                   [names]).fetchall()
+        if denied:
+            table = next(t for t in tables if f"{qi(t.schema)}.{qi(t.name)}" == denied[0][0])
+            raise ConfigError(f"store {self.store}: role {self.conn.info.user} may not read table "
+                              f"{table.schema}.{table.name} (no SELECT privilege); grant it, or list {table.id} "
+                              "in exclude_tables")
 
     def count(self, table: Table) -> int:
         return self.conn.execute(f"SELECT count(*) FROM {_from(table)}").fetchone()[0]

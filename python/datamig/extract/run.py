@@ -63,6 +63,8 @@ def _slice_postgres(cfg: Config, env, tables, fks, district: int, out: Path, pro
     with ExitStack() as stack:
         snaps = {s.name: stack.enter_context(snapshot(s.name, store_setting(env, s.prod_env, s.name)))
                  for s in cfg.postgres_stores()}
+        for name, snap in snaps.items():
+            snap.check_readable([t for t in tables.values() if t.store == name])
         ws = Workspace(out / "_work" / "slice.duckdb")
         stack.callback(ws.close)
         for table in tables.values():
