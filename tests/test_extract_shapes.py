@@ -205,3 +205,23 @@ def test_a_table_the_role_may_not_read_is_one_line_naming_it(pg, tmp_path):
     assert result.stderr.strip() == (f"error: store ids: role {dbname}_reader may not read table public.secret "
                                      "(no SELECT privilege); grant it, or list ids.secret in exclude_tables")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_fk_to_a_parent_not_extracted_is_said(pg, tmp_path):
+    """A grade pointing at a code of another schema (or at an excluded table) landed pointing at
+    a row the slice lacks, exit 0, and only analyze's report said so."""
+    manifest, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE SCHEMA lookup;
+        CREATE TABLE lookup.codes (code text PRIMARY KEY);
+        CREATE TABLE grades (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id),
+                             code text CONSTRAINT grades_code_fk REFERENCES lookup.codes (code));
+        INSERT INTO districts VALUES (1);
+        INSERT INTO lookup.codes VALUES ('A');
+        INSERT INTO grades VALUES (1, 1, 'A');""")
+    assert _rows(base, "grades") == [(1, 1, "A")]
+    assert manifest["dangling_foreign_keys"] == [
+        "ids.grades (grades_code_fk) points at ids.lookup.codes, which is not in the store's schema: "
+        "its rows there are not extracted"]
+    log = (base.parent / "run.log").read_text()
+    assert "ids.grades (grades_code_fk) points at ids.lookup.codes" in log

@@ -516,6 +516,8 @@ def _print_extract_summary(manifest: dict) -> None:
             table.add_row(f"sp {kind[:-1]} {name}", f"{entry['rows']:,}", "", "")
     console.print(table)
     console.print(f"{manifest['totals']['rows']:,} rows in {manifest['elapsed_s']}s")
+    for line in manifest.get("dangling_foreign_keys", []):
+        console.print(f"warning: {line}")
 
 
 @app.command("transform")

@@ -158,6 +158,19 @@ def _check_node_key(cfg: Config, label: str, key: str | None, columns: list[dict
         raise cfg.error_at(["graph", "node_keys", label], f"no {label} node of the district has the property {key!r}")
 
 
+def _dangling(warnings: Mapping) -> list[str]:
+    """FKs of extracted tables whose parent is not extracted (excluded, or in a schema the store's
+    config does not name): the slice's rows point at rows it lacks. Said in the run's log, the
+    manifest and the summary; they were left to analyze's report alone."""
+    lines = []
+    for fk in warnings.get("dangling_foreign_keys", []):
+        why = "is excluded" if fk["reason"] == "parent excluded" else "is not in the store's schema"
+        lines.append(f"{fk['child']} ({fk['fk']}) points at {fk['parent']}, which {why}: its rows there are "
+                     f"not extracted")
+        log.warning("%s", lines[-1])
+    return lines
+
+
 def _point_latest(out_dir: Path, district: int, run_id: str) -> None:
     """`latest-d<district>` names the newest extract, so `dbt build --vars '{district: 42}'`
     finds it without a run id."""
@@ -198,7 +211,8 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
             if models is not None:
                 check_models_match_prod(models, cfg, tables)
             manifest = {"run_id": run_id, "district": district, "config": str(cfg.path),
-                        **_slice_postgres(cfg, env, tables, fks, district, partial, progress or log.info)}
+                        **_slice_postgres(cfg, env, tables, fks, district, partial, progress or log.info),
+                        "dangling_foreign_keys": _dangling(warnings)}
             manifest["graph"] = graph.result()
         manifest["elapsed_s"] = round(time.monotonic() - started, 3)
         manifest["totals"] = {"tables": len(manifest["tables"]),
