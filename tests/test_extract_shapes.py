@@ -225,3 +225,17 @@ def test_an_fk_to_a_parent_not_extracted_is_said(pg, tmp_path):
         "its rows there are not extracted"]
     log = (base.parent / "run.log").read_text()
     assert "ids.grades (grades_code_fk) points at ids.lookup.codes" in log
+
+
+def test_tables_whose_names_differ_only_in_case_keep_their_own_rows(pg, tmp_path):
+    """DuckDB's names ignore case: "Students" shared the workspace table of students, so each
+    Parquet file held the rows of both (or, columns differing, the extract stopped)."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE students (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE "Students" (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        INSERT INTO districts VALUES (1);
+        INSERT INTO students VALUES (1, 1);
+        INSERT INTO "Students" VALUES (2, 1);""")
+    assert _rows(base, "students") == [(1, 1)]
+    assert _rows(base, "Students") == [(2, 1)]

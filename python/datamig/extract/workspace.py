@@ -30,7 +30,10 @@ except ImportError:  # pragma: no cover - the wheel is a declared dependency
 
 
 def rel(table: Table) -> str:
-    return q(f"t__{table.store}__{table.name}")
+    """The table's workspace table. DuckDB's names ignore case, where PostgreSQL's do not: "Districts"
+    beside districts was taken for it (CREATE TABLE IF NOT EXISTS did nothing), so their rows met
+    in one table. The name's bytes in hex tell every PostgreSQL name apart."""
+    return q(f"t__{table.store}__{table.name.encode().hex()}")
 
 
 def identity(table: Table) -> tuple[str, ...]:
