@@ -178,32 +178,59 @@ def test_a_link_from_text_to_an_integer_key_skips_values_that_are_no_integer(pg,
     assert manifest["tables"]["ids.legacy"]["rows"] == 6
 
 
+def _extract_as_reader(pg, tmp_path: Path, ddl: str, grant: str, config: str = ""
+                       ) -> tuple[subprocess.CompletedProcess, str]:
+    """`datamig extract --district 1` of a new database holding `ddl`, as a role given `grant`
+    ({reader} names it) and a password, with `config` added to the config file; (the result, the role)."""
+    dbname = f"shapes{next(_names)}"
+    password = "Reader-Pw-do-not-print"
+    reader = f"{dbname}_reader"
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {dbname}")
+        conn.execute(f"CREATE ROLE {reader} LOGIN PASSWORD '{password}'")
+    with psycopg.connect(pg.url(dbname), autocommit=True) as conn:
+        conn.execute(ddl + ";" + grant.format(reader=reader))
+    path = tmp_path / "datamig.yaml"
+    path.write_text("version: 1\nstores:\n  ids: {kind: postgres, prod_env: PROD_IDS_URL, cert_env: CERT_IDS_URL}\n"
+                      f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n"
+                      + config)
+    url = f"postgresql://{reader}:{password}@127.0.0.1:{pg.port}/{dbname}"
+    env = {**os.environ, "PROD_IDS_URL": url, "DATAMIG_CONFIG": str(path)}
+    result = subprocess.run([str(DATAMIG), "extract", "--district", "1"], env=env, capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert password not in result.stderr + result.stdout
+    return result, reader
+
+
 def test_a_table_the_role_may_not_read_is_one_line_naming_it(pg, tmp_path):
     """A PROD table without a SELECT grant for the extract's role (new, say) stopped the extract
     in a traceback ('permission denied for table secret'), exit 1, leaving a run folder. An
     excluded one is never read, so it needs no grant."""
-    dbname = f"shapes{next(_names)}"
-    password = "Reader-Pw-do-not-print"
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {dbname}")
-        conn.execute(f"CREATE ROLE {dbname}_reader LOGIN PASSWORD '{password}'")
-    with psycopg.connect(pg.url(dbname), autocommit=True) as conn:
-        conn.execute(f"""
-            CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);
-            CREATE TABLE secret (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
-            CREATE TABLE audit (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
-            GRANT SELECT ON districts TO {dbname}_reader""")
-    config = tmp_path / "datamig.yaml"
-    config.write_text("version: 1\nstores:\n  ids: {kind: postgres, prod_env: PROD_IDS_URL, cert_env: CERT_IDS_URL}\n"
-                      f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n"
-                      "exclude_tables: [ids.audit]\n")
-    url = f"postgresql://{dbname}_reader:{password}@127.0.0.1:{pg.port}/{dbname}"
-    env = {**os.environ, "PROD_IDS_URL": url, "DATAMIG_CONFIG": str(config)}
-    result = subprocess.run([str(DATAMIG), "extract", "--district", "1"], env=env, capture_output=True, text=True,
-                            cwd=tmp_path)
+    result, reader = _extract_as_reader(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);
+        CREATE TABLE secret (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE audit (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id))""",
+        "GRANT SELECT ON districts TO {reader}", config="exclude_tables: [ids.audit]\n")
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == (f"error: store ids: role {dbname}_reader may not read table public.secret "
+    assert result.stderr.strip() == (f"error: store ids: role {reader} may not read table public.secret "
                                      "(no SELECT privilege); grant it, or list ids.secret in exclude_tables")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_table_whose_row_level_security_hides_rows_is_one_line_naming_it(pg, tmp_path):
+    """A policy hid a district's private note from the extract's role: the slice landed without
+    it, exit 0, saying nothing."""
+    result, reader = _extract_as_reader(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);
+        CREATE TABLE notes (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), private bool);
+        INSERT INTO notes VALUES (1, 1, false), (2, 1, true);
+        ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY public_only ON notes FOR SELECT USING (NOT private)""",
+        "GRANT SELECT ON districts, notes TO {reader}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: store ids: role {reader} may not read every row of table public.notes (row-level security is on "
+        "for it); extract as a role with BYPASSRLS, or list ids.notes in exclude_tables")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 

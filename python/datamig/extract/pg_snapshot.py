@@ -84,16 +84,23 @@ class Snapshot:
         return _select(table, "TRUE")
 
     def check_readable(self, tables: Sequence[Table]) -> None:
-        """Every table to extract may be read by the role: a table without a SELECT grant (new in
-        PROD, say) stopped the extract in a traceback ('permission denied for table ...')."""
+        """Every table to extract may be read by the role, every row of it: a table without a
+        SELECT grant (new in PROD, say) stopped the extract in a traceback ('permission denied for
+        table ...'); one whose row-level security hid rows from the role landed without them, exit 0."""
         names = [f"{qi(t.schema)}.{qi(t.name)}" for t in tables]
-        denied = self.conn.execute("SELECT n FROM unnest(%s::text[]) n WHERE NOT has_table_privilege(n, 'SELECT')",
-                                   [names]).fetchall()
+        found = self.conn.execute(
+            "SELECT n, NOT has_table_privilege(n, 'SELECT'), row_security_active(n) FROM unnest(%s::text[]) n "
+            "WHERE NOT has_table_privilege(n, 'SELECT') OR row_security_active(n)", [names]).fetchall()
+        if not found:
+            return
+        name, denied, _ = found[0]
+        table = next(t for t in tables if f"{qi(t.schema)}.{qi(t.name)}" == name)
+        head = f"store {self.store}: role {self.conn.info.user} may not read "
         if denied:
-            table = next(t for t in tables if f"{qi(t.schema)}.{qi(t.name)}" == denied[0][0])
-            raise ConfigError(f"store {self.store}: role {self.conn.info.user} may not read table "
-                              f"{table.schema}.{table.name} (no SELECT privilege); grant it, or list {table.id} "
-                              "in exclude_tables")
+            raise ConfigError(f"{head}table {table.schema}.{table.name} (no SELECT privilege); grant it, or list "
+                              f"{table.id} in exclude_tables")
+        raise ConfigError(f"{head}every row of table {table.schema}.{table.name} (row-level security is on for it); "
+                          f"extract as a role with BYPASSRLS, or list {table.id} in exclude_tables")
 
     def count(self, table: Table) -> int:
         return self.conn.execute(f"SELECT count(*) FROM {_from(table)}").fetchone()[0]
