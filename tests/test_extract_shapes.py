@@ -266,3 +266,21 @@ def test_tables_whose_names_differ_only_in_case_keep_their_own_rows(pg, tmp_path
         INSERT INTO "Students" VALUES (2, 1);""")
     assert _rows(base, "students") == [(1, 1)]
     assert _rows(base, "Students") == [(2, 1)]
+
+
+def test_a_column_with_two_foreign_keys_pulls_the_parents_of_both(pg, tmp_path):
+    """enrollments.student_id references students and people: both FKs bear one label, and the
+    walk kept its progress per label, so the second was taken as done and people's row was never
+    fetched (the slice dangled)."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE people (id int PRIMARY KEY, name text);
+        CREATE TABLE students (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE enrollments (id int PRIMARY KEY,
+                                  student_id int NOT NULL REFERENCES students (id) REFERENCES people (id));
+        INSERT INTO districts VALUES (1);
+        INSERT INTO people VALUES (10, 'p10'), (11, 'p11');
+        INSERT INTO students VALUES (10, 1);
+        INSERT INTO enrollments VALUES (100, 10);""")
+    assert _rows(base, "enrollments") == [(100, 10)]
+    assert _rows(base, "people") == [(10, "p10")]

@@ -76,17 +76,19 @@ class Closure:
         return self.ws.ingest(table, self.snapshots[table.store].select_all(table), down=False, batch=self.batch)
 
     def run_down(self) -> None:
-        seen = {fk_label(fk): -1 for fk in self.down_fks}
+        seen = {fk: -1 for fk in self.down_fks}
         while self._round(self.down_fks, seen, down=True):
             self.stats.rounds += 1
 
     def run_up(self) -> None:
-        seen = {fk_label(fk): -1 for fk in self.fks}
+        seen = {fk: -1 for fk in self.fks}
         while self._round(self.fks, seen, down=False):
             self.stats.rounds += 1
 
-    def _round(self, fks: list[ForeignKey], seen: dict[str, int], down: bool) -> bool:
-        """One pass over the edges; True while any edge still had keys to look at."""
+    def _round(self, fks: list[ForeignKey], seen: dict[ForeignKey, int], down: bool) -> bool:
+        """One pass over the edges; True while any edge still had keys to look at. `seen` is kept
+        per FK, not per label: two FKs of one column (to students and to people) share a label, and
+        the second was taken as looked at already, so its parents were never fetched."""
         moved = False
         for fk in fks:
             child, parent = self.tables[fk.child], self.tables[fk.parent]
@@ -94,10 +96,10 @@ class Closure:
             source, src_cols, target, tgt_cols = (
                 (parent, fk.ref_columns, child, fk.columns) if down else (child, fk.columns, parent, fk.ref_columns))
             upto = self.ws.max_batch(source)
-            after = seen[fk_label(fk)]
+            after = seen[fk]
             if upto <= after:
                 continue
-            seen[fk_label(fk)] = upto
+            seen[fk] = upto
             moved = True
             if not down and target.id in self.complete:
                 continue        # every parent row is selected already: nothing to look up
