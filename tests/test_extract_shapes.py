@@ -14,7 +14,7 @@ import pytest
 
 import _pg_cluster
 from datamig.config import load_config
-from datamig.errors import MigrationFailed
+from datamig.errors import ConfigError, MigrationFailed
 from datamig.extract.run import extract
 
 _names = itertools.count()
@@ -284,3 +284,17 @@ def test_a_column_with_two_foreign_keys_pulls_the_parents_of_both(pg, tmp_path):
         INSERT INTO enrollments VALUES (100, 10);""")
     assert _rows(base, "enrollments") == [(100, 10)]
     assert _rows(base, "people") == [(10, "p10")]
+
+
+def test_columns_whose_names_differ_only_in_case_are_one_line_naming_them(pg, tmp_path):
+    """DuckDB's names ignore case: a table with "Name" beside name stopped the extract in a
+    traceback ('Column with name name already exists'), leaving a run folder."""
+    with pytest.raises(ConfigError) as err:
+        _extract(pg, tmp_path, """
+            CREATE TABLE districts (id int PRIMARY KEY);
+            CREATE TABLE people (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id),
+                                 "Name" text, name text);
+            INSERT INTO districts VALUES (1);""")
+    assert str(err.value) == ("table ids.people: columns 'Name' and 'name' differ only in case, which DuckDB does "
+                              "not tell apart; rename one in PROD, or list ids.people in exclude_tables")
+    assert not (tmp_path / "runs").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ..analyze.model import Table
-from ..errors import ConnectionFailed, MigrationFailed
+from ..errors import ConfigError, ConnectionFailed, MigrationFailed
 from ..quoting import sql_ident as q, sql_literal as lit
 from . import ROW_GROUP_ROWS, pg_types
 from .pg_snapshot import CHUNK, ROW_ID, Snapshot, ql
@@ -95,6 +95,17 @@ def _parses(value: str, value_type: str, key_type: str) -> str:
     return f"(regexp_full_match({text}, {lit(_NUMBER_TEXT[kind])}) AND TRY_CAST({text} AS {target}) IS NOT NULL)"
 
 
+def _check_names_apart(table: Table) -> None:
+    """Columns whose names differ only in case ("Name" beside name) are one line naming them:
+    DuckDB's names ignore case (the workspace, the Parquet, dbt), so it stopped in a traceback."""
+    seen: dict[str, str] = {}
+    for column in table.columns:
+        other = seen.setdefault(column.name.casefold(), column.name)
+        if other != column.name:
+            raise ConfigError(f"table {table.id}: columns {other!r} and {column.name!r} differ only in case, which "
+                              f"DuckDB does not tell apart; rename one in PROD, or list {table.id} in exclude_tables")
+
+
 def _load_postgres(db: duckdb.DuckDBPyConnection) -> None:
     if _pg_ext is not None:
         found = sorted(Path(_pg_ext.__file__).parent.glob(f"extensions/{duckdb.__version__}/*.duckdb_extension")
@@ -144,6 +155,7 @@ class Workspace:
     # ------------------------------------------------------------------ tables
 
     def create(self, table: Table) -> None:
+        _check_names_apart(table)
         # the bookkeeping columns are named apart: a PROD column named _down or _batch stopped the extract
         cols = ", ".join(f"{q(c.name)} {pg_types.workspace_type(c.data_type)}" for c in table.columns)
         row_id = "" if table.primary_key else f", {q(ROW_ID)} VARCHAR"
