@@ -82,3 +82,14 @@ def test_a_property_of_two_types_is_one_line_naming_it(graph, cfg, tmp_path, cyp
     message = str(err.value)
     assert "\n" not in message and message.startswith("graph store sp: ") and named in message, message
     assert PASSWORD not in message
+
+
+def test_properties_whose_names_differ_only_in_case_are_one_line_naming_them(graph, cfg, tmp_path):
+    """DuckDB, which orders and writes the rows, does not tell 'Name' from 'name': it was
+    pyarrow's 'field names are not matching' traceback."""
+    _fill(graph, "CREATE (d:District {district_id: 1}), (:School {school_id: 10, Name: 'A', name: 'a'})"
+                 "-[:BELONGS_TO]->(d)")
+    with pytest.raises(MigrationFailed) as err:
+        _slice(dataclasses.replace(cfg, out_dir=tmp_path), graph, tmp_path / "extract")
+    assert str(err.value) == ("graph store sp: label School: properties 'Name' and 'name' differ only in case, "
+                              "which DuckDB does not tell apart; rename one in PROD")

@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import MigrationFailed
 from ..quoting import sql_ident as _q, sql_literal as _lit
 from . import ROW_GROUP_ROWS
 from .graph_columns import mixed_types
@@ -78,6 +79,7 @@ class GraphWriter:
             schema = pa.unify_schemas(self.schemas[key], promote_options="permissive")
         except pa.ArrowTypeError:  # chunks read a property as two types: say which (was pyarrow's traceback)
             raise self._clash(kind, name) from None
+        _check_names_apart(self.store, kind, name, schema.names)
         columns = sorted(schema.names, key=lambda c: (c not in sort_keys, c))
         schema = pa.schema([schema.field(c) for c in columns])
         # str() of each sort key, as Python would compare them (None as 'None'); every column
@@ -125,3 +127,16 @@ class GraphWriter:
             self._db.close()
             self._db = None
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _check_names_apart(store: str, kind: str, name: str, columns: list[str]) -> None:
+    """Properties whose names differ only in case ("Name" beside name) are one line naming them:
+    DuckDB, which orders and writes the rows, does not tell them apart (it was pyarrow's
+    'field names are not matching' traceback)."""
+    seen: dict[str, str] = {}
+    for column in columns:
+        other = seen.setdefault(column.casefold(), column)
+        if other != column:
+            owner = f"label {name}" if kind == "nodes" else f"relationship type {name}"
+            raise MigrationFailed(f"graph store {store}: {owner}: properties {other!r} and {column!r} differ only in "
+                                  "case, which DuckDB does not tell apart; rename one in PROD")
