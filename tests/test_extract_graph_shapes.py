@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import neo4j
+import pyarrow.parquet as pq
 import pytest
 
 import _pg_cluster
@@ -93,3 +94,14 @@ def test_properties_whose_names_differ_only_in_case_are_one_line_naming_them(gra
         _slice(dataclasses.replace(cfg, out_dir=tmp_path), graph, tmp_path / "extract")
     assert str(err.value) == ("graph store sp: label School: properties 'Name' and 'name' differ only in case, "
                               "which DuckDB does not tell apart; rename one in PROD")
+
+
+def test_a_list_property_empty_on_every_node_lands_as_empty_lists(graph, cfg, tmp_path):
+    """Items of no type: DuckDB handed the column back as INTEGER[], and the extract stopped
+    ('Unsupported cast from int32 to null')."""
+    _fill(graph, "CREATE (d:District {district_id: 1}), (:School {school_id: 10, tags: []})-[:BELONGS_TO]->(d), "
+                 "(:School {school_id: 11, tags: []})-[:BELONGS_TO]->(d)")
+    out = tmp_path / "extract"
+    graph_manifest = _slice(dataclasses.replace(cfg, out_dir=tmp_path), graph, out)
+    rows = pq.read_table(out / graph_manifest["nodes"]["School"]["path"]).to_pylist()
+    assert rows == [{"school_id": 10, "tags": []}, {"school_id": 11, "tags": []}]

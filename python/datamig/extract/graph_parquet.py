@@ -80,6 +80,7 @@ class GraphWriter:
         except pa.ArrowTypeError:  # chunks read a property as two types: say which (was pyarrow's traceback)
             raise self._clash(kind, name) from None
         _check_names_apart(self.store, kind, name, schema.names)
+        schema = pa.schema([_typed_empty_lists(f) for f in schema])
         columns = sorted(schema.names, key=lambda c: (c not in sort_keys, c))
         schema = pa.schema([schema.field(c) for c in columns])
         # str() of each sort key, as Python would compare them (None as 'None'); every column
@@ -140,3 +141,12 @@ def _check_names_apart(store: str, kind: str, name: str, columns: list[str]) -> 
             owner = f"label {name}" if kind == "nodes" else f"relationship type {name}"
             raise MigrationFailed(f"graph store {store}: {owner}: properties {other!r} and {column!r} differ only in "
                                   "case, which DuckDB does not tell apart; rename one in PROD")
+
+
+def _typed_empty_lists(field: pa.Field) -> pa.Field:
+    """A list property empty on every node or relationship read ([] tags) has items of no type:
+    DuckDB hands it back as INTEGER[], which Arrow cannot cast back to null items, so the extract
+    stopped ('Unsupported cast from int32 to null'). Its lists are written as lists of strings."""
+    if pa.types.is_list(field.type) and pa.types.is_null(field.type.value_type):
+        return field.with_type(pa.list_(pa.string()))
+    return field
