@@ -298,3 +298,14 @@ def test_columns_whose_names_differ_only_in_case_are_one_line_naming_them(pg, tm
     assert str(err.value) == ("table ids.people: columns 'Name' and 'name' differ only in case, which DuckDB does "
                               "not tell apart; rename one in PROD, or list ids.people in exclude_tables")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_json_array_whose_elements_are_arrays_is_extracted(pg, tmp_path):
+    """The check for arrays of two dimensions (their JSON text starts '[[') took a json[] whose
+    first element is a JSON array for one, and refused it."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE docs (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), d jsonb[]);
+        INSERT INTO districts VALUES (1);
+        INSERT INTO docs VALUES (1, 1, ARRAY['[1, 2]'::jsonb, '{"a": 1}'::jsonb]);""")
+    assert _rows(base, "docs") == [(1, 1, ["[1,2]", '{"a":1}'])]

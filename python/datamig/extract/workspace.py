@@ -244,8 +244,9 @@ class Workspace:
             target, col = pg_types.duckdb_type(column.data_type), q(column.name)
             if target.startswith("DECIMAL"):
                 wrong = f"TRY_CAST({col} AS {target}) IS NULL"
-            elif column.data_type.endswith("[]"):
-                wrong = f"starts_with({col}, '[[')"  # JSON text; PostgreSQL's arrays are rectangular
+            elif column.data_type.endswith("[]") and column.data_type not in ("json[]", "jsonb[]"):
+                # JSON text; PostgreSQL's arrays are rectangular. A json[] element may be an array itself.
+                wrong = f"starts_with({col}, '[[')"
             else:
                 continue
             bad = self.db.execute(f"SELECT {col} FROM {rel(table)} WHERE {col} IS NOT NULL AND {wrong} "
