@@ -217,6 +217,23 @@ def test_a_table_the_role_may_not_read_is_one_line_naming_it(pg, tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_table_granted_column_by_column_is_read_and_one_missing_a_column_is_not(pg, tmp_path):
+    """The grant check asked for a table-level SELECT only: a role granted every column
+    (GRANT SELECT (id, ...) ON ...) was refused though the extract can read it all."""
+    schema = """
+        CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);
+        CREATE TABLE notes (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), body text);
+        INSERT INTO notes VALUES (1, 1, 'kept')"""
+    grant = "GRANT SELECT ON districts TO {reader}; GRANT SELECT (%s) ON notes TO {reader}"
+    (tmp_path / "all").mkdir()
+    (tmp_path / "some").mkdir()
+    result, _ = _extract_as_reader(pg, tmp_path / "all", schema, grant % "id, district_id, body")
+    assert result.returncode == 0, result.stderr
+    result, reader = _extract_as_reader(pg, tmp_path / "some", schema, grant % "id, district_id")
+    assert result.returncode == 2, result.stderr
+    assert f"role {reader} may not read table public.notes (no SELECT privilege)" in result.stderr
+
+
 def test_a_table_whose_row_level_security_hides_rows_is_one_line_naming_it(pg, tmp_path):
     """A policy hid a district's private note from the extract's role: the slice landed without
     it, exit 0, saying nothing."""

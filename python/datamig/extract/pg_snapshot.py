@@ -88,9 +88,7 @@ class Snapshot:
         SELECT grant (new in PROD, say) stopped the extract in a traceback ('permission denied for
         table ...'); one whose row-level security hid rows from the role landed without them, exit 0."""
         names = [f"{qi(t.schema)}.{qi(t.name)}" for t in tables]
-        found = self.conn.execute(
-            "SELECT n, NOT has_table_privilege(n, 'SELECT'), row_security_active(n) FROM unnest(%s::text[]) n "
-            "WHERE NOT has_table_privilege(n, 'SELECT') OR row_security_active(n)", [names]).fetchall()
+        found = self.conn.execute(_UNREADABLE, [names]).fetchall()
         if not found:
             return
         name, denied, _ = found[0]
@@ -104,6 +102,19 @@ class Snapshot:
 
     def count(self, table: Table) -> int:
         return self.conn.execute(f"SELECT count(*) FROM {_from(table)}").fetchone()[0]
+
+
+# A table is readable with a table-level SELECT grant, or with one on each of its columns (GRANT
+# SELECT (id, name) ON ...): the extract reads every column, so both will do.
+_UNREADABLE = """
+SELECT n, denied, rls FROM (
+    SELECT n, NOT has_table_privilege(r, 'SELECT') AND (
+               NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = r AND a.attnum > 0 AND NOT a.attisdropped)
+               OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = r AND a.attnum > 0 AND NOT a.attisdropped
+                          AND NOT has_column_privilege(r, a.attnum, 'SELECT'))) AS denied,
+           row_security_active(r) AS rls
+    FROM (SELECT n, n::regclass AS r FROM unnest(%s::text[]) AS n) AS named) AS checked
+WHERE denied OR rls"""
 
 
 def qi(name: str) -> str:
