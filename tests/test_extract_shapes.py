@@ -178,7 +178,8 @@ def test_a_link_from_text_to_an_integer_key_skips_values_that_are_no_integer(pg,
     assert manifest["tables"]["ids.legacy"]["rows"] == 6
 
 
-def _extract_as_reader(pg, tmp_path: Path, ddl: str, grant: str, config: str = ""
+def _extract_as_reader(pg, tmp_path: Path, ddl: str, grant: str, config: str = "",
+                       command: tuple[str, ...] = ("extract", "--district", "1")
                        ) -> tuple[subprocess.CompletedProcess, str]:
     """`datamig extract --district 1` of a new database holding `ddl`, as a role given `grant`
     ({reader} names it) and a password, with `config` added to the config file; (the result, the role)."""
@@ -196,8 +197,7 @@ def _extract_as_reader(pg, tmp_path: Path, ddl: str, grant: str, config: str = "
                       + config)
     url = f"postgresql://{reader}:{password}@127.0.0.1:{pg.port}/{dbname}"
     env = {**os.environ, "PROD_IDS_URL": url, "DATAMIG_CONFIG": str(path)}
-    result = subprocess.run([str(DATAMIG), "extract", "--district", "1"], env=env, capture_output=True, text=True,
-                            cwd=tmp_path)
+    result = subprocess.run([str(DATAMIG), *command], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert password not in result.stderr + result.stdout
     return result, reader
 
@@ -232,6 +232,23 @@ def test_a_table_granted_column_by_column_is_read_and_one_missing_a_column_is_no
     result, reader = _extract_as_reader(pg, tmp_path / "some", schema, grant % "id, district_id")
     assert result.returncode == 2, result.stderr
     assert f"role {reader} may not read table public.notes (no SELECT privilege)" in result.stderr
+
+
+@pytest.mark.parametrize("grant, named", [
+    ("GRANT SELECT ON districts TO {reader}", "may not read table public.notes (no SELECT privilege)"),
+    ("GRANT SELECT ON districts, notes TO {reader}; ALTER TABLE notes ENABLE ROW LEVEL SECURITY",
+     "may not read every row of table public.notes (row-level security is on for it)"),
+], ids=["no-grant", "row-level-security"])
+def test_select_districts_names_a_table_it_may_not_read(pg, tmp_path, grant, named):
+    """select-districts measures every district through the same walk: it stopped in psycopg's
+    traceback where extract said one line."""
+    result, reader = _extract_as_reader(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY, name text); INSERT INTO districts VALUES (1, 'One');
+        CREATE TABLE notes (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id))""",
+        grant, command=("select-districts",))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: store ids: role {reader} {named}; "), lines
 
 
 def test_a_table_whose_row_level_security_hides_rows_is_one_line_naming_it(pg, tmp_path):

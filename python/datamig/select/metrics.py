@@ -112,6 +112,8 @@ def measure(cfg: Config, env: Mapping[str, str], progress: Callable[[str], None]
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="datamig-select-") as tmp:
         snaps = {s.name: stack.enter_context(snapshot(s.name, store_setting(env, s.prod_env, s.name)))
                  for s in cfg.postgres_stores()}
+        for name, snap in snaps.items():  # as extract does: one line, not a traceback half way
+            snap.check_readable([t for t in tables.values() if t.store == name])
         as_of = _as_of(cfg, snaps, tables, updated_cols)
         for district, name, priority in list_districts(cfg, env):
             if progress:
