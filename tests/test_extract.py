@@ -8,12 +8,14 @@ consistent, read-only snapshot that creates nothing in PROD.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -887,6 +889,30 @@ def _lock_out_neo4j_login(url: str) -> None:
     raise AssertionError("the server never locked the login out")
 
 
+@contextlib.contextmanager
+def _neo4j_login_kept_locked(url: str):
+    """The lock lasts seconds (5 by default): a CLI slow to start under load logged in after it and
+    the test saw exit 0. A wrong password every 20 ms locks it again the moment it passes."""
+    _lock_out_neo4j_login(url)
+    done = threading.Event()
+
+    def renew():
+        with neo4j.GraphDatabase.driver(url, auth=("neo4j", "wrong-Planted-pw-79")) as driver:
+            while not done.wait(0.02):
+                try:
+                    driver.verify_connectivity()
+                except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError):
+                    pass  # refused: that is the point
+
+    thread = threading.Thread(target=renew, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def _wait_for_neo4j_login(url: str, password: str) -> None:
     """The lock has passed (the session's other tests log in with the right password)."""
     deadline = time.monotonic() + 60
@@ -908,9 +934,9 @@ def test_a_neo4j_login_locked_out_after_wrong_passwords_is_one_line(tiny_estate,
     env = tiny_estate["env"]
     out_dir = tmp_path / "runs"
     run = _migrate if command == "migrate" else _run_cli
-    _lock_out_neo4j_login(env["PROD_SP_URL"])
     try:
-        result = run(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(env), "--district", "42")
+        with _neo4j_login_kept_locked(env["PROD_SP_URL"]):
+            result = run(tmp_path, _config_copy(tmp_path, out_dir), _cli_env(env), "--district", "42")
     finally:
         _wait_for_neo4j_login(env["PROD_SP_URL"], env["PROD_SP_PASSWORD"])
     assert result.returncode == 2, result.stderr
