@@ -343,3 +343,18 @@ def test_a_json_array_whose_elements_are_arrays_is_extracted(pg, tmp_path):
         INSERT INTO districts VALUES (1);
         INSERT INTO docs VALUES (1, 1, ARRAY['[1, 2]'::jsonb, '{"a": 1}'::jsonb]);""")
     assert _rows(base, "docs") == [(1, 1, ["[1,2]", '{"a":1}'])]
+
+
+def test_a_table_name_with_a_slash_is_one_line_and_writes_nothing(pg, tmp_path):
+    """"a/../../../escaped" made a Parquet path out of the run folder: PostgreSQL takes any
+    character in a quoted name, and the extract wrote the file where the name pointed."""
+    with pytest.raises(ConfigError) as caught:
+        _extract(pg, tmp_path, """
+            CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);
+            CREATE TABLE "a/../../../escaped" (id int PRIMARY KEY, district_id int REFERENCES districts (id));
+            INSERT INTO "a/../../../escaped" VALUES (1, 1)""")
+    assert str(caught.value) == ("store ids: table 'a/../../../escaped' has a slash in its name, which no Parquet "
+                                 "file name of the extract can hold; rename it in PROD, or leave it out "
+                                 "(exclude_tables, the graph walk)")
+    assert not list(tmp_path.rglob("*.parquet"))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

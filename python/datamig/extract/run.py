@@ -43,6 +43,15 @@ def _file_entry(path: Path, base: Path) -> dict:
     return {"path": str(path.relative_to(base)), "bytes": path.stat().st_size, "sha256": _sha256(path)}
 
 
+def _file_name(what: str, name: str) -> str:
+    """`name`.parquet, where a slash would make a folder of the name, or a path out of the run
+    folder ("../../x"): PostgreSQL and Neo4j take any character in a quoted name."""
+    if "/" in name or "\\" in name:
+        raise ConfigError(f"{what} {name!r} has a slash in its name, which no Parquet file name of the extract "
+                          "can hold; rename it in PROD, or leave it out (exclude_tables, the graph walk)")
+    return f"{name}.parquet"
+
+
 def _whole_tables(cfg: Config, tables: dict[str, Table], fks: list[ForeignKey]) -> set[str]:
     """Lookup tables copied whole: those listed as `whole`, and with `default_policy: whole`
     every table that no FK makes belong to anything (no parent, so no district)."""
@@ -89,7 +98,7 @@ def _slice_postgres(cfg: Config, env, tables, fks, district: int, out: Path, pro
 def _write_tables(tables: dict[str, Table], ws: Workspace, out: Path, closure: Closure) -> dict:
     entries = {}
     for table_id, table in sorted(tables.items()):
-        path = out / table.store / f"{table.name}.parquet"
+        path = out / table.store / _file_name(f"store {table.store}: table", table.name)
         path.parent.mkdir(parents=True, exist_ok=True)
         ws.write_parquet(table, path)
         rows, down, text_bytes = ws.sizes(table)
@@ -134,12 +143,12 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
         nodes, rels = {}, {}
         for label in writer.names("nodes"):
             key = cfg.graph.node_keys.get(label)
-            path = out / store.name / "nodes" / f"{label}.parquet"
+            path = out / store.name / "nodes" / _file_name(f"store {store.name}: label", label)
             nodes[label] = {**writer.finish("nodes", label, [key] if key else [], path), "key": key,
                             **_file_entry(path, out)}
             _check_node_key(cfg, label, key, nodes[label]["columns"])
         for rel_type in writer.names("relationships"):
-            path = out / store.name / "relationships" / f"{rel_type}.parquet"
+            path = out / store.name / "relationships" / _file_name(f"store {store.name}: relationship type", rel_type)
             sort = ["start_label", "start_key", "end_label", "end_key"]
             rels[rel_type] = {**writer.finish("relationships", rel_type, sort, path), **_file_entry(path, out)}
     finally:
