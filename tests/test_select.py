@@ -101,3 +101,14 @@ def test_a_selection_name_prod_lacks_is_one_line_naming_the_setting(tiny_estate,
 
 def _line(text: str, old: str) -> int:
     return text[:text.index(old)].count("\n") + 1
+
+
+def test_the_cli_table_says_which_filters_a_district_fails(tiny_estate, tmp_path):
+    """'recommended: none ... (the eligible column says which each fails' over a column that
+    said only 'no' (the Markdown report said why; the terminal did not)."""
+    env = {**os.environ, **tiny_estate["env"], "COLUMNS": "250"}
+    result = subprocess.run([str(ROOT / ".venv/bin/datamig"), "select-districts", "--out-dir", str(tmp_path / "out")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("│ 42 "))
+    assert "no: students < 5,000" in row and "schools < 10" in row, row

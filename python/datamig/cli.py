@@ -448,7 +448,7 @@ def select_districts_cmd(
     table = Table("district", "name", "score", "class", "records", "eligible")
     for r in result["districts"]:
         table.add_row(str(r["district"]), r["name"], f"{r['score']:.2f}", r["size_class"],
-                      f"{r['total_records']:,}", "yes" if r["eligible"] else "no")
+                      f"{r['total_records']:,}", "yes" if r["eligible"] else "no: " + "; ".join(r["failed_filters"]))
     console.print(table)
     from .select.run import pilots_text, recommended_text
 
