@@ -3,7 +3,6 @@ module's own (emptied and refilled by each test), read with the shipped config's
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import neo4j
@@ -12,6 +11,7 @@ import pytest
 
 import _pg_cluster
 from datamig.errors import MigrationFailed
+from test_analyze import _wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Shapes-Neo-Pw-do-not-print"
@@ -30,18 +30,6 @@ def graph(tmp_path_factory):
         yield url
     finally:
         server.stop(pid)
-
-
-def _wait_for(driver, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            driver.verify_connectivity()
-            return
-        except neo4j.exceptions.ServiceUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def _fill(url: str, *cypher: str) -> None:
