@@ -193,8 +193,8 @@ def _extract_as_reader(pg, tmp_path: Path, ddl: str, grant: str, config: str = "
         conn.execute(ddl + ";" + grant.format(reader=reader))
     path = tmp_path / "datamig.yaml"
     path.write_text("version: 1\nstores:\n  ids: {kind: postgres, prod_env: PROD_IDS_URL, cert_env: CERT_IDS_URL}\n"
-                      f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n"
-                      + config)
+                    f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n"
+                    + config)
     url = f"postgresql://{reader}:{password}@127.0.0.1:{pg.port}/{dbname}"
     env = {**os.environ, "PROD_IDS_URL": url, "DATAMIG_CONFIG": str(path)}
     result = subprocess.run([str(DATAMIG), *command], env=env, capture_output=True, text=True, cwd=tmp_path)

@@ -73,7 +73,8 @@ def _name_pairs(ds: Dataset, planned: dict[str, Planned]) -> list[str]:
         for last in _name_columns(ds, planned, "last_name"):
             f, ln = (f"trim(cast({naming.quote(c)} as varchar))" for c in (first, last))
             parts.append(f"    select\n        {f} || ' ' || {ln} as value,\n        length({f}) as split{source}"
-                         f"\n    where\n        {f} <> '' and {ln} <> ''\n        and ({f} like '% %' or {ln} like '% %')")
+                         f"\n    where\n        {f} <> '' and {ln} <> ''"
+                         f"\n        and ({f} like '% %' or {ln} like '% %')")
     return parts
 
 
