@@ -173,6 +173,16 @@ def test_dbt_run_with_a_district_var_that_is_no_district_id_says_so(work):
     _nothing_written(work)
 
 
+def test_dbt_run_with_a_null_district_var_says_it_is_no_district_id(work):
+    """`{district: null}` renders as None, which the plugin took for the lint target's absent
+    district: the error was "run folder latest-dNone not found", as if the run were missing."""
+    proc = _dbt_run(work, "{district: null}")
+    assert proc.returncode != 0
+    assert "--vars district: 'None' is not a district id (a positive whole number)" in proc.stdout, proc.stdout
+    assert "run folder" not in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+    _nothing_written(work)
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "-3", "4.5", "042", "True", "None", "1 or 1=1", " 42", "9" * 20])
 def test_the_plugin_refuses_a_district_var_that_is_no_district_id(value):
     with pytest.raises(DbtRuntimeError, match=re.escape(f"--vars district: {value!r} is not a district id")):

@@ -57,7 +57,8 @@ class Plugin(BasePlugin):
             # dbt prints its own errors as one clean line; anything else becomes a traceback
             raise DbtRuntimeError(f"datamig.dbt_plugin: {exc}") from None
         run_dir, run_id = config.get("run_dir"), str(config.get("run_id") or "")
-        _check_district_var(config.get("district"))
+        if "district" in config:  # the lint target names none; `{district: null}` renders as None
+            _check_district_var(str(config["district"]))
         _check_run_id(run_id)
         if run_dir and not Path(run_dir).is_dir():
             # else DuckDB fails to open <run>/warehouse.duckdb, in ~200 lines of traceback
