@@ -200,6 +200,22 @@ def _dbt_run(work, dbt_vars: str, command: str = "run") -> subprocess.CompletedP
                            "--vars", dbt_vars], cwd=ROOT, env=_env(work), capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.parametrize("command", ["build", "test", "show"])
+def test_dbt_on_the_lint_target_of_anything_but_parsing_is_one_line(work, command):
+    """The lint target (no salt: a random key; no run folder; an in-memory DuckDB) built models
+    from the newest extract and tested an empty database: `dbt test --target lint` was ~435
+    "table does not exist" errors, `dbt build -s ids__states` six, naming neither the target."""
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), command, "--select", "ids__states", "--target", "lint",
+                           "--project-dir", str(ROOT), "--profiles-dir", str(ROOT), "--target-path", str(work / "target"),
+                           "--log-path", str(work / "logs")], cwd=ROOT, env=_env(work), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0
+    assert (f"datamig.dbt_plugin: target 'lint' only parses and lints (no salt, no run folder): dbt {command} "
+            "runs on the default target, dev") in proc.stdout, proc.stdout
+    assert "does not exist" not in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+    _nothing_written(work)
+
+
 def test_dbt_run_directly_takes_the_runs_verdict_away(work):
     """A direct `dbt build --empty` after the gate rewrote final/ (every file empty), and `datamig
     load` loaded it on the old PASSED: a build replaces the final/ the report judged, so the

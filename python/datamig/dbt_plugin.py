@@ -50,6 +50,7 @@ UNANONYMIZED = re.compile(r"\b(?:stg|int)_|\bsource\s*\(|staging|intermediate|\b
 class Plugin(BasePlugin):
     def initialize(self, config: Dict[str, Any]) -> None:
         # config also carries the profile's `settings`; only our keys are read.
+        _check_parse_only(config)
         try:
             ruleset = load_rules(config.get("rules_file"))
             self.engine = Engine(ruleset, self._keys(config, ruleset), config.get("locale"))
@@ -115,6 +116,15 @@ def _command() -> str | None:
 
 def _run_name(run_dir: str, run_id: str) -> str:
     return run_id or Path(run_dir).resolve().name  # the transform runs dbt inside the run folder: "."
+
+
+def _check_parse_only(config: Dict[str, Any]) -> None:
+    """A target without the salt (lint) has a random key, no run folder and an in-memory DuckDB:
+    models built there read the newest extract for nothing, and tests met an empty database
+    (`dbt test --target lint`: ~435 "table does not exist" errors, naming no target)."""
+    if not config.get("require_salt", True) and _command() in READS_DATA:
+        raise DbtRuntimeError(f"datamig.dbt_plugin: target '{_flag('TARGET') or 'lint'}' only parses and lints "
+                              f"(no salt, no run folder): dbt {_command()} runs on the default target, dev")
 
 
 def _check_extracted(run_dir: str | None, run_id: str) -> None:
