@@ -976,6 +976,24 @@ def test_dbt_project_anonymizes_and_never_writes_the_salt(tmp_path, plugin):
             assert secret not in text, f"key material in {path}"       # ...but no key material
 
 
+def test_a_model_selected_without_int_pii_values_built_is_one_line(tmp_path):
+    """`dbt build -s ids__students` on a new run (int_pii_values, a table parent, not selected):
+    each model failed in dm_taken's UDF, in a Python traceback; now it fails when it compiles."""
+    root = tmp_path / "proj"
+    _dbt_project(root)
+    with salt_env(SALT):
+        result = _dbt(root, "run", "-s", "raw_people", "people_anon")
+        assert not result.success
+        failed = [r for r in result.result if r.status == "error"]
+        assert [r.node.name for r in failed] == ["people_anon"]
+        assert failed[0].message.splitlines()[1].strip() == (
+            "int_pii_values is not built in this run's warehouse: select it with the model (dbt build -s +MODEL) "
+            "or build it first (dbt run -s int_pii_values)")
+        assert "Traceback" not in failed[0].message and "Python exception" not in failed[0].message
+        assert _dbt(root, "run", "-s", "int_pii_values").success
+        assert _dbt(root, "run", "-s", "people_anon").success      # its table parent built before: it runs
+
+
 def test_dbt_run_without_salt_stops_before_any_model(tmp_path):
     root = tmp_path / "proj"
     _dbt_project(root)

@@ -26,9 +26,17 @@ CAST({{ e }} AS VARCHAR)
 {%- endmacro %}
 
 {# The slice's real phones and SSNs (int_pii_values, encrypted), which a permuted fake must not be:
-   a token the mask_format and jsonb UDFs take (anonymize/taken.py). #}
+   a token the mask_format and jsonb UDFs take (anonymize/taken.py). A model built without it
+   (`dbt build -s ids__students` on a new run: a table parent not selected) failed in the UDF,
+   in a Python traceback per model; checked here, when the model compiles, in one line. #}
 {% macro anon_taken() -%}
-dm_taken({{ anon_literal(ref('int_pii_values')) }})
+{%- set taken = ref('int_pii_values') -%}
+{%- if execute and flags.WHICH in ('build', 'run', 'retry', 'show')
+      and adapter.get_relation(taken.database, taken.schema, taken.identifier) is none -%}
+{{ exceptions.raise_compiler_error("int_pii_values is not built in this run's warehouse: select it with the model "
+   ~ "(dbt build -s +MODEL) or build it first (dbt run -s int_pii_values)") }}
+{%- endif -%}
+dm_taken({{ anon_literal(taken) }})
 {%- endmacro %}
 
 {% macro anon_domain_key(domain) -%}
