@@ -419,6 +419,23 @@ def test_dbt_test_against_cert_without_a_run_id_is_one_clear_error(tiny_estate, 
     assert "Nothing to do" not in proc.stdout and " FAIL " not in proc.stdout and " ERROR " not in proc.stdout
 
 
+def test_dbt_test_against_cert_of_a_run_never_loaded_is_one_clear_error(tiny_estate, tmp_path):
+    """A mistyped or rolled-back run id: every test looked at no row (none of the run's keys in
+    datamig.run_keys) and passed, exit 0, a green CI over nothing."""
+    from datamig.verify.dbt_cert import profile_env
+
+    env = {**os.environ, **profile_env(tiny_estate["env"]["CERT_IDS_URL"], "public")}
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "test", "--profiles-dir", str(ROOT), "--target", "cert",
+                           "--vars", "{district: 42, run_id: mig-20990101-000000-d42}", "--select", "tag:ids",
+                           "--indirect-selection", "cautious", "--exclude", "tag:leak",
+                           "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert ("run mig-20990101-000000-d42 loaded no rows into CERT database cert_ids (datamig.run_keys has none of "
+            "it: a run id never loaded, or rolled back): its tests would pass over no rows") in proc.stdout, proc.stdout
+    assert " PASS " not in proc.stdout and " FAIL " not in proc.stdout and "Traceback" not in proc.stdout
+
+
 def test_dbt_test_against_cert_with_a_district_var_that_is_no_district_id_is_one_clear_error(tiny_estate, tmp_path):
     """The cert target has no plugin to refuse it: every test compared `district_id = abc`."""
     from datamig.verify.dbt_cert import profile_env
