@@ -303,6 +303,25 @@ def test_dbt_test_of_a_run_never_built_is_one_line(work):
     assert sorted(p.name for p in run.iterdir()) == ["extract"]
 
 
+def test_dbt_test_of_a_run_only_documented_is_one_line(work):
+    """`dbt docs generate` (or `dbt compile`) on a new run opens, so creates, an empty
+    warehouse.duckdb: `dbt test` then took the run for built and failed every test (~5,200 lines
+    of "table does not exist")."""
+    import duckdb
+
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    (run / "final" / "ids").mkdir(parents=True)   # as the plugin prepares it for any command
+    duckdb.connect(str(run / "warehouse.duckdb")).close()
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    proc = _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}", command="test")
+    assert proc.returncode != 0
+    assert ("datamig.dbt_plugin: run mig-20990101-000000-d42 is not built: `dbt build` builds and tests it "
+            "(or `datamig transform`)") in proc.stdout, proc.stdout
+    assert " ERROR " not in proc.stdout and sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
 def test_dbt_run_directly_checks_the_run_id_and_its_district_as_the_cli_does(work):
     """`--vars '{run_id: "../analysis"}'` built a warehouse outside the runs folder, and a run id
     of district 42 with `district: 43` overwrote that run's final/, tested as district 43."""

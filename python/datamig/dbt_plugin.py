@@ -71,8 +71,8 @@ class Plugin(BasePlugin):
         if run_dir and _builds_models() and (refusal := loaded_run_refusal(Path(run_dir))):
             # `dbt build` with no run_id builds the district's newest run, loaded or not
             raise DbtRuntimeError(f"datamig.dbt_plugin: {refusal}")
+        _check_not_in_use(run_dir, run_id)  # first: a run being built has no final/ files yet
         _check_built(run_dir, run_id)
-        _check_not_in_use(run_dir, run_id)
         _check_show()
         _check_drift(run_dir)
         if run_dir and _builds_models():
@@ -139,8 +139,12 @@ def _check_extracted(run_dir: str | None, run_id: str) -> None:
 
 def _check_built(run_dir: str | None, run_id: str) -> None:
     """`dbt test` of a run never built (a new extract moves latest-dN) failed every test, ~430
-    "table does not exist" errors; its models are built by `dbt build`, which tests them too."""
-    if run_dir and _command() == "test" and not (Path(run_dir) / "warehouse.duckdb").is_file():
+    "table does not exist" errors; its models are built by `dbt build`, which tests them too.
+    Built means a model exported to final/: `dbt docs generate` or `compile` on a new run
+    leaves an empty warehouse.duckdb (dbt-duckdb creates the file it connects to)."""
+    if not (run_dir and _command() == "test"):
+        return
+    if not ((Path(run_dir) / "warehouse.duckdb").is_file() and any((Path(run_dir) / "final").rglob("*.parquet"))):
         raise DbtRuntimeError(f"datamig.dbt_plugin: run {_run_name(run_dir, run_id)} is not built: `dbt build` "
                               "builds and tests it (or `datamig transform`)")
 
