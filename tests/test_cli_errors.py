@@ -206,9 +206,9 @@ def test_dbt_on_the_lint_target_of_anything_but_parsing_is_one_line(work, comman
     from the newest extract and tested an empty database: `dbt test --target lint` was ~435
     "table does not exist" errors, `dbt build -s ids__states` six, naming neither the target."""
     proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), command, "--select", "ids__states", "--target", "lint",
-                           "--project-dir", str(ROOT), "--profiles-dir", str(ROOT), "--target-path", str(work / "target"),
-                           "--log-path", str(work / "logs")], cwd=ROOT, env=_env(work), capture_output=True, text=True,
-                          timeout=600)
+                           "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+                           "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+                          cwd=ROOT, env=_env(work), capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0
     assert (f"datamig.dbt_plugin: target 'lint' only parses and lints (no salt, no run folder): dbt {command} "
             "runs on the default target, dev") in proc.stdout, proc.stdout
@@ -320,6 +320,30 @@ def test_dbt_test_of_a_run_only_documented_is_one_line(work):
     assert ("datamig.dbt_plugin: run mig-20990101-000000-d42 is not built: `dbt build` builds and tests it "
             "(or `datamig transform`)") in proc.stdout, proc.stdout
     assert " ERROR " not in proc.stdout and sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
+def test_dbt_test_under_another_salt_than_the_builds_is_one_line(work):
+    """The text-leak tests join the output's hashed emails, phones and SSNs with int_pii_values'
+    keyed hashes: under another salt none matched, and a planted leak passed."""
+    import duckdb
+
+    run = work / "runs" / "mig-20990101-000000-d42"
+    (run / "extract").mkdir(parents=True)
+    (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+    _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}")    # no Parquet to read: its models fail
+    assert (run / "salt-check").is_file()
+    duckdb.sql(f"copy (select 1 as id) to '{run / 'final' / 'ids.parquet'}' (format parquet)")  # as if built
+    proc = _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}", command="test")
+    assert "is not the one" not in proc.stdout
+    other = "another-salt-0123456789abcdef"
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "test", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+                           "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                           "--vars", "{district: 42, run_id: mig-20990101-000000-d42}"],
+                          cwd=ROOT, env=_env(work, DATAMIG_SALT=other), capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert ("datamig.dbt_plugin: the salt is not the one run mig-20990101-000000-d42 was built with: its leak tests "
+            "would compare other keys and pass; export the build's salt, or build the run again") in proc.stdout
+    assert " PASS " not in proc.stdout and SALT not in proc.stdout and other not in proc.stdout
 
 
 def test_dbt_run_directly_checks_the_run_id_and_its_district_as_the_cli_does(work):

@@ -41,6 +41,7 @@ from .runfiles import read_json_or_none
 from .transform.drift import check_drift
 from .transform.validation_report import REPORT as VALIDATION_REPORT
 
+SALT_CHECK = "salt-check"  # in the run folder: _salt_check() of the salt that built its warehouse
 READS_DATA = ("build", "run", "retry", "test", "show")  # dbt commands that read the run's extract or warehouse
 # what `dbt show` must not be asked for: models and sources of PROD's values, before anonymization,
 # and the extract's own files (`--inline "select * from read_parquet('…/extract/ids/students.parquet')"`)
@@ -75,8 +76,10 @@ class Plugin(BasePlugin):
         _check_built(run_dir, run_id)
         _check_show()
         _check_drift(run_dir)
+        _check_salt(run_dir, run_id, self.engine.keys)
         if run_dir and _builds_models():
             _forget_verdict(Path(run_dir))
+            (Path(run_dir) / SALT_CHECK).write_text(_salt_check(self.engine.keys) + "\n")
         _prepare_final_dirs(run_dir)
 
     @staticmethod
@@ -169,6 +172,25 @@ def _check_show() -> None:
         raise DbtRuntimeError("datamig.dbt_plugin: dbt show of a staging or intermediate model or a source would "
                               "print PROD's real values (and dbt keeps the preview in its log): show a mart, e.g. "
                               "ids__students, which holds the anonymized rows")
+
+
+def _salt_check(keys: Keys) -> str:
+    """A keyed hash of a fixed text: tells whether two salts are the same, as int_pii_values'
+    keyed hashes already could, and nothing else."""
+    return keys.sha_hex("datamig.salt_check", "salt check")
+
+
+def _check_salt(run_dir: str | None, run_id: str, keys: Keys) -> None:
+    """`dbt test` under another salt than the build's: the text-leak tests hash the output's
+    emails, phones and SSNs to join them with int_pii_values' keyed hashes, so none matched and
+    a leak passed. A run built before this check has no record: not checked."""
+    if not (run_dir and _command() == "test"):
+        return
+    recorded = Path(run_dir) / SALT_CHECK
+    if recorded.is_file() and recorded.read_text().strip() != _salt_check(keys):
+        raise DbtRuntimeError(f"datamig.dbt_plugin: the salt is not the one run {_run_name(run_dir, run_id)} "
+                              "was built with: its leak tests would compare other keys and pass; export the "
+                              "build's salt, or build the run again")
 
 
 def _forget_verdict(run_dir: Path) -> None:
