@@ -275,3 +275,24 @@ def test_timestamp_window_accepts_an_unquoted_yaml_date(tmp_path):
 def test_bad_regex_pattern(tmp_path, pattern, needle):
     path, line = copy_with(tmp_path, "pattern: '^[0-9]{3}-[0-9]{3}-[0-9]{4}$'", f"pattern: {pattern}")
     error(path, "rule 'phone_format'", "pattern", needle, line=line)
+
+
+def test_a_range_on_a_numeric_without_precision_runs_on_the_text_it_lands_as(tmp_path):
+    """A numeric without precision lands in the warehouse as its text (pg_types.duckdb_type), where
+    `gpa between 0 and 4` was DuckDB's 'Cannot mix values of type VARCHAR and INTEGER_LITERAL':
+    the rule's test errored on every run. The rule compares the number, in DuckDB and PostgreSQL."""
+    import duckdb
+
+    from datamig.extract.pg_types import duckdb_type
+    from datamig.scaffold.layout import Dataset
+    ds = Dataset("ids", "grades", "ids/grades.parquet", {"id": "integer", "gpa": "numeric"}, ("id",))
+    rule = {"name": "gpa_0_4", "check": "range", "table": "ids.grades", "column": "gpa", "min": 0, "max": 4.5,
+            "severity": "error"}
+    tests = render_validation({"rules": [rule], "path": tmp_path / "rules.yaml"}, [ds])
+    [[test]] = [t for cols in tests.column.values() for t in cols.values()]
+    expression = test["datamig_expression"]["arguments"]["expression"]
+    conn = duckdb.connect()
+    conn.execute(f"create table grades (gpa {duckdb_type('numeric')})")
+    conn.execute("insert into grades values ('3.5'), ('10'), (null), ('NaN'), ('4.5'), ('-0.00000000000000000001')")
+    failing = conn.execute(f"select gpa from grades where not ({expression}) order by gpa").fetchall()
+    assert failing == [("-0.00000000000000000001",), ("10",), ("NaN",)]

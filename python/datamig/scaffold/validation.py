@@ -72,6 +72,10 @@ def _date(v: Any) -> bool:
     return True
 
 
+def _unconstrained_numeric(pg_type: str) -> bool:
+    return pg_type.strip().lower() in ("numeric", "decimal")
+
+
 def _month_day(v: Any) -> bool:
     # a cut-off every year has (not 02-29); pasted into SQL, so nothing but its digits
     if not (isinstance(v, str) and re.fullmatch(r"[0-9]{2}-[0-9]{2}", v)):
@@ -281,7 +285,12 @@ class Renderer:
     def _range(self, rule):
         ds = self.dataset(rule, rule["table"])
         col = self.column(rule, ds, rule["column"])
-        self.add(rule, ds, "datamig_expression", {"expression": f"{col} is null or {col} between {rule['min']} and {rule['max']}"}, rule["column"])
+        if _unconstrained_numeric(ds.columns[rule["column"]]):
+            # it lands in the warehouse as its text (pg_types.duckdb_type), which DuckDB will not
+            # compare with a number; a double holds NaN and Infinity, which fail the range as in CERT
+            col = f"cast({col} as double precision)"
+        expression = f"{col} is null or {col} between {rule['min']} and {rule['max']}"
+        self.add(rule, ds, "datamig_expression", {"expression": expression}, rule["column"])
 
     def _age_between(self, rule):
         ds = self.dataset(rule, rule["table"])
