@@ -178,6 +178,25 @@ def test_a_link_from_text_to_an_integer_key_skips_values_that_are_no_integer(pg,
     assert manifest["tables"]["ids.legacy"]["rows"] == 6
 
 
+
+@pytest.mark.parametrize("key_type, landed", [("numeric", ["1.5", "20.25", "30"]),
+                                              ("numeric(6,2)", ["1.50", "20.25", "30.00"])])
+def test_a_link_from_text_to_a_numeric_key_skips_values_that_are_no_number(pg, tmp_path, key_type, landed):
+    """A numeric travels as its text (6f32732, cd9434f), so the link's check of the values
+    PostgreSQL reads as the key took text to text and sent 'N/A': 'invalid input syntax for type
+    numeric' stopped the whole extract, in DuckDB's traceback."""
+    manifest, base = _extract(pg, tmp_path, f"""
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE codes (code {key_type} PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE legacy (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), ext_ref text);
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO codes VALUES (1.5, 1), (20.25, 2), (30, 2), (1000, 2);
+        INSERT INTO legacy VALUES (1, 1, ' 20.25'), (2, 1, 'N/A'), (3, 1, '3e1'), (4, 1, '0x10');""",
+        config='links: ["ids.legacy.ext_ref -> ids.codes.code"]\n')
+    assert _rows(base, "codes", "CAST(code AS VARCHAR), district_id") == list(zip(landed, [1, 2, 2]))
+    assert manifest["tables"]["ids.legacy"]["rows"] == 4
+
+
 def _extract_as_reader(pg, tmp_path: Path, ddl: str, grant: str, config: str = "",
                        command: tuple[str, ...] = ("extract", "--district", "1")
                        ) -> tuple[subprocess.CompletedProcess, str]:

@@ -87,12 +87,20 @@ def _parses(value: str, value_type: str, key_type: str) -> str:
     bigint parent: they match no row, where PostgreSQL's cast of them stopped the whole extract
     (invalid input syntax for type integer)."""
     target = pg_types.duckdb_type(key_type)
-    kind = "DECIMAL" if target.startswith("DECIMAL") else "INT" if target in ("SMALLINT", "INTEGER", "BIGINT") else ""
-    if not kind or pg_types.workspace_type(value_type) == pg_types.workspace_type(key_type):
+    # a numeric without precision lands as VARCHAR, yet PostgreSQL casts the values sent to it
+    unbounded = key_type.strip().lower() in ("numeric", "decimal")
+    kind = "DECIMAL" if target.startswith("DECIMAL") or unbounded else \
+        "INT" if target in ("SMALLINT", "INTEGER", "BIGINT") else ""
+    # the same PostgreSQL type needs no check; a workspace type alone does not say it (a numeric
+    # travels as text, as a text column does)
+    same = pg_types.workspace_type(value_type) == pg_types.workspace_type(key_type) and \
+        (pg_types.native(key_type) or value_type.strip().lower() == key_type.strip().lower())
+    if not kind or same:
         return "TRUE"
     text = f"CAST({value} AS VARCHAR)"
+    check = f"regexp_full_match({text}, {lit(_NUMBER_TEXT[kind])})"
     # in range too: an integer beyond the key's type stops PostgreSQL's cast as well
-    return f"(regexp_full_match({text}, {lit(_NUMBER_TEXT[kind])}) AND TRY_CAST({text} AS {target}) IS NOT NULL)"
+    return check if unbounded else f"({check} AND TRY_CAST({text} AS {target}) IS NOT NULL)"
 
 
 def _check_names_apart(table: Table) -> None:
