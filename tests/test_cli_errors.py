@@ -336,14 +336,19 @@ def test_dbt_test_under_another_salt_than_the_builds_is_one_line(work):
     proc = _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}", command="test")
     assert "is not the one" not in proc.stdout
     other = "another-salt-0123456789abcdef"
-    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "test", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-                           "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-                           "--vars", "{district: 42, run_id: mig-20990101-000000-d42}"],
-                          cwd=ROOT, env=_env(work, DATAMIG_SALT=other), capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0
-    assert ("datamig.dbt_plugin: the salt is not the one run mig-20990101-000000-d42 was built with: its leak tests "
-            "would compare other keys and pass; export the build's salt, or build the run again") in proc.stdout
-    assert " PASS " not in proc.stdout and SALT not in proc.stdout and other not in proc.stdout
+    recorded = (run / "salt-check").read_text()
+    # and a build of one model (it would read the other salt's int_pii_values and record its own)
+    for command in ("test", "run"):
+        proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), command, "--project-dir", str(ROOT), "--profiles-dir",
+                               str(ROOT), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                               "--vars", "{district: 42, run_id: mig-20990101-000000-d42}", "-s", "ids__students"],
+                              cwd=ROOT, env=_env(work, DATAMIG_SALT=other), capture_output=True, text=True, timeout=600)
+        assert proc.returncode != 0
+        assert ("datamig.dbt_plugin: the salt is not the one run mig-20990101-000000-d42 was built with: its models "
+                "and leak tests would mix two keys; export the build's salt, or build every model again under this "
+                "one (datamig transform --district 42 --run-id mig-20990101-000000-d42)") in proc.stdout, proc.stdout
+        assert " PASS " not in proc.stdout and SALT not in proc.stdout and other not in proc.stdout
+        assert (run / "salt-check").read_text() == recorded
 
 
 def test_dbt_run_directly_checks_the_run_id_and_its_district_as_the_cli_does(work):

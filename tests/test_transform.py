@@ -28,7 +28,8 @@ RUN_OTHER = "mig-20260101-000002-d42"      # other salt, a subset
 RUN_LEAK = "mig-20260101-000003-d42"       # planted leaks, in a copy of the project
 RUN_TWIN = "mig-20260101-000011-d42"       # a real phone that is another guardian's fake
 RUN_STOPPED = "mig-20260101-000012-d42"    # a re-transform that stops in dbt
-RUN_COMPOUND = "mig-20260101-000013-d42"   # a student named with a two-word first and last name
+RUN_COMPOUND = "mig-20260101-000020-d42"   # a student named with a two-word first and last name
+RUN_RESALTED = "mig-20260101-000021-d42"   # built under one salt, then transformed whole under another
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 SSN = re.compile(r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b")
 PHONE = re.compile(r"(\+?1[ .-]?)?(\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b")
@@ -454,6 +455,18 @@ def test_preload_imports_dbt_in_the_background():
             "('dbt.cli.main', 'dbt.task.build', 'dbt.adapters.duckdb')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['dbt.adapters.duckdb', 'dbt.cli.main', 'dbt.task.build']"
+
+
+def test_a_full_transform_builds_a_run_again_under_another_salt(xcfg, env, built):
+    """The build records its salt (salt-check), and dbt refuses a build or test under another
+    (models and leak tests would mix two keys); `datamig transform`, which builds every model
+    again, is how a run changes salt."""
+    from datamig.transform import transform
+
+    run = clone_run(xcfg.out_dir, RUN_A, RUN_RESALTED)
+    shutil.copy2(built[1] / "salt-check", run / "salt-check")
+    report = transform(xcfg, {**env, "DATAMIG_SALT": OTHER_SALT}, RUN_RESALTED, 42, root=ROOT)
+    assert report["counts"]["tests"] > 0 and (run / "salt-check").read_text() != (built[1] / "salt-check").read_text()
 
 
 def test_other_salt_gives_other_names(built, other_salt):

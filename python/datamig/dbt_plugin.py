@@ -35,13 +35,12 @@ from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, DatamigError, NotFound
 from .extract.manifest import MANIFEST
-from .extract.runs import MAX_DISTRICT, checked_run_id, loaded_run_refusal
+from .extract.runs import MAX_DISTRICT, checked_run_id, district_of, loaded_run_refusal
 from .file_locks import in_use_refusal
 from .runfiles import read_json_or_none
 from .transform.drift import check_drift
-from .transform.validation_report import REPORT as VALIDATION_REPORT
+from .transform.validation_report import REPORT as VALIDATION_REPORT, SALT_CHECK
 
-SALT_CHECK = "salt-check"  # in the run folder: _salt_check() of the salt that built its warehouse
 READS_DATA = ("build", "run", "retry", "test", "show")  # dbt commands that read the run's extract or warehouse
 # what `dbt show` must not be asked for: models and sources of PROD's values, before anonymization,
 # and the extract's own files (`--inline "select * from read_parquet('…/extract/ids/students.parquet')"`)
@@ -183,14 +182,18 @@ def _salt_check(keys: Keys) -> str:
 def _check_salt(run_dir: str | None, run_id: str, keys: Keys) -> None:
     """`dbt test` under another salt than the build's: the text-leak tests hash the output's
     emails, phones and SSNs to join them with int_pii_values' keyed hashes, so none matched and
-    a leak passed. A run built before this check has no record: not checked."""
-    if not (run_dir and _command() == "test"):
+    a leak passed. A build too (`dbt run -s one_model`): its models would read the int_pii_values
+    of the other salt, and record its own salt for the tests. `datamig transform`, which builds
+    every model again, clears the record first. A run built before this check has no record."""
+    if not (run_dir and (_command() == "test" or _builds_models())):
         return
     recorded = Path(run_dir) / SALT_CHECK
     if recorded.is_file() and recorded.read_text().strip() != _salt_check(keys):
-        raise DbtRuntimeError(f"datamig.dbt_plugin: the salt is not the one run {_run_name(run_dir, run_id)} "
-                              "was built with: its leak tests would compare other keys and pass; export the "
-                              "build's salt, or build the run again")
+        name = _run_name(run_dir, run_id)
+        raise DbtRuntimeError(f"datamig.dbt_plugin: the salt is not the one run {name} was built with: its "
+                              "models and leak tests would mix two keys; export the build's salt, or build every "
+                              f"model again under this one (datamig transform --district "
+                              f"{district_of(name)} --run-id {name})")
 
 
 def _forget_verdict(run_dir: Path) -> None:

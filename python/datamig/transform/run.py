@@ -26,7 +26,7 @@ from ..scaffold.validation import load_validation_rules
 from ..services.envfile import find_project_root
 from . import drift
 from .dbt_run import require_salt, run_dbt
-from .validation_report import REPORT as VALIDATION_REPORT, build_report, write_report
+from .validation_report import REPORT as VALIDATION_REPORT, SALT_CHECK, build_report, write_report
 
 log = logging.getLogger("datamig.transform")
 
@@ -66,6 +66,8 @@ def transform(cfg: Config, env: Mapping[str, str], run_id: str | None, district:
         # final/ holds exactly what this build exported; the old verdict goes first, so a build
         # stopped half way leaves no report a load would take for this final/'s
         (run_dir / VALIDATION_REPORT).unlink(missing_ok=True)
+        if not (select or exclude or extra_args):  # every model is built again, under this salt
+            (run_dir / SALT_CHECK).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "final", ignore_errors=True)
         built = run_dbt(root, runs_dir, run_id, district, env=env, select=select, exclude=exclude,
                         extra=extra_args, progress=progress)

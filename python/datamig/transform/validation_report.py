@@ -28,6 +28,7 @@ from ..runfiles import write_text_atomic
 from . import failing_keys
 
 REPORT = "validation-report.json"
+SALT_CHECK = "salt-check"  # in the run folder: a keyed hash telling which salt built its warehouse (dbt_plugin)
 PASSED, WARNED, FAILED = "PASSED", "PASSED_WITH_WARNINGS", "FAILED"
 BUILTIN_RULES = {"unique": "pk_integrity", "not_null": "pk_integrity", "datamig_unique_key": "pk_integrity",
                  "relationships": "fk_integrity", "datamig_relationship": "fk_integrity"}
