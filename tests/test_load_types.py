@@ -1,0 +1,73 @@
+"""Column types round trip: the final Parquet in the shapes the extract lands (numeric and
+interval as text, ...) loads into CERT columns of the PROD types holding exactly PROD's values,
+and a rollback restores CERT exactly."""
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+import _pg_cluster
+from datamig.load import load_run, rollback_run
+from test_load import RUN
+from test_load_support import Cert, build_run, make_template, neo4j_server, start_cluster, IDS_DDL, HCP_DDL, WRITER
+
+pytestmark = pytest.mark.timeout(600)
+__all__ = ["neo4j_server"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = start_cluster()
+    try:
+        make_template(c, "ids_tpl", IDS_DDL)
+        make_template(c, "hcp1_tpl", HCP_DDL)
+        yield c
+    finally:
+        _pg_cluster.stop(c)
+
+
+@pytest.fixture
+def cert(cluster, neo4j_server, tmp_path) -> Cert:
+    return Cert(cluster, cluster, neo4j_server, tmp_path / "runs")
+
+
+# (CERT column type, the DuckDB expression the final Parquet holds, PROD's text of the value)
+CASES = [
+    ("numeric", "'1e-20'", "1e-20"),
+    ("numeric", "'12345678901234567890123456789012345.5'", "12345678901234567890123456789012345.5"),
+    ("numeric", "'-0'", "-0"),
+    ("numeric", "'1.10'", "1.10"),
+    ("numeric", "'NaN'", "NaN"),
+    ("numeric(12,3)", "CAST('-0.500' AS DECIMAL(12,3))", "-0.500"),
+    ("interval", "'P-1DT4H'", "-1 days +04:00:00"),
+    ("interval", "'P1Y2M3DT4H5M6.000007S'", "1 year 2 mons 3 days 04:05:06.000007"),
+    ("money", "'$1,234.50'", "$1,234.50"),
+    ("timetz", "'04:05:06+05:30'", "04:05:06+05:30"),
+    ("timestamptz", "CAST('2024-03-10 02:30:00+00' AS TIMESTAMPTZ)", "2024-03-10 02:30:00+00"),
+    ("date", "CAST('infinity' AS DATE)", "infinity"),
+    ("date", "CAST('-infinity' AS DATE)", "-infinity"),
+    ("timestamptz", "CAST('infinity' AS TIMESTAMPTZ)", "infinity"),
+    ("bytea", "'\\x00\\xFF'::BLOB", "\\x00ff"),
+    ("int[]", "[1, NULL, 3]", "{1,NULL,3}"),
+    ("text[]", "['a', NULL, 'b,c']", '{a,NULL,"b,c"}'),
+    ("numeric[]", "['1.10', '1e-20']", "{1.10,0.00000000000000000001}"),
+]
+
+
+@pytest.mark.parametrize("pg_type, final, prod", CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_a_value_loads_as_prod_holds_it_and_rolls_back(cert, pg_type, final, prod):
+    cert.sql("ids", f"""
+        CREATE TABLE typed (id bigint PRIMARY KEY, v {pg_type});
+        GRANT SELECT, INSERT, UPDATE, DELETE ON typed TO {WRITER};
+        INSERT INTO typed VALUES (1, NULL);""")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, {final}), (2, {final})) t(id, v))
+                                 TO '{run_dir / "final" / "ids" / "typed.parquet"}' (FORMAT parquet)""")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    want = cert.sql("ids", f"SELECT %s::{pg_type}::text", (prod,))[0][0]
+    assert cert.sql("ids", "SELECT v::text FROM typed ORDER BY id") == [(want,), (want,)]
+    assert cert.sql("ids", f"SELECT count(*) FROM typed WHERE v IS NOT DISTINCT FROM %s::{pg_type}", (prod,)) \
+        == [(2,)]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
