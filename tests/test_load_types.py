@@ -71,3 +71,30 @@ def test_a_value_loads_as_prod_holds_it_and_rolls_back(cert, pg_type, final, pro
         == [(2,)]
     rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.fingerprint() == before
+
+
+def test_graph_temporal_and_list_properties_load_and_roll_back_exactly(cert):
+    """Dates, zoned and local datetimes, lists and empty lists: CERT's before-images and the
+    run's values both keep their Neo4j types."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from test_load_support import sid
+
+    cert.cypher("""CREATE (:Student {student_id: $k, born: date('2010-02-03'),
+                                     seen: datetime('2024-01-02T03:04:05.123456+05:30'),
+                                     at: localdatetime('2024-01-02T03:04:05'), tags: [], ns: [1, 2],
+                                     days: [date('2020-01-01')], named: datetime('2024-06-01T10:00[Europe/Paris]')})""",
+                k=sid(0))
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    path = run_dir / "final" / "sp" / "nodes" / "Student.parquet"
+    t = pq.read_table(path)
+    n = t.num_rows
+    t = t.append_column("born", pa.array([None] * n, pa.date32()))
+    t = t.append_column("empty", pa.array([[]] * n, pa.list_(pa.string())))
+    pq.write_table(t, path)
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    rows = cert.cypher("MATCH (s:Student {student_id: $k}) RETURN s.empty AS e, s.born AS b", k=sid(1))
+    assert rows == [{"e": [], "b": None}]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
