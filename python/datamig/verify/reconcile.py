@@ -35,10 +35,25 @@ def _distinct(parquet: Path, columns: list[str]) -> Iterator[list[tuple]]:
         yield chunk
 
 
+def _pg_text(column: str, duck_type: str) -> str:
+    """DuckDB expression: the column's value as text PostgreSQL's input function reads back. A
+    list prints as '[1, 2]' and a BLOB as '\\x00\\xFF' in DuckDB, which PostgreSQL refuses (malformed
+    array literal, invalid hexadecimal digit): they are written as '{"1","2"}' and '\\x00ff'."""
+    if duck_type.endswith("[]"):
+        item = "CASE WHEN e IS NULL THEN 'NULL' ELSE '\"' || replace(replace(CAST(e AS VARCHAR), '\\', '\\\\'), " \
+               "'\"', '\\\"') || '\"' END"
+        return f"'{{' || array_to_string(list_transform({column}, e -> {item}), ',') || '}}'"
+    if duck_type == "BLOB":
+        return f"'\\x' || lower(hex({column}))"
+    return f"CAST({column} AS VARCHAR)"
+
+
 def _key_json(db: duckdb.DuckDBPyConnection, parquet: Path, key: list[str]) -> list[str]:
     """The Parquet's keys as JSON arrays of {column: text} objects, CHUNK rows each, made by
     DuckDB: no row passes through Python (at `reference` that took seconds of CPU)."""
-    fields = ", ".join(sql_literal(c) + ": CAST(" + _q(c) + " AS VARCHAR)" for c in key)
+    types = dict(db.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))",
+                            [str(parquet)]).fetchall())
+    fields = ", ".join(sql_literal(c) + ": " + _pg_text(_q(c), types[c]) for c in key)
     rows = db.execute(f"SELECT CAST(to_json(list({{{fields}}})) AS VARCHAR) FROM "
                       f"(SELECT *, row_number() OVER () - 1 AS _n FROM read_parquet(?)) GROUP BY _n // {CHUNK}",
                       [str(parquet)]).fetchall()
@@ -54,13 +69,22 @@ def pg_present(url: str, schema: str, tables: Sequence[Keyed]) -> list[int]:
         # probes the table's index once per key rather than hashing the keys (see dbt_cert)
         conn.execute("SET enable_nestloop = off")
         for t in tables:
-            names = sql.SQL(", ").join(sql.Identifier(k) for k in t.key)
-            typed = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(k), sql.SQL(t.types[k])) for k in t.key)
-            query = sql.SQL("SELECT count(*) FROM {} WHERE ({}) IN "
-                            "(SELECT {} FROM jsonb_to_recordset(%s::jsonb) AS x ({}))").format(
-                sql.Identifier(schema, t.table), names, names, typed)
+            query = sql.SQL("SELECT count(*) FROM {} AS t WHERE ROW({})::text IN "
+                            "(SELECT ROW({})::text FROM jsonb_to_recordset(%s::jsonb) AS x ({}))").format(
+                sql.Identifier(schema, t.table), *_row_texts(t))
             out.append(sum(conn.execute(query, (chunk,)).fetchone()[0] for chunk in _key_json(db, t.parquet, t.key)))
     return out
+
+
+def _row_texts(t: Keyed) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
+    """CERT's key columns, the Parquet's read as their CERT types, and the recordset's columns
+    (text). Compared as the text of a row: a key of a table without primary key is all its
+    columns, and there a NULL (never equal to itself) or a json (no equality operator) made the
+    row count as missing or the query fail."""
+    cert = sql.SQL(", ").join(sql.Identifier("t", k) for k in t.key)
+    final = sql.SQL(", ").join(sql.SQL("{}::{}").format(sql.Identifier("x", k), sql.SQL(t.types[k])) for k in t.key)
+    texts = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(k)) for k in t.key)
+    return cert, final, texts
 
 
 def parquet_rows(parquet: Path) -> int:
