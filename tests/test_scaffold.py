@@ -468,3 +468,17 @@ def test_a_regex_rule_means_the_whole_value_in_cert_as_in_the_transform(tiny_est
     shown = [json.loads(line)["data"] for line in proc.stdout.splitlines() if '"preview"' in line]
     assert json.loads(shown[0]["preview"]) == [{"part": False, "whole": True, "flag": True, "either": True,
                                                 "anchored": True}]
+
+
+def test_a_table_with_a_unique_key_only_is_keyed_as_the_loader_records_it():
+    """The loader records a run's keys of such a table by its unique key; the CERT model of
+    validate-migration looked them up by every column, found none and tested no row."""
+    from datamig.analyze.model import Column, Estate, Table
+    from datamig.config import load_config
+    from datamig.scaffold.layout import datasets
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "datamig.yaml")
+    cols = [Column("code", "text", False, 1), Column("v", "integer", True, 2)]
+    table = Table("ids", "public", "codes", cols, (), unique_keys=[("code",)])
+    (ds,) = [d for d in datasets(cfg, Estate(tables={table.id: table})) if d.name == "codes"]
+    assert ds.key == ("code",)
