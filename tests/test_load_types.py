@@ -98,3 +98,22 @@ def test_graph_temporal_and_list_properties_load_and_roll_back_exactly(cert):
     assert rows == [{"e": [], "b": None}]
     rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.fingerprint() == before
+
+
+@pytest.mark.parametrize("base, final, prod", [
+    ("numeric(12,3)", "CAST('1.500' AS DECIMAL(12,3))", "1.500"), ("integer", "5::INTEGER", "5"),
+    ("date", "DATE '2020-01-01'", "2020-01-01"), ("text", "'x'", "x")])
+def test_a_domain_column_takes_final_values_of_its_base_type(cert, base, final, prod):
+    """The drift check compared a typed final column (DECIMAL, INTEGER, DATE) with the domain's
+    name, which reads as text, and refused the load ('cannot be written to CERT type d')."""
+    cert.sql("ids", f"""CREATE DOMAIN d AS {base}; CREATE TYPE e AS ENUM ('a', 'b');
+        CREATE TABLE dom (id bigint PRIMARY KEY, v d, en e);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON dom TO {WRITER};""")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, {final}, 'b')) t(id, v, en))
+                                 TO '{run_dir / "final" / "ids" / "dom.parquet"}' (FORMAT parquet)""")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert cert.sql("ids", "SELECT v::text, en::text FROM dom") == [(prod, "b")]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before

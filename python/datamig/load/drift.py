@@ -88,6 +88,13 @@ def compatible(final_type: str, cert_pg_type: str) -> bool:
     return source in _TEXTUAL and target in _TEXTUAL and not (source == "VARCHAR" and target == "UUID")
 
 
+def _fits(final_type: str, cert_type: str, base_type: str) -> bool:
+    """A domain's name tells nothing of its values (it reads as text): a final column typed as
+    its base type (a DECIMAL for a domain over numeric(12,3), a DATE, an INTEGER) fits it too;
+    PostgreSQL checks the domain's constraints on the way in."""
+    return compatible(final_type, cert_type) or bool(base_type) and compatible(final_type, base_type)
+
+
 def check_store(catalog: StoreCatalog, final: dict[str, list[tuple[str, str]]]) -> list[Problem]:
     """`final`: table -> [(column, DuckDB type)] of the store's final Parquet."""
     problems = []
@@ -102,7 +109,8 @@ def check_store(catalog: StoreCatalog, final: dict[str, list[tuple[str, str]]]) 
             col = cert_cols.get(name)
             if col is None:
                 problems.append(Problem(store, table, name, "missing_column", dtype))
-            elif not catalog.fact(table, name).generated and not compatible(dtype, col.data_type):
+            elif not catalog.fact(table, name).generated and not _fits(dtype, col.data_type,
+                                                                     catalog.fact(table, name).base_type):
                 problems.append(Problem(store, table, name, "incompatible_type", dtype, col.data_type))
         given = {name for name, _ in columns}
         for col in cert.columns:
