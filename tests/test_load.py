@@ -294,6 +294,8 @@ def test_type_compatibility_rules():
     assert compatible("VARCHAR[]", "text[]") and compatible("VARCHAR[]", "numeric[]")
     assert compatible("JSON", "jsonb") and compatible("UUID", "text") and not compatible("VARCHAR", "uuid")
     assert compatible("VARCHAR", "character varying(20)") and not compatible("VARCHAR", "integer")
+    # intervals land as their ISO text now; a run extracted before held DuckDB INTERVALs
+    assert compatible("VARCHAR", "interval") and compatible("INTERVAL", "interval")
 
 
 # --- idempotence and rollback ------------------------------------------------------------------

@@ -84,6 +84,8 @@ def compatible(final_type: str, cert_pg_type: str) -> bool:
         return dst_dec[1] >= src_dec[1] and dst_dec[0] - dst_dec[1] >= src_dec[0] - src_dec[1]
     if source == "FLOAT" and target == "DOUBLE":
         return True
+    if source == "INTERVAL" and pg == "interval":  # a run extracted before intervals travelled as text
+        return True
     # Text-like values into text-like columns: PostgreSQL parses them on the way in.
     return source in _TEXTUAL and target in _TEXTUAL and not (source == "VARCHAR" and target == "UUID")
 
