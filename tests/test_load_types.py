@@ -6,29 +6,12 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-import _pg_cluster
 from datamig.load import load_run, rollback_run
-from test_load import RUN
-from test_load_support import Cert, build_run, make_template, neo4j_server, start_cluster, IDS_DDL, HCP_DDL, WRITER
+from test_load import RUN, cert, cluster
+from test_load_support import build_run, neo4j_server, WRITER
 
 pytestmark = pytest.mark.timeout(600)
-__all__ = ["neo4j_server"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = start_cluster()
-    try:
-        make_template(c, "ids_tpl", IDS_DDL)
-        make_template(c, "hcp1_tpl", HCP_DDL)
-        yield c
-    finally:
-        _pg_cluster.stop(c)
-
-
-@pytest.fixture
-def cert(cluster, neo4j_server, tmp_path) -> Cert:
-    return Cert(cluster, cluster, neo4j_server, tmp_path / "runs")
+__all__ = ["neo4j_server", "cert", "cluster"]  # test_load's CERT cluster and stores, one per module
 
 
 # (CERT column type, the DuckDB expression the final Parquet holds, PROD's text of the value)

@@ -6,8 +6,8 @@ import duckdb
 import psycopg
 import pytest
 
-import _pg_cluster
 from datamig.verify.reconcile import Keyed, pg_present
+from test_extract_shapes import pg  # noqa: F401 - its throwaway cluster, one per module
 
 # (CERT type, the value as the final Parquet holds it (DuckDB), the same value as PostgreSQL reads it)
 CASES = [
@@ -22,15 +22,6 @@ CASES = [
     ("date", "'infinity'::DATE", "infinity"),
     ("timestamptz", "'2024-01-01 00:00:00+05'::TIMESTAMPTZ", "2024-01-01 00:00:00+05"),
 ]
-
-
-@pytest.fixture(scope="module")
-def pg():
-    cluster = _pg_cluster.start()
-    try:
-        yield cluster
-    finally:
-        _pg_cluster.stop(cluster)
 
 
 @pytest.mark.parametrize("pg_type, final, prod", CASES, ids=[c[0] for c in CASES])
