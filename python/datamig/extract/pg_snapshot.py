@@ -108,10 +108,9 @@ class Snapshot:
 # SELECT (id, name) ON ...): the extract reads every column, so both will do.
 _UNREADABLE = """
 SELECT n, denied, rls FROM (
-    SELECT n, NOT has_table_privilege(r, 'SELECT') AND (
-               NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = r AND a.attnum > 0 AND NOT a.attisdropped)
-               OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = r AND a.attnum > 0 AND NOT a.attisdropped
-                          AND NOT has_column_privilege(r, a.attnum, 'SELECT'))) AS denied,
+    SELECT n, NOT has_table_privilege(r, 'SELECT') AND NOT coalesce(
+               (SELECT bool_and(has_column_privilege(r, a.attnum, 'SELECT')) FROM pg_attribute a
+                WHERE a.attrelid = r AND a.attnum > 0 AND NOT a.attisdropped), false) AS denied,
            row_security_active(r) AS rls
     FROM (SELECT n, n::regclass AS r FROM unnest(%s::text[]) AS n) AS named) AS checked
 WHERE denied OR rls"""

@@ -126,8 +126,8 @@ def _coverage(report: dict) -> list[str]:
     body.append(f"<p>{e(cov['columns'])} columns in {e(cov['tables'])} tables/labels "
                 f"(source <code>{e(cov['source'])}</code>): <b>{e(cov['pii_columns'])}</b> treated as PII, "
                 f"<b>{e(cov['unclassified_columns'])}</b> with no rule.</p>")
-    if fmt.fakes_line(cov):
-        body.append(f"<p>{e(fmt.fakes_line(cov))}</p>")
+    if fakes := fmt.fakes_line(cov):
+        body.append(f"<p>{e(fakes)}</p>")
     body += [_table(header, rows, numeric={i for i, h in enumerate(header) if h not in ("rule", "strategy", "store")})
              for header, rows in fmt.coverage_tables(cov)]
     body += ["<h3>Possible PII without a rule</h3>", _table(*fmt.possible_pii_table(cov)), "</section>"]

@@ -65,8 +65,8 @@ def _coverage(report: dict) -> list[str]:
            f"{fmt.num(cov['columns'])} columns in {fmt.num(cov['tables'])} tables/labels "
            f"(source: {_text(cov['source'])}): {fmt.num(cov['pii_columns'])} treated as PII, "
            f"{fmt.num(cov['unclassified_columns'])} with no rule.", ""]
-    if fmt.fakes_line(cov):
-        out += [_text(fmt.fakes_line(cov)), ""]
+    if fakes := fmt.fakes_line(cov):
+        out += [_text(fakes), ""]
     for header, rows in fmt.coverage_tables(cov):
         out += _table(header, rows)
     return out + ["### Possible PII without a rule", ""] + _table(*fmt.possible_pii_table(cov))
