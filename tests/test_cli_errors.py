@@ -594,3 +594,28 @@ def test_a_phase_stopped_by_an_error_names_the_run_to_resume(work, services):
                    "migrate", "--resume", run_id, "--yes")
     line = _one_error_line(proc, f"run {run_id}: no final/ folder")
     assert line.endswith(f"(run {run_id} failed; once fixed, resume it: datamig migrate --resume {run_id})"), line
+
+
+@pytest.mark.parametrize("command", [("select-districts", "--out-dir"), ("analyze-datastores", "--out-dir")],
+                         ids=["select", "analyze"])
+def test_a_connect_timeout_libpq_cannot_read_is_one_line(work, services, command):
+    """psycopg reads a URL's connect_timeout itself: `?connect_timeout=abc` was a traceback in
+    select-districts (its one connection without a timeout of its own), and passed elsewhere."""
+    out_dir = work / "out"
+    url = services["PROD_HCP1_URL"] + "?connect_timeout=abc"
+    proc = run_cli({**_env(work), **services, "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"],
+                    "PROD_HCP1_URL": url}, *command, str(out_dir))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    secrets = (DSN_PASSWORD, SALT, *(v for k, v in services.items() if k.endswith("PASSWORD")))
+    line = one_error_line(proc, secrets, "store hcp1: cannot connect to PostgreSQL at ")
+    assert line.endswith(": its connect_timeout is not a whole number of seconds"), line
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize("timeout, refused", [("10", False), (" 7 ", False), ("-1", False), ("0", False),
+                                              ("abc", True), ("2.5", True), ("", True)])
+def test_connect_timeout_is_read_as_libpq_reads_it(timeout, refused):
+    from datamig.pg_address import BAD_TIMEOUT, why_unreadable
+
+    url = f"postgresql://u:pw@127.0.0.1:5432/db?connect_timeout={timeout.replace(' ', '%20')}"
+    assert (why_unreadable(url) == BAD_TIMEOUT) is refused

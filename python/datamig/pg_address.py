@@ -12,6 +12,7 @@ from .errors import ConnectionFailed
 
 
 UNREADABLE = "libpq cannot read the connection setting"
+BAD_TIMEOUT = "its connect_timeout is not a whole number of seconds"
 UNESCAPED = "its user or password holds an unescaped '/' or '@' (write them as %2F and %40)"
 
 
@@ -26,10 +27,26 @@ def conninfo(url: str) -> dict:
 
 
 def why_unreadable(url: str) -> str | None:
-    """Why a (non-empty) setting names no server that may be shown, or None."""
+    """Why a (non-empty) setting names no server that may be shown, or libpq would refuse it; or None."""
     if _unescaped_userinfo(url):
         return UNESCAPED
-    return UNREADABLE if url.strip() and not conninfo(url) else None
+    if not url.strip():
+        return None
+    info = conninfo(url)
+    if not info:
+        return UNREADABLE
+    # psycopg reads connect_timeout itself (a traceback, not an OperationalError) unless a caller
+    # passes its own, and libpq then refuses it in DuckDB's scanner: refused alike, up front
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", info.get("connect_timeout", "0")):
+        return BAD_TIMEOUT
+    return None
+
+
+def refuse_unreadable(store: str, url: str) -> str:
+    """The URL, or the same one line a failed connection gives when libpq could not read it."""
+    if why_unreadable(url):
+        raise cannot_connect(store, url, None)
+    return url
 
 
 def _unescaped_userinfo(url: str) -> bool:
@@ -51,12 +68,12 @@ def host_port(url: str) -> str:
     return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}"
 
 
-def cannot_connect(store: str, url: str, exc: Exception) -> ConnectionFailed:
+def cannot_connect(store: str, url: str, exc: Exception | None) -> ConnectionFailed:
     """`store <name>: cannot connect to PostgreSQL at host:port: <libpq's reason>`."""
     return ConnectionFailed(f"store {store}: cannot connect to PostgreSQL at {host_port(url)}: {reason(exc, url)}")
 
 
-def reason(exc: Exception, url: str) -> str:
+def reason(exc: Exception | None, url: str) -> str:
     """The last clause of libpq's first line (e.g. 'Connection refused'), secrets removed."""
     why = why_unreadable(url)
     if why:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..config import Config
-from ..config.env import store_setting
+from ..config.env import postgres_setting
 from ..extract.closure import fk_label
 from .dependency import links_to_foreign_keys
 from .model import ForeignKey, Table
@@ -21,8 +21,9 @@ def introspect_estate(cfg: Config, env: Mapping[str, str], target: str = "prod"
     tables: dict[str, Table] = {}
     fks: list[ForeignKey] = []
     for store in cfg.postgres_stores():
+        url = postgres_setting(env, store.env_names(target)[0], store.name)
         try:
-            found, store_fks = introspect_postgres(store, store_setting(env, store.env_names(target)[0], store.name))
+            found, store_fks = introspect_postgres(store, url)
         except NoSuchSchema as exc:
             raise cfg.error_at(["stores", store.name, "schema"],
                                f"database {exc.database} ({target.upper()}) has no schema {store.schema!r}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import ConfigError
+from ..pg_address import refuse_unreadable
 from .model import StoreConfig
 
 
@@ -13,6 +14,11 @@ def store_setting(env: Mapping[str, str], name: str | None, store: str) -> str:
     if not value:
         raise ConfigError(f"store {store}: environment variable {name} is not set (run `datamig services up`?)")
     return value
+
+
+def postgres_setting(env: Mapping[str, str], name: str | None, store: str) -> str:
+    """A PostgreSQL store's URL (store_setting), refused in one line if libpq could not read it."""
+    return refuse_unreadable(store, store_setting(env, name, store))
 
 
 def graph_login(env: Mapping[str, str], store: StoreConfig, target: str = "prod") -> tuple[str, str, str]:

@@ -17,7 +17,7 @@ from ..analyze.estate import check_config_names, introspect_estate
 from ..analyze.graph_names import check_graph_names
 from ..analyze.model import ForeignKey, Table
 from ..config import Config
-from ..config.env import graph_login, store_setting
+from ..config.env import graph_login, postgres_setting
 from ..errors import ConfigError, DatamigError, MigrationFailed, NotFound
 from ..folders import first_missing, remove_empty
 from ..runner.preflight import check_graph_models_match_prod, check_models_match_prod
@@ -70,7 +70,7 @@ def _slice_postgres(cfg: Config, env, tables, fks, district: int, out: Path, pro
         raise ConfigError(f"district root table {root_id} not found in store {cfg.district.store}")
     timings = {}
     with ExitStack() as stack:
-        snaps = {s.name: stack.enter_context(snapshot(s.name, store_setting(env, s.prod_env, s.name)))
+        snaps = {s.name: stack.enter_context(snapshot(s.name, postgres_setting(env, s.prod_env, s.name)))
                  for s in cfg.postgres_stores()}
         for name, snap in snaps.items():
             snap.check_readable([t for t in tables.values() if t.store == name])

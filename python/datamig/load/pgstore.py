@@ -13,7 +13,7 @@ from psycopg import sql
 
 from ..config import StoreConfig
 from ..errors import ConnectionFailed, DatamigError, MigrationFailed
-from ..pg_address import cannot_connect, conninfo, host_port
+from ..pg_address import cannot_connect, conninfo, host_port, refuse_unreadable
 from ..services.envfile import redact
 
 GID_PREFIX = "datamig"
@@ -41,7 +41,7 @@ def cert_url(store: StoreConfig, env: Mapping[str, str]) -> str:
         from ..errors import ConfigError
 
         raise ConfigError(f"store {store.name}: environment variable {name} is not set (the CERT database URL)")
-    return url
+    return refuse_unreadable(store.name, url)
 
 
 class PgStore:

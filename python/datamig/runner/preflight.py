@@ -16,7 +16,7 @@ from ..analyze.pg_introspect import introspect_postgres
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
 from ..config import Config, check_neo4j_urls
-from ..config.env import graph_login, store_setting
+from ..config.env import graph_login, postgres_setting
 from ..errors import ConfigError, ConnectionFailed, NotFound
 from ..extract.pg_snapshot import snapshot
 from ..quoting import sql_ident
@@ -100,7 +100,7 @@ def check_district(cfg: Config, env: Mapping[str, str], district: int) -> None:
     stopped the extract after the run folder was made, and `datamig runs` listed a failed run."""
     root, store = cfg.district, cfg.stores[cfg.district.store]
     table = f"{sql_ident(store.schema)}.{sql_ident(root.table)}"
-    with snapshot(store.name, store_setting(env, store.prod_env, store.name)) as snap:
+    with snapshot(store.name, postgres_setting(env, store.prod_env, store.name)) as snap:
         try:
             found = snap.conn.execute(f"SELECT 1 FROM {table} WHERE {sql_ident(root.key)}::text = %s LIMIT 1",
                                       [str(district)]).fetchone()

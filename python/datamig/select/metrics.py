@@ -15,9 +15,10 @@ from ..analyze.model import Table
 from ..config import Config
 from ..extract.closure import Closure
 from ..extract.pg_snapshot import snapshot
-from ..config.env import store_setting
+from ..config.env import postgres_setting
 from ..analyze.estate import introspect_estate
 from ..extract.workspace import Workspace, q, rel
+from ..pg_address import cannot_connect
 from .scoring import DistrictMetrics
 
 
@@ -26,9 +27,13 @@ def list_districts(cfg: Config, env: Mapping[str, str]) -> list[tuple[int, str, 
     root = cfg.district
     sel = cfg.selection
     name_col, prio_col = sel.get("name_column", "name"), sel.get("business_priority_column")
-    url = store_setting(env, cfg.stores[root.store].prod_env, root.store)
+    url = postgres_setting(env, cfg.stores[root.store].prod_env, root.store)
     schema = cfg.stores[root.store].schema
-    with psycopg.connect(url) as conn:
+    try:
+        conn = psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as exc:  # the server went away after introspection read it
+        raise cannot_connect(root.store, url, exc) from None
+    with conn:
         cols = {r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
             (schema, root.table))}
@@ -110,7 +115,7 @@ def measure(cfg: Config, env: Mapping[str, str], progress: Callable[[str], None]
     updated_cols = sel.get("updated_at_columns", ["updated_at"])
     out = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="datamig-select-") as tmp:
-        snaps = {s.name: stack.enter_context(snapshot(s.name, store_setting(env, s.prod_env, s.name)))
+        snaps = {s.name: stack.enter_context(snapshot(s.name, postgres_setting(env, s.prod_env, s.name)))
                  for s in cfg.postgres_stores()}
         for name, snap in snaps.items():  # as extract does: one line, not a traceback half way
             snap.check_readable([t for t in tables.values() if t.store == name])
