@@ -344,6 +344,69 @@ def test_pii_columns_carry_rule_and_strategy_in_the_docs(dbt_manifest):
                 assert f"rule:{meta['rule']}" in column["tags"], f"{node['name']}.{name}"  # docs' search finds it
 
 
+def test_docs_carry_prods_comments_and_what_is_done_to_every_column(dbt_manifest):
+    """PROD's COMMENT ON TABLE / COLUMN reach dbt docs, and every column of the anonymized and
+    final layers says whether it reaches CERT as PROD holds it (488 columns had no description)."""
+    nodes, sources = dbt_manifest["nodes"], dbt_manifest["sources"]
+    notes = "Free text written by staff; may name the student or their family."
+    assert sources["source.datamig.prod_ids.students"]["columns"]["notes"]["description"] == notes
+    assert sources["source.datamig.prod_ids.students"]["description"] == (
+        "ids.students. A student enrolled at one school of the district.")
+    final = nodes["model.datamig.ids__students"]
+    assert final["description"].endswith(": loaded into CERT. A student enrolled at one school of the district.")
+    assert final["columns"]["notes"]["description"] == f"{notes} PII: replaced by `scrub_text` (rule `free_text`)."
+    assert final["columns"]["id"]["description"] == "Kept as PROD holds it (rule `surrogate_key`: preserve)."
+    said = {"PII: replaced by", "Kept as PROD holds it", "Not PII: copied as PROD holds it"}
+    layers = [n for n in nodes.values() if n["resource_type"] == "model"
+              and n["path"].startswith(("marts/", "intermediate/")) and n["name"] != "int_pii_values"]
+    assert len(layers) > 140
+    for node in layers:
+        for name, column in node["columns"].items():
+            meta = column["meta"]["datamig"]
+            told = next(s for s in said if s in column["description"])  # StopIteration: said nothing
+            assert (told == "PII: replaced by") is meta["pii"], f"{node['name']}.{name}: {column['description']}"
+
+
+def test_a_comment_holding_jinja_is_documented_as_written(cfg, estate, project_copy):
+    """dbt renders descriptions as Jinja: a PROD comment holding `{{`, `{%` or `{#` broke every parse."""
+    import dataclasses
+
+    from dbt.cli.main import dbtRunner
+
+    from datamig.analyze.model import Estate
+    from datamig.scaffold.run import render, write
+
+    odd = "Template {{ var('district') }} {% if x %}y{% endif %} {# c #} {% endraw %} kept."
+    table = estate.tables["ids.students"]
+    columns = [dataclasses.replace(c, comment=odd) if c.name == "notes" else c for c in table.columns]
+    tables = {**estate.tables, "ids.students": dataclasses.replace(table, columns=columns, comment=odd)}
+    write(project_copy, render(cfg, Estate(tables, estate.foreign_keys, estate.graphs), project_copy))
+    before = Path.cwd()
+    os.chdir(project_copy)
+    try:
+        result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(project_copy), "--profiles-dir",
+                                     str(project_copy), "--target", "lint"])
+    finally:
+        os.chdir(before)
+    assert result.success, result.exception
+    manifest = json.loads((project_copy / "target" / "manifest.json").read_text())
+    source = manifest["sources"]["source.datamig.prod_ids.students"]
+    kept = odd.replace("{% endraw", "{ % endraw")  # the one sequence a raw block cannot hold
+    assert source["columns"]["notes"]["description"] == kept
+    assert manifest["nodes"]["model.datamig.ids__students"]["columns"]["notes"]["description"].startswith(kept)
+
+
+def test_comments_are_documentation_not_shape():
+    """CERT's comments may differ from PROD's: no drift, and an analysis replayed keeps them."""
+    from datamig.analyze.model import Column, Estate, Table
+
+    assert Column("a", "text", True, 1, "PROD's words") == Column("a", "text", True, 1, "")
+    estate = Estate(tables={"ids.t": Table("ids", "public", "t", [Column("a", "text", True, 1, "c")], ("a",),
+                                           comment="table words")})
+    again = Estate.from_dict(json.loads(json.dumps(estate.to_dict())))
+    assert again.tables["ids.t"].comment == "table words" and again.tables["ids.t"].columns[0].comment == "c"
+
+
 def test_lineage_source_staging_anonymized_final(dbt_manifest):
     parents = dbt_manifest["parent_map"]
     assert parents["model.datamig.ids__students"] == ["model.datamig.int_ids__students_anonymized"]

@@ -15,6 +15,8 @@ class Column:
     data_type: str  # as PostgreSQL's format_type() prints it, e.g. "bigint", "text[]"
     nullable: bool
     ordinal: int
+    # PROD's COMMENT ON COLUMN, for dbt docs; no part of a column's shape (CERT's may differ)
+    comment: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Table:
     # Its rows live in its partitions: read through it. Any other table is read ONLY, without
     # the rows of tables that INHERIT from it (each is a table of its own, extracted on its own).
     partitioned: bool = False
+    comment: str = field(default="", compare=False)  # COMMENT ON TABLE, for dbt docs
 
     @property
     def id(self) -> str:
@@ -124,7 +127,7 @@ class Estate:
                 primary_key=tuple(t["primary_key"]),
                 unique_keys=[tuple(u) for u in t.get("unique_keys", [])],
                 row_estimate=t.get("row_estimate", 0), size_bytes=t.get("size_bytes", 0),
-                partitioned=t.get("partitioned", False),
+                partitioned=t.get("partitioned", False), comment=t.get("comment", ""),
             )
         fks = [
             ForeignKey(**{**fk, "columns": tuple(fk["columns"]), "ref_columns": tuple(fk["ref_columns"])})

@@ -18,6 +18,7 @@ from .model import Column, ForeignKey, Table
 # their rows are read and written through the partitioned parent.
 _TABLES = """
 SELECT c.oid, c.relname, c.reltuples::bigint AS reltuples, c.relkind = 'p' AS partitioned,
+       coalesce(obj_description(c.oid, 'pg_class'), '') AS comment,
        CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint
                   FROM pg_partition_tree(c.oid) t)
@@ -29,7 +30,8 @@ ORDER BY c.relname
 
 # attnum is what information_schema reports as ordinal_position (gaps after DROP COLUMN).
 _COLUMNS = """
-SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, a.attnum
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, a.attnum,
+       coalesce(col_description(a.attrelid, a.attnum), '')
 FROM pg_attribute a
 WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
@@ -129,14 +131,15 @@ def _read_tables(conn: psycopg.Connection, store: StoreConfig) -> list[tuple[int
         raise NoSuchSchema(store, conn.info.dbname)
     return [
         (oid, Table(store=store.name, schema=store.schema, name=name, columns=[], primary_key=(),
-                    row_estimate=int(reltuples), size_bytes=int(size), partitioned=partitioned))
-        for oid, name, reltuples, partitioned, size in rows
+                    row_estimate=int(reltuples), size_bytes=int(size), partitioned=partitioned,
+                    comment=comment))
+        for oid, name, reltuples, partitioned, comment, size in rows
     ]
 
 
 def _attach_columns(conn: psycopg.Connection, by_oid: dict[int, Table], oids: list[int]) -> None:
-    for oid, name, data_type, nullable, ordinal in conn.execute(_COLUMNS, {"oids": oids}):
-        by_oid[oid].columns.append(Column(name, data_type, nullable, ordinal))
+    for oid, name, data_type, nullable, ordinal, comment in conn.execute(_COLUMNS, {"oids": oids}):
+        by_oid[oid].columns.append(Column(name, data_type, nullable, ordinal, comment))
 
 
 def _attach_keys(conn: psycopg.Connection, by_oid: dict[int, Table], oids: list[int]) -> None:

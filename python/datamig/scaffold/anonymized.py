@@ -14,7 +14,7 @@ from typing import Any
 
 from ..anonymize.rules import Planned, RuleSet
 from ..quoting import sql_literal as sql_string
-from . import naming
+from . import describe, naming
 from .layout import Dataset
 from .staging import HEADER
 
@@ -262,9 +262,11 @@ def anonymized_models_yaml(ds: Dataset, planned: dict[str, Planned], meta_overri
     columns = []
     for column, data_type in ds.columns.items():
         p = planned[column]
-        entry = {"name": column, "data_type": data_type, "meta": column_meta(p, meta_overrides.get(column)),
-                 **column_tags(p)}
+        entry = {"name": column, "data_type": data_type,
+                 "description": describe.column(ds.column_comments.get(column, ""), p),
+                 "meta": column_meta(p, meta_overrides.get(column)), **column_tags(p)}
         columns.append(entry)
     return {"name": naming.anonymized(ds.store, ds.name),
-            "description": f"{ds.id} with every PII column replaced per config/anonymization-rules.yaml",
+            "description": describe.joined(f"{ds.id} with every PII column replaced per "
+                                           "config/anonymization-rules.yaml", describe.jinja_safe(ds.comment)),
             "columns": columns}

@@ -16,7 +16,7 @@ from ..config import Config
 from ..config.env import graph_login
 from ..analyze.estate import introspect_estate
 from ..yaml_lines import load_data
-from . import anonymized, marts, naming, pii_values, staging
+from . import anonymized, describe, marts, naming, pii_values, staging
 from .inputs import INPUTS_FILE, render_inputs
 from .layout import Dataset, datasets
 from .validation import load_validation_rules, render_validation
@@ -144,11 +144,14 @@ def _final_model_yaml(ds, by_id, nodes, rel_ends, planned, shapes, validation) -
         tests = list(col_tests.get(column, [])) + leaks.get(column, []) + validation.column[ds.final_model].get(column, [])
         # tagged as in the anonymized layer: the final models are the ones docs readers open
         entry: dict[str, Any] = {"name": column, "data_type": data_type,
+                                 "description": describe.column(ds.column_comments.get(column, ""), planned[column]),
                                  "meta": anonymized.column_meta(planned[column]), **anonymized.column_tags(planned[column])}
         if tests:
             entry["data_tests"] = tests
         columns.append(entry)
-    model = {"name": ds.final_model, "description": f"Final, anonymized {ds.id}: loaded into CERT",
+    model = {"name": ds.final_model,
+             "description": describe.joined(f"Final, anonymized {ds.id}: loaded into CERT",
+                                            describe.jinja_safe(ds.comment)),
              "config": {"tags": [ds.store, ds.kind]}, "columns": columns}
     if model_tests:
         model["data_tests"] = model_tests

@@ -328,3 +328,17 @@ CREATE TABLE audit_log (
     changed_by_user_id bigint,
     payload            jsonb
 );
+
+-- What dbt docs shows of PROD's own documentation (datamig carries COMMENT ON into the models' YAML).
+COMMENT ON TABLE districts IS 'A school district: the unit a migration copies.';
+COMMENT ON TABLE schools IS 'A school of a district.';
+COMMENT ON TABLE staff IS 'Everyone employed at a school, teachers included.';
+COMMENT ON TABLE students IS 'A student enrolled at one school of the district.';
+COMMENT ON TABLE guardians IS 'Parents and guardians, reached through student_guardians.';
+COMMENT ON COLUMN schools.school_type IS 'elementary, middle or high';
+COMMENT ON COLUMN staff.role IS 'superintendent, principal, teacher, counselor, nurse, aide or office';
+COMMENT ON COLUMN students.state_student_id IS 'The state''s identifier of the student; HCP2 links on it.';
+COMMENT ON COLUMN students.previous_school_id IS 'May be a school of another district.';
+COMMENT ON COLUMN students.emergency_contacts IS 'JSON: {"guardians": [{"name", "phone", "email", "relationship"}]}';
+COMMENT ON COLUMN students.notes IS 'Free text written by staff; may name the student or their family.';
+COMMENT ON COLUMN students.grade_level IS 'Grade: 0 for kindergarten, then 1 to 12.';
