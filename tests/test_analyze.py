@@ -501,3 +501,25 @@ district: {store: ids, table: districts, key: id}
     analysis = (tmp_path / "out" / "schema-analysis.json").read_text()
     assert Estate.from_dict(json.loads(analysis)).graphs["sp"].labels["District"].key == "district_id"
     assert NEO_PASSWORD not in analysis
+
+
+def test_an_fk_declared_only_on_a_partition_is_an_fk_of_its_partitioned_table(pg):
+    """The FK's table is the partitioned one (the table datamig extracts and loads), it names
+    the partition it holds for, and the dependency graph orders its parent first."""
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE partfk")
+    with psycopg.connect(pg.url("partfk"), autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE districts (id int PRIMARY KEY);
+            CREATE TABLE attendance (district_id int NOT NULL, day date NOT NULL) PARTITION BY RANGE (day);
+            CREATE TABLE attendance_y PARTITION OF attendance
+                FOR VALUES FROM ('2024-01-01') TO ('2025-01-01') PARTITION BY LIST (district_id);
+            CREATE TABLE attendance_y1 PARTITION OF attendance_y FOR VALUES IN (1);
+            ALTER TABLE attendance_y ADD CONSTRAINT att_district_fk
+                FOREIGN KEY (district_id) REFERENCES districts (id);""")
+    tables, fks = introspect_postgres(_store("ids"), pg.url("partfk"))
+    assert [(fk.name, fk.child, fk.columns, fk.parent, fk.partition) for fk in fks] == [
+        ("att_district_fk", "ids.attendance", ("district_id",), "ids.districts", "public.attendance_y")]
+    plan = plan_dependencies({t.id: t for t in tables}, fks)
+    assert plan.graph.has_edge("ids.attendance", "ids.districts")
+    assert plan.order == ["ids.districts", "ids.attendance"]

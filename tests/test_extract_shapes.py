@@ -377,3 +377,37 @@ def test_a_table_name_with_a_slash_is_one_line_and_writes_nothing(pg, tmp_path):
                                  "(exclude_tables, the graph walk)")
     assert not list(tmp_path.rglob("*.parquet"))
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_fk_declared_only_on_a_partition_is_walked_down_and_up(pg, tmp_path):
+    """attendance_2024 alone references districts and codes: the FKs were read from the tables
+    that are not partitions only, so the district's attendance was never reached (and, reached,
+    the codes it points at were not fetched)."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE codes (code text PRIMARY KEY, label text);
+        CREATE TABLE attendance (district_id int NOT NULL, day date NOT NULL, code text,
+                                 PRIMARY KEY (district_id, day)) PARTITION BY RANGE (day);
+        CREATE TABLE attendance_2024 PARTITION OF attendance FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        ALTER TABLE attendance_2024 ADD FOREIGN KEY (district_id) REFERENCES districts (id),
+                                    ADD FOREIGN KEY (code) REFERENCES codes (code);
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO codes VALUES ('P', 'present'), ('A', 'absent');
+        INSERT INTO attendance VALUES (1, '2024-02-01', 'P'), (2, '2024-02-01', 'A');""")
+    assert _rows(base, "attendance", "district_id, CAST(day AS VARCHAR), code") == [(1, "2024-02-01", "P")]
+    assert _rows(base, "codes") == [("P", "present")]
+
+
+def test_an_fk_declared_only_on_a_partition_selects_that_partitions_rows(pg, tmp_path):
+    """The FK holds for attendance_2024's rows only: a row of another partition whose column
+    happens to carry the district's key is not reached through it."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE attendance (ref int NOT NULL, day date NOT NULL,
+                                 PRIMARY KEY (ref, day)) PARTITION BY RANGE (day);
+        CREATE TABLE attendance_2023 PARTITION OF attendance FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+        CREATE TABLE attendance_2024 PARTITION OF attendance FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        ALTER TABLE attendance_2024 ADD FOREIGN KEY (ref) REFERENCES districts (id);
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO attendance VALUES (1, '2023-02-01'), (1, '2024-02-01'), (2, '2024-02-01');""")
+    assert _rows(base, "attendance", "ref, CAST(day AS VARCHAR)") == [(1, "2024-02-01")]

@@ -37,6 +37,11 @@ class ForeignKey:
     nullable: bool  # every child column nullable: the edge can be broken to load a cycle
     deferrable: bool = False
     declared: bool = True
+    # Declared on a partition only (not on its partitioned table, the table datamig reads and
+    # writes): the partition, as a quoted, schema-qualified SQL name. It holds for that
+    # partition's rows alone; "" when declared on the table itself.
+    partition: str = ""
+    ref_partition: str = ""  # likewise, when it references one partition of a partitioned parent
 
     @property
     def child(self) -> str:

@@ -64,21 +64,33 @@ ORDER BY i.indrelid, i.indexrelid
 
 # conkey[i] references confkey[i]: unnesting both arrays together keeps each child column
 # paired with its parent column, whatever order either table declares them in.
-# conparentid = 0 drops the copies PostgreSQL clones onto partitions.
+# conparentid = 0 drops the copies PostgreSQL clones onto partitions. An FK declared on a
+# partition alone (no copy of one on its parent) is the FK of the partition tree's root, the
+# table datamig reads and writes, named with the partition it holds for; likewise on the
+# referenced side. pg_partition_root is NULL for a table in no partition tree.
 _FOREIGN_KEYS = """
-SELECT con.conname, con.conrelid, pn.nspname, pc.relname, con.condeferrable,
+SELECT con.conname, coalesce(pg_partition_root(con.conrelid)::oid, con.conrelid) AS relid,
+       pn.nspname, pc.relname, con.condeferrable,
        array_agg(ca.attname ORDER BY k.pos) AS cols,
        array_agg(pa.attname ORDER BY k.pos) AS ref_cols,
-       bool_and(NOT ca.attnotnull) AS nullable
+       bool_and(NOT ca.attnotnull) AS nullable,
+       CASE WHEN cc.relispartition THEN format('%%I.%%I', cn.nspname, cc.relname) ELSE '' END AS part,
+       CASE WHEN fc.relispartition THEN format('%%I.%%I', fn.nspname, fc.relname) ELSE '' END AS ref_part
 FROM pg_constraint con
-JOIN pg_class pc ON pc.oid = con.confrelid
+JOIN pg_class cc ON cc.oid = con.conrelid
+JOIN pg_namespace cn ON cn.oid = cc.relnamespace
+JOIN pg_class fc ON fc.oid = con.confrelid
+JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+JOIN pg_class pc ON pc.oid = coalesce(pg_partition_root(con.confrelid)::oid, con.confrelid)
 JOIN pg_namespace pn ON pn.oid = pc.relnamespace
 CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY k(attnum, refnum, pos)
 JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.attnum
 JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.refnum
-WHERE con.conrelid = ANY(%(oids)s) AND con.contype = 'f' AND con.conparentid = 0
-GROUP BY con.oid, con.conname, con.conrelid, pn.nspname, pc.relname, con.condeferrable
-ORDER BY con.conrelid, con.conname
+WHERE coalesce(pg_partition_root(con.conrelid)::oid, con.conrelid) = ANY(%(oids)s)
+  AND con.contype = 'f' AND con.conparentid = 0
+GROUP BY con.oid, con.conname, relid, pn.nspname, pc.relname, con.condeferrable,
+         cc.relispartition, cn.nspname, cc.relname, fc.relispartition, fn.nspname, fc.relname
+ORDER BY relid, con.conname, part
 """
 
 # A table never vacuumed or analyzed has reltuples = -1; counting it is exact and, for
@@ -156,7 +168,7 @@ def _attach_keys(conn: psycopg.Connection, by_oid: dict[int, Table], oids: list[
 def _read_foreign_keys(conn: psycopg.Connection, store: StoreConfig, by_oid: dict[int, Table],
                        oids: list[int]) -> list[ForeignKey]:
     fks = []
-    for name, oid, ref_schema, ref_table, deferrable, cols, ref_cols, nullable in conn.execute(
+    for name, oid, ref_schema, ref_table, deferrable, cols, ref_cols, nullable, part, ref_part in conn.execute(
         _FOREIGN_KEYS, {"oids": oids}
     ):
         # A parent outside the store's schema keeps its schema in the name so it cannot be
@@ -166,6 +178,7 @@ def _read_foreign_keys(conn: psycopg.Connection, store: StoreConfig, by_oid: dic
             name=name, store=store.name, table=by_oid[oid].name, columns=tuple(cols),
             ref_store=store.name, ref_table=ref_name, ref_columns=tuple(ref_cols),
             nullable=bool(nullable), deferrable=bool(deferrable), declared=True,
+            partition=part, ref_partition=ref_part,
         ))
     return fks
 

@@ -60,11 +60,12 @@ class Closure:
         self.stats = SliceStats()
         self.complete: set[str] = set()     # tables copied whole: no parent key can be missing
 
-    def _fetch(self, table: Table, columns, arrays: list[str], down: bool) -> int:
-        """Rows of `table` whose `columns` match the tuples given as one array literal per column."""
+    def _fetch(self, table: Table, columns, arrays: list[str], down: bool, within: str = "") -> int:
+        """Rows of `table` (of its partition `within`, if named) whose `columns` match the tuples
+        given as one array literal per column."""
         self.batch += 1
         self.stats.fetches += 1
-        select = self.snapshots[table.store].select_where(table, columns, arrays)
+        select = self.snapshots[table.store].select_where(table, columns, arrays, within)
         return self.ws.ingest(table, select, down=down, batch=self.batch)
 
     def seed_root(self, root: Table, key: str, district: str) -> int:
@@ -104,9 +105,11 @@ class Closure:
             if not down and target.id in self.complete:
                 continue        # every parent row is selected already: nothing to look up
             exclude = None if down else (target, tgt_cols)
+            # an FK declared on one partition holds for that partition's rows only
+            within = fk.partition if down else fk.ref_partition
             for arrays in self.ws.new_values(source, src_cols, after, upto, down_only=down, exclude=exclude,
                                              into=(target, tgt_cols)):
-                added = self._fetch(target, tgt_cols, arrays, down=down)
+                added = self._fetch(target, tgt_cols, arrays, down=down, within=within)
                 if added:
                     self.progress(f"{'down' if down else 'up'} {fk_label(fk)} -> +{added} {target.id}")
         return moved

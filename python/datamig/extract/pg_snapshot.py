@@ -75,10 +75,11 @@ class Snapshot:
     def describe(self) -> str:
         return describe_url(self._url)
 
-    def select_where(self, table: Table, columns: Sequence[str], arrays: Sequence[str]) -> str:
+    def select_where(self, table: Table, columns: Sequence[str], arrays: Sequence[str], within: str = "") -> str:
         """SELECT of every row of `table` whose `columns` equal one of the tuples given as one
-        PostgreSQL array literal per column (text, cast to each column's type)."""
-        return _select(table, _tuple_filter(table, columns, arrays))
+        PostgreSQL array literal per column (text, cast to each column's type). `within`, a quoted
+        qualified partition name from the catalog, narrows it to that partition's rows."""
+        return _select(table, _tuple_filter(table, columns, arrays), within)
 
     def select_all(self, table: Table) -> str:
         return _select(table, "TRUE")
@@ -137,10 +138,12 @@ def array_literal(values: Sequence[str]) -> str:
 ROW_ID = "_datamig_ctid"
 
 
-def _select(table: Table, where: str) -> str:
+def _select(table: Table, where: str, within: str = "") -> str:
     cols = ", ".join(f"{pg_types.select_text(c.name, c.data_type)} AS {qi(c.name)}" for c in table.columns)
     row_id = "" if table.primary_key else f", ctid::text AS {qi(ROW_ID)}"
-    return f"SELECT {cols}{row_id} FROM {_from(table)} WHERE {where}"
+    # a partition has its table's columns, by name, and no rows of other tables: no ONLY
+    source = within or _from(table)
+    return f"SELECT {cols}{row_id} FROM {source} WHERE {where}"
 
 
 def _from(table: Table) -> str:
