@@ -4,24 +4,34 @@
 
     table        CERT table name (schema: the target's, one CERT store per dbt invocation)
     key_columns  the key the loader matched rows on, in order
-    key_types    their PostgreSQL types (the run_keys arrays are cast to them) -#}
+    key_types    their PostgreSQL types (the run_keys arrays are cast to them)
+    nullable     the key columns that may be NULL (a unique key's, never a primary key's): each is
+                 compared wrapped in a one-element array, as arrays are equal when their NULL
+                 elements are, where `(a, b) in (...)` is NULL, not true, for a row whose b is NULL
+                 and left it out. The comparison stays an equality, so it is still hash-joined;
+                 the columns that cannot be NULL are compared as they are (an index may serve). -#}
 
-{% macro datamig_cert_rows(table, key_columns, key_types) -%}
+{% macro datamig_cert_rows(table, key_columns, key_types, nullable=[]) -%}
 {%- if execute and not var('run_id', '') -%}
 {{ exceptions.raise_compiler_error("the cert target needs --vars '{run_id: ...}': the run whose rows are tested") }}
 {%- endif -%}
 {%- set quoted = [] -%}
 {%- set arrays = [] -%}
+{%- set mine = [] -%}
+{%- set theirs = [] -%}
 {%- for c in key_columns -%}
 {%- do quoted.append(adapter.quote(c)) -%}
+{%- set wrap = '{}' if c not in nullable else 'array[{}]' -%}
+{%- do mine.append(wrap.format('t.' ~ adapter.quote(c))) -%}
+{%- do theirs.append(wrap.format('x.' ~ adapter.quote(c))) -%}
 {%- do arrays.append("(k.key ->> '" ~ (c | replace("'", "''")) ~ "')::" ~ key_types[loop.index0] ~ "[]") -%}
 {%- endfor -%}
 {%- set run_id = var('run_id', '') | string | replace("'", "''") -%}
 {%- set qualified = (target.schema ~ '.' ~ table) | replace("'", "''") -%}
 select t.*
 from {{ adapter.quote(target.schema) }}.{{ adapter.quote(table) }} as t
-where ({{ 't.' ~ quoted | join(', t.') }}) in (
-    select {{ 'x.' ~ quoted | join(', x.') }}
+where ({{ mine | join(', ') }}) in (
+    select {{ theirs | join(', ') }}
     from datamig.run_keys as k
     cross join lateral unnest({{ arrays | join(', ') }}) as x ({{ quoted | join(', ') }})
     where k.run_id = '{{ run_id }}' and k.table_name = '{{ qualified }}'

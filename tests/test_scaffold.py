@@ -545,3 +545,22 @@ def test_a_table_with_a_unique_key_only_is_keyed_as_the_loader_records_it():
     table = Table("ids", "public", "codes", cols, (), unique_keys=[("code",)])
     (ds,) = [d for d in datasets(cfg, Estate(tables={table.id: table})) if d.name == "codes"]
     assert ds.key == ("code",)
+
+
+def test_the_cert_model_of_a_table_keyed_by_a_nullable_unique_key_matches_its_nulls():
+    """Its validate-migration model selected the run's rows with `(code, variant) IN (...)`, which
+    left out every row whose variant is NULL: macros/cert.sql matches the columns named nullable
+    NULL-safe (tests/test_cert_rows.py runs it on PostgreSQL)."""
+    from datamig.analyze.model import Column, Estate, Table
+    from datamig.config import load_config
+    from datamig.scaffold.layout import datasets
+    from datamig.scaffold.marts import final_sql
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "datamig.yaml")
+    cols = [Column("code", "text", False, 1), Column("variant", "text", True, 2)]
+    table = Table("ids", "public", "codes", cols, (), unique_keys=[("code", "variant")])
+    keyed = Table("ids", "public", "kinds", cols, ("code",))
+    by_name = {d.name: d for d in datasets(cfg, Estate(tables={table.id: table, keyed.id: keyed}))}
+    assert ("datamig_cert_rows('codes', ['code', 'variant'], ['text', 'text'], ['variant'])"
+            in final_sql(by_name["codes"]))
+    assert "datamig_cert_rows('kinds', ['code'], ['text']) }}" in final_sql(by_name["kinds"])

@@ -22,6 +22,7 @@ class Dataset:
     foreign_keys: list[ForeignKey] = field(default_factory=list)   # declared FKs and config links
     unique_keys: list[tuple[str, ...]] = field(default_factory=list)  # besides `key`
     ends: list[tuple[str, str]] = field(default_factory=list)  # relationship: (start_label, end_label) pairs
+    nullable_key: tuple[str, ...] = ()  # key columns that may be NULL (a unique key's): matched NULL-safe
     comment: str = ""          # PROD's COMMENT ON TABLE
     column_comments: dict[str, str] = field(default_factory=dict)  # PROD's COMMENT ON COLUMN, where set
 
@@ -47,6 +48,7 @@ def datasets(cfg: Config, estate: Estate) -> list[Dataset]:
             columns={c.name: c.data_type for c in table.columns},
             key=_key(table), foreign_keys=fks,
             unique_keys=[tuple(u) for u in table.unique_keys if tuple(u) != _key(table)],
+            nullable_key=tuple(k for k in _key(table) if table.column(k).nullable),
             description=cfg.stores[table.store].description, comment=table.comment,
             column_comments={c.name: c.comment for c in table.columns if c.comment}))
     out.extend(_graph_datasets(cfg, estate))

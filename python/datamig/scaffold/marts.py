@@ -27,8 +27,11 @@ def final_sql(ds: Dataset) -> str:
     if ds.kind == "table":
         keys = ", ".join(f"'{k}'" for k in ds.key)
         types = ", ".join(f"'{ds.columns[k]}'" for k in ds.key)
+        # named only when there are some, so the models of tables keyed by a primary key read as before
+        nullable = ", ".join(f"'{k}'" for k in ds.nullable_key)
+        nullable = f", [{nullable}]" if nullable else ""
         cert = (f"{{{{ config(materialized='ephemeral') }}}}\n\n"
-                f"{{{{ datamig_cert_rows('{ds.name}', [{keys}], [{types}]) }}}}\n")
+                f"{{{{ datamig_cert_rows('{ds.name}', [{keys}], [{types}]{nullable}) }}}}\n")
     else:
         cert = "{{ config(enabled=false) }}\n\nselect 1 as not_in_postgres\n"
     return f"{HEADER}{{% if target.type == 'postgres' %}}\n{cert}{{% else %}}\n{duckdb}{{% endif %}}\n"

@@ -1,0 +1,61 @@
+"""macros/cert.sql (validate-migration's CERT model: the CERT table restricted to the run's keys
+in datamig.run_keys), compiled by dbt-postgres and run on a real PostgreSQL 15."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import _pg_cluster
+from _tiny_dbt import invoke, write_project
+
+MACROS = Path(__file__).resolve().parents[1] / "macros"
+RUN = "mig-20260101-000000-d1"
+
+
+@pytest.fixture(scope="module")
+def cert():
+    cluster = _pg_cluster.start()
+    try:
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE cert")
+        with psycopg.connect(cluster.url("cert"), autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA datamig; CREATE TABLE datamig.run_keys (run_id text, table_name text, key jsonb)")
+        yield cluster
+    finally:
+        _pg_cluster.stop(cluster)
+
+
+def _cert_rows(cert, tmp_path: Path, call: str) -> list[tuple]:
+    """The rows the macro `call` selects, compiled by dbt (target: the CERT database, schema
+    public) and run on CERT."""
+    macros = tmp_path / "macros"
+    macros.mkdir()
+    (macros / "cert.sql").symlink_to(MACROS / "cert.sql")
+    root = tmp_path / "proj"
+    write_project(root, "cert_rows", macros, {"type": "postgres", "host": "127.0.0.1", "port": cert.port,
+                                              "user": "postgres", "password": "", "dbname": "cert",
+                                              "schema": "public", "threads": 1})
+    result = invoke(root, "compile", "--quiet", "--vars", repr({"run_id": RUN}), "--inline", call)
+    assert result.success, result.exception
+    with psycopg.connect(cert.url("cert")) as conn:
+        return conn.execute(result.result.results[0].node.compiled_code).fetchall()
+
+
+def test_a_key_with_a_null_column_selects_the_runs_rows_with_null_in_it(cert, tmp_path):
+    """`(code, variant) IN (...)` is NULL, not true, for a key whose variant is NULL: the run's
+    rows keyed so were not in the CERT model, and no dbt test looked at them."""
+    with psycopg.connect(cert.url("cert"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE codes (code text NOT NULL, variant text, label text, UNIQUE (code, variant))")
+        conn.execute("""
+            INSERT INTO codes VALUES ('a', NULL, 'a-null'), ('a', 'v', 'a-v'), ('b', NULL, 'b-null'),
+                                     ('c', 'NULL', 'c-text-NULL')""")
+        conn.execute("""
+            INSERT INTO datamig.run_keys VALUES
+                (%(run)s, 'public.codes', '{"code": "{a,a,c}", "variant": "{NULL,v,NULL}"}'),
+                ('mig-20260101-000000-d2', 'public.codes', '{"code": "{b}", "variant": "{NULL}"}');""",
+                     {"run": RUN})
+    rows = _cert_rows(cert, tmp_path, "{{ datamig_cert_rows('codes', ['code', 'variant'], ['text', 'text'], "
+                                      "['variant']) }}")
+    assert sorted(rows, key=lambda row: row[2]) == [("a", None, "a-null"), ("a", "v", "a-v")]
