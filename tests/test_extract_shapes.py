@@ -411,3 +411,36 @@ def test_an_fk_declared_only_on_a_partition_selects_that_partitions_rows(pg, tmp
         INSERT INTO districts VALUES (1), (2);
         INSERT INTO attendance VALUES (1, '2023-02-01'), (1, '2024-02-01'), (2, '2024-02-01');""")
     assert _rows(base, "attendance", "ref, CAST(day AS VARCHAR)") == [(1, "2024-02-01")]
+
+
+@pytest.mark.parametrize("column, value, landed", [
+    ("numeric[]", "'{1.50,NULL,1e-20,-0.000,NaN}'", ["1.50", None, "0.00000000000000000001", "0.000", "NaN"]),
+    ("numeric(6,2)[]", "'{1.5,100}'", ["1.50", "100.00"]),
+    ("real[]", "'{1.5,1e+30}'", ["1.5", "1e+30"]),
+])
+def test_an_array_of_numbers_lands_each_element_as_postgresql_prints_it(pg, tmp_path, column, value, landed):
+    """A numeric[] travelled as JSON numbers, which DuckDB read back as doubles: 1.50 landed as
+    1.5 (and a numeric(6,2)[] lost its scale), so CERT held other values than PROD."""
+    _, base = _extract(pg, tmp_path, f"""
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE scores (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), v {column});
+        INSERT INTO districts VALUES (1);
+        INSERT INTO scores VALUES (1, 1, {value});""")
+    assert _rows(base, "scores", "v") == [(landed,)]
+
+
+def test_an_array_whose_lower_bound_is_not_one_is_one_line_naming_it(pg, tmp_path):
+    """'[0:2]={1,2,3}' travelled through array_to_json, which drops the bounds: CERT got
+    {1,2,3}, indexed from 1, in silence. A Parquet list has no bounds to keep it in."""
+    ddl = """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE slots (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), v int[]);
+        INSERT INTO districts VALUES (1);
+        INSERT INTO slots VALUES (1, 1, '{1,2}'), (2, 1, '[1:1]={5}'), (3, 1, '{}'), (4, 1, NULL);"""
+    _, base = _extract(pg, tmp_path / "from_one", ddl)
+    assert _rows(base, "slots", "id, v") == [(1, [1, 2]), (2, [5]), (3, []), (4, None)]
+    with pytest.raises(MigrationFailed) as err:
+        _extract(pg, tmp_path / "from_zero", ddl + "INSERT INTO slots VALUES (5, 1, '[0:2]={1,2,3}');")
+    assert str(err.value) == "table ids.slots: column v (integer[]) holds [0:2]={1,2,3}, which its Parquet type " \
+                             "INTEGER[] cannot hold (a list is indexed from 1)"
+

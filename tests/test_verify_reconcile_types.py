@@ -37,3 +37,26 @@ def test_every_row_of_a_table_without_primary_key_is_found(pg, tmp_path, pg_type
     duckdb.execute(f"COPY (SELECT * FROM (VALUES (1, {final}), (2, NULL)) t(id, v)) TO '{parquet}' (FORMAT parquet)")
     keyed = Keyed(table, parquet, ["id", "v"], {"id": "integer", "v": pg_type})
     assert pg_present(pg.url(), "public", [keyed]) == [2]
+
+
+# (CERT type, the value as the final Parquet holds it, a value CERT holds that is not the same)
+DIFFERENT = [
+    ("int[]", "[1, 2, 3]", "[0:2]={1,2,3}"),
+    ("numeric[]", "['1.50']", "{1.5}"),
+    ("numeric[]", "['1.5']", "{1.50}"),
+    ("text[]", "['a', NULL]", "{a}"),
+]
+
+
+@pytest.mark.parametrize("pg_type, final, cert", DIFFERENT, ids=[f"{c[0]}-{c[2]}" for c in DIFFERENT])
+def test_a_row_whose_array_differs_in_bounds_or_scale_is_not_found(pg, tmp_path, pg_type, final, cert):
+    """An array loaded with other bounds, or numbers of another scale, is another value: the row
+    whose key it is counts as missing from CERT, not as present (equal numbers, other text)."""
+    table = "d_" + pg_type.replace("[]", "_array") + str(DIFFERENT.index((pg_type, final, cert)))
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id int, v {pg_type})")
+        conn.execute(f"INSERT INTO {table} VALUES (1, %s), (2, NULL)", (cert,))
+    parquet = tmp_path / "final.parquet"
+    duckdb.execute(f"COPY (SELECT * FROM (VALUES (1, {final}), (2, NULL)) t(id, v)) TO '{parquet}' (FORMAT parquet)")
+    keyed = Keyed(table, parquet, ["id", "v"], {"id": "integer", "v": pg_type})
+    assert pg_present(pg.url(), "public", [keyed]) == [1]

@@ -66,12 +66,33 @@ def select_text(column: str, pg_type: str) -> str:
     ident = '"' + column.replace('"', '""') + '"'
     pg_type = pg_type.strip()
     if pg_type.endswith("[]"):
-        return f"array_to_json({ident})::text"
+        return _array_text(ident, pg_type)
     if pg_type == "bytea":
         return f"encode({ident}, 'base64')"
     if _NATIVE_TEXT.fullmatch(pg_type) or native(pg_type):
         return ident
     return f"CASE WHEN {ident} IS NULL THEN NULL ELSE concat({ident}) END"
+
+
+# An array whose first dimension is not indexed from 1 prints with its bounds ('[0:2]={1,2,3}'); a
+# list cannot hold them, so the text goes to the workspace as it is, for _check_values to name.
+# JSON text never looks so (':' only follows an object's key).
+BOUNDED_ARRAY = r"^\[-?[0-9]+:-?[0-9]+\]"
+
+
+def _array_text(ident: str, pg_type: str) -> str:
+    """An array as JSON text. Elements that land as VARCHAR (numeric, real, timestamp...) are the
+    text of their output function, as JSON strings: array_to_json writes a numeric as a JSON number,
+    which DuckDB reads as a double (1.50 landed as 1.5, 1e-20 as 1e-20 for 0.00000000000000000001).
+    A json element stays a JSON value (its text is its own), and an array of more than one dimension
+    stays nested, for _check_values to name (unnest() would flatten it)."""
+    element = _strip_modifier(pg_type[:-2])
+    bounded = f"WHEN array_lower({ident}, 1) <> 1 THEN {ident}::text"
+    if element in _ARRAY_ELEMENTS or element in ("json", "jsonb"):
+        return f"CASE {bounded} ELSE array_to_json({ident})::text END"
+    texts = f"array(SELECT CASE WHEN e IS NULL THEN NULL ELSE concat(e) END FROM unnest({ident}) AS u(e))"
+    return (f"CASE {bounded} WHEN array_ndims({ident}) > 1 THEN array_to_json({ident})::text "
+            f"ELSE array_to_json({texts})::text END")
 
 
 def cast_expr(column: str, pg_type: str) -> str:

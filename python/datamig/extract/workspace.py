@@ -11,6 +11,7 @@ in one PostgreSQL transaction; it is rolled back at the end (the Parquet files a
 then, and the workspace is scratch)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -70,6 +71,11 @@ def _same(a: str, a_type: str, b: str, b_type: str) -> str:
     if pg_types.workspace_type(a_type) == pg_types.workspace_type(b_type):
         return f"{a} = {b}"
     return f"CAST({a} AS VARCHAR) = CAST({b} AS VARCHAR)"
+
+
+def bounded(col: str) -> str:
+    """DuckDB condition: the workspace text is an array's with bounds (pg_types.BOUNDED_ARRAY)."""
+    return f"regexp_matches({col}, {lit(pg_types.BOUNDED_ARRAY)})"
 
 
 def _shorten(value: str, most: int = 60) -> str:
@@ -254,14 +260,17 @@ class Workspace:
                 wrong = f"TRY_CAST({col} AS {target}) IS NULL"
             elif column.data_type.endswith("[]") and column.data_type not in ("json[]", "jsonb[]"):
                 # JSON text; PostgreSQL's arrays are rectangular. A json[] element may be an array itself.
-                wrong = f"starts_with({col}, '[[')"
+                wrong = f"starts_with({col}, '[[') OR {bounded(col)}"
+            elif column.data_type.endswith("[]"):
+                wrong = bounded(col)
             else:
                 continue
             bad = self.db.execute(f"SELECT {col} FROM {rel(table)} WHERE {col} IS NOT NULL AND {wrong} "
                                   "LIMIT 1").fetchone()
             if bad:
+                why = " (a list is indexed from 1)" if re.match(pg_types.BOUNDED_ARRAY, bad[0]) else ""
                 raise MigrationFailed(f"table {table.id}: column {column.name} ({column.data_type}) holds "
-                                      f"{_shorten(bad[0])}, which its Parquet type {target} cannot hold")
+                                      f"{_shorten(bad[0])}, which its Parquet type {target} cannot hold{why}")
 
     def close(self) -> None:
         try:
