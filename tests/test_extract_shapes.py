@@ -444,3 +444,21 @@ def test_an_array_whose_lower_bound_is_not_one_is_one_line_naming_it(pg, tmp_pat
     assert str(err.value) == "table ids.slots: column v (integer[]) holds [0:2]={1,2,3}, which its Parquet type " \
                              "INTEGER[] cannot hold (a list is indexed from 1)"
 
+
+def test_foreign_keys_over_bytea_columns_are_walked_down_and_up(pg, tmp_path):
+    """A bytea key travels as base64 text; the closure sent that text back cast to bytea (its
+    escape format), matched no row, and the slice lacked the district's readings in silence."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE devices (token bytea PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE readings (id int PRIMARY KEY, token bytea NOT NULL REFERENCES devices (token));
+        CREATE TABLE windows (token bytea, n int, PRIMARY KEY (token, n));
+        CREATE TABLE samples (id int PRIMARY KEY, reading_id int NOT NULL REFERENCES readings (id),
+                              token bytea, n int, FOREIGN KEY (token, n) REFERENCES windows (token, n));
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO devices VALUES ('\\x00ff', 1), (decode(repeat('ab', 100), 'hex'), 1), ('\\x01', 2);
+        INSERT INTO readings VALUES (10, '\\x00ff'), (11, decode(repeat('ab', 100), 'hex')), (12, '\\x01');
+        INSERT INTO windows VALUES ('\\x00', 1), ('\\x00', 2);
+        INSERT INTO samples VALUES (100, 10, '\\x00', 2), (101, 12, '\\x00', 1);""")
+    assert _rows(base, "readings", "id") == [(10,), (11,)]
+    assert _rows(base, "windows", "hex(token), n") == [("00", 2)]

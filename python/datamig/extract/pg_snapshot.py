@@ -154,9 +154,19 @@ def _from(table: Table) -> str:
     return name if table.partitioned else f"ONLY {name}"
 
 
+def _typed_array(literal: str, pg_type: str) -> str:
+    """The array literal of workspace values as an array of the column's type. A bytea value sits
+    in the workspace as base64 (pg_types.select_text): cast to bytea, that text was read as bytea's
+    escape format and matched no row, so the walk through a bytea key found nothing."""
+    if pg_type != "bytea":
+        return f"{literal}::text[]::{pg_type}[]"
+    return (f"array(SELECT decode(u.v, 'base64') FROM unnest({literal}::text[]) WITH ORDINALITY AS u(v, n) "
+            "ORDER BY u.n)")
+
+
 def _tuple_filter(table: Table, columns: Sequence[str], arrays: Sequence[str]) -> str:
     """`col = ANY(array)` for one column, `(a, b) IN (SELECT * FROM unnest(...))` for several."""
-    typed = [f"{ql(a)}::text[]::{table.column(c).data_type}[]" for c, a in zip(columns, arrays)]
+    typed = [_typed_array(ql(a), table.column(c).data_type) for c, a in zip(columns, arrays)]
     if len(columns) == 1:
         return f"{qi(columns[0])} = ANY({typed[0]})"
     return f"({', '.join(map(qi, columns))}) IN (SELECT * FROM unnest({', '.join(typed)}))"

@@ -68,7 +68,8 @@ def select_text(column: str, pg_type: str) -> str:
     if pg_type.endswith("[]"):
         return _array_text(ident, pg_type)
     if pg_type == "bytea":
-        return f"encode({ident}, 'base64')"
+        # base64 without the line break encode() puts every 76 characters, which from_base64 refuses
+        return f"translate(encode({ident}, 'base64'), E'\\n', '')"
     if _NATIVE_TEXT.fullmatch(pg_type) or native(pg_type):
         return ident
     return f"CASE WHEN {ident} IS NULL THEN NULL ELSE concat({ident}) END"
