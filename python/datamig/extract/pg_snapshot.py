@@ -134,13 +134,15 @@ def array_literal(values: Sequence[str]) -> str:
 
 
 # A table without a primary key: the row's ctid, within the store's one snapshot, tells apart rows
-# equal in every column (all of them belong to the slice) from one row fetched twice.
+# equal in every column (all of them belong to the slice) from one row fetched twice. A ctid is a
+# place in one table: a partitioned table's rows are told apart by partition (tableoid) and ctid.
 ROW_ID = "_datamig_ctid"
 
 
 def _select(table: Table, where: str, within: str = "") -> str:
     cols = ", ".join(f"{pg_types.select_text(c.name, c.data_type)} AS {qi(c.name)}" for c in table.columns)
-    row_id = "" if table.primary_key else f", ctid::text AS {qi(ROW_ID)}"
+    place = "tableoid::text || ':' || ctid::text" if table.partitioned else "ctid::text"
+    row_id = "" if table.primary_key else f", {place} AS {qi(ROW_ID)}"
     # a partition has its table's columns, by name, and no rows of other tables: no ONLY
     source = within or _from(table)
     return f"SELECT {cols}{row_id} FROM {source} WHERE {where}"
