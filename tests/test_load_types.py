@@ -100,3 +100,29 @@ def test_a_domain_column_takes_final_values_of_its_base_type(cert, base, final, 
     assert cert.sql("ids", "SELECT v::text, en::text FROM dom") == [(prod, "b")]
     rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.fingerprint() == before
+
+
+@pytest.mark.parametrize("pg_type, cert_value, final, prod", [
+    ("numeric[]", "{1.5,2}", "['1.50', '2']", "{1.50,2}"),
+    ("numeric", "1.5", "'1.50'", "1.50"),
+    ("interval", "1 day", "'PT24H'", "24:00:00"),
+    ("double precision[]", "{0}", "[CAST('-0' AS DOUBLE)]", "{-0}"),
+])
+def test_a_cert_value_equal_to_prods_but_printed_otherwise_is_updated(cert, pg_type, cert_value, final, prod):
+    """merge updated a row when `ROW(...) IS DISTINCT FROM` its final: a numeric 1.5 equals 1.50,
+    '1 day' equals '24 hours' and 0 equals -0, so CERT kept its own value, not PROD's, and the
+    run counted the row unchanged. Rolled back, CERT's own value returns exactly."""
+    cert.sql("ids", f"""
+        CREATE TABLE typed (id bigint PRIMARY KEY, v {pg_type});
+        GRANT SELECT, INSERT, UPDATE, DELETE ON typed TO {WRITER};""")
+    cert.sql("ids", "INSERT INTO typed VALUES (1, %s)", (cert_value,))
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, {final})) t(id, v))
+                                 TO '{run_dir / "final" / "ids" / "typed.parquet"}' (FORMAT parquet)""")
+    load_run(cert.cfg, cert.env, run_dir, strategy="merge")
+    want = cert.sql("ids", f"SELECT %s::{pg_type}::text", (prod,))[0][0]
+    assert cert.sql("ids", "SELECT v::text FROM typed") == [(want,)]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+    assert cert.sql("ids", f"SELECT v::text = %s::{pg_type}::text FROM typed", (cert_value,)) == [(True,)]

@@ -17,6 +17,10 @@ LEDGER_SCHEMA = "datamig"
 INSERT_CHUNK = 10_000  # inserted keys per ledger entry (one array literal per key column, see ledger.py)
 # Types with no equality operator: compared through their text form.
 _NO_EQUALITY = ("json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle")
+# Types whose equality holds for values PostgreSQL prints otherwise: numeric 1.5 = 1.50, interval
+# '1 day' = '24:00:00', float 0 = -0, citext 'A' = 'a'. A row differing from CERT's only so is
+# a row to update, or merge left CERT's own value where PROD's belongs.
+_COARSE_EQUALITY = ("numeric", "real", "double precision", "interval", "citext")
 
 
 @dataclass
@@ -82,15 +86,17 @@ def _cols(cols, alias: str | None = None) -> sql.Composable:
     return sql.SQL(", ").join(_ident(alias, c) if alias else sql.Identifier(c) for c in cols)
 
 
-def _no_equality(pg_type: str) -> bool:
-    base = pg_type.removesuffix("[]")
-    return base in _NO_EQUALITY
+def _as_text(pg_type: str) -> bool:
+    """Compared as their text: types without an equality operator, or with a coarse one. A
+    numeric(p,s) (or its array) holds every value at scale s: equal values print alike there."""
+    element = pg_type.removesuffix("[]").strip()
+    return element in _NO_EQUALITY or element in _COARSE_EQUALITY
 
 
 def _cmp(t: TableLoad, alias: str, col: str) -> sql.Composable:
     """By its base type: a domain over json has no equality operator either."""
     expr = _ident(alias, col)
-    return sql.SQL("{}::text").format(expr) if _no_equality(t.base(col)) else expr
+    return sql.SQL("{}::text").format(expr) if _as_text(t.base(col)) else expr
 
 
 def key_match(t: TableLoad, left: str = "t", right: str = "s") -> sql.Composable:
