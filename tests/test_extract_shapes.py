@@ -482,3 +482,22 @@ def test_a_partitioned_table_without_primary_key_lands_the_rows_of_every_partiti
         INSERT INTO visits VALUES (1, 20, '2023-05-01'), (2, 10, '2024-05-01');""")
     assert _rows(base, "visits", "district_id, school_id, CAST(day AS VARCHAR)") == [
         (1, 20, "2023-05-01"), (2, 10, "2024-05-01")]
+
+
+@pytest.mark.parametrize("link", ["ids.notes.device_ref -> ids.devices.token",
+                                  "ids.devices.token -> ids.notes.device_ref"])
+def test_a_link_between_a_bytea_and_a_text_column_is_one_line_naming_it(pg, tmp_path, link):
+    """A bytea value is walked as base64 and a text one as itself: linked, one side's values were
+    decoded as base64 ('invalid symbol' stopped the extract in DuckDB's traceback) or matched none."""
+    with pytest.raises(ConfigError) as err:
+        _extract(pg, tmp_path, """
+            CREATE TABLE districts (id int PRIMARY KEY);
+            CREATE TABLE devices (token bytea PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+            CREATE TABLE notes (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id),
+                                device_ref text UNIQUE);
+            INSERT INTO districts VALUES (1);
+            INSERT INTO devices VALUES ('\\x00ff', 1);
+            INSERT INTO notes VALUES (1, 1, 'a?b');""", config=f'links: ["{link}"]\n')
+    assert str(err.value) == f"link {link!r}: ids.devices.token is bytea and ids.notes.device_ref is text; " \
+                             "a link joins two bytea columns or none"
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -84,13 +84,27 @@ def links_to_foreign_keys(links: Iterable[Link], tables: Mapping[str, Table]) ->
     fks = []
     for link in links:
         child = _link_table(link, link.store, link.table, link.columns, tables)
-        _link_table(link, link.ref_store, link.ref_table, link.ref_columns, tables)
+        parent = _link_table(link, link.ref_store, link.ref_table, link.ref_columns, tables)
+        _check_bytea_pairs(link, child, parent)
         fks.append(ForeignKey(
             name=f"link:{link.text}", store=link.store, table=link.table, columns=link.columns,
             ref_store=link.ref_store, ref_table=link.ref_table, ref_columns=link.ref_columns,
             nullable=all(child.column(c).nullable for c in link.columns), deferrable=False, declared=False,
         ))
     return fks
+
+
+def _check_bytea_pairs(link: Link, child: Table, parent: Table) -> None:
+    """The extract walks a bytea value as base64 text and any other as its own text: a bytea column
+    linked to one of another type had the other's values decoded as base64 (an error, or no match)."""
+    for col, ref_col in zip(link.columns, link.ref_columns):
+        ends = [(f"{child.id}.{col}", child.column(col).data_type),
+                (f"{parent.id}.{ref_col}", parent.column(ref_col).data_type)]
+        kinds = [data_type == "bytea" for _, data_type in ends]
+        if kinds[0] != kinds[1]:
+            (binary, _), (other, other_type) = ends if kinds[0] else ends[::-1]
+            raise ConfigError(f"link {link.text!r}: {binary} is bytea and {other} is {other_type}; "
+                              "a link joins two bytea columns or none")
 
 
 def _link_table(link: Link, store: str, table: str, columns: tuple[str, ...],
