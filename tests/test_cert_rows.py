@@ -21,7 +21,8 @@ def cert():
         with psycopg.connect(cluster.url(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE cert")
         with psycopg.connect(cluster.url("cert"), autocommit=True) as conn:
-            conn.execute("CREATE SCHEMA datamig; CREATE TABLE datamig.run_keys (run_id text, table_name text, key jsonb)")
+            conn.execute("CREATE SCHEMA datamig; "
+                         "CREATE TABLE datamig.run_keys (run_id text, table_name text, key jsonb)")
         yield cluster
     finally:
         _pg_cluster.stop(cluster)
