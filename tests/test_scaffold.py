@@ -564,3 +564,22 @@ def test_the_cert_model_of_a_table_keyed_by_a_nullable_unique_key_matches_its_nu
     assert ("datamig_cert_rows('codes', ['code', 'variant'], ['text', 'text'], ['variant'])"
             in final_sql(by_name["codes"]))
     assert "datamig_cert_rows('kinds', ['code'], ['text']) }}" in final_sql(by_name["kinds"])
+
+
+def test_an_fk_declared_on_each_of_two_partitions_is_tested_once():
+    """Both partitions' FKs are FKs of the partitioned table, over the same columns: rendered
+    twice, the two relationship tests of one name stopped dbt's parse."""
+    from datamig.analyze.model import Column, Estate, ForeignKey, Table
+    from datamig.config import load_config
+    from datamig.scaffold.layout import datasets
+    from datamig.scaffold.marts import fk_tests
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "datamig.yaml")
+    parent = Table("ids", "public", "zones", [Column("id", "integer", False, 1)], ("id",))
+    child = Table("ids", "public", "visits", [Column("zone_id", "integer", False, 1),
+                                               Column("day", "date", False, 2)], ("zone_id", "day"))
+    fks = [ForeignKey(f"visits_{year}_fk", "ids", "visits", ("zone_id",), "ids", "zones", ("id",), False,
+                      partition=f"public.visits_{year}") for year in (2023, 2024)]
+    by_id = {d.id: d for d in datasets(cfg, Estate(tables={parent.id: parent, child.id: child}, foreign_keys=fks))}
+    tests = fk_tests(by_id["ids.visits"], by_id)
+    assert [t["datamig_relationship"]["name"] for t in tests] == ["fk_ids__visits__zone_id"]
