@@ -464,7 +464,6 @@ def test_foreign_keys_over_bytea_columns_are_walked_down_and_up(pg, tmp_path):
     assert _rows(base, "windows", "hex(token), n") == [("00", 2)]
 
 
-
 def test_a_partitioned_table_without_primary_key_lands_the_rows_of_every_partition(pg, tmp_path):
     """Rows of a table without primary key were told apart by their ctid, which is a place in one
     partition: the first row of each partition is (0,1), so a row of the second partition reached
