@@ -583,3 +583,28 @@ def test_an_fk_declared_on_each_of_two_partitions_is_tested_once():
     by_id = {d.id: d for d in datasets(cfg, Estate(tables={parent.id: parent, child.id: child}, foreign_keys=fks))}
     tests = fk_tests(by_id["ids.visits"], by_id)
     assert [t["datamig_relationship"]["name"] for t in tests] == ["fk_ids__visits__zone_id"]
+
+
+def test_columns_pointing_at_two_parents_get_a_test_of_each():
+    """Two FKs over one column (a person id that must be a student and a portal user): both
+    tests were named by the child's columns only, and two tests of one name stop dbt's parse."""
+    from datamig.analyze.model import Column, Estate, ForeignKey, Table
+    from datamig.config import load_config
+    from datamig.scaffold.layout import datasets
+    from datamig.scaffold.marts import fk_tests
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "datamig.yaml")
+    parents = [Table("ids", "public", name, [Column("id", "integer", False, 1)], ("id",))
+               for name in ("students", "portal_users")]
+    child = Table("ids", "public", "visits", [Column("person_id", "integer", False, 1),
+                                               Column("school_id", "integer", False, 2)], ("person_id",))
+    fks = [ForeignKey(f"visits_{p.name}_fk", "ids", "visits", ("person_id",), "ids", p.name, ("id",), True)
+           for p in parents]
+    fks.append(ForeignKey("visits_school_fk", "ids", "visits", ("school_id",), "ids", "students", ("id",), True))
+    tables = {t.id: t for t in (*parents, child)}
+    by_id = {d.id: d for d in datasets(cfg, Estate(tables=tables, foreign_keys=fks))}
+    tests = [t["datamig_relationship"] for t in fk_tests(by_id["ids.visits"], by_id)]
+    assert [(t["name"], t["arguments"]["to"]) for t in tests] == [
+        ("fk_ids__visits__person_id__to_ids__students__id", "ref('ids__students')"),
+        ("fk_ids__visits__person_id__to_ids__portal_users__id", "ref('ids__portal_users')"),
+        ("fk_ids__visits__school_id", "ref('ids__students')")]

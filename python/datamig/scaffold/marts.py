@@ -51,6 +51,7 @@ def key_tests(ds: Dataset) -> tuple[dict[str, list], list]:
 def fk_tests(ds: Dataset, by_id: dict[str, Dataset]) -> list:
     tests = []
     seen = set()
+    edges = {(fk.columns, fk.parent, fk.ref_columns) for fk in ds.foreign_keys if fk.parent in by_id}
     for fk in ds.foreign_keys:
         parent = by_id.get(fk.parent)
         # An FK declared on each of several partitions is one edge of the partitioned table: one
@@ -59,8 +60,11 @@ def fk_tests(ds: Dataset, by_id: dict[str, Dataset]) -> list:
         if parent is None or edge in seen:
             continue
         seen.add(edge)
+        name = f"fk_{ds.store}__{ds.name}__{'_'.join(fk.columns)}"
+        if sum(e[0] == fk.columns for e in edges) > 1:  # the same columns point at two parents: name each
+            name += f"__to_{parent.store}__{parent.name}__{'_'.join(fk.ref_columns)}"
         tests.append({"datamig_relationship": {
-            "name": f"fk_{ds.store}__{ds.name}__{'_'.join(fk.columns)}",
+            "name": name,
             "arguments": {"columns": [naming.quote(c) for c in fk.columns], "to": _ref(parent.final_model),
                           "to_columns": [naming.quote(c) for c in fk.ref_columns]},
             "config": {"severity": "error", "meta": {"rule": "fk_integrity", "declared": fk.declared}}}})
