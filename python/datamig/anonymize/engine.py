@@ -59,10 +59,11 @@ class Engine:
             self.dicts = dictionaries.build(settings.dictionaries, settings.faker_locale, settings.dictionary_seed)
         except (ValueError, AttributeError) as exc:
             raise ConfigError(f"{ruleset.path}: settings.dictionaries: {exc}") from None
-        self.permuter = DigitPermuter(keys)
+        kinds = kinds_by_domain(ruleset)  # which domains fake phones and SSNs: kept valid, kept off real ones
+        self.permuter = DigitPermuter(keys, kinds)
         self.fakes = Fakes(keys, self.dicts, settings, ruleset.pii_shapes, self.permuter)
         self.docs = DocAnonymizer(self.fakes, ruleset)
-        self.taken = TakenRegistry(self.permuter, kinds_by_domain(ruleset))
+        self.taken = TakenRegistry(self.permuter, kinds)
         self.worker_id = secrets.token_hex(8)  # names this engine to the UDF worker processes
 
     def for_worker(self) -> tuple:

@@ -47,6 +47,13 @@ An extension at the end (555-123-4567 x204, PHONE_EXTENSION_SQL) is a number of 
 phone gets the fake it has without one. The cut depends only on what the passes keep (x, ext and
 extension are kept words, a non-kept word never becomes one), so the whole stays a bijection.
 
+Valid numbers (numbering.py): in a domain of phones (a phone rule's, or a mask keeping a country
+code) a number of ten digits that is a NANP phone (area code and exchange code starting 2-9) gets
+a NANP phone, and in a domain of SSNs nine digits that are a possible SSN get one (no area 000,
+666 or 9xx, group 00, serial 0000): a fake outside its input's class, valid or not, is permuted
+again by the same permutation until it is back (cycle walking, a bijection of each class: the
+whole stays one). Other digit counts and other domains are permuted as before.
+
 Real values (taken.py): a fake that happens to be another person's real phone or SSN of the slice
 walks on (permuted again under domain+walk n) until it is none. Each walk is a bijection too, so
 uniqueness stays exact except in the rare walker-meets-fake case taken.py bounds. Every step
@@ -60,7 +67,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -68,6 +75,7 @@ import pyarrow.compute as pc
 
 from .keyed import SEP, Keys
 from .mask_words import find_words, find_words_one, group_sizes, groups_one, reads_kept_one, rows_reading_kept
+from .numbering import LENGTH, kept_kind, valid_one, valid_rows
 
 if TYPE_CHECKING:
     from .taken import Taken
@@ -139,13 +147,18 @@ class DigitPermuter:
     """Applies pi_{domain,d} to the digits (and, with letters=True, sigma_{domain,l} to the ASCII
     letters) of Arrow string arrays. One per key; tables cached."""
 
-    def __init__(self, keys: Keys):
+    def __init__(self, keys: Keys, kinds: Mapping[str, str] | None = None):
         self._keys = keys
+        self._kinds = dict(kinds or {})  # domain -> kind (taken.kinds_by_domain): what numbering.py keeps valid
         self._tables: dict[tuple, list[np.ndarray]] = {}
 
     @property
     def keys(self) -> Keys:
         return self._keys
+
+    def kept_kind(self, domain: str, keep_country_code: bool = False) -> str | None:
+        """phone or ssn when the fakes of `domain` keep a real number's validity (numbering.py)."""
+        return kept_kind(domain, self._kinds, keep_country_code)
 
     # ----- key schedule ---------------------------------------------------------------------
     def _uniform(self, label: str, size: int, modulus: int) -> np.ndarray:
@@ -237,7 +250,8 @@ class DigitPermuter:
         without such characters unchanged. With `taken` (taken.py), an output that
         is a real value of the slice is permuted again under a tweaked domain until it is none."""
         arr = _plain_strings(arr)
-        out = self._transform(arr, domain, keep_country_code, letters)
+        kind = self.kept_kind(domain, keep_country_code)  # of the domain: the walks below keep it too
+        out = self._transform(arr, domain, keep_country_code, letters, kind)
         if taken is None:
             return out
         todo = np.flatnonzero(taken(out)).tolist()
@@ -246,7 +260,7 @@ class DigitPermuter:
         values, walk = out.to_pylist(), 0
         while todo:
             walk = _next_walk(walk, domain)
-            again = self._transform(arr.take(pa.array(todo)), _walked(domain, walk), keep_country_code, letters)
+            again = self._transform(arr.take(pa.array(todo)), _walked(domain, walk), keep_country_code, letters, kind)
             for i, v in zip(todo, again.to_pylist()):
                 values[i] = v
             todo = [i for i, hit in zip(todo, taken(again).tolist()) if hit]
@@ -254,11 +268,12 @@ class DigitPermuter:
 
     def untransform(self, arr: pa.Array, domain: str) -> pa.Array:
         """The digit strings transform(arr, domain) was given, from its outputs (digits only: no
-        country code, no letters, no walks)."""
-        return self._transform(_plain_strings(arr), domain, False, False, inverse=True)
+        country code, no letters, no walks off real values; a number of the domain's kind walked back
+        into its class as transform walked it)."""
+        return self._transform(_plain_strings(arr), domain, False, False, self.kept_kind(domain), inverse=True)
 
     def _transform(self, arr: pa.Array, domain: str, keep_country_code: bool, letters: bool,
-                   inverse: bool = False) -> pa.Array:
+                   kind: str | None, inverse: bool = False) -> pa.Array:
         n = len(arr)
         if n == 0:
             return arr
@@ -268,7 +283,7 @@ class DigitPermuter:
         data = (np.frombuffer(raw, dtype=np.uint8)[start:int(offsets[-1])].copy()
                 if raw is not None else np.zeros(0, np.uint8))
         rel = (offsets - start).astype(np.int32)
-        _permute_bytes(self, data, rel, domain, keep_country_code, inverse)
+        _permute_bytes(self, data, rel, domain, keep_country_code, kind, inverse)
         if letters:
             _permute_letters(self, data, rel, domain)
         elif not inverse:  # untransform's inputs are digit strings: it undoes the digit pass only
@@ -282,15 +297,16 @@ class DigitPermuter:
                       letters: bool = False, taken: Taken | None = None) -> str | None:
         """One value (JSON documents, Python callers): the same steps as transform() on a one-row
         array, in plain Python (an Arrow round trip per value cost ~0.3 ms)."""
-        out = self._transform_one(value, domain, keep_country_code, letters)
+        kind = self.kept_kind(domain, keep_country_code)
+        out = self._transform_one(value, domain, keep_country_code, letters, kind)
         walk = 0
         while taken is not None and out is not None and taken([out])[0]:
             walk = _next_walk(walk, domain)
-            out = self._transform_one(value, _walked(domain, walk), keep_country_code, letters)
+            out = self._transform_one(value, _walked(domain, walk), keep_country_code, letters, kind)
         return out
 
     def _transform_one(self, value: str | None, domain: str, keep_country_code: bool,
-                       letters: bool) -> str | None:
+                       letters: bool, kind: str | None) -> str | None:
         if value is None:
             return None
         data = bytearray(value.encode("utf-8"))  # UTF-8 continuation bytes are never ASCII
@@ -304,19 +320,31 @@ class DigitPermuter:
                 movable = [i for i in movable if i > run]
         changed = False
         for number in _extension_split_one(value, movable) if keep_country_code else [movable]:
-            changed |= self._digits_one(data, number, domain, keep_country_code)
+            changed |= self._digits_one(data, number, domain, keep_country_code, kind)
         if letters:
             changed |= self._one_pass(data, [i for i, byte in enumerate(data) if _is_letter(byte)], domain, LETTERS)
         else:
             changed |= self._mask_words_one(data, domain)
         return data.decode("utf-8") if changed else value
 
-    def _digits_one(self, data: bytearray, movable: list[int], domain: str, keep_country_code: bool) -> bool:
+    def _digits_one(self, data: bytearray, movable: list[int], domain: str, keep_country_code: bool,
+                    kind: str | None) -> bool:
         walk = keep_country_code and len(movable) == NANP_DIGITS  # as _trunk_prefix()
         if walk and data[movable[0]] == ONE:
             movable, walk = movable[1:], False
-        changed = self._one_pass(data, movable, domain, DIGITS)
+        changed = self._number_one(data, movable, domain, kind)
         while walk and data[movable[0]] == ONE:
+            self._one_pass(data, movable, domain, DIGITS)
+        return changed
+
+    def _number_one(self, data: bytearray, movable: list[int], domain: str, kind: str | None) -> bool:
+        """The digit pass of one number, walked back into its class (valid or not) when it is a
+        number of `kind`: as _permute_in_class."""
+        if kind is None or len(movable) != LENGTH[kind]:
+            return self._one_pass(data, movable, domain, DIGITS)
+        was = valid_one(kind, [data[i] - ZERO for i in movable])
+        changed = self._one_pass(data, movable, domain, DIGITS)
+        while valid_one(kind, [data[i] - ZERO for i in movable]) != was:
             self._one_pass(data, movable, domain, DIGITS)
         return changed
 
@@ -398,15 +426,15 @@ def _country_code(data, isdig, rel, lens) -> np.ndarray:
     return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
 
 
-def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code, inverse=False) -> None:
-    """In place: replace the movable digit bytes."""
+def _permute_bytes(perm: DigitPermuter, data, rel, domain, keep_country_code, kind, inverse=False) -> None:
+    """In place: replace the movable digit bytes; the numbers of `kind` stay in their class."""
     movable = (data >= ZERO) & (data <= NINE)
     walkers = None
     if keep_country_code:
         movable[_country_code(data, movable, rel, np.diff(rel))] = False
         rel = _extension_split(data, rel)  # from here on: numbers, a row's phone and its extension
         walkers = _trunk_prefix(data, rel, movable)
-    _permute_positions(perm, data, rel, movable, domain, DIGITS, inverse)
+    _permute_positions(perm, data, rel, movable, domain, DIGITS, inverse, kind)
     if walkers is None:
         return
     walkers = walkers[data[walkers[:, 0]] == ONE]
@@ -484,9 +512,10 @@ def _permute_rows(perm: DigitPermuter, data, pos, rows, domain, alpha: Alphabet)
         _permute_group(perm, data, pos[d_of_pos == d].reshape(-1, int(d)), int(d), domain, alpha)
 
 
-def _permute_positions(perm: DigitPermuter, data, rel, movable, domain, alpha: Alphabet, inverse=False) -> None:
+def _permute_positions(perm: DigitPermuter, data, rel, movable, domain, alpha: Alphabet, inverse=False,
+                       kind: str | None = None) -> None:
     """Grouped by symbol count d. Positions are in row order and a row of the group has exactly
-    d of them, so they reshape to an (m x d) matrix."""
+    d of them, so they reshape to an (m x d) matrix. The numbers of `kind` stay in their class."""
     c_ext = np.concatenate(([0], np.cumsum(movable)))
     d_row = c_ext[rel[1:]] - c_ext[rel[:-1]]
     pos = np.flatnonzero(movable)
@@ -494,8 +523,25 @@ def _permute_positions(perm: DigitPermuter, data, rel, movable, domain, alpha: A
     ds = ds[ds > 0]
     d_of_pos = np.repeat(d_row, d_row) if len(ds) > 1 else None
     for d in ds:
-        group = pos if d_of_pos is None else pos[d_of_pos == d]
-        _permute_group(perm, data, group.reshape(-1, int(d)), int(d), domain, alpha, inverse)
+        group = (pos if d_of_pos is None else pos[d_of_pos == d]).reshape(-1, int(d))
+        if kind is not None and d == LENGTH[kind]:
+            _permute_in_class(perm, data, group, kind, domain, inverse)
+        else:
+            _permute_group(perm, data, group, int(d), domain, alpha, inverse)
+
+
+def _permute_in_class(perm, data, pos, kind, domain, inverse=False) -> None:
+    """_permute_group for (m x d) numbers of `kind`: a fake that left its number's class (valid
+    or not, numbering.py) is permuted again until it is back (cycle walking: a bijection of
+    each class)."""
+    d = LENGTH[kind]
+    was = valid_rows(kind, data, pos)
+    _permute_group(perm, data, pos, d, domain, DIGITS, inverse)
+    off = np.flatnonzero(valid_rows(kind, data, pos) != was)
+    while len(off):  # ends: a cycle of the permutation comes back to the number itself
+        pos, was = pos[off], was[off]
+        _permute_group(perm, data, pos, d, domain, DIGITS, inverse)
+        off = np.flatnonzero(valid_rows(kind, data, pos) != was)
 
 
 def _permute_group(perm, data, pos, d, domain, alpha: Alphabet = DIGITS, inverse=False) -> None:

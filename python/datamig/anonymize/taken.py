@@ -41,9 +41,9 @@ import pyarrow.compute as pc
 
 from .fpe import PHONE_EXTENSION, PHONE_EXTENSION_SQL, DigitPermuter
 from .keyed import identity
+from .numbering import PHONE, leak_kind
 from .rules import RuleSet
 
-LEAK_KINDS = ("email", "phone", "ssn")
 AVOIDED = frozenset({"phone", "ssn"})  # what a permutation outputs; emails are keyed fakes
 NAME_KIND = "name"                      # int_pii_values' rows of multi-word names: h and where they split
 HASH_DOMAIN = "pii.values"              # keys int_pii_values' hashes (SQL: anonymize_hash)
@@ -58,18 +58,6 @@ _NOT_DIGIT = re.compile(r"[^0-9]")
 Taken = Callable[[Sequence | pa.Array], np.ndarray]  # values -> which are real values of the slice (bool)
 
 
-def leak_kind(*names: str | None) -> str | None:
-    """email, phone or ssn when the last dotted part of a provider, domain or rule name says so
-    (int_pii_values' kinds); None otherwise."""
-    for name in names:
-        if name:
-            last = name.split(".")[-1]
-            for kind in LEAK_KINDS:
-                if kind in last:
-                    return kind
-    return None
-
-
 def normalized(kind: str, value: str) -> str:
     """As int_pii_values normalizes (scaffold/pii_values.py): emails unpadded and lower-case, phones their
     last 10 digits, SSNs their digits."""
@@ -82,19 +70,24 @@ def normalized(kind: str, value: str) -> str:
 
 def kinds_by_domain(ruleset: RuleSet) -> dict[str, str]:
     """Pseudonym domain -> leak kind, from every rule, override and jsonb path of the rules file
-    (a rule named `phone` with domain `contact` makes `contact` a phone domain)."""
+    (a rule named `phone` with domain `contact` makes `contact` a phone domain, and so does a
+    mask keeping a country code: its fakes stay NANP phones in every column, numbering.py)."""
     out: dict[str, str] = {}
     rules = [*ruleset.rules, *(o.rule for o in ruleset.overrides)]
     for rule in rules:
         if rule.domain:
-            kind = leak_kind(rule.provider, rule.domain, rule.name)
+            kind = leak_kind(rule.provider, rule.domain, rule.name) or _phone_mask(rule.options)
             if kind:
                 out.setdefault(rule.domain, kind)
         for path in rule.options.get("paths", ()) or ():
-            kind = leak_kind(path.get("provider"), path.get("domain"))
+            kind = leak_kind(path.get("provider"), path.get("domain")) or _phone_mask(path)
             if kind and path.get("domain"):
                 out.setdefault(path["domain"], kind)
     return out
+
+
+def _phone_mask(options: Mapping) -> str | None:
+    return PHONE if options.get("keep_country_code") else None
 
 
 class TakenValues:
