@@ -12,9 +12,11 @@ import re
 from dataclasses import replace
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 
+from datamig.anonymize import numbering
 from datamig.anonymize.engine import Engine
 from datamig.anonymize.fpe import DigitPermuter
 from datamig.anonymize.keyed import Keys
@@ -173,3 +175,30 @@ def test_a_phone_domain_of_any_name_keeps_phones_valid():
     # a domain that fakes neither is permuted as before: about a third of its fakes are no phone
     other = DigitPermuter(Keys(SALTS[0])).transform(pa.array(tens), "natural_id").to_pylist()
     assert 400 < sum(not _nanp_valid(f) for f in other) < 1000
+
+
+@pytest.mark.parametrize("kind, valid", [("phone", _nanp_valid), ("ssn", _ssn_valid)])
+def test_ranks_number_each_class_exactly(kind, valid):
+    """numbering.rank/unrank: each class's members are 0 .. SIZE-1 and back, SIZEs add up to all
+    strings, and the classes' edges (first and last rank) are members: a gap or an overlap would
+    make two values meet or a fake leave its class."""
+    length = numbering.LENGTH[kind]
+    assert numbering.SIZE[(kind, True)] + numbering.SIZE[(kind, False)] == 10 ** length
+    rng = np.random.default_rng(17)
+    digits = rng.integers(0, 10, size=(100_000, length)).astype(np.float64)
+    digits[:300, :3] = [0, 0, 0]          # the rare SSN corners: area 000, 666, group 00, serial 0000
+    digits[300:600, :3] = [6, 6, 6]
+    digits[600:900, 3:5] = 0
+    digits[900:1200, 5:9] = 0
+    is_valid = numbering.valid_rows(kind, digits)
+    assert is_valid.tolist() == [valid("".join(str(int(x)) for x in row)) for row in digits]
+    for cls in (True, False):
+        size = numbering.SIZE[(kind, cls)]
+        members = digits[is_valid == cls]
+        ranks = numbering.rank(kind, np.full(len(members), cls), members)
+        assert 0 <= ranks.min() and ranks.max() < size
+        assert (numbering.unrank(kind, np.full(len(members), cls), ranks) == members).all()
+        picked = np.concatenate([[0, size - 1], rng.integers(0, size, 100_000)])
+        back = numbering.unrank(kind, np.full(len(picked), cls), picked)
+        assert (numbering.valid_rows(kind, back) == cls).all()
+        assert (numbering.rank(kind, np.full(len(picked), cls), back) == picked).all()
