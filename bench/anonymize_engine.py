@@ -24,6 +24,12 @@ counts the worker processes too (cpu_seconds).
 dictionary pick that is never the value nor one of its words (pick_other, 2026-12-03) took
 first_name from 3.9M (the code before it, same hour) to 1.7M; testing lower(t) instead of
 identity(t) before the word split: 1.65-1.69M -> 1.94-2.09M (same outputs).
+2026-12-05 (500k rows, old and new code alternating, 3 runs each, shared and loaded machine):
+phones and SSNs keep their class, valid NANP / valid SSN or not (numbering.py). Cycle walking
+the digit permutation made the mask 4-5x slower (permutation alone, per CPU-second: phone
+4.0M -> 0.7M, SSN 2.6M -> 0.65M); ranking within the class and one Feistel pass instead:
+phone 0.61-0.76M -> 0.68-0.78M per CPU-second (1.14M -> 1.32M wall, best), SSN permutation
+0.65-1.04M -> 0.69-0.89M (1.60M -> 1.49M wall, best): phone unchanged, SSN ~0.9x at best.
 """
 from __future__ import annotations
 
