@@ -4,5 +4,6 @@
 select
     assignment_id,
     due_at,
-    title
+    title,
+    _labels
 from {{ ref('stg_sp__node_assignment') }}

@@ -4,5 +4,6 @@
 select
     code,
     course_id,
-    title
+    title,
+    _labels
 from {{ ref('stg_sp__node_course') }}

@@ -4,5 +4,6 @@
 select
     district_id,
     name,
-    state
+    state,
+    _labels
 from {{ ref('stg_sp__node_district') }}

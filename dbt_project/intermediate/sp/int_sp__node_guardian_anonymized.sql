@@ -6,5 +6,6 @@ select
     {{ anonymize('first_name', strategy='faker', provider='first_name', domain='person.first_name') }} as first_name,
     guardian_id,
     {{ anonymize('last_name', strategy='faker', provider='last_name', domain='person.last_name') }} as last_name,
-    {{ anonymize('phone', strategy='mask_format', domain='phone', unique=true, keep_country_code=true) }} as phone
+    {{ anonymize('phone', strategy='mask_format', domain='phone', unique=true, keep_country_code=true) }} as phone,
+    _labels
 from {{ ref('stg_sp__node_guardian') }}

@@ -63,5 +63,6 @@ select
     {{ anonymize('body', strategy='scrub_text', names=['dm_parent_names']) }} as body,
     message_id,
     sent_at,
-    {{ anonymize('subject', strategy='scrub_text', names=['dm_parent_names']) }} as subject
+    {{ anonymize('subject', strategy='scrub_text', names=['dm_parent_names']) }} as subject,
+    _labels
 from named

@@ -6,5 +6,6 @@ select
     name,
     {{ anonymize('phone', strategy='mask_format', domain='phone', unique=true, keep_country_code=true) }} as phone,
     school_id,
-    school_type
+    school_type,
+    _labels
 from {{ ref('stg_sp__node_school') }}

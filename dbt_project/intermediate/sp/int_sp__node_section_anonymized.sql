@@ -5,5 +5,6 @@ select
     room,
     section_code,
     section_id,
-    term
+    term,
+    _labels
 from {{ ref('stg_sp__node_section') }}

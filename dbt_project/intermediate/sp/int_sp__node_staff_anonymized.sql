@@ -7,5 +7,6 @@ select
     {{ anonymize('last_name', strategy='faker', provider='last_name', domain='person.last_name') }} as last_name,
     {{ anonymize('phone', strategy='mask_format', domain='phone', unique=true, keep_country_code=true) }} as phone,
     role,
-    staff_id
+    staff_id,
+    _labels
 from {{ ref('stg_sp__node_staff') }}

@@ -9,5 +9,6 @@ select
     {{ anonymize('last_name', strategy='faker', provider='last_name', domain='person.last_name') }} as last_name,
     {{ anonymize('phone', strategy='mask_format', domain='phone', unique=true, keep_country_code=true) }} as phone,
     {{ anonymize('state_student_id', strategy='mask_format', domain='natural_id', unique=true, letters=true) }} as state_student_id,
-    student_id
+    student_id,
+    _labels
 from {{ ref('stg_sp__node_student') }}

@@ -4,5 +4,6 @@
 select
     score,
     submission_id,
-    submitted_at
+    submitted_at,
+    _labels
 from {{ ref('stg_sp__node_submission') }}

@@ -2,5 +2,6 @@
 select
     assignment_id,
     due_at,
-    title
+    title,
+    _labels
 from {{ source('prod_sp', 'node_assignment') }}

@@ -2,5 +2,6 @@
 select
     code,
     course_id,
-    title
+    title,
+    _labels
 from {{ source('prod_sp', 'node_course') }}

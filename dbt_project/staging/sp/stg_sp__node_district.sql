@@ -2,5 +2,6 @@
 select
     district_id,
     name,
-    state
+    state,
+    _labels
 from {{ source('prod_sp', 'node_district') }}

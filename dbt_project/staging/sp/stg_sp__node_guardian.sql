@@ -4,5 +4,6 @@ select
     first_name,
     guardian_id,
     last_name,
-    phone
+    phone,
+    _labels
 from {{ source('prod_sp', 'node_guardian') }}

@@ -3,5 +3,6 @@ select
     body,
     message_id,
     sent_at,
-    subject
+    subject,
+    _labels
 from {{ source('prod_sp', 'node_message') }}

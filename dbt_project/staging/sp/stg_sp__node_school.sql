@@ -4,5 +4,6 @@ select
     name,
     phone,
     school_id,
-    school_type
+    school_type,
+    _labels
 from {{ source('prod_sp', 'node_school') }}

@@ -3,5 +3,6 @@ select
     room,
     section_code,
     section_id,
-    term
+    term,
+    _labels
 from {{ source('prod_sp', 'node_section') }}

@@ -5,5 +5,6 @@ select
     last_name,
     phone,
     role,
-    staff_id
+    staff_id,
+    _labels
 from {{ source('prod_sp', 'node_staff') }}

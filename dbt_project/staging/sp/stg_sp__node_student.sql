@@ -7,5 +7,6 @@ select
     last_name,
     phone,
     state_student_id,
-    student_id
+    student_id,
+    _labels
 from {{ source('prod_sp', 'node_student') }}

@@ -2,5 +2,6 @@
 select
     score,
     submission_id,
-    submitted_at
+    submitted_at,
+    _labels
 from {{ source('prod_sp', 'node_submission') }}

@@ -18,7 +18,14 @@ direction, types as alternatives), nodes one query per chunk and relationships o
 and the rows come back as columns (graph_columns): a list of values per property, temporal
 values as numbers, so the driver makes no object per temporal value and Arrow builds each
 column in one call. Key labels are label tests in a CASE (`labels()` makes a list of strings
-per node), each start node's key is computed once, not once per relationship."""
+per node), each start node's key is computed once, not once per relationship.
+
+A node's other labels (`:Staff:Teacher` lands in Staff's file) travel in the column LABELS:
+those besides its key label, sorted, NULL when it has none. `labels()` is asked only of the
+nodes one label test says have another (a label expression of every label the database holds
+but the key label, from `db.labels()`), so a graph of single-label nodes pays one test per
+node. The labels in use are read again at the end: a label first used while the slice was
+read may sit on a node read before it, and the read is then done again as a changed graph."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -30,11 +37,13 @@ import pyarrow as pa
 
 from ..config.model import GraphConfig
 from ..config.neo4j_url import check_neo4j_url, neo4j_address
-from ..errors import ConfigError, ConnectionFailed, NotFound
+from ..errors import ConfigError, ConnectionFailed, MigrationFailed, NotFound
 from ..quoting import cypher_ident as _q
 from . import graph_columns as gc
 
 BATCH = 10_000
+# The node column of a node's labels besides its key label (a name no property may have)
+LABELS = "_labels"
 PIECE = 5_000          # relationships per record
 FETCH = 8              # records the driver buffers: at most FETCH x PIECE relationships in memory
 Sink = Callable[[str, str, pa.Table], None]     # (kind "nodes"/"relationships", label/type, rows)
@@ -50,6 +59,8 @@ class Subgraph:
     # nodes of the walk that the nodes and relationships read do not hold or connect to the root:
     # the graph changed while it was read (see _Reach); 0 for a consistent slice
     orphans: int = 0
+    # a label came into use in the graph while the slice was read (a node read may lack it)
+    labels_changed: bool = False
 
 
 class _Reach:
@@ -204,6 +215,25 @@ def _key_label_of(var: str, cfg: GraphConfig) -> str:
     return "CASE " + " ".join(f"WHEN {var}:{_q(lb)} THEN {_lit(lb)}" for lb in sorted(cfg.node_keys)) + " END"
 
 
+def _other_labels(var: str, kind: str, cfg: GraphConfig, in_use: list[str]) -> str:
+    """Cypher: the labels of node `var` besides its key label `kind`, or null when it has none.
+    One label expression per key label (is any other label of the database on the node?), and
+    `labels()` only when one is: most nodes carry their key label alone."""
+    tests = []
+    for key_label in sorted(cfg.node_keys):
+        others = [lb for lb in in_use if lb != key_label]
+        if others:
+            tests.append(f"WHEN {_lit(key_label)} THEN {var}:{'|'.join(_q(lb) for lb in others)}")
+    if not tests:
+        return "null"
+    return (f"CASE WHEN CASE {kind} {' '.join(tests)} ELSE false END "
+            f"THEN [lb IN labels({var}) WHERE lb <> {kind}] END")
+
+
+def _labels_in_use(tx) -> list[str]:
+    return sorted(rec["label"] for rec in tx.run("CALL db.labels() YIELD label RETURN label"))
+
+
 def _key_of(var: str, cfg: GraphConfig) -> str:
     """Cypher: [key label, business key] of node `var` ([null, null] when no key names it)."""
     return ("CASE " + " ".join(f"WHEN {var}:{_q(lb)} THEN [{_lit(lb)}, {var}.{_q(key)}]"
@@ -246,17 +276,28 @@ def _read_rows(tx, query: str, params: dict, known: dict[str, list[str]], handle
         only = sorted(again)
 
 
-def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink, reach: _Reach) -> None:
+def _others_column(n: int, others: list) -> pa.Array:
+    """LABELS of `n` rows from [row, labels] pairs of the rows whose node has other labels."""
+    values: list = [None] * n
+    for i, labels in others:
+        values[i] = sorted(labels)
+    return pa.array(values, pa.list_(pa.string()))
+
+
+def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink, reach: _Reach,
+               in_use: list[str]) -> None:
     """Property columns per key label, one record per label and chunk (see graph_columns):
     each node as the list of the values of its label's known keys (Cypher reads a node's
     properties fast only while the node is a row, not once collected)."""
     query = (f"MATCH (n) WHERE elementId(n) IN {IDS} "
              f"WITH n, {_key_label_of('n', cfg)} AS kind "
              "WITH n, kind, coalesce($known[kind], []) AS ks WHERE $only IS NULL OR kind IN $only "
-             "WITH kind, ks, collect([k IN ks | n[k]]) AS rows, "
-             "collect(DISTINCT [k IN keys(n) WHERE NOT k IN ks]) AS unseen, min(elementId(n)) AS sample "
+             f"WITH kind, ks, collect([k IN ks | n[k]]) AS rows, collect([{_other_labels('n', 'kind', cfg, in_use)}]) "
+             "AS others, collect(DISTINCT [k IN keys(n) WHERE NOT k IN ks]) AS unseen, min(elementId(n)) AS sample "
              "RETURN kind, ks, reduce(u = [], x IN unseen | u + x) AS unseen, size(rows) AS n, "
              "CASE WHEN kind IS NULL THEN sample END AS sample, "
+             # each in a list of one: collect() drops nulls, and the rows would not line up
+             "[i IN range(0, size(rows) - 1) WHERE others[i][0] IS NOT NULL | [i, others[i][0]]] AS others, "
              f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[j]]')}] AS cols")
     known = _seen_keys(tx, sorted(cfg.node_keys), node=True)
 
@@ -264,8 +305,13 @@ def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink, r
         if rec["kind"] is None:                               # a node no key names: say which labels
             _key_label(_labels(tx, rec["sample"]), cfg)
         columns = sorted(zip(rec["ks"], rec["cols"]))
+        if LABELS in rec["ks"]:
+            raise MigrationFailed(f"graph store {cfg.store}: label {rec['kind']}: property {LABELS!r} has the name "
+                                  f"of the column that carries a node's other labels; rename it in PROD")
         reach.nodes_read += rec["n"]
-        sink("nodes", rec["kind"], pa.table({k: _arrow(col, cfg, f"label {rec['kind']}", k) for k, col in columns}))
+        table = {k: _arrow(col, cfg, f"label {rec['kind']}", k) for k, col in columns}
+        table[LABELS] = _others_column(rec["n"], rec["others"])
+        sink("nodes", rec["kind"], pa.table(table))
 
     for chunk in _chunks(codes):
         _read_rows(tx, query, {**ids.params(chunk), **gc.PARAMS}, known, handle)
@@ -375,7 +421,9 @@ def _read_all(tx, cfg: GraphConfig, district, sink: Sink | None) -> Subgraph:
         def sink(kind, name, table):
             getattr(sub, kind).setdefault(name, []).extend(table.to_pylist())
     reach = _Reach(cfg, codes)
-    _node_rows(tx, codes, ids, cfg, sink, reach)
+    in_use = _labels_in_use(tx)
+    _node_rows(tx, codes, ids, cfg, sink, reach, in_use)
     _rel_rows(tx, codes, ids, cfg, sink, reach)
     sub.orphans = reach.orphans(root)
+    sub.labels_changed = not set(_labels_in_use(tx)) <= set(in_use)
     return sub

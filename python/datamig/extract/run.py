@@ -131,11 +131,11 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
         except BaseException:
             writer.close()
             raise
-        if not sub.orphans:
+        if not sub.orphans and not sub.labels_changed:
             break
         writer.close()
-        log.warning("graph store %s changed while read (%d nodes of the walk not connected by what was read): "
-                    "reading again", store.name, sub.orphans)
+        log.warning("graph store %s changed while read (%d nodes of the walk not connected by what was read%s): "
+                    "reading again", store.name, sub.orphans, ", a label came into use" if sub.labels_changed else "")
     else:
         raise MigrationFailed(f"store {store.name}: the graph changed while each of {GRAPH_READS} reads of district "
                               f"{district}'s subgraph ran; extract again when PROD's graph writes settle")

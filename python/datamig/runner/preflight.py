@@ -18,6 +18,7 @@ from ..anonymize.rules import load_rules
 from ..config import Config, check_neo4j_urls
 from ..config.env import graph_login, postgres_setting
 from ..errors import ConfigError, ConnectionFailed, NotFound
+from ..extract.graph_slice import LABELS
 from ..extract.pg_snapshot import snapshot
 from ..quoting import sql_ident
 from ..scaffold import naming
@@ -87,7 +88,8 @@ def check_graph_models_match_prod(root, cfg: Config, env: Mapping[str, str]) -> 
     store = cfg.stores[cfg.graph.store]
     nodes, rels = graph_properties(store, *graph_login(env, store))
     ends = ["start_label", "start_key", "end_label", "end_key"]  # what the extract writes per relationship
-    prod = {f"{store.name}.{naming.graph_table('nodes', label)}": sorted(nodes.get(label, ()))
+    # and per node the column of its other labels
+    prod = {f"{store.name}.{naming.graph_table('nodes', label)}": sorted([*nodes.get(label, ()), LABELS])
             for label in cfg.graph.node_keys}
     prod.update({f"{store.name}.{naming.graph_table('relationships', rule.type)}":
                  ends + sorted(rels.get(rule.type, ())) for rule in cfg.graph.follow})

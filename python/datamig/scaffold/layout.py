@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..analyze.model import Estate, ForeignKey
 from ..config import Config
+from ..extract import graph_slice
 from . import naming
 
 
@@ -76,8 +77,10 @@ def _graph_datasets(cfg: Config, estate: Estate) -> list[Dataset]:
     for label, node in sorted(graph.labels.items()):
         if label not in keys:
             continue
+        # the node's labels besides this one (extract.graph_slice.LABELS), as the extract writes them
         out.append(Dataset(store=store, name=naming.graph_table("nodes", label), kind="node", graph_name=label,
-                           parquet=f"{store}/nodes/{label}.parquet", columns=dict(node.property_types),
+                           parquet=f"{store}/nodes/{label}.parquet",
+                           columns={**node.property_types, graph_slice.LABELS: "text[]"},
                            key=(keys[label],)))
     pairs: dict[str, set[tuple[str, str]]] = {}
     for r in graph.relationships:
