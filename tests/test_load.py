@@ -1043,3 +1043,88 @@ def test_domains_over_json_and_arrays_roll_back_exactly(cert):
         GRANT SELECT, INSERT, UPDATE, DELETE ON forms TO {WRITER};
         INSERT INTO forms VALUES (1, 1, 'null', '{{"b": 1,  "a": 2}}', '[0:1]={{7,8}}'), (2, 2, NULL, NULL, NULL);""")
     _upsert_x_then_roll_back(cert, "forms", "SELECT id, b IS NULL, forms::text FROM forms ORDER BY id")
+
+
+# --- a node's other labels ----------------------------------------------------------------------
+
+ODD = "Odd `label` x"
+
+
+def _with_labels(run_dir, label: str, key: str, others: dict) -> None:
+    """The final node file of `label` with the extract's `_labels` column: `others` by key."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = run_dir / "final" / "sp" / "nodes" / f"{label}.parquet"
+    table = pq.read_table(path)
+    column = pa.array([others.get(k) for k in table.column(key).to_pylist()], pa.list_(pa.string()))
+    pq.write_table(table.append_column("_labels", column), path)
+
+
+def _labels_of(cert, label: str, key: str, value) -> list[str]:
+    rows = cert.cypher(f"MATCH (n:{label} {{{key}: $v}}) RETURN labels(n) AS l", v=value)
+    return sorted(rows[0]["l"])
+
+
+def test_a_node_s_other_labels_are_created_with_it_and_go_with_it_on_rollback(cert):
+    """A :Staff:Teacher node reached CERT as :Staff: its other labels were never loaded."""
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    _with_labels(run_dir, "Staff", "staff_id", {101: ["Teacher"], 102: ["Teacher", ODD]})
+    _with_labels(run_dir, "Student", "student_id", {sid(1): ["Active"]})
+    load_run(cert.cfg, cert.env, run_dir, strategy="insert")
+    assert _labels_of(cert, "Staff", "staff_id", 100) == ["Staff"]
+    assert _labels_of(cert, "Staff", "staff_id", 101) == ["Staff", "Teacher"]
+    assert _labels_of(cert, "Staff", "staff_id", 102) == [ODD, "Staff", "Teacher"]
+    assert _labels_of(cert, "Student", "student_id", sid(1)) == ["Active", "Student"]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.cypher("MATCH (n) WHERE n:Teacher OR n:Active OR n:`Odd ``label`` x` RETURN count(n) AS n") == [{"n": 0}]
+    assert cert.fingerprint() == before
+
+
+def test_a_cert_node_lacking_a_label_is_updated_and_gets_exactly_its_labels_back(cert):
+    """CERT's own node with its own labels: one the final adds makes it changed (not a silent
+    `unchanged`), CERT-only labels stay, and the rollback takes off only what the run added."""
+    cert.cypher("CREATE (:Staff:CertOnly {staff_id: 101, email: 't1@north.test'}), "
+                "(:Staff:Teacher {staff_id: 102, email: 't2@north.test'})")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    _with_labels(run_dir, "Staff", "staff_id", {101: ["Teacher"], 102: ["Teacher"]})
+    report = load_run(cert.cfg, cert.env, run_dir, strategy="merge")
+    staff = report["stores"]["sp"]["nodes"]["Staff"]
+    assert (staff["new"], staff["changed"], staff["unchanged"], staff["updated"]) == (1, 1, 1, 1)
+    assert _labels_of(cert, "Staff", "staff_id", 101) == ["CertOnly", "Staff", "Teacher"]
+    assert _labels_of(cert, "Staff", "staff_id", 102) == ["Staff", "Teacher"]
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert (report["graph"]["nodes_restored"], report["graph"]["nodes_unchanged"]) == (1, 0), report["graph"]
+    assert _labels_of(cert, "Staff", "staff_id", 101) == ["CertOnly", "Staff"]
+    assert cert.fingerprint() == before
+
+
+def test_an_upsert_images_the_labels_and_its_rollback_restores_them(cert):
+    cert.cypher("CREATE (:Staff:Teacher {staff_id: 101, email: 'old@north.test'}), "
+                "(:Staff {staff_id: 102, email: 't2@north.test'})")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    _with_labels(run_dir, "Staff", "staff_id", {101: ["Teacher"], 102: [ODD]})
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert _labels_of(cert, "Staff", "staff_id", 101) == ["Staff", "Teacher"]
+    assert _labels_of(cert, "Staff", "staff_id", 102) == [ODD, "Staff"]
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    # 101: its email put back; 102: its email as it was, the label the run added taken off
+    assert (report["graph"]["nodes_restored"], report["graph"]["nodes_unchanged"]) == (2, 0), report["graph"]
+    assert _labels_of(cert, "Staff", "staff_id", 101) == ["Staff", "Teacher"]  # CERT had it: it stays
+    assert cert.fingerprint() == before
+
+
+@pytest.mark.parametrize("label", ["DatamigRun", ""])
+def test_a_label_that_cannot_be_loaded_is_one_line_before_anything_is_written(cert, label):
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    _with_labels(run_dir, "Staff", "staff_id", {101: ["Teacher", label]})
+    with pytest.raises(MigrationFailed) as err:
+        load_run(cert.cfg, cert.env, run_dir, strategy="insert")
+    message = str(err.value)
+    assert "\n" not in message and f"label Staff: a node has the label {label!r} besides it, which cannot be " \
+        "loaded into CERT" in message, message
+    assert cert.fingerprint() == before and _secret_free(message)

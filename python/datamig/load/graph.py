@@ -13,7 +13,8 @@ committing its data together with the ledger that undoes it:
       created, of parallel ones of its type between its ends; a ledger older than it lacks it
   (:DatamigLedger {run_id, kind: 'node_kept' | 'rel_kept', ...the same})   what it found unchanged
       (a merge): not undone, but an earlier run's rollback must not take them from this run
-  (:DatamigRun)-[:DATAMIG_BEFORE {kind: 'node', label, key_prop, key}]->(:DatamigBefore {...})
+  (:DatamigRun)-[:DATAMIG_BEFORE {kind: 'node', label, key_prop, key, labels, added}]->(:DatamigBefore {...})
+      labels: the node's labels before the run; added: those the run put on it (taken off again)
   (:DatamigRun)-[:DATAMIG_BEFORE {kind: 'rel', type, start_label, start_prop, start_key,
                                   end_label, end_prop, end_key, rel_id}]->(:DatamigBefore {...})
       the properties of a node or relationship as they were before the run changed them,

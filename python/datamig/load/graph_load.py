@@ -5,6 +5,12 @@ Nodes are MERGEd on their label's business key; relationships are matched by the
 keys of their two ends (internal ids of PROD mean nothing in CERT) and MERGEd, keeping their
 properties; one without properties is just the pattern. `SET x += props` writes the final's
 properties and keeps CERT-only ones; a NULL in the final means "no value", never "remove".
+
+A node's other labels (the final's LABELS column, `:Staff:Teacher` in Staff's file) are added
+to it the same way: CERT-only labels stay, and a CERT node lacking one of them is changed (its
+before-image records the labels it had and those the run added, for the undo to take off).
+Labels are spliced into Cypher quoted (a label can be any name), one statement per set of
+labels in a batch; a label the graph cannot hold, or one of the ledger's, is refused in classify.
 """
 from __future__ import annotations
 
@@ -23,8 +29,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import MigrationFailed
+from ..extract.graph_slice import LABELS
 from . import faults
-from .graph import BATCH, GraphStore, now, q
+from .graph import BATCH, LEDGER_LABELS, GraphStore, now, q
 from .strategy import effect
 from .parquet_source import prefetch
 
@@ -139,16 +146,38 @@ def _own(s: GraphSet, batch: pa.RecordBatch) -> pa.RecordBatch:
                                 pc.equal(batch.column("end_label"), s.end_label)))
 
 
+def _other_labels(s: GraphSet, batch: pa.RecordBatch) -> list[list[str]]:
+    """Each node's labels besides `s`'s (none in a final made before they travelled), checked."""
+    if LABELS not in batch.schema.names:
+        return [[] for _ in range(batch.num_rows)]
+    out = []
+    for labels in batch.column(LABELS).to_pylist():
+        labels = sorted(set(labels or ()) - {s.name})
+        for label in labels:
+            _check_label(s, label)
+        out.append(labels)
+    return out
+
+
+def _check_label(s: GraphSet, label) -> None:
+    """A label Neo4j cannot hold (empty, not text) or one of the ledger's, which would make a
+    node of the district a ledger entry: one line, before anything is written."""
+    if not isinstance(label, str) or not label or label in LEDGER_LABELS:
+        raise MigrationFailed(f"label {s.name}: a node has the label {label!r} besides it, which cannot be "
+                              f"loaded into CERT" + (" (the load's ledger uses it)" if label in LEDGER_LABELS else ""))
+
+
 def _batch_rows(s: GraphSet, batch: pa.RecordBatch, props: bool = True) -> list[dict]:
-    """Rows of an `_own` batch; without `props`, the keys alone."""
+    """Rows of an `_own` batch; without `props`, the keys alone. A node's "l": its other labels."""
     if s.kind == "node":
-        columns = _columns(batch) if props else {s.key_prop: _column(batch.column(s.key_prop))}
+        columns = _columns(batch, (LABELS,)) if props else {s.key_prop: _column(batch.column(s.key_prop))}
         keys = columns[s.key_prop]
         if any(k is None for k in keys):
             raise MigrationFailed(f"label {s.name}: a node has no {s.key_prop} (its business key)")
+        labels = _other_labels(s, batch)
         if not props:
             return [{"k": k} for k in keys]
-        return [{"k": k, "p": p} for k, p in zip(keys, _prop_maps(columns, batch.num_rows))]
+        return [{"k": k, "p": p, "l": lb} for k, p, lb in zip(keys, _prop_maps(columns, batch.num_rows), labels)]
     if not props:
         return [{"s": a, "e": b} for a, b in zip(_column(batch.column("start_key")), _column(batch.column("end_key")))]
     columns = _columns(batch, ("start_label", "end_label"))
@@ -229,6 +258,8 @@ def batches(s: GraphSet) -> Iterator[list[dict]]:
 # travel only for the rows that exist, to tell changed from unchanged.
 
 _CHANGED = "any(p IN keys(row.p) WHERE x[p] IS NULL OR x[p] <> row.p[p])"
+# a node is changed too when it lacks one of the final's labels (CERT-only labels stay)
+_CHANGED_NODE = f"({_CHANGED} OR any(lb IN row.l WHERE NOT lb IN labels(x)))"
 
 
 def _existing_nodes(tx, s: GraphSet, keys: list) -> set:
@@ -242,7 +273,7 @@ def _changed_nodes(tx, s: GraphSet, rows: list[dict]) -> set:
     if not rows:
         return set()
     query = (f"UNWIND $rows AS row MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) "
-             f"WITH row, x WHERE {_CHANGED} RETURN collect(row.k) AS changed")
+             f"WITH row, x WHERE {_CHANGED_NODE} RETURN collect(row.k) AS changed")
     return set(tx.run(query, rows=rows).single()["changed"])
 
 
@@ -380,6 +411,18 @@ def _create_nodes(tx, s: GraphSet, rows: list[dict]) -> None:
         raise MigrationFailed(f"label {s.name}: nodes appeared in CERT since the existence check")
 
 
+def _add_labels(tx, s: GraphSet, rows: list[dict]) -> None:
+    """Each node its other labels: one statement per set of them (labels are names in the
+    query's text, not parameters), most nodes having none."""
+    groups: dict[tuple, list] = defaultdict(list)
+    for r in rows:
+        if r.get("l"):
+            groups[tuple(r["l"])].append(r["k"])
+    for labels, keys in sorted(groups.items()):
+        spliced = "".join(":" + q(lb) for lb in labels)
+        tx.run(f"UNWIND $keys AS k MATCH (x:{q(s.name)} {{{q(s.key_prop)}: k}}) SET x{spliced}", keys=keys).consume()
+
+
 def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     _hold_run(tx, run_id)
     found = _existing_nodes(tx, s, [r["k"] for r in rows])  # again: CERT may have changed since classify
@@ -394,11 +437,14 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     changed = [r["k"] for r in rows if r["k"] in rewrite]
     kept = [r["k"] for r in rows if r["k"] in found and r["k"] not in rewrite]
     if changed:
-        tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $keys AS k "
-               f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: k}}) {LOCK.format(x='x')} "
+        # the image holds the labels too: those the node had and those the run adds to it
+        tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row "
+               f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) {LOCK.format(x='x')} "
                f"CREATE (b:DatamigBefore) SET b = properties(x) "
-               f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'node', label: $label, key_prop: $prop, key: k}}]->(b)",
-               run=run_id, keys=changed, label=s.name, prop=s.key_prop).consume()
+               f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'node', label: $label, key_prop: $prop, key: row.k, "
+               f"labels: labels(x), added: [lb IN row.l WHERE NOT lb IN labels(x)]}}]->(b)",
+               run=run_id, rows=[{"k": r["k"], "l": r["l"]} for r in rows if r["k"] in rewrite],
+               label=s.name, prop=s.key_prop).consume()
         faults.failpoint("load:graph-imaged")
     for kind, keys in (("node", created), ("node_kept", kept)):
         if keys:
@@ -409,6 +455,7 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     if rewritten:
         tx.run(f"UNWIND $rows AS row MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) SET x += row.p",
                rows=rewritten).consume()
+    _add_labels(tx, s, [r for r in rows if r["k"] not in found or r["k"] in rewrite])
     faults.failpoint("load:graph-batch-commit")  # every statement done, COMMIT not yet sent
     return {"inserted": len(created), "updated": len(changed)}
 

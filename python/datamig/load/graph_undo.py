@@ -123,13 +123,27 @@ def _restore_rels(graph: GraphStore, ledger: RunLedger, counts: dict, doing: str
 
 
 def _restore_nodes(graph: GraphStore, ledger: RunLedger, counts: dict, doing: str) -> None:
+    """Properties as imaged, and off again the labels the run added (`added`; none in a ledger
+    older than labels travelling): the node has exactly its labels from before. One statement
+    per set of labels taken off, as labels are names in the query's text."""
     groups = defaultdict(list)
     for b in ledger.befores("node"):
-        groups[(b["m"]["label"], b["m"]["key_prop"])].append({"k": b["m"]["key"], "p": b["p"]})
-    for (label, prop), rows in groups.items():
-        changed = _restored(graph, f"UNWIND $rows AS row MATCH (x:{q(label)} {{{q(prop)}: row.k}}) {_SET_IMAGE}",
-                            rows, doing)
+        m = b["m"]
+        added = tuple(sorted(m.get("added") or ()))
+        groups[(m["label"], m["key_prop"], added)].append({"k": m["key"], "p": b["p"]})
+    for (label, prop, added), rows in groups.items():
+        changed = _restored(graph, f"UNWIND $rows AS row MATCH (x:{q(label)} {{{q(prop)}: row.k}}) "
+                                   f"{_unlabel(added)}", rows, doing)
         _tally(counts, "nodes", rows, changed)
+
+
+def _unlabel(added: tuple[str, ...]) -> str:
+    """_SET_IMAGE that also takes `added` off, counting a node that still had one as changed back."""
+    if not added:
+        return _SET_IMAGE
+    spliced = "".join(":" + q(lb) for lb in added)
+    return (f"WITH row, x, properties(x) <> row.p OR x:{'|'.join(q(lb) for lb in added)} AS changed "
+            f"SET x = row.p REMOVE x{spliced} RETURN changed")
 
 
 def _delete_created_nodes(graph: GraphStore, ledger: RunLedger, counts: dict, doing: str) -> None:
