@@ -79,3 +79,23 @@ def test_a_node_file_naming_a_key_twice_counts_the_one_node_the_load_wrote(cert,
     counts = _counts(cert, run_dir, data)
     assert _seen(counts[("node", "Staff")]) == (4, 4, 3, 2, False)
     assert _seen(counts[("relationship", "WORKS_FOR")]) == (3, 3, 3, 2, False)
+
+
+@CHUNKS
+def test_a_node_lacking_one_of_its_other_labels_in_cert_is_not_present(cert, monkeypatch, chunk):
+    """Nodes were looked for by key label and key alone: a :Staff:Teacher of PROD loaded into
+    CERT as :Staff counted as present."""
+    from test_load import _with_labels
+
+    monkeypatch.setattr(reconcile, "CHUNK", chunk)
+    data = _graph_only(final_data())
+    run_dir = build_run(cert.out_dir, RUN, data=data)
+    _with_labels(run_dir, "Staff", "staff_id", {101: ["Teacher"], 102: ["Teacher", "Odd `x`"]})
+    load_run(cert.cfg, cert.env, run_dir)
+    cert.cypher("MATCH (s:Staff {staff_id: 100}) SET s:CertOnly")  # a label of CERT's own is no issue
+    counts = _counts(cert, run_dir, data)
+    assert _seen(counts[("node", "Staff")]) == (3, 3, 3, 3, True)
+    assert all(r["ok"] for r in counts.values()), counts
+
+    cert.cypher("MATCH (s:Staff {staff_id: 102}) REMOVE s:`Odd ``x```")
+    assert _seen(_counts(cert, run_dir, data)[("node", "Staff")]) == (3, 3, 3, 2, False)

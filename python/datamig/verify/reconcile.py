@@ -10,9 +10,11 @@ from typing import NamedTuple
 import duckdb
 import neo4j
 import psycopg
+import pyarrow.parquet as pq
 from psycopg import sql
 
-from ..quoting import sql_ident as _q, sql_literal
+from ..extract.graph_slice import LABELS
+from ..quoting import cypher_ident as _cq, sql_ident as _q, sql_literal
 
 CHUNK = 50_000
 
@@ -105,10 +107,33 @@ def graph_present(url: str, user: str, password: str, final_dir: Path, node_keys
 
 
 def _nodes_present(session, path: Path, label: str, key: str) -> tuple[int, int]:
+    """A node is present with every label the final gives it besides `label` (LABELS): one
+    lacking any is not the node PROD has (CERT-only labels do not matter)."""
+    if LABELS not in pq.read_schema(path).names:  # a final made before labels travelled
+        return _keys_present(session, path, label, key)
+    distinct = present = 0
+    query = (f"UNWIND $rows AS row MATCH (n:{_cq(label)} {{{_cq(key)}: row[0]}}) "
+             "WHERE all(lb IN row[1] WHERE lb IN labels(n)) RETURN count(DISTINCT row[0]) AS n")
+    for chunk in _distinct_labels(path, key):
+        distinct += len(chunk)
+        present += session.run(query, rows=[list(r) for r in chunk]).single()["n"]
+    return distinct, present
+
+
+def _distinct_labels(parquet: Path, key: str) -> Iterator[list[tuple]]:
+    """(key, every other label its rows name) per distinct key, CHUNK at a time."""
+    cur = duckdb.connect().execute(
+        f"SELECT {_q(key)}, list_distinct(flatten(list(coalesce({_q(LABELS)}, [])))) "
+        f"FROM read_parquet({sql_literal(str(parquet))}) GROUP BY ALL")
+    while chunk := cur.fetchmany(CHUNK):
+        yield chunk
+
+
+def _keys_present(session, path: Path, label: str, key: str) -> tuple[int, int]:
     distinct = present = 0
     for chunk in _distinct(path, [key]):
         distinct += len(chunk)
-        present += session.run(f"MATCH (n:`{label}`) WHERE n.`{key}` IN $keys RETURN count(n) AS n",
+        present += session.run(f"MATCH (n:{_cq(label)}) WHERE n.{_cq(key)} IN $keys RETURN count(n) AS n",
                                keys=[r[0] for r in chunk]).single()["n"]
     return distinct, present
 
