@@ -149,3 +149,41 @@ def test_a_property_named_like_the_labels_column_is_one_line_naming_it(graph, cf
         _slice(dataclasses.replace(cfg, out_dir=tmp_path), graph, tmp_path / "extract")
     assert str(err.value) == ("graph store sp: label School: property '_labels' has the name of the column that "
                               "carries a node's other labels; rename it in PROD")
+
+
+TWO_KEY_LABELS = ("CREATE (d:District {district_id: 1}), (s:School {school_id: 10})-[:BELONGS_TO]->(d), "
+                  "(:Staff {staff_id: 5, email: 'a@x.test'})-[:WORKS_FOR]->(s), "
+                  "(:Guardian:Staff {guardian_id: 2, staff_id: 7, email: 'g@x.test', relation: 'aunt'})"
+                  "-[:WORKS_FOR]->(s)")
+
+
+def test_a_node_with_two_key_labels_is_its_key_label_s_columns_only(graph, cfg, tmp_path):
+    """A :Guardian:Staff node is keyed, written and loaded as Guardian. Its properties were
+    given to Staff too: introspection made guardian_id and relation columns of Staff, and the
+    extract's first guess of Staff's columns took them from it, a column of nulls alone that
+    stopped the extract ('Unsupported cast from int32 to null')."""
+    from datamig.analyze.neo4j_introspect import introspect_neo4j, keyed_properties
+
+    _fill(graph, TWO_KEY_LABELS)
+    store = cfg.stores[cfg.graph.store]
+    estate = introspect_neo4j(store, graph, "neo4j", PASSWORD)
+    keyed = keyed_properties(estate.label_sets, cfg.graph.node_keys)
+    assert keyed["Staff"] == {"email": "text", "staff_id": "bigint"}
+    assert keyed["Guardian"] == {"email": "text", "guardian_id": "bigint", "relation": "text", "staff_id": "bigint"}
+    out = tmp_path / "extract"
+    graph_manifest = _slice(dataclasses.replace(cfg, out_dir=tmp_path), graph, out)
+    for label, entry in graph_manifest["nodes"].items():       # the files hold what the models will
+        assert set(pq.read_schema(out / entry["path"]).names) == {*keyed[label], "_labels"}, label
+    rows = pq.read_table(out / graph_manifest["nodes"]["Guardian"]["path"]).to_pylist()
+    assert rows == [{"guardian_id": 2, "_labels": ["Staff"], "email": "g@x.test", "relation": "aunt", "staff_id": 7}]
+
+
+def test_a_property_typed_apart_on_two_label_sets_is_text(graph, cfg):
+    """The type of the label set read last won: a date on :Staff and a string on :Staff:Teacher
+    made Staff's column `date` (Neo4j lists :Staff last), which the strings do not fit."""
+    from datamig.analyze.neo4j_introspect import introspect_neo4j
+
+    _fill(graph, "CREATE (:Staff {staff_id: 1, hired: date('2020-01-01')}), (:Staff:Teacher {staff_id: 2, hired: 'x'})")
+    estate = introspect_neo4j(cfg.stores[cfg.graph.store], graph, "neo4j", PASSWORD)
+    assert estate.labels["Staff"].property_types == {"hired": "text", "staff_id": "bigint"}
+    assert estate.labels["Teacher"].property_types == {"hired": "text", "staff_id": "bigint"}

@@ -105,6 +105,9 @@ class GraphSchema:
     labels: dict[str, NodeLabel] = field(default_factory=dict)
     relationships: list[RelType] = field(default_factory=list)
     constraints: list[dict] = field(default_factory=list)
+    # per set of labels nodes carry together: {"labels": sorted labels, "property_types": {...}};
+    # what a node's key label gets of it (neo4j_introspect.keyed_properties)
+    label_sets: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -145,5 +148,6 @@ class Estate:
                 labels={k: NodeLabel(**v) for k, v in g["labels"].items()},
                 relationships=[RelType(**r) for r in g["relationships"]],
                 constraints=g.get("constraints", []),
+                label_sets=g.get("label_sets", []),
             )
         return cls(tables=tables, foreign_keys=fks, graphs=graphs)

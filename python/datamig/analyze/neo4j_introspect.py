@@ -6,6 +6,7 @@ write: introspecting PROD cannot change it.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 import neo4j
 from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
@@ -51,31 +52,61 @@ def introspect_neo4j(store: StoreConfig, url: str, user: str, password: str) -> 
     """Labels with counts and property keys, relationship triples, and constraints."""
     with open_driver(store, url, user, password) as driver:
         with driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
-            labels = session.execute_read(_read_labels)
+            labels, label_sets = session.execute_read(_read_labels)
             relationships = session.execute_read(_read_relationships)
             # SHOW commands get a transaction of their own: they may not share one with queries.
             constraints = session.execute_read(lambda tx: tx.run(_CONSTRAINTS).data())
     _attach_keys(labels, constraints)
-    return GraphSchema(store=store.name, labels=labels, relationships=relationships, constraints=constraints)
+    return GraphSchema(store=store.name, labels=labels, relationships=relationships, constraints=constraints,
+                       label_sets=label_sets)
 
 
-def graph_properties(store: StoreConfig, url: str, user: str, password: str) -> tuple[dict, dict]:
-    """({label: property names}, {relationship type: property names}) of the whole graph, from
-    the schema procedures alone (introspect_neo4j also counts and scans every relationship)."""
+def key_label(labels, node_keys: Mapping[str, str]) -> str | None:
+    """The label a node is keyed, extracted and loaded by: the first of its labels, sorted, that
+    graph.node_keys names (None: no key names any)."""
+    return next((label for label in sorted(labels) if label in node_keys), None)
+
+
+def keyed_properties(label_sets: list[dict], node_keys: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """{key label: {property: type}}: what the extract's file of each key label holds. A
+    property of a node with two labels (`:Staff:Teacher`) is its key label's only: given to
+    every label, a `:Guardian:Staff` node's staff_id became a column of Guardian and of Staff,
+    and Staff's file, which does not hold that node, lacked it."""
+    types: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for entry in label_sets:
+        label = key_label(entry["labels"], node_keys)
+        if label is not None:
+            for prop, prop_types in entry["property_types"].items():
+                types[label][prop].update(prop_types)
+    return {label: {prop: _pg_type(ts) for prop, ts in sorted(props.items())} for label, props in types.items()}
+
+
+def graph_properties(store: StoreConfig, url: str, user: str, password: str,
+                     node_keys: Mapping[str, str]) -> tuple[dict, dict]:
+    """({key label: property names}, {relationship type: property names}) of the whole graph,
+    from the schema procedures alone (introspect_neo4j also counts and scans every relationship)."""
     with open_driver(store, url, user, password) as driver:
         with driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
-            return session.execute_read(_read_properties)
+            label_sets, rels = session.execute_read(_read_properties)
+    return {label: set(props) for label, props in keyed_properties(label_sets, node_keys).items()}, rels
 
 
-def _read_properties(tx: neo4j.ManagedTransaction) -> tuple[dict, dict]:
-    nodes: dict[str, set[str]] = defaultdict(set)
+def _label_sets(tx: neo4j.ManagedTransaction) -> list[dict]:
+    """Per set of labels nodes carry together, its properties with their Neo4j types."""
+    sets: dict[tuple, dict[str, list[str]]] = defaultdict(dict)
+    for node_labels, prop, prop_types in tx.run(_NODE_PROPS).values():
+        props = sets[tuple(sorted(node_labels or []))]
+        if prop is not None:
+            props[prop] = sorted(set(props.get(prop, [])) | set(prop_types or []))
+    return [{"labels": list(labels), "property_types": dict(sorted(props.items()))}
+            for labels, props in sorted(sets.items())]
+
+
+def _read_properties(tx: neo4j.ManagedTransaction) -> tuple[list[dict], dict]:
     rels: dict[str, set[str]] = defaultdict(set)
-    for node_labels, prop, _ in tx.run(_NODE_PROPS).values():
-        for label in node_labels or []:
-            nodes[label].update([prop] if prop is not None else [])
     for rel_type, prop, _ in tx.run(_REL_PROPS).values():
         rels[_unquote_rel_type(rel_type)].update([prop] if prop is not None else [])
-    return dict(nodes), dict(rels)
+    return _label_sets(tx), dict(rels)
 
 
 def open_driver(store: StoreConfig, url: str, user: str, password: str) -> neo4j.Driver:
@@ -118,20 +149,22 @@ def _connection_message(store: StoreConfig, url: str, password: str, exc: Except
     return f"store {store.name}: cannot connect to Neo4j at {where}: {reason or type(exc).__name__}"
 
 
-def _read_labels(tx: neo4j.ManagedTransaction) -> dict[str, NodeLabel]:
-    props: dict[str, set[str]] = defaultdict(set)
-    types: dict[str, dict[str, str]] = defaultdict(dict)
-    for node_labels, prop, prop_types in tx.run(_NODE_PROPS).values():
-        for label in node_labels or []:
-            if prop is not None:
-                props[label].add(prop)
-                types[label][prop] = _pg_type(prop_types)
+def _read_labels(tx: neo4j.ManagedTransaction) -> tuple[dict[str, NodeLabel], list[dict]]:
+    """Every label with the properties of every node carrying it (with others too), and the
+    label sets. A property's types are those of all its sets: the type of the last set read
+    won, so a date on :Staff and a string on :Staff:Teacher could come out `date`."""
+    label_sets = _label_sets(tx)
+    types: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for entry in label_sets:
+        for label in entry["labels"]:
+            for prop, prop_types in entry["property_types"].items():
+                types[label][prop].update(prop_types)
     labels = {}
     for (label,) in tx.run(_LABELS).values():
         count = tx.run(f"MATCH (n:{_quote(label)}) RETURN count(n)").single()[0]
-        labels[label] = NodeLabel(label=label, count=count, properties=sorted(props[label]),
-                                  property_types=dict(sorted(types[label].items())))
-    return labels
+        labels[label] = NodeLabel(label=label, count=count, properties=sorted(types[label]),
+                                  property_types={p: _pg_type(ts) for p, ts in sorted(types[label].items())})
+    return labels, label_sets
 
 
 def _read_relationships(tx: neo4j.ManagedTransaction) -> list[RelType]:

@@ -35,6 +35,7 @@ import neo4j
 import numpy as np
 import pyarrow as pa
 
+from ..analyze.neo4j_introspect import key_label
 from ..config.model import GraphConfig
 from ..config.neo4j_url import check_neo4j_url, neo4j_address
 from ..errors import ConfigError, ConnectionFailed, MigrationFailed, NotFound
@@ -134,6 +135,12 @@ def _code(element_id: str) -> str:
             f"THEN coalesce(toInteger(substring({element_id}, $plen)), -1) ELSE -1 END")
 
 
+def _keyed_by(label: str, cfg: GraphConfig) -> str:
+    """Cypher WHERE: node `x` is keyed by `label` (has none of the key labels sorted before it)."""
+    before = [lb for lb in sorted(cfg.node_keys) if lb < label]
+    return f"WHERE NOT (x:{'|'.join(_q(lb) for lb in before)}) " if before else ""
+
+
 def _records(tx, query: str, params: dict):
     """The records of `query`, then its chunk of ids emptied: a transaction keeps every result it ran,
     with its parameters, until it ends, so each chunk of ids sent would otherwise stay in
@@ -201,7 +208,7 @@ def _step(tx, query: str, ids: _Ids, frontier: np.ndarray, cfg: GraphConfig) -> 
 
 
 def _key_label(labels: list[str], cfg: GraphConfig) -> str:
-    label = next((lb for lb in sorted(labels) if lb in cfg.node_keys), None)
+    label = key_label(labels, cfg.node_keys)
     if label is None:
         raise ConfigError(f"graph: a node labelled {':'.join(sorted(labels)) or '(none)'} was reached but "
                           f"graph.node_keys names no key for any of its labels")
@@ -246,14 +253,16 @@ def _labels(tx, element_id: str) -> list[str]:
     return found["labels"] if found else []
 
 
-def _seen_keys(tx, what: list[str], node: bool) -> dict[str, list[str]]:
-    """Property keys of up to 100 nodes per label / relationships per type, a first guess of
-    each one's columns (a chunk with more sends them back as `unseen`, and is read again)."""
+def _seen_keys(tx, what: list[str], node: bool, cfg: GraphConfig | None = None) -> dict[str, list[str]]:
+    """Property keys of up to 100 nodes per key label / relationships per type, a first guess
+    of each one's columns (a chunk with more sends them back as `unseen`, and is read again).
+    Nodes keyed by the label only: a `:Guardian:Staff` node's staff_id is no column of
+    Guardian's file (it is keyed Guardian), and its guess made one of nulls alone."""
     if not what:
         return {}
     pattern = "(x:%s)" if node else "()-[x:%s]->()"
-    branches = [f"MATCH {pattern % _q(name)} WITH x LIMIT 100 UNWIND keys(x) AS k RETURN {_lit(name)} AS kind, k"
-                for name in what]
+    branches = [f"MATCH {pattern % _q(name)} {_keyed_by(name, cfg) if node else ''}"
+                f"WITH x LIMIT 100 UNWIND keys(x) AS k RETURN {_lit(name)} AS kind, k" for name in what]
     query = f"CALL () {{ {' UNION '.join(branches)} }} RETURN kind, collect(DISTINCT k) AS ks"
     return {rec["kind"]: list(rec["ks"]) for rec in tx.run(query)}
 
@@ -299,7 +308,7 @@ def _node_rows(tx, codes: np.ndarray, ids: _Ids, cfg: GraphConfig, sink: Sink, r
              # each in a list of one: collect() drops nulls, and the rows would not line up
              "[i IN range(0, size(rows) - 1) WHERE others[i][0] IS NOT NULL | [i, others[i][0]]] AS others, "
              f"[j IN range(0, size(ks) - 1) | {gc.column('[p IN rows | p[j]]')}] AS cols")
-    known = _seen_keys(tx, sorted(cfg.node_keys), node=True)
+    known = _seen_keys(tx, sorted(cfg.node_keys), node=True, cfg=cfg)
 
     def handle(rec):
         if rec["kind"] is None:                               # a node no key names: say which labels

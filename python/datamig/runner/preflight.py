@@ -86,7 +86,7 @@ def check_graph_models_match_prod(root, cfg: Config, env: Mapping[str, str]) -> 
     if cfg.graph is None:
         return
     store = cfg.stores[cfg.graph.store]
-    nodes, rels = graph_properties(store, *graph_login(env, store))
+    nodes, rels = graph_properties(store, *graph_login(env, store), cfg.graph.node_keys)
     ends = ["start_label", "start_key", "end_label", "end_key"]  # what the extract writes per relationship
     # and per node the column of its other labels
     prod = {f"{store.name}.{naming.graph_table('nodes', label)}": sorted([*nodes.get(label, ()), LABELS])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..analyze.model import Estate, ForeignKey
+from ..analyze.neo4j_introspect import keyed_properties
 from ..config import Config
 from ..extract import graph_slice
 from . import naming
@@ -73,14 +74,18 @@ def _graph_datasets(cfg: Config, estate: Estate) -> list[Dataset]:
         return []
     graph, keys, store = estate.graphs[cfg.graph.store], cfg.graph.node_keys, cfg.graph.store
     followed = {rule.type for rule in cfg.graph.follow}
+    # the properties of the nodes each label keys, as the extract files them (an analysis older
+    # than label sets: every node's with the label)
+    keyed = keyed_properties(graph.label_sets, keys) if graph.label_sets else \
+        {label: node.property_types for label, node in graph.labels.items()}
     out = []
-    for label, node in sorted(graph.labels.items()):
+    for label in sorted(graph.labels):
         if label not in keys:
             continue
         # the node's labels besides this one (extract.graph_slice.LABELS), as the extract writes them
         out.append(Dataset(store=store, name=naming.graph_table("nodes", label), kind="node", graph_name=label,
                            parquet=f"{store}/nodes/{label}.parquet",
-                           columns={**node.property_types, graph_slice.LABELS: "text[]"},
+                           columns={**keyed.get(label, {}), graph_slice.LABELS: "text[]"},
                            key=(keys[label],)))
     pairs: dict[str, set[tuple[str, str]]] = {}
     for r in graph.relationships:
