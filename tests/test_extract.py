@@ -1079,7 +1079,7 @@ def test_a_graph_that_changes_between_the_walk_and_the_reads_is_seen(env, xcfg):
             codes, _, ids, root, _ = gs._walk(tx, xcfg.graph, 42)
             _cut_guardian(url, user, password)  # committed by another session, mid-read
             reach = gs._Reach(xcfg.graph, codes)
-            gs._node_rows(tx, codes, ids, xcfg.graph, lambda *a: None, reach)
+            gs._node_rows(tx, codes, ids, xcfg.graph, lambda *a: None, reach, gs._labels_in_use(tx))
             gs._rel_rows(tx, codes, ids, xcfg.graph, lambda *a: None, reach)
             assert reach.orphans(root) == 1
     finally:

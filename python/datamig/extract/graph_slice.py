@@ -227,10 +227,10 @@ def _other_labels(var: str, kind: str, cfg: GraphConfig, in_use: list[str]) -> s
     One label expression per key label (is any other label of the database on the node?), and
     `labels()` only when one is: most nodes carry their key label alone."""
     tests = []
-    for key_label in sorted(cfg.node_keys):
-        others = [lb for lb in in_use if lb != key_label]
+    for keyed in sorted(cfg.node_keys):
+        others = [lb for lb in in_use if lb != keyed]
         if others:
-            tests.append(f"WHEN {_lit(key_label)} THEN {var}:{'|'.join(_q(lb) for lb in others)}")
+            tests.append(f"WHEN {_lit(keyed)} THEN {var}:{'|'.join(_q(lb) for lb in others)}")
     if not tests:
         return "null"
     return (f"CASE WHEN CASE {kind} {' '.join(tests)} ELSE false END "
