@@ -99,3 +99,16 @@ def test_a_node_lacking_one_of_its_other_labels_in_cert_is_not_present(cert, mon
 
     cert.cypher("MATCH (s:Staff {staff_id: 102}) REMOVE s:`Odd ``x```")
     assert _seen(_counts(cert, run_dir, data)[("node", "Staff")]) == (3, 3, 3, 2, False)
+
+
+def test_a_relationship_type_with_a_backtick_is_counted(cert):
+    """Labels and types were spliced between backticks unquoted: a type named with a backtick
+    (PROD's name, loaded quoted) made the count's query a syntax error."""
+    data = _graph_only(final_data())
+    run_dir = build_run(cert.out_dir, RUN, data=data)
+    rels = run_dir / "final" / "sp" / "relationships"
+    (rels / "WORKS_FOR.parquet").rename(rels / "WORKS `FOR.parquet")
+    data["rels"]["WORKS `FOR"] = data["rels"].pop("WORKS_FOR")
+    load_run(cert.cfg, cert.env, run_dir)
+    assert cert.cypher("MATCH ()-[r:`WORKS ``FOR`]->() RETURN count(r) AS n") == [{"n": 3}]
+    assert _seen(_counts(cert, run_dir, data)[("relationship", "WORKS `FOR")]) == (3, 3, 3, 3, True)

@@ -147,7 +147,8 @@ def _rels_present(session, path: Path, rel_type: str, node_keys: Mapping[str, st
             by_labels.setdefault((sl, el), []).append({"s": sk, "e": ek})
         for (sl, el), rows in by_labels.items():
             # DISTINCT: CERT may hold parallel relationships of the type between the two ends
-            query = (f"UNWIND $rows AS row MATCH (a:`{sl}` {{`{node_keys[sl]}`: row.s}})"
-                     f"-[r:`{rel_type}`]->(b:`{el}` {{`{node_keys[el]}`: row.e}}) RETURN count(DISTINCT [row.s, row.e]) AS n")
+            query = (f"UNWIND $rows AS row MATCH (a:{_cq(sl)} {{{_cq(node_keys[sl])}: row.s}})"
+                     f"-[r:{_cq(rel_type)}]->(b:{_cq(el)} {{{_cq(node_keys[el])}: row.e}}) "
+                     "RETURN count(DISTINCT [row.s, row.e]) AS n")
             present += session.run(query, rows=rows).single()["n"]
     return distinct, present
