@@ -86,7 +86,9 @@ def _graph_datasets(cfg: Config, estate: Estate) -> list[Dataset]:
         out.append(Dataset(store=store, name=naming.graph_table("nodes", label), kind="node", graph_name=label,
                            parquet=f"{store}/nodes/{label}.parquet",
                            columns={**keyed.get(label, {}), graph_slice.LABELS: "text[]"},
-                           key=(keys[label],)))
+                           key=(keys[label],), column_comments={graph_slice.LABELS: (
+                               f"datamig's: the node's labels besides :{label}, sorted (NULL when none), "
+                               "loaded into CERT as labels")}))
     pairs: dict[str, set[tuple[str, str]]] = {}
     for r in graph.relationships:
         pairs.setdefault(r.type, set()).add((r.start_label, r.end_label))
