@@ -608,3 +608,16 @@ def test_columns_pointing_at_two_parents_get_a_test_of_each():
         ("fk_ids__visits__person_id__to_ids__students__id", "ref('ids__students')"),
         ("fk_ids__visits__person_id__to_ids__portal_users__id", "ref('ids__portal_users')"),
         ("fk_ids__visits__school_id", "ref('ids__students')")]
+
+
+@pytest.mark.parametrize("modifier", ["+", "-", ""])
+def test_a_comment_cannot_close_the_raw_block_its_jinja_is_kept_in(modifier):
+    """Jinja ends a raw block at `{%+ endraw %}` too: a PROD comment holding one closed it, and
+    the Jinja after it ran in dbt's parse (an env_var() would print a secret into the docs)."""
+    from dbt_common.clients.jinja import get_template, render_template
+
+    from datamig.scaffold.describe import jinja_safe
+
+    comment = f"a {{%{modifier} endraw %}}{{{{ 7 * 7 }}}}{{% raw %}} b"
+    rendered = render_template(get_template(jinja_safe(comment), {}), {})
+    assert "49" not in rendered and "{{ 7 * 7 }}" in rendered

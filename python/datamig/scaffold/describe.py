@@ -9,7 +9,9 @@ from ..anonymize.rules import Planned
 
 # dbt renders descriptions as Jinja: a comment holding `{{`, `{%` or `{#` broke every parse
 _JINJA = re.compile(r"\{[{%#]")
-_ENDRAW = re.compile(r"\{%(-?\s*endraw)")
+# a raw block ends at `{% endraw`, `{%- endraw` and `{%+ endraw` alike (Jinja's lstrip modifier):
+# `{%+ endraw %}{{ env_var(...) }}{% raw %}` in a comment ran its Jinja at dbt's parse
+_ENDRAW = re.compile(r"\{%([-+]?\s*endraw)")
 
 
 def jinja_safe(text: str) -> str:
