@@ -500,3 +500,44 @@ def test_a_link_between_a_bytea_and_a_text_column_is_one_line_naming_it(pg, tmp_
     assert str(err.value) == f"link {link!r}: ids.devices.token is bytea and ids.notes.device_ref is text; " \
                              "a link joins two bytea columns or none"
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_fk_declared_only_on_a_partition_is_walked_up_from_that_partitions_rows(pg, tmp_path):
+    """events_s alone references students, events_t alone staff: walked up from every events row,
+    staff 2's event fetched student 2 of district 2 as a parent, which no row of the slice is
+    a child of (likewise staff 1 for student 1's event)."""
+    manifest, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE students (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE staff (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE events (subject_id int NOT NULL, kind text NOT NULL, note text,
+                             PRIMARY KEY (subject_id, kind)) PARTITION BY LIST (kind);
+        CREATE TABLE events_s PARTITION OF events FOR VALUES IN ('s');
+        CREATE TABLE events_t PARTITION OF events FOR VALUES IN ('t');
+        ALTER TABLE events_s ADD FOREIGN KEY (subject_id) REFERENCES students (id);
+        ALTER TABLE events_t ADD FOREIGN KEY (subject_id) REFERENCES staff (id);
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO students VALUES (1, 1), (2, 2);
+        INSERT INTO staff VALUES (2, 1), (1, 2);
+        INSERT INTO events VALUES (1, 's', 'student 1'), (2, 't', 'staff 2');""")
+    assert _rows(base, "events", "subject_id, kind") == [(1, "s"), (2, "t")]
+    assert _rows(base, "students") == [(1, 1)]
+    assert _rows(base, "staff") == [(2, 1)]
+
+
+def test_an_fk_to_one_partition_is_walked_down_from_that_partitions_rows(pg, tmp_path):
+    """notes reference people_s alone: walked down from every people row, district 1's person 5
+    of people_t pulled down the note of district 2's person 5 of people_s."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE people (id int NOT NULL, kind text NOT NULL, district_id int NOT NULL REFERENCES districts (id),
+                             PRIMARY KEY (id, kind)) PARTITION BY LIST (kind);
+        CREATE TABLE people_s PARTITION OF people FOR VALUES IN ('s');
+        CREATE TABLE people_t PARTITION OF people FOR VALUES IN ('t');
+        CREATE UNIQUE INDEX ON people_s (id);
+        CREATE TABLE notes (id int PRIMARY KEY, person_id int NOT NULL REFERENCES people_s (id));
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO people VALUES (4, 's', 1), (5, 't', 1), (5, 's', 2);
+        INSERT INTO notes VALUES (1, 4), (2, 5);""")
+    assert _rows(base, "notes") == [(1, 4)]
+    assert _rows(base, "people", "id, kind") == [(4, "s"), (5, "t")]

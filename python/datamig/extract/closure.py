@@ -105,10 +105,12 @@ class Closure:
             if not down and target.id in self.complete:
                 continue        # every parent row is selected already: nothing to look up
             exclude = None if down else (target, tgt_cols)
-            # an FK declared on one partition holds for that partition's rows only
-            within = fk.partition if down else fk.ref_partition
+            # an FK declared on one partition holds for that partition's rows only: fetched from it
+            # going down, and walked up from its rows alone (another partition's values are no keys)
+            within, source_part = (fk.partition, fk.ref_partition) if down else (fk.ref_partition, fk.partition)
+            leaves = self.snapshots[source.store].leaves(source_part) if source_part else None
             for arrays in self.ws.new_values(source, src_cols, after, upto, down_only=down, exclude=exclude,
-                                             into=(target, tgt_cols)):
+                                             into=(target, tgt_cols), leaves=leaves):
                 added = self._fetch(target, tgt_cols, arrays, down=down, within=within)
                 if added:
                     self.progress(f"{'down' if down else 'up'} {fk_label(fk)} -> +{added} {target.id}")

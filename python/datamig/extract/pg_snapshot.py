@@ -101,6 +101,12 @@ class Snapshot:
         raise ConfigError(f"{head}every row of table {table.schema}.{table.name} (row-level security is on for it); "
                           f"extract as a role with BYPASSRLS, or list {table.id} in exclude_tables")
 
+    def leaves(self, partition: str) -> list[str]:
+        """The oids (as text) of the leaf partitions holding `partition`'s rows (a quoted,
+        qualified name from the catalog; itself, when it is a leaf)."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT relid::oid::text FROM pg_partition_tree(%s::regclass) WHERE isleaf", [partition])]
+
     def count(self, table: Table) -> int:
         return self.conn.execute(f"SELECT count(*) FROM {_from(table)}").fetchone()[0]
 
@@ -137,12 +143,17 @@ def array_literal(values: Sequence[str]) -> str:
 # equal in every column (all of them belong to the slice) from one row fetched twice. A ctid is a
 # place in one table: a partitioned table's rows are told apart by partition (tableoid) and ctid.
 ROW_ID = "_datamig_ctid"
+# A partitioned table's rows carry their partition (tableoid, a leaf's oid): an FK declared on one
+# partition is walked from that partition's rows only (Snapshot.leaves).
+PART = "_datamig_tableoid"
 
 
 def _select(table: Table, where: str, within: str = "") -> str:
     cols = ", ".join(f"{pg_types.select_text(c.name, c.data_type)} AS {qi(c.name)}" for c in table.columns)
     place = "tableoid::text || ':' || ctid::text" if table.partitioned else "ctid::text"
     row_id = "" if table.primary_key else f", {place} AS {qi(ROW_ID)}"
+    if table.partitioned:
+        row_id += f", tableoid::text AS {qi(PART)}"
     # a partition has its table's columns, by name, and no rows of other tables: no ONLY
     source = within or _from(table)
     return f"SELECT {cols}{row_id} FROM {source} WHERE {where}"

@@ -21,7 +21,7 @@ from ..analyze.model import Table
 from ..errors import ConfigError, ConnectionFailed, MigrationFailed
 from ..quoting import sql_ident as q, sql_literal as lit
 from . import ROW_GROUP_ROWS, pg_types
-from .pg_snapshot import CHUNK, ROW_ID, Snapshot, ql
+from .pg_snapshot import CHUNK, PART, ROW_ID, Snapshot, ql
 
 # DuckDB cannot download extensions here: the duckdb-extension-postgres-scanner wheel ships it.
 try:
@@ -173,6 +173,8 @@ class Workspace:
         # the bookkeeping columns are named apart: a PROD column named _down or _batch stopped the extract
         cols = ", ".join(f"{q(c.name)} {pg_types.workspace_type(c.data_type)}" for c in table.columns)
         row_id = "" if table.primary_key else f", {q(ROW_ID)} VARCHAR"
+        if table.partitioned:
+            row_id += f", {q(PART)} VARCHAR"
         self.db.execute(f"CREATE TABLE IF NOT EXISTS {rel(table)} ({cols}{row_id}, _datamig_down BOOLEAN, "
                         "_datamig_batch INTEGER)")
 
@@ -210,11 +212,12 @@ class Workspace:
 
     def new_values(self, table: Table, columns: Sequence[str], after: int, upto: int, down_only: bool,
                    exclude: tuple[Table, Sequence[str]] | None = None,
-                   into: tuple[Table, Sequence[str]] | None = None) -> Iterator[list[str]]:
+                   into: tuple[Table, Sequence[str]] | None = None,
+                   leaves: Sequence[str] | None = None) -> Iterator[list[str]]:
         """Distinct non-null `columns` tuples of rows selected in batches (after, upto], minus
         tuples already present as `exclude` (table, its columns), and minus those `into`'s columns
-        cannot hold. Yields chunks of at most CHUNK tuples, each as one PostgreSQL array literal
-        per column (built here, in SQL)."""
+        cannot hold; of the rows of the partitions `leaves` (oids) only, if given. Yields chunks of
+        at most CHUNK tuples, each as one PostgreSQL array literal per column (built here, in SQL)."""
         where = [f"s._datamig_batch > {after}", f"s._datamig_batch <= {upto}"]
         where += [f"s.{q(c)} IS NOT NULL" for c in columns]
         if into is not None:
@@ -223,6 +226,8 @@ class Workspace:
                       for c, o in zip(columns, other_cols)]
         if down_only:
             where.append("s._datamig_down")
+        if leaves is not None:
+            where.append(f"s.{q(PART)} IN ({', '.join(map(lit, leaves))})" if leaves else "FALSE")
         if exclude is not None:
             other, other_cols = exclude
             match = " AND ".join(_same(f"x.{q(o)}", other.column(o).data_type, f"s.{q(c)}", table.column(c).data_type)
