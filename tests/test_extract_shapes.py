@@ -417,6 +417,9 @@ def test_an_fk_declared_only_on_a_partition_selects_that_partitions_rows(pg, tmp
     ("numeric[]", "'{1.50,NULL,1e-20,-0.000,NaN}'", ["1.50", None, "0.00000000000000000001", "0.000", "NaN"]),
     ("numeric(6,2)[]", "'{1.5,100}'", ["1.50", "100.00"]),
     ("real[]", "'{1.5,1e+30}'", ["1.5", "1e+30"]),
+    ("numeric[]", "NULL", None),         # landed as [], an empty array where PROD holds none
+    ("timestamp[]", "NULL", None),
+    ("numeric[]", "'{}'", []),
 ])
 def test_an_array_of_numbers_lands_each_element_as_postgresql_prints_it(pg, tmp_path, column, value, landed):
     """A numeric[] travelled as JSON numbers, which DuckDB read back as doubles: 1.50 landed as

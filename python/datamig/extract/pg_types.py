@@ -92,8 +92,9 @@ def _array_text(ident: str, pg_type: str) -> str:
     if element in _ARRAY_ELEMENTS or element in ("json", "jsonb"):
         return f"CASE {bounded} ELSE array_to_json({ident})::text END"
     texts = f"array(SELECT CASE WHEN e IS NULL THEN NULL ELSE concat(e) END FROM unnest({ident}) AS u(e))"
-    return (f"CASE {bounded} WHEN array_ndims({ident}) > 1 THEN array_to_json({ident})::text "
-            f"ELSE array_to_json({texts})::text END")
+    # NULL first: array() of no rows is '{}', and a NULL array landed as an empty one
+    return (f"CASE WHEN {ident} IS NULL THEN NULL {bounded} WHEN array_ndims({ident}) > 1 "
+            f"THEN array_to_json({ident})::text ELSE array_to_json({texts})::text END")
 
 
 def cast_expr(column: str, pg_type: str) -> str:
