@@ -523,3 +523,35 @@ def test_an_fk_declared_only_on_a_partition_is_an_fk_of_its_partitioned_table(pg
     plan = plan_dependencies({t.id: t for t in tables}, fks)
     assert plan.graph.has_edge("ids.attendance", "ids.districts")
     assert plan.order == ["ids.districts", "ids.attendance"]
+
+
+def test_an_fk_declared_only_on_partitions_is_tested_on_their_rows_alone(pg):
+    """events_s alone references students, events_t alone staff: each relationship test looked at
+    every events row, so staff 2's event failed the students test (no student 2) and student 1's
+    the staff one. The test reads the partition's own constraint, which DuckDB evaluates too."""
+    import duckdb
+
+    from datamig.scaffold.layout import datasets
+    from datamig.scaffold.marts import fk_tests
+
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE partfk_rows")
+    with psycopg.connect(pg.url("partfk_rows"), autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE districts (id int PRIMARY KEY);
+            CREATE TABLE students (id int PRIMARY KEY);
+            CREATE TABLE staff (id int PRIMARY KEY);
+            CREATE TABLE events (subject_id int NOT NULL, kind text NOT NULL) PARTITION BY LIST (kind);
+            CREATE TABLE events_s PARTITION OF events FOR VALUES IN ('s', 'S');
+            CREATE TABLE events_t PARTITION OF events FOR VALUES IN ('t');
+            ALTER TABLE events_s ADD CONSTRAINT ev_student_fk FOREIGN KEY (subject_id) REFERENCES students (id);
+            ALTER TABLE events_t ADD CONSTRAINT ev_staff_fk FOREIGN KEY (subject_id) REFERENCES staff (id);""")
+    tables, fks = introspect_postgres(_store("ids"), pg.url("partfk_rows"))
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "datamig.yaml")
+    by_id = {d.id: d for d in datasets(cfg, Estate(tables={t.id: t for t in tables}, foreign_keys=fks))}
+    tests = {t["datamig_relationship"]["arguments"]["to"]: t["datamig_relationship"]["arguments"]
+             for t in fk_tests(by_id["ids.events"], by_id)}
+    db = duckdb.connect()
+    db.execute("CREATE TABLE events AS SELECT * FROM (VALUES (1, 's'), (2, 'S'), (3, 't')) v(subject_id, kind)")
+    assert {to: db.execute(f"SELECT list(subject_id ORDER BY subject_id) FROM events WHERE {a['row_filter']}")
+            .fetchone()[0] for to, a in tests.items()} == {"ref('ids__students')": [1, 2], "ref('ids__staff')": [3]}

@@ -42,6 +42,9 @@ class ForeignKey:
     # partition's rows alone; "" when declared on the table itself.
     partition: str = ""
     ref_partition: str = ""  # likewise, when it references one partition of a partitioned parent
+    # The partition's constraint as PostgreSQL prints it (pg_get_partition_constraintdef): the rows
+    # the FK holds for, which its relationship test looks at alone. Documentation of `partition`.
+    partition_filter: str = field(default="", compare=False)
 
     @property
     def child(self) -> str:

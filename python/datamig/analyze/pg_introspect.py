@@ -75,7 +75,9 @@ SELECT con.conname, coalesce(pg_partition_root(con.conrelid)::oid, con.conrelid)
        array_agg(pa.attname ORDER BY k.pos) AS ref_cols,
        bool_and(NOT ca.attnotnull) AS nullable,
        CASE WHEN cc.relispartition THEN format('%%I.%%I', cn.nspname, cc.relname) ELSE '' END AS part,
-       CASE WHEN fc.relispartition THEN format('%%I.%%I', fn.nspname, fc.relname) ELSE '' END AS ref_part
+       CASE WHEN fc.relispartition THEN format('%%I.%%I', fn.nspname, fc.relname) ELSE '' END AS ref_part,
+       CASE WHEN cc.relispartition THEN coalesce(pg_get_partition_constraintdef(cc.oid), '') ELSE '' END
+           AS part_filter
 FROM pg_constraint con
 JOIN pg_class cc ON cc.oid = con.conrelid
 JOIN pg_namespace cn ON cn.oid = cc.relnamespace
@@ -89,7 +91,7 @@ JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.refnum
 WHERE coalesce(pg_partition_root(con.conrelid)::oid, con.conrelid) = ANY(%(oids)s)
   AND con.contype = 'f' AND con.conparentid = 0
 GROUP BY con.oid, con.conname, relid, pn.nspname, pc.relname, con.condeferrable,
-         cc.relispartition, cn.nspname, cc.relname, fc.relispartition, fn.nspname, fc.relname
+         cc.oid, cc.relispartition, cn.nspname, cc.relname, fc.relispartition, fn.nspname, fc.relname
 ORDER BY relid, con.conname, part
 """
 
@@ -168,9 +170,8 @@ def _attach_keys(conn: psycopg.Connection, by_oid: dict[int, Table], oids: list[
 def _read_foreign_keys(conn: psycopg.Connection, store: StoreConfig, by_oid: dict[int, Table],
                        oids: list[int]) -> list[ForeignKey]:
     fks = []
-    for name, oid, ref_schema, ref_table, deferrable, cols, ref_cols, nullable, part, ref_part in conn.execute(
-        _FOREIGN_KEYS, {"oids": oids}
-    ):
+    for name, oid, ref_schema, ref_table, deferrable, cols, ref_cols, nullable, part, ref_part, part_filter \
+            in conn.execute(_FOREIGN_KEYS, {"oids": oids}):
         # A parent outside the store's schema keeps its schema in the name so it cannot be
         # mistaken for a same-named table of this schema.
         ref_name = ref_table if ref_schema == store.schema else f"{ref_schema}.{ref_table}"
@@ -178,7 +179,7 @@ def _read_foreign_keys(conn: psycopg.Connection, store: StoreConfig, by_oid: dic
             name=name, store=store.name, table=by_oid[oid].name, columns=tuple(cols),
             ref_store=store.name, ref_table=ref_name, ref_columns=tuple(ref_cols),
             nullable=bool(nullable), deferrable=bool(deferrable), declared=True,
-            partition=part, ref_partition=ref_part,
+            partition=part, ref_partition=ref_part, partition_filter=part_filter,
         ))
     return fks
 
