@@ -187,3 +187,27 @@ def test_a_property_typed_apart_on_two_label_sets_is_text(graph, cfg):
     estate = introspect_neo4j(cfg.stores[cfg.graph.store], graph, "neo4j", PASSWORD)
     assert estate.labels["Staff"].property_types == {"hired": "text", "staff_id": "bigint"}
     assert estate.labels["Teacher"].property_types == {"hired": "text", "staff_id": "bigint"}
+
+
+def test_a_property_only_other_districts_hold_is_a_column_of_typed_nulls(graph, cfg, tmp_path):
+    """The models select every property of the whole graph. One the district's nodes lack was
+    pyarrow's traceback ('Unsupported cast from int32 to null') when a chunk read it from another
+    district's node, and a missing column (the drift gate's refusal) when none did."""
+    from datamig.analyze.neo4j_introspect import graph_properties
+
+    _fill(graph, "CREATE (d:District {district_id: 1}), (:School {school_id: 10})-[:BELONGS_TO]->(d), "
+                 "(:School {school_id: 11})-[:BELONGS_TO]->(d), (d2:District {district_id: 2}), "
+                 "(:School {school_id: 20, nickname: 5, opened: date('2020-01-01')})-[:BELONGS_TO {since: 3}]->(d2), "
+                 "(:School:Charter {school_id: 30, charter_no: 'C-1'})-[:BELONGS_TO]->(d2)")
+    _slice(dataclasses.replace(cfg, out_dir=tmp_path), graph, tmp_path / "extract")
+    schools = pq.read_table(tmp_path / "extract" / "sp" / "nodes" / "School.parquet")
+    assert {f.name: str(f.type) for f in schools.schema if f.name != "_labels"} == {
+        "school_id": "int64", "nickname": "int64", "opened": "date32[day]", "charter_no": "string"}
+    assert schools.to_pylist() == [{"school_id": s, "_labels": None, "nickname": None, "opened": None,
+                                    "charter_no": None} for s in (10, 11)]
+    belongs = pq.read_table(tmp_path / "extract" / "sp" / "relationships" / "BELONGS_TO.parquet")
+    assert str(belongs.schema.field("since").type) == "int64" and belongs.column("since").null_count == 2
+    # what the preflight and the drift gate compare the models with: the whole graph's properties
+    nodes, rels = graph_properties(cfg.stores["sp"], graph, "neo4j", PASSWORD, cfg.graph.node_keys)
+    assert set(schools.schema.names) == nodes["School"] | {"_labels"}
+    assert set(belongs.schema.names) == rels["BELONGS_TO"] | {"start_label", "start_key", "end_label", "end_key"}

@@ -83,12 +83,22 @@ def keyed_properties(label_sets: list[dict], node_keys: Mapping[str, str]) -> di
 
 def graph_properties(store: StoreConfig, url: str, user: str, password: str,
                      node_keys: Mapping[str, str]) -> tuple[dict, dict]:
-    """({key label: property names}, {relationship type: property names}) of the whole graph,
-    from the schema procedures alone (introspect_neo4j also counts and scans every relationship)."""
+    """({key label: property names}, {relationship type: property names}) of the whole graph."""
+    nodes, rels = graph_property_types(store, url, user, password, node_keys)
+    return ({label: set(props) for label, props in nodes.items()},
+            {rel_type: set(props) for rel_type, props in rels.items()})
+
+
+def graph_property_types(store: StoreConfig, url: str, user: str, password: str,
+                         node_keys: Mapping[str, str]) -> tuple[dict, dict]:
+    """({key label: {property: type}}, {relationship type: {property: type}}) of the whole graph,
+    as the scaffold types them, from the schema procedures alone (introspect_neo4j also counts
+    and scans every relationship)."""
     with open_driver(store, url, user, password) as driver:
         with driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
             label_sets, rels = session.execute_read(_read_properties)
-    return {label: set(props) for label, props in keyed_properties(label_sets, node_keys).items()}, rels
+    return keyed_properties(label_sets, node_keys), {
+        rel_type: {prop: _pg_type(types) for prop, types in sorted(props.items())} for rel_type, props in rels.items()}
 
 
 def _label_sets(tx: neo4j.ManagedTransaction) -> list[dict]:
@@ -103,9 +113,11 @@ def _label_sets(tx: neo4j.ManagedTransaction) -> list[dict]:
 
 
 def _read_properties(tx: neo4j.ManagedTransaction) -> tuple[list[dict], dict]:
-    rels: dict[str, set[str]] = defaultdict(set)
-    for rel_type, prop, _ in tx.run(_REL_PROPS).values():
-        rels[_unquote_rel_type(rel_type)].update([prop] if prop is not None else [])
+    rels: dict[str, dict[str, set[str]]] = defaultdict(dict)
+    for rel_type, prop, prop_types in tx.run(_REL_PROPS).values():
+        props = rels[_unquote_rel_type(rel_type)]
+        if prop is not None:
+            props[prop] = props.get(prop, set()) | set(prop_types or [])
     return _label_sets(tx), dict(rels)
 
 

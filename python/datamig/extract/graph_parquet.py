@@ -10,6 +10,7 @@ batch, not the graph."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
@@ -20,6 +21,7 @@ from ..errors import MigrationFailed
 from ..quoting import sql_ident as _q, sql_literal as _lit
 from . import ROW_GROUP_ROWS
 from .graph_columns import mixed_types
+from .pg_types import duckdb_type
 
 
 class GraphWriter:
@@ -73,20 +75,31 @@ class GraphWriter:
             self._db.execute("SET TimeZone = 'UTC'")
         return self._db
 
-    def finish(self, kind: str, name: str, sort_keys: list[str], out: Path) -> dict:
+    def finish(self, kind: str, name: str, sort_keys: list[str], out: Path,
+               expected: Mapping[str, str] | None = None) -> dict:
+        """`expected`: every property of the label or type in the whole graph, typed as the scaffold
+        types them: one no row read holds a value of is written as a column of NULLs of that type."""
         key = (kind, name)
         try:
             schema = pa.unify_schemas(self.schemas[key], promote_options="permissive")
         except pa.ArrowTypeError:  # chunks read a property as two types: say which (was pyarrow's traceback)
             raise self._clash(kind, name) from None
         _check_names_apart(self.store, kind, name, schema.names)
-        schema = pa.schema([_typed_empty_lists(f) for f in schema])
-        columns = sorted(schema.names, key=lambda c: (c not in sort_keys, c))
-        schema = pa.schema([schema.field(c) for c in columns])
+        # a property only nodes of other districts hold: absent, or read as a column of no type from a
+        # chunk that held them (pyarrow's 'Unsupported cast from int32 to null'); either way the models
+        # select it, and the drift gate refused its absence
+        expected = expected or {}
+        nulls = {c: duckdb_type(expected.get(c, "text")) for c in sorted({*expected, *schema.names})
+                 if c not in schema.names or pa.types.is_null(schema.field(c).type)}
+        fields = {f.name: _typed_empty_lists(f) for f in schema if f.name not in nulls}
+        fields.update((c, pa.field(c, self._arrow_type(t))) for c, t in nulls.items())
+        columns = sorted(fields, key=lambda c: (c not in sort_keys, c))
+        schema = pa.schema([fields[c] for c in columns])
         # str() of each sort key, as Python would compare them (None as 'None'); every column
         # after that, so ties come out in one order too.
-        order = [f"coalesce(CAST({_q(k)} AS VARCHAR), 'None')" for k in sort_keys if k in columns]
-        order += [f"CAST({_q(c)} AS VARCHAR) NULLS FIRST" for c in columns]
+        order = [f"coalesce(CAST({_q(k)} AS VARCHAR), 'None')" for k in sort_keys if k in fields and k not in nulls]
+        order += [f"CAST({_q(c)} AS VARCHAR) NULLS FIRST" for c in columns if c not in nulls]
+        select = [f"CAST(NULL AS {nulls[c]}) AS {_q(c)}" if c in nulls else _q(c) for c in columns]
         if key in self.parts:                                 # spilled: the rest joins it on disk
             self._spill(key)
             files = "[" + ", ".join(_lit(str(p)) for p in self.parts[key]) + "]"
@@ -100,7 +113,7 @@ class GraphWriter:
         try:
             if source == "graph_chunks":
                 db.register("graph_chunks", chunks)
-            reader = db.execute(f"SELECT {', '.join(map(_q, columns))} FROM {source} "
+            reader = db.execute(f"SELECT {', '.join(select)} FROM {source} "
                                 f"ORDER BY {', '.join(order)}").to_arrow_reader(64_000)
             with pq.ParquetWriter(out, schema, compression="zstd") as writer:
                 for batch in reader:
@@ -112,6 +125,9 @@ class GraphWriter:
         for part in self.parts.pop(key, []):
             part.unlink(missing_ok=True)
         return {"rows": self.rows[key], "columns": [{"name": f.name, "type": str(f.type)} for f in schema]}
+
+    def _arrow_type(self, duckdb_type: str) -> pa.DataType:
+        return self._connection().execute(f"SELECT CAST(NULL AS {duckdb_type}) AS v").to_arrow_table().schema[0].type
 
     def _clash(self, kind: str, name: str) -> Exception:
         types: dict[str, set[str]] = {}

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..analyze.estate import check_config_names, introspect_estate
 from ..analyze.graph_names import check_graph_names
 from ..analyze.model import ForeignKey, Table
+from ..analyze.neo4j_introspect import graph_property_types
 from ..config import Config
 from ..config.env import graph_login, postgres_setting
 from ..errors import ConfigError, DatamigError, MigrationFailed, NotFound
@@ -140,17 +141,21 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
         raise MigrationFailed(f"store {store.name}: the graph changed while each of {GRAPH_READS} reads of district "
                               f"{district}'s subgraph ran; extract again when PROD's graph writes settle")
     try:
+        # the whole graph's properties, which the models select: a district may hold no value of some
+        node_types, rel_types = graph_property_types(store, *login, cfg.graph.node_keys)
         nodes, rels = {}, {}
         for label in writer.names("nodes"):
             key = cfg.graph.node_keys.get(label)
             path = out / store.name / "nodes" / _file_name(f"store {store.name}: label", label)
-            nodes[label] = {**writer.finish("nodes", label, [key] if key else [], path), "key": key,
+            expected = {p: t for p, t in node_types.get(label, {}).items() if p != key}  # no key: _check_node_key's
+            nodes[label] = {**writer.finish("nodes", label, [key] if key else [], path, expected), "key": key,
                             **_file_entry(path, out)}
             _check_node_key(cfg, label, key, nodes[label]["columns"])
         for rel_type in writer.names("relationships"):
             path = out / store.name / "relationships" / _file_name(f"store {store.name}: relationship type", rel_type)
             sort = ["start_label", "start_key", "end_label", "end_key"]
-            rels[rel_type] = {**writer.finish("relationships", rel_type, sort, path), **_file_entry(path, out)}
+            rels[rel_type] = {**writer.finish("relationships", rel_type, sort, path, rel_types.get(rel_type)),
+                              **_file_entry(path, out)}
     finally:
         writer.close()
     if sub.beyond_max_depth:
