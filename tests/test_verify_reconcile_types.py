@@ -29,14 +29,19 @@ def test_every_row_of_a_table_without_primary_key_is_found(pg, tmp_path, pg_type
     """Arrays and bytea were sent as DuckDB's text ('[1, 2]', '\\x00\\xFF'), which PostgreSQL
     refuses; a json had no equality operator; a jsonb came back as a JSON string; and a row
     holding a NULL was never equal to itself, so it counted as missing from CERT."""
-    table = "t_" + pg_type.replace("[]", "_array")
+    assert _found(pg, tmp_path, "t_" + pg_type.replace("[]", "_array"), pg_type, final, prod) == [2]
+
+
+def _found(pg, tmp_path, table: str, pg_type: str, final: str, cert: str) -> list[int]:
+    """pg_present of rows (1, final) and (2, NULL) of a final Parquet keyed by every column, CERT's
+    table holding (1, cert) and (2, NULL)."""
     with psycopg.connect(pg.url(), autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table} (id int, v {pg_type})")
-        conn.execute(f"INSERT INTO {table} VALUES (1, %s), (2, NULL)", (prod,))
+        conn.execute(f"INSERT INTO {table} VALUES (1, %s), (2, NULL)", (cert,))
     parquet = tmp_path / "final.parquet"
     duckdb.execute(f"COPY (SELECT * FROM (VALUES (1, {final}), (2, NULL)) t(id, v)) TO '{parquet}' (FORMAT parquet)")
     keyed = Keyed(table, parquet, ["id", "v"], {"id": "integer", "v": pg_type})
-    assert pg_present(pg.url(), "public", [keyed]) == [2]
+    return pg_present(pg.url(), "public", [keyed])
 
 
 # (CERT type, the value as the final Parquet holds it, a value CERT holds that is not the same)
@@ -53,10 +58,4 @@ def test_a_row_whose_array_differs_in_bounds_or_scale_is_not_found(pg, tmp_path,
     """An array loaded with other bounds, or numbers of another scale, is another value: the row
     whose key it is counts as missing from CERT, not as present (equal numbers, other text)."""
     table = "d_" + pg_type.replace("[]", "_array") + str(DIFFERENT.index((pg_type, final, cert)))
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE {table} (id int, v {pg_type})")
-        conn.execute(f"INSERT INTO {table} VALUES (1, %s), (2, NULL)", (cert,))
-    parquet = tmp_path / "final.parquet"
-    duckdb.execute(f"COPY (SELECT * FROM (VALUES (1, {final}), (2, NULL)) t(id, v)) TO '{parquet}' (FORMAT parquet)")
-    keyed = Keyed(table, parquet, ["id", "v"], {"id": "integer", "v": pg_type})
-    assert pg_present(pg.url(), "public", [keyed]) == [1]
+    assert _found(pg, tmp_path, table, pg_type, final, cert) == [1]
