@@ -89,8 +89,10 @@ class GraphWriter:
         # chunk that held them (pyarrow's 'Unsupported cast from int32 to null'); either way the models
         # select it, and the drift gate refused its absence
         expected = expected or {}
+        # (a sort key of no type stays so: the node key no node holds, which run._check_node_key names)
         nulls = {c: duckdb_type(expected.get(c, "text")) for c in sorted({*expected, *schema.names})
-                 if c not in schema.names or pa.types.is_null(schema.field(c).type)}
+                 if (c not in schema.names or pa.types.is_null(schema.field(c).type))
+                 and (c in expected or c not in sort_keys)}
         fields = {f.name: _typed_empty_lists(f) for f in schema if f.name not in nulls}
         fields.update((c, pa.field(c, self._arrow_type(t))) for c, t in nulls.items())
         columns = sorted(fields, key=lambda c: (c not in sort_keys, c))
