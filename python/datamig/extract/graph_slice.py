@@ -35,7 +35,7 @@ import neo4j
 import numpy as np
 import pyarrow as pa
 
-from ..analyze.neo4j_introspect import key_label
+from ..analyze.graph_keys import LABELS, key_label
 from ..config.model import GraphConfig
 from ..config.neo4j_url import check_neo4j_url, neo4j_address
 from ..errors import ConfigError, ConnectionFailed, MigrationFailed, NotFound
@@ -43,8 +43,6 @@ from ..quoting import cypher_ident as _q
 from . import graph_columns as gc
 
 BATCH = 10_000
-# The node column of a node's labels besides its key label (a name no property may have)
-LABELS = "_labels"
 PIECE = 5_000          # relationships per record
 FETCH = 8              # records the driver buffers: at most FETCH x PIECE relationships in memory
 Sink = Callable[[str, str, pa.Table], None]     # (kind "nodes"/"relationships", label/type, rows)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..analyze.model import Estate, ForeignKey
-from ..analyze.neo4j_introspect import keyed_properties
+from ..analyze.graph_keys import LABELS, keyed_properties
 from ..config import Config
-from ..extract import graph_slice
 from . import naming
 
 
@@ -82,11 +81,11 @@ def _graph_datasets(cfg: Config, estate: Estate) -> list[Dataset]:
     for label in sorted(graph.labels):
         if label not in keys:
             continue
-        # the node's labels besides this one (extract.graph_slice.LABELS), as the extract writes them
+        # the node's labels besides this one (graph_keys.LABELS), as the extract writes them
         out.append(Dataset(store=store, name=naming.graph_table("nodes", label), kind="node", graph_name=label,
                            parquet=f"{store}/nodes/{label}.parquet",
-                           columns={**keyed.get(label, {}), graph_slice.LABELS: "text[]"},
-                           key=(keys[label],), column_comments={graph_slice.LABELS: (
+                           columns={**keyed.get(label, {}), LABELS: "text[]"},
+                           key=(keys[label],), column_comments={LABELS: (
                                f"datamig's: the node's labels besides :{label}, sorted (NULL when none), "
                                "loaded into CERT as labels")}))
     pairs: dict[str, set[tuple[str, str]]] = {}
