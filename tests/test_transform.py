@@ -282,10 +282,11 @@ def test_pii_scan_flags_unclassified_columns(built, extracted, tmp_path):
     shutil.copytree(root / "dbt_project", copy / "dbt_project")
     yml = copy / "dbt_project/intermediate/hcp1/_hcp1__intermediate.yml"
     text = yml.read_text()
-    marker = "  - name: instructions\n    data_type: text\n    meta:\n      datamig:\n        pii: true\n        rule: free_text\n"
+    column = "  - name: instructions\n    data_type: text\n"
+    marker = (column + "    description: 'PII: replaced by `scrub_text` (rule `free_text`).'\n"
+              "    meta:\n      datamig:\n        pii: true\n        rule: free_text\n")
     assert marker in text
-    yml.write_text(text.replace(marker, "  - name: instructions\n    data_type: text\n    meta:\n      datamig:\n"
-                                        "        pii: false\n        rule: null\n"))
+    yml.write_text(text.replace(marker, column + "    meta:\n      datamig:\n        pii: false\n        rule: null\n"))
     findings = pii_warnings(copy, run / "extract", load_rules(root / "config/anonymization-rules.yaml"))
     flagged = {f["column"]: f for f in findings}
     assert "hcp1.medications.instructions" in flagged
