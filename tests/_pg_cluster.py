@@ -12,8 +12,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 PG_BIN = Path(os.environ.get("DATAMIG_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -66,3 +70,21 @@ def stop(cluster: PgCluster) -> None:
         _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(cluster.data_dir), "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@contextmanager
+def running(databases: Mapping[str, str]) -> Iterator[PgCluster]:
+    """A cluster holding each database of `databases` (name -> the SQL it starts with), stopped
+    on leaving."""
+    cluster = start()
+    try:
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            for name in databases:
+                conn.execute(f"CREATE DATABASE {name}")
+        for name, sql in databases.items():
+            if sql:
+                with psycopg.connect(cluster.url(name), autocommit=True) as conn:
+                    conn.execute(sql)
+        yield cluster
+    finally:
+        stop(cluster)

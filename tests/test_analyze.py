@@ -105,18 +105,8 @@ def _store(name: str, schema: str = "public") -> StoreConfig:
 
 @pytest.fixture(scope="session")
 def pg():
-    cluster = _pg_cluster.start()
-    try:
-        with psycopg.connect(cluster.url(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE ids")
-            conn.execute("CREATE DATABASE hcp1")
-        with psycopg.connect(cluster.url("ids"), autocommit=True) as conn:
-            conn.execute(IDS_SQL)
-        with psycopg.connect(cluster.url("hcp1"), autocommit=True) as conn:
-            conn.execute(HCP1_SQL)
+    with _pg_cluster.running({"ids": IDS_SQL, "hcp1": HCP1_SQL}) as cluster:
         yield cluster
-    finally:
-        _pg_cluster.stop(cluster)
 
 
 @pytest.fixture(scope="session")

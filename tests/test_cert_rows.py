@@ -16,16 +16,9 @@ RUN = "mig-20260101-000000-d1"
 
 @pytest.fixture(scope="module")
 def cert():
-    cluster = _pg_cluster.start()
-    try:
-        with psycopg.connect(cluster.url(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE cert")
-        with psycopg.connect(cluster.url("cert"), autocommit=True) as conn:
-            conn.execute("CREATE SCHEMA datamig; "
-                         "CREATE TABLE datamig.run_keys (run_id text, table_name text, key jsonb)")
+    with _pg_cluster.running({"cert": "CREATE SCHEMA datamig; "
+                                      "CREATE TABLE datamig.run_keys (run_id text, table_name text, key jsonb)"}) as cluster:
         yield cluster
-    finally:
-        _pg_cluster.stop(cluster)
 
 
 def _cert_rows(cert, tmp_path: Path, call: str) -> list[tuple]:
