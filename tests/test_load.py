@@ -3,6 +3,7 @@ strategies, dry run, drift gate, validation gate, idempotence, exact rollback.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -900,6 +901,56 @@ def test_a_rollback_after_cert_changed_a_table_s_key_is_refused(cert):
     cert.sql("ids", "ALTER TABLE things DROP CONSTRAINT things_pkey; ALTER TABLE things ADD PRIMARY KEY (id)")
     rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.fingerprint() == before
+
+
+def _final_with(cert, table: str, values: str) -> Path:
+    """A run folder whose final holds ids.`table` (email, code, x) of `values` besides the usual."""
+    import duckdb
+
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES {values}) v(email, code, x))
+                                 TO '{run_dir / "final" / "ids" / f"{table}.parquet"}' (FORMAT parquet)""")
+    return run_dir
+
+
+def test_a_table_without_a_primary_key_is_loaded_by_its_unique_key_of_not_null_columns(cert):
+    """A table with no primary key was loaded by its first unique key by name, here one over a
+    nullable column: final rows with no email stopped the load ("NULL key (email)") although
+    the code key, NOT NULL, names every row."""
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE contacts (email text, code text NOT NULL, x int,
+                               CONSTRAINT a_email UNIQUE (email), CONSTRAINT b_code UNIQUE (code));
+        GRANT SELECT, INSERT, UPDATE, DELETE ON contacts TO {WRITER};
+        INSERT INTO contacts VALUES ('a@example.org', 'c1', 1);""")
+    before = cert.fingerprint()
+    run_dir = _final_with(cert, "contacts", "(NULL::VARCHAR, 'c1', 10), (NULL, 'c2', 20)")
+    counts = load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    assert counts["stores"]["ids"]["tables"]["contacts"]["updated"] == 1
+    assert cert.sql("ids", "SELECT email, code, x FROM contacts ORDER BY code") == [(None, "c1", 10), (None, "c2", 20)]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
+
+
+def test_a_unique_key_cert_added_after_the_load_does_not_block_its_rollback(cert):
+    """The ledger names the run's rows by CERT's key at the load (email). A unique key CERT
+    added since (code, first by name) became the key the rollback looked for, and it was
+    refused as rekeyed although email still names every row."""
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE tokens (email text, code text NOT NULL, x int, CONSTRAINT z_email UNIQUE (email));
+        GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {WRITER};
+        INSERT INTO tokens VALUES ('a@example.org', 'c1', 1);""")
+    before = cert.sql("ids", "SELECT * FROM tokens ORDER BY code")
+    run_dir = _final_with(cert, "tokens", "('a@example.org', 'c1', 10), ('b@example.org', 'c2', 20)")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    cert.sql("ids", "ALTER TABLE tokens ADD CONSTRAINT a_code UNIQUE (code)")
+    report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert report["stores"]["ids"]["public.tokens"] == {"inserted": 1, "updated": 1, "unchanged": 0,
+                                                        "already_gone": 0}
+    assert cert.sql("ids", "SELECT * FROM tokens ORDER BY code") == before
 
 
 @pytest.mark.parametrize("strategy", ["upsert", "merge"])

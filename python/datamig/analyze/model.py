@@ -74,6 +74,16 @@ class Table:
     def id(self) -> str:
         return f"{self.store}.{self.name}"
 
+    def row_key(self) -> tuple[str, ...]:
+        """The key a load matches and records this table's rows by: the primary key, else the
+        first unique key of NOT NULL columns (a NULL matches no row, so a nullable key whose
+        column holds one could not be loaded), else the first unique key; () when none."""
+        if self.primary_key:
+            return tuple(self.primary_key)
+        nullable = {c.name for c in self.columns if c.nullable}
+        whole = [k for k in self.unique_keys if not nullable & set(k)]
+        return tuple(next(iter(whole or self.unique_keys), ()))
+
     def column(self, name: str) -> Column:
         for col in self.columns:
             if col.name == name:

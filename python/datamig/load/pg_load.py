@@ -53,8 +53,7 @@ def load_order(catalog: StoreCatalog, names) -> tuple[list[str], dict[str, tuple
 
 
 def key_of(catalog: StoreCatalog, name: str) -> tuple[str, ...]:
-    cert = catalog.tables[name]
-    key = cert.primary_key or next(iter(cert.unique_keys), ())
+    key = catalog.tables[name].row_key()
     if not key:
         raise MigrationFailed(f"store {catalog.store.name}: table {name} has no primary or unique key in CERT; "
                               f"rows could not be matched, updated or undone")

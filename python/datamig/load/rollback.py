@@ -148,8 +148,7 @@ class _Rollback:
             recorded = ledger.key_columns(pg.conn, self.run_id)
             loads = []
             for table in order:
-                key = key_of(catalog, table)
-                self._refuse_if_rekeyed(name, table, key, recorded.get(f"{pg.store.schema}.{table}", []))
+                key = self._recorded_key(name, catalog, table, recorded.get(f"{pg.store.schema}.{table}", []))
                 loads.append(TableLoad(
                     store=name, schema=pg.store.schema, name=table, parquet=None, columns=[], source_types={},
                     pg_types={c.name: c.data_type for c in catalog.tables[table].columns}, key=key,
@@ -174,14 +173,22 @@ class _Rollback:
             if linked:
                 self._refuse_linked(*linked)
 
-    def _refuse_if_rekeyed(self, store: str, table: str, key: tuple[str, ...], recorded: list[str]) -> None:
-        """The ledger names rows by CERT's key at the load: matched by another key since, every
-        entry would find nothing, and the run's rows would stay while the rollback said done."""
-        if recorded and set(key) != set(recorded):
+    def _recorded_key(self, store: str, catalog, table: str, recorded: list[str]) -> tuple[str, ...]:
+        """The key the ledger names the run's rows by (CERT's key at the load), while CERT still
+        holds it as a primary or unique key: a unique key CERT added since must not block the
+        rollback. Matched by another key, every entry would find nothing, and the run's rows
+        would stay while the rollback said done."""
+        key = key_of(catalog, table)
+        if not recorded or set(key) == set(recorded):
+            return key
+        cert = catalog.tables[table]
+        same = [tuple(k) for k in (cert.primary_key, *cert.unique_keys) if k and set(k) == set(recorded)]
+        if not same:
             raise MigrationFailed(
                 f"run {self.run_id}: cannot roll back: {store}.{table} is keyed by ({', '.join(key)}) in CERT now; "
                 f"the run recorded its rows by ({', '.join(recorded)}), CERT's key when it loaded; "
                 f"give the table that key again first")
+        return same[0]
 
     def _refuse_linked(self, label: str, key, types: list[str]) -> None:
         """Drawn by a later run still loaded: that run is rolled back first (its own rollback

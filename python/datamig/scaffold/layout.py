@@ -57,15 +57,10 @@ def datasets(cfg: Config, estate: Estate) -> list[Dataset]:
 
 
 def _key(table) -> tuple[str, ...]:
-    """The key the loader matches and records a table's rows on (its primary key, else its first
-    unique key: load.pg_load.key_of). The CERT model of validate-migration looks the run's keys
-    up by it: with every column as key, a table with a unique key only looked up columns the
-    run's keys lack and tested no row."""
-    if table.primary_key:
-        return tuple(table.primary_key)
-    if table.unique_keys:
-        return tuple(table.unique_keys[0])
-    return tuple(c.name for c in table.columns)
+    """The key the loader matches and records a table's rows on (Table.row_key). The CERT model
+    of validate-migration looks the run's keys up by it: with every column as key, a table with
+    a unique key only looked up columns the run's keys lack and tested no row."""
+    return table.row_key() or tuple(c.name for c in table.columns)
 
 
 def _graph_datasets(cfg: Config, estate: Estate) -> list[Dataset]:
