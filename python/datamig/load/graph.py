@@ -160,17 +160,23 @@ class GraphStore:
         """A uniqueness constraint per label business key (MERGE needs it to be both correct and
         indexed), plus the ledger's own. Idempotent; an equivalent constraint under another
         name satisfies it. Returns the names of the label constraints it created: CERT did not
-        have them, and the run's undo drops them again (graph_undo.release_constraints)."""
-        existing = {(tuple(c.get("labelsOrTypes") or ()), tuple(c.get("properties") or ()))
-                    for c in self.run("SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type "
+        have them, and the run's undo drops them again (graph_undo.release_constraints). One of
+        datamig's names that no run records is a killed load's (created before its run node
+        was written): this load takes it as its own, so it goes with this run's undo."""
+        existing = {(tuple(c.get("labelsOrTypes") or ()), tuple(c.get("properties") or ())): c["name"]
+                    for c in self.run("SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties, type "
                                       "WHERE type IN ['UNIQUENESS', 'NODE_KEY', 'NODE_PROPERTY_UNIQUENESS'] "
-                                      "RETURN labelsOrTypes, properties", "reading constraints")}
+                                      "RETURN name, labelsOrTypes, properties", "reading constraints")}
+        recorded = {r["n"] for r in self.run("MATCH (r:DatamigRun) UNWIND coalesce(r.constraints, []) AS n "
+                                             "RETURN DISTINCT n", "reading the constraints runs recorded")}
         wanted = dict(keys) | {"DatamigRun": "run_id"}
         created = []
         for label, prop in sorted(wanted.items()):
-            if ((label,), (prop,)) in existing:
-                continue
             name = "datamig_" + "".join(ch if ch.isalnum() else "_" for ch in f"{label}_{prop}")
+            if ((label,), (prop,)) in existing:
+                if existing[(label,), (prop,)] == name and name not in recorded and label != "DatamigRun":
+                    created.append(name)
+                continue
             self.run(f"CREATE CONSTRAINT {q(name)} IF NOT EXISTS FOR (n:{q(label)}) REQUIRE n.{q(prop)} IS UNIQUE",
                      f"creating the uniqueness constraint on {label}.{prop}")
             if label != "DatamigRun":  # the ledger's own stays, as the ledger's history does
