@@ -23,6 +23,8 @@ from __future__ import annotations
 from itertools import compress
 
 import pyarrow as pa
+from neo4j.spatial import Point
+from neo4j.time import Duration, Time
 
 from ..errors import MigrationFailed
 
@@ -76,7 +78,28 @@ def arrow(col: list, keep: list[bool] | None = None) -> pa.Array:
         return pa.array(values, pa.int32()).cast(pa.date32())
     if tag == "zoned":
         return pa.array(values, pa.int64()).cast(pa.array([native(col[2])]).type)
+    kind = next((k for v in values if v is not None and (k := _uncarried(v))), None)
+    if kind:
+        raise Uncarried(kind)
     return pa.array([native(v) for v in values])
+
+
+class Uncarried(Exception):
+    """Values no Parquet column carries into CERT as the graph holds them; args[0] says which."""
+
+
+def _uncarried(value) -> str | None:
+    """What `value` is when Arrow would change its type: a point became a list of numbers, a
+    duration a list of integers, a time with an offset a time without it."""
+    if isinstance(value, Point):
+        return "point"
+    if isinstance(value, Duration):
+        return "duration"
+    if isinstance(value, Time) and value.tzinfo is not None:
+        return "time-with-offset"
+    if isinstance(value, list):
+        return next((k for v in value if v is not None and (k := _uncarried(v))), None)
+    return None
 
 
 def mixed_types(store: str, owner: str, prop: str, kinds: list[str]) -> MigrationFailed:

@@ -385,6 +385,10 @@ def _arrow(col: list, cfg: GraphConfig, owner: str, prop: str, keep: list[bool] 
     'K' on one node and 5 on another was pyarrow's traceback)."""
     try:
         return gc.arrow(col, keep)
+    except gc.Uncarried as exc:
+        raise MigrationFailed(f"graph store {cfg.store}: {owner}: property {prop!r} holds {exc.args[0]} values, "
+                              f"which datamig cannot carry into CERT as Neo4j holds them (Parquet has no such "
+                              f"type); it stops rather than change their type") from None
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         kinds = sorted({_kind(v) for v in col[1] if v is not None})
         raise gc.mixed_types(cfg.store, owner, prop, kinds) from None
