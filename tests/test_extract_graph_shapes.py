@@ -237,3 +237,26 @@ def test_a_local_time_property_lands_as_a_time(graph, cfg, tmp_path):
     graph_manifest = _slice(dataclasses.replace(cfg, out_dir=tmp_path), graph, out)
     rows = pq.read_table(out / graph_manifest["nodes"]["School"]["path"]).to_pylist()
     assert [r["bell"] for r in rows] == [datetime.time(8, 15, 30), None]
+
+
+# district 1's Schools lack school_id, their key (graph.node_keys); district 2's School holds it
+KEYLESS = ("CREATE (d:District {district_id: 1}), (:School {name: 'A'})-[:BELONGS_TO]->(d), "
+           "(:School {name: 'B'})-[:BELONGS_TO]->(d), (d2:District {district_id: 2}), "
+           "(:School {school_id: 20, name: 'C'})-[:BELONGS_TO]->(d2)")
+
+
+@pytest.mark.parametrize("more, said", [
+    # only another district's node held the key: the key column had no type, and was pyarrow's
+    # traceback ('Unsupported cast from int32 to null')
+    ((), "2 of district 1's 2 nodes lack their"),
+    # the load refused the node without its key, after the extract and the transform
+    (("MATCH (s:School {name: 'B'}) SET s.school_id = 11",), "1 of district 1's 2 nodes lacks its"),
+])
+def test_nodes_of_the_district_without_their_key_are_one_line_naming_it(graph, cfg, tmp_path, more, said):
+    _fill(graph, KEYLESS, *more)
+    out = tmp_path / "extract"
+    with pytest.raises(MigrationFailed) as err:
+        _slice(dataclasses.replace(cfg, out_dir=tmp_path), graph, out)
+    assert str(err.value) == (f"graph store sp: label School: {said} key property 'school_id' (graph.node_keys), "
+                              "by which the load matches nodes; give them one in PROD")
+    assert not (out / "sp" / "nodes" / "School.parquet").exists()

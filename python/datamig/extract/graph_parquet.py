@@ -10,6 +10,7 @@ batch, not the graph."""
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class GraphWriter:
         self.buffered: dict[tuple[str, str], int] = {}
         self.schemas: dict[tuple[str, str], list[pa.Schema]] = {}
         self.rows: dict[tuple[str, str], int] = {}
+        self.held: dict[tuple[str, str], Counter] = {}    # per column, the rows with a value in it
         self.memory_limit, self.threads, self.budget = memory_limit, threads, budget
         self._db = None
 
@@ -50,6 +52,8 @@ class GraphWriter:
         self.buffered[key] = self.buffered.get(key, 0) + table.nbytes
         self.schemas.setdefault(key, []).append(table.schema)
         self.rows[key] = self.rows.get(key, 0) + table.num_rows
+        self.held.setdefault(key, Counter()).update(
+            {c: len(col) - col.null_count for c, col in zip(table.column_names, table.columns)})
         while sum(self.buffered.values()) > self.budget:
             self._spill(max(self.buffered, key=self.buffered.get))
 
@@ -65,6 +69,12 @@ class GraphWriter:
 
     def names(self, kind: str) -> list[str]:
         return sorted(name for k, name in self.rows if k == kind)
+
+    def without(self, kind: str, name: str, column: str) -> tuple[int, int]:
+        """(rows with no value in `column`, rows) of the label or type: counted as chunks come,
+        so it can be asked before a file is written (or spilled parts read back)."""
+        rows = self.rows.get((kind, name), 0)
+        return rows - self.held.get((kind, name), Counter())[column], rows
 
     def _connection(self):
         if self._db is None:
@@ -89,10 +99,8 @@ class GraphWriter:
         # chunk that held them (pyarrow's 'Unsupported cast from int32 to null'); either way the models
         # select it, and the drift gate refused its absence
         expected = expected or {}
-        # (a sort key of no type stays so: the node key no node holds, which run._check_node_key names)
         nulls = {c: duckdb_type(expected.get(c, "text")) for c in sorted({*expected, *schema.names})
-                 if (c not in schema.names or pa.types.is_null(schema.field(c).type))
-                 and (c in expected or c not in sort_keys)}
+                 if c not in schema.names or pa.types.is_null(schema.field(c).type)}
         fields = {f.name: _typed_empty_lists(f) for f in schema if f.name not in nulls}
         fields.update((c, pa.field(c, self._arrow_type(t))) for c, t in nulls.items())
         columns = sorted(fields, key=lambda c: (c not in sort_keys, c))

@@ -147,10 +147,9 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
         for label in writer.names("nodes"):
             key = cfg.graph.node_keys.get(label)
             path = out / store.name / "nodes" / _file_name(f"store {store.name}: label", label)
-            expected = {p: t for p, t in node_types.get(label, {}).items() if p != key}  # no key: _check_node_key's
-            nodes[label] = {**writer.finish("nodes", label, [key] if key else [], path, expected), "key": key,
+            _check_node_key(store.name, district, label, key, writer)
+            nodes[label] = {**writer.finish("nodes", label, [key], path, node_types.get(label)), "key": key,
                             **_file_entry(path, out)}
-            _check_node_key(cfg, label, key, nodes[label]["columns"])
         for rel_type in writer.names("relationships"):
             path = out / store.name / "relationships" / _file_name(f"store {store.name}: relationship type", rel_type)
             sort = ["start_label", "start_key", "end_label", "end_key"]
@@ -165,11 +164,18 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
             "beyond_max_depth": sub.beyond_max_depth, "timings": {"subgraph_s": round(time.monotonic() - started, 3)}}
 
 
-def _check_node_key(cfg: Config, label: str, key: str | None, columns: list[dict]) -> None:
-    """A business key no node of the label holds (a misspelt graph.node_keys entry) left every
-    relationship end without a key: a pyarrow traceback when they were written."""
-    if key and not any(c["name"] == key and c["type"] != "null" for c in columns):
-        raise cfg.error_at(["graph", "node_keys", label], f"no {label} node of the district has the property {key!r}")
+def _check_node_key(store: str, district: int, label: str, key: str, writer: graph_parquet.GraphWriter) -> None:
+    """Every node of the slice holds its key (graph.node_keys), before its file is written. The
+    load matches nodes and relationship ends by it and refuses a node without one, but only
+    after the extract and the transform; and when no node of the district held it (only other
+    districts' did: check_graph_names refuses a key no node holds), the column had no type:
+    pyarrow's traceback ('Unsupported cast from int32 to null')."""
+    keyless, rows = writer.without("nodes", label, key)
+    if keyless:
+        lack = "lacks its" if keyless == 1 else "lack their"
+        raise MigrationFailed(f"graph store {store}: label {label}: {keyless} of district {district}'s {rows} nodes "
+                              f"{lack} key property {key!r} (graph.node_keys), by which the load matches nodes; "
+                              f"give them one in PROD")
 
 
 def _dangling(warnings: Mapping) -> list[str]:
