@@ -162,7 +162,8 @@ def test_a_node_with_two_key_labels_is_its_key_label_s_columns_only(graph, cfg, 
     given to Staff too: introspection made guardian_id and relation columns of Staff, and the
     extract's first guess of Staff's columns took them from it, a column of nulls alone that
     stopped the extract ('Unsupported cast from int32 to null')."""
-    from datamig.analyze.neo4j_introspect import introspect_neo4j, keyed_properties
+    from datamig.analyze.graph_keys import keyed_properties
+    from datamig.analyze.neo4j_introspect import introspect_neo4j
 
     _fill(graph, TWO_KEY_LABELS)
     store = cfg.stores[cfg.graph.store]

@@ -119,7 +119,7 @@ class GraphSchema:
     relationships: list[RelType] = field(default_factory=list)
     constraints: list[dict] = field(default_factory=list)
     # per set of labels nodes carry together: {"labels": sorted labels, "property_types": {...}};
-    # what a node's key label gets of it (neo4j_introspect.keyed_properties)
+    # what a node's key label gets of it (graph_keys.keyed_properties)
     label_sets: list[dict] = field(default_factory=list)
 
 

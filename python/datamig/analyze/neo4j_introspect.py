@@ -15,7 +15,7 @@ from ..config import StoreConfig, check_neo4j_url
 from ..config.neo4j_url import LOGIN_LOCKED, login_locked, neo4j_address
 from ..errors import ConnectionFailed
 from ..quoting import cypher_ident as _quote
-from .graph_keys import _pg_type, key_label, keyed_properties  # noqa: F401 (key_label: callers')
+from .graph_keys import _pg_type, keyed_properties
 from .model import GraphSchema, NodeLabel, RelType
 
 # Counts come from the count store (constant time per label).

@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..analyze.graph_keys import LABELS
 from ..errors import MigrationFailed
-from ..extract.graph_slice import LABELS
 from . import faults
 from .graph import BATCH, LEDGER_LABELS, GraphStore, now, q
 from .strategy import effect

@@ -9,6 +9,7 @@ import psycopg
 
 from ..analyze import estate
 from ..analyze.estate import introspect_estate
+from ..analyze.graph_keys import LABELS
 from ..analyze.graph_names import check_graph_names
 from ..analyze.model import Table
 from ..analyze.neo4j_introspect import graph_properties
@@ -18,7 +19,6 @@ from ..anonymize.rules import load_rules
 from ..config import Config, check_neo4j_urls
 from ..config.env import graph_login, postgres_setting
 from ..errors import ConfigError, ConnectionFailed, NotFound
-from ..extract.graph_slice import LABELS
 from ..extract.pg_snapshot import snapshot
 from ..quoting import sql_ident
 from ..scaffold import naming

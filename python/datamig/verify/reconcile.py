@@ -13,7 +13,7 @@ import psycopg
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from ..extract.graph_slice import LABELS
+from ..analyze.graph_keys import LABELS
 from ..quoting import cypher_ident as _cq, sql_ident as _q, sql_literal
 
 CHUNK = 50_000
