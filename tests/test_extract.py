@@ -1125,6 +1125,29 @@ def test_the_extract_reads_a_changed_graph_again_until_it_is_one_state(env, xcfg
 
 
 
+def test_the_graph_s_property_types_are_read_once_for_the_models_and_the_slice(env, xcfg, tmp_path, monkeypatch):
+    """With models to match, the extract read the whole graph's property types (the schema
+    procedures, which may scan a large graph) for the models' check, then again for the slice's
+    files. Both now take the one read, each from the real server, counted where it is made."""
+    from datamig.analyze import neo4j_introspect
+    from datamig.extract.run import extract
+
+    real, reads = neo4j_introspect._read_properties, []
+
+    def counted(tx):
+        reads.append(True)
+        return real(tx)
+
+    monkeypatch.setattr(neo4j_introspect, "_read_properties", counted)
+    cfg = dataclasses.replace(xcfg, out_dir=tmp_path / "runs")
+    manifest = extract(cfg, env, 55, run_id="mig-20260101-000004-d55", models=ROOT)
+    assert len(reads) == 1
+    # the slice's files hold the whole graph's properties: the read reached the slice too
+    nodes, _ = neo4j_introspect.graph_property_types(cfg.stores["sp"], *_graph_env(env, xcfg), cfg.graph.node_keys)
+    for label, entry in manifest["graph"]["nodes"].items():
+        assert {c["name"] for c in entry["columns"]} == {*nodes[label], "_labels"}, label
+
+
 def test_rows_equal_in_every_column_of_a_table_without_a_key_are_all_extracted(xcfg, env, prod_urls, tmp_path):
     """A review's PROD log table had no primary key: its two equal rows of district 42 (and two
     equal rows with a NULL) landed as one each, since a row's identity was all its columns."""

@@ -194,7 +194,7 @@ def test_a_property_only_other_districts_hold_is_a_column_of_typed_nulls(graph, 
     """The models select every property of the whole graph. One the district's nodes lack was
     pyarrow's traceback ('Unsupported cast from int32 to null') when a chunk read it from another
     district's node, and a missing column (the drift gate's refusal) when none did."""
-    from datamig.analyze.neo4j_introspect import graph_properties
+    from datamig.analyze.neo4j_introspect import graph_property_types
 
     _fill(graph, "CREATE (d:District {district_id: 1}), (:School {school_id: 10})-[:BELONGS_TO]->(d), "
                  "(:School {school_id: 11})-[:BELONGS_TO]->(d), (d2:District {district_id: 2}), "
@@ -209,9 +209,9 @@ def test_a_property_only_other_districts_hold_is_a_column_of_typed_nulls(graph, 
     belongs = pq.read_table(tmp_path / "extract" / "sp" / "relationships" / "BELONGS_TO.parquet")
     assert str(belongs.schema.field("since").type) == "int64" and belongs.column("since").null_count == 2
     # what the preflight and the drift gate compare the models with: the whole graph's properties
-    nodes, rels = graph_properties(cfg.stores["sp"], graph, "neo4j", PASSWORD, cfg.graph.node_keys)
-    assert set(schools.schema.names) == nodes["School"] | {"_labels"}
-    assert set(belongs.schema.names) == rels["BELONGS_TO"] | {"start_label", "start_key", "end_label", "end_key"}
+    nodes, rels = graph_property_types(cfg.stores["sp"], graph, "neo4j", PASSWORD, cfg.graph.node_keys)
+    assert set(schools.schema.names) == {*nodes["School"], "_labels"}
+    assert set(belongs.schema.names) == {*rels["BELONGS_TO"], "start_label", "start_key", "end_label", "end_key"}
 
 
 @pytest.mark.parametrize("value, kind", [

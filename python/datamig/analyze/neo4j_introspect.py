@@ -52,14 +52,6 @@ def introspect_neo4j(store: StoreConfig, url: str, user: str, password: str) -> 
                        label_sets=label_sets)
 
 
-def graph_properties(store: StoreConfig, url: str, user: str, password: str,
-                     node_keys: Mapping[str, str]) -> tuple[dict, dict]:
-    """({key label: property names}, {relationship type: property names}) of the whole graph."""
-    nodes, rels = graph_property_types(store, url, user, password, node_keys)
-    return ({label: set(props) for label, props in nodes.items()},
-            {rel_type: set(props) for rel_type, props in rels.items()})
-
-
 def graph_property_types(store: StoreConfig, url: str, user: str, password: str,
                          node_keys: Mapping[str, str]) -> tuple[dict, dict]:
     """({key label: {property: type}}, {relationship type: {property: type}}) of the whole graph,

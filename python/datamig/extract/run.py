@@ -119,12 +119,22 @@ def _write_tables(tables: dict[str, Table], ws: Workspace, out: Path, closure: C
 GRAPH_READS = 3
 
 
-def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
+def _graph_types(cfg: Config, env) -> tuple[dict, dict]:
+    """The whole graph's property types per key label and relationship type, which the models
+    select (a district may hold no value of some): read once per extract, as the schema
+    procedures behind them may scan the whole graph."""
+    store = cfg.stores[cfg.graph.store]
+    return graph_property_types(store, *graph_login(env, store), cfg.graph.node_keys)
+
+
+def _slice_graph(cfg: Config, env, district: int, out: Path, types: tuple[dict, dict] | None = None) -> dict:
+    """`types`: _graph_types' answer when the caller read it already (None: read here)."""
     if cfg.graph is None:
         return {}
     store = cfg.stores[cfg.graph.store]
     started = time.monotonic()
     login = graph_login(env, store)
+    node_types, rel_types = types if types is not None else _graph_types(cfg, env)
     for attempt in range(1, GRAPH_READS + 1):
         writer = graph_parquet.GraphWriter(out / "_work" / f"graph-{attempt}", store=store.name)
         try:
@@ -141,8 +151,6 @@ def _slice_graph(cfg: Config, env, district: int, out: Path) -> dict:
         raise MigrationFailed(f"store {store.name}: the graph changed while each of {GRAPH_READS} reads of district "
                               f"{district}'s subgraph ran; extract again when PROD's graph writes settle")
     try:
-        # the whole graph's properties, which the models select: a district may hold no value of some
-        node_types, rel_types = graph_property_types(store, *login, cfg.graph.node_keys)
         nodes, rels = {}, {}
         for label in writer.names("nodes"):
             key = cfg.graph.node_keys.get(label)
@@ -222,10 +230,12 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         # The graph's slice needs nothing of PostgreSQL's, and each waits mostly on its own server.
         # On a PostgreSQL error the graph's thread is waited for and its outcome dropped.
         check_graph_names(cfg, env)
-        if models is not None:
-            check_graph_models_match_prod(models, cfg, env)
+        graph_types = None      # without models, read in the graph's thread, beside PostgreSQL's work
+        if models is not None and cfg.graph is not None:
+            graph_types = _graph_types(cfg, env)
+            check_graph_models_match_prod(models, cfg, env, graph_types)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-extract") as pool:
-            graph = pool.submit(_slice_graph, cfg, env, district, partial)
+            graph = pool.submit(_slice_graph, cfg, env, district, partial, graph_types)
             tables, fks, warnings = introspect_estate(cfg, env)
             check_config_names(cfg, tables, fks, warnings)
             if models is not None:

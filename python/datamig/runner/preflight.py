@@ -12,7 +12,7 @@ from ..analyze.estate import introspect_estate
 from ..analyze.graph_keys import LABELS
 from ..analyze.graph_names import check_graph_names
 from ..analyze.model import Table
-from ..analyze.neo4j_introspect import graph_properties
+from ..analyze.neo4j_introspect import graph_property_types
 from ..analyze.pg_introspect import introspect_postgres
 from ..anonymize.engine import read_salt
 from ..anonymize.rules import load_rules
@@ -79,14 +79,19 @@ def check_models_match_prod(root, cfg: Config, prod: Mapping[str, Table]) -> Non
     refuse_drift(*find_drift(extracted, models, stores), "PROD")
 
 
-def check_graph_models_match_prod(root, cfg: Config, env: Mapping[str, str]) -> None:
+def check_graph_models_match_prod(root, cfg: Config, env: Mapping[str, str],
+                                  types: tuple[dict, dict] | None = None) -> None:
     """PROD's graph holds the properties the models were generated from, as the scaffold reads
     them (the whole graph's, per label of graph.node_keys and followed relationship type): a
-    property new in PROD passed through the extract and stopped the transform's drift gate."""
+    property new in PROD passed through the extract and stopped the transform's drift gate.
+    `types`: graph_property_types' answer when the caller read it already (the extract's slice
+    needs it too, and the schema procedures behind it may scan the whole graph); None: read here."""
     if cfg.graph is None:
         return
     store = cfg.stores[cfg.graph.store]
-    nodes, rels = graph_properties(store, *graph_login(env, store), cfg.graph.node_keys)
+    if types is None:
+        types = graph_property_types(store, *graph_login(env, store), cfg.graph.node_keys)
+    nodes, rels = types
     ends = ["start_label", "start_key", "end_label", "end_key"]  # what the extract writes per relationship
     # and per node the column of its other labels
     prod = {f"{store.name}.{naming.graph_table('nodes', label)}": sorted([*nodes.get(label, ()), LABELS])
