@@ -2,9 +2,11 @@
 spaces or a keyword stays one identifier, a text with quotes one literal."""
 from __future__ import annotations
 
+import json
+
 import duckdb
 
-from datamig.quoting import cypher_ident, sql_ident, sql_literal
+from datamig.quoting import cypher_ident, jinja_literal, sql_ident, sql_literal
 
 
 def test_sql_names_round_trip_through_duckdb():
@@ -26,3 +28,12 @@ def test_sql_literals_round_trip_through_duckdb():
 def test_cypher_names_double_their_backticks():
     assert cypher_ident("Student") == "`Student`"
     assert cypher_ident("has`tick") == "`has``tick`"
+
+
+def test_jinja_literals_read_back_as_written_by_dbts_jinja():
+    """A quote doubled as in SQL ('parent''s id') is no escape in Jinja: two strings run together."""
+    from dbt_common.clients.jinja import get_template, render_template
+
+    values = ["parent's id", "a\\'b", 'say "hi"', "it''s", "}} {{ 7 * 7 }}", "back\\"]
+    rendered = render_template(get_template("{{ " + jinja_literal(values) + " | tojson }}", {}), {})
+    assert json.loads(rendered) == values

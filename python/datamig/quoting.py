@@ -1,7 +1,10 @@
 """Identifiers and strings spliced into query text: quoted, with their quote character doubled,
 so any name (a column with a space or a quote, a label from introspection) stays one identifier
-and any path or text one literal. One place, so every store is quoted the same way."""
+and any path or text one literal, in SQL and in the Jinja of the generated dbt models. One
+place, so every store is quoted the same way."""
 from __future__ import annotations
+
+from typing import Any
 
 
 def sql_ident(name: str) -> str:
@@ -17,3 +20,22 @@ def cypher_ident(name: str) -> str:
 def sql_literal(text: str) -> str:
     """DuckDB and PostgreSQL (standard_conforming_strings): 'text'."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def jinja_literal(value: Any) -> str:
+    """A value as Jinja reads it back: a string 'text' with backslashes and single quotes escaped
+    (Jinja reads Python's escapes; a doubled quote is no escape there: 'a''b' is two strings run
+    together, "ab"), and lists, dicts, numbers, booleans and None of such values."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(jinja_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{jinja_literal(k)}: {jinja_literal(v)}" for k, v in value.items()) + "}"
+    if value is None:
+        return "none"
+    raise TypeError(f"cannot render {value!r} as Jinja")

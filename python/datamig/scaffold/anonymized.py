@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..anonymize.rules import Planned, RuleSet
-from ..quoting import sql_literal as sql_string
+from ..quoting import jinja_literal, sql_literal as sql_string
 from . import describe, naming
 from .layout import Dataset
 from .staging import HEADER
@@ -23,22 +23,6 @@ FREE_TEXT = ("scrub_text", "jsonb")  # what loses the row's names (jsonb: its do
 MAX_HOPS = 2
 PARENT_NAMES = "dm_parent_names"
 INDENT = "    "
-
-
-def jinja_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(jinja_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{jinja_literal(k)}: {jinja_literal(v)}" for k, v in value.items()) + "}"
-    if value is None:
-        return "none"
-    raise TypeError(f"cannot render {value!r} as Jinja")
 
 
 def plan(ds: Dataset, rules: RuleSet, meta_overrides: dict[str, Any]) -> dict[str, Planned]:

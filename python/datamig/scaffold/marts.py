@@ -3,6 +3,7 @@ Parquet under the run's final/ folder, with key integrity and PII-leak tests."""
 from __future__ import annotations
 
 from ..anonymize.rules import Planned
+from ..quoting import jinja_literal
 from . import describe, naming
 from .layout import Dataset
 from .staging import HEADER
@@ -25,16 +26,28 @@ def final_sql(ds: Dataset) -> str:
     duckdb = (f"{{{{ config(materialized='table', post_hook=\"{{{{ datamig_export('{ds.parquet}') }}}}\") }}}}\n\n"
               f"select * from {{{{ ref('{naming.anonymized(ds.store, ds.name)}') }}}}\norder by {order}\n")
     if ds.kind == "table":
-        keys = ", ".join(f"'{k}'" for k in ds.key)
-        types = ", ".join(f"'{ds.columns[k]}'" for k in ds.key)
+        # Jinja strings: a quote in a key column's name ("parent's id") ended the literal: no parse
+        args = [ds.name, list(ds.key), [ds.columns[k] for k in ds.key]]
         # named only when there are some, so the models of tables keyed by a primary key read as before
-        nullable = ", ".join(f"'{k}'" for k in ds.nullable_key)
-        nullable = f", [{nullable}]" if nullable else ""
+        if ds.nullable_key:
+            args.append(list(ds.nullable_key))
         cert = (f"{{{{ config(materialized='ephemeral') }}}}\n\n"
-                f"{{{{ datamig_cert_rows('{ds.name}', [{keys}], [{types}]{nullable}) }}}}\n")
+                f"{{{{ datamig_cert_rows({', '.join(map(jinja_literal, args))}) }}}}\n")
     else:
         cert = "{{ config(enabled=false) }}\n\nselect 1 as not_in_postgres\n"
     return f"{HEADER}{{% if target.type == 'postgres' %}}\n{cert}{{% else %}}\n{duckdb}{{% endif %}}\n"
+
+
+def on_model(column: str, tests: list) -> list:
+    """A column's tests as tests of its model naming the column quoted. For a name SQL must
+    quote ("parent's name"): dbt splices a column test's name into the SQL as written (or, with
+    `quote: true`, between double quotes it does not escape), so `where parent's name is null`
+    failed every such test."""
+    out = []
+    for test in tests:
+        name, spec = (test, {}) if isinstance(test, str) else next(iter(test.items()))
+        out.append({name: {"column_name": naming.quote(column), **spec}})
+    return out
 
 
 def _ref(model: str) -> str:

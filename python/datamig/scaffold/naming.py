@@ -3,6 +3,8 @@
 `node_<label>` and `rel_<type>` (lower case)."""
 from __future__ import annotations
 
+from ..quoting import sql_ident
+
 
 def graph_table(kind: str, name: str) -> str:
     return f"{'node' if kind == 'nodes' else 'rel'}_{name.lower()}"
@@ -28,4 +30,4 @@ def quote(column: str) -> str:
     """Identifiers are emitted quoted only when they need it (keeps models readable)."""
     if column.isidentifier() and column.islower():
         return column
-    return '"' + column.replace('"', '""') + '"'
+    return sql_ident(column)

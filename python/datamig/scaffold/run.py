@@ -142,6 +142,8 @@ def _final_model_yaml(ds, by_id, nodes, rel_ends, planned, shapes, validation) -
     columns = []
     for column, data_type in ds.columns.items():
         tests = list(col_tests.get(column, [])) + leaks.get(column, []) + validation.column[ds.final_model].get(column, [])
+        if naming.quote(column) != column:
+            model_tests, tests = model_tests + marts.on_model(column, tests), []
         # tagged as in the anonymized layer: the final models are the ones docs readers open
         entry: dict[str, Any] = {"name": column, "data_type": data_type,
                                  "description": describe.column(ds.column_comments.get(column, ""), planned[column]),

@@ -21,6 +21,7 @@ from .layout import Dataset
 SEVERITIES = {"error", "warn"}
 # The name becomes part of dbt test names, so it must be an identifier (as in anonymization rules).
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 COMMON_KEYS = ("name", "severity", "check", "description", "why")  # the last two: notes for people
 # Per check, the keys the renderer below reads, and what each must hold. min/max/tolerance/value
 # are pasted into SQL unquoted, so they must be numbers; timestamp_window's min is quoted and cast
@@ -270,7 +271,9 @@ class Renderer:
                       lambda m: "{{ " + self.ref(rule, m.group(1)) + " }}", text)
 
     def add(self, rule: dict, ds: Dataset, test: str, args: dict, column: str | None = None) -> None:
-        entry = {test: {"name": f"{rule['name']}__{ds.store}__{ds.name}" + (f"__{column}" if column else ""),
+        # a test's name is a dbt resource name: a column's space or quote in it stopped the parse
+        named = f"__{NAME_UNSAFE.sub('_', column)}" if column else ""
+        entry = {test: {"name": f"{rule['name']}__{ds.store}__{ds.name}{named}",
                         "arguments": args,
                         "config": {"severity": rule["severity"], "meta": {"rule": rule["name"]}}}}
         if column is None:

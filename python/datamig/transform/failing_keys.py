@@ -12,15 +12,30 @@ import datetime
 import decimal
 from collections.abc import Mapping, Sequence
 
+from ..quoting import sql_ident
+
 LIMIT = 5
 
 
 def q(name: str) -> str:
-    return '"' + name.strip('"').replace('"', '""') + '"'
+    return sql_ident(name)
 
 
 def bare(name: str) -> str:
-    return name.strip('"')
+    """A column as a test's arguments name it (naming.quote: quoted, its quotes doubled, or plain)
+    as the model names it."""
+    if len(name) > 1 and name[0] == name[-1] == '"':
+        return name[1:-1].replace('""', '"')
+    return name
+
+
+def tested_column(test: Mapping) -> str | None:
+    """The column a test node tests: dbt's column_name, or for a test of a column named so SQL
+    must quote it, which the scaffold puts on the model (marts.on_model), the column it names."""
+    if test.get("column_name"):
+        return test["column_name"]
+    named = ((test.get("test_metadata") or {}).get("kwargs") or {}).get("column_name")
+    return bare(named) if named else None
 
 
 def model_key_columns(model: Mapping, tests: Sequence[Mapping]) -> list[str]:
@@ -36,8 +51,8 @@ def model_key_columns(model: Mapping, tests: Sequence[Mapping]) -> list[str]:
     for t in tests:
         meta = t.get("test_metadata") or {}
         kwargs = meta.get("kwargs") or {}
-        if meta.get("name") == "unique" and t.get("column_name"):
-            pk.append(t["column_name"])
+        if meta.get("name") == "unique" and tested_column(t):
+            pk.append(tested_column(t))
         elif meta.get("name") == "datamig_unique_key":
             pk += [bare(c) for c in kwargs.get("columns", [])]
         elif meta.get("name") == "datamig_relationship":

@@ -114,7 +114,7 @@ class Tally:
         model = self.nodes.get(model_uid, {})
         entry = {
             "test": node.get("name", uid), "unique_id": uid, "model": model.get("name"),
-            "column": node.get("column_name"), "rule": rule, "severity": severity,
+            "column": failing_keys.tested_column(node), "rule": rule, "severity": severity,
             "status": status, "blocking": status in ("fail", "error"),
             "failures": result.get("failures"), "message": self.scrub(result.get("message")),
             "tags": sorted(set((node.get("config") or {}).get("tags") or node.get("tags") or [])),

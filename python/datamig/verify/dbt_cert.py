@@ -188,7 +188,7 @@ def _tests(run_results: Mapping, nodes: Mapping, scrub: Scrubber) -> list[dict]:
         node = nodes.get(uid, {})
         model_uid = node.get("attached_node") or next(iter((node.get("depends_on") or {}).get("nodes", [])), None)
         model = nodes.get(model_uid, {})
-        entry = {"test": node.get("name", uid), "model": model.get("name"), "column": node.get("column_name"),
+        entry = {"test": node.get("name", uid), "model": model.get("name"), "column": failing_keys.tested_column(node),
                  "type": (node.get("test_metadata") or {}).get("name"), "rule": test_rule(node),
                  "severity": str((node.get("config") or {}).get("severity", "error")).lower(),
                  "status": r["status"], "failures": r.get("failures")}
