@@ -20,20 +20,27 @@
 {%- set mine = [] -%}
 {%- set theirs = [] -%}
 {%- for c in key_columns -%}
-{%- do quoted.append(adapter.quote(c)) -%}
+{%- do quoted.append(datamig_quote(c)) -%}
 {%- set wrap = '{}' if c not in nullable else 'array[{}]' -%}
-{%- do mine.append(wrap.format('t.' ~ adapter.quote(c))) -%}
-{%- do theirs.append(wrap.format('x.' ~ adapter.quote(c))) -%}
+{%- do mine.append(wrap.format('t.' ~ datamig_quote(c))) -%}
+{%- do theirs.append(wrap.format('x.' ~ datamig_quote(c))) -%}
 {%- do arrays.append("(k.key ->> '" ~ (c | replace("'", "''")) ~ "')::" ~ key_types[loop.index0] ~ "[]") -%}
 {%- endfor -%}
 {%- set run_id = var('run_id', '') | string | replace("'", "''") -%}
 {%- set qualified = (target.schema ~ '.' ~ table) | replace("'", "''") -%}
 select t.*
-from {{ adapter.quote(target.schema) }}.{{ adapter.quote(table) }} as t
+from {{ datamig_quote(target.schema) }}.{{ datamig_quote(table) }} as t
 where ({{ mine | join(', ') }}) in (
     select {{ theirs | join(', ') }}
     from datamig.run_keys as k
     cross join lateral unnest({{ arrays | join(', ') }}) as x ({{ quoted | join(', ') }})
     where k.run_id = '{{ run_id }}' and k.table_name = '{{ qualified }}'
 )
+{%- endmacro %}
+
+
+{% macro datamig_quote(name) -%}
+{#- "name", its double quotes doubled: adapter.quote leaves them as they are, and a key column
+    named say "hi" ended its identifier early -#}
+"{{ name | replace('"', '""') }}"
 {%- endmacro %}

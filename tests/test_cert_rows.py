@@ -2,6 +2,7 @@
 in datamig.run_keys), compiled by dbt-postgres and run on a real PostgreSQL 15."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
@@ -53,3 +54,22 @@ def test_a_key_with_a_null_column_selects_the_runs_rows_with_null_in_it(cert, tm
     rows = _cert_rows(cert, tmp_path, "{{ datamig_cert_rows('codes', ['code', 'variant'], ['text', 'text'], "
                                       "['variant']) }}")
     assert sorted(rows, key=lambda row: row[2]) == [("a", None, "a-null"), ("a", "v", "a-v")]
+
+
+
+def test_key_columns_named_with_quotes_select_the_runs_rows(cert, tmp_path):
+    """The call as the scaffold writes it (quoting.jinja_literal), for a key of columns named with
+    a single and a double quote: adapter.quote left the double quotes as they were, so
+    `"say "hi""` ended the identifier early and the CERT model was PostgreSQL's syntax error."""
+    from datamig.quoting import jinja_literal, sql_ident
+
+    table, kid, say = "kid's table", "kid's id", 'say "hi"'
+    with psycopg.connect(cert.url("cert"), autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {sql_ident(table)} ({sql_ident(kid)} int, {sql_ident(say)} text, label text, "
+                     f"PRIMARY KEY ({sql_ident(kid)}, {sql_ident(say)}))")
+        conn.execute(f"INSERT INTO {sql_ident(table)} VALUES (1, 'a', 'one-a'), (1, 'b', 'one-b'), (2, 'a', 'two-a')")
+        conn.execute("INSERT INTO datamig.run_keys VALUES (%s, %s, %s)",
+                     (RUN, f"public.{table}", json.dumps({kid: "{1,2}", say: "{a,a}"})))
+    args = ", ".join(map(jinja_literal, [table, [kid, say], ["integer", "text"]]))
+    rows = _cert_rows(cert, tmp_path, f"{{{{ datamig_cert_rows({args}) }}}}")
+    assert sorted(rows) == [(1, "a", "one-a"), (2, "a", "two-a")]
