@@ -140,6 +140,37 @@ def test_columns_named_like_the_workspace_bookkeeping_are_extracted(pg, tmp_path
     assert _rows(base, "loads") == [(1, 1, 7, "x")]
 
 
+@pytest.mark.parametrize("table, column", [
+    ("CREATE TABLE loads (district_id int NOT NULL REFERENCES districts (id), _datamig_ctid text)", "_datamig_ctid"),
+    ("CREATE TABLE loads (district_id int NOT NULL REFERENCES districts (id), \"_Datamig_TableOid\" text) "
+     "PARTITION BY LIST (district_id); CREATE TABLE loads_1 PARTITION OF loads FOR VALUES IN (1)",
+     "_Datamig_TableOid"),
+    ("CREATE TABLE loads (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), "
+     "_datamig_down bool)", "_datamig_down"),
+], ids=["without-primary-key", "partitioned", "any-table"])
+def test_a_column_named_as_the_extracts_own_is_one_line_naming_it(pg, tmp_path, table, column):
+    """The workspace adds _datamig_ctid (a table without primary key), _datamig_tableoid (a
+    partitioned table), _datamig_down and _datamig_batch to each table's columns: a PROD column
+    of one of those names (in any case: DuckDB's names ignore it) stopped the extract in a
+    traceback ('Column with name _datamig_ctid already exists'), leaving a run folder."""
+    with pytest.raises(ConfigError) as err:
+        _extract(pg, tmp_path, f"CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);{table}")
+    assert str(err.value) == (f"table ids.loads: column {column!r} has the name of a column the extract adds to "
+                              "each row of it; rename it in PROD, or list ids.loads in exclude_tables")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_column_named_as_a_bookkeeping_column_the_table_does_without_is_extracted(pg, tmp_path):
+    """A table with a primary key has no _datamig_ctid column in the workspace: no clash."""
+    _, base = _extract(pg, tmp_path, """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE loads (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id),
+                            _datamig_ctid text);
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO loads VALUES (1, 1, 'x'), (2, 2, 'y');""")
+    assert _rows(base, "loads") == [(1, 1, "x")]
+
+
 @pytest.mark.parametrize("column, value, holds", [
     ("text[]", "'{{a,b},{c,d}}'", '[["a","b"],["c","d"]]'),
     ("integer[]", "'{{1,2},{3,4}}'", "[[1,2],[3,4]]"),

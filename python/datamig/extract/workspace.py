@@ -120,6 +120,26 @@ def _check_names_apart(table: Table) -> None:
                               f"DuckDB does not tell apart; rename one in PROD, or list {table.id} in exclude_tables")
 
 
+def _bookkeeping(table: Table) -> list[tuple[str, str]]:
+    """The columns the workspace keeps beside a table's own: (name, DuckDB type)."""
+    cols = [] if table.primary_key else [(ROW_ID, "VARCHAR")]
+    if table.partitioned:
+        cols.append((PART, "VARCHAR"))
+    return cols + [("_datamig_down", "BOOLEAN"), ("_datamig_batch", "INTEGER")]
+
+
+def _check_bookkeeping_apart(table: Table) -> None:
+    """A PROD column named as one the workspace adds is one line naming it, before anything is
+    read: the two were one name ('Column with name _datamig_ctid already exists', a traceback).
+    In any case, as DuckDB's names ignore case. (The bookkeeping was named _down and _batch once:
+    PROD had columns of those names.)"""
+    ours = {name.casefold() for name, _ in _bookkeeping(table)}
+    for column in table.columns:
+        if column.name.casefold() in ours:
+            raise ConfigError(f"table {table.id}: column {column.name!r} has the name of a column the extract adds "
+                              f"to each row of it; rename it in PROD, or list {table.id} in exclude_tables")
+
+
 def _load_postgres(db: duckdb.DuckDBPyConnection) -> None:
     if _pg_ext is not None:
         found = sorted(Path(_pg_ext.__file__).parent.glob(f"extensions/{duckdb.__version__}/*.duckdb_extension")
@@ -170,13 +190,10 @@ class Workspace:
 
     def create(self, table: Table) -> None:
         _check_names_apart(table)
-        # the bookkeeping columns are named apart: a PROD column named _down or _batch stopped the extract
-        cols = ", ".join(f"{q(c.name)} {pg_types.workspace_type(c.data_type)}" for c in table.columns)
-        row_id = "" if table.primary_key else f", {q(ROW_ID)} VARCHAR"
-        if table.partitioned:
-            row_id += f", {q(PART)} VARCHAR"
-        self.db.execute(f"CREATE TABLE IF NOT EXISTS {rel(table)} ({cols}{row_id}, _datamig_down BOOLEAN, "
-                        "_datamig_batch INTEGER)")
+        _check_bookkeeping_apart(table)
+        cols = [f"{q(c.name)} {pg_types.workspace_type(c.data_type)}" for c in table.columns]
+        cols += [f"{q(name)} {kind}" for name, kind in _bookkeeping(table)]
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {rel(table)} ({', '.join(cols)})")
 
     def ingest(self, table: Table, pg_select: str, down: bool, batch: int) -> int:
         """Add the rows `pg_select` returns in PROD that are not already selected; returns how
