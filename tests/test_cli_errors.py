@@ -598,17 +598,22 @@ def test_a_phase_stopped_by_an_error_names_the_run_to_resume(work, services):
 
 @pytest.mark.parametrize("command", [("select-districts", "--out-dir"), ("analyze-datastores", "--out-dir")],
                          ids=["select", "analyze"])
-def test_a_connect_timeout_libpq_cannot_read_is_one_line(work, services, command):
+@pytest.mark.parametrize("timeout, why", [
+    ("abc", "its connect_timeout is not a whole number of seconds"),
+    # psycopg takes any whole number; libpq's int does not
+    ("99999999999", "its connect_timeout is out of the range libpq reads (-2147483648 to 2147483647 seconds)")])
+def test_a_connect_timeout_libpq_cannot_read_is_one_line(work, services, command, timeout, why):
     """psycopg reads a URL's connect_timeout itself: `?connect_timeout=abc` was a traceback in
-    select-districts (its one connection without a timeout of its own), and passed elsewhere."""
+    select-districts (its one connection without a timeout of its own), and passed elsewhere.
+    99999999999 passed both, and the extract's scanner (libpq) then refused it."""
     out_dir = work / "out"
-    url = services["PROD_HCP1_URL"] + "?connect_timeout=abc"
+    url = services["PROD_HCP1_URL"] + f"?connect_timeout={timeout}"
     proc = run_cli({**_env(work), **services, "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"],
                     "PROD_HCP1_URL": url}, *command, str(out_dir))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     secrets = (DSN_PASSWORD, SALT, *(v for k, v in services.items() if k.endswith("PASSWORD")))
     line = one_error_line(proc, secrets, "store hcp1: cannot connect to PostgreSQL at ")
-    assert line.endswith(": its connect_timeout is not a whole number of seconds"), line
+    assert line.endswith(f": {why}"), line
     assert not out_dir.exists()
 
 
@@ -619,3 +624,23 @@ def test_connect_timeout_is_read_as_libpq_reads_it(timeout, refused):
 
     url = f"postgresql://u:pw@127.0.0.1:5432/db?connect_timeout={timeout.replace(' ', '%20')}"
     assert (why_unreadable(url) == BAD_TIMEOUT) is refused
+
+
+@pytest.mark.parametrize("timeout", ["2147483647", "-2147483648", "2147483648", "-2147483649", "99999999999"])
+def test_connect_timeout_is_in_the_range_libpq_reads(timeout):
+    """libpq reads connect_timeout into a C int; psycopg takes any whole number. Beyond that range
+    the extract's scanner (libpq, in DuckDB) refused the URL after psycopg had connected with it.
+    Judged here by libpq itself: the scanner connecting to a port nothing listens on."""
+    import duckdb
+
+    from datamig.extract.workspace import _load_postgres
+    from datamig.pg_address import BIG_TIMEOUT, why_unreadable
+
+    url = f"postgresql://u@127.0.0.1:1/db?connect_timeout={timeout}"
+    db = duckdb.connect()
+    _load_postgres(db)
+    with pytest.raises(duckdb.Error) as libpq:
+        db.execute(f"ATTACH '{url}' AS x (TYPE postgres, READ_ONLY)")
+    libpq_refuses = "invalid integer value" in str(libpq.value)
+    assert libpq_refuses is (timeout in ("2147483648", "-2147483649", "99999999999"))
+    assert (why_unreadable(url) == BIG_TIMEOUT) is libpq_refuses

@@ -14,7 +14,7 @@ import pytest
 
 import _pg_cluster
 from datamig.config import load_config
-from datamig.errors import ConfigError, MigrationFailed
+from datamig.errors import ConfigError, ConnectionFailed, MigrationFailed
 from datamig.extract.run import extract
 
 _names = itertools.count()
@@ -30,9 +30,9 @@ def pg():
         _pg_cluster.stop(cluster)
 
 
-def _extract(pg, tmp_path: Path, ddl: str, district: int = 1, config: str = "") -> tuple[dict, Path]:
+def _extract(pg, tmp_path: Path, ddl: str, district: int = 1, config: str = "", query: str = "") -> tuple[dict, Path]:
     """A new database holding `ddl` (a `districts` root keyed by id), extracted for `district`
-    with `config` added to the config file."""
+    with `config` added to the config file (and `query` to PROD's URL)."""
     dbname = f"shapes{next(_names)}"
     with psycopg.connect(pg.url(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {dbname}")
@@ -44,7 +44,7 @@ def _extract(pg, tmp_path: Path, ddl: str, district: int = 1, config: str = "") 
                     f"district: {{store: ids, table: districts, key: id}}\nextract: {{out_dir: {tmp_path / 'runs'}}}\n"
                     + config)
     run_id = f"mig-20260101-000000-d{district}"
-    manifest = extract(load_config(path), {"PROD_IDS_URL": pg.url(dbname)}, district, run_id=run_id)
+    manifest = extract(load_config(path), {"PROD_IDS_URL": pg.url(dbname) + query}, district, run_id=run_id)
     return manifest, tmp_path / "runs" / run_id / "extract"
 
 
@@ -393,6 +393,18 @@ def test_a_json_array_whose_elements_are_arrays_is_extracted(pg, tmp_path):
         INSERT INTO districts VALUES (1);
         INSERT INTO docs VALUES (1, 1, ARRAY['[1, 2]'::jsonb, '{"a": 1}'::jsonb]);""")
     assert _rows(base, "docs") == [(1, 1, ["[1,2]", '{"a":1}'])]
+
+
+def test_a_connect_timeout_beyond_libpqs_int_is_one_line_naming_it(pg, tmp_path):
+    """psycopg took connect_timeout=99999999999 (a Python int) and opened the snapshot; the
+    scanner's libpq then refused it, and the line said only that PROD could not be reached."""
+    with pytest.raises(ConnectionFailed) as err:
+        _extract(pg, tmp_path, "CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);",
+                 query="?connect_timeout=99999999999")
+    assert str(err.value).startswith("store ids: cannot connect to PostgreSQL at 127.0.0.1:")
+    assert str(err.value).endswith(": its connect_timeout is out of the range libpq reads "
+                                   "(-2147483648 to 2147483647 seconds)")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_a_table_name_with_a_slash_is_one_line_and_writes_nothing(pg, tmp_path):

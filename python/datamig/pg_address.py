@@ -13,6 +13,9 @@ from .errors import ConnectionFailed
 
 UNREADABLE = "libpq cannot read the connection setting"
 BAD_TIMEOUT = "its connect_timeout is not a whole number of seconds"
+# libpq reads the number into a C int
+INT_RANGE = (-2**31, 2**31 - 1)
+BIG_TIMEOUT = f"its connect_timeout is out of the range libpq reads ({INT_RANGE[0]} to {INT_RANGE[1]} seconds)"
 UNESCAPED = "its user or password holds an unescaped '/' or '@' (write them as %2F and %40)"
 
 
@@ -37,8 +40,12 @@ def why_unreadable(url: str) -> str | None:
         return UNREADABLE
     # psycopg reads connect_timeout itself (a traceback, not an OperationalError) unless a caller
     # passes its own, and libpq then refuses it in DuckDB's scanner: refused alike, up front
-    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", info.get("connect_timeout", "0")):
+    timeout = info.get("connect_timeout", "0")
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", timeout):
         return BAD_TIMEOUT
+    if not INT_RANGE[0] <= int(timeout) <= INT_RANGE[1]:
+        # psycopg takes it (a Python int); the extract's scanner (libpq) refused it, saying not why
+        return BIG_TIMEOUT
     return None
 
 
