@@ -13,8 +13,10 @@ import yaml
 
 import _pg_cluster
 from datamig.config import load_config
+from datamig.errors import ConfigError
 from datamig.extract.run import extract
 from datamig.load import load_run
+from datamig.quoting import sql_ident
 from datamig.scaffold.run import live_estate, render, write
 from datamig.transform.run import transform
 from test_load_support import start_cluster
@@ -53,9 +55,9 @@ def pg():
         _pg_cluster.stop(cluster)
 
 
-def _project(root: Path) -> Path:
+def _project(root: Path, validation_rules: list[dict]) -> Path:
     """The datamig project's config and macros, no generated models, the rules' overrides and
-    the validation rules (they name tables of the shipped estate) left out."""
+    the validation rules (they name tables of the shipped estate) left out: `validation_rules` instead."""
     for name in ("dbt_project.yml", "profiles.yml"):
         shutil.copy2(ROOT / name, root / name)
     for name in ("config", "macros"):
@@ -64,9 +66,7 @@ def _project(root: Path) -> Path:
     rules["overrides"] = []
     (root / "config" / "anonymization-rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
     validation = yaml.safe_load((root / "config" / "validation-rules.yaml").read_text())
-    # a warning on a column so named: its failure names the column and the failing rows' keys
-    validation["rules"] = [{"name": "say_h", "severity": "warn", "check": "regex",
-                            "columns": ['ids.guardians.say "hi"'], "pattern": "^h.*"}]
+    validation["rules"] = validation_rules
     (root / "config" / "validation-rules.yaml").write_text(yaml.safe_dump(validation, sort_keys=False))
     config = root / "config" / "datamig.yaml"
     config.write_text("version: 1\nstores:\n  ids: {kind: postgres, prod_env: PROD_IDS_URL, cert_env: CERT_IDS_URL}\n"
@@ -86,7 +86,9 @@ def test_quoted_column_names_reach_the_final_parquet_anonymized(pg, tmp_path):
             conn.execute(f"CREATE DATABASE {name}")
         with psycopg.connect(pg.url(name), autocommit=True) as conn:
             conn.execute(ddl)
-    cfg = load_config(_project(tmp_path))
+    # a warning on a column so named: its failure names the column and the failing rows' keys
+    cfg = load_config(_project(tmp_path, [{"name": "say_h", "severity": "warn", "check": "regex",
+                                           "columns": ['ids.guardians.say "hi"'], "pattern": "^h.*"}]))
     env = {"PROD_IDS_URL": pg.url(dbname), "CERT_IDS_URL": pg.url("oddcert"), "DATAMIG_SALT": SALT}
     extract(cfg, env, 1, run_id=RUN_ID)
     write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
@@ -112,3 +114,22 @@ def test_quoted_column_names_reach_the_final_parquet_anonymized(pg, tmp_path):
     with psycopg.connect(pg.url("oddcert")) as conn:
         loaded = conn.execute('SELECT * FROM guardians ORDER BY "guardian\'s id"').fetchall()
     assert loaded == rows
+
+
+def test_a_column_named_with_jinja_is_one_line_and_renders_nothing(pg, tmp_path):
+    """A column's name sits in the models' SQL, which dbt renders as Jinja: this one put the salt
+    into the compiled staging SQL (and into DuckDB's error naming the column it did not find)."""
+    column = "{{ env_var('DATAMIG_SALT') }}"
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE jinjanames")
+    with psycopg.connect(pg.url("jinjanames"), autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE districts (id int PRIMARY KEY); CREATE TABLE kids (id int PRIMARY KEY, "
+                     f"district_id int REFERENCES districts (id), {sql_ident(column)} text)")
+    cfg = load_config(_project(tmp_path, []))
+    estate = live_estate(cfg, {"PROD_IDS_URL": pg.url("jinjanames")})
+    with pytest.raises(ConfigError) as err:
+        render(cfg, estate, tmp_path)
+    assert str(err.value) == (f"ids.kids: column {column!r} holds Jinja ('{{{{', '{{%' or '{{#'), which dbt would "
+                              "run in the models naming it; rename it in PROD, or leave it out (exclude_tables, "
+                              "the graph walk)")
+    assert not (tmp_path / "dbt_project").exists()

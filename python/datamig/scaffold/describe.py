@@ -14,8 +14,12 @@ _JINJA = re.compile(r"\{[{%#]")
 _ENDRAW = re.compile(r"\{%([-+]?\s*endraw)")
 
 
+def holds_jinja(text: str) -> bool:
+    return bool(_JINJA.search(text))
+
+
 def jinja_safe(text: str) -> str:
-    if not _JINJA.search(text):
+    if not holds_jinja(text):
         return text
     return "{% raw %}" + _ENDRAW.sub(r"{ %\1", text) + "{% endraw %}"
 

@@ -13,6 +13,7 @@ from ..analyze.model import Estate
 from ..analyze.neo4j_introspect import introspect_neo4j
 from ..anonymize.rules import load_rules
 from ..config import Config
+from ..errors import ConfigError
 from ..config.env import graph_login
 from ..analyze.estate import introspect_estate
 from ..yaml_lines import load_data
@@ -59,6 +60,7 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
     rules = load_rules(rules_path)
     vrules = load_validation_rules(validation_path)
     sets = datasets(cfg, estate)
+    _refuse_jinja_names(sets)
     # the plans skip an override of a table no dataset has: a typo would leave the column to the rules
     rules.check_overrides({ds.id: list(ds.columns) for ds in sets}, "the estate")
     by_store: dict[str, list[Dataset]] = defaultdict(list)
@@ -88,6 +90,18 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
                      "(domain pii.values.digits), what permuted fakes are checked against; names: the first "
                      "name's length; NULL for emails"}]}]})
     return files
+
+
+def _refuse_jinja_names(sets: list[Dataset]) -> None:
+    """A column named with Jinja's `{{`, `{%` or `{#` is one line naming it: its name sits in the
+    models' SQL, which dbt renders, so `{{ env_var('DATAMIG_SALT') }}` put the salt in the
+    compiled SQL and in its errors (a comment's Jinja is kept as text, describe.jinja_safe)."""
+    for ds in sets:
+        for column in ds.columns:
+            if describe.holds_jinja(column):
+                raise ConfigError(f"{ds.id}: column {column!r} holds Jinja ('{{{{', '{{%' or '{{#'), which dbt would "
+                                  "run in the models naming it; rename it in PROD, or leave it out (exclude_tables, "
+                                  "the graph walk)")
 
 
 def _store_files(store: str, sets: list[Dataset], plans: dict, overrides: dict,
