@@ -705,6 +705,20 @@ def test_a_constraint_a_killed_load_created_goes_with_the_next_load_s_rollback(c
     cert.cypher("DROP CONSTRAINT cert_own_school")
 
 
+def test_a_failed_load_leaves_the_constraints_it_took_on(cert):
+    """A review: a run loaded before runs recorded their constraints has none on its run node,
+    so the next load took them on; that load then failed (insert conflicts, nothing written)
+    and dropped them with its own, under the loaded run's nodes, whose MERGE needs them."""
+    names = "SHOW CONSTRAINTS YIELD name WHERE name STARTS WITH 'datamig_' RETURN name ORDER BY name"
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN))
+    cert.cypher(f"MATCH (r:DatamigRun {{run_id: '{RUN}'}}) REMOVE r.constraints")
+    before = cert.cypher(names)
+    later = "mig-20251107-090000-d1"
+    with pytest.raises(MigrationFailed, match="insert conflicts"):
+        load_run(cert.cfg, cert.env, build_run(cert.out_dir, later), strategy="insert")
+    assert cert.cypher(names) == before and "datamig_Student_student_id" in [r["name"] for r in before]
+
+
 def test_a_graph_constraint_error_names_the_constraint_never_the_value(cert):
     """CERT's own uniqueness constraint refused a node: the error repeated Neo4j's message, which
     quotes the refused value (an anonymized, still personal email) in load-report.json and logs."""
@@ -968,6 +982,41 @@ def test_a_unique_key_cert_added_after_the_load_does_not_block_its_rollback(cert
     report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert report["stores"]["ids"]["public.tokens"] == {"inserted": 1, "updated": 1, "unchanged": 0,
                                                         "already_gone": 0}
+    assert cert.sql("ids", "SELECT * FROM tokens ORDER BY code") == before
+
+
+def test_a_rollback_is_refused_while_a_later_run_recorded_the_table_by_another_key(cert):
+    """A review: run A recorded tokens by email, CERT then got a NOT NULL unique key (code), and
+    run B recorded its rows by code. Rolling A back matched B's entries by email, found none,
+    and put A's images back over B's rows and deleted the row B had written, B still loaded."""
+    from test_load_support import WRITER
+
+    cert.sql("ids", f"""
+        CREATE TABLE tokens (email text, code text NOT NULL, x int, CONSTRAINT z_email UNIQUE (email));
+        GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {WRITER};
+        INSERT INTO tokens VALUES ('a@example.org', 'c1', 1);""")
+    before = cert.sql("ids", "SELECT * FROM tokens ORDER BY code")
+    run_dir = _final_with(cert, "tokens", "('a@example.org', 'c1', 10), ('b@example.org', 'c2', 20)")
+    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
+    cert.sql("ids", "ALTER TABLE tokens ADD CONSTRAINT a_code UNIQUE (code)")
+    later = "mig-20251107-090000-d1"
+    data = _graph_alone()  # tokens and no other row or graph item of the first run's
+    data["nodes"] = {label: [] for label in data["nodes"]} | {"District": [(2, "South")]}
+    data["rels"] = {rtype: [] for rtype in data["rels"]}
+    later_dir = build_run(cert.out_dir, later, data=data)
+    duckdb_copy = f"""COPY (SELECT * FROM (VALUES ('a@example.org', 'c1', 99), ('b@example.org', 'c2', 77))
+                         v(email, code, x)) TO '{later_dir / "final" / "ids" / "tokens.parquet"}' (FORMAT parquet)"""
+    import duckdb
+
+    duckdb.connect().execute(duckdb_copy)
+    load_run(cert.cfg, cert.env, later_dir, strategy="upsert")
+    loaded = cert.sql("ids", "SELECT * FROM tokens ORDER BY code")
+    with pytest.raises(MigrationFailed) as err:
+        rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert f"later run {later} recorded ids.tokens by other key columns" in str(err.value)
+    assert cert.sql("ids", "SELECT * FROM tokens ORDER BY code") == loaded
+    rollback_run(cert.cfg, cert.env, cert.out_dir, later)
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert cert.sql("ids", "SELECT * FROM tokens ORDER BY code") == before
 
 

@@ -156,13 +156,14 @@ class GraphStore:
 
     # --- schema --------------------------------------------------------------------------
 
-    def ensure_constraints(self, keys: Mapping[str, str]) -> list[str]:
+    def ensure_constraints(self, keys: Mapping[str, str]) -> tuple[list[str], list[str]]:
         """A uniqueness constraint per label business key (MERGE needs it to be both correct and
         indexed), plus the ledger's own. Idempotent; an equivalent constraint under another
-        name satisfies it. Returns the names of the label constraints it created: CERT did not
-        have them, and the run's undo drops them again (graph_undo.release_constraints). One of
-        datamig's names that no run records is a killed load's (created before its run node
-        was written): this load takes it as its own, so it goes with this run's undo."""
+        name satisfies it. Returns the names of the label constraints it created (CERT did not
+        have them, and the run's undo drops them again: graph_undo.release_constraints) and of
+        those it takes on: one of datamig's names that no run records is a killed load's (or a
+        run's loaded before runs recorded theirs), and goes with this run's undo, which hands it
+        to a run still loaded. A load that fails before its run node drops the created only."""
         existing = {(tuple(c.get("labelsOrTypes") or ()), tuple(c.get("properties") or ())): c["name"]
                     for c in self.run("SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties, type "
                                       "WHERE type IN ['UNIQUENESS', 'NODE_KEY', 'NODE_PROPERTY_UNIQUENESS'] "
@@ -170,12 +171,12 @@ class GraphStore:
         recorded = {r["n"] for r in self.run("MATCH (r:DatamigRun) UNWIND coalesce(r.constraints, []) AS n "
                                              "RETURN DISTINCT n", "reading the constraints runs recorded")}
         wanted = dict(keys) | {"DatamigRun": "run_id"}
-        created = []
+        created, taken = [], []
         for label, prop in sorted(wanted.items()):
             name = "datamig_" + "".join(ch if ch.isalnum() else "_" for ch in f"{label}_{prop}")
             if ((label,), (prop,)) in existing:
                 if existing[(label,), (prop,)] == name and name not in recorded and label != "DatamigRun":
-                    created.append(name)
+                    taken.append(name)
                 continue
             self.run(f"CREATE CONSTRAINT {q(name)} IF NOT EXISTS FOR (n:{q(label)}) REQUIRE n.{q(prop)} IS UNIQUE",
                      f"creating the uniqueness constraint on {label}.{prop}")
@@ -183,7 +184,7 @@ class GraphStore:
                 created.append(name)
         self.run("CREATE INDEX datamig_ledger_run IF NOT EXISTS FOR (l:DatamigLedger) ON (l.run_id)",
                  "creating the ledger index")
-        return created
+        return created, taken
 
     # --- run nodes -------------------------------------------------------------------------
 

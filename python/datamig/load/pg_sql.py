@@ -423,14 +423,28 @@ def delete_inserted(t: TableLoad) -> sql.Composable:
         t.target, ledger_keys(t, "insert", run_is()), key_match(t, "t", "d"))
 
 
+_LATER_LOADED = ("l.run_id IN (SELECT r2.run_id FROM datamig.runs r2, datamig.runs r1 WHERE r1.run_id = %(run)s "
+                 "AND r2.status = 'loaded' AND r2.seq > r1.seq)")
+
+
+def later_rekeyed(t: TableLoad) -> sql.Composable:
+    """A later, still loaded run that recorded table %(table)s by other key columns than
+    t.key (limit 1): its keys and this run's cannot be matched, so later_overlap could not
+    see it rewrite a row this run wrote."""
+    mine = sql.SQL("ARRAY[{}]::text[]").format(sql.SQL(", ").join(sql.Literal(k) for k in sorted(t.key)))
+    return sql.SQL(
+        "SELECT l.run_id FROM (SELECT run_id, key FROM datamig.ledger WHERE table_name = %(table)s "
+        "UNION ALL SELECT run_id, key FROM datamig.run_keys WHERE table_name = %(table)s) l "
+        "WHERE " + _LATER_LOADED + " AND ARRAY(SELECT k FROM jsonb_object_keys(l.key) k "
+        "ORDER BY k COLLATE \"C\") <> {} ORDER BY l.run_id LIMIT 1").format(mine)
+
+
 def later_overlap(t: TableLoad) -> sql.Composable:
     """A later, still loaded run that loaded one of the keys this run inserted or updated
     (limit 1). Its run_keys count, not only its ledger: a merge that found a row unchanged
     records no ledger entry, and undoing this run would delete or rewrite that run's row."""
     mine = sql.SQL("{} UNION ALL {}").format(ledger_keys(t, "insert", run_is()), ledger_keys(t, "update", run_is()))
-    later = sql.SQL(
-        "l.run_id IN (SELECT r2.run_id FROM datamig.runs r2, datamig.runs r1 WHERE r1.run_id = %(run)s "
-        "AND r2.status = 'loaded' AND r2.seq > r1.seq)")
+    later = sql.SQL(_LATER_LOADED)
     theirs = sql.SQL("{} UNION ALL {} UNION ALL {}").format(
         ledger_keys(t, "insert", later), ledger_keys(t, "update", later), _chunked_keys(t, "datamig.run_keys", later))
     on = key_match(t, "m", "o")

@@ -156,6 +156,13 @@ class _Rollback:
                     base_types=catalog.base_types(table)))
             self.undo[name] = loads
             for t in loads:
+                row = pg.execute(pg_sql.later_rekeyed(t), {"run": self.run_id, "table": t.table_name},
+                                 f"checking later runs on {t.name}").fetchone()
+                if row:
+                    raise MigrationFailed(
+                        f"run {self.run_id}: cannot roll back: later run {row[0]} recorded {name}.{t.name} by other "
+                        f"key columns than this run's ({', '.join(t.key)}), so the rows both wrote cannot be told "
+                        f"apart; roll back {row[0]} first")
                 row = pg.execute(pg_sql.later_overlap(t), {"run": self.run_id, "table": t.table_name},
                                  f"checking later runs on {t.name}").fetchone()
                 if row:

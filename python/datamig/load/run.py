@@ -98,6 +98,7 @@ class _Load:
         self.prepared: list[tuple[PgStore, str]] = []
         self.graph_started = False
         self.constraints: list[str] = []  # graph constraints this load created (ensure_constraints)
+        self.taken_constraints: list[str] = []  # and those it took on, which a failure before its run leaves
         self.writing = False  # set once this load starts changing CERT (never in a dry run)
         self.decided = False
         self.left: list[str] = []  # what a failed load could not undo itself: the next recovery's
@@ -238,7 +239,7 @@ class _Load:
                 if s.kind == "rel":
                     labels.setdefault(s.start_label, s.start_prop)
                     labels.setdefault(s.end_label, s.end_prop)
-            self.constraints = self.graph.ensure_constraints(labels)
+            self.constraints, self.taken_constraints = self.graph.ensure_constraints(labels)
         started = time.monotonic()
         graph_load.classify(self.graph, self.sets)
         self.report.setdefault("timings", {})["graph_classify_s"] = round(time.monotonic() - started, 3)
@@ -289,7 +290,7 @@ class _Load:
     def _apply_graph(self, stop: threading.Event) -> None:
         try:
             graph_load.apply(self.graph, self.sets, self.run_id, self.folder.district, self.progress, stop,
-                             self.constraints)
+                             self.constraints + self.taken_constraints)
             faults.failpoint("load:after-graph")
         except BaseException:
             stop.set()
