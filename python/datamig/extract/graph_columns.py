@@ -78,7 +78,7 @@ def arrow(col: list, keep: list[bool] | None = None) -> pa.Array:
         return pa.array(values, pa.int32()).cast(pa.date32())
     if tag == "zoned":
         return pa.array(values, pa.int64()).cast(pa.array([native(col[2])]).type)
-    kind = next((k for v in values if v is not None and (k := _uncarried(v))), None)
+    kind = next((k for v in values if type(v) not in _PLAIN and (k := _uncarried(v))), None)
     if kind:
         raise Uncarried(kind)
     return pa.array([native(v) for v in values])
@@ -88,17 +88,25 @@ class Uncarried(Exception):
     """Values no Parquet column carries into CERT as the graph holds them; args[0] says which."""
 
 
+# what the driver hands over as it is; the raw path's lists are mostly of these (a type lookup
+# per element, not four isinstance calls)
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
 def _uncarried(value) -> str | None:
     """What `value` is when Arrow would change its type: a point became a list of numbers, a
     duration a list of integers, a time with an offset a time without it."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return None
+    if kind is list:
+        return next((k for v in value if type(v) not in _PLAIN and (k := _uncarried(v))), None)
     if isinstance(value, Point):
         return "point"
     if isinstance(value, Duration):
         return "duration"
     if isinstance(value, Time) and value.tzinfo is not None:
         return "time-with-offset"
-    if isinstance(value, list):
-        return next((k for v in value if v is not None and (k := _uncarried(v))), None)
     return None
 
 
