@@ -965,10 +965,9 @@ def test_a_table_without_a_primary_key_is_loaded_by_its_unique_key_of_not_null_c
     assert cert.fingerprint() == before
 
 
-def test_a_unique_key_cert_added_after_the_load_does_not_block_its_rollback(cert):
-    """The ledger names the run's rows by CERT's key at the load (email). A unique key CERT
-    added since (code, first by name) became the key the rollback looked for, and it was
-    refused as rekeyed although email still names every row."""
+def _tokens_loaded_by_email_then_keyed_by_code(cert) -> list:
+    """ids.tokens, keyed by email alone, upserted by run RUN; then CERT adds a NOT NULL unique
+    key (code, first by name). Returns the table's rows before the run."""
     from test_load_support import WRITER
 
     cert.sql("ids", f"""
@@ -979,6 +978,14 @@ def test_a_unique_key_cert_added_after_the_load_does_not_block_its_rollback(cert
     run_dir = _final_with(cert, "tokens", "('a@example.org', 'c1', 10), ('b@example.org', 'c2', 20)")
     load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
     cert.sql("ids", "ALTER TABLE tokens ADD CONSTRAINT a_code UNIQUE (code)")
+    return before
+
+
+def test_a_unique_key_cert_added_after_the_load_does_not_block_its_rollback(cert):
+    """The ledger names the run's rows by CERT's key at the load (email). A unique key CERT
+    added since (code, first by name) became the key the rollback looked for, and it was
+    refused as rekeyed although email still names every row."""
+    before = _tokens_loaded_by_email_then_keyed_by_code(cert)
     report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert report["stores"]["ids"]["public.tokens"] == {"inserted": 1, "updated": 1, "unchanged": 0,
                                                         "already_gone": 0}
@@ -989,16 +996,7 @@ def test_a_rollback_is_refused_while_a_later_run_recorded_the_table_by_another_k
     """A review: run A recorded tokens by email, CERT then got a NOT NULL unique key (code), and
     run B recorded its rows by code. Rolling A back matched B's entries by email, found none,
     and put A's images back over B's rows and deleted the row B had written, B still loaded."""
-    from test_load_support import WRITER
-
-    cert.sql("ids", f"""
-        CREATE TABLE tokens (email text, code text NOT NULL, x int, CONSTRAINT z_email UNIQUE (email));
-        GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {WRITER};
-        INSERT INTO tokens VALUES ('a@example.org', 'c1', 1);""")
-    before = cert.sql("ids", "SELECT * FROM tokens ORDER BY code")
-    run_dir = _final_with(cert, "tokens", "('a@example.org', 'c1', 10), ('b@example.org', 'c2', 20)")
-    load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
-    cert.sql("ids", "ALTER TABLE tokens ADD CONSTRAINT a_code UNIQUE (code)")
+    before = _tokens_loaded_by_email_then_keyed_by_code(cert)
     later = "mig-20251107-090000-d1"
     data = _graph_alone()  # tokens and no other row or graph item of the first run's
     data["nodes"] = {label: [] for label in data["nodes"]} | {"District": [(2, "South")]}
