@@ -12,13 +12,9 @@ import datetime
 import decimal
 from collections.abc import Mapping, Sequence
 
-from ..quoting import sql_ident
+from ..quoting import sql_ident as q
 
 LIMIT = 5
-
-
-def q(name: str) -> str:
-    return sql_ident(name)
 
 
 def bare(name: str) -> str:
