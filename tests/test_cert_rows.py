@@ -51,10 +51,8 @@ def test_a_key_with_a_null_column_selects_the_runs_rows_with_null_in_it(cert, tm
                 (%(run)s, 'public.codes', '{"code": "{a,a,c}", "variant": "{NULL,v,NULL}"}'),
                 ('mig-20260101-000000-d2', 'public.codes', '{"code": "{b}", "variant": "{NULL}"}');""",
                      {"run": RUN})
-    rows = _cert_rows(cert, tmp_path, "{{ datamig_cert_rows('codes', ['code', 'variant'], ['text', 'text'], "
-                                      "['variant']) }}")
+    rows = _cert_rows(cert, tmp_path, "{{ datamig_cert_rows('codes') }}")
     assert sorted(rows, key=lambda row: row[2]) == [("a", None, "a-null"), ("a", "v", "a-v")]
-
 
 
 def test_key_columns_named_with_quotes_select_the_runs_rows(cert, tmp_path):
@@ -70,6 +68,25 @@ def test_key_columns_named_with_quotes_select_the_runs_rows(cert, tmp_path):
         conn.execute(f"INSERT INTO {sql_ident(table)} VALUES (1, 'a', 'one-a'), (1, 'b', 'one-b'), (2, 'a', 'two-a')")
         conn.execute("INSERT INTO datamig.run_keys VALUES (%s, %s, %s)",
                      (RUN, f"public.{table}", json.dumps({kid: "{1,2}", say: "{a,a}"})))
-    args = ", ".join(map(jinja_literal, [table, [kid, say], ["integer", "text"]]))
-    rows = _cert_rows(cert, tmp_path, f"{{{{ datamig_cert_rows({args}) }}}}")
+    rows = _cert_rows(cert, tmp_path, f"{{{{ datamig_cert_rows({jinja_literal(table)}) }}}}")
     assert sorted(rows) == [(1, "a", "one-a"), (2, "a", "two-a")]
+
+
+def test_a_model_keyed_otherwise_than_the_load_still_selects_the_runs_rows(cert, tmp_path):
+    """The call of an older scaffold, keyed by `id` (PROD's primary key), for a table the loader
+    recorded by `code` (CERT's key): the model looked up `key ->> 'id'`, which the run's record
+    lacks, selected no row, and every CERT test of the table passed over nothing."""
+    with psycopg.connect(cert.url("cert"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE tokens (id int, code text NOT NULL UNIQUE, label text)")
+        conn.execute("INSERT INTO tokens VALUES (1, 'x', 'one'), (2, 'y', 'two'), (3, 'z', 'three')")
+        conn.execute("INSERT INTO datamig.run_keys VALUES (%s, 'public.tokens', %s)",
+                     (RUN, json.dumps({"code": "{x,z}"})))
+    rows = _cert_rows(cert, tmp_path, "{{ datamig_cert_rows('tokens', ['id'], ['integer']) }}")
+    assert sorted(rows) == [(1, "x", "one"), (3, "z", "three")]
+
+
+def test_a_table_the_run_recorded_no_key_of_selects_no_row(cert, tmp_path):
+    with psycopg.connect(cert.url("cert"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE untouched (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO untouched VALUES (1), (2)")
+    assert _cert_rows(cert, tmp_path, "{{ datamig_cert_rows('untouched') }}") == []

@@ -452,7 +452,7 @@ def test_cert_target_makes_finals_the_run_rows_of_cert_tables(cert_manifest, dbt
     students = nodes["model.datamig.ids__students"]
     assert students["config"]["materialized"] == "ephemeral"
     assert cert_manifest["parent_map"]["model.datamig.ids__students"] == []
-    assert "datamig_cert_rows('students', ['id'], ['bigint'])" in students["raw_code"]
+    assert "datamig_cert_rows('students') }}" in students["raw_code"]
     # graph finals have no PostgreSQL table: disabled, with their tests
     assert "model.datamig.sp__node_student" not in nodes
     assert not any(n["resource_type"] == "test" and "model.datamig.sp__node_student" in n["depends_on"]["nodes"]
@@ -547,23 +547,23 @@ def test_a_table_with_a_unique_key_only_is_keyed_as_the_loader_records_it():
     assert ds.key == ("code",)
 
 
-def test_the_cert_model_of_a_table_keyed_by_a_nullable_unique_key_matches_its_nulls():
-    """Its validate-migration model selected the run's rows with `(code, variant) IN (...)`, which
-    left out every row whose variant is NULL: macros/cert.sql matches the columns named nullable
-    NULL-safe (tests/test_cert_rows.py runs it on PostgreSQL)."""
+def test_a_tables_other_unique_keys_are_tested_as_postgresql_judges_them():
+    """Only the identifying key was tested: a unique column anonymized into repeats (an MRN
+    masked, a username faked) passed the transform and stopped the load at CERT's constraint."""
     from datamig.analyze.model import Column, Estate, Table
     from datamig.config import load_config
     from datamig.scaffold.layout import datasets
-    from datamig.scaffold.marts import final_sql
+    from datamig.scaffold.marts import key_tests
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "datamig.yaml")
-    cols = [Column("code", "text", False, 1), Column("variant", "text", True, 2)]
-    table = Table("ids", "public", "codes", cols, (), unique_keys=[("code", "variant")])
-    keyed = Table("ids", "public", "kinds", cols, ("code",))
-    by_name = {d.name: d for d in datasets(cfg, Estate(tables={table.id: table, keyed.id: keyed}))}
-    assert ("datamig_cert_rows('codes', ['code', 'variant'], ['text', 'text'], ['variant'])"
-            in final_sql(by_name["codes"]))
-    assert "datamig_cert_rows('kinds', ['code'], ['text']) }}" in final_sql(by_name["kinds"])
+    cols = [Column("id", "bigint", False, 1), Column("mrn", "text", False, 2), Column("code", "text", False, 3),
+            Column("variant", "text", True, 4)]
+    table = Table("ids", "public", "charts", cols, ("id",),
+                  unique_keys=[("mrn",), ("code", "variant"), ("variant", "code"), ("id",)])
+    (ds,) = [d for d in datasets(cfg, Estate(tables={table.id: table})) if d.name == "charts"]
+    columns, model = key_tests(ds)
+    assert columns == {"id": ["unique", "not_null"], "mrn": ["unique"]}
+    assert model == [{"datamig_unique_key": {"arguments": {"columns": ["code", "variant"], "nulls_distinct": True}}}]
 
 
 def test_an_fk_declared_on_each_of_two_partitions_is_tested_once():

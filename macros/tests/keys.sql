@@ -1,12 +1,19 @@
 {#- Key integrity, composite keys included: the built-in unique/relationships tests take one
     column only. Portable across DuckDB (the transform) and PostgreSQL (CERT). -#}
 
-{% test datamig_unique_key(model, columns) %}
+{#- nulls_distinct: a unique key that is not the identifying one, where (as in PostgreSQL) rows
+    with a NULL in the key clash with no row; the identifying key may hold no NULL at all. -#}
+{% test datamig_unique_key(model, columns, nulls_distinct=false) %}
 select {{ columns | join(', ') }}, count(*) as n_rows
 from {{ model }}
+{%- if nulls_distinct %}
+where {% for c in columns %}{{ c }} is not null{% if not loop.last %} and {% endif %}{% endfor %}
+{%- endif %}
 group by {{ columns | join(', ') }}
 having count(*) > 1
+{%- if not nulls_distinct %}
    or {% for c in columns %}{{ c }} is null{% if not loop.last %} or {% endif %}{% endfor %}
+{%- endif %}
 {% endtest %}
 
 

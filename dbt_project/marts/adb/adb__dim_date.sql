@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('dim_date', ['date_key'], ['integer']) }}
+{{ datamig_cert_rows('dim_date') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/dim_date.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('dim_district', ['district_id'], ['bigint']) }}
+{{ datamig_cert_rows('dim_district') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/dim_district.parquet') }}") }}
 

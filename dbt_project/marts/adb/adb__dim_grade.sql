@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('dim_grade', ['grade_level'], ['smallint']) }}
+{{ datamig_cert_rows('dim_grade') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/dim_grade.parquet') }}") }}
 

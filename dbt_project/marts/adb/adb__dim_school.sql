@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('dim_school', ['school_id'], ['bigint']) }}
+{{ datamig_cert_rows('dim_school') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/dim_school.parquet') }}") }}
 

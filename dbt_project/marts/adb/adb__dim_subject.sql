@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('dim_subject', ['subject_id'], ['integer']) }}
+{{ datamig_cert_rows('dim_subject') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/dim_subject.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('fact_assessment', ['id'], ['bigint']) }}
+{{ datamig_cert_rows('fact_assessment') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/fact_assessment.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('fact_attendance_daily', ['school_id', 'date_key'], ['bigint', 'integer']) }}
+{{ datamig_cert_rows('fact_attendance_daily') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/fact_attendance_daily.parquet') }}") }}
 

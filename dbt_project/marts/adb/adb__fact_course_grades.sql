@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('fact_course_grades', ['school_id', 'term_id', 'subject_id'], ['bigint', 'integer', 'integer']) }}
+{{ datamig_cert_rows('fact_course_grades') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/fact_course_grades.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('fact_enrollment_daily', ['school_id', 'date_key', 'grade_level'], ['bigint', 'integer', 'smallint']) }}
+{{ datamig_cert_rows('fact_enrollment_daily') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/fact_enrollment_daily.parquet') }}") }}
 

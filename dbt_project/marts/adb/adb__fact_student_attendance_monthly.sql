@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('fact_student_attendance_monthly', ['student_id', 'month_key'], ['bigint', 'integer']) }}
+{{ datamig_cert_rows('fact_student_attendance_monthly') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/fact_student_attendance_monthly.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('student_risk_scores', ['student_id'], ['bigint']) }}
+{{ datamig_cert_rows('student_risk_scores') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('adb/student_risk_scores.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('allergies', ['patient_id', 'allergen'], ['bigint', 'text']) }}
+{{ datamig_cert_rows('allergies') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp1/allergies.parquet') }}") }}
 

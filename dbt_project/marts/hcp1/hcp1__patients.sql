@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('patients', ['id'], ['bigint']) }}
+{{ datamig_cert_rows('patients') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp1/patients.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('vaccines', ['code'], ['character varying(12)']) }}
+{{ datamig_cert_rows('vaccines') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp1/vaccines.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('care_plans', ['id'], ['uuid']) }}
+{{ datamig_cert_rows('care_plans') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp2/care_plans.parquet') }}") }}
 

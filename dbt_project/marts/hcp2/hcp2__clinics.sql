@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('clinics', ['id'], ['uuid']) }}
+{{ datamig_cert_rows('clinics') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp2/clinics.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('consents', ['member_id', 'consent_type'], ['uuid', 'text']) }}
+{{ datamig_cert_rows('consents') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp2/consents.parquet') }}") }}
 

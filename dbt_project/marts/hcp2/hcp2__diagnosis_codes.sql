@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('diagnosis_codes', ['icd10_code'], ['character varying(8)']) }}
+{{ datamig_cert_rows('diagnosis_codes') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp2/diagnosis_codes.parquet') }}") }}
 

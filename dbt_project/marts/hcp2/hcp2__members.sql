@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('members', ['id'], ['uuid']) }}
+{{ datamig_cert_rows('members') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp2/members.parquet') }}") }}
 

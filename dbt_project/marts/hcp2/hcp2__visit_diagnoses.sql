@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('visit_diagnoses', ['visit_id', 'seq'], ['uuid', 'smallint']) }}
+{{ datamig_cert_rows('visit_diagnoses') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('hcp2/visit_diagnoses.parquet') }}") }}
 

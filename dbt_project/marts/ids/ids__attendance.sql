@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('attendance', ['enrollment_id', 'attendance_date'], ['bigint', 'date']) }}
+{{ datamig_cert_rows('attendance') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/attendance.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('counselor_notes', ['id'], ['bigint']) }}
+{{ datamig_cert_rows('counselor_notes') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/counselor_notes.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('course_prerequisites', ['course_id', 'prerequisite_course_id'], ['bigint', 'bigint']) }}
+{{ datamig_cert_rows('course_prerequisites') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/course_prerequisites.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('grade_levels', ['grade_level'], ['smallint']) }}
+{{ datamig_cert_rows('grade_levels') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/grade_levels.parquet') }}") }}
 

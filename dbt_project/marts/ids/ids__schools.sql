@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('schools', ['id'], ['bigint']) }}
+{{ datamig_cert_rows('schools') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/schools.parquet') }}") }}
 

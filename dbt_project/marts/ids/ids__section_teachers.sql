@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('section_teachers', ['school_id', 'section_code', 'staff_id'], ['bigint', 'character varying(32)', 'bigint']) }}
+{{ datamig_cert_rows('section_teachers') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/section_teachers.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('sections', ['school_id', 'section_code'], ['bigint', 'character varying(32)']) }}
+{{ datamig_cert_rows('sections') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/sections.parquet') }}") }}
 

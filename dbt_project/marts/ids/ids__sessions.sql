@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('sessions', ['id'], ['uuid']) }}
+{{ datamig_cert_rows('sessions') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/sessions.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('staff_assignments', ['staff_id', 'school_id'], ['bigint', 'bigint']) }}
+{{ datamig_cert_rows('staff_assignments') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/staff_assignments.parquet') }}") }}
 

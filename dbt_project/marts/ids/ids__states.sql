@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('states', ['code'], ['character(2)']) }}
+{{ datamig_cert_rows('states') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/states.parquet') }}") }}
 

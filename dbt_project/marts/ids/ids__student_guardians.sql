@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('student_guardians', ['student_id', 'guardian_id'], ['bigint', 'bigint']) }}
+{{ datamig_cert_rows('student_guardians') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/student_guardians.parquet') }}") }}
 

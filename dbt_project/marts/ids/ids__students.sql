@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('students', ['id'], ['bigint']) }}
+{{ datamig_cert_rows('students') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/students.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('subjects', ['id'], ['integer']) }}
+{{ datamig_cert_rows('subjects') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/subjects.parquet') }}") }}
 

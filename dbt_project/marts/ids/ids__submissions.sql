@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('submissions', ['id'], ['bigint']) }}
+{{ datamig_cert_rows('submissions') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/submissions.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('teachers', ['staff_id'], ['bigint']) }}
+{{ datamig_cert_rows('teachers') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/teachers.parquet') }}") }}
 

@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('terms', ['id'], ['integer']) }}
+{{ datamig_cert_rows('terms') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/terms.parquet') }}") }}
 

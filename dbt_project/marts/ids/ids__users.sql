@@ -2,7 +2,7 @@
 {% if target.type == 'postgres' %}
 {{ config(materialized='ephemeral') }}
 
-{{ datamig_cert_rows('users', ['id'], ['bigint']) }}
+{{ datamig_cert_rows('users') }}
 {% else %}
 {{ config(materialized='table', post_hook="{{ datamig_export('ids/users.parquet') }}") }}
 

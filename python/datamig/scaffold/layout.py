@@ -23,7 +23,6 @@ class Dataset:
     foreign_keys: list[ForeignKey] = field(default_factory=list)   # declared FKs and config links
     unique_keys: list[tuple[str, ...]] = field(default_factory=list)  # besides `key`
     ends: list[tuple[str, str]] = field(default_factory=list)  # relationship: (start_label, end_label) pairs
-    nullable_key: tuple[str, ...] = ()  # key columns that may be NULL (a unique key's): matched NULL-safe
     comment: str = ""          # PROD's COMMENT ON TABLE
     column_comments: dict[str, str] = field(default_factory=dict)  # PROD's COMMENT ON COLUMN, where set
 
@@ -49,7 +48,6 @@ def datasets(cfg: Config, estate: Estate) -> list[Dataset]:
             columns={c.name: c.data_type for c in table.columns},
             key=_key(table), foreign_keys=fks,
             unique_keys=[tuple(u) for u in table.unique_keys if tuple(u) != _key(table)],
-            nullable_key=tuple(k for k in _key(table) if table.column(k).nullable),
             description=cfg.stores[table.store].description, comment=table.comment,
             column_comments={c.name: c.comment for c in table.columns if c.comment}))
     out.extend(_graph_datasets(cfg, estate))
@@ -57,9 +55,9 @@ def datasets(cfg: Config, estate: Estate) -> list[Dataset]:
 
 
 def _key(table) -> tuple[str, ...]:
-    """The key the loader matches and records a table's rows on (Table.row_key). The CERT model
-    of validate-migration looks the run's keys up by it: with every column as key, a table with
-    a unique key only looked up columns the run's keys lack and tested no row."""
+    """The key the loader matches and records a table's rows on (Table.row_key), as PROD holds
+    it: the final model's key tests and its order. (validate-migration's CERT model reads the
+    key the load actually recorded: macros/cert.sql.)"""
     return table.row_key() or tuple(c.name for c in table.columns)
 
 
