@@ -1148,6 +1148,31 @@ def test_the_graph_s_property_types_are_read_once_for_the_models_and_the_slice(e
         assert {c["name"] for c in entry["columns"]} == {*nodes[label], "_labels"}, label
 
 
+def test_migrate_reads_the_graph_s_property_types_once_for_its_preflight_and_its_extract(
+        env, xcfg, salt, tmp_path, monkeypatch):
+    """migrate's preflight read the types to check the models, then its extract read them again
+    for the slice's files: two passes of the schema procedures, which may scan a large graph."""
+    from datamig.analyze import neo4j_introspect
+    from datamig.runner.migrate import Migration
+    from datamig.runner.state import RunState
+
+    real, reads = neo4j_introspect._read_properties, []
+
+    def counted(tx):
+        reads.append(True)
+        return real(tx)
+
+    monkeypatch.setattr(neo4j_introspect, "_read_properties", counted)
+    cfg = dataclasses.replace(xcfg, out_dir=tmp_path / "runs")
+    run = "mig-20260101-000005-d42"
+    migration = Migration(cfg, env, ROOT, RunState(run_id=run, district=42, options={"dry_run": True}))
+    migration.preflight()
+    assert migration._extract()["rows"] > 0
+    assert len(reads) == 1
+    manifest = json.loads((cfg.out_dir / run / "extract" / "extraction-manifest.json").read_text())
+    assert manifest["graph"]["nodes"]  # the slice took the preflight's read
+
+
 def test_rows_equal_in_every_column_of_a_table_without_a_key_are_all_extracted(xcfg, env, prod_urls, tmp_path):
     """A review's PROD log table had no primary key: its two equal rows of district 42 (and two
     equal rows with a NULL) landed as one each, since a row's identity was all its columns."""

@@ -210,10 +210,12 @@ def _point_latest(out_dir: Path, district: int, run_id: str) -> None:
 
 
 def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | None = None,
-            progress: Callable[[str], None] | None = None, models: Path | None = None) -> dict:
+            progress: Callable[[str], None] | None = None, models: Path | None = None,
+            graph_types: tuple[dict, dict] | None = None) -> dict:
     """`models`: the project root whose dbt models PROD must match, as migrate's preflight checks
     before it extracts (None: checked already); a drifted PROD's rows would reach the run folder
-    only for the transform's drift gate to refuse them."""
+    only for the transform's drift gate to refuse them. `graph_types`: the graph's property
+    types when the caller read them already (migrate's preflight); None: read here."""
     run_id = checked_run_id(run_id) if run_id is not None else new_run_id(district)  # "" is no run id
     run_dir = cfg.out_dir / run_id
     final, partial = run_dir / "extract", run_dir / "extract.partial"
@@ -230,10 +232,9 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
         # The graph's slice needs nothing of PostgreSQL's, and each waits mostly on its own server.
         # On a PostgreSQL error the graph's thread is waited for and its outcome dropped.
         check_graph_names(cfg, env)
-        graph_types = None      # without models, read in the graph's thread, beside PostgreSQL's work
+        # without models, read in the graph's thread (if not given), beside PostgreSQL's work
         if models is not None and cfg.graph is not None:
-            graph_types = _graph_types(cfg, env)
-            check_graph_models_match_prod(models, cfg, env, graph_types)
+            graph_types = check_graph_models_match_prod(models, cfg, env, graph_types or _graph_types(cfg, env))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamig-graph-extract") as pool:
             graph = pool.submit(_slice_graph, cfg, env, district, partial, graph_types)
             tables, fks, warnings = introspect_estate(cfg, env)

@@ -39,6 +39,9 @@ class Migration:
         self.progress = progress or (lambda phase, msg: log.info("%s: %s", phase, msg))
         self.stop = stop or (lambda: False)
         self.interrupted = interrupted or (lambda: False)
+        # the graph's property types preflight read: the extract's slice needs them too, and
+        # the schema procedures behind them may scan the whole graph (a resumed run reads anew)
+        self.graph_types: tuple[dict, dict] | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -149,7 +152,7 @@ class Migration:
         preflight.check_district(self.cfg, self.env, self.state.district)
         checked = preflight.check_cert_schema(self.cfg, self.env, prod)
         preflight.check_models_match_prod(self.root, self.cfg, prod)
-        preflight.check_graph_models_match_prod(self.root, self.cfg, self.env)
+        self.graph_types = preflight.check_graph_models_match_prod(self.root, self.cfg, self.env)
         return {"stores": len(stores), "cert_tables_checked": checked}
 
     def _extract(self) -> dict:
@@ -160,7 +163,7 @@ class Migration:
             return {"reused": True}
         preload_dbt()
         manifest = extract(self.cfg, self.env, self.state.district, self.state.run_id,
-                           progress=lambda m: self.progress("extract", m))
+                           progress=lambda m: self.progress("extract", m), graph_types=self.graph_types)
         return {"rows": manifest["totals"]["rows"], "tables": manifest["totals"]["tables"]}
 
     def _transform(self) -> dict:

@@ -80,14 +80,15 @@ def check_models_match_prod(root, cfg: Config, prod: Mapping[str, Table]) -> Non
 
 
 def check_graph_models_match_prod(root, cfg: Config, env: Mapping[str, str],
-                                  types: tuple[dict, dict] | None = None) -> None:
+                                  types: tuple[dict, dict] | None = None) -> tuple[dict, dict] | None:
     """PROD's graph holds the properties the models were generated from, as the scaffold reads
     them (the whole graph's, per label of graph.node_keys and followed relationship type): a
     property new in PROD passed through the extract and stopped the transform's drift gate.
     `types`: graph_property_types' answer when the caller read it already (the extract's slice
-    needs it too, and the schema procedures behind it may scan the whole graph); None: read here."""
+    needs it too, and the schema procedures behind it may scan the whole graph); None: read here.
+    Returns the types checked against, for the extract that follows (None: no graph)."""
     if cfg.graph is None:
-        return
+        return None
     store = cfg.stores[cfg.graph.store]
     if types is None:
         types = graph_property_types(store, *graph_login(env, store), cfg.graph.node_keys)
@@ -100,6 +101,7 @@ def check_graph_models_match_prod(root, cfg: Config, env: Mapping[str, str],
                  ends + sorted(rels.get(rule.type, ())) for rule in cfg.graph.follow})
     models = {table: columns for table, columns in model_columns(root).items() if table.split(".")[0] == store.name}
     refuse_drift(*find_drift(prod, models, {store.name}), "PROD")
+    return types
 
 
 def check_district(cfg: Config, env: Mapping[str, str], district: int) -> None:
