@@ -562,8 +562,10 @@ def test_a_tables_other_unique_keys_are_tested_as_postgresql_judges_them():
                   unique_keys=[("mrn",), ("code", "variant"), ("variant", "code"), ("id",)])
     (ds,) = [d for d in datasets(cfg, Estate(tables={table.id: table})) if d.name == "charts"]
     columns, model = key_tests(ds)
-    assert columns == {"id": ["unique", "not_null"], "mrn": ["unique"]}
-    assert model == [{"datamig_unique_key": {"arguments": {"columns": ["code", "variant"], "nulls_distinct": True}}}]
+    named = {"config": {"meta": {"rule": "unique_integrity"}}}
+    assert columns == {"id": ["unique", "not_null"], "mrn": [{"unique": named}]}
+    assert model == [{"datamig_unique_key": {"arguments": {"columns": ["code", "variant"], "nulls_distinct": True},
+                                             **named}}]
 
 
 def test_an_fk_declared_on_each_of_two_partitions_is_tested_once():

@@ -61,12 +61,14 @@ def key_tests(ds: Dataset) -> tuple[dict[str, list], list]:
         columns[ds.key[0]] = ["unique", "not_null"]
     else:
         model.append({"datamig_unique_key": {"arguments": {"columns": [naming.quote(k) for k in ds.key]}}})
+    # named apart from the identifying key's (pk_integrity) in the validation report
+    named = {"config": {"meta": {"rule": "unique_integrity"}}}
     for key in _other_unique_keys(ds):
         if len(key) == 1:
-            columns.setdefault(key[0], []).append("unique")  # dbt's unique test passes over NULLs
+            columns.setdefault(key[0], []).append({"unique": named})  # dbt's unique test passes over NULLs
         else:
             model.append({"datamig_unique_key": {"arguments": {"columns": [naming.quote(k) for k in key],
-                                                               "nulls_distinct": True}}})
+                                                               "nulls_distinct": True}, **named}})
     return columns, model
 
 
