@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from ..config import Config
 from ..config.env import postgres_setting
+from ..dataset_names import case_clash, name_problem
+from ..errors import ConfigError
 from ..extract.closure import fk_label
 from .dependency import links_to_foreign_keys
 from .model import ForeignKey, Table
@@ -78,3 +80,20 @@ def check_config_names(cfg: Config, tables: Mapping[str, Table], fks: list[Forei
     for table in cfg.reference_tables:
         if table not in tables and table not in cfg.exclude_tables:
             raise cfg.error_at(["reference_tables", "tables", table], f"no table {table!r}")
+
+
+def check_table_names(tables: Mapping[str, Table]) -> None:
+    """Every kept table can name its dbt models and files (dataset_names): else one ConfigError
+    naming the store and table, before anything is written."""
+    hint = "rename it in PROD, or leave it out (exclude_tables)"
+    by_store: dict[str, list[str]] = {}
+    for table in sorted(tables.values(), key=lambda t: (t.store, t.name)):
+        problem = name_problem(table.name)
+        if problem:
+            raise ConfigError(f"store {table.store}: table {table.name!r} {problem}; {hint}")
+        by_store.setdefault(table.store, []).append(table.name)
+    for store, names in by_store.items():
+        clash = case_clash(names)
+        if clash:
+            raise ConfigError(f"store {store}: tables {clash[0]!r} and {clash[1]!r} differ only in case, which the "
+                              "models' tables in DuckDB do not; rename one in PROD, or leave one out (exclude_tables)")

@@ -14,7 +14,7 @@ from ..config import Config
 from ..config.env import graph_login
 from .artifacts import render_artifacts, write_artifacts
 from .dependency import DependencyPlan, plan_dependencies
-from .estate import introspect_estate
+from .estate import check_table_names, introspect_estate
 from .model import Estate, GraphSchema
 from .neo4j_introspect import introspect_neo4j
 
@@ -22,6 +22,8 @@ from .neo4j_introspect import introspect_neo4j
 def analyze(cfg: Config, env: Mapping[str, str], out_dir: Path, target: str = "prod") -> dict:
     """Introspect the `target` estate ("prod" or "cert"), write the artifacts, return the summary."""
     kept, kept_fks, warnings = introspect_estate(cfg, env, target)
+    if target == "prod":  # the tables the models are made of; CERT's are only looked at
+        check_table_names(kept)
     graphs = _introspect_graphs(cfg, env, target)
     estate = Estate(tables=kept, foreign_keys=kept_fks, graphs=graphs)
     plan = plan_dependencies(kept, kept_fks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from ..dataset_names import case_clash, name_problem
 from ..errors import ConfigError
 from ..yaml_lines import line_of, parse_config, read_config_text
 from .model import Config, DistrictRoot, FollowRule, GraphConfig, Link, StoreConfig
@@ -97,6 +99,24 @@ def _check_references(cfg: Config, raw: dict, node: yaml.Node, path: Path) -> No
         fail(["graph", "store"], f"unknown store {cfg.graph.store!r}")
     if cfg.graph and cfg.stores[cfg.graph.store].kind != "neo4j":
         fail(["graph", "store"], f"store {cfg.graph.store!r} is not a neo4j store")
+    if cfg.graph:
+        _check_graph_dataset_names(cfg.graph, fail)
+
+
+def _check_graph_dataset_names(graph: GraphConfig, fail: Callable[[list[Any], str], None]) -> None:
+    """The labels of node_keys name the graph's dbt models and Parquet files (dataset_names), lower-cased
+    (`node_student`): checked here, before any phase runs. The schema holds followed types to
+    `^[A-Z][A-Z0-9_]*$` already."""
+    for label in graph.node_keys:
+        problem = name_problem(label)
+        if problem:
+            fail(["graph", "node_keys", label],
+                 f"store {graph.store}: label {label!r} {problem}; rename it in PROD, or leave it out of the graph walk")
+    clash = case_clash(graph.node_keys)
+    if clash:
+        fail(["graph", "node_keys"], f"store {graph.store}: labels {clash[0]!r} and {clash[1]!r} differ only in case, "
+                                     "which their models' names (lower case) do not; rename one in PROD, or leave one "
+                                     "out of the graph walk")
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

@@ -65,6 +65,7 @@ def check_config_names(cfg: Config, env: Mapping[str, str]) -> dict[str, Table]:
     it too, but by then migrate has made its run folder); returns PROD's kept tables by id."""
     tables, fks, warnings = introspect_estate(cfg, env)
     estate.check_config_names(cfg, tables, fks, warnings)
+    estate.check_table_names(tables)
     check_graph_names(cfg, env)
     return tables
 

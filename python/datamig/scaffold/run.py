@@ -15,7 +15,7 @@ from ..anonymize.rules import load_rules
 from ..config import Config
 from ..errors import ConfigError
 from ..config.env import graph_login
-from ..analyze.estate import introspect_estate
+from ..analyze.estate import check_table_names, introspect_estate
 from ..yaml_lines import load_data
 from . import anonymized, describe, marts, naming, pii_values, staging
 from .inputs import INPUTS_FILE, render_inputs
@@ -59,6 +59,7 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
     validation_path = validation_path or root / "config" / "validation-rules.yaml"
     rules = load_rules(rules_path)
     vrules = load_validation_rules(validation_path)
+    check_table_names(estate.tables)
     sets = datasets(cfg, estate)
     _refuse_jinja_names(sets)
     # the plans skip an override of a table no dataset has: a typo would leave the column to the rules
