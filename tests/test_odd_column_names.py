@@ -133,3 +133,33 @@ def test_a_column_named_with_jinja_is_one_line_and_renders_nothing(pg, tmp_path)
                               "run in the models naming it; rename it in PROD, or leave it out (exclude_tables, "
                               "the graph walk)")
     assert not (tmp_path / "dbt_project").exists()
+
+
+def test_columns_one_test_name_apart_get_a_test_each(pg, tmp_path):
+    """A validation rule's test is named after its column with every character a dbt name cannot
+    hold turned into `_`: "home room", "home-room" and "home_room" under one rule made one test
+    name three times. dbt 1.11 parses that (older ones refused), but the report named two failures
+    alike, `--select` of that name ran all three, and one compiled SQL file stood for all three."""
+    dbname = "nameclash"
+    for name, with_rows in ((dbname, True), ("nameclashcert", False)):
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        with psycopg.connect(pg.url(name), autocommit=True) as conn:
+            conn.execute('CREATE TABLE districts (id int PRIMARY KEY); CREATE TABLE rooms (id int PRIMARY KEY, '
+                         'district_id int NOT NULL REFERENCES districts (id), "home room" text, home_room text, '
+                         '"home-room" text)')
+            if with_rows:
+                conn.execute("INSERT INTO districts VALUES (1); INSERT INTO rooms VALUES (5, 1, 'x', 'ok', 'y')")
+    columns = ["ids.rooms.home room", "ids.rooms.home_room", "ids.rooms.home-room"]
+    cfg = load_config(_project(tmp_path, [{"name": "room_ok", "severity": "warn", "check": "regex",
+                                           "columns": columns, "pattern": "^ok$"}]))
+    env = {"PROD_IDS_URL": pg.url(dbname), "CERT_IDS_URL": pg.url("nameclashcert"), "DATAMIG_SALT": SALT}
+    extract(cfg, env, 1, run_id=RUN_ID)
+    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
+    report = transform(cfg, env, RUN_ID, 1, root=tmp_path)
+    assert report["status"] == "PASSED_WITH_WARNINGS", report["reason"]
+    assert (report["by_rule"]["room_ok"]["tests"], report["by_rule"]["room_ok"]["passed"]) == (3, 1)
+    assert sorted(f["column"] for f in report["failures"]) == ["home room", "home-room"]
+    assert len({f["test"] for f in report["failures"]}) == 2
+    compiled = tmp_path / "runs" / RUN_ID / "dbt" / "target" / "compiled"
+    assert len(list(compiled.rglob("room_ok__*.sql"))) == 3
