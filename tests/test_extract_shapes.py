@@ -160,6 +160,21 @@ def test_a_column_named_as_the_extracts_own_is_one_line_naming_it(pg, tmp_path, 
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_column_named_as_duckdb_s_row_position_is_one_line_naming_it(pg, tmp_path):
+    """The load reads each final row's position as DuckDB's file_row_number, which DuckDB will not
+    give for a file with a column of that name: such a PROD column went through extract and
+    transform, and stopped the load ("Using file_row_number option on file with column named
+    file_row_number is not supported")."""
+    with pytest.raises(ConfigError) as err:
+        _extract(pg, tmp_path, "CREATE TABLE districts (id int PRIMARY KEY); INSERT INTO districts VALUES (1);"
+                 "CREATE TABLE loads (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), "
+                 "\"File_Row_Number\" int)")
+    assert str(err.value) == ("table ids.loads: column 'File_Row_Number' has the name DuckDB gives the row positions "
+                              "the load reads, and it will not give them for a file with such a column; rename it in "
+                              "PROD, or list ids.loads in exclude_tables")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
 def test_a_column_named_as_a_bookkeeping_column_the_table_does_without_is_extracted(pg, tmp_path):
     """A table with a primary key has no _datamig_ctid column in the workspace: no clash."""
     _, base = _extract(pg, tmp_path, """

@@ -20,7 +20,7 @@ import duckdb
 from ..analyze.model import Table
 from ..errors import ConfigError, ConnectionFailed, MigrationFailed
 from ..quoting import sql_ident as q, sql_literal as lit
-from . import ROW_GROUP_ROWS, pg_types
+from . import ROW_GROUP_ROWS, ROW_POSITION, pg_types
 from .pg_snapshot import CHUNK, PART, ROW_ID, Snapshot, ql
 
 # DuckDB cannot download extensions here: the duckdb-extension-postgres-scanner wheel ships it.
@@ -138,6 +138,10 @@ def _check_bookkeeping_apart(table: Table) -> None:
         if column.name.casefold() in ours:
             raise ConfigError(f"table {table.id}: column {column.name!r} has the name of a column the extract adds "
                               f"to each row of it; rename it in PROD, or list {table.id} in exclude_tables")
+        if column.name.casefold() == ROW_POSITION:  # else found by the load, after the transform
+            raise ConfigError(f"table {table.id}: column {column.name!r} has the name DuckDB gives the row positions "
+                              f"the load reads, and it will not give them for a file with such a column; rename it "
+                              f"in PROD, or list {table.id} in exclude_tables")
 
 
 def _load_postgres(db: duckdb.DuckDBPyConnection) -> None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..extract import ROW_POSITION
 from ..quoting import sql_ident as quote, sql_literal
 
 ROW_COLUMN = "__datamig_row"  # position in the file: groups ledger chunks, orders conflict lists
@@ -65,9 +66,9 @@ class ParquetSource:
     def csv_blocks(self, path: Path, columns: list[tuple[str, str]], with_row: bool) -> Iterator[bytes]:
         """CSV blocks of `columns` (name, DuckDB type), plus the row position if asked, prefetched."""
         exprs = [f"{pg_text(name, dtype)} AS {quote(name)}" for name, dtype in columns]
-        if with_row:
-            exprs.append(f"file_row_number AS {quote(ROW_COLUMN)}")
-        query = f"SELECT {', '.join(exprs)} FROM read_parquet({sql_literal(str(path))}, file_row_number = {str(with_row).lower()})"
+        if with_row:  # by position, never by name: the CSV has no header
+            exprs.append(ROW_POSITION)
+        query = f"SELECT {', '.join(exprs)} FROM read_parquet({sql_literal(str(path))}, {ROW_POSITION} = {str(with_row).lower()})"
         return prefetch(self._blocks(query))
 
     def _blocks(self, query: str) -> Iterator[bytes]:

@@ -53,6 +53,20 @@ class TableLoad:
         return sql.Identifier(self.schema, self.name)
 
     @property
+    def row_column(self) -> str:
+        """The staging tables' column of a row's position in the file: ROW_COLUMN, numbered on
+        while CERT's table has a column of that name (it sits beside the table's columns)."""
+        name, n = ROW_COLUMN, 0
+        while name in self.pg_types or name in self.columns:
+            n += 1
+            name = f"{ROW_COLUMN}_{n}"
+        return name
+
+    @property
+    def row(self) -> sql.Composable:
+        return sql.Identifier(self.row_column)
+
+    @property
     def stg(self) -> sql.Composable:
         """Full rows: what upsert, merge and cycle-broken inserts write from."""
         return sql.Identifier("pg_temp" if self.temp else LEDGER_SCHEMA, self.staging)
@@ -128,12 +142,12 @@ def create_staging(t: TableLoad, keys_only: bool) -> sql.Composable:
     kind = sql.SQL("TEMP") if t.temp else sql.SQL("UNLOGGED")
     rel, cols = (t.kstg, t.key) if keys_only else (t.stg, t.columns)
     return sql.SQL("CREATE {} TABLE {} AS SELECT {}, NULL::bigint AS {} FROM {} WITH NO DATA").format(
-        kind, rel, _cols(cols), sql.Identifier(ROW_COLUMN), t.target)
+        kind, rel, _cols(cols), t.row, t.target)
 
 
 def copy_into_staging(t: TableLoad, keys_only: bool) -> sql.Composable:
     rel, cols = (t.kstg, t.key) if keys_only else (t.stg, t.columns)
-    return sql.SQL("COPY {} ({}, {}) FROM STDIN (FORMAT csv)").format(rel, _cols(cols), sql.Identifier(ROW_COLUMN))
+    return sql.SQL("COPY {} ({}, {}) FROM STDIN (FORMAT csv)").format(rel, _cols(cols), t.row)
 
 
 def copy_into_target(t: TableLoad) -> sql.Composable:
@@ -163,7 +177,7 @@ def classify(t: TableLoad) -> sql.Composable:
 
 def existing_keys(t: TableLoad, limit: int) -> sql.Composable:
     return sql.SQL("SELECT {}::text FROM {} s JOIN {} t ON {} ORDER BY s.{} LIMIT {}").format(
-        key_json(t, "s"), t.kstg, t.target, key_match(t), sql.Identifier(ROW_COLUMN), sql.Literal(limit))
+        key_json(t, "s"), t.kstg, t.target, key_match(t), t.row, sql.Literal(limit))
 
 
 def drop_staging(t: TableLoad) -> sql.Composable:
@@ -222,7 +236,7 @@ def ledger_inserts(t: TableLoad, all_new: bool) -> sql.Composable:
         "INSERT INTO datamig.ledger (run_id, table_name, op, key) "
         "SELECT %(run)s, %(table)s, 'insert', jsonb_build_object({arrays}) FROM {src} s{where} "
         "GROUP BY s.{row} / {chunk}").format(
-        arrays=_key_arrays(t), src=t.kstg, where=where, row=sql.Identifier(ROW_COLUMN), chunk=sql.Literal(INSERT_CHUNK))
+        arrays=_key_arrays(t), src=t.kstg, where=where, row=t.row, chunk=sql.Literal(INSERT_CHUNK))
 
 
 def _key_arrays(t: TableLoad) -> sql.Composable:
@@ -236,7 +250,7 @@ def record_run_keys(t: TableLoad) -> sql.Composable:
     return sql.SQL(
         "INSERT INTO datamig.run_keys (run_id, table_name, key) "
         "SELECT %(run)s, %(table)s, jsonb_build_object({arrays}) FROM {src} s GROUP BY s.{row} / {chunk}").format(
-        arrays=_key_arrays(t), src=t.kstg, row=sql.Identifier(ROW_COLUMN), chunk=sql.Literal(INSERT_CHUNK))
+        arrays=_key_arrays(t), src=t.kstg, row=t.row, chunk=sql.Literal(INSERT_CHUNK))
 
 
 # --- writes -----------------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Names the loader gives its own bookkeeping, held by CERT's data too: a column `__datamig_row`
+(the staging tables' row position). CERT's values of it are loaded, kept and rolled back as any
+other. A real PostgreSQL 15 (prepared transactions on) and Neo4j 5.26."""
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+import _pg_cluster
+from datamig.load import load_run, rollback_run
+from test_load_support import (
+    HCP_DDL, IDS_DDL, WRITER, Cert, build_run, make_template, neo4j_server, start_cluster,
+)
+
+pytestmark = pytest.mark.timeout(600)
+RUN = "mig-20251106-143000-d1"
+__all__ = ["neo4j_server"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = start_cluster()
+    try:
+        make_template(c, "ids_tpl", IDS_DDL)
+        make_template(c, "hcp1_tpl", HCP_DDL)
+        yield c
+    finally:
+        _pg_cluster.stop(c)
+
+
+@pytest.fixture
+def cert(cluster, neo4j_server, tmp_path) -> Cert:
+    return Cert(cluster, cluster, neo4j_server, tmp_path / "runs")
+
+
+@pytest.mark.parametrize("strategy", ["insert", "upsert"])
+def test_a_column_named_as_the_staging_row_position_loads_and_rolls_back(cert, strategy):
+    """The staging tables held the final's columns and `__datamig_row` beside them: a CERT
+    column of that name stopped every load of its table ("column "__datamig_row" specified
+    more than once")."""
+    cert.sql("ids", f"""
+        CREATE TABLE rowed (id bigint PRIMARY KEY, x int, "__datamig_row" text, "__datamig_row_1" text);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON rowed TO {WRITER};
+        INSERT INTO rowed VALUES (9, 9, 'cert own', 'cert too');""")
+    if strategy == "upsert":
+        cert.sql("ids", "INSERT INTO rowed VALUES (1, 1, 'cert before', NULL)")
+    before = cert.fingerprint()
+    run_dir = build_run(cert.out_dir, RUN)
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES (1::BIGINT, 10, 'run one', 'a'), (2, 20, NULL, 'b'))
+                                       v(id, x, "__datamig_row", "__datamig_row_1"))
+                                 TO '{run_dir / "final" / "ids" / "rowed.parquet"}' (FORMAT parquet)""")
+    report = load_run(cert.cfg, cert.env, run_dir, strategy=strategy)
+    counts = report["stores"]["ids"]["tables"]["rowed"]
+    assert (counts["inserted"], counts["updated"]) == ((2, 0) if strategy == "insert" else (1, 1))
+    assert cert.sql("ids", 'SELECT id, x, "__datamig_row", "__datamig_row_1" FROM rowed ORDER BY id') == [
+        (1, 10, "run one", "a"), (2, 20, None, "b"), (9, 9, "cert own", "cert too")]
+    rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
+    assert cert.fingerprint() == before
