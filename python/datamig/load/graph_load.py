@@ -381,8 +381,13 @@ def classify(graph: GraphStore, sets: list[GraphSet]) -> None:
 # Neo4j reads committed data without locks: a node or relationship imaged by a plain read
 # could be changed and committed by CERT before this transaction's write took its lock, and
 # the image (what the rollback restores) would not be what the load overwrote. A write locks
-# it first, until this transaction ends; the property never reaches the store.
-LOCK = "SET {x}.`_datamig_lock` = true REMOVE {x}.`_datamig_lock`"
+# it first, until this transaction ends. The write sets the property `_datamig_lock`, then puts
+# back what the item held of it: CERT's own property of that name (which a plain REMOVE took away,
+# and left out of the image) is kept, and none is left on an item that had none.
+def _lock(x: str, carried: str) -> str:
+    """Cypher locking item `x` (`carried`: the other variables the query goes on with)."""
+    return (f"WITH {carried}, {x}, {x}.`_datamig_lock` AS held "
+            f"SET {x}.`_datamig_lock` = true SET {x}.`_datamig_lock` = held ")
 
 
 def _hold_run(tx, run_id: str) -> None:
@@ -439,7 +444,7 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     if changed:
         # the image holds the labels too: those the node had and those the run adds to it
         tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row "
-               f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) {LOCK.format(x='x')} "
+               f"MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) {_lock('x', 'run, row')}"
                f"CREATE (b:DatamigBefore) SET b = properties(x) "
                f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'node', label: $label, key_prop: $prop, key: row.k, "
                f"labels: labels(x), added: [lb IN row.l WHERE NOT lb IN labels(x)]}}]->(b)",
@@ -521,7 +526,7 @@ def _rewrite_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> None:
     between the two ends, and only the one imaged came back on rollback. Every image is taken
     before any write, so rows naming the same ends all image CERT's own properties."""
     imaged = tx.run(f"MATCH (run:DatamigRun {{run_id: $run}}) UNWIND $rows AS row MATCH {_rel_pattern(s)} "
-                    f"WITH run, row, head(collect(x)) AS x {LOCK.format(x='x')} "
+                    f"WITH run, row, head(collect(x)) AS x {_lock('x', 'run, row')}"
                     f"CREATE (bi:DatamigBefore) SET bi = properties(x) "
                     f"CREATE (run)-[:DATAMIG_BEFORE {{kind: 'rel', type: $meta.type, start_label: $meta.start_label, "
                     f"start_prop: $meta.start_prop, start_key: row.s, end_label: $meta.end_label, "
