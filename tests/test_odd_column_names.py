@@ -163,3 +163,22 @@ def test_columns_one_test_name_apart_get_a_test_each(pg, tmp_path):
     assert len({f["test"] for f in report["failures"]}) == 2
     compiled = tmp_path / "runs" / RUN_ID / "dbt" / "target" / "compiled"
     assert len(list(compiled.rglob("room_ok__*.sql"))) == 3
+
+
+def test_a_foreign_key_column_named_with_a_space_is_tested(pg, tmp_path):
+    """An FK's test was named after its columns as written: "the district" put a space in a dbt
+    resource name, and dbt refused to parse the project ("Resource names cannot contain spaces")."""
+    for name, rows in (("fkspace", "INSERT INTO districts VALUES (1); INSERT INTO kids VALUES (5, 1);"),
+                       ("fkspacecert", "")):
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        with psycopg.connect(pg.url(name), autocommit=True) as conn:
+            conn.execute('CREATE TABLE districts (id int PRIMARY KEY); CREATE TABLE kids (id int PRIMARY KEY, '
+                         f'"the district" int NOT NULL REFERENCES districts (id)); {rows}')
+    cfg = load_config(_project(tmp_path, []))
+    env = {"PROD_IDS_URL": pg.url("fkspace"), "CERT_IDS_URL": pg.url("fkspacecert"), "DATAMIG_SALT": SALT}
+    extract(cfg, env, 1, run_id=RUN_ID)
+    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
+    report = transform(cfg, env, RUN_ID, 1, root=tmp_path)
+    assert report["status"] == "PASSED", report["reason"]
+    assert (report["by_rule"]["fk_integrity"]["tests"], report["by_rule"]["fk_integrity"]["passed"]) == (1, 1)

@@ -98,9 +98,9 @@ def fk_tests(ds: Dataset, by_id: dict[str, Dataset]) -> list:
         rows = _partition_rows([f for f in ds.foreign_keys if (f.columns, f.parent, f.ref_columns) == edge])
         if rows is None:
             continue
-        name = f"fk_{ds.store}__{ds.name}__{'_'.join(fk.columns)}"
+        name = f"fk_{ds.store}__{ds.name}__{_columns_part(fk.columns)}"
         if sum(e[0] == fk.columns for e in edges) > 1:  # the same columns point at two parents: name each
-            name += f"__to_{parent.store}__{parent.name}__{'_'.join(fk.ref_columns)}"
+            name += f"__to_{parent.store}__{parent.name}__{_columns_part(fk.ref_columns)}"
         arguments = {"columns": [naming.quote(c) for c in fk.columns], "to": _ref(parent.final_model),
                      "to_columns": [naming.quote(c) for c in fk.ref_columns]}
         if rows:
@@ -109,6 +109,11 @@ def fk_tests(ds: Dataset, by_id: dict[str, Dataset]) -> list:
             "name": name, "arguments": arguments,
             "config": {"severity": "error", "meta": {"rule": "fk_integrity", "declared": fk.declared}}}})
     return tests
+
+
+def _columns_part(columns: tuple[str, ...]) -> str:
+    # "the district" in an FK test's name stopped dbt's parse ("Resource names cannot contain spaces")
+    return "_".join(naming.column_in_test_name(c) for c in columns)
 
 
 def _partition_rows(fks: list) -> str | None:

@@ -3,7 +3,12 @@
 `node_<label>` and `rel_<type>` (lower case)."""
 from __future__ import annotations
 
+import hashlib
+import re
+
 from ..quoting import sql_ident
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
 
 def graph_table(kind: str, name: str) -> str:
@@ -31,3 +36,14 @@ def quote(column: str) -> str:
     if column.isidentifier() and column.islower():
         return column
     return sql_ident(column)
+
+
+def column_in_test_name(column: str) -> str:
+    """A column as part of a test's name, a dbt resource name: a space in it stopped the parse, so
+    each run of other characters than letters, digits and `_` becomes `_`, and the name then ends
+    in a hash of the column's own, so "a b" and "a_b" stay two names (one name for two tests made
+    the report name them alike, and one compiled SQL file stand for both)."""
+    safe = _NAME_UNSAFE.sub("_", column)
+    if safe == column:
+        return column
+    return f"{safe}_{hashlib.sha256(column.encode()).hexdigest()[:8]}"

@@ -6,7 +6,6 @@ the estate does not have."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import math
 import re
 from collections import defaultdict
@@ -22,7 +21,6 @@ from .layout import Dataset
 SEVERITIES = {"error", "warn"}
 # The name becomes part of dbt test names, so it must be an identifier (as in anonymization rules).
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 COMMON_KEYS = ("name", "severity", "check", "description", "why")  # the last two: notes for people
 # Per check, the keys the renderer below reads, and what each must hold. min/max/tolerance/value
 # are pasted into SQL unquoted, so they must be numbers; timestamp_window's min is quoted and cast
@@ -272,7 +270,7 @@ class Renderer:
                       lambda m: "{{ " + self.ref(rule, m.group(1)) + " }}", text)
 
     def add(self, rule: dict, ds: Dataset, test: str, args: dict, column: str | None = None) -> None:
-        named = f"__{_name_part(column)}" if column else ""
+        named = f"__{naming.column_in_test_name(column)}" if column else ""
         entry = {test: {"name": f"{rule['name']}__{ds.store}__{ds.name}{named}",
                         "arguments": args,
                         "config": {"severity": rule["severity"], "meta": {"rule": rule["name"]}}}}
@@ -409,16 +407,6 @@ class Renderer:
                 self.fail(rule, f"an FK into {ds.id} does not reference its key")
         self.add(rule, ds, "datamig_only_needed_foreign_rows", {"district_column": rule["district_column"],
                  "key_columns": key_cols, "referenced_by": referenced_by})
-
-
-def _name_part(column: str) -> str:
-    """A column as part of a test's name, a dbt resource name: a space or quote in it stopped
-    the parse, so such characters become `_`, and the name then ends in a hash of the column's
-    own: "a b" and "a_b" under one rule were one test name, which dbt refused to parse."""
-    safe = NAME_UNSAFE.sub("_", column)
-    if safe == column:
-        return column
-    return f"{safe}_{hashlib.sha256(column.encode()).hexdigest()[:8]}"
 
 
 def render_validation(vrules: dict, sets: list[Dataset]) -> Tests:
