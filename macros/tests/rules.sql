@@ -63,10 +63,22 @@ where v.{{ column_name }} is not null
 {% endtest %}
 
 
+{#- A string value is data, compared as an SQL string (a rules file's "active" was read as a
+    column name, "it's" broke the SQL); the shipped "{{ var('district') }}" arrives rendered, a
+    string the database casts to the column's type as it would a number. -#}
 {% test datamig_value_present(model, column_name, value) %}
 select 'missing' as problem
-where not exists (select 1 from {{ model }} where {{ column_name }} = {{ value }})
+where not exists (select 1 from {{ model }} where {{ column_name }} = {{ datamig_sql_value(value) }})
 {% endtest %}
+
+
+{% macro datamig_sql_value(value) -%}
+{%- if value is string -%}
+'{{ value | replace("'", "''") }}'
+{%- else -%}
+{{ value }}
+{%- endif -%}
+{%- endmacro %}
 
 
 {% test datamig_count_ratio(model, other, tolerance, row_filter=none, other_filter=none) %}
