@@ -545,3 +545,15 @@ def test_an_fk_declared_only_on_partitions_is_tested_on_their_rows_alone(pg):
     db.execute("CREATE TABLE events AS SELECT * FROM (VALUES (1, 's'), (2, 'S'), (3, 't')) v(subject_id, kind)")
     assert {to: db.execute(f"SELECT list(subject_id ORDER BY subject_id) FROM events WHERE {a['row_filter']}")
             .fetchone()[0] for to, a in tests.items()} == {"ref('ids__students')": [1, 2], "ref('ids__staff')": [3]}
+
+
+def test_a_unique_index_s_included_columns_are_no_part_of_its_key():
+    """`CREATE UNIQUE INDEX ... (code) INCLUDE (label)` makes code unique, not (code, label): the
+    INCLUDE columns sit in pg_index.indkey after the key's, and read as key columns they made a
+    weaker key, whose unique test passed repeats of code that CERT's index refuses."""
+    sql = ("CREATE TABLE tags (code text NOT NULL, label text);"
+           "CREATE UNIQUE INDEX tags_code_idx ON tags (code) INCLUDE (label);")
+    with _pg_cluster.running({"inc": sql}) as cluster:
+        (table,) = introspect_postgres(_store("inc"), cluster.url("inc"))[0]
+    assert table.unique_keys == [("code",)]
+    assert table.row_key() == ("code",)

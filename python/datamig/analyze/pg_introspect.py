@@ -50,11 +50,13 @@ ORDER BY con.conrelid, con.contype, con.conname
 
 # Unique indexes that back no constraint still decide ON CONFLICT targets for the loader;
 # partial and expression indexes are left out because they do not make a column set unique.
+# indkey lists an index's INCLUDE columns after its key's (indnkeyatts of them): those are
+# carried, not unique, and (code, label) read as the key of `(code) INCLUDE (label)` was weaker.
 _UNIQUE_INDEXES = """
 SELECT i.indrelid,
        array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, pos)
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-             ORDER BY k.pos) AS cols
+             WHERE k.pos <= i.indnkeyatts ORDER BY k.pos) AS cols
 FROM pg_index i
 WHERE i.indrelid = ANY(%(oids)s) AND i.indisunique AND NOT i.indisprimary
   AND i.indpred IS NULL AND NOT (0 = ANY(i.indkey::int2[]))
