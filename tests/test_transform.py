@@ -893,6 +893,24 @@ def test_failing_keys_for_the_shapes_tests_return(tmp_path):
     assert len(sample("select * from t")) <= 5
 
 
+def test_failing_keys_are_the_identifying_key_s_not_another_unique_key_s():
+    """A unique test of another unique key (rule unique_integrity) read as one of the primary
+    key's: a non-PII unique column (a course code) joined the sample's key, ahead of the primary
+    key when its test came first."""
+    from datamig.transform import failing_keys as fk
+
+    plain = {"meta": {"datamig": {"pii": False, "rule": "code"}}}
+    model = {"columns": {"code": plain, "id": {"meta": {"datamig": {"pii": False, "rule": "surrogate_key"}}},
+                         "district_id": plain, "course_code": plain}}
+    other = {"config": {"meta": {"rule": "unique_integrity"}}}
+    tests = [{"test_metadata": {"name": "unique"}, "column_name": "code", **other},
+             {"test_metadata": {"name": "unique"}, "column_name": "id"},
+             {"test_metadata": {"name": "datamig_unique_key",
+                                "kwargs": {"columns": ["district_id", "course_code"], "nulls_distinct": True}},
+              **other}]
+    assert fk.model_key_columns(model, tests) == ["id"]
+
+
 def _build_one_rule(root: Path, models: dict[str, str], datasets: list, rule: dict, model: str, column: str):
     """The rule as the scaffold renders it, built by dbt on DuckDB over `models` (name -> SQL)
     in a small project at `root`: its test's result (warehouse: root/w.duckdb)."""

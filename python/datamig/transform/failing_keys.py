@@ -47,6 +47,8 @@ def model_key_columns(model: Mapping, tests: Sequence[Mapping]) -> list[str]:
     for t in tests:
         meta = t.get("test_metadata") or {}
         kwargs = meta.get("kwargs") or {}
+        if ((t.get("config") or {}).get("meta") or t.get("meta") or {}).get("rule") == "unique_integrity":
+            continue  # another unique key's test (scaffold.marts.key_tests), not the primary key's
         if meta.get("name") == "unique" and tested_column(t):
             pk.append(tested_column(t))
         elif meta.get("name") == "datamig_unique_key":
