@@ -557,3 +557,16 @@ def test_a_unique_index_s_included_columns_are_no_part_of_its_key():
         (table,) = introspect_postgres(_store("inc"), cluster.url("inc"))[0]
     assert table.unique_keys == [("code",)]
     assert table.row_key() == ("code",)
+
+
+def test_unique_keys_declared_nulls_not_distinct_are_told_apart():
+    """PostgreSQL 15's NULLS NOT DISTINCT (a constraint's or an index's): a NULL clashes with a
+    NULL there, and the key's test, which passed over rows with a NULL, let repeats CERT refuses
+    through."""
+    sql = ("CREATE TABLE slots (a int, b int, c int, d int, UNIQUE NULLS NOT DISTINCT (a, b), UNIQUE (c));"
+           "CREATE UNIQUE INDEX slots_d_idx ON slots (d) NULLS NOT DISTINCT;")
+    with _pg_cluster.running({"nnd": sql}) as cluster:
+        (table,) = introspect_postgres(_store("nnd"), cluster.url("nnd"))[0]
+    assert table.unique_keys == [("a", "b"), ("c",), ("d",)]
+    assert table.nulls_not_distinct == [("a", "b"), ("d",)]
+    assert Estate.from_dict(Estate(tables={table.id: table}).to_dict()).tables[table.id] == table

@@ -568,6 +568,25 @@ def test_a_tables_other_unique_keys_are_tested_as_postgresql_judges_them():
                                              **named}}]
 
 
+def test_a_unique_key_declared_nulls_not_distinct_is_tested_so():
+    """A key of PostgreSQL 15's NULLS NOT DISTINCT was tested as if NULLs clashed with none."""
+    from datamig.analyze.model import Column, Estate, Table
+    from datamig.config import load_config
+    from datamig.scaffold.layout import datasets
+    from datamig.scaffold.marts import key_tests
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "datamig.yaml")
+    cols = [Column("id", "bigint", False, 1), Column("code", "text", True, 2), Column("variant", "text", True, 3)]
+    table = Table("ids", "public", "slots", cols, ("id",), unique_keys=[("code",), ("code", "variant")],
+                  nulls_not_distinct=[("code",), ("code", "variant")])
+    (ds,) = [d for d in datasets(cfg, Estate(tables={table.id: table})) if d.name == "slots"]
+    columns, model = key_tests(ds)
+    named = {"config": {"meta": {"rule": "unique_integrity"}}}
+    assert columns == {"id": ["unique", "not_null"]}
+    assert model == [{"datamig_unique_key": {"arguments": {"columns": key, "nulls_not_distinct": True}, **named}}
+                     for key in (["code"], ["code", "variant"])]
+
+
 def test_an_fk_declared_on_each_of_two_partitions_is_tested_once():
     """Both partitions' FKs are FKs of the partitioned table, over the same columns: rendered
     twice, the two relationship tests of one name stopped dbt's parse."""

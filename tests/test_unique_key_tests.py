@@ -36,3 +36,12 @@ def test_another_unique_key_fails_on_repeats_only_and_the_identifying_key_on_nul
     # ('b', 'x') twice, and ('a', NULL), a key that names no row
     assert got["identifying_key"] == 2
     assert got["whole_key"] == 0
+
+
+def test_a_unique_key_declared_nulls_not_distinct_fails_on_repeats_with_nulls_too(tmp_path):
+    """PostgreSQL 15's UNIQUE NULLS NOT DISTINCT refuses two ('a', NULL) rows: the test judging
+    it as an ordinary unique key passed them, and CERT refused the load."""
+    got = _failures(tmp_path / "p", {"nnd_key": {"columns": ["code", "variant"], "nulls_not_distinct": True},
+                                     "nnd_one": {"columns": ["variant"], "nulls_not_distinct": True}})
+    assert got["nnd_key"] == 2  # ('a', NULL) twice, ('b', 'x') twice
+    assert got["nnd_one"] == 2  # NULL twice, 'x' three times

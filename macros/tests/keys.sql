@@ -2,8 +2,10 @@
     column only. Portable across DuckDB (the transform) and PostgreSQL (CERT). -#}
 
 {#- nulls_distinct: a unique key that is not the identifying one, where (as in PostgreSQL) rows
-    with a NULL in the key clash with no row; the identifying key may hold no NULL at all. -#}
-{% test datamig_unique_key(model, columns, nulls_distinct=false) %}
+    with a NULL in the key clash with no row; the identifying key may hold no NULL at all.
+    nulls_not_distinct: one declared NULLS NOT DISTINCT, where NULLs are equal (as GROUP BY
+    takes them), so rows repeating a key with a NULL in it clash, and a NULL alone is no failure. -#}
+{% test datamig_unique_key(model, columns, nulls_distinct=false, nulls_not_distinct=false) %}
 select {{ columns | join(', ') }}, count(*) as n_rows
 from {{ model }}
 {%- if nulls_distinct %}
@@ -11,7 +13,7 @@ where {% for c in columns %}{{ c }} is not null{% if not loop.last %} and {% end
 {%- endif %}
 group by {{ columns | join(', ') }}
 having count(*) > 1
-{%- if not nulls_distinct %}
+{%- if not nulls_distinct and not nulls_not_distinct %}
    or {% for c in columns %}{{ c }} is null{% if not loop.last %} or {% endif %}{% endfor %}
 {%- endif %}
 {% endtest %}

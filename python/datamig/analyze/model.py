@@ -63,6 +63,8 @@ class Table:
     columns: list[Column]
     primary_key: tuple[str, ...]
     unique_keys: list[tuple[str, ...]] = field(default_factory=list)
+    # those of unique_keys declared NULLS NOT DISTINCT (PostgreSQL 15): a NULL clashes with a NULL
+    nulls_not_distinct: list[tuple[str, ...]] = field(default_factory=list)
     row_estimate: int = 0
     size_bytes: int = 0
     # Its rows live in its partitions: read through it. Any other table is read ONLY, without
@@ -147,6 +149,7 @@ class Estate:
                 store=t["store"], schema=t["schema"], name=t["name"], columns=cols,
                 primary_key=tuple(t["primary_key"]),
                 unique_keys=[tuple(u) for u in t.get("unique_keys", [])],
+                nulls_not_distinct=[tuple(u) for u in t.get("nulls_not_distinct", [])],
                 row_estimate=t.get("row_estimate", 0), size_bytes=t.get("size_bytes", 0),
                 partitioned=t.get("partitioned", False), comment=t.get("comment", ""),
             )

@@ -37,12 +37,15 @@ WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
 
-# Column names in constraint order (conkey order, not table order).
-_KEYS = """
+# Column names in constraint order (conkey order, not table order). NULLS NOT DISTINCT (PG 15's
+# indnullsnotdistinct, read through to_jsonb so an older server answers false): a NULL clashes.
+_NULLS_NOT_DISTINCT = "coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false)"
+_KEYS = f"""
 SELECT con.conrelid, con.contype,
        array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(attnum, pos)
              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-             ORDER BY k.pos) AS cols
+             ORDER BY k.pos) AS cols,
+       (SELECT {_NULLS_NOT_DISTINCT} FROM pg_index i WHERE i.indexrelid = con.conindid) IS TRUE AS nnd
 FROM pg_constraint con
 WHERE con.conrelid = ANY(%(oids)s) AND con.contype IN ('p', 'u')
 ORDER BY con.conrelid, con.contype, con.conname
@@ -52,11 +55,12 @@ ORDER BY con.conrelid, con.contype, con.conname
 # partial and expression indexes are left out because they do not make a column set unique.
 # indkey lists an index's INCLUDE columns after its key's (indnkeyatts of them): those are
 # carried, not unique, and (code, label) read as the key of `(code) INCLUDE (label)` was weaker.
-_UNIQUE_INDEXES = """
+_UNIQUE_INDEXES = f"""
 SELECT i.indrelid,
        array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, pos)
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-             WHERE k.pos <= i.indnkeyatts ORDER BY k.pos) AS cols
+             WHERE k.pos <= i.indnkeyatts ORDER BY k.pos) AS cols,
+       {_NULLS_NOT_DISTINCT} AS nnd
 FROM pg_index i
 WHERE i.indrelid = ANY(%(oids)s) AND i.indisunique AND NOT i.indisprimary
   AND i.indpred IS NULL AND NOT (0 = ANY(i.indkey::int2[]))
@@ -159,14 +163,20 @@ def _attach_columns(conn: psycopg.Connection, by_oid: dict[int, Table], oids: li
 
 
 def _attach_keys(conn: psycopg.Connection, by_oid: dict[int, Table], oids: list[int]) -> None:
-    for oid, contype, cols in conn.execute(_KEYS, {"oids": oids}):
+    for oid, contype, cols, nnd in conn.execute(_KEYS, {"oids": oids}):
         if contype == "p":
             by_oid[oid].primary_key = tuple(cols)
         else:
-            by_oid[oid].unique_keys.append(tuple(cols))
-    for oid, cols in conn.execute(_UNIQUE_INDEXES, {"oids": oids}):
-        if tuple(cols) not in by_oid[oid].unique_keys:
-            by_oid[oid].unique_keys.append(tuple(cols))
+            _add_unique_key(by_oid[oid], tuple(cols), nnd)
+    for oid, cols, nnd in conn.execute(_UNIQUE_INDEXES, {"oids": oids}):
+        _add_unique_key(by_oid[oid], tuple(cols), nnd)
+
+
+def _add_unique_key(table: Table, cols: tuple[str, ...], nulls_not_distinct: bool) -> None:
+    if cols not in table.unique_keys:
+        table.unique_keys.append(cols)
+    if nulls_not_distinct and cols not in table.nulls_not_distinct:
+        table.nulls_not_distinct.append(cols)
 
 
 def _read_foreign_keys(conn: psycopg.Connection, store: StoreConfig, by_oid: dict[int, Table],

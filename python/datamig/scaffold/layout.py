@@ -22,6 +22,7 @@ class Dataset:
     description: str = ""
     foreign_keys: list[ForeignKey] = field(default_factory=list)   # declared FKs and config links
     unique_keys: list[tuple[str, ...]] = field(default_factory=list)  # besides `key`
+    nulls_not_distinct: list[tuple[str, ...]] = field(default_factory=list)  # those where a NULL clashes
     ends: list[tuple[str, str]] = field(default_factory=list)  # relationship: (start_label, end_label) pairs
     comment: str = ""          # PROD's COMMENT ON TABLE
     column_comments: dict[str, str] = field(default_factory=dict)  # PROD's COMMENT ON COLUMN, where set
@@ -48,6 +49,7 @@ def datasets(cfg: Config, estate: Estate) -> list[Dataset]:
             columns={c.name: c.data_type for c in table.columns},
             key=_key(table), foreign_keys=fks,
             unique_keys=[tuple(u) for u in table.unique_keys if tuple(u) != _key(table)],
+            nulls_not_distinct=[tuple(u) for u in table.nulls_not_distinct],
             description=cfg.stores[table.store].description, comment=table.comment,
             column_comments={c.name: c.comment for c in table.columns if c.comment}))
     out.extend(_graph_datasets(cfg, estate))

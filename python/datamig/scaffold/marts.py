@@ -63,12 +63,16 @@ def key_tests(ds: Dataset) -> tuple[dict[str, list], list]:
         model.append({"datamig_unique_key": {"arguments": {"columns": [naming.quote(k) for k in ds.key]}}})
     # named apart from the identifying key's (pk_integrity) in the validation report
     named = {"config": {"meta": {"rule": "unique_integrity"}}}
+    nulls_clash = {frozenset(k) for k in ds.nulls_not_distinct}
     for key in _other_unique_keys(ds):
-        if len(key) == 1:
+        quoted = [naming.quote(k) for k in key]
+        if frozenset(key) in nulls_clash:  # NULLS NOT DISTINCT: dbt's unique test passes over NULLs
+            model.append({"datamig_unique_key": {"arguments": {"columns": quoted, "nulls_not_distinct": True},
+                                                 **named}})
+        elif len(key) == 1:
             columns.setdefault(key[0], []).append({"unique": named})  # dbt's unique test passes over NULLs
         else:
-            model.append({"datamig_unique_key": {"arguments": {"columns": [naming.quote(k) for k in key],
-                                                               "nulls_distinct": True}, **named}})
+            model.append({"datamig_unique_key": {"arguments": {"columns": quoted, "nulls_distinct": True}, **named}})
     return columns, model
 
 
