@@ -47,6 +47,14 @@ def test_committed_project_is_up_to_date(files):
     assert stale(ROOT, files) == []
 
 
+def test_generated_yaml_spells_every_test_out(files):
+    """Tests sharing one config dict were dumped as a YAML anchor and its aliases (&id001,
+    *id001): valid, but a reader of the models saw a pointer, not the test."""
+    written = {rel: text for rel, text in files.items() if rel.endswith(".yml")}
+    assert written
+    assert [rel for rel, text in written.items() if "&id0" in text or "*id0" in text] == []
+
+
 def test_an_edited_generated_file_is_stale(files, project_copy):
     from datamig.scaffold.run import stale
 

@@ -61,19 +61,25 @@ def key_tests(ds: Dataset) -> tuple[dict[str, list], list]:
         columns[ds.key[0]] = ["unique", "not_null"]
     else:
         model.append({"datamig_unique_key": {"arguments": {"columns": [naming.quote(k) for k in ds.key]}}})
-    # named apart from the identifying key's (pk_integrity) in the validation report
-    named = {"config": {"meta": {"rule": "unique_integrity"}}}
     nulls_clash = {frozenset(k) for k in ds.nulls_not_distinct}
     for key in _other_unique_keys(ds):
         quoted = [naming.quote(k) for k in key]
         if frozenset(key) in nulls_clash:  # NULLS NOT DISTINCT: dbt's unique test passes over NULLs
             model.append({"datamig_unique_key": {"arguments": {"columns": quoted, "nulls_not_distinct": True},
-                                                 **named}})
-        elif len(key) == 1:
-            columns.setdefault(key[0], []).append({"unique": named})  # dbt's unique test passes over NULLs
+                                                 **_unique_integrity()}})
+        elif len(key) == 1:  # dbt's unique test passes over NULLs
+            columns.setdefault(key[0], []).append({"unique": _unique_integrity()})
         else:
-            model.append({"datamig_unique_key": {"arguments": {"columns": quoted, "nulls_distinct": True}, **named}})
+            model.append({"datamig_unique_key": {"arguments": {"columns": quoted, "nulls_distinct": True},
+                                                 **_unique_integrity()}})
     return columns, model
+
+
+def _unique_integrity() -> dict:
+    """A test's config naming it apart from the identifying key's (pk_integrity) in the
+    validation report; a new dict each time, or the YAML dump wrote anchors (&id001) into the
+    generated models."""
+    return {"config": {"meta": {"rule": "unique_integrity"}}}
 
 
 def _other_unique_keys(ds: Dataset) -> list[tuple[str, ...]]:
