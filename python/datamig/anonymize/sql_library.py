@@ -48,8 +48,9 @@ def _scrub_shapes(shapes: tuple[str, ...]) -> str:
 def _library_sql(shapes: tuple[str, ...]) -> str:
     """sql_library.sql with the accent classes of names.py and the rules' shapes in it: one
     definition for both engines."""
-    # ß or ss as either (names.part_pattern); then the s of "(?:ss|ß)" gets its accent class too
-    letters = "regexp_replace(dm_lib.main.escaped_part(part), '(?i)ss|ß', '(?:ss|ß)', 'g')"
+    # on a pattern with ß or ss as either (part_pattern_unlettered): the s of "(?:ss|ß)" gets its
+    # accent class too
+    letters = "p"
     for cls in ACCENT_CLASSES.values():
         letters = f"regexp_replace({letters}, {sql_literal('(?i)' + cls)}, {sql_literal(cls)}, 'g')"
     text = (_SQL.read_text().replace("__LETTER_CLASSES__", letters).replace("__SHAPES__", _scrub_shapes(shapes))

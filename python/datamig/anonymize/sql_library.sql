@@ -128,8 +128,9 @@ CREATE OR REPLACE MACRO dm_lib.main.scrub_shapes(t) AS __SHAPES__;
 -- apostrophe matches either apostrophe; a letter matches with or without its accents (a note typed
 -- "Jose" loses the name José, and "José" the name Jose). __LETTER_CLASSES__ is filled in from
 -- names.ACCENT_CLASSES: one regexp_replace a base letter, putting the class of its accented
--- forms where the part has the letter in any form (25 constant patterns: translate() or a
--- lookup inside a lambda cost 30-60 us a part, this ~20).
+-- forms where the pattern has the letter in any form (25 constant patterns: translate() or a
+-- lookup inside a lambda cost 30-60 us a part, this ~20). Each replaces one letter by a string,
+-- so they give the same result on a whole pattern as on each of its |-separated parts.
 CREATE OR REPLACE MACRO dm_lib.main.escaped_end(part) AS
     regexp_replace(regexp_escape(part), '\\?[''’]', '[''’]', 'g');
 
@@ -141,7 +142,14 @@ CREATE OR REPLACE MACRO dm_lib.main.escaped_part(part) AS
               || regexp_replace(regexp_escape(substr(part, 2, length(part) - 2)), '\\?[''’]', '[''’ ]?', 'g')
               || dm_lib.main.escaped_end(right(part, 1)) END;
 
-CREATE OR REPLACE MACRO dm_lib.main.part_pattern(part) AS __LETTER_CLASSES__;
+CREATE OR REPLACE MACRO dm_lib.main.letter_classes(p) AS __LETTER_CLASSES__;
+
+-- ß or ss as either (names.part_pattern)
+CREATE OR REPLACE MACRO dm_lib.main.part_pattern_unlettered(part) AS
+    regexp_replace(dm_lib.main.escaped_part(part), '(?i)ss|ß', '(?:ss|ß)', 'g');
+
+CREATE OR REPLACE MACRO dm_lib.main.part_pattern(part) AS
+    dm_lib.main.letter_classes(dm_lib.main.part_pattern_unlettered(part));
 
 -- The pattern of one name value: its parts (NUL dropped, names.name_parts, then split on spaces, no-break spaces, commas,
 -- parentheses, double quotes, slashes and hyphens: 'Robert (Bobby)' is Robert and Bobby,
@@ -153,11 +161,16 @@ CREATE OR REPLACE MACRO dm_lib.main.part_pattern(part) AS __LETTER_CLASSES__;
 -- Unicode). An apostrophe in a name matches either apostrophe, ' or ’ (U+2019, what word
 -- processors and phones type: "O’Brien called" loses the name O'Brien). A name with no part kept
 -- gets \b\B, which matches nowhere.
+-- The letter classes go on the joined parts, outside the lambda: DuckDB sets a lambda's
+-- expressions up again for every chunk it runs on, compiling each constant regex in it, so 25
+-- of them a part cost ~4 ms per chunk holding a row that takes this path (a free-text model
+-- spreads a few such rows over all its chunks). list_aggr, not array_to_string: that macro
+-- repeats its list argument, and each copy is a lambda of its own.
 CREATE OR REPLACE MACRO dm_lib.main.name_pattern(name) AS
     '(^|[^A-Za-z\x{00C0}-\x{024F}\x{0253}-\x{0254}\x{0256}-\x{0257}\x{0259}\x{025B}\x{0260}\x{0263}\x{0268}-\x{0269}\x{026F}\x{0272}\x{0275}\x{0280}\x{0283}\x{0288}-\x{028C}\x{0292}\x{1E9E}\x{212A}-\x{212B}\x{2C65}-\x{2C66}\x{2C7E}-\x{2C7F}])(?i:'
-    || coalesce(nullif(array_to_string(list_transform(
+    || coalesce(nullif(dm_lib.main.letter_classes(list_aggr(list_transform(
            list_filter(string_split_regex(trim(replace(name, chr(0), '')), '[\s,\x{00A0}()"\x{201C}\x{201D}/-]+'), lambda __dm_p: length(__dm_p) >= 2 or unicode(__dm_p) > 591),
-           lambda __dm_p: dm_lib.main.part_pattern(__dm_p)), '|'), ''), '\b\B')
+           lambda __dm_p: dm_lib.main.part_pattern_unlettered(__dm_p)), 'string_agg', '|')), ''), '\b\B')
     || ')($|[^A-Za-z\x{00C0}-\x{024F}\x{0253}-\x{0254}\x{0256}-\x{0257}\x{0259}\x{025B}\x{0260}\x{0263}\x{0268}-\x{0269}\x{026F}\x{0272}\x{0275}\x{0280}\x{0283}\x{0288}-\x{028C}\x{0292}\x{1E9E}\x{212A}-\x{212B}\x{2C65}-\x{2C66}\x{2C7E}-\x{2C7F}])';
 
 -- One name value out of text s, in SQL (the reference semantics; dm_scrub_names does the same by
