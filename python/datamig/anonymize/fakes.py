@@ -163,7 +163,7 @@ class Fakes:
         titled = _TITLE.match(t)
         if not titled:
             return untitled(v)
-        title = titled.group(1)  # kept as written, as dm_lib.full_name_after
+        title = titled.group(1)  # kept as written, as dm_lib.full_name_titled
         rest = t[len(title):].strip(_DUCKDB_TRIMMED)
         return title + (part("last_name", ld, rest) if " " not in rest else untitled(rest))
 

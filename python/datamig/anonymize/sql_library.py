@@ -63,5 +63,5 @@ def _listed_names(text: str) -> str:
     dictionary by a subquery (pick_other_listed goes through dm_pick), so each macro of the block
     gets a _listed twin calling the others' twins."""
     block = text[text.index("-- names: begin"):text.index("-- names: end")]
-    listed = r"dm_lib\.main\.(fake_part|given_names|full_name|full_name_untitled|full_name_after|pick_other)\("
+    listed = r"dm_lib\.main\.(fake_part|given_names|full_name|full_name_untitled|full_name_titled|pick_other)\("
     return "\n" + re.sub(listed, r"dm_lib.main.\1_listed(", block)
