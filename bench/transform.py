@@ -125,6 +125,24 @@ and this bench, four runs each, alternating (load 2.2-7.8):
     new:  plain copy 0.46-2.00 s, dbt run 19.98 / 34.04 / 26.58 / 15.15 s (median 23.3), no dbt
           12.33 / 20.81 / 11.76 / 7.52 s (median 12.0), ratio 17.0-48.2 (median 35.1)
 (the 75 final Parquet files byte-identical in every pair).
+Later that day (load 3.1-4.9), old and new alternating on one extract: DuckDB sets a lambda's
+expressions up again for every chunk it runs them on, compiling every constant regex in them.
+`dm_lib.name_pattern` (scrub_text's SQL path, for the few rows the fast path leaves) had its 25
+letter-class regexes inside its lambda, which array_to_string repeated 4x: ~200 compiles per name
+pass in every chunk holding such a row (a free-text model spreads a few of them over all its
+chunks: 32 rows over 19 chunks cost 0.157 s, 0.051 s now). The classes now go on the joined
+parts, outside the lambda (the same pattern); and `dm_lib.full_name` expands its untitled branch
+once (planning of the 8 full-name models ~0.03 s less each). `dbt run` alone, four pairs, CPU
+of dbt and its UDF workers from rusage, partial parse warm:
+    old:  dbt run 28.9 / 17.5 / 28.5 / 26.7 s (median 27.6), CPU 28.5 / 24.9 / 27.5 / 26.7 s (median 27.1)
+    new:  dbt run 25.8 / 17.0 / 27.4 / 26.1 s (median 26.0), CPU 26.8 / 23.7 / 26.6 / 26.2 s (median 26.4)
+and this bench, three runs each alternating:
+    old:  plain copy 0.78-1.54 s, dbt run 26.09 / 40.67 / 31.07 s, no dbt 10.57 / 17.99 / 14.38 s,
+          ratio 33.6 / 26.4 / 34.2 (median 33.6)
+    new:  plain copy 0.57-0.94 s, dbt run 25.85 / 25.69 / 15.53 s, no dbt 23.45 / 12.83 / 7.70 s,
+          ratio 41.2 / 27.3 / 27.5 (median 27.5)
+(the 75 final Parquet files byte-identical in every pair; less CPU in every pair, ~0.7 s of
+~27 s, the wall times within the machine's noise).
 The <= 2.0 target is not met, by dbt (8-15 s of `dbt run` is dbt's own work) nor by the
 engine alone (ratio ~8-13); see README "Benchmarks" for what is left.
 """
