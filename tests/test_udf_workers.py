@@ -196,3 +196,26 @@ def test_the_pool_size_comes_from_the_environment(monkeypatch, caplog):
     assert "DATAMIG_UDF_WORKERS='many' is not a number" in caplog.text
     monkeypatch.delenv(udf_workers.WORKERS_ENV)
     assert udf_workers._pool_size() == min(2, os.cpu_count() or 1)
+
+
+def _loads_pandas(pid: int) -> bool:
+    with open(f"/proc/{pid}/maps") as maps:
+        return "/pandas/_libs/" in maps.read()
+
+
+def test_a_worker_answers_without_importing_pandas(pool, engine, monkeypatch):
+    """pyarrow imports pandas the first time a process converts a list to Arrow or Arrow to
+    numpy (~0.5 s of CPU a worker, on the chunk a model waits for): a worker's names, documents
+    and masks, keyed and checked against the slice's real values, never do."""
+    docs = _docs(MIN_ROWS * 2)
+    engine.taken.add("slice#3", {"phone": frozenset(["5550100199", "2125550100"])})
+    phones = pa.array([None if i % 9 == 0 else f"+1 212-555-{i:04d}" for i in range(MIN_MASK_ROWS)], pa.string())
+    for local in ("scrub_in_process", "docs_in_process", "mask_in_process"):
+        monkeypatch.setattr(udf_workers, local, lambda *a: pytest.fail("a chunk ran in process"))
+    pool.scrub_names(PLACEHOLDER, *_chunk(MIN_ROWS * 2))
+    pool.anonymize_docs(engine, docs, _names(docs), SPEC, "slice#3")
+    pool.mask_format(engine, phones, "phone", True, False, "slice#3")
+    worker = next(w for w in pool._workers if w is not None)   # this thread's: all three chunks went there
+    assert not pool.broken and ("taken", engine.worker_id, "slice#3") in worker.known
+    assert not _loads_pandas(worker.proc.pid)
+    assert _loads_pandas(os.getpid()) == ("pandas" in __import__("sys").modules)   # the check reads maps right

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 
+from .arrays import string_array
 from .fpe import DigitPermuter
 from .keyed import Keys, bits, identity, pick, pick_other
 from .rules import Settings
@@ -95,7 +96,7 @@ class Fakes:
             texts = []
         if texts:
             keep, letters = permutation
-            fakes = self.permuter.transform(pa.array([values[i] for i in texts], pa.string()), domain, keep, letters,
+            fakes = self.permuter.transform(string_array([values[i] for i in texts]), domain, keep, letters,
                                             taken.for_domain(domain) if taken else None).to_pylist()
             for i, fake in zip(texts, fakes):
                 out[i] = fake

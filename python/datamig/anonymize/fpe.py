@@ -75,6 +75,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrays import index_array, null_string, string_array
 from .keyed import SEP, Keys
 from .mask_words import find_words, find_words_one, group_sizes, groups_one, reads_kept_one, rows_reading_kept
 from .numbering import LENGTH, SIZE, kept_kind, rank, unrank, valid_rows
@@ -308,11 +309,12 @@ class DigitPermuter:
         values, walk = out.to_pylist(), 0
         while todo:
             walk = _next_walk(walk, domain)
-            again = self._transform(arr.take(pa.array(todo)), _walked(domain, walk), keep_country_code, letters, kind)
+            again = self._transform(arr.take(index_array(todo)), _walked(domain, walk), keep_country_code, letters,
+                                    kind)
             for i, v in zip(todo, again.to_pylist()):
                 values[i] = v
             todo = [i for i, hit in zip(todo, taken(again).tolist()) if hit]
-        return pa.array(values, pa.string())
+        return string_array(values)
 
     def untransform(self, arr: pa.Array, domain: str) -> pa.Array:
         """The digit strings transform(arr, domain) was given, from its outputs (digits only: no
@@ -338,7 +340,7 @@ class DigitPermuter:
             _mask_words(self, data, rel, domain)
         out = pa.StringArray.from_buffers(n, pa.py_buffer(rel), pa.py_buffer(data))
         if arr.null_count:
-            out = pc.if_else(arr.is_valid(), out, pa.scalar(None, pa.string()))
+            out = pc.if_else(arr.is_valid(), out, null_string())
         return out
 
     def transform_one(self, value: str | None, domain: str, keep_country_code: bool = False,

@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrays import string_array, valid_rows
 from .fpe import PHONE_EXTENSION, PHONE_EXTENSION_SQL, DigitPermuter
 from .keyed import identity
 from .numbering import PHONE, leak_kind
@@ -134,7 +135,7 @@ class TakenValues:
         """The decrypted real values of a kind, as strings and as digit_numbers."""
         with self._lock:
             if kind not in self._real:
-                real = self._permuter.untransform(pa.array(sorted(self.state[kind]), pa.string()), DIGITS_DOMAIN)
+                real = self._permuter.untransform(string_array(sorted(self.state[kind])), DIGITS_DOMAIN)
                 numbers, _ = digit_numbers(real)
                 self._real[kind] = frozenset(real.to_pylist()), _NumberSet(numbers[numbers > 0])
             return self._real[kind]
@@ -147,7 +148,7 @@ def digit_numbers(values: Sequence[str | None] | pa.Array, last: int = 0) -> tup
     value's count of normalized digits. Byte-wise is exact: no byte of a multi-byte UTF-8
     character is an ASCII digit. Each digit is weighed by its power of ten within its value and
     a value's number is the difference of a running total (exact modulo 2^64; every number fits)."""
-    arr = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+    arr = values if isinstance(values, pa.Array) else string_array(values)
     n = len(arr)
     if n == 0:
         return np.zeros(0, np.uint64), np.zeros(0, np.int64)
@@ -163,7 +164,7 @@ def digit_numbers(values: Sequence[str | None] | pa.Array, last: int = 0) -> tup
     first, ends = before[rel[:-1]], before[rel[1:]]
     starts = np.maximum(first, ends - last) if last else first
     if arr.null_count:
-        starts = np.where(arr.is_valid().to_numpy(zero_copy_only=False), starts, ends)
+        starts = np.where(valid_rows(arr), starts, ends)
     lengths = ends - starts
     digits = data[is_digit] - np.uint64(ZERO)
     place = np.repeat(ends, ends - first) - 1 - np.arange(len(digits))  # power of ten of each digit

@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from .arrays import string_array
 from .names import NameScrubber
 
 log = logging.getLogger("datamig.anonymize")
@@ -71,12 +72,12 @@ def _receive(stream) -> Any:
 
 
 def scrub_in_process(scrubber: NameScrubber, texts: pa.Array, names: pa.Array) -> pa.Array:
-    return pa.array([scrubber.scrub(t, n) for t, n in zip(texts.to_pylist(), names.to_pylist())], pa.string())
+    return string_array([scrubber.scrub(t, n) for t, n in zip(texts.to_pylist(), names.to_pylist())])
 
 
 def docs_in_process(engine, docs: pa.Array, names: pa.Array, spec: str, token: str | None) -> pa.Array:
     taken = engine.taken.get(token)
-    return pa.array(engine.docs.anonymize_texts(docs.to_pylist(), spec, taken, names.to_pylist()), pa.string())
+    return string_array(engine.docs.anonymize_texts(docs.to_pylist(), spec, taken, names.to_pylist()))
 
 
 def mask_in_process(engine, values: pa.Array, domain: str, keep: bool, letters: bool, token: str | None) -> pa.Array:
