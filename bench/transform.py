@@ -142,7 +142,16 @@ and this bench, three runs each alternating:
     new:  plain copy 0.57-0.94 s, dbt run 25.85 / 25.69 / 15.53 s, no dbt 23.45 / 12.83 / 7.70 s,
           ratio 41.2 / 27.3 / 27.5 (median 27.5)
 (the 75 final Parquet files byte-identical in every pair; less CPU in every pair, ~0.7 s of
-~27 s, the wall times within the machine's noise).
+~27 s, the wall times within the machine's noise). Then the UDF workers stopped importing pandas
+(pyarrow does on the first pa.array/pa.scalar of Python values or to_numpy(): ~0.4-0.7 s of CPU
+per worker, on the first chunk a model waits for; anonymize/arrays.py). All three against the
+code before, alternating (load 2.3-4.6, another job's test suite running):
+    old:  dbt run 25.0 / 29.2 / 25.8 s, CPU 23.9 / 28.2 / 25.9 s (median 25.9)
+    new:  dbt run 22.3 / 24.0 / 17.1 s, CPU 23.1 / 24.0 / 24.4 s (median 24.0)
+and this bench, two runs each:
+    old:  plain copy 0.91 / 0.93 s, dbt run 29.26 / 26.61 s, no dbt 15.49 / 18.64 s, ratio 32.3 / 28.6
+    new:  plain copy 0.85 / 0.93 s, dbt run 24.28 / 26.35 s, no dbt 15.92 / 15.95 s, ratio 28.4 / 28.4
+(final files byte-identical in every pair).
 The <= 2.0 target is not met, by dbt (8-15 s of `dbt run` is dbt's own work) nor by the
 engine alone (ratio ~8-13); see README "Benchmarks" for what is left.
 """
