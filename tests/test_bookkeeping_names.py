@@ -7,31 +7,12 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-import _pg_cluster
 from datamig.load import load_run, rollback_run
-from test_load_support import (
-    HCP_DDL, IDS_DDL, WRITER, Cert, build_run, make_template, neo4j_server, start_cluster,
-)
+from test_load_support import WRITER, build_run, cert, cluster, neo4j_server
 
 pytestmark = pytest.mark.timeout(600)
 RUN = "mig-20251106-143000-d1"
-__all__ = ["neo4j_server"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = start_cluster()
-    try:
-        make_template(c, "ids_tpl", IDS_DDL)
-        make_template(c, "hcp1_tpl", HCP_DDL)
-        yield c
-    finally:
-        _pg_cluster.stop(c)
-
-
-@pytest.fixture
-def cert(cluster, neo4j_server, tmp_path) -> Cert:
-    return Cert(cluster, cluster, neo4j_server, tmp_path / "runs")
+__all__ = ["cert", "cluster", "neo4j_server"]
 
 
 @pytest.mark.parametrize("strategy", ["insert", "upsert"])

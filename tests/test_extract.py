@@ -1125,12 +1125,9 @@ def test_the_extract_reads_a_changed_graph_again_until_it_is_one_state(env, xcfg
 
 
 
-def test_the_graph_s_property_types_are_read_once_for_the_models_and_the_slice(env, xcfg, tmp_path, monkeypatch):
-    """With models to match, the extract read the whole graph's property types (the schema
-    procedures, which may scan a large graph) for the models' check, then again for the slice's
-    files. Both now take the one read, each from the real server, counted where it is made."""
+def _counted_property_reads(monkeypatch) -> list:
+    """The real reader of the graph's property types, each call counted into the list returned."""
     from datamig.analyze import neo4j_introspect
-    from datamig.extract.run import extract
 
     real, reads = neo4j_introspect._read_properties, []
 
@@ -1139,6 +1136,17 @@ def test_the_graph_s_property_types_are_read_once_for_the_models_and_the_slice(e
         return real(tx)
 
     monkeypatch.setattr(neo4j_introspect, "_read_properties", counted)
+    return reads
+
+
+def test_the_graph_s_property_types_are_read_once_for_the_models_and_the_slice(env, xcfg, tmp_path, monkeypatch):
+    """With models to match, the extract read the whole graph's property types (the schema
+    procedures, which may scan a large graph) for the models' check, then again for the slice's
+    files. Both now take the one read, each from the real server, counted where it is made."""
+    from datamig.analyze import neo4j_introspect
+    from datamig.extract.run import extract
+
+    reads = _counted_property_reads(monkeypatch)
     cfg = dataclasses.replace(xcfg, out_dir=tmp_path / "runs")
     manifest = extract(cfg, env, 55, run_id="mig-20260101-000004-d55", models=ROOT)
     assert len(reads) == 1
@@ -1156,13 +1164,7 @@ def test_migrate_reads_the_graph_s_property_types_once_for_its_preflight_and_its
     from datamig.runner.migrate import Migration
     from datamig.runner.state import RunState
 
-    real, reads = neo4j_introspect._read_properties, []
-
-    def counted(tx):
-        reads.append(True)
-        return real(tx)
-
-    monkeypatch.setattr(neo4j_introspect, "_read_properties", counted)
+    reads = _counted_property_reads(monkeypatch)
     cfg = dataclasses.replace(xcfg, out_dir=tmp_path / "runs")
     run = "mig-20260101-000005-d42"
     migration = Migration(cfg, env, ROOT, RunState(run_id=run, district=42, options={"dry_run": True}))

@@ -12,29 +12,12 @@ from datamig.errors import ConfigError, ConnectionFailed, DatamigError, Migratio
 from datamig.load import load_run, recover, rollback_run
 from datamig.load.drift import compatible
 from test_load_support import (
-    NEO_PASSWORD, PASSWORD, Cert, build_run, final_data, make_template, neo4j_server, seed_overlap, sid,
-    start_cluster, wait_for, HCP_DDL, IDS_DDL,
+    NEO_PASSWORD, PASSWORD, build_run, cert, cluster, final_data, neo4j_server, seed_overlap, sid, wait_for,
 )
 
 pytestmark = pytest.mark.timeout(600)
 RUN = "mig-20251106-143000-d1"
-__all__ = ["neo4j_server"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = start_cluster()
-    try:
-        make_template(c, "ids_tpl", IDS_DDL)
-        make_template(c, "hcp1_tpl", HCP_DDL)
-        yield c
-    finally:
-        _pg_cluster.stop(c)
-
-
-@pytest.fixture
-def cert(cluster, neo4j_server, tmp_path) -> Cert:
-    return Cert(cluster, cluster, neo4j_server, tmp_path / "runs")
+__all__ = ["cert", "cluster", "neo4j_server"]
 
 
 def _secret_free(text: str) -> bool:

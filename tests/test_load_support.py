@@ -361,3 +361,22 @@ def wait_for(predicate, timeout: float = 30, step: float = 0.1) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         time.sleep(step)
+
+
+# --- the two clusters' fixtures of the load tests (test_load, test_bookkeeping_names) ------------
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One PostgreSQL cluster holding the CERT templates a module's Certs are made from."""
+    c = start_cluster()
+    try:
+        make_template(c, "ids_tpl", IDS_DDL)
+        make_template(c, "hcp1_tpl", HCP_DDL)
+        yield c
+    finally:
+        _pg_cluster.stop(c)
+
+
+@pytest.fixture
+def cert(cluster, neo4j_server, tmp_path) -> Cert:
+    return Cert(cluster, cluster, neo4j_server, tmp_path / "runs")
