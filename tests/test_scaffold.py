@@ -595,6 +595,45 @@ def test_a_unique_key_declared_nulls_not_distinct_is_tested_so():
                      for key in (["code"], ["code", "variant"])]
 
 
+def test_a_unique_column_replaced_by_a_rule_that_is_not_unique_is_named_at_scaffold(cfg, estate):
+    """Its unique test failed the transform naming the column, not the rule that made repeats:
+    the scaffold names both. The shipped rules keep every unique column of the estate unique."""
+    from datamig.analyze.model import Column, Estate, Table
+    from datamig.anonymize.rules import load_rules
+    from datamig.scaffold import anonymized
+    from datamig.scaffold.layout import datasets
+    from datamig.scaffold.run import render
+    from datamig.scaffold.unique_risks import unique_risks
+
+    shipped: list[str] = []
+    render(cfg, estate, ROOT, warnings=shipped)
+    assert shipped == []
+    cols = [Column("id", "bigint", False, 1), Column("first_name", "text", False, 2),
+            Column("email", "text", False, 3), Column("nickname", "text", True, 4)]
+    table = Table("ids", "public", "people", cols, ("id",), unique_keys=[("first_name",), ("email",),
+                                                                        ("first_name", "nickname")])
+    (ds,) = [d for d in datasets(cfg, Estate(tables={table.id: table})) if d.name == "people"]
+    plans = {ds.id: anonymized.plan(ds, load_rules(ROOT / "config" / "anonymization-rules.yaml"), {})}
+    (line,) = unique_risks([ds], plans)
+    assert line.startswith("ids.people.first_name is unique in PROD, but rule `first_name` (faker) is not")
+
+
+def test_datamig_scaffold_warns_of_a_unique_column_overridden_to_a_rule_that_is_not_unique(
+        tiny_estate, project_copy):
+    """The command, not just render(): the warning reaches the user, naming column and rule."""
+    path = project_copy / "dbt_project/intermediate/ids/_ids__intermediate.yml"
+    doc = yaml.safe_load(path.read_text())
+    model = next(m for m in doc["models"] if m["name"] == "int_ids__users_anonymized")
+    column = next(c for c in model["columns"] if c["name"] == "username")
+    column["meta"]["datamig"]["override"] = "first_name"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "datamig"), "scaffold", "--check"], cwd=project_copy,
+                          env={**os.environ, **tiny_estate["env"]}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the override changes the users model: stale
+    assert ("warning: ids.users.username is unique in PROD, but rule `first_name` (faker) is not"
+            in " ".join(proc.stdout.split()))
+
+
 def test_an_fk_declared_on_each_of_two_partitions_is_tested_once():
     """Both partitions' FKs are FKs of the partitioned table, over the same columns: rendered
     twice, the two relationship tests of one name stopped dbt's parse."""

@@ -467,8 +467,11 @@ def scaffold_cmd(
     from .scaffold.run import live_estate, render, stale, write
 
     cfg, root = config(), project_root()
+    warnings: list[str] = []
     with console.status("introspecting PROD"):
-        files = render(cfg, live_estate(cfg, env()), root)
+        files = render(cfg, live_estate(cfg, env()), root, warnings=warnings)
+    for line in warnings:
+        console.print(Text.assemble(("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
     if check:
         differ = stale(root, files)
         for rel in differ:

@@ -20,6 +20,7 @@ from ..yaml_lines import load_data
 from . import anonymized, describe, marts, naming, pii_values, staging
 from .inputs import INPUTS_FILE, render_inputs
 from .layout import Dataset, datasets
+from .unique_risks import unique_risks
 from .validation import load_validation_rules, render_validation
 
 MODELS_DIR = "dbt_project"
@@ -54,7 +55,9 @@ def _meta_overrides(root: Path, store: str) -> dict[str, dict[str, Any]]:
 
 
 def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = None,
-           validation_path: Path | None = None) -> dict[str, str]:
+           validation_path: Path | None = None, warnings: list[str] | None = None) -> dict[str, str]:
+    """The generated files by path; `warnings`, when given, gets what the user should hear of
+    (unique_risks)."""
     rules_path = rules_path or root / "config" / "anonymization-rules.yaml"
     validation_path = validation_path or root / "config" / "validation-rules.yaml"
     rules = load_rules(rules_path)
@@ -72,6 +75,8 @@ def render(cfg: Config, estate: Estate, root: Path, rules_path: Path | None = No
     overrides = {store: _meta_overrides(root, store) for store in by_store}
     for ds in sets:  # every plan first: a model's free text is scrubbed of its parents' names
         plans[ds.id] = anonymized.plan(ds, rules, overrides[ds.store].get(naming.anonymized(ds.store, ds.name), {}))
+    if warnings is not None:
+        warnings.extend(unique_risks(sets, plans))
     for store, store_sets in sorted(by_store.items()):
         files.update(_store_files(store, store_sets, plans, overrides[store], sets))
     validation = render_validation(vrules, sets)
