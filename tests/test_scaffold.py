@@ -78,16 +78,20 @@ def test_missing_and_orphaned_generated_files_are_stale(files, project_copy):
     assert not orphan.exists() and own.exists()
 
 
+def _override(project: Path, table: str, column: str, rule: str) -> None:
+    """A per-column override of an ids table, written into the anonymized layer's YAML as a user would."""
+    path = project / "dbt_project/intermediate/ids/_ids__intermediate.yml"
+    doc = yaml.safe_load(path.read_text())
+    model = next(m for m in doc["models"] if m["name"] == f"int_ids__{table}_anonymized")
+    next(c for c in model["columns"] if c["name"] == column)["meta"]["datamig"]["override"] = rule
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
 def test_meta_override_survives_regeneration(cfg, estate, project_copy):
     """A per-column override written into the anonymized layer's YAML is read back by render()."""
     from datamig.scaffold.run import render
 
-    path = project_copy / "dbt_project/intermediate/ids/_ids__intermediate.yml"
-    doc = yaml.safe_load(path.read_text())
-    model = next(m for m in doc["models"] if m["name"] == "int_ids__students_anonymized")
-    column = next(c for c in model["columns"] if c["name"] == "preferred_name")
-    column["meta"]["datamig"]["override"] = "last_name"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _override(project_copy, "students", "preferred_name", "last_name")
     out = render(cfg, estate, project_copy)
     sql = out["dbt_project/intermediate/ids/int_ids__students_anonymized.sql"]
     assert "anonymize('preferred_name', strategy='faker', provider='last_name'" in sql
@@ -621,12 +625,7 @@ def test_a_unique_column_replaced_by_a_rule_that_is_not_unique_is_named_at_scaff
 def test_datamig_scaffold_warns_of_a_unique_column_overridden_to_a_rule_that_is_not_unique(
         tiny_estate, project_copy):
     """The command, not just render(): the warning reaches the user, naming column and rule."""
-    path = project_copy / "dbt_project/intermediate/ids/_ids__intermediate.yml"
-    doc = yaml.safe_load(path.read_text())
-    model = next(m for m in doc["models"] if m["name"] == "int_ids__users_anonymized")
-    column = next(c for c in model["columns"] if c["name"] == "username")
-    column["meta"]["datamig"]["override"] = "first_name"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _override(project_copy, "users", "username", "first_name")
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "datamig"), "scaffold", "--check"], cwd=project_copy,
                           env={**os.environ, **tiny_estate["env"]}, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the override changes the users model: stale
