@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .quoting import holds_jinja
+
 _PLAIN = re.compile(r"[\w$]+")
-_JINJA = re.compile(r"\{[{%#]")
 
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot name a dataset's models and files, or None when it can."""
-    if _JINJA.search(name):
+    if holds_jinja(name):
         return "holds Jinja ('{{', '{%' or '{#'), which dbt would run in the models naming it"
     if not _PLAIN.fullmatch(name):
         return ("has a character dbt model and file names cannot carry (they take letters, digits, "

@@ -4,7 +4,11 @@ and any path or text one literal, in SQL and in the Jinja of the generated dbt m
 place, so every store is quoted the same way."""
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# what starts a Jinja expression, statement or comment: text dbt renders runs it
+_JINJA = re.compile(r"\{[{%#]")
 
 
 def sql_ident(name: str) -> str:
@@ -20,6 +24,11 @@ def cypher_ident(name: str) -> str:
 def sql_literal(text: str) -> str:
     """DuckDB and PostgreSQL (standard_conforming_strings): 'text'."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def holds_jinja(text: str) -> bool:
+    """Does `text` hold `{{`, `{%` or `{#` (what dbt would run in a model or YAML naming it)?"""
+    return bool(_JINJA.search(text))
 
 
 def jinja_literal(value: Any) -> str:

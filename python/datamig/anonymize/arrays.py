@@ -33,7 +33,7 @@ def null_string() -> pa.StringScalar:
     return pa.nulls(1, pa.string())[0]
 
 
-def valid_rows(arr: pa.Array) -> np.ndarray:
+def not_null_mask(arr: pa.Array) -> np.ndarray:
     """arr.is_valid().to_numpy(zero_copy_only=False): True where arr is not NULL."""
     if arr.null_count == 0:
         return np.ones(len(arr), dtype=bool)

@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrays import string_array, valid_rows
+from .arrays import not_null_mask, string_array
 from .fpe import PHONE_EXTENSION, PHONE_EXTENSION_SQL, DigitPermuter
 from .keyed import identity
 from .numbering import PHONE, leak_kind
@@ -164,7 +164,7 @@ def digit_numbers(values: Sequence[str | None] | pa.Array, last: int = 0) -> tup
     first, ends = before[rel[:-1]], before[rel[1:]]
     starts = np.maximum(first, ends - last) if last else first
     if arr.null_count:
-        starts = np.where(valid_rows(arr), starts, ends)
+        starts = np.where(not_null_mask(arr), starts, ends)
     lengths = ends - starts
     digits = data[is_digit] - np.uint64(ZERO)
     place = np.repeat(ends, ends - first) - 1 - np.arange(len(digits))  # power of ten of each digit

@@ -6,16 +6,12 @@ from __future__ import annotations
 import re
 
 from ..anonymize.rules import Planned
+from ..quoting import holds_jinja
 
 # dbt renders descriptions as Jinja: a comment holding `{{`, `{%` or `{#` broke every parse
-_JINJA = re.compile(r"\{[{%#]")
 # a raw block ends at `{% endraw`, `{%- endraw` and `{%+ endraw` alike (Jinja's lstrip modifier):
 # `{%+ endraw %}{{ env_var(...) }}{% raw %}` in a comment ran its Jinja at dbt's parse
 _ENDRAW = re.compile(r"\{%([-+]?\s*endraw)")
-
-
-def holds_jinja(text: str) -> bool:
-    return bool(_JINJA.search(text))
 
 
 def jinja_safe(text: str) -> str:

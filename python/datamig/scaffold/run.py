@@ -14,6 +14,7 @@ from ..analyze.neo4j_introspect import introspect_neo4j
 from ..anonymize.rules import load_rules
 from ..config import Config
 from ..errors import ConfigError
+from ..quoting import holds_jinja
 from ..config.env import graph_login
 from ..analyze.estate import check_table_names, introspect_estate
 from ..yaml_lines import load_data
@@ -104,7 +105,7 @@ def _refuse_jinja_names(sets: list[Dataset]) -> None:
     compiled SQL and in its errors (a comment's Jinja is kept as text, describe.jinja_safe)."""
     for ds in sets:
         for column in ds.columns:
-            if describe.holds_jinja(column):
+            if holds_jinja(column):
                 raise ConfigError(f"{ds.id}: column {column!r} holds Jinja ('{{{{', '{{%' or '{{#'), which dbt would "
                                   "run in the models naming it; rename it in PROD, or leave it out (exclude_tables, "
                                   "the graph walk)")
