@@ -12,7 +12,10 @@
     A key column that may be NULL (a unique key's) is compared wrapped in a one-element array,
     as arrays are equal when their NULL elements are, where `(a, b) in (...)` is NULL, not true,
     for a row whose b is NULL and left it out. The comparison stays an equality, so it is still
-    hash-joined; the columns that cannot be NULL are compared as they are (an index may serve). -#}
+    hash-joined; the columns that cannot be NULL are compared as they are (an index may serve).
+
+    An array key column's keys are recorded as a text[] of the arrays' texts (load/pg_sql.py
+    _key_arrays): read as its own type's array, unnest flattened them into elements. -#}
 
 {% macro datamig_cert_rows(table) -%}
 {%- if execute and not var('run_id', '') -%}
@@ -27,12 +30,20 @@
 {%- set arrays = [] -%}
 {%- set mine = [] -%}
 {%- set theirs = [] -%}
-{%- for column, type, nullable in key -%}
+{%- for column, type, nullable, is_array in key -%}
 {%- do quoted.append(datamig_quote(column)) -%}
 {%- set wrap = 'array[{}]' if nullable else '{}' -%}
+{%- set recorded = 'x.' ~ datamig_quote(column) -%}
+{%- if is_array and nullable -%}
+{#- array[] of an array is the array, one dimension up, and array[NULL::int[]] is '{}' as
+    array['{}'::int[]] is: whether it is NULL tells the two apart -#}
+{%- do mine.append('(t.' ~ datamig_quote(column) ~ ' is null)') -%}
+{%- do theirs.append('(' ~ recorded ~ ' is null)') -%}
+{%- endif -%}
 {%- do mine.append(wrap.format('t.' ~ datamig_quote(column))) -%}
-{%- do theirs.append(wrap.format('x.' ~ datamig_quote(column))) -%}
-{%- do arrays.append("(k.key ->> '" ~ (column | replace("'", "''")) ~ "')::" ~ type ~ "[]") -%}
+{%- do theirs.append(wrap.format(recorded ~ '::' ~ type if is_array else recorded)) -%}
+{%- set chunk_type = 'text' if is_array else type -%}
+{%- do arrays.append("(k.key ->> '" ~ (column | replace("'", "''")) ~ "')::" ~ chunk_type ~ "[]") -%}
 {%- endfor -%}
 {#- no key recorded (where false): the run loaded none of the table's rows -#}
 select t.*
@@ -50,12 +61,13 @@ where ({{ mine | join(', ') }}) in (
 {%- endmacro %}
 
 
-{#- [(column, CERT type, may be NULL)] of the key the run recorded the table's rows by (the
+{#- [(column, CERT type, may be NULL, is an array)] of the key the run recorded the table's rows by (the
     loader's choice, made on CERT's constraints), in a fixed order. One catalog query a model,
     compiled once per dbt invocation. -#}
 {% macro datamig_run_key(table, run_id, qualified) -%}
 {%- set found = run_query(
-    "select k.col, format_type(a.atttypid, a.atttypmod), not a.attnotnull"
+    "select k.col, format_type(a.atttypid, a.atttypmod), not a.attnotnull,"
+    ~ " (select ty.typcategory = 'A' from pg_type as ty where ty.oid = a.atttypid)"
     ~ " from (select distinct jsonb_object_keys(key) as col from datamig.run_keys"
     ~ " where run_id = '" ~ run_id ~ "' and table_name = '" ~ qualified ~ "') as k"
     ~ " left join pg_attribute as a on a.attrelid = to_regclass(format('%I.%I', '"
@@ -67,7 +79,7 @@ where ({{ mine | join(', ') }}) in (
 {{ exceptions.raise_compiler_error("CERT table " ~ target.schema ~ "." ~ table ~ " has no column " ~ row[0]
    ~ ", which run " ~ var('run_id') ~ " recorded its rows by: CERT's schema changed since the load") }}
 {%- endif -%}
-{%- do key.append((row[0], row[1], row[2])) -%}
+{%- do key.append((row[0], row[1], row[2], row[3])) -%}
 {%- endfor -%}
 {{ return(key) }}
 {%- endmacro %}

@@ -85,6 +85,20 @@ def test_a_model_keyed_otherwise_than_the_load_still_selects_the_runs_rows(cert,
     assert sorted(rows) == [(1, "x", "one"), (3, "z", "three")]
 
 
+def test_an_array_key_selects_the_runs_arrays_and_not_a_null_for_an_empty_one(cert, tmp_path):
+    """The loader records an array key column as a text[] of the arrays' texts. Read as the
+    column's own array type, unnest flattened the arrays into elements; and array[] (the NULL
+    safe comparison) of a NULL array is '{}', as of an empty one."""
+    with psycopg.connect(cert.url("cert"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE tagged (tags text[] UNIQUE, label text)")
+        conn.execute("""INSERT INTO tagged VALUES ('{}', 'empty'), (NULL, 'null'), ('{a,"b,c"}', 'a-bc'),
+                                                  ('{a}', 'a'), ('{b,c}', 'bc')""")
+        conn.execute("INSERT INTO datamig.run_keys VALUES (%s, 'public.tagged', %s)",
+                     (RUN, json.dumps({"tags": '{"{}","{a,\\"b,c\\"}","{a}"}'})))
+    rows = _cert_rows(cert, tmp_path, "{{ datamig_cert_rows('tagged') }}")
+    assert sorted(row[1] for row in rows) == ["a", "a-bc", "empty"]
+
+
 def test_a_table_the_run_recorded_no_key_of_selects_no_row(cert, tmp_path):
     with psycopg.connect(cert.url("cert"), autocommit=True) as conn:
         conn.execute("CREATE TABLE untouched (id int PRIMARY KEY)")

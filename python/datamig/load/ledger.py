@@ -9,8 +9,9 @@ them commit (or vanish) together:
   datamig.ledger  what a run did, per table ("schema.table"):
                   op 'insert': key = {"<pk col>": "<PostgreSQL array literal>", ...}: up to 10,000
                                inserted keys per entry, one array per key column (e.g.
-                               {"id": "{10,11}"}), aligned by position for a composite key;
-                  op 'update': key = {"<pk col>": v, ...}, before = the whole CERT row as it was
+                               {"id": "{10,11}"}), aligned by position for a composite key; an
+                               array key column's as a text[] of the arrays' texts ("{\"{1,2}\"}");
+                  op 'update': key = {"<pk col>": v, ...} (an array as its text), before = the whole CERT row as it was
                                before the run (to_jsonb; json columns as their exact text).
   datamig.run_keys every key the run loaded per table (inserted, updated or left unchanged by
                   a merge), chunked like the insert entries: key = {"<pk col>": "<array

@@ -127,8 +127,20 @@ def differs(t: TableLoad, cols: list[str] | None = None, left: str = "t", right:
     return sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(lhs, rhs)
 
 
+def _is_array(t: TableLoad, col: str) -> bool:
+    """An array (or a domain over one) in the key: recorded as its text (see _key_arrays)."""
+    return t.base(col).endswith("[]")
+
+
+def _key_value(t: TableLoad, alias: str, col: str) -> sql.Composable:
+    """A key column as the ledger records it: an array as its text, which its type reads back
+    (to_jsonb made it a JSON array, '[1, 2]', which the cast back to int[] refused)."""
+    expr = _ident(alias, col)
+    return sql.SQL("{}::text").format(expr) if _is_array(t, col) else expr
+
+
 def key_json(t: TableLoad, alias: str) -> sql.Composable:
-    parts = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(k), _ident(alias, k)) for k in t.key)
+    parts = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(k), _key_value(t, alias, k)) for k in t.key)
     return sql.SQL("jsonb_build_object({})").format(parts)
 
 
@@ -240,7 +252,10 @@ def ledger_inserts(t: TableLoad, all_new: bool) -> sql.Composable:
 
 
 def _key_arrays(t: TableLoad) -> sql.Composable:
-    return sql.SQL(", ").join(sql.SQL("{}, array_agg({})::text").format(sql.Literal(k), _ident("s", k))
+    """One array literal per key column. An array column's keys are aggregated as their texts
+    (a text[]): array_agg of arrays builds one more dimension, refuses arrays of unequal
+    lengths, and unnest flattens it into elements, so the keys were never found again."""
+    return sql.SQL(", ").join(sql.SQL("{}, array_agg({})::text").format(sql.Literal(k), _key_value(t, "s", k))
                               for k in t.key)
 
 
@@ -378,14 +393,22 @@ def ledger_keys(t: TableLoad, op: str, run_filter: sql.Composable) -> sql.Compos
 def _chunked_keys(t: TableLoad, relation: str, where: sql.Composable) -> sql.Composable:
     """Typed key rows (run, key columns...) of `relation`'s columnar key chunks for table
     %(table)s (ledger insert entries, run_keys): unnest(a, b, ...) zips each chunk's arrays
-    back into key tuples, already typed."""
-    casts = [sql.SQL(t.pg_types[k]) for k in t.key]
-    arrays = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{}[]").format(sql.Literal(k), ty) for k, ty in zip(t.key, casts))
+    back into key tuples, already typed (an array column's after the unnest: its chunk is a
+    text[] of the arrays' texts, see _key_arrays)."""
+    arrays = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{}[]").format(
+        sql.Literal(k), sql.SQL("text" if _is_array(t, k) else t.pg_types[k])) for k in t.key)
     names = sql.SQL(", ").join(sql.Identifier(k) for k in t.key)
-    cols = sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(k)) for k in t.key)
+    cols = sql.SQL(", ").join(_unnested(t, k) for k in t.key)
     return sql.SQL("SELECT l.run_id AS {}, {} FROM {} l CROSS JOIN LATERAL unnest({}) AS x({}) "
                    "WHERE l.table_name = %(table)s AND {}").format(
         _run_col(t), cols, sql.SQL(relation), arrays, names, where)
+
+
+def _unnested(t: TableLoad, col: str) -> sql.Composable:
+    expr = sql.SQL("x.{}").format(sql.Identifier(col))
+    if not _is_array(t, col):
+        return expr
+    return sql.SQL("{}::{} AS {}").format(expr, sql.SQL(t.pg_types[col]), sql.Identifier(col))
 
 
 def run_is(param: str = "run") -> sql.Composable:

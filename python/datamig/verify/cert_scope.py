@@ -34,10 +34,13 @@ def column_types(conn: psycopg.Connection, schema: str, table: str) -> dict[str,
 
 
 def scoped(schema: str, table: str, key: Sequence[str], types: dict[str, str], run_id: str) -> sql.Composable:
-    """A subquery: the CERT table's rows whose key the run recorded."""
+    """A subquery: the CERT table's rows whose key the run recorded. Each chunk is read as a
+    text[] and each element cast to the column's type: an array column's chunk is a text[] of
+    the arrays' texts (load/pg_sql.py _key_arrays), which its own type's array unnest flattened
+    into elements; any other column's elements read the same either way."""
     t_cols = sql.SQL(", ").join(sql.Identifier("t", k) for k in key)
-    x_cols = sql.SQL(", ").join(sql.Identifier("x", k) for k in key)
-    arrays = sql.SQL(", ").join(sql.SQL("(k.key ->> {})::{}[]").format(sql.Literal(k), sql.SQL(types[k])) for k in key)
+    x_cols = sql.SQL(", ").join(sql.SQL("{}::{}").format(sql.Identifier("x", k), sql.SQL(types[k])) for k in key)
+    arrays = sql.SQL(", ").join(sql.SQL("(k.key ->> {})::text[]").format(sql.Literal(k)) for k in key)
     names = sql.SQL(", ").join(sql.Identifier(k) for k in key)
     return sql.SQL(
         "(SELECT t.* FROM {rel} AS t WHERE ({t_cols}) IN (SELECT {x_cols} FROM datamig.run_keys AS k "
