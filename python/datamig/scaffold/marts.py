@@ -28,7 +28,9 @@ def final_sql(ds: Dataset) -> str:
     if ds.kind == "table":
         # the key comes from what the run recorded (macros/cert.sql); a Jinja string: a quote in
         # the table's name ended the literal
-        cert = (f"{{{{ config(materialized='ephemeral') }}}}\n\n"
+        alias = naming.cert_alias(ds.final_model)
+        alias = f", alias='{alias}'" if alias else ""
+        cert = (f"{{{{ config(materialized='ephemeral'{alias}) }}}}\n\n"
                 f"{{{{ datamig_cert_rows({jinja_literal(ds.name)}) }}}}\n")
     else:
         cert = "{{ config(enabled=false) }}\n\nselect 1 as not_in_postgres\n"

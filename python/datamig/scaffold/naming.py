@@ -9,6 +9,8 @@ import re
 from ..quoting import sql_ident
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
+_CTE_PREFIX = "__dbt__cte__"  # dbt's, before an ephemeral model's identifier (its alias, else its name)
+_PG_IDENTIFIER = 63  # bytes: PostgreSQL cuts a longer name there, dbt-postgres refuses one longer in characters
 
 
 def graph_table(kind: str, name: str) -> str:
@@ -47,3 +49,17 @@ def column_in_test_name(column: str) -> str:
     if safe == column:
         return column
     return f"{safe}_{hashlib.sha256(column.encode()).hexdigest()[:8]}"
+
+
+def cert_alias(model: str) -> str | None:
+    """The alias of a final model on CERT, where it is ephemeral and so a CTE named
+    `__dbt__cte__<alias>`, when its own name makes that longer than PostgreSQL takes: dbt-postgres
+    refused it ("Relation name ... is longer than 63 characters") and each of the table's CERT
+    tests errored, and two names cut at 63 bytes would be one. Its start made ASCII, cut to fit,
+    then a hash of the whole name, so two long names sharing their start stay two. None: the
+    name fits."""
+    if len((_CTE_PREFIX + model).encode()) <= _PG_IDENTIFIER:
+        return None
+    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
+    room = _PG_IDENTIFIER - len(_CTE_PREFIX) - len(digest) - 1
+    return f"{_NAME_UNSAFE.sub('_', model)[:room]}_{digest}"

@@ -1,0 +1,89 @@
+"""Two tables whose long names share their start, one referencing the other, through every phase:
+analyze, scaffold, extract, dbt build, load and validate-migration. On CERT (dbt-postgres) a
+final model is an ephemeral model, injected into each test as the CTE `__dbt__cte__<model>`,
+and PostgreSQL cuts an identifier at 63 bytes: the relationship test naming both models named
+two CTEs alike. A PROD and a CERT database of their own on a throwaway PostgreSQL 15 cluster,
+a project folder of its own."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+import _pg_cluster
+from datamig.analyze.run import analyze
+from datamig.config import load_config
+from datamig.extract.run import extract
+from datamig.load import load_run
+from datamig.scaffold.run import live_estate, render, write
+from datamig.transform.run import transform
+from datamig.verify.run import validate_migration
+from test_load_support import start_cluster
+from test_odd_column_names import _project
+
+SALT = "test-salt-0123456789"
+RUN_ID = "mig-20260101-000000-d1"
+# each with `__dbt__cte__ids__` (17 bytes) before it longer than 63 bytes, the two names alike in
+# their first 63: ASCII, longer than 63 characters (dbt-postgres refused the name), and of two
+# bytes a character, no longer than 63 characters (PostgreSQL cut the names to one)
+PREFIXES = ["attendance_history_of_students_across_all_terms_", "é" * 24 + "_"]
+
+
+def _tables(prefix: str) -> tuple[str, str, str, str]:
+    parent, child = prefix + "parent", prefix + "children"
+    ddl = f"""
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE {parent} (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id));
+        CREATE TABLE {child} (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES {parent} (id));
+    """
+    rows = f"""
+        INSERT INTO districts VALUES (1), (2);
+        INSERT INTO {parent} VALUES (10, 1), (11, 1), (20, 2);
+        INSERT INTO {child} VALUES (100, 10), (101, 11), (200, 20);
+    """
+    return parent, child, ddl, rows
+
+
+@pytest.fixture(scope="module")
+def pg():
+    cluster = start_cluster()  # prepared transactions on: the load commits with them
+    try:
+        yield cluster
+    finally:
+        _pg_cluster.stop(cluster)
+
+
+def _database(pg, dbname: str, sql: str) -> str:
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {dbname}")
+    with psycopg.connect(pg.url(dbname), autocommit=True) as conn:
+        conn.execute(sql)
+    return pg.url(dbname)
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_tables_sharing_a_long_prefix_are_tested_on_cert(pg, tmp_path, prefix):
+    parent, child, ddl, rows = _tables(prefix)
+    n = PREFIXES.index(prefix)
+    env = {"PROD_IDS_URL": _database(pg, f"longprod{n}", ddl + rows),
+           "CERT_IDS_URL": _database(pg, f"longcert{n}", ddl), "DATAMIG_SALT": SALT}
+    cfg = load_config(_project(tmp_path, []))
+    analyze(cfg, env, tmp_path / "analysis")
+    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
+    extract(cfg, env, 1, run_id=RUN_ID)
+    assert transform(cfg, env, RUN_ID, 1, root=tmp_path)["status"] == "PASSED"
+    load_run(cfg, env, tmp_path / "runs" / RUN_ID)
+    report = validate_migration(cfg, env, RUN_ID, root=tmp_path)
+    assert report["issues"] == [] and report["status"] == "VALID"
+    assert _relationship_tests(report) == {f"ids__{parent}": "pass", f"ids__{child}": "pass"}
+    with psycopg.connect(env["CERT_IDS_URL"]) as conn:
+        # a child made to point at a parent the run did not load: the test still reads both models
+        conn.execute(f"INSERT INTO {parent} VALUES (99, 1)")
+        conn.execute(f"UPDATE {child} SET parent_id = 99 WHERE id = 100")
+    report = validate_migration(cfg, env, RUN_ID, root=tmp_path)
+    assert _relationship_tests(report) == {f"ids__{parent}": "pass", f"ids__{child}": "fail"}
+
+
+def _relationship_tests(report: dict) -> dict[str, str]:
+    """model -> the status of its CERT relationship test."""
+    return {t["model"]: t["status"] for store in report["dbt_tests"]["stores"] for t in store["tests"]
+            if t["type"] == "datamig_relationship"}
