@@ -147,8 +147,12 @@ class StoreLoad:
     def _check_keys(self, t: TableLoad) -> None:
         nulls, dups = self.source.key_problems(t.parquet, t.key)
         if nulls:
-            raise MigrationFailed(f"store {self.name}: table {t.name}: {nulls} final rows have a NULL key "
-                                  f"({', '.join(t.key)})")
+            # said why: the key is CERT's (a unique key of nullable columns, PROD's key aside), and
+            # the line alone left the user to guess what to change
+            raise MigrationFailed(f"store {self.name}: table {t.name}: {nulls} final rows have a NULL in CERT's key "
+                                  f"of the table ({', '.join(t.key)}), by which the load matches, records and undoes "
+                                  f"rows, and a NULL matches no row; give the table in CERT a primary key or a unique "
+                                  f"key of NOT NULL columns")
         if dups:
             raise MigrationFailed(f"store {self.name}: table {t.name}: the final repeats keys {', '.join(dups)}")
 
