@@ -26,6 +26,7 @@ class Dataset:
     ends: list[tuple[str, str]] = field(default_factory=list)  # relationship: (start_label, end_label) pairs
     comment: str = ""          # PROD's COMMENT ON TABLE
     column_comments: dict[str, str] = field(default_factory=dict)  # PROD's COMMENT ON COLUMN, where set
+    key_declared: bool = True  # False: a table with no primary or unique key, keyed by all its columns
 
     def is_key(self, columns: tuple[str, ...]) -> bool:
         """Do these columns identify one row (the key or a unique key, in any order)?"""
@@ -47,7 +48,7 @@ def datasets(cfg: Config, estate: Estate) -> list[Dataset]:
         out.append(Dataset(
             store=table.store, name=table.name, parquet=f"{table.store}/{table.name}.parquet",
             columns={c.name: c.data_type for c in table.columns},
-            key=_key(table), foreign_keys=fks,
+            key=_key(table), key_declared=bool(table.row_key()), foreign_keys=fks,
             unique_keys=[tuple(u) for u in table.unique_keys if tuple(u) != _key(table)],
             nulls_not_distinct=[tuple(u) for u in table.nulls_not_distinct],
             description=cfg.stores[table.store].description, comment=table.comment,
