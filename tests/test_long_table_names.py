@@ -87,3 +87,30 @@ def _relationship_tests(report: dict) -> dict[str, str]:
     """model -> the status of its CERT relationship test."""
     return {t["model"]: t["status"] for store in report["dbt_tests"]["stores"] for t in store["tests"]
             if t["type"] == "datamig_relationship"}
+
+
+def test_a_foreign_key_of_long_names_is_tested(pg, tmp_path):
+    """Its test's name (fk_<store>__<table>__<columns>) of a long table and four long columns was
+    longer than a file name holds: dbt could not write the test's SQL ("File name too long"), the
+    test errored and the transform failed."""
+    columns = [f"c{i}_" + "x" * 57 for i in range(4)]
+    parent, child, listed = "p" * 63, "c" * 63, ", ".join(columns)
+    typed = ", ".join(f"{c} int NOT NULL" for c in columns)
+    ddl = f"""
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE {parent} ({typed}, district_id int NOT NULL REFERENCES districts (id), PRIMARY KEY ({listed}));
+        CREATE TABLE {child} (id int PRIMARY KEY, {typed}, FOREIGN KEY ({listed}) REFERENCES {parent} ({listed}));
+    """
+    rows = f"INSERT INTO districts VALUES (1); INSERT INTO {parent} VALUES (1, 2, 3, 4, 1); " \
+           f"INSERT INTO {child} VALUES (10, 1, 2, 3, 4);"
+    env = {"PROD_IDS_URL": _database(pg, "longfkprod", ddl + rows), "CERT_IDS_URL": _database(pg, "longfkcert", ddl),
+           "DATAMIG_SALT": SALT}
+    cfg = load_config(_project(tmp_path, []))
+    analyze(cfg, env, tmp_path / "analysis")
+    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
+    extract(cfg, env, 1, run_id=RUN_ID)
+    assert transform(cfg, env, RUN_ID, 1, root=tmp_path)["status"] == "PASSED"
+    load_run(cfg, env, tmp_path / "runs" / RUN_ID)
+    report = validate_migration(cfg, env, RUN_ID, root=tmp_path)
+    assert report["status"] == "VALID"
+    assert _relationship_tests(report) == {f"ids__{parent}": "pass", f"ids__{child}": "pass"}

@@ -118,7 +118,7 @@ def fk_tests(ds: Dataset, by_id: dict[str, Dataset]) -> list:
         if rows:
             arguments["row_filter"] = describe.jinja_safe(rows)
         tests.append({"datamig_relationship": {
-            "name": name, "arguments": arguments,
+            "name": naming.test_name(name), "arguments": arguments,
             "config": {"severity": "error", "meta": {"rule": "fk_integrity", "declared": fk.declared}}}})
     return tests
 

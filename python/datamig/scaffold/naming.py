@@ -10,6 +10,7 @@ from ..quoting import sql_ident
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 _CTE_PREFIX = "__dbt__cte__"  # dbt's, before an ephemeral model's identifier (its alias, else its name)
+_TEST_NAME = 200  # bytes: dbt writes each test's SQL to `<name>.sql`, and a file name holds 255
 _PG_IDENTIFIER = 63  # bytes: PostgreSQL cuts a longer name there, dbt-postgres refuses one longer in characters
 
 
@@ -63,3 +64,15 @@ def cert_alias(model: str) -> str | None:
     digest = hashlib.sha256(model.encode()).hexdigest()[:8]
     room = _PG_IDENTIFIER - len(_CTE_PREFIX) - len(digest) - 1
     return f"{_NAME_UNSAFE.sub('_', model)[:room]}_{digest}"
+
+
+def test_name(name: str) -> str:
+    """A test name datamig gives (an FK's, a validation rule's), cut to _TEST_NAME bytes when longer
+    and ended by a hash of the whole, so two long names sharing their start stay two: a name of
+    long table and column names made dbt's file of the test's SQL "File name too long", and the
+    test errored the transform."""
+    if len(name.encode()) <= _TEST_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    start = name.encode()[:_TEST_NAME - len(digest) - 1].decode(errors="ignore")
+    return f"{start}_{digest}"

@@ -271,7 +271,7 @@ class Renderer:
 
     def add(self, rule: dict, ds: Dataset, test: str, args: dict, column: str | None = None) -> None:
         named = f"__{naming.column_in_test_name(column)}" if column else ""
-        entry = {test: {"name": f"{rule['name']}__{ds.store}__{ds.name}{named}",
+        entry = {test: {"name": naming.test_name(f"{rule['name']}__{ds.store}__{ds.name}{named}"),
                         "arguments": args,
                         "config": {"severity": rule["severity"], "meta": {"rule": rule["name"]}}}}
         if column is None:
