@@ -693,6 +693,8 @@ def _add_table(run: Path, table_id: str) -> None:
     manifest["tables"][table_id] = {"store": store, "table": table, "rows": 0, "path": f"{store}/{table}.parquet",
                                     "columns": [{"name": "id", "pg_type": "bigint", "type": "BIGINT", "nullable": False}]}
     path.write_text(json.dumps(manifest))
+    # and its file, as an extract writes it (a file the manifest lists and the run lacks is named first)
+    pq.write_table(pa.table({"id": pa.array([], pa.int64())}), run / "extract" / store / f"{table}.parquet")
 
 
 def _add_node_property(run: Path, label: str, prop: str) -> None:

@@ -30,6 +30,31 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
+def check_files(extract_dir: Path, manifest: dict) -> None:
+    """Every Parquet file the manifest lists is there and is Parquet; DatamigError naming the
+    first that is not. A file deleted by hand made dbt fail its models, read as a FAILED
+    validation after final/ was written; one that was not Parquet was pyarrow's traceback."""
+    import pyarrow.parquet as pq  # here: the manifest's other readers need no pyarrow
+
+    for relative in _listed_files(manifest):
+        path = extract_dir / relative
+        if not path.is_file():
+            raise DatamigError(f"{path} is missing from the run's extract; extract the district again")
+        try:
+            pq.read_metadata(path)
+        except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+            raise DatamigError(f"{path} is not a Parquet file (damaged since the extract); "
+                               "extract the district again") from None
+
+
+def _listed_files(manifest: dict) -> list[str]:
+    entries = list(manifest["tables"].values())
+    graph = manifest.get("graph") or {}
+    for kind in ("nodes", "relationships"):
+        entries += (graph.get(kind) or {}).values()
+    return [entry["path"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("path"), str)]
+
+
 def _shape_problem(manifest: dict) -> str | None:
     district = manifest.get("district")
     if not isinstance(district, int) or isinstance(district, bool):
