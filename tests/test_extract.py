@@ -786,13 +786,28 @@ def test_a_district_beyond_bigint_is_a_usage_error(tiny_estate, tmp_path, comman
     _assert_nothing_written(out_dir)
 
 
-def test_a_district_key_the_root_table_lacks_is_one_line_naming_the_setting(tiny_estate, tmp_path):
+def _select(tmp_path, cfg_path, env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DATAMIG), "--config", str(cfg_path), "select-districts", "--out-dir",
+                           str(tmp_path / "runs" / "manifests")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("command", [_run_cli, _migrate, _select], ids=["extract", "migrate", "select"])
+@pytest.mark.parametrize("edit, named", [
+    (lambda raw: raw["district"].update(key="idd"), "district.key: ids.districts has no column 'idd'"),
+    (lambda raw: raw["district"].update(table="distrcts"), "district.table: no table 'ids.distrcts' in PROD"),
+    (lambda raw: raw["exclude_tables"].append("ids.districts"), "district.table: ids.districts is in exclude_tables"),
+], ids=["key", "table", "excluded"])
+def test_a_district_root_prod_lacks_is_one_line_naming_the_setting(tiny_estate, tmp_path, command, edit, named):
+    """A district key the root table lacks was a KeyError traceback in extract (exit 1, a failed
+    run left behind) and psycopg's in select-districts; a misspelt root table was psycopg's there
+    too. Every command now names the setting and its line, before anything is written."""
     out_dir = tmp_path / "runs"
-    cfg_path = _config_copy(tmp_path, out_dir, lambda raw: raw["district"].update(key="idd"))
-    result = _migrate(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "42")
+    cfg_path = _config_copy(tmp_path, out_dir, edit)
+    result = command(tmp_path, cfg_path, _cli_env(tiny_estate["env"]), "--district", "42")
     assert result.returncode == 2, result.stderr
     line = _one_line(result.stderr)
-    assert "district: ids.districts.idd" in line and "idd" in line and "Traceback" not in line
+    assert line.startswith(f"error: {cfg_path}:") and named in line and "Traceback" not in line, line
     _assert_nothing_written(out_dir)
 
 

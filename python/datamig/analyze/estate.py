@@ -63,6 +63,7 @@ def check_config_names(cfg: Config, tables: Mapping[str, Table], fks: list[Forei
     """The tables and foreign keys the config names exist (its schema checks only their stores):
     a misspelt `down_exclude` was ignored in silence and pulled other districts' rows into the
     slice; a misspelt exclusion or lookup table was ignored too. One ConfigError `file:LINE`."""
+    check_district_root(cfg, tables)
     labels = {fk_label(fk) for fk in fks}
     traversal = cfg.raw.get("traversal") or {}
     for section in ("down_include", "down_exclude"):
@@ -80,6 +81,19 @@ def check_config_names(cfg: Config, tables: Mapping[str, Table], fks: list[Forei
     for table in cfg.reference_tables:
         if table not in tables and table not in cfg.exclude_tables:
             raise cfg.error_at(["reference_tables", "tables", table], f"no table {table!r}")
+
+
+def check_district_root(cfg: Config, tables: Mapping[str, Table]) -> None:
+    """`district.table` is a kept table of PROD and `district.key` one of its columns: a misspelt
+    key was a KeyError traceback in the extract (after its run folder was made), and either was
+    psycopg's traceback in select-districts."""
+    root = cfg.district
+    if root.table_id not in tables:
+        excluded = root.table_id in cfg.exclude_tables
+        raise cfg.error_at(["district", "table"], f"{root.table_id} is in exclude_tables" if excluded
+                           else f"no table {root.table_id!r} in PROD")
+    if root.key not in {c.name for c in tables[root.table_id].columns}:
+        raise cfg.error_at(["district", "key"], f"{root.table_id} has no column {root.key!r}")
 
 
 def check_table_names(tables: Mapping[str, Table]) -> None:

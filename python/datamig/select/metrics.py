@@ -16,7 +16,7 @@ from ..config import Config
 from ..extract.closure import Closure
 from ..extract.pg_snapshot import snapshot
 from ..config.env import postgres_setting
-from ..analyze.estate import introspect_estate
+from ..analyze.estate import check_district_root, introspect_estate
 from ..extract.workspace import Workspace, q, rel
 from ..pg_address import cannot_connect
 from .scoring import DistrictMetrics
@@ -83,6 +83,7 @@ def _completeness(ws: Workspace, tables: dict[str, Table], required: dict[str, l
 def check_selection_names(cfg: Config, tables: dict[str, Table]) -> None:
     """The tables and columns `selection:` names are PROD's: a misspelt one was skipped in silence
     (its count 0, its column not scored), or, in required_fields, DuckDB's Binder Error traceback."""
+    check_district_root(cfg, tables)
     sel = cfg.selection
 
     def columns(table_id: str) -> set[str]:
