@@ -291,10 +291,14 @@ def test_resume_without_a_salt_leaves_the_run_state_alone(work):
     ("IDS", f"postgresql://datamig:{URL_PASSWORD}@127.0.0.1:1/ids"),
     ("IDS", "host=localhost port=1 dbname=ids user=writer password=pw-Planted-99"),
     ("SP", "neo4j://localhost:1"),
-])
+    # the driver ignores a Neo4j URL's path: this is PROD's server (it passed as another place)
+    ("SP", "bolt://127.0.0.1:1/cert"),
+], ids=["url", "key-value", "neo4j", "neo4j-path"])
 def test_a_cert_setting_that_names_prod_is_refused_before_anything_is_written(work, store, url):
     """A review pointed CERT_IDS_URL at PROD: preflight passed (PROD's schema fits itself) and
-    the load tried to write its ledger into production; only the read-only role stopped it."""
+    the load tried to write its ledger into production; only the read-only role stopped it.
+    CERT_SP_URL=bolt://<PROD's host:port>/cert (a path read as a database, as in PostgreSQL's
+    URLs) passed the check, and the load went on to PROD's graph: the driver ignores the path."""
     named = (f"store {store.lower()}", f"CERT_{store}_URL", "points at PROD", "127.0.0.1:1")
     run = _run(work, MANIFEST)
     before = _files(work / "runs")

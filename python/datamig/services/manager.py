@@ -236,7 +236,7 @@ def _neo4j_reachable(store: str, target: str, url: str, url_var: str, user: str,
 
 
 def _address(url: str, kind: str) -> str:
-    """host:port/database, never the rest: a PostgreSQL setting may be a URL or libpq's
+    """host:port/database (Neo4j: host:port), never the rest: a PostgreSQL setting may be a URL or libpq's
     `host=... password=...` form, which urlsplit would return whole, password included."""
     if kind == "postgres":
         db = pg_address.conninfo(url).get("dbname")
@@ -246,9 +246,9 @@ def _address(url: str, kind: str) -> str:
         host, port = parts.hostname, parts.port
     except ValueError:  # a port that is no number, a malformed IPv6 host
         return "(unreadable address)"
-    path = parts.path.lstrip("/")
-    # the driver's defaults, as neo4j_address names them: a URL without its port read 127.0.0.1:None
-    return f"{host or 'localhost'}:{port or 7687}" + (f"/{path}" if path else "")
+    # the driver's defaults, as neo4j_address names them: a URL without its port read 127.0.0.1:None.
+    # No path: the driver ignores it, so bolt://prod:7687/cert is PROD's server (check_cert_apart).
+    return f"{host or 'localhost'}:{port or 7687}"
 
 
 def _pg_reachable(url: str) -> tuple[bool, str]:
