@@ -194,8 +194,11 @@ def test_a_http_neo4j_url_is_refused_by_status_extract_and_analyze_alike(work):
     with pytest.raises(ConfigError, match="store sp has the scheme 'http://'"):
         open_driver(cfg.stores["sp"], "http://127.0.0.1:1", "neo4j", NEO_PASSWORD)
     with pytest.raises(ConnectionFailed) as err:
-        extract_subgraph(f"bolt://neo4j:{URL_PASSWORD}@127.0.0.1:1", "neo4j", NEO_PASSWORD, cfg.graph, 42)
+        extract_subgraph("bolt://127.0.0.1:1", "neo4j", NEO_PASSWORD, cfg.graph, 42)
     assert str(err.value) == "store sp: cannot connect to Neo4j at 127.0.0.1:1"
+    with pytest.raises(ConfigError) as err:  # a URL holding a password is refused before any driver
+        extract_subgraph(f"bolt://neo4j:{URL_PASSWORD}@127.0.0.1:1", "neo4j", NEO_PASSWORD, cfg.graph, 42)
+    assert str(err.value).startswith("store sp holds a user name or password") and URL_PASSWORD not in str(err.value)
 
 
 @pytest.mark.parametrize("port", ["99999", "0", "abc"])
@@ -210,6 +213,28 @@ def test_a_neo4j_url_whose_port_is_no_port_is_one_line_naming_it(work, port):
     proc = _cli(work, "services", "status", PROD_SP_URL=url)
     assert proc.returncode == 1 and proc.stderr == "", proc.stderr
     assert f"PROD_SP_URL has the port '{port}'" in proc.stdout and NEO_PASSWORD not in proc.stdout
+    assert not (work / "runs").exists()
+
+
+@pytest.mark.parametrize("url, problem", [
+    (f"neo4j:{NEO_PASSWORD}@127.0.0.1:1", "PROD_SP_URL has no host: a Neo4j URL reads neo4j://host:port"),
+    (f"bolt://neo4j:{NEO_PASSWORD}@127.0.0.1:1",
+     "PROD_SP_URL holds a user name or password, which the driver refuses: give them in PROD_SP_USER and "
+     "PROD_SP_PASSWORD"),
+    ("bolt://[::1:1", "PROD_SP_URL is not a URL: its host part cannot be read"),
+], ids=["no-slashes", "user-and-password", "unclosed-bracket"])
+def test_a_neo4j_url_the_driver_cannot_use_is_one_line_naming_what_is_wrong(work, url, problem):
+    """neo4j:pw@host:port (the // left out) was 'cannot connect to Neo4j at localhost:7687', and
+    services status showed the password as the address's database; a user and password in the URL
+    were the driver's 'URI userinfo is not supported', and to status 'no Bolt answer'; an unclosed
+    IPv6 bracket read 'has no scheme'."""
+    proc = _cli(work, "extract", "--district", "42", PROD_SP_URL=url, PROD_IDS_URL=None)
+    _one_error_line(proc, "store sp " + problem.removeprefix("PROD_SP_URL ").split(":")[0])  # no variable known
+    proc = _cli(work, "migrate", "--district", "42", "--yes", PROD_SP_URL=url)
+    _one_error_line(proc, f"store sp (PROD): {problem}")
+    proc = _cli(work, "services", "status", PROD_SP_URL=url)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    assert problem in " ".join(proc.stdout.split()) and NEO_PASSWORD not in proc.stdout, proc.stdout
     assert not (work / "runs").exists()
 
 

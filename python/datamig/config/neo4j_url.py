@@ -18,12 +18,13 @@ logging.getLogger("neo4j").addHandler(logging.NullHandler())
 
 
 def check_neo4j_url(store: str, url: str, variable: str | None = None) -> str:
-    """`url`, or a one-line ConfigError naming the store (and the variable) and the scheme."""
-    try:
-        scheme = urlsplit(url.strip()).scheme.lower()
-    except ValueError:
-        scheme = ""
+    """`url`, or a one-line ConfigError naming the store (and the variable) and what is wrong."""
     where = f"store {store}" + (f": {variable}" if variable else "")
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unclosed IPv6 bracket; some of urlsplit's messages quote the user:password
+        raise ConfigError(f"{where} is not a URL: its host part cannot be read") from None
+    scheme = parts.scheme.lower()
     if scheme not in NEO4J_SCHEMES:
         what = f"has the scheme {scheme + '://'!r}" if scheme else "has no scheme"
         raise ConfigError(f"{where} {what}; a Neo4j URL starts with "
@@ -31,7 +32,21 @@ def check_neo4j_url(store: str, url: str, variable: str | None = None) -> str:
     if _port_unreadable(url):  # the driver took :99999 as port 34463 and named that one
         port = urlsplit(url.strip()).netloc.rpartition("@")[2].rpartition(":")[2]  # never the user:password
         raise ConfigError(f"{where} has the port {port!r}: a port is a number from 1 to 65535")
+    # neo4j:pw@host:port (no //) has no host: the driver tried localhost:7687, and its path read as
+    # a database showed the password; the driver refuses a user or password in the URL itself
+    if "@" in parts.netloc:
+        raise ConfigError(f"{where} holds a user name or password, which the driver refuses: give them in "
+                          f"{_login_variables(variable)}")
+    if not parts.netloc:
+        raise ConfigError(f"{where} has no host: a Neo4j URL reads {scheme}://host:port")
     return url
+
+
+def _login_variables(variable: str | None) -> str:
+    """The variables holding the user and password beside `variable` (the store's <env>_URL)."""
+    if variable and variable.endswith("_URL"):
+        return f"{variable[:-4]}_USER and {variable[:-4]}_PASSWORD"
+    return "the store's _USER and _PASSWORD variables"
 
 
 def _port_unreadable(url: str) -> bool:
