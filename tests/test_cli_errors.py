@@ -9,6 +9,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from dbt_common.exceptions import DbtRuntimeError
@@ -398,6 +400,8 @@ def test_dbt_build_directly_runs_the_drift_gate(work):
     manifest = {"district": 42, "tables": {"ids.students": {"store": "ids", "table": "students",
                                                             "path": "ids/students.parquet", "columns": columns}}}
     (run / "extract" / "extraction-manifest.json").write_text(json.dumps(manifest))
+    (run / "extract" / "ids").mkdir()  # the file the manifest lists (a missing one is named before the drift)
+    pq.write_table(pa.table({"id": ["1"], "nickname2": ["x"]}), run / "extract" / "ids" / "students.parquet")
     proc = _dbt_run(work, "{district: 42, run_id: mig-20990101-000000-d42}")
     assert proc.returncode != 0
     assert ("datamig.dbt_plugin: schema drift: ids.students.nickname2 is not in the dbt models: run `datamig "

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from _unreachable import one_error_line, run_cli, work_folder
 
+ROOT = Path(__file__).resolve().parents[1]
 SALT = "damaged-runs-salt-0123456789abcdef"
 COPY = "mig-20990101-000000-d42"  # each test damages a copy of the extracted run
 
@@ -58,6 +60,30 @@ def test_transform_of_a_run_with_an_extract_file_damaged_names_it(extracted, tin
         proc = run_cli(_env(work, tiny_estate["env"]), "transform", "--district", "42", "--run-id", run.name)
         line = one_error_line(proc, (SALT,), str(run / "extract" / file), problem, "extract the district again")
         assert "Traceback" not in proc.stdout + proc.stderr, line
+        assert _files(run) == before
+    finally:
+        shutil.rmtree(run)
+
+
+@pytest.mark.parametrize("file", ["ids/students.parquet", "sp/nodes/Student.parquet"], ids=["table", "graph"])
+def test_dbt_build_directly_on_a_run_with_an_extract_file_deleted_names_it(extracted, tiny_estate, file):
+    """An analyst's `dbt build` on such a run: a deleted graph file was ~40 lines of pyarrow's
+    traceback from the plugin's drift gate; a deleted table's file failed its models one by one."""
+    work, source = extracted
+    run = work / "runs" / COPY
+    shutil.copytree(source, run)
+    try:
+        (run / "extract" / file).unlink()
+        before = _files(run)
+        proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir",
+                               str(ROOT), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                               "--vars", f"{{district: 42, run_id: {COPY}}}"], cwd=ROOT,
+                              env={**_env(work, tiny_estate["env"]), "DATAMIG_RUNS_DIR": str(work / "runs")},
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode != 0
+        assert f"datamig.dbt_plugin: {run / 'extract' / file} is missing from the run's extract" in proc.stdout, \
+            proc.stdout
+        assert "Traceback" not in proc.stdout + proc.stderr
         assert _files(run) == before
     finally:
         shutil.rmtree(run)

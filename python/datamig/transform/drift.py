@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from ..anonymize import pii_scan
 from ..anonymize.rules import RuleSet, type_family
 from ..errors import DatamigError
-from ..extract.manifest import MANIFEST, load_manifest
+from ..extract.manifest import MANIFEST, check_files, load_manifest
 from ..quoting import sql_literal
 from ..scaffold import naming
 from ..yaml_lines import load_data
@@ -90,6 +90,7 @@ def check_drift(root: Path, extract_dir: Path) -> None:
     if seen in _PASSED:
         return
     manifest = load_manifest(extract_dir)
+    check_files(extract_dir, manifest)  # a file deleted or garbled since the extract, before its columns are read
     extracted = extracted_columns(extract_dir, manifest)
     # a table gone from PROD: its model would fail in dbt, and the run read FAILED (exit 1)
     stores = {entry["store"] for entry in manifest["tables"].values()}

@@ -18,7 +18,7 @@ from ..anonymize.keyed import Keys
 from ..anonymize.rules import RuleSet, load_rules
 from ..config import Config
 from ..errors import DatamigError, NotFound
-from ..extract.manifest import check_files, load_manifest
+from ..extract.manifest import load_manifest
 from ..extract.runs import attach_run_log, detach_run_log, loaded_run_refusal
 from ..file_locks import in_use_refusal
 from ..scaffold.inputs import check_models_current
@@ -97,7 +97,6 @@ def _check_inputs(root: Path, run_dir: Path, district: int, env: Mapping[str, st
     manifest = load_manifest(run_dir / "extract")
     if int(manifest.get("district", district)) != int(district):
         raise DatamigError(f"run {run_dir.name} is an extract of district {manifest['district']}, not {district}")
-    check_files(run_dir / "extract", manifest)
     if refusal := loaded_run_refusal(run_dir) or in_use_refusal(run_dir, run_dir.name):
         raise DatamigError(refusal)
     salt_env, salt = require_salt(root, env)
