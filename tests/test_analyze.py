@@ -394,6 +394,22 @@ def test_link_error_surfaces_from_analyze(pg, tmp_path):
         analyze(load_config(path), env, tmp_path / "out")
 
 
+@pytest.mark.parametrize("old, new, named", [
+    ("ids.legacy_codes]", "ids.legacy_code]", "exclude_tables.1: no table 'ids.legacy_code'"),
+    ("key: id}", "key: idd}", "district.key: ids.districts has no column 'idd'"),
+], ids=["exclusion", "district-key"])
+def test_a_name_the_config_misspells_stops_analyze_before_any_artifact(pg, tmp_path, old, new, named):
+    """analyze wrote its artifacts and exited 0 over a misspelt exclusion (the table it was to
+    leave out analyzed as kept) or district key; only the extract found them, later."""
+    path = tmp_path / "datamig.yaml"
+    path.write_text(CONFIG.replace(old, new))
+    env = {"PROD_IDS_URL": pg.url("ids"), "PROD_HCP1_URL": pg.url("hcp1")}
+    with pytest.raises(ConfigError) as err:
+        analyze(load_config(path), env, tmp_path / "out")
+    assert str(err.value).startswith(f"{path}:") and named in str(err.value), str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
 # --- Neo4j ------------------------------------------------------------------------------
 
 NEO_PASSWORD = "Neo-S3cret-do-not-print"

@@ -14,7 +14,7 @@ from ..config import Config
 from ..config.env import graph_login
 from .artifacts import render_artifacts, write_artifacts
 from .dependency import DependencyPlan, plan_dependencies
-from .estate import check_table_names, introspect_estate
+from .estate import check_config_names, check_table_names, introspect_estate
 from .model import Estate, GraphSchema
 from .neo4j_introspect import introspect_neo4j
 
@@ -24,6 +24,8 @@ def analyze(cfg: Config, env: Mapping[str, str], out_dir: Path, target: str = "p
     kept, kept_fks, warnings = introspect_estate(cfg, env, target)
     if target == "prod":  # the tables the models are made of; CERT's are only looked at
         check_table_names(kept)
+        # else a misspelt exclusion or district key is analyzed as if meant, and only the extract says so
+        check_config_names(cfg, kept, kept_fks, warnings)
     graphs = _introspect_graphs(cfg, env, target)
     estate = Estate(tables=kept, foreign_keys=kept_fks, graphs=graphs)
     plan = plan_dependencies(kept, kept_fks)
