@@ -207,6 +207,16 @@ def test_committed_note_models_scrub_parent_names(files):
         assert all(c in sql for c in columns), path
 
 
+def test_named_cte_is_materialized(files):
+    """The parents' names come through left joins, whose probes cut a 2,048-row chunk into
+    pieces of 1-250 rows: read straight from the joins, most UDF calls of a note model got a
+    piece, ran it in the dbt process (under udf_workers.MIN_ROWS) and paid a call's fixed cost
+    on a few rows. Materialized, the CTE is read back in full chunks."""
+    named = {rel: sql for rel, sql in files.items() if "-- free text also loses the names" in sql}
+    assert len(named) >= 10
+    assert [rel for rel, sql in named.items() if "named as materialized (\n" not in sql] == []
+
+
 # ----------------------------------------------------------------------------- validation rules
 
 @pytest.mark.parametrize("edit, named", [

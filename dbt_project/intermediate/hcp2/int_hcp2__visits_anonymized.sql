@@ -2,7 +2,7 @@
 {{ config(materialized='ephemeral') }}
 
 -- free text also loses the names of the people this row points at
-with named as (
+with named as materialized (
     select
         src.*,
         concat_ws(

@@ -41,7 +41,7 @@ to_guardian as (
     group by rel.start_key
 ),
 
-named as (
+named as materialized (
     select
         src.*,
         concat_ws(
