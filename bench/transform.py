@@ -152,6 +152,27 @@ and this bench, two runs each:
     old:  plain copy 0.91 / 0.93 s, dbt run 29.26 / 26.61 s, no dbt 15.49 / 18.64 s, ratio 32.3 / 28.6
     new:  plain copy 0.85 / 0.93 s, dbt run 24.28 / 26.35 s, no dbt 15.92 / 15.95 s, ratio 28.4 / 28.4
 (final files byte-identical in every pair).
+Later that day (load 5.5-7.8, other jobs' test suites running), old and new alternating on one
+extract: the generated note models materialize their `named` CTE (the parents' and graph
+neighbours' names, through left joins). The joins' probes cut each 2,048-row chunk into pieces
+(1,634 + 251 + 125 + 25 + 15 + 1... rows in ids__students), so the projection's UDFs were
+called ~6x per chunk and every piece under udf_workers.MIN_ROWS ran in the dbt process under
+its GIL (ids__students: 42 of 51 mask calls, 14 of 17 document calls). Read back from the
+materialized CTE, every chunk is full and goes to the workers (ids__students alone, its SQL
+run by hand on one warm connection: 1.1-3.5 -> 0.6-2.2 s wall, 0.8-2.1 -> 0.3-0.6 s of CPU in
+the dbt process's place). This bench, three runs each:
+    old:  plain copy 1.64 / 1.02 / 1.50 s, dbt run 36.90 / 27.08 / 43.17 s (median 36.90), no dbt
+          30.72 / 20.40 / 25.85 s (median 25.85), ratio 22.6 / 26.6 / 28.8 (median 26.6)
+    new:  plain copy 2.44 / 1.47 / 2.17 s, dbt run 32.04 / 28.44 / 38.12 s (median 32.04), no dbt
+          15.00 / 14.63 / 23.60 s (median 15.00), ratio 13.1 / 19.3 / 17.6 (median 17.6)
+and `dbt run` alone, three pairs, CPU of dbt and its UDF workers from rusage, partial parse warm:
+    old:  dbt run 40.5 / 27.2 / 31.0 s (median 31.0), CPU 25.6 / 24.4 / 23.2 s (median 24.4)
+    new:  dbt run 23.6 / 30.4 / 24.7 s (median 24.7), CPU 21.6 / 22.4 / 21.1 s (median 21.6)
+(the 75 final Parquet files byte-identical in every run; less CPU in every pair). Found on the
+way and left: DuckDB 1.5.5 imports pandas itself on any bound parameter, on register() or
+from_arrow() of Arrow data and on every Arrow UDF call, so the dbt process cannot avoid it
+(the dictionaries' own pa.array was only the first to trigger it); and each Arrow UDF call
+costs DuckDB a pyarrow.dataset scanner over the result (fewer, fuller chunks pay it less).
 The <= 2.0 target is not met, by dbt (8-15 s of `dbt run` is dbt's own work) nor by the
 engine alone (ratio ~8-13); see README "Benchmarks" for what is left.
 """
