@@ -219,3 +219,20 @@ def test_a_worker_answers_without_importing_pandas(pool, engine, monkeypatch):
     assert not pool.broken and ("taken", engine.worker_id, "slice#3") in worker.known
     assert not _loads_pandas(worker.proc.pid)
     assert _loads_pandas(os.getpid()) == ("pandas" in __import__("sys").modules)   # the check reads maps right
+
+
+def test_closing_the_pool_ends_every_worker_before_waiting_on_any(pool, monkeypatch):
+    """At exit the dbt process waited for each worker to wind down in turn (~0.2-0.7 s with
+    two); every worker is now told first, and each leaves as soon as its input ends."""
+    workers = [pool._start(i) for i in range(pool.size)]
+    closed_at_reap = []
+    reap = udf_workers._Worker.reap
+
+    def recording_reap(self):
+        closed_at_reap.append([w.proc.stdin.closed for w in workers])
+        reap(self)
+
+    monkeypatch.setattr(udf_workers._Worker, "reap", recording_reap)
+    pool.close()
+    assert closed_at_reap == [[True] * len(workers)] * len(workers)
+    assert [w.proc.returncode for w in workers] == [0] * len(workers)

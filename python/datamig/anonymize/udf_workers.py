@@ -141,11 +141,16 @@ class _Worker:
             self._engines.append(key[1])
         self.known.add(key)
 
-    def close(self) -> None:
+    def stop(self) -> None:
         try:
             self.proc.stdin.close()  # the worker's loop ends at end of input
+        except OSError:
+            pass
+
+    def reap(self) -> None:
+        try:
             self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
 
@@ -230,8 +235,12 @@ class WorkerPool:
     def close(self) -> None:
         with self._workers_lock:
             workers, self._workers = self._workers, [None] * self.size
-        for worker in filter(None, workers):
-            worker.close()
+        # every worker told first, then waited for: they wind down side by side, not in turn
+        running = [w for w in workers if w is not None]
+        for worker in running:
+            worker.stop()
+        for worker in running:
+            worker.reap()
 
 
 _pool: WorkerPool | None = None
@@ -311,6 +320,9 @@ def main() -> None:
         reply = served.handle(message)
         if reply is not None:
             _send(stdout, reply)
+    # every reply is flushed and a worker holds nothing to clean up: tearing down its interpreter
+    # (the engine's dictionaries, numpy tables, modules) only kept the dbt process waiting at exit
+    os._exit(0)
 
 
 if __name__ == "__main__":
