@@ -155,12 +155,12 @@ and this bench, two runs each:
 Later that day (load 5.5-7.8, other jobs' test suites running), old and new alternating on one
 extract: the generated note models materialize their `named` CTE (the parents' and graph
 neighbours' names, through left joins). The joins' probes cut each 2,048-row chunk into pieces
-(1,634 + 251 + 125 + 25 + 15 + 1... rows in ids__students), so the projection's UDFs were
-called ~6x per chunk and every piece under udf_workers.MIN_ROWS ran in the dbt process under
-its GIL (ids__students: 42 of 51 mask calls, 14 of 17 document calls). Read back from the
-materialized CTE, every chunk is full and goes to the workers (ids__students alone, its SQL
-run by hand on one warm connection: 1.1-3.5 -> 0.6-2.2 s wall, 0.8-2.1 -> 0.3-0.6 s of CPU in
-the dbt process's place). This bench, three runs each:
+(1,634 + 251 + 117 + 24 + 21 + 1 rows: ids__students' first 2,048), so the projection's UDFs
+were called ~6x per chunk and every piece under udf_workers.MIN_ROWS ran in the dbt process
+under its GIL (ids__students: 42 of 51 mask calls, 14 of 17 document calls). Read back from the
+materialized CTE, every chunk is full and goes to the workers (ids__students alone, its SQL run
+by hand on one warm connection: 1.1-3.5 -> 0.6-2.2 s wall, 0.8-2.1 -> 0.3-0.6 s of CPU in the
+dbt process's place). This bench, three runs each:
     old:  plain copy 1.64 / 1.02 / 1.50 s, dbt run 36.90 / 27.08 / 43.17 s (median 36.90), no dbt
           30.72 / 20.40 / 25.85 s (median 25.85), ratio 22.6 / 26.6 / 28.8 (median 26.6)
     new:  plain copy 2.44 / 1.47 / 2.17 s, dbt run 32.04 / 28.44 / 38.12 s (median 32.04), no dbt
@@ -172,7 +172,7 @@ and `dbt run` alone, three pairs, CPU of dbt and its UDF workers from rusage, pa
 way and left: DuckDB 1.5.5 imports pandas itself on any bound parameter, on register() or
 from_arrow() of Arrow data and on every Arrow UDF call, so the dbt process cannot avoid it
 (the dictionaries' own pa.array was only the first to trigger it); and each Arrow UDF call
-costs DuckDB a pyarrow.dataset scanner over the result (fewer, fuller chunks pay it less).
+has DuckDB set up a pyarrow.dataset scanner (a native profile; fewer, fuller chunks pay it less).
 Then what `dbt run` does after its last artifact, timed with atexit hooks (load 5.6-8.0, three
 pairs alternating): closing the UDF worker pool, which waited for each worker's interpreter to
 tear down in turn, 0.28 / 0.24 / 0.61 s -> 0.14 / 0.12 / 0.07 s (workers told together, each
