@@ -7,21 +7,11 @@ a CERT database of their own on a throwaway PostgreSQL 15 cluster, a project fol
 from __future__ import annotations
 
 import psycopg
-import pytest
 
-import _pg_cluster
-from datamig.analyze.run import analyze
-from datamig.config import load_config
-from datamig.extract.run import extract
 from datamig.load import load_run, rollback_run
-from datamig.scaffold.run import live_estate, render, write
-from datamig.transform.run import transform
 from datamig.verify.run import validate_migration
-from test_load_support import start_cluster
-from test_odd_column_names import _project
+from one_store_support import RUN_ID, SALT, create_database, pg, transformed  # noqa: F401 (pg: a fixture)
 
-SALT = "test-salt-0123456789"
-RUN_ID = "mig-20260101-000000-d1"
 # arrays of unequal lengths, empty, elements with a comma and a quote (the extract refuses arrays of
 # more than one dimension or with bounds: Parquet's lists hold neither)
 TABLES = """
@@ -48,23 +38,6 @@ CERT_ROWS = """
 """
 
 
-@pytest.fixture(scope="module")
-def pg():
-    cluster = start_cluster()  # prepared transactions on: the load commits with them
-    try:
-        yield cluster
-    finally:
-        _pg_cluster.stop(cluster)
-
-
-def _database(pg, dbname: str, rows: str) -> str:
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {dbname}")
-    with psycopg.connect(pg.url(dbname), autocommit=True) as conn:
-        conn.execute(TABLES + rows)
-    return pg.url(dbname)
-
-
 def _cert_tables(url: str, what: str = "t") -> dict[str, list[str]]:
     """Per table, `what` (an expression of its row t: by default the whole row) of each row as text."""
     with psycopg.connect(url) as conn:
@@ -73,14 +46,12 @@ def _cert_tables(url: str, what: str = "t") -> dict[str, list[str]]:
 
 
 def test_a_table_keyed_by_an_array_loads_verifies_and_rolls_back(pg, tmp_path):
-    env = {"PROD_IDS_URL": _database(pg, "arrprod", ROWS), "CERT_IDS_URL": _database(pg, "arrcert", CERT_ROWS),
+    env = {"PROD_IDS_URL": create_database(pg, "arrprod", TABLES + ROWS),
+           "CERT_IDS_URL": create_database(pg, "arrcert", TABLES + CERT_ROWS),
            "DATAMIG_SALT": SALT}
-    cfg = load_config(_project(tmp_path, []))
     before = _cert_tables(env["CERT_IDS_URL"])
-    analyze(cfg, env, tmp_path / "analysis")
-    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
-    extract(cfg, env, 1, run_id=RUN_ID)
-    assert transform(cfg, env, RUN_ID, 1, root=tmp_path)["status"] == "PASSED"
+    cfg, report = transformed(tmp_path, env)
+    assert report["status"] == "PASSED"
     load_run(cfg, env, tmp_path / "runs" / RUN_ID)
     assert _cert_tables(env["CERT_IDS_URL"], "t.district_id, t.n") == {
         "slots": ["(1,1)", "(1,2)", "(1,3)", "(1,4)", "(99,0)"],

@@ -9,19 +9,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import _pg_cluster
-from datamig.analyze.run import analyze
-from datamig.config import load_config
-from datamig.extract.run import extract
 from datamig.load import load_run
-from datamig.scaffold.run import live_estate, render, write
-from datamig.transform.run import transform
 from datamig.verify.run import validate_migration
-from test_load_support import start_cluster
-from test_odd_column_names import _project
+from one_store_support import RUN_ID, SALT, create_database, pg, transformed  # noqa: F401 (pg: a fixture)
 
-SALT = "test-salt-0123456789"
-RUN_ID = "mig-20260101-000000-d1"
 # each with `__dbt__cte__ids__` (17 bytes) before it longer than 63 bytes, the two names alike in
 # their first 63: ASCII, longer than 63 characters (dbt-postgres refused the name), and of two
 # bytes a character, no longer than 63 characters (PostgreSQL cut the names to one)
@@ -43,34 +34,14 @@ def _tables(prefix: str) -> tuple[str, str, str, str]:
     return parent, child, ddl, rows
 
 
-@pytest.fixture(scope="module")
-def pg():
-    cluster = start_cluster()  # prepared transactions on: the load commits with them
-    try:
-        yield cluster
-    finally:
-        _pg_cluster.stop(cluster)
-
-
-def _database(pg, dbname: str, sql: str) -> str:
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {dbname}")
-    with psycopg.connect(pg.url(dbname), autocommit=True) as conn:
-        conn.execute(sql)
-    return pg.url(dbname)
-
-
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_tables_sharing_a_long_prefix_are_tested_on_cert(pg, tmp_path, prefix):
     parent, child, ddl, rows = _tables(prefix)
     n = PREFIXES.index(prefix)
-    env = {"PROD_IDS_URL": _database(pg, f"longprod{n}", ddl + rows),
-           "CERT_IDS_URL": _database(pg, f"longcert{n}", ddl), "DATAMIG_SALT": SALT}
-    cfg = load_config(_project(tmp_path, []))
-    analyze(cfg, env, tmp_path / "analysis")
-    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
-    extract(cfg, env, 1, run_id=RUN_ID)
-    assert transform(cfg, env, RUN_ID, 1, root=tmp_path)["status"] == "PASSED"
+    env = {"PROD_IDS_URL": create_database(pg, f"longprod{n}", ddl + rows),
+           "CERT_IDS_URL": create_database(pg, f"longcert{n}", ddl), "DATAMIG_SALT": SALT}
+    cfg, report = transformed(tmp_path, env)
+    assert report["status"] == "PASSED"
     load_run(cfg, env, tmp_path / "runs" / RUN_ID)
     report = validate_migration(cfg, env, RUN_ID, root=tmp_path)
     assert report["issues"] == [] and report["status"] == "VALID"
@@ -103,13 +74,10 @@ def test_a_foreign_key_of_long_names_is_tested(pg, tmp_path):
     """
     rows = f"INSERT INTO districts VALUES (1); INSERT INTO {parent} VALUES (1, 2, 3, 4, 1); " \
            f"INSERT INTO {child} VALUES (10, 1, 2, 3, 4);"
-    env = {"PROD_IDS_URL": _database(pg, "longfkprod", ddl + rows), "CERT_IDS_URL": _database(pg, "longfkcert", ddl),
-           "DATAMIG_SALT": SALT}
-    cfg = load_config(_project(tmp_path, []))
-    analyze(cfg, env, tmp_path / "analysis")
-    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
-    extract(cfg, env, 1, run_id=RUN_ID)
-    assert transform(cfg, env, RUN_ID, 1, root=tmp_path)["status"] == "PASSED"
+    env = {"PROD_IDS_URL": create_database(pg, "longfkprod", ddl + rows),
+           "CERT_IDS_URL": create_database(pg, "longfkcert", ddl), "DATAMIG_SALT": SALT}
+    cfg, report = transformed(tmp_path, env)
+    assert report["status"] == "PASSED"
     load_run(cfg, env, tmp_path / "runs" / RUN_ID)
     report = validate_migration(cfg, env, RUN_ID, root=tmp_path)
     assert report["status"] == "VALID"

@@ -8,20 +8,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import _pg_cluster
-from datamig.analyze.run import analyze
-from datamig.config import load_config
 from datamig.errors import DatamigError
-from datamig.extract.run import extract
 from datamig.load import load_run
-from datamig.scaffold.run import live_estate, render, write
-from datamig.transform.run import transform
 from datamig.load.fingerprint import pg_fingerprint
-from test_load_support import start_cluster
-from test_odd_column_names import _project
+from one_store_support import RUN_ID, SALT, create_database, pg, transformed  # noqa: F401 (pg: a fixture)
 
-SALT = "test-salt-0123456789"
-RUN_ID = "mig-20260101-000000-d1"
 # PROD keys the table by id, CERT only by a unique key of a nullable column, which the loader keys
 # its rows by there
 PROD_TABLES = """
@@ -38,32 +29,12 @@ ROWS = """
 """
 
 
-@pytest.fixture(scope="module")
-def pg():
-    cluster = start_cluster()  # prepared transactions on: the load commits with them
-    try:
-        yield cluster
-    finally:
-        _pg_cluster.stop(cluster)
-
-
-def _database(pg, dbname: str, sql: str) -> str:
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {dbname}")
-    with psycopg.connect(pg.url(dbname), autocommit=True) as conn:
-        conn.execute(sql)
-    return pg.url(dbname)
-
-
 def test_rows_with_a_null_in_the_only_key_are_one_line_before_cert_is_written(pg, tmp_path):
-    env = {"PROD_IDS_URL": _database(pg, "nullprod", PROD_TABLES + ROWS),
-           "CERT_IDS_URL": _database(pg, "nullcert", CERT_TABLES),
+    env = {"PROD_IDS_URL": create_database(pg, "nullprod", PROD_TABLES + ROWS),
+           "CERT_IDS_URL": create_database(pg, "nullcert", CERT_TABLES),
            "DATAMIG_SALT": SALT}
-    cfg = load_config(_project(tmp_path, []))
-    analyze(cfg, env, tmp_path / "analysis")
-    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
-    extract(cfg, env, 1, run_id=RUN_ID)
-    assert transform(cfg, env, RUN_ID, 1, root=tmp_path)["status"] == "PASSED"
+    cfg, report = transformed(tmp_path, env)
+    assert report["status"] == "PASSED"
     before = pg_fingerprint(env["CERT_IDS_URL"])
     with pytest.raises(DatamigError) as err:
         load_run(cfg, env, tmp_path / "runs" / RUN_ID)
@@ -81,13 +52,9 @@ def test_a_table_prod_keys_only_by_a_nullable_unique_key_fails_the_transform_on_
     """PROD's key is the scaffold's: its not-null test (pk_integrity) fails the transform naming
     table and column, and the load is refused."""
     tables = CERT_TABLES.replace("badges (id int NOT NULL", "badges (id int")
-    env = {"PROD_IDS_URL": _database(pg, "nullprod2", tables + ROWS),
-           "CERT_IDS_URL": _database(pg, "nullcert2", tables), "DATAMIG_SALT": SALT}
-    cfg = load_config(_project(tmp_path, []))
-    analyze(cfg, env, tmp_path / "analysis")
-    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
-    extract(cfg, env, 1, run_id=RUN_ID)
-    report = transform(cfg, env, RUN_ID, 1, root=tmp_path)
+    env = {"PROD_IDS_URL": create_database(pg, "nullprod2", tables + ROWS),
+           "CERT_IDS_URL": create_database(pg, "nullcert2", tables), "DATAMIG_SALT": SALT}
+    cfg, report = transformed(tmp_path, env)
     assert report["status"] == "FAILED"
     assert [(f["model"], f["column"], f["test"], f["rule"], f["failures"]) for f in report["failures"]] == [
         ("ids__badges", "code", "not_null_ids__badges_code", "pk_integrity", 2)]
