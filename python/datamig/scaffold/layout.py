@@ -32,6 +32,14 @@ class Dataset:
         """Do these columns identify one row (the key or a unique key, in any order)?"""
         return any(set(columns) == set(k) for k in [self.key, *self.unique_keys])
 
+    def distinct_keys(self) -> list[tuple[str, ...]]:
+        """The key, then the unique keys besides it, each once: constraints on the same columns in
+        another order are one key."""
+        seen: dict[frozenset, tuple[str, ...]] = {}
+        for key in [self.key, *self.unique_keys]:
+            seen.setdefault(frozenset(key), tuple(key))
+        return list(seen.values())
+
     @property
     def id(self) -> str:
         return f"{self.store}.{self.name}"

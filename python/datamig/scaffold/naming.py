@@ -49,7 +49,7 @@ def column_in_test_name(column: str) -> str:
     safe = _NAME_UNSAFE.sub("_", column)
     if safe == column:
         return column
-    return f"{safe}_{hashlib.sha256(column.encode()).hexdigest()[:8]}"
+    return f"{safe}_{_digest(column)}"
 
 
 def cert_alias(model: str) -> str | None:
@@ -61,7 +61,7 @@ def cert_alias(model: str) -> str | None:
     name fits."""
     if len((_CTE_PREFIX + model).encode()) <= _PG_IDENTIFIER:
         return None
-    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
+    digest = _digest(model)
     room = _PG_IDENTIFIER - len(_CTE_PREFIX) - len(digest) - 1
     return f"{_NAME_UNSAFE.sub('_', model)[:room]}_{digest}"
 
@@ -73,6 +73,12 @@ def test_name(name: str) -> str:
     test errored the transform."""
     if len(name.encode()) <= _TEST_NAME:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    digest = _digest(name)
     start = name.encode()[:_TEST_NAME - len(digest) - 1].decode(errors="ignore")
     return f"{start}_{digest}"
+
+
+def _digest(name: str) -> str:
+    """The hash a shortened or made-safe name ends in, so two names alike in their start or safe
+    form stay two."""
+    return hashlib.sha256(name.encode()).hexdigest()[:8]

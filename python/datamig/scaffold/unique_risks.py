@@ -21,20 +21,11 @@ def unique_risks(sets: list[Dataset], plans: dict[str, dict[str, Planned]]) -> l
     out = []
     for ds in sets:
         # a table without key is keyed by all its columns, which PROD does not hold unique
-        declared = (ds.key,) if ds.key_declared else ()
-        keys = _distinct([*declared, *ds.unique_keys])
+        keys = ds.distinct_keys() if ds.key_declared else ds.distinct_keys()[1:]
         out += [_single_line(ds, k[0], plans[ds.id][k[0]]) for k in keys
                 if len(k) == 1 and _repeats(plans[ds.id][k[0]])]
         out += [line for k in keys if len(k) > 1 and (line := _composite_line(ds, k, keys, plans[ds.id]))]
     return out
-
-
-def _distinct(keys: list) -> list[tuple[str, ...]]:
-    """Each key once: constraints on the same columns in another order are one key."""
-    seen: dict[frozenset, tuple[str, ...]] = {}
-    for key in keys:
-        seen.setdefault(frozenset(key), tuple(key))
-    return list(seen.values())
 
 
 def _repeats(planned: Planned) -> bool:
