@@ -16,8 +16,9 @@ def write_project(root: Path, name: str, macro_path: Path, dev: dict, models: di
     (root / "profiles.yml").write_text(yaml.safe_dump({name: {"target": "dev", "outputs": {"dev": dev}}}))
 
 
-def invoke(root: Path, *args: str):
-    """dbt in process on the project in `root`; its target/ and logs/ stay there too."""
+def invoke(root: Path, *args: str, callbacks: list | None = None):
+    """dbt in process on the project in `root`; its target/ and logs/ stay there too. `callbacks`
+    get each of dbt's events."""
     from dbt.cli.main import dbtRunner
-    return dbtRunner().invoke([*args, "--project-dir", str(root), "--profiles-dir", str(root),
+    return dbtRunner(callbacks=callbacks or []).invoke([*args, "--project-dir", str(root), "--profiles-dir", str(root),
                                "--log-path", str(root / "logs"), "--target-path", str(root / "target")])
