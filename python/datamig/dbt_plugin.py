@@ -22,6 +22,7 @@ salt nor the master key is ever handed to DuckDB.
 """
 from __future__ import annotations
 
+import gc
 import re
 import secrets
 from pathlib import Path
@@ -80,6 +81,10 @@ class Plugin(BasePlugin):
             _forget_verdict(Path(run_dir))
             (Path(run_dir) / SALT_CHECK).write_text(_salt_check(self.engine.keys) + "\n")
         _prepare_final_dirs(run_dir)
+        # dbt's manifest and modules, loaded by now and alive until dbt exits, were walked again by
+        # every full collection: ~18% of a `reference` `dbt run`'s GIL time, ~1 s of it in the
+        # collection at exit. Frozen, the collector walks only what is allocated after this.
+        gc.freeze()
 
     @staticmethod
     def _keys(config: Dict[str, Any], ruleset) -> Keys:

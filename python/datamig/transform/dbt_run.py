@@ -15,6 +15,7 @@ arguments, logs or files: the dbt plugin reads it from the environment.
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -120,6 +121,7 @@ def _invoke(args: list[str], progress: Callable[[str], None] | None):
         return silent_runner(callbacks=[on_event]).invoke(args)
     finally:
         _release_duckdb()
+        gc.unfreeze()  # the plugin froze this process's objects for dbt's run: collectable again
 
 
 def _release_duckdb() -> None:
