@@ -82,8 +82,8 @@ class Plugin(BasePlugin):
             (Path(run_dir) / SALT_CHECK).write_text(_salt_check(self.engine.keys) + "\n")
         _prepare_final_dirs(run_dir)
         # dbt's manifest and modules, loaded by now and alive until dbt exits, were walked again by
-        # every full collection: ~18% of a `reference` `dbt run`'s GIL time, ~1 s of it in the
-        # collection at exit. Frozen, the collector walks only what is allocated after this.
+        # every full garbage collection (~1 s of a `reference` `dbt run` in the one at exit alone).
+        # Frozen, the collector walks only what is allocated after this (README "Benchmarks").
         gc.freeze()
 
     @staticmethod
