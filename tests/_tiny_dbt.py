@@ -2,6 +2,7 @@
 need dbt itself but not the datamig project."""
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,12 @@ def write_project(root: Path, name: str, macro_path: Path, dev: dict, models: di
 
 def invoke(root: Path, *args: str, callbacks: list | None = None):
     """dbt in process on the project in `root`; its target/ and logs/ stay there too. `callbacks`
-    get each of dbt's events."""
+    get each of dbt's events. The datamig plugin freezes the garbage collector's objects for dbt's
+    run; pytest's objects are thawed after it, as the runner's are."""
     from dbt.cli.main import dbtRunner
-    return dbtRunner(callbacks=callbacks or []).invoke([*args, "--project-dir", str(root), "--profiles-dir", str(root),
-                               "--log-path", str(root / "logs"), "--target-path", str(root / "target")])
+    try:
+        return dbtRunner(callbacks=callbacks or []).invoke([*args, "--project-dir", str(root), "--profiles-dir",
+                                                            str(root), "--log-path", str(root / "logs"),
+                                                            "--target-path", str(root / "target")])
+    finally:
+        gc.unfreeze()
