@@ -693,6 +693,8 @@ def load_cmd(
 def rollback_cmd(
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to undo."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    force: bool = typer.Option(False, "--force", help="Roll back over the rows CERT changed since the load "
+                                                      "(their change is lost); refused without it."),
 ) -> None:
     """Restore CERT exactly as it was before RUN_ID was loaded."""
     from .runner import api
@@ -702,7 +704,7 @@ def rollback_cmd(
         if not sys.stdin.isatty():
             fail("rollback changes CERT: confirm with --yes")
         typer.confirm(f"Roll back run {run_id} in CERT?", abort=True)
-    result = api.rollback(config(), env(), run_id)
+    result = api.rollback(config(), env(), run_id, force=force)
     console.print_json(json.dumps(result, default=str))
 
 

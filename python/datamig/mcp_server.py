@@ -376,6 +376,9 @@ def build_server() -> MCPServer:
         run_id: Annotated[str, Field(description="Run id to roll back.")],
         confirm: Annotated[bool, Field(description="Must be true: rollback removes the run's rows from "
                                                    "CERT and restores what it overwrote.")] = False,
+        force: Annotated[bool, Field(description="Roll back over the rows CERT changed since the load (their "
+                                                 "change is lost); without it such a rollback fails, naming "
+                                                 "the row.")] = False,
     ) -> dict[str, Any]:
         """Undo one loaded run in CERT (only its own inserts and updates; CERT's own data is kept).
         Refuses, as a normal result, unless confirm is true. Every result has run_id, status
@@ -391,7 +394,7 @@ def build_server() -> MCPServer:
 
             s = Settings()
             try:
-                report = api.rollback(s.cfg, s.env, run_id)
+                report = api.rollback(s.cfg, s.env, run_id, force=force)
             except MigrationFailed as exc:
                 return {"run_id": run_id, "status": "FAILED", "rolled_back": False, "error": _line(exc)}
             # a refused or failed rollback says rolled_back false; a done one had no such key, so an

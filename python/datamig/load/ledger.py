@@ -20,6 +20,11 @@ them commit (or vanish) together:
   datamig.sequences the serial and identity sequences the run moved up past the ids it wrote:
                   their state before (last_value, is_called) and the value the run set, so a
                   rollback can move them back while CERT has drawn nothing from them since.
+  datamig.afters  every row of the final as the load left it, chunked like run_keys: key as
+                  there, columns = CERT's columns of the table at the load, digests = md5 of
+                  each row's text over them (text[], aligned with the key arrays). A rollback
+                  refuses while a row it would delete or restore no longer matches: CERT
+                  changed it since, and the undo would silently destroy that change.
 """
 from __future__ import annotations
 
@@ -64,6 +69,14 @@ CREATE TABLE IF NOT EXISTS datamig.sequences (
     before_called boolean NOT NULL,
     after_value   bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS datamig.afters (
+    run_id      text NOT NULL,
+    table_name  text NOT NULL,
+    key         jsonb NOT NULL,
+    columns     text[] NOT NULL,
+    digests     text[] NOT NULL
+);
+CREATE INDEX IF NOT EXISTS afters_run_table ON datamig.afters (run_id, table_name);
 """
 
 
@@ -116,6 +129,8 @@ def record_rollback(conn: psycopg.Connection, run_id: str) -> None:
         conn.execute("DELETE FROM datamig.run_keys WHERE run_id = %s", (run_id,))
     if exists(conn, "sequences"):
         conn.execute("DELETE FROM datamig.sequences WHERE run_id = %s", (run_id,))
+    if exists(conn, "afters"):
+        conn.execute("DELETE FROM datamig.afters WHERE run_id = %s", (run_id,))
     conn.execute("UPDATE datamig.runs SET status = 'rolled_back', rolled_back_at = clock_timestamp() "
                  "WHERE run_id = %s", (run_id,))
 
@@ -153,3 +168,13 @@ def moved_sequences(conn: psycopg.Connection, run_id: str) -> list[tuple]:
         return []  # a ledger older than the sequences record
     return conn.execute("SELECT table_name, column_name, seq, before_value, before_called, after_value "
                         "FROM datamig.sequences WHERE run_id = %s", (run_id,)).fetchall()
+
+
+def digest_columns(conn: psycopg.Connection, run_id: str) -> dict[str, list[str]]:
+    """table -> the CERT columns the run's after-digests were taken over (none for a ledger
+    older than datamig.afters: its rollback cannot tell CERT's later changes, as before)."""
+    if not exists(conn, "afters"):
+        return {}
+    rows = conn.execute("SELECT DISTINCT ON (table_name) table_name, columns FROM datamig.afters "
+                        "WHERE run_id = %s", (run_id,)).fetchall()
+    return {table: list(columns) for table, columns in rows}

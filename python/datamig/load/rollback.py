@@ -14,6 +14,10 @@ rows would silently destroy what that run holds. Refused too when a node the run
 relationships it did not create (drawn in CERT since): deleting the node would take them,
 as PostgreSQL's foreign keys refuse to delete a loaded row CERT's own rows reference. When a
 later run still loaded created them, the refusal names that run, to roll back first.
+Refused too, unless forced, when CERT changed a row the run inserted or updated since the load
+(its text is no longer the one the load recorded in datamig.afters): deleting or restoring it
+would silently destroy that change. Checked inside the undo's transaction, so a change
+committed after the check stops the undo (a serialization failure) rather than being lost.
 """
 from __future__ import annotations
 
@@ -43,18 +47,19 @@ REPORT = "rollback-report.json"
 
 
 def rollback_run(cfg: Config, env: Mapping[str, str], out_dir: Path, run_id: str,
-                 progress: Callable[[str], None] | None = None) -> dict:
+                 progress: Callable[[str], None] | None = None, force: bool = False) -> dict:
+    """`force`: roll back over the rows CERT changed since the load (their change is lost)."""
     out_dir = Path(out_dir)
     progress = progress or log.info
     check_cert_apart(cfg, env)
     with decision.locked(out_dir):
         recovery = recover_locked(cfg, env, out_dir, progress)
-        return _Rollback(cfg, env, out_dir, run_id, progress).run(recovery)
+        return _Rollback(cfg, env, out_dir, run_id, progress, force).run(recovery)
 
 
 class _Rollback:
-    def __init__(self, cfg, env, out_dir: Path, run_id: str, progress):
-        self.cfg, self.env, self.run_id, self.progress = cfg, env, run_id, progress
+    def __init__(self, cfg, env, out_dir: Path, run_id: str, progress, force: bool = False):
+        self.cfg, self.env, self.run_id, self.progress, self.force = cfg, env, run_id, progress, force
         self.run_dir = out_dir / run_id
         self.stores: dict[str, PgStore] = {}
         self.undo: dict[str, list[TableLoad]] = {}
@@ -217,6 +222,8 @@ class _Rollback:
             ledgered = ledger.count_entries(pg.conn, self.run_id)
             undone = {t.table_name: _TableUndo(**ledgered.get(t.table_name, {})) for t in loads}
             pg.begin()
+            if not self.force:
+                self._refuse_if_changed(pg, loads)
             # Before-images first: an updated row may point at a row the run inserted, and
             # its old value points at a row that existed before the run (never deleted).
             for t in loads:
@@ -241,6 +248,28 @@ class _Rollback:
             self.progress(f"{name}: rollback of {self.run_id} prepared")
             faults.failpoint(f"rollback:after-prepare:{name}")
         return counts
+
+    def _refuse_if_changed(self, pg: PgStore, loads: list[TableLoad]) -> None:
+        recorded = ledger.digest_columns(pg.conn, self.run_id)
+        with pg.pinned_output():
+            for t in loads:
+                columns = recorded.get(t.table_name)
+                if not columns:
+                    continue
+                gone = [c for c in columns if c not in t.pg_types]
+                if gone:
+                    raise MigrationFailed(
+                        f"run {self.run_id}: cannot roll back: column {gone[0]} of {pg.name}.{t.name}, which the "
+                        f"run's rows held when it loaded, is no longer in CERT, so whether CERT changed them since "
+                        f"cannot be told; add it back, or roll back with --force")
+                row = pg.execute(pg_sql.changed_since(t, columns), self._params(t),
+                                 f"comparing the rows of {t.name} with the load's").fetchone()
+                if row:
+                    undo = "delete it" if row[1] == "inserted" else "overwrite that change with the row before the run"
+                    raise MigrationFailed(
+                        f"run {self.run_id}: cannot roll back: CERT changed {pg.name}.{t.name} {row[0]}, a row this "
+                        f"run {row[1]}, since the load, and the rollback would {undo}; put it back or delete it "
+                        f"first, or roll back with --force")
 
     def _restore(self, pg: PgStore, t: TableLoad, undone: _TableUndo) -> None:
         changed = [r[0] for r in pg.execute(pg_sql.restore_updates(t), self._params(t), f"restoring rows of {t.name}")]

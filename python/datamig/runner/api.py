@@ -83,10 +83,10 @@ def validate_migration(cfg: Config, env: Mapping[str, str], run_id: str) -> dict
     return run(cfg, env, checked_run_id(run_id))
 
 
-def rollback(cfg: Config, env: Mapping[str, str], run_id: str) -> dict:
+def rollback(cfg: Config, env: Mapping[str, str], run_id: str, force: bool = False) -> dict:
     from ..load.rollback import rollback_run
 
-    return rollback_run(cfg, env, cfg.out_dir, checked_run_id(run_id))
+    return rollback_run(cfg, env, cfg.out_dir, checked_run_id(run_id), force=force)
 
 
 def get_report(cfg: Config, run_id: str, root: Path | None = None) -> dict:
