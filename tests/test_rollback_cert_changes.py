@@ -81,3 +81,28 @@ def test_key_columns_named_like_the_check_s_own_names_are_compared_by_their_row(
     _refused(cert, 'CERT changed ids.odd {"op": 1, "digest": 2, "run_id": 3}, a row this run inserted')
     assert rollback_run(cert.cfg, cert.env, cert.out_dir, RUN, force=True)["status"] == "ROLLED_BACK"
     assert cert.sql("ids", "SELECT count(*) FROM odd") == [(0,)]
+
+
+def test_a_cert_row_a_cascading_key_ties_to_a_row_the_run_inserted_stops_the_rollback(cert):
+    """PostgreSQL refuses to delete a loaded row CERT's own rows reference, unless the foreign
+    key says ON DELETE CASCADE or SET NULL: then the rollback's delete took CERT's rows with it
+    (or cut their key), silently. Refused now, naming the key, the row and the table."""
+    cert.sql("ids", "CREATE TABLE qa_notes (id int PRIMARY KEY, student_id uuid REFERENCES students (id) "
+                    "ON DELETE CASCADE, school_id bigint REFERENCES schools (id) ON DELETE SET NULL, body text); "
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON qa_notes TO PUBLIC; "
+                    # the run's own rows referencing its rows by such a key are no reason to refuse
+                    "ALTER TABLE enrollments DROP CONSTRAINT enrollments_student_id_fkey, ADD CONSTRAINT "
+                    "enrollments_student_id_fkey FOREIGN KEY (student_id) REFERENCES students (id) ON DELETE CASCADE")
+    original = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="insert")
+    cert.sql("ids", "INSERT INTO qa_notes VALUES (1, NULL, 11, 'QA: school 11 looks fine')")
+    message = _refused(cert, "qa_notes_school_id_fkey (ON DELETE SET NULL)")
+    assert 'ids.schools {"id": 11}, a row this run inserted' in message and "qa_notes" in message
+    cert.sql("ids", "UPDATE qa_notes SET school_id = NULL")
+    cert.sql("ids", "INSERT INTO qa_notes VALUES (2, %s, NULL, 'QA')", (sid(2),))
+    message = _refused(cert, f'ids.students {{"id": "{sid(2)}"}}, a row this run inserted')
+    assert "qa_notes_student_id_fkey (ON DELETE CASCADE)" in message
+    cert.sql("ids", "DELETE FROM qa_notes WHERE id = 2")
+    assert rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)["status"] == "ROLLED_BACK"
+    cert.sql("ids", "DELETE FROM qa_notes")
+    assert cert.fingerprint() == original

@@ -392,7 +392,8 @@ def _run_col(t: TableLoad) -> sql.Composable:
     return sql.Identifier(_unique_name("run_id", t.key))
 
 
-def ledger_keys(t: TableLoad, op: str, run_filter: sql.Composable) -> sql.Composable:
+def ledger_keys(t: TableLoad, op: str, run_filter: sql.Composable,
+                table: sql.Composable = sql.SQL("%(table)s")) -> sql.Composable:
     """Typed key rows (run, key columns...; see _run_col) of the ledger entries of `op` for table
     %(table)s matching `run_filter` (a condition on alias l). Insert entries are columnar
     chunks, zipped back by position."""
@@ -400,12 +401,13 @@ def ledger_keys(t: TableLoad, op: str, run_filter: sql.Composable) -> sql.Compos
     if op == "update":
         cols = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{} AS {}").format(sql.Literal(k), ty, sql.Identifier(k))
                                   for k, ty in zip(t.key, casts))
-        return sql.SQL("SELECT l.run_id AS {}, {} FROM datamig.ledger l WHERE l.table_name = %(table)s "
-                       "AND l.op = 'update' AND {}").format(_run_col(t), cols, run_filter)
-    return _chunked_keys(t, "datamig.ledger", sql.SQL("l.op = 'insert' AND {}").format(run_filter))
+        return sql.SQL("SELECT l.run_id AS {}, {} FROM datamig.ledger l WHERE l.table_name = {} "
+                       "AND l.op = 'update' AND {}").format(_run_col(t), cols, table, run_filter)
+    return _chunked_keys(t, "datamig.ledger", sql.SQL("l.op = 'insert' AND {}").format(run_filter), table)
 
 
-def _chunked_keys(t: TableLoad, relation: str, where: sql.Composable) -> sql.Composable:
+def _chunked_keys(t: TableLoad, relation: str, where: sql.Composable,
+                  table: sql.Composable = sql.SQL("%(table)s")) -> sql.Composable:
     """Typed key rows (run, key columns...) of `relation`'s columnar key chunks for table
     %(table)s (ledger insert entries, run_keys): unnest(a, b, ...) zips each chunk's arrays
     back into key tuples, already typed (an array column's after the unnest: its chunk is a
@@ -415,8 +417,8 @@ def _chunked_keys(t: TableLoad, relation: str, where: sql.Composable) -> sql.Com
     names = sql.SQL(", ").join(sql.Identifier(k) for k in t.key)
     cols = sql.SQL(", ").join(_unnested(t, k) for k in t.key)
     return sql.SQL("SELECT l.run_id AS {}, {} FROM {} l CROSS JOIN LATERAL unnest({}) AS x({}) "
-                   "WHERE l.table_name = %(table)s AND {}").format(
-        _run_col(t), cols, sql.SQL(relation), arrays, names, where)
+                   "WHERE l.table_name = {} AND {}").format(
+        _run_col(t), cols, sql.SQL(relation), arrays, names, table, where)
 
 
 def _unnested(t: TableLoad, col: str) -> sql.Composable:
@@ -531,3 +533,36 @@ def _unique_name(name: str, taken) -> str:
         name = "_" + name
     return name
 
+
+def cascading_fks(t: TableLoad) -> sql.Composable:
+    """(name, ON DELETE action, child schema, child table, child columns, referenced columns) of
+    the foreign keys onto t whose delete does not refuse but cascades or sets: a rollback's
+    delete of a row the run inserted would change the rows referencing it, unasked."""
+    return sql.SQL(
+        "SELECT con.conname, CASE con.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' "
+        "ELSE 'SET DEFAULT' END, n.nspname, c.relname, "
+        "ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a "
+        "ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i), "
+        "ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a "
+        "ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i) "
+        "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE con.contype = 'f' AND con.conparentid = 0 AND con.confrelid = {}::regclass "
+        "AND con.confdeltype IN ('c', 'n', 'd') ORDER BY con.conname").format(
+        sql.Literal(t.target.as_string(None)))
+
+
+def cascaded_row(t: TableLoad, child: sql.Composable, columns: list[str], referenced: list[str],
+                 child_load: TableLoad | None) -> sql.Composable:
+    """The key (JSON text) of a row of t the run %(run)s inserted that a row of `child` the run
+    did not insert references (limit 1): deleting it would cascade into that row."""
+    on = sql.SQL(" AND ").join(sql.SQL("c.{} = p.{}").format(sql.Identifier(a), sql.Identifier(b))
+                               for a, b in zip(columns, referenced))
+    mine = sql.SQL("")
+    if child_load is not None:  # the run's own rows of the child go too: no loss
+        mine = sql.SQL(" AND NOT EXISTS (SELECT 1 FROM ({}) k WHERE {})").format(
+            ledger_keys(child_load, "insert", run_is(), sql.Literal(child_load.table_name)),
+            key_match(child_load, "c", "k"))
+    return sql.SQL(
+        "SELECT {key}::text FROM {child} c JOIN {target} p ON {on} JOIN ({inserted}) d ON {pd}{mine} LIMIT 1").format(
+        key=key_json(t, "p"), child=child, target=t.target, on=on, inserted=ledger_keys(t, "insert", run_is()),
+        pd=key_match(t, "p", "d"), mine=mine)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from psycopg import sql
+
 from ..config import Config
 from ..errors import DatamigError, MigrationFailed, NotFound
 from ..runfiles import write_json
@@ -232,6 +234,7 @@ class _Rollback:
             for t in loads:
                 if t.nullify:
                     pg.execute(pg_sql.null_out_inserted(t), self._params(t), f"cutting cycle keys of {t.name}")
+            self._refuse_if_cascading(pg, loads)
             for t in reversed(loads):  # children first
                 undone[t.table_name].deleted = pg.execute(pg_sql.delete_inserted(t), self._params(t),
                                                           f"deleting rows of {t.name}").rowcount
@@ -270,6 +273,24 @@ class _Rollback:
                         f"run {self.run_id}: cannot roll back: CERT changed {pg.name}.{t.name} {row[0]}, a row this "
                         f"run {row[1]}, since the load, and the rollback would {undo}; put it back or delete it "
                         f"first, or roll back with --force")
+
+    def _refuse_if_cascading(self, pg: PgStore, loads: list[TableLoad]) -> None:
+        """After the restores, before any delete: a row the run did not insert that references a
+        row it did, by a key that cascades or sets on delete. PostgreSQL refuses such a delete
+        under NO ACTION or RESTRICT; under these it would change that row, unasked."""
+        own = {(t.schema, t.name): t for t in loads}
+        for t in loads:
+            fks = pg.execute(pg_sql.cascading_fks(t), doing=f"reading the foreign keys onto {t.name}").fetchall()
+            for name, action, schema, table, columns, referenced in fks:
+                child = sql.Identifier(schema, table)
+                row = pg.execute(pg_sql.cascaded_row(t, child, columns, referenced, own.get((schema, table))),
+                                 self._params(t), f"checking the rows referencing {t.name}").fetchone()
+                if row:
+                    effect = "delete those rows with it" if action == "CASCADE" else "change their key"
+                    raise MigrationFailed(
+                        f"run {self.run_id}: cannot roll back: rows of {pg.name}.{table} the run did not insert "
+                        f"reference {pg.name}.{t.name} {row[0]}, a row this run inserted, by {name} (ON DELETE "
+                        f"{action}): deleting it would {effect}; delete them or point them elsewhere first")
 
     def _restore(self, pg: PgStore, t: TableLoad, undone: _TableUndo) -> None:
         changed = [r[0] for r in pg.execute(pg_sql.restore_updates(t), self._params(t), f"restoring rows of {t.name}")]
