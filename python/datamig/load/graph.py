@@ -57,6 +57,17 @@ _CONFLICT = re.compile(r"(Node|Relationship)\(\d+\) already exists with (?:label
                        r"and propert(?:y|ies) `((?:[^`]|``)+)` = ")
 
 
+# Before a property map is set: Neo4j skips writing a value equal to the one held, and 0.0 =
+# -0.0, so a zero of the other sign never landed. `row.z` takes the map's float zeros off first.
+UNZERO = "SET x += coalesce(row.z, {}) "
+
+
+def zeros(props: dict) -> dict | None:
+    """The float zeros of a property map, each as None (UNZERO's `row.z`), or None if it has none."""
+    found = {k: None for k, v in props.items() if isinstance(v, float) and v == 0.0}
+    return found or None
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 

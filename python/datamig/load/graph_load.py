@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from ..analyze.graph_keys import LABELS
 from ..errors import MigrationFailed
 from . import faults
-from .graph import BATCH, LEDGER_LABELS, GraphStore, now, q
+from .graph import BATCH, LEDGER_LABELS, UNZERO, GraphStore, now, q, zeros
 from .strategy import effect
 from .parquet_source import prefetch
 
@@ -257,7 +257,22 @@ def batches(s: GraphSet) -> Iterator[list[dict]]:
 # Almost every row of a first load is new: existence is asked with keys only, and properties
 # travel only for the rows that exist, to tell changed from unchanged.
 
-_CHANGED = "any(p IN keys(row.p) WHERE x[p] IS NULL OR x[p] <> row.p[p])"
+
+
+def _value_differs(a: str, b: str) -> str:
+    """Cypher: whether b would change the value a. Not `a <> b`: NaN <> NaN is true (a NaN
+    counted as changed on every load), 1 = 1.0 and 0.0 = -0.0 are true (a merge left CERT's
+    integer or unsigned zero where the final has a float or -0.0). So the type must match and
+    a float its text (Java's shortest exact form: -0.0 and NaN as such); lists element-wise."""
+    def scalar(u: str, v: str) -> str:
+        return (f"(valueType({u}) <> valueType({v}) OR CASE WHEN valueType({u}) STARTS WITH 'FLOAT' "
+                f"THEN toString({u}) <> toString({v}) ELSE {u} <> {v} END)")
+    return (f"CASE WHEN valueType({a}) STARTS WITH 'LIST' AND valueType({b}) STARTS WITH 'LIST' "
+            f"THEN size({a}) <> size({b}) OR any(i IN range(0, size({a}) - 1) WHERE {scalar(f'{a}[i]', f'{b}[i]')}) "
+            f"ELSE {scalar(a, b)} END")
+
+
+_CHANGED = f"any(p IN keys(row.p) WHERE x[p] IS NULL OR {_value_differs('x[p]', 'row.p[p]')})"
 # a node is changed too when it lacks one of the final's labels (CERT-only labels stay)
 _CHANGED_NODE = f"({_CHANGED} OR any(lb IN row.l WHERE NOT lb IN labels(x)))"
 
@@ -458,8 +473,8 @@ def _node_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:
     _create_nodes(tx, s, [r for r in rows if r["k"] not in found])
     rewritten = [r for r in rows if r["k"] in rewrite]
     if rewritten:
-        tx.run(f"UNWIND $rows AS row MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) SET x += row.p",
-               rows=rewritten).consume()
+        tx.run(f"UNWIND $rows AS row MATCH (x:{q(s.name)} {{{q(s.key_prop)}: row.k}}) {UNZERO}SET x += row.p",
+               rows=[{"k": r["k"], "p": r["p"], "z": zeros(r["p"])} for r in rewritten]).consume()
     _add_labels(tx, s, [r for r in rows if r["k"] not in found or r["k"] in rewrite])
     faults.failpoint("load:graph-batch-commit")  # every statement done, COMMIT not yet sent
     return {"inserted": len(created), "updated": len(changed)}
@@ -536,8 +551,8 @@ def _rewrite_rels(tx, s: GraphSet, rows: list[dict], run_id: str) -> None:
                     meta=_rel_meta(s)).data()
     ids = {r["i"]: r["id"] for r in imaged}
     faults.failpoint("load:graph-imaged")
-    tx.run("UNWIND $rows AS row MATCH ()-[x]->() WHERE elementId(x) = row.id SET x += row.p",
-           rows=[{"id": ids[i], "p": r["p"]} for i, r in enumerate(rows)]).consume()
+    tx.run(f"UNWIND $rows AS row MATCH ()-[x]->() WHERE elementId(x) = row.id {UNZERO}SET x += row.p",
+           rows=[{"id": ids[i], "p": r["p"], "z": zeros(r["p"])} for i, r in enumerate(rows)]).consume()
 
 
 def _rel_batch(tx, s: GraphSet, rows: list[dict], run_id: str) -> dict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from .graph import BATCH, GraphStore, now, q
+from .graph import BATCH, UNZERO, GraphStore, now, q, zeros
 
 
 def _chunks(items: list, size: int = BATCH):
@@ -66,13 +66,14 @@ def _restored(graph: GraphStore, query: str, rows: list, doing: str) -> list[boo
     """Per image whose node or relationship CERT still holds: whether putting it back changed a
     value (an upsert images what it rewrites, with the values it held too)."""
     out = []
+    rows = [{**r, "z": zeros(r["p"])} for r in rows]
     for chunk in _chunks(rows):
         out += graph.write(lambda tx, chunk=chunk: [r["changed"] for r in tx.run(query, rows=chunk)], doing=doing)
     return out
 
 
 # The image set back, saying whether that changed the node or relationship `x`.
-_SET_IMAGE = "WITH row, x, properties(x) <> row.p AS changed SET x = row.p RETURN changed"
+_SET_IMAGE = f"WITH row, x, properties(x) <> row.p AS changed {UNZERO}SET x = row.p RETURN changed"
 
 
 def _tally(counts: dict, kind: str, rows: list, changed: list[bool]) -> None:
@@ -143,7 +144,7 @@ def _unlabel(added: tuple[str, ...]) -> str:
         return _SET_IMAGE
     spliced = "".join(":" + q(lb) for lb in added)
     return (f"WITH row, x, properties(x) <> row.p OR x:{'|'.join(q(lb) for lb in added)} AS changed "
-            f"SET x = row.p REMOVE x{spliced} RETURN changed")
+            f"{UNZERO}SET x = row.p REMOVE x{spliced} RETURN changed")
 
 
 def _delete_created_nodes(graph: GraphStore, ledger: RunLedger, counts: dict, doing: str) -> None:
