@@ -106,3 +106,16 @@ def test_a_cert_row_a_cascading_key_ties_to_a_row_the_run_inserted_stops_the_rol
     assert rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)["status"] == "ROLLED_BACK"
     cert.sql("ids", "DELETE FROM qa_notes")
     assert cert.fingerprint() == original
+
+
+def test_a_cert_database_printing_dates_in_another_style_loads_and_rolls_back(cert):
+    """psycopg reads timestamps in the ISO output style only: with CERT's database set to
+    DateStyle 'SQL, DMY', reading the ledger's loaded_at was a NotImplementedError traceback."""
+    original = cert.fingerprint()
+    db = cert.dbs["ids"][1]
+    cert.sql("ids", f"ALTER DATABASE {db} SET DateStyle = 'SQL, DMY'")
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
+    assert rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)["status"] == "ROLLED_BACK"
+    cert.sql("ids", f"ALTER DATABASE {db} RESET DateStyle")
+    assert cert.fingerprint() == original
+

@@ -63,6 +63,10 @@ class PgStore:
         except psycopg.Error as exc:
             raise cannot_connect(store.name, url, exc) from None
         self.in_tx = False
+        # psycopg reads dates and times in the ISO output style only: a CERT database set to
+        # another (DateStyle 'SQL, DMY') made reading the ledger's loaded_at a traceback.
+        # The input order (DMY...) is kept: only the output style changes.
+        self.execute("SET DateStyle = ISO", doing="setting the date output style")
 
     # --- errors ----------------------------------------------------------------------------
 
