@@ -221,3 +221,23 @@ def test_a_value_is_unchanged_only_as_the_same_type_and_the_same_float(graph, tm
     rows = cypher(graph, "MATCH (s:Student) WHERE s.student_id IN ['f2', 'f3'] RETURN s.student_id AS id, "
                          "valueType(s.score) AS t, toString(s.score) AS v ORDER BY id")
     assert rows == [{"id": "f2", "t": "INTEGER NOT NULL", "v": "1"}, {"id": "f3", "t": "FLOAT NOT NULL", "v": "0.0"}]
+
+
+def test_the_undo_counts_an_image_as_restored_only_when_a_value_changed_back(graph, tmp_path):
+    """The undo counted `properties(x) <> image`: a NaN the upsert rewrote with the NaN it held
+    was counted restored, and -0.0 put back over the run's 0.0 was counted unchanged."""
+    cypher(graph, "CREATE (:Student {student_id: 'g1', score: 0.0 / 0.0}), "
+                  "(:Student {student_id: 'g2', score: 0.0 / 0.0}), (:Student {student_id: 'g3', score: -0.0})")
+    before = fingerprint(graph)
+    path = tmp_path / "nodes" / "Student.parquet"
+    path.parent.mkdir(parents=True)
+    duckdb.connect().execute(f"COPY (SELECT * FROM (VALUES ('g1', 'nan'::DOUBLE), ('g2', 'nan'::DOUBLE), "
+                             f"('g3', 0.0::DOUBLE)) v(student_id, score)) TO '{path}' (FORMAT parquet)")
+    sets = graph_load.plan_sets("sp", {"Student": path}, {}, KEYS)
+    graph_load.classify(graph, sets)
+    sets[0].strategy = "upsert"  # images every node it finds
+    graph_load.apply(graph, sets, RUN, 1, lambda _: None)
+    assert cypher(graph, "MATCH (s:Student {student_id: 'g3'}) RETURN toString(s.score) AS v") == [{"v": "0.0"}]
+    counts = undo(graph, RUN, "rolled_back")
+    assert (counts["nodes_restored"], counts["nodes_unchanged"]) == (1, 2)
+    assert fingerprint(graph) == before

@@ -68,6 +68,26 @@ def zeros(props: dict) -> dict | None:
     return found or None
 
 
+def value_differs(a: str, b: str) -> str:
+    """Cypher: whether b would change the value a. Not `a <> b`: NaN <> NaN is true (a NaN
+    counted as changed on every load), 1 = 1.0 and 0.0 = -0.0 are true (a merge left CERT's
+    integer or unsigned zero where the final has a float or -0.0). So the type must match and
+    a float its text (Java's shortest exact form: -0.0 and NaN as such); lists element-wise."""
+    def scalar(u: str, v: str) -> str:
+        return (f"(valueType({u}) <> valueType({v}) OR CASE WHEN valueType({u}) STARTS WITH 'FLOAT' "
+                f"THEN toString({u}) <> toString({v}) ELSE {u} <> {v} END)")
+    return (f"CASE WHEN valueType({a}) STARTS WITH 'LIST' AND valueType({b}) STARTS WITH 'LIST' "
+            f"THEN size({a}) <> size({b}) OR any(i IN range(0, size({a}) - 1) WHERE {scalar(f'{a}[i]', f'{b}[i]')}) "
+            f"ELSE {scalar(a, b)} END")
+
+
+def props_differ(x: str, m: str) -> str:
+    """Cypher: whether setting map `m` as the whole property map of `x` changes any value
+    (value_differs for each, so a NaN held is no change and 0.0 to -0.0 is one)."""
+    return (f"(any(p IN keys({m}) WHERE {x}[p] IS NULL OR {value_differs(f'{x}[p]', f'{m}[p]')}) "
+            f"OR any(p IN keys({x}) WHERE {m}[p] IS NULL))")
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 

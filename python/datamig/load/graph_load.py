@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from ..analyze.graph_keys import LABELS
 from ..errors import MigrationFailed
 from . import faults
-from .graph import BATCH, LEDGER_LABELS, UNZERO, GraphStore, now, q, zeros
+from .graph import BATCH, LEDGER_LABELS, UNZERO, GraphStore, now, q, value_differs, zeros
 from .strategy import effect
 from .parquet_source import prefetch
 
@@ -259,20 +259,7 @@ def batches(s: GraphSet) -> Iterator[list[dict]]:
 
 
 
-def _value_differs(a: str, b: str) -> str:
-    """Cypher: whether b would change the value a. Not `a <> b`: NaN <> NaN is true (a NaN
-    counted as changed on every load), 1 = 1.0 and 0.0 = -0.0 are true (a merge left CERT's
-    integer or unsigned zero where the final has a float or -0.0). So the type must match and
-    a float its text (Java's shortest exact form: -0.0 and NaN as such); lists element-wise."""
-    def scalar(u: str, v: str) -> str:
-        return (f"(valueType({u}) <> valueType({v}) OR CASE WHEN valueType({u}) STARTS WITH 'FLOAT' "
-                f"THEN toString({u}) <> toString({v}) ELSE {u} <> {v} END)")
-    return (f"CASE WHEN valueType({a}) STARTS WITH 'LIST' AND valueType({b}) STARTS WITH 'LIST' "
-            f"THEN size({a}) <> size({b}) OR any(i IN range(0, size({a}) - 1) WHERE {scalar(f'{a}[i]', f'{b}[i]')}) "
-            f"ELSE {scalar(a, b)} END")
-
-
-_CHANGED = f"any(p IN keys(row.p) WHERE x[p] IS NULL OR {_value_differs('x[p]', 'row.p[p]')})"
+_CHANGED = f"any(p IN keys(row.p) WHERE x[p] IS NULL OR {value_differs('x[p]', 'row.p[p]')})"
 # a node is changed too when it lacks one of the final's labels (CERT-only labels stay)
 _CHANGED_NODE = f"({_CHANGED} OR any(lb IN row.l WHERE NOT lb IN labels(x)))"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from .graph import BATCH, UNZERO, GraphStore, now, q, zeros
+from .graph import BATCH, UNZERO, GraphStore, now, props_differ, q, zeros
 
 
 def _chunks(items: list, size: int = BATCH):
@@ -73,7 +73,7 @@ def _restored(graph: GraphStore, query: str, rows: list, doing: str) -> list[boo
 
 
 # The image set back, saying whether that changed the node or relationship `x`.
-_SET_IMAGE = f"WITH row, x, properties(x) <> row.p AS changed {UNZERO}SET x = row.p RETURN changed"
+_SET_IMAGE = f"WITH row, x, {props_differ('x', 'row.p')} AS changed {UNZERO}SET x = row.p RETURN changed"
 
 
 def _tally(counts: dict, kind: str, rows: list, changed: list[bool]) -> None:
@@ -143,7 +143,7 @@ def _unlabel(added: tuple[str, ...]) -> str:
     if not added:
         return _SET_IMAGE
     spliced = "".join(":" + q(lb) for lb in added)
-    return (f"WITH row, x, properties(x) <> row.p OR x:{'|'.join(q(lb) for lb in added)} AS changed "
+    return (f"WITH row, x, {props_differ('x', 'row.p')} OR x:{'|'.join(q(lb) for lb in added)} AS changed "
             f"{UNZERO}SET x = row.p REMOVE x{spliced} RETURN changed")
 
 
