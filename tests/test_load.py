@@ -222,14 +222,17 @@ def test_a_final_folder_missing_an_extracted_table_or_graph_type_is_refused(cert
     (run_dir / "extract").mkdir()
     (run_dir / "extract" / "extraction-manifest.json").write_text(json.dumps({"district": 1, "tables": tables,
                                                                               "graph": graph}))
-    with pytest.raises(MigrationFailed, match=f"run {RUN}: final/ids/students.parquet is missing \\(1 of "):
+    with pytest.raises(DatamigError, match=f"run {RUN}: final/ids/students.parquet is missing \\(1 of ") as err:
         load_run(cert.cfg, cert.env, run_dir)
+    assert err.value.exit_code == 2  # a file gone is the user's to fix, as one damaged is (it was exit 1)
     label = graph["nodes"][0]
     build_run(cert.out_dir, RUN)  # every table again
     (run_dir / "final" / "sp" / "nodes" / f"{label}.parquet").unlink()
-    with pytest.raises(MigrationFailed, match=f"final/sp/nodes/{label}.parquet is missing"):
+    with pytest.raises(DatamigError, match=f"final/sp/nodes/{label}.parquet is missing") as err:
         load_run(cert.cfg, cert.env, run_dir, dry_run=True)
+    assert err.value.exit_code == 2
     assert cert.fingerprint() == before
+    assert not cert.has_ledger("ids") and cert.prepared() == []
 
 
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "load"])

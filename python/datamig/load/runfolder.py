@@ -80,7 +80,7 @@ def open_run(cfg: Config, run_dir: Path) -> RunFolder:
         raise MigrationFailed(f"run {run_id}: final/{folder.graph_store} is not the configured graph store "
                               f"{cfg.graph.store}")
     if not folder.pg and not folder.nodes and not folder.relationships:
-        raise MigrationFailed(f"run {run_id}: final/ holds no Parquet file; nothing to load")
+        raise DatamigError(f"run {run_id}: final/ holds no Parquet file; nothing to load (transform the run again)")
     _check_complete(folder, run_dir)
     check_final_parquet(run_dir)
     return folder
@@ -105,7 +105,7 @@ def check_final_parquet(run_dir: Path) -> None:
 def _check_complete(folder: RunFolder, run_dir: Path) -> None:
     """final/ holds a file for every table, label and relationship type the extract wrote: a load
     of part of a run (a transform stopped half way, a file deleted) would leave CERT with rows
-    whose parents never came."""
+    whose parents never came. A file gone is the user's to fix, as one damaged is (exit 2)."""
     manifest = read_json_or_none(run_dir / "extract" / "extraction-manifest.json")
     if manifest is None:
         return  # no extract to compare with (a run folder made by hand); the drift gate reads final/
@@ -117,7 +117,7 @@ def _check_complete(folder: RunFolder, run_dir: Path) -> None:
     want += [f"{graph.get('store')}/{part}/{name}" for part in ("nodes", "relationships") for name in graph.get(part, ())]
     missing = [w for w in want if w not in have]
     if missing:
-        raise MigrationFailed(f"run {folder.run_id}: final/{missing[0]}.parquet is missing ({len(missing)} of "
+        raise DatamigError(f"run {folder.run_id}: final/{missing[0]}.parquet is missing ({len(missing)} of "
                               f"{len(want)} extracted tables and graph types have no final file); transform the run again")
 
 

@@ -1,0 +1,118 @@
+"""Errors a user causes with what they give or leave behind, through the CLI and the MCP server
+as users meet them: one line naming the thing as given, exit 2, nothing changed. A run's final
+file gone, a run state edited to another district or option, a district id int() or YAML read
+as another number, an output folder that is a file; and a run whose verdict a direct `dbt build`
+took away, listed as it now stands. Tests marked `services` meet the real test estate (PostgreSQL
+and Neo4j reachable, so the refusal is what stops the command); the others point every store at
+127.0.0.1:1, where nothing listens."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import anyio
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from _unreachable import one_error_line, run_cli, unreachable_stores, work_folder
+from test_mcp import _session
+
+ROOT = Path(__file__).resolve().parents[1]
+SALT = "input-errors-salt-0123456789abcdef"
+URL_PASSWORD = "url-pw-Planted-5150"
+RUN = "mig-20990101-000000-d42"
+PHASES = ("preflight", "extract", "transform", "gate", "load", "verify", "report")
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture()
+def work(tmp_path) -> Path:
+    return work_folder(tmp_path)
+
+
+def _env(work: Path, services: dict | None = None, **extra: str) -> dict:
+    """The settings of `services` (the state folder the fixture made), else every store unreachable."""
+    stores = services if services is not None else unreachable_stores(URL_PASSWORD)
+    state = os.environ["DATAMIG_STATE_DIR"] if services is not None else str(work / "state")
+    return {**os.environ, **stores, "DATAMIG_CONFIG": str(work / "datamig.yaml"), "DATAMIG_SALT": SALT,
+            "DATAMIG_STATE_DIR": state, "DATAMIG_RUNS_DIR": str(work / "runs"), "COLUMNS": "200", **extra}
+
+
+def _cli(work: Path, *args: str, services: dict | None = None, **extra: str) -> subprocess.CompletedProcess:
+    return run_cli(_env(work, services, **extra), *args)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess, *named: str) -> str:
+    return one_error_line(proc, (SALT, URL_PASSWORD), *named)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _state(run: Path, district=42, options: dict | None = None, done=PHASES[:4], status: str = "failed") -> None:
+    phases = {p: {"status": "done" if p in done else "pending", "seconds": 1.0 if p in done else None,
+                  "started_at": None, "error": None, "summary": {}} for p in PHASES}
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "run-state.json").write_text(json.dumps({
+        "run_id": run.name, "district": district, "options": options or {"dry_run": False, "strategy": "auto"},
+        "status": status, "created_at": "2099-01-01T00:00:00+00:00", "phases": phases}))
+
+
+def _run_missing_a_final_file(work: Path) -> Path:
+    """RUN extracted (ids.districts and ids.schools), validated, its final/ids/schools.parquet gone."""
+    run = work / "runs" / RUN
+    (run / "extract").mkdir(parents=True)
+    (run / "final" / "ids").mkdir(parents=True)
+    tables = {f"ids.{t}": {"store": "ids", "table": t} for t in ("districts", "schools")}
+    (run / "extract" / "extraction-manifest.json").write_text(json.dumps({"district": 42, "tables": tables,
+                                                                              "totals": {"rows": 2, "tables": 2}}))
+    (run / "validation-report.json").write_text(json.dumps({"status": "PASSED", "district": 42}))
+    pq.write_table(pa.table({"id": [42]}), run / "final" / "ids" / "districts.parquet")
+    return run
+
+
+# --- 1. a final file gone ----------------------------------------------------------------------
+
+def test_loading_a_run_whose_final_file_is_gone_is_one_line_naming_it(work):
+    """It was exit 1 (a migration that failed), while a final file damaged was the user's error, exit 2."""
+    run = _run_missing_a_final_file(work)
+    before = _files(run)
+    for args in (("load", RUN), ("load", RUN, "--dry-run")):
+        _one_error_line(_cli(work, *args), f"run {RUN}: final/ids/schools.parquet is missing (1 of 2 extracted")
+        assert _files(run) == before
+
+
+def _cert_holds(services: dict, run_id: str) -> bool:
+    """CERT's ids database has a ledger naming `run_id` (what any load, a failed one too, begins with)."""
+    with psycopg.connect(services["CERT_IDS_URL"]) as conn:
+        if conn.execute("SELECT to_regclass('datamig.runs') IS NULL").fetchone()[0]:
+            return False
+        return conn.execute("SELECT count(*) FROM datamig.runs WHERE run_id = %s", (run_id,)).fetchone()[0] > 0
+
+
+def test_resuming_a_run_whose_final_file_is_gone_names_it_and_writes_nothing_to_cert(work, services):
+    """A resumed load met the gone file as a failed migration (exit 1, the run's table, no line);
+    now it is the user's error, as `datamig load` says it, and MCP's resume names the file too."""
+    run = _run_missing_a_final_file(work)
+    _state(run)
+    line = _one_error_line(_cli(work, "migrate", "--resume", RUN, "--yes", services=services),
+                           "final/ids/schools.parquet is missing", f"datamig migrate --resume {RUN}")
+    assert "Traceback" not in line and not _cert_holds(services, RUN)
+    assert not (run / "load-report.json").exists()
+
+    async def main():
+        extra = {**services, "DATAMIG_STATE_DIR": os.environ["DATAMIG_STATE_DIR"], "DATAMIG_SALT": SALT}
+        async with _session(work, extra) as client:
+            return await client.call_tool("migrate", {"resume": RUN, "dry_run": False})
+
+    result = anyio.run(main)
+    assert not result.is_error, result.content[0].text  # a failed phase is the run's result
+    error = result.structured_content["phases"]["load"]["error"]
+    assert error.startswith(f"run {RUN}: final/ids/schools.parquet is missing") and "\n" not in error
+    assert not _cert_holds(services, RUN) and not (run / "load-report.json").exists()
