@@ -55,6 +55,8 @@ def _run_state(tmp_path: Path) -> None:
     path.write_text(json.dumps({"run_id": RUN, "district": 42, "options": {"dry_run": False, "strategy": "auto"},
                                 "status": "succeeded", "created_at": "2026-03-01T10:15:00+00:00",
                                 "phases": phases}))
+    # its gate passed on this verdict: without it list_runs says the run is no longer validated
+    (path.parent / "validation-report.json").write_text(json.dumps({"status": "PASSED"}))
 
 
 def test_tools_are_listed_with_their_input_schemas(tmp_path):
@@ -565,7 +567,8 @@ def test_datamig_mcp_logs_an_unexpected_failure_to_stderr(tmp_path):
     from mcp.client.stdio import stdio_client
 
     _run_state(tmp_path)
-    (tmp_path / "reports").write_text("a file where get_report writes its reports folder")
+    # a folder where get_report writes its report's JSON (a reports folder that is a file is a user's error)
+    (tmp_path / "reports" / f"{RUN}.json").mkdir(parents=True)
     params = _params(tmp_path)
     params.args = ["-m", "datamig", "mcp"]
     errlog = tmp_path / "stderr.txt"
@@ -576,7 +579,7 @@ def test_datamig_mcp_logs_an_unexpected_failure_to_stderr(tmp_path):
                 return await client.call_tool("get_report", {"run_id": RUN})
 
     result = anyio.run(main)
-    assert result.is_error and "FileExistsError" in result.content[0].text
+    assert result.is_error and "IsADirectoryError" in result.content[0].text, result.content[0].text
     logged = errlog.read_text()
     assert "tool failed" in logged and "Traceback" in logged and PLANTED not in logged, logged
 

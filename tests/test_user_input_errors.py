@@ -116,3 +116,97 @@ def test_resuming_a_run_whose_final_file_is_gone_names_it_and_writes_nothing_to_
     error = result.structured_content["phases"]["load"]["error"]
     assert error.startswith(f"run {RUN}: final/ids/schools.parquet is missing") and "\n" not in error
     assert not _cert_holds(services, RUN) and not (run / "load-report.json").exists()
+
+
+# --- 2. `datamig runs` after a direct dbt build --------------------------------------------------
+
+def _dbt_build(work: Path, run_id: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / ".venv/bin/dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir",
+                           str(ROOT), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                           "--vars", f"{{district: 42, run_id: {run_id}}}"],
+                          cwd=ROOT, env=_env(work), capture_output=True, text=True, timeout=600)
+
+
+def _rows(stdout: str) -> dict[str, list[str]]:
+    """The runs table's rows by run id."""
+    cells = ([c.strip() for c in line.strip("│ ").split("│")] for line in stdout.splitlines() if "│ mig-" in line)
+    return {row[0]: row[1:] for row in cells}
+
+
+def test_runs_lists_a_migrated_run_whose_verdict_a_dbt_build_took_away_as_unvalidated(work):
+    """`datamig runs` and MCP's list_runs said `succeeded` (read from run-state.json) for a run a
+    direct `dbt build` had rebuilt, its validation report gone, which `datamig load` refused."""
+    built, fine, failed = RUN, "mig-20990101-000001-d42", "mig-20990101-000002-d42"
+    for run_id, verdict in ((built, "PASSED"), (fine, "PASSED"), (failed, "FAILED")):
+        run = work / "runs" / run_id
+        _state(run, done=PHASES, status="succeeded")
+        (run / "extract").mkdir()
+        (run / "extract" / "extraction-manifest.json").write_text('{"district": 42, "tables": {}}')
+        (run / "validation-report.json").write_text(json.dumps({"status": verdict}))
+    assert _rows(_cli(work, "runs").stdout)[built][1] == "succeeded"
+    _dbt_build(work, built)
+    assert not (work / "runs" / built / "validation-report.json").exists()
+
+    listed = _cli(work, "runs")
+    assert listed.returncode == 0, listed.stderr
+    rows = _rows(listed.stdout)
+    assert rows[built][1] == "unvalidated" and rows[failed][1] == "unvalidated" and rows[fine][1] == "succeeded"
+    assert (f"{built}: validation-report.json is gone since the migrate validated it (a dbt build in the run "
+            f"folder?): a load refuses the run until `datamig transform --district 42 --run-id {built}`") \
+        in listed.stdout
+    assert f"{failed}: validation-report.json says FAILED since the migrate validated it" in listed.stdout
+    _one_error_line(_cli(work, "load", built), f"run {built} is not transformed")
+
+    async def main():
+        async with _session(work) as client:
+            return await client.call_tool("list_runs", {})
+
+    runs = {r["run_id"]: r for r in anyio.run(main).structured_content["runs"]}
+    assert (runs[built]["status"], runs[failed]["status"], runs[fine]["status"]) == \
+        ("unvalidated", "unvalidated", "succeeded")
+    assert "validation-report.json is gone" in runs[built]["note"] and "note" not in runs[fine]
+
+
+# --- 5. an output folder that is a file ---------------------------------------------------------
+
+@pytest.mark.parametrize("args, folder, setting", [
+    (("extract", "--district", "42"), "runs", "extract.out_dir"),
+    (("migrate", "--district", "42", "--yes"), "runs", "extract.out_dir"),
+    (("runs",), "runs", "extract.out_dir"),
+    (("report", RUN), "reports", "the reports folder beside extract.out_dir"),
+    (("analyze-datastores", "--out-dir", "{work}/out"), "out", "--out-dir"),
+    (("select-districts", "--out-dir", "{work}/out/sub"), "out", "--out-dir"),
+    (("services", "status"), "state-file", "DATAMIG_STATE_DIR"),
+])
+def test_an_output_folder_that_is_a_file_is_one_line_naming_the_setting(work, args, folder, setting):
+    """The OS's bare "PATH: File exists" (or "Not a directory"), naming no setting, and for an
+    analysis only once it had read the whole estate."""
+    if folder == "reports":
+        (work / "runs" / RUN).mkdir(parents=True)
+    (work / folder).write_text("not a folder")
+    args = tuple(a.replace("{work}", str(work)) for a in args)
+    extra = {"DATAMIG_STATE_DIR": str(work / folder)} if setting == "DATAMIG_STATE_DIR" else {}
+    before = _files(work)
+    line = _one_error_line(_cli(work, *args, **extra), f"{setting}")
+    assert "a file, not a folder" in line and str(work / folder) in line, line
+    assert _files(work) == before
+
+
+def test_mcp_tools_name_a_runs_or_reports_folder_that_is_a_file(tmp_path):
+    (tmp_path / "reports").write_text("not a folder")
+    (tmp_path / "runs" / RUN).mkdir(parents=True)
+
+    async def calls():
+        async with _session(tmp_path) as client:
+            report = await client.call_tool("get_report", {"run_id": RUN})
+            (tmp_path / "runs" / RUN).rmdir()
+            (tmp_path / "runs").rmdir()
+            (tmp_path / "runs").write_text("not a folder")
+            return report, await client.call_tool("list_runs", {})
+
+    report, runs = anyio.run(calls)
+    for result, folder in ((report, "reports"), (runs, "runs")):
+        assert result.is_error
+        text = result.content[0].text
+        assert "\n" not in text and f"{tmp_path / folder} is a file, not a folder" in text, text
+    assert (tmp_path / "reports").read_text() == "not a folder"

@@ -28,6 +28,7 @@ from . import __version__
 from .config import load_config
 from .errors import ConfigError, ConnectionFailed, DatamigError, NotFound
 from .extract.runs import MAX_DISTRICT, checked_run_id
+from .folders import check_folder
 from .runfiles import read_json_or_none
 from .services import envfile
 
@@ -146,6 +147,22 @@ def project_root() -> Path:
 
 def config():
     return load_config(Ctx.config_path)
+
+
+def runs_config():
+    """The config, for a command that reads or writes under its runs folder: that folder is one."""
+    cfg = config()
+    check_folder(cfg.out_dir, f"extract.out_dir ({cfg.path})")
+    return cfg
+
+
+def reports_config():
+    """The config, for a command that writes a run's report beside the runs folder."""
+    from .report.build import reports_dir_of
+
+    cfg = runs_config()
+    check_folder(reports_dir_of(cfg), f"the reports folder beside extract.out_dir ({cfg.path})")
+    return cfg
 
 
 def env() -> dict[str, str]:
@@ -427,6 +444,7 @@ def analyze_datastores(
     """Introspect every PROD store, build the dependency graph, find cycles, order the tables."""
     from .analyze.run import analyze, summary_table
 
+    check_folder(out_dir, "--out-dir")
     with console.status("introspecting stores"):
         summary = analyze(config(), env(), out_dir)
     console.print(summary_table(summary))
@@ -443,6 +461,7 @@ def select_districts_cmd(
     """Score every district across stores, apply the filters, and pick pilots."""
     from .select.run import select_districts
 
+    check_folder(out_dir, "--out-dir")
     with console.status("measuring districts") as status:
         result = select_districts(config(), env(), out_dir, top, progress=lambda m: status.update(_text(m)))
     table = Table("district", "name", "score", "class", "records", "eligible")
@@ -497,7 +516,7 @@ def extract_cmd(
     if run_id is not None:  # --run-id "" is not "no run id"
         checked_run_id(run_id)
     with console.status(f"extracting district {district}") as status:
-        manifest = extract(config(), env(), district, run_id, progress=lambda m: status.update(_text(m)),
+        manifest = extract(runs_config(), env(), district, run_id, progress=lambda m: status.update(_text(m)),
                            models=_models_root())
     _print_extract_summary(manifest)
 
@@ -536,7 +555,7 @@ def transform_cmd(
     if run_id is not None:  # --run-id "" is not "the newest extract"
         checked_run_id(run_id)
     with console.status(f"transforming district {district}") as status:
-        report = transform(config(), env(), run_id, district, root=project_root(),
+        report = transform(runs_config(), env(), run_id, district, root=project_root(),
                            progress=lambda m: status.update(_text(m)))
     c = report["counts"]
     console.print(f"{report['status']}: {c['tests']} tests, {c['errors']} blocking, {c['warnings']} warnings, "
@@ -571,7 +590,7 @@ def migrate_cmd(
         raise DatamigError("--district is required (or --resume RUN_ID)")
     if strategy not in ("insert", "upsert", "merge", "auto"):
         raise DatamigError(f"--strategy: unknown strategy {strategy!r} (insert, upsert, merge or auto)")
-    cfg = config()
+    cfg = reports_config()
     if not (dry_run or yes) and sys.stdin.isatty():  # --json is how output looks, not consent to write CERT
         what = f"Resume run {resume}" if resume is not None else f"Migrate district {district}"
         typer.confirm(f"{what} into CERT?", abort=True, err=as_json)  # stdout: the JSON object alone
@@ -677,7 +696,7 @@ def load_cmd(
     run = run_id if run_id is not None else run
     if run is None:
         raise DatamigError("give the run to load: datamig load RUN_ID")
-    cfg = config()
+    cfg = runs_config()
     run_dir = cfg.out_dir / checked_run_id(run)
     if not run_dir.is_dir():
         raise NotFound(f"run {run} not found under {cfg.out_dir}")
@@ -704,7 +723,7 @@ def rollback_cmd(
         if not sys.stdin.isatty():
             fail("rollback changes CERT: confirm with --yes")
         typer.confirm(f"Roll back run {run_id} in CERT?", abort=True)
-    result = api.rollback(config(), env(), run_id, force=force)
+    result = api.rollback(runs_config(), env(), run_id, force=force)
     console.print_json(json.dumps(result, default=str))
 
 
@@ -718,7 +737,7 @@ def validate_migration_cmd(run_id: str = typer.Argument(..., metavar="RUN_ID", h
 
     checked_run_id(run_id)
     with console.status("validating against CERT"):
-        result = api.validate_migration(config(), env(), run_id)
+        result = api.validate_migration(runs_config(), env(), run_id)
     table = Table("table", "extracted", "final", "in CERT", "ok", title=f"{run_id}: {result['status']}")
     for r in result["tables"]:
         table.add_row(r["table"], str(r["extracted"]), str(r["final"]), str(r["in_cert"]), "yes" if r["ok"] else "NO")
@@ -747,7 +766,7 @@ def report_cmd(run_id: str = typer.Argument(..., metavar="RUN_ID", help="Run id.
     beside the runs folder (extract.out_dir in the config; data/runs -> data/reports)."""
     from .report.build import build_report
 
-    for kind, path in build_report(config(), checked_run_id(run_id)).items():
+    for kind, path in build_report(reports_config(), checked_run_id(run_id)).items():
         console.print(f"{kind}: {path}")
 
 
@@ -768,11 +787,15 @@ def runs_cmd() -> None:
     from .runner import api
 
     table = Table(_copyable("run"), "district", "status", "failed phase", _copyable("in CERT"))
-    for r in api.list_runs(config()):
+    runs = api.list_runs(runs_config())
+    for r in runs:
         failed = next((n for n, p in r["phases"].items() if p["status"] == "failed"), "")
         cert = f"{r['cert']['status']} {r['cert']['at'] or ''}".strip() if r["cert"] else ""
         table.add_row(r["run_id"], str(r["district"]), r["status"], failed, cert)
     console.print(table)
+    for r in runs:  # why a run's status is not the one its migrate recorded
+        if r.get("note"):
+            console.print(Text(f"{r['run_id']}: {r['note']}"), soft_wrap=True)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m datamig`

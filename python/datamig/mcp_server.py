@@ -36,6 +36,7 @@ from mcp_types import ToolAnnotations
 from . import __version__
 from .errors import DatamigError, MigrationFailed
 from .extract.runs import MAX_DISTRICT, checked_run_id
+from .folders import check_folder
 from .report import scrub
 from .runner.state import PHASES
 from .services import envfile
@@ -69,7 +70,7 @@ class Settings:
     """What every tool needs, read afresh per call (services.env may change between calls),
     every path absolute."""
 
-    def __init__(self) -> None:
+    def __init__(self, writes: str | None = None) -> None:
         from .config import load_config
 
         self.root = _root()
@@ -77,6 +78,17 @@ class Settings:
         named = os.environ.get("DATAMIG_CONFIG")
         cfg = load_config(self.root / named if named else self.root / "config" / "datamig.yaml")
         self.cfg = dataclasses.replace(cfg, out_dir=(self.root / cfg.out_dir).resolve())
+        # the folder the tool writes into (the runs folder unless named) is one, as the CLI checks it
+        if writes is None:
+            check_folder(self.cfg.out_dir, f"extract.out_dir ({cfg.path})")
+        else:
+            check_folder(self.root / writes, writes)
+
+    def check_reports(self) -> None:
+        """The reports folder beside the runs folder (where migrate and get_report write) is one."""
+        from .report.build import reports_dir_of
+
+        check_folder(reports_dir_of(self.cfg), f"the reports folder beside extract.out_dir ({self.cfg.path})")
 
 
 class _DbtSlot:
@@ -276,7 +288,7 @@ def build_server() -> MCPServer:
         def run() -> dict:
             from .runner import api
 
-            s = Settings()
+            s = Settings(writes="data/analysis")
             progress.message("introspecting PROD stores")
             summary = api.analyze_datastores(s.cfg, s.env, s.root / "data" / "analysis")
             progress.message("analysis written")
@@ -298,7 +310,7 @@ def build_server() -> MCPServer:
         def run() -> dict:
             from .select.run import select_districts as select
 
-            s = Settings()
+            s = Settings(writes="data/manifests")
             return select(s.cfg, s.env, s.root / "data" / "manifests", top, progress=progress.message)
 
         return await _call(run)
@@ -333,6 +345,7 @@ def build_server() -> MCPServer:
             from .runner import api
 
             s = Settings()
+            s.check_reports()
             return api.migrate(s.cfg, s.env, s.root, district or 0, dry_run=dry_run, strategy=strategy,
                                resume=resume, progress=progress.phase_message,
                                stop=lambda: cancelled.is_set() or _ENDING.is_set(), phase_errors_as_results=True)
@@ -418,6 +431,7 @@ def build_server() -> MCPServer:
             from .runner import api
 
             s = Settings()
+            s.check_reports()
             return api.get_report(s.cfg, run_id, s.root)
 
         return await _call(run)

@@ -11,13 +11,15 @@ from pathlib import Path
 
 from ..errors import DatamigError
 from ..extract.runs import RUN_ID, district_of
-from ..report.artifacts import read_cert_state, read_run
+from ..report.artifacts import VALIDATION as VALIDATION_REPORT, read_cert_state, read_run
 from ..report.stepwise import state_of
-from ..runfiles import read_json_object, write_json
+from ..runfiles import read_json_object, read_json_or_none, write_json
 
 PHASES = ("preflight", "extract", "transform", "gate", "load", "verify", "report")
 # a phase-by-phase run's status: the last of its phases done
 PAST = {"extract": "extracted", "transform": "transformed", "load": "loaded", "verify": "verified"}
+# load/runfolder.py's LOADABLE and load/strategy.py's STRATEGIES: importing the loader takes 1.8 s
+LOADABLE = ("PASSED", "PASSED_WITH_WARNINGS")
 
 
 @dataclass
@@ -127,12 +129,32 @@ def list_runs(out_dir: Path) -> list[dict]:
     runs = []
     for path in sorted(p for p in out_dir.glob("mig-*") if p.is_dir() and RUN_ID.fullmatch(p.name)):
         try:
-            summary = RunState.load(out_dir, path.name).to_summary()
+            summary = _verdict_now(path, RunState.load(out_dir, path.name).to_summary())
         except (DatamigError, OSError):
             summary = _summary_from_folder(path)
         summary["cert"] = read_cert_state(path)
         runs.append(summary)
     return runs
+
+
+def _verdict_now(path: Path, summary: dict) -> dict:
+    """A migrate's run as its folder stands now: its gate passed on a validation report that a
+    `dbt build` run in the folder since has taken away (or a transform since has failed) is no
+    longer validated, and a load refuses it; listed `succeeded`, it read as ready to load."""
+    if (summary["phases"].get("gate") or {}).get("status") != "done":
+        return summary
+    report = read_json_or_none(path / VALIDATION_REPORT)
+    status = report.get("status") if isinstance(report, dict) else None
+    if status in LOADABLE:
+        return summary
+    again = f"`datamig transform --district {summary['district']} --run-id {path.name}` validates it again"
+    if not (path / VALIDATION_REPORT).exists():
+        why = f"{VALIDATION_REPORT} is gone since the migrate validated it (a dbt build in the run folder?)"
+    elif status is None:
+        why = f"{VALIDATION_REPORT} is no readable verdict since the migrate validated it"
+    else:
+        why = f"{VALIDATION_REPORT} says {status} since the migrate validated it"
+    return {**summary, "status": "unvalidated", "note": f"{why}: a load refuses the run until {again}"}
 
 
 def _summary_from_folder(path: Path) -> dict:

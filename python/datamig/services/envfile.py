@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ..errors import ConfigError
+from ..folders import check_folder
 from ..runfiles import write_text_atomic
 
 SECRET_MARKERS = ("PASSWORD", "SALT", "SECRET", "TOKEN")
@@ -22,7 +23,9 @@ SECRET_MARKERS = ("PASSWORD", "SALT", "SECRET", "TOKEN")
 def state_dir(project_root: Path) -> Path:
     """`.datamig/` of the checkout; DATAMIG_STATE_DIR moves it (tests run their own estate)."""
     override = os.environ.get("DATAMIG_STATE_DIR")
-    return Path(override) if override else project_root / ".datamig"
+    path = Path(override) if override else project_root / ".datamig"
+    check_folder(path, "DATAMIG_STATE_DIR" if override else "the services' state folder")
+    return path
 
 
 def env_path(project_root: Path) -> Path:
