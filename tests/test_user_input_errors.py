@@ -167,6 +167,29 @@ def test_runs_lists_a_migrated_run_whose_verdict_a_dbt_build_took_away_as_unvali
     assert "validation-report.json is gone" in runs[built]["note"] and "note" not in runs[fine]
 
 
+# --- 3. a run state edited ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, named", [
+    ({"district": 7}, ("district 7, but run " + RUN + " is a run of district 42",)),
+    ({"district": "42"}, ("district '42', but run",)),
+    ({"options": {"dry_run": False, "strategy": "fast"}}, ("options.strategy 'fast' is not a load strategy",)),
+    ({"options": {"dry_run": "no", "strategy": "auto"}}, ("options.dry_run 'no' is not true or false",)),
+], ids=["another-district", "district-as-text", "strategy", "dry-run"])
+def test_resuming_a_run_state_edited_to_another_district_or_option_is_refused(work, services, change, named):
+    """A run-state.json edited (or copied from another run) to district 7 was resumed as a run of
+    district 7 under run id ...-d42; an option of another kind went on to the load."""
+    run = work / "runs" / RUN
+    _state(run, done=PHASES[:4])
+    state = json.loads((run / "run-state.json").read_text())
+    (run / "run-state.json").write_text(json.dumps({**state, **change}))
+    before = _files(run)
+    _one_error_line(_cli(work, "migrate", "--resume", RUN, "--yes", services=services),
+                    str(run / "run-state.json"), *named)
+    assert _files(run) == before and not _cert_holds(services, RUN)
+    listed = _cli(work, "runs")  # still listed, from what its folder holds
+    assert listed.returncode == 0 and RUN in listed.stdout
+
+
 # --- 5. an output folder that is a file ---------------------------------------------------------
 
 @pytest.mark.parametrize("args, folder, setting", [

@@ -20,6 +20,7 @@ PHASES = ("preflight", "extract", "transform", "gate", "load", "verify", "report
 PAST = {"extract": "extracted", "transform": "transformed", "load": "loaded", "verify": "verified"}
 # load/runfolder.py's LOADABLE and load/strategy.py's STRATEGIES: importing the loader takes 1.8 s
 LOADABLE = ("PASSED", "PASSED_WITH_WARNINGS")
+STRATEGIES = ("auto", "insert", "upsert", "merge")
 
 
 @dataclass
@@ -72,12 +73,32 @@ class RunState:
         if state.run_id != run_id:  # a folder renamed or copied: resumed, it wrote the other run's folder
             raise DatamigError(f"{path}: the state of run {state.run_id}, not of {run_id} (a run folder renamed "
                                f"or copied?): resume run {state.run_id} itself")
+        if problem := _trusted_fields_problem(state):
+            raise DatamigError(f"{path}: {problem}")
         return state
 
     def to_summary(self) -> dict:
         return {"run_id": self.run_id, "district": self.district, "status": self.current_status(),
                 "phases": {n: {"status": p.status, "seconds": p.seconds, "error": p.error}
                            for n, p in self.phases.items()}}
+
+
+def _trusted_fields_problem(state: RunState) -> str | None:
+    """What a resume would take from the file without asking, told when it cannot be the run's: a
+    district edited (or the file copied from another run) extracted and loaded another district
+    under this run id; an option of another kind ran the load with it or stopped it half way."""
+    named = district_of(state.run_id)
+    if type(state.district) is not int or state.district != named:  # not isinstance: True is an int too
+        return (f"district {state.district!r}, but run {state.run_id} is a run of district {named} (edited, or "
+                f"copied from another run?): a run keeps the district it was made for")
+    if not isinstance(state.options, dict):
+        return f"options {state.options!r} are not a mapping"
+    strategy, dry_run = state.options.get("strategy", "auto"), state.options.get("dry_run", False)
+    if strategy not in STRATEGIES:
+        return f"options.strategy {strategy!r} is not a load strategy (one of: {', '.join(STRATEGIES)})"
+    if not isinstance(dry_run, bool):
+        return f"options.dry_run {dry_run!r} is not true or false"
+    return None
 
 
 def process_gone(pid: int | None, host: str | None) -> bool:
