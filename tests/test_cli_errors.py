@@ -423,7 +423,10 @@ def test_a_malformed_settings_file_is_one_line_naming_its_line(work):
                                   ("migrate", "--district", "0", "--yes"), ("select-districts", "--top", "0")])
 def test_a_district_or_count_below_one_is_a_usage_error(work, args):
     line = _one_error_line(_cli(work, *args), args[1])
-    assert line == f"error: {args[1]}: Input should be greater than or equal to 1"
+    if args[1] == "--district":
+        assert line == f"error: --district: {args[2]!r} is not a district id (a positive whole number): digits 0-9 only"
+    else:
+        assert line == f"error: {args[1]}: Input should be greater than or equal to 1"
     _nothing_written(work)
 
 

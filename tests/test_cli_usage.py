@@ -18,14 +18,21 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args, line", [
-    (("extract", "--district", "-1"), "error: --district: Input should be greater than or equal to 1"),
-    (("extract", "--district", "0"), "error: --district: Input should be greater than or equal to 1"),
-    (("extract", "--district", "abc"), "error: --district: Input should be a valid integer, unable to parse "
-                                       "string as an integer"),
-    (("extract", "--district", "4.5"), "error: --district: Input should be a valid integer, unable to parse "
-                                       "string as an integer"),
-    (("seed-prod", "--seed", "abc"), "error: --seed: Input should be a valid integer, unable to parse string "
-                                     "as an integer"),
+    (("extract", "--district", "-1"), "error: --district: '-1' is not a district id (a positive whole number): "
+                                      "digits 0-9 only"),
+    (("extract", "--district", "0"), "error: --district: '0' is not a district id (a positive whole number): "
+                                     "digits 0-9 only"),
+    (("extract", "--district", "abc"), "error: --district: 'abc' is not a district id (a positive whole number): "
+                                       "digits 0-9 only"),
+    (("extract", "--district", "4.5"), "error: --district: '4.5' is not a district id (a positive whole number): "
+                                       "digits 0-9 only"),
+    (("seed-prod", "--seed", "abc"), "error: --seed: 'abc' is not a whole number: digits 0-9 only"),
+    # int() read these as 42 and 4: what was typed is named instead
+    (("seed-prod", "--seed", "4_2"), "error: --seed: '4_2' is not a whole number: digits 0-9 only"),
+    (("select-districts", "--top", "+4"), "error: --top: '+4' is not a whole number: digits 0-9 only"),
+    # '' was Path('.'): the analysis went into the working folder
+    (("analyze-datastores", "--out-dir", ""), "error: --out-dir: empty: name the folder to write into"),
+    (("select-districts", "--out-dir", " "), "error: --out-dir: empty: name the folder to write into"),
     (("extract",), "error: Missing option '--district'."),
     (("extract", "--distrct", "3"), "error: No such option: --distrct (Possible options: --district)"),
     (("rollback",), "error: Missing argument 'RUN_ID'."),  # as its usage line and load's name it

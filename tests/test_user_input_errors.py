@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from _unreachable import one_error_line, run_cli, unreachable_stores, work_folder
-from test_mcp import _session
+from test_mcp import _refused_call, _session
 
 ROOT = Path(__file__).resolve().parents[1]
 SALT = "input-errors-salt-0123456789abcdef"
@@ -188,6 +188,38 @@ def test_resuming_a_run_state_edited_to_another_district_or_option_is_refused(wo
     assert _files(run) == before and not _cert_holds(services, RUN)
     listed = _cli(work, "runs")  # still listed, from what its folder holds
     assert listed.returncode == 0 and RUN in listed.stdout
+
+
+# --- 4. a district id written otherwise than in plain digits ------------------------------------
+
+@pytest.mark.parametrize("value", ["42_0", " 42", "42 ", "+42", "\u0664\u0662", "042"])
+@pytest.mark.parametrize("command", ["extract", "transform", "migrate"])
+def test_a_district_not_in_plain_digits_is_refused_naming_what_was_given(work, command, value):
+    """int() read '42_0' as district 420 (and ' 42', '+42', '٤٢' as 42): the errors that followed
+    named 420, or the command went on with a district nobody typed."""
+    proc = _cli(work, command, "--district", value, *(("--yes",) if command == "migrate" else ()))
+    _one_error_line(proc, f"--district: {value!r} is not a district id (a positive whole number): digits 0-9 only")
+    assert not (work / "runs").exists()
+
+
+@pytest.mark.parametrize("value", ["42_0", "0x2a"])
+def test_dbt_vars_district_that_yaml_reads_as_another_number_is_refused(work, value):
+    """dbt reads --vars as YAML, whose integers take '42_0' (420) and '0x2a' (42): the profile
+    named the run folder latest-d420, and the error named district 420."""
+    proc = subprocess.run([str(ROOT / ".venv/bin/dbt"), "run", "--project-dir", str(ROOT), "--profiles-dir",
+                           str(ROOT), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                           "--vars", f"{{district: {value}}}"],
+                          cwd=ROOT, env=_env(work), capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert f"--vars district: {value!r} is not a district id (a positive whole number)" in proc.stdout, proc.stdout
+    assert "run folder" not in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+    assert not (work / "runs").exists()
+
+
+def test_an_mcp_district_with_a_fraction_is_refused(tmp_path):
+    """pydantic's lax mode took 42.0 for district 42."""
+    text = _refused_call(tmp_path, "migrate", {"district": 42.0, "dry_run": True})
+    assert text.endswith("migrate: district: Input should be a valid integer, not a number (42.0)"), text
 
 
 # --- 5. an output folder that is a file ---------------------------------------------------------

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -27,7 +28,7 @@ from typer.core import TyperGroup
 from . import __version__
 from .config import load_config
 from .errors import ConfigError, ConnectionFailed, DatamigError, NotFound
-from .extract.runs import MAX_DISTRICT, checked_run_id
+from .extract.runs import checked_run_id, district_problem
 from .folders import check_folder
 from .runfiles import read_json_or_none
 from .services import envfile
@@ -234,6 +235,35 @@ def _failed_run_note(exc: DatamigError) -> str:
     return f" (run {state.run_id} failed; once fixed, resume it: datamig migrate --resume {state.run_id})"
 
 
+def district_id(value: str) -> int:
+    """--district as written: Typer's int() read '42_0' as district 420 (and ' 42', '+42', '٤٢'
+    as 42), and the errors that followed named 420."""
+    if problem := district_problem(str(value)):
+        raise typer.BadParameter(problem)
+    return int(value)
+
+
+def whole_number(minimum: int):
+    """The parser of a count or seed option, as written: '4_2', ' 4' or '+4' is no number a user
+    types for 42 or 4, though int() reads them so."""
+    def parse(value) -> int:
+        text = str(value)
+        if not re.fullmatch(r"[0-9]+", text):
+            raise typer.BadParameter(f"{text!r} is not a whole number: digits 0-9 only")
+        if int(text) < minimum:
+            raise typer.BadParameter(f"Input should be greater than or equal to {minimum}")
+        return int(text)
+
+    return parse
+
+
+def folder(value) -> Path:
+    """The parser of an --out-dir: '' was Path('.'), and the artifacts went into the working folder."""
+    if not str(value).strip():
+        raise typer.BadParameter("empty: name the folder to write into")
+    return Path(value)
+
+
 def _print_version(wanted: bool) -> None:
     if wanted:
         print(f"datamig {__version__}")
@@ -310,7 +340,7 @@ def _print_status(rows) -> None:
 @handles_errors
 def seed_prod(
     scale: str = typer.Option("tiny", help="tiny | small | reference | large"),
-    seed: int = typer.Option(42, help="Same seed, same estate."),
+    seed: int = typer.Option(42, parser=whole_number(0), metavar="<int>", help="Same seed, same estate."),
 ) -> None:
     """Write the deterministic synthetic K-12 estate into the local PROD stores."""
     from .estate.seed import seed_prod as run
@@ -326,7 +356,8 @@ def seed_prod(
 
 @app.command("seed-cert")
 @handles_errors
-def seed_cert(seed: int = typer.Option(7, help="Same seed, same CERT test data."),
+def seed_cert(seed: int = typer.Option(7, parser=whole_number(0), metavar="<int>",
+                                      help="Same seed, same CERT test data."),
               yes: bool = typer.Option(False, "--yes", help="Replace CERT even when it holds loaded runs.")) -> None:
     """Give CERT its own test data (CERT-only districts and rows whose keys collide with PROD)."""
     from .estate.seed import seed_cert as run
@@ -439,7 +470,8 @@ def _print_seed_summary(summary: dict) -> None:
 @app.command("analyze-datastores")
 @handles_errors
 def analyze_datastores(
-    out_dir: Path = typer.Option(Path("data/analysis"), help="Where the analysis artifacts go."),
+    out_dir: Path = typer.Option(Path("data/analysis"), parser=folder, metavar="<path>",
+                                 help="Where the analysis artifacts go."),
 ) -> None:
     """Introspect every PROD store, build the dependency graph, find cycles, order the tables."""
     from .analyze.run import analyze, summary_table
@@ -454,9 +486,10 @@ def analyze_datastores(
 @app.command("select-districts")
 @handles_errors
 def select_districts_cmd(
-    top: Optional[int] = typer.Option(None, "--top", min=1,
+    top: Optional[int] = typer.Option(None, "--top", parser=whole_number(1), metavar="<int>",
                                       help="How many districts to recommend (default: the config's selection.top)."),
-    out_dir: Path = typer.Option(Path("data/manifests"), help="Where the manifest and report go."),
+    out_dir: Path = typer.Option(Path("data/manifests"), parser=folder, metavar="<path>",
+                                 help="Where the manifest and report go."),
 ) -> None:
     """Score every district across stores, apply the filters, and pick pilots."""
     from .select.run import select_districts
@@ -506,7 +539,8 @@ def scaffold_cmd(
 @app.command("extract")
 @handles_errors
 def extract_cmd(
-    district: int = typer.Option(..., "--district", min=1, max=MAX_DISTRICT, help="District id (a positive integer)."),
+    district: int = typer.Option(..., "--district", parser=district_id, metavar="<int>",
+                                 help="District id (a positive integer)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", metavar="RUN_ID",
                                          help="Use this run id instead of a new one."),
 ) -> None:
@@ -545,7 +579,8 @@ def _print_extract_summary(manifest: dict) -> None:
 @app.command("transform")
 @handles_errors
 def transform_cmd(
-    district: int = typer.Option(..., "--district", min=1, max=MAX_DISTRICT, help="District id (a positive integer)."),
+    district: int = typer.Option(..., "--district", parser=district_id, metavar="<int>",
+                                 help="District id (a positive integer)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", metavar="RUN_ID",
                                          help="Default: the district's newest extract."),
 ) -> None:
@@ -568,7 +603,7 @@ def transform_cmd(
 @app.command("migrate")
 @handles_errors
 def migrate_cmd(
-    district: Optional[int] = typer.Option(None, "--district", min=1, max=MAX_DISTRICT,
+    district: Optional[int] = typer.Option(None, "--district", parser=district_id, metavar="<int>",
                                            help="District id (a positive integer); required unless --resume is given."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop before writing CERT; show the load plan."),
     strategy: str = typer.Option("auto", "--strategy", metavar="insert|upsert|merge|auto",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import re
 import secrets
+import sys
 from pathlib import Path
 from typing import Any, Dict
 
@@ -36,7 +37,7 @@ from .anonymize.keyed import Keys
 from .anonymize.rules import load_rules
 from .errors import ConfigError, DatamigError, NotFound
 from .extract.manifest import MANIFEST
-from .extract.runs import MAX_DISTRICT, checked_run_id, district_of, loaded_run_refusal
+from .extract.runs import checked_run_id, district_of, district_problem, loaded_run_refusal
 from .file_locks import in_use_refusal
 from .runfiles import read_json_or_none
 from .transform.drift import check_drift
@@ -61,6 +62,7 @@ class Plugin(BasePlugin):
         run_dir, run_id = config.get("run_dir"), str(config.get("run_id") or "")
         if "district" in config:  # the lint target names none; `{district: null}` renders as None
             _check_district_var(str(config["district"]))
+            _check_district_var(_district_as_given())
         _check_run_id(run_id)
         if run_dir and not Path(run_dir).is_dir():
             # else DuckDB fails to open <run>/warehouse.duckdb, in ~200 lines of traceback
@@ -213,9 +215,33 @@ def _check_district_var(district: Any) -> None:
     folder `latest-dabc` and the error was that folder's absence (and a non-number reached the
     models' SQL as `district_id = abc`). The lint target names no district (None)."""
     text = None if district is None else str(district)
-    if text is not None and not (re.fullmatch(r"[1-9][0-9]*", text) and int(text) <= MAX_DISTRICT):
-        raise DbtRuntimeError(f"datamig.dbt_plugin: --vars district: {text!r} is not a district id "
-                              "(a positive whole number)")
+    if text is not None and (problem := district_problem(text)):
+        raise DbtRuntimeError(f"datamig.dbt_plugin: --vars district: {problem}")
+
+
+def _district_as_given() -> str | None:
+    """--vars district as written on dbt's command line: dbt reads --vars as YAML, whose integers
+    take '42_0' (420), '+42' and '0x2a', so the profile rendered another number than the one
+    given, and the run of that one was built. None when the command line names none (datamig
+    runs dbt itself with a district it checked)."""
+    import yaml
+
+    args, text = sys.argv[1:], None
+    for i, arg in enumerate(args):
+        if arg == "--vars" and i + 1 < len(args):
+            text = args[i + 1]
+        elif arg.startswith("--vars="):
+            text = arg.removeprefix("--vars=")
+    try:
+        given = yaml.load(text, Loader=yaml.BaseLoader) if text else None  # every value as written
+        parsed = yaml.safe_load(text) if text else None  # as dbt read it
+    except yaml.YAMLError:
+        return None
+    if not (isinstance(given, dict) and isinstance(parsed, dict) and isinstance(given.get("district"), str)):
+        return None
+    vars_read = _flag("VARS") or {}
+    # the command line this process was started with is the one dbt runs (not dbt run by a program)
+    return given["district"] if vars_read.get("district", object()) == parsed.get("district") else None
 
 
 def _check_run_id(run_id: str) -> None:

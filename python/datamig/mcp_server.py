@@ -240,12 +240,14 @@ class _Server(MCPServer):
 def _wrong_kind(schema: dict | None, argument: str, value: Any) -> str | None:
     """Why `value` is refused for `argument`, for what pydantic's lax mode would take: JSON's true
     is no number, but pydantic (bool being an int in Python) took it as 1 (a `district: true`
-    migrated district 1); and it took "false", "no", "0", 0 or 1 as a boolean (`dry_run: "no"` was a
-    run that writes CERT, `confirm: "yes"` a rollback). A boolean argument takes true or false only,
-    an integer argument no string."""
+    migrated district 1), and 42.0 as 42; and it took "false", "no", "0", 0 or 1 as a boolean
+    (`dry_run: "no"` was a run that writes CERT, `confirm: "yes"` a rollback). A boolean argument
+    takes true or false only, an integer argument no string and no fraction."""
     types = _types(schema, argument)
     if isinstance(value, bool) and "integer" in types and "boolean" not in types:
         return f"Input should be a valid integer, not a boolean ({json.dumps(value)})"
+    if isinstance(value, float) and "integer" in types and "number" not in types:
+        return f"Input should be a valid integer, not a number ({json.dumps(value)})"  # pydantic took 42.0 as 42
     if isinstance(value, str) and "integer" in types and "string" not in types:
         return f"Input should be a valid integer, not {_kind(value)}"  # pydantic took "42" as 42
     if "boolean" in types and not isinstance(value, bool) and not (value is None and "null" in types):

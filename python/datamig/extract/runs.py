@@ -13,6 +13,15 @@ RUN_ID = re.compile(r"^mig-[0-9]{8}-[0-9]{6}-d[0-9]+(-[a-z0-9]+)?$")  # \d would
 
 # a district id is a PostgreSQL bigint: a larger one names no district (and broke the extract's SQL)
 MAX_DISTRICT = 2**63 - 1
+# as written: int() also reads '42_0' (as 420), ' 42', '+42' and '٤٢', and YAML's integers '42_0' and '0x2a'
+DISTRICT_ID = re.compile(r"[1-9][0-9]*")
+
+
+def district_problem(text: str) -> str | None:
+    """Why `text`, a district id as the user wrote it, is none; None when it is one."""
+    if DISTRICT_ID.fullmatch(text) and int(text) <= MAX_DISTRICT:
+        return None
+    return f"{text!r} is not a district id (a positive whole number): digits 0-9 only"
 
 
 def checked_run_id(run_id: str) -> str:
