@@ -33,6 +33,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     # '' was Path('.'): the analysis went into the working folder
     (("analyze-datastores", "--out-dir", ""), "error: --out-dir: empty: name the folder to write into"),
     (("select-districts", "--out-dir", " "), "error: --out-dir: empty: name the folder to write into"),
+    # '' was Path('.'): "error: .: cannot read the config file: Is a directory"
+    (("--config", "", "runs"), "error: --config: empty: name the config file (--config or DATAMIG_CONFIG; default "
+                               "config/datamig.yaml)"),
     (("extract",), "error: Missing option '--district'."),
     (("extract", "--distrct", "3"), "error: No such option: --distrct (Possible options: --district)"),
     (("rollback",), "error: Missing argument 'RUN_ID'."),  # as its usage line and load's name it

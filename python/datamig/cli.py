@@ -264,6 +264,15 @@ def folder(value) -> Path:
     return Path(value)
 
 
+def config_file(value) -> Path:
+    """--config as given: '' was Path('.'), and the error named '.' ("cannot read the config file:
+    Is a directory"); ' ' was a file named ' '."""
+    if not str(value).strip():
+        raise typer.BadParameter("empty: name the config file (--config or DATAMIG_CONFIG; default "
+                                 "config/datamig.yaml)")
+    return Path(value)
+
+
 def _print_version(wanted: bool) -> None:
     if wanted:
         print(f"datamig {__version__}")
@@ -273,7 +282,8 @@ def _print_version(wanted: bool) -> None:
 @app.callback()
 def main(
     config_path: Optional[Path] = typer.Option(
-        None, "--config", envvar="DATAMIG_CONFIG", help="Estate config (default config/datamig.yaml)."),
+        None, "--config", envvar="DATAMIG_CONFIG", parser=config_file, metavar="<path>",
+        help="Estate config (default config/datamig.yaml)."),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
                                  help="Print datamig's version and exit."),
 ) -> None:
