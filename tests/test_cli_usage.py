@@ -34,6 +34,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     (("analyze-datastores", "--out-dir", ""), "error: --out-dir: empty: name the folder to write into"),
     (("select-districts", "--out-dir", " "), "error: --out-dir: empty: name the folder to write into"),
     # '' was Path('.'): "error: .: cannot read the config file: Is a directory"
+    # load named neither the option nor refused it before looking for the run
+    (("load", "mig-20990101-000000-d42", "--strategy", "bogus"),
+     "error: --strategy: unknown strategy 'bogus' (insert, upsert, merge or auto)"),
     (("--config", "", "runs"), "error: --config: empty: name the config file (--config or DATAMIG_CONFIG; default "
                                "config/datamig.yaml)"),
     (("extract",), "error: Missing option '--district'."),

@@ -633,8 +633,7 @@ def migrate_cmd(
         checked_run_id(resume)
     elif district is None:
         raise DatamigError("--district is required (or --resume RUN_ID)")
-    if strategy not in ("insert", "upsert", "merge", "auto"):
-        raise DatamigError(f"--strategy: unknown strategy {strategy!r} (insert, upsert, merge or auto)")
+    check_strategy(strategy)
     cfg = reports_config()
     if not (dry_run or yes) and sys.stdin.isatty():  # --json is how output looks, not consent to write CERT
         what = f"Resume run {resume}" if resume is not None else f"Migrate district {district}"
@@ -653,6 +652,11 @@ def migrate_cmd(
             _print_run(result)
     if result["status"] == "failed":
         raise typer.Exit(1)
+
+
+def check_strategy(strategy: str) -> None:
+    if strategy not in ("insert", "upsert", "merge", "auto"):
+        raise DatamigError(f"--strategy: unknown strategy {strategy!r} (insert, upsert, merge or auto)")
 
 
 @contextlib.contextmanager
@@ -741,6 +745,7 @@ def load_cmd(
     run = run_id if run_id is not None else run
     if run is None:
         raise DatamigError("give the run to load: datamig load RUN_ID")
+    check_strategy(strategy)  # before the run is looked for: the option is the error, as migrate says it
     cfg = runs_config()
     run_dir = cfg.out_dir / checked_run_id(run)
     if not run_dir.is_dir():
