@@ -202,6 +202,14 @@ def test_a_district_not_in_plain_digits_is_refused_naming_what_was_given(work, c
     assert not (work / "runs").exists()
 
 
+def test_an_extract_under_a_run_id_of_another_district_is_refused(work):
+    """`extract --district 7 --run-id ...-d42` made a run of district 7 that every later step (the
+    latest-d7 link, the hints, resume) read as district 42's."""
+    _one_error_line(_cli(work, "extract", "--district", "7", "--run-id", RUN),
+                    f"--run-id {RUN} names district 42, not 7 (--district)")
+    assert not (work / "runs").exists()
+
+
 @pytest.mark.parametrize("value", ["42_0", "0x2a"])
 def test_dbt_vars_district_that_yaml_reads_as_another_number_is_refused(work, value):
     """dbt reads --vars as YAML, whose integers take '42_0' (420) and '0x2a' (42): the profile

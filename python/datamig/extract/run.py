@@ -26,7 +26,7 @@ from . import graph_parquet, pg_types
 from .closure import Closure
 from .graph_slice import extract_subgraph
 from .pg_snapshot import snapshot
-from .runs import attach_run_log, checked_run_id, detach_run_log, new_run_id
+from .runs import attach_run_log, checked_run_id, detach_run_log, district_of, new_run_id
 from .workspace import Workspace
 
 log = logging.getLogger("datamig.extract")
@@ -217,6 +217,9 @@ def extract(cfg: Config, env: Mapping[str, str], district: int, run_id: str | No
     only for the transform's drift gate to refuse them. `graph_types`: the graph's property
     types when the caller read them already (migrate's preflight); None: read here."""
     run_id = checked_run_id(run_id) if run_id is not None else new_run_id(district)  # "" is no run id
+    if district_of(run_id) != district:  # every later step (latest-dN, hints, resume) reads the id's district
+        raise DatamigError(f"--run-id {run_id} names district {district_of(run_id)}, not {district} (--district): "
+                           f"a run id ends in -d<district>")
     run_dir = cfg.out_dir / run_id
     final, partial = run_dir / "extract", run_dir / "extract.partial"
     if final.exists():
