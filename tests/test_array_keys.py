@@ -7,7 +7,9 @@ a CERT database of their own on a throwaway PostgreSQL 15 cluster, a project fol
 from __future__ import annotations
 
 import psycopg
+import pytest
 
+from datamig.errors import MigrationFailed
 from datamig.load import load_run, rollback_run
 from datamig.verify.run import validate_migration
 from one_store_support import RUN_ID, SALT, create_database, pg, transformed  # noqa: F401 (pg: a fixture)
@@ -61,7 +63,10 @@ def test_a_table_keyed_by_an_array_loads_verifies_and_rolls_back(pg, tmp_path):
     assert _failed_tests(validate_migration(cfg, env, RUN_ID, root=tmp_path)) == {
         "ids__slots": [{"path": "[1, 2]", "district_id": 99}], "ids__labels": [{"tags": "[]", "district_id": 99}],
         "ids__pairs": [{"a": 1, "codes": "['a', 'b']", "district_id": 99}]}
-    rollback_run(cfg, env, tmp_path / "runs", RUN_ID)
+    # the edits above are CERT's writes to rows the run loaded: refused unless forced, found by array keys too
+    with pytest.raises(MigrationFailed, match=r"CERT wrote ids\.(slots|labels|pairs) "):
+        rollback_run(cfg, env, tmp_path / "runs", RUN_ID)
+    rollback_run(cfg, env, tmp_path / "runs", RUN_ID, force=True)
     assert _cert_tables(env["CERT_IDS_URL"]) == before
 
 

@@ -128,7 +128,11 @@ def test_killed_load_resumes_then_validates_and_rolls_back(tiny_estate, workdir)
     assert {p: p.stat().st_mtime_ns for p in (workdir / "runs" / run_id / "final").rglob("*.parquet")} == final
     assert cert_state(env) == loaded
 
-    run_cli(env, workdir, "rollback", run_id, "--yes", check=0)
+    # the corruption and its repair above were writes of CERT's to loaded rows: refused unforced
+    refused = run_cli(env, workdir, "rollback", run_id, "--yes", check=1)
+    assert f"run {run_id}: cannot roll back: CERT wrote " in refused.stderr and "--force" in refused.stderr
+    assert cert_state(env) == loaded
+    run_cli(env, workdir, "rollback", run_id, "--yes", "--force", check=0)
     assert cert_data(env) == {k: v for k, v in before.items() if not k.endswith(".datamig")}
 
     reseeded_cert_forgets_the_run(env, workdir, run_id)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import psycopg
 import pytest
 import yaml
 from mcp import Client, StdioServerParameters
@@ -526,17 +527,22 @@ def test_every_rollback_result_says_whether_it_rolled_back(tiny_estate, tmp_path
             run_id = migrated.structured_content["run_id"]
             lax.append(await client.call_tool("rollback", {"run_id": run_id, "confirm": "yes"}))
             refused = await client.call_tool("rollback", {"run_id": run_id})
-            done = await client.call_tool("rollback", {"run_id": run_id, "confirm": True})
+            with psycopg.connect(tiny_estate["env"]["CERT_IDS_URL"], autocommit=True) as db:  # a CERT user's write
+                db.execute("UPDATE districts SET name = name WHERE id = 42")
+            written = await client.call_tool("rollback", {"run_id": run_id, "confirm": True})
+            done = await client.call_tool("rollback", {"run_id": run_id, "confirm": True, "force": True})
             runs = await client.call_tool("list_runs", {})
-            return lax, started, migrated, refused, done, runs
+            return lax, started, migrated, refused, written, done, runs
 
-    lax, started, migrated, refused, done, runs = anyio.run(main)  # reports beside its runs folder: in tmp_path
+    lax, started, migrated, refused, written, done, runs = anyio.run(main)  # reports beside its runs: in tmp_path
     assert [r.is_error for r in lax] == [True, True] and not started
     assert "migrate: dry_run: Input should be a JSON boolean" in lax[0].content[0].text
     assert "rollback: confirm: Input should be a JSON boolean" in lax[1].content[0].text
     run_id = migrated.structured_content["run_id"]
     assert migrated.structured_content["status"] == "succeeded", migrated.structured_content
     assert (refused.structured_content["status"], refused.structured_content["rolled_back"]) == ("REFUSED", False)
+    assert (written.structured_content["status"], written.structured_content["rolled_back"]) == ("FAILED", False)
+    assert 'CERT wrote ids.districts {"id": 42}' in written.structured_content["error"], written.structured_content
     assert not done.is_error, done.content[0].text
     body = done.structured_content
     assert (body["run_id"], body["status"], body["rolled_back"]) == (run_id, "ROLLED_BACK", True)

@@ -9,7 +9,7 @@ import pytest
 
 from datamig.errors import MigrationFailed
 from datamig.load import load_run, rollback_run
-from test_load_support import build_run, cert, cluster, neo4j_server, seed_overlap, sid
+from test_load_support import build_run, cert, cluster, final_data, neo4j_server, seed_overlap, sid
 
 pytestmark = pytest.mark.timeout(600)
 RUN = "mig-20251106-143000-d1"
@@ -32,29 +32,39 @@ def test_a_row_cert_edited_since_the_load_stops_the_rollback_until_forced(cert):
     original = cert.fingerprint()
     load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
     cert.sql("ids", "UPDATE students SET first_name = 'Edited in CERT' WHERE id = %s", (sid(1),))
-    message = _refused(cert, f'CERT changed ids.students {{"id": "{sid(1)}"}}, a row this run inserted')
+    message = _refused(cert, f'CERT wrote ids.students {{"id": "{sid(1)}"}}, a row this run inserted')
     assert "would delete it" in message and "--force" in message
-    # CERT puts its row back as the load left it: nothing stops the rollback then.
+    # Every write counts, one putting the value back as the load left it too.
     cert.sql("ids", "UPDATE students SET first_name = (SELECT first_name FROM students WHERE id = %s) "
                     "WHERE id = %s", (sid(2), sid(1)))
-    cert.sql("ids", "UPDATE staff SET cert_note = 'edited by QA' WHERE id = 100")  # CERT's own column, imaged
-    _refused(cert, 'CERT changed ids.staff {"id": 100}, a row this run updated')
+    _refused(cert, f'CERT wrote ids.students {{"id": "{sid(1)}"}}')
     report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN, force=True)
     assert report["status"] == "ROLLED_BACK"
     assert cert.fingerprint() == original
 
 
-def test_rows_cert_left_as_loaded_roll_back_whatever_the_session_prints_values_as(cert):
-    """The digests are taken with fixed output settings: a CERT session that prints times and
-    intervals otherwise at the rollback (its database's defaults changed since) reads no row
-    as changed."""
+def test_a_cert_only_column_edited_in_a_row_the_run_updated_stops_the_rollback(cert):
+    seed_overlap(cert)
+    original = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
+    cert.sql("ids", "UPDATE staff SET cert_note = 'edited by QA' WHERE id = 100")  # CERT's own column, imaged
+    message = _refused(cert, 'CERT wrote ids.staff {"id": 100}, a row this run updated')
+    assert "would overwrite it with the row before the run" in message
+    assert rollback_run(cert.cfg, cert.env, cert.out_dir, RUN, force=True)["status"] == "ROLLED_BACK"
+    assert cert.fingerprint() == original
+
+
+def test_rows_cert_left_as_loaded_roll_back_whatever_cert_s_sessions_print(cert):
+    """A row's writer is compared, not its text: a CERT database whose time zone and interval
+    style changed since the load reads no row as written; a row CERT deleted is no reason to
+    refuse (it stays deleted)."""
     seed_overlap(cert)
     original = cert.fingerprint()
     load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
     db = cert.dbs["ids"][1]
     cert.sql("ids", f"ALTER DATABASE {db} SET TimeZone = 'Asia/Kathmandu'; "
                     f"ALTER DATABASE {db} SET IntervalStyle = 'iso_8601'")
-    cert.sql("ids", "DELETE FROM enrollments WHERE student_id = %s", (sid(0),))  # a delete is no change to refuse
+    cert.sql("ids", "DELETE FROM enrollments WHERE student_id = %s", (sid(0),))
     report = rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)
     assert report["stores"]["ids"]["public.enrollments"]["already_gone"] == 1
     for setting in ("TimeZone", "IntervalStyle"):
@@ -63,10 +73,31 @@ def test_rows_cert_left_as_loaded_roll_back_whatever_the_session_prints_values_a
     assert after["ids"]["students"] == original["ids"]["students"] and after["hcp1"] == original["hcp1"]
 
 
+def test_a_later_run_rolled_back_first_leaves_the_earlier_run_free_to_roll_back(cert):
+    """The later run rewrote the earlier run's rows and its rollback wrote them back: those
+    writes are datamig's own, not CERT's, and the earlier run still rolls back exactly."""
+    seed_overlap(cert)
+    original = cert.fingerprint()
+    later = "mig-20251106-150000-d1"
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="upsert")
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, later, final_data(school_name="Renamed")), strategy="upsert")
+    assert rollback_run(cert.cfg, cert.env, cert.out_dir, later)["status"] == "ROLLED_BACK"
+    assert rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)["status"] == "ROLLED_BACK"
+    assert cert.fingerprint() == original
+
+
+def test_a_run_loaded_before_writers_were_recorded_rolls_back_unchecked(cert):
+    original = cert.fingerprint()
+    load_run(cert.cfg, cert.env, build_run(cert.out_dir, RUN), strategy="insert")
+    cert.sql("ids", "ALTER TABLE datamig.runs DROP COLUMN load_xid, DROP COLUMN rollback_xids")
+    cert.sql("ids", "UPDATE students SET first_name = 'Edited in CERT' WHERE id = %s", (sid(1),))
+    assert rollback_run(cert.cfg, cert.env, cert.out_dir, RUN)["status"] == "ROLLED_BACK"
+    assert cert.fingerprint() == original
+
 
 def test_key_columns_named_like_the_check_s_own_names_are_compared_by_their_row(cert):
-    """The check names its digest and op columns beside the key's: a key column named so
-    must not make the query ambiguous, nor hide the change."""
+    """The check names its op column beside the key's (and the ledger its run_id): a key
+    column named so must not make the query ambiguous, nor hide the change."""
     import duckdb
 
     from test_load_support import WRITER
@@ -78,7 +109,7 @@ def test_key_columns_named_like_the_check_s_own_names_are_compared_by_their_row(
                              f"TO '{run_dir / 'final' / 'ids' / 'odd.parquet'}' (FORMAT parquet)")
     load_run(cert.cfg, cert.env, run_dir, strategy="upsert")
     cert.sql("ids", "UPDATE odd SET v = 'y'")
-    _refused(cert, 'CERT changed ids.odd {"op": 1, "digest": 2, "run_id": 3}, a row this run inserted')
+    _refused(cert, 'CERT wrote ids.odd {"op": 1, "digest": 2, "run_id": 3}, a row this run inserted')
     assert rollback_run(cert.cfg, cert.env, cert.out_dir, RUN, force=True)["status"] == "ROLLED_BACK"
     assert cert.sql("ids", "SELECT count(*) FROM odd") == [(0,)]
 

@@ -762,7 +762,7 @@ def load_cmd(
 def rollback_cmd(
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to undo."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
-    force: bool = typer.Option(False, "--force", help="Roll back over the rows CERT changed since the load "
+    force: bool = typer.Option(False, "--force", help="Roll back over the rows CERT wrote since the load "
                                                       "(their change is lost); refused without it."),
 ) -> None:
     """Restore CERT exactly as it was before RUN_ID was loaded."""

@@ -391,7 +391,7 @@ def build_server() -> MCPServer:
         run_id: Annotated[str, Field(description="Run id to roll back.")],
         confirm: Annotated[bool, Field(description="Must be true: rollback removes the run's rows from "
                                                    "CERT and restores what it overwrote.")] = False,
-        force: Annotated[bool, Field(description="Roll back over the rows CERT changed since the load (their "
+        force: Annotated[bool, Field(description="Roll back over the rows CERT wrote since the load (their "
                                                  "change is lost); without it such a rollback fails, naming "
                                                  "the row.")] = False,
     ) -> dict[str, Any]:

@@ -5,7 +5,11 @@ them commit (or vanish) together:
 
   datamig.runs    one row per run: run_id, seq (load order in this database), district,
                   status ('loaded' | 'rolled_back'), strategy, loaded_at, rolled_back_at,
-                  tables (per-table counts of the load, jsonb)
+                  tables (per-table counts of the load, jsonb), load_xid (the load's
+                  transaction), rollback_xids (its rollbacks' transactions). A row's xmin names
+                  the transaction that wrote its current version: a row the run wrote whose
+                  xmin is neither the run's load nor the rollback of a run loaded after it
+                  was written by CERT since, and the rollback refuses to destroy that change.
   datamig.ledger  what a run did, per table ("schema.table"):
                   op 'insert': key = {"<pk col>": "<PostgreSQL array literal>", ...}: up to 10,000
                                inserted keys per entry, one array per key column (e.g.
@@ -20,11 +24,6 @@ them commit (or vanish) together:
   datamig.sequences the serial and identity sequences the run moved up past the ids it wrote:
                   their state before (last_value, is_called) and the value the run set, so a
                   rollback can move them back while CERT has drawn nothing from them since.
-  datamig.afters  every row of the final as the load left it, chunked like run_keys: key as
-                  there, columns = CERT's columns of the table at the load, digests = md5 of
-                  each row's text over them (text[], aligned with the key arrays). A rollback
-                  refuses while a row it would delete or restore no longer matches: CERT
-                  changed it since, and the undo would silently destroy that change.
 """
 from __future__ import annotations
 
@@ -69,20 +68,17 @@ CREATE TABLE IF NOT EXISTS datamig.sequences (
     before_called boolean NOT NULL,
     after_value   bigint NOT NULL
 );
-CREATE TABLE IF NOT EXISTS datamig.afters (
-    run_id      text NOT NULL,
-    table_name  text NOT NULL,
-    key         jsonb NOT NULL,
-    columns     text[] NOT NULL,
-    digests     text[] NOT NULL
-);
-CREATE INDEX IF NOT EXISTS afters_run_table ON datamig.afters (run_id, table_name);
 """
+# Added after the first ledgers were written (a run loaded before rolls back unchecked); only
+# when missing: ALTER TABLE locks datamig.runs until the load commits, even for nothing to add.
+XID_COLUMNS = "ALTER TABLE datamig.runs ADD COLUMN load_xid bigint, ADD COLUMN rollback_xids bigint[]"
 
 
 def ensure(conn: psycopg.Connection) -> None:
     """Inside the load's transaction: a load that never commits leaves no schema behind."""
     conn.execute(DDL)
+    if not records_writers(conn):
+        conn.execute(XID_COLUMNS)
 
 
 def exists(conn: psycopg.Connection, table: str = "runs") -> bool:
@@ -113,11 +109,12 @@ def status(conn: psycopg.Connection, run_id: str) -> dict | None:
 def record_load(conn: psycopg.Connection, run_id: str, district: int | None, strategy: str, tables: dict) -> None:
     """A reload after a rollback reuses the row: new seq, status back to loaded."""
     conn.execute(
-        "INSERT INTO datamig.runs (run_id, seq, district, status, strategy, loaded_at, tables) "
+        "INSERT INTO datamig.runs (run_id, seq, district, status, strategy, loaded_at, tables, load_xid) "
         "VALUES (%(run)s, nextval('datamig.run_seq'), %(district)s, 'loaded', %(strategy)s, clock_timestamp(), "
-        "%(tables)s) ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, district = EXCLUDED.district, "
-        "status = 'loaded', strategy = EXCLUDED.strategy, loaded_at = EXCLUDED.loaded_at, "
-        "rolled_back_at = NULL, tables = EXCLUDED.tables",
+        "%(tables)s, pg_current_xact_id()::text::bigint) ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, "
+        "district = EXCLUDED.district, status = 'loaded', strategy = EXCLUDED.strategy, "
+        "loaded_at = EXCLUDED.loaded_at, rolled_back_at = NULL, tables = EXCLUDED.tables, "
+        "load_xid = EXCLUDED.load_xid",
         {"run": run_id, "district": district, "strategy": strategy, "tables": json.dumps(tables)})
 
 
@@ -129,9 +126,9 @@ def record_rollback(conn: psycopg.Connection, run_id: str) -> None:
         conn.execute("DELETE FROM datamig.run_keys WHERE run_id = %s", (run_id,))
     if exists(conn, "sequences"):
         conn.execute("DELETE FROM datamig.sequences WHERE run_id = %s", (run_id,))
-    if exists(conn, "afters"):
-        conn.execute("DELETE FROM datamig.afters WHERE run_id = %s", (run_id,))
-    conn.execute("UPDATE datamig.runs SET status = 'rolled_back', rolled_back_at = clock_timestamp() "
+    xids = ", rollback_xids = array_append(rollback_xids, pg_current_xact_id()::text::bigint)" \
+        if records_writers(conn) else ""
+    conn.execute(f"UPDATE datamig.runs SET status = 'rolled_back', rolled_back_at = clock_timestamp(){xids} "
                  "WHERE run_id = %s", (run_id,))
 
 
@@ -170,11 +167,21 @@ def moved_sequences(conn: psycopg.Connection, run_id: str) -> list[tuple]:
                         "FROM datamig.sequences WHERE run_id = %s", (run_id,)).fetchall()
 
 
-def digest_columns(conn: psycopg.Connection, run_id: str) -> dict[str, list[str]]:
-    """table -> the CERT columns the run's after-digests were taken over (none for a ledger
-    older than datamig.afters: its rollback cannot tell CERT's later changes, as before)."""
-    if not exists(conn, "afters"):
-        return {}
-    rows = conn.execute("SELECT DISTINCT ON (table_name) table_name, columns FROM datamig.afters "
-                        "WHERE run_id = %s", (run_id,)).fetchall()
-    return {table: list(columns) for table, columns in rows}
+def records_writers(conn: psycopg.Connection) -> bool:
+    """Whether datamig.runs has the columns of a run's writing transactions (XID_COLUMNS)."""
+    return conn.execute("SELECT count(*) = 2 FROM information_schema.columns WHERE table_schema = 'datamig' "
+                        "AND table_name = 'runs' AND column_name IN ('load_xid', 'rollback_xids')").fetchone()[0]
+
+
+def writers(conn: psycopg.Connection, run_id: str) -> list[int] | None:
+    """The transactions (as a row's 32-bit xmin) whose writes leave the run's rows as it left
+    them: its load, and the rollbacks of runs loaded after it (each put back the run's rows
+    as they were before that run). None for a run loaded before datamig recorded them: its
+    rollback cannot tell CERT's later writes, as before."""
+    if not records_writers(conn):
+        return None
+    row = conn.execute("SELECT load_xid, seq FROM datamig.runs WHERE run_id = %s", (run_id,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    later = conn.execute("SELECT unnest(rollback_xids) FROM datamig.runs WHERE seq > %s", (row[1],)).fetchall()
+    return sorted({xid % 2**32 for xid in [row[0], *(x for (x,) in later)]})

@@ -119,6 +119,8 @@ class StoreLoad:
         else:
             self.pg.begin()
             self.pg.execute(ledger.DDL, doing="creating the datamig ledger schema")
+            if not ledger.records_writers(self.pg.conn):
+                self.pg.execute(ledger.XID_COLUMNS, doing="adding the writers' columns to datamig.runs")
 
     def _copy(self, t: TableLoad, query, columns: list[str], with_row: bool, doing: str) -> None:
         try:
@@ -189,7 +191,6 @@ class StoreLoad:
         self.pg.execute("DELETE FROM datamig.run_keys WHERE run_id = %(run)s", params, "clearing the run's keys")
         self.pg.execute("DELETE FROM datamig.sequences WHERE run_id = %(run)s", params,
                         "clearing the run's sequence record")
-        self.pg.execute("DELETE FROM datamig.afters WHERE run_id = %(run)s", params, "clearing the run's digests")
         defaults = self._default_sequences()
         for t in self.loads:
             started = time.monotonic()
@@ -222,7 +223,6 @@ class StoreLoad:
         for t in self.loads:
             if t.nullify and (t.counts["new"] or t.counts["changed"] or t.strategy == "upsert"):
                 self.pg.execute(pg_sql.fix_nullified(t), doing=f"setting {', '.join(t.nullify)} of {t.name}")
-        self._record_afters()
         self._advance_sequences()
         self._record_drawn(defaults)
         try:
@@ -233,15 +233,6 @@ class StoreLoad:
             self.pg.execute(pg_sql.drop_staging(t), doing="dropping staging tables")
         self.pg.check_constraints()
         self._timed("write_s", started)
-
-    def _record_afters(self) -> None:
-        """Each row as this load leaves it, once every write (the cycle pass too) is done: the
-        rollback's proof that CERT has not changed it since (pg_sql.changed_since)."""
-        with self.pg.pinned_output():
-            for t in self.loads:
-                if t.counts["rows"]:
-                    self.pg.execute(pg_sql.record_afters(t), {"run": self.run_id, "table": t.table_name},
-                                    f"recording the rows of {t.name} as loaded")
 
     def _advance_sequences(self) -> None:
         """Explicit ids were written: serial and identity sequences of those columns move up to

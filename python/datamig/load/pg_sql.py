@@ -268,24 +268,6 @@ def record_run_keys(t: TableLoad) -> sql.Composable:
         arrays=_key_arrays(t), src=t.kstg, row=t.row, chunk=sql.Literal(INSERT_CHUNK))
 
 
-def _row_digest(t: TableLoad, columns, alias: str = "t") -> sql.Composable:
-    """md5 of a row's text over `columns`: CERT-only columns count (an undo restores them too),
-    a column CERT adds later does not (the undo leaves it alone)."""
-    return sql.SQL("md5(ROW({})::text)").format(sql.SQL(", ").join(_ident(alias, c) for c in columns))
-
-
-def record_afters(t: TableLoad) -> sql.Composable:
-    """Every final row as the load left it (after the cycle pass), chunked like run_keys, its
-    digest aligned with the key arrays: all aggregates of a group advance together."""
-    columns = list(t.pg_types)
-    return sql.SQL(
-        "INSERT INTO datamig.afters (run_id, table_name, key, columns, digests) "
-        "SELECT %(run)s, %(table)s, jsonb_build_object({arrays}), {columns}, array_agg({digest}) "
-        "FROM {src} s JOIN {target} t ON {on} GROUP BY s.{row} / {chunk}").format(
-        arrays=_key_arrays(t), columns=sql.Literal(columns), digest=_row_digest(t, columns), src=t.kstg,
-        target=t.target, on=key_match(t), row=t.row, chunk=sql.Literal(INSERT_CHUNK))
-
-
 # --- writes -----------------------------------------------------------------------------------
 
 def _select_values(t: TableLoad, alias: str) -> sql.Composable:
@@ -506,26 +488,19 @@ def later_overlap(t: TableLoad) -> sql.Composable:
         _run_col(t), key_json(t, "m"), mine, theirs, on)
 
 
-def changed_since(t: TableLoad, columns: list[str]) -> sql.Composable:
+def changed_since(t: TableLoad) -> sql.Composable:
     """The key (as JSON text) and the op of a row of run %(run)s that the rollback would delete
-    or restore and whose text is no longer the one the load left (limit 1): CERT changed it
-    since. A row CERT deleted is not one: it stays deleted (already_gone)."""
-    digest = sql.Identifier(_unique_name("digest", t.key))
-    arrays = sql.SQL(", ").join(sql.SQL("(l.key ->> {})::{}[]").format(
-        sql.Literal(k), sql.SQL("text" if _is_array(t, k) else t.pg_types[k])) for k in t.key)
-    names = sql.SQL(", ").join(sql.Identifier(k) for k in t.key)
-    afters = sql.SQL(
-        "SELECT {cols}, x.{digest} FROM datamig.afters l CROSS JOIN LATERAL unnest({arrays}, l.digests) "
-        "AS x({names}, {digest}) WHERE l.run_id = %(run)s AND l.table_name = %(table)s").format(
-        cols=sql.SQL(", ").join(_unnested(t, k) for k in t.key), digest=digest, arrays=arrays, names=names)
+    or restore and whose current version was written by none of the transactions %(xids)s
+    (ledger.writers; a row's xmin is the transaction that wrote it): CERT wrote it since, limit
+    1. Every write counts, a value put back as it was too. A row CERT deleted is not one: it
+    stays deleted (already_gone)."""
     op = sql.Identifier(_unique_name("op", (*t.key, _unique_name("run_id", t.key))))
     mine = sql.SQL("SELECT 'inserted' AS {op}, * FROM ({}) i UNION ALL SELECT 'updated', * FROM ({}) u").format(
         ledger_keys(t, "insert", run_is()), ledger_keys(t, "update", run_is()), op=op)
     return sql.SQL(
-        "SELECT {key}::text, m.{op} FROM ({afters}) a JOIN ({mine}) m ON {am} JOIN {target} t ON {at} "
-        "WHERE {row} IS DISTINCT FROM a.{digest} LIMIT 1").format(
-        key=key_json(t, "t"), op=op, afters=afters, mine=mine, am=key_match(t, "a", "m"), target=t.target,
-        at=key_match(t, "t", "a"), row=_row_digest(t, columns), digest=digest)
+        "SELECT {key}::text, m.{op} FROM ({mine}) m JOIN {target} t ON {on} "
+        "WHERE NOT t.xmin::text::bigint = ANY(%(xids)s) LIMIT 1").format(
+        key=key_json(t, "t"), op=op, mine=mine, target=t.target, on=key_match(t, "t", "m"))
 
 
 def _unique_name(name: str, taken) -> str:

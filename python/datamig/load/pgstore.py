@@ -6,8 +6,7 @@ so what reaches the server is exactly what the protocol in run.py describes.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 import psycopg
 from psycopg import sql
@@ -19,10 +18,6 @@ from ..services.envfile import redact
 
 GID_PREFIX = "datamig"
 LOCK_TIMEOUT = "60s"
-# The settings a value's text depends on, fixed while rows are digested (datamig.afters): the
-# load and its rollback may run from sessions that differ in them (PGTZ, PGDATESTYLE...), and
-# a row would then read as changed. extra_float_digits is fixed for the whole transaction.
-PINNED_OUTPUT = {"TimeZone": "UTC", "DateStyle": "ISO, MDY", "IntervalStyle": "postgres", "bytea_output": "hex"}
 
 
 def gid(run_id: str, store: str, op: str = "load") -> str:
@@ -113,22 +108,6 @@ class PgStore:
         self.execute("SET CONSTRAINTS ALL DEFERRED", doing="deferring constraints")
         self.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
         self.execute("SET LOCAL extra_float_digits = 1")  # exact float text in before-images
-
-    @contextmanager
-    def pinned_output(self) -> Iterator[None]:
-        """Inside the transaction: PINNED_OUTPUT for the statements of the block, then the
-        session's own values again (the rest of the transaction reads and writes as before)."""
-        names = list(PINNED_OUTPUT)
-        own = self.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(
-            sql.SQL("current_setting({})").format(sql.Literal(n)) for n in names)), doing="reading settings").fetchone()
-        self._set_local(dict(PINNED_OUTPUT))
-        yield
-        self._set_local(dict(zip(names, own)))
-
-    def _set_local(self, values: dict[str, str]) -> None:
-        self.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(
-            sql.SQL("set_config({}, {}, true)").format(sql.Literal(n), sql.Literal(v)) for n, v in values.items())),
-            doing="setting output settings")
 
     def check_constraints(self) -> None:
         """Fire deferred FK checks now, so a violation names its constraint before PREPARE."""

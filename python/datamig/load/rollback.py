@@ -14,9 +14,9 @@ rows would silently destroy what that run holds. Refused too when a node the run
 relationships it did not create (drawn in CERT since): deleting the node would take them,
 as PostgreSQL's foreign keys refuse to delete a loaded row CERT's own rows reference. When a
 later run still loaded created them, the refusal names that run, to roll back first.
-Refused too, unless forced, when CERT changed a row the run inserted or updated since the load
-(its text is no longer the one the load recorded in datamig.afters): deleting or restoring it
-would silently destroy that change. Checked inside the undo's transaction, so a change
+Refused too, unless forced, when CERT wrote a row the run inserted or updated since the load
+(its xmin, the transaction that wrote its current version, is not the load's: ledger.writers):
+deleting or restoring it would silently destroy that change. Checked inside the undo's transaction, so a change
 committed after the check stops the undo (a serialization failure) rather than being lost.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ REPORT = "rollback-report.json"
 
 def rollback_run(cfg: Config, env: Mapping[str, str], out_dir: Path, run_id: str,
                  progress: Callable[[str], None] | None = None, force: bool = False) -> dict:
-    """`force`: roll back over the rows CERT changed since the load (their change is lost)."""
+    """`force`: roll back over the rows CERT wrote since the load (their change is lost)."""
     out_dir = Path(out_dir)
     progress = progress or log.info
     check_cert_apart(cfg, env)
@@ -253,26 +253,18 @@ class _Rollback:
         return counts
 
     def _refuse_if_changed(self, pg: PgStore, loads: list[TableLoad]) -> None:
-        recorded = ledger.digest_columns(pg.conn, self.run_id)
-        with pg.pinned_output():
-            for t in loads:
-                columns = recorded.get(t.table_name)
-                if not columns:
-                    continue
-                gone = [c for c in columns if c not in t.pg_types]
-                if gone:
-                    raise MigrationFailed(
-                        f"run {self.run_id}: cannot roll back: column {gone[0]} of {pg.name}.{t.name}, which the "
-                        f"run's rows held when it loaded, is no longer in CERT, so whether CERT changed them since "
-                        f"cannot be told; add it back, or roll back with --force")
-                row = pg.execute(pg_sql.changed_since(t, columns), self._params(t),
-                                 f"comparing the rows of {t.name} with the load's").fetchone()
-                if row:
-                    undo = "delete it" if row[1] == "inserted" else "overwrite that change with the row before the run"
-                    raise MigrationFailed(
-                        f"run {self.run_id}: cannot roll back: CERT changed {pg.name}.{t.name} {row[0]}, a row this "
-                        f"run {row[1]}, since the load, and the rollback would {undo}; put it back or delete it "
-                        f"first, or roll back with --force")
+        xids = ledger.writers(pg.conn, self.run_id)
+        if xids is None:
+            return
+        for t in loads:
+            row = pg.execute(pg_sql.changed_since(t), {**self._params(t), "xids": xids},
+                             f"looking for rows of {t.name} written since the load").fetchone()
+            if row:
+                undo = "delete it" if row[1] == "inserted" else "overwrite it with the row before the run"
+                raise MigrationFailed(
+                    f"run {self.run_id}: cannot roll back: CERT wrote {pg.name}.{t.name} {row[0]}, a row this run "
+                    f"{row[1]}, since the load, and the rollback would {undo}; delete that row first, or roll back "
+                    f"with --force")
 
     def _refuse_if_cascading(self, pg: PgStore, loads: list[TableLoad]) -> None:
         """After the restores, before any delete: a row the run did not insert that references a
