@@ -586,3 +586,31 @@ def test_unique_keys_declared_nulls_not_distinct_are_told_apart():
     assert table.unique_keys == [("a", "b"), ("c",), ("d",)]
     assert table.nulls_not_distinct == [("a", "b"), ("d",)]
     assert Estate.from_dict(Estate(tables={table.id: table}).to_dict()).tables[table.id] == table
+
+
+def test_a_partition_s_bounds_read_the_same_whatever_the_prod_database_prints_dates_as(pg):
+    """An FK's partition filter is the partition constraint PostgreSQL deparses with the session's
+    DateStyle and TimeZone: under a PROD database set to German dates and Asia/Kolkata, the
+    bounds read '01.01.2024' (DuckDB's tests and CERT's ISO sessions refuse or misread it) and
+    shifted offsets. The introspection prints them as under PostgreSQL's defaults."""
+    ddl = """
+        CREATE TABLE students (id int PRIMARY KEY);
+        CREATE TABLE marks (student_id int NOT NULL, day date NOT NULL, at timestamptz NOT NULL,
+                            took interval NOT NULL) PARTITION BY RANGE (day, at, took);
+        CREATE TABLE marks_2024 PARTITION OF marks FOR VALUES
+            FROM ('2024-01-02', '2024-01-02 00:00:00+00', '-1 day 02:00:00')
+            TO ('2025-01-02', '2025-01-02 00:00:00+00', '1 day');
+        ALTER TABLE marks_2024 ADD CONSTRAINT marks_student_fk FOREIGN KEY (student_id) REFERENCES students (id);"""
+    filters = {}
+    for db, settings in (("bounds_plain", {}), ("bounds_dmy", {"DateStyle": "German", "TimeZone": "Asia/Kolkata",
+                                                                 "IntervalStyle": "sql_standard"})):
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {db}")
+        with psycopg.connect(pg.url(db), autocommit=True) as conn:
+            conn.execute(ddl)  # the bounds read under the defaults: the same values in both
+            for name, value in settings.items():
+                conn.execute(f"ALTER DATABASE {db} SET {name} = '{value}'")
+        _, fks = introspect_postgres(_store("ids"), pg.url(db))
+        filters[db] = [fk.partition_filter for fk in fks]
+    assert "'2024-01-02'::date" in filters["bounds_plain"][0], filters
+    assert filters["bounds_dmy"] == filters["bounds_plain"]

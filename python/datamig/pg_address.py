@@ -49,6 +49,20 @@ def why_unreadable(url: str) -> str | None:
     return None
 
 
+# How datamig's sessions print values, whatever the database or role sets (ALTER DATABASE/ROLE
+# ... SET): psycopg parses timestamps only in the ISO style and intervals only in the postgres
+# style (a traceback otherwise), and text datamig keeps from a session (a partition's bounds) must
+# read back the same in DuckDB and in any other session. DateStyle ISO leaves the input order.
+OUTPUT_SETTINGS = {"DateStyle": "ISO", "IntervalStyle": "postgres", "TimeZone": "UTC"}
+
+
+def output_options(url: str) -> str:
+    """libpq `options` for a connection to `url`: its own, then OUTPUT_SETTINGS (a keyword
+    argument to connect() replaces the URL's options rather than adding to them)."""
+    pinned = " ".join(f"-c {name}={value}" for name, value in OUTPUT_SETTINGS.items())
+    return f"{conninfo(url).get('options', '')} {pinned}".strip()
+
+
 def refuse_unreadable(store: str, url: str) -> str:
     """The URL, or the same one line a failed connection gives when libpq could not read it."""
     if why_unreadable(url):

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from ..config import StoreConfig
 from ..errors import ConfigError
-from ..pg_address import cannot_connect
+from ..pg_address import cannot_connect, output_options
 from .model import Column, ForeignKey, Table
 
 # Ordinary ('r') and partitioned ('p') tables; partitions themselves are skipped because
@@ -133,7 +133,8 @@ def introspect_postgres(store: StoreConfig, url: str) -> tuple[list[Table], list
 def connect_read_only(store: StoreConfig, url: str) -> psycopg.Connection:
     """Open an autocommit connection whose every transaction is READ ONLY."""
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        # a partition's bounds are deparsed in the session's styles (OUTPUT_SETTINGS)
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10, options=output_options(url))
     except psycopg.Error as exc:
         raise cannot_connect(store.name, url, exc) from None
     try:
