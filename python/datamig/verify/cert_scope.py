@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 
 from ..load import ledger
+from ..pg_address import output_options
 
 SAMPLE = 5
 
@@ -54,7 +55,9 @@ def check_link(child_url: str, child_schema: str, child_table: str, columns: Seq
                run_id: str) -> dict:
     """Every non-null child value of the run's rows is present in the parent CERT table (all
     of it: a parent that was there before the run counts). Sample = the child rows' keys."""
-    with psycopg.connect(child_url) as child, psycopg.connect(parent_url) as parent:
+    # the child's values travel as text to the parent's database: both print them alike
+    with psycopg.connect(child_url, options=output_options(child_url)) as child, \
+            psycopg.connect(parent_url, options=output_options(parent_url)) as parent:
         for conn in (child, parent):
             conn.execute("SET default_transaction_read_only = on")
         key = run_tables(child, run_id).get(f"{child_schema}.{child_table}")

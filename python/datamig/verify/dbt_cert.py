@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 
 from ..errors import DatamigError
+from ..pg_address import output_options
 from ..transform import failing_keys
 from ..transform.dbt_process import (SILENT, environ, partial_parse_cache, reraise_interrupt, silent_runner,
                                      why_not_run, working_dir)
@@ -207,7 +208,8 @@ def _add_samples(url: str, schema: str, run_id: str, store: str, failing: list[d
     for n in nodes.values():
         if n.get("resource_type") == "test" and n.get("attached_node"):
             tests_of.setdefault(n["attached_node"], []).append(n)
-    with psycopg.connect(url, autocommit=True) as conn:
+    # the sample keys are read as values: printed in the styles psycopg parses (OUTPUT_SETTINGS)
+    with psycopg.connect(url, autocommit=True, options=output_options(url)) as conn:
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET enable_nestloop = off")  # the failing tests' SQL again: see SESSION_OPTIONS
         conn.execute("SET jit = off")
