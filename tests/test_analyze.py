@@ -614,3 +614,20 @@ def test_a_partition_s_bounds_read_the_same_whatever_the_prod_database_prints_da
         filters[db] = [fk.partition_filter for fk in fks]
     assert "'2024-01-02'::date" in filters["bounds_plain"][0], filters
     assert filters["bounds_dmy"] == filters["bounds_plain"]
+
+
+def test_a_prod_statement_timeout_stopping_the_catalog_read_is_one_line_naming_the_store(pg):
+    """A DBA's statement_timeout on the PROD database cancelled the introspection's catalog read
+    (here waiting on a table another session holds locked): a QueryCanceled traceback."""
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE timed")
+    with psycopg.connect(pg.url("timed"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE busy (id int PRIMARY KEY); ALTER DATABASE timed SET statement_timeout = '200ms'")
+    with psycopg.connect(pg.url("timed", password=PASSWORD)) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(ConfigError) as err:
+            introspect_postgres(_store("ids"), pg.url("timed", password=PASSWORD))
+    message = str(err.value)
+    assert message.startswith("store ids: PostgreSQL cancelled the catalog read at the statement_timeout "
+                              "(200ms) its database or role sets"), message
+    assert "\n" not in message and PASSWORD not in message

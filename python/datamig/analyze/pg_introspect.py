@@ -118,16 +118,28 @@ class NoSuchSchema(ConfigError):
 def introspect_postgres(store: StoreConfig, url: str) -> tuple[list[Table], list[ForeignKey]]:
     """Tables (with columns, keys, row estimates, sizes) and FKs of `store.schema`."""
     with connect_read_only(store, url) as conn:
-        tables = _read_tables(conn, store)
-        by_oid = {oid: t for oid, t in tables}
-        oids = list(by_oid)
-        _attach_columns(conn, by_oid, oids)
-        _attach_keys(conn, by_oid, oids)
-        fks = _read_foreign_keys(conn, store, by_oid, oids)
+        try:
+            tables = _read_tables(conn, store)
+            by_oid = {oid: t for oid, t in tables}
+            oids = list(by_oid)
+            _attach_columns(conn, by_oid, oids)
+            _attach_keys(conn, by_oid, oids)
+            fks = _read_foreign_keys(conn, store, by_oid, oids)
+        except psycopg.errors.QueryCanceled:
+            raise _timed_out(store, conn) from None
         for _, table in tables:
             if table.row_estimate < 0:
                 table.row_estimate = _count_rows(conn, table)
     return [t for _, t in tables], fks
+
+
+def _timed_out(store: StoreConfig, conn: psycopg.Connection) -> ConfigError:
+    """A statement_timeout the DBA set for PROD's database or role cancelled a catalog read (a
+    busy PROD, a table locked meanwhile): one line, not psycopg's traceback."""
+    timeout = conn.execute("SHOW statement_timeout").fetchone()[0]
+    return ConfigError(f"store {store.name}: PostgreSQL cancelled the catalog read at the statement_timeout "
+                       f"({timeout}) its database or role sets; raise it for role {conn.info.user} "
+                       "(ALTER ROLE ... SET statement_timeout) or run again when PROD is less busy")
 
 
 def connect_read_only(store: StoreConfig, url: str) -> psycopg.Connection:
