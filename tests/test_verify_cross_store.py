@@ -125,3 +125,39 @@ def test_a_rule_whose_sql_does_not_render_or_run_is_an_error_naming_it(stores):
     broken["test_metadata"]["kwargs"]["row_filter"] = "district_id = {{ var('district') }"
     [got] = cross_store_tests(_nodes(broken), stores, RUN, 42)
     assert (got["status"], got["message"]) == ("error", "unexpected '}'")   # a rule that does not render
+
+
+def test_foreign_rows_keyed_by_a_time_match_across_databases_printing_times_otherwise(stores):
+    """Keys are compared as text from two databases: a term starting 2024-08-01 00:00 UTC read
+    '2024-08-01 00:00:00+00' in ids and '01/08/2024 05:30:00 IST' in an hcp1 set to DateStyle
+    'SQL, DMY' and TimeZone Asia/Kolkata, so the session pointing at it did not count: a false
+    failure."""
+    ids, hcp1 = stores["ids"][0], stores["hcp1"][0]
+    made = [(ids, "CREATE TABLE terms (starts timestamptz PRIMARY KEY, district_id int); "
+                  "INSERT INTO terms VALUES ('2024-08-01 00:00:00+00', 9)", "public.terms", "starts"),
+            (hcp1, "CREATE TABLE sittings (id bigint PRIMARY KEY, term_start timestamptz); "
+                   "INSERT INTO sittings VALUES (1, '2024-08-01 00:00:00+00')", "public.sittings", "id")]
+    keys = {"public.terms": '{"2024-08-01 00:00:00+00"}', "public.sittings": "{1}"}
+    for url, ddl, table, column in made:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(ddl)
+            conn.execute("INSERT INTO datamig.run_keys VALUES (%s, %s, jsonb_build_object(%s::text, %s::text))",
+                         (RUN, table, column, keys[table]))
+    with psycopg.connect(hcp1, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE hcp1 SET DateStyle = 'SQL, DMY'; "
+                     "ALTER DATABASE hcp1 SET TimeZone = 'Asia/Kolkata'")
+    try:
+        test = _test("terms_belong", "datamig_only_needed_foreign_rows", "ERROR", ["ids__terms", "hcp1__sittings"],
+                     {"model": "{{ get_where_subquery(ref('ids__terms')) }}", "district_column": "district_id",
+                      "key_columns": ["starts"],
+                      "referenced_by": [{"model": "{{ ref('hcp1__sittings') }}", "columns": ["term_start"]}]})
+        models = {f"model.p.{m}": {"name": m, "resource_type": "model"} for m in ("ids__terms", "hcp1__sittings")}
+        [got] = cross_store_tests({**models, "test.p.terms_belong": test}, stores, RUN, 42)
+        assert (got["status"], got["failures"], got["sample"]) == ("pass", 0, [])
+    finally:
+        with psycopg.connect(hcp1, autocommit=True) as conn:
+            conn.execute("ALTER DATABASE hcp1 RESET DateStyle; ALTER DATABASE hcp1 RESET TimeZone")
+        for url, _, table, _ in made:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"DROP TABLE {table}")
+                conn.execute("DELETE FROM datamig.run_keys WHERE table_name = %s", (table,))

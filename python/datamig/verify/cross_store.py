@@ -18,6 +18,7 @@ import jinja2
 import psycopg
 from psycopg import sql
 
+from ..pg_address import output_options
 from . import cert_scope
 
 _REF = re.compile(r"ref\(\s*['\"]([^'\"]+)['\"]\s*\)")
@@ -49,7 +50,9 @@ class Stores:
 
     def _store(self, store: str) -> tuple[psycopg.Connection, dict[str, list[str]]]:
         if store not in self._open:
-            conn = psycopg.connect(self.urls[store][0], autocommit=True)
+            # keys are compared as text across databases: every store prints them alike
+            url = self.urls[store][0]
+            conn = psycopg.connect(url, autocommit=True, options=output_options(url))
             conn.execute("SET default_transaction_read_only = on")
             self._open[store] = conn, cert_scope.run_tables(conn, self.run_id)
         return self._open[store]
