@@ -31,6 +31,15 @@ ROWS = """
          NULL, 1e-300, 3.4e38, 'NaN', '', NULL, NULL, NULL),
         (3, 2, '2000-01-01', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 """
+# CERT's own: row 1 the run updates (its before-image restored by the rollback), row 9 CERT's alone
+CERT_ROWS = """
+    INSERT INTO districts VALUES (1), (9);
+    INSERT INTO samples VALUES
+        (1, 1, '2023-03-04', '2023-03-04 05:06:07', '2023-03-04 05:06:07.5+00', '-2 days +01:00:00', '{"-1 year"}',
+         2.5, 0.25, 7, '\\x01', '{"\\\\x02"}', '{2023-01-01}', '{"2023-01-01 00:00:00+00"}'),
+        (9, 9, '2022-02-02', NULL, '2022-02-02 02:02:02+00', '3 days -00:00:01', NULL, -0.0, NULL, 1, NULL, NULL,
+         NULL, NULL);
+"""
 PINNED = "-c DateStyle=ISO -c IntervalStyle=postgres -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex"
 SETTINGS = {"DateStyle": "German", "IntervalStyle": "sql_standard", "TimeZone": "Asia/Kolkata",
             "extra_float_digits": "-3", "bytea_output": "escape", "search_path": "shadow, public"}
@@ -52,7 +61,8 @@ def _set(url: str, settings: dict[str, str]) -> None:
 
 def test_every_value_lands_exact_whatever_prod_and_cert_print_values_as(pg, tmp_path):
     env = {"PROD_IDS_URL": create_database(pg, "setprod", TABLES + ROWS),
-           "CERT_IDS_URL": create_database(pg, "setcert", TABLES), "DATAMIG_SALT": SALT}
+           "CERT_IDS_URL": create_database(pg, "setcert", TABLES + CERT_ROWS), "DATAMIG_SALT": SALT}
+    cert = _rows(env["CERT_IDS_URL"])
     prod = _rows(env["PROD_IDS_URL"])
     _set(env["PROD_IDS_URL"], {**SETTINGS, "default_transaction_read_only": "on"})
     _set(env["CERT_IDS_URL"], {**SETTINGS, "DateStyle": "SQL, DMY", "IntervalStyle": "postgres_verbose",
@@ -61,8 +71,8 @@ def test_every_value_lands_exact_whatever_prod_and_cert_print_values_as(pg, tmp_
     assert report["status"] == "PASSED"
     measured = {d["district"]: d["total_records"] for d in select_districts(cfg, env, tmp_path / "sel")["districts"]}
     assert measured == {1: 3, 2: 2}  # the district and its samples
-    load_run(cfg, env, tmp_path / "runs" / RUN_ID)
-    assert _rows(env["CERT_IDS_URL"]) == prod[:2]
+    load_run(cfg, env, tmp_path / "runs" / RUN_ID, strategy="upsert")
+    assert _rows(env["CERT_IDS_URL"]) == prod[:2] + cert[1:]
     assert validate_migration(cfg, env, RUN_ID, root=tmp_path)["status"] == "VALID"
     rollback_run(cfg, env, tmp_path / "runs", RUN_ID)
-    assert _rows(env["CERT_IDS_URL"]) == []
+    assert _rows(env["CERT_IDS_URL"]) == cert
