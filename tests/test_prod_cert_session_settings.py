@@ -5,11 +5,18 @@ validate-migration and rollback: every value lands exact, on a throwaway Postgre
 from __future__ import annotations
 
 import psycopg
+import pytest
 
+from datamig.analyze.run import analyze
+from datamig.config import load_config
+from datamig.errors import ConfigError
+from datamig.extract.run import extract
 from datamig.load import load_run, rollback_run
+from datamig.scaffold.run import live_estate, render, write
 from datamig.select.run import select_districts
 from datamig.verify.run import validate_migration
 from one_store_support import RUN_ID, SALT, create_database, pg, transformed  # noqa: F401 (pg: a fixture)
+from test_odd_column_names import _project
 
 TABLES = """
     CREATE TABLE districts (id int PRIMARY KEY);
@@ -76,3 +83,26 @@ def test_every_value_lands_exact_whatever_prod_and_cert_print_values_as(pg, tmp_
     assert validate_migration(cfg, env, RUN_ID, root=tmp_path)["status"] == "VALID"
     rollback_run(cfg, env, tmp_path / "runs", RUN_ID)
     assert _rows(env["CERT_IDS_URL"]) == cert
+
+
+def test_a_prod_statement_timeout_cancelling_the_extract_s_read_is_one_line_naming_the_store(pg, tmp_path):
+    """A DBA's statement_timeout on PROD's database cancelled the scanner's read of a big table: a
+    DuckDB IOException traceback ('Failed to fetch header for COPY: ... statement timeout'), exit 1."""
+    url = create_database(pg, "slowprod", """
+        CREATE TABLE districts (id int PRIMARY KEY);
+        CREATE TABLE marks (id int PRIMARY KEY, district_id int NOT NULL REFERENCES districts (id), v numeric);
+        INSERT INTO districts VALUES (1);
+        INSERT INTO marks SELECT i, 1, i * 1.5 FROM generate_series(1, 2000000) i;
+        ANALYZE""")
+    env = {"PROD_IDS_URL": url, "CERT_IDS_URL": url, "DATAMIG_SALT": SALT}
+    cfg = load_config(_project(tmp_path, []))
+    analyze(cfg, env, tmp_path / "analysis")
+    write(tmp_path, render(cfg, live_estate(cfg, env), tmp_path))
+    _set(url, {"statement_timeout": "150ms"})  # the catalog reads take a few ms, the read of 2M rows ~1 s
+    with pytest.raises(ConfigError) as err:
+        extract(cfg, env, 1, run_id=RUN_ID)
+    message = str(err.value)
+    assert message.startswith("store ids: PostgreSQL cancelled the read of table public.marks at the "
+                              "statement_timeout its database or role sets"), message
+    assert "\n" not in message
+    assert not (tmp_path / "runs" / RUN_ID).exists()

@@ -23,6 +23,10 @@ from ..quoting import sql_ident as q, sql_literal as lit
 from . import ROW_GROUP_ROWS, ROW_POSITION, pg_types
 from .pg_snapshot import CHUNK, PART, ROW_ID, Snapshot, ql
 
+# PostgreSQL's message when a DBA's statement_timeout (database or role) cancels the scanner's read:
+# DuckDB passes it up as an IOException, a traceback rather than a line naming the store
+_STATEMENT_TIMEOUT = "canceling statement due to statement timeout"
+
 # DuckDB cannot download extensions here: the duckdb-extension-postgres-scanner wheel ships it.
 try:
     import duckdb_extension_postgres_scanner as _pg_ext
@@ -207,10 +211,18 @@ class Workspace:
         key = table.primary_key or (ROW_ID,)
         on = " AND ".join(f"t.{q(k)} = c.{q(k)}" for k in key)
         catalog = self.attached[table.store][1:-1]
-        inserted = self.db.execute(
-            f"INSERT INTO {rel(table)} SELECT c.*, {str(down).upper()}, {batch} "
-            f"FROM postgres_query({lit(catalog)}, {lit(pg_select)}) c "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {rel(table)} t WHERE {on})").fetchone()[0]
+        try:
+            inserted = self.db.execute(
+                f"INSERT INTO {rel(table)} SELECT c.*, {str(down).upper()}, {batch} "
+                f"FROM postgres_query({lit(catalog)}, {lit(pg_select)}) c "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {rel(table)} t WHERE {on})").fetchone()[0]
+        except duckdb.IOException as exc:
+            if _STATEMENT_TIMEOUT not in str(exc):
+                raise
+            raise ConfigError(f"store {table.store}: PostgreSQL cancelled the read of table {table.schema}."
+                              f"{table.name} at the statement_timeout its database or role sets; raise it for "
+                              "datamig's role (ALTER ROLE ... SET statement_timeout) or run again when PROD is "
+                              "less busy") from None
         if inserted:
             self._last_batch[table.id] = batch
         return inserted
