@@ -210,7 +210,10 @@ class StoreLoad:
                         self.pg.execute(pg_sql.write_insert(t), doing=doing)
             else:
                 if replaced:  # before-images of exactly the rows the write will replace
-                    self.pg.execute(pg_sql.ledger_updates(t, only_changed=t.strategy == "merge"), params, doing)
+                    # an upsert with nothing to set (every column a key or a cycle key) leaves the
+                    # rows alike as they are: imaged, they read as CERT's writes at the rollback
+                    only_changed = t.strategy == "merge" or not pg_sql.updatable(t)
+                    self.pg.execute(pg_sql.ledger_updates(t, only_changed=only_changed), params, doing)
                 if inserted:
                     self.pg.execute(pg_sql.ledger_inserts(t, all_new=False), params, doing)
                 if inserted or replaced:

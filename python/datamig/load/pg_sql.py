@@ -281,7 +281,7 @@ def _overriding(t: TableLoad) -> sql.Composable:
     return sql.SQL(" OVERRIDING SYSTEM VALUE") if t.identity_always else sql.SQL("")
 
 
-def _updatable(t: TableLoad) -> list[str]:
+def updatable(t: TableLoad) -> list[str]:
     return [c for c in t.values if c not in t.nullify]
 
 
@@ -291,7 +291,7 @@ def write_insert(t: TableLoad) -> sql.Composable:
 
 
 def write_upsert(t: TableLoad) -> sql.Composable:
-    cols = _updatable(t)
+    cols = updatable(t)
     action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(
         sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in cols)) \
         if cols else sql.SQL("DO NOTHING")
@@ -302,7 +302,7 @@ def write_upsert(t: TableLoad) -> sql.Composable:
 def write_merge(t: TableLoad) -> sql.Composable:
     """Only rows whose final columns differ are updated, and only the final's columns: CERT-only
     columns and rows are never touched."""
-    cols = _updatable(t)
+    cols = updatable(t)
     matched = sql.SQL("")
     if cols:
         sets = sql.SQL(", ").join(sql.SQL("{} = s.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in cols)
